@@ -1,0 +1,797 @@
+/* deliver.c - see deliver.h. The hot path (pump, ack) allocates nothing in
+ * the steady state: delivery and entity records come from pools on the core,
+ * and DELIVER bodies are written into one reused buffer. */
+#include "deliver.h"
+
+#include "log.h"
+#include "route.h"
+
+#include <joinery/v1/protocol.pb-c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DELIVER_MAX_PER_MSG 512
+#define DELIVER_MAX_BYTES (512 * 1024)
+#define SCAN_BUDGET 65536 /* journal entries one pump may pass over */
+
+typedef struct dlv {
+    uint64_t seq, entity;
+    uint32_t attempts;
+    int64_t due_us;
+    jbatch_t *batch; /* reference held while in flight */
+    jentry_t *e;
+    struct dlv *next; /* retry list or free list */
+} dlv_t;
+
+typedef struct ent {
+    uint64_t entity;
+    uint64_t head_seq; /* the one in flight or about to be */
+    uint64_t *q;       /* later seqs of this entity, in order */
+    size_t qhead, qlen, qcap;
+    struct ent *next_free;
+} ent_t;
+
+/* ---- pools ---- */
+
+static dlv_t *dlv_get(core_t *c)
+{
+    dlv_t *d = c->dlv_free;
+    if (d)
+        c->dlv_free = d->next;
+    else
+        d = malloc(sizeof *d);
+    if (d)
+        memset(d, 0, sizeof *d);
+    return d;
+}
+
+static void dlv_put(core_t *c, dlv_t *d)
+{
+    jbatch_release(&d->batch);
+    d->next = c->dlv_free;
+    c->dlv_free = d;
+}
+
+static ent_t *ent_get(core_t *c, uint64_t entity, uint64_t seq)
+{
+    ent_t *e = c->ent_free;
+    if (e) {
+        c->ent_free = e->next_free;
+    } else {
+        e = calloc(1, sizeof *e);
+        if (!e)
+            return NULL;
+    }
+    e->entity = entity;
+    e->head_seq = seq;
+    e->qhead = e->qlen = 0;
+    return e;
+}
+
+static void ent_put(core_t *c, ent_t *e)
+{
+    e->next_free = c->ent_free;
+    c->ent_free = e;
+}
+
+static int ent_push(ent_t *e, uint64_t seq)
+{
+    if (e->qlen == e->qcap) {
+        size_t ncap = e->qcap ? e->qcap * 2 : 8;
+        uint64_t *nq = malloc(ncap * sizeof *nq);
+        if (!nq)
+            return -1;
+        for (size_t i = 0; i < e->qlen; i++)
+            nq[i] = e->q[(e->qhead + i) % e->qcap];
+        free(e->q);
+        e->q = nq;
+        e->qcap = ncap;
+        e->qhead = 0;
+    }
+    e->q[(e->qhead + e->qlen) % e->qcap] = seq;
+    e->qlen++;
+    return 0;
+}
+
+static uint64_t ent_pop(ent_t *e)
+{
+    uint64_t s = e->q[e->qhead];
+    e->qhead = (e->qhead + 1) % e->qcap;
+    e->qlen--;
+    return s;
+}
+
+static int ready_push(sub_t *s, uint64_t seq)
+{
+    if (s->ready_len == s->ready_cap) {
+        size_t ncap = s->ready_cap ? s->ready_cap * 2 : 64;
+        uint64_t *nr = malloc(ncap * sizeof *nr);
+        if (!nr)
+            return -1;
+        for (size_t i = 0; i < s->ready_len; i++)
+            nr[i] = s->ready[(s->ready_head + i) % s->ready_cap];
+        free(s->ready);
+        s->ready = nr;
+        s->ready_cap = ncap;
+        s->ready_head = 0;
+    }
+    s->ready[(s->ready_head + s->ready_len) % s->ready_cap] = seq;
+    s->ready_len++;
+    return 0;
+}
+
+/* ---- subscriptions ---- */
+
+static void free_patterns(char **p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(p[i]);
+    free(p);
+}
+
+static char **copy_patterns(char *const *p, size_t n)
+{
+    char **out = calloc(n ? n : 1, sizeof *out);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = strdup(p[i]);
+        if (!out[i]) {
+            free_patterns(out, i);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+sub_t *deliver_sub_find(core_t *c, const char *adapter, const char *name)
+{
+    for (size_t i = 0; i < c->nsubs; i++)
+        if (strcmp(c->subs[i]->adapter, adapter) == 0 && strcmp(c->subs[i]->name, name) == 0)
+            return c->subs[i];
+    return NULL;
+}
+
+static void sub_free(sub_t *s)
+{
+    free(s->adapter);
+    free(s->name);
+    free_patterns(s->patterns, s->npatterns);
+    hmap_destroy(&s->inflight);
+    hmap_destroy(&s->busy);
+    free(s->ready);
+    jbatch_release(&s->catchup);
+    free(s);
+}
+
+sub_t *deliver_sub_restore(core_t *c, const char *adapter, const char *name, char *const *patterns,
+                           size_t n, uint64_t acked_seq)
+{
+    if (c->nsubs == c->capsubs) {
+        size_t ncap = c->capsubs ? c->capsubs * 2 : 16;
+        sub_t **ns = realloc(c->subs, ncap * sizeof *ns);
+        if (!ns)
+            return NULL;
+        c->subs = ns;
+        c->capsubs = ncap;
+    }
+    sub_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->id = ++c->next_sub_id;
+    s->adapter = strdup(adapter);
+    s->name = strdup(name);
+    s->patterns = copy_patterns(patterns, n);
+    s->npatterns = n;
+    s->inflight = hmap_new(1024);
+    s->busy = hmap_new(1024);
+    s->session = -1;
+    s->scan_seq = acked_seq + 1;
+    s->persisted_floor = s->queued_floor = acked_seq;
+    if (!s->adapter || !s->name || !s->patterns || !s->inflight || !s->busy) {
+        sub_free(s);
+        return NULL;
+    }
+    c->subs[c->nsubs++] = s;
+    return s;
+}
+
+void deliver_destroy_all(core_t *c)
+{
+    for (size_t i = 0; i < c->nsubs; i++) {
+        deliver_detach(c, c->subs[i]);
+        sub_free(c->subs[i]);
+    }
+    free(c->subs);
+    c->subs = NULL;
+    c->nsubs = c->capsubs = 0;
+    while (c->dlv_free) {
+        dlv_t *d = c->dlv_free;
+        c->dlv_free = d->next;
+        free(d);
+    }
+    while (c->ent_free) {
+        ent_t *e = c->ent_free;
+        c->ent_free = e->next_free;
+        free(e->q);
+        free(e);
+    }
+}
+
+uint64_t deliver_floor(const sub_t *s)
+{
+    uint64_t lowest = s->scan_seq;
+    size_t pos = 0;
+    uint64_t key;
+    void *val;
+    while (hmap_next(s->busy, &pos, &key, &val)) {
+        const ent_t *e = val;
+        if (e->head_seq < lowest)
+            lowest = e->head_seq;
+    }
+    return lowest - 1;
+}
+
+uint64_t deliver_min_floor(const core_t *c)
+{
+    uint64_t m = UINT64_MAX;
+    for (size_t i = 0; i < c->nsubs; i++) {
+        uint64_t f = deliver_floor(c->subs[i]);
+        if (f < m)
+            m = f;
+    }
+    return m;
+}
+
+void deliver_detach(core_t *c, sub_t *s)
+{
+    uint64_t floor = deliver_floor(s);
+    size_t pos = 0;
+    uint64_t key;
+    void *val;
+    while (hmap_next(s->inflight, &pos, &key, &val))
+        dlv_put(c, val);
+    hmap_clear(s->inflight);
+    pos = 0;
+    while (hmap_next(s->busy, &pos, &key, &val))
+        ent_put(c, val);
+    hmap_clear(s->busy);
+    s->retry_head = NULL;
+    s->ready_len = s->ready_head = 0;
+    s->scan_seq = floor + 1;
+    s->credit = 0;
+    s->session = -1;
+}
+
+/* ---- finding an entry ---- */
+
+typedef enum { AT_FOUND, AT_SKIP, AT_WAIT } at_t;
+
+static void request_fetch(core_t *c, sub_t *s, uint64_t from)
+{
+    if (s->fetching || !c->db_up)
+        return;
+    jbatch_t *b = jbatch_new(JB_FETCH);
+    if (!b)
+        return;
+    b->fetch_from = from;
+    b->fetch_limit = 4096;
+    b->fetch_owner = s->id;
+    if (store_submit(c->store, b) < 0) {
+        jbatch_release(&b);
+        return;
+    }
+    s->fetching = true;
+}
+
+/* Where is SEQ's event? In the window, in this subscription's catch-up read,
+ * or to be read (AT_WAIT). AT_SKIP: no journal entry has this seq. */
+static at_t entry_at(core_t *c, sub_t *s, uint64_t seq, jbatch_t **b, jentry_t **e)
+{
+    *e = window_find(c->window, seq, b);
+    if (*e)
+        return AT_FOUND;
+    uint64_t first = window_first(c->window);
+    if (first && seq >= first)
+        return AT_SKIP; /* a gap left by a failed commit, or a duplicate */
+    if (s->catchup && s->catchup->n && seq >= s->catchup->e[0].seq &&
+        seq <= s->catchup->e[s->catchup->n - 1].seq) {
+        *b = s->catchup;
+        *e = jbatch_find(s->catchup, seq);
+        return *e ? AT_FOUND : AT_SKIP;
+    }
+    if (!first && seq > c->head_seq)
+        return AT_SKIP;
+    request_fetch(c, s, seq);
+    return AT_WAIT;
+}
+
+/* ---- sending ---- */
+
+typedef struct {
+    core_t *c;
+    sub_t *s;
+    session_t *sess;
+    size_t count;
+} out_t;
+
+static void out_begin(out_t *o)
+{
+    o->c->out.len = 0;
+    pb_put_bytes_field(&o->c->out, 1, o->s->name, strlen(o->s->name));
+    o->count = 0;
+}
+
+static void out_flush(out_t *o)
+{
+    if (o->count)
+        core_send(o->c, o->sess, "DELIVER", o->c->out.data, o->c->out.len);
+    out_begin(o);
+}
+
+static void out_add(out_t *o, uint64_t seq, uint32_t attempt, const uint8_t *env, size_t len,
+                    bool transient)
+{
+    pb_buf_t *b = &o->c->out;
+    size_t inner = pb_field_size_varint(1, seq) + pb_field_size_varint(2, attempt) +
+                   pb_field_size_len(3, len) + (transient ? 2 : 0);
+    if (pb_put_len_header(b, 2, inner) < 0 || pb_put_varint_field(b, 1, seq) < 0 ||
+        pb_put_varint_field(b, 2, attempt) < 0 || pb_put_bytes_field(b, 3, env, len) < 0 ||
+        (transient && pb_put_varint_field(b, 4, 1) < 0))
+        return;
+    o->count++;
+    if (o->count >= DELIVER_MAX_PER_MSG || b->len >= DELIVER_MAX_BYTES)
+        out_flush(o);
+}
+
+static void send_dlv(out_t *o, dlv_t *d)
+{
+    d->due_us = 0; /* in flight, not waiting for a retry */
+    d->attempts++;
+    o->s->credit--;
+    o->s->delivered++;
+    out_add(o, d->seq, d->attempts, jentry_envelope(d->batch, d->e), d->e->env_len, false);
+}
+
+/* Puts SEQ in flight: it is its entity's head. */
+static int start_dlv(out_t *o, uint64_t seq, jbatch_t *b, jentry_t *e)
+{
+    dlv_t *d = dlv_get(o->c);
+    if (!d)
+        return -1;
+    d->seq = seq;
+    d->entity = e->entity;
+    d->batch = b;
+    b->refs++;
+    d->e = e;
+    if (hmap_put(o->s->inflight, seq, d) < 0) {
+        dlv_put(o->c, d);
+        return -1;
+    }
+    send_dlv(o, d);
+    return 0;
+}
+
+/* Starts SEQ, or queues it behind its entity's event in flight. 1 = handled,
+ * 0 = must wait for a journal read, -1 = out of memory. */
+static int offer(out_t *o, uint64_t seq, jbatch_t *b, jentry_t *e)
+{
+    sub_t *s = o->s;
+    ent_t *busy = hmap_get(s->busy, e->entity);
+    if (busy)
+        return ent_push(busy, seq) < 0 ? -1 : 1;
+    ent_t *ne = ent_get(o->c, e->entity, seq);
+    if (!ne || hmap_put(s->busy, e->entity, ne) < 0) {
+        if (ne)
+            ent_put(o->c, ne);
+        return -1;
+    }
+    return start_dlv(o, seq, b, e) < 0 ? -1 : 1;
+}
+
+static bool pump_ready(out_t *o)
+{
+    sub_t *s = o->s;
+    uint64_t seq = s->ready[s->ready_head];
+    jbatch_t *b;
+    jentry_t *e;
+    at_t at = entry_at(o->c, s, seq, &b, &e);
+    if (at == AT_WAIT)
+        return false;
+    s->ready_head = (s->ready_head + 1) % s->ready_cap;
+    s->ready_len--;
+    if (at == AT_FOUND)
+        start_dlv(o, seq, b, e);
+    return true;
+}
+
+static void pump_retry(out_t *o)
+{
+    dlv_t *d = o->s->retry_head;
+    o->s->retry_head = d->next;
+    d->next = NULL;
+    send_dlv(o, d);
+}
+
+/* One step of the scan; false when the scan must stop for now. */
+static bool pump_scan(out_t *o)
+{
+    sub_t *s = o->s;
+    if (s->scan_seq > o->c->head_seq)
+        return false;
+    jbatch_t *b;
+    jentry_t *e;
+    at_t at = entry_at(o->c, s, s->scan_seq, &b, &e);
+    if (at == AT_WAIT)
+        return false;
+    if (at == AT_FOUND &&
+        route_match_any(s->patterns, s->npatterns, jentry_type(b, e), e->type_len) &&
+        offer(o, s->scan_seq, b, e) < 0)
+        return false;
+    s->scan_seq++;
+    return true;
+}
+
+static void pump(core_t *c, sub_t *s)
+{
+    session_t *sess = core_session(c, s->session);
+    if (!sess)
+        return;
+    out_t o = {c, s, sess, 0};
+    out_begin(&o);
+    int budget = SCAN_BUDGET;
+    while (s->credit > 0 && budget-- > 0) {
+        if (s->ready_len) {
+            if (!pump_ready(&o))
+                break;
+        } else if (s->retry_head && s->retry_head->due_us <= c->now_us) {
+            pump_retry(&o);
+        } else if (!pump_scan(&o)) {
+            break;
+        }
+    }
+    out_flush(&o);
+}
+
+void deliver_pump_all(core_t *c)
+{
+    for (size_t i = 0; i < c->nsubs; i++)
+        if (c->subs[i]->session >= 0 && c->subs[i]->credit > 0)
+            pump(c, c->subs[i]);
+}
+
+void deliver_transient(core_t *c, const char *type, size_t type_len, const uint8_t *env,
+                       size_t env_len)
+{
+    for (size_t i = 0; i < c->nsubs; i++) {
+        sub_t *s = c->subs[i];
+        session_t *sess = core_session(c, s->session);
+        if (!sess || !route_match_any(s->patterns, s->npatterns, type, type_len))
+            continue;
+        out_t o = {c, s, sess, 0};
+        out_begin(&o);
+        out_add(&o, 0, 1, env, env_len, true);
+        out_flush(&o);
+        s->delivered++;
+    }
+}
+
+/* ---- settling ---- */
+
+static sub_t *session_sub(session_t *sess, const char *name, size_t len)
+{
+    for (size_t i = 0; i < sess->nsubs; i++)
+        if (strlen(sess->subs[i]->name) == len && memcmp(sess->subs[i]->name, name, len) == 0)
+            return sess->subs[i];
+    return NULL;
+}
+
+/* The event is done (acked or dead-lettered): free its entity for the next. */
+static void settle(core_t *c, sub_t *s, dlv_t *d)
+{
+    ent_t *e = hmap_get(s->busy, d->entity);
+    if (e) {
+        if (e->qlen) {
+            e->head_seq = ent_pop(e);
+            ready_push(s, e->head_seq);
+        } else {
+            hmap_del(s->busy, d->entity);
+            ent_put(c, e);
+        }
+    }
+    dlv_put(c, d);
+}
+
+static void dead_letter(core_t *c, sub_t *s, dlv_t *d, const char *reason)
+{
+    const jentry_t *e = d->e;
+    char event_id[129], type[129];
+    snprintf(event_id, sizeof event_id, "%.*s", (int)e->event_id_len, jentry_event_id(d->batch, e));
+    snprintf(type, sizeof type, "%.*s", (int)e->type_len, jentry_type(d->batch, e));
+    jbatch_add_dead(c->pending, s->adapter, s->name, d->seq, event_id, type, d->attempts, reason,
+                    jentry_envelope(d->batch, e), e->env_len, c->now_us);
+    log_warn("deliver", "dead-lettered seq %llu (%s) for %s/%s after %u attempt(s): %s",
+             (unsigned long long)d->seq, event_id, s->adapter, s->name, d->attempts, reason);
+    s->dead++;
+    c->dead_letters++;
+}
+
+void deliver_ack(core_t *c, session_t *sess, const uint8_t *body, size_t len)
+{
+    pb_reader_t r = {body, body + len};
+    pb_field_t f;
+    sub_t *s = NULL;
+    const uint8_t *seqs = NULL;
+    size_t seqs_len = 0;
+    int rc;
+    /* Hand-parsed: ACKs are as frequent as events. */
+    while ((rc = pb_next(&r, &f)) == 1) {
+        if (f.field == 1 && f.wire == PB_LEN)
+            s = session_sub(sess, (const char *)f.ptr, f.len);
+        else if (f.field == 2 && f.wire == PB_LEN) {
+            seqs = f.ptr;
+            seqs_len = f.len;
+        }
+    }
+    if (rc < 0 || !s) {
+        core_send_error(c, sess->rid, sess->rid_len, rc < 0 ? 1 : 7, "ACK", "%s",
+                        rc < 0 ? "ACK body is not a valid Ack message"
+                               : "ACK names a subscription this session has not subscribed");
+        return;
+    }
+    pb_reader_t pr = {seqs, seqs + seqs_len};
+    while (pr.p < pr.end) {
+        uint64_t seq = 0;
+        int shift = 0;
+        while (pr.p < pr.end && shift < 64) {
+            uint8_t byte = *pr.p++;
+            seq |= (uint64_t)(byte & 0x7f) << shift;
+            shift += 7;
+            if (!(byte & 0x80))
+                break;
+        }
+        dlv_t *d = hmap_del(s->inflight, seq);
+        if (!d)
+            continue; /* already settled, or from before a reconnect */
+        s->credit++;
+        s->acked++;
+        settle(c, s, d);
+    }
+    pump(c, s);
+}
+
+static int64_t retry_delay_us(const config_t *cfg, uint32_t attempts)
+{
+    int64_t ms = cfg->retry_base_ms;
+    for (uint32_t i = 1; i < attempts && ms < cfg->retry_max_ms; i++)
+        ms *= 2;
+    if (ms > cfg->retry_max_ms)
+        ms = cfg->retry_max_ms;
+    return ms * 1000;
+}
+
+static void schedule_retry(sub_t *s, dlv_t *d)
+{
+    dlv_t **pp = &s->retry_head;
+    while (*pp && (*pp)->due_us <= d->due_us)
+        pp = &(*pp)->next;
+    d->next = *pp;
+    *pp = d;
+}
+
+void deliver_nack(core_t *c, session_t *sess, const uint8_t *body, size_t len)
+{
+    Joinery__V1__Nack *m = joinery__v1__nack__unpack(NULL, len, body);
+    if (!m) {
+        core_send_error(c, sess->rid, sess->rid_len, 1, "NACK", "NACK body is not a valid Nack");
+        return;
+    }
+    sub_t *s = session_sub(sess, m->subscription, strlen(m->subscription));
+    dlv_t *d = s ? hmap_get(s->inflight, m->seq) : NULL;
+    if (d && d->due_us == 0) {
+        s->credit++;
+        bool reject = m->action == JOINERY__V1__NACK_ACTION__NACK_REJECT;
+        if (reject || d->attempts >= c->cfg->max_attempts) {
+            char why[512];
+            snprintf(why, sizeof why, "%s%s", reject ? "" : "too many attempts; last: ",
+                     m->reason && *m->reason ? m->reason : "(no reason given)");
+            dead_letter(c, s, d, why);
+            hmap_del(s->inflight, m->seq);
+            settle(c, s, d);
+        } else {
+            d->due_us = c->now_us + retry_delay_us(c->cfg, d->attempts);
+            schedule_retry(s, d);
+        }
+        pump(c, s);
+    }
+    joinery__v1__nack__free_unpacked(m, NULL);
+}
+
+void deliver_credit(core_t *c, session_t *sess, const uint8_t *body, size_t len)
+{
+    Joinery__V1__Credit *m = joinery__v1__credit__unpack(NULL, len, body);
+    if (!m) {
+        core_send_error(c, sess->rid, sess->rid_len, 1, "CREDIT", "CREDIT body is not valid");
+        return;
+    }
+    sub_t *s = session_sub(sess, m->subscription, strlen(m->subscription));
+    if (s) {
+        s->credit += m->credit;
+        pump(c, s);
+    } else {
+        core_send_error(c, sess->rid, sess->rid_len, 7, "CREDIT",
+                        "no subscription '%s' in this session", m->subscription);
+    }
+    joinery__v1__credit__free_unpacked(m, NULL);
+}
+
+/* ---- subscribe ---- */
+
+static bool name_valid(const char *n)
+{
+    size_t len = strlen(n);
+    if (len == 0 || len > 64)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '_' ||
+              n[i] == '-' || n[i] == '.'))
+            return false;
+    return true;
+}
+
+static bool same_patterns(const sub_t *s, char *const *p, size_t n)
+{
+    if (s->npatterns != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s->patterns[i], p[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Refusal text for the first requested pattern that is malformed or not
+ * permitted; NULL if all are fine. */
+static const char *check_patterns(const config_adapter_t *a, const Joinery__V1__Subscribe *m,
+                                  char *why, size_t why_len)
+{
+    if (m->n_patterns == 0)
+        return snprintf(why, why_len, "SUBSCRIBE needs at least one pattern"), why;
+    for (size_t i = 0; i < m->n_patterns; i++) {
+        if (!route_pattern_valid(m->patterns[i])) {
+            snprintf(why, why_len,
+                     "pattern '%s' is malformed: use dot-separated segments of a-z 0-9 _ - "
+                     "or '*'",
+                     m->patterns[i]);
+            return why;
+        }
+        if (!route_covered(a->subscribe.items, a->subscribe.count, m->patterns[i])) {
+            snprintf(why, why_len,
+                     "adapter '%s' may not subscribe to '%s'; its configuration permits: %s%s",
+                     a->name, m->patterns[i], a->subscribe.count ? a->subscribe.items[0] : "none",
+                     a->subscribe.count > 1 ? ", ..." : "");
+            return why;
+        }
+    }
+    return NULL;
+}
+
+static sub_t *open_sub(core_t *c, session_t *sess, const Joinery__V1__Subscribe *m)
+{
+    sub_t *s = deliver_sub_find(c, sess->adapter->name, m->subscription);
+    if (!s) {
+        uint64_t start = m->from_beginning ? 0 : c->head_seq;
+        s = deliver_sub_restore(c, sess->adapter->name, m->subscription, m->patterns,
+                                m->n_patterns, start);
+        if (!s)
+            return NULL;
+        jbatch_add_cursor(c->pending, s->adapter, s->name, start, s->patterns, s->npatterns);
+        log_info("deliver", "new subscription %s/%s from seq %llu", s->adapter, s->name,
+                 (unsigned long long)start + 1);
+        return s;
+    }
+    if (!same_patterns(s, m->patterns, m->n_patterns)) {
+        char **np = copy_patterns(m->patterns, m->n_patterns);
+        if (!np)
+            return NULL;
+        free_patterns(s->patterns, s->npatterns);
+        s->patterns = np;
+        s->npatterns = m->n_patterns;
+        jbatch_add_cursor(c->pending, s->adapter, s->name, s->persisted_floor, s->patterns,
+                          s->npatterns);
+    }
+    return s;
+}
+
+void deliver_subscribe(core_t *c, session_t *sess, const uint8_t *body, size_t len)
+{
+    Joinery__V1__Subscribe *m = joinery__v1__subscribe__unpack(NULL, len, body);
+    char why[512];
+    if (!m) {
+        core_send_error(c, sess->rid, sess->rid_len, 1, "SUBSCRIBE",
+                        "SUBSCRIBE body is not a valid Subscribe message");
+        return;
+    }
+    if (!name_valid(m->subscription)) {
+        core_send_error(c, sess->rid, sess->rid_len, 7, "SUBSCRIBE",
+                        "subscription name '%.64s' is invalid: 1-64 of a-z 0-9 _ - .",
+                        m->subscription);
+    } else if (check_patterns(sess->adapter, m, why, sizeof why)) {
+        core_send_error(c, sess->rid, sess->rid_len, 5, "SUBSCRIBE", "%s", why);
+    } else {
+        sub_t *s = open_sub(c, sess, m);
+        if (!s) {
+            core_send_error(c, sess->rid, sess->rid_len, 7, "SUBSCRIBE", "out of memory");
+        } else {
+            /* A (re)subscribe starts afresh: whatever was in flight before is
+             * delivered again. */
+            session_t *old = core_session(c, s->session);
+            if (old)
+                session_detach(old, s);
+            deliver_detach(c, s);
+            s->session = sess->id;
+            session_attach(sess, s);
+            s->credit = m->credit ? m->credit : c->cfg->default_credit;
+            Joinery__V1__Subscribed ok = JOINERY__V1__SUBSCRIBED__INIT;
+            ok.subscription = s->name;
+            ok.acked_seq = deliver_floor(s);
+            ok.head_seq = c->head_seq;
+            uint8_t buf[256];
+            size_t n = joinery__v1__subscribed__pack(&ok, buf);
+            core_send(c, sess, "SUBSCRIBED", buf, n);
+            pump(c, s);
+        }
+    }
+    joinery__v1__subscribe__free_unpacked(m, NULL);
+}
+
+/* ---- cursors and reads ---- */
+
+void deliver_queue_cursors(core_t *c)
+{
+    for (size_t i = 0; i < c->nsubs; i++) {
+        sub_t *s = c->subs[i];
+        uint64_t f = deliver_floor(s);
+        if (f > s->queued_floor || (f > s->persisted_floor && !c->inflight)) {
+            if (jbatch_add_cursor(c->pending, s->adapter, s->name, f, NULL, 0) == 0)
+                s->queued_floor = f;
+        }
+    }
+}
+
+void deliver_cursors_committed(core_t *c, const jbatch_t *b)
+{
+    for (size_t i = 0; i < b->ncursors; i++) {
+        sub_t *s = deliver_sub_find(c, b->cursors[i].adapter, b->cursors[i].subscription);
+        if (s && b->cursors[i].acked_seq > s->persisted_floor)
+            s->persisted_floor = b->cursors[i].acked_seq;
+    }
+}
+
+void deliver_fetched(core_t *c, jbatch_t *b)
+{
+    sub_t *s = NULL;
+    for (size_t i = 0; i < c->nsubs && !s; i++)
+        if (c->subs[i]->id == b->fetch_owner)
+            s = c->subs[i];
+    if (!s) {
+        jbatch_release(&b);
+        return;
+    }
+    s->fetching = false;
+    if (b->status != JB_COMMITTED) {
+        jbatch_release(&b);
+        return; /* retried on the next pump */
+    }
+    /* Nothing in the journal from there up to the window: jump ahead. */
+    if (b->n == 0 || b->e[0].seq > s->scan_seq) {
+        uint64_t next = b->n ? b->e[0].seq : window_first(c->window);
+        if (!next)
+            next = c->head_seq + 1;
+        if (next > s->scan_seq && s->ready_len == 0)
+            s->scan_seq = next;
+    }
+    jbatch_release(&s->catchup);
+    s->catchup = b;
+    pump(c, s);
+}

@@ -1,0 +1,66 @@
+/* deliver.h - durable subscriptions: each is a cursor over the journal that
+ * hands its adapter every event matching its patterns, within the credit the
+ * adapter granted, and keeps going until each is acknowledged or
+ * dead-lettered.
+ *
+ * Invariants (see hub/README.md):
+ *  - at most one event per entity is in flight per subscription, so events
+ *    about one entity are handled in journal order; other entities pass it;
+ *  - acked_floor: every matching seq at or below it is settled (acked or
+ *    dead-lettered); it is what is persisted, and where delivery resumes
+ *    after any restart (events above it may be delivered again: the SDK's
+ *    de-duplication hides that);
+ *  - deliveries come from the in-memory window; only a subscription behind
+ *    the window reads the journal back (one fetch at a time). */
+#ifndef JOINERY_DELIVER_H
+#define JOINERY_DELIVER_H
+
+#include "core.h"
+
+struct sub {
+    uint64_t id;
+    char *adapter, *name;
+    char **patterns;
+    size_t npatterns;
+    int32_t session; /* -1 when no adapter is attached */
+    int64_t credit;
+    uint64_t scan_seq;        /* next journal seq to consider */
+    uint64_t persisted_floor; /* acked floor last committed */
+    uint64_t queued_floor;    /* acked floor last queued for commit */
+    hmap_t *inflight;         /* seq -> struct dlv */
+    hmap_t *busy;             /* entity -> struct ent */
+    struct dlv *retry_head;   /* NACKed, waiting for their retry time, by due time */
+    uint64_t *ready;          /* seqs released from waiting behind their entity */
+    size_t ready_head, ready_len, ready_cap;
+    jbatch_t *catchup;        /* journal read back for a subscription behind the window */
+    bool fetching;
+    uint64_t delivered, acked, dead;
+};
+
+sub_t *deliver_sub_find(core_t *c, const char *adapter, const char *name);
+/* A subscription known from the database at start-up. */
+sub_t *deliver_sub_restore(core_t *c, const char *adapter, const char *name, char *const *patterns,
+                           size_t n, uint64_t acked_seq);
+
+void deliver_subscribe(core_t *c, session_t *s, const uint8_t *body, size_t len);
+void deliver_ack(core_t *c, session_t *s, const uint8_t *body, size_t len);
+void deliver_nack(core_t *c, session_t *s, const uint8_t *body, size_t len);
+void deliver_credit(core_t *c, session_t *s, const uint8_t *body, size_t len);
+
+/* The session went away: everything in flight will be delivered again. */
+void deliver_detach(core_t *c, sub_t *sub);
+/* New events were committed, credit arrived, a retry fell due... */
+void deliver_pump_all(core_t *c);
+/* A transient event: straight to the attached subscribers, at most once. */
+void deliver_transient(core_t *c, const char *type, size_t type_len, const uint8_t *env,
+                       size_t env_len);
+/* Queues changed acked floors into the pending batch. */
+void deliver_queue_cursors(core_t *c);
+void deliver_cursors_committed(core_t *c, const jbatch_t *b);
+void deliver_fetched(core_t *c, jbatch_t *b);
+/* The lowest acked floor over all subscriptions (what the window must keep). */
+uint64_t deliver_min_floor(const core_t *c);
+uint64_t deliver_floor(const sub_t *sub);
+void deliver_destroy_all(core_t *c);
+
+#endif

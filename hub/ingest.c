@@ -1,0 +1,378 @@
+/* ingest.c - what happens on PUBLISH: each envelope is checked, de-duplicated
+ * and added to the pending group commit; CONFIRMs go out when the store
+ * returns the batch. Refusals are kept (rejected_event) and confirmed after
+ * they commit too, so a sender told REJECTED can rely on its bytes being kept.
+ *
+ * The envelope is parsed in place (pbwire) and journaled as received, with
+ * the hub's received_at (and source, if the publisher left it empty)
+ * appended: protobuf's last-value-wins rule makes the appended fields count. */
+#include "core.h"
+
+#include "deliver.h"
+#include "log.h"
+#include "route.h"
+
+#include <joinery/v1/case.pb-c.h>
+#include <joinery/v1/crm.pb-c.h>
+#include <joinery/v1/finance.pb-c.h>
+#include <joinery/v1/health.pb-c.h>
+#include <joinery/v1/person.pb-c.h>
+#include <joinery/v1/protocol.pb-c.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PENDING_MAX_EVENTS 100000          /* beyond this, publishers are asked to retry */
+#define PENDING_MAX_BYTES (256u << 20)
+#define PENDING_MAX_REJECTS 10000
+#define MAX_EVENT_ID 128
+#define MAX_RECORD_ID 256
+#define MAX_FUTURE_US (24LL * 3600 * 1000000) /* clocks drift; a day ahead is an error */
+
+static const ProtobufCMessageDescriptor *const payload_types[] = {
+    &joinery__v1__person__descriptor,           &joinery__v1__person_changed__descriptor,
+    &joinery__v1__person_correction__descriptor, &joinery__v1__person_merged__descriptor,
+    &joinery__v1__address__descriptor,          &joinery__v1__referral__descriptor,
+    &joinery__v1__case__descriptor,             &joinery__v1__assessment__descriptor,
+    &joinery__v1__care_package__descriptor,     &joinery__v1__erp_customer__descriptor,
+    &joinery__v1__erp_supplier__descriptor,     &joinery__v1__care_charge_invoice__descriptor,
+    &joinery__v1__crm_contact__descriptor,      &joinery__v1__service_request__descriptor,
+    &joinery__v1__complaint__descriptor,        &joinery__v1__admission__descriptor,
+    &joinery__v1__discharge__descriptor,        &joinery__v1__discharge_planned__descriptor,
+    &joinery__v1__encounter__descriptor,
+};
+
+static const ProtobufCMessageDescriptor *payload_descriptor(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof payload_types / sizeof payload_types[0]; i++)
+        if (strlen(payload_types[i]->name) == len && memcmp(payload_types[i]->name, name, len) == 0)
+            return payload_types[i];
+    return NULL;
+}
+
+/* Entity events feed the master-data engine, so their payload must be a
+ * known message that decodes; other events are carried as opaque bytes. */
+static bool is_entity_type(const char *t, size_t len)
+{
+    static const char *const entities[] = {"person.", "address.", "case."};
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(entities[i]);
+        if (len > n && memcmp(t, entities[i], n) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool printable_id(const char *s, size_t len, size_t max)
+{
+    if (len == 0 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 0x21 || s[i] > 0x7e)
+            return false;
+    return true;
+}
+
+/* Valid UTF-8 without control characters: these become PostgreSQL text. */
+static bool clean_utf8(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = p[i];
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (n == 0 || i + n > len || (n == 1 && c < 0x20))
+            return false;
+        for (size_t k = 1; k < n; k++)
+            if ((p[i + k] & 0xc0) != 0x80)
+                return false;
+        i += n;
+    }
+    return true;
+}
+
+static int check_payload(const pb_envelope_t *v, char *why, size_t why_len)
+{
+    if (!is_entity_type(v->type, v->type_len))
+        return 0;
+    const ProtobufCMessageDescriptor *d = payload_descriptor(v->payload_type, v->payload_type_len);
+    if (!d) {
+        snprintf(why, why_len,
+                 "entity event '%.*s' needs payload_type naming a Joinery message such as "
+                 "joinery.v1.Person; got '%.*s'",
+                 (int)v->type_len, v->type, (int)(v->payload_type_len > 80 ? 80 : v->payload_type_len),
+                 v->payload_type ? v->payload_type : "");
+        return -1;
+    }
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, v->payload_len, v->payload);
+    if (!m) {
+        snprintf(why, why_len, "payload does not decode as %s", d->name);
+        return -1;
+    }
+    protobuf_c_message_free_unpacked(m, NULL);
+    return 0;
+}
+
+/* Everything about an envelope that can be wrong, with a reason a person can act on. */
+static int check_envelope(core_t *c, const session_t *s, const pb_envelope_t *v, char *why,
+                          size_t why_len)
+{
+    const config_adapter_t *a = s->adapter;
+    if (!printable_id(v->event_id, v->event_id_len, MAX_EVENT_ID))
+        return snprintf(why, why_len,
+                        "event_id must be 1-%d printable ASCII characters (the SDK makes ULIDs)",
+                        MAX_EVENT_ID), -1;
+    if (!route_type_valid(v->type, v->type_len))
+        return snprintf(why, why_len,
+                        "type '%.*s' is invalid: use dot-separated segments of a-z 0-9 _ - such "
+                        "as person.updated",
+                        (int)(v->type_len > 80 ? 80 : v->type_len), v->type ? v->type : ""), -1;
+    if (v->source_len && (v->source_len != strlen(a->name) ||
+                          memcmp(v->source, a->name, v->source_len) != 0))
+        return snprintf(why, why_len, "source '%.*s' does not match the connected adapter '%s'",
+                        (int)(v->source_len > 64 ? 64 : v->source_len), v->source, a->name), -1;
+    if (v->source_record_id_len > MAX_RECORD_ID ||
+        !clean_utf8(v->source_record_id, v->source_record_id_len))
+        return snprintf(why, why_len, "source_record_id must be UTF-8 text of at most %d bytes",
+                        MAX_RECORD_ID), -1;
+    if (v->master_id_len > MAX_EVENT_ID || !clean_utf8(v->master_id, v->master_id_len))
+        return snprintf(why, why_len, "master_id must be UTF-8 text of at most %d bytes",
+                        MAX_EVENT_ID), -1;
+    if (v->occurred_at <= 0 || v->occurred_at > c->now_us + MAX_FUTURE_US)
+        return snprintf(why, why_len,
+                        "occurred_at must be set to UTC microseconds since 1970 and not be more "
+                        "than a day ahead; got %lld",
+                        (long long)v->occurred_at), -1;
+    if (!route_match_any(a->publish.items, a->publish.count, v->type, v->type_len))
+        return snprintf(why, why_len,
+                        "adapter '%s' may not publish '%.*s'; add a matching pattern to its "
+                        "'publish' list in the hub configuration",
+                        a->name, (int)v->type_len, v->type), -1;
+    return check_payload(v, why, why_len);
+}
+
+void ingest_keep_refused(core_t *c, const char *adapter, const char *reason, const void *bytes,
+                         size_t len)
+{
+    c->malformed++;
+    if (c->pending->nrejects >= PENDING_MAX_REJECTS)
+        return; /* a flood of garbage must not exhaust memory; counted above */
+    jbatch_add_reject(c->pending, adapter, "", "", reason, bytes, len, c->now_us);
+}
+
+static void refuse(core_t *c, session_t *s, const pb_envelope_t *v, const char *why,
+                   const uint8_t *env, size_t len)
+{
+    char event_id[MAX_EVENT_ID + 1], type[129];
+    size_t idl = v->event_id_len > MAX_EVENT_ID ? MAX_EVENT_ID : v->event_id_len;
+    snprintf(event_id, sizeof event_id, "%.*s", (int)idl, v->event_id ? v->event_id : "");
+    snprintf(type, sizeof type, "%.*s", (int)(v->type_len > 128 ? 128 : v->type_len),
+             v->type ? v->type : "");
+    if (!c->db_up || c->pending->nrejects >= PENDING_MAX_REJECTS) {
+        session_add_confirm(c, s, event_id, idl, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
+                            "the hub cannot keep refused events right now; resend later");
+        return;
+    }
+    jbatch_add_reject(c->pending, s->adapter->name, event_id, type, why, env, len, c->now_us);
+    jbatch_add_confirm(c->pending, s->id, event_id, idl,
+                       JOINERY__V1__CONFIRM_STATUS__CONFIRM_REJECTED, 0, why);
+    c->adapter_stats[s->adapter_index].rejected++;
+    c->rejected++;
+}
+
+/* The key that orders delivery: events with the same key are delivered in
+ * journal order. */
+static size_t entity_key(const session_t *s, const pb_envelope_t *v, char *out, size_t cap)
+{
+    int n;
+    if (v->master_id_len)
+        n = snprintf(out, cap, "m:%.*s", (int)v->master_id_len, v->master_id);
+    else if (v->source_record_id_len)
+        n = snprintf(out, cap, "r:%s/%.*s", s->adapter->name, (int)v->source_record_id_len,
+                     v->source_record_id);
+    else
+        n = snprintf(out, cap, "e:%s/%.*s", s->adapter->name, (int)v->event_id_len, v->event_id);
+    return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
+
+/* The fields the hub adds to the journaled envelope. */
+static size_t hub_fields(const core_t *c, const session_t *s, const pb_envelope_t *v, uint8_t *buf,
+                         size_t cap)
+{
+    pb_buf_t b = {buf, 0, cap};
+    pb_put_varint_field(&b, 7, (uint64_t)c->now_us);
+    if (!v->source_len)
+        pb_put_bytes_field(&b, 3, s->adapter->name, strlen(s->adapter->name));
+    return b.len;
+}
+
+static void confirm_duplicate(core_t *c, session_t *s, const pb_envelope_t *v, uint64_t seq)
+{
+    if (!(seq & DEDUP_PENDING)) {
+        session_add_confirm(c, s, v->event_id, v->event_id_len,
+                            JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, NULL);
+        return;
+    }
+    /* The original is still on its way to the journal: answer when it lands.
+     * It is in the pending batch unless a commit is in flight and holds it. */
+    seq &= ~DEDUP_PENDING;
+    jbatch_t *b = c->pending;
+    if (c->pending->n == 0 || seq < c->pending->e[0].seq)
+        b = c->inflight ? c->inflight : c->pending;
+    jbatch_add_confirm(b, s->id, v->event_id, v->event_id_len,
+                       JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, NULL);
+}
+
+static bool pending_full(const core_t *c)
+{
+    return c->pending->n >= PENDING_MAX_EVENTS || c->pending->data.len >= PENDING_MAX_BYTES;
+}
+
+static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
+{
+    pb_envelope_t v;
+    char why[512];
+    if (pb_envelope_parse(env, len, &v, why, sizeof why) < 0) {
+        ingest_keep_refused(c, s->adapter->name, why, env, len);
+        core_send_error(c, s->rid, s->rid_len, JOINERY__V1__ERROR_CODE__ERROR_BAD_FRAME, "PUBLISH",
+                        "%s; it was kept but cannot be confirmed by event_id", why);
+        return;
+    }
+    if (check_envelope(c, s, &v, why, sizeof why) < 0) {
+        refuse(c, s, &v, why, env, len);
+        return;
+    }
+    const char *retry = c->stopping ? "the hub is shutting down; resend to the next hub"
+                        : !c->db_up ? "the journal database is unavailable; resend later"
+                        : pending_full(c) ? "the hub is busy; resend shortly"
+                                          : NULL;
+    dedup_key_t key = dedup_key(s->adapter->name, strlen(s->adapter->name), v.event_id,
+                                v.event_id_len);
+    uint64_t seen;
+    if (dedup_get(c->dedup, key, &seen)) {
+        confirm_duplicate(c, s, &v, seen);
+        return;
+    }
+    uint8_t extra[160];
+    size_t nextra = hub_fields(c, s, &v, extra, sizeof extra);
+    if (route_match_any(c->cfg->transient.items, c->cfg->transient.count, v.type, v.type_len)) {
+        /* Transient: routed now, never journaled, confirmed at once. */
+        pb_buf_t *o = &c->out;
+        o->len = 0;
+        pb_put_raw(o, env, len);
+        pb_put_raw(o, extra, nextra);
+        deliver_transient(c, v.type, v.type_len, o->data, o->len);
+        session_add_confirm(c, s, v.event_id, v.event_id_len, 0, 0, NULL);
+        return;
+    }
+    if (retry) {
+        session_add_confirm(c, s, v.event_id, v.event_id_len,
+                            JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0, retry);
+        return;
+    }
+    char ek[600];
+    size_t eklen = entity_key(s, &v, ek, sizeof ek);
+    uint64_t seq = c->next_seq;
+    jentry_t *e = jbatch_add(c->pending, seq, v.type, v.type_len, s->adapter->name,
+                             strlen(s->adapter->name), v.event_id, v.event_id_len, ek, eklen, env,
+                             len, c->now_us);
+    if (!e || jbatch_extend_last(c->pending, extra, nextra) < 0) {
+        session_add_confirm(c, s, v.event_id, v.event_id_len,
+                            JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0, "hub out of memory");
+        return;
+    }
+    e->session = s->id;
+    c->next_seq++;
+    dedup_put(c->dedup, key, seq | DEDUP_PENDING);
+}
+
+void ingest_publish(core_t *c, session_t *s, const uint8_t *body, size_t len)
+{
+    pb_reader_t r = {body, body + len};
+    pb_field_t f;
+    size_t count = 0;
+    int rc;
+    while ((rc = pb_next(&r, &f)) == 1)
+        count += f.field == 1 && f.wire == PB_LEN;
+    if (rc < 0 || count > c->cfg->max_batch) {
+        char why[160];
+        if (rc < 0)
+            snprintf(why, sizeof why, "PUBLISH body is not a valid Publish message");
+        else
+            snprintf(why, sizeof why, "PUBLISH carries %zu envelopes; the limit is %u", count,
+                     c->cfg->max_batch);
+        ingest_keep_refused(c, s->adapter->name, why, body, len);
+        core_send_error(c, s->rid, s->rid_len, JOINERY__V1__ERROR_CODE__ERROR_BAD_FRAME,
+                        "PUBLISH", "%s; nothing in it was accepted", why);
+        return;
+    }
+    r.p = body;
+    while (pb_next(&r, &f) == 1)
+        if (f.field == 1 && f.wire == PB_LEN)
+            ingest_one(c, s, f.ptr, f.len);
+}
+
+static void confirm_entry(core_t *c, const jbatch_t *b, const jentry_t *e, int status,
+                          uint64_t seq, const char *reason)
+{
+    session_t *s = core_session(c, e->session);
+    if (s)
+        session_add_confirm(c, s, jentry_event_id(b, e), e->event_id_len, status, seq, reason);
+}
+
+static void confirm_owed(core_t *c, const jbatch_t *b, bool failed)
+{
+    for (size_t i = 0; i < b->nconfirms; i++) {
+        const jconfirm_t *k = &b->confirms[i];
+        session_t *s = core_session(c, k->session);
+        if (!s)
+            continue;
+        if (failed)
+            session_add_confirm(c, s, k->event_id, strlen(k->event_id),
+                                JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
+                                "not kept: the journal commit failed; resend");
+        else
+            session_add_confirm(c, s, k->event_id, strlen(k->event_id), k->status, k->seq,
+                                k->reason);
+    }
+}
+
+void ingest_committed(core_t *c, jbatch_t *b)
+{
+    bool any = false;
+    for (size_t i = 0; i < b->n; i++) {
+        jentry_t *e = &b->e[i];
+        dedup_key_t key = dedup_key(jentry_source(b, e), e->source_len, jentry_event_id(b, e),
+                                    e->event_id_len);
+        if (e->state == JE_DUPLICATE) {
+            dedup_put(c->dedup, key, e->dup_seq);
+            confirm_entry(c, b, e, JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, e->dup_seq,
+                          NULL);
+            continue;
+        }
+        any = true;
+        dedup_put(c->dedup, key, e->seq);
+        confirm_entry(c, b, e, 0, e->seq, NULL);
+        session_t *s = core_session(c, e->session);
+        if (s)
+            c->adapter_stats[s->adapter_index].published++;
+        if (e->seq > c->head_seq)
+            c->head_seq = e->seq;
+    }
+    confirm_owed(c, b, false);
+    if (any)
+        window_push(c->window, b);
+}
+
+void ingest_failed(core_t *c, jbatch_t *b)
+{
+    char reason[320];
+    snprintf(reason, sizeof reason, "not journaled (%s); resend", b->error);
+    for (size_t i = 0; i < b->n; i++) {
+        jentry_t *e = &b->e[i];
+        dedup_del(c->dedup, dedup_key(jentry_source(b, e), e->source_len, jentry_event_id(b, e),
+                                      e->event_id_len));
+        confirm_entry(c, b, e, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0, reason);
+    }
+    confirm_owed(c, b, true);
+    /* Dead letters were settled in memory already: they must reach the table. */
+    jbatch_take_dead(c->pending, b);
+}

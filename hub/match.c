@@ -1,0 +1,1641 @@
+/* match.c - Fellegi-Sunter scoring for Joinery's resident matching: comparators, Double Metaphone
+ * primary keys, British nickname groups, comparison levels, weights, decisions, blocking keys and
+ * EM training. See match.h for the contract; this file explains the numbers and trade-offs.
+ *
+ * Everything on the scoring path works in fixed-size stack buffers: no allocation, no global
+ * mutable state, so scoring is re-entrant and cheap across large candidate blocks.
+ */
+#include "match.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Longest normalised name we keep. Real forenames/surnames are far shorter; anything longer is a
+ * data-entry accident and comparing its first 63 letters loses nothing. */
+#define NAME_BUF 64
+#define EMAIL_BUF 256
+#define PHONE_BUF 24
+
+/* ------------------------------------------------------------------------------------------ */
+/* Small string helpers                                                                        */
+
+static int is_blank(const char *s)
+{
+    return s == NULL || *s == '\0';
+}
+
+/* Upper-case ASCII letters only: "O'Brien" and "OBRIEN" are the same surname for matching. Returns
+ * the length written (0 means missing). */
+static size_t norm_letters(const char *in, char *out, size_t out_len)
+{
+    size_t n = 0;
+    if (out_len == 0)
+        return 0;
+    for (; in != NULL && *in != '\0' && n + 1 < out_len; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (isalpha(c) && c < 128)
+            out[n++] = (char)toupper(c);
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static int ascii_ieq(const char *a, const char *b)
+{
+    for (; *a != '\0' && *b != '\0'; a++, b++) {
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+            return 0;
+    }
+    return *a == *b;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Jaro-Winkler                                                                                */
+
+static size_t upper_copy(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; in != NULL && n < cap && in[n] != '\0'; n++)
+        out[n] = (char)toupper((unsigned char)in[n]);
+    return n;
+}
+
+static double jaro(const char *a, size_t la, const char *b, size_t lb)
+{
+    unsigned char ma[MATCH_JW_MAX_LEN] = {0};
+    unsigned char mb[MATCH_JW_MAX_LEN] = {0};
+    size_t longer = la > lb ? la : lb;
+    size_t window = longer / 2 > 0 ? longer / 2 - 1 : 0;
+    size_t matches = 0;
+
+    for (size_t i = 0; i < la; i++) {
+        size_t lo = i > window ? i - window : 0;
+        size_t hi = i + window + 1 < lb ? i + window + 1 : lb;
+        for (size_t j = lo; j < hi; j++) {
+            if (!mb[j] && a[i] == b[j]) {
+                ma[i] = mb[j] = 1;
+                matches++;
+                break;
+            }
+        }
+    }
+    if (matches == 0)
+        return 0.0;
+
+    size_t half_transpositions = 0;
+    for (size_t i = 0, j = 0; i < la; i++) {
+        if (!ma[i])
+            continue;
+        while (!mb[j])
+            j++;
+        if (a[i] != b[j])
+            half_transpositions++;
+        j++;
+    }
+    double m = (double)matches;
+    /* Integer halving as in Winkler's strcmp95, which the published reference values come from. */
+    double t = (double)(half_transpositions / 2);
+    return (m / (double)la + m / (double)lb + (m - t) / m) / 3.0;
+}
+
+double match_jaro_winkler(const char *a, const char *b)
+{
+    char ua[MATCH_JW_MAX_LEN];
+    char ub[MATCH_JW_MAX_LEN];
+    size_t la = upper_copy(a, ua, sizeof ua);
+    size_t lb = upper_copy(b, ub, sizeof ub);
+
+    if (la == 0 || lb == 0)
+        return (la == 0 && lb == 0) ? 1.0 : 0.0;
+    double j = jaro(ua, la, ub, lb);
+    /* Winkler only trusted the common-prefix bonus on strings that were already fairly similar. */
+    if (j <= 0.7)
+        return j;
+    size_t prefix = 0;
+    while (prefix < 4 && prefix < la && prefix < lb && ua[prefix] == ub[prefix])
+        prefix++;
+    return j + (double)prefix * 0.1 * (1.0 - j);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Double Metaphone, primary key only.
+ *
+ * A faithful rendering of Philips' rules (as in the widely used C port with Kevin Atkinson's
+ * fixes), keeping only the primary code. The word is padded with blanks, as in the original, so
+ * look-ahead tests such as "IER " and " C" work at the end of the word. */
+
+#define DM_PAD 5
+
+typedef struct {
+    char s[NAME_BUF + DM_PAD + 1]; /* upper-case word plus blank padding */
+    int len;                       /* real length */
+    int plen;                      /* padded length */
+    int last;                      /* index of the last real character */
+    int slavo_germanic;            /* contains W, K, CZ or WITZ */
+    char key[MATCH_PHONETIC_LEN + 1];
+    int klen;
+} dmeta_t;
+
+static char dm_get(const dmeta_t *d, int pos)
+{
+    return (pos < 0 || pos >= d->plen) ? '\0' : d->s[pos];
+}
+
+static int dm_vowel(const dmeta_t *d, int pos)
+{
+    char c = dm_get(d, pos);
+    return c != '\0' && strchr("AEIOUY", c) != NULL;
+}
+
+/* 1 if any of the '|'-separated alternatives occurs at pos. */
+static int dm_at(const dmeta_t *d, int pos, const char *alts)
+{
+    if (pos < 0 || pos >= d->plen)
+        return 0;
+    while (*alts != '\0') {
+        size_t k = strcspn(alts, "|");
+        if ((size_t)pos + k <= (size_t)d->plen && memcmp(d->s + pos, alts, k) == 0)
+            return 1;
+        alts += k;
+        if (*alts == '|')
+            alts++;
+    }
+    return 0;
+}
+
+static void dm_add(dmeta_t *d, const char *code)
+{
+    for (; *code != '\0' && d->klen < MATCH_PHONETIC_LEN; code++)
+        d->key[d->klen++] = *code;
+    d->key[d->klen] = '\0';
+}
+
+/* Adds code and skips a doubled letter ("FF", "KK", ...). */
+static int dm_simple(dmeta_t *d, int cur, const char *code)
+{
+    dm_add(d, code);
+    return dm_get(d, cur + 1) == d->s[cur] ? cur + 2 : cur + 1;
+}
+
+static int dm_ch(dmeta_t *d, int cur)
+{
+    if (cur > 0 && dm_at(d, cur, "CHAE")) { /* Michael */
+        dm_add(d, "K");
+        return cur + 2;
+    }
+    if (cur == 0 && (dm_at(d, cur + 1, "HARAC|HARIS") || dm_at(d, cur + 1, "HOR|HYM|HIA|HEM")) &&
+        !dm_at(d, 0, "CHORE")) { /* Greek roots: chorus, chemistry */
+        dm_add(d, "K");
+        return cur + 2;
+    }
+    if (dm_at(d, 0, "VAN |VON |SCH") || dm_at(d, cur - 2, "ORCHES|ARCHIT|ORCHID") ||
+        dm_at(d, cur + 2, "T|S") ||
+        ((dm_at(d, cur - 1, "A|O|U|E") || cur == 0) && dm_at(d, cur + 2, "L|R|N|M|B|H|F|V|W| "))) {
+        dm_add(d, "K");
+    } else if (cur > 0 && dm_at(d, 0, "MC")) {
+        dm_add(d, "K"); /* McHugh */
+    } else {
+        dm_add(d, "X"); /* church, Charles */
+    }
+    return cur + 2;
+}
+
+static int dm_cc(dmeta_t *d, int cur)
+{
+    if (dm_at(d, cur + 2, "I|E|H") && !dm_at(d, cur + 2, "HU")) {
+        /* accident, succeed -> KS; Italian bacci -> X */
+        if ((cur == 1 && dm_get(d, cur - 1) == 'A') || dm_at(d, cur - 1, "UCCEE|UCCES"))
+            dm_add(d, "KS");
+        else
+            dm_add(d, "X");
+        return cur + 3;
+    }
+    dm_add(d, "K"); /* Pierce's rule */
+    return cur + 2;
+}
+
+static int dm_c(dmeta_t *d, int cur)
+{
+    if (cur > 1 && !dm_vowel(d, cur - 2) && dm_at(d, cur - 1, "ACH") && dm_get(d, cur + 2) != 'I' &&
+        (dm_get(d, cur + 2) != 'E' || dm_at(d, cur - 2, "BACHER|MACHER"))) {
+        dm_add(d, "K"); /* Germanic: Bacharach */
+        return cur + 2;
+    }
+    if (cur == 0 && dm_at(d, cur, "CAESAR")) {
+        dm_add(d, "S");
+        return cur + 2;
+    }
+    if (dm_at(d, cur, "CHIA")) {
+        dm_add(d, "K");
+        return cur + 2;
+    }
+    if (dm_at(d, cur, "CH"))
+        return dm_ch(d, cur);
+    if (dm_at(d, cur, "CZ") && !dm_at(d, cur - 2, "WICZ")) {
+        dm_add(d, "S");
+        return cur + 2;
+    }
+    if (dm_at(d, cur + 1, "CIA")) {
+        dm_add(d, "X");
+        return cur + 3;
+    }
+    if (dm_at(d, cur, "CC") && !(cur == 1 && dm_get(d, 0) == 'M'))
+        return dm_cc(d, cur);
+    if (dm_at(d, cur, "CK|CG|CQ")) {
+        dm_add(d, "K");
+        return cur + 2;
+    }
+    if (dm_at(d, cur, "CI|CE|CY")) {
+        dm_add(d, "S");
+        return cur + 2;
+    }
+    dm_add(d, "K");
+    if (dm_at(d, cur + 1, " C| Q| G")) /* Mac Caffrey, Mac Gregor */
+        return cur + 3;
+    if (dm_at(d, cur + 1, "C|K|Q") && !dm_at(d, cur + 1, "CE|CI"))
+        return cur + 2;
+    return cur + 1;
+}
+
+static int dm_d(dmeta_t *d, int cur)
+{
+    if (dm_at(d, cur, "DG")) {
+        if (dm_at(d, cur + 2, "I|E|Y")) { /* edge */
+            dm_add(d, "J");
+            return cur + 3;
+        }
+        dm_add(d, "TK"); /* Edgar */
+        return cur + 2;
+    }
+    dm_add(d, "T");
+    return dm_at(d, cur, "DT|DD") ? cur + 2 : cur + 1;
+}
+
+static int dm_gh(dmeta_t *d, int cur)
+{
+    if (cur > 0 && !dm_vowel(d, cur - 1)) {
+        dm_add(d, "K");
+        return cur + 2;
+    }
+    if (cur == 0) { /* Ghislaine vs Ghent */
+        dm_add(d, dm_get(d, cur + 2) == 'I' ? "J" : "K");
+        return cur + 2;
+    }
+    /* Parker's rule: silent in Hugh, bough, Broughton */
+    if ((cur > 1 && dm_at(d, cur - 2, "B|H|D")) || (cur > 2 && dm_at(d, cur - 3, "B|H|D")) ||
+        (cur > 3 && dm_at(d, cur - 4, "B|H")))
+        return cur + 2;
+    if (cur > 2 && dm_get(d, cur - 1) == 'U' && dm_at(d, cur - 3, "C|G|L|R|T"))
+        dm_add(d, "F"); /* laugh, McLaughlin, Gough */
+    else if (dm_get(d, cur - 1) != 'I')
+        dm_add(d, "K");
+    return cur + 2;
+}
+
+static int dm_g(dmeta_t *d, int cur)
+{
+    if (dm_get(d, cur + 1) == 'H')
+        return dm_gh(d, cur);
+    if (dm_get(d, cur + 1) == 'N') {
+        if (cur == 1 && dm_vowel(d, 0) && !d->slavo_germanic)
+            dm_add(d, "KN");
+        else if (!dm_at(d, cur + 2, "EY") && !d->slavo_germanic)
+            dm_add(d, "N");
+        else
+            dm_add(d, "KN"); /* Cagney */
+        return cur + 2;
+    }
+    if (dm_at(d, cur + 1, "LI") && !d->slavo_germanic) { /* Tagliaro */
+        dm_add(d, "KL");
+        return cur + 2;
+    }
+    if (cur == 0 &&
+        (dm_get(d, cur + 1) == 'Y' || dm_at(d, cur + 1, "ES|EP|EB|EL|EY|IB|IL|IN|IE|EI|ER"))) {
+        dm_add(d, "K");
+        return cur + 2;
+    }
+    if ((dm_at(d, cur + 1, "ER") || dm_get(d, cur + 1) == 'Y') &&
+        !dm_at(d, 0, "DANGER|RANGER|MANGER") && !dm_at(d, cur - 1, "E|I") &&
+        !dm_at(d, cur - 1, "RGY|OGY")) {
+        dm_add(d, "K");
+        return cur + 2;
+    }
+    if (dm_at(d, cur + 1, "E|I|Y") || dm_at(d, cur - 1, "AGGI|OGGI")) {
+        int germanic = dm_at(d, 0, "VAN |VON |SCH") || dm_at(d, cur + 1, "ET");
+        dm_add(d, germanic ? "K" : "J");
+        return cur + 2;
+    }
+    dm_add(d, "K");
+    return dm_get(d, cur + 1) == 'G' ? cur + 2 : cur + 1;
+}
+
+static int dm_h(dmeta_t *d, int cur)
+{
+    /* Only sounded at the start or between vowels. */
+    if ((cur == 0 || dm_vowel(d, cur - 1)) && dm_vowel(d, cur + 1)) {
+        dm_add(d, "H");
+        return cur + 2;
+    }
+    return cur + 1;
+}
+
+static int dm_j(dmeta_t *d, int cur)
+{
+    if (dm_at(d, cur, "JOSE") || dm_at(d, 0, "SAN ")) { /* Spanish */
+        if ((cur == 0 && dm_get(d, cur + 4) == ' ') || dm_at(d, 0, "SAN "))
+            dm_add(d, "H");
+        else
+            dm_add(d, "J");
+        return cur + 1;
+    }
+    if (cur == 0) {
+        dm_add(d, "J");
+    } else if (dm_vowel(d, cur - 1) && !d->slavo_germanic &&
+               (dm_get(d, cur + 1) == 'A' || dm_get(d, cur + 1) == 'O')) {
+        dm_add(d, "J");
+    } else if (cur == d->last) {
+        dm_add(d, "J");
+    } else if (!dm_at(d, cur + 1, "L|T|K|S|N|M|B|Z") && !dm_at(d, cur - 1, "S|K|L")) {
+        dm_add(d, "J");
+    }
+    return dm_get(d, cur + 1) == 'J' ? cur + 2 : cur + 1;
+}
+
+static int dm_m(dmeta_t *d, int cur)
+{
+    int skip = (dm_at(d, cur - 1, "UMB") && (cur + 1 == d->last || dm_at(d, cur + 2, "ER"))) ||
+               dm_get(d, cur + 1) == 'M'; /* dumb, thumb */
+    dm_add(d, "M");
+    return skip ? cur + 2 : cur + 1;
+}
+
+static int dm_p(dmeta_t *d, int cur)
+{
+    if (dm_get(d, cur + 1) == 'H') {
+        dm_add(d, "F");
+        return cur + 2;
+    }
+    dm_add(d, "P"); /* Campbell, raspberry */
+    return dm_at(d, cur + 1, "P|B") ? cur + 2 : cur + 1;
+}
+
+static int dm_r(dmeta_t *d, int cur)
+{
+    /* French final -ier (Rogier) is silent, but not Germanic Hochmeier. */
+    if (!(cur == d->last && !d->slavo_germanic && dm_at(d, cur - 2, "IE") &&
+          !dm_at(d, cur - 4, "ME|MA")))
+        dm_add(d, "R");
+    return dm_get(d, cur + 1) == 'R' ? cur + 2 : cur + 1;
+}
+
+static int dm_sc(dmeta_t *d, int cur)
+{
+    if (dm_get(d, cur + 2) == 'H') {
+        /* Dutch school/schooner -> SK, but Schermerhorn/Schenker and Schlesinger -> X */
+        if (dm_at(d, cur + 3, "OO|UY|ED|EM"))
+            dm_add(d, "SK");
+        else
+            dm_add(d, "X");
+        return cur + 3;
+    }
+    dm_add(d, dm_at(d, cur + 2, "I|E|Y") ? "S" : "SK");
+    return cur + 3;
+}
+
+static int dm_s(dmeta_t *d, int cur)
+{
+    if (dm_at(d, cur - 1, "ISL|YSL")) /* island, Carlisle */
+        return cur + 1;
+    if (cur == 0 && dm_at(d, cur, "SUGAR")) {
+        dm_add(d, "X");
+        return cur + 1;
+    }
+    if (dm_at(d, cur, "SH")) {
+        dm_add(d, dm_at(d, cur + 1, "HEIM|HOEK|HOLM|HOLZ") ? "S" : "X");
+        return cur + 2;
+    }
+    if (dm_at(d, cur, "SIO|SIA")) {
+        dm_add(d, "S");
+        return cur + 3;
+    }
+    if ((cur == 0 && dm_at(d, cur + 1, "M|N|L|W")) || dm_at(d, cur + 1, "Z")) {
+        dm_add(d, "S"); /* Smith vs Schmidt, Snider vs Schneider */
+        return dm_at(d, cur + 1, "Z") ? cur + 2 : cur + 1;
+    }
+    if (dm_at(d, cur, "SC"))
+        return dm_sc(d, cur);
+    if (!(cur == d->last && dm_at(d, cur - 2, "AI|OI"))) /* French Artois */
+        dm_add(d, "S");
+    return dm_at(d, cur + 1, "S|Z") ? cur + 2 : cur + 1;
+}
+
+static int dm_t(dmeta_t *d, int cur)
+{
+    if (dm_at(d, cur, "TION|TIA|TCH")) {
+        dm_add(d, "X");
+        return cur + 3;
+    }
+    if (dm_at(d, cur, "TH|TTH")) {
+        /* Thomas, Thames and Germanic names keep a hard T; otherwise "th" is coded 0. */
+        if (dm_at(d, cur + 2, "OM|AM") || dm_at(d, 0, "VAN |VON |SCH"))
+            dm_add(d, "T");
+        else
+            dm_add(d, "0");
+        return cur + 2;
+    }
+    dm_add(d, "T");
+    return dm_at(d, cur + 1, "T|D") ? cur + 2 : cur + 1;
+}
+
+static int dm_w(dmeta_t *d, int cur)
+{
+    if (dm_at(d, cur, "WR")) {
+        dm_add(d, "R");
+        return cur + 2;
+    }
+    if (cur == 0 && (dm_vowel(d, cur + 1) || dm_at(d, cur, "WH")))
+        dm_add(d, "A"); /* no return: the rules below still apply */
+    if ((cur == d->last && dm_vowel(d, cur - 1)) || dm_at(d, cur - 1, "EWSKI|EWSKY|OWSKI|OWSKY") ||
+        dm_at(d, 0, "SCH"))
+        return cur + 1; /* Arnow sounds like Arnoff: silent in the primary */
+    if (dm_at(d, cur, "WICZ|WITZ")) {
+        dm_add(d, "TS");
+        return cur + 4;
+    }
+    return cur + 1;
+}
+
+static int dm_x(dmeta_t *d, int cur)
+{
+    /* French final -x is silent: Breaux */
+    if (!(cur == d->last && (dm_at(d, cur - 3, "IAU|EAU") || dm_at(d, cur - 2, "AU|OU"))))
+        dm_add(d, "KS");
+    return dm_at(d, cur + 1, "C|X") ? cur + 2 : cur + 1;
+}
+
+static int dm_z(dmeta_t *d, int cur)
+{
+    if (dm_get(d, cur + 1) == 'H') { /* pinyin Zhao */
+        dm_add(d, "J");
+        return cur + 2;
+    }
+    dm_add(d, "S");
+    return dm_get(d, cur + 1) == 'Z' ? cur + 2 : cur + 1;
+}
+
+static int dm_step(dmeta_t *d, int cur)
+{
+    switch (d->s[cur]) {
+    case 'A':
+    case 'E':
+    case 'I':
+    case 'O':
+    case 'U':
+    case 'Y':
+        if (cur == 0)
+            dm_add(d, "A");
+        return cur + 1;
+    case 'B':
+        return dm_simple(d, cur, "P");
+    case 'C':
+        return dm_c(d, cur);
+    case 'D':
+        return dm_d(d, cur);
+    case 'F':
+        return dm_simple(d, cur, "F");
+    case 'G':
+        return dm_g(d, cur);
+    case 'H':
+        return dm_h(d, cur);
+    case 'J':
+        return dm_j(d, cur);
+    case 'K':
+        return dm_simple(d, cur, "K");
+    case 'L':
+        return dm_simple(d, cur, "L");
+    case 'M':
+        return dm_m(d, cur);
+    case 'N':
+        return dm_simple(d, cur, "N");
+    case 'P':
+        return dm_p(d, cur);
+    case 'Q':
+        return dm_simple(d, cur, "K");
+    case 'R':
+        return dm_r(d, cur);
+    case 'S':
+        return dm_s(d, cur);
+    case 'T':
+        return dm_t(d, cur);
+    case 'V':
+        return dm_simple(d, cur, "F");
+    case 'W':
+        return dm_w(d, cur);
+    case 'X':
+        return dm_x(d, cur);
+    case 'Z':
+        return dm_z(d, cur);
+    default:
+        return cur + 1;
+    }
+}
+
+/* Letters upper-cased; runs of blanks/hyphens become one blank (word break); the rest dropped. */
+static void dm_load(dmeta_t *d, const char *name)
+{
+    int n = 0;
+    for (; name != NULL && *name != '\0' && n < NAME_BUF - 1; name++) {
+        unsigned char c = (unsigned char)*name;
+        if (c < 128 && isalpha(c))
+            d->s[n++] = (char)toupper(c);
+        else if ((c == ' ' || c == '-' || c == '\t') && n > 0 && d->s[n - 1] != ' ')
+            d->s[n++] = ' ';
+    }
+    while (n > 0 && d->s[n - 1] == ' ')
+        n--;
+    d->len = n;
+    d->last = n - 1;
+    memset(d->s + n, ' ', DM_PAD);
+    d->plen = n + DM_PAD;
+    d->s[d->plen] = '\0';
+    d->slavo_germanic =
+        strchr(d->s, 'W') != NULL || strchr(d->s, 'K') != NULL || strstr(d->s, "CZ") != NULL;
+    d->klen = 0;
+    d->key[0] = '\0';
+}
+
+void match_phonetic(const char *name, char *out, size_t out_len)
+{
+    dmeta_t d;
+    int cur = 0;
+
+    if (out == NULL || out_len == 0)
+        return;
+    dm_load(&d, name);
+    if (dm_at(&d, 0, "GN|KN|PN|WR|PS")) /* silent first letter: Knight, Wright */
+        cur = 1;
+    if (d.len > 0 && d.s[0] == 'X') { /* Xavier */
+        dm_add(&d, "S");
+        cur = 1;
+    }
+    while (cur < d.len && d.klen < MATCH_PHONETIC_LEN)
+        cur = dm_step(&d, cur);
+
+    size_t n = (size_t)d.klen < out_len - 1 ? (size_t)d.klen : out_len - 1;
+    memcpy(out, d.key, n);
+    out[n] = '\0';
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Nicknames
+ *
+ * Groups rather than pairs: every name in a group is equivalent to every other, which covers
+ * William/Bill/Will/Billy in one line. A diminutive shared by two formal names (Alex, Chris, Sam,
+ * Pat, Jo, Ted, Fred, Bert) appears in each group separately, so the formal names never become
+ * equivalent to each other through it. Standalone modern names that merely derive from an old
+ * one (Liam, Elsie, Tina as given names in their own right) are left out on purpose: a match must
+ * not turn two siblings into one person. */
+static const char *const nickname_groups[] = {
+    "WILLIAM BILL BILLY WILL WILLIE WILLY",
+    "ELIZABETH LIZ LIZZIE LIZZY BETH BETTY BETSY BESS BESSIE LIBBY ELIZA",
+    "ROBERT BOB BOBBY ROB ROBBIE",
+    "MARGARET MAGGIE MAGS MEG PEGGY PEG MADGE MARGE MARGIE",
+    "CATHERINE KATHERINE CATHRYN KATHRYN KATE KATIE CATH CATHY KATHY KAT KITTY",
+    "JAMES JIM JIMMY JIMMIE JAMIE",
+    "RICHARD DICK DICKIE RICH RICHIE RICK RICKY",
+    "JOHN JACK JOHNNY JOHNNIE",
+    "JONATHAN JON JONNY JONNIE",
+    "EDWARD ED EDDIE EDDY TED TEDDY NED",
+    "EDMUND ED EDDIE NED",
+    "THEODORE THEO TED TEDDY",
+    "CHARLES CHARLIE CHAS CHAZ CHUCK",
+    "THOMAS TOM TOMMY",
+    "ANTHONY TONY ANT",
+    "MICHAEL MIKE MIKEY MICK MICKY MICKEY",
+    "DAVID DAVE DAVY DAI",
+    "STEPHEN STEVEN STEVE STEVIE",
+    "CHRISTOPHER KRISTOPHER CHRIS KIT",
+    "CHRISTINE CHRIS CHRISSIE CHRISSY",
+    "CHRISTINA CHRIS CHRISSIE CHRISSY TINA",
+    "ALEXANDER ALEX ALEC SANDY",
+    "ALEXANDRA ALEX LEXI LEXIE",
+    "SAMUEL SAM SAMMY",
+    "SAMANTHA SAM SAMMY SAMMIE",
+    "PATRICK PAT PADDY",
+    "PATRICIA PAT PATSY PATTY TRISH TRICIA",
+    "FREDERICK FRED FREDDIE FREDDY",
+    "ALFRED ALF ALFIE FRED",
+    "ALBERT BERT BERTIE AL",
+    "HERBERT BERT HERB",
+    "HENRY HARRY HAL",
+    "HAROLD HARRY HAL",
+    "JOSEPH JOE JOEY",
+    "JOSEPHINE JO JOSIE",
+    "JOANNE JOANNA JO",
+    "BENJAMIN BEN BENNY BENJI",
+    "DANIEL DAN DANNY",
+    "MATTHEW MATT MATTY",
+    "NICHOLAS NICK NICKY",
+    "NICOLA NIKKI NICKY",
+    "PETER PETE",
+    "PHILIP PHILLIP PHIL PIP",
+    "TIMOTHY TIM TIMMY",
+    "ANDREW ANDY DREW",
+    "GEOFFREY JEFFREY GEOFF JEFF",
+    "KENNETH KEN KENNY",
+    "LAWRENCE LAURENCE LARRY LAURIE",
+    "LEONARD LEN LENNY LENNIE",
+    "RAYMOND RAY",
+    "RONALD RON RONNIE",
+    "DONALD DON DONNIE",
+    "GERALD GERRY JERRY GED",
+    "DOUGLAS DOUG DOUGIE",
+    "NATHANIEL NAT NATE",
+    "ZACHARY ZAC ZACH ZACK",
+    "GREGORY GREG",
+    "TERENCE TERRY",
+    "THERESA TERESA TESS TESSA TERRI",
+    "VICTORIA VICKY VICKI TORI",
+    "REBECCA BECKY BECCA BEX",
+    "JENNIFER JENNY JEN JENNI",
+    "SUSAN SUE SUZY SUSIE",
+    "DEBORAH DEBRA DEBBIE DEB",
+    "KIMBERLEY KIMBERLY KIM",
+    "ABIGAIL ABBY ABBIE ABI",
+    "ANNE ANN ANNIE NAN",
+    "MARY MOLLY MOLLIE POLLY MAMIE",
+    "SARAH SARA SALLY SADIE",
+    "HELEN NELL NELLIE",
+    "ELEANOR ELINOR ELLIE NELL NELLIE",
+    "DOROTHY DOT DOTTIE DOLLY",
+    "FRANCES FRAN FRANNIE FANNY",
+    "FRANCIS FRANK FRANKIE",
+    "JACQUELINE JACKIE JACQUI",
+    "PAMELA PAM",
+    "JUDITH JUDY JUDE",
+    "ARCHIBALD ARCHIE",
+    "ANGELA ANGIE",
+    "CAROLINE CAROLYN CARRIE CARO",
+    "VALERIE VAL",
+    "ALISON ALLISON ALI ALLY",
+    "OLIVER OLLIE OLLY",
+    "OLIVIA LIV LIVVY LIVVIE",
+    "ISABEL ISABELLE ISOBEL ISABELLA IZZY IZZIE ISSY",
+    "PENELOPE PENNY",
+    "GILLIAN JILL GILL JILLY",
+    "KATHLEEN KATH KATHY",
+    "MALCOLM MAL",
+    "HUGH HUGHIE",
+    "DEREK DEL",
+    "SIDNEY SYDNEY SID",
+    /* Spelling and transliteration variants that Jaro-Winkler scores below 0.92. */
+    "MUHAMMAD MUHAMMED MOHAMMED MOHAMMAD MOHAMED MOHAMMUD",
+    "SEAN SHAUN SHAWN",
+};
+
+/* Opposite-sex forms of one name. Jaro-Winkler rates Alexander/Alexandra at 0.96, which would
+ * read as a typo, yet this is precisely how boy/girl twins are named; such pairs compare as
+ * DIFFERENT forenames so that the twin guard applies even when sex is not recorded. */
+static const char *const gendered_groups[] = {
+    "ALEXANDER ALEXANDRA",
+    "DANIEL DANIELLE DANIELA",
+    "FRANCIS FRANCES",
+    "LOUIS LOUISE LOUISA",
+    "JOSEPH JOSEPHINE",
+    "PAUL PAULA PAULINE",
+    "ROBERT ROBERTA",
+    "GEORGE GEORGIA GEORGINA",
+    "HENRY HENRIETTA",
+    "ERIC ERICA",
+    "JULIAN JULIANA JULIANNE",
+    "JULIUS JULIA JULIE",
+    "ANDREW ANDREA",
+    "NICHOLAS NICOLA",
+    "PATRICK PATRICIA",
+    "CARL CARLA",
+    "DENIS DENNIS DENISE",
+    "GABRIEL GABRIELLE GABRIELA",
+    "MICHAEL MICHAELA",
+    "CHRISTIAN CHRISTINA",
+    "STEPHEN STEPHANIE",
+    "VICTOR VICTORIA",
+    "ADRIAN ADRIANA ADRIENNE",
+    "MARTIN MARTINA",
+    "BERNARD BERNADETTE",
+    "EDWARD EDWINA",
+    "OLIVER OLIVIA",
+    "NOEL NOELLE",
+    "JOEL JOELLE",
+    "MARIO MARIA",
+    "BILLY BILLIE",
+    "JOHN JOAN",
+    "JAMES JAMESINA",
+    "THOMAS THOMASINA",
+    "WILLIAM WILHELMINA",
+    "CHARLES CHARLOTTE",
+    "SAMUEL SAMANTHA",
+    "RYAN RYANNE",
+    "JEAN JEANNE",
+};
+
+static int group_has(const char *group, const char *name)
+{
+    size_t n = strlen(name);
+    while (*group != '\0') {
+        size_t k = strcspn(group, " ");
+        if (k == n && memcmp(group, name, n) == 0)
+            return 1;
+        group += k;
+        while (*group == ' ')
+            group++;
+    }
+    return 0;
+}
+
+static int in_one_group(const char *const *groups, size_t ngroups, const char *a, const char *b)
+{
+    for (size_t i = 0; i < ngroups; i++) {
+        if (group_has(groups[i], a) && group_has(groups[i], b))
+            return 1;
+    }
+    return 0;
+}
+
+/* Both arguments already normalised. */
+static int gendered_pair(const char *a, const char *b)
+{
+    return strcmp(a, b) != 0 &&
+           in_one_group(gendered_groups, sizeof gendered_groups / sizeof gendered_groups[0], a, b);
+}
+
+int match_is_nickname(const char *a, const char *b)
+{
+    char na[NAME_BUF];
+    char nb[NAME_BUF];
+
+    if (norm_letters(a, na, sizeof na) == 0 || norm_letters(b, nb, sizeof nb) == 0)
+        return 0;
+    if (strcmp(na, nb) == 0)
+        return 1;
+    return in_one_group(nickname_groups, sizeof nickname_groups / sizeof nickname_groups[0], na,
+                        nb);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Identifier validation                                                                       */
+
+/* Digits only, ignoring blanks and hyphens; returns digit count, or 0 on any other character or
+ * overflow of the buffer. */
+static size_t digits_only(const char *in, char *out, size_t out_len)
+{
+    size_t n = 0;
+    for (; in != NULL && *in != '\0'; in++) {
+        if (*in == ' ' || *in == '-')
+            continue;
+        if (!isdigit((unsigned char)*in) || n + 1 >= out_len)
+            return 0;
+        out[n++] = *in;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static int nhs_normalise(const char *nhs, char out[11])
+{
+    if (digits_only(nhs, out, 11) != 10)
+        return 0;
+    int sum = 0;
+    int all_same = 1;
+    for (int i = 0; i < 9; i++) {
+        sum += (out[i] - '0') * (10 - i);
+        all_same &= out[i] == out[0];
+    }
+    int check = 11 - sum % 11;
+    if (check == 11)
+        check = 0;
+    if (check == 10 || check != out[9] - '0')
+        return 0;
+    return !(all_same && out[9] == out[0]);
+}
+
+int match_nhs_number_valid(const char *nhs)
+{
+    char buf[11];
+    return nhs_normalise(nhs, buf);
+}
+
+/* HMRC format: two prefix letters, six digits, optional suffix A-D. Prefixes D, F, I, Q, U, V in
+ * either place and O second are never issued; BG, GB, NK, KN, NT, ZZ are not allocated and TN is
+ * the temporary-number prefix, which many people share, so none of them identifies anyone.
+ * Writes the 8-character core and the suffix (or '\0'). */
+static int ni_normalise(const char *ni, char core[9], char *suffix)
+{
+    char s[12];
+    size_t n = 0;
+    for (; ni != NULL && *ni != '\0'; ni++) {
+        if (*ni == ' ')
+            continue;
+        if (n + 1 >= sizeof s)
+            return 0;
+        s[n++] = (char)toupper((unsigned char)*ni);
+    }
+    s[n] = '\0';
+    if (n != 8 && n != 9)
+        return 0;
+    if (!isupper((unsigned char)s[0]) || !isupper((unsigned char)s[1]))
+        return 0;
+    if (strchr("DFIQUV", s[0]) != NULL || strchr("DFIOQUV", s[1]) != NULL)
+        return 0;
+    static const char *const banned[] = {"BG", "GB", "NK", "KN", "NT", "TN", "ZZ"};
+    for (size_t i = 0; i < sizeof banned / sizeof banned[0]; i++) {
+        if (memcmp(s, banned[i], 2) == 0)
+            return 0;
+    }
+    for (int i = 2; i < 8; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return 0;
+    }
+    if (n == 9 && strchr("ABCD", s[8]) == NULL)
+        return 0;
+    memcpy(core, s, 8);
+    core[8] = '\0';
+    *suffix = n == 9 ? s[8] : '\0';
+    return 1;
+}
+
+static int same_ni(const char *a, const char *b)
+{
+    char ca[9], cb[9], sa, sb;
+    if (!ni_normalise(a, ca, &sa) || !ni_normalise(b, cb, &sb))
+        return 0;
+    if (strcmp(ca, cb) != 0)
+        return 0;
+    return sa == '\0' || sb == '\0' || sa == sb; /* the suffix is often dropped on entry */
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Dates                                                                                       */
+
+typedef struct {
+    int y, m, d;
+} ymd_t;
+
+static int days_in_month(int y, int m)
+{
+    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : dim[m - 1];
+}
+
+static int two_digits(const char *s)
+{
+    return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+/* Strict YYYY-MM-DD (a trailing "T..." time part is tolerated); anything else is treated as
+ * missing rather than guessed at, because a mis-parsed date is worse evidence than none. */
+static int parse_date(const char *s, ymd_t *out)
+{
+    if (is_blank(s))
+        return 0;
+    for (int i = 0; i < 10; i++) {
+        int want_dash = i == 4 || i == 7;
+        if (s[i] == '\0')
+            return 0;
+        if (want_dash ? s[i] != '-' : !isdigit((unsigned char)s[i]))
+            return 0;
+    }
+    if (s[10] != '\0' && s[10] != 'T')
+        return 0;
+    out->y = two_digits(s) * 100 + two_digits(s + 2);
+    out->m = two_digits(s + 5);
+    out->d = two_digits(s + 8);
+    if (out->y < 1800 || out->m < 1 || out->m > 12 || out->d < 1)
+        return 0;
+    return out->d <= days_in_month(out->y, out->m);
+}
+
+/* Days since 1970-01-01 (Hinnant's days_from_civil). */
+static long days_from_civil(ymd_t t)
+{
+    long y = t.y - (t.m <= 2);
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long mp = (t.m + 9) % 12;
+    long doy = (153 * mp + 2) / 5 + t.d - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int birth_level(const char *x, const char *y)
+{
+    ymd_t a, b;
+    if (!parse_date(x, &a) || !parse_date(y, &b))
+        return MATCH_BIRTH_MISSING;
+    if (a.y == b.y && a.m == b.m && a.d == b.d)
+        return MATCH_BIRTH_EXACT;
+    if (a.y == b.y && a.m == b.d && a.d == b.m)
+        return MATCH_BIRTH_TRANSPOSED;
+    if (a.y == b.y) {
+        int diffs = 0;
+        for (int i = 5; i < 10; i++)
+            diffs += x[i] != y[i];
+        if (diffs == 1)
+            return MATCH_BIRTH_TYPO;
+    }
+    long gap = days_from_civil(a) - days_from_civil(b);
+    if (gap >= -31 && gap <= 31)
+        return MATCH_BIRTH_WITHIN_MONTH;
+    return a.y == b.y ? MATCH_BIRTH_SAME_YEAR : MATCH_BIRTH_DIFFERENT;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Postcodes, phones, emails, sex                                                              */
+
+typedef struct {
+    char full[9];   /* "SW1A 1AA" */
+    char sector[7]; /* "SW1A 1" */
+    char outward[5];
+    int parsed; /* 0: not a UK postcode shape, compare only exactly */
+} postcode_t;
+
+/* Accepts any spacing and case. A valid shape is a 2-4 character outward code starting with a
+ * letter, then digit-letter-letter. Anything else (BFPO, overseas) is kept for exact comparison. */
+static int parse_postcode(const char *in, postcode_t *pc)
+{
+    char s[16];
+    size_t n = 0;
+    for (; in != NULL && *in != '\0'; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (isspace(c))
+            continue;
+        if (!isalnum(c) || n + 1 >= sizeof s)
+            return 0;
+        s[n++] = (char)toupper(c);
+    }
+    s[n] = '\0';
+    if (n == 0 || n > 8)
+        return 0;
+    memset(pc, 0, sizeof *pc);
+    const char *in3 = n >= 5 ? s + n - 3 : s;
+    pc->parsed = n >= 5 && n <= 7 && isalpha((unsigned char)s[0]) &&
+                 isdigit((unsigned char)in3[0]) && isalpha((unsigned char)in3[1]) &&
+                 isalpha((unsigned char)in3[2]);
+    if (!pc->parsed) {
+        memcpy(pc->full, s, n + 1);
+        return 1;
+    }
+    size_t out_len = n - 3;
+    memcpy(pc->outward, s, out_len);
+    pc->outward[out_len] = '\0';
+    /* Lengths are fixed by the shape check: outward 2-4, inward 3. */
+    memcpy(pc->full, s, out_len);
+    pc->full[out_len] = ' ';
+    memcpy(pc->full + out_len + 1, in3, 4); /* inward code and its NUL */
+    memcpy(pc->sector, pc->full, out_len + 2);
+    pc->sector[out_len + 2] = '\0';
+    return 1;
+}
+
+static int postcode_level(const char *x, const char *y)
+{
+    postcode_t a, b;
+    if (!parse_postcode(x, &a) || !parse_postcode(y, &b))
+        return MATCH_POSTCODE_MISSING;
+    if (strcmp(a.full, b.full) == 0)
+        return MATCH_POSTCODE_EXACT;
+    if (!a.parsed || !b.parsed)
+        return MATCH_POSTCODE_DIFFERENT;
+    if (strcmp(a.sector, b.sector) == 0)
+        return MATCH_POSTCODE_SECTOR;
+    if (strcmp(a.outward, b.outward) == 0)
+        return MATCH_POSTCODE_DISTRICT;
+    return MATCH_POSTCODE_DIFFERENT;
+}
+
+/* Digits only, with the UK country code folded to the trunk 0: "+44 (0)20 7946 0000",
+ * "0044 20 7946 0000" and "020 7946 0000" all become "02079460000". Fewer than 7 digits is not a
+ * phone number (extensions, "n/a", "0"), so it counts as missing. */
+static int norm_phone(const char *in, char *out, size_t out_len)
+{
+    char d[PHONE_BUF];
+    size_t n = 0;
+    for (; in != NULL && *in != '\0'; in++) {
+        if (isdigit((unsigned char)*in)) {
+            if (n + 1 >= sizeof d)
+                return 0;
+            d[n++] = *in;
+        }
+    }
+    d[n] = '\0';
+    const char *rest = d;
+    int national = 0;
+    if (n >= 4 && memcmp(d, "0044", 4) == 0) {
+        rest += 4;
+        national = 1;
+    } else if (n >= 12 && memcmp(d, "44", 2) == 0) { /* 44 + a 10-digit national number */
+        rest += 2;
+        national = 1;
+    }
+    if (national && *rest == '0') /* the "(0)" people write after +44 */
+        rest++;
+    int w = snprintf(out, out_len, "%s%s", national ? "0" : "", rest);
+    return w >= 7 && (size_t)w < out_len;
+}
+
+static int norm_email(const char *in, char *out, size_t out_len)
+{
+    size_t n = 0;
+    while (in != NULL && isspace((unsigned char)*in))
+        in++;
+    for (; in != NULL && *in != '\0'; in++) {
+        if (n + 1 >= out_len)
+            return 0;
+        out[n++] = (char)tolower((unsigned char)*in);
+    }
+    while (n > 0 && isspace((unsigned char)out[n - 1]))
+        n--;
+    out[n] = '\0';
+    const char *at = strchr(out, '@');
+    return at != NULL && at != out && at[1] != '\0';
+}
+
+/* 1 male, 2 female, 3 other, 0 missing/unknown. */
+static int sex_code(const char *s)
+{
+    if (is_blank(s))
+        return 0;
+    if (ascii_ieq(s, "male") || ascii_ieq(s, "m"))
+        return 1;
+    if (ascii_ieq(s, "female") || ascii_ieq(s, "f"))
+        return 2;
+    if (ascii_ieq(s, "other"))
+        return 3;
+    return 0;
+}
+
+static int binary_level(int present, int equal)
+{
+    if (!present)
+        return MATCH_BINARY_MISSING;
+    return equal ? MATCH_BINARY_EXACT : MATCH_BINARY_DIFFERENT;
+}
+
+static int sex_level(const char *x, const char *y)
+{
+    int a = sex_code(x), b = sex_code(y);
+    return binary_level(a != 0 && b != 0, a == b);
+}
+
+static int phone_level(const char *x, const char *y)
+{
+    char a[PHONE_BUF], b[PHONE_BUF];
+    int present = norm_phone(x, a, sizeof a) && norm_phone(y, b, sizeof b);
+    return binary_level(present, present && strcmp(a, b) == 0);
+}
+
+static int email_level(const char *x, const char *y)
+{
+    char a[EMAIL_BUF], b[EMAIL_BUF];
+    int present = norm_email(x, a, sizeof a) && norm_email(y, b, sizeof b);
+    return binary_level(present, present && strcmp(a, b) == 0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Names                                                                                       */
+
+/* The family-name enum is the given-name enum without NICKNAME; compute in given terms, then map.
+ */
+static int name_level_given_terms(const char *x, const char *y, int is_given)
+{
+    char a[NAME_BUF], b[NAME_BUF];
+    if (norm_letters(x, a, sizeof a) == 0 || norm_letters(y, b, sizeof b) == 0)
+        return MATCH_GIVEN_MISSING;
+    if (strcmp(a, b) == 0)
+        return MATCH_GIVEN_EXACT;
+    if (is_given && gendered_pair(a, b))
+        return MATCH_GIVEN_DIFFERENT;
+    if (is_given && match_is_nickname(a, b))
+        return MATCH_GIVEN_NICKNAME;
+    double jw = match_jaro_winkler(a, b);
+    if (jw >= 0.92)
+        return MATCH_GIVEN_JW92;
+    if (jw >= 0.80)
+        return MATCH_GIVEN_JW80;
+    char pa[8], pb[8];
+    match_phonetic(a, pa, sizeof pa);
+    match_phonetic(b, pb, sizeof pb);
+    if (pa[0] != '\0' && strcmp(pa, pb) == 0)
+        return MATCH_GIVEN_PHONETIC;
+    return MATCH_GIVEN_DIFFERENT;
+}
+
+static int family_level(const char *x, const char *y)
+{
+    static const int to_family[MATCH_GIVEN_NLEVELS] = {
+        MATCH_FAMILY_MISSING, MATCH_FAMILY_EXACT,    MATCH_FAMILY_DIFFERENT, MATCH_FAMILY_JW92,
+        MATCH_FAMILY_JW80,    MATCH_FAMILY_PHONETIC, MATCH_FAMILY_DIFFERENT,
+    };
+    return to_family[name_level_given_terms(x, y, 0)];
+}
+
+int match_level(match_field_t f, const match_person_t *a, const match_person_t *b)
+{
+    static const match_person_t none = {0};
+    if (a == NULL)
+        a = &none;
+    if (b == NULL)
+        b = &none;
+    switch (f) {
+    case MATCH_FIELD_GIVEN:
+        return name_level_given_terms(a->given, b->given, 1);
+    case MATCH_FIELD_FAMILY:
+        return family_level(a->family, b->family);
+    case MATCH_FIELD_BIRTH:
+        return birth_level(a->birth_date, b->birth_date);
+    case MATCH_FIELD_SEX:
+        return sex_level(a->sex, b->sex);
+    case MATCH_FIELD_POSTCODE:
+        return postcode_level(a->postcode, b->postcode);
+    case MATCH_FIELD_PHONE:
+        return phone_level(a->phone, b->phone);
+    case MATCH_FIELD_EMAIL:
+        return email_level(a->email, b->email);
+    default:
+        return -1;
+    }
+}
+
+static const int field_nlevels[MATCH_FIELD_COUNT] = {
+    MATCH_GIVEN_NLEVELS,    MATCH_FAMILY_NLEVELS, MATCH_BIRTH_NLEVELS,  MATCH_BINARY_NLEVELS,
+    MATCH_POSTCODE_NLEVELS, MATCH_BINARY_NLEVELS, MATCH_BINARY_NLEVELS,
+};
+
+const char *match_level_name(match_field_t f, int level)
+{
+    static const char *const given[] = {"missing",  "exact",    "nickname", "jw>=0.92",
+                                        "jw>=0.80", "phonetic", "different"};
+    static const char *const family[] = {"missing",  "exact",    "jw>=0.92",
+                                         "jw>=0.80", "phonetic", "different"};
+    static const char *const birth[] = {"missing",        "exact",        "day-month-transposed",
+                                        "one-digit-typo", "within-month", "same-year",
+                                        "different"};
+    static const char *const postcode[] = {"missing", "exact", "same-sector", "same-district",
+                                           "different"};
+    static const char *const binary[] = {"missing", "exact", "different"};
+    static const char *const *const tables[MATCH_FIELD_COUNT] = {given,    family, birth, binary,
+                                                                 postcode, binary, binary};
+
+    if ((int)f < 0 || f >= MATCH_FIELD_COUNT || level < 0 || level >= field_nlevels[f])
+        return "invalid";
+    return tables[f][level];
+}
+
+const char *match_field_name(match_field_t f)
+{
+    static const char *const names[MATCH_FIELD_COUNT] = {"given",    "family", "birth_date", "sex",
+                                                         "postcode", "phone",  "email"};
+    if ((int)f < 0 || f >= MATCH_FIELD_COUNT)
+        return "invalid";
+    return names[f];
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Default parameters
+ *
+ * m = P(level | same person), u = P(level | two random people), each summing to 1 over levels
+ * 1..n-1. The u values are approximate random-pair agreement rates for a council population of
+ * about 300,000 drawn from UK name and birth statistics; the m values reflect the error rates
+ * typical of council and NHS systems. Both should be replaced by `joinery match train` (EM) on
+ * local data once enough pairs exist; these are only a safe starting point.
+ *
+ * Thresholds: with ~300,000 residents the prior odds that a random pair is the same person are
+ * about 1:2^18. A total of 32 therefore means posterior odds of ~2^14 (about 16,000:1) before
+ * auto-linking; 16 means odds of ~1:4, below which a steward's time is better spent elsewhere.
+ * Worked examples with these numbers: exact names + birth date + postcode ~ 41.7 (link); surname
+ * typo (jw>=0.92) with the rest exact ~ 36.7 (link); same-sex twins (same surname, birth date,
+ * postcode, different forename) ~ 29.7 (steward, and blocked from linking by the guard anyway);
+ * same person who moved ~ 27.2 (steward unless phone/email also agree). */
+
+static void set_row(match_params_t *p, match_field_t f, int n, const double *m, const double *u)
+{
+    p->nlevels[f] = n;
+    for (int k = 0; k < MATCH_MAX_LEVELS; k++) {
+        p->m[f][k] = k > 0 && k < n ? m[k - 1] : 0.0;
+        p->u[f][k] = k > 0 && k < n ? u[k - 1] : 0.0;
+    }
+}
+
+void match_params_default(match_params_t *p)
+{
+    if (p == NULL)
+        return;
+    memset(p, 0, sizeof *p);
+    /* Forename: exact, nickname, jw92, jw80, phonetic, different. u(exact) ~ 0.01: the sum of
+     * squared forename frequencies, the top names being 1-2% each. m(different) = 0.01 covers
+     * people known by a middle name; keeping it small is what makes a different forename strong
+     * evidence of a different person (twins). */
+    static const double gm[] = {0.855, 0.04, 0.05, 0.03, 0.015, 0.01};
+    static const double gu[] = {0.01, 0.002, 0.003, 0.015, 0.01, 0.96};
+    /* Surname: exact, jw92, jw80, phonetic, different. u(exact) ~ 0.002 (Smith alone is 1.26%, so
+     * the sum of squares is ~0.001-0.002). m(different) = 0.055 because surnames change on
+     * marriage and divorce. */
+    static const double fm[] = {0.88, 0.04, 0.015, 0.01, 0.055};
+    static const double fu[] = {0.002, 0.003, 0.015, 0.01, 0.97};
+    /* Birth date: exact, transposed, typo, within month, same year, different. u(exact) ~ 4e-5:
+     * ~90 birth years x 365 days, skewed by the age pyramid. u(transposed) is lower because only
+     * dates with day <= 12 can transpose; u(typo) ~ 15 one-digit neighbours in a year. */
+    static const double bm[] = {0.95, 0.01, 0.02, 0.005, 0.005, 0.01};
+    static const double bu[] = {4e-5, 1.5e-5, 5e-4, 2e-3, 0.012, 0.985445};
+    /* Sex: exact, different. m(different) covers recording errors and changes of gender. */
+    static const double sm[] = {0.98, 0.02};
+    static const double su[] = {0.5, 0.5};
+    /* Postcode: exact, sector, district, different. A unit postcode holds ~40 people, so
+     * u(exact) ~ 2e-4 in a ~300,000 population; a sector ~7,000 (u ~0.02); districts are coarse
+     * within one council (u ~0.08). m(exact) = 0.8 because people move and systems lag. */
+    static const double pm[] = {0.80, 0.07, 0.05, 0.08};
+    static const double pu[] = {2e-4, 0.02, 0.08, 0.8998};
+    /* Phone and email: the random-pair agreement rate is ~1e-6, but contact details are shared
+     * inside households (a parent's mobile on a child's record), exactly the pairs blocking
+     * surfaces. Conditional independence fails there, so u is set deliberately high to cap this
+     * evidence at ~9-10 bits. */
+    static const double tm[] = {0.55, 0.45};
+    static const double tu[] = {1e-3, 0.999};
+    static const double em[] = {0.5, 0.5};
+    static const double eu[] = {5e-4, 0.9995};
+
+    set_row(p, MATCH_FIELD_GIVEN, MATCH_GIVEN_NLEVELS, gm, gu);
+    set_row(p, MATCH_FIELD_FAMILY, MATCH_FAMILY_NLEVELS, fm, fu);
+    set_row(p, MATCH_FIELD_BIRTH, MATCH_BIRTH_NLEVELS, bm, bu);
+    set_row(p, MATCH_FIELD_SEX, MATCH_BINARY_NLEVELS, sm, su);
+    set_row(p, MATCH_FIELD_POSTCODE, MATCH_POSTCODE_NLEVELS, pm, pu);
+    set_row(p, MATCH_FIELD_PHONE, MATCH_BINARY_NLEVELS, tm, tu);
+    set_row(p, MATCH_FIELD_EMAIL, MATCH_BINARY_NLEVELS, em, eu);
+    p->upper = 32.0;
+    p->lower = 16.0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Scoring                                                                                     */
+
+/* Probabilities are floored so that a zero in hand-edited parameters gives a large finite weight
+ * rather than an infinity or NaN in the total. */
+#define PROB_FLOOR 1e-9
+
+static double safe_log2_ratio(double num, double den)
+{
+    return log2((num > PROB_FLOOR ? num : PROB_FLOOR) / (den > PROB_FLOOR ? den : PROB_FLOOR));
+}
+
+static double name_tf(match_tf_fn tf, void *ctx, match_field_t f, const char *raw)
+{
+    char norm[NAME_BUF];
+    if (tf == NULL || norm_letters(raw, norm, sizeof norm) == 0)
+        return 0.0;
+    double v = tf(ctx, f, norm);
+    if (!(v > 0.0)) /* also rejects NaN */
+        return 0.0;
+    if (v < MATCH_TF_FLOOR)
+        return MATCH_TF_FLOOR;
+    return v > 1.0 ? 1.0 : v;
+}
+
+static double field_weight(const match_params_t *p, match_field_t f, int level, match_tf_fn tf,
+                           void *tf_ctx, const match_person_t *a)
+{
+    if (level <= 0 || level >= p->nlevels[f] || level >= MATCH_MAX_LEVELS)
+        return 0.0;
+    double u = p->u[f][level];
+    if (level == 1 && (f == MATCH_FIELD_GIVEN || f == MATCH_FIELD_FAMILY)) {
+        /* Level 1 is EXACT for both name fields. */
+        double freq = name_tf(tf, tf_ctx, f, f == MATCH_FIELD_GIVEN ? a->given : a->family);
+        if (freq > 0.0)
+            u = freq;
+    }
+    return safe_log2_ratio(p->m[f][level], u);
+}
+
+double match_score(const match_params_t *p, const match_person_t *a, const match_person_t *b,
+                   match_tf_fn tf, void *tf_ctx, match_evidence_t *ev)
+{
+    match_evidence_t local;
+    if (ev == NULL)
+        ev = &local;
+    memset(ev, 0, sizeof *ev);
+    if (p == NULL || a == NULL || b == NULL)
+        return 0.0;
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        ev->level[f] = match_level((match_field_t)f, a, b);
+        ev->weight[f] = field_weight(p, (match_field_t)f, ev->level[f], tf, tf_ctx, a);
+        ev->total += ev->weight[f];
+    }
+    return ev->total;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Decisions                                                                                   */
+
+static void say(char *why, size_t why_len, const char *text, double score)
+{
+    if (why != NULL && why_len > 0)
+        snprintf(why, why_len, "%s (score %.1f)", text, score);
+}
+
+static int birth_agrees_closely(int level)
+{
+    return level == MATCH_BIRTH_EXACT || level == MATCH_BIRTH_TRANSPOSED ||
+           level == MATCH_BIRTH_TYPO;
+}
+
+/* The identity anchors that twins and same-named parents/children fail; see match.h. */
+static const char *anchor_failure(const match_evidence_t *ev)
+{
+    int g = ev->level[MATCH_FIELD_GIVEN];
+    int bd = ev->level[MATCH_FIELD_BIRTH];
+    if (g == MATCH_GIVEN_MISSING || g == MATCH_GIVEN_DIFFERENT || g == MATCH_GIVEN_JW80 ||
+        g == MATCH_GIVEN_PHONETIC)
+        return "forenames missing or only loosely similar (twin/sibling risk)";
+    if (!birth_agrees_closely(bd))
+        return "birth dates missing or disagree (parent/child risk)";
+    if (ev->level[MATCH_FIELD_SEX] == MATCH_BINARY_DIFFERENT)
+        return "sex disagrees";
+    return NULL;
+}
+
+static match_decision_t by_score(const match_params_t *p, const match_evidence_t *ev, char *why,
+                                 size_t why_len)
+{
+    if (ev->total < p->lower) {
+        say(why, why_len, "below lower threshold", ev->total);
+        return MATCH_DECISION_NONE;
+    }
+    if (ev->total < p->upper) {
+        say(why, why_len, "between thresholds: steward review", ev->total);
+        return MATCH_DECISION_POSSIBLE;
+    }
+    const char *failure = anchor_failure(ev);
+    if (failure != NULL) {
+        char text[128];
+        snprintf(text, sizeof text, "above upper threshold but %s: steward review", failure);
+        say(why, why_len, text, ev->total);
+        return MATCH_DECISION_POSSIBLE;
+    }
+    say(why, why_len, "above upper threshold", ev->total);
+    return MATCH_DECISION_LINK;
+}
+
+match_decision_t match_decide(const match_params_t *p, const match_person_t *a,
+                              const match_person_t *b, match_tf_fn tf, void *tf_ctx,
+                              match_evidence_t *ev, char *why, size_t why_len)
+{
+    match_evidence_t local;
+    if (ev == NULL)
+        ev = &local;
+    double score = match_score(p, a, b, tf, tf_ctx, ev);
+    if (p == NULL || a == NULL || b == NULL) {
+        say(why, why_len, "missing input", score);
+        return MATCH_DECISION_NONE;
+    }
+
+    char na[11], nb[11];
+    if (nhs_normalise(a->nhs_number, na) && nhs_normalise(b->nhs_number, nb)) {
+        if (strcmp(na, nb) != 0) {
+            say(why, why_len, "different NHS numbers: two people", score);
+            return MATCH_DECISION_NONE;
+        }
+        int bl = ev->level[MATCH_FIELD_BIRTH];
+        if (bl == MATCH_BIRTH_MISSING || birth_agrees_closely(bl)) {
+            say(why, why_len, "same NHS number", score);
+            return MATCH_DECISION_LINK;
+        }
+        say(why, why_len, "same NHS number but birth dates disagree: steward review", score);
+        return MATCH_DECISION_POSSIBLE;
+    }
+    if (same_ni(a->ni_number, b->ni_number) && ev->level[MATCH_FIELD_BIRTH] == MATCH_BIRTH_EXACT) {
+        say(why, why_len, "same NI number and birth date", score);
+        return MATCH_DECISION_LINK;
+    }
+    return by_score(p, ev, why, why_len);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Blocking keys                                                                               */
+
+typedef struct {
+    char (*keys)[MATCH_KEY_LEN];
+    int max;
+    int n;
+} keyset_t;
+
+/* Appends a key unless the set is full or it would not fit (a truncated key could collide with an
+ * unrelated one, which only costs candidates, but a silently shortened key is confusing). */
+static void add_key(keyset_t *ks, const char *prefix, const char *value)
+{
+    if (ks->n >= ks->max || value[0] == '\0')
+        return;
+    int w = snprintf(ks->keys[ks->n], MATCH_KEY_LEN, "%s%s", prefix, value);
+    if (w > 0 && w < MATCH_KEY_LEN)
+        ks->n++;
+}
+
+/* 64-bit FNV-1a: stable across platforms and runs, which blocking keys stored in an index need. */
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void add_email_key(keyset_t *ks, const char *email)
+{
+    char e[EMAIL_BUF];
+    if (!norm_email(email, e, sizeof e))
+        return;
+    if (strlen(e) + 3 < MATCH_KEY_LEN) {
+        add_key(ks, "em:", e);
+        return;
+    }
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)fnv1a(e));
+    add_key(ks, "em#", hex);
+}
+
+static void add_name_date_keys(keyset_t *ks, const match_person_t *p, const ymd_t *dob)
+{
+    char fam[8], given[NAME_BUF], buf[MATCH_KEY_LEN];
+    match_phonetic(p->family, fam, sizeof fam);
+    if (fam[0] == '\0')
+        return;
+    snprintf(buf, sizeof buf, "%s:%04d", fam, dob->y);
+    add_key(ks, "ph:", buf);
+    if (norm_letters(p->given, given, sizeof given) == 0)
+        return;
+    /* Sorting day and month makes 1984-03-07 and 1984-07-03 produce the same key. */
+    int lo = dob->m < dob->d ? dob->m : dob->d;
+    int hi = dob->m < dob->d ? dob->d : dob->m;
+    snprintf(buf, sizeof buf, "%c%s:%04d-%02d-%02d", given[0], fam, dob->y, lo, hi);
+    add_key(ks, "dm:", buf);
+}
+
+int match_blocking_keys(const match_person_t *p, char keys[][MATCH_KEY_LEN], int max)
+{
+    keyset_t ks = {keys, max, 0};
+    char buf[MATCH_KEY_LEN];
+    ymd_t dob;
+    postcode_t pc;
+
+    if (p == NULL || keys == NULL || max <= 0)
+        return 0;
+    if (nhs_normalise(p->nhs_number, buf))
+        add_key(&ks, "nhs:", buf);
+    char suffix;
+    if (ni_normalise(p->ni_number, buf, &suffix))
+        add_key(&ks, "ni:", buf);
+    int have_dob = parse_date(p->birth_date, &dob);
+    if (have_dob) {
+        snprintf(buf, sizeof buf, "%04d-%02d-%02d", dob.y, dob.m, dob.d);
+        add_key(&ks, "dob:", buf);
+    }
+    if (parse_postcode(p->postcode, &pc))
+        add_key(&ks, "pc:", pc.full);
+    if (have_dob)
+        add_name_date_keys(&ks, p, &dob);
+    char phone[PHONE_BUF];
+    if (norm_phone(p->phone, phone, sizeof phone))
+        add_key(&ks, "tel:", phone);
+    add_email_key(&ks, p->email);
+    return ks.n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* EM training                                                                                 */
+
+#define EM_FLOOR 1e-6
+#define EM_TOL 1e-6
+#define EM_MAX_ITER 100
+#define EM_LAMBDA0 0.1 /* blocked samples are mostly non-matches; EM moves it quickly anyway */
+
+typedef struct {
+    double m[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS];
+    double u[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS];
+} em_counts_t;
+
+static int em_valid(const match_params_t *p, const match_vector_t *v, size_t n)
+{
+    if (p == NULL || v == NULL || n == 0)
+        return 0;
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        if (p->nlevels[f] < 2 || p->nlevels[f] > MATCH_MAX_LEVELS)
+            return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+            if (v[i].level[f] < 0 || v[i].level[f] >= p->nlevels[f])
+                return 0;
+        }
+    }
+    return 1;
+}
+
+/* Floors levels 1..n-1 and renormalises them to sum to 1; keeps level 0 at 0. */
+static void em_normalise(double *row, int nlevels)
+{
+    double sum = 0.0;
+    row[0] = 0.0;
+    for (int k = 1; k < nlevels; k++) {
+        if (!(row[k] > EM_FLOOR))
+            row[k] = EM_FLOOR;
+        sum += row[k];
+    }
+    for (int k = 1; k < nlevels; k++)
+        row[k] /= sum;
+}
+
+/* Posterior probability that pair v is a match, computed in logs to survive long products. */
+static double em_posterior(const match_params_t *p, const match_vector_t *v, double lambda)
+{
+    double lm = log(lambda), lu = log(1.0 - lambda);
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        int k = v->level[f];
+        if (k == 0)
+            continue;
+        lm += log(p->m[f][k]);
+        lu += log(p->u[f][k]);
+    }
+    return 1.0 / (1.0 + exp(lu - lm));
+}
+
+/* One E-step plus the accumulation for the M-step; returns the new lambda. */
+static double em_expect(const match_params_t *p, const match_vector_t *v, size_t n, double lambda,
+                        em_counts_t *c)
+{
+    double total = 0.0;
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < n; i++) {
+        double g = em_posterior(p, &v[i], lambda);
+        total += g;
+        for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+            c->m[f][v[i].level[f]] += g;
+            c->u[f][v[i].level[f]] += 1.0 - g;
+        }
+    }
+    return total / (double)n;
+}
+
+/* M-step for one row; a field missing in every pair keeps its previous estimate. Returns the
+ * largest parameter change. */
+static double em_update_row(double *row, const double *count, int nlevels)
+{
+    double sum = 0.0, change = 0.0;
+    double next[MATCH_MAX_LEVELS];
+    for (int k = 1; k < nlevels; k++)
+        sum += count[k];
+    if (!(sum > 0.0))
+        return 0.0;
+    for (int k = 0; k < nlevels; k++)
+        next[k] = k == 0 ? 0.0 : count[k] / sum;
+    em_normalise(next, nlevels);
+    for (int k = 1; k < nlevels; k++) {
+        double d = fabs(next[k] - row[k]);
+        change = d > change ? d : change;
+        row[k] = next[k];
+    }
+    return change;
+}
+
+int match_train_em(match_params_t *p, const match_vector_t *v, size_t n, double *lambda_out)
+{
+    if (!em_valid(p, v, n))
+        return -1;
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        em_normalise(p->m[f], p->nlevels[f]);
+        em_normalise(p->u[f], p->nlevels[f]);
+    }
+    double lambda = EM_LAMBDA0;
+    em_counts_t c;
+    int iter = 0;
+    while (iter < EM_MAX_ITER) {
+        iter++;
+        double next = em_expect(p, v, n, lambda, &c);
+        /* Keep both classes alive: lambda at 0 or 1 would make the logs above blow up. */
+        next = next < EM_FLOOR ? EM_FLOOR : (next > 1.0 - EM_FLOOR ? 1.0 - EM_FLOOR : next);
+        double change = fabs(next - lambda);
+        lambda = next;
+        for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+            double dm = em_update_row(p->m[f], c.m[f], p->nlevels[f]);
+            double du = em_update_row(p->u[f], c.u[f], p->nlevels[f]);
+            change = fmax(change, fmax(dm, du));
+        }
+        if (change < EM_TOL)
+            break;
+    }
+    if (lambda_out != NULL)
+        *lambda_out = lambda;
+    return iter;
+}

@@ -1,0 +1,203 @@
+/* match.h - probabilistic person matching (Fellegi-Sunter) for Joinery's golden resident record.
+ *
+ * This is the pure scoring layer: string comparators, phonetic keys, per-field comparison levels,
+ * match weights, the link/steward/non-link decision, blocking keys and EM training of the m/u
+ * probabilities. Candidate indexes and storage live elsewhere. Nothing here allocates on the
+ * scoring path, so it is safe to call from hot loops over candidate blocks.
+ *
+ * Precision beats recall throughout: a wrong merge of two different people (twins, a parent and
+ * child with the same name) is the worst outcome in social care, whereas a missed link only leaves
+ * a duplicate for a data steward to find.
+ */
+#ifndef JOINERY_MATCH_H
+#define JOINERY_MATCH_H
+
+#include <stddef.h>
+
+/* String similarity, ASCII case-insensitive; returns 0.0..1.0.
+ * Winkler's original variant: prefix scale 0.1, prefix capped at 4, and the prefix boost only
+ * applied when the Jaro score exceeds 0.7. Only the first MATCH_JW_MAX_LEN characters of each
+ * string are compared (longer values are not names). */
+#define MATCH_JW_MAX_LEN 128
+double match_jaro_winkler(const char *a, const char *b);
+
+/* Phonetic key: the PRIMARY key of Lawrence Philips' Double Metaphone (C/C++ Users Journal, June
+ * 2000), truncated to the customary 4 characters, computed on the upper-cased ASCII letters of the
+ * name (hyphens and blanks become word breaks, other characters are dropped). "0" stands for "th".
+ * Examples: Smith/Smyth -> SM0, Catherine/Kathryn -> K0RN, Schmidt -> XMT, Knowles -> NLS.
+ * Known miss worth remembering: Thompson -> TMPS but Thomson -> TMSN (the silent p is coded), which
+ * is why names also have Jaro-Winkler levels ranked above the phonetic one.
+ * out receives at most out_len - 1 characters plus NUL; out_len >= 8 is recommended. A name with no
+ * letters gives "". */
+#define MATCH_PHONETIC_LEN 4
+void match_phonetic(const char *name, char *out, size_t out_len);
+
+/* Nickname/diminutive equivalence for British forenames, ASCII case-insensitive, ignoring
+ * non-letters. Returns 1 when both names are in one diminutive group (William/Bill/Will,
+ * Elizabeth/Liz/Beth/Betty, Margaret/Maggie/Peggy, ...) or are the same name; 0 otherwise, and 0 if
+ * either is empty. Shared diminutives do not chain: Alex matches both Alexander and Alexandra, but
+ * Alexander does not match Alexandra (boy/girl twins). */
+int match_is_nickname(const char *a, const char *b);
+
+/* 1 if nhs is a plausible NHS number: 10 digits (spaces/hyphens ignored), valid modulus-11 check
+ * digit, and not a single repeated digit (0000000000 passes the checksum but is a placeholder). */
+int match_nhs_number_valid(const char *nhs);
+
+typedef struct {            /* the fields compared; any may be NULL or "" meaning missing */
+    const char *nhs_number; /* 10 digits */
+    const char *ni_number;
+    const char *given;      /* forename */
+    const char *family;     /* surname */
+    const char *birth_date; /* YYYY-MM-DD */
+    const char *sex;        /* "male" "female" "other" "unknown" */
+    const char *postcode;   /* normalised "SW1A 1AA" */
+    const char *phone;
+    const char *email;
+} match_person_t;
+
+typedef enum {
+    MATCH_FIELD_GIVEN,
+    MATCH_FIELD_FAMILY,
+    MATCH_FIELD_BIRTH,
+    MATCH_FIELD_SEX,
+    MATCH_FIELD_POSTCODE,
+    MATCH_FIELD_PHONE,
+    MATCH_FIELD_EMAIL,
+    MATCH_FIELD_COUNT
+} match_field_t;
+
+/* Comparison levels per field, best first. Level 0 is always "missing on either side" (weight 0).
+ * Values that cannot be parsed (a birth date that is not a real YYYY-MM-DD date, a phone number
+ * with fewer than 7 digits, an email without '@', sex "unknown") count as missing. Forenames that
+ * are opposite-sex forms of one name (Alexander/Alexandra, Daniel/Danielle, Louis/Louise) compare
+ * as DIFFERENT however similar they look: that is how boy/girl twins are named. */
+/* MATCH_FIELD_GIVEN */
+enum {
+    MATCH_GIVEN_MISSING,
+    MATCH_GIVEN_EXACT,
+    MATCH_GIVEN_NICKNAME,
+    MATCH_GIVEN_JW92, /* Jaro-Winkler >= 0.92 */
+    MATCH_GIVEN_JW80, /* Jaro-Winkler >= 0.80 */
+    MATCH_GIVEN_PHONETIC,
+    MATCH_GIVEN_DIFFERENT,
+    MATCH_GIVEN_NLEVELS
+};
+/* MATCH_FIELD_FAMILY: as given, without the nickname level */
+enum {
+    MATCH_FAMILY_MISSING,
+    MATCH_FAMILY_EXACT,
+    MATCH_FAMILY_JW92,
+    MATCH_FAMILY_JW80,
+    MATCH_FAMILY_PHONETIC,
+    MATCH_FAMILY_DIFFERENT,
+    MATCH_FAMILY_NLEVELS
+};
+/* MATCH_FIELD_BIRTH */
+enum {
+    MATCH_BIRTH_MISSING,
+    MATCH_BIRTH_EXACT,
+    MATCH_BIRTH_TRANSPOSED,   /* day and month swapped, same year */
+    MATCH_BIRTH_TYPO,         /* same year, exactly one digit of month/day differs */
+    MATCH_BIRTH_WITHIN_MONTH, /* no more than 31 days apart */
+    MATCH_BIRTH_SAME_YEAR,
+    MATCH_BIRTH_DIFFERENT,
+    MATCH_BIRTH_NLEVELS
+};
+/* MATCH_FIELD_POSTCODE */
+enum {
+    MATCH_POSTCODE_MISSING,
+    MATCH_POSTCODE_EXACT,
+    MATCH_POSTCODE_SECTOR,   /* outward code + first inward digit, "SW1A 1" */
+    MATCH_POSTCODE_DISTRICT, /* outward code, "SW1A" */
+    MATCH_POSTCODE_DIFFERENT,
+    MATCH_POSTCODE_NLEVELS
+};
+/* MATCH_FIELD_SEX, MATCH_FIELD_PHONE, MATCH_FIELD_EMAIL */
+enum { MATCH_BINARY_MISSING, MATCH_BINARY_EXACT, MATCH_BINARY_DIFFERENT, MATCH_BINARY_NLEVELS };
+
+#define MATCH_MAX_LEVELS 8
+typedef struct {
+    int nlevels[MATCH_FIELD_COUNT];
+    double m[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS]; /* P(level | same person) */
+    double u[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS]; /* P(level | different people) */
+    double upper; /* total weight at or above which pairs link automatically */
+    double lower; /* below which they are a non-match; between -> steward queue */
+} match_params_t;
+
+/* m and u are distributions over levels 1..nlevels-1; level 0 (missing) is not modelled and its
+ * entries are left at 0. */
+void match_params_default(match_params_t *p); /* sensible defaults for a UK population */
+/* Comparison level of field f, one of the enums above; -1 if f is not a field. NULL a or b counts
+ * as missing. */
+int match_level(match_field_t f, const match_person_t *a, const match_person_t *b);
+/* "exact", "jw>=0.92", ...; "invalid" for an out-of-range field or level. */
+const char *match_level_name(match_field_t f, int level);
+const char *match_field_name(match_field_t f); /* "given", "family", ...; "invalid" otherwise */
+
+typedef struct {
+    int level[MATCH_FIELD_COUNT];
+    double weight[MATCH_FIELD_COUNT]; /* log2(m/u), with term-frequency adjustment applied for exact
+                                         names */
+    double total;
+} match_evidence_t;
+
+/* Term-frequency lookup: the fraction of the population with this exact value for a name field
+   (e.g. "SMITH" ~ 0.0126). Return <= 0 if unknown. May be NULL. The value passed is the
+   normalised name: upper-case ASCII letters only ("O'Brien" -> "OBRIEN"). */
+typedef double (*match_tf_fn)(void *ctx, match_field_t f, const char *value);
+
+/* Frequencies below this are clamped up to it before the TF adjustment: a council-sized frequency
+ * table cannot resolve rarer values, and one invented spelling must not dominate the total. */
+#define MATCH_TF_FLOOR 1e-5
+
+/* Score a candidate pair: fills evidence (ev may be NULL), returns total weight. For an EXACT name
+ * agreement with known frequency tf, use the TF-adjusted weight log2(m / tf) instead of
+ * log2(m / u) -- so Smith agreeing counts for less than Featherstonehaugh agreeing. */
+double match_score(const match_params_t *p, const match_person_t *a, const match_person_t *b,
+                   match_tf_fn tf, void *tf_ctx, match_evidence_t *ev);
+
+typedef enum { MATCH_DECISION_NONE, MATCH_DECISION_POSSIBLE, MATCH_DECISION_LINK } match_decision_t;
+/* Deterministic rules first: same valid NHS number -> LINK (unless birth dates are present and
+   DIFFERENT beyond transposition/typo, which makes it POSSIBLE -- a shared NHS number with a
+   different person's DOB is a data-quality problem for a steward); same NI number and same birth
+   date -> LINK. Otherwise thresholds on the score. Different NHS numbers both present -> NONE (two
+   people), whatever the score. Writes a short reason (why may be NULL).
+   Precision guard on the score path: a pair at or above `upper` is only linked automatically when
+   both forenames are present and agree at least at jw>=0.92 (nickname counts), both birth dates are
+   present and agree at least as a one-digit typo, and sex does not disagree; otherwise it goes to
+   the steward queue. Twins, and parents and children sharing a name and an address, fail exactly
+   these anchors while the rest of their evidence adds up. ev may be NULL. */
+match_decision_t match_decide(const match_params_t *p, const match_person_t *a,
+                              const match_person_t *b, match_tf_fn tf, void *tf_ctx,
+                              match_evidence_t *ev, char *why, size_t why_len);
+
+/* Blocking keys for candidate search; writes up to `max` NUL-terminated keys into keys[i] (each
+ * 48 bytes), returns how many, in this priority order:
+ *   "nhs:<10 digits>"                        valid NHS number
+ *   "ni:<AB123456>"                          valid NI number, suffix letter dropped
+ *   "dob:1984-03-07"                         valid birth date
+ *   "pc:SW1A 1AA"                            parseable postcode
+ *   "ph:<family phonetic>:<birth year>"
+ *   "dm:<given initial><family phonetic>:<year>-<lo>-<hi>"  day and month sorted, so a transposed
+ *                                            date produces the same key
+ *   "tel:<normalised phone>"
+ *   "em:<lower-case email>" (or "em#<FNV-1a hex>" when too long for the key)
+ * A true match with one typo in a name, a transposed/typo'd birth date, or a new address still
+ * shares at least one key. */
+#define MATCH_KEY_LEN 48
+int match_blocking_keys(const match_person_t *p, char keys[][MATCH_KEY_LEN], int max);
+
+/* Training helpers for EM (used by `joinery match train`): accumulate level vectors of sampled
+   pairs and re-estimate m and u. Standard EM for the two-class mixture with conditional
+   independence: starting from p's m/u and a match proportion lambda of 0.1, iterate E-step
+   (posterior of match) and M-step (m, u per level, and lambda) until no parameter changes by more
+   than 1e-6 or 100 iterations. Missing (level 0) comparisons carry no information and are skipped.
+   Levels with zero counts are kept at a floor of 1e-6 (then renormalised). Returns the number of
+   iterations run, or -1 for bad input (NULL, n == 0, nlevels outside 2..MATCH_MAX_LEVELS, a level
+   out of range). p->upper and p->lower are not touched. lambda_out may be NULL. */
+typedef struct {
+    int level[MATCH_FIELD_COUNT];
+} match_vector_t;
+int match_train_em(match_params_t *p, const match_vector_t *v, size_t n, double *lambda_out);
+
+#endif

@@ -1,0 +1,648 @@
+/* router.c - the core thread: one zmq_poll loop over the adapters' ROUTER
+ * socket, the ZAP authentication socket, the store pipe and a signalfd, plus
+ * timers for heartbeats and cursor flushes. Every command handler runs here,
+ * so routing and subscription state need no locks (the Redis / Malamute
+ * shape). See hub/README.md for the life of an event.
+ *
+ * Message layout on the ROUTER: [routing id][command][body]. */
+#include "core.h"
+
+#include "deliver.h"
+#include "log.h"
+
+#include <joinery/v1/protocol.pb-c.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define PROTOCOL_VERSION 1
+#define DEDUP_CAPACITY (512u * 1024)
+#define MESSAGES_PER_TURN 512
+#define HOUSEKEEPING_US 50000
+#define CURSOR_FLUSH_US 200000
+#define STOP_GRACE_US (10LL * 1000000)
+
+int64_t core_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void send_to(core_t *c, const uint8_t *rid, size_t rid_len, const char *command,
+                    const void *body, size_t len)
+{
+    if (zmq_send(c->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return; /* peer gone or hopelessly behind: its session will expire */
+    zmq_send(c->router, command, strlen(command), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(c->router, body, len, ZMQ_DONTWAIT);
+}
+
+void core_send(core_t *c, const session_t *s, const char *command, const void *body, size_t len)
+{
+    send_to(c, s->rid, s->rid_len, command, body, len);
+}
+
+void core_send_error(core_t *c, const uint8_t *rid, size_t rid_len, int code, const char *command,
+                     const char *fmt, ...)
+{
+    char reason[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    Joinery__V1__Error e = JOINERY__V1__ERROR__INIT;
+    e.code = (Joinery__V1__ErrorCode)code;
+    e.reason = reason;
+    e.command = (char *)command;
+    uint8_t buf[640];
+    size_t n = joinery__v1__error__pack(&e, buf);
+    send_to(c, rid, rid_len, "ERROR", buf, n);
+}
+
+void core_dispatch(core_t *c)
+{
+    if (c->inflight || !c->db_up || jbatch_empty(c->pending))
+        return;
+    jbatch_t *next = jbatch_new(JB_COMMIT);
+    if (!next)
+        return;
+    c->pending->created_us = c->now_us;
+    if (store_submit(c->store, c->pending) < 0) {
+        jbatch_release(&next);
+        return;
+    }
+    c->inflight = c->pending;
+    c->pending = next;
+}
+
+/* ---- store events ---- */
+
+static void on_store(core_t *c)
+{
+    store_event_t ev;
+    jbatch_t *b;
+    while (store_receive(c->store, &ev, &b) == 0) {
+        if (ev == STORE_DB_DOWN) {
+            if (c->db_up)
+                log_warn("router", "journal database unavailable: publishes are answered RETRY");
+            c->db_up = false;
+        } else if (ev == STORE_DB_UP) {
+            if (!c->db_up)
+                log_info("router", "journal database available again");
+            c->db_up = true;
+        } else if (b->kind == JB_FETCH) {
+            deliver_fetched(c, b);
+        } else {
+            c->inflight = NULL;
+            if (b->status == JB_COMMITTED) {
+                ingest_committed(c, b);
+                deliver_cursors_committed(c, b);
+            } else {
+                ingest_failed(c, b);
+            }
+            jbatch_release(&b);
+            deliver_pump_all(c);
+        }
+    }
+}
+
+/* ---- HELLO and STATUS ---- */
+
+static const config_adapter_t *authenticate(core_t *c, const Joinery__V1__Hello *m,
+                                            const char *user_id, char *why, size_t why_len)
+{
+    if (c->cfg->curve) {
+        const config_adapter_t *a = user_id ? config_adapter(c->cfg, user_id) : NULL;
+        if (!a)
+            snprintf(why, why_len, "the connection's Curve key is not bound to any adapter");
+        else if (strcmp(a->name, m->adapter) != 0)
+            snprintf(why, why_len, "this Curve key belongs to adapter '%s', not '%.64s'", a->name,
+                     m->adapter);
+        else
+            return a;
+        return NULL;
+    }
+    const config_adapter_t *a = config_adapter(c->cfg, m->adapter);
+    if (!a)
+        snprintf(why, why_len, "no adapter named '%.64s' in the hub configuration", m->adapter);
+    return a;
+}
+
+static void on_hello(core_t *c, const uint8_t *rid, size_t rid_len, const uint8_t *body,
+                     size_t len, const char *user_id)
+{
+    Joinery__V1__Hello *m = joinery__v1__hello__unpack(NULL, len, body);
+    char why[256];
+    if (!m) {
+        core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_BAD_FRAME, "HELLO",
+                        "HELLO body is not a valid Hello message");
+        return;
+    }
+    const config_adapter_t *a = NULL;
+    if (m->protocol_version != PROTOCOL_VERSION)
+        core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_VERSION, "HELLO",
+                        "protocol_version %u is not supported; this hub speaks version %d",
+                        m->protocol_version, PROTOCOL_VERSION);
+    else if (!(a = authenticate(c, m, user_id, why, sizeof why)))
+        core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_NOT_AUTHORISED, "HELLO",
+                        "%s", why);
+    session_t *s = a ? session_open(c, rid, rid_len, a) : NULL;
+    if (a && !s)
+        core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_BAD_REQUEST, "HELLO",
+                        "the hub has no room for another session");
+    if (s) {
+        Joinery__V1__Welcome w = JOINERY__V1__WELCOME__INIT;
+        w.protocol_version = PROTOCOL_VERSION;
+        w.hub_version = (char *)JOINERY_VERSION;
+        w.heartbeat_ms = c->cfg->heartbeat_ms;
+        w.heartbeat_misses = c->cfg->heartbeat_misses;
+        w.session_id = (uint64_t)s->id;
+        w.max_message_bytes = c->cfg->max_message_bytes;
+        w.max_batch = c->cfg->max_batch;
+        uint8_t buf[128];
+        size_t n = joinery__v1__welcome__pack(&w, buf);
+        core_send(c, s, "WELCOME", buf, n);
+    }
+    joinery__v1__hello__free_unpacked(m, NULL);
+}
+
+static void on_status(core_t *c, session_t *s)
+{
+    if (!s->adapter->is_operator) {
+        core_send_error(c, s->rid, s->rid_len, JOINERY__V1__ERROR_CODE__ERROR_NOT_AUTHORISED,
+                        "STATUS", "adapter '%s' is not an operator (set operator: true)",
+                        s->adapter->name);
+        return;
+    }
+    size_t na = c->cfg->nadapters, ns = c->nsubs;
+    Joinery__V1__AdapterStatus *as = calloc(na + 1, sizeof *as);
+    Joinery__V1__AdapterStatus **ap = calloc(na + 1, sizeof *ap);
+    Joinery__V1__SubscriptionStatus *ss = calloc(ns + 1, sizeof *ss);
+    Joinery__V1__SubscriptionStatus **sp = calloc(ns + 1, sizeof *sp);
+    Joinery__V1__StatusReply r = JOINERY__V1__STATUS_REPLY__INIT;
+    if (as && ap && ss && sp) {
+        for (size_t i = 0; i < na; i++) {
+            joinery__v1__adapter_status__init(&as[i]);
+            as[i].name = c->cfg->adapters[i].name;
+            as[i].published = c->adapter_stats[i].published;
+            as[i].delivered = c->adapter_stats[i].delivered;
+            as[i].last_seen_us = c->adapter_stats[i].last_seen_us;
+            for (size_t k = 0; k < CORE_MAX_SESSIONS; k++)
+                if (c->sessions[k].active && c->sessions[k].adapter_index == i)
+                    as[i].connected = 1;
+            ap[i] = &as[i];
+        }
+        for (size_t i = 0; i < ns; i++) {
+            sub_t *sub = c->subs[i];
+            joinery__v1__subscription_status__init(&ss[i]);
+            ss[i].adapter = sub->adapter;
+            ss[i].subscription = sub->name;
+            ss[i].patterns = sub->patterns;
+            ss[i].n_patterns = sub->npatterns;
+            ss[i].acked_seq = deliver_floor(sub);
+            ss[i].lag = c->head_seq > ss[i].acked_seq ? c->head_seq - ss[i].acked_seq : 0;
+            ss[i].in_flight = (uint32_t)hmap_count(sub->inflight);
+            ss[i].connected = core_session(c, sub->session) != NULL;
+            sp[i] = &ss[i];
+        }
+        r.adapters = ap;
+        r.n_adapters = na;
+        r.subscriptions = sp;
+        r.n_subscriptions = ns;
+    }
+    r.head_seq = c->head_seq;
+    r.dead_letters = c->dead_letters;
+    r.rejected = c->rejected + c->malformed;
+    r.database_up = c->db_up;
+    r.hub_version = (char *)JOINERY_VERSION;
+    size_t n = joinery__v1__status_reply__get_packed_size(&r);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf) {
+        joinery__v1__status_reply__pack(&r, buf);
+        core_send(c, s, "STATUS-REPLY", buf, n);
+    }
+    free(buf);
+    free(as);
+    free(ap);
+    free(ss);
+    free(sp);
+}
+
+/* ---- the ROUTER ---- */
+
+static void printable(char *out, size_t cap, const uint8_t *p, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len && n + 5 < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, (p[i] >= 0x20 && p[i] < 0x7f) ? "%c" : "\\x%02x",
+                              p[i]);
+    out[n] = '\0';
+}
+
+static void on_command(core_t *c, const uint8_t *rid, size_t rid_len, const char *cmd,
+                       const uint8_t *body, size_t len, const char *user_id)
+{
+    if (strcmp(cmd, "HELLO") == 0) {
+        on_hello(c, rid, rid_len, body, len, user_id);
+        return;
+    }
+    session_t *s = session_find(c, rid, rid_len);
+    if (!s) {
+        core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_NO_SESSION, cmd,
+                        "no session: send HELLO first (or again, if the session expired)");
+        return;
+    }
+    s->last_seen_us = c->now_us;
+    c->adapter_stats[s->adapter_index].last_seen_us = c->now_us;
+    if (strcmp(cmd, "PUBLISH") == 0)
+        ingest_publish(c, s, body, len);
+    else if (strcmp(cmd, "ACK") == 0)
+        deliver_ack(c, s, body, len);
+    else if (strcmp(cmd, "HEARTBEAT") == 0)
+        return;
+    else if (strcmp(cmd, "NACK") == 0)
+        deliver_nack(c, s, body, len);
+    else if (strcmp(cmd, "SUBSCRIBE") == 0)
+        deliver_subscribe(c, s, body, len);
+    else if (strcmp(cmd, "CREDIT") == 0)
+        deliver_credit(c, s, body, len);
+    else if (strcmp(cmd, "STATUS") == 0)
+        on_status(c, s);
+    else if (strcmp(cmd, "GOODBYE") == 0)
+        session_close(c, s, "said goodbye");
+}
+
+static const char *const known_commands[] = {"HELLO",     "PUBLISH", "ACK",    "NACK",   "SUBSCRIBE",
+                                             "CREDIT",    "STATUS",  "GOODBYE", "HEARTBEAT"};
+
+static bool command_known(const zmq_msg_t *m, char *out, size_t cap)
+{
+    size_t len = zmq_msg_size((zmq_msg_t *)m);
+    const char *p = zmq_msg_data((zmq_msg_t *)m);
+    for (size_t i = 0; i < sizeof known_commands / sizeof *known_commands; i++) {
+        if (strlen(known_commands[i]) == len && memcmp(known_commands[i], p, len) == 0) {
+            snprintf(out, cap, "%s", known_commands[i]);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Reads one whole message; 0 when there was none. Frames past the third are
+ * drained and counted, so a malformed message never desynchronises the socket. */
+static int on_message(core_t *c)
+{
+    zmq_msg_t f[3];
+    int n = 0, more = 1;
+    size_t extra = 0;
+    for (int i = 0; i < 3; i++)
+        zmq_msg_init(&f[i]);
+    while (more) {
+        zmq_msg_t *m = n < 3 ? &f[n] : &f[2];
+        if (n >= 3) {
+            extra++;
+            zmq_msg_close(m);
+            zmq_msg_init(m);
+        }
+        if (zmq_msg_recv(m, c->router, ZMQ_DONTWAIT) < 0)
+            break;
+        if (n < 3)
+            n++;
+        more = zmq_msg_more(m);
+    }
+    int got = n > 0;
+    if (n >= 1) {
+        const uint8_t *rid = zmq_msg_data(&f[0]);
+        size_t rid_len = zmq_msg_size(&f[0]);
+        session_t *s = session_find(c, rid, rid_len);
+        const char *who = s ? s->adapter->name : "";
+        char cmd[32], shown[160];
+        if (n < 3 || extra) {
+            const zmq_msg_t *last = &f[n - 1];
+            char why[128];
+            snprintf(why, sizeof why,
+                     "a message must be two frames, a command and a body; got %zu",
+                     (size_t)(n - 1) + extra);
+            ingest_keep_refused(c, who, why, zmq_msg_data((zmq_msg_t *)last),
+                                zmq_msg_size((zmq_msg_t *)last));
+            core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_BAD_FRAME, "", "%s",
+                            why);
+        } else if (!command_known(&f[1], cmd, sizeof cmd)) {
+            printable(shown, sizeof shown, zmq_msg_data(&f[1]),
+                      zmq_msg_size(&f[1]) > 32 ? 32 : zmq_msg_size(&f[1]));
+            ingest_keep_refused(c, who, "unknown command", zmq_msg_data(&f[1]),
+                                zmq_msg_size(&f[1]));
+            core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_UNKNOWN_COMMAND, "",
+                            "unknown command '%s'; expected HELLO, PUBLISH, ACK, NACK, SUBSCRIBE, "
+                            "CREDIT, STATUS, HEARTBEAT or GOODBYE",
+                            shown);
+        } else if (zmq_msg_size(&f[2]) > c->cfg->max_message_bytes) {
+            char why[128];
+            snprintf(why, sizeof why, "%s body of %zu bytes exceeds the hub's limit of %u", cmd,
+                     zmq_msg_size(&f[2]), c->cfg->max_message_bytes);
+            ingest_keep_refused(c, who, why, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));
+            core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_TOO_LARGE, cmd, "%s",
+                            why);
+        } else {
+            on_command(c, rid, rid_len, cmd, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]),
+                       zmq_msg_gets(&f[1], "User-Id"));
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        zmq_msg_close(&f[i]);
+    return got;
+}
+
+/* ---- ZAP: which Curve keys may connect, and as whom ---- */
+
+static void on_zap(core_t *c)
+{
+    zmq_msg_t f[8];
+    int n = 0, more = 1;
+    while (more && n < 8) {
+        zmq_msg_init(&f[n]);
+        if (zmq_msg_recv(&f[n], c->zap, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&f[n]);
+            break;
+        }
+        more = zmq_msg_more(&f[n]);
+        n++;
+    }
+    if (n < 6) {
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&f[i]);
+        return;
+    }
+    const config_adapter_t *a = NULL;
+    if (n >= 7 && zmq_msg_size(&f[5]) == 5 && memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 &&
+        zmq_msg_size(&f[6]) == 32) {
+        char z85[41];
+        zmq_z85_encode(z85, zmq_msg_data(&f[6]), 32);
+        a = config_adapter_by_key(c->cfg, z85);
+        if (!a)
+            log_warn("zap", "refused a connection with unknown Curve key %s", z85);
+    }
+    const char *code = a ? "200" : "400";
+    const char *text = a ? "OK" : "unknown key";
+    zmq_send(c->zap, "1.0", 3, ZMQ_SNDMORE);
+    zmq_send(c->zap, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE);
+    zmq_send(c->zap, code, 3, ZMQ_SNDMORE);
+    zmq_send(c->zap, text, strlen(text), ZMQ_SNDMORE);
+    zmq_send(c->zap, a ? a->name : "", a ? strlen(a->name) : 0, ZMQ_SNDMORE);
+    zmq_send(c->zap, "", 0, 0);
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&f[i]);
+}
+
+/* ---- set-up ---- */
+
+static int open_sockets(core_t *c, char *err, size_t errlen)
+{
+    const config_t *cfg = c->cfg;
+    c->router = zmq_socket(c->ctx, ZMQ_ROUTER);
+    int hwm = 100000, linger = 0, maxsize = (int)cfg->max_message_bytes * 4;
+    int64_t maxmsg = maxsize > 0 ? maxsize : INT32_MAX;
+    zmq_setsockopt(c->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(c->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(c->router, ZMQ_LINGER, &linger, sizeof linger);
+    /* A hard ceiling far above the refusal limit: bigger frames cannot even
+     * be buffered; the peer is disconnected. */
+    zmq_setsockopt(c->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (cfg->curve) {
+        c->zap = zmq_socket(c->ctx, ZMQ_REP);
+        if (zmq_bind(c->zap, "inproc://zeromq.zap.01") < 0) {
+            snprintf(err, errlen, "cannot bind the ZAP handler: %s", zmq_strerror(zmq_errno()));
+            return -1;
+        }
+        int on = 1;
+        zmq_setsockopt(c->router, ZMQ_CURVE_SERVER, &on, sizeof on);
+        zmq_setsockopt(c->router, ZMQ_CURVE_SECRETKEY, cfg->hub_secret_key, 40);
+        zmq_setsockopt(c->router, ZMQ_ZAP_DOMAIN, "joinery", 7);
+    } else {
+        log_warn("router", "security.curve is false: DEVELOPMENT MODE, connections are neither "
+                           "encrypted nor authenticated; never run a council's data like this");
+    }
+    if (zmq_bind(c->router, cfg->listen) < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+static int open_signals(core_t *c)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    c->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return c->signal_fd < 0 ? -1 : 0;
+}
+
+/* Loads what the hub must know before it serves anyone: the journal head,
+ * subscriptions and their cursors, the recent window and dedup keys. */
+static int boot(core_t *c, const char *conninfo, char *err, size_t errlen)
+{
+    PGconn *conn = store_connect(conninfo, 60000, err, errlen);
+    if (!conn)
+        return -1;
+    store_sub_row_t *rows = NULL;
+    size_t nrows = 0;
+    int rc = -1;
+    if (store_head(conn, &c->head_seq, err, errlen) < 0 ||
+        store_subscriptions(conn, &rows, &nrows, err, errlen) < 0)
+        goto out;
+    uint64_t from = c->head_seq;
+    for (size_t i = 0; i < nrows; i++) {
+        if (!deliver_sub_restore(c, rows[i].adapter, rows[i].name, rows[i].patterns,
+                                 rows[i].npatterns, rows[i].acked_seq))
+            goto out;
+        if (rows[i].acked_seq < from)
+            from = rows[i].acked_seq;
+    }
+    uint64_t keep = c->cfg->window_events;
+    if (c->head_seq > keep && from < c->head_seq - keep)
+        from = c->head_seq - keep;
+    uint64_t dedup_from = c->head_seq > DEDUP_CAPACITY ? c->head_seq - DEDUP_CAPACITY : 0;
+    if (store_load_window(conn, from, c->window, err, errlen) < 0 ||
+        store_load_dedup(conn, dedup_from, c->dedup, err, errlen) < 0)
+        goto out;
+    c->next_seq = c->head_seq + 1;
+    log_info("router", "journal head %llu, %zu subscription(s), %zu event(s) in memory",
+             (unsigned long long)c->head_seq, nrows, window_events(c->window));
+    rc = 0;
+out:
+    store_sub_rows_free(rows, nrows);
+    PQfinish(conn);
+    return rc;
+}
+
+static core_t *core_new(const config_t *cfg)
+{
+    core_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->cfg = cfg;
+    c->signal_fd = -1;
+    c->window = window_new(cfg->window_events);
+    c->dedup = dedup_new(DEDUP_CAPACITY);
+    c->pending = jbatch_new(JB_COMMIT);
+    c->adapter_stats = calloc(cfg->nadapters + 1, sizeof *c->adapter_stats);
+    c->db_up = true;
+    c->now_us = core_now_us();
+    if (!c->window || !c->dedup || !c->pending || !c->adapter_stats) {
+        window_destroy(&c->window);
+        dedup_destroy(&c->dedup);
+        jbatch_release(&c->pending);
+        free(c->adapter_stats);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void core_destroy(core_t **cp)
+{
+    core_t *c = *cp;
+    for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
+        session_close(c, &c->sessions[i], "hub stopped");
+    store_destroy(&c->store);
+    jbatch_release(&c->inflight);
+    deliver_destroy_all(c);
+    window_destroy(&c->window);
+    dedup_destroy(&c->dedup);
+    jbatch_release(&c->pending);
+    pb_buf_free(&c->out);
+    free(c->adapter_stats);
+    if (c->router)
+        zmq_close(c->router);
+    if (c->zap)
+        zmq_close(c->zap);
+    if (c->ctx)
+        zmq_ctx_term(c->ctx);
+    if (c->signal_fd >= 0)
+        close(c->signal_fd);
+    free(c);
+    *cp = NULL;
+}
+
+/* ---- the loop ---- */
+
+static void goodbye_all(core_t *c, const char *why)
+{
+    Joinery__V1__Goodbye g = JOINERY__V1__GOODBYE__INIT;
+    g.reason = (char *)why;
+    uint8_t buf[128];
+    size_t n = joinery__v1__goodbye__pack(&g, buf);
+    for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
+        if (c->sessions[i].active)
+            core_send(c, &c->sessions[i], "GOODBYE", buf, n);
+}
+
+static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *next_cursor)
+{
+    c->now_us = core_now_us();
+    if (items[3].revents & ZMQ_POLLIN) {
+        struct signalfd_siginfo si;
+        if (read(c->signal_fd, &si, sizeof si) == (ssize_t)sizeof si && !c->stopping) {
+            log_info("router", "signal %u: finishing in-flight commits, then stopping",
+                     si.ssi_signo);
+            c->stopping = true;
+            deliver_queue_cursors(c);
+        }
+    }
+    if (items[2].revents & ZMQ_POLLIN)
+        on_store(c);
+    if (items[1].revents & ZMQ_POLLIN)
+        on_zap(c);
+    if (items[0].revents & ZMQ_POLLIN)
+        for (int i = 0; i < MESSAGES_PER_TURN && on_message(c); i++)
+            ;
+    if (c->now_us >= *next_hb) {
+        session_tick(c);
+        *next_hb = c->now_us + (int64_t)c->cfg->heartbeat_ms * 1000;
+    }
+    if (c->now_us >= *next_cursor) {
+        deliver_queue_cursors(c);
+        deliver_pump_all(c); /* retries that fell due */
+        *next_cursor = c->now_us + CURSOR_FLUSH_US;
+    }
+    for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
+        if (c->sessions[i].active && c->sessions[i].confirm.len)
+            session_flush_confirms(c, &c->sessions[i]);
+    core_dispatch(c);
+}
+
+static void loop(core_t *c)
+{
+    zmq_pollitem_t items[4] = {{c->router, 0, ZMQ_POLLIN, 0},
+                               {c->zap, 0, c->zap ? ZMQ_POLLIN : 0, 0},
+                               {store_socket(c->store), 0, ZMQ_POLLIN, 0},
+                               {NULL, c->signal_fd, ZMQ_POLLIN, 0}};
+    int64_t next_hb = 0, next_cursor = 0, stop_by = 0;
+    for (;;) {
+        if (zmq_poll(items, 4, HOUSEKEEPING_US / 1000) < 0 && zmq_errno() != EINTR)
+            break;
+        turn(c, items, &next_hb, &next_cursor);
+        if (c->stopping) {
+            if (!stop_by)
+                stop_by = c->now_us + STOP_GRACE_US;
+            bool drained = !c->inflight && (jbatch_empty(c->pending) || !c->db_up);
+            if (drained || c->now_us > stop_by)
+                break;
+        }
+    }
+    goodbye_all(c, "hub shutting down");
+}
+
+int router_run(const config_t *cfg, const char *conninfo)
+{
+    char err[512];
+    /* Block the stop signals before any thread exists, so they arrive only
+     * through the signalfd in the poll set. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    core_t *c = core_new(cfg);
+    if (!c) {
+        log_error("router", "out of memory");
+        return -1;
+    }
+    int rc = -1;
+    if (open_signals(c) < 0) {
+        log_error("router", "cannot create a signalfd");
+        goto out;
+    }
+    if (boot(c, conninfo, err, sizeof err) < 0) {
+        log_error("router", "%s", err);
+        goto out;
+    }
+    c->ctx = zmq_ctx_new();
+    c->store = c->ctx ? store_new(c->ctx, conninfo, err, sizeof err) : NULL;
+    if (!c->store) {
+        log_error("router", "%s", c->ctx ? err : "cannot create a ZeroMQ context");
+        goto out;
+    }
+    if (open_sockets(c, err, sizeof err) < 0) {
+        log_error("router", "%s", err);
+        goto out;
+    }
+    log_info("router", "ready: listening on %s (curve %s)", cfg->listen, cfg->curve ? "on" : "OFF");
+    loop(c);
+    log_info("router", "stopped cleanly at journal head %llu", (unsigned long long)c->head_seq);
+    rc = 0;
+out:
+    core_destroy(&c);
+    return rc;
+}

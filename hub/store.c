@@ -1,0 +1,746 @@
+/* store.c - see store.h. */
+#include "store.h"
+
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <endian.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define STORE_ENDPOINT_FMT "inproc://joinery-store-%p"
+#define SQLSTATE_UNIQUE "23505"
+
+typedef struct {
+    int kind; /* store_event_t, or 0 = stop (core -> store) */
+    jbatch_t *batch;
+} store_msg_t;
+
+struct store {
+    void *ctx;
+    void *core_sock;  /* core's end */
+    void *store_sock; /* thread's end; used only by the thread */
+    char endpoint[64];
+    char *conninfo;
+    pthread_t thread;
+    bool started;
+    /* Thread-only state. */
+    PGconn *conn;
+    pb_buf_t copybuf;
+    int backoff_ms;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int send_msg(void *sock, int kind, jbatch_t *b)
+{
+    store_msg_t m = {kind, b};
+    return zmq_send(sock, &m, sizeof m, 0) == (int)sizeof m ? 0 : -1;
+}
+
+/* ---- connection ---- */
+
+PGconn *store_connect(const char *conninfo, int wait_ms, char *err, size_t errlen)
+{
+    int64_t deadline = now_ms() + wait_ms;
+    int delay = 50;
+    for (;;) {
+        PGconn *c = PQconnectdb(conninfo);
+        if (PQstatus(c) == CONNECTION_OK)
+            return c;
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", PQerrorMessage(c));
+        PQfinish(c);
+        if (now_ms() + delay > deadline)
+            return NULL;
+        struct timespec ts = {delay / 1000, (long)(delay % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        delay = delay * 2 > 2000 ? 2000 : delay * 2;
+    }
+}
+
+static bool conn_lost(PGconn *c)
+{
+    return !c || PQstatus(c) != CONNECTION_OK;
+}
+
+static int exec_ok(PGconn *c, const char *sql, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        snprintf(err, errlen, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+/* ---- binary COPY encoding ---- */
+
+static void put_i16(pb_buf_t *b, int16_t v)
+{
+    uint16_t n = htons((uint16_t)v);
+    pb_put_raw(b, &n, 2);
+}
+
+static void put_i32(pb_buf_t *b, int32_t v)
+{
+    uint32_t n = htonl((uint32_t)v);
+    pb_put_raw(b, &n, 4);
+}
+
+static void put_i64_field(pb_buf_t *b, int64_t v)
+{
+    uint64_t n = htobe64((uint64_t)v);
+    put_i32(b, 8);
+    pb_put_raw(b, &n, 8);
+}
+
+static void put_bytes_field(pb_buf_t *b, const void *p, size_t len)
+{
+    put_i32(b, (int32_t)len);
+    pb_put_raw(b, p, len);
+}
+
+static const char copy_header[] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+
+/* Encodes the batch's events as one binary COPY stream. */
+static int encode_journal(pb_buf_t *out, const jbatch_t *b)
+{
+    out->len = 0;
+    if (pb_buf_reserve(out, b->data.len + b->n * 64 + 32) < 0)
+        return -1;
+    pb_put_raw(out, copy_header, 19);
+    for (size_t i = 0; i < b->n; i++) {
+        const jentry_t *e = &b->e[i];
+        if (e->state != JE_OK)
+            continue;
+        put_i16(out, 7);
+        put_i64_field(out, (int64_t)e->seq);
+        put_bytes_field(out, jentry_source(b, e), e->source_len);
+        put_bytes_field(out, jentry_event_id(b, e), e->event_id_len);
+        put_bytes_field(out, jentry_type(b, e), e->type_len);
+        put_bytes_field(out, jentry_entity_key(b, e), e->entity_key_len);
+        put_i64_field(out, e->received_at);
+        put_bytes_field(out, jentry_envelope(b, e), e->env_len);
+    }
+    put_i16(out, -1);
+    return 0;
+}
+
+/* Runs the COPY. Returns 0, -1 on error; *unique set if it failed on a duplicate key. */
+static int copy_journal(store_t *s, const jbatch_t *b, bool *unique, char *err, size_t errlen)
+{
+    *unique = false;
+    if (encode_journal(&s->copybuf, b) < 0) {
+        snprintf(err, errlen, "out of memory encoding COPY");
+        return -1;
+    }
+    PGresult *r = PQexec(s->conn, "COPY journal (seq, source, event_id, type, entity_key, "
+                                  "received_at, envelope) FROM STDIN (FORMAT binary)");
+    int st = PQresultStatus(r);
+    PQclear(r);
+    if (st != PGRES_COPY_IN) {
+        snprintf(err, errlen, "COPY journal: %s", PQerrorMessage(s->conn));
+        return -1;
+    }
+    if (PQputCopyData(s->conn, (const char *)s->copybuf.data, (int)s->copybuf.len) != 1 ||
+        PQputCopyEnd(s->conn, NULL) != 1) {
+        snprintf(err, errlen, "COPY journal: %s", PQerrorMessage(s->conn));
+        return -1;
+    }
+    int rc = 0;
+    while ((r = PQgetResult(s->conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            *unique = state && strcmp(state, SQLSTATE_UNIQUE) == 0;
+            snprintf(err, errlen, "COPY journal: %s", PQresultErrorMessage(r));
+            rc = -1;
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+/* The slow path, taken only when a duplicate older than the in-memory dedup
+ * window reached the database: insert row by row, and mark each duplicate with
+ * the seq of the original so its publisher gets the original CONFIRM. */
+static int insert_one_by_one(store_t *s, jbatch_t *b, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        jentry_t *e = &b->e[i];
+        if (e->state != JE_OK)
+            continue;
+        char seq[24], at[24];
+        snprintf(seq, sizeof seq, "%llu", (unsigned long long)e->seq);
+        snprintf(at, sizeof at, "%lld", (long long)e->received_at);
+        const char *vals[7] = {seq,
+                               jentry_source(b, e),
+                               jentry_event_id(b, e),
+                               jentry_type(b, e),
+                               jentry_entity_key(b, e),
+                               at,
+                               (const char *)jentry_envelope(b, e)};
+        int lens[7] = {0, e->source_len, e->event_id_len, e->type_len, e->entity_key_len, 0,
+                       (int)e->env_len};
+        int fmts[7] = {0, 1, 1, 1, 1, 0, 1};
+        PGresult *r = PQexecParams(
+            s->conn,
+            "WITH ins AS (INSERT INTO journal (seq, source, event_id, type, entity_key, "
+            "received_at, envelope) VALUES ($1, convert_from($2,'UTF8'), convert_from($3,'UTF8'),"
+            " convert_from($4,'UTF8'), convert_from($5,'UTF8'), $6, $7) "
+            "ON CONFLICT (source, event_id) DO NOTHING RETURNING seq) "
+            "SELECT seq FROM ins UNION ALL SELECT seq FROM journal WHERE source = "
+            "convert_from($2,'UTF8') AND event_id = convert_from($3,'UTF8') AND NOT EXISTS "
+            "(SELECT 1 FROM ins)",
+            7, NULL, vals, lens, fmts, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+            snprintf(err, errlen, "insert journal row: %s", PQerrorMessage(s->conn));
+            PQclear(r);
+            return -1;
+        }
+        uint64_t got = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        if (got != e->seq) {
+            e->state = JE_DUPLICATE;
+            e->dup_seq = got;
+        }
+    }
+    return 0;
+}
+
+static int write_rejects(store_t *s, const jbatch_t *b, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < b->nrejects; i++) {
+        const jreject_t *r = &b->rejects[i];
+        char at[24];
+        snprintf(at, sizeof at, "%lld", (long long)r->at);
+        const char *vals[6] = {at, r->adapter, r->event_id, r->type, r->reason,
+                               (const char *)r->bytes};
+        int lens[6] = {0, 0, 0, 0, 0, (int)r->len};
+        int fmts[6] = {0, 0, 0, 0, 0, 1};
+        PGresult *res = PQexecParams(s->conn,
+                                     "INSERT INTO rejected_event (received_at, adapter, event_id, "
+                                     "type, reason, bytes) VALUES ($1,$2,$3,$4,$5,$6)",
+                                     6, NULL, vals, lens, fmts, 0);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok) {
+            snprintf(err, errlen, "insert rejected_event: %s", PQerrorMessage(s->conn));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int write_dead(store_t *s, const jbatch_t *b, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < b->ndead; i++) {
+        const jdead_t *d = &b->dead[i];
+        char seq[24], att[16], at[24];
+        snprintf(seq, sizeof seq, "%llu", (unsigned long long)d->seq);
+        snprintf(att, sizeof att, "%u", d->attempts);
+        snprintf(at, sizeof at, "%lld", (long long)d->at);
+        const char *vals[9] = {d->adapter, d->subscription, seq, d->event_id, d->type, att,
+                               d->reason, at, (const char *)d->envelope};
+        int lens[9] = {0, 0, 0, 0, 0, 0, 0, 0, (int)d->envelope_len};
+        int fmts[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
+        PGresult *r = PQexecParams(s->conn,
+                                   "INSERT INTO dead_letter (adapter, subscription, seq, event_id, "
+                                   "type, attempts, reason, dead_at, envelope) VALUES "
+                                   "($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+                                   9, NULL, vals, lens, fmts, 0);
+        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (!ok) {
+            snprintf(err, errlen, "insert dead_letter: %s", PQerrorMessage(s->conn));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Patterns are validated to [a-z0-9_.*-] on the way in, so quoting each
+ * element is enough to make a safe array literal. */
+static int pattern_array(const jcursor_t *c, char *out, size_t cap)
+{
+    size_t n = 0;
+    int w = snprintf(out, cap, "{");
+    n += (size_t)w;
+    for (size_t i = 0; i < c->npatterns && n < cap; i++) {
+        w = snprintf(out + n, cap - n, "%s\"%s\"", i ? "," : "", c->patterns[i]);
+        if (w < 0)
+            return -1;
+        n += (size_t)w;
+    }
+    if (n + 2 > cap)
+        return -1;
+    snprintf(out + n, cap - n, "}");
+    return 0;
+}
+
+static int write_cursors(store_t *s, const jbatch_t *b, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < b->ncursors; i++) {
+        const jcursor_t *c = &b->cursors[i];
+        char seq[24], arr[4096];
+        snprintf(seq, sizeof seq, "%llu", (unsigned long long)c->acked_seq);
+        PGresult *r;
+        if (c->patterns) {
+            if (pattern_array(c, arr, sizeof arr) < 0) {
+                snprintf(err, errlen, "subscription %s has too many patterns", c->subscription);
+                return -1;
+            }
+            const char *vals[4] = {c->adapter, c->subscription, arr, seq};
+            r = PQexecParams(s->conn,
+                             "INSERT INTO subscription (adapter, name, patterns, acked_seq) "
+                             "VALUES ($1,$2,$3,$4) ON CONFLICT (adapter, name) DO UPDATE SET "
+                             "patterns = EXCLUDED.patterns, updated_at = now()",
+                             4, NULL, vals, NULL, NULL, 0);
+        } else {
+            const char *vals[3] = {c->adapter, c->subscription, seq};
+            r = PQexecParams(s->conn,
+                             "UPDATE subscription SET acked_seq = $3, updated_at = now() "
+                             "WHERE adapter = $1 AND name = $2 AND acked_seq < $3",
+                             3, NULL, vals, NULL, NULL, 0);
+        }
+        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (!ok) {
+            snprintf(err, errlen, "write subscription cursor: %s", PQerrorMessage(s->conn));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static size_t count_events(const jbatch_t *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++)
+        n += b->e[i].state == JE_OK;
+    return n;
+}
+
+/* Everything but BEGIN and COMMIT. */
+static int write_batch(store_t *s, jbatch_t *b, char *err, size_t errlen)
+{
+    if (count_events(b)) {
+        bool unique;
+        if (copy_journal(s, b, &unique, err, errlen) < 0) {
+            if (!unique || conn_lost(s->conn))
+                return -1;
+            /* A duplicate the dedup window no longer held: redo the transaction
+             * row by row so every other event still commits. */
+            if (exec_ok(s->conn, "ROLLBACK", err, errlen) < 0 ||
+                exec_ok(s->conn, "BEGIN", err, errlen) < 0 ||
+                insert_one_by_one(s, b, err, errlen) < 0)
+                return -1;
+        }
+    }
+    if (write_rejects(s, b, err, errlen) < 0 || write_dead(s, b, err, errlen) < 0 ||
+        write_cursors(s, b, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+typedef enum { COMMIT_OK, COMMIT_FAILED, COMMIT_UNKNOWN } commit_outcome_t;
+
+static commit_outcome_t commit_batch(store_t *s, jbatch_t *b)
+{
+    char *err = b->error;
+    size_t errlen = sizeof b->error;
+    if (conn_lost(s->conn)) {
+        snprintf(err, errlen, "database unavailable");
+        return COMMIT_FAILED;
+    }
+    if (exec_ok(s->conn, "BEGIN", err, errlen) < 0)
+        return COMMIT_FAILED;
+    if (write_batch(s, b, err, errlen) < 0) {
+        if (!conn_lost(s->conn))
+            exec_ok(s->conn, "ROLLBACK", err + strlen(err), errlen - strlen(err));
+        return COMMIT_FAILED;
+    }
+    PGresult *r = PQexec(s->conn, "COMMIT");
+    int st = PQresultStatus(r);
+    PQclear(r);
+    if (st == PGRES_COMMAND_OK)
+        return COMMIT_OK;
+    snprintf(err, errlen, "COMMIT: %s", PQerrorMessage(s->conn));
+    return conn_lost(s->conn) ? COMMIT_UNKNOWN : COMMIT_FAILED;
+}
+
+/* After a reconnect: did the batch whose COMMIT was cut off make it? Its first
+ * event is in the journal exactly when the whole transaction committed. */
+static commit_outcome_t resolve_unknown(store_t *s, const jbatch_t *b)
+{
+    const jentry_t *first = NULL;
+    for (size_t i = 0; i < b->n && !first; i++)
+        if (b->e[i].state == JE_OK)
+            first = &b->e[i];
+    if (!first)
+        return COMMIT_FAILED; /* rows only: redoing them is harmless */
+    char seq[24];
+    snprintf(seq, sizeof seq, "%llu", (unsigned long long)first->seq);
+    const char *vals[1] = {seq};
+    PGresult *r =
+        PQexecParams(s->conn, "SELECT 1 FROM journal WHERE seq = $1", 1, NULL, vals, NULL, NULL, 0);
+    commit_outcome_t out = COMMIT_UNKNOWN;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        out = PQntuples(r) ? COMMIT_OK : COMMIT_FAILED;
+    PQclear(r);
+    return out;
+}
+
+/* ---- fetch ---- */
+
+static uint64_t be64_at(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return be64toh(v);
+}
+
+int store_fetch(PGconn *c, jbatch_t *b, char *err, size_t errlen)
+{
+    char from[24], limit[16];
+    snprintf(from, sizeof from, "%llu", (unsigned long long)b->fetch_from);
+    snprintf(limit, sizeof limit, "%u", b->fetch_limit ? b->fetch_limit : 4096);
+    const char *vals[2] = {from, limit};
+    PGresult *r = PQexecParams(c,
+                               "SELECT seq, type, source, event_id, entity_key, received_at, "
+                               "envelope FROM journal WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                               2, NULL, vals, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "read journal: %s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    int rows = PQntuples(r);
+    for (int i = 0; i < rows; i++) {
+        if (!jbatch_add(b, be64_at(PQgetvalue(r, i, 0)), PQgetvalue(r, i, 1),
+                        (size_t)PQgetlength(r, i, 1), PQgetvalue(r, i, 2),
+                        (size_t)PQgetlength(r, i, 2), PQgetvalue(r, i, 3),
+                        (size_t)PQgetlength(r, i, 3), PQgetvalue(r, i, 4),
+                        (size_t)PQgetlength(r, i, 4), (const uint8_t *)PQgetvalue(r, i, 6),
+                        (size_t)PQgetlength(r, i, 6), (int64_t)be64_at(PQgetvalue(r, i, 5)))) {
+            snprintf(err, errlen, "out of memory reading journal");
+            PQclear(r);
+            return -1;
+        }
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* ---- the thread ---- */
+
+static void reconnect(store_t *s)
+{
+    char err[512];
+    PQfinish(s->conn);
+    s->conn = store_connect(s->conninfo, 0, err, sizeof err);
+    if (s->conn) {
+        log_info("store", "database connection restored");
+        s->backoff_ms = 100;
+    } else {
+        s->backoff_ms = s->backoff_ms * 2 > 5000 ? 5000 : s->backoff_ms * 2;
+    }
+}
+
+/* Reconnects until the outcome of B's commit is known, or the core says stop. */
+static commit_outcome_t settle_unknown(store_t *s, jbatch_t *b, bool *stop)
+{
+    for (;;) {
+        zmq_pollitem_t it = {s->store_sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, s->backoff_ms) > 0) {
+            store_msg_t m;
+            if (zmq_recv(s->store_sock, &m, sizeof m, 0) == (int)sizeof m) {
+                if (m.kind == 0) {
+                    *stop = true;
+                    return COMMIT_UNKNOWN;
+                }
+                snprintf(m.batch->error, sizeof m.batch->error, "database unavailable");
+                m.batch->status = JB_FAILED;
+                send_msg(s->store_sock, STORE_BATCH, m.batch);
+            }
+        }
+        reconnect(s);
+        if (!s->conn)
+            continue;
+        commit_outcome_t o = resolve_unknown(s, b);
+        if (o != COMMIT_UNKNOWN) {
+            send_msg(s->store_sock, STORE_DB_UP, NULL);
+            return o;
+        }
+    }
+}
+
+static void handle(store_t *s, jbatch_t *b, bool *stop)
+{
+    bool was_up = !conn_lost(s->conn);
+    if (b->kind == JB_FETCH) {
+        b->status = !conn_lost(s->conn) && store_fetch(s->conn, b, b->error, sizeof b->error) == 0
+                        ? JB_COMMITTED
+                        : JB_FAILED;
+    } else {
+        commit_outcome_t o = commit_batch(s, b);
+        if (o == COMMIT_UNKNOWN) {
+            log_warn("store", "connection lost during COMMIT; holding the batch until the "
+                              "database says whether it committed");
+            send_msg(s->store_sock, STORE_DB_DOWN, NULL);
+            was_up = false;
+            o = settle_unknown(s, b, stop);
+        }
+        b->status = o == COMMIT_OK ? JB_COMMITTED : JB_FAILED;
+        if (o == COMMIT_FAILED)
+            log_warn("store", "commit failed: %s", b->error);
+    }
+    if (was_up && conn_lost(s->conn)) {
+        log_warn("store", "database connection lost: %s", PQerrorMessage(s->conn));
+        send_msg(s->store_sock, STORE_DB_DOWN, NULL);
+    }
+    send_msg(s->store_sock, STORE_BATCH, b);
+}
+
+static void *store_main(void *arg)
+{
+    store_t *s = arg;
+    bool stop = false;
+    s->backoff_ms = 100;
+    while (!stop) {
+        zmq_pollitem_t it = {s->store_sock, 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&it, 1, conn_lost(s->conn) ? s->backoff_ms : -1);
+        if (rc < 0 && zmq_errno() == ETERM)
+            break;
+        if (rc > 0) {
+            store_msg_t m;
+            if (zmq_recv(s->store_sock, &m, sizeof m, 0) != (int)sizeof m)
+                continue;
+            if (m.kind == 0)
+                break;
+            handle(s, m.batch, &stop);
+        }
+        if (!stop && conn_lost(s->conn)) {
+            reconnect(s);
+            if (s->conn)
+                send_msg(s->store_sock, STORE_DB_UP, NULL);
+        }
+    }
+    PQfinish(s->conn);
+    s->conn = NULL;
+    pb_buf_free(&s->copybuf);
+    return NULL;
+}
+
+store_t *store_new(void *ctx, const char *conninfo, char *err, size_t errlen)
+{
+    store_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->ctx = ctx;
+    s->conninfo = strdup(conninfo);
+    snprintf(s->endpoint, sizeof s->endpoint, STORE_ENDPOINT_FMT, (void *)s);
+    s->store_sock = zmq_socket(ctx, ZMQ_PAIR);
+    s->core_sock = zmq_socket(ctx, ZMQ_PAIR);
+    if (!s->conninfo || !s->store_sock || !s->core_sock ||
+        zmq_bind(s->store_sock, s->endpoint) < 0 || zmq_connect(s->core_sock, s->endpoint) < 0) {
+        snprintf(err, errlen, "cannot set up the store pipe: %s", zmq_strerror(zmq_errno()));
+        store_destroy(&s);
+        return NULL;
+    }
+    s->conn = store_connect(conninfo, 30000, err, errlen);
+    if (!s->conn) {
+        store_destroy(&s);
+        return NULL;
+    }
+    if (pthread_create(&s->thread, NULL, store_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the store thread");
+        store_destroy(&s);
+        return NULL;
+    }
+    s->started = true;
+    return s;
+}
+
+void store_destroy(store_t **sp)
+{
+    if (!sp || !*sp)
+        return;
+    store_t *s = *sp;
+    if (s->started) {
+        send_msg(s->core_sock, 0, NULL);
+        pthread_join(s->thread, NULL);
+    } else {
+        PQfinish(s->conn);
+    }
+    if (s->core_sock)
+        zmq_close(s->core_sock);
+    if (s->store_sock)
+        zmq_close(s->store_sock);
+    free(s->conninfo);
+    free(s);
+    *sp = NULL;
+}
+
+void *store_socket(store_t *s)
+{
+    return s->core_sock;
+}
+
+int store_submit(store_t *s, jbatch_t *b)
+{
+    return send_msg(s->core_sock, STORE_BATCH, b);
+}
+
+int store_receive(store_t *s, store_event_t *ev, jbatch_t **b)
+{
+    store_msg_t m;
+    if (zmq_recv(s->core_sock, &m, sizeof m, ZMQ_DONTWAIT) != (int)sizeof m)
+        return -1;
+    *ev = (store_event_t)m.kind;
+    *b = m.batch;
+    return 0;
+}
+
+/* ---- start-up reads ---- */
+
+int store_head(PGconn *c, uint64_t *head, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, "SELECT coalesce(max(seq), 0) FROM journal");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "read journal head: %s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    *head = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+/* Splits a text[] literal like {"a","b"} or {a,b}; elements are patterns,
+ * which never contain quotes, commas or braces. */
+static int split_array(const char *lit, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t len = strlen(lit);
+    if (len < 2 || lit[0] != '{' || lit[len - 1] != '}')
+        return -1;
+    char *copy = strndup(lit + 1, len - 2);
+    if (!copy)
+        return -1;
+    char **items = calloc(len / 2 + 1, sizeof *items);
+    if (!items) {
+        free(copy);
+        return -1;
+    }
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        size_t tl = strlen(tok);
+        if (tl >= 2 && tok[0] == '"') {
+            tok++;
+            tl -= 2;
+        }
+        items[(*n)++] = strndup(tok, tl);
+    }
+    free(copy);
+    *out = items;
+    return 0;
+}
+
+int store_subscriptions(PGconn *c, store_sub_row_t **rows, size_t *n, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, "SELECT adapter, name, patterns, acked_seq FROM subscription "
+                            "ORDER BY adapter, name");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "read subscriptions: %s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    int nt = PQntuples(r);
+    *rows = calloc((size_t)nt + 1, sizeof **rows);
+    *n = 0;
+    if (!*rows) {
+        PQclear(r);
+        return -1;
+    }
+    for (int i = 0; i < nt; i++) {
+        store_sub_row_t *row = &(*rows)[(*n)++];
+        row->adapter = strdup(PQgetvalue(r, i, 0));
+        row->name = strdup(PQgetvalue(r, i, 1));
+        split_array(PQgetvalue(r, i, 2), &row->patterns, &row->npatterns);
+        row->acked_seq = strtoull(PQgetvalue(r, i, 3), NULL, 10);
+    }
+    PQclear(r);
+    return 0;
+}
+
+void store_sub_rows_free(store_sub_row_t *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].adapter);
+        free(rows[i].name);
+        for (size_t j = 0; j < rows[i].npatterns; j++)
+            free(rows[i].patterns[j]);
+        free(rows[i].patterns);
+    }
+    free(rows);
+}
+
+int store_load_window(PGconn *c, uint64_t after, window_t *w, char *err, size_t errlen)
+{
+    uint64_t from = after + 1;
+    for (;;) {
+        jbatch_t *b = jbatch_new(JB_FETCH);
+        if (!b)
+            return -1;
+        b->fetch_from = from;
+        b->fetch_limit = 8192;
+        if (store_fetch(c, b, err, errlen) < 0) {
+            jbatch_release(&b);
+            return -1;
+        }
+        size_t got = b->n;
+        if (got) {
+            from = b->e[got - 1].seq + 1;
+            window_push(w, b);
+        }
+        jbatch_release(&b);
+        if (got < 8192)
+            return 0;
+    }
+}
+
+int store_load_dedup(PGconn *c, uint64_t after, dedup_t *d, char *err, size_t errlen)
+{
+    char from[24];
+    snprintf(from, sizeof from, "%llu", (unsigned long long)after);
+    const char *vals[1] = {from};
+    PGresult *r = PQexecParams(c,
+                               "SELECT source, event_id, seq FROM journal WHERE seq > $1 "
+                               "ORDER BY seq",
+                               1, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "read dedup keys: %s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        dedup_key_t k = dedup_key(PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0),
+                                  PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
+        dedup_put(d, k, strtoull(PQgetvalue(r, i, 2), NULL, 10));
+    }
+    PQclear(r);
+    return 0;
+}

@@ -1,0 +1,938 @@
+/* test_match.c - cmocka tests pinning the behaviour of hub/match.c: the comparators against
+ * published values, every comparison level, term-frequency weighting, the link/steward/non-link
+ * decisions that protect against wrong merges (twins, parent and child), blocking-key recall and
+ * EM recovery of known parameters.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "match.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Fixtures                                                                                    */
+
+/* A small frequency table: Smith is the commonest UK surname (~1.26%); Featherstonehaugh is rare
+ * enough to be clamped at MATCH_TF_FLOOR. */
+static double tf_table(void *ctx, match_field_t f, const char *value)
+{
+    (void)ctx;
+    if (f == MATCH_FIELD_FAMILY && strcmp(value, "SMITH") == 0)
+        return 0.0126;
+    if (f == MATCH_FIELD_FAMILY && strcmp(value, "FEATHERSTONEHAUGH") == 0)
+        return 1e-7;
+    if (f == MATCH_FIELD_GIVEN && strcmp(value, "JOHN") == 0)
+        return 0.015;
+    return 0.0;
+}
+
+static match_person_t person(const char *given, const char *family, const char *dob,
+                             const char *sex, const char *postcode)
+{
+    match_person_t p = {0};
+    p.given = given;
+    p.family = family;
+    p.birth_date = dob;
+    p.sex = sex;
+    p.postcode = postcode;
+    return p;
+}
+
+static int level_of(match_field_t f, match_person_t a, match_person_t b)
+{
+    return match_level(f, &a, &b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Jaro-Winkler                                                                                */
+
+static void test_jaro_winkler_matches_published_values(void **state)
+{
+    (void)state;
+    assert_true(fabs(match_jaro_winkler("MARTHA", "MARHTA") - 0.961) < 0.001);
+    assert_true(fabs(match_jaro_winkler("DWAYNE", "DUANE") - 0.84) < 0.001);
+    assert_true(fabs(match_jaro_winkler("DIXON", "DICKSONX") - 0.813) < 0.001);
+}
+
+static void test_jaro_winkler_is_case_insensitive_and_bounded(void **state)
+{
+    (void)state;
+    assert_true(fabs(match_jaro_winkler("martha", "MARHTA") - 0.961) < 0.001);
+    assert_true(match_jaro_winkler("Smith", "SMITH") == 1.0);
+    assert_true(match_jaro_winkler("ABC", "XYZ") == 0.0);
+    assert_true(match_jaro_winkler("", "SMITH") == 0.0);
+    assert_true(match_jaro_winkler(NULL, "SMITH") == 0.0);
+    assert_true(match_jaro_winkler("", "") == 1.0);
+    assert_true(fabs(match_jaro_winkler("DIXON", "DICKSONX") -
+                     match_jaro_winkler("DICKSONX", "DIXON")) < 1e-12);
+}
+
+static void test_jaro_winkler_survives_overlong_input(void **state)
+{
+    (void)state;
+    char a[300], b[300];
+    memset(a, 'A', sizeof a - 1);
+    memset(b, 'A', sizeof b - 1);
+    a[sizeof a - 1] = '\0';
+    b[sizeof b - 1] = '\0';
+    b[10] = 'B';
+    double jw = match_jaro_winkler(a, b);
+    assert_true(jw > 0.99 && jw <= 1.0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Phonetic keys (Double Metaphone primary)                                                    */
+
+static void assert_phonetic(const char *name, const char *want)
+{
+    char key[8];
+    match_phonetic(name, key, sizeof key);
+    assert_string_equal(key, want);
+}
+
+static void test_phonetic_equates_smith_and_smyth(void **state)
+{
+    (void)state;
+    assert_phonetic("Smith", "SM0");
+    assert_phonetic("smyth", "SM0");
+}
+
+static void test_phonetic_equates_catherine_and_kathryn(void **state)
+{
+    (void)state;
+    assert_phonetic("Catherine", "K0RN");
+    assert_phonetic("Kathryn", "K0RN");
+}
+
+/* Double Metaphone codes the p of Thompson, so it does not claim Thompson == Thomson; the pair is
+ * caught by Jaro-Winkler instead, one level above phonetic. */
+static void test_phonetic_keeps_thompson_apart_but_jaro_winkler_catches_it(void **state)
+{
+    (void)state;
+    assert_phonetic("Thompson", "TMPS");
+    assert_phonetic("Thomson", "TMSN");
+    match_person_t a = person(NULL, "Thompson", NULL, NULL, NULL);
+    match_person_t b = person(NULL, "Thomson", NULL, NULL, NULL);
+    assert_int_equal(level_of(MATCH_FIELD_FAMILY, a, b), MATCH_FAMILY_JW92);
+}
+
+static void test_phonetic_matches_published_double_metaphone_codes(void **state)
+{
+    (void)state;
+    assert_phonetic("Schmidt", "XMT");
+    assert_phonetic("Knight", "NT");
+    assert_phonetic("Wright", "RT");
+    assert_phonetic("Xavier", "SF");
+    assert_phonetic("Campbell", "KMPL");
+    assert_phonetic("McLaughlin", "MKLF");
+    assert_phonetic("Featherstonehaugh", "F0RS");
+    assert_phonetic("Thomas", "TMS");
+    assert_phonetic("Michael", "MKL");
+    assert_phonetic("Edge", "AJ");
+    assert_phonetic("O'Brien", "APRN");
+    assert_phonetic("Mac Gregor", "MKRK");
+}
+
+static void test_phonetic_respects_small_buffers_and_empty_names(void **state)
+{
+    (void)state;
+    char key[3];
+    match_phonetic("Catherine", key, sizeof key);
+    assert_string_equal(key, "K0");
+    char one[1] = {'x'};
+    match_phonetic("Catherine", one, sizeof one);
+    assert_int_equal(one[0], '\0');
+    assert_phonetic("", "");
+    assert_phonetic(NULL, "");
+    assert_phonetic("1234 -- ", "");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Nicknames                                                                                   */
+
+static void test_nicknames_cover_common_british_diminutives(void **state)
+{
+    (void)state;
+    static const char *const pairs[][2] = {
+        {"William", "Bill"},    {"Elizabeth", "Liz"},  {"Elizabeth", "Beth"},
+        {"Elizabeth", "Betty"}, {"Robert", "Bob"},     {"Robert", "Rob"},
+        {"Margaret", "Maggie"}, {"Margaret", "Peggy"}, {"Catherine", "Kate"},
+        {"Catherine", "Cathy"}, {"James", "Jim"},      {"James", "Jimmy"},
+        {"Richard", "Dick"},    {"Richard", "Rich"},   {"Bill", "Will"},
+        {"Edward", "Ted"},      {"Anthony", "Tony"},   {"Mohammed", "Muhammad"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        assert_int_equal(match_is_nickname(pairs[i][0], pairs[i][1]), 1);
+        assert_int_equal(match_is_nickname(pairs[i][1], pairs[i][0]), 1);
+    }
+}
+
+static void test_nicknames_are_case_insensitive_and_reflexive(void **state)
+{
+    (void)state;
+    assert_int_equal(match_is_nickname("WILLIAM", "bill"), 1);
+    assert_int_equal(match_is_nickname("Zebedee", "zebedee"), 1);
+}
+
+static void test_nicknames_do_not_chain_through_shared_diminutives(void **state)
+{
+    (void)state;
+    assert_int_equal(match_is_nickname("Alex", "Alexander"), 1);
+    assert_int_equal(match_is_nickname("Alex", "Alexandra"), 1);
+    assert_int_equal(match_is_nickname("Alexander", "Alexandra"), 0);
+    assert_int_equal(match_is_nickname("Christopher", "Christine"), 0);
+}
+
+static void test_nicknames_reject_unrelated_and_empty_names(void **state)
+{
+    (void)state;
+    assert_int_equal(match_is_nickname("William", "Robert"), 0);
+    assert_int_equal(match_is_nickname("Bob", "Bill"), 0);
+    assert_int_equal(match_is_nickname("", "Bill"), 0);
+    assert_int_equal(match_is_nickname(NULL, NULL), 0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Comparison levels                                                                           */
+
+typedef struct {
+    match_field_t field;
+    const char *a;
+    const char *b;
+    int level;
+} level_case_t;
+
+static match_person_t with_field(match_field_t f, const char *v)
+{
+    match_person_t p = {0};
+    switch (f) {
+    case MATCH_FIELD_GIVEN:
+        p.given = v;
+        break;
+    case MATCH_FIELD_FAMILY:
+        p.family = v;
+        break;
+    case MATCH_FIELD_BIRTH:
+        p.birth_date = v;
+        break;
+    case MATCH_FIELD_SEX:
+        p.sex = v;
+        break;
+    case MATCH_FIELD_POSTCODE:
+        p.postcode = v;
+        break;
+    case MATCH_FIELD_PHONE:
+        p.phone = v;
+        break;
+    default:
+        p.email = v;
+        break;
+    }
+    return p;
+}
+
+static const level_case_t level_cases[] = {
+    {MATCH_FIELD_GIVEN, "", "Anna", MATCH_GIVEN_MISSING},
+    {MATCH_FIELD_GIVEN, "anna", "ANNA", MATCH_GIVEN_EXACT},
+    {MATCH_FIELD_GIVEN, "William", "Bill", MATCH_GIVEN_NICKNAME},
+    {MATCH_FIELD_GIVEN, "Jon", "John", MATCH_GIVEN_JW92},
+    {MATCH_FIELD_GIVEN, "Jack", "Jake", MATCH_GIVEN_JW80},
+    {MATCH_FIELD_GIVEN, "Sophie", "Sofia", MATCH_GIVEN_PHONETIC},
+    {MATCH_FIELD_GIVEN, "Oliver", "Harry", MATCH_GIVEN_DIFFERENT},
+    {MATCH_FIELD_FAMILY, "Robinson", NULL, MATCH_FAMILY_MISSING},
+    {MATCH_FIELD_FAMILY, "O'Brien", "OBRIEN", MATCH_FAMILY_EXACT},
+    {MATCH_FIELD_FAMILY, "Robinson", "Robinsen", MATCH_FAMILY_JW92},
+    {MATCH_FIELD_FAMILY, "Philips", "Fillips", MATCH_FAMILY_JW80},
+    {MATCH_FIELD_FAMILY, "Wright", "Rite", MATCH_FAMILY_PHONETIC},
+    {MATCH_FIELD_FAMILY, "Smith", "Jones", MATCH_FAMILY_DIFFERENT},
+    {MATCH_FIELD_BIRTH, "1984-02-30", "1984-03-07", MATCH_BIRTH_MISSING},
+    {MATCH_FIELD_BIRTH, "1984-03-07", "1984-03-07", MATCH_BIRTH_EXACT},
+    {MATCH_FIELD_BIRTH, "1984-03-07", "1984-07-03", MATCH_BIRTH_TRANSPOSED},
+    {MATCH_FIELD_BIRTH, "1984-03-07", "1984-03-08", MATCH_BIRTH_TYPO},
+    {MATCH_FIELD_BIRTH, "1984-03-07", "1984-03-29", MATCH_BIRTH_WITHIN_MONTH},
+    {MATCH_FIELD_BIRTH, "1984-03-07", "1984-11-20", MATCH_BIRTH_SAME_YEAR},
+    {MATCH_FIELD_BIRTH, "1984-03-07", "1990-03-07", MATCH_BIRTH_DIFFERENT},
+    {MATCH_FIELD_SEX, "unknown", "male", MATCH_BINARY_MISSING},
+    {MATCH_FIELD_SEX, "Female", "female", MATCH_BINARY_EXACT},
+    {MATCH_FIELD_SEX, "male", "female", MATCH_BINARY_DIFFERENT},
+    {MATCH_FIELD_POSTCODE, "", "SW1A 1AA", MATCH_POSTCODE_MISSING},
+    {MATCH_FIELD_POSTCODE, "sw1a1aa", "SW1A 1AA", MATCH_POSTCODE_EXACT},
+    {MATCH_FIELD_POSTCODE, "SW1A 1AA", "SW1A 1BB", MATCH_POSTCODE_SECTOR},
+    {MATCH_FIELD_POSTCODE, "SW1A 1AA", "SW1A 2AB", MATCH_POSTCODE_DISTRICT},
+    {MATCH_FIELD_POSTCODE, "SW1A 1AA", "M1 1AE", MATCH_POSTCODE_DIFFERENT},
+    {MATCH_FIELD_PHONE, "123", "07700 900123", MATCH_BINARY_MISSING},
+    {MATCH_FIELD_PHONE, "+44 7700 900123", "07700 900123", MATCH_BINARY_EXACT},
+    {MATCH_FIELD_PHONE, "07700 900123", "07700 900124", MATCH_BINARY_DIFFERENT},
+    {MATCH_FIELD_EMAIL, "not-an-email", "jo@example.org", MATCH_BINARY_MISSING},
+    {MATCH_FIELD_EMAIL, "Jo@Example.ORG", " jo@example.org ", MATCH_BINARY_EXACT},
+    {MATCH_FIELD_EMAIL, "jo@example.org", "jo2@example.org", MATCH_BINARY_DIFFERENT},
+};
+
+static void test_every_comparison_level_is_reachable(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    int seen[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS] = {{0}};
+    for (size_t i = 0; i < sizeof level_cases / sizeof level_cases[0]; i++) {
+        const level_case_t *c = &level_cases[i];
+        int got = level_of(c->field, with_field(c->field, c->a), with_field(c->field, c->b));
+        if (got != c->level)
+            fail_msg("%s %s/%s: got %s, want %s", match_field_name(c->field), c->a, c->b,
+                     match_level_name(c->field, got), match_level_name(c->field, c->level));
+        /* and symmetric */
+        assert_int_equal(level_of(c->field, with_field(c->field, c->b), with_field(c->field, c->a)),
+                         c->level);
+        seen[c->field][got] = 1;
+    }
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        for (int k = 0; k < p.nlevels[f]; k++) {
+            if (!seen[f][k])
+                fail_msg("level %s/%s never reached", match_field_name((match_field_t)f),
+                         match_level_name((match_field_t)f, k));
+        }
+    }
+}
+
+static void test_transposed_day_and_month_are_detected(void **state)
+{
+    (void)state;
+    match_person_t a = person(NULL, NULL, "1984-03-07", NULL, NULL);
+    match_person_t b = person(NULL, NULL, "1984-07-03", NULL, NULL);
+    assert_int_equal(level_of(MATCH_FIELD_BIRTH, a, b), MATCH_BIRTH_TRANSPOSED);
+    assert_string_equal(match_level_name(MATCH_FIELD_BIRTH, MATCH_BIRTH_TRANSPOSED),
+                        "day-month-transposed");
+}
+
+static void test_birth_dates_within_a_month_across_a_year_end_are_close(void **state)
+{
+    (void)state;
+    match_person_t a = person(NULL, NULL, "1983-12-30", NULL, NULL);
+    match_person_t b = person(NULL, NULL, "1984-01-02", NULL, NULL);
+    assert_int_equal(level_of(MATCH_FIELD_BIRTH, a, b), MATCH_BIRTH_WITHIN_MONTH);
+}
+
+static void test_unparseable_birth_dates_count_as_missing(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"1984-13-01", "1983-02-29",  "84-03-07",
+                                      "1984/03/07", "1984-03-07x", "unknown"};
+    match_person_t good = person(NULL, NULL, "1984-03-07", NULL, NULL);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        match_person_t b = person(NULL, NULL, bad[i], NULL, NULL);
+        assert_int_equal(level_of(MATCH_FIELD_BIRTH, good, b), MATCH_BIRTH_MISSING);
+    }
+    match_person_t leap = person(NULL, NULL, "1984-02-29", NULL, NULL);
+    assert_int_equal(level_of(MATCH_FIELD_BIRTH, leap, leap), MATCH_BIRTH_EXACT);
+}
+
+static void test_opposite_sex_forms_of_a_forename_compare_as_different(void **state)
+{
+    (void)state;
+    match_person_t a = person("Alexander", NULL, NULL, NULL, NULL);
+    match_person_t b = person("Alexandra", NULL, NULL, NULL, NULL);
+    assert_int_equal(level_of(MATCH_FIELD_GIVEN, a, b), MATCH_GIVEN_DIFFERENT);
+    a.given = "Louis";
+    b.given = "Louise";
+    assert_int_equal(level_of(MATCH_FIELD_GIVEN, a, b), MATCH_GIVEN_DIFFERENT);
+}
+
+static void test_phone_numbers_fold_uk_country_code_to_trunk_zero(void **state)
+{
+    (void)state;
+    match_person_t a = {0}, b = {0};
+    a.phone = "+44 (0)20 7946 0000";
+    b.phone = "020-7946-0000";
+    assert_int_equal(level_of(MATCH_FIELD_PHONE, a, b), MATCH_BINARY_EXACT);
+    a.phone = "0044 20 7946 0000";
+    assert_int_equal(level_of(MATCH_FIELD_PHONE, a, b), MATCH_BINARY_EXACT);
+}
+
+static void test_level_and_field_names_are_stable_and_guard_ranges(void **state)
+{
+    (void)state;
+    assert_string_equal(match_field_name(MATCH_FIELD_GIVEN), "given");
+    assert_string_equal(match_field_name(MATCH_FIELD_EMAIL), "email");
+    assert_string_equal(match_field_name(MATCH_FIELD_COUNT), "invalid");
+    assert_string_equal(match_level_name(MATCH_FIELD_GIVEN, MATCH_GIVEN_JW92), "jw>=0.92");
+    assert_string_equal(match_level_name(MATCH_FIELD_FAMILY, MATCH_FAMILY_JW92), "jw>=0.92");
+    assert_string_equal(match_level_name(MATCH_FIELD_POSTCODE, MATCH_POSTCODE_SECTOR),
+                        "same-sector");
+    assert_string_equal(match_level_name(MATCH_FIELD_SEX, 3), "invalid");
+    assert_string_equal(match_level_name(MATCH_FIELD_GIVEN, -1), "invalid");
+    match_person_t a = {0};
+    assert_int_equal(match_level(MATCH_FIELD_COUNT, &a, &a), -1);
+    assert_int_equal(match_level(MATCH_FIELD_GIVEN, NULL, &a), MATCH_GIVEN_MISSING);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Parameters and weights                                                                      */
+
+static void test_default_params_are_distributions_with_signed_weights(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        double sm = 0.0, su = 0.0;
+        assert_true(p.nlevels[f] >= 3 && p.nlevels[f] <= MATCH_MAX_LEVELS);
+        for (int k = 1; k < p.nlevels[f]; k++) {
+            sm += p.m[f][k];
+            su += p.u[f][k];
+        }
+        assert_true(fabs(sm - 1.0) < 1e-9);
+        assert_true(fabs(su - 1.0) < 1e-9);
+        assert_true(p.m[f][1] > p.u[f][1]);                               /* agreement helps */
+        assert_true(p.m[f][p.nlevels[f] - 1] < p.u[f][p.nlevels[f] - 1]); /* disagreement hurts */
+    }
+    assert_true(p.upper > p.lower);
+}
+
+static void test_score_of_pair_with_nothing_in_common_to_compare_is_zero(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    match_person_t a = person("Anna", NULL, NULL, NULL, NULL);
+    match_person_t b = person(NULL, "Smith", NULL, NULL, NULL);
+    match_evidence_t ev;
+    assert_true(match_score(&p, &a, &b, NULL, NULL, &ev) == 0.0);
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        assert_int_equal(ev.level[f], 0);
+        assert_true(ev.weight[f] == 0.0);
+    }
+    assert_true(match_score(&p, &a, &b, NULL, NULL, NULL) == 0.0);
+}
+
+static void test_score_total_is_sum_of_log2_m_over_u(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    match_person_t a = person("Anna", "Jones", "1984-03-07", "female", "LS1 4AP");
+    match_person_t b = person("Anna", "Jonse", "1984-07-03", "female", "LS1 4BB");
+    match_evidence_t ev;
+    double total = match_score(&p, &a, &b, NULL, NULL, &ev);
+    double sum = 0.0;
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        int k = ev.level[f];
+        double want = k == 0 ? 0.0 : log2(p.m[f][k] / p.u[f][k]);
+        assert_true(fabs(ev.weight[f] - want) < 1e-9);
+        sum += ev.weight[f];
+    }
+    assert_true(fabs(total - sum) < 1e-9);
+    assert_true(fabs(ev.total - total) < 1e-12);
+    assert_int_equal(ev.level[MATCH_FIELD_BIRTH], MATCH_BIRTH_TRANSPOSED);
+    assert_int_equal(ev.level[MATCH_FIELD_POSTCODE], MATCH_POSTCODE_SECTOR);
+}
+
+static void test_tf_adjustment_makes_common_surname_weigh_less_than_rare_one(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    match_person_t smith = person(NULL, "Smith", NULL, NULL, NULL);
+    match_person_t rare = person(NULL, "Featherstonehaugh", NULL, NULL, NULL);
+    match_evidence_t ev_smith, ev_rare, ev_plain;
+
+    match_score(&p, &smith, &smith, tf_table, NULL, &ev_smith);
+    match_score(&p, &rare, &rare, tf_table, NULL, &ev_rare);
+    match_score(&p, &smith, &smith, NULL, NULL, &ev_plain);
+
+    double w_smith = ev_smith.weight[MATCH_FIELD_FAMILY];
+    double w_rare = ev_rare.weight[MATCH_FIELD_FAMILY];
+    assert_true(w_smith < w_rare);
+    assert_true(w_smith < ev_plain.weight[MATCH_FIELD_FAMILY]);
+    assert_true(fabs(w_smith - log2(p.m[MATCH_FIELD_FAMILY][1] / 0.0126)) < 1e-9);
+    /* 1e-7 is below what a council table can resolve, so it is clamped. */
+    assert_true(fabs(w_rare - log2(p.m[MATCH_FIELD_FAMILY][1] / MATCH_TF_FLOOR)) < 1e-9);
+}
+
+static void test_tf_adjustment_applies_to_exact_names_only(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    match_person_t a = person("John", "Smith", NULL, NULL, NULL);
+    match_person_t b = person("Jon", "Smyth", NULL, NULL, NULL);
+    match_evidence_t with_tf, without_tf;
+    match_score(&p, &a, &b, tf_table, NULL, &with_tf);
+    match_score(&p, &a, &b, NULL, NULL, &without_tf);
+    assert_true(fabs(with_tf.total - without_tf.total) < 1e-12);
+
+    match_score(&p, &a, &a, tf_table, NULL, &with_tf);
+    assert_true(fabs(with_tf.weight[MATCH_FIELD_GIVEN] - log2(p.m[MATCH_FIELD_GIVEN][1] / 0.015)) <
+                1e-9);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Decisions                                                                                   */
+
+static match_decision_t decide(match_person_t a, match_person_t b, match_tf_fn tf, char *why,
+                               size_t why_len)
+{
+    match_params_t p;
+    match_params_default(&p);
+    match_evidence_t ev;
+    return match_decide(&p, &a, &b, tf, NULL, &ev, why, why_len);
+}
+
+static void test_nhs_number_validation_uses_modulus_11_and_rejects_placeholders(void **state)
+{
+    (void)state;
+    assert_int_equal(match_nhs_number_valid("9434765919"), 1);
+    assert_int_equal(match_nhs_number_valid("943 476 5919"), 1);
+    assert_int_equal(match_nhs_number_valid("9434765910"), 0);
+    assert_int_equal(match_nhs_number_valid("0000000000"), 0);
+    assert_int_equal(match_nhs_number_valid("943476591"), 0);
+    assert_int_equal(match_nhs_number_valid("94347659190"), 0);
+    assert_int_equal(match_nhs_number_valid("943476591X"), 0);
+    assert_int_equal(match_nhs_number_valid(NULL), 0);
+}
+
+static void test_same_nhs_number_links_even_when_names_disagree(void **state)
+{
+    (void)state;
+    match_person_t a = person("Elizabeth", "Jones", "1950-02-11", "female", NULL);
+    match_person_t b = person("Liz", "Evans", "1950-02-11", "female", NULL);
+    a.nhs_number = "9434765919";
+    b.nhs_number = "943 476 5919";
+    char why[96];
+    assert_int_equal(decide(a, b, NULL, why, sizeof why), MATCH_DECISION_LINK);
+    assert_non_null(strstr(why, "NHS"));
+    b.birth_date = "1950-11-02"; /* transposed: still the same person */
+    assert_int_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+    b.birth_date = NULL;
+    assert_int_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+}
+
+static void test_same_nhs_number_with_a_different_birth_date_goes_to_steward(void **state)
+{
+    (void)state;
+    match_person_t a = person("Elizabeth", "Jones", "1950-02-11", "female", NULL);
+    match_person_t b = person("Elizabeth", "Jones", "1982-06-30", "female", NULL);
+    a.nhs_number = b.nhs_number = "9434765919";
+    assert_int_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_POSSIBLE);
+}
+
+static void test_different_nhs_numbers_are_two_people_whatever_the_score(void **state)
+{
+    (void)state;
+    match_person_t a = person("Elizabeth", "Jones", "1950-02-11", "female", "LS1 4AP");
+    match_person_t b = a;
+    a.nhs_number = "9434765919";
+    b.nhs_number = "4010232137";
+    a.phone = b.phone = "07700 900123";
+    char why[96];
+    assert_int_equal(decide(a, b, NULL, why, sizeof why), MATCH_DECISION_NONE);
+    assert_non_null(strstr(why, "different NHS"));
+}
+
+static void test_invalid_nhs_number_is_ignored_not_trusted(void **state)
+{
+    (void)state;
+    match_person_t a = person("Anna", "Jones", NULL, NULL, NULL);
+    match_person_t b = person("Zoe", "Patel", NULL, NULL, NULL);
+    a.nhs_number = b.nhs_number = "0000000000";
+    assert_int_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_NONE);
+    a.nhs_number = "9434765919";
+    b.nhs_number = "9434765910"; /* bad check digit: not evidence of two people either */
+    a.given = b.given = "Anna";
+    a.family = b.family = "Jones";
+    a.birth_date = b.birth_date = "1950-02-11";
+    a.postcode = b.postcode = "LS1 4AP";
+    assert_int_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+}
+
+static void test_same_ni_number_and_birth_date_link(void **state)
+{
+    (void)state;
+    match_person_t a = person("Anna", "Jones", "1950-02-11", NULL, NULL);
+    match_person_t b = person("Anne", "Evans", "1950-02-11", NULL, NULL);
+    a.ni_number = "AB 12 34 56 C";
+    b.ni_number = "ab123456";
+    assert_int_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+    b.birth_date = "1951-02-11";
+    assert_int_not_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+    b.birth_date = a.birth_date;
+    a.ni_number = b.ni_number = "TN123456"; /* temporary numbers are shared, never trusted */
+    assert_int_not_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+}
+
+static void test_twins_with_same_surname_dob_postcode_are_not_linked_automatically(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    match_person_t a = person("Oliver", "Smith", "2015-06-01", "male", "LS1 4AP");
+    match_person_t b = person("Harry", "Smith", "2015-06-01", "male", "LS1 4AP");
+    match_evidence_t ev;
+
+    assert_int_not_equal(match_decide(&p, &a, &b, NULL, NULL, &ev, NULL, 0), MATCH_DECISION_LINK);
+    assert_true(ev.total < p.upper); /* the score alone keeps them apart */
+
+    /* A rare surname and a shared household phone push the score over the threshold; the
+     * forename guard must still hold. */
+    a.family = b.family = "Featherstonehaugh";
+    a.phone = b.phone = "0113 496 0000";
+    char why[128];
+    assert_int_not_equal(match_decide(&p, &a, &b, tf_table, NULL, &ev, why, sizeof why),
+                         MATCH_DECISION_LINK);
+    assert_true(ev.total >= p.upper);
+    assert_non_null(strstr(why, "twin"));
+}
+
+static void test_boy_girl_twins_with_similar_names_and_no_sex_are_not_linked(void **state)
+{
+    (void)state;
+    match_person_t a = person("Alexander", "Jones", "2012-09-14", NULL, "M1 1AE");
+    match_person_t b = person("Alexandra", "Jones", "2012-09-14", NULL, "M1 1AE");
+    assert_int_not_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+    a.given = "Francis";
+    b.given = "Frances";
+    a.sex = "male";
+    b.sex = "female";
+    assert_int_not_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+}
+
+static void test_same_named_parent_and_child_sharing_contacts_are_not_linked(void **state)
+{
+    (void)state;
+    match_person_t a = person("John", "Smith", "1961-04-12", "male", "LS1 4AP");
+    match_person_t b = person("John", "Smith", "1990-08-23", "male", "LS1 4AP");
+    a.phone = b.phone = "0113 496 0000";
+    a.email = b.email = "smith.family@example.org";
+    assert_int_not_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+    b.birth_date = NULL; /* the son's record has no birth date: still must not merge */
+    assert_int_not_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+}
+
+static void test_typo_surname_with_same_dob_postcode_and_given_links_by_default(void **state)
+{
+    (void)state;
+    match_person_t a = person("Margaret", "Robinson", "1950-02-11", NULL, "M1 1AE");
+    match_person_t b = person("Margaret", "Robinsen", "1950-02-11", NULL, "M1 1AE");
+    char why[96];
+    assert_int_equal(decide(a, b, NULL, why, sizeof why), MATCH_DECISION_LINK);
+    assert_non_null(strstr(why, "upper"));
+}
+
+static void test_nickname_and_transposed_dob_still_link_with_matching_address(void **state)
+{
+    (void)state;
+    match_person_t a = person("Elizabeth", "Robinson", "1950-02-11", "female", "M1 1AE");
+    match_person_t b = person("Beth", "Robinson", "1950-11-02", "female", "M1 1AE");
+    assert_int_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+}
+
+static void test_person_who_moved_goes_to_steward_not_auto_link(void **state)
+{
+    (void)state;
+    match_person_t a = person("Margaret", "Robinson", "1950-02-11", "female", "M1 1AE");
+    match_person_t b = person("Margaret", "Robinson", "1950-02-11", "female", "LS2 9JT");
+    assert_int_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_POSSIBLE);
+    a.phone = b.phone = "07700 900123"; /* same mobile: now enough */
+    assert_int_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+}
+
+static void test_strangers_sharing_only_a_birth_date_are_non_matches(void **state)
+{
+    (void)state;
+    match_person_t a = person("Margaret", "Robinson", "1950-02-11", "female", "M1 1AE");
+    match_person_t b = person("Zoe", "Patel", "1950-02-11", "female", "LS2 9JT");
+    char why[8]; /* deliberately short: must truncate, not overflow */
+    assert_int_equal(decide(a, b, NULL, why, sizeof why), MATCH_DECISION_NONE);
+    assert_int_equal(strlen(why), sizeof why - 1);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Blocking keys                                                                               */
+
+#define MAX_KEYS 12
+
+static int keys_of(match_person_t p, char keys[MAX_KEYS][MATCH_KEY_LEN])
+{
+    return match_blocking_keys(&p, keys, MAX_KEYS);
+}
+
+static int has_key(char keys[][MATCH_KEY_LEN], int n, const char *want)
+{
+    for (int i = 0; i < n; i++) {
+        if (strcmp(keys[i], want) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int share_a_key(match_person_t a, match_person_t b)
+{
+    char ka[MAX_KEYS][MATCH_KEY_LEN], kb[MAX_KEYS][MATCH_KEY_LEN];
+    int na = keys_of(a, ka), nb = keys_of(b, kb);
+    for (int i = 0; i < na; i++) {
+        if (has_key(kb, nb, ka[i]))
+            return 1;
+    }
+    return 0;
+}
+
+static void test_blocking_keys_cover_identifiers_dates_places_and_names(void **state)
+{
+    (void)state;
+    match_person_t p = person("Margaret", "Robinson", "1950-02-11", "female", "m11ae");
+    p.nhs_number = "943 476 5919";
+    p.ni_number = "AB123456C";
+    p.phone = "+44 7700 900123";
+    p.email = "Maggie.R@Example.org";
+    char keys[MAX_KEYS][MATCH_KEY_LEN];
+    int n = keys_of(p, keys);
+    assert_int_equal(n, 8);
+    assert_true(has_key(keys, n, "nhs:9434765919"));
+    assert_true(has_key(keys, n, "ni:AB123456"));
+    assert_true(has_key(keys, n, "dob:1950-02-11"));
+    assert_true(has_key(keys, n, "pc:M1 1AE"));
+    assert_true(has_key(keys, n, "ph:RPNS:1950"));
+    assert_true(has_key(keys, n, "dm:MRPNS:1950-02-11"));
+    assert_true(has_key(keys, n, "tel:07700900123"));
+    assert_true(has_key(keys, n, "em:maggie.r@example.org"));
+}
+
+static void test_blocking_keys_survive_one_typo_transposition_or_move(void **state)
+{
+    (void)state;
+    match_person_t base = person("Margaret", "Robinson", "1950-02-11", "female", "M1 1AE");
+    match_person_t v = base;
+
+    v.family = "Robinsen";
+    assert_true(share_a_key(base, v));
+    v = base;
+    v.given = "Maggie";
+    assert_true(share_a_key(base, v));
+    v = base;
+    v.birth_date = "1950-11-02";
+    assert_true(share_a_key(base, v));
+    v = base;
+    v.birth_date = "1905-02-11";
+    assert_true(share_a_key(base, v));
+    v = base;
+    v.birth_date = "1950-02-12";
+    assert_true(share_a_key(base, v));
+    v = base;
+    v.postcode = "LS2 9JT";
+    assert_true(share_a_key(base, v));
+    /* Two errors at once: moved and transposed; the sorted day-month key still meets. */
+    v.birth_date = "1950-11-02";
+    char ka[MAX_KEYS][MATCH_KEY_LEN], kb[MAX_KEYS][MATCH_KEY_LEN];
+    int na = keys_of(base, ka), nb = keys_of(v, kb);
+    assert_true(has_key(ka, na, "dm:MRPNS:1950-02-11"));
+    assert_true(has_key(kb, nb, "dm:MRPNS:1950-02-11"));
+}
+
+static void test_blocking_keys_respect_max_and_hash_long_emails(void **state)
+{
+    (void)state;
+    match_person_t p = person("Margaret", "Robinson", "1950-02-11", NULL, "M1 1AE");
+    char keys[MAX_KEYS][MATCH_KEY_LEN];
+    assert_int_equal(match_blocking_keys(&p, keys, 2), 2);
+    assert_string_equal(keys[0], "dob:1950-02-11");
+    assert_string_equal(keys[1], "pc:M1 1AE");
+    assert_int_equal(match_blocking_keys(&p, keys, 0), 0);
+    assert_int_equal(match_blocking_keys(NULL, keys, MAX_KEYS), 0);
+
+    match_person_t e = {0};
+    e.email = "a.very.long.local.part.for.a.council.mailbox@social-care.example.gov.uk";
+    int n = match_blocking_keys(&e, keys, MAX_KEYS);
+    assert_int_equal(n, 1);
+    assert_int_equal(strncmp(keys[0], "em#", 3), 0);
+    assert_int_equal(strlen(keys[0]), 3 + 16);
+    match_person_t e2 = e;
+    e2.email = "A.Very.Long.Local.Part.For.A.Council.Mailbox@Social-Care.Example.GOV.UK";
+    char keys2[MAX_KEYS][MATCH_KEY_LEN];
+    assert_int_equal(match_blocking_keys(&e2, keys2, MAX_KEYS), 1);
+    assert_string_equal(keys[0], keys2[0]);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* EM                                                                                          */
+
+/* Fixed-seed 64-bit LCG (Knuth's MMIX constants) so the synthetic sample is reproducible. */
+static double lcg_uniform(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(*s >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static int draw_level(uint64_t *s, const double *dist, int nlevels)
+{
+    double r = lcg_uniform(s), acc = 0.0;
+    for (int k = 1; k < nlevels; k++) {
+        acc += dist[k];
+        if (r < acc)
+            return k;
+    }
+    return nlevels - 1;
+}
+
+/* Known generating parameters, deliberately unlike the defaults EM starts from. */
+static void truth_params(match_params_t *t)
+{
+    static const double m[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS] = {
+        {0, 0.70, 0.08, 0.08, 0.05, 0.04, 0.05},
+        {0, 0.75, 0.10, 0.05, 0.03, 0.07},
+        {0, 0.80, 0.05, 0.05, 0.04, 0.03, 0.03},
+        {0, 0.95, 0.05},
+        {0, 0.60, 0.15, 0.10, 0.15},
+        {0, 0.50, 0.50},
+        {0, 0.40, 0.60},
+    };
+    static const double u[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS] = {
+        {0, 0.05, 0.02, 0.05, 0.10, 0.08, 0.70},
+        {0, 0.04, 0.03, 0.08, 0.05, 0.80},
+        {0, 0.02, 0.01, 0.03, 0.06, 0.18, 0.70},
+        {0, 0.50, 0.50},
+        {0, 0.03, 0.07, 0.20, 0.70},
+        {0, 0.02, 0.98},
+        {0, 0.01, 0.99},
+    };
+    match_params_default(t);
+    memcpy(t->m, m, sizeof m);
+    memcpy(t->u, u, sizeof u);
+}
+
+static match_vector_t *synthetic_sample(const match_params_t *t, size_t n, double lambda)
+{
+    match_vector_t *v = malloc(n * sizeof *v);
+    assert_non_null(v);
+    uint64_t seed = 20240607ULL;
+    for (size_t i = 0; i < n; i++) {
+        int is_match = lcg_uniform(&seed) < lambda;
+        for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+            if (lcg_uniform(&seed) < 0.1) { /* 10% missing, independent of class */
+                v[i].level[f] = 0;
+                continue;
+            }
+            const double *dist = is_match ? t->m[f] : t->u[f];
+            v[i].level[f] = draw_level(&seed, dist, t->nlevels[f]);
+        }
+    }
+    return v;
+}
+
+static void test_em_recovers_known_m_u_and_lambda_from_synthetic_sample(void **state)
+{
+    (void)state;
+    const size_t n = 40000;
+    const double lambda_true = 0.3;
+    match_params_t truth, est;
+    truth_params(&truth);
+    match_vector_t *v = synthetic_sample(&truth, n, lambda_true);
+
+    match_params_default(&est);
+    double lambda = -1.0;
+    int iters = match_train_em(&est, v, n, &lambda);
+    free(v);
+
+    assert_true(iters >= 1 && iters <= 100);
+    assert_true(fabs(lambda - lambda_true) < 0.05);
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        for (int k = 1; k < truth.nlevels[f]; k++) {
+            if (fabs(est.m[f][k] - truth.m[f][k]) >= 0.05 ||
+                fabs(est.u[f][k] - truth.u[f][k]) >= 0.05)
+                fail_msg("%s/%s: m %.3f (want %.3f) u %.3f (want %.3f)",
+                         match_field_name((match_field_t)f), match_level_name((match_field_t)f, k),
+                         est.m[f][k], truth.m[f][k], est.u[f][k], truth.u[f][k]);
+        }
+    }
+}
+
+static void test_em_keeps_unseen_levels_at_a_small_floor(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    match_vector_t v[200];
+    for (int i = 0; i < 200; i++) {
+        for (int f = 0; f < MATCH_FIELD_COUNT; f++)
+            v[i].level[f] = i % 4 == 0 ? 1 : p.nlevels[f] - 1; /* middle levels never occur */
+    }
+    assert_true(match_train_em(&p, v, 200, NULL) >= 1);
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        double sm = 0.0;
+        for (int k = 1; k < p.nlevels[f]; k++) {
+            assert_true(p.m[f][k] > 0.0 && p.u[f][k] > 0.0);
+            sm += p.m[f][k];
+        }
+        assert_true(fabs(sm - 1.0) < 1e-9);
+        if (p.nlevels[f] > 3)
+            assert_true(p.m[f][2] < 1e-5);
+    }
+}
+
+static void test_em_rejects_bad_input(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    match_vector_t v = {{0}};
+    assert_int_equal(match_train_em(&p, NULL, 1, NULL), -1);
+    assert_int_equal(match_train_em(&p, &v, 0, NULL), -1);
+    assert_int_equal(match_train_em(NULL, &v, 1, NULL), -1);
+    v.level[MATCH_FIELD_SEX] = 3; /* sex has levels 0..2 */
+    assert_int_equal(match_train_em(&p, &v, 1, NULL), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_jaro_winkler_matches_published_values),
+        cmocka_unit_test(test_jaro_winkler_is_case_insensitive_and_bounded),
+        cmocka_unit_test(test_jaro_winkler_survives_overlong_input),
+        cmocka_unit_test(test_phonetic_equates_smith_and_smyth),
+        cmocka_unit_test(test_phonetic_equates_catherine_and_kathryn),
+        cmocka_unit_test(test_phonetic_keeps_thompson_apart_but_jaro_winkler_catches_it),
+        cmocka_unit_test(test_phonetic_matches_published_double_metaphone_codes),
+        cmocka_unit_test(test_phonetic_respects_small_buffers_and_empty_names),
+        cmocka_unit_test(test_nicknames_cover_common_british_diminutives),
+        cmocka_unit_test(test_nicknames_are_case_insensitive_and_reflexive),
+        cmocka_unit_test(test_nicknames_do_not_chain_through_shared_diminutives),
+        cmocka_unit_test(test_nicknames_reject_unrelated_and_empty_names),
+        cmocka_unit_test(test_every_comparison_level_is_reachable),
+        cmocka_unit_test(test_transposed_day_and_month_are_detected),
+        cmocka_unit_test(test_birth_dates_within_a_month_across_a_year_end_are_close),
+        cmocka_unit_test(test_unparseable_birth_dates_count_as_missing),
+        cmocka_unit_test(test_opposite_sex_forms_of_a_forename_compare_as_different),
+        cmocka_unit_test(test_phone_numbers_fold_uk_country_code_to_trunk_zero),
+        cmocka_unit_test(test_level_and_field_names_are_stable_and_guard_ranges),
+        cmocka_unit_test(test_default_params_are_distributions_with_signed_weights),
+        cmocka_unit_test(test_score_of_pair_with_nothing_in_common_to_compare_is_zero),
+        cmocka_unit_test(test_score_total_is_sum_of_log2_m_over_u),
+        cmocka_unit_test(test_tf_adjustment_makes_common_surname_weigh_less_than_rare_one),
+        cmocka_unit_test(test_tf_adjustment_applies_to_exact_names_only),
+        cmocka_unit_test(test_nhs_number_validation_uses_modulus_11_and_rejects_placeholders),
+        cmocka_unit_test(test_same_nhs_number_links_even_when_names_disagree),
+        cmocka_unit_test(test_same_nhs_number_with_a_different_birth_date_goes_to_steward),
+        cmocka_unit_test(test_different_nhs_numbers_are_two_people_whatever_the_score),
+        cmocka_unit_test(test_invalid_nhs_number_is_ignored_not_trusted),
+        cmocka_unit_test(test_same_ni_number_and_birth_date_link),
+        cmocka_unit_test(test_twins_with_same_surname_dob_postcode_are_not_linked_automatically),
+        cmocka_unit_test(test_boy_girl_twins_with_similar_names_and_no_sex_are_not_linked),
+        cmocka_unit_test(test_same_named_parent_and_child_sharing_contacts_are_not_linked),
+        cmocka_unit_test(test_typo_surname_with_same_dob_postcode_and_given_links_by_default),
+        cmocka_unit_test(test_nickname_and_transposed_dob_still_link_with_matching_address),
+        cmocka_unit_test(test_person_who_moved_goes_to_steward_not_auto_link),
+        cmocka_unit_test(test_strangers_sharing_only_a_birth_date_are_non_matches),
+        cmocka_unit_test(test_blocking_keys_cover_identifiers_dates_places_and_names),
+        cmocka_unit_test(test_blocking_keys_survive_one_typo_transposition_or_move),
+        cmocka_unit_test(test_blocking_keys_respect_max_and_hash_long_emails),
+        cmocka_unit_test(test_em_recovers_known_m_u_and_lambda_from_synthetic_sample),
+        cmocka_unit_test(test_em_keeps_unseen_levels_at_a_small_floor),
+        cmocka_unit_test(test_em_rejects_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
