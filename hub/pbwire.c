@@ -95,7 +95,7 @@ int pb_envelope_parse(const uint8_t *buf, size_t len, pb_envelope_t *e, char *wh
     pb_reader_t r = {buf, buf + len};
     pb_field_t f;
     int rc;
-    uint64_t u;
+    uint64_t u = 0;
     while ((rc = pb_next(&r, &f)) == 1) {
         int bad = 0;
         switch (f.field) {

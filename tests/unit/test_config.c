@@ -407,13 +407,13 @@ static void test_example_file_loads(void **state)
     free(text);
 
     keypair_t hub, kp[5];
-    char line[64], rel[64];
+    char line[64], rel[512];
     make_keypair(&hub);
-    snprintf(line, sizeof line, "%s\n", hub.sec);
+    snprintf(line, sizeof line, "%.40s\n", hub.sec);
     write_file(fx, "keys/hub.key", line);
     for (size_t i = 0; i < 5; i++) {
         make_keypair(&kp[i]);
-        snprintf(line, sizeof line, "%s\n", kp[i].pub);
+        snprintf(line, sizeof line, "%.40s\n", kp[i].pub);
         snprintf(rel, sizeof rel, "keys/%s.pub", names[i]);
         write_file(fx, rel, line);
     }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# run-tests.sh - the one test command: installs dependencies, then builds and
+# runs the whole suite with ctest twice: with ASan + UBSan, then a normal
+# build. The output ends with ctest's summary line of the normal build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/install-deps.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+run_suite() { # BUILD_DIR CMAKE_ARGS...
+    local dir=$1
+    shift
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+    cmake --build "$dir" -j "$jobs" >/dev/null
+    (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 900)
+}
+
+echo "== sanitizer build (ASan + UBSan) =="
+run_suite build-sanitize -DJOINERY_SANITIZE=ON
+echo "== normal build =="
+run_suite build
