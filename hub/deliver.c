@@ -187,6 +187,8 @@ sub_t *deliver_sub_restore(core_t *c, const char *adapter, const char *name, cha
     s->inflight = hmap_new(1024);
     s->busy = hmap_new(1024);
     s->session = -1;
+    const config_adapter_t *a = config_adapter(c->cfg, adapter);
+    s->adapter_target = a ? (int16_t)(a - c->cfg->adapters + 1) : -1;
     s->scan_seq = acked_seq + 1;
     s->persisted_floor = s->queued_floor = acked_seq;
     if (!s->adapter || !s->name || !s->patterns || !s->inflight || !s->busy) {
@@ -414,6 +416,19 @@ static void pump_retry(out_t *o)
     send_dlv(o, d);
 }
 
+/* Is E for this subscription's adapter? Addressed events (a correction to the
+ * system whose write was refused) go to their one adapter only. */
+static bool for_adapter(core_t *c, const sub_t *s, const jbatch_t *b, jentry_t *e)
+{
+    if (e->target == JENTRY_TARGET_UNRESOLVED) {
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)e->target_len, jentry_target_name(b, e));
+        const config_adapter_t *a = config_adapter(c->cfg, name);
+        e->target = a ? (int16_t)(a - c->cfg->adapters + 1) : -1;
+    }
+    return e->target == 0 || e->target == s->adapter_target;
+}
+
 /* One step of the scan; false when the scan must stop for now. */
 static bool pump_scan(out_t *o)
 {
@@ -425,7 +440,7 @@ static bool pump_scan(out_t *o)
     at_t at = entry_at(o->c, s, s->scan_seq, &b, &e);
     if (at == AT_WAIT)
         return false;
-    if (at == AT_FOUND &&
+    if (at == AT_FOUND && for_adapter(o->c, s, b, e) &&
         route_match_any(s->patterns, s->npatterns, jentry_type(b, e), e->type_len) &&
         offer(o, s->scan_seq, b, e) < 0)
         return false;

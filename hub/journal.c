@@ -49,6 +49,11 @@ static void free_rows(jbatch_t *b)
             free(c->patterns[j]);
         free(c->patterns);
     }
+    for (size_t i = 0; i < b->nsql; i++)
+        free(b->sql[i].params);
+    free(b->sql);
+    b->sql = NULL;
+    b->nsql = b->capsql = 0;
     free(b->rejects);
     free(b->dead);
     free(b->cursors);
@@ -77,7 +82,7 @@ void jbatch_release(jbatch_t **bp)
 bool jbatch_empty(const jbatch_t *b)
 {
     return b->n == 0 && b->nrejects == 0 && b->ndead == 0 && b->ncursors == 0 &&
-           b->nconfirms == 0;
+           b->nconfirms == 0 && b->nsql == 0;
 }
 
 /* Grows an array of ELEM-byte items to hold one more. */
@@ -129,9 +134,47 @@ jentry_t *jbatch_add(jbatch_t *b, uint64_t seq, const char *type, size_t type_le
 
 int jbatch_extend_last(jbatch_t *b, const uint8_t *p, size_t len)
 {
-    if (!b->n || b->data.len + len > UINT32_MAX || pb_put_raw(&b->data, p, len) < 0)
+    if (!b->n || b->e[b->n - 1].target_len || b->data.len + len > UINT32_MAX ||
+        pb_put_raw(&b->data, p, len) < 0)
         return -1;
     b->e[b->n - 1].env_len += (uint32_t)len;
+    return 0;
+}
+
+int jbatch_set_target(jbatch_t *b, int16_t index, const char *name, size_t len)
+{
+    if (!b->n || len > 255 || b->data.len + len > UINT32_MAX || pb_put_raw(&b->data, name, len) < 0)
+        return -1;
+    b->e[b->n - 1].target = index;
+    b->e[b->n - 1].target_len = (uint16_t)len;
+    return 0;
+}
+
+int jbatch_add_sql(jbatch_t *b, const char *stmt, int nparams, const char *const *params)
+{
+    if (nparams < 0 || grow((void **)&b->sql, &b->capsql, b->nsql, sizeof *b->sql) < 0)
+        return -1;
+    size_t bytes = (size_t)nparams * sizeof(char *);
+    for (int i = 0; i < nparams; i++)
+        bytes += params[i] ? strlen(params[i]) + 1 : 0;
+    char **p = malloc(bytes ? bytes : 1);
+    if (!p)
+        return -1;
+    char *text = (char *)(p + nparams);
+    for (int i = 0; i < nparams; i++) {
+        if (!params[i]) {
+            p[i] = NULL;
+            continue;
+        }
+        size_t n = strlen(params[i]) + 1;
+        memcpy(text, params[i], n);
+        p[i] = text;
+        text += n;
+    }
+    b->sql[b->nsql].stmt = stmt;
+    b->sql[b->nsql].nparams = nparams;
+    b->sql[b->nsql].params = p;
+    b->nsql++;
     return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "pbwire.h"
 
 enum { JE_OK = 0, JE_DUPLICATE = 1 };
+#define JENTRY_TARGET_UNRESOLVED (-2) /* read back from the journal: name not yet mapped */
 
 typedef struct {
     uint64_t seq;
@@ -32,6 +33,8 @@ typedef struct {
     uint32_t env_len;
     uint16_t type_len, source_len, event_id_len, entity_key_len;
     int32_t session;        /* core only: publisher's session slot, -1 if none */
+    int16_t target;         /* 0: every matching subscriber; else adapter index + 1; -1: nobody */
+    uint16_t target_len;    /* the target adapter's name follows the envelope in data */
     uint8_t state;
 } jentry_t;
 
@@ -50,6 +53,13 @@ typedef struct {
     size_t envelope_len;
     int64_t at;
 } jdead_t;
+
+/* A statement from the master-data engine, run in the batch's transaction. */
+typedef struct {
+    const char *stmt; /* string literal */
+    int nparams;
+    char **params;    /* one allocation: the pointer array followed by the strings */
+} jsql_t;
 
 typedef struct {
     char *adapter, *subscription;
@@ -87,6 +97,8 @@ typedef struct jbatch {
     size_t ndead, capdead;
     jcursor_t *cursors;
     size_t ncursors, capcursors;
+    jsql_t *sql;
+    size_t nsql, capsql;
 
     /* FETCH: what to read, and for whom (core's subscription id). */
     uint64_t fetch_from;
@@ -110,8 +122,13 @@ jentry_t *jbatch_add(jbatch_t *b, uint64_t seq, const char *type, size_t type_le
                      const char *source, size_t source_len, const char *event_id,
                      size_t event_id_len, const char *entity_key, size_t entity_key_len,
                      const uint8_t *envelope, size_t envelope_len, int64_t received_at);
-/* Appends bytes to the last entry's envelope (the hub's own fields). */
+/* Appends bytes to the last entry's envelope (the hub's own fields). Must come
+ * before jbatch_set_target. */
 int jbatch_extend_last(jbatch_t *b, const uint8_t *p, size_t len);
+/* Addresses the last entry to one adapter (INDEX is its position + 1). */
+int jbatch_set_target(jbatch_t *b, int16_t index, const char *name, size_t len);
+/* A statement for the same transaction; see master_sink_t.sql. */
+int jbatch_add_sql(jbatch_t *b, const char *stmt, int nparams, const char *const *params);
 
 static inline const char *jentry_type(const jbatch_t *b, const jentry_t *e)
 {
@@ -132,6 +149,10 @@ static inline const char *jentry_entity_key(const jbatch_t *b, const jentry_t *e
 static inline const uint8_t *jentry_envelope(const jbatch_t *b, const jentry_t *e)
 {
     return (const uint8_t *)jentry_entity_key(b, e) + e->entity_key_len;
+}
+static inline const char *jentry_target_name(const jbatch_t *b, const jentry_t *e)
+{
+    return (const char *)jentry_envelope(b, e) + e->env_len;
 }
 
 /* Rows that commit with the batch. Strings are copied. */

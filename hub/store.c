@@ -123,7 +123,7 @@ static int encode_journal(pb_buf_t *out, const jbatch_t *b)
         const jentry_t *e = &b->e[i];
         if (e->state != JE_OK)
             continue;
-        put_i16(out, 7);
+        put_i16(out, 8);
         put_i64_field(out, (int64_t)e->seq);
         put_bytes_field(out, jentry_source(b, e), e->source_len);
         put_bytes_field(out, jentry_event_id(b, e), e->event_id_len);
@@ -131,6 +131,7 @@ static int encode_journal(pb_buf_t *out, const jbatch_t *b)
         put_bytes_field(out, jentry_entity_key(b, e), e->entity_key_len);
         put_i64_field(out, e->received_at);
         put_bytes_field(out, jentry_envelope(b, e), e->env_len);
+        put_bytes_field(out, jentry_target_name(b, e), e->target_len);
     }
     put_i16(out, -1);
     return 0;
@@ -145,7 +146,7 @@ static int copy_journal(store_t *s, const jbatch_t *b, bool *unique, char *err, 
         return -1;
     }
     PGresult *r = PQexec(s->conn, "COPY journal (seq, source, event_id, type, entity_key, "
-                                  "received_at, envelope) FROM STDIN (FORMAT binary)");
+                                  "received_at, envelope, target) FROM STDIN (FORMAT binary)");
     int st = PQresultStatus(r);
     PQclear(r);
     if (st != PGRES_COPY_IN) {
@@ -182,26 +183,28 @@ static int insert_one_by_one(store_t *s, jbatch_t *b, char *err, size_t errlen)
         char seq[24], at[24];
         snprintf(seq, sizeof seq, "%llu", (unsigned long long)e->seq);
         snprintf(at, sizeof at, "%lld", (long long)e->received_at);
-        const char *vals[7] = {seq,
+        const char *vals[8] = {seq,
                                jentry_source(b, e),
                                jentry_event_id(b, e),
                                jentry_type(b, e),
                                jentry_entity_key(b, e),
                                at,
-                               (const char *)jentry_envelope(b, e)};
-        int lens[7] = {0, e->source_len, e->event_id_len, e->type_len, e->entity_key_len, 0,
-                       (int)e->env_len};
-        int fmts[7] = {0, 1, 1, 1, 1, 0, 1};
+                               (const char *)jentry_envelope(b, e),
+                               jentry_target_name(b, e)};
+        int lens[8] = {0, e->source_len, e->event_id_len, e->type_len, e->entity_key_len, 0,
+                       (int)e->env_len, e->target_len};
+        int fmts[8] = {0, 1, 1, 1, 1, 0, 1, 1};
         PGresult *r = PQexecParams(
             s->conn,
             "WITH ins AS (INSERT INTO journal (seq, source, event_id, type, entity_key, "
-            "received_at, envelope) VALUES ($1, convert_from($2,'UTF8'), convert_from($3,'UTF8'),"
-            " convert_from($4,'UTF8'), convert_from($5,'UTF8'), $6, $7) "
+            "received_at, envelope, target) VALUES ($1, convert_from($2,'UTF8'), "
+            "convert_from($3,'UTF8'), convert_from($4,'UTF8'), convert_from($5,'UTF8'), $6, $7, "
+            "convert_from($8,'UTF8')) "
             "ON CONFLICT (source, event_id) DO NOTHING RETURNING seq) "
             "SELECT seq FROM ins UNION ALL SELECT seq FROM journal WHERE source = "
             "convert_from($2,'UTF8') AND event_id = convert_from($3,'UTF8') AND NOT EXISTS "
             "(SELECT 1 FROM ins)",
-            7, NULL, vals, lens, fmts, 0);
+            8, NULL, vals, lens, fmts, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
             snprintf(err, errlen, "insert journal row: %s", PQerrorMessage(s->conn));
             PQclear(r);
@@ -215,6 +218,55 @@ static int insert_one_by_one(store_t *s, jbatch_t *b, char *err, size_t errlen)
         }
     }
     return 0;
+}
+
+/* The master-data engine's rows: sent as one pipeline, so a batch of a
+ * thousand person events costs one round trip, not thousands. */
+static int write_sql(store_t *s, const jbatch_t *b, char *err, size_t errlen)
+{
+    if (!b->nsql)
+        return 0;
+    if (PQenterPipelineMode(s->conn) != 1) {
+        snprintf(err, errlen, "enter pipeline mode: %s", PQerrorMessage(s->conn));
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < b->nsql && rc == 0; i++) {
+        const jsql_t *q = &b->sql[i];
+        if (PQsendQueryParams(s->conn, q->stmt, q->nparams, NULL, (const char *const *)q->params,
+                              NULL, NULL, 0) != 1)
+            rc = -1;
+    }
+    if (rc < 0 || PQpipelineSync(s->conn) != 1) {
+        /* The pipeline is in an unknown state: drop the connection (nothing
+         * was committed) and let the reconnect start clean. */
+        snprintf(err, errlen, "send master-data rows: %s", PQerrorMessage(s->conn));
+        PQfinish(s->conn);
+        s->conn = NULL;
+        return -1;
+    }
+    /* Read every result up to the sync, whatever happened, to leave the
+     * connection usable. */
+    for (;;) {
+        PGresult *r = PQgetResult(s->conn);
+        if (!r) {
+            if (conn_lost(s->conn))
+                break;
+            continue; /* end of one query's results */
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == 0) {
+            snprintf(err, errlen, "master-data row: %s", PQresultErrorMessage(r));
+            rc = -1;
+        }
+        PQclear(r);
+    }
+    PQexitPipelineMode(s->conn);
+    return rc;
 }
 
 static int write_rejects(store_t *s, const jbatch_t *b, char *err, size_t errlen)
@@ -346,7 +398,8 @@ static int write_batch(store_t *s, jbatch_t *b, char *err, size_t errlen)
                 return -1;
         }
     }
-    if (write_rejects(s, b, err, errlen) < 0 || write_dead(s, b, err, errlen) < 0 ||
+    if (write_sql(s, b, err, errlen) < 0 || write_rejects(s, b, err, errlen) < 0 ||
+        write_dead(s, b, err, errlen) < 0 ||
         write_cursors(s, b, err, errlen) < 0)
         return -1;
     return 0;
@@ -417,7 +470,8 @@ int store_fetch(PGconn *c, jbatch_t *b, char *err, size_t errlen)
     const char *vals[2] = {from, limit};
     PGresult *r = PQexecParams(c,
                                "SELECT seq, type, source, event_id, entity_key, received_at, "
-                               "envelope FROM journal WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                               "envelope, target FROM journal WHERE seq >= $1 ORDER BY seq "
+                               "LIMIT $2",
                                2, NULL, vals, NULL, NULL, 1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(err, errlen, "read journal: %s", PQerrorMessage(c));
@@ -433,6 +487,14 @@ int store_fetch(PGconn *c, jbatch_t *b, char *err, size_t errlen)
                         (size_t)PQgetlength(r, i, 4), (const uint8_t *)PQgetvalue(r, i, 6),
                         (size_t)PQgetlength(r, i, 6), (int64_t)be64_at(PQgetvalue(r, i, 5)))) {
             snprintf(err, errlen, "out of memory reading journal");
+            PQclear(r);
+            return -1;
+        }
+        /* The core maps the target's name to an adapter on first use. */
+        if (PQgetlength(r, i, 7) > 0 &&
+            jbatch_set_target(b, JENTRY_TARGET_UNRESOLVED, PQgetvalue(r, i, 7),
+                              (size_t)PQgetlength(r, i, 7)) < 0) {
+            snprintf(err, errlen, "bad target in journal row");
             PQclear(r);
             return -1;
         }
