@@ -37,10 +37,14 @@ session_t *session_open(core_t *c, const uint8_t *rid, size_t rid_len,
 {
     if (rid_len > CORE_ROUTING_ID_MAX)
         return NULL;
-    /* One session per adapter: a new HELLO (a reconnect) replaces the old. */
-    for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
-        if (c->sessions[i].active && c->sessions[i].adapter == adapter)
-            session_close(c, &c->sessions[i], "replaced by a new connection");
+    /* A HELLO on a connection that already has a session starts it afresh. */
+    session_t *old = session_find(c, rid, rid_len);
+    if (old)
+        session_close(c, old, "said HELLO again");
+    /* An adapter may hold several sessions (two operator commands at once).
+     * A reconnecting adapter's old session needs no replacing either: its
+     * subscriptions move to whichever session subscribes to them next, and
+     * the old one expires by heartbeat. */
     for (size_t i = 0; i < CORE_MAX_SESSIONS; i++) {
         session_t *s = &c->sessions[i];
         if (s->active)
