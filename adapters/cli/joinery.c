@@ -1,5 +1,67 @@
-/* placeholder */
-int main(void)
+/* joinery.c - the operator CLI's entry point: common options, then one of the subcommands
+ * keygen, publish, tail, status (see `joinery COMMAND --help`). */
+#include "cli_commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "Usage: joinery [connection options] COMMAND [options]\n"
+    "\n"
+    "Commands:\n"
+    "  keygen NAME       make a Curve key pair for an adapter or the hub\n"
+    "  publish [FILE]    publish a JSON event (or --type T --count N synthetic events)\n"
+    "  tail PATTERN...   print delivered events as JSON lines\n"
+    "  status            show the hub's status\n"
+    "\n"
+    "Run `joinery COMMAND --help` for a command's options.\n"
+    "\n" CLI_COMMON_HELP;
+
+int main(int argc, char **argv)
 {
-    return 0;
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         CLI_COMMON_OPTIONS,
+                                         {0}};
+    cli_common_t common;
+    cli_common_init(&common);
+    int opt;
+    /* "+": stop at the command name; its own options are parsed by the command. */
+    while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        if (cli_common_option(&common, opt, optarg)) {
+            continue;
+        }
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return CLI_OK;
+        }
+        if (opt == 'V') {
+            printf("joinery %s\n", joinery_version());
+            return CLI_OK;
+        }
+        fputs(usage, stderr);
+        return CLI_USAGE;
+    }
+    if (optind >= argc) {
+        fputs(usage, stderr);
+        return CLI_USAGE;
+    }
+    static const struct {
+        const char *name;
+        int (*run)(int, char **, cli_common_t *);
+    } commands[] = {{"keygen", cli_keygen_main},
+                    {"publish", cli_publish_main},
+                    {"tail", cli_tail_main},
+                    {"status", cli_status_main}};
+    const char *cmd = argv[optind];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(cmd, commands[i].name) == 0) {
+            int sub_argc = argc - optind;
+            char **sub_argv = argv + optind;
+            optind = 0; /* glibc: 0 fully restarts getopt on the command's arguments */
+            return commands[i].run(sub_argc, sub_argv, &common);
+        }
+    }
+    fprintf(stderr, "joinery: unknown command \"%s\"\n\n%s", cmd, usage);
+    return CLI_USAGE;
 }

@@ -2,9 +2,7 @@
  * set-up and recovery, batched publishing with confirmation tracking, subscriptions with
  * acknowledgement batching and redelivery de-duplication, heartbeats. One DEALER socket per
  * session; everything runs on the caller's thread inside the public calls. */
-#ifndef JOINERY_JOINERY_H /* see sdk_codec.h */
-#include <joinery/joinery.h>
-#endif
+#include "../../include/joinery/joinery.h" /* by path: see sdk_codec.h */
 
 #include "sdk_arena.h"
 #include "sdk_backoff.h"
@@ -56,6 +54,7 @@ typedef struct {
     char **patterns;
     size_t npatterns;
     unsigned credit;
+    int from_beginning;
     joinery_handler_fn handler;
     void *ud;
     uint64_t *acks; /* seqs handled but not yet acknowledged to the hub */
@@ -186,7 +185,8 @@ static void send_subscribe(joinery_client_t *c, sub_t *s)
     m.patterns = s->patterns;
     m.n_patterns = s->npatterns;
     m.credit = s->credit;
-    send_msg(c, "SUBSCRIBE", &m.base);
+    m.from_beginning = s->from_beginning != 0;
+    send_msg(c, "SUBSCRIBE", (const ProtobufCMessage *)&m);
 }
 
 static void flush_acks(joinery_client_t *c)
@@ -203,7 +203,7 @@ static void flush_acks(joinery_client_t *c)
         m.subscription = s->name;
         m.seqs = s->acks;
         m.n_seqs = s->nacks;
-        if (send_msg(c, "ACK", &m.base) == 0) {
+        if (send_msg(c, "ACK", (const ProtobufCMessage *)&m) == 0) {
             s->nacks = 0;
         }
     }
@@ -214,10 +214,11 @@ static void send_nack(joinery_client_t *c, sub_t *s, uint64_t seq, int reject, c
     Joinery__V1__Nack m = JOINERY__V1__NACK__INIT;
     m.subscription = s->name;
     m.seq = seq;
-    m.action = reject ? JOINERY__V1__NACK_ACTION__NACK_REJECT : JOINERY__V1__NACK_ACTION__NACK_RETRY;
+    m.action =
+        reject ? JOINERY__V1__NACK_ACTION__NACK_REJECT : JOINERY__V1__NACK_ACTION__NACK_RETRY;
     m.reason = (char *)(why ? why : "");
     /* A NACK lost to a full queue costs only a later redelivery. */
-    send_msg(c, "NACK", &m.base);
+    send_msg(c, "NACK", (const ProtobufCMessage *)&m);
 }
 
 /* ---- session ---------------------------------------------------------------------------- */
@@ -286,7 +287,7 @@ static void session_start(joinery_client_t *c, int64_t now)
     m.adapter = c->adapter;
     m.sdk_version = (char *)"libjoinery/" JOINERY_SDK_VERSION;
     m.heartbeat_ms = c->heartbeat_wish;
-    send_msg(c, "HELLO", &m.base);
+    send_msg(c, "HELLO", (const ProtobufCMessage *)&m);
     c->state = ST_HELLO;
     c->hello_sent_ms = now;
 }
@@ -426,16 +427,19 @@ static void resend_due(joinery_client_t *c, int64_t now)
 {
     if (sdk_outbox_count_in(c->outbox, SDK_OUTBOX_WAITING) > 0 && now >= c->waiting_due_ms) {
         int64_t next = INT64_MAX;
-        uint32_t id = sdk_outbox_first(c->outbox, SDK_OUTBOX_WAITING);
+        /* Walked backwards and put at the front of the queue: events sent earlier go out again
+         * before events not yet sent, so a retried update is not overtaken by a newer one of
+         * the same record. */
+        uint32_t id = sdk_outbox_last(c->outbox, SDK_OUTBOX_WAITING);
         while (id != SDK_OUTBOX_NONE) {
             sdk_outbox_entry_t *e = sdk_outbox_get(c->outbox, id);
-            uint32_t following = e->next;
+            uint32_t preceding = e->prev;
             if (e->due_ms <= now) {
-                sdk_outbox_move(c->outbox, id, SDK_OUTBOX_QUEUED);
+                sdk_outbox_move_front(c->outbox, id, SDK_OUTBOX_QUEUED);
             } else if (e->due_ms < next) {
                 next = e->due_ms;
             }
-            id = following;
+            id = preceding;
         }
         c->waiting_due_ms = next;
     }
@@ -482,8 +486,7 @@ static void deliver_one(joinery_client_t *c, size_t si, const Joinery__V1__Deliv
     joinery_event_t ev;
     char why[256];
     sdk_arena_mark_t mark = sdk_arena_mark(c->arena);
-    if (sdk_codec_decode(c->arena, d->envelope.data, d->envelope.len, &ev, why, sizeof why) !=
-        0) {
+    if (sdk_codec_decode(c->arena, d->envelope.data, d->envelope.len, &ev, why, sizeof why) != 0) {
         if (!d->transient) {
             send_nack(c, s, d->seq, 1, why);
         }
@@ -563,8 +566,8 @@ static void handle_error(joinery_client_t *c, const Joinery__V1__Error *m, int64
     }
 }
 
-static void handle_message(joinery_client_t *c, const char *cmd, const uint8_t *data,
-                           size_t len, int64_t now);
+static void handle_message(joinery_client_t *c, const char *cmd, const uint8_t *data, size_t len,
+                           int64_t now);
 
 static void backlog_drain(joinery_client_t *c, int64_t now)
 {
@@ -599,14 +602,14 @@ static void backlog_push(joinery_client_t *c, const uint8_t *data, size_t len)
     c->backlog_tail = b;
 }
 
-#define UNPACK(type, fn)                                                                       \
-    type *msg = fn(sdk_arena_allocator(c->arena), len, data);                                  \
-    if (msg == NULL) {                                                                         \
-        break;                                                                                 \
+#define UNPACK(type, fn)                                                                           \
+    type *msg = fn(sdk_arena_allocator(c->arena), len, data);                                      \
+    if (msg == NULL) {                                                                             \
+        break;                                                                                     \
     }
 
-static void handle_message(joinery_client_t *c, const char *cmd, const uint8_t *data,
-                           size_t len, int64_t now)
+static void handle_message(joinery_client_t *c, const char *cmd, const uint8_t *data, size_t len,
+                           int64_t now)
 {
     sdk_arena_mark_t mark = sdk_arena_mark(c->arena);
     if (c->state == ST_HELLO && strcmp(cmd, "WELCOME") == 0) {
@@ -706,7 +709,8 @@ static void read_monitor(joinery_client_t *c)
                 seterr(c,
                        "Curve handshake with the hub failed (%s): check hub.pub and that both "
                        "sides use Curve",
-                       event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "protocol error" : "no detail");
+                       event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "protocol error"
+                                                                    : "no detail");
             }
         }
         zmq_msg_close(&a);
@@ -806,13 +810,13 @@ static void run_timers(joinery_client_t *c, int64_t now)
         if (now - c->last_beat_ms >= c->heartbeat_ms) {
             Joinery__V1__Heartbeat m = JOINERY__V1__HEARTBEAT__INIT;
             m.time_us = (uint64_t)sdk_wall_us();
-            send_msg(c, "HEARTBEAT", &m.base);
+            send_msg(c, "HEARTBEAT", (const ProtobufCMessage *)&m);
             c->last_beat_ms = now;
         }
         resend_due(c, now);
         if (c->status_wanted && !c->status_sent) {
             Joinery__V1__StatusRequest m = JOINERY__V1__STATUS_REQUEST__INIT;
-            c->status_sent = send_msg(c, "STATUS", &m.base) == 0;
+            c->status_sent = send_msg(c, "STATUS", (const ProtobufCMessage *)&m) == 0;
         }
     }
 }
@@ -1022,10 +1026,18 @@ joinery_client_t *joinery_connect(const joinery_options_t *o, char *err, size_t 
     if (o->connect_timeout_ms >= 0) {
         int t = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
         if (wait_until(c, t, is_ready, NULL) != 0) {
-            if (c->err[0] == '\0') {
-                seterr(c, "no WELCOME from the hub at %s within %d ms", c->endpoint, t);
+            if (c->refused) {
+                sdk_errf(err, errlen, "%s", c->err);
+            } else if (c->err[0] != '\0' && strncmp(c->err, "no WELCOME", 10) != 0) {
+                sdk_errf(err, errlen, "no WELCOME from the hub at %s within %d ms: %s", c->endpoint,
+                         t, c->err);
+            } else {
+                sdk_errf(err, errlen,
+                         "no WELCOME from the hub at %s within %d ms: is it running there%s?",
+                         c->endpoint, t,
+                         c->curve ? ", is hub.pub its key, and does it know this adapter's key"
+                                  : ", and with security.curve: false");
             }
-            sdk_errf(err, errlen, "%s", c->err);
             client_free(c);
             return NULL;
         }
@@ -1045,7 +1057,7 @@ void joinery_close(joinery_client_t **cp)
         flush_acks(c);
         Joinery__V1__Goodbye m = JOINERY__V1__GOODBYE__INIT;
         m.reason = (char *)"adapter closing";
-        send_msg(c, "GOODBYE", &m.base);
+        send_msg(c, "GOODBYE", (const ProtobufCMessage *)&m);
         /* Give the ACKs and GOODBYE a moment to leave; the hub copes if they do not. */
         int linger = 1000;
         zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof linger);
@@ -1056,16 +1068,16 @@ void joinery_close(joinery_client_t **cp)
     for (size_t i = 0; i < 3; i++) {
         uint32_t id;
         while ((id = sdk_outbox_first(c->outbox, order[i])) != SDK_OUTBOX_NONE) {
-            confirm_final(c, id, JOINERY_UNCONFIRMED, "client closed before the hub confirmed",
-                          0, NULL);
+            confirm_final(c, id, JOINERY_UNCONFIRMED, "client closed before the hub confirmed", 0,
+                          NULL);
         }
     }
     client_free(c);
     *cp = NULL;
 }
 
-static int enqueue(joinery_client_t *c, const joinery_event_t *ev, joinery_confirm_fn cb,
-                   void *ud, char *id_out, int64_t deadline)
+static int enqueue(joinery_client_t *c, const joinery_event_t *ev, joinery_confirm_fn cb, void *ud,
+                   char *id_out, int64_t deadline)
 {
     if (c->closing) {
         seterr(c, "client is closing");
@@ -1115,8 +1127,8 @@ static int enqueue(joinery_client_t *c, const joinery_event_t *ev, joinery_confi
         }
     }
     /* A handler or callback run while waiting may have published and reused c->enc. */
-    if (waited && sdk_codec_encode(&c->codec, ev, c->adapter, event_id, sdk_wall_us(), &c->enc, c->err,
-                         sizeof c->err) != 0) {
+    if (waited && sdk_codec_encode(&c->codec, ev, c->adapter, event_id, sdk_wall_us(), &c->enc,
+                                   c->err, sizeof c->err) != 0) {
         return -1;
     }
     if (sdk_outbox_add(c->outbox, event_id, c->enc.data, c->enc.len, cb, ud, c->err,
@@ -1213,14 +1225,39 @@ static int sub_answered(joinery_client_t *c, const void *arg)
     return s->subscribed || s->refused || c->state != ST_READY;
 }
 
+static int sub_name_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 64) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' ||
+              ch == '.')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int joinery_subscribe(joinery_client_t *c, const char *name, const char *const *patterns,
                       size_t npatterns, unsigned credit, joinery_handler_fn h, void *ud)
 {
-    if (name == NULL || name[0] == '\0' || strlen(name) > 128) {
-        seterr(c, "subscription name must be 1 to 128 bytes");
+    joinery_subscription_t s = {name, patterns, npatterns, credit, 0, h, ud};
+    return joinery_subscribe_with(c, &s);
+}
+
+int joinery_subscribe_with(joinery_client_t *c, const joinery_subscription_t *opt)
+{
+    const char *name = opt ? opt->name : NULL;
+    const char *const *patterns = opt ? opt->patterns : NULL;
+    size_t npatterns = opt ? opt->npatterns : 0;
+    if (!sub_name_valid(name)) {
+        seterr(c, "subscription name \"%s\" is not 1-64 of a-z 0-9 _ - .", name ? name : "");
         return -1;
     }
-    if (h == NULL || patterns == NULL || npatterns == 0) {
+    if (opt->handler == NULL || patterns == NULL || npatterns == 0) {
         seterr(c, "subscription %s needs a handler and at least one pattern", name);
         return -1;
     }
@@ -1245,9 +1282,10 @@ int joinery_subscribe(joinery_client_t *c, const char *name, const char *const *
     s->name = sdk_strdup(name);
     s->patterns = calloc(npatterns, sizeof *s->patterns);
     s->acks = malloc(ACK_BATCH * sizeof *s->acks);
-    s->credit = credit;
-    s->handler = h;
-    s->ud = ud;
+    s->credit = opt->credit;
+    s->from_beginning = opt->from_beginning;
+    s->handler = opt->handler;
+    s->ud = opt->ud;
     int ok = s->name != NULL && s->patterns != NULL && s->acks != NULL;
     for (size_t i = 0; ok && i < npatterns; i++) {
         s->patterns[i] = sdk_strdup(patterns[i]);

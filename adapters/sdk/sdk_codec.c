@@ -45,8 +45,7 @@ static char *str_or_empty(const char *s)
 }
 
 int sdk_codec_encode(sdk_codec_t *k, const joinery_event_t *ev, const char *source,
-                     const char *event_id, int64_t now_us, sdk_buf_t *out, char *err,
-                     size_t errlen)
+                     const char *event_id, int64_t now_us, sdk_buf_t *out, char *err, size_t errlen)
 {
     if (ev == NULL || ev->type == NULL || ev->type[0] == '\0') {
         sdk_errf(err, errlen, "event has no type");
@@ -74,8 +73,7 @@ int sdk_codec_encode(sdk_codec_t *k, const joinery_event_t *ev, const char *sour
             sdk_errf(err, errlen, "attribute %zu has no key", i);
             return -1;
         }
-        Joinery__V1__Envelope__AttributesEntry init =
-            JOINERY__V1__ENVELOPE__ATTRIBUTES_ENTRY__INIT;
+        Joinery__V1__Envelope__AttributesEntry init = JOINERY__V1__ENVELOPE__ATTRIBUTES_ENTRY__INIT;
         k->entries[i] = init;
         k->entries[i].key = str_or_empty(ev->attrs[i].key);
         k->entries[i].value = str_or_empty(ev->attrs[i].value);
@@ -111,8 +109,7 @@ int sdk_codec_encode(sdk_codec_t *k, const joinery_event_t *ev, const char *sour
 int sdk_codec_decode(sdk_arena_t *a, const uint8_t *data, size_t len, joinery_event_t *ev,
                      char *err, size_t errlen)
 {
-    Joinery__V1__Envelope *env =
-        joinery__v1__envelope__unpack(sdk_arena_allocator(a), len, data);
+    Joinery__V1__Envelope *env = joinery__v1__envelope__unpack(sdk_arena_allocator(a), len, data);
     if (env == NULL) {
         sdk_errf(err, errlen, "delivered envelope (%zu bytes) does not parse", len);
         return -1;

@@ -4,11 +4,9 @@
 #ifndef JOINERY_SDK_CODEC_H
 #define JOINERY_SDK_CODEC_H
 
-/* The unit tests compile SDK sources directly and, not having the SDK's include path, include
- * the public header by relative path first; this guard spares them the lookup. */
-#ifndef JOINERY_JOINERY_H
-#include <joinery/joinery.h>
-#endif
+/* By path rather than <joinery/joinery.h>: the unit tests and linters compile SDK sources
+ * without the SDK's include path. */
+#include "../../include/joinery/joinery.h"
 
 #include "sdk_arena.h"
 #include "sdk_util.h"

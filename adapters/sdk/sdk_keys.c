@@ -1,8 +1,6 @@
 /* sdk_keys.c - CurveZMQ key files: one Z85 key and a newline per file, NAME.key (secret, 0600)
  * beside NAME.pub. The same format serves adapters and the hub's own pair. */
-#ifndef JOINERY_JOINERY_H /* see sdk_codec.h */
-#include <joinery/joinery.h>
-#endif
+#include "../../include/joinery/joinery.h" /* by path: see sdk_codec.h */
 
 #include "sdk_util.h"
 
@@ -112,8 +110,8 @@ int joinery_key_read(const char *path, char out[JOINERY_KEY_LEN], char *err, siz
         return -1;
     }
     buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
-                     buf[n - 1] == '\t')) {
+    while (n > 0 &&
+           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t')) {
         buf[--n] = '\0';
     }
     char what[PATH_MAX + 16];
@@ -125,8 +123,7 @@ int joinery_key_read(const char *path, char out[JOINERY_KEY_LEN], char *err, siz
     return 0;
 }
 
-int joinery_key_public(const char *secret_key, char out[JOINERY_KEY_LEN], char *err,
-                       size_t errlen)
+int joinery_key_public(const char *secret_key, char out[JOINERY_KEY_LEN], char *err, size_t errlen)
 {
     if (key_check(secret_key, "secret key", err, errlen) != 0) {
         return -1;

@@ -114,6 +114,22 @@ static void list_append(sdk_outbox_t *ob, uint32_t id, sdk_outbox_state_t state)
     l->count++;
 }
 
+static void list_prepend(sdk_outbox_t *ob, uint32_t id, sdk_outbox_state_t state)
+{
+    sdk_outbox_entry_t *e = &ob->slots[id];
+    list_t *l = &ob->lists[state];
+    e->state = (int)state;
+    e->prev = SDK_OUTBOX_NONE;
+    e->next = l->head;
+    if (l->head != SDK_OUTBOX_NONE) {
+        ob->slots[l->head].prev = id;
+    } else {
+        l->tail = id;
+    }
+    l->head = id;
+    l->count++;
+}
+
 static uint32_t slot_take(sdk_outbox_t *ob)
 {
     if (ob->free_head != SDK_OUTBOX_NONE) {
@@ -228,9 +244,23 @@ void sdk_outbox_move(sdk_outbox_t *ob, uint32_t id, sdk_outbox_state_t state)
     list_append(ob, id, state);
 }
 
+void sdk_outbox_move_front(sdk_outbox_t *ob, uint32_t id, sdk_outbox_state_t state)
+{
+    if (sdk_outbox_get(ob, id) == NULL) {
+        return;
+    }
+    list_unlink(ob, id);
+    list_prepend(ob, id, state);
+}
+
 uint32_t sdk_outbox_first(const sdk_outbox_t *ob, sdk_outbox_state_t state)
 {
     return ob->lists[state].head;
+}
+
+uint32_t sdk_outbox_last(const sdk_outbox_t *ob, sdk_outbox_state_t state)
+{
+    return ob->lists[state].tail;
 }
 
 void sdk_outbox_requeue_inflight(sdk_outbox_t *ob)

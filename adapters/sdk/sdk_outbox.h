@@ -7,9 +7,7 @@
 #ifndef JOINERY_SDK_OUTBOX_H
 #define JOINERY_SDK_OUTBOX_H
 
-#ifndef JOINERY_JOINERY_H /* see sdk_codec.h */
-#include <joinery/joinery.h>
-#endif
+#include "../../include/joinery/joinery.h" /* by path: see sdk_codec.h */
 
 #include "sdk_util.h"
 
@@ -49,8 +47,12 @@ uint32_t sdk_outbox_find(const sdk_outbox_t *ob, const char *event_id);
 void sdk_outbox_remove(sdk_outbox_t *ob, uint32_t id);
 /* Moves the entry to the end of list `state`. */
 void sdk_outbox_move(sdk_outbox_t *ob, uint32_t id, sdk_outbox_state_t state);
-/* First entry of a list (SDK_OUTBOX_NONE when empty); follow entry->next for the rest. */
+/* Moves the entry to the front of list `state`. */
+void sdk_outbox_move_front(sdk_outbox_t *ob, uint32_t id, sdk_outbox_state_t state);
+/* First and last entry of a list (SDK_OUTBOX_NONE when empty); follow entry->next (or ->prev)
+ * for the rest. */
 uint32_t sdk_outbox_first(const sdk_outbox_t *ob, sdk_outbox_state_t state);
+uint32_t sdk_outbox_last(const sdk_outbox_t *ob, sdk_outbox_state_t state);
 /* After a reconnect: puts every INFLIGHT entry back at the front of QUEUED, in send order. */
 void sdk_outbox_requeue_inflight(sdk_outbox_t *ob);
 size_t sdk_outbox_count(const sdk_outbox_t *ob);

@@ -13,8 +13,8 @@ static json_t *u64(uint64_t v)
 static json_t *adapter_json(const Joinery__V1__AdapterStatus *a)
 {
     return json_pack("{s:s, s:b, s:o, s:o, s:I}", "name", a->name, "connected", a->connected,
-                     "published", u64(a->published), "delivered", u64(a->delivered),
-                     "last_seen_us", (json_int_t)a->last_seen_us);
+                     "published", u64(a->published), "delivered", u64(a->delivered), "last_seen_us",
+                     (json_int_t)a->last_seen_us);
 }
 
 static json_t *subscription_json(const Joinery__V1__SubscriptionStatus *s)
@@ -23,10 +23,9 @@ static json_t *subscription_json(const Joinery__V1__SubscriptionStatus *s)
     for (size_t i = 0; patterns != NULL && i < s->n_patterns; i++) {
         json_array_append_new(patterns, json_string(s->patterns[i]));
     }
-    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:i, s:b}", "adapter", s->adapter,
-                     "subscription", s->subscription, "patterns", patterns, "acked_seq",
-                     u64(s->acked_seq), "lag", u64(s->lag), "in_flight", (int)s->in_flight,
-                     "connected", s->connected);
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:i, s:b}", "adapter", s->adapter, "subscription",
+                     s->subscription, "patterns", patterns, "acked_seq", u64(s->acked_seq), "lag",
+                     u64(s->lag), "in_flight", (int)s->in_flight, "connected", s->connected);
 }
 
 char *sdk_status_json(const Joinery__V1__StatusReply *r)
@@ -39,10 +38,10 @@ char *sdk_status_json(const Joinery__V1__StatusReply *r)
     for (size_t i = 0; subs != NULL && i < r->n_subscriptions; i++) {
         json_array_append_new(subs, subscription_json(r->subscriptions[i]));
     }
-    json_t *root = json_pack("{s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "hub_version",
-                             r->hub_version, "database_up", r->database_up, "head_seq",
-                             u64(r->head_seq), "dead_letters", u64(r->dead_letters), "rejected",
-                             u64(r->rejected), "adapters", adapters, "subscriptions", subs);
+    json_t *root = json_pack("{s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "hub_version", r->hub_version,
+                             "database_up", r->database_up, "head_seq", u64(r->head_seq),
+                             "dead_letters", u64(r->dead_letters), "rejected", u64(r->rejected),
+                             "adapters", adapters, "subscriptions", subs);
     if (root == NULL) {
         return NULL;
     }

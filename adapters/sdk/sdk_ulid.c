@@ -82,18 +82,22 @@ static int decode_char(char ch)
 
 int sdk_ulid_time_ms(const char *id, uint64_t *ms)
 {
-    if (id == NULL || strlen(id) != SDK_ULID_LEN) {
+    if (id == NULL) {
         return -1;
     }
     uint64_t t = 0;
-    for (int i = 0; i < SDK_ULID_LEN; i++) {
-        int v = decode_char(id[i]);
+    size_t i = 0;
+    for (; id[i] != '\0'; i++) {
+        int v = i < SDK_ULID_LEN ? decode_char(id[i]) : -1;
         if (v < 0 || (i == 0 && v > 7)) {
             return -1;
         }
         if (i < 10) {
             t = (t << 5) | (uint64_t)v;
         }
+    }
+    if (i != SDK_ULID_LEN) {
+        return -1;
     }
     /* The first 10 characters carry 50 bits: the top two are the always-zero padding. */
     *ms = t;

@@ -9,8 +9,8 @@
 #define SDK_ULID_LEN 26
 
 typedef struct {
-    uint64_t last_ms;   /* time part of the last id made */
-    uint8_t rand[10];   /* random part of the last id, big-endian */
+    uint64_t last_ms; /* time part of the last id made */
+    uint8_t rand[10]; /* random part of the last id, big-endian */
     int started;
 } sdk_ulid_t;
 

@@ -105,11 +105,12 @@ typedef struct {
 } joinery_event_t;
 
 typedef enum {
-    JOINERY_OK = 0,        /* durably journaled (or routed, for transient types) */
-    JOINERY_DUPLICATE = 1, /* journaled before under this event_id; seq is the original: success */
-    JOINERY_REJECTED = 2,  /* refused for good; reason says why. Do not resend unchanged */
-    JOINERY_UNCONFIRMED = 3 /* the client was closed before the hub answered: the event may or
-                             * may not be journaled; publish it again with the same event_id */
+    JOINERY_OK = 0,         /* durably journaled (or routed, for transient types) */
+    JOINERY_DUPLICATE = 1,  /* journaled before under this event_id; seq is the original: success */
+    JOINERY_REJECTED = 2,   /* refused for good; reason says why. Do not resend unchanged */
+    JOINERY_UNCONFIRMED = 3 /* no answer: the client was closed first (async) or the wait timed
+                             * out (joinery_publish). The event may or may not be journaled;
+                             * publish it again with the same event_id */
 } joinery_status_t;
 
 typedef struct {
@@ -135,9 +136,8 @@ typedef enum {
  * empty). Events arrive in journal order per entity and the SDK calls the handler in arrival
  * order. A handler of a transient event type may return anything: transient events are
  * at-most-once and never acknowledged. */
-typedef joinery_verdict_t (*joinery_handler_fn)(void *ud, const joinery_event_t *ev,
-                                                uint64_t seq, unsigned attempt, char *reason,
-                                                size_t reason_len);
+typedef joinery_verdict_t (*joinery_handler_fn)(void *ud, const joinery_event_t *ev, uint64_t seq,
+                                                unsigned attempt, char *reason, size_t reason_len);
 
 /* Connects and opens a session (HELLO/WELCOME), waiting up to o->connect_timeout_ms. Returns
  * NULL with a message in err when the options are wrong, the keys cannot be read, the hub
@@ -153,8 +153,9 @@ void joinery_close(joinery_client_t **c);
 /* Publishes one event and waits for the hub's answer. Returns 0 when the hub answered and *out
  * says how (OK, DUPLICATE or REJECTED; strings valid until the next call on c). Returns -1 on a
  * bad event or when timeout_ms (-1: no limit) passed without an answer; the event is then
- * withdrawn and may or may not have been journaled - out->event_id still names it, so publish
- * it again with that event_id to find out. RETRY answers are handled inside (resent after a
+ * withdrawn and may or may not have been journaled: out->status is JOINERY_UNCONFIRMED,
+ * out->reason says why, and out->event_id still names it, so publish it again with that
+ * event_id to find out. RETRY answers are handled inside (resent after a
  * backoff) and never reach the caller. */
 int joinery_publish(joinery_client_t *c, const joinery_event_t *ev, joinery_confirm_t *out,
                     int timeout_ms);
@@ -162,7 +163,9 @@ int joinery_publish(joinery_client_t *c, const joinery_event_t *ev, joinery_conf
 /* Queues one event (copied) and returns; queued events go out in batches from joinery_poll.
  * cb (may be NULL) is called once with the hub's answer. Waits inside while max_unconfirmed
  * events are unconfirmed. If event_id_out is not NULL it receives the event's id
- * (JOINERY_EVENT_ID_MAX + 1 bytes). Returns -1 only for an event the hub could never take. */
+ * (JOINERY_EVENT_ID_MAX + 1 bytes). Returns -1 for an event the hub could never take (no type,
+ * too large, event_id already awaiting confirmation), while closing, or when the hub refused
+ * this adapter while the call waited for room. */
 int joinery_publish_async(joinery_client_t *c, const joinery_event_t *ev, joinery_confirm_fn cb,
                           void *ud, char *event_id_out);
 
@@ -173,14 +176,32 @@ int joinery_flush(joinery_client_t *c, int timeout_ms);
 /* Number of published events not yet confirmed. */
 size_t joinery_unconfirmed(const joinery_client_t *c);
 
-/* Opens (or resumes) the durable subscription NAME to the event-type patterns and calls h for
- * each delivered event. credit is how many unacknowledged deliveries the hub may have
- * outstanding (0 -> the hub's default). Waits for SUBSCRIBED: -1 if the hub refused (pattern
- * not permitted for this adapter) or did not answer. After a reconnect the SDK subscribes
- * again by itself. patterns: dot-separated segments; "*" matches one segment, and a trailing
- * "*" matches one or more ("person.*", "case.*.created", "*"). */
+/* Opens (or resumes) the durable subscription NAME (1-64 of a-z 0-9 _ - .) to the event-type
+ * patterns and calls h for each delivered event. credit is how many unacknowledged deliveries
+ * the hub may have outstanding (0 -> the hub's delivery.default_credit). A new subscription
+ * starts after the newest journaled event; an existing one resumes after the last event it
+ * acknowledged. If a session is open, waits for the hub's answer: -1 if the hub refused (a
+ * pattern this adapter may not subscribe to); 0 once subscribed, or when no session is open
+ * (or the hub is slow to answer), in which case it is subscribed as soon as one is. After
+ * every reconnect the SDK subscribes again by itself. Patterns: dot-separated segments; "*"
+ * matches one segment, and a trailing "*" matches one or more ("person.*", "case.*.created",
+ * "*"). */
 int joinery_subscribe(joinery_client_t *c, const char *name, const char *const *patterns,
                       size_t npatterns, unsigned credit, joinery_handler_fn h, void *ud);
+
+/* The same with every option, for options joinery_subscribe leaves at their defaults. */
+typedef struct {
+    const char *name;
+    const char *const *patterns;
+    size_t npatterns;
+    unsigned credit;
+    /* A new subscription starts from the oldest event still in the journal instead of after
+     * the newest (no effect on a subscription that already exists). */
+    int from_beginning;
+    joinery_handler_fn handler;
+    void *ud;
+} joinery_subscription_t;
+int joinery_subscribe_with(joinery_client_t *c, const joinery_subscription_t *s);
 
 /* Does the client's work - reads from the hub, calls handlers and confirmation callbacks, sends
  * batched events and acknowledgements, heartbeats, reconnects - waiting up to timeout_ms (-1:
@@ -218,8 +239,7 @@ int joinery_keygen(const char *dir, const char *name, char *err, size_t errlen);
 /* Reads a key file written by joinery_keygen into out (40 characters and NUL). */
 int joinery_key_read(const char *path, char out[JOINERY_KEY_LEN], char *err, size_t errlen);
 /* Derives the public key that belongs to a secret key. */
-int joinery_key_public(const char *secret_key, char out[JOINERY_KEY_LEN], char *err,
-                       size_t errlen);
+int joinery_key_public(const char *secret_key, char out[JOINERY_KEY_LEN], char *err, size_t errlen);
 
 /* The SDK's version, e.g. "0.1.0". */
 const char *joinery_version(void);

@@ -64,10 +64,8 @@ static void test_sequence_and_reset(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_doubles_to_cap),
-        cmocka_unit_test(test_huge_attempt_no_overflow),
-        cmocka_unit_test(test_degenerate_bounds),
-        cmocka_unit_test(test_jitter_bounded),
+        cmocka_unit_test(test_doubles_to_cap),     cmocka_unit_test(test_huge_attempt_no_overflow),
+        cmocka_unit_test(test_degenerate_bounds),  cmocka_unit_test(test_jitter_bounded),
         cmocka_unit_test(test_sequence_and_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -194,7 +194,7 @@ static void test_arena_marks(void **state)
     memset(big, 0x5a, 1000);
     sdk_arena_release(a, m);
     assert_ptr_equal(sdk_arena_alloc(a, 10), p2); /* memory reused after release */
-    assert_non_null(sdk_arena_alloc(a, 5000));   /* spare chunk too small: replaced */
+    assert_non_null(sdk_arena_alloc(a, 5000));    /* spare chunk too small: replaced */
     sdk_arena_destroy(&a);
 }
 

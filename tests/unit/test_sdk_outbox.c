@@ -93,6 +93,12 @@ static void test_lists_and_requeue(void **state)
     sdk_outbox_move(ob, h[4], SDK_OUTBOX_INFLIGHT);
     sdk_outbox_requeue_inflight(ob);
     assert_string_equal(list(ob, SDK_OUTBOX_QUEUED), "E1 E3 E5");
+    /* due retries go back in front of events not yet sent */
+    sdk_outbox_move_front(ob, h[1], SDK_OUTBOX_QUEUED);
+    assert_string_equal(list(ob, SDK_OUTBOX_QUEUED), "E2 E1 E3 E5");
+    assert_int_equal(sdk_outbox_last(ob, SDK_OUTBOX_QUEUED), h[4]);
+    assert_int_equal(sdk_outbox_count_in(ob, SDK_OUTBOX_WAITING), 0);
+    assert_int_equal(sdk_outbox_last(ob, SDK_OUTBOX_WAITING), SDK_OUTBOX_NONE);
     sdk_outbox_destroy(&ob);
 }
 
@@ -108,9 +114,9 @@ static void test_capacity_and_growth(void **state)
     }
     assert_true(sdk_outbox_full(ob));
     char err[128] = "";
-    assert_int_equal(sdk_outbox_add(ob, "one-more", (const uint8_t *)"x", 1, NULL, NULL, err,
-                                    sizeof err),
-                     SDK_OUTBOX_NONE);
+    assert_int_equal(
+        sdk_outbox_add(ob, "one-more", (const uint8_t *)"x", 1, NULL, NULL, err, sizeof err),
+        SDK_OUTBOX_NONE);
     assert_non_null(strstr(err, "await confirmation"));
     for (int i = 0; i < MAX; i += 2) {
         snprintf(id, sizeof id, "ID-%d", i);

@@ -1,0 +1,14 @@
+/* cli_commands.h - the `joinery` subcommands. Each takes the arguments after the command name
+ * (argv[0] is the command), starting from the common options main() already parsed, and
+ * returns the process exit status (CLI_OK, CLI_FAIL or CLI_USAGE). */
+#ifndef JOINERY_CLI_COMMANDS_H
+#define JOINERY_CLI_COMMANDS_H
+
+#include "cli_common.h"
+
+int cli_keygen_main(int argc, char **argv, cli_common_t *common);
+int cli_publish_main(int argc, char **argv, cli_common_t *common);
+int cli_tail_main(int argc, char **argv, cli_common_t *common);
+int cli_status_main(int argc, char **argv, cli_common_t *common);
+
+#endif
