@@ -35,6 +35,7 @@ int pb_next(pb_reader_t *r, pb_field_t *f)
         return -1;
     f->ptr = NULL;
     f->len = 0;
+    f->u = 0;
     switch (f->wire) {
     case PB_VARINT:
         return read_varint(r, &f->u) < 0 ? -1 : 1;
