@@ -76,8 +76,10 @@ typedef struct core {
     /* counters */
     uint64_t dead_letters, rejected, malformed;
 
-    /* scratch buffers reused for every outgoing message */
+    /* scratch buffers reused for every message: out for outgoing bodies,
+     * env for a transient envelope being routed (it is copied into out) */
     pb_buf_t out;
+    pb_buf_t env;
     bool stopping;
     int64_t now_us;
 } core_t;

@@ -255,7 +255,7 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
     size_t nextra = hub_fields(c, s, &v, extra, sizeof extra);
     if (route_match_any(c->cfg->transient.items, c->cfg->transient.count, v.type, v.type_len)) {
         /* Transient: routed now, never journaled, confirmed at once. */
-        pb_buf_t *o = &c->out;
+        pb_buf_t *o = &c->env;
         o->len = 0;
         pb_put_raw(o, env, len);
         pb_put_raw(o, extra, nextra);

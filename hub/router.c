@@ -520,6 +520,7 @@ static void core_destroy(core_t **cp)
     dedup_destroy(&c->dedup);
     jbatch_release(&c->pending);
     pb_buf_free(&c->out);
+    pb_buf_free(&c->env);
     free(c->adapter_stats);
     if (c->router)
         zmq_close(c->router);

@@ -189,6 +189,25 @@ check(any(r.startswith(reject_id + "|1|bad postcode") for r in rows),
 check(any(r.startswith(poison_id + "|3|too many attempts") for r in rows),
       "NACK retry past max_attempts -> dead letter after 3 attempts")
 
+# -- transient types: routed to connected subscribers, never journaled ------
+cmd, m = sc.subscribe("presence", ["crm.*"], credit=10)
+check(cmd == "SUBSCRIBED", "socialcare subscribes to crm.*")
+ping = crm.event("crm.presence.online", record_id="agent-7", payload=b"on shift")
+got = crm.publish([ping])
+check(got[ping.event_id].status == P.CONFIRM_OK and got[ping.event_id].seq == 0,
+      "a transient event is confirmed at once, without a journal seq")
+cmd, m = sc.recv(3000)
+while cmd == "DELIVER" and m.subscription != "presence":
+    cmd, m = sc.recv(3000)
+env = E.Envelope()
+if cmd == "DELIVER":
+    env.ParseFromString(m.deliveries[0].envelope)
+check(cmd == "DELIVER" and m.deliveries[0].transient and env.event_id == ping.event_id
+      and env.payload == b"on shift" and env.received_at > 0,
+      "the transient event reaches the connected subscriber intact")
+check(sql("SELECT count(*) FROM journal WHERE event_id = '%s'" % ping.event_id) == "0",
+      "a transient event is not journaled")
+
 ops = client("ops")
 check(ops.hello()[0] == "WELCOME", "operator connects")
 ops.send("STATUS", P.StatusRequest())

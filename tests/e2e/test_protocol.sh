@@ -27,6 +27,7 @@ security:
   curve: true
   hub_key_file: keys/hub.key
 delivery:
+  transient: ["crm.presence.*"]
   max_attempts: 3
   retry_base_ms: 50
   retry_max_ms: 200
