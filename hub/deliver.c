@@ -162,6 +162,7 @@ static void sub_free(sub_t *s)
     hmap_destroy(&s->busy);
     free(s->ready);
     jbatch_release(&s->catchup);
+    pb_buf_free(&s->transient);
     free(s);
 }
 
@@ -476,20 +477,41 @@ void deliver_pump_all(core_t *c)
             pump(c, c->subs[i]);
 }
 
+static void flush_transient(core_t *c, sub_t *s)
+{
+    session_t *sess = core_session(c, s->session);
+    if (sess && s->ntransient)
+        core_send(c, sess, "DELIVER", s->transient.data, s->transient.len);
+    s->transient.len = 0;
+    s->ntransient = 0;
+}
+
 void deliver_transient(core_t *c, const char *type, size_t type_len, const uint8_t *env,
                        size_t env_len)
 {
     for (size_t i = 0; i < c->nsubs; i++) {
         sub_t *s = c->subs[i];
-        session_t *sess = core_session(c, s->session);
-        if (!sess || !route_match_any(s->patterns, s->npatterns, type, type_len))
+        if (s->session < 0 || !route_match_any(s->patterns, s->npatterns, type, type_len))
             continue;
-        out_t o = {c, s, sess, 0};
-        out_begin(&o);
-        out_add(&o, 0, 1, env, env_len, true);
-        out_flush(&o);
+        pb_buf_t *b = &s->transient;
+        if (!s->ntransient && pb_put_bytes_field(b, 1, s->name, strlen(s->name)) < 0)
+            continue;
+        size_t inner = pb_field_size_varint(2, 1) + pb_field_size_len(3, env_len) + 2;
+        if (pb_put_len_header(b, 2, inner) < 0 || pb_put_varint_field(b, 2, 1) < 0 ||
+            pb_put_bytes_field(b, 3, env, env_len) < 0 || pb_put_varint_field(b, 4, 1) < 0)
+            continue;
+        s->ntransient++;
         s->delivered++;
+        if (s->ntransient >= DELIVER_MAX_PER_MSG || b->len >= DELIVER_MAX_BYTES)
+            flush_transient(c, s);
     }
+}
+
+void deliver_flush_transient(core_t *c)
+{
+    for (size_t i = 0; i < c->nsubs; i++)
+        if (c->subs[i]->ntransient)
+            flush_transient(c, c->subs[i]);
 }
 
 /* ---- settling ---- */

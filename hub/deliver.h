@@ -35,6 +35,8 @@ struct sub {
     size_t ready_head, ready_len, ready_cap;
     jbatch_t *catchup;        /* journal read back for a subscription behind the window */
     bool fetching;
+    pb_buf_t transient;       /* a DELIVER of transient events, sent at the end of the turn */
+    size_t ntransient;
     uint64_t delivered, acked, dead;
 };
 
@@ -52,9 +54,11 @@ void deliver_credit(core_t *c, session_t *s, const uint8_t *body, size_t len);
 void deliver_detach(core_t *c, sub_t *sub);
 /* New events were committed, credit arrived, a retry fell due... */
 void deliver_pump_all(core_t *c);
-/* A transient event: straight to the attached subscribers, at most once. */
+/* A transient event: straight to the attached subscribers, at most once.
+ * Gathered per subscription and sent by deliver_flush_transient. */
 void deliver_transient(core_t *c, const char *type, size_t type_len, const uint8_t *env,
                        size_t env_len);
+void deliver_flush_transient(core_t *c);
 /* Queues changed acked floors into the pending batch. */
 void deliver_queue_cursors(core_t *c);
 void deliver_cursors_committed(core_t *c, const jbatch_t *b);

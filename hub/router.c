@@ -575,6 +575,7 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
         deliver_pump_all(c); /* retries that fell due */
         *next_cursor = c->now_us + CURSOR_FLUSH_US;
     }
+    deliver_flush_transient(c);
     for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
         if (c->sessions[i].active && c->sessions[i].confirm.len)
             session_flush_confirms(c, &c->sessions[i]);
