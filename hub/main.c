@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,11 @@ int main(int argc, char **argv)
                 lf < 0 ? format : level);
         return 2;
     }
+    /* Group-commit batches are megabytes each and made continuously: keep them
+     * in the heap, where freed memory is reused, rather than in fresh mmaps
+     * that must be faulted in page by page every time. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     char err[1024];
     config_t *cfg = config_load(path, err, sizeof err);
     if (!cfg) {

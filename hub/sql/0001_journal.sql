@@ -4,10 +4,12 @@
 
 CREATE TABLE journal (
     seq          bigint PRIMARY KEY,          -- assigned by the hub, increasing
-    source       text   NOT NULL,             -- publishing adapter
-    event_id     text   NOT NULL,             -- publisher's idempotency key
-    type         text   NOT NULL,
-    entity_key   text   NOT NULL,             -- ordering key: master id or source/record id
+    -- Byte-wise collation: these are identifiers, and the unique index below
+    -- is maintained for every event, so locale-aware comparison is wasted work.
+    source       text COLLATE "C" NOT NULL,   -- publishing adapter
+    event_id     text COLLATE "C" NOT NULL,   -- publisher's idempotency key
+    type         text COLLATE "C" NOT NULL,
+    entity_key   text COLLATE "C" NOT NULL,   -- ordering key: master id or source/record id
     received_at  bigint NOT NULL,
     envelope     bytea  NOT NULL              -- serialised joinery.v1.Envelope
 );
