@@ -7,6 +7,8 @@
  * that names the file, the line and the fix beats a cascade of consequences. */
 #include "config.h"
 #include "log.h"
+#include "master.h"
+#include "match.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -775,18 +777,310 @@ static int section_admin(loader_t *ld, const scope_t *sc, const field_t *f, yaml
     return walk_mapping(ld, &inner, val, admin_fields, COUNT_OF(admin_fields));
 }
 
-/* master_data and partners belong to later work; only their shape is held to
- * now, so a file written for that work already loads. */
+/* master_data: who owns which field of the golden record, the order in which
+ * sources win otherwise, and the matching thresholds. Adapter names are
+ * checked against the adapters list wherever it stands in the file, so a typo
+ * in an owner is caught at start-up rather than silently making a field
+ * ownerless. */
+
+#define MASTER_NAMES_MAX 256
+
+/* The adapters: node of the document, found directly because master_data may
+ * come before it in the file. */
+static const yaml_node_t *adapters_node(loader_t *ld)
+{
+    const yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
+    if (root == NULL || root->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        const yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp(scalar_text(k), "adapters") == 0)
+            return yaml_document_get_node(&ld->doc, p->value);
+    }
+    return NULL;
+}
+
+/* Calls FN on each adapter name written in the file; stops when FN returns non-zero. */
+static int each_adapter_name(loader_t *ld, int (*fn)(const char *name, void *arg), void *arg)
+{
+    const yaml_node_t *seq = adapters_node(ld);
+    if (seq == NULL || seq->type != YAML_SEQUENCE_NODE)
+        return 0;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
+        const yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
+        if (item->type != YAML_MAPPING_NODE)
+            continue;
+        for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
+             p++) {
+            const yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
+            const yaml_node_t *v = yaml_document_get_node(&ld->doc, p->value);
+            if (k->type == YAML_SCALAR_NODE && strcmp(scalar_text(k), "name") == 0 &&
+                v->type == YAML_SCALAR_NODE) {
+                int rc = fn(scalar_text(v), arg);
+                if (rc != 0)
+                    return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+static int name_equals(const char *name, void *arg)
+{
+    return strcmp(name, arg) == 0;
+}
+
+typedef struct {
+    char *buf;
+    size_t len, used;
+} names_list_t;
+
+static int name_append(const char *name, void *arg)
+{
+    names_list_t *l = arg;
+    if (l->used >= l->len)
+        return 1;
+    int w = snprintf(l->buf + l->used, l->len - l->used, "%s%s", l->used ? ", " : "", name);
+    if (w > 0)
+        l->used += (size_t)w;
+    return 0;
+}
+
+/* Checks that S names a configured adapter; PATH is the key for the message. */
+static int expect_adapter(loader_t *ld, const char *path, yaml_node_t *val, const char *s)
+{
+    if (each_adapter_name(ld, name_equals, (void *)s) != 0)
+        return 0;
+    char names[MASTER_NAMES_MAX] = "";
+    names_list_t list = {names, sizeof names, 0};
+    (void)each_adapter_name(ld, name_append, &list);
+    return fail(ld, val, "'%s': '%.*s' is not a configured adapter (adapters: %s)", path,
+                SHOWN_VALUE_MAX, s, names[0] ? names : "none");
+}
+
+/* A list of distinct adapter names, e.g. survivorship or fallback. */
+static int set_adapter_list(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    char path[KEY_PATH_MAX];
+    key_path(sc, f->key, path, sizeof path);
+    if (val->type != YAML_SEQUENCE_NODE)
+        return fail(ld, val,
+                    "'%s' must be a list of adapter names such as [health, socialcare], got %s",
+                    path, is_null(val) ? "nothing" : kind_name(val));
+    config_strings_t *out = field_ptr(sc, f);
+    strings_free(out);
+    size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
+    if (n == 0)
+        return 0;
+    out->items = calloc(n, sizeof *out->items);
+    if (out->items == NULL)
+        return fail(ld, val, "out of memory");
+    for (yaml_node_item_t *it = val->data.sequence.items.start; it < val->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
+        const char *s = expect_scalar(ld, path, item, "a list of adapter names");
+        if (s == NULL || expect_adapter(ld, path, item, s) != 0)
+            return -1;
+        for (size_t j = 0; j < out->count; j++)
+            if (strcmp(out->items[j], s) == 0)
+                return fail(ld, item, "'%s' names '%.*s' twice; list each adapter once", path,
+                            SHOWN_VALUE_MAX, s);
+        char *copy = dup_or_fail(ld, item, s);
+        if (copy == NULL)
+            return -1;
+        out->items[out->count++] = copy;
+    }
+    return 0;
+}
+
+static int set_owner(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    char path[KEY_PATH_MAX];
+    key_path(sc, f->key, path, sizeof path);
+    const char *s = expect_scalar(ld, path, val, "an adapter name");
+    if (s == NULL || expect_adapter(ld, path, val, s) != 0)
+        return -1;
+    return store_string(ld, field_ptr(sc, f), val, s);
+}
+
+static int set_on_conflict(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    char path[KEY_PATH_MAX];
+    key_path(sc, f->key, path, sizeof path);
+    const char *s = expect_scalar(ld, path, val, "correct or propose");
+    if (s == NULL)
+        return -1;
+    bool *propose = field_ptr(sc, f);
+    if (strcmp(s, "correct") == 0)
+        *propose = false;
+    else if (strcmp(s, "propose") == 0)
+        *propose = true;
+    else
+        return fail(ld, val,
+                    "'%s' must be 'correct' (send the sender the owner's value) or 'propose' "
+                    "(forward the change to the owner), got '%.*s'",
+                    path, SHOWN_VALUE_MAX, s);
+    return 0;
+}
+
+/* A finite decimal number; "nan" and "inf" would make every comparison false. */
+static int set_double(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    char path[KEY_PATH_MAX];
+    key_path(sc, f->key, path, sizeof path);
+    const char *s = expect_scalar(ld, path, val, "a number");
+    if (s == NULL)
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !(v > -1e9 && v < 1e9))
+        return fail(ld, val, "'%s' must be a number such as 32.0, got '%.*s'", path,
+                    SHOWN_VALUE_MAX, s);
+    *(double *)field_ptr(sc, f) = v;
+    return 0;
+}
+
+static const field_t master_rule_fields[] = {
+    {"owner", set_owner, offsetof(config_master_field_t, owner)},
+    {"fallback", set_adapter_list, offsetof(config_master_field_t, fallback)},
+    {"on_conflict", set_on_conflict, offsetof(config_master_field_t, propose)},
+};
+
+static int load_master_rule(loader_t *ld, const char *where, yaml_node_t *key, yaml_node_t *val,
+                            config_master_field_t *rule)
+{
+    const char *name = scalar_text(key);
+    if (!master_field_known(name))
+        return fail(ld, key,
+                    "'%s': unknown field '%.*s' (fields: nhs_number, ni_number, name.given, "
+                    "name.family, birth_date, sex, death_date, address.home, telecom.phone, "
+                    "telecom.email, gp_practice_ods, consent.<purpose>, ... or a prefix such as "
+                    "'name' or 'consent'; see docs/master-data.md)",
+                    where, SHOWN_VALUE_MAX, name);
+    rule->path = dup_or_fail(ld, key, name);
+    if (rule->path == NULL)
+        return -1;
+    char path[KEY_PATH_MAX];
+    int w = snprintf(path, sizeof path, "%s.%s", where, name);
+    if (w < 0 || (size_t)w >= sizeof path)
+        return fail(ld, key, "field path '%.*s' is too long", SHOWN_VALUE_MAX, name);
+    if (val->type != YAML_MAPPING_NODE)
+        return fail(ld, val,
+                    "'%s' must be a mapping such as {owner: health, fallback: [crm]}, got %s", path,
+                    is_null(val) ? "nothing" : kind_name(val));
+    scope_t sc = {path, rule};
+    if (walk_mapping(ld, &sc, val, master_rule_fields, COUNT_OF(master_rule_fields)) != 0)
+        return -1;
+    if (rule->owner != NULL)
+        for (size_t i = 0; i < rule->fallback.count; i++)
+            if (strcmp(rule->fallback.items[i], rule->owner) == 0)
+                return fail(ld, val, "'%s.fallback' names the owner '%s'; list only the others",
+                            path, rule->owner);
+    if (rule->propose && rule->owner == NULL)
+        return fail(ld, val, "'%s' says on_conflict: propose but has no owner to propose to", path);
+    return 0;
+}
+
+static int set_master_fields(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    char path[KEY_PATH_MAX];
+    key_path(sc, f->key, path, sizeof path);
+    if (is_null(val))
+        return 0;
+    if (val->type != YAML_MAPPING_NODE)
+        return fail(ld, val,
+                    "'%s' must be a mapping of field path -> rule, such as "
+                    "'birth_date: {owner: socialcare}', got %s",
+                    path, kind_name(val));
+    config_master_t *mc = &ld->cfg->master;
+    size_t n = (size_t)(val->data.mapping.pairs.top - val->data.mapping.pairs.start);
+    if (n == 0)
+        return 0;
+    mc->fields = calloc(n, sizeof *mc->fields);
+    if (mc->fields == NULL)
+        return fail(ld, val, "out of memory");
+    scope_t inner = {path, mc};
+    for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *key = yaml_document_get_node(&ld->doc, p->key);
+        yaml_node_t *rule = yaml_document_get_node(&ld->doc, p->value);
+        if (key->type != YAML_SCALAR_NODE)
+            return fail(ld, key, "keys in '%s' must be field paths, got %s", path, kind_name(key));
+        if (check_duplicate(ld, &inner, val, p, key) != 0)
+            return -1;
+        /* Counted before it is filled so config_destroy frees a half-read rule. */
+        mc->nfields++;
+        if (load_master_rule(ld, path, key, rule, &mc->fields[mc->nfields - 1]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const field_t master_person_fields[] = {
+    {"fields", set_master_fields, 0},
+    {"survivorship", set_adapter_list, offsetof(config_master_t, survivorship)},
+};
+
+static const field_t master_matching_fields[] = {
+    {"upper", set_double, offsetof(config_master_t, match_upper)},
+    {"lower", set_double, offsetof(config_master_t, match_lower)},
+};
+
+static int master_person(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    (void)sc;
+    (void)f;
+    scope_t inner = {"master_data.person", &ld->cfg->master};
+    return walk_mapping(ld, &inner, val, master_person_fields, COUNT_OF(master_person_fields));
+}
+
+static int master_matching(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    (void)sc;
+    (void)f;
+    scope_t inner = {"master_data.matching", &ld->cfg->master};
+    if (walk_mapping(ld, &inner, val, master_matching_fields, COUNT_OF(master_matching_fields)) !=
+        0)
+        return -1;
+    if (!(ld->cfg->master.match_upper > ld->cfg->master.match_lower))
+        return fail(ld, val,
+                    "'master_data.matching.upper' (%g) must be greater than "
+                    "'master_data.matching.lower' (%g): pairs between them go to the steward queue",
+                    ld->cfg->master.match_upper, ld->cfg->master.match_lower);
+    return 0;
+}
+
+static const field_t master_data_fields[] = {
+    {"person", master_person, 0},
+    {"matching", master_matching, 0},
+};
+
 static int section_master_data(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
 {
     (void)sc;
     (void)f;
-    if (is_null(val) || val->type == YAML_MAPPING_NODE)
-        return 0;
-    return fail(ld, val, "'master_data' must be a mapping (write {} for none), got %s",
-                kind_name(val));
+    scope_t inner = {"master_data", ld->cfg};
+    return walk_mapping(ld, &inner, val, master_data_fields, COUNT_OF(master_data_fields));
 }
 
+static void master_config_free(config_master_t *mc)
+{
+    for (size_t i = 0; i < mc->nfields; i++) {
+        free(mc->fields[i].path);
+        free(mc->fields[i].owner);
+        strings_free(&mc->fields[i].fallback);
+    }
+    free(mc->fields);
+    mc->fields = NULL;
+    mc->nfields = 0;
+    strings_free(&mc->survivorship);
+}
+
+/* partners belongs to later work; only its shape is held to now, so a file
+ * written for that work already loads. */
 static int section_partners(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
 {
     (void)sc;
@@ -951,6 +1245,10 @@ static void set_defaults(config_t *cfg)
     cfg->window_events = 262144;
     cfg->default_credit = 1000;
     cfg->admin_enabled = false;
+    match_params_t mp;
+    match_params_default(&mp);
+    cfg->master.match_upper = mp.upper;
+    cfg->master.match_lower = mp.lower;
 }
 
 /* String defaults go in after parsing, so a value from the file never has to
@@ -1141,6 +1439,7 @@ void config_destroy(config_t **cfg)
         explicit_bzero(c->hub_secret_key, strlen(c->hub_secret_key));
     free(c->hub_secret_key);
     free(c->admin_listen);
+    master_config_free(&c->master);
     free(c);
     *cfg = NULL;
 }

@@ -22,6 +22,25 @@ typedef struct {
     bool is_operator;      /* may use STATUS and other operator commands */
 } config_adapter_t;
 
+/* master_data.person.fields: who owns a field of the golden record. */
+typedef struct {
+    char *path;                /* field path, e.g. "name.given", "address.home", "consent" */
+    char *owner;               /* system of record (adapter name); NULL = no owner */
+    config_strings_t fallback; /* systems, best first, while the owner has given no value */
+    bool propose;              /* on_conflict: propose -> forward to the owner, not correct */
+} config_master_field_t;
+
+/* master_data: ownership, survivorship and matching thresholds. When the
+ * section is absent there are no owners, survivorship follows the order of
+ * the adapters, and the thresholds are match_params_default()'s. */
+typedef struct {
+    config_master_field_t *fields; /* owned array */
+    size_t nfields;
+    config_strings_t survivorship; /* source priority, best first */
+    double match_upper;            /* link automatically at or above */
+    double match_lower;            /* below: new golden record; between: steward queue */
+} config_master_t;
+
 typedef struct {
     char *path; /* the file this was loaded from (absolute) */
 
@@ -53,6 +72,8 @@ typedef struct {
 
     config_adapter_t *adapters; /* owned array */
     size_t nadapters;
+
+    config_master_t master; /* master_data: */
 
     /* admin API (filled by the operations issue): */
     bool admin_enabled;        /* default false */

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "hmap.h"
+#include "master.h"
 #include "journal.h"
 #include "pbwire.h"
 #include "store.h"
@@ -73,6 +74,14 @@ typedef struct core {
     struct dlv *dlv_free;  /* pool of delivery records */
     struct ent *ent_free;  /* pool of entity records */
 
+    /* master data */
+    master_t *master;
+    bool master_stale;   /* a commit with master-data rows failed: reload first */
+    int64_t master_retry_us;
+    const char *conninfo;
+    pb_buf_t derived;    /* events the engine emitted for the envelope being ingested */
+    size_t nderived;
+
     /* counters */
     uint64_t dead_letters, rejected, malformed;
 
@@ -111,6 +120,8 @@ void session_detach(session_t *s, sub_t *sub);
 int router_run(const config_t *cfg, const char *conninfo);
 
 /* ingest.c */
+/* Rebuilds the master-data engine from the database (after a failed commit). */
+int ingest_master_reload(core_t *c);
 void ingest_publish(core_t *c, session_t *s, const uint8_t *body, size_t len);
 void ingest_committed(core_t *c, jbatch_t *b);
 void ingest_failed(core_t *c, jbatch_t *b);

@@ -190,6 +190,7 @@ sub_t *deliver_sub_restore(core_t *c, const char *adapter, const char *name, cha
     s->session = -1;
     const config_adapter_t *a = config_adapter(c->cfg, adapter);
     s->adapter_target = a ? (int16_t)(a - c->cfg->adapters + 1) : -1;
+    s->is_operator = a && a->is_operator;
     s->scan_seq = acked_seq + 1;
     s->persisted_floor = s->queued_floor = acked_seq;
     if (!s->adapter || !s->name || !s->patterns || !s->inflight || !s->busy) {
@@ -425,8 +426,13 @@ static bool for_adapter(core_t *c, const sub_t *s, const jbatch_t *b, jentry_t *
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)e->target_len, jentry_target_name(b, e));
         const config_adapter_t *a = config_adapter(c->cfg, name);
-        e->target = a ? (int16_t)(a - c->cfg->adapters + 1) : -1;
+        if (a)
+            e->target = (int16_t)(a - c->cfg->adapters + 1);
+        else
+            e->target = strcmp(name, JENTRY_OPERATORS_NAME) == 0 ? JENTRY_TARGET_OPERATORS : -1;
     }
+    if (e->target == JENTRY_TARGET_OPERATORS)
+        return s->is_operator;
     return e->target == 0 || e->target == s->adapter_target;
 }
 

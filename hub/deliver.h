@@ -21,6 +21,7 @@ struct sub {
     uint64_t id;
     char *adapter, *name;
     int16_t adapter_target; /* index + 1 in the configuration; -1 if no longer configured */
+    bool is_operator;
     char **patterns;
     size_t npatterns;
     int32_t session; /* -1 when no adapter is attached */

@@ -9,6 +9,7 @@
 #include "core.h"
 
 #include "deliver.h"
+#include "ingest_master.h"
 #include "log.h"
 #include "route.h"
 
@@ -180,10 +181,13 @@ static void refuse(core_t *c, session_t *s, const pb_envelope_t *v, const char *
 
 /* The key that orders delivery: events with the same key are delivered in
  * journal order. */
-static size_t entity_key(const session_t *s, const pb_envelope_t *v, char *out, size_t cap)
+static size_t entity_key(const session_t *s, const pb_envelope_t *v, const char *master_id,
+                         char *out, size_t cap)
 {
     int n;
-    if (v->master_id_len)
+    if (master_id && *master_id)
+        n = snprintf(out, cap, "m:%s", master_id);
+    else if (v->master_id_len)
         n = snprintf(out, cap, "m:%.*s", (int)v->master_id_len, v->master_id);
     else if (v->source_record_id_len)
         n = snprintf(out, cap, "r:%s/%.*s", s->adapter->name, (int)v->source_record_id_len,
@@ -194,14 +198,50 @@ static size_t entity_key(const session_t *s, const pb_envelope_t *v, char *out, 
 }
 
 /* The fields the hub adds to the journaled envelope. */
-static size_t hub_fields(const core_t *c, const session_t *s, const pb_envelope_t *v, uint8_t *buf,
-                         size_t cap)
+static size_t hub_fields(const core_t *c, const session_t *s, const pb_envelope_t *v,
+                         const char *master_id, uint8_t *buf, size_t cap)
 {
     pb_buf_t b = {buf, 0, cap};
     pb_put_varint_field(&b, 7, (uint64_t)c->now_us);
     if (!v->source_len)
         pb_put_bytes_field(&b, 3, s->adapter->name, strlen(s->adapter->name));
+    if (master_id && *master_id)
+        pb_put_bytes_field(&b, 5, master_id, strlen(master_id));
     return b.len;
+}
+
+/* Runs the master-data engine for an entity event. 1: go on and journal it
+ * (*master_id set); 0: answered already (refused, or retry). */
+static int apply_master(core_t *c, session_t *s, const pb_envelope_t *v, const uint8_t *env,
+                        size_t len, master_result_t *res)
+{
+    if (c->master_stale) {
+        session_add_confirm(c, s, v->event_id, v->event_id_len,
+                            JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
+                            "master data is being reloaded after a failed commit; resend shortly");
+        return 0;
+    }
+    char event_id[MAX_EVENT_ID + 1], type[129], local[MAX_RECORD_ID + 1], ptype[129], why[512];
+    snprintf(event_id, sizeof event_id, "%.*s", (int)v->event_id_len, v->event_id);
+    snprintf(type, sizeof type, "%.*s", (int)v->type_len, v->type);
+    snprintf(local, sizeof local, "%.*s", (int)v->source_record_id_len,
+             v->source_record_id ? v->source_record_id : "");
+    snprintf(ptype, sizeof ptype, "%.*s", (int)(v->payload_type_len > 128 ? 128 : v->payload_type_len),
+             v->payload_type ? v->payload_type : "");
+    ingest_master_in_t in = {s->adapter->name, event_id, type, local, ptype, v->base_version,
+                             v->occurred_at, v->payload, v->payload_len};
+    if (ingest_master_apply(c, &in, res, why, sizeof why) < 0) {
+        log_warn("ingest", "master-data engine could not apply %s: %s", event_id, why);
+        session_add_confirm(c, s, v->event_id, v->event_id_len,
+                            JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
+                            "the master-data engine could not apply this event now; resend");
+        return 0;
+    }
+    if (res->outcome == MASTER_REFUSED) {
+        refuse(c, s, v, why, env, len);
+        return 0;
+    }
+    return 1;
 }
 
 static void confirm_duplicate(core_t *c, session_t *s, const pb_envelope_t *v, uint64_t seq)
@@ -251,9 +291,9 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
         confirm_duplicate(c, s, &v, seen);
         return;
     }
-    uint8_t extra[160];
-    size_t nextra = hub_fields(c, s, &v, extra, sizeof extra);
     if (route_match_any(c->cfg->transient.items, c->cfg->transient.count, v.type, v.type_len)) {
+        uint8_t extra[160];
+        size_t nextra = hub_fields(c, s, &v, NULL, extra, sizeof extra);
         /* Transient: routed now, never journaled, confirmed at once. */
         pb_buf_t *o = &c->env;
         o->len = 0;
@@ -268,8 +308,14 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
                             JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0, retry);
         return;
     }
+    master_result_t res = {0};
+    bool mastered = c->master && master_handles(v.type, v.type_len);
+    if (mastered && !apply_master(c, s, &v, env, len, &res))
+        return;
+    uint8_t extra[320];
+    size_t nextra = hub_fields(c, s, &v, res.master_id, extra, sizeof extra);
     char ek[600];
-    size_t eklen = entity_key(s, &v, ek, sizeof ek);
+    size_t eklen = entity_key(s, &v, res.master_id, ek, sizeof ek);
     uint64_t seq = c->next_seq;
     jentry_t *e = jbatch_add(c->pending, seq, v.type, v.type_len, s->adapter->name,
                              strlen(s->adapter->name), v.event_id, v.event_id_len, ek, eklen, env,
@@ -280,8 +326,19 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
         return;
     }
     e->session = s->id;
+    /* What the systems hear of an entity event is the engine's answer, in
+     * their own ids; the raw input is for operators' eyes. */
+    if (mastered)
+        jbatch_set_target(c->pending, JENTRY_TARGET_OPERATORS, JENTRY_OPERATORS_NAME,
+                          strlen(JENTRY_OPERATORS_NAME));
     c->next_seq++;
     dedup_put(c->dedup, key, seq | DEDUP_PENDING);
+    if (mastered && ingest_master_commit_derived(c, v.event_id, v.event_id_len) < 0) {
+        /* The engine has moved on; its effects cannot be journaled. */
+        log_error("ingest", "could not journal the master-data events caused by seq %llu",
+                  (unsigned long long)seq);
+        c->master_stale = true;
+    }
 }
 
 void ingest_publish(core_t *c, session_t *s, const uint8_t *body, size_t len)
@@ -375,4 +432,23 @@ void ingest_failed(core_t *c, jbatch_t *b)
     confirm_owed(c, b, true);
     /* Dead letters were settled in memory already: they must reach the table. */
     jbatch_take_dead(c->pending, b);
+    if (b->nsql && c->master) {
+        /* The engine's memory is ahead of the database, and the pending batch
+         * was decided on top of it: refuse that too (RETRY) and reload. */
+        c->master_stale = true;
+        jbatch_t *pending = c->pending;
+        c->pending = jbatch_new(JB_COMMIT);
+        if (!c->pending) {
+            c->pending = pending; /* out of memory: keep going with what we have */
+            return;
+        }
+        jbatch_take_dead(c->pending, pending);
+        for (size_t i = 0; i < pending->ncursors; i++)
+            jbatch_add_cursor(c->pending, pending->cursors[i].adapter,
+                              pending->cursors[i].subscription, pending->cursors[i].acked_seq,
+                              pending->cursors[i].patterns, pending->cursors[i].npatterns);
+        snprintf(pending->error, sizeof pending->error, "an earlier commit failed");
+        ingest_failed(c, pending);
+        jbatch_release(&pending);
+    }
 }

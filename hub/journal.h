@@ -23,6 +23,9 @@
 
 enum { JE_OK = 0, JE_DUPLICATE = 1 };
 #define JENTRY_TARGET_UNRESOLVED (-2) /* read back from the journal: name not yet mapped */
+#define JENTRY_TARGET_OPERATORS (-3)  /* operator adapters only (e.g. an input the master-data
+                                         engine turned into events of its own) */
+#define JENTRY_OPERATORS_NAME "@operators"
 
 typedef struct {
     uint64_t seq;

@@ -21,11 +21,11 @@ typedef struct master master_t;
 /* An entity event as ingest has checked it. Strings are NUL-terminated and
  * valid for the duration of the call only. */
 typedef struct {
-    const char *source;   /* adapter name (the system) */
+    const char *source; /* adapter name (the system) */
     const char *event_id;
-    const char *type;     /* "person.updated", "person.merged", "steward.merge", ... */
-    const char *local_id; /* source_record_id: the record's id in the source system */
-    uint64_t base_version;/* golden version the sender last saw; 0 = unknown */
+    const char *type;      /* "person.updated", "person.merged", "steward.merge", ... */
+    const char *local_id;  /* source_record_id: the record's id in the source system */
+    uint64_t base_version; /* golden version the sender last saw; 0 = unknown */
     int64_t occurred_at_us, received_at_us;
     const char *payload_type;
     const uint8_t *payload;
@@ -40,8 +40,7 @@ typedef struct {
      * adapter that receives it (NULL: every subscriber whose patterns match).
      * The payload is a serialised message named by PAYLOAD_TYPE. */
     int (*emit)(void *ctx, const char *type, const char *target, const char *master_id,
-                const char *local_id, const char *payload_type, const uint8_t *payload,
-                size_t len);
+                const char *local_id, const char *payload_type, const uint8_t *payload, size_t len);
     /* A statement to run in the same transaction, with text parameters
      * (NULL = SQL NULL); the parameters are copied. STMT is kept by pointer,
      * so it must be a string literal. Statements run in the order given. */
@@ -55,10 +54,10 @@ typedef enum {
 
 typedef struct {
     master_outcome_t outcome;
-    char master_id[40];    /* golden record the event resolved to */
-    uint64_t version;      /* its version afterwards */
-    unsigned changed;      /* fields changed */
-    unsigned refused;      /* fields refused (not owner / stale base_version) */
+    char master_id[40]; /* golden record the event resolved to */
+    uint64_t version;   /* its version afterwards */
+    unsigned changed;   /* fields changed */
+    unsigned refused;   /* fields refused (not owner / stale base_version) */
 } master_result_t;
 
 /* Does the engine handle events of this type? (person.*, steward.*) */
@@ -75,5 +74,41 @@ int master_apply(master_t *m, const master_event_t *ev, master_sink_t *sink, mas
 /* Counts for STATUS and metrics. */
 size_t master_golden_count(const master_t *m);
 size_t master_steward_count(const master_t *m);
+
+/* Additions beyond the first contract --------------------------------------- */
+
+/* Master ids are "P" + 26 characters of Crockford base32 (a ULID: 48 bits of
+ * milliseconds, then 80 bits counting up from a random start), so they sort by
+ * creation and never repeat. Tests, and a hub that wants its own scheme, may
+ * replace the generator: FN writes a NUL-terminated id of at most
+ * MASTER_ID_MAX - 1 printable characters into OUT and returns 0, or -1. */
+#define MASTER_ID_MAX 40
+typedef int (*master_id_fn)(void *ctx, int64_t now_us, char *out, size_t len);
+void master_set_id_generator(master_t *m, master_id_fn fn, void *ctx);
+
+/* Is PATH a field path a master_data rule may name? The fields
+ * (nhs_number, name.given, address.home, consent.<purpose>, ...), and the
+ * prefixes that cover several (name, address, telecom, consent). */
+int master_field_known(const char *path);
+
+/* The golden record SYSTEM's LOCAL_ID resolves to (following merges): its id
+ * is copied to MASTER_ID and the xref's link state ("MATCH", ...) returned;
+ * NULL if the local id is unknown. */
+const char *master_lookup(const master_t *m, const char *system, const char *local_id,
+                          char master_id[MASTER_ID_MAX]);
+/* Field FIELD of record MASTER_ID as stored (no redirect is followed), or
+ * NULL; *source (may be NULL) gets the supplying system. Valid until the next
+ * master_apply or master_load. */
+const char *master_value(const master_t *m, const char *master_id, const char *field,
+                         const char **source);
+
+/* The whole in-memory state as canonical text, sorted, one fact per line:
+ * for tests (state equality after a reload, or after merge + unmerge) and
+ * for operators' diagnostics. *OUT is malloc'd; the caller frees it. */
+enum {
+    MASTER_DUMP_VERSIONS = 1, /* record and field versions, timestamps of change */
+    MASTER_DUMP_STEWARD = 2,  /* queue, keep-apart pairs and undoable merges */
+};
+int master_dump(const master_t *m, unsigned flags, char **out, size_t *len);
 
 #endif

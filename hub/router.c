@@ -9,6 +9,7 @@
 
 #include "deliver.h"
 #include "log.h"
+#include "master.h"
 
 #include <joinery/v1/protocol.pb-c.h>
 #include <signal.h>
@@ -474,9 +475,15 @@ static int boot(core_t *c, const char *conninfo, char *err, size_t errlen)
     if (store_load_window(conn, from, c->window, err, errlen) < 0 ||
         store_load_dedup(conn, dedup_from, c->dedup, err, errlen) < 0)
         goto out;
+    c->master = master_new(c->cfg, err, errlen);
+    if (!c->master || master_load(c->master, conn, err, errlen) < 0)
+        goto out;
     c->next_seq = c->head_seq + 1;
-    log_info("router", "journal head %llu, %zu subscription(s), %zu event(s) in memory",
-             (unsigned long long)c->head_seq, nrows, window_events(c->window));
+    log_info("router",
+             "journal head %llu, %zu subscription(s), %zu event(s) in memory, %zu golden "
+             "record(s), %zu pair(s) awaiting a steward",
+             (unsigned long long)c->head_seq, nrows, window_events(c->window),
+             master_golden_count(c->master), master_steward_count(c->master));
     rc = 0;
 out:
     store_sub_rows_free(rows, nrows);
@@ -519,6 +526,8 @@ static void core_destroy(core_t **cp)
     window_destroy(&c->window);
     dedup_destroy(&c->dedup);
     jbatch_release(&c->pending);
+    master_destroy(&c->master);
+    pb_buf_free(&c->derived);
     pb_buf_free(&c->out);
     pb_buf_free(&c->env);
     free(c->adapter_stats);
@@ -574,6 +583,10 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
         deliver_queue_cursors(c);
         deliver_pump_all(c); /* retries that fell due */
         *next_cursor = c->now_us + CURSOR_FLUSH_US;
+    }
+    if (c->master_stale && c->db_up && !c->inflight && c->now_us >= c->master_retry_us) {
+        if (ingest_master_reload(c) < 0)
+            c->master_retry_us = c->now_us + 1000000;
     }
     deliver_flush_transient(c);
     for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
@@ -631,6 +644,7 @@ int router_run(const config_t *cfg, const char *conninfo)
         goto out;
     }
     c->ctx = zmq_ctx_new();
+    c->conninfo = conninfo;
     c->store = c->ctx ? store_new(c->ctx, conninfo, err, sizeof err) : NULL;
     if (!c->store) {
         log_error("router", "%s", c->ctx ? err : "cannot create a ZeroMQ context");

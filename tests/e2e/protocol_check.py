@@ -9,7 +9,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pyjoinery as J  # noqa: E402
 from joinery.v1 import envelope_pb2 as E  # noqa: E402
-from joinery.v1 import person_pb2 as PERSON  # noqa: E402
 from joinery.v1 import protocol_pb2 as P  # noqa: E402
 
 EP, KEYS, DB = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -40,13 +39,6 @@ def sql(q):
     out = subprocess.run(["/usr/lib/postgresql/%s/bin/psql" % bindir, "-X", "-A", "-t", "-q",
                           "-d", DB, "-c", q], check=True, capture_output=True, text=True)
     return out.stdout.strip()
-
-
-def person_payload(given, family, dob):
-    p = PERSON.Person(birth_date=dob)
-    p.name.given.append(given)
-    p.name.family = family
-    return p.SerializeToString()
 
 
 # -- authentication -------------------------------------------------------
@@ -144,14 +136,16 @@ check(cmd == "ERROR" and m.code == P.ERROR_NOT_AUTHORISED, "STATUS is for operat
 # -- delivery, dead letters ----------------------------------------------
 sc = client("socialcare")
 check(sc.hello()[0] == "WELCOME", "socialcare connects")
-cmd, m = sc.subscribe("main", ["person.*"], credit=100)
-check(cmd == "SUBSCRIBED", "socialcare subscribes to person.*")
+# Routing is shown with a plain (non-entity) type: entity events are answered
+# by the master-data engine (see test_master_data.sh).
+cmd, m = sc.subscribe("main", ["crm.contact.*"], credit=100)
+check(cmd == "SUBSCRIBED", "socialcare subscribes to crm.contact.*")
 
-events = [crm.event("person.updated", record_id="p-%d" % (i % 5),
-                    payload=person_payload("Ann%d" % i, "Smith", "1960-01-0%d" % (1 + i % 9)),
-                    payload_type="joinery.v1.Person") for i in range(20)]
+events = [crm.event("crm.contact.updated", record_id="p-%d" % (i % 5),
+                    payload=b'{"n": %d}' % i, payload_type="application/json")
+          for i in range(20)]
 got = crm.publish(events)
-check(all(got[e.event_id].status == P.CONFIRM_OK for e in events), "20 person events confirmed")
+check(all(got[e.event_id].status == P.CONFIRM_OK for e in events), "20 contact events confirmed")
 seq_of = {e.event_id: got[e.event_id].seq for e in events}
 dup = crm.publish([events[0]])
 check(dup[events[0].event_id].status == P.CONFIRM_DUPLICATE
@@ -190,8 +184,8 @@ check(any(r.startswith(poison_id + "|3|too many attempts") for r in rows),
       "NACK retry past max_attempts -> dead letter after 3 attempts")
 
 # -- transient types: routed to connected subscribers, never journaled ------
-cmd, m = sc.subscribe("presence", ["crm.*"], credit=10)
-check(cmd == "SUBSCRIBED", "socialcare subscribes to crm.*")
+cmd, m = sc.subscribe("presence", ["crm.presence.*"], credit=10)
+check(cmd == "SUBSCRIBED", "socialcare subscribes to crm.presence.*")
 ping = crm.event("crm.presence.online", record_id="agent-7", payload=b"on shift")
 got = crm.publish([ping])
 check(got[ping.event_id].status == P.CONFIRM_OK and got[ping.event_id].seq == 0,

@@ -169,7 +169,9 @@ static void test_full_file(void **state)
              "    subscribe: [\"*\"]\n"
              "    operator: true\n"
              "master_data:\n"
-             "  anything: [goes, here]\n"
+             "  person:\n"
+             "    fields: {birth_date: {owner: crm}}\n"
+             "  matching: {upper: 30.5, lower: 12}\n"
              "partners:\n"
              "  - name: whatever\n"
              "admin:\n"
@@ -206,6 +208,10 @@ static void test_full_file(void **state)
     assert_string_equal(cfg->transient.items[1], "metrics.cpu");
     assert_true(cfg->admin_enabled);
     assert_string_equal(cfg->admin_listen, "[::1]:9000");
+    assert_int_equal(cfg->master.nfields, 1);
+    assert_string_equal(cfg->master.fields[0].owner, "crm");
+    assert_true(cfg->master.match_upper == 30.5);
+    assert_true(cfg->master.match_lower == 12.0);
 
     assert_int_equal(cfg->nadapters, 2);
     const config_adapter_t *a = &cfg->adapters[0];
@@ -266,6 +272,11 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->transient.count, 0);
     assert_false(cfg->admin_enabled);
     assert_string_equal(cfg->admin_listen, "127.0.0.1:7680");
+    /* No master_data: no owners, adapter order, match_params_default()'s thresholds. */
+    assert_int_equal(cfg->master.nfields, 0);
+    assert_int_equal(cfg->master.survivorship.count, 0);
+    assert_true(cfg->master.match_upper == 32.0);
+    assert_true(cfg->master.match_lower == 16.0);
     assert_int_equal(cfg->nadapters, 1);
     assert_int_equal(cfg->adapters[0].publish.count, 0);
     assert_int_equal(cfg->adapters[0].subscribe.count, 0);
@@ -284,7 +295,7 @@ static void test_curve_off_needs_no_keys(void **state)
                                   "  - name: crm\n"
                                   "  - name: health\n"
                                   "    public_key_file: keys/missing.pub\n"
-                                  "master_data: &m {self: *m}\n"
+                                  "master_data: {}\n"
                                   "partners:\n");
     if (cfg == NULL)
         fail_msg("%s", fx->err);
@@ -636,6 +647,108 @@ static void test_document_shape(void **state)
     expect_error(fx, "? [a, b]\n: 1\n", ":1: ", "must be plain names");
 }
 
+/* master_data --------------------------------------------------------------- */
+
+#define MASTER_ADAPTERS                                                                            \
+    "security: {curve: false}\n"                                                                   \
+    "adapters:\n"                                                                                  \
+    "  - name: health\n"                                                                           \
+    "  - name: socialcare\n"                                                                       \
+    "  - name: crm\n"                                                                              \
+    "  - name: agresso\n"
+
+/* The shape the docs show, with master_data before adapters (names are still checked). */
+static void test_master_data(void **state)
+{
+    fixture_t *fx = *state;
+    config_t *cfg =
+        load_text(fx, "master_data:\n"
+                      "  person:\n"
+                      "    fields:\n"
+                      "      nhs_number:   {owner: health}\n"
+                      "      name.given:   {owner: socialcare, fallback: [health, crm]}\n"
+                      "      address.home: {owner: crm, on_conflict: propose}\n"
+                      "      consent:      {owner: socialcare, on_conflict: correct}\n"
+                      "      consent.research: {fallback: [health]}\n"
+                      "      telecom:      {}\n"
+                      "    survivorship: [health, socialcare, crm, agresso]\n"
+                      "  matching:\n"
+                      "    upper: 33.5\n"
+                      "    lower: -2\n" MASTER_ADAPTERS);
+    if (cfg == NULL)
+        fail_msg("%s", fx->err);
+    const config_master_t *mc = &cfg->master;
+    assert_int_equal(mc->nfields, 6);
+    assert_string_equal(mc->fields[0].path, "nhs_number");
+    assert_string_equal(mc->fields[0].owner, "health");
+    assert_int_equal(mc->fields[0].fallback.count, 0);
+    assert_false(mc->fields[0].propose);
+    assert_string_equal(mc->fields[1].path, "name.given");
+    assert_int_equal(mc->fields[1].fallback.count, 2);
+    assert_string_equal(mc->fields[1].fallback.items[0], "health");
+    assert_string_equal(mc->fields[1].fallback.items[1], "crm");
+    assert_true(mc->fields[2].propose);
+    assert_false(mc->fields[3].propose);
+    assert_null(mc->fields[4].owner);
+    assert_string_equal(mc->fields[4].path, "consent.research");
+    assert_null(mc->fields[5].owner);
+    assert_int_equal(mc->survivorship.count, 4);
+    assert_string_equal(mc->survivorship.items[3], "agresso");
+    assert_true(mc->match_upper == 33.5);
+    assert_true(mc->match_lower == -2.0);
+}
+
+static void test_master_data_errors(void **state)
+{
+    fixture_t *fx = *state;
+    expect_error(fx, "master_data:\n  persons: {}\n" MASTER_ADAPTERS, ":2: ",
+                 "unknown key 'persons' in 'master_data' (expected one of: person, matching)");
+    expect_error(fx, "master_data:\n  person:\n    feilds: {}\n" MASTER_ADAPTERS, ":3: ",
+                 "unknown key 'feilds' in 'master_data.person'");
+    expect_error(fx, "master_data:\n  person:\n    fields:\n      shoe_size: {owner: crm}\n"
+                     MASTER_ADAPTERS,
+                 ":4: ", "unknown field 'shoe_size'");
+    expect_error(fx, "master_data:\n  person:\n    fields:\n      consent.Bad!: {owner: crm}\n"
+                     MASTER_ADAPTERS,
+                 ":4: ", "unknown field 'consent.Bad!'");
+    expect_error(fx, "master_data:\n  person:\n    fields:\n      sex: {owner: helth}\n"
+                     MASTER_ADAPTERS,
+                 ":4: ", "'helth' is not a configured adapter (adapters: health, socialcare");
+    expect_error(fx, "master_data:\n  person:\n    fields:\n      sex: {ownr: health}\n"
+                     MASTER_ADAPTERS,
+                 ":4: ", "unknown key 'ownr' in 'master_data.person.fields.sex'");
+    expect_error(fx, "master_data:\n  person:\n    fields:\n      sex: health\n" MASTER_ADAPTERS,
+                 ":4: ", "must be a mapping such as {owner: health");
+    expect_error(fx, "master_data:\n  person:\n    fields:\n"
+                     "      sex: {owner: health}\n      sex: {owner: crm}\n" MASTER_ADAPTERS,
+                 ":5: ", "duplicate key 'sex'");
+    expect_error(fx, "master_data:\n  person:\n    fields:\n"
+                     "      sex: {owner: health, fallback: [crm, crm]}\n" MASTER_ADAPTERS,
+                 ":4: ", "names 'crm' twice");
+    expect_error(fx, "master_data:\n  person:\n    fields:\n"
+                     "      sex: {owner: health, fallback: [health]}\n" MASTER_ADAPTERS,
+                 ":4: ", "names the owner 'health'");
+    expect_error(fx, "master_data:\n  person:\n    fields:\n"
+                     "      sex: {owner: health, on_conflict: ignore}\n" MASTER_ADAPTERS,
+                 ":4: ", "must be 'correct'");
+    expect_error(fx, "master_data:\n  person:\n    fields:\n"
+                     "      sex: {on_conflict: propose}\n" MASTER_ADAPTERS,
+                 ":4: ", "has no owner to propose to");
+    expect_error(fx, "master_data:\n  person:\n    survivorship: crm\n" MASTER_ADAPTERS, ":3: ",
+                 "'master_data.person.survivorship' must be a list of adapter names");
+    expect_error(fx, "master_data:\n  person:\n    survivorship: [crm, nobody]\n" MASTER_ADAPTERS,
+                 ":3: ", "'nobody' is not a configured adapter");
+    expect_error(fx, "master_data:\n  matching: {upper: high}\n" MASTER_ADAPTERS, ":2: ",
+                 "'master_data.matching.upper' must be a number");
+    expect_error(fx, "master_data:\n  matching: {upper: nan}\n" MASTER_ADAPTERS, ":2: ",
+                 "must be a number");
+    expect_error(fx, "master_data:\n  matching:\n    upper: 10\n    lower: 20\n" MASTER_ADAPTERS,
+                 ":3: ", "must be greater than 'master_data.matching.lower'");
+    /* An alias that refers to itself is refused, not followed for ever. */
+    expect_error(fx, "master_data: &m {person: *m}\n" MASTER_ADAPTERS, ":1: ",
+                 "unknown key 'person' in 'master_data.person'");
+}
+
 /* A short or absent error buffer must never be overrun or dereferenced. */
 static void test_small_error_buffer(void **state)
 {
@@ -676,6 +789,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicate_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_document_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_error_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_master_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_master_data_errors, setup, teardown),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -1,0 +1,173 @@
+/* ingest_master.c - the master-data engine on the ingest path.
+ *
+ * For an entity event, the engine decides (golden record, ownership,
+ * matching) and hands back derived events and SQL rows through a sink; this
+ * file turns them into journal entries and statements of the pending batch,
+ * so the event, the golden-record change, its history and the events it
+ * causes commit in one transaction. The engine changes its in-memory state as
+ * it decides; if that transaction then fails, the state is ahead of the
+ * database, so the core marks it stale and reloads it before it takes another
+ * entity event. */
+#include "core.h"
+
+#include "ingest_master.h"
+#include "log.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Derived events are gathered in c->derived as length-prefixed records until
+ * the triggering event has its seq: the cause is journaled before its effects. */
+typedef struct {
+    uint32_t type_len, target_len, master_len, local_len, ptype_len, payload_len;
+} derived_hdr_t;
+
+static int sink_emit(void *ctx, const char *type, const char *target, const char *master_id,
+                     const char *local_id, const char *payload_type, const uint8_t *payload,
+                     size_t len)
+{
+    core_t *c = ctx;
+    derived_hdr_t h = {(uint32_t)strlen(type), target ? (uint32_t)strlen(target) : 0,
+                       master_id ? (uint32_t)strlen(master_id) : 0,
+                       local_id ? (uint32_t)strlen(local_id) : 0,
+                       payload_type ? (uint32_t)strlen(payload_type) : 0, (uint32_t)len};
+    if (h.type_len > 128 || h.target_len > 64 || h.master_len > 128 || h.local_len > 256 ||
+        h.ptype_len > 128 || len > (1u << 24))
+        return -1;
+    pb_buf_t *b = &c->derived;
+    if (pb_put_raw(b, &h, sizeof h) < 0 || pb_put_raw(b, type, h.type_len) < 0 ||
+        pb_put_raw(b, target, h.target_len) < 0 || pb_put_raw(b, master_id, h.master_len) < 0 ||
+        pb_put_raw(b, local_id, h.local_len) < 0 ||
+        pb_put_raw(b, payload_type, h.ptype_len) < 0 || pb_put_raw(b, payload, len) < 0)
+        return -1;
+    c->nderived++;
+    return 0;
+}
+
+static int sink_sql(void *ctx, const char *stmt, int nparams, const char *const *params)
+{
+    core_t *c = ctx;
+    return jbatch_add_sql(c->pending, stmt, nparams, params);
+}
+
+/* Writes one derived event's envelope into c->env. */
+static int derived_envelope(core_t *c, uint64_t seq, const derived_hdr_t *h, const char *type,
+                            const char *target, const char *master, const char *local,
+                            const char *ptype, const uint8_t *payload, const char *cause,
+                            size_t cause_len, char *event_id, size_t id_cap)
+{
+    pb_buf_t *e = &c->env;
+    e->len = 0;
+    int n = snprintf(event_id, id_cap, "h%llu", (unsigned long long)seq);
+    size_t attr = h->target_len ? pb_field_size_len(1, 6) + pb_field_size_len(2, h->target_len) : 0;
+    if (pb_put_bytes_field(e, 1, event_id, (size_t)n) < 0 ||
+        pb_put_bytes_field(e, 2, type, h->type_len) < 0 ||
+        pb_put_bytes_field(e, 3, "joinery", 7) < 0 ||
+        pb_put_bytes_field(e, 4, local, h->local_len) < 0 ||
+        pb_put_bytes_field(e, 5, master, h->master_len) < 0 ||
+        pb_put_varint_field(e, 6, (uint64_t)c->now_us) < 0 ||
+        pb_put_varint_field(e, 7, (uint64_t)c->now_us) < 0 ||
+        pb_put_bytes_field(e, 9, cause, cause_len) < 0 ||
+        pb_put_bytes_field(e, 11, ptype, h->ptype_len) < 0 ||
+        pb_put_bytes_field(e, 12, payload, h->payload_len) < 0)
+        return -1;
+    if (attr && (pb_put_len_header(e, 13, attr) < 0 || pb_put_bytes_field(e, 1, "target", 6) < 0 ||
+                 pb_put_bytes_field(e, 2, target, h->target_len) < 0))
+        return -1;
+    return 0;
+}
+
+/* Journals the gathered derived events after their cause. */
+static int add_derived(core_t *c, const char *cause, size_t cause_len)
+{
+    const uint8_t *p = c->derived.data, *end = p + c->derived.len;
+    for (size_t i = 0; i < c->nderived; i++) {
+        derived_hdr_t h;
+        memcpy(&h, p, sizeof h);
+        const char *type = (const char *)p + sizeof h;
+        const char *target = type + h.type_len;
+        const char *master = target + h.target_len;
+        const char *local = master + h.master_len;
+        const char *ptype = local + h.local_len;
+        const uint8_t *payload = (const uint8_t *)ptype + h.ptype_len;
+        p = payload + h.payload_len;
+        if (p > end)
+            return -1;
+        uint64_t seq = c->next_seq;
+        char event_id[32], ek[160];
+        int ekn = snprintf(ek, sizeof ek, "m:%.*s", (int)h.master_len, master);
+        if (derived_envelope(c, seq, &h, type, target, master, local, ptype, payload, cause,
+                             cause_len, event_id, sizeof event_id) < 0)
+            return -1;
+        jentry_t *e = jbatch_add(c->pending, seq, type, h.type_len, "joinery", 7, event_id,
+                                 strlen(event_id), ek, (size_t)ekn, c->env.data, c->env.len,
+                                 c->now_us);
+        if (!e)
+            return -1;
+        if (h.target_len) {
+            char name[65];
+            snprintf(name, sizeof name, "%.*s", (int)h.target_len, target);
+            const config_adapter_t *a = config_adapter(c->cfg, name);
+            if (jbatch_set_target(c->pending, a ? (int16_t)(a - c->cfg->adapters + 1) : -1, name,
+                                  h.target_len) < 0)
+                return -1;
+        }
+        c->next_seq++;
+    }
+    return 0;
+}
+
+int ingest_master_apply(core_t *c, const ingest_master_in_t *in, master_result_t *res, char *why,
+                        size_t why_len)
+{
+    c->derived.len = 0;
+    c->nderived = 0;
+    master_sink_t sink = {c, sink_emit, sink_sql};
+    master_event_t ev = {.source = in->source,
+                         .event_id = in->event_id,
+                         .type = in->type,
+                         .local_id = in->local_id,
+                         .base_version = in->base_version,
+                         .occurred_at_us = in->occurred_at_us,
+                         .received_at_us = c->now_us,
+                         .payload_type = in->payload_type,
+                         .payload = in->payload,
+                         .payload_len = in->payload_len};
+    memset(res, 0, sizeof *res);
+    if (master_apply(c->master, &ev, &sink, res, why, why_len) < 0)
+        return -1;
+    return 0;
+}
+
+int ingest_master_commit_derived(core_t *c, const char *cause, size_t cause_len)
+{
+    int rc = add_derived(c, cause, cause_len);
+    c->derived.len = 0;
+    c->nderived = 0;
+    return rc;
+}
+
+int ingest_master_reload(core_t *c)
+{
+    char err[512];
+    PGconn *conn = store_connect(c->conninfo, 5000, err, sizeof err);
+    if (!conn) {
+        log_warn("master", "cannot reload master data yet: %s", err);
+        return -1;
+    }
+    master_t *m = master_new(c->cfg, err, sizeof err);
+    if (!m || master_load(m, conn, err, sizeof err) < 0) {
+        log_error("master", "reloading master data failed: %s", err);
+        master_destroy(&m);
+        PQfinish(conn);
+        return -1;
+    }
+    PQfinish(conn);
+    master_destroy(&c->master);
+    c->master = m;
+    c->master_stale = false;
+    log_info("master", "master data reloaded from the database: %zu golden records",
+             master_golden_count(m));
+    return 0;
+}

@@ -1,0 +1,23 @@
+/* ingest_master.h - the master-data engine's place on the ingest path (see
+ * ingest_master.c). Used by ingest.c and router.c only. */
+#ifndef JOINERY_INGEST_MASTER_H
+#define JOINERY_INGEST_MASTER_H
+
+#include "core.h"
+
+typedef struct {
+    const char *source, *event_id, *type, *local_id, *payload_type;
+    uint64_t base_version;
+    int64_t occurred_at_us;
+    const uint8_t *payload;
+    size_t payload_len;
+} ingest_master_in_t;
+
+/* Runs the engine; its rows go straight into the pending batch, its events
+ * are held until ingest_master_commit_derived. -1 on internal failure. */
+int ingest_master_apply(core_t *c, const ingest_master_in_t *in, master_result_t *res, char *why,
+                        size_t why_len);
+/* Journals the held events, caused by event CAUSE, after it. */
+int ingest_master_commit_derived(core_t *c, const char *cause, size_t cause_len);
+
+#endif

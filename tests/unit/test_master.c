@@ -1,0 +1,1313 @@
+/* test_master.c - cmocka tests for the master-data engine (hub/master*.c)
+ * with a capturing sink: no database. Each test names the behaviour it pins.
+ *
+ * The configuration is the one docs/master-data.md shows (socialcare owns
+ * names and birth date, health owns the NHS number, crm owns contact details
+ * and proposes address changes), loaded through config_load from a temporary
+ * file so the master_data parser is exercised too. Master ids come from a
+ * counter (P0001, P0002, ...) so tests can name records. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <joinery/v1/master.pb-c.h>
+#include <joinery/v1/person.pb-c.h>
+
+#include "config.h"
+#include "master.h"
+
+#define WHY_LEN 512
+#define MAX_PARAMS 12
+#define T0 1717200000000000LL /* 2024-06-01, hub time of the first event */
+
+/* Capturing sink ---------------------------------------------------------- */
+
+typedef struct {
+    char *type, *target, *master_id, *local_id, *payload_type;
+    uint8_t *payload;
+    size_t len;
+} emitted_t;
+
+typedef struct {
+    char *stmt;
+    int n;
+    char *params[MAX_PARAMS]; /* NULL = SQL NULL */
+} stmt_t;
+
+typedef struct {
+    emitted_t *emits;
+    size_t nemits, capemits;
+    stmt_t *stmts;
+    size_t nstmts, capstmts;
+    int fail_at; /* the call (sql or emit, counted from 1) that fails; 0 = none */
+    int calls;
+} capture_t;
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static int cap_emit(void *ctx, const char *type, const char *target, const char *master_id,
+                    const char *local_id, const char *payload_type, const uint8_t *payload,
+                    size_t len)
+{
+    capture_t *c = ctx;
+    if (++c->calls == c->fail_at)
+        return -1;
+    if (c->nemits == c->capemits) {
+        c->capemits = c->capemits ? c->capemits * 2 : 64;
+        c->emits = realloc(c->emits, c->capemits * sizeof *c->emits);
+        assert_non_null(c->emits);
+    }
+    emitted_t *e = &c->emits[c->nemits++];
+    e->type = strdup(type);
+    e->target = dup_or_null(target);
+    e->master_id = strdup(master_id);
+    e->local_id = strdup(local_id);
+    e->payload_type = strdup(payload_type);
+    e->payload = malloc(len ? len : 1);
+    assert_non_null(e->payload);
+    memcpy(e->payload, payload, len);
+    e->len = len;
+    return 0;
+}
+
+static int cap_sql(void *ctx, const char *stmt, int nparams, const char *const *params)
+{
+    capture_t *c = ctx;
+    if (++c->calls == c->fail_at)
+        return -1;
+    assert_true(nparams <= MAX_PARAMS);
+    if (c->nstmts == c->capstmts) {
+        c->capstmts = c->capstmts ? c->capstmts * 2 : 64;
+        c->stmts = realloc(c->stmts, c->capstmts * sizeof *c->stmts);
+        assert_non_null(c->stmts);
+    }
+    stmt_t *s = &c->stmts[c->nstmts++];
+    s->stmt = strdup(stmt);
+    s->n = nparams;
+    for (int i = 0; i < nparams; i++)
+        s->params[i] = dup_or_null(params[i]);
+    return 0;
+}
+
+static void cap_clear(capture_t *c)
+{
+    for (size_t i = 0; i < c->nemits; i++) {
+        emitted_t *e = &c->emits[i];
+        free(e->type);
+        free(e->target);
+        free(e->master_id);
+        free(e->local_id);
+        free(e->payload_type);
+        free(e->payload);
+    }
+    for (size_t i = 0; i < c->nstmts; i++) {
+        free(c->stmts[i].stmt);
+        for (int k = 0; k < c->stmts[i].n; k++)
+            free(c->stmts[i].params[k]);
+    }
+    c->nemits = c->nstmts = 0;
+    c->calls = 0;
+    c->fail_at = 0;
+}
+
+static void cap_free(capture_t *c)
+{
+    cap_clear(c);
+    free(c->emits);
+    free(c->stmts);
+}
+
+/* Fixture -------------------------------------------------------------------- */
+
+typedef struct {
+    char dir[256];
+    config_t *cfg;
+    master_t *m;
+    capture_t cap;
+    master_sink_t sink;
+    master_result_t res;
+    char why[WHY_LEN];
+    unsigned next_id;
+    int64_t clock; /* hub time of the next event */
+    unsigned next_event;
+} fixture_t;
+
+static const char CONFIG_TEXT[] =
+    "security: {curve: false}\n"
+    "adapters:\n"
+    "  - name: health\n"
+    "    subscribe: [\"person.*\"]\n"
+    "  - name: socialcare\n"
+    "    subscribe: [\"person.*\"]\n"
+    "  - name: crm\n"
+    "    subscribe: [\"person.*\"]\n"
+    "  - name: agresso\n"
+    "    subscribe: [\"person.changed\"]\n"
+    "  - name: steward\n"
+    "master_data:\n"
+    "  person:\n"
+    "    fields:\n"
+    "      nhs_number:    {owner: health}\n"
+    "      name.given:    {owner: socialcare, fallback: [health, crm]}\n"
+    "      name.family:   {owner: socialcare, fallback: [health, crm]}\n"
+    "      birth_date:    {owner: socialcare, fallback: [health]}\n"
+    "      sex:           {owner: health}\n"
+    "      death_date:    {owner: health}\n"
+    "      address.home:  {owner: crm, on_conflict: propose}\n"
+    "      telecom.phone: {owner: crm}\n"
+    "      telecom.email: {owner: crm}\n"
+    "    survivorship: [health, socialcare, crm, agresso]\n"
+    "  matching:\n"
+    "    upper: 32.0\n"
+    "    lower: 16.0\n";
+
+/* No master_data at all: no owners, trust in the order of the adapters. */
+static const char PLAIN_CONFIG_TEXT[] = "security: {curve: false}\n"
+                                        "adapters:\n"
+                                        "  - name: health\n"
+                                        "    subscribe: [\"person.*\"]\n"
+                                        "  - name: socialcare\n"
+                                        "    subscribe: [\"person.*\"]\n"
+                                        "  - name: crm\n"
+                                        "    subscribe: [\"person.*\"]\n";
+
+static int counter_ids(void *ctx, int64_t now_us, char *out, size_t len)
+{
+    (void)now_us;
+    fixture_t *fx = ctx;
+    (void)snprintf(out, len, "P%04u", ++fx->next_id);
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup_with(void **state, const char *text)
+{
+    fixture_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    (void)snprintf(fx->dir, sizeof fx->dir, "/tmp/joinery-master-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    char path[300];
+    (void)snprintf(path, sizeof path, "%s/joinery.yaml", fx->dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    char err[512] = "";
+    fx->cfg = config_load(path, err, sizeof err);
+    if (fx->cfg == NULL)
+        fail_msg("config: %s", err);
+    fx->m = master_new(fx->cfg, err, sizeof err);
+    if (fx->m == NULL)
+        fail_msg("master_new: %s", err);
+    master_set_id_generator(fx->m, counter_ids, fx);
+    fx->sink = (master_sink_t){&fx->cap, cap_emit, cap_sql};
+    fx->clock = T0;
+    *state = fx;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, CONFIG_TEXT);
+}
+
+static int setup_plain(void **state)
+{
+    return setup_with(state, PLAIN_CONFIG_TEXT);
+}
+
+static int teardown(void **state)
+{
+    fixture_t *fx = *state;
+    master_destroy(&fx->m);
+    config_destroy(&fx->cfg);
+    cap_free(&fx->cap);
+    nftw(fx->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(fx);
+    return 0;
+}
+
+/* Events ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *nhs, *ni, *given, *family, *birth, *death;
+    const char *line1, *town, *postcode, *uprn;
+    const char *phone, *email, *lang;
+    int sex; /* Joinery__V1__AdministrativeSex */
+    uint64_t base_version;
+    int64_t occurred; /* 0: the hub time */
+} spec_t;
+
+static int apply_raw(fixture_t *fx, const char *source, const char *type, const char *local_id,
+                     const char *payload_type, const uint8_t *payload, size_t len,
+                     uint64_t base_version, int64_t occurred)
+{
+    char event_id[32];
+    (void)snprintf(event_id, sizeof event_id, "E%04u", ++fx->next_event);
+    fx->clock += 1000000;
+    master_event_t ev = {.source = source,
+                         .event_id = event_id,
+                         .type = type,
+                         .local_id = local_id,
+                         .base_version = base_version,
+                         .occurred_at_us = occurred ? occurred : fx->clock,
+                         .received_at_us = fx->clock,
+                         .payload_type = payload_type,
+                         .payload = payload,
+                         .payload_len = len};
+    cap_clear(&fx->cap);
+    return master_apply(fx->m, &ev, &fx->sink, &fx->res, fx->why, sizeof fx->why);
+}
+
+static int apply_person(fixture_t *fx, const char *source, const char *local_id, const spec_t *s)
+{
+    Joinery__V1__Person p = JOINERY__V1__PERSON__INIT;
+    Joinery__V1__HumanName name = JOINERY__V1__HUMAN_NAME__INIT;
+    Joinery__V1__Address addr = JOINERY__V1__ADDRESS__INIT;
+    Joinery__V1__Address *addrs[1];
+    Joinery__V1__ContactPoint tel[2] = {JOINERY__V1__CONTACT_POINT__INIT,
+                                        JOINERY__V1__CONTACT_POINT__INIT};
+    Joinery__V1__ContactPoint *tels[2];
+    char *given[1] = {(char *)s->given};
+    char *lines[1] = {(char *)s->line1};
+    if (s->nhs)
+        p.nhs_number = (char *)s->nhs;
+    if (s->ni)
+        p.ni_number = (char *)s->ni;
+    if (s->given || s->family) {
+        if (s->given) {
+            name.n_given = 1;
+            name.given = given;
+        }
+        if (s->family)
+            name.family = (char *)s->family;
+        p.name = &name;
+    }
+    if (s->birth)
+        p.birth_date = (char *)s->birth;
+    if (s->death)
+        p.death_date = (char *)s->death;
+    p.sex = (Joinery__V1__AdministrativeSex)s->sex;
+    if (s->line1 || s->town || s->postcode || s->uprn) {
+        addr.use = "home";
+        if (s->line1) {
+            addr.n_lines = 1;
+            addr.lines = lines;
+        }
+        if (s->town)
+            addr.town = (char *)s->town;
+        if (s->postcode)
+            addr.postcode = (char *)s->postcode;
+        if (s->uprn)
+            addr.uprn = (char *)s->uprn;
+        addrs[0] = &addr;
+        p.n_addresses = 1;
+        p.addresses = addrs;
+    }
+    if (s->phone) {
+        tel[p.n_telecom].system = "phone";
+        tel[p.n_telecom].value = (char *)s->phone;
+        tels[p.n_telecom] = &tel[p.n_telecom];
+        p.n_telecom++;
+    }
+    if (s->email) {
+        tel[p.n_telecom].system = "email";
+        tel[p.n_telecom].value = (char *)s->email;
+        tels[p.n_telecom] = &tel[p.n_telecom];
+        p.n_telecom++;
+    }
+    p.telecom = tels;
+    if (s->lang)
+        p.preferred_language = (char *)s->lang;
+    uint8_t buf[4096];
+    size_t len = joinery__v1__person__pack(&p, buf);
+    return apply_raw(fx, source, "person.updated", local_id, "joinery.v1.Person", buf, len,
+                     s->base_version, s->occurred);
+}
+
+/* Applies and insists the event was taken; returns the golden record's id. */
+static const char *update(fixture_t *fx, const char *source, const char *local_id, const spec_t *s)
+{
+    if (apply_person(fx, source, local_id, s) != 0)
+        fail_msg("master_apply: %s", fx->why);
+    if (fx->res.outcome != MASTER_APPLIED)
+        fail_msg("refused: %s", fx->why);
+    return fx->res.master_id;
+}
+
+static int steward(fixture_t *fx, const char *type, const char *a, const char *b, uint64_t queue_id)
+{
+    Joinery__V1__StewardDecision d = JOINERY__V1__STEWARD_DECISION__INIT;
+    d.master_id_a = (char *)(a ? a : "");
+    d.master_id_b = (char *)(b ? b : "");
+    d.queue_id = queue_id;
+    d.decided_by = "steward@council.example";
+    d.reason = "checked the paper file";
+    uint8_t buf[1024];
+    size_t len = joinery__v1__steward_decision__pack(&d, buf);
+    return apply_raw(fx, "steward", type, "", "joinery.v1.StewardDecision", buf, len, 0, 0);
+}
+
+static void steward_ok(fixture_t *fx, const char *type, const char *a, const char *b,
+                       uint64_t queue_id)
+{
+    if (steward(fx, type, a, b, queue_id) != 0)
+        fail_msg("master_apply: %s", fx->why);
+    if (fx->res.outcome != MASTER_APPLIED)
+        fail_msg("refused: %s", fx->why);
+}
+
+/* Looking at what was captured -------------------------------------------------- */
+
+static const emitted_t *find_emit(const fixture_t *fx, const char *type, const char *target)
+{
+    for (size_t i = 0; i < fx->cap.nemits; i++) {
+        const emitted_t *e = &fx->cap.emits[i];
+        if (strcmp(e->type, type) == 0 && e->target && strcmp(e->target, target) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static size_t count_emits(const fixture_t *fx, const char *type, const char *target)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fx->cap.nemits; i++) {
+        const emitted_t *e = &fx->cap.emits[i];
+        if ((type == NULL || strcmp(e->type, type) == 0) &&
+            (target == NULL || (e->target && strcmp(e->target, target) == 0)))
+            n++;
+    }
+    return n;
+}
+
+static const stmt_t *find_sql(const fixture_t *fx, const char *prefix, size_t nth)
+{
+    for (size_t i = 0; i < fx->cap.nstmts; i++)
+        if (strncmp(fx->cap.stmts[i].stmt, prefix, strlen(prefix)) == 0 && nth-- == 0)
+            return &fx->cap.stmts[i];
+    return NULL;
+}
+
+static size_t count_sql(const fixture_t *fx, const char *prefix)
+{
+    size_t n = 0;
+    while (find_sql(fx, prefix, n) != NULL)
+        n++;
+    return n;
+}
+
+static void assert_lookup(const fixture_t *fx, const char *system, const char *local_id,
+                          const char *master_id, const char *state)
+{
+    char got[MASTER_ID_MAX] = "";
+    const char *s = master_lookup(fx->m, system, local_id, got);
+    if (s == NULL)
+        fail_msg("%s:%s is not linked", system, local_id);
+    assert_string_equal(got, master_id);
+    assert_string_equal(s, state);
+}
+
+static void assert_value(const fixture_t *fx, const char *master_id, const char *field,
+                         const char *value, const char *source)
+{
+    const char *src = NULL;
+    const char *v = master_value(fx->m, master_id, field, &src);
+    if (value == NULL) {
+        assert_null(v);
+        return;
+    }
+    if (v == NULL)
+        fail_msg("%s has no %s", master_id, field);
+    assert_string_equal(v, value);
+    if (source != NULL)
+        assert_string_equal(src, source);
+}
+
+static char *dump(const fixture_t *fx, unsigned flags)
+{
+    char *out = NULL;
+    assert_int_equal(master_dump(fx->m, flags, &out, NULL), 0);
+    return out;
+}
+
+static bool has_field(const Joinery__V1__PersonChanged *pc, const char *field)
+{
+    for (size_t i = 0; i < pc->n_changed_fields; i++)
+        if (strcmp(pc->changed_fields[i], field) == 0)
+            return true;
+    return false;
+}
+
+/* People ----------------------------------------------------------------------------- */
+
+static const spec_t ANNE = {.nhs = "9434765919",
+                            .given = "Anne",
+                            .family = "Jones",
+                            .birth = "1984-03-07",
+                            .sex = 2,
+                            .postcode = "LS1 4AB"};
+static const spec_t OMAR_HEALTH = {
+    .given = "Omar", .family = "Haddad", .birth = "1975-11-30", .sex = 1, .postcode = "LS6 2QT"};
+/* Same name and birth date, another address: a possible match, not a link. */
+static const spec_t OMAR_CRM = {
+    .given = "Omar", .family = "Haddad", .birth = "1975-11-30", .sex = 1, .postcode = "LS9 8AA"};
+static const spec_t BOB = {.nhs = "4010232137",
+                           .given = "Robert",
+                           .family = "Ellison",
+                           .birth = "1950-01-20",
+                           .sex = 1,
+                           .postcode = "LS2 7HY"};
+
+/* Tests -------------------------------------------------------------------------------- */
+
+static void test_new_person_creates_golden_and_xref_no_match(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(apply_person(fx, "health", "H1", &ANNE), 0);
+    assert_int_equal(fx->res.outcome, MASTER_APPLIED);
+    assert_string_equal(fx->res.master_id, "P0001");
+    assert_int_equal(fx->res.version, 1);
+    assert_int_equal(fx->res.changed, 7); /* the postcode makes address.home too */
+    assert_int_equal(master_golden_count(fx->m), 1);
+    assert_lookup(fx, "health", "H1", "P0001", "NO_MATCH");
+    assert_value(fx, "P0001", "nhs_number", "9434765919", "health");
+    assert_value(fx, "P0001", "address.home", "||LS1 4AB|", "health");
+    assert_value(fx, "P0001", "address.home.postcode", "LS1 4AB", "health");
+    assert_null(master_value(fx->m, "P0001", "address.home.uprn", NULL));
+
+    const stmt_t *g = find_sql(fx, "INSERT INTO golden_person", 0);
+    assert_non_null(g);
+    assert_string_equal(g->params[0], "P0001");
+    assert_string_equal(g->params[1], "1");
+    assert_string_equal(g->params[2], "ACTIVE");
+    assert_null(g->params[3]);
+    assert_non_null(strstr(g->params[4], "\"birth_date\": {\"v\": \"1984-03-07\""));
+    assert_int_equal(count_sql(fx, "INSERT INTO golden_person_field_history"), 7);
+    const stmt_t *x = find_sql(fx, "INSERT INTO xref", 0);
+    assert_non_null(x);
+    assert_string_equal(x->params[0], "health");
+    assert_string_equal(x->params[1], "H1");
+    assert_string_equal(x->params[3], "NO_MATCH");
+    assert_true(count_sql(fx, "INSERT INTO master_audit") >= 2);
+
+    /* Everyone but the sender hears of the new record; nobody has an id for it yet. */
+    assert_null(find_emit(fx, "person.changed", "health"));
+    const emitted_t *e = find_emit(fx, "person.changed", "crm");
+    assert_non_null(e);
+    assert_string_equal(e->local_id, "");
+    assert_string_equal(e->payload_type, "joinery.v1.PersonChanged");
+    assert_non_null(find_emit(fx, "person.changed", "socialcare"));
+    assert_non_null(find_emit(fx, "person.changed", "agresso"));
+    assert_null(find_emit(fx, "person.changed", "steward"));
+}
+
+static void test_same_nhs_number_from_another_system_links_match(void **state)
+{
+    fixture_t *fx = *state;
+    update(fx, "health", "H1", &ANNE);
+    spec_t sc = {.nhs = "943 476 5919", .given = "Anne", .family = "Jones", .birth = "1984-03-07"};
+    assert_string_equal(update(fx, "socialcare", "S1", &sc), "P0001");
+    assert_int_equal(fx->res.changed, 0); /* it agrees with what health said */
+    assert_int_equal(master_golden_count(fx->m), 1);
+    assert_lookup(fx, "socialcare", "S1", "P0001", "MATCH");
+    const stmt_t *x = find_sql(fx, "INSERT INTO xref", 0);
+    assert_non_null(x);
+    assert_string_equal(x->params[2], "P0001");
+    assert_string_equal(x->params[3], "MATCH");
+    assert_string_equal(x->params[4], "rule");
+    /* No second golden record; the first did not change, so is not rewritten. */
+    assert_int_equal(count_sql(fx, "INSERT INTO golden_person ("), 0);
+    assert_int_equal(count_emits(fx, NULL, NULL), 0);
+    /* Equal values change nothing, not even who is recorded as saying them. */
+    assert_value(fx, "P0001", "birth_date", "1984-03-07", "health");
+    assert_value(fx, "P0001", "nhs_number", "9434765919", "health");
+}
+
+/* Links Anne in health, socialcare and crm; returns nothing, all on P0001. */
+static void three_systems(fixture_t *fx)
+{
+    update(fx, "health", "H1", &ANNE);
+    spec_t sc = {.nhs = "9434765919", .given = "Anne", .family = "Jones", .birth = "1984-03-07"};
+    update(fx, "socialcare", "S1", &sc);
+    spec_t crm = {
+        .nhs = "9434765919", .family = "Jones", .birth = "1984-03-07", .phone = "07700 900123"};
+    update(fx, "crm", "C1", &crm);
+    assert_int_equal(master_golden_count(fx->m), 1);
+    assert_lookup(fx, "crm", "C1", "P0001", "MATCH");
+}
+
+static void test_non_owner_change_is_refused_with_correction_to_sender(void **state)
+{
+    fixture_t *fx = *state;
+    three_systems(fx);
+    spec_t sc = {.birth = "1984-03-08"};
+    update(fx, "socialcare", "S1", &sc); /* the owner's value is now live */
+    assert_value(fx, "P0001", "birth_date", "1984-03-08", "socialcare");
+
+    spec_t crm = {.birth = "1990-01-01", .phone = "07700 900999"};
+    update(fx, "crm", "C1", &crm);
+    assert_int_equal(fx->res.refused, 1);
+    assert_int_equal(fx->res.changed, 1);
+    assert_value(fx, "P0001", "birth_date", "1984-03-08", "socialcare");
+    assert_value(fx, "P0001", "telecom.phone", "07700900999", "crm");
+
+    const emitted_t *e = find_emit(fx, "person.correction", "crm");
+    assert_non_null(e);
+    assert_string_equal(e->local_id, "C1");
+    Joinery__V1__PersonCorrection *pc =
+        joinery__v1__person_correction__unpack(NULL, e->len, e->payload);
+    assert_non_null(pc);
+    assert_string_equal(pc->master_id, "P0001");
+    assert_string_equal(pc->local_id, "C1");
+    assert_string_equal(pc->field, "birth_date");
+    assert_string_equal(pc->owner, "socialcare");
+    assert_string_equal(pc->refused_value, "1990-01-01");
+    assert_string_equal(pc->current_value, "1984-03-08");
+    assert_string_equal(pc->refused_event_id, "E0005");
+    assert_int_equal(pc->version, fx->res.version);
+    joinery__v1__person_correction__free_unpacked(pc, NULL);
+    assert_int_equal(count_emits(fx, "person.correction", NULL), 1);
+
+    /* socialcare hears nothing of the refused birth date: no correction, and
+     * the change it receives (the phone) does not mention it. */
+    assert_int_equal(count_emits(fx, "person.correction", "socialcare"), 0);
+    const emitted_t *ch = find_emit(fx, "person.changed", "socialcare");
+    assert_non_null(ch);
+    Joinery__V1__PersonChanged *pch =
+        joinery__v1__person_changed__unpack(NULL, ch->len, ch->payload);
+    assert_non_null(pch);
+    assert_int_equal(pch->n_changed_fields, 1);
+    assert_true(has_field(pch, "telecom.phone"));
+    assert_false(has_field(pch, "birth_date"));
+    joinery__v1__person_changed__free_unpacked(pch, NULL);
+    assert_null(find_emit(fx, "person.changed", "crm"));
+
+    const stmt_t *a = NULL;
+    for (size_t i = 0; (a = find_sql(fx, "INSERT INTO master_audit", i)) != NULL; i++)
+        if (strcmp(a->params[4], "refuse") == 0)
+            break;
+    assert_non_null(a);
+    assert_non_null(strstr(a->params[5], "\"owner\": \"socialcare\""));
+}
+
+static void test_owner_change_goes_to_others_in_their_own_ids(void **state)
+{
+    fixture_t *fx = *state;
+    three_systems(fx);
+    spec_t sc = {.birth = "1984-07-03"};
+    update(fx, "socialcare", "S1", &sc);
+    assert_int_equal(fx->res.changed, 1);
+    uint64_t version = fx->res.version;
+
+    assert_null(find_emit(fx, "person.changed", "socialcare"));
+    const char *targets[] = {"health", "crm", "agresso"};
+    const char *ids[] = {"H1", "C1", ""};
+    for (int i = 0; i < 3; i++) {
+        const emitted_t *e = find_emit(fx, "person.changed", targets[i]);
+        assert_non_null(e);
+        assert_string_equal(e->local_id, ids[i]);
+        assert_string_equal(e->master_id, "P0001");
+        Joinery__V1__PersonChanged *pc =
+            joinery__v1__person_changed__unpack(NULL, e->len, e->payload);
+        assert_non_null(pc);
+        assert_string_equal(pc->master_id, "P0001");
+        assert_string_equal(pc->local_id, ids[i]);
+        assert_int_equal(pc->version, version);
+        assert_int_equal(pc->n_changed_fields, 1);
+        assert_string_equal(pc->changed_fields[0], "birth_date");
+        assert_non_null(pc->person);
+        assert_string_equal(pc->person->birth_date, "1984-07-03");
+        assert_string_equal(pc->person->nhs_number, ""); /* only what changed */
+        joinery__v1__person_changed__free_unpacked(pc, NULL);
+    }
+    assert_int_equal(count_emits(fx, "person.changed", NULL), 3);
+}
+
+static void test_stale_base_version_is_refused_with_current_value(void **state)
+{
+    fixture_t *fx = *state;
+    spec_t v1 = {.nhs = "4857773457", .family = "Kowalski", .lang = "en"};
+    update(fx, "health", "H7", &v1);
+    assert_int_equal(fx->res.version, 1);
+    spec_t v2 = {.lang = "pl"};
+    update(fx, "health", "H7", &v2);
+    assert_int_equal(fx->res.version, 2);
+
+    /* Written against version 1, after the language changed at version 2. */
+    spec_t stale = {.lang = "de", .family = "Kowalska", .base_version = 1};
+    update(fx, "health", "H7", &stale);
+    assert_int_equal(fx->res.refused, 1);
+    assert_int_equal(fx->res.changed, 1); /* the family name had not changed since */
+    assert_value(fx, "P0001", "preferred_language", "pl", "health");
+    assert_value(fx, "P0001", "name.family", "Kowalska", "health");
+    const emitted_t *e = find_emit(fx, "person.correction", "health");
+    assert_non_null(e);
+    Joinery__V1__PersonCorrection *pc =
+        joinery__v1__person_correction__unpack(NULL, e->len, e->payload);
+    assert_non_null(pc);
+    assert_string_equal(pc->field, "preferred_language");
+    assert_string_equal(pc->refused_value, "de");
+    assert_string_equal(pc->current_value, "pl");
+    assert_non_null(strstr(pc->reason, "base_version 1"));
+    joinery__v1__person_correction__free_unpacked(pc, NULL);
+
+    /* Written against the current version, it applies. */
+    spec_t fresh = {.lang = "de", .base_version = fx->res.version};
+    update(fx, "health", "H7", &fresh);
+    assert_int_equal(fx->res.refused, 0);
+    assert_value(fx, "P0001", "preferred_language", "de", "health");
+}
+
+static void test_possible_match_is_queued_with_evidence_and_keep_apart_stops_requeue(void **state)
+{
+    fixture_t *fx = *state;
+    update(fx, "health", "H2", &OMAR_HEALTH);
+    update(fx, "crm", "C2", &OMAR_CRM);
+    assert_string_equal(fx->res.master_id, "P0002");
+    assert_int_equal(master_golden_count(fx->m), 2);
+    assert_int_equal(master_steward_count(fx->m), 1);
+    assert_lookup(fx, "crm", "C2", "P0002", "POSSIBLE_MATCH");
+    const stmt_t *q = find_sql(fx, "INSERT INTO steward_queue", 0);
+    assert_non_null(q);
+    assert_string_equal(q->params[0], "1");
+    assert_string_equal(q->params[1], "P0001"); /* the record that was there */
+    assert_string_equal(q->params[2], "P0002"); /* the newcomer */
+    assert_non_null(strstr(q->params[4], "\"decision\": \"possible\""));
+    assert_non_null(strstr(q->params[4], "\"given\": {\"level\": \"exact\""));
+    assert_non_null(strstr(q->params[4], "\"postcode\": {\"level\": "));
+
+    steward_ok(fx, "steward.keep_apart", NULL, NULL, 1);
+    assert_int_equal(master_steward_count(fx->m), 0);
+    assert_lookup(fx, "crm", "C2", "P0002", "NO_MATCH");
+    const stmt_t *k = find_sql(fx, "INSERT INTO keep_apart", 0);
+    assert_non_null(k);
+    assert_string_equal(k->params[0], "P0001");
+    assert_string_equal(k->params[1], "P0002");
+    const stmt_t *d = find_sql(fx, "UPDATE steward_queue", 0);
+    assert_non_null(d);
+    assert_string_equal(d->params[1], "KEPT_APART");
+    assert_string_equal(d->params[3], "steward@council.example");
+
+    /* crm moves Omar to the health record's address: now they agree on
+     * everything, but a steward said they are two people. */
+    spec_t moved = {.postcode = "LS6 2QT"};
+    update(fx, "crm", "C2", &moved);
+    assert_int_equal(fx->res.changed, 2); /* address.home and its postcode */
+    assert_int_equal(master_steward_count(fx->m), 0);
+    assert_int_equal(count_sql(fx, "INSERT INTO steward_queue"), 0);
+
+    /* Without a keep-apart decision, a change like that is queued. */
+    spec_t stranger = {.given = "Xavier", .family = "Zed", .birth = "2001-01-01"};
+    update(fx, "socialcare", "S3", &stranger);
+    assert_string_equal(fx->res.master_id, "P0003");
+    assert_int_equal(master_steward_count(fx->m), 0);
+    update(fx, "socialcare", "S3", &OMAR_HEALTH);
+    assert_true(count_sql(fx, "INSERT INTO steward_queue") >= 1);
+    assert_true(master_steward_count(fx->m) >= 1);
+    assert_string_equal(find_sql(fx, "INSERT INTO steward_queue", 0)->params[2], "P0003");
+
+    /* A decided item cannot be decided again. */
+    assert_int_equal(steward(fx, "steward.keep_apart", NULL, NULL, 1), 0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    assert_non_null(strstr(fx->why, "not open"));
+}
+
+static void test_invalid_nhs_number_refuses_the_event(void **state)
+{
+    fixture_t *fx = *state;
+    spec_t bad = ANNE;
+    bad.nhs = "9434765918"; /* check digit wrong */
+    assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    assert_non_null(strstr(fx->why, "nhs_number"));
+    assert_int_equal(fx->cap.nstmts, 0);
+    assert_int_equal(fx->cap.nemits, 0);
+    assert_int_equal(master_golden_count(fx->m), 0);
+    assert_null(master_lookup(fx->m, "health", "H1", NULL));
+
+    bad = ANNE;
+    bad.birth = "1984-02-30";
+    assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    assert_non_null(strstr(fx->why, "birth_date"));
+    bad = ANNE;
+    bad.postcode = "LS1 4A";
+    assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    assert_non_null(strstr(fx->why, "postcode"));
+    bad = ANNE;
+    bad.death = "1980-01-01"; /* before birth */
+    assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    bad = ANNE;
+    bad.nhs = "0000000000"; /* passes the check digit, but a placeholder */
+    assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    assert_non_null(strstr(fx->why, "placeholder"));
+    bad = ANNE;
+    bad.ni = "QQ123456C";
+    assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    assert_non_null(strstr(fx->why, "ni_number"));
+    assert_int_equal(master_golden_count(fx->m), 0);
+}
+
+static void test_missing_local_id_or_wrong_payload_is_refused(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(apply_person(fx, "health", "", &ANNE), 0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    assert_non_null(strstr(fx->why, "source_record_id"));
+    uint8_t junk[] = {0xff, 0xff, 0xff};
+    assert_int_equal(apply_raw(fx, "health", "person.updated", "H1", "joinery.v1.Person", junk,
+                               sizeof junk, 0, 0),
+                     0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    assert_int_equal(
+        apply_raw(fx, "health", "person.updated", "H1", "joinery.v1.Case", junk, 0, 0, 0), 0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    assert_int_equal(
+        apply_raw(fx, "health", "case.created", "H1", "joinery.v1.Case", junk, 0, 0, 0), 0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    assert_int_equal(master_golden_count(fx->m), 0);
+    assert_true(master_handles("person.updated", 14));
+    assert_true(master_handles("steward.unmerge", 15));
+    assert_false(master_handles("person.changed", 14));
+    assert_false(master_handles("person.updatedX", 15));
+}
+
+static void test_values_are_normalised(void **state)
+{
+    fixture_t *fx = *state;
+    spec_t s = {.nhs = "943 476 5919",
+                .ni = "ab 12 34 56 c",
+                .given = "  Mary   Ann ",
+                .family = "O'Brien",
+                .line1 = "12  High  Street",
+                .town = "Leeds",
+                .postcode = "ls14ab",
+                .uprn = "000072632",
+                .phone = "+44 (0)7700-900123",
+                .email = "Mary.OBrien@Example.ORG"};
+    update(fx, "crm", "C1", &s);
+    const char *id = fx->res.master_id;
+    assert_value(fx, id, "nhs_number", "9434765919", "crm");
+    assert_value(fx, id, "ni_number", "AB123456C", NULL);
+    assert_value(fx, id, "name.given", "Mary Ann", NULL);
+    assert_value(fx, id, "address.home", "12 High Street|LEEDS|LS1 4AB|72632", NULL);
+    assert_value(fx, id, "address.home.postcode", "LS1 4AB", NULL);
+    assert_value(fx, id, "address.home.uprn", "72632", NULL);
+    assert_value(fx, id, "telecom.phone", "+4407700900123", NULL);
+    assert_value(fx, id, "telecom.email", "mary.obrien@example.org", NULL);
+    /* The same facts written differently change nothing. */
+    spec_t again = {.nhs = "9434765919",
+                    .postcode = "LS1 4AB",
+                    .line1 = "12 High Street",
+                    .town = "LEEDS",
+                    .uprn = "72632"};
+    update(fx, "crm", "C1", &again);
+    assert_int_equal(fx->res.changed, 0);
+    assert_int_equal(fx->cap.nstmts, 0);
+    assert_int_equal(fx->cap.nemits, 0);
+}
+
+/* Builds two records for the merge tests: Anne (P0001: health H1,
+ * socialcare S1) and a duplicate made by crm without an NHS number (P0002:
+ * crm C9, agresso A9), whose values differ in ways the merge must settle. */
+static void two_records(fixture_t *fx)
+{
+    update(fx, "health", "H1", &ANNE);
+    spec_t sc = {.nhs = "9434765919",
+                 .given = "Anne",
+                 .family = "Jones",
+                 .birth = "1984-03-07",
+                 .lang = "cy"};
+    update(fx, "socialcare", "S1", &sc);
+    spec_t dup = {.given = "Annie",
+                  .family = "Jones-Smith",
+                  .birth = "1984-03-07",
+                  .line1 = "3 Mill Lane",
+                  .postcode = "LS9 9ZZ",
+                  .email = "anne@example.org",
+                  .lang = "en"};
+    update(fx, "crm", "C9", &dup);
+    assert_string_equal(fx->res.master_id, "P0002");
+    assert_int_equal(master_golden_count(fx->m), 2);
+}
+
+static void test_merge_moves_xrefs_and_redirects_the_retired_record(void **state)
+{
+    fixture_t *fx = *state;
+    two_records(fx);
+    steward_ok(fx, "steward.merge", "P0001", "P0002", 0);
+    assert_string_equal(fx->res.master_id, "P0001");
+    assert_int_equal(master_golden_count(fx->m), 1);
+    assert_lookup(fx, "crm", "C9", "P0001", "REDIRECTED");
+    assert_lookup(fx, "health", "H1", "P0001", "NO_MATCH");
+    assert_lookup(fx, "socialcare", "S1", "P0001", "MATCH");
+    /* crm owns e-mail and address: the survivor takes them; names stay socialcare's. */
+    assert_value(fx, "P0001", "telecom.email", "anne@example.org", "crm");
+    assert_value(fx, "P0001", "address.home", "3 Mill Lane||LS9 9ZZ|", "crm");
+    assert_value(fx, "P0001", "name.family", "Jones", "health");
+    assert_value(fx, "P0001", "preferred_language", "cy", "socialcare");
+    /* The retired record keeps its values, for the history and an unmerge. */
+    assert_value(fx, "P0002", "name.family", "Jones-Smith", "crm");
+
+    const stmt_t *r = find_sql(fx, "INSERT INTO golden_person (", 1);
+    assert_non_null(r);
+    assert_string_equal(r->params[0], "P0002");
+    assert_string_equal(r->params[2], "REDIRECTED");
+    assert_string_equal(r->params[3], "P0001");
+    assert_non_null(find_sql(fx, "INSERT INTO golden_merge", 0));
+
+    /* Each subscriber of person.merged hears it in its own ids. */
+    const emitted_t *e = find_emit(fx, "person.merged", "crm");
+    assert_non_null(e);
+    Joinery__V1__PersonMerged *pm = joinery__v1__person_merged__unpack(NULL, e->len, e->payload);
+    assert_non_null(pm);
+    assert_string_equal(pm->survivor_master_id, "P0001");
+    assert_string_equal(pm->retired_master_id, "P0002");
+    assert_string_equal(pm->survivor_local_id, "");
+    assert_string_equal(pm->retired_local_id, "C9");
+    joinery__v1__person_merged__free_unpacked(pm, NULL);
+    e = find_emit(fx, "person.merged", "health");
+    assert_non_null(e);
+    pm = joinery__v1__person_merged__unpack(NULL, e->len, e->payload);
+    assert_string_equal(pm->survivor_local_id, "H1");
+    assert_string_equal(pm->retired_local_id, "");
+    joinery__v1__person_merged__free_unpacked(pm, NULL);
+    assert_null(find_emit(fx, "person.merged", "agresso")); /* it does not subscribe */
+    /* ... and the survivor's new values reach everyone, crm in its own id. */
+    e = find_emit(fx, "person.changed", "crm");
+    assert_non_null(e);
+    assert_string_equal(e->local_id, "C9");
+
+    /* Events for the retired record's ids now land on the survivor. */
+    spec_t phone = {.phone = "07700 900555"};
+    assert_string_equal(update(fx, "crm", "C9", &phone), "P0001");
+    assert_value(fx, "P0001", "telecom.phone", "07700900555", "crm");
+}
+
+static void test_unmerge_restores_both_records_and_every_xref(void **state)
+{
+    fixture_t *fx = *state;
+    two_records(fx);
+    const char *c9_state = master_lookup(fx->m, "crm", "C9", NULL);
+    assert_non_null(c9_state);
+    char *before = dump(fx, 0);
+    steward_ok(fx, "steward.merge", "P0001", "P0002", 0);
+    char *merged = dump(fx, 0);
+    assert_string_not_equal(before, merged);
+
+    steward_ok(fx, "steward.unmerge", "P0001", "P0002", 0);
+    assert_string_equal(fx->res.master_id, "P0002");
+    char *after = dump(fx, 0);
+    assert_string_equal(before, after);
+    assert_int_equal(master_golden_count(fx->m), 2);
+    assert_lookup(fx, "crm", "C9", "P0002", c9_state);
+
+    /* Both records go to everyone whole, each system in its own ids. */
+    size_t n = 0;
+    for (size_t i = 0; i < fx->cap.nemits; i++) {
+        const emitted_t *e = &fx->cap.emits[i];
+        if (strcmp(e->type, "person.changed") != 0)
+            continue;
+        n++;
+        if (strcmp(e->master_id, "P0002") == 0 && strcmp(e->target, "crm") == 0)
+            assert_string_equal(e->local_id, "C9");
+        if (strcmp(e->master_id, "P0001") == 0 && strcmp(e->target, "crm") == 0)
+            assert_string_equal(e->local_id, "");
+        if (strcmp(e->master_id, "P0001") == 0 && strcmp(e->target, "health") == 0)
+            assert_string_equal(e->local_id, "H1");
+    }
+    assert_int_equal(n, 8); /* 4 subscribers x 2 records */
+    /* A wrong merge undone is remembered: the pair is kept apart. */
+    char *steward_state = dump(fx, MASTER_DUMP_STEWARD);
+    assert_non_null(strstr(steward_state, "keep_apart P0001 P0002"));
+    assert_null(strstr(steward_state, "merge P0002 into"));
+    /* Undoing twice is refused. */
+    assert_int_equal(steward(fx, "steward.unmerge", "P0001", "P0002", 0), 0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    free(before);
+    free(merged);
+    free(after);
+    free(steward_state);
+}
+
+static void test_unmerge_keeps_changes_made_after_the_merge(void **state)
+{
+    fixture_t *fx = *state;
+    two_records(fx);
+    steward_ok(fx, "steward.merge", "P0001", "P0002", 0);
+    spec_t later = {.email = "anne.jones@example.org"};
+    update(fx, "crm", "C9", &later);
+    steward_ok(fx, "steward.unmerge", "P0001", "P0002", 0);
+    /* The e-mail changed after the merge: that change stands on the survivor. */
+    assert_value(fx, "P0001", "telecom.email", "anne.jones@example.org", "crm");
+    assert_value(fx, "P0001", "address.home", "||LS1 4AB|", "health");
+    assert_value(fx, "P0002", "telecom.email", "anne@example.org", "crm");
+}
+
+static void test_survivorship_by_priority_then_recency(void **state)
+{
+    fixture_t *fx = *state;
+    /* preferred_language has no owner: survivorship [health, socialcare, crm, agresso]. */
+    spec_t crm = {.nhs = "1234567881", .family = "Nowak", .lang = "en"};
+    update(fx, "crm", "C1", &crm);
+    spec_t ag = {.nhs = "1234567881", .family = "Nowak", .lang = "fr"};
+    update(fx, "agresso", "A1", &ag);
+    assert_lookup(fx, "agresso", "A1", "P0001", "MATCH");
+    assert_value(fx, "P0001", "preferred_language", "en", "crm"); /* agresso ranks below crm */
+    spec_t h = {.nhs = "1234567881", .lang = "pl"};
+    update(fx, "health", "H1", &h);
+    assert_value(fx, "P0001", "preferred_language", "pl", "health");
+    /* Same source: the more recent statement wins, an older one does not. */
+    spec_t old = {.lang = "de", .occurred = T0};
+    update(fx, "health", "H1", &old);
+    assert_int_equal(fx->res.changed, 0);
+    assert_value(fx, "P0001", "preferred_language", "pl", "health");
+    spec_t newer = {.lang = "de"};
+    update(fx, "health", "H1", &newer);
+    assert_value(fx, "P0001", "preferred_language", "de", "health");
+    /* An owned field with no live owner value: the fallback list decides. */
+    spec_t crm_given = {.given = "Ewa"};
+    update(fx, "crm", "C1", &crm_given);
+    assert_value(fx, "P0001", "name.given", "Ewa", "crm");
+    spec_t h_given = {.given = "Eva"};
+    update(fx, "health", "H1", &h_given);
+    assert_value(fx, "P0001", "name.given", "Eva", "health"); /* health before crm */
+    spec_t crm_again = {.given = "Ewa"};
+    update(fx, "crm", "C1", &crm_again);
+    assert_value(fx, "P0001", "name.given", "Eva", "health");
+    assert_int_equal(fx->res.refused, 0); /* outranked is not refused: no owner spoke */
+}
+
+static void test_without_master_data_adapter_order_decides(void **state)
+{
+    fixture_t *fx = *state;
+    spec_t crm = {.nhs = "6400754636", .family = "Okafor", .birth = "1991-09-09"};
+    update(fx, "crm", "C1", &crm);
+    spec_t h = {.nhs = "6400754636", .family = "Okafor-Ade"};
+    update(fx, "health", "H1", &h);
+    assert_value(fx, "P0001", "name.family", "Okafor-Ade", "health"); /* first adapter */
+    spec_t crm2 = {.family = "Okafor"};
+    update(fx, "crm", "C1", &crm2);
+    assert_value(fx, "P0001", "name.family", "Okafor-Ade", "health");
+    assert_int_equal(fx->res.refused, 0);
+    assert_int_equal(fx->cap.nemits, 0);
+}
+
+static void test_propose_forwards_the_change_to_the_owner(void **state)
+{
+    fixture_t *fx = *state;
+    three_systems(fx);
+    spec_t crm = {.line1 = "1 Park Row", .town = "Leeds", .postcode = "LS1 5AB"};
+    update(fx, "crm", "C1", &crm);
+    spec_t sc = {.line1 = "9 Canal Wharf", .town = "Leeds", .postcode = "LS11 5PS"};
+    update(fx, "socialcare", "S1", &sc);
+    assert_value(fx, "P0001", "address.home", "1 Park Row|LEEDS|LS1 5AB|", "crm");
+    assert_int_equal(count_emits(fx, "person.correction", NULL), 0);
+    assert_int_equal(count_emits(fx, "person.proposed", NULL), 1); /* one for the address */
+    const emitted_t *e = find_emit(fx, "person.proposed", "crm");
+    assert_non_null(e);
+    assert_string_equal(e->local_id, "C1");
+    assert_string_equal(e->payload_type, "joinery.v1.PersonProposal");
+    Joinery__V1__PersonProposal *pp =
+        joinery__v1__person_proposal__unpack(NULL, e->len, e->payload);
+    assert_non_null(pp);
+    assert_string_equal(pp->field, "address.home");
+    assert_string_equal(pp->proposed_value, "9 Canal Wharf|LEEDS|LS11 5PS|");
+    assert_string_equal(pp->current_value, "1 Park Row|LEEDS|LS1 5AB|");
+    assert_string_equal(pp->proposed_by, "socialcare");
+    assert_string_equal(pp->proposer_local_id, "S1");
+    assert_int_equal(pp->person->n_addresses, 1);
+    assert_string_equal(pp->person->addresses[0]->postcode, "LS11 5PS");
+    assert_string_equal(pp->person->addresses[0]->lines[0], "9 Canal Wharf");
+    joinery__v1__person_proposal__free_unpacked(pp, NULL);
+    assert_int_equal(fx->res.refused, 2); /* address.home and its postcode */
+}
+
+static void test_merge_from_a_source_system_in_its_own_ids(void **state)
+{
+    fixture_t *fx = *state;
+    update(fx, "health", "H1", &ANNE);
+    update(fx, "health", "H2", &BOB);
+    spec_t sc = BOB;
+    update(fx, "socialcare", "S2", &sc);
+    assert_lookup(fx, "socialcare", "S2", "P0002", "MATCH");
+    /* The trust found H2 was a duplicate registration of H1 (HL7 A40). */
+    Joinery__V1__PersonMerged pm = JOINERY__V1__PERSON_MERGED__INIT;
+    pm.survivor_local_id = "H1";
+    pm.retired_local_id = "H2";
+    pm.reason = "HL7 A40 from RX1";
+    uint8_t buf[256];
+    size_t len = joinery__v1__person_merged__pack(&pm, buf);
+    assert_int_equal(
+        apply_raw(fx, "health", "person.merged", "H1", "joinery.v1.PersonMerged", buf, len, 0, 0),
+        0);
+    assert_int_equal(fx->res.outcome, MASTER_APPLIED);
+    assert_string_equal(fx->res.master_id, "P0001");
+    assert_lookup(fx, "health", "H2", "P0001", "REDIRECTED");
+    assert_lookup(fx, "socialcare", "S2", "P0001", "REDIRECTED");
+    assert_null(find_emit(fx, "person.merged", "health")); /* it told us */
+    const emitted_t *e = find_emit(fx, "person.merged", "socialcare");
+    assert_non_null(e);
+    Joinery__V1__PersonMerged *got = joinery__v1__person_merged__unpack(NULL, e->len, e->payload);
+    assert_string_equal(got->survivor_local_id, "");
+    assert_string_equal(got->retired_local_id, "S2");
+    assert_string_equal(got->reason, "HL7 A40 from RX1");
+    joinery__v1__person_merged__free_unpacked(got, NULL);
+    /* The owner's NHS numbers differ: health's survivor keeps its own. */
+    assert_value(fx, "P0001", "nhs_number", "9434765919", "health");
+}
+
+static void test_steward_link_merges_a_queued_pair(void **state)
+{
+    fixture_t *fx = *state;
+    update(fx, "health", "H2", &OMAR_HEALTH);
+    update(fx, "crm", "C2", &OMAR_CRM);
+    assert_int_equal(master_steward_count(fx->m), 1);
+    steward_ok(fx, "steward.link", NULL, NULL, 1);
+    assert_string_equal(fx->res.master_id, "P0001");
+    assert_int_equal(master_steward_count(fx->m), 0);
+    assert_int_equal(master_golden_count(fx->m), 1);
+    assert_lookup(fx, "crm", "C2", "P0001", "MATCH");
+    const stmt_t *d = find_sql(fx, "UPDATE steward_queue", 0);
+    assert_non_null(d);
+    assert_string_equal(d->params[1], "LINKED");
+    const stmt_t *x = find_sql(fx, "INSERT INTO xref", 0);
+    assert_string_equal(x->params[4], "steward");
+    /* crm owns the address: its value survives the link. */
+    assert_value(fx, "P0001", "address.home.postcode", "LS9 8AA", "crm");
+}
+
+static void test_second_record_from_the_same_system_goes_to_a_steward(void **state)
+{
+    fixture_t *fx = *state;
+    update(fx, "health", "H1", &ANNE);
+    /* health sends a second record with Anne's NHS number: a duplicate
+     * registration, or a mistake; either way a steward decides. */
+    update(fx, "health", "H1b", &ANNE);
+    assert_string_equal(fx->res.master_id, "P0002");
+    assert_lookup(fx, "health", "H1b", "P0002", "POSSIBLE_MATCH");
+    assert_int_equal(master_steward_count(fx->m), 1);
+}
+
+/* Fails the AT-th sink call of one event; returns master_apply's result. */
+static int apply_failing(fixture_t *fx, int at, const char *type, const char *local_id,
+                         const char *payload_type, const uint8_t *buf, size_t len)
+{
+    cap_clear(&fx->cap);
+    fx->cap.fail_at = at;
+    master_event_t ev = {.source = strncmp(type, "steward.", 8) == 0 ? "steward" : "crm",
+                         .event_id = "F",
+                         .type = type,
+                         .local_id = local_id,
+                         .received_at_us = T0 + 100000000,
+                         .payload_type = payload_type,
+                         .payload = buf,
+                         .payload_len = len};
+    return master_apply(fx->m, &ev, &fx->sink, &fx->res, fx->why, sizeof fx->why);
+}
+
+/* Every step of an event, sql and emit alike, is failed in turn: the engine
+ * must look exactly as before each time, and take the event afterwards. */
+static void fail_each_call(fixture_t *fx, const char *type, const char *local_id,
+                           const char *payload_type, const uint8_t *buf, size_t len)
+{
+    char *before = dump(fx, MASTER_DUMP_VERSIONS | MASTER_DUMP_STEWARD);
+    int at = 1;
+    for (;; at++) {
+        int rc = apply_failing(fx, at, type, local_id, payload_type, buf, len);
+        if (rc == 0)
+            break; /* it needed fewer calls than AT: done */
+        assert_int_equal(rc, -1);
+        char *now = dump(fx, MASTER_DUMP_VERSIONS | MASTER_DUMP_STEWARD);
+        assert_string_equal(before, now);
+        free(now);
+    }
+    assert_true(at > 3);
+    assert_int_equal(fx->res.outcome, MASTER_APPLIED);
+    char *after = dump(fx, MASTER_DUMP_VERSIONS | MASTER_DUMP_STEWARD);
+    assert_string_not_equal(before, after);
+    free(after);
+    free(before);
+}
+
+static void test_sink_failure_leaves_the_engine_unchanged(void **state)
+{
+    fixture_t *fx = *state;
+    three_systems(fx);
+    update(fx, "health", "H2", &OMAR_HEALTH);
+    uint8_t buf[1024];
+    Joinery__V1__Person p = JOINERY__V1__PERSON__INIT;
+    Joinery__V1__ContactPoint tel = JOINERY__V1__CONTACT_POINT__INIT;
+    Joinery__V1__ContactPoint *tels[1] = {&tel};
+    tel.system = "phone";
+    tel.value = "07700 900999";
+    p.telecom = tels;
+    p.n_telecom = 1;
+    p.birth_date = "1990-01-01";
+    size_t len = joinery__v1__person__pack(&p, buf);
+    fail_each_call(fx, "person.updated", "C1", "joinery.v1.Person", buf, len);
+    fail_each_call(fx, "person.updated", "C-new", "joinery.v1.Person", buf, len);
+    /* a possible match: a new record and a steward item */
+    Joinery__V1__Person omar = JOINERY__V1__PERSON__INIT;
+    Joinery__V1__HumanName name = JOINERY__V1__HUMAN_NAME__INIT;
+    char *given[1] = {"Omar"};
+    name.given = given;
+    name.n_given = 1;
+    name.family = "Haddad";
+    omar.name = &name;
+    omar.birth_date = "1975-11-30";
+    len = joinery__v1__person__pack(&omar, buf);
+    fail_each_call(fx, "person.updated", "C-omar", "joinery.v1.Person", buf, len);
+
+    Joinery__V1__StewardDecision d = JOINERY__V1__STEWARD_DECISION__INIT;
+    d.master_id_a = "P0001";
+    d.master_id_b = "P0002";
+    len = joinery__v1__steward_decision__pack(&d, buf);
+    fail_each_call(fx, "steward.merge", "", "joinery.v1.StewardDecision", buf, len);
+    fail_each_call(fx, "steward.unmerge", "", "joinery.v1.StewardDecision", buf, len);
+    d.master_id_a = "";
+    d.master_id_b = "";
+    d.queue_id = 1;
+    len = joinery__v1__steward_decision__pack(&d, buf);
+    fail_each_call(fx, "steward.keep_apart", "", "joinery.v1.StewardDecision", buf, len);
+}
+
+static void test_consents_and_codes_round_trip_into_person_changed(void **state)
+{
+    fixture_t *fx = *state;
+    Joinery__V1__Person p = JOINERY__V1__PERSON__INIT;
+    Joinery__V1__Consent c1 = JOINERY__V1__CONSENT__INIT, c2 = JOINERY__V1__CONSENT__INIT;
+    Joinery__V1__Consent *cs[2] = {&c1, &c2};
+    c1.purpose = "direct-care";
+    c1.granted = 1;
+    c2.purpose = "research";
+    c2.granted = 0;
+    p.consents = cs;
+    p.n_consents = 2;
+    p.nhs_number = "4505577104";
+    p.nhs_number_verification =
+        JOINERY__V1__NHS_NUMBER_VERIFICATION__NHS_NUMBER_PRESENT_AND_VERIFIED;
+    p.gp_practice_ods = "b86001";
+    p.interpreter_required = 1;
+    uint8_t buf[512];
+    size_t len = joinery__v1__person__pack(&p, buf);
+    assert_int_equal(
+        apply_raw(fx, "health", "person.created", "H5", "joinery.v1.Person", buf, len, 0, 0), 0);
+    assert_int_equal(fx->res.outcome, MASTER_APPLIED);
+    assert_value(fx, "P0001", "consent.direct-care", "granted", "health");
+    assert_value(fx, "P0001", "consent.research", "refused", "health");
+    assert_value(fx, "P0001", "nhs_number_verification", "01", NULL);
+    assert_value(fx, "P0001", "gp_practice_ods", "B86001", NULL);
+    const emitted_t *e = find_emit(fx, "person.changed", "crm");
+    assert_non_null(e);
+    Joinery__V1__PersonChanged *pc = joinery__v1__person_changed__unpack(NULL, e->len, e->payload);
+    assert_non_null(pc);
+    assert_int_equal(pc->n_changed_fields, 6);
+    assert_int_equal(pc->person->n_consents, 2);
+    assert_string_equal(pc->person->consents[0]->purpose, "direct-care");
+    assert_true(pc->person->consents[0]->granted);
+    assert_false(pc->person->consents[1]->granted);
+    assert_int_equal(pc->person->nhs_number_verification, 1);
+    assert_true(pc->person->interpreter_required);
+    assert_string_equal(pc->person->gp_practice_ods, "B86001");
+    joinery__v1__person_changed__free_unpacked(pc, NULL);
+
+    Joinery__V1__Consent bad = JOINERY__V1__CONSENT__INIT;
+    bad.purpose = "Research!";
+    cs[1] = &bad;
+    len = joinery__v1__person__pack(&p, buf);
+    assert_int_equal(
+        apply_raw(fx, "health", "person.updated", "H5", "joinery.v1.Person", buf, len, 0, 0), 0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    assert_non_null(strstr(fx->why, "consents"));
+}
+
+static void test_dump_is_canonical_and_ids_are_sortable_by_default(void **state)
+{
+    fixture_t *fx = *state;
+    master_set_id_generator(fx->m, NULL, NULL);
+    update(fx, "health", "H1", &ANNE);
+    char first[MASTER_ID_MAX];
+    (void)snprintf(first, sizeof first, "%s", fx->res.master_id);
+    update(fx, "health", "H2", &BOB);
+    assert_int_equal(strlen(first), 27);
+    assert_int_equal(first[0], 'P');
+    assert_true(strcmp(first, fx->res.master_id) < 0);
+    char *a = dump(fx, MASTER_DUMP_VERSIONS | MASTER_DUMP_STEWARD);
+    char *b = dump(fx, MASTER_DUMP_VERSIONS | MASTER_DUMP_STEWARD);
+    assert_string_equal(a, b);
+    assert_non_null(strstr(a, "xref health H1 -> "));
+    free(a);
+    free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_new_person_creates_golden_and_xref_no_match, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_same_nhs_number_from_another_system_links_match, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_non_owner_change_is_refused_with_correction_to_sender,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owner_change_goes_to_others_in_their_own_ids, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stale_base_version_is_refused_with_current_value,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_possible_match_is_queued_with_evidence_and_keep_apart_stops_requeue, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_nhs_number_refuses_the_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_local_id_or_wrong_payload_is_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_values_are_normalised, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merge_moves_xrefs_and_redirects_the_retired_record,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unmerge_restores_both_records_and_every_xref, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unmerge_keeps_changes_made_after_the_merge, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_survivorship_by_priority_then_recency, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_without_master_data_adapter_order_decides, setup_plain,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_propose_forwards_the_change_to_the_owner, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_merge_from_a_source_system_in_its_own_ids, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_steward_link_merges_a_queued_pair, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_record_from_the_same_system_goes_to_a_steward,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sink_failure_leaves_the_engine_unchanged, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_consents_and_codes_round_trip_into_person_changed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dump_is_canonical_and_ids_are_sortable_by_default,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests_name("master", tests, NULL, NULL);
+}
