@@ -59,6 +59,12 @@ int joinery_keygen(const char *dir, const char *name, char *err, size_t errlen)
         sdk_errf(err, errlen, "this libzmq was built without CurveZMQ");
         return -1;
     }
+    /* A fresh key directory is the usual case (first adapter, new machine):
+     * make it, private to its owner, rather than fail. */
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        sdk_errf(err, errlen, "cannot create key directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
     char keypath[PATH_MAX], pubpath[PATH_MAX];
     int a = snprintf(keypath, sizeof keypath, "%s/%s.key", dir, name);
     int b = snprintf(pubpath, sizeof pubpath, "%s/%s.pub", dir, name);
