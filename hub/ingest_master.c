@@ -135,8 +135,14 @@ int ingest_master_apply(core_t *c, const ingest_master_in_t *in, master_result_t
                          .payload = in->payload,
                          .payload_len = in->payload_len};
     memset(res, 0, sizeof *res);
-    if (master_apply(c->master, &ev, &sink, res, why, why_len) < 0)
+    size_t mark = c->pending->nsql;
+    if (master_apply(c->master, &ev, &sink, res, why, why_len) < 0) {
+        /* The engine changed nothing: neither may the batch. */
+        jbatch_truncate_sql(c->pending, mark);
+        c->derived.len = 0;
+        c->nderived = 0;
         return -1;
+    }
     return 0;
 }
 

@@ -288,6 +288,12 @@ int jbatch_take_dead(jbatch_t *to, jbatch_t *from)
     return 0;
 }
 
+void jbatch_truncate_sql(jbatch_t *b, size_t mark)
+{
+    while (b->nsql > mark)
+        free(b->sql[--b->nsql].params);
+}
+
 jentry_t *jbatch_find(const jbatch_t *b, uint64_t seq)
 {
     if (!b->n || seq < b->e[0].seq || seq > b->e[b->n - 1].seq)

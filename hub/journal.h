@@ -132,6 +132,8 @@ int jbatch_extend_last(jbatch_t *b, const uint8_t *p, size_t len);
 int jbatch_set_target(jbatch_t *b, int16_t index, const char *name, size_t len);
 /* A statement for the same transaction; see master_sink_t.sql. */
 int jbatch_add_sql(jbatch_t *b, const char *stmt, int nparams, const char *const *params);
+/* Drops the statements added after the first MARK (a decision that was undone). */
+void jbatch_truncate_sql(jbatch_t *b, size_t mark);
 
 static inline const char *jentry_type(const jbatch_t *b, const jentry_t *e)
 {

@@ -117,12 +117,13 @@ static void num_i(char *buf, int64_t v)
     (void)snprintf(buf, NUM_LEN, "%lld", (long long)v);
 }
 
-/* NULL (SQL NULL) for "no score". */
+/* NULL (SQL NULL, JSON null) for "no score". Seventeen digits, so a score
+ * read back by master_load is the score that was written. */
 static const char *num_d(char *buf, double v)
 {
-    if (isnan(v))
+    if (!isfinite(v))
         return NULL;
-    (void)snprintf(buf, NUM_LEN, "%.4f", v);
+    (void)snprintf(buf, NUM_LEN, "%.17g", v);
     return buf;
 }
 
@@ -497,6 +498,16 @@ static void on_candidate(void *ctx, golden_t *g)
     }
 }
 
+/* A link by NHS or NI number found among the records holding that number
+ * settles the search: the records that only look alike could do no better
+ * than a rule, and a person's event should not pay for scoring them. */
+static bool settled(void *ctx, const char *key)
+{
+    const search_t *s = ctx;
+    bool identifier = strncmp(key, "nhs:", 4) == 0 || strncmp(key, "ni:", 3) == 0;
+    return identifier && s->link.g != NULL && s->link.how == XH_RULE;
+}
+
 static void search(master_t *m, const match_person_t *p, const golden_t *self, int src, search_t *s)
 {
     memset(s, 0, sizeof *s);
@@ -505,7 +516,7 @@ static void search(master_t *m, const match_person_t *p, const golden_t *self, i
     s->self = self;
     s->src = src;
     s->best = NAN;
-    master_candidates(m, p, on_candidate, s);
+    master_candidates(m, p, on_candidate, settled, s);
 }
 
 static int evidence_json(master_t *m, const cand_t *c, mbuf_t *out)
@@ -514,12 +525,15 @@ static int evidence_json(master_t *m, const cand_t *c, mbuf_t *out)
     rc |= master_buf_json_str(out, c->decision == MATCH_DECISION_LINK ? "link" : "possible");
     rc |= master_buf_str(out, ", \"reason\": ");
     rc |= master_buf_json_str(out, c->why);
-    rc |= master_buf_printf(out, ", \"total\": %.4f, \"fields\": {", c->ev.total);
+    char num[NUM_LEN];
+    rc |= master_buf_printf(out, ", \"total\": %s, \"fields\": {",
+                            num_d(num, c->ev.total) ? num : "null");
     for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
         rc |= master_buf_printf(out, "%s\"%s\": {\"level\": ", f ? ", " : "",
                                 match_field_name((match_field_t)f));
         rc |= master_buf_json_str(out, match_level_name((match_field_t)f, c->ev.level[f]));
-        rc |= master_buf_printf(out, ", \"weight\": %.4f}", c->ev.weight[f]);
+        rc |=
+            master_buf_printf(out, ", \"weight\": %s}", num_d(num, c->ev.weight[f]) ? num : "null");
     }
     (void)m;
     return rc | master_buf_str(out, "}}");
@@ -543,7 +557,7 @@ static int sql_queue_open(ectx_t *c, uint64_t id, const golden_t *a, const golde
     m->json.len = 0;
     if (master_buf_printf(&m->json, "{\"queue_id\": %llu, \"with\": ", (unsigned long long)id) ||
         master_buf_json_str(&m->json, a->id) ||
-        master_buf_printf(&m->json, ", \"score\": %.4f}", cand->score))
+        master_buf_printf(&m->json, ", \"score\": %s}", num_d(score, cand->score) ? score : "null"))
         return say(c, "out of memory");
     return sql_audit(c, b, "queue");
 }
@@ -734,7 +748,8 @@ static int plan_rematch(ectx_t *c, pplan_t *p)
     return 0;
 }
 
-static int write_refusal(ectx_t *c, const pplan_t *p, const refusal_t *r)
+/* A refused field: with AUDIT its audit row, else its message. */
+static int write_refusal(ectx_t *c, const pplan_t *p, const refusal_t *r, bool audit)
 {
     master_t *m = c->m;
     const mrule_t *rule = rule_of(m, r->field);
@@ -743,15 +758,16 @@ static int write_refusal(ectx_t *c, const pplan_t *p, const refusal_t *r)
     /* An owner that does not listen for proposals cannot act on one; the
      * sender is corrected instead, so the difference does not go unnoticed. */
     bool propose = r->propose && subscribes(m->sub_proposed, m->nsub_proposed, rule->owner);
-    m->json.len = 0;
-    if (master_buf_str(&m->json, "{\"field\": ") || master_buf_json_str(&m->json, field) ||
-        master_buf_str(&m->json, ", \"owner\": ") || master_buf_json_str(&m->json, owner) ||
-        master_buf_printf(&m->json, ", \"reason\": \"%s\", \"field_version\": %llu}",
-                          r->kind == REF_OWNER ? "owner" : "stale",
-                          (unsigned long long)r->current_version))
-        return say(c, "out of memory");
-    if (sql_audit(c, p->g, propose ? "propose" : "refuse") != 0)
-        return -1;
+    if (audit) {
+        m->json.len = 0;
+        if (master_buf_str(&m->json, "{\"field\": ") || master_buf_json_str(&m->json, field) ||
+            master_buf_str(&m->json, ", \"owner\": ") || master_buf_json_str(&m->json, owner) ||
+            master_buf_printf(&m->json, ", \"reason\": \"%s\", \"field_version\": %llu}",
+                              r->kind == REF_OWNER ? "owner" : "stale",
+                              (unsigned long long)r->current_version))
+            return say(c, "out of memory");
+        return sql_audit(c, p->g, propose ? "propose" : "refuse");
+    }
     if (r->quiet)
         return 0;
     char reason[256];
@@ -799,10 +815,20 @@ static int write_refusal(ectx_t *c, const pplan_t *p, const refusal_t *r)
                 (const ProtobufCMessage *)&msg);
 }
 
+/* Messages go to the sink before statements: a sink that refuses a message
+ * then leaves no statement of this event behind it. */
 static int write_person(ectx_t *c, pplan_t *p)
 {
     master_t *m = c->m;
     golden_t *g = p->g;
+    for (size_t i = 0; i < p->nref; i++)
+        if (write_refusal(c, p, &p->ref[i], false) != 0)
+            return -1;
+    uint16_t fields[MASTER_MAX_INCOMING];
+    for (size_t i = 0; i < p->nch; i++)
+        fields[i] = p->ch[i].field;
+    if (emit_changed(c, g, p->version, p->vals, fields, p->nch, NULL, 0) != 0)
+        return -1;
     if (p->nch > 0 || p->newg != NULL) {
         if (sql_golden(c, g, p->version, MS_ACTIVE, NULL, p->vals) != 0)
             return -1;
@@ -843,12 +869,9 @@ static int write_person(ectx_t *c, pplan_t *p)
         if (sql_queue_open(c, p->q[i]->id, p->q[i]->a, p->q[i]->b, &p->queue[i]) != 0)
             return -1;
     for (size_t i = 0; i < p->nref; i++)
-        if (write_refusal(c, p, &p->ref[i]) != 0)
+        if (write_refusal(c, p, &p->ref[i], true) != 0)
             return -1;
-    uint16_t fields[MASTER_MAX_INCOMING];
-    for (size_t i = 0; i < p->nch; i++)
-        fields[i] = p->ch[i].field;
-    return emit_changed(c, g, p->version, p->vals, fields, p->nch, NULL, 0);
+    return 0;
 }
 
 static int broken(ectx_t *c)
@@ -1060,6 +1083,23 @@ static int write_merge(ectx_t *c, mplan_t *p)
     master_t *m = c->m;
     golden_t *s = p->s, *r = p->r;
     uint64_t vs = s->version + 1, vr = r->version + 1;
+    static const char *const kinds[] = {"steward.merge", "steward.link", "person.merged"};
+    Joinery__V1__PersonMerged msg = JOINERY__V1__PERSON_MERGED__INIT;
+    msg.survivor_master_id = s->id;
+    msg.retired_master_id = r->id;
+    msg.reason = (char *)(p->reason && *p->reason ? p->reason : kinds[p->kind]);
+    for (size_t i = 0; i < m->nsub_merged; i++) {
+        int sys = m->sub_merged[i];
+        if (c->exclude_src && sys == c->src)
+            continue;
+        msg.survivor_local_id = (char *)primary_local(s, sys);
+        msg.retired_local_id = (char *)primary_local(r, sys);
+        if (emit(c, "person.merged", m->systems[sys], s, msg.survivor_local_id,
+                 (const ProtobufCMessage *)&msg) != 0)
+            return -1;
+    }
+    if (emit_changed(c, s, vs, p->vals, p->changed, p->nchanged, p->view, p->nview) != 0)
+        return -1;
     if (sql_golden(c, s, vs, MS_ACTIVE, NULL, p->vals) != 0 ||
         sql_golden(c, r, vr, MS_REDIRECTED, s, r->vals) != 0)
         return -1;
@@ -1106,7 +1146,6 @@ static int write_merge(ectx_t *c, mplan_t *p)
         if (run(c, SQL_KEEP_DEL, 2, kp) != 0)
             return -1;
     }
-    static const char *const kinds[] = {"steward.merge", "steward.link", "person.merged"};
     m->json.len = 0;
     if (master_buf_str(&m->json, "{\"retired\": ") || master_buf_json_str(&m->json, r->id) ||
         master_buf_printf(&m->json, ", \"by\": \"%s\", \"version\": %llu, \"moved\": %zu",
@@ -1123,21 +1162,7 @@ static int write_merge(ectx_t *c, mplan_t *p)
     if (sql_audit(c, r, "merged_into") != 0)
         return -1;
 
-    Joinery__V1__PersonMerged msg = JOINERY__V1__PERSON_MERGED__INIT;
-    msg.survivor_master_id = s->id;
-    msg.retired_master_id = r->id;
-    msg.reason = (char *)(p->reason && *p->reason ? p->reason : kinds[p->kind]);
-    for (size_t i = 0; i < m->nsub_merged; i++) {
-        int sys = m->sub_merged[i];
-        if (c->exclude_src && sys == c->src)
-            continue;
-        msg.survivor_local_id = (char *)primary_local(s, sys);
-        msg.retired_local_id = (char *)primary_local(r, sys);
-        if (emit(c, "person.merged", m->systems[sys], s, msg.survivor_local_id,
-                 (const ProtobufCMessage *)&msg) != 0)
-            return -1;
-    }
-    return emit_changed(c, s, vs, p->vals, p->changed, p->nchanged, p->view, p->nview);
+    return 0;
 }
 
 static int commit_merge(ectx_t *c, mplan_t *p)
@@ -1276,6 +1301,11 @@ static int write_unmerge(ectx_t *c, uplan_t *p)
     master_t *m = c->m;
     golden_t *s = p->s, *r = p->r;
     uint64_t vs = s->version + 1, vr = r->version + 1;
+    /* Every system hears about both records whole: its ids may have moved
+     * from one to the other. */
+    if (emit_whole(c, s, vs, p->vals, p->sview, p->nsview) != 0 ||
+        emit_whole(c, r, vr, r->vals, p->rview, p->nrview) != 0)
+        return -1;
     if (sql_golden(c, s, vs, MS_ACTIVE, NULL, p->vals) != 0 ||
         sql_golden(c, r, vr, MS_ACTIVE, NULL, r->vals) != 0)
         return -1;
@@ -1304,13 +1334,7 @@ static int write_unmerge(ectx_t *c, uplan_t *p)
         master_buf_printf(&m->json, ", \"restored_fields\": %zu, \"moved_back\": %zu}", p->nch,
                           p->nback))
         return say(c, "out of memory");
-    if (sql_audit(c, s, "unmerge") != 0)
-        return -1;
-    /* Every system hears about both records whole: its ids may have moved
-     * from one to the other. */
-    if (emit_whole(c, s, vs, p->vals, p->sview, p->nsview) != 0)
-        return -1;
-    return emit_whole(c, r, vr, r->vals, p->rview, p->nrview);
+    return sql_audit(c, s, "unmerge");
 }
 
 static int commit_unmerge(ectx_t *c, uplan_t *p)
@@ -1515,6 +1539,9 @@ static int apply_steward(ectx_t *c, const char *action)
             (void)snprintf(c->res->master_id, sizeof c->res->master_id, "%s", a->id);
         goto done;
     }
+    /* A link named by master ids still settles the pair's open item. */
+    if (q == NULL && strcmp(action, "link") == 0)
+        q = master_queue_pair(m, a, b);
     if (strcmp(action, "keep_apart") == 0)
         rc = do_keep_apart(c, a, b, d->decided_by, d->reason);
     else

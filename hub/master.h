@@ -77,6 +77,13 @@ size_t master_steward_count(const master_t *m);
 
 /* Additions beyond the first contract --------------------------------------- */
 
+/* master_load also recovers the engine after a failure it cannot see: when a
+ * transaction holding statements it handed to a sink fails to commit (or a
+ * group commit is rolled back), memory is ahead of the tables, and the engine
+ * must be reloaded before it takes another event. master_load first empties
+ * the engine; if it fails, the engine refuses every event (-1) until a later
+ * master_load succeeds. */
+
 /* Master ids are "P" + 26 characters of Crockford base32 (a ULID: 48 bits of
  * milliseconds, then 80 bits counting up from a random start), so they sort by
  * creation and never repeat. Tests, and a hub that wants its own scheme, may

@@ -704,7 +704,9 @@ static void build_one(master_t *m, mperson_t *pb, int field, char *v)
         size_t k = strlen(CONSENT_PREFIX);
         if (strncmp(name, CONSENT_PREFIX, k) != 0 || p->n_consents >= MASTER_OUT_CONSENTS)
             break;
+        static const Joinery__V1__Consent consent_init = JOINERY__V1__CONSENT__INIT;
         Joinery__V1__Consent *c = &pb->consent[p->n_consents];
+        *c = consent_init;
         c->purpose = (char *)name + k;
         c->granted = strcmp(v, "granted") == 0;
         pb->consents[p->n_consents++] = c;
@@ -721,14 +723,11 @@ int master_person_build(master_t *m, const uint16_t *fields, const char *const *
     static const Joinery__V1__HumanName name_init = JOINERY__V1__HUMAN_NAME__INIT;
     static const Joinery__V1__Address addr_init = JOINERY__V1__ADDRESS__INIT;
     static const Joinery__V1__ContactPoint tel_init = JOINERY__V1__CONTACT_POINT__INIT;
-    static const Joinery__V1__Consent consent_init = JOINERY__V1__CONSENT__INIT;
     pb->person = person_init;
     pb->name = name_init;
     pb->addr = addr_init;
     pb->addr.use = "home";
     pb->tel[0] = pb->tel[1] = tel_init;
-    for (size_t i = 0; i < MASTER_OUT_CONSENTS; i++)
-        pb->consent[i] = consent_init;
     /* Values are split in place, so they are copied first; one reservation
      * keeps the pointers into m->text valid. */
     size_t total = 0;

@@ -486,7 +486,8 @@ static void visit(master_t *m, golden_t *g, master_candidate_fn fn, void *ctx)
     fn(ctx, g);
 }
 
-void master_candidates(master_t *m, const match_person_t *p, master_candidate_fn fn, void *ctx)
+void master_candidates(master_t *m, const match_person_t *p, master_candidate_fn fn,
+                       bool (*done)(void *ctx, const char *key), void *ctx)
 {
     if (++m->stamp == 0) {
         for (size_t i = 0; i < m->ngoldens; i++)
@@ -501,13 +502,13 @@ void master_candidates(master_t *m, const match_person_t *p, master_candidate_fn
             continue;
         if (((uintptr_t)cur & 1) == 0) {
             visit(m, cur, fn, ctx);
-            continue;
+        } else {
+            const block_t *b = (const block_t *)((uintptr_t)cur & ~(uintptr_t)1);
+            for (uint32_t k = 0; !b->overflow && k < b->n; k++)
+                visit(m, b->v[k], fn, ctx);
         }
-        const block_t *b = (const block_t *)((uintptr_t)cur & ~(uintptr_t)1);
-        if (b->overflow)
-            continue;
-        for (uint32_t k = 0; k < b->n; k++)
-            visit(m, b->v[k], fn, ctx);
+        if (done != NULL && done(ctx, keys[i]))
+            return;
     }
 }
 

@@ -156,6 +156,22 @@ void master_buf_free(mbuf_t *b)
     *b = (mbuf_t){0};
 }
 
+/* Decimal digits without printf: this runs for every field of every
+ * changed record. */
+static int buf_i64(mbuf_t *b, int64_t v)
+{
+    char tmp[24];
+    size_t n = sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        tmp[--n] = '-';
+    return master_buf_add(b, tmp + n, sizeof tmp - n);
+}
+
 int master_vals_json(const master_t *m, const mvals_t *b, mbuf_t *out)
 {
     int rc = master_buf_str(out, "{");
@@ -167,8 +183,11 @@ int master_vals_json(const master_t *m, const mvals_t *b, mbuf_t *out)
         rc |= master_buf_json_str(out, master_val_text(b, v));
         rc |= master_buf_str(out, ", \"s\": ");
         rc |= master_buf_json_str(out, m->systems[v->source]);
-        rc |= master_buf_printf(out, ", \"n\": %llu, \"t\": %lld}", (unsigned long long)v->version,
-                                (long long)v->at_us);
+        rc |= master_buf_str(out, ", \"n\": ");
+        rc |= buf_i64(out, (int64_t)v->version);
+        rc |= master_buf_str(out, ", \"t\": ");
+        rc |= buf_i64(out, v->at_us);
+        rc |= master_buf_str(out, "}");
     }
     return rc | master_buf_str(out, "}");
 }

@@ -59,7 +59,7 @@ CREATE TABLE steward_queue (
     id           bigint  PRIMARY KEY,   -- assigned by the engine
     master_a     text    NOT NULL,
     master_b     text    NOT NULL,
-    score        double precision NOT NULL,
+    score        double precision,
     evidence     jsonb   NOT NULL,      -- per-field comparison levels and weights
     state        text    NOT NULL DEFAULT 'OPEN'
                  CHECK (state IN ('OPEN', 'LINKED', 'KEPT_APART', 'MERGED')),
@@ -78,7 +78,7 @@ CREATE TABLE keep_apart (
     decided_by   text,
     reason       text,
     PRIMARY KEY (master_a, master_b),
-    CHECK (master_a < master_b)
+    CHECK (master_a < master_b COLLATE "C")   -- byte order, as the engine sorts
 );
 
 -- Each merge, with what is needed to undo it: the survivor's fields before

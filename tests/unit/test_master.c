@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ typedef struct {
     size_t nstmts, capstmts;
     int fail_at; /* the call (sql or emit, counted from 1) that fails; 0 = none */
     int calls;
+    bool emit_after_sql; /* a message came after a statement of the same event */
 } capture_t;
 
 static char *dup_or_null(const char *s)
@@ -64,6 +66,8 @@ static int cap_emit(void *ctx, const char *type, const char *target, const char 
     capture_t *c = ctx;
     if (++c->calls == c->fail_at)
         return -1;
+    if (c->nstmts > 0)
+        c->emit_after_sql = true;
     if (c->nemits == c->capemits) {
         c->capemits = c->capemits ? c->capemits * 2 : 64;
         c->emits = realloc(c->emits, c->capemits * sizeof *c->emits);
@@ -120,6 +124,7 @@ static void cap_clear(capture_t *c)
     c->nemits = c->nstmts = 0;
     c->calls = 0;
     c->fail_at = 0;
+    c->emit_after_sql = false;
 }
 
 static void cap_free(capture_t *c)
@@ -1101,6 +1106,29 @@ static void test_steward_link_merges_a_queued_pair(void **state)
     assert_value(fx, "P0001", "address.home.postcode", "LS9 8AA", "crm");
 }
 
+static void test_steward_link_by_master_ids_settles_the_open_item(void **state)
+{
+    fixture_t *fx = *state;
+    update(fx, "health", "H2", &OMAR_HEALTH);
+    update(fx, "crm", "C2", &OMAR_CRM);
+    steward_ok(fx, "steward.link", "P0002", "P0001", 0);
+    assert_string_equal(fx->res.master_id, "P0002"); /* the steward chose the survivor */
+    assert_int_equal(master_steward_count(fx->m), 0);
+    assert_lookup(fx, "health", "H2", "P0002", "MATCH");
+    const stmt_t *d = find_sql(fx, "UPDATE steward_queue", 0);
+    assert_non_null(d);
+    assert_string_equal(d->params[0], "1");
+    assert_string_equal(d->params[1], "LINKED");
+    /* Linking again is a no-op; keeping one record apart from itself is refused. */
+    steward_ok(fx, "steward.link", "P0002", "P0001", 0);
+    assert_int_equal(fx->cap.nstmts, 0);
+    assert_int_equal(steward(fx, "steward.keep_apart", "P0001", "P0002", 0), 0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    assert_int_equal(steward(fx, "steward.merge", "P0001", "P0404", 0), 0);
+    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+    assert_non_null(strstr(fx->why, "P0404"));
+}
+
 static void test_second_record_from_the_same_system_goes_to_a_steward(void **state)
 {
     fixture_t *fx = *state;
@@ -1194,6 +1222,29 @@ static void test_sink_failure_leaves_the_engine_unchanged(void **state)
     d.queue_id = 1;
     len = joinery__v1__steward_decision__pack(&d, buf);
     fail_each_call(fx, "steward.keep_apart", "", "joinery.v1.StewardDecision", buf, len);
+}
+
+/* A sink that refuses a message must find no statement of the event before it
+ * (the hub cannot take statements back out of its pending batch). */
+static void test_messages_reach_the_sink_before_statements(void **state)
+{
+    fixture_t *fx = *state;
+    three_systems(fx);
+    assert_false(fx->cap.emit_after_sql);
+    spec_t crm = {.birth = "1990-01-01", .phone = "07700 900999"};
+    spec_t sc = {.birth = "1984-03-08"};
+    update(fx, "socialcare", "S1", &sc);
+    assert_false(fx->cap.emit_after_sql);
+    update(fx, "crm", "C1", &crm); /* a correction and a change */
+    assert_true(fx->cap.nemits >= 2 && fx->cap.nstmts >= 2);
+    assert_false(fx->cap.emit_after_sql);
+    update(fx, "health", "H2", &OMAR_HEALTH);
+    steward_ok(fx, "steward.merge", "P0001", "P0002", 0);
+    assert_true(fx->cap.nemits > 0);
+    assert_false(fx->cap.emit_after_sql);
+    steward_ok(fx, "steward.unmerge", "P0001", "P0002", 0);
+    assert_true(fx->cap.nemits > 0);
+    assert_false(fx->cap.emit_after_sql);
 }
 
 static void test_consents_and_codes_round_trip_into_person_changed(void **state)
@@ -1300,9 +1351,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_merge_from_a_source_system_in_its_own_ids, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_steward_link_merges_a_queued_pair, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_steward_link_by_master_ids_settles_the_open_item,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_record_from_the_same_system_goes_to_a_steward,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_sink_failure_leaves_the_engine_unchanged, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_messages_reach_the_sink_before_statements, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_consents_and_codes_round_trip_into_person_changed,
                                         setup, teardown),
