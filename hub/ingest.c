@@ -407,10 +407,18 @@ void ingest_committed(core_t *c, jbatch_t *b)
         }
         any = true;
         dedup_put(c->dedup, key, e->seq);
-        confirm_entry(c, b, e, 0, e->seq, NULL);
         session_t *s = core_session(c, e->session);
-        if (s)
+        if (s) {
+            /* An entity event's ordering key is its golden record: "m:<master id>". */
+            const char *ek = jentry_entity_key(b, e);
+            if (e->entity_key_len > 2 && ek[0] == 'm' && ek[1] == ':')
+                session_add_confirm_master(c, s, jentry_event_id(b, e), e->event_id_len, e->seq,
+                                           ek + 2, e->entity_key_len - 2u);
+            else
+                session_add_confirm(c, s, jentry_event_id(b, e), e->event_id_len, 0, e->seq,
+                                    NULL);
             c->adapter_stats[s->adapter_index].published++;
+        }
         if (e->seq > c->head_seq)
             c->head_seq = e->seq;
     }

@@ -51,6 +51,7 @@ class Client:
         self.sock.connect(endpoint)
         self.adapter = adapter
         self.seq = 0
+        self.backlog = []  # deliveries that arrived while publish() waited for its confirms
 
     def close(self):
         self.sock.close()
@@ -64,6 +65,8 @@ class Client:
 
     def recv(self, timeout_ms=5000, skip=("HEARTBEAT",)):
         """Next (command, message) not in skip; (None, None) on timeout."""
+        if self.backlog:
+            return self.backlog.pop(0)
         deadline = time.time() + timeout_ms / 1000.0
         while True:
             left = int((deadline - time.time()) * 1000)
@@ -95,13 +98,17 @@ class Client:
         want = {e.event_id for e in envelopes}
         got = {}
         deadline = time.time() + timeout_ms / 1000.0
+        kept = []
         while want - set(got) and time.time() < deadline:
             cmd, msg = self.recv(int((deadline - time.time()) * 1000) + 1)
             if cmd == "CONFIRM":
                 for entry in msg.entries:
                     got[entry.event_id] = entry
-            elif cmd is not None and cmd != "DELIVER":
+            elif cmd == "DELIVER":
+                kept.append((cmd, msg))  # for the caller's next recv()
+            elif cmd is not None:
                 raise RuntimeError("unexpected %s: %s" % (cmd, msg))
+        self.backlog.extend(kept)
         return got
 
     def subscribe(self, name, patterns, credit=100, from_beginning=False):
@@ -115,3 +122,33 @@ class Client:
     def nack(self, name, seq, reject=False, reason=""):
         self.send("NACK", P.Nack(subscription=name, seq=seq, reason=reason,
                                  action=P.NACK_REJECT if reject else P.NACK_RETRY))
+
+
+def person(given="", family="", birth_date="", nhs="", postcode="", phone="", sex=0):
+    """A serialised joinery.v1.Person with the fields given."""
+    p = PERSON.Person(birth_date=birth_date, nhs_number=nhs, sex=sex)
+    if given:
+        p.name.given.append(given)
+    p.name.family = family
+    if postcode:
+        p.addresses.add(use="home", postcode=postcode, lines=["1 High Street"], town="Leeds")
+    if phone:
+        p.telecom.add(system="phone", value=phone, use="mobile")
+    return p.SerializeToString()
+
+
+def drain(client, timeout_ms=1500):
+    """Every DELIVER until TIMEOUT_MS of silence, acked; returns [(Delivery, Envelope)]."""
+    out = []
+    while True:
+        cmd, m = client.recv(timeout_ms)
+        if cmd is None:
+            return out
+        if cmd != "DELIVER":
+            continue
+        for d in m.deliveries:
+            env = E.Envelope()
+            env.ParseFromString(d.envelope)
+            out.append((d, env))
+        if not m.deliveries[0].transient:
+            client.ack(m.subscription, [d.seq for d in m.deliveries])
