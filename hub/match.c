@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Longest normalised name we keep. Real forenames/surnames are far shorter; anything longer is a
@@ -741,34 +742,215 @@ static const char *const gendered_groups[] = {
     "JEAN JEANNE",
 };
 
-static int group_has(const char *group, const char *name)
+typedef struct {
+    const char *name;
+    uint16_t group;
+} match_name_group_t;
+
+/* nickname_groups, sorted by name for bsearch: (name, group). Generated from the
+ * groups above; test_match checks the two agree. */
+static const match_name_group_t nickname_groups_index[] = {
+    {"ABBIE", 65},     {"ABBY", 65},        {"ABI", 65},        {"ABIGAIL", 65},
+    {"AL", 29},        {"ALBERT", 29},      {"ALEC", 21},       {"ALEX", 21},
+    {"ALEX", 22},      {"ALEXANDER", 21},   {"ALEXANDRA", 22},  {"ALF", 28},
+    {"ALFIE", 28},     {"ALFRED", 28},      {"ALI", 81},        {"ALISON", 81},
+    {"ALLISON", 81},   {"ALLY", 81},        {"ANDREW", 44},     {"ANDY", 44},
+    {"ANGELA", 78},    {"ANGIE", 78},       {"ANN", 66},        {"ANNE", 66},
+    {"ANNIE", 66},     {"ANT", 14},         {"ANTHONY", 14},    {"ARCHIBALD", 77},
+    {"ARCHIE", 77},    {"BECCA", 60},       {"BECKY", 60},      {"BEN", 36},
+    {"BENJAMIN", 36},  {"BENJI", 36},       {"BENNY", 36},      {"BERT", 29},
+    {"BERT", 30},      {"BERTIE", 29},      {"BESS", 1},        {"BESSIE", 1},
+    {"BETH", 1},       {"BETSY", 1},        {"BETTY", 1},       {"BEX", 60},
+    {"BILL", 0},       {"BILLY", 0},        {"BOB", 2},         {"BOBBY", 2},
+    {"CARO", 79},      {"CAROLINE", 79},    {"CAROLYN", 79},    {"CARRIE", 79},
+    {"CATH", 4},       {"CATHERINE", 4},    {"CATHRYN", 4},     {"CATHY", 4},
+    {"CHARLES", 12},   {"CHARLIE", 12},     {"CHAS", 12},       {"CHAZ", 12},
+    {"CHRIS", 18},     {"CHRIS", 19},       {"CHRIS", 20},      {"CHRISSIE", 19},
+    {"CHRISSIE", 20},  {"CHRISSY", 19},     {"CHRISSY", 20},    {"CHRISTINA", 20},
+    {"CHRISTINE", 19}, {"CHRISTOPHER", 18}, {"CHUCK", 12},      {"DAI", 16},
+    {"DAN", 37},       {"DANIEL", 37},      {"DANNY", 37},      {"DAVE", 16},
+    {"DAVID", 16},     {"DAVY", 16},        {"DEB", 63},        {"DEBBIE", 63},
+    {"DEBORAH", 63},   {"DEBRA", 63},       {"DEL", 90},        {"DEREK", 90},
+    {"DICK", 6},       {"DICKIE", 6},       {"DOLLY", 71},      {"DON", 51},
+    {"DONALD", 51},    {"DONNIE", 51},      {"DOROTHY", 71},    {"DOT", 71},
+    {"DOTTIE", 71},    {"DOUG", 53},        {"DOUGIE", 53},     {"DOUGLAS", 53},
+    {"DREW", 44},      {"ED", 9},           {"ED", 10},         {"EDDIE", 9},
+    {"EDDIE", 10},     {"EDDY", 9},         {"EDMUND", 10},     {"EDWARD", 9},
+    {"ELEANOR", 70},   {"ELINOR", 70},      {"ELIZA", 1},       {"ELIZABETH", 1},
+    {"ELLIE", 70},     {"FANNY", 72},       {"FRAN", 72},       {"FRANCES", 72},
+    {"FRANCIS", 73},   {"FRANK", 73},       {"FRANKIE", 73},    {"FRANNIE", 72},
+    {"FRED", 27},      {"FRED", 28},        {"FREDDIE", 27},    {"FREDDY", 27},
+    {"FREDERICK", 27}, {"GED", 52},         {"GEOFF", 45},      {"GEOFFREY", 45},
+    {"GERALD", 52},    {"GERRY", 52},       {"GILL", 86},       {"GILLIAN", 86},
+    {"GREG", 56},      {"GREGORY", 56},     {"HAL", 31},        {"HAL", 32},
+    {"HAROLD", 32},    {"HARRY", 31},       {"HARRY", 32},      {"HELEN", 69},
+    {"HENRY", 31},     {"HERB", 30},        {"HERBERT", 30},    {"HUGH", 89},
+    {"HUGHIE", 89},    {"ISABEL", 84},      {"ISABELLA", 84},   {"ISABELLE", 84},
+    {"ISOBEL", 84},    {"ISSY", 84},        {"IZZIE", 84},      {"IZZY", 84},
+    {"JACK", 7},       {"JACKIE", 74},      {"JACQUELINE", 74}, {"JACQUI", 74},
+    {"JAMES", 5},      {"JAMIE", 5},        {"JEFF", 45},       {"JEFFREY", 45},
+    {"JEN", 61},       {"JENNI", 61},       {"JENNIFER", 61},   {"JENNY", 61},
+    {"JERRY", 52},     {"JILL", 86},        {"JILLY", 86},      {"JIM", 5},
+    {"JIMMIE", 5},     {"JIMMY", 5},        {"JO", 34},         {"JO", 35},
+    {"JOANNA", 35},    {"JOANNE", 35},      {"JOE", 33},        {"JOEY", 33},
+    {"JOHN", 7},       {"JOHNNIE", 7},      {"JOHNNY", 7},      {"JON", 8},
+    {"JONATHAN", 8},   {"JONNIE", 8},       {"JONNY", 8},       {"JOSEPH", 33},
+    {"JOSEPHINE", 34}, {"JOSIE", 34},       {"JUDE", 76},       {"JUDITH", 76},
+    {"JUDY", 76},      {"KAT", 4},          {"KATE", 4},        {"KATH", 87},
+    {"KATHERINE", 4},  {"KATHLEEN", 87},    {"KATHRYN", 4},     {"KATHY", 4},
+    {"KATHY", 87},     {"KATIE", 4},        {"KEN", 46},        {"KENNETH", 46},
+    {"KENNY", 46},     {"KIM", 64},         {"KIMBERLEY", 64},  {"KIMBERLY", 64},
+    {"KIT", 18},       {"KITTY", 4},        {"KRISTOPHER", 18}, {"LARRY", 47},
+    {"LAURENCE", 47},  {"LAURIE", 47},      {"LAWRENCE", 47},   {"LEN", 48},
+    {"LENNIE", 48},    {"LENNY", 48},       {"LEONARD", 48},    {"LEXI", 22},
+    {"LEXIE", 22},     {"LIBBY", 1},        {"LIV", 83},        {"LIVVIE", 83},
+    {"LIVVY", 83},     {"LIZ", 1},          {"LIZZIE", 1},      {"LIZZY", 1},
+    {"MADGE", 3},      {"MAGGIE", 3},       {"MAGS", 3},        {"MAL", 88},
+    {"MALCOLM", 88},   {"MAMIE", 67},       {"MARGARET", 3},    {"MARGE", 3},
+    {"MARGIE", 3},     {"MARY", 67},        {"MATT", 38},       {"MATTHEW", 38},
+    {"MATTY", 38},     {"MEG", 3},          {"MICHAEL", 15},    {"MICK", 15},
+    {"MICKEY", 15},    {"MICKY", 15},       {"MIKE", 15},       {"MIKEY", 15},
+    {"MOHAMED", 92},   {"MOHAMMAD", 92},    {"MOHAMMED", 92},   {"MOHAMMUD", 92},
+    {"MOLLIE", 67},    {"MOLLY", 67},       {"MUHAMMAD", 92},   {"MUHAMMED", 92},
+    {"NAN", 66},       {"NAT", 54},         {"NATE", 54},       {"NATHANIEL", 54},
+    {"NED", 9},        {"NED", 10},         {"NELL", 69},       {"NELL", 70},
+    {"NELLIE", 69},    {"NELLIE", 70},      {"NICHOLAS", 39},   {"NICK", 39},
+    {"NICKY", 39},     {"NICKY", 40},       {"NICOLA", 40},     {"NIKKI", 40},
+    {"OLIVER", 82},    {"OLIVIA", 83},      {"OLLIE", 82},      {"OLLY", 82},
+    {"PADDY", 25},     {"PAM", 75},         {"PAMELA", 75},     {"PAT", 25},
+    {"PAT", 26},       {"PATRICIA", 26},    {"PATRICK", 25},    {"PATSY", 26},
+    {"PATTY", 26},     {"PEG", 3},          {"PEGGY", 3},       {"PENELOPE", 85},
+    {"PENNY", 85},     {"PETE", 41},        {"PETER", 41},      {"PHIL", 42},
+    {"PHILIP", 42},    {"PHILLIP", 42},     {"PIP", 42},        {"POLLY", 67},
+    {"RAY", 49},       {"RAYMOND", 49},     {"REBECCA", 60},    {"RICH", 6},
+    {"RICHARD", 6},    {"RICHIE", 6},       {"RICK", 6},        {"RICKY", 6},
+    {"ROB", 2},        {"ROBBIE", 2},       {"ROBERT", 2},      {"RON", 50},
+    {"RONALD", 50},    {"RONNIE", 50},      {"SADIE", 68},      {"SALLY", 68},
+    {"SAM", 23},       {"SAM", 24},         {"SAMANTHA", 24},   {"SAMMIE", 24},
+    {"SAMMY", 23},     {"SAMMY", 24},       {"SAMUEL", 23},     {"SANDY", 21},
+    {"SARA", 68},      {"SARAH", 68},       {"SEAN", 93},       {"SHAUN", 93},
+    {"SHAWN", 93},     {"SID", 91},         {"SIDNEY", 91},     {"STEPHEN", 17},
+    {"STEVE", 17},     {"STEVEN", 17},      {"STEVIE", 17},     {"SUE", 62},
+    {"SUSAN", 62},     {"SUSIE", 62},       {"SUZY", 62},       {"SYDNEY", 91},
+    {"TED", 9},        {"TED", 11},         {"TEDDY", 9},       {"TEDDY", 11},
+    {"TERENCE", 57},   {"TERESA", 58},      {"TERRI", 58},      {"TERRY", 57},
+    {"TESS", 58},      {"TESSA", 58},       {"THEO", 11},       {"THEODORE", 11},
+    {"THERESA", 58},   {"THOMAS", 13},      {"TIM", 43},        {"TIMMY", 43},
+    {"TIMOTHY", 43},   {"TINA", 20},        {"TOM", 13},        {"TOMMY", 13},
+    {"TONY", 14},      {"TORI", 59},        {"TRICIA", 26},     {"TRISH", 26},
+    {"VAL", 80},       {"VALERIE", 80},     {"VICKI", 59},      {"VICKY", 59},
+    {"VICTORIA", 59},  {"WILL", 0},         {"WILLIAM", 0},     {"WILLIE", 0},
+    {"WILLY", 0},      {"ZAC", 55},         {"ZACH", 55},       {"ZACHARY", 55},
+    {"ZACK", 55},
+};
+
+/* gendered_groups, sorted by name for bsearch: (name, group). Generated from the
+ * groups above; test_match checks the two agree. */
+static const match_name_group_t gendered_groups_index[] = {
+    {"ADRIAN", 22},     {"ADRIANA", 22},   {"ADRIENNE", 22},   {"ALEXANDER", 0}, {"ALEXANDRA", 0},
+    {"ANDREA", 12},     {"ANDREW", 12},    {"BERNADETTE", 24}, {"BERNARD", 24},  {"BILLIE", 30},
+    {"BILLY", 30},      {"CARL", 15},      {"CARLA", 15},      {"CHARLES", 35},  {"CHARLOTTE", 35},
+    {"CHRISTIAN", 19},  {"CHRISTINA", 19}, {"DANIEL", 1},      {"DANIELA", 1},   {"DANIELLE", 1},
+    {"DENIS", 16},      {"DENISE", 16},    {"DENNIS", 16},     {"EDWARD", 25},   {"EDWINA", 25},
+    {"ERIC", 9},        {"ERICA", 9},      {"FRANCES", 2},     {"FRANCIS", 2},   {"GABRIEL", 17},
+    {"GABRIELA", 17},   {"GABRIELLE", 17}, {"GEORGE", 7},      {"GEORGIA", 7},   {"GEORGINA", 7},
+    {"HENRIETTA", 8},   {"HENRY", 8},      {"JAMES", 32},      {"JAMESINA", 32}, {"JEAN", 38},
+    {"JEANNE", 38},     {"JOAN", 31},      {"JOEL", 28},       {"JOELLE", 28},   {"JOHN", 31},
+    {"JOSEPH", 4},      {"JOSEPHINE", 4},  {"JULIA", 11},      {"JULIAN", 10},   {"JULIANA", 10},
+    {"JULIANNE", 10},   {"JULIE", 11},     {"JULIUS", 11},     {"LOUIS", 3},     {"LOUISA", 3},
+    {"LOUISE", 3},      {"MARIA", 29},     {"MARIO", 29},      {"MARTIN", 23},   {"MARTINA", 23},
+    {"MICHAEL", 18},    {"MICHAELA", 18},  {"NICHOLAS", 13},   {"NICOLA", 13},   {"NOEL", 27},
+    {"NOELLE", 27},     {"OLIVER", 26},    {"OLIVIA", 26},     {"PATRICIA", 14}, {"PATRICK", 14},
+    {"PAUL", 5},        {"PAULA", 5},      {"PAULINE", 5},     {"ROBERT", 6},    {"ROBERTA", 6},
+    {"RYAN", 37},       {"RYANNE", 37},    {"SAMANTHA", 36},   {"SAMUEL", 36},   {"STEPHANIE", 20},
+    {"STEPHEN", 20},    {"THOMAS", 33},    {"THOMASINA", 33},  {"VICTOR", 21},   {"VICTORIA", 21},
+    {"WILHELMINA", 34}, {"WILLIAM", 34},
+};
+
+static int name_cmp(const void *key, const void *elem)
 {
-    size_t n = strlen(name);
-    while (*group != '\0') {
-        size_t k = strcspn(group, " ");
-        if (k == n && memcmp(group, name, n) == 0)
-            return 1;
-        group += k;
-        while (*group == ' ')
-            group++;
-    }
+    return strcmp(key, ((const match_name_group_t *)elem)->name);
+}
+
+/* The run of index entries for NAME (a name may be in several groups). */
+static const match_name_group_t *name_groups(const match_name_group_t *idx, size_t n,
+                                             const char *name, size_t *count)
+{
+    const match_name_group_t *hit = bsearch(name, idx, n, sizeof *idx, name_cmp);
+    *count = 0;
+    if (!hit)
+        return NULL;
+    const match_name_group_t *first = hit, *last = hit;
+    while (first > idx && strcmp(first[-1].name, name) == 0)
+        first--;
+    while (last + 1 < idx + n && strcmp(last[1].name, name) == 0)
+        last++;
+    *count = (size_t)(last - first) + 1;
+    return first;
+}
+
+/* Do A and B share a group? Looked up in the sorted index: this runs for
+ * every candidate pair's forenames, and most names are in no group. */
+static int in_one_group(const match_name_group_t *idx, size_t n, const char *a, const char *b)
+{
+    size_t na, nb;
+    const match_name_group_t *ga = name_groups(idx, n, a, &na);
+    const match_name_group_t *gb = ga ? name_groups(idx, n, b, &nb) : NULL;
+    for (size_t i = 0; gb && i < na; i++)
+        for (size_t j = 0; j < nb; j++)
+            if (ga[i].group == gb[j].group)
+                return 1;
     return 0;
 }
 
-static int in_one_group(const char *const *groups, size_t ngroups, const char *a, const char *b)
+/* Every name of every group is in the index under that group, and the index
+ * holds nothing else: the groups are what a person edits, the index is what
+ * runs. */
+static int index_matches(const char *const *groups, size_t ngroups, const match_name_group_t *idx,
+                         size_t n)
 {
-    for (size_t i = 0; i < ngroups; i++) {
-        if (group_has(groups[i], a) && group_has(groups[i], b))
-            return 1;
+    size_t names = 0;
+    for (size_t g = 0; g < ngroups; g++) {
+        const char *p = groups[g];
+        while (*p) {
+            char name[NAME_BUF];
+            size_t k = strcspn(p, " ");
+            if (k == 0 || k >= sizeof name)
+                return 0;
+            memcpy(name, p, k);
+            name[k] = '\0';
+            size_t cnt;
+            const match_name_group_t *run = name_groups(idx, n, name, &cnt);
+            int found = 0;
+            for (size_t i = 0; run && i < cnt; i++)
+                found |= run[i].group == g;
+            if (!found)
+                return 0;
+            names++;
+            p += k;
+            while (*p == ' ')
+                p++;
+        }
     }
-    return 0;
+    return names == n;
+}
+
+int match_name_index_consistent(void)
+{
+    return index_matches(nickname_groups, sizeof nickname_groups / sizeof nickname_groups[0],
+                         nickname_groups_index,
+                         sizeof nickname_groups_index / sizeof nickname_groups_index[0]) &&
+           index_matches(gendered_groups, sizeof gendered_groups / sizeof gendered_groups[0],
+                         gendered_groups_index,
+                         sizeof gendered_groups_index / sizeof gendered_groups_index[0]);
 }
 
 /* Both arguments already normalised. */
 static int gendered_pair(const char *a, const char *b)
 {
     return strcmp(a, b) != 0 &&
-           in_one_group(gendered_groups, sizeof gendered_groups / sizeof gendered_groups[0], a, b);
+           in_one_group(gendered_groups_index,
+                        sizeof gendered_groups_index / sizeof gendered_groups_index[0], a, b);
 }
 
 int match_is_nickname(const char *a, const char *b)
@@ -780,8 +962,8 @@ int match_is_nickname(const char *a, const char *b)
         return 0;
     if (strcmp(na, nb) == 0)
         return 1;
-    return in_one_group(nickname_groups, sizeof nickname_groups / sizeof nickname_groups[0], na,
-                        nb);
+    return in_one_group(nickname_groups_index,
+                        sizeof nickname_groups_index / sizeof nickname_groups_index[0], na, nb);
 }
 
 /* ------------------------------------------------------------------------------------------ */

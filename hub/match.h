@@ -200,4 +200,7 @@ typedef struct {
 } match_vector_t;
 int match_train_em(match_params_t *p, const match_vector_t *v, size_t n, double *lambda_out);
 
+/* 1 if the nickname lookup index agrees with the nickname groups (a test hook). */
+int match_name_index_consistent(void);
+
 #endif

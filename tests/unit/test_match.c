@@ -887,9 +887,16 @@ static void test_em_rejects_bad_input(void **state)
     assert_int_equal(match_train_em(&p, &v, 1, NULL), -1);
 }
 
+static void nickname_index_agrees_with_groups(void **state)
+{
+    (void)state;
+    assert_true(match_name_index_consistent());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(nickname_index_agrees_with_groups),
         cmocka_unit_test(test_jaro_winkler_matches_published_values),
         cmocka_unit_test(test_jaro_winkler_is_case_insensitive_and_bounded),
         cmocka_unit_test(test_jaro_winkler_survives_overlong_input),
