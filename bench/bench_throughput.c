@@ -1,7 +1,11 @@
 /* bench_throughput - publisher -> hub -> subscriber through libjoinery, one
  * client per thread, and reports events/s and latency percentiles.
  *
- *   bench_throughput ENDPOINT KEYDIR|- TYPE COUNT SIZE [ENTITIES]
+ *   bench_throughput ENDPOINT KEYDIR|- TYPE COUNT SIZE [ENTITIES [RATE]]
+ *
+ * Without RATE the publisher goes as fast as the hub confirms (throughput;
+ * latency is then mostly queueing behind 20,000 unconfirmed events). With
+ * RATE events/s it paces itself, which shows latency under a steady load.
  *
  * Publish-to-confirm latency is measured per event from the moment it was
  * queued to its CONFIRM; end-to-end latency from occurred_at (stamped when
@@ -19,9 +23,10 @@
 typedef struct {
     const char *endpoint, *keys, *type;
     size_t count, size, entities;
-    int64_t *queued_us;   /* per event index */
-    int64_t *confirm_us;  /* latency, per event */
-    int64_t *deliver_us;  /* latency, per received event */
+    double rate;
+    int64_t *queued_us;  /* per event index */
+    int64_t *confirm_us; /* latency, per event */
+    int64_t *deliver_us; /* latency, per received event */
     atomic_size_t received;
     size_t confirmed;
     int64_t pub_start, pub_end, sub_end;
@@ -150,6 +155,8 @@ static int publish_all(bench_t *b)
             fprintf(stderr, "bench: publish: %s\n", joinery_last_error(c));
             return -1;
         }
+        while (b->rate > 0 && now_us() - b->pub_start < (int64_t)((double)(i + 1) * 1e6 / b->rate))
+            joinery_poll(c, 0);
     }
     joinery_flush(c, -1);
     b->pub_end = now_us();
@@ -161,13 +168,15 @@ static int publish_all(bench_t *b)
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: bench_throughput ENDPOINT KEYDIR|- TYPE COUNT SIZE [ENTITIES]\n");
+        fprintf(stderr,
+                "usage: bench_throughput ENDPOINT KEYDIR|- TYPE COUNT SIZE [ENTITIES [RATE]]\n");
         return 2;
     }
     bench_t b = {.endpoint = argv[1], .keys = argv[2], .type = argv[3]};
     b.count = strtoul(argv[4], NULL, 10);
     b.size = strtoul(argv[5], NULL, 10);
     b.entities = argc > 6 ? strtoul(argv[6], NULL, 10) : b.count;
+    b.rate = argc > 7 ? strtod(argv[7], NULL) : 0;
     if (!b.count || !b.size || !b.entities)
         return 2;
     b.queued_us = calloc(b.count, sizeof(int64_t));
@@ -185,13 +194,16 @@ int main(int argc, char **argv)
     size_t got = atomic_load(&b.received);
     double pub_s = (double)(b.pub_end - b.pub_start) / 1e6;
     double e2e_s = (double)(b.sub_end - b.pub_start) / 1e6;
-    printf("%s: %zu events of %zu bytes payload, %zu entities\n", b.type, b.count, b.size,
-           b.entities);
+    printf("%s: %zu events of %zu bytes payload, %zu entities, %s\n", b.type, b.count, b.size,
+           b.entities, b.rate > 0 ? "paced" : "as fast as confirmed");
+    if (b.rate > 0)
+        printf("  offered rate          %10.0f events/s\n", b.rate);
     printf("  published+confirmed   %10.0f events/s (%.2f s)\n", (double)b.confirmed / pub_s,
            pub_s);
     printf("  end to end (acked)    %10.0f events/s (%.2f s), %zu of %zu received\n",
            (double)got / e2e_s, e2e_s, got, b.count);
-    report_latency("publish -> confirm", b.confirm_us, b.confirmed < b.count ? b.confirmed : b.count);
+    report_latency("publish -> confirm", b.confirm_us,
+                   b.confirmed < b.count ? b.confirmed : b.count);
     report_latency("publish -> subscriber", b.deliver_us, got < b.count ? got : b.count);
     free(b.queued_us);
     free(b.confirm_us);
