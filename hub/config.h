@@ -15,11 +15,11 @@ typedef struct {
 } config_strings_t;
 
 typedef struct {
-    char *name;            /* adapter name, [a-z0-9_-]{1,64} */
-    char *public_key;      /* Curve public key, 40 chars Z85; NULL when curve is off */
+    char *name;                 /* adapter name, [a-z0-9_-]{1,64} */
+    char *public_key;           /* Curve public key, 40 chars Z85; NULL when curve is off */
     config_strings_t publish;   /* event-type patterns it may publish */
     config_strings_t subscribe; /* event-type patterns it may subscribe to */
-    bool is_operator;      /* may use STATUS and other operator commands */
+    bool is_operator;           /* may use STATUS and other operator commands */
 } config_adapter_t;
 
 /* master_data.person.fields: who owns a field of the golden record. */
@@ -45,30 +45,30 @@ typedef struct {
     char *path; /* the file this was loaded from (absolute) */
 
     /* hub: */
-    char *listen;             /* ZeroMQ endpoint, default "tcp://127.0.0.1:7600" */
-    char *data_dir;           /* default "./var/joinery"; made absolute */
-    int log_level;            /* log_level_t; default info */
-    int log_format;           /* log_format_t; default text */
-    unsigned heartbeat_ms;    /* default 1000 */
-    unsigned heartbeat_misses;/* default 5 */
+    char *listen;               /* ZeroMQ endpoint, default "tcp://127.0.0.1:7600" */
+    char *data_dir;             /* default "./var/joinery"; made absolute */
+    int log_level;              /* log_level_t; default info */
+    int log_format;             /* log_format_t; default text */
+    unsigned heartbeat_ms;      /* default 1000 */
+    unsigned heartbeat_misses;  /* default 5 */
     unsigned max_message_bytes; /* default 1048576 */
     unsigned max_batch;         /* most envelopes per PUBLISH, default 1000 */
 
     /* database: */
-    char *database;        /* libpq conninfo; NULL -> private cluster under data_dir */
-    char *pg_bindir;       /* where initdb/pg_ctl live; NULL -> search */
+    char *database;  /* libpq conninfo; NULL -> private cluster under data_dir */
+    char *pg_bindir; /* where initdb/pg_ctl live; NULL -> search */
 
     /* security: */
-    bool curve;            /* default true; false is the explicit development mode */
-    char *hub_secret_key;  /* Z85 secret key (read from security.hub_key_file) */
+    bool curve;           /* default true; false is the explicit development mode */
+    char *hub_secret_key; /* Z85 secret key (read from security.hub_key_file) */
 
     /* delivery: */
-    unsigned max_attempts;     /* before dead-lettering, default 5 */
-    unsigned retry_base_ms;    /* first retry delay, doubles each try; default 200 */
-    unsigned retry_max_ms;     /* default 30000 */
-    unsigned window_events;    /* journal entries kept in memory, default 262144 */
-    unsigned default_credit;   /* default 1000 */
-    config_strings_t transient;/* event-type patterns routed but not journaled */
+    unsigned max_attempts;      /* before dead-lettering, default 5 */
+    unsigned retry_base_ms;     /* first retry delay, doubles each try; default 200 */
+    unsigned retry_max_ms;      /* default 30000 */
+    unsigned window_events;     /* journal entries kept in memory, default 262144 */
+    unsigned default_credit;    /* default 1000 */
+    config_strings_t transient; /* event-type patterns routed but not journaled */
 
     config_adapter_t *adapters; /* owned array */
     size_t nadapters;
@@ -76,8 +76,8 @@ typedef struct {
     config_master_t master; /* master_data: */
 
     /* admin API (filled by the operations issue): */
-    bool admin_enabled;        /* default false */
-    char *admin_listen;        /* default "127.0.0.1:7680" */
+    bool admin_enabled; /* default false */
+    char *admin_listen; /* default "127.0.0.1:7680" */
 } config_t;
 
 /* Load and check FILE. On failure returns NULL and writes

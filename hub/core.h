@@ -57,11 +57,11 @@ typedef struct core {
     /* journal */
     window_t *window;
     dedup_t *dedup;
-    jbatch_t *pending;   /* gathering the next group commit */
-    jbatch_t *inflight;  /* with the store; only core-only fields may be touched */
+    jbatch_t *pending;  /* gathering the next group commit */
+    jbatch_t *inflight; /* with the store; only core-only fields may be touched */
     bool db_up;
-    uint64_t next_seq;   /* next sequence number to assign */
-    uint64_t head_seq;   /* highest committed */
+    uint64_t next_seq; /* next sequence number to assign */
+    uint64_t head_seq; /* highest committed */
 
     /* sessions */
     session_t sessions[CORE_MAX_SESSIONS];
@@ -71,15 +71,15 @@ typedef struct core {
     sub_t **subs;
     size_t nsubs, capsubs;
     uint64_t next_sub_id;
-    struct dlv *dlv_free;  /* pool of delivery records */
-    struct ent *ent_free;  /* pool of entity records */
+    struct dlv *dlv_free; /* pool of delivery records */
+    struct ent *ent_free; /* pool of entity records */
 
     /* master data */
     master_t *master;
-    bool master_stale;   /* a commit with master-data rows failed: reload first */
+    bool master_stale; /* a commit with master-data rows failed: reload first */
     int64_t master_retry_us;
     const char *conninfo;
-    pb_buf_t derived;    /* events the engine emitted for the envelope being ingested */
+    pb_buf_t derived; /* events the engine emitted for the envelope being ingested */
     size_t nderived;
 
     /* counters */

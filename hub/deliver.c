@@ -724,8 +724,8 @@ static sub_t *open_sub(core_t *c, session_t *sess, const Joinery__V1__Subscribe 
     sub_t *s = deliver_sub_find(c, sess->adapter->name, m->subscription);
     if (!s) {
         uint64_t start = m->from_beginning ? 0 : c->head_seq;
-        s = deliver_sub_restore(c, sess->adapter->name, m->subscription, m->patterns,
-                                m->n_patterns, start);
+        s = deliver_sub_restore(c, sess->adapter->name, m->subscription, m->patterns, m->n_patterns,
+                                start);
         if (!s)
             return NULL;
         jbatch_add_cursor(c->pending, s->adapter, s->name, start, s->patterns, s->npatterns);

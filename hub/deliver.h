@@ -34,9 +34,9 @@ struct sub {
     struct dlv *retry_head;   /* NACKed, waiting for their retry time, by due time */
     uint64_t *ready;          /* seqs released from waiting behind their entity */
     size_t ready_head, ready_len, ready_cap;
-    jbatch_t *catchup;        /* journal read back for a subscription behind the window */
+    jbatch_t *catchup; /* journal read back for a subscription behind the window */
     bool fetching;
-    pb_buf_t transient;       /* a DELIVER of transient events, sent at the end of the turn */
+    pb_buf_t transient; /* a DELIVER of transient events, sent at the end of the turn */
     size_t ntransient;
     uint64_t delivered, acked, dead;
 };

@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PENDING_MAX_EVENTS 100000          /* beyond this, publishers are asked to retry */
+#define PENDING_MAX_EVENTS 100000 /* beyond this, publishers are asked to retry */
 #define PENDING_MAX_BYTES (256u << 20)
 #define PENDING_MAX_REJECTS 10000
 #define MAX_EVENT_ID 128
@@ -30,15 +30,24 @@
 #define MAX_FUTURE_US (24LL * 3600 * 1000000) /* clocks drift; a day ahead is an error */
 
 static const ProtobufCMessageDescriptor *const payload_types[] = {
-    &joinery__v1__person__descriptor,           &joinery__v1__person_changed__descriptor,
-    &joinery__v1__person_correction__descriptor, &joinery__v1__person_merged__descriptor,
-    &joinery__v1__address__descriptor,          &joinery__v1__referral__descriptor,
-    &joinery__v1__case__descriptor,             &joinery__v1__assessment__descriptor,
-    &joinery__v1__care_package__descriptor,     &joinery__v1__erp_customer__descriptor,
-    &joinery__v1__erp_supplier__descriptor,     &joinery__v1__care_charge_invoice__descriptor,
-    &joinery__v1__crm_contact__descriptor,      &joinery__v1__service_request__descriptor,
-    &joinery__v1__complaint__descriptor,        &joinery__v1__admission__descriptor,
-    &joinery__v1__discharge__descriptor,        &joinery__v1__discharge_planned__descriptor,
+    &joinery__v1__person__descriptor,
+    &joinery__v1__person_changed__descriptor,
+    &joinery__v1__person_correction__descriptor,
+    &joinery__v1__person_merged__descriptor,
+    &joinery__v1__address__descriptor,
+    &joinery__v1__referral__descriptor,
+    &joinery__v1__case__descriptor,
+    &joinery__v1__assessment__descriptor,
+    &joinery__v1__care_package__descriptor,
+    &joinery__v1__erp_customer__descriptor,
+    &joinery__v1__erp_supplier__descriptor,
+    &joinery__v1__care_charge_invoice__descriptor,
+    &joinery__v1__crm_contact__descriptor,
+    &joinery__v1__service_request__descriptor,
+    &joinery__v1__complaint__descriptor,
+    &joinery__v1__admission__descriptor,
+    &joinery__v1__discharge__descriptor,
+    &joinery__v1__discharge_planned__descriptor,
     &joinery__v1__encounter__descriptor,
 };
 
@@ -99,7 +108,8 @@ static int check_payload(const pb_envelope_t *v, char *why, size_t why_len)
         snprintf(why, why_len,
                  "entity event '%.*s' needs payload_type naming a Joinery message such as "
                  "joinery.v1.Person; got '%.*s'",
-                 (int)v->type_len, v->type, (int)(v->payload_type_len > 80 ? 80 : v->payload_type_len),
+                 (int)v->type_len, v->type,
+                 (int)(v->payload_type_len > 80 ? 80 : v->payload_type_len),
                  v->payload_type ? v->payload_type : "");
         return -1;
     }
@@ -120,33 +130,40 @@ static int check_envelope(core_t *c, const session_t *s, const pb_envelope_t *v,
     if (!printable_id(v->event_id, v->event_id_len, MAX_EVENT_ID))
         return snprintf(why, why_len,
                         "event_id must be 1-%d printable ASCII characters (the SDK makes ULIDs)",
-                        MAX_EVENT_ID), -1;
+                        MAX_EVENT_ID),
+               -1;
     if (!route_type_valid(v->type, v->type_len))
         return snprintf(why, why_len,
                         "type '%.*s' is invalid: use dot-separated segments of a-z 0-9 _ - such "
                         "as person.updated",
-                        (int)(v->type_len > 80 ? 80 : v->type_len), v->type ? v->type : ""), -1;
-    if (v->source_len && (v->source_len != strlen(a->name) ||
-                          memcmp(v->source, a->name, v->source_len) != 0))
+                        (int)(v->type_len > 80 ? 80 : v->type_len), v->type ? v->type : ""),
+               -1;
+    if (v->source_len &&
+        (v->source_len != strlen(a->name) || memcmp(v->source, a->name, v->source_len) != 0))
         return snprintf(why, why_len, "source '%.*s' does not match the connected adapter '%s'",
-                        (int)(v->source_len > 64 ? 64 : v->source_len), v->source, a->name), -1;
+                        (int)(v->source_len > 64 ? 64 : v->source_len), v->source, a->name),
+               -1;
     if (v->source_record_id_len > MAX_RECORD_ID ||
         !clean_utf8(v->source_record_id, v->source_record_id_len))
         return snprintf(why, why_len, "source_record_id must be UTF-8 text of at most %d bytes",
-                        MAX_RECORD_ID), -1;
+                        MAX_RECORD_ID),
+               -1;
     if (v->master_id_len > MAX_EVENT_ID || !clean_utf8(v->master_id, v->master_id_len))
         return snprintf(why, why_len, "master_id must be UTF-8 text of at most %d bytes",
-                        MAX_EVENT_ID), -1;
+                        MAX_EVENT_ID),
+               -1;
     if (v->occurred_at <= 0 || v->occurred_at > c->now_us + MAX_FUTURE_US)
         return snprintf(why, why_len,
                         "occurred_at must be set to UTC microseconds since 1970 and not be more "
                         "than a day ahead; got %lld",
-                        (long long)v->occurred_at), -1;
+                        (long long)v->occurred_at),
+               -1;
     if (!route_match_any(a->publish.items, a->publish.count, v->type, v->type_len))
         return snprintf(why, why_len,
                         "adapter '%s' may not publish '%.*s'; add a matching pattern to its "
                         "'publish' list in the hub configuration",
-                        a->name, (int)v->type_len, v->type), -1;
+                        a->name, (int)v->type_len, v->type),
+               -1;
     return check_payload(v, why, why_len);
 }
 
@@ -226,10 +243,11 @@ static int apply_master(core_t *c, session_t *s, const pb_envelope_t *v, const u
     snprintf(type, sizeof type, "%.*s", (int)v->type_len, v->type);
     snprintf(local, sizeof local, "%.*s", (int)v->source_record_id_len,
              v->source_record_id ? v->source_record_id : "");
-    snprintf(ptype, sizeof ptype, "%.*s", (int)(v->payload_type_len > 128 ? 128 : v->payload_type_len),
+    snprintf(ptype, sizeof ptype, "%.*s",
+             (int)(v->payload_type_len > 128 ? 128 : v->payload_type_len),
              v->payload_type ? v->payload_type : "");
-    ingest_master_in_t in = {s->adapter->name, event_id, type, local, ptype, v->base_version,
-                             v->occurred_at, v->payload, v->payload_len};
+    ingest_master_in_t in = {s->adapter->name, event_id,       type,       local,         ptype,
+                             v->base_version,  v->occurred_at, v->payload, v->payload_len};
     if (ingest_master_apply(c, &in, res, why, sizeof why) < 0) {
         log_warn("ingest", "master-data engine could not apply %s: %s", event_id, why);
         session_add_confirm(c, s, v->event_id, v->event_id_len,
@@ -280,12 +298,12 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
         refuse(c, s, &v, why, env, len);
         return;
     }
-    const char *retry = c->stopping ? "the hub is shutting down; resend to the next hub"
-                        : !c->db_up ? "the journal database is unavailable; resend later"
+    const char *retry = c->stopping       ? "the hub is shutting down; resend to the next hub"
+                        : !c->db_up       ? "the journal database is unavailable; resend later"
                         : pending_full(c) ? "the hub is busy; resend shortly"
                                           : NULL;
-    dedup_key_t key = dedup_key(s->adapter->name, strlen(s->adapter->name), v.event_id,
-                                v.event_id_len);
+    dedup_key_t key =
+        dedup_key(s->adapter->name, strlen(s->adapter->name), v.event_id, v.event_id_len);
     uint64_t seen;
     if (dedup_get(c->dedup, key, &seen)) {
         confirm_duplicate(c, s, &v, seen);
@@ -317,9 +335,9 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
     char ek[600];
     size_t eklen = entity_key(s, &v, res.master_id, ek, sizeof ek);
     uint64_t seq = c->next_seq;
-    jentry_t *e = jbatch_add(c->pending, seq, v.type, v.type_len, s->adapter->name,
-                             strlen(s->adapter->name), v.event_id, v.event_id_len, ek, eklen, env,
-                             len, c->now_us);
+    jentry_t *e =
+        jbatch_add(c->pending, seq, v.type, v.type_len, s->adapter->name, strlen(s->adapter->name),
+                   v.event_id, v.event_id_len, ek, eklen, env, len, c->now_us);
     if (!e || jbatch_extend_last(c->pending, extra, nextra) < 0) {
         session_add_confirm(c, s, v.event_id, v.event_id_len,
                             JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0, "hub out of memory");
@@ -357,8 +375,8 @@ void ingest_publish(core_t *c, session_t *s, const uint8_t *body, size_t len)
             snprintf(why, sizeof why, "PUBLISH carries %zu envelopes; the limit is %u", count,
                      c->cfg->max_batch);
         ingest_keep_refused(c, s->adapter->name, why, body, len);
-        core_send_error(c, s->rid, s->rid_len, JOINERY__V1__ERROR_CODE__ERROR_BAD_FRAME,
-                        "PUBLISH", "%s; nothing in it was accepted", why);
+        core_send_error(c, s->rid, s->rid_len, JOINERY__V1__ERROR_CODE__ERROR_BAD_FRAME, "PUBLISH",
+                        "%s; nothing in it was accepted", why);
         return;
     }
     r.p = body;
@@ -367,8 +385,8 @@ void ingest_publish(core_t *c, session_t *s, const uint8_t *body, size_t len)
             ingest_one(c, s, f.ptr, f.len);
 }
 
-static void confirm_entry(core_t *c, const jbatch_t *b, const jentry_t *e, int status,
-                          uint64_t seq, const char *reason)
+static void confirm_entry(core_t *c, const jbatch_t *b, const jentry_t *e, int status, uint64_t seq,
+                          const char *reason)
 {
     session_t *s = core_session(c, e->session);
     if (s)
@@ -397,8 +415,8 @@ void ingest_committed(core_t *c, jbatch_t *b)
     bool any = false;
     for (size_t i = 0; i < b->n; i++) {
         jentry_t *e = &b->e[i];
-        dedup_key_t key = dedup_key(jentry_source(b, e), e->source_len, jentry_event_id(b, e),
-                                    e->event_id_len);
+        dedup_key_t key =
+            dedup_key(jentry_source(b, e), e->source_len, jentry_event_id(b, e), e->event_id_len);
         if (e->state == JE_DUPLICATE) {
             dedup_put(c->dedup, key, e->dup_seq);
             confirm_entry(c, b, e, JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, e->dup_seq,
@@ -415,8 +433,7 @@ void ingest_committed(core_t *c, jbatch_t *b)
                 session_add_confirm_master(c, s, jentry_event_id(b, e), e->event_id_len, e->seq,
                                            ek + 2, e->entity_key_len - 2u);
             else
-                session_add_confirm(c, s, jentry_event_id(b, e), e->event_id_len, 0, e->seq,
-                                    NULL);
+                session_add_confirm(c, s, jentry_event_id(b, e), e->event_id_len, 0, e->seq, NULL);
             c->adapter_stats[s->adapter_index].published++;
         }
         if (e->seq > c->head_seq)

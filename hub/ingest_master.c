@@ -28,18 +28,20 @@ static int sink_emit(void *ctx, const char *type, const char *target, const char
                      size_t len)
 {
     core_t *c = ctx;
-    derived_hdr_t h = {(uint32_t)strlen(type), target ? (uint32_t)strlen(target) : 0,
+    derived_hdr_t h = {(uint32_t)strlen(type),
+                       target ? (uint32_t)strlen(target) : 0,
                        master_id ? (uint32_t)strlen(master_id) : 0,
                        local_id ? (uint32_t)strlen(local_id) : 0,
-                       payload_type ? (uint32_t)strlen(payload_type) : 0, (uint32_t)len};
+                       payload_type ? (uint32_t)strlen(payload_type) : 0,
+                       (uint32_t)len};
     if (h.type_len > 128 || h.target_len > 64 || h.master_len > 128 || h.local_len > 256 ||
         h.ptype_len > 128 || len > (1u << 24))
         return -1;
     pb_buf_t *b = &c->derived;
     if (pb_put_raw(b, &h, sizeof h) < 0 || pb_put_raw(b, type, h.type_len) < 0 ||
         pb_put_raw(b, target, h.target_len) < 0 || pb_put_raw(b, master_id, h.master_len) < 0 ||
-        pb_put_raw(b, local_id, h.local_len) < 0 ||
-        pb_put_raw(b, payload_type, h.ptype_len) < 0 || pb_put_raw(b, payload, len) < 0)
+        pb_put_raw(b, local_id, h.local_len) < 0 || pb_put_raw(b, payload_type, h.ptype_len) < 0 ||
+        pb_put_raw(b, payload, len) < 0)
         return -1;
     c->nderived++;
     return 0;
@@ -100,9 +102,9 @@ static int add_derived(core_t *c, const char *cause, size_t cause_len)
         if (derived_envelope(c, seq, &h, type, target, master, local, ptype, payload, cause,
                              cause_len, event_id, sizeof event_id) < 0)
             return -1;
-        jentry_t *e = jbatch_add(c->pending, seq, type, h.type_len, "joinery", 7, event_id,
-                                 strlen(event_id), ek, (size_t)ekn, c->env.data, c->env.len,
-                                 c->now_us);
+        jentry_t *e =
+            jbatch_add(c->pending, seq, type, h.type_len, "joinery", 7, event_id, strlen(event_id),
+                       ek, (size_t)ekn, c->env.data, c->env.len, c->now_us);
         if (!e)
             return -1;
         if (h.target_len) {

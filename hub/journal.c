@@ -104,8 +104,8 @@ jentry_t *jbatch_add(jbatch_t *b, uint64_t seq, const char *type, size_t type_le
                      size_t event_id_len, const char *entity_key, size_t entity_key_len,
                      const uint8_t *envelope, size_t envelope_len, int64_t received_at)
 {
-    if (type_len > 65535 || source_len > 65535 || event_id_len > 65535 ||
-        entity_key_len > 65535 || envelope_len > UINT32_MAX)
+    if (type_len > 65535 || source_len > 65535 || event_id_len > 65535 || entity_key_len > 65535 ||
+        envelope_len > UINT32_MAX)
         return NULL;
     size_t need = type_len + source_len + event_id_len + entity_key_len + envelope_len;
     if (b->data.len + need > UINT32_MAX)

@@ -23,21 +23,22 @@
 
 enum { JE_OK = 0, JE_DUPLICATE = 1 };
 #define JENTRY_TARGET_UNRESOLVED (-2) /* read back from the journal: name not yet mapped */
-#define JENTRY_TARGET_OPERATORS (-3)  /* operator adapters only (e.g. an input the master-data
-                                         engine turned into events of its own) */
+#define JENTRY_TARGET_OPERATORS                                                                    \
+    (-3) /* operator adapters only (e.g. an input the master-data                                  \
+            engine turned into events of its own) */
 #define JENTRY_OPERATORS_NAME "@operators"
 
 typedef struct {
     uint64_t seq;
-    uint64_t entity;        /* hash of entity_key: events with equal keys keep their order */
-    uint64_t dup_seq;       /* JE_DUPLICATE: the journaled original (set by the store) */
+    uint64_t entity;  /* hash of entity_key: events with equal keys keep their order */
+    uint64_t dup_seq; /* JE_DUPLICATE: the journaled original (set by the store) */
     int64_t received_at;
-    uint32_t off;           /* into data: type, source, event_id, entity_key, envelope */
+    uint32_t off; /* into data: type, source, event_id, entity_key, envelope */
     uint32_t env_len;
     uint16_t type_len, source_len, event_id_len, entity_key_len;
-    int32_t session;        /* core only: publisher's session slot, -1 if none */
-    int16_t target;         /* 0: every matching subscriber; else adapter index + 1; -1: nobody */
-    uint16_t target_len;    /* the target adapter's name follows the envelope in data */
+    int32_t session;     /* core only: publisher's session slot, -1 if none */
+    int16_t target;      /* 0: every matching subscriber; else adapter index + 1; -1: nobody */
+    uint16_t target_len; /* the target adapter's name follows the envelope in data */
     uint8_t state;
 } jentry_t;
 
@@ -61,7 +62,7 @@ typedef struct {
 typedef struct {
     const char *stmt; /* string literal */
     int nparams;
-    char **params;    /* one allocation: the pointer array followed by the strings */
+    char **params; /* one allocation: the pointer array followed by the strings */
 } jsql_t;
 
 typedef struct {

@@ -83,8 +83,9 @@ void log_write(log_level_t level, const char *module, const char *fmt, ...)
     if (log_out_format == LOG_FORMAT_JSON) {
         char esc[4096];
         json_escape(esc, sizeof esc, msg);
-        len = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":\"%s\"}\n",
-                       ts, level_names[level], module, esc);
+        len = snprintf(line, sizeof line,
+                       "{\"ts\":\"%s\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":\"%s\"}\n", ts,
+                       level_names[level], module, esc);
     } else {
         len = snprintf(line, sizeof line, "%s %-5s [%s] %s\n", ts, level_names[level], module, msg);
     }

@@ -23,20 +23,19 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: joineryd --config FILE [--log-format text|json] [--log-level LEVEL]\n"
-            "       joineryd --check-config FILE\n"
-            "\n"
-            "The Joinery hub: routes events between council systems' adapters and keeps\n"
-            "their master data right. With no database.conninfo in FILE it runs its own\n"
-            "PostgreSQL cluster under hub.data_dir.\n"
-            "\n"
-            "  -c, --config FILE        configuration (see deploy/joinery.example.yaml)\n"
-            "      --check-config FILE  check FILE and exit: 0 if valid, 1 with the error\n"
-            "      --log-format FORMAT  text (default) or json; overrides the file\n"
-            "      --log-level LEVEL    debug, info, warn or error; overrides the file\n"
-            "  -h, --help               this text\n"
-            "  -V, --version            print the version\n");
+    fprintf(out, "usage: joineryd --config FILE [--log-format text|json] [--log-level LEVEL]\n"
+                 "       joineryd --check-config FILE\n"
+                 "\n"
+                 "The Joinery hub: routes events between council systems' adapters and keeps\n"
+                 "their master data right. With no database.conninfo in FILE it runs its own\n"
+                 "PostgreSQL cluster under hub.data_dir.\n"
+                 "\n"
+                 "  -c, --config FILE        configuration (see deploy/joinery.example.yaml)\n"
+                 "      --check-config FILE  check FILE and exit: 0 if valid, 1 with the error\n"
+                 "      --log-format FORMAT  text (default) or json; overrides the file\n"
+                 "      --log-level LEVEL    debug, info, warn or error; overrides the file\n"
+                 "  -h, --help               this text\n"
+                 "  -V, --version            print the version\n");
 }
 
 static int make_dirs(const char *path)
@@ -85,8 +84,7 @@ static int run(const config_t *cfg)
     if (!conninfo) {
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/pg", cfg->data_dir);
-        log_info("main", "no database configured: using the private PostgreSQL cluster in %s",
-                 dir);
+        log_info("main", "no database configured: using the private PostgreSQL cluster in %s", dir);
         pc = pgcluster_start(dir, cfg->pg_bindir, err, sizeof err);
         if (!pc) {
             log_error("main", "%s", err);
@@ -119,13 +117,28 @@ int main(int argc, char **argv)
     int check = 0, o;
     while ((o = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (o) {
-        case 'c': path = optarg; break;
-        case 'k': path = optarg; check = 1; break;
-        case 'f': format = optarg; break;
-        case 'l': level = optarg; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("joineryd %s\n", JOINERY_VERSION); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            path = optarg;
+            break;
+        case 'k':
+            path = optarg;
+            check = 1;
+            break;
+        case 'f':
+            format = optarg;
+            break;
+        case 'l':
+            level = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("joineryd %s\n", JOINERY_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (!path || optind != argc) {

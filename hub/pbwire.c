@@ -100,14 +100,22 @@ int pb_envelope_parse(const uint8_t *buf, size_t len, pb_envelope_t *e, char *wh
     while ((rc = pb_next(&r, &f)) == 1) {
         int bad = 0;
         switch (f.field) {
-        case 1: bad = set_str(&f, &e->event_id, &e->event_id_len, "event_id", why, why_len); break;
-        case 2: bad = set_str(&f, &e->type, &e->type_len, "type", why, why_len); break;
-        case 3: bad = set_str(&f, &e->source, &e->source_len, "source", why, why_len); break;
+        case 1:
+            bad = set_str(&f, &e->event_id, &e->event_id_len, "event_id", why, why_len);
+            break;
+        case 2:
+            bad = set_str(&f, &e->type, &e->type_len, "type", why, why_len);
+            break;
+        case 3:
+            bad = set_str(&f, &e->source, &e->source_len, "source", why, why_len);
+            break;
         case 4:
             bad = set_str(&f, &e->source_record_id, &e->source_record_id_len, "source_record_id",
                           why, why_len);
             break;
-        case 5: bad = set_str(&f, &e->master_id, &e->master_id_len, "master_id", why, why_len); break;
+        case 5:
+            bad = set_str(&f, &e->master_id, &e->master_id_len, "master_id", why, why_len);
+            break;
         case 6:
             bad = set_int(&f, &u, "occurred_at", why, why_len);
             e->occurred_at = (int64_t)u;
@@ -121,8 +129,7 @@ int pb_envelope_parse(const uint8_t *buf, size_t len, pb_envelope_t *e, char *wh
                           why_len);
             break;
         case 11:
-            bad = set_str(&f, &e->payload_type, &e->payload_type_len, "payload_type", why,
-                          why_len);
+            bad = set_str(&f, &e->payload_type, &e->payload_type_len, "payload_type", why, why_len);
             break;
         case 12:
             if (f.wire != PB_LEN) {
@@ -132,8 +139,11 @@ int pb_envelope_parse(const uint8_t *buf, size_t len, pb_envelope_t *e, char *wh
             e->payload = f.ptr;
             e->payload_len = f.len;
             break;
-        case 14: bad = set_int(&f, &e->base_version, "base_version", why, why_len); break;
-        default: break; /* other fields travel untouched */
+        case 14:
+            bad = set_int(&f, &e->base_version, "base_version", why, why_len);
+            break;
+        default:
+            break; /* other fields travel untouched */
         }
         if (bad)
             return -1;
@@ -200,7 +210,7 @@ int pb_put_varint_field(pb_buf_t *b, uint32_t field, uint64_t v)
 {
     if (pb_buf_reserve(b, 20) < 0)
         return -1;
-    put_varint(b, (uint64_t)field << 3 | PB_VARINT);
+    put_varint(b, (uint64_t)field << 3); /* wire type PB_VARINT is 0 */
     put_varint(b, v);
     return 0;
 }

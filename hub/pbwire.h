@@ -62,7 +62,7 @@ int pb_put_bytes_field(pb_buf_t *b, uint32_t field, const void *p, size_t len);
 /* Writes a tag + length for a nested message of LEN bytes that the caller writes next. */
 int pb_put_len_header(pb_buf_t *b, uint32_t field, size_t len);
 int pb_put_raw(pb_buf_t *b, const void *p, size_t len);
-size_t pb_field_size_len(uint32_t field, size_t len);   /* tag + length + len */
+size_t pb_field_size_len(uint32_t field, size_t len);    /* tag + length + len */
 size_t pb_field_size_varint(uint32_t field, uint64_t v); /* tag + varint */
 
 #endif

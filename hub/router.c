@@ -136,8 +136,8 @@ static const config_adapter_t *authenticate(core_t *c, const Joinery__V1__Hello 
     return a;
 }
 
-static void on_hello(core_t *c, const uint8_t *rid, size_t rid_len, const uint8_t *body,
-                     size_t len, const char *user_id)
+static void on_hello(core_t *c, const uint8_t *rid, size_t rid_len, const uint8_t *body, size_t len,
+                     const char *user_id)
 {
     Joinery__V1__Hello *m = joinery__v1__hello__unpack(NULL, len, body);
     char why[256];
@@ -280,8 +280,8 @@ static void on_command(core_t *c, const uint8_t *rid, size_t rid_len, const char
         session_close(c, s, "said goodbye");
 }
 
-static const char *const known_commands[] = {"HELLO",     "PUBLISH", "ACK",    "NACK",   "SUBSCRIBE",
-                                             "CREDIT",    "STATUS",  "GOODBYE", "HEARTBEAT"};
+static const char *const known_commands[] = {
+    "HELLO", "PUBLISH", "ACK", "NACK", "SUBSCRIBE", "CREDIT", "STATUS", "GOODBYE", "HEARTBEAT"};
 
 static bool command_known(const zmq_msg_t *m, char *out, size_t cap)
 {
@@ -328,8 +328,7 @@ static int on_message(core_t *c)
         if (n < 3 || extra) {
             const zmq_msg_t *last = &f[n - 1];
             char why[128];
-            snprintf(why, sizeof why,
-                     "a message must be two frames, a command and a body; got %zu",
+            snprintf(why, sizeof why, "a message must be two frames, a command and a body; got %zu",
                      (size_t)(n - 1) + extra);
             ingest_keep_refused(c, who, why, zmq_msg_data((zmq_msg_t *)last),
                                 zmq_msg_size((zmq_msg_t *)last));

@@ -115,7 +115,8 @@ void session_add_confirm(core_t *c, session_t *s, const char *event_id, size_t i
 {
     size_t rlen = reason ? strlen(reason) : 0;
     size_t inner = pb_field_size_len(1, id_len) + (status ? pb_field_size_varint(2, status) : 0) +
-                   (rlen ? pb_field_size_len(3, rlen) : 0) + (seq ? pb_field_size_varint(4, seq) : 0);
+                   (rlen ? pb_field_size_len(3, rlen) : 0) +
+                   (seq ? pb_field_size_varint(4, seq) : 0);
     pb_buf_t *b = &s->confirm;
     if (pb_put_len_header(b, 1, inner) < 0 || pb_put_bytes_field(b, 1, event_id, id_len) < 0 ||
         (status && pb_put_varint_field(b, 2, (uint64_t)status) < 0) ||

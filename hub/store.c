@@ -191,8 +191,8 @@ static int insert_one_by_one(store_t *s, jbatch_t *b, char *err, size_t errlen)
                                at,
                                (const char *)jentry_envelope(b, e),
                                jentry_target_name(b, e)};
-        int lens[8] = {0, e->source_len, e->event_id_len, e->type_len, e->entity_key_len, 0,
-                       (int)e->env_len, e->target_len};
+        int lens[8] = {0, e->source_len,   e->event_id_len, e->type_len, e->entity_key_len,
+                       0, (int)e->env_len, e->target_len};
         int fmts[8] = {0, 1, 1, 1, 1, 0, 1, 1};
         PGresult *r = PQexecParams(
             s->conn,
@@ -275,8 +275,8 @@ static int write_rejects(store_t *s, const jbatch_t *b, char *err, size_t errlen
         const jreject_t *r = &b->rejects[i];
         char at[24];
         snprintf(at, sizeof at, "%lld", (long long)r->at);
-        const char *vals[6] = {at, r->adapter, r->event_id, r->type, r->reason,
-                               (const char *)r->bytes};
+        const char *vals[6] = {at,      r->adapter, r->event_id,
+                               r->type, r->reason,  (const char *)r->bytes};
         int lens[6] = {0, 0, 0, 0, 0, (int)r->len};
         int fmts[6] = {0, 0, 0, 0, 0, 1};
         PGresult *res = PQexecParams(s->conn,
@@ -301,8 +301,9 @@ static int write_dead(store_t *s, const jbatch_t *b, char *err, size_t errlen)
         snprintf(seq, sizeof seq, "%llu", (unsigned long long)d->seq);
         snprintf(att, sizeof att, "%u", d->attempts);
         snprintf(at, sizeof at, "%lld", (long long)d->at);
-        const char *vals[9] = {d->adapter, d->subscription, seq, d->event_id, d->type, att,
-                               d->reason, at, (const char *)d->envelope};
+        const char *vals[9] = {
+            d->adapter, d->subscription,          seq, d->event_id, d->type, att, d->reason,
+            at,         (const char *)d->envelope};
         int lens[9] = {0, 0, 0, 0, 0, 0, 0, 0, (int)d->envelope_len};
         int fmts[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
         PGresult *r = PQexecParams(s->conn,
@@ -343,10 +344,11 @@ static int write_cursors(store_t *s, const jbatch_t *b, char *err, size_t errlen
 {
     for (size_t i = 0; i < b->ncursors; i++) {
         const jcursor_t *c = &b->cursors[i];
-        char seq[24], arr[4096];
+        char seq[24];
         snprintf(seq, sizeof seq, "%llu", (unsigned long long)c->acked_seq);
         PGresult *r;
         if (c->patterns) {
+            char arr[4096];
             if (pattern_array(c, arr, sizeof arr) < 0) {
                 snprintf(err, errlen, "subscription %s has too many patterns", c->subscription);
                 return -1;
@@ -399,8 +401,7 @@ static int write_batch(store_t *s, jbatch_t *b, char *err, size_t errlen)
         }
     }
     if (write_sql(s, b, err, errlen) < 0 || write_rejects(s, b, err, errlen) < 0 ||
-        write_dead(s, b, err, errlen) < 0 ||
-        write_cursors(s, b, err, errlen) < 0)
+        write_dead(s, b, err, errlen) < 0 || write_cursors(s, b, err, errlen) < 0)
         return -1;
     return 0;
 }

@@ -10,5 +10,10 @@ int cli_keygen_main(int argc, char **argv, cli_common_t *common);
 int cli_publish_main(int argc, char **argv, cli_common_t *common);
 int cli_tail_main(int argc, char **argv, cli_common_t *common);
 int cli_status_main(int argc, char **argv, cli_common_t *common);
+/* The master-data commands (cli_master.c). */
+int cli_steward_main(int argc, char **argv, cli_common_t *common);
+int cli_xref_main(int argc, char **argv, cli_common_t *common);
+int cli_golden_main(int argc, char **argv, cli_common_t *common);
+int cli_match_main(int argc, char **argv, cli_common_t *common);
 
 #endif

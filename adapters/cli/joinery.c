@@ -1,5 +1,5 @@
 /* joinery.c - the operator CLI's entry point: common options, then one of the subcommands
- * keygen, publish, tail, status (see `joinery COMMAND --help`). */
+ * keygen, publish, tail, status, steward, xref, golden, match (see `joinery COMMAND --help`). */
 #include "cli_commands.h"
 
 #include <stdio.h>
@@ -13,6 +13,10 @@ static const char usage[] =
     "  publish [FILE]    publish a JSON event (or --type T --count N synthetic events)\n"
     "  tail PATTERN...   print delivered events as JSON lines\n"
     "  status            show the hub's status\n"
+    "  steward ACTION    the steward queue: list, link, keep-apart, merge, unmerge\n"
+    "  xref export       the cross-reference of local ids as CSV\n"
+    "  golden show ID    a golden record with its local ids and history\n"
+    "  match train       estimate the matcher's m and u from the golden records\n"
     "\n"
     "Run `joinery COMMAND --help` for a command's options.\n"
     "\n" CLI_COMMON_HELP;
@@ -49,10 +53,10 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*run)(int, char **, cli_common_t *);
-    } commands[] = {{"keygen", cli_keygen_main},
-                    {"publish", cli_publish_main},
-                    {"tail", cli_tail_main},
-                    {"status", cli_status_main}};
+    } commands[] = {{"keygen", cli_keygen_main},   {"publish", cli_publish_main},
+                    {"tail", cli_tail_main},       {"status", cli_status_main},
+                    {"steward", cli_steward_main}, {"xref", cli_xref_main},
+                    {"golden", cli_golden_main},   {"match", cli_match_main}};
     const char *cmd = argv[optind];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0) {

@@ -16,6 +16,10 @@ HUB_PID=""
 
 e2e_cleanup() {
     local rc=$?
+    # A test that stopped the shared test database must leave it running.
+    if [[ -n "${E2E_ON_EXIT:-}" ]]; then
+        eval "$E2E_ON_EXIT" || true
+    fi
     if [[ -n "$HUB_PID" ]] && kill -0 "$HUB_PID" 2>/dev/null; then
         kill -9 "$HUB_PID" 2>/dev/null || true
     fi

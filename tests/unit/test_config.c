@@ -703,50 +703,56 @@ static void test_master_data_errors(void **state)
     fixture_t *fx = *state;
     expect_error(fx, "master_data:\n  persons: {}\n" MASTER_ADAPTERS, ":2: ",
                  "unknown key 'persons' in 'master_data' (expected one of: person, matching)");
-    expect_error(fx, "master_data:\n  person:\n    feilds: {}\n" MASTER_ADAPTERS, ":3: ",
-                 "unknown key 'feilds' in 'master_data.person'");
-    expect_error(fx, "master_data:\n  person:\n    fields:\n      shoe_size: {owner: crm}\n"
-                     MASTER_ADAPTERS,
-                 ":4: ", "unknown field 'shoe_size'");
-    expect_error(fx, "master_data:\n  person:\n    fields:\n      consent.Bad!: {owner: crm}\n"
-                     MASTER_ADAPTERS,
-                 ":4: ", "unknown field 'consent.Bad!'");
-    expect_error(fx, "master_data:\n  person:\n    fields:\n      sex: {owner: helth}\n"
-                     MASTER_ADAPTERS,
-                 ":4: ", "'helth' is not a configured adapter (adapters: health, socialcare");
-    expect_error(fx, "master_data:\n  person:\n    fields:\n      sex: {ownr: health}\n"
-                     MASTER_ADAPTERS,
-                 ":4: ", "unknown key 'ownr' in 'master_data.person.fields.sex'");
+    expect_error(fx, "master_data:\n  person:\n    feilds: {}\n" MASTER_ADAPTERS,
+                 ":3: ", "unknown key 'feilds' in 'master_data.person'");
+    expect_error(
+        fx, "master_data:\n  person:\n    fields:\n      shoe_size: {owner: crm}\n" MASTER_ADAPTERS,
+        ":4: ", "unknown field 'shoe_size'");
+    expect_error(
+        fx,
+        "master_data:\n  person:\n    fields:\n      consent.Bad!: {owner: crm}\n" MASTER_ADAPTERS,
+        ":4: ", "unknown field 'consent.Bad!'");
+    expect_error(
+        fx, "master_data:\n  person:\n    fields:\n      sex: {owner: helth}\n" MASTER_ADAPTERS,
+        ":4: ", "'helth' is not a configured adapter (adapters: health, socialcare");
+    expect_error(
+        fx, "master_data:\n  person:\n    fields:\n      sex: {ownr: health}\n" MASTER_ADAPTERS,
+        ":4: ", "unknown key 'ownr' in 'master_data.person.fields.sex'");
     expect_error(fx, "master_data:\n  person:\n    fields:\n      sex: health\n" MASTER_ADAPTERS,
                  ":4: ", "must be a mapping such as {owner: health");
-    expect_error(fx, "master_data:\n  person:\n    fields:\n"
-                     "      sex: {owner: health}\n      sex: {owner: crm}\n" MASTER_ADAPTERS,
+    expect_error(fx,
+                 "master_data:\n  person:\n    fields:\n"
+                 "      sex: {owner: health}\n      sex: {owner: crm}\n" MASTER_ADAPTERS,
                  ":5: ", "duplicate key 'sex'");
-    expect_error(fx, "master_data:\n  person:\n    fields:\n"
-                     "      sex: {owner: health, fallback: [crm, crm]}\n" MASTER_ADAPTERS,
+    expect_error(fx,
+                 "master_data:\n  person:\n    fields:\n"
+                 "      sex: {owner: health, fallback: [crm, crm]}\n" MASTER_ADAPTERS,
                  ":4: ", "names 'crm' twice");
-    expect_error(fx, "master_data:\n  person:\n    fields:\n"
-                     "      sex: {owner: health, fallback: [health]}\n" MASTER_ADAPTERS,
+    expect_error(fx,
+                 "master_data:\n  person:\n    fields:\n"
+                 "      sex: {owner: health, fallback: [health]}\n" MASTER_ADAPTERS,
                  ":4: ", "names the owner 'health'");
-    expect_error(fx, "master_data:\n  person:\n    fields:\n"
-                     "      sex: {owner: health, on_conflict: ignore}\n" MASTER_ADAPTERS,
+    expect_error(fx,
+                 "master_data:\n  person:\n    fields:\n"
+                 "      sex: {owner: health, on_conflict: ignore}\n" MASTER_ADAPTERS,
                  ":4: ", "must be 'correct'");
-    expect_error(fx, "master_data:\n  person:\n    fields:\n"
-                     "      sex: {on_conflict: propose}\n" MASTER_ADAPTERS,
+    expect_error(fx,
+                 "master_data:\n  person:\n    fields:\n"
+                 "      sex: {on_conflict: propose}\n" MASTER_ADAPTERS,
                  ":4: ", "has no owner to propose to");
-    expect_error(fx, "master_data:\n  person:\n    survivorship: crm\n" MASTER_ADAPTERS, ":3: ",
-                 "'master_data.person.survivorship' must be a list of adapter names");
+    expect_error(fx, "master_data:\n  person:\n    survivorship: crm\n" MASTER_ADAPTERS,
+                 ":3: ", "'master_data.person.survivorship' must be a list of adapter names");
     expect_error(fx, "master_data:\n  person:\n    survivorship: [crm, nobody]\n" MASTER_ADAPTERS,
                  ":3: ", "'nobody' is not a configured adapter");
-    expect_error(fx, "master_data:\n  matching: {upper: high}\n" MASTER_ADAPTERS, ":2: ",
-                 "'master_data.matching.upper' must be a number");
-    expect_error(fx, "master_data:\n  matching: {upper: nan}\n" MASTER_ADAPTERS, ":2: ",
-                 "must be a number");
+    expect_error(fx, "master_data:\n  matching: {upper: high}\n" MASTER_ADAPTERS,
+                 ":2: ", "'master_data.matching.upper' must be a number");
+    expect_error(fx, "master_data:\n  matching: {upper: nan}\n" MASTER_ADAPTERS,
+                 ":2: ", "must be a number");
     expect_error(fx, "master_data:\n  matching:\n    upper: 10\n    lower: 20\n" MASTER_ADAPTERS,
                  ":3: ", "must be greater than 'master_data.matching.lower'");
     /* An alias that refers to itself is refused, not followed for ever. */
-    expect_error(fx, "master_data: &m {person: *m}\n" MASTER_ADAPTERS, ":1: ",
-                 "unknown key 'person' in 'master_data.person'");
+    expect_error(fx, "master_data: &m {person: *m}\n" MASTER_ADAPTERS,
+                 ":1: ", "unknown key 'person' in 'master_data.person'");
 }
 
 /* A short or absent error buffer must never be overrun or dereferenced. */
