@@ -329,8 +329,10 @@ static void out_begin(out_t *o)
 
 static void out_flush(out_t *o)
 {
-    if (o->count)
+    if (o->count) {
         core_send(o->c, o->sess, "DELIVER", o->c->out.data, o->c->out.len);
+        o->c->adapter_stats[o->sess->adapter_index].delivered += o->count;
+    }
     out_begin(o);
 }
 
@@ -486,8 +488,10 @@ void deliver_pump_all(core_t *c)
 static void flush_transient(core_t *c, sub_t *s)
 {
     session_t *sess = core_session(c, s->session);
-    if (sess && s->ntransient)
+    if (sess && s->ntransient) {
         core_send(c, sess, "DELIVER", s->transient.data, s->transient.len);
+        c->adapter_stats[sess->adapter_index].delivered += s->ntransient;
+    }
     s->transient.len = 0;
     s->ntransient = 0;
 }

@@ -209,4 +209,7 @@ cmd, m = ops.recv()
 sub = [s for s in m.subscriptions if s.subscription == "main"]
 check(cmd == "STATUS-REPLY" and m.dead_letters == 2 and sub and sub[0].connected,
       "STATUS shows the subscription and the dead-letter count")
+counts = {a.name: (a.published, a.delivered) for a in m.adapters}
+check(counts["crm"][0] >= 20 and counts["socialcare"][1] >= 20,
+      "STATUS counts what each adapter published and was delivered: %s" % counts)
 print("protocol_check: %d checks passed" % checks)
