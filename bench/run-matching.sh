@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# run-matching.sh [accuracy|throughput] [PEOPLE] [SEED] - identity-matching accuracy and load
+# throughput of the hub's master-data engine (bench/MATCHING.md). Builds in build-bench/
+# (Release), starts joineryd with a private data directory under /tmp (no database configured,
+# so the hub runs its own PostgreSQL; CurveZMQ on), loads a synthetic population as the
+# socialcare and crm adapters, reads the outcome back from PostgreSQL and prints precision,
+# recall, the steward queue, the false merges, events/s and the hub's memory. Stops everything
+# it started and removes the directory.
+#   accuracy    (default) 20,000 people
+#   throughput  312,500 people: socialcare holds 80% of them, so crm is loaded against about
+#               250,000 golden records
+# Environment: SYSTEMS=3 also loads a health system; UPPER and LOWER set the matching
+# thresholds (master_data.matching); CSV=FILE writes every record with its person; KEEP=1 keeps
+# the data directory (the hub and PostgreSQL are stopped all the same).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-accuracy}
+case $mode in
+accuracy) people=${2:-20000} ;;
+throughput) people=${2:-312500} ;;
+*)
+    echo "usage: $0 [accuracy|throughput] [PEOPLE] [SEED]" >&2
+    exit 2
+    ;;
+esac
+seed=${3:-1}
+systems=${SYSTEMS:-2}
+if [[ -n ${UPPER:-} || -n ${LOWER:-} ]] && [[ -z ${UPPER:-} || -z ${LOWER:-} ]]; then
+    echo "$0: set both UPPER and LOWER, or neither" >&2
+    exit 2
+fi
+
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DJOINERY_TESTS=OFF >/dev/null
+cmake --build build-bench -j "$(nproc)" --target joineryd joinery_cli bench_matching >/dev/null
+
+dir=$(mktemp -d /tmp/joinery-matching.XXXXXX)
+chmod 0711 "$dir" # PostgreSQL runs as an unprivileged user and must reach its data below
+hub=""
+cleanup() {
+    if [[ -n $hub ]] && kill -0 "$hub" 2>/dev/null; then
+        kill -TERM "$hub"
+        wait "$hub" 2>/dev/null || true
+    fi
+    # SIGTERM makes the hub stop its PostgreSQL; if the hub died first, stop the postmaster
+    # it left, by the pid PostgreSQL recorded.
+    local pidfile=$dir/data/pg/data/postmaster.pid pg
+    if [[ -f $pidfile ]]; then
+        pg=$(head -n1 "$pidfile")
+        if [[ $pg =~ ^[0-9]+$ ]] && kill -0 "$pg" 2>/dev/null; then
+            kill -INT "$pg" || true # fast shutdown
+            for _ in $(seq 1 100); do
+                kill -0 "$pg" 2>/dev/null || break
+                sleep 0.1
+            done
+        fi
+    fi
+    if [[ ${KEEP:-0} == 1 ]]; then
+        echo "data directory kept: $dir"
+    else
+        rm -rf "$dir"
+    fi
+}
+trap cleanup EXIT
+
+mkdir -p "$dir/keys"
+adapters=(socialcare crm)
+[[ $systems == 3 ]] && adapters+=(health)
+for n in hub "${adapters[@]}"; do
+    out=$(build-bench/adapters/cli/joinery keygen "$n" --dir "$dir/keys" 2>&1) || {
+        echo "$out" >&2
+        exit 1
+    }
+done
+port=$((20000 + RANDOM % 20000))
+{
+    cat <<YAML
+hub:
+  listen: tcp://127.0.0.1:$port
+  data_dir: $dir/data
+  log_level: info
+security:
+  curve: true
+  hub_key_file: keys/hub.key
+adapters:
+YAML
+    for n in "${adapters[@]}"; do
+        printf '  - name: %s\n    public_key_file: keys/%s.pub\n    publish: ["person.*"]\n' "$n" "$n"
+    done
+    if [[ -n ${UPPER:-} ]]; then
+        printf 'master_data:\n  matching:\n    upper: %s\n    lower: %s\n' "$UPPER" "$LOWER"
+    fi
+} >"$dir/hub.yaml"
+
+build-bench/hub/joineryd --config "$dir/hub.yaml" >"$dir/hub.log" 2>&1 &
+hub=$!
+for _ in $(seq 1 600); do
+    grep -q "ready" "$dir/hub.log" && break
+    kill -0 "$hub" 2>/dev/null || break
+    sleep 0.1
+done
+if ! grep -q "ready" "$dir/hub.log"; then
+    echo "$0: the hub did not become ready; its log:" >&2
+    tail -n 30 "$dir/hub.log" >&2
+    exit 1
+fi
+
+echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print int($2/1048576)" GiB"}'), $(date -u +%Y-%m-%d)"
+echo "mode: $mode, $people people, seed $seed, $systems systems, thresholds ${UPPER:-default}/${LOWER:-default}"
+build-bench/bench/bench_matching --people "$people" --seed "$seed" --systems "$systems" --stats \
+    --endpoint "tcp://127.0.0.1:$port" --keys "$dir/keys" \
+    --pg "host=$dir/data/pg/run dbname=joinery user=joinery" --hub-pid "$hub" \
+    ${CSV:+--csv "$CSV"}
+
+kill -TERM "$hub"
+wait "$hub" || true
+hub=""
+problems=$(grep -ciE " (warn|error|fatal)" "$dir/hub.log" || true)
+echo "hub log: $problems warning/error lines$([[ $problems -gt 0 ]] && echo "; first ones:")"
+grep -iE " (warn|error|fatal)" "$dir/hub.log" | head -n 5 || true
