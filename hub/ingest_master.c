@@ -53,6 +53,12 @@ static int sink_sql(void *ctx, const char *stmt, int nparams, const char *const 
     return jbatch_add_sql(c->pending, stmt, nparams, params);
 }
 
+static int sink_append(void *ctx, const char *copy_stmt, int nparams, const char *const *params)
+{
+    core_t *c = ctx;
+    return jbatch_add_copy_row(c->pending, copy_stmt, nparams, params);
+}
+
 /* Writes one derived event's envelope into c->env. */
 static int derived_envelope(core_t *c, uint64_t seq, const derived_hdr_t *h, const char *type,
                             const char *target, const char *master, const char *local,
@@ -125,7 +131,7 @@ int ingest_master_apply(core_t *c, const ingest_master_in_t *in, master_result_t
 {
     c->derived.len = 0;
     c->nderived = 0;
-    master_sink_t sink = {c, sink_emit, sink_sql};
+    master_sink_t sink = {c, sink_emit, sink_sql, sink_append};
     master_event_t ev = {.source = in->source,
                          .event_id = in->event_id,
                          .type = in->type,

@@ -174,7 +174,16 @@ int jbatch_add_sql(jbatch_t *b, const char *stmt, int nparams, const char *const
     b->sql[b->nsql].stmt = stmt;
     b->sql[b->nsql].nparams = nparams;
     b->sql[b->nsql].params = p;
+    b->sql[b->nsql].copy = false;
     b->nsql++;
+    return 0;
+}
+
+int jbatch_add_copy_row(jbatch_t *b, const char *copy_stmt, int nparams, const char *const *params)
+{
+    if (jbatch_add_sql(b, copy_stmt, nparams, params) < 0)
+        return -1;
+    b->sql[b->nsql - 1].copy = true;
     return 0;
 }
 

@@ -62,6 +62,7 @@ typedef struct {
 typedef struct {
     const char *stmt; /* string literal */
     int nparams;
+    bool copy;     /* stmt is a COPY ... FROM STDIN: the row joins that COPY */
     char **params; /* one allocation: the pointer array followed by the strings */
 } jsql_t;
 
@@ -133,6 +134,8 @@ int jbatch_extend_last(jbatch_t *b, const uint8_t *p, size_t len);
 int jbatch_set_target(jbatch_t *b, int16_t index, const char *name, size_t len);
 /* A statement for the same transaction; see master_sink_t.sql. */
 int jbatch_add_sql(jbatch_t *b, const char *stmt, int nparams, const char *const *params);
+/* A row for a COPY ... FROM STDIN statement (append-only tables). */
+int jbatch_add_copy_row(jbatch_t *b, const char *copy_stmt, int nparams, const char *const *params);
 /* Drops the statements added after the first MARK (a decision that was undone). */
 void jbatch_truncate_sql(jbatch_t *b, size_t mark);
 

@@ -47,6 +47,11 @@ static const char SQL_XREF[] =
     "ON CONFLICT (system, local_id) DO UPDATE SET master_id = EXCLUDED.master_id, "
     "link_state = EXCLUDED.link_state, how = EXCLUDED.how, score = EXCLUDED.score, "
     "linked_at = EXCLUDED.linked_at";
+static const char COPY_HISTORY[] =
+    "COPY golden_person_field_history (master_id, version, field, old_value, new_value, source, "
+    "event_id, at) FROM STDIN";
+static const char COPY_AUDIT[] =
+    "COPY master_audit (at, event_id, source, master_id, action, detail) FROM STDIN";
 static const char SQL_AUDIT[] =
     "INSERT INTO master_audit (at, event_id, source, master_id, action, detail) "
     "VALUES ($1::bigint, $2, $3, $4, $5, $6::jsonb)";
@@ -134,6 +139,17 @@ static int run(ectx_t *c, const char *stmt, int n, const char *const *params)
     return 0;
 }
 
+/* An append-only row: copied in bulk when the sink can, else one INSERT. */
+static int run_append(ectx_t *c, const char *copy_stmt, const char *stmt, int n,
+                      const char *const *params)
+{
+    if (!c->sink->append)
+        return run(c, stmt, n, params);
+    if (c->sink->append(c->sink->ctx, copy_stmt, n, params) != 0)
+        return say(c, "the store refused a master-data row");
+    return 0;
+}
+
 static int sql_golden(ectx_t *c, const golden_t *g, uint64_t version, int state,
                       const golden_t *redirect, const mvals_t *vals)
 {
@@ -168,7 +184,7 @@ static int sql_history(ectx_t *c, const golden_t *g, uint64_t version, int field
                        c->m->systems[source],
                        c->ev->event_id ? c->ev->event_id : "",
                        at};
-    return run(c, SQL_HISTORY, 8, p);
+    return run_append(c, COPY_HISTORY, SQL_HISTORY, 8, p);
 }
 
 static int sql_xref(ectx_t *c, int system, const char *local_id, const golden_t *g, int state,
@@ -188,7 +204,7 @@ static int sql_audit(ectx_t *c, const golden_t *g, const char *action)
     num_i(at, c->now);
     const char *p[] = {at,     c->ev->event_id ? c->ev->event_id : "", c->ev->source, g->id,
                        action, c->m->json.len ? c->m->json.p : "{}"};
-    return run(c, SQL_AUDIT, 6, p);
+    return run_append(c, COPY_AUDIT, SQL_AUDIT, 6, p);
 }
 
 static int sql_queue_decide(ectx_t *c, uint64_t id, int state, const char *by, const char *reason)

@@ -45,6 +45,11 @@ typedef struct {
      * (NULL = SQL NULL); the parameters are copied. STMT is kept by pointer,
      * so it must be a string literal. Statements run in the order given. */
     int (*sql)(void *ctx, const char *stmt, int nparams, const char *const *params);
+    /* An append-only row (history, audit): COPY_STMT is "COPY table (cols)
+     * FROM STDIN" naming the columns in parameter order, a string literal. The
+     * hub gathers a batch's rows for each such statement into one COPY. May be
+     * NULL: the engine then sends the row through sql. */
+    int (*append)(void *ctx, const char *copy_stmt, int nparams, const char *const *params);
 } master_sink_t;
 
 typedef enum {

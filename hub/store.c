@@ -21,6 +21,8 @@ typedef struct {
     jbatch_t *batch;
 } store_msg_t;
 
+#define STORE_MAX_PREPARED 64
+
 struct store {
     void *ctx;
     void *core_sock;  /* core's end */
@@ -33,6 +35,10 @@ struct store {
     PGconn *conn;
     pb_buf_t copybuf;
     int backoff_ms;
+    /* Statements prepared on this connection, by the address of their text
+     * (the engine's statements are string literals). Emptied on reconnect. */
+    const char *prepared[STORE_MAX_PREPARED];
+    size_t nprepared;
 };
 
 static int64_t now_ms(void)
@@ -220,44 +226,138 @@ static int insert_one_by_one(store_t *s, jbatch_t *b, char *err, size_t errlen)
     return 0;
 }
 
-/* The master-data engine's rows: sent as one pipeline, so a batch of a
- * thousand person events costs one round trip, not thousands. */
-static int write_sql(store_t *s, const jbatch_t *b, char *err, size_t errlen)
+/* The prepared statement name for STMT ("j<index>"), preparing it on first
+ * use; -1 if it cannot be (then it is sent unprepared). */
+static int prepared_index(store_t *s, const char *stmt, int nparams, char *err, size_t errlen)
 {
-    if (!b->nsql)
-        return 0;
-    if (PQenterPipelineMode(s->conn) != 1) {
-        snprintf(err, errlen, "enter pipeline mode: %s", PQerrorMessage(s->conn));
+    for (size_t i = 0; i < s->nprepared; i++)
+        if (s->prepared[i] == stmt)
+            return (int)i;
+    if (s->nprepared == STORE_MAX_PREPARED)
         return -1;
+    char name[16];
+    snprintf(name, sizeof name, "j%zu", s->nprepared);
+    PGresult *r = PQprepare(s->conn, name, stmt, nparams, NULL);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        snprintf(err, errlen, "prepare master-data statement: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    if (!ok)
+        return -2;
+    s->prepared[s->nprepared] = stmt;
+    return (int)s->nprepared++;
+}
+
+/* One text-format COPY field: backslash, tab, newline and carriage return
+ * escaped; NULL as \N. */
+static void copy_text_field(pb_buf_t *out, const char *v)
+{
+    if (!v) {
+        pb_put_raw(out, "\\N", 2);
+        return;
     }
-    int rc = 0;
-    for (size_t i = 0; i < b->nsql && rc == 0; i++) {
+    while (*v) {
+        size_t plain = strcspn(v, "\\\t\n\r");
+        pb_put_raw(out, v, plain);
+        v += plain;
+        if (!*v)
+            break;
+        const char *esc = *v == '\\' ? "\\\\" : *v == '\t' ? "\\t" : *v == '\n' ? "\\n" : "\\r";
+        pb_put_raw(out, esc, 2);
+        v++;
+    }
+}
+
+/* The append-only rows, one COPY per statement for the whole batch. */
+static int write_copies(store_t *s, const jbatch_t *b, char *err, size_t errlen)
+{
+    const char *done[16];
+    size_t ndone = 0;
+    for (size_t i = 0; i < b->nsql; i++) {
+        const char *stmt = b->sql[i].stmt;
+        bool seen = !b->sql[i].copy;
+        for (size_t k = 0; k < ndone && !seen; k++)
+            seen = done[k] == stmt;
+        if (seen)
+            continue;
+        if (ndone == sizeof done / sizeof *done) {
+            snprintf(err, errlen, "too many kinds of COPY rows in one batch");
+            return -1;
+        }
+        done[ndone++] = stmt;
+        pb_buf_t *out = &s->copybuf;
+        out->len = 0;
+        for (size_t j = i; j < b->nsql; j++) {
+            const jsql_t *q = &b->sql[j];
+            if (!q->copy || q->stmt != stmt)
+                continue;
+            for (int f = 0; f < q->nparams; f++) {
+                if (f)
+                    pb_put_raw(out, "\t", 1);
+                copy_text_field(out, q->params[f]);
+            }
+            pb_put_raw(out, "\n", 1);
+        }
+        PGresult *r = PQexec(s->conn, stmt);
+        int st = PQresultStatus(r);
+        PQclear(r);
+        if (st != PGRES_COPY_IN ||
+            PQputCopyData(s->conn, (const char *)out->data, (int)out->len) != 1 ||
+            PQputCopyEnd(s->conn, NULL) != 1) {
+            snprintf(err, errlen, "%s: %s", stmt, PQerrorMessage(s->conn));
+            return -1;
+        }
+        int rc = 0;
+        while ((r = PQgetResult(s->conn)) != NULL) {
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                snprintf(err, errlen, "%s: %s", stmt, PQresultErrorMessage(r));
+                rc = -1;
+            }
+            PQclear(r);
+        }
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Sends statements [from, to) of B and a sync, then reads their results up to
+ * the sync. Returns 0, -1 if a statement failed (err says which), -2 if the
+ * connection broke (it is then dropped: nothing was committed). */
+static int pipeline_chunk(store_t *s, const jbatch_t *b, const int *ids, size_t from, size_t to,
+                          char *err, size_t errlen)
+{
+    int sent_ok = 1;
+    for (size_t i = from; i < to && sent_ok; i++) {
         const jsql_t *q = &b->sql[i];
-        if (PQsendQueryParams(s->conn, q->stmt, q->nparams, NULL, (const char *const *)q->params,
-                              NULL, NULL, 0) != 1)
-            rc = -1;
+        if (q->copy)
+            continue;
+        const char *const *params = (const char *const *)q->params;
+        char name[16];
+        snprintf(name, sizeof name, "j%d", ids[i]);
+        sent_ok =
+            ids[i] >= 0
+                ? PQsendQueryPrepared(s->conn, name, q->nparams, params, NULL, NULL, 0) == 1
+                : PQsendQueryParams(s->conn, q->stmt, q->nparams, NULL, params, NULL, NULL, 0) == 1;
     }
-    if (rc < 0 || PQpipelineSync(s->conn) != 1) {
-        /* The pipeline is in an unknown state: drop the connection (nothing
-         * was committed) and let the reconnect start clean. */
+    if (!sent_ok || PQpipelineSync(s->conn) != 1) {
         snprintf(err, errlen, "send master-data rows: %s", PQerrorMessage(s->conn));
         PQfinish(s->conn);
         s->conn = NULL;
-        return -1;
+        return -2;
     }
-    /* Read every result up to the sync, whatever happened, to leave the
-     * connection usable. */
+    int rc = 0;
     for (;;) {
         PGresult *r = PQgetResult(s->conn);
         if (!r) {
             if (conn_lost(s->conn))
-                break;
-            continue; /* end of one query's results */
+                return -2;
+            continue; /* end of one statement's results */
         }
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_PIPELINE_SYNC) {
             PQclear(r);
-            break;
+            return rc;
         }
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == 0) {
             snprintf(err, errlen, "master-data row: %s", PQresultErrorMessage(r));
@@ -265,8 +365,48 @@ static int write_sql(store_t *s, const jbatch_t *b, char *err, size_t errlen)
         }
         PQclear(r);
     }
-    PQexitPipelineMode(s->conn);
-    return rc;
+}
+
+/* The master-data engine's rows, in pipelines: a batch of a thousand person
+ * events costs a few round trips, not thousands. Each pipeline is kept short
+ * and read to its sync before the next is sent: the connection blocks, so a
+ * pipeline whose results filled the server's socket buffer while we were
+ * still sending would deadlock. A sync inside BEGIN ... COMMIT does not end
+ * the transaction. */
+#define PIPELINE_CHUNK 256
+
+static int write_sql(store_t *s, const jbatch_t *b, char *err, size_t errlen)
+{
+    if (!b->nsql)
+        return 0;
+    /* Prepared first: each statement is parsed and planned once per
+     * connection instead of once per row. */
+    int *ids = malloc(b->nsql * sizeof *ids);
+    if (!ids) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < b->nsql && rc == 0; i++) {
+        ids[i] =
+            b->sql[i].copy ? -1 : prepared_index(s, b->sql[i].stmt, b->sql[i].nparams, err, errlen);
+        if (ids[i] == -2)
+            rc = -1;
+    }
+    if (rc == 0 && PQenterPipelineMode(s->conn) != 1) {
+        snprintf(err, errlen, "enter pipeline mode: %s", PQerrorMessage(s->conn));
+        rc = -1;
+    } else if (rc == 0) {
+        for (size_t from = 0; from < b->nsql && rc == 0; from += PIPELINE_CHUNK) {
+            size_t to = from + PIPELINE_CHUNK < b->nsql ? from + PIPELINE_CHUNK : b->nsql;
+            rc = pipeline_chunk(s, b, ids, from, to, err, errlen);
+        }
+        if (rc != -2)
+            PQexitPipelineMode(s->conn);
+        rc = rc < 0 ? -1 : 0;
+    }
+    free(ids);
+    return rc == 0 ? write_copies(s, b, err, errlen) : rc;
 }
 
 static int write_rejects(store_t *s, const jbatch_t *b, char *err, size_t errlen)
@@ -510,6 +650,7 @@ static void reconnect(store_t *s)
 {
     char err[512];
     PQfinish(s->conn);
+    s->nprepared = 0;
     s->conn = store_connect(s->conninfo, 0, err, sizeof err);
     if (s->conn) {
         log_info("store", "database connection restored");
