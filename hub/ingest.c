@@ -473,6 +473,7 @@ void ingest_failed(core_t *c, jbatch_t *b)
                               pending->cursors[i].subscription, pending->cursors[i].acked_seq,
                               pending->cursors[i].patterns, pending->cursors[i].npatterns);
         snprintf(pending->error, sizeof pending->error, "an earlier commit failed");
+        jbatch_truncate_sql(pending, 0); /* its rows came from the stale engine: drop them */
         ingest_failed(c, pending);
         jbatch_release(&pending);
     }
