@@ -4331,6 +4331,7 @@ static int parse_frac(const char *s, double *out)
     return 0;
 }
 
+/* 0: run; 1: --help was printed; -1: bad arguments (reported). */
 static int parse_args(int argc, char **argv, options_t *o)
 {
     for (int i = 1; i < argc; i++) {
@@ -4379,7 +4380,7 @@ static int parse_args(int argc, char **argv, options_t *o)
                 o->eval_only = true;
             } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
                 usage(stdout);
-                exit(0);
+                return 1; /* help shown: nothing to do */
             } else {
                 fprintf(stderr, "bench_matching: unknown option '%s'\n", a);
                 usage(stderr);
@@ -4410,8 +4411,9 @@ int main(int argc, char **argv)
                      .in_c = 0.85,
                      .namesakes = 0.01,
                      .twin_rate = 0.016};
-    if (parse_args(argc, argv, &opt) != 0)
-        return 2;
+    int parsed = parse_args(argc, argv, &opt);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     int rc = 1;
