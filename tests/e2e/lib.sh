@@ -54,6 +54,21 @@ psql_db() { # CONNINFO SQL
     "$bindir/psql" -X -A -t -q -d "$1" -c "$2"
 }
 
+# Writes $E2E_DIR/pgctl.sh ACTION [ARGS] (pg_ctl on the shared test
+# cluster, as its owner) and makes sure the cluster is running when the test
+# exits, whatever happened: later tests need it.
+make_pgctl() {
+    local pgbin pg_as=()
+    pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+    [[ $(id -u) -eq 0 ]] && pg_as=(runuser -u "$(stat -c %U "$JOINERY_TEST_PGDIR/data")" --)
+    cat >"$E2E_DIR/pgctl.sh" <<SH
+#!/usr/bin/env bash
+cd /tmp && ${pg_as[*]} "$pgbin/pg_ctl" -D "$JOINERY_TEST_PGDIR/data" -l "$JOINERY_TEST_PGDIR/postgres.log" -w "\$1" >/dev/null
+SH
+    chmod +x "$E2E_DIR/pgctl.sh"
+    E2E_ON_EXIT="'$E2E_DIR/pgctl.sh' status >/dev/null 2>&1 || '$E2E_DIR/pgctl.sh' start"
+}
+
 # start_hub CONFIG [LOG]: starts joineryd and waits until it is ready.
 start_hub() {
     local cfg=$1 log=${2:-$E2E_DIR/hub.log}

@@ -51,9 +51,7 @@ grep -q subscribed "$E2E_DIR/sub.out" || fail "subscriber did not subscribe"
     >"$E2E_DIR/pub.out" 2>&1 &
 PUB=$!
 
-pgdir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
-pg_as=()
-[[ $(id -u) -eq 0 ]] && pg_as=(runuser -u "$(stat -c %U "$JOINERY_TEST_PGDIR/data")" --)
+make_pgctl
 
 sleep 1
 echo "== kill -9 the hub (1)"
@@ -61,8 +59,7 @@ kill_hub
 start_hub "$E2E_DIR/hub.yaml" "$E2E_DIR/hub.log"
 sleep 1
 echo "== restart PostgreSQL (immediate: crash recovery)"
-(cd /tmp && "${pg_as[@]}" "$pgdir/pg_ctl" -D "$JOINERY_TEST_PGDIR/data" -m immediate -w restart \
-    -l "$JOINERY_TEST_PGDIR/postgres.log" >/dev/null)
+"$E2E_DIR/pgctl.sh" restart -m immediate
 sleep 1
 echo "== kill -9 the hub (2)"
 kill_hub

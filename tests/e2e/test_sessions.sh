@@ -25,15 +25,7 @@ adapters:
     subscribe: ["crm.*"]
 YAML
 start_hub "$E2E_DIR/hub.yaml"
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
-pg_as=()
-[[ $(id -u) -eq 0 ]] && pg_as=(runuser -u "$(stat -c %U "$JOINERY_TEST_PGDIR/data")" --)
-cat >"$E2E_DIR/pgctl.sh" <<SH
-#!/usr/bin/env bash
-cd /tmp && ${pg_as[*]} "$pgbin/pg_ctl" -D "$JOINERY_TEST_PGDIR/data" -l "$JOINERY_TEST_PGDIR/postgres.log" -w "\$1" >/dev/null
-SH
-chmod +x "$E2E_DIR/pgctl.sh"
-E2E_ON_EXIT="'$E2E_DIR/pgctl.sh' status >/dev/null 2>&1 || '$E2E_DIR/pgctl.sh' start"
+make_pgctl
 
 export E2E_DIR
 ( while [[ ! -e "$E2E_DIR/goodbye.wait" ]]; do sleep 0.1; done; kill -TERM "$HUB_PID" ) &
