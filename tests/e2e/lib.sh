@@ -63,7 +63,7 @@ make_pgctl() {
     [[ $(id -u) -eq 0 ]] && pg_as=(runuser -u "$(stat -c %U "$JOINERY_TEST_PGDIR/data")" --)
     cat >"$E2E_DIR/pgctl.sh" <<SH
 #!/usr/bin/env bash
-cd /tmp && ${pg_as[*]} "$pgbin/pg_ctl" -D "$JOINERY_TEST_PGDIR/data" -l "$JOINERY_TEST_PGDIR/postgres.log" -w "\$1" >/dev/null
+cd /tmp && ${pg_as[*]} "$pgbin/pg_ctl" -D "$JOINERY_TEST_PGDIR/data" -l "$JOINERY_TEST_PGDIR/postgres.log" -w "\$@" >/dev/null
 SH
     chmod +x "$E2E_DIR/pgctl.sh"
     E2E_ON_EXIT="'$E2E_DIR/pgctl.sh' status >/dev/null 2>&1 || '$E2E_DIR/pgctl.sh' start"
