@@ -53,6 +53,13 @@ static int sink_sql(void *ctx, const char *stmt, int nparams, const char *const 
     return jbatch_add_sql(c->pending, stmt, nparams, params);
 }
 
+static int sink_upsert(void *ctx, const master_upsert_t *u, const char *stmt, int nparams,
+                       const char *const *params)
+{
+    core_t *c = ctx;
+    return jbatch_add_upsert_row(c->pending, u, stmt, nparams, params);
+}
+
 static int sink_append(void *ctx, const char *copy_stmt, int nparams, const char *const *params)
 {
     core_t *c = ctx;
@@ -131,7 +138,7 @@ int ingest_master_apply(core_t *c, const ingest_master_in_t *in, master_result_t
 {
     c->derived.len = 0;
     c->nderived = 0;
-    master_sink_t sink = {c, sink_emit, sink_sql, sink_append};
+    master_sink_t sink = {c, sink_emit, sink_sql, sink_append, sink_upsert};
     master_event_t ev = {.source = in->source,
                          .event_id = in->event_id,
                          .type = in->type,

@@ -175,7 +175,17 @@ int jbatch_add_sql(jbatch_t *b, const char *stmt, int nparams, const char *const
     b->sql[b->nsql].nparams = nparams;
     b->sql[b->nsql].params = p;
     b->sql[b->nsql].copy = false;
+    b->sql[b->nsql].upsert = NULL;
     b->nsql++;
+    return 0;
+}
+
+int jbatch_add_upsert_row(jbatch_t *b, const struct master_upsert *u, const char *stmt, int nparams,
+                          const char *const *params)
+{
+    if (jbatch_add_sql(b, stmt, nparams, params) < 0)
+        return -1;
+    b->sql[b->nsql - 1].upsert = u;
     return 0;
 }
 

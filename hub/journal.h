@@ -21,6 +21,8 @@
 
 #include "pbwire.h"
 
+struct master_upsert; /* master.h */
+
 enum { JE_OK = 0, JE_DUPLICATE = 1 };
 #define JENTRY_TARGET_UNRESOLVED (-2) /* read back from the journal: name not yet mapped */
 #define JENTRY_TARGET_OPERATORS                                                                    \
@@ -62,7 +64,8 @@ typedef struct {
 typedef struct {
     const char *stmt; /* string literal */
     int nparams;
-    bool copy;     /* stmt is a COPY ... FROM STDIN: the row joins that COPY */
+    bool copy;                          /* stmt is a COPY ... FROM STDIN: the row joins that COPY */
+    const struct master_upsert *upsert; /* non-NULL: gathered per batch (master.h) */
     char **params; /* one allocation: the pointer array followed by the strings */
 } jsql_t;
 
@@ -134,6 +137,9 @@ int jbatch_extend_last(jbatch_t *b, const uint8_t *p, size_t len);
 int jbatch_set_target(jbatch_t *b, int16_t index, const char *name, size_t len);
 /* A statement for the same transaction; see master_sink_t.sql. */
 int jbatch_add_sql(jbatch_t *b, const char *stmt, int nparams, const char *const *params);
+/* A row of an upsert gathered per batch (see master_upsert_t). */
+int jbatch_add_upsert_row(jbatch_t *b, const struct master_upsert *u, const char *stmt, int nparams,
+                          const char *const *params);
 /* A row for a COPY ... FROM STDIN statement (append-only tables). */
 int jbatch_add_copy_row(jbatch_t *b, const char *copy_stmt, int nparams, const char *const *params);
 /* Drops the statements added after the first MARK (a decision that was undone). */

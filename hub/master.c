@@ -47,6 +47,28 @@ static const char SQL_XREF[] =
     "ON CONFLICT (system, local_id) DO UPDATE SET master_id = EXCLUDED.master_id, "
     "link_state = EXCLUDED.link_state, how = EXCLUDED.how, score = EXCLUDED.score, "
     "linked_at = EXCLUDED.linked_at";
+/* The same two upserts, gathered per batch (see master_upsert_t). */
+static const master_upsert_t UPSERT_GOLDEN = {
+    "CREATE TEMP TABLE IF NOT EXISTS stage_golden_person (LIKE golden_person) "
+    "ON COMMIT DELETE ROWS",
+    "COPY stage_golden_person (master_id, version, state, redirect_to, fields, created_at, "
+    "updated_at) FROM STDIN",
+    "INSERT INTO golden_person (master_id, version, state, redirect_to, fields, created_at, "
+    "updated_at) SELECT master_id, version, state, redirect_to, fields, created_at, updated_at "
+    "FROM stage_golden_person ON CONFLICT (master_id) DO UPDATE SET version = EXCLUDED.version, "
+    "state = EXCLUDED.state, redirect_to = EXCLUDED.redirect_to, fields = EXCLUDED.fields, "
+    "updated_at = EXCLUDED.updated_at",
+    1};
+static const master_upsert_t UPSERT_XREF = {
+    "CREATE TEMP TABLE IF NOT EXISTS stage_xref (LIKE xref) ON COMMIT DELETE ROWS",
+    "COPY stage_xref (system, local_id, master_id, link_state, how, score, linked_at) FROM STDIN",
+    "INSERT INTO xref (system, local_id, master_id, link_state, how, score, linked_at) "
+    "SELECT system, local_id, master_id, link_state, how, score, linked_at FROM stage_xref "
+    "ON CONFLICT (system, local_id) DO UPDATE SET master_id = EXCLUDED.master_id, "
+    "link_state = EXCLUDED.link_state, how = EXCLUDED.how, score = EXCLUDED.score, "
+    "linked_at = EXCLUDED.linked_at",
+    2};
+
 static const char COPY_HISTORY[] =
     "COPY golden_person_field_history (master_id, version, field, old_value, new_value, source, "
     "event_id, at) FROM STDIN";
@@ -139,6 +161,17 @@ static int run(ectx_t *c, const char *stmt, int n, const char *const *params)
     return 0;
 }
 
+/* An upsert: gathered per batch when the sink can, else one statement. */
+static int run_upsert(ectx_t *c, const master_upsert_t *u, const char *stmt, int n,
+                      const char *const *params)
+{
+    if (!c->sink->upsert)
+        return run(c, stmt, n, params);
+    if (c->sink->upsert(c->sink->ctx, u, stmt, n, params) != 0)
+        return say(c, "the store refused a master-data row");
+    return 0;
+}
+
 /* An append-only row: copied in bulk when the sink can, else one INSERT. */
 static int run_append(ectx_t *c, const char *copy_stmt, const char *stmt, int n,
                       const char *const *params)
@@ -167,7 +200,7 @@ static int sql_golden(ectx_t *c, const golden_t *g, uint64_t version, int state,
                        c->m->json.p,
                        created,
                        now};
-    return run(c, SQL_GOLDEN, 7, p);
+    return run_upsert(c, &UPSERT_GOLDEN, SQL_GOLDEN, 7, p);
 }
 
 static int sql_history(ectx_t *c, const golden_t *g, uint64_t version, int field,
@@ -194,7 +227,7 @@ static int sql_xref(ectx_t *c, int system, const char *local_id, const golden_t 
     num_i(at, linked_us);
     const char *p[] = {c->m->systems[system], local_id,        g->id, master_link_state_name(state),
                        master_how_name(how),  num_d(s, score), at};
-    return run(c, SQL_XREF, 7, p);
+    return run_upsert(c, &UPSERT_XREF, SQL_XREF, 7, p);
 }
 
 /* DETAIL is a JSON object built in c->m->json. */

@@ -32,6 +32,16 @@ typedef struct {
     size_t payload_len;
 } master_event_t;
 
+/* How rows of an upsert statement can be gathered for a whole batch: copied
+ * into a temporary stage table, the last row per key kept, then merged into
+ * the table in one statement. All strings are literals. */
+typedef struct master_upsert {
+    const char *create_stage; /* CREATE TEMP TABLE IF NOT EXISTS ... ON COMMIT DELETE ROWS */
+    const char *copy_stage;   /* COPY stage (columns in parameter order) FROM STDIN */
+    const char *merge;        /* INSERT INTO table SELECT ... FROM stage ON CONFLICT ... */
+    int nkey;                 /* the first NKEY parameters are the conflict key */
+} master_upsert_t;
+
 /* Where the engine's decisions go. Both return 0, or -1 (the event is then
  * answered RETRY and the engine must not have changed its state). */
 typedef struct {
@@ -50,6 +60,11 @@ typedef struct {
      * hub gathers a batch's rows for each such statement into one COPY. May be
      * NULL: the engine then sends the row through sql. */
     int (*append)(void *ctx, const char *copy_stmt, int nparams, const char *const *params);
+    /* An upsert whose effect is its last row per key within the batch (golden
+     * records, the cross-reference). May be NULL: the engine then sends STMT
+     * through sql. */
+    int (*upsert)(void *ctx, const master_upsert_t *u, const char *stmt, int nparams,
+                  const char *const *params);
 } master_sink_t;
 
 typedef enum {

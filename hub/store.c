@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include "log.h"
+#include "master.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -39,6 +40,9 @@ struct store {
      * (the engine's statements are string literals). Emptied on reconnect. */
     const char *prepared[STORE_MAX_PREPARED];
     size_t nprepared;
+    /* Upsert stage tables created on this connection (temporary tables). */
+    const master_upsert_t *staged[8];
+    size_t nstaged;
 };
 
 static int64_t now_ms(void)
@@ -268,6 +272,39 @@ static void copy_text_field(pb_buf_t *out, const char *v)
     }
 }
 
+/* Runs COPY_STMT with the text rows in s->copybuf. */
+static int send_copy(store_t *s, const char *copy_stmt, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(s->conn, copy_stmt);
+    int st = PQresultStatus(r);
+    PQclear(r);
+    if (st != PGRES_COPY_IN ||
+        PQputCopyData(s->conn, (const char *)s->copybuf.data, (int)s->copybuf.len) != 1 ||
+        PQputCopyEnd(s->conn, NULL) != 1) {
+        snprintf(err, errlen, "%s: %s", copy_stmt, PQerrorMessage(s->conn));
+        return -1;
+    }
+    int rc = 0;
+    while ((r = PQgetResult(s->conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            snprintf(err, errlen, "%s: %s", copy_stmt, PQresultErrorMessage(r));
+            rc = -1;
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+static void copy_text_row(pb_buf_t *out, const jsql_t *q)
+{
+    for (int f = 0; f < q->nparams; f++) {
+        if (f)
+            pb_put_raw(out, "\t", 1);
+        copy_text_field(out, q->params[f]);
+    }
+    pb_put_raw(out, "\n", 1);
+}
+
 /* The append-only rows, one COPY per statement for the whole batch. */
 static int write_copies(store_t *s, const jbatch_t *b, char *err, size_t errlen)
 {
@@ -285,40 +322,101 @@ static int write_copies(store_t *s, const jbatch_t *b, char *err, size_t errlen)
             return -1;
         }
         done[ndone++] = stmt;
-        pb_buf_t *out = &s->copybuf;
-        out->len = 0;
-        for (size_t j = i; j < b->nsql; j++) {
-            const jsql_t *q = &b->sql[j];
-            if (!q->copy || q->stmt != stmt)
-                continue;
-            for (int f = 0; f < q->nparams; f++) {
-                if (f)
-                    pb_put_raw(out, "\t", 1);
-                copy_text_field(out, q->params[f]);
-            }
-            pb_put_raw(out, "\n", 1);
-        }
-        PGresult *r = PQexec(s->conn, stmt);
-        int st = PQresultStatus(r);
-        PQclear(r);
-        if (st != PGRES_COPY_IN ||
-            PQputCopyData(s->conn, (const char *)out->data, (int)out->len) != 1 ||
-            PQputCopyEnd(s->conn, NULL) != 1) {
-            snprintf(err, errlen, "%s: %s", stmt, PQerrorMessage(s->conn));
-            return -1;
-        }
-        int rc = 0;
-        while ((r = PQgetResult(s->conn)) != NULL) {
-            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-                snprintf(err, errlen, "%s: %s", stmt, PQresultErrorMessage(r));
-                rc = -1;
-            }
-            PQclear(r);
-        }
-        if (rc < 0)
+        s->copybuf.len = 0;
+        for (size_t j = i; j < b->nsql; j++)
+            if (b->sql[j].copy && b->sql[j].stmt == stmt)
+                copy_text_row(&s->copybuf, &b->sql[j]);
+        if (send_copy(s, stmt, err, errlen) < 0)
             return -1;
     }
     return 0;
+}
+
+/* Orders rows of one upsert by key, then by position in the batch. */
+typedef struct {
+    const jsql_t *q;
+    size_t pos;
+    int nkey;
+} urow_t;
+
+static int urow_cmp(const void *a, const void *b)
+{
+    const urow_t *x = a, *y = b;
+    for (int k = 0; k < x->nkey; k++) {
+        const char *p = x->q->params[k] ? x->q->params[k] : "";
+        const char *q = y->q->params[k] ? y->q->params[k] : "";
+        int c = strcmp(p, q);
+        if (c)
+            return c;
+    }
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static bool same_key(const urow_t *x, const urow_t *y)
+{
+    urow_t a = *x, b = *y;
+    a.pos = b.pos = 0;
+    return urow_cmp(&a, &b) == 0;
+}
+
+/* Gathered upserts: nothing else in a batch reads these tables, so applying
+ * each key's last row once, at the end, is the same as applying them all in
+ * order. One COPY into a stage table and one INSERT ... ON CONFLICT per kind. */
+static int write_upserts(store_t *s, const jbatch_t *b, char *err, size_t errlen)
+{
+    const master_upsert_t *done[8];
+    size_t ndone = 0;
+    urow_t *rows = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < b->nsql && rc == 0; i++) {
+        const master_upsert_t *u = b->sql[i].upsert;
+        bool seen = !u;
+        for (size_t k = 0; k < ndone && !seen; k++)
+            seen = done[k] == u;
+        if (seen)
+            continue;
+        if (ndone == sizeof done / sizeof *done) {
+            snprintf(err, errlen, "too many kinds of upsert in one batch");
+            rc = -1;
+            break;
+        }
+        done[ndone++] = u;
+        bool staged = false;
+        for (size_t k = 0; k < s->nstaged && !staged; k++)
+            staged = s->staged[k] == u;
+        if (!staged) {
+            if (s->nstaged == sizeof s->staged / sizeof *s->staged ||
+                exec_ok(s->conn, u->create_stage, err, errlen) < 0) {
+                rc = -1;
+                break;
+            }
+            s->staged[s->nstaged++] = u;
+        }
+        size_t n = 0;
+        for (size_t j = i; j < b->nsql; j++)
+            n += b->sql[j].upsert == u;
+        free(rows);
+        rows = malloc(n * sizeof *rows);
+        if (!rows) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+            break;
+        }
+        n = 0;
+        for (size_t j = i; j < b->nsql; j++)
+            if (b->sql[j].upsert == u)
+                rows[n++] = (urow_t){&b->sql[j], j, u->nkey};
+        qsort(rows, n, sizeof *rows, urow_cmp);
+        s->copybuf.len = 0;
+        for (size_t j = 0; j < n; j++)
+            if (j + 1 == n || !same_key(&rows[j], &rows[j + 1]))
+                copy_text_row(&s->copybuf, rows[j].q);
+        if (send_copy(s, u->copy_stage, err, errlen) < 0 ||
+            exec_ok(s->conn, u->merge, err, errlen) < 0)
+            rc = -1;
+    }
+    free(rows);
+    return rc;
 }
 
 /* Sends statements [from, to) of B and a sync, then reads their results up to
@@ -330,7 +428,7 @@ static int pipeline_chunk(store_t *s, const jbatch_t *b, const int *ids, size_t 
     int sent_ok = 1;
     for (size_t i = from; i < to && sent_ok; i++) {
         const jsql_t *q = &b->sql[i];
-        if (q->copy)
+        if (q->copy || q->upsert)
             continue;
         const char *const *params = (const char *const *)q->params;
         char name[16];
@@ -406,7 +504,9 @@ static int write_sql(store_t *s, const jbatch_t *b, char *err, size_t errlen)
         rc = rc < 0 ? -1 : 0;
     }
     free(ids);
-    return rc == 0 ? write_copies(s, b, err, errlen) : rc;
+    if (rc == 0)
+        rc = write_copies(s, b, err, errlen);
+    return rc == 0 ? write_upserts(s, b, err, errlen) : rc;
 }
 
 static int write_rejects(store_t *s, const jbatch_t *b, char *err, size_t errlen)
@@ -651,6 +751,7 @@ static void reconnect(store_t *s)
     char err[512];
     PQfinish(s->conn);
     s->nprepared = 0;
+    s->nstaged = 0;
     s->conn = store_connect(s->conninfo, 0, err, sizeof err);
     if (s->conn) {
         log_info("store", "database connection restored");

@@ -224,7 +224,7 @@ static int setup_with(void **state, const char *text)
     if (fx->m == NULL)
         fail_msg("master_new: %s", err);
     master_set_id_generator(fx->m, counter_ids, fx);
-    fx->sink = (master_sink_t){&fx->cap, cap_emit, cap_sql, NULL};
+    fx->sink = (master_sink_t){&fx->cap, cap_emit, cap_sql, NULL, NULL};
     fx->clock = T0;
     *state = fx;
     return 0;

@@ -166,7 +166,7 @@ static void open_fixture(fixture_t *fx, const char *dbname)
         fail_msg("migrate_apply: %s", err);
     fx->m = new_engine(fx);
     fx->db.conn = fx->conn;
-    fx->sink = (master_sink_t){&fx->db, pg_emit, pg_sql, NULL};
+    fx->sink = (master_sink_t){&fx->db, pg_emit, pg_sql, NULL, NULL};
     fx->clock = T0;
 }
 
@@ -359,7 +359,7 @@ static void test_load_rebuilds_the_same_state(void **state)
      * both (unmerging the merge left in place, then a new possible match that
      * takes the next queue id) leaves both in the same state. */
     pg_sink_t counter = {0};
-    master_sink_t dry = {&counter, pg_emit, null_sql, NULL};
+    master_sink_t dry = {&counter, pg_emit, null_sql, NULL, NULL};
     unsigned ids = fx.ids;
     master_t *engines[2] = {fx.m, loaded};
     for (int i = 0; i < 2; i++) {
@@ -437,7 +437,7 @@ static void test_failed_load_leaves_an_engine_that_refuses_work(void **state)
                          .payload = buf,
                          .payload_len = len};
     pg_sink_t counter = {0};
-    master_sink_t dry = {&counter, pg_emit, null_sql, NULL};
+    master_sink_t dry = {&counter, pg_emit, null_sql, NULL, NULL};
     assert_int_equal(master_apply(m, &ev, &dry, &fx.res, fx.why, sizeof fx.why), -1);
     assert_non_null(strstr(fx.why, "reloaded"));
     assert_int_equal(counter.statements + counter.emits, 0);
