@@ -588,16 +588,8 @@ void deliver_ack(core_t *c, session_t *sess, const uint8_t *body, size_t len)
         return;
     }
     pb_reader_t pr = {seqs, seqs + seqs_len};
-    while (pr.p < pr.end) {
-        uint64_t seq = 0;
-        int shift = 0;
-        while (pr.p < pr.end && shift < 64) {
-            uint8_t byte = *pr.p++;
-            seq |= (uint64_t)(byte & 0x7f) << shift;
-            shift += 7;
-            if (!(byte & 0x80))
-                break;
-        }
+    uint64_t seq;
+    while (pb_next_varint(&pr, &seq) == 0) {
         dlv_t *d = hmap_del(s->inflight, seq);
         if (!d)
             continue; /* already settled, or from before a reconnect */

@@ -22,6 +22,11 @@ static int read_varint(pb_reader_t *r, uint64_t *out)
     return -1; /* more than 10 bytes */
 }
 
+int pb_next_varint(pb_reader_t *r, uint64_t *v)
+{
+    return read_varint(r, v);
+}
+
 int pb_next(pb_reader_t *r, pb_field_t *f)
 {
     if (r->p >= r->end)

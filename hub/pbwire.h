@@ -27,6 +27,10 @@ typedef struct {
     size_t len;
 } pb_field_t;
 
+/* Next varint from R (e.g. inside a packed repeated field): 0, or -1 at the
+ * end or on a truncated or overlong varint. */
+int pb_next_varint(pb_reader_t *r, uint64_t *v);
+
 /* Next field; 1 = got one, 0 = clean end, -1 = malformed (truncated, bad tag,
  * group wire types, lengths past the end). */
 int pb_next(pb_reader_t *r, pb_field_t *f);
