@@ -22,6 +22,7 @@
 #include <joinery/v1/person.pb-c.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -56,7 +57,7 @@ typedef struct {
     bool stats, eval_only;
     const char *csv;
     const char *endpoint, *keys, *pg;
-    long hub_pid;
+    long hub_pid, pg_pid;
     /* Population shape (fractions). */
     double in_a, b_given_a, in_c, namesakes, twin_rate;
 } options_t;
@@ -3470,14 +3471,12 @@ static int load_view(const options_t *opt, const view_t *v, tally_t *t, double *
     return rc;
 }
 
-/* CPU seconds (user + system) used so far by PID, or -1: field 14 and 15 of /proc/PID/stat,
- * counted after the command name, which may itself hold blanks and parentheses. */
-static double proc_cpu_s(long pid)
+/* CPU seconds (user + system) used so far by the process or thread whose stat file is PATH, or
+ * -1; *PPID (may be NULL) gets its parent. Fields 4, 14 and 15 of /proc/PID/stat, counted after
+ * the command name, which may itself hold blanks and parentheses. */
+static double stat_cpu_s(const char *path, long *ppid)
 {
-    if (pid <= 0)
-        return -1;
-    char path[64], buf[1024];
-    (void)snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    char buf[1024];
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
@@ -3488,22 +3487,82 @@ static double proc_cpu_s(long pid)
     if (!p)
         return -1;
     p++;
-    unsigned long long ticks[2] = {0, 0};
+    unsigned long long ticks[2] = {0, 0}, parent = 0;
     for (int field = 3; field <= 15 && *p; field++) {
         while (*p == ' ')
             p++;
-        if (field >= 14) {
+        if (field == 4 || field >= 14) {
             char *end = NULL;
             errno = 0;
-            ticks[field - 14] = strtoull(p, &end, 10);
+            unsigned long long v = strtoull(p, &end, 10);
             if (errno != 0 || end == p)
                 return -1;
+            if (field == 4)
+                parent = v;
+            else
+                ticks[field - 14] = v;
         }
         while (*p && *p != ' ')
             p++;
     }
+    if (ppid)
+        *ppid = (long)parent;
     long hz = sysconf(_SC_CLK_TCK);
     return hz > 0 ? (double)(ticks[0] + ticks[1]) / (double)hz : -1;
+}
+
+static double proc_cpu_s(long pid)
+{
+    if (pid <= 0)
+        return -1;
+    char path[64];
+    (void)snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    return stat_cpu_s(path, NULL);
+}
+
+/* The CPU of a process's first thread: the hub's core thread, which runs the engine. */
+static double main_thread_cpu_s(long pid)
+{
+    if (pid <= 0)
+        return -1;
+    char path[80];
+    (void)snprintf(path, sizeof path, "/proc/%ld/task/%ld/stat", pid, pid);
+    return stat_cpu_s(path, NULL);
+}
+
+/* CPU used so far by PID and every process it started: PostgreSQL's postmaster and its backends,
+ * WAL writer and checkpointer. A backend that exited meanwhile is not counted, which makes this a
+ * lower bound; the hub's connection lives as long as the hub. */
+static double tree_cpu_s(long pid)
+{
+    if (pid <= 0)
+        return -1;
+    double sum = proc_cpu_s(pid);
+    if (sum < 0)
+        return -1;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end = NULL;
+        long child = strtol(e->d_name, &end, 10);
+        if (end == e->d_name || *end != '\0' || child <= 0)
+            continue;
+        char path[300];
+        (void)snprintf(path, sizeof path, "/proc/%ld/stat", child);
+        long parent = 0;
+        double c = stat_cpu_s(path, &parent);
+        if (c >= 0 && parent == pid)
+            sum += c;
+    }
+    closedir(d);
+    return sum;
+}
+
+static double per_event_us(double cpu_s, size_t events)
+{
+    return cpu_s >= 0 && events ? cpu_s * 1e6 / (double)events : -1;
 }
 
 static double self_cpu_s(void)
@@ -3908,8 +3967,8 @@ typedef struct {
     tally_t tally;
     long long golden, queue_open;
     long rss_kib, hwm_kib;
-    double hub_cpu, bench_cpu; /* CPU seconds during the load */
-    long long rows;            /* rows added to the hub's tables */
+    double hub_cpu, core_cpu, pg_cpu, bench_cpu; /* CPU seconds during the load */
+    long long rows;                              /* rows added to the hub's tables */
     bool loaded;
 } phase_t;
 
@@ -4298,7 +4357,8 @@ static void usage(FILE *f)
                "  --endpoint E      hub endpoint; load the systems through it\n"
                "  --keys DIR|-      Curve keys directory (ADAPTER.key, hub.pub); - for none\n"
                "  --pg CONNINFO     the hub's database, to read the outcome\n"
-               "  --hub-pid PID     the hub's process, for its resident memory\n"
+               "  --hub-pid PID     the hub's process, for its resident memory and CPU\n"
+               "  --pg-pid PID      PostgreSQL's postmaster, for the CPU it and its backends use\n"
                "  --eval-only       do not load; evaluate what the database holds\n"
                "  --in-a F --b-given-a F --in-c F --namesakes F --twin-rate F\n"
                "                    population shape (0.8, 0.7, 0.85, 0.01, 0.016)\n");
@@ -4350,6 +4410,9 @@ static int parse_args(int argc, char **argv, options_t *o)
         } else if (strcmp(a, "--hub-pid") == 0) {
             bad = parse_u64(val, 1, INT_MAX, &u);
             o->hub_pid = (long)u;
+        } else if (strcmp(a, "--pg-pid") == 0) {
+            bad = parse_u64(val, 1, INT_MAX, &u);
+            o->pg_pid = (long)u;
         } else if (strcmp(a, "--csv") == 0) {
             o->csv = val;
             bad = !val;
@@ -4471,11 +4534,15 @@ int main(int argc, char **argv)
             phase_t *ph = &phases[s];
             ph->events = views[s].n;
             double hub0 = proc_cpu_s(opt.hub_pid), self0 = self_cpu_s();
+            double core0 = main_thread_cpu_s(opt.hub_pid), pg0 = tree_cpu_s(opt.pg_pid);
             long long rows0 = pq.conn ? pg_rows(&pq) : -1;
             if (load_view(&opt, &views[s], &ph->tally, &ph->seconds) < 0)
                 goto done;
             double hub1 = proc_cpu_s(opt.hub_pid);
             ph->hub_cpu = hub0 >= 0 && hub1 >= 0 ? hub1 - hub0 : -1;
+            double core1 = main_thread_cpu_s(opt.hub_pid), pg1 = tree_cpu_s(opt.pg_pid);
+            ph->core_cpu = core0 >= 0 && core1 >= 0 ? core1 - core0 : -1;
+            ph->pg_cpu = pg0 >= 0 && pg1 >= 0 ? pg1 - pg0 : -1;
             ph->bench_cpu = self_cpu_s() - self0;
             long long rows1 = pq.conn ? pg_rows(&pq) : -1;
             ph->rows = rows0 >= 0 && rows1 >= 0 ? rows1 - rows0 : -1;
@@ -4496,9 +4563,12 @@ int main(int argc, char **argv)
                    ph->seconds > 0 ? (double)ph->events / ph->seconds : 0.0, t->ok, t->duplicate,
                    t->rejected, t->unconfirmed, t->with_master, ph->golden, ph->queue_open,
                    ph->rss_kib / 1024.0, ph->hwm_kib / 1024.0);
-            printf("  CPU during the load: hub %.1f s, this program %.1f s, of %.1f s wall on %ld "
-                   "cores (the rest of the time the hub waits for PostgreSQL)\n",
-                   ph->hub_cpu, ph->bench_cpu, ph->seconds, sysconf(_SC_NPROCESSORS_ONLN));
+            printf("  CPU during the load: hub %.1f s (its core thread, which runs the engine, "
+                   "%.1f s), PostgreSQL %.1f s, this program %.1f s, of %.1f s wall on %ld cores; "
+                   "per event: hub %.0f us (core %.0f us), PostgreSQL %.0f us\n",
+                   ph->hub_cpu, ph->core_cpu, ph->pg_cpu, ph->bench_cpu, ph->seconds,
+                   sysconf(_SC_NPROCESSORS_ONLN), per_event_us(ph->hub_cpu, ph->events),
+                   per_event_us(ph->core_cpu, ph->events), per_event_us(ph->pg_cpu, ph->events));
             if (ph->rows >= 0)
                 printf("  rows added to journal, golden_person, its field history, xref, "
                        "steward_queue and master_audit: %lld (%.1f per event)\n",

@@ -109,6 +109,7 @@ echo "mode: $mode, $people people, seed $seed, $systems systems, thresholds ${UP
 build-bench/bench/bench_matching --people "$people" --seed "$seed" --systems "$systems" --stats \
     --endpoint "tcp://127.0.0.1:$port" --keys "$dir/keys" \
     --pg "host=$dir/data/pg/run dbname=joinery user=joinery" --hub-pid "$hub" \
+    --pg-pid "$(head -n1 "$dir/data/pg/data/postmaster.pid")" \
     ${CSV:+--csv "$CSV"}
 
 kill -TERM "$hub"

@@ -39,8 +39,8 @@ static const char SQL_GOLDEN[] =
     "redirect_to = EXCLUDED.redirect_to, fields = EXCLUDED.fields, "
     "updated_at = EXCLUDED.updated_at";
 static const char SQL_HISTORY[] =
-    "INSERT INTO golden_person_field_history (master_id, version, field, old_value, new_value, "
-    "source, event_id, at) VALUES ($1, $2::bigint, $3, $4, $5, $6, $7, $8::bigint)";
+    "INSERT INTO golden_person_history (master_id, version, source, event_id, at, changes) "
+    "VALUES ($1, $2::bigint, $3, $4, $5::bigint, $6::jsonb)";
 static const char SQL_XREF[] =
     "INSERT INTO xref (system, local_id, master_id, link_state, how, score, linked_at) "
     "VALUES ($1, $2, $3, $4, $5, $6::double precision, $7::bigint) "
@@ -69,9 +69,12 @@ static const master_upsert_t UPSERT_XREF = {
     "linked_at = EXCLUDED.linked_at",
     2};
 
+static const char COPY_GOLDEN[] = "COPY golden_person (master_id, version, state, redirect_to, "
+                                  "fields, created_at, updated_at) FROM STDIN";
+static const char COPY_XREF[] =
+    "COPY xref (system, local_id, master_id, link_state, how, score, linked_at) FROM STDIN";
 static const char COPY_HISTORY[] =
-    "COPY golden_person_field_history (master_id, version, field, old_value, new_value, source, "
-    "event_id, at) FROM STDIN";
+    "COPY golden_person_history (master_id, version, source, event_id, at, changes) FROM STDIN";
 static const char COPY_AUDIT[] =
     "COPY master_audit (at, event_id, source, master_id, action, detail) FROM STDIN";
 static const char SQL_AUDIT[] =
@@ -183,8 +186,11 @@ static int run_append(ectx_t *c, const char *copy_stmt, const char *stmt, int n,
     return 0;
 }
 
+/* FRESH: the record is new, so its row is appended (COPY) rather than
+ * upserted. The store writes appends before upserts, so a later change to
+ * it in the same batch still lands on top. */
 static int sql_golden(ectx_t *c, const golden_t *g, uint64_t version, int state,
-                      const golden_t *redirect, const mvals_t *vals)
+                      const golden_t *redirect, const mvals_t *vals, bool fresh)
 {
     char v[NUM_LEN], created[NUM_LEN], now[NUM_LEN];
     num_u(v, version);
@@ -200,33 +206,54 @@ static int sql_golden(ectx_t *c, const golden_t *g, uint64_t version, int state,
                        c->m->json.p,
                        created,
                        now};
+    if (fresh)
+        return run_append(c, COPY_GOLDEN, SQL_GOLDEN, 7, p);
     return run_upsert(c, &UPSERT_GOLDEN, SQL_GOLDEN, 7, p);
 }
 
-static int sql_history(ectx_t *c, const golden_t *g, uint64_t version, int field,
-                       const char *old_value, const char *new_value, int source)
+/* One history row for all of one version's changes (0004_master_history.sql).
+ * CH[i].source is the system each new value came from; OLD[i] the value it
+ * replaced, NULL if none. */
+static int sql_history(ectx_t *c, const golden_t *g, uint64_t version, const mchange_t *ch,
+                       const char *const *old, size_t n)
 {
+    if (n == 0)
+        return 0;
+    master_t *m = c->m;
     char v[NUM_LEN], at[NUM_LEN];
     num_u(v, version);
     num_i(at, c->now);
-    const char *p[] = {g->id,
-                       v,
-                       master_field_name(c->m, field),
-                       old_value,
-                       new_value,
-                       c->m->systems[source],
-                       c->ev->event_id ? c->ev->event_id : "",
-                       at};
-    return run_append(c, COPY_HISTORY, SQL_HISTORY, 8, p);
+    m->hist.len = 0;
+    int rc = master_buf_str(&m->hist, "{");
+    for (size_t i = 0; i < n; i++) {
+        rc |= master_buf_str(&m->hist, i ? ", " : "");
+        rc |= master_buf_json_str(&m->hist, master_field_name(m, ch[i].field));
+        rc |= master_buf_str(&m->hist, ": {\"o\": ");
+        rc |= old[i] ? master_buf_json_str(&m->hist, old[i]) : master_buf_str(&m->hist, "null");
+        rc |= master_buf_str(&m->hist, ", \"n\": ");
+        rc |= ch[i].value ? master_buf_json_str(&m->hist, ch[i].value)
+                          : master_buf_str(&m->hist, "null");
+        rc |= master_buf_str(&m->hist, ", \"s\": ");
+        rc |= master_buf_json_str(&m->hist, m->systems[ch[i].source]);
+        rc |= master_buf_str(&m->hist, "}");
+    }
+    if ((rc | master_buf_str(&m->hist, "}")) != 0)
+        return say(c, "out of memory");
+    const char *p[] = {g->id, v,        c->ev->source, c->ev->event_id ? c->ev->event_id : "",
+                       at,    m->hist.p};
+    return run_append(c, COPY_HISTORY, SQL_HISTORY, 6, p);
 }
 
+/* FRESH: a local id seen for the first time (see sql_golden). */
 static int sql_xref(ectx_t *c, int system, const char *local_id, const golden_t *g, int state,
-                    int how, double score, int64_t linked_us)
+                    int how, double score, int64_t linked_us, bool fresh)
 {
     char s[NUM_LEN], at[NUM_LEN];
     num_i(at, linked_us);
     const char *p[] = {c->m->systems[system], local_id,        g->id, master_link_state_name(state),
                        master_how_name(how),  num_d(s, score), at};
+    if (fresh)
+        return run_append(c, COPY_XREF, SQL_XREF, 7, p);
     return run_upsert(c, &UPSERT_XREF, SQL_XREF, 7, p);
 }
 
@@ -864,11 +891,41 @@ static int write_refusal(ectx_t *c, const pplan_t *p, const refusal_t *r, bool a
                 (const ProtobufCMessage *)&msg);
 }
 
+/* One audit row for what a person event did: "create" (a new record, with
+ * the sender's link), "link" (a new local id joined an existing record, with
+ * the fields it changed) or "update". */
+static int audit_person(ectx_t *c, const pplan_t *p)
+{
+    master_t *m = c->m;
+    const xref_t *x = p->newx;
+    m->json.len = 0;
+    int rc = master_buf_printf(&m->json, "{\"version\": %llu, \"fields\": [",
+                               (unsigned long long)p->version);
+    for (size_t i = 0; i < p->nch; i++) {
+        rc |= master_buf_str(&m->json, i ? ", " : "");
+        rc |= master_buf_json_str(&m->json, master_field_name(m, p->ch[i].field));
+    }
+    rc |= master_buf_str(&m->json, "]");
+    if (x != NULL) {
+        char score[NUM_LEN];
+        rc |= master_buf_str(&m->json, ", \"link\": {\"system\": ");
+        rc |= master_buf_json_str(&m->json, m->systems[x->system]);
+        rc |= master_buf_str(&m->json, ", \"local_id\": ");
+        rc |= master_buf_json_str(&m->json, x->local_id);
+        rc |=
+            master_buf_printf(&m->json, ", \"link_state\": \"%s\", \"how\": \"%s\", \"score\": %s}",
+                              master_link_state_name(x->state), master_how_name(x->how),
+                              num_d(score, x->score) ? score : "null");
+    }
+    if ((rc | master_buf_str(&m->json, "}")) != 0)
+        return say(c, "out of memory");
+    return sql_audit(c, p->g, p->newg ? "create" : x ? "link" : "update");
+}
+
 /* Messages go to the sink before statements: a sink that refuses a message
  * then leaves no statement of this event behind it. */
 static int write_person(ectx_t *c, pplan_t *p)
 {
-    master_t *m = c->m;
     golden_t *g = p->g;
     for (size_t i = 0; i < p->nref; i++)
         if (write_refusal(c, p, &p->ref[i], false) != 0)
@@ -878,42 +935,16 @@ static int write_person(ectx_t *c, pplan_t *p)
         fields[i] = p->ch[i].field;
     if (emit_changed(c, g, p->version, p->vals, fields, p->nch, NULL, 0) != 0)
         return -1;
-    if (p->nch > 0 || p->newg != NULL) {
-        if (sql_golden(c, g, p->version, MS_ACTIVE, NULL, p->vals) != 0)
-            return -1;
-        for (size_t i = 0; i < p->nch; i++)
-            if (sql_history(c, g, p->version, p->ch[i].field, p->old[i], p->ch[i].value, c->src) !=
-                0)
-                return -1;
-        m->json.len = 0;
-        int rc = master_buf_printf(&m->json, "{\"version\": %llu, \"fields\": [",
-                                   (unsigned long long)p->version);
-        for (size_t i = 0; i < p->nch; i++) {
-            rc |= master_buf_str(&m->json, i ? ", " : "");
-            rc |= master_buf_json_str(&m->json, master_field_name(m, p->ch[i].field));
-        }
-        if ((rc | master_buf_str(&m->json, "]}")) != 0)
-            return say(c, "out of memory");
-        if (sql_audit(c, g, p->newg ? "create" : "update") != 0)
-            return -1;
-    }
-    if (p->newx != NULL) {
-        const xref_t *x = p->newx;
-        if (sql_xref(c, x->system, x->local_id, g, x->state, x->how, x->score, x->linked_us))
-            return -1;
-        char score[NUM_LEN];
-        m->json.len = 0;
-        if (master_buf_str(&m->json, "{\"system\": ") ||
-            master_buf_json_str(&m->json, m->systems[x->system]) ||
-            master_buf_str(&m->json, ", \"local_id\": ") ||
-            master_buf_json_str(&m->json, x->local_id) ||
-            master_buf_printf(&m->json, ", \"link_state\": \"%s\", \"how\": \"%s\", \"score\": %s}",
-                              master_link_state_name(x->state), master_how_name(x->how),
-                              num_d(score, x->score) ? score : "null"))
-            return say(c, "out of memory");
-        if (sql_audit(c, g, "link") != 0)
-            return -1;
-    }
+    bool changed = p->nch > 0 || p->newg != NULL;
+    if (changed && (sql_golden(c, g, p->version, MS_ACTIVE, NULL, p->vals, p->newg != NULL) != 0 ||
+                    sql_history(c, g, p->version, p->ch, p->old, p->nch) != 0))
+        return -1;
+    const xref_t *x = p->newx;
+    if (x != NULL &&
+        sql_xref(c, x->system, x->local_id, g, x->state, x->how, x->score, x->linked_us, true))
+        return -1;
+    if ((changed || x != NULL) && audit_person(c, p) != 0)
+        return -1;
     for (size_t i = 0; i < p->nq; i++)
         if (sql_queue_open(c, p->q[i]->id, p->q[i]->a, p->q[i]->b, &p->queue[i]) != 0)
             return -1;
@@ -1149,15 +1180,15 @@ static int write_merge(ectx_t *c, mplan_t *p)
     }
     if (emit_changed(c, s, vs, p->vals, p->changed, p->nchanged, p->view, p->nview) != 0)
         return -1;
-    if (sql_golden(c, s, vs, MS_ACTIVE, NULL, p->vals) != 0 ||
-        sql_golden(c, r, vr, MS_REDIRECTED, s, r->vals) != 0)
+    if (sql_golden(c, s, vs, MS_ACTIVE, NULL, p->vals, false) != 0 ||
+        sql_golden(c, r, vr, MS_REDIRECTED, s, r->vals, false) != 0)
         return -1;
-    for (size_t i = 0; i < p->nch; i++)
-        if (sql_history(c, s, vs, p->ch[i].field, p->old[i], p->ch[i].value, p->ch[i].source))
-            return -1;
+    if (sql_history(c, s, vs, p->ch, p->old, p->nch) != 0)
+        return -1;
     for (const xref_t *x = r->xrefs; x; x = x->mnext)
         if (sql_xref(c, x->system, x->local_id, s, p->moved_state,
-                     p->kind == MK_STEWARD_LINK ? XH_STEWARD : x->how, x->score, x->linked_us))
+                     p->kind == MK_STEWARD_LINK ? XH_STEWARD : x->how, x->score, x->linked_us,
+                     false))
             return -1;
     char id[NUM_LEN], ver[NUM_LEN], at[NUM_LEN];
     num_u(id, p->mg->id);
@@ -1355,16 +1386,15 @@ static int write_unmerge(ectx_t *c, uplan_t *p)
     if (emit_whole(c, s, vs, p->vals, p->sview, p->nsview) != 0 ||
         emit_whole(c, r, vr, r->vals, p->rview, p->nrview) != 0)
         return -1;
-    if (sql_golden(c, s, vs, MS_ACTIVE, NULL, p->vals) != 0 ||
-        sql_golden(c, r, vr, MS_ACTIVE, NULL, r->vals) != 0)
+    if (sql_golden(c, s, vs, MS_ACTIVE, NULL, p->vals, false) != 0 ||
+        sql_golden(c, r, vr, MS_ACTIVE, NULL, r->vals, false) != 0)
         return -1;
-    for (size_t i = 0; i < p->nch; i++)
-        if (sql_history(c, s, vs, p->ch[i].field, p->old[i], p->ch[i].value, p->ch[i].source))
-            return -1;
+    if (sql_history(c, s, vs, p->ch, p->old, p->nch) != 0)
+        return -1;
     for (size_t i = 0; i < p->nback; i++) {
         const moved_t *mv = p->how_back[i];
         if (sql_xref(c, mv->system, mv->local_id, r, mv->state, mv->how, mv->score,
-                     p->back[i]->linked_us) != 0)
+                     p->back[i]->linked_us, false) != 0)
             return -1;
     }
     char id[NUM_LEN], at[NUM_LEN];
@@ -1488,7 +1518,7 @@ static int do_keep_apart(ectx_t *c, golden_t *a, golden_t *b, const char *by, co
             if (x->state != XL_POSSIBLE)
                 continue;
             if (sql_xref(c, x->system, x->local_id, both[i], XL_NO_MATCH, x->how, x->score,
-                         x->linked_us) != 0)
+                         x->linked_us, false) != 0)
                 return -1;
             settle[nsettle++] = x;
         }
@@ -1652,11 +1682,11 @@ static int apply_source_merge(ectx_t *c)
                            .system = (uint16_t)c->src,
                            .state = XL_MATCH,
                            .how = XH_RULE};
-            rc = sql_xref(c, c->src, sl, r, XL_MATCH, XH_RULE, NAN, c->now);
+            rc = sql_xref(c, c->src, sl, r, XL_MATCH, XH_RULE, NAN, c->now, true);
         }
         if (rc == 0)
             rc = sql_xref(c, c->src, rl, xr->master, XL_REDIRECTED, xr->how, xr->score,
-                          xr->linked_us);
+                          xr->linked_us, false);
         m->json.len = 0;
         if (rc == 0 && (master_buf_str(&m->json, "{\"retired_local_id\": ") ||
                         master_buf_json_str(&m->json, rl) || master_buf_str(&m->json, "}")))
@@ -1896,6 +1926,7 @@ void master_destroy(master_t **mp)
     master_buf_free(&m->json);
     master_buf_free(&m->out);
     master_buf_free(&m->text);
+    master_buf_free(&m->hist);
     free(m);
     *mp = NULL;
 }

@@ -188,7 +188,7 @@ struct master {
     /* per-event scratch, reused */
     char *incoming_text;
     size_t incoming_cap;
-    mbuf_t json, out, text;
+    mbuf_t json, out, text, hist;
 };
 
 /* master_fields.c */

@@ -25,6 +25,13 @@
 #define PROTOCOL_VERSION 1
 #define DEDUP_CAPACITY (512u * 1024)
 #define MESSAGES_PER_TURN 512
+/* A turn ends once it has added this many events to the pending batch. One
+ * message can carry a thousand events and a publisher many messages, so a
+ * turn bounded by messages alone could take in a whole publish window before
+ * it looks at the store again: the commit that finished meanwhile would wait,
+ * its CONFIRMs with it, and the engine's work and the store's would run in
+ * series instead of side by side. */
+#define EVENTS_PER_TURN 1024
 #define HOUSEKEEPING_US 50000
 #define CURSOR_FLUSH_US 200000
 #define STOP_GRACE_US (10LL * 1000000)
@@ -571,9 +578,12 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
         on_store(c);
     if (items[1].revents & ZMQ_POLLIN)
         on_zap(c);
-    if (items[0].revents & ZMQ_POLLIN)
+    if (items[0].revents & ZMQ_POLLIN) {
+        size_t before = c->pending->n;
         for (int i = 0; i < MESSAGES_PER_TURN && on_message(c); i++)
-            ;
+            if (c->pending->n >= before + EVENTS_PER_TURN)
+                break;
+    }
     if (c->now_us >= *next_hb) {
         session_tick(c);
         *next_hb = c->now_us + (int64_t)c->cfg->heartbeat_ms * 1000;

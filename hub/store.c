@@ -419,6 +419,18 @@ static int write_upserts(store_t *s, const jbatch_t *b, char *err, size_t errlen
     return rc;
 }
 
+/* Where one commit's time went, for the debug log: one line per batch. */
+typedef struct {
+    int64_t start, journal, pipeline, copies, sql, rest, commit;
+} btimes_t;
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Sends statements [from, to) of B and a sync, then reads their results up to
  * the sync. Returns 0, -1 if a statement failed (err says which), -2 if the
  * connection broke (it is then dropped: nothing was committed). */
@@ -473,8 +485,9 @@ static int pipeline_chunk(store_t *s, const jbatch_t *b, const int *ids, size_t 
  * the transaction. */
 #define PIPELINE_CHUNK 256
 
-static int write_sql(store_t *s, const jbatch_t *b, char *err, size_t errlen)
+static int write_sql(store_t *s, const jbatch_t *b, btimes_t *t, char *err, size_t errlen)
 {
+    t->pipeline = t->copies = t->journal;
     if (!b->nsql)
         return 0;
     /* Prepared first: each statement is parsed and planned once per
@@ -504,8 +517,10 @@ static int write_sql(store_t *s, const jbatch_t *b, char *err, size_t errlen)
         rc = rc < 0 ? -1 : 0;
     }
     free(ids);
+    t->pipeline = now_us();
     if (rc == 0)
         rc = write_copies(s, b, err, errlen);
+    t->copies = now_us();
     return rc == 0 ? write_upserts(s, b, err, errlen) : rc;
 }
 
@@ -625,7 +640,7 @@ static size_t count_events(const jbatch_t *b)
 }
 
 /* Everything but BEGIN and COMMIT. */
-static int write_batch(store_t *s, jbatch_t *b, char *err, size_t errlen)
+static int write_batch(store_t *s, jbatch_t *b, btimes_t *t, char *err, size_t errlen)
 {
     if (count_events(b)) {
         bool unique;
@@ -640,9 +655,14 @@ static int write_batch(store_t *s, jbatch_t *b, char *err, size_t errlen)
                 return -1;
         }
     }
-    if (write_sql(s, b, err, errlen) < 0 || write_rejects(s, b, err, errlen) < 0 ||
-        write_dead(s, b, err, errlen) < 0 || write_cursors(s, b, err, errlen) < 0)
+    t->journal = now_us();
+    if (write_sql(s, b, t, err, errlen) < 0)
         return -1;
+    t->sql = now_us();
+    if (write_rejects(s, b, err, errlen) < 0 || write_dead(s, b, err, errlen) < 0 ||
+        write_cursors(s, b, err, errlen) < 0)
+        return -1;
+    t->rest = now_us();
     return 0;
 }
 
@@ -656,9 +676,10 @@ static commit_outcome_t commit_batch(store_t *s, jbatch_t *b)
         snprintf(err, errlen, "database unavailable");
         return COMMIT_FAILED;
     }
+    btimes_t t = {.start = now_us()};
     if (exec_ok(s->conn, "BEGIN", err, errlen) < 0)
         return COMMIT_FAILED;
-    if (write_batch(s, b, err, errlen) < 0) {
+    if (write_batch(s, b, &t, err, errlen) < 0) {
         if (!conn_lost(s->conn))
             exec_ok(s->conn, "ROLLBACK", err + strlen(err), errlen - strlen(err));
         return COMMIT_FAILED;
@@ -666,8 +687,18 @@ static commit_outcome_t commit_batch(store_t *s, jbatch_t *b)
     PGresult *r = PQexec(s->conn, "COMMIT");
     int st = PQresultStatus(r);
     PQclear(r);
-    if (st == PGRES_COMMAND_OK)
+    if (st == PGRES_COMMAND_OK) {
+        t.commit = now_us();
+        log_debug("store",
+                  "batch of %zu events, %zu master-data rows: journal %lld us, master-data "
+                  "statements %lld us, appends %lld us, upserts %lld us, other rows %lld us, "
+                  "commit %lld us",
+                  b->n, b->nsql, (long long)(t.journal - t.start),
+                  (long long)(t.pipeline - t.journal), (long long)(t.copies - t.pipeline),
+                  (long long)(t.sql - t.copies), (long long)(t.rest - t.sql),
+                  (long long)(t.commit - t.rest));
         return COMMIT_OK;
+    }
     snprintf(err, errlen, "COMMIT: %s", PQerrorMessage(s->conn));
     return conn_lost(s->conn) ? COMMIT_UNKNOWN : COMMIT_FAILED;
 }

@@ -507,13 +507,27 @@ static void test_new_person_creates_golden_and_xref_no_match(void **state)
     assert_string_equal(g->params[2], "ACTIVE");
     assert_null(g->params[3]);
     assert_non_null(strstr(g->params[4], "\"birth_date\": {\"v\": \"1984-03-07\""));
-    assert_int_equal(count_sql(fx, "INSERT INTO golden_person_field_history"), 7);
+    /* One history row holds all seven changes of version 1. */
+    assert_int_equal(count_sql(fx, "INSERT INTO golden_person_history"), 1);
+    const stmt_t *h = find_sql(fx, "INSERT INTO golden_person_history", 0);
+    assert_string_equal(h->params[0], "P0001");
+    assert_string_equal(h->params[1], "1");
+    assert_string_equal(h->params[2], "health");
+    assert_non_null(strstr(
+        h->params[5], "\"birth_date\": {\"o\": null, \"n\": \"1984-03-07\", \"s\": \"health\"}"));
+    assert_non_null(
+        strstr(h->params[5], "\"address.home.postcode\": {\"o\": null, \"n\": \"LS1 4AB\""));
     const stmt_t *x = find_sql(fx, "INSERT INTO xref", 0);
     assert_non_null(x);
     assert_string_equal(x->params[0], "health");
     assert_string_equal(x->params[1], "H1");
     assert_string_equal(x->params[3], "NO_MATCH");
-    assert_true(count_sql(fx, "INSERT INTO master_audit") >= 2);
+    /* One audit row says what the event did: a new record, with its link. */
+    assert_int_equal(count_sql(fx, "INSERT INTO master_audit"), 1);
+    const stmt_t *a = find_sql(fx, "INSERT INTO master_audit", 0);
+    assert_string_equal(a->params[4], "create");
+    assert_non_null(
+        strstr(a->params[5], "\"link\": {\"system\": \"health\", \"local_id\": \"H1\""));
 
     /* Everyone but the sender hears of the new record; nobody has an id for it yet. */
     assert_null(find_emit(fx, "person.changed", "health"));
