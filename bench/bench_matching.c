@@ -3663,7 +3663,7 @@ static long long pq_count(pq_t *pq, const char *sql)
 static long long pg_rows(pq_t *pq)
 {
     return pq_count(pq, "SELECT (SELECT count(*) FROM journal) + (SELECT count(*) FROM "
-                        "golden_person) + (SELECT count(*) FROM golden_person_field_history) + "
+                        "golden_person) + (SELECT count(*) FROM golden_person_history) + "
                         "(SELECT count(*) FROM xref) + (SELECT count(*) FROM steward_queue) + "
                         "(SELECT count(*) FROM master_audit)");
 }

@@ -34,13 +34,13 @@ static const char *const DECISION_TYPE = "joinery.v1.StewardDecision";
 
 static const char SQL_GOLDEN[] =
     "INSERT INTO golden_person (master_id, version, state, redirect_to, fields, created_at, "
-    "updated_at) VALUES ($1, $2::bigint, $3, $4, $5::jsonb, $6::bigint, $7::bigint) "
+    "updated_at) VALUES ($1, $2::bigint, $3, $4, $5::json, $6::bigint, $7::bigint) "
     "ON CONFLICT (master_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state, "
     "redirect_to = EXCLUDED.redirect_to, fields = EXCLUDED.fields, "
     "updated_at = EXCLUDED.updated_at";
 static const char SQL_HISTORY[] =
     "INSERT INTO golden_person_history (master_id, version, source, event_id, at, changes) "
-    "VALUES ($1, $2::bigint, $3, $4, $5::bigint, $6::jsonb)";
+    "VALUES ($1, $2::bigint, $3, $4, $5::bigint, $6::json)";
 static const char SQL_XREF[] =
     "INSERT INTO xref (system, local_id, master_id, link_state, how, score, linked_at) "
     "VALUES ($1, $2, $3, $4, $5, $6::double precision, $7::bigint) "
@@ -79,7 +79,7 @@ static const char COPY_AUDIT[] =
     "COPY master_audit (at, event_id, source, master_id, action, detail) FROM STDIN";
 static const char SQL_AUDIT[] =
     "INSERT INTO master_audit (at, event_id, source, master_id, action, detail) "
-    "VALUES ($1::bigint, $2, $3, $4, $5, $6::jsonb)";
+    "VALUES ($1::bigint, $2, $3, $4, $5, $6::json)";
 static const char SQL_QUEUE[] =
     "INSERT INTO steward_queue (id, master_a, master_b, score, evidence, state, created_at) "
     "VALUES ($1::bigint, $2, $3, $4::double precision, $5::jsonb, 'OPEN', $6::bigint)";
@@ -1939,6 +1939,12 @@ size_t master_golden_count(const master_t *m)
 size_t master_steward_count(const master_t *m)
 {
     return m ? m->nopen : 0;
+}
+
+void master_search_counts(const master_t *m, uint64_t *searches, uint64_t *scored)
+{
+    *searches = m ? m->nsearches : 0;
+    *scored = m ? m->nscored : 0;
 }
 
 const char *master_lookup(const master_t *m, const char *system, const char *local_id,

@@ -483,6 +483,7 @@ static void visit(master_t *m, golden_t *g, master_candidate_fn fn, void *ctx)
     if (g->stamp == m->stamp)
         return;
     g->stamp = m->stamp;
+    m->nscored++;
     fn(ctx, g);
 }
 
@@ -494,6 +495,7 @@ void master_candidates(master_t *m, const match_person_t *p, master_candidate_fn
             m->goldens[i]->stamp = 0;
         m->stamp = 1;
     }
+    m->nsearches++;
     char keys[MAX_KEYS][MATCH_KEY_LEN];
     int n = match_blocking_keys(p, keys, MAX_KEYS);
     for (int i = 0; i < n; i++) {

@@ -168,6 +168,7 @@ struct master {
     hmap_t *blocks; /* blocking key hash -> golden_t* (low bit 0) or block (low bit 1) */
     hmap_t *tf;     /* name frequency counts */
     uint32_t stamp;
+    uint64_t nsearches, nscored; /* see master_search_counts */
 
     /* steward */
     hmap_t *queue_by_id;

@@ -532,6 +532,13 @@ static void core_destroy(core_t **cp)
     window_destroy(&c->window);
     dedup_destroy(&c->dedup);
     jbatch_release(&c->pending);
+    uint64_t searches, scored;
+    master_search_counts(c->master, &searches, &scored);
+    if (searches)
+        log_info("router",
+                 "master data: %llu candidate searches scored %llu candidates (%.1f each)",
+                 (unsigned long long)searches, (unsigned long long)scored,
+                 (double)scored / (double)searches);
     master_destroy(&c->master);
     pb_buf_free(&c->derived);
     pb_buf_free(&c->out);

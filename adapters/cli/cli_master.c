@@ -887,7 +887,7 @@ static const char SQL_GOLDEN[] =
     "FROM golden_person WHERE master_id = $1";
 static const char SQL_GOLDEN_FIELDS[] =
     "SELECT f.key, f.value->>'v', f.value->>'s', f.value->>'t', f.value->>'n' "
-    "FROM golden_person g, jsonb_each(g.fields) AS f WHERE g.master_id = $1 "
+    "FROM golden_person g, json_each(g.fields) AS f WHERE g.master_id = $1 "
     "ORDER BY f.key COLLATE \"C\"";
 static const char SQL_GOLDEN_XREF[] =
     "SELECT system, local_id, link_state, how, score, linked_at FROM xref WHERE master_id = $1 "

@@ -115,7 +115,7 @@ xref_q = "SELECT string_agg(system||'/'||local_id||'='||master_id||':'||link_sta
 # Field values (not their versions or times, which the round trip moves on).
 gold_q = "SELECT string_agg(master_id || '@' || state || '=' || vals, ';' ORDER BY master_id) FROM " \
          "(SELECT master_id, state, (SELECT jsonb_object_agg(k, v->'v')::text FROM " \
-         "jsonb_each(fields) AS f(k, v)) AS vals FROM golden_person) g"
+         "json_each(fields) AS f(k, v)) AS vals FROM golden_person) g"
 before_x, before_g = sql(xref_q), sql(gold_q)
 
 
