@@ -9,7 +9,7 @@
 -- values from both records). golden_person_field_history stays as a view
 -- with the same columns as before, for people and tools that read it.
 CREATE TABLE golden_person_history (
-    master_id    text    NOT NULL,
+    master_id    text    COLLATE "C" NOT NULL,
     version      bigint  NOT NULL,
     source       text    NOT NULL,   -- system whose event made the change
     event_id     text    NOT NULL,
@@ -44,6 +44,15 @@ ALTER TABLE golden_person ALTER COLUMN fields SET DEFAULT '{}';
 ALTER TABLE master_audit ALTER COLUMN detail DROP DEFAULT;
 ALTER TABLE master_audit ALTER COLUMN detail TYPE json USING detail::json;
 ALTER TABLE master_audit ALTER COLUMN detail SET DEFAULT '{}';
+
+-- Identifiers compare byte by byte, as in the journal (0001): their indexes
+-- take several random inserts per event, and nothing about an id calls for
+-- a language's collation rules.
+ALTER TABLE golden_person ALTER COLUMN master_id TYPE text COLLATE "C";
+ALTER TABLE xref ALTER COLUMN system TYPE text COLLATE "C",
+                 ALTER COLUMN local_id TYPE text COLLATE "C",
+                 ALTER COLUMN master_id TYPE text COLLATE "C";
+ALTER TABLE master_audit ALTER COLUMN master_id TYPE text COLLATE "C";
 
 -- A golden record is rewritten whenever one of its fields changes. With room
 -- left on each page the new version can stay on the same page (a HOT update)
