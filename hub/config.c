@@ -1024,9 +1024,177 @@ static const field_t master_person_fields[] = {
     {"survivorship", set_adapter_list, offsetof(config_master_t, survivorship)},
 };
 
+/* One level's {m: .., u: ..}: probabilities, so in (0, 1]. */
+static int load_level_mu(loader_t *ld, const char *path, yaml_node_t *val, double *m, double *u)
+{
+    if (val->type != YAML_MAPPING_NODE)
+        return fail(ld, val, "'%s' must be a mapping such as {m: 0.9, u: 0.01}, got %s", path,
+                    is_null(val) ? "nothing" : kind_name(val));
+    bool seen[2] = {false, false};
+    for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(&ld->doc, p->value);
+        const char *name = k->type == YAML_SCALAR_NODE ? scalar_text(k) : "";
+        int which = strcmp(name, "m") == 0 ? 0 : strcmp(name, "u") == 0 ? 1 : -1;
+        if (which < 0)
+            return fail(ld, k, "'%s' takes only 'm' and 'u', not '%.*s'", path, SHOWN_VALUE_MAX,
+                        name);
+        const char *s = v->type == YAML_SCALAR_NODE ? scalar_text(v) : "";
+        char *end = NULL;
+        errno = 0;
+        double x = strtod(s, &end);
+        if (errno != 0 || end == s || *end != '\0' || !(x > 0.0 && x <= 1.0))
+            return fail(ld, v,
+                        "'%s.%s' must be a probability above 0 and at most 1, such as 0.95, "
+                        "got '%.*s'",
+                        path, name, SHOWN_VALUE_MAX, s);
+        *(which ? u : m) = x;
+        seen[which] = true;
+    }
+    if (!seen[0] || !seen[1])
+        return fail(ld, val, "'%s' needs both m and u", path);
+    return 0;
+}
+
+static int match_field_index(const char *name)
+{
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++)
+        if (strcmp(match_field_name((match_field_t)f), name) == 0)
+            return f;
+    return -1;
+}
+
+static int match_level_index(int field, int nlevels, const char *name)
+{
+    for (int k = 1; k < nlevels; k++)
+        if (strcmp(match_level_name((match_field_t)field, k), name) == 0)
+            return k;
+    return -1;
+}
+
+/* Names the levels of FIELD, for a message. */
+static void level_names(int field, int nlevels, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int k = 1; k < nlevels && used < len; k++) {
+        int w = snprintf(out + used, len - used, "%s\"%s\"", k > 1 ? ", " : "",
+                         match_level_name((match_field_t)field, k));
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+/* One field's levels: all of them, so that m and u are whole distributions. */
+static int load_match_field(loader_t *ld, const char *where, yaml_node_t *key, yaml_node_t *val,
+                            const match_params_t *defaults)
+{
+    const char *name = scalar_text(key);
+    int f = match_field_index(name);
+    if (f < 0)
+        return fail(ld, key,
+                    "'%s': unknown field '%.*s' (fields: given, family, birth_date, sex, "
+                    "postcode, phone, email)",
+                    where, SHOWN_VALUE_MAX, name);
+    char path[KEY_PATH_MAX], names[256];
+    int w = snprintf(path, sizeof path, "%s.%s", where, name);
+    if (w < 0 || (size_t)w >= sizeof path)
+        return fail(ld, key, "field name '%.*s' is too long", SHOWN_VALUE_MAX, name);
+    int nlevels = defaults->nlevels[f];
+    level_names(f, nlevels, names, sizeof names);
+    if (val->type != YAML_MAPPING_NODE)
+        return fail(ld, val, "'%s' must be a mapping of level -> {m: .., u: ..} for %s, got %s",
+                    path, names, is_null(val) ? "nothing" : kind_name(val));
+    config_master_t *mc = &ld->cfg->master;
+    bool given[MATCH_MAX_LEVELS] = {false};
+    double msum = 0, usum = 0;
+    for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *lk = yaml_document_get_node(&ld->doc, p->key);
+        yaml_node_t *lv = yaml_document_get_node(&ld->doc, p->value);
+        const char *lname = lk->type == YAML_SCALAR_NODE ? scalar_text(lk) : "";
+        int k = match_level_index(f, nlevels, lname);
+        if (k < 0)
+            return fail(ld, lk, "'%s': unknown level '%.*s' (levels: %s)", path, SHOWN_VALUE_MAX,
+                        lname, names);
+        if (given[k])
+            return fail(ld, lk, "'%s': level '%s' is given twice", path, lname);
+        char lpath[KEY_PATH_MAX];
+        w = snprintf(lpath, sizeof lpath, "%s.\"%s\"", path, lname);
+        if (w < 0 || (size_t)w >= sizeof lpath)
+            return fail(ld, lk, "level name '%.*s' is too long", SHOWN_VALUE_MAX, lname);
+        config_match_level_t *l = &mc->levels[mc->nlevels];
+        *l = (config_match_level_t){.field = f, .level = k};
+        if (load_level_mu(ld, lpath, lv, &l->m, &l->u) != 0)
+            return -1;
+        mc->nlevels++;
+        given[k] = true;
+        msum += l->m;
+        usum += l->u;
+    }
+    for (int k = 1; k < nlevels; k++)
+        if (!given[k])
+            return fail(ld, val, "'%s' must give every level (%s); '%s' is missing", path, names,
+                        match_level_name((match_field_t)f, k));
+    /* Trained values are printed to six digits, so their sums can be off by a little. */
+    if (msum < 0.99 || msum > 1.01 || usum < 0.99 || usum > 1.01)
+        return fail(ld, val,
+                    "'%s': m and u are each a distribution over the levels and must add up to 1 "
+                    "(m adds up to %.4f, u to %.4f)",
+                    path, msum, usum);
+    return 0;
+}
+
+static int set_match_fields(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    char path[KEY_PATH_MAX];
+    key_path(sc, f->key, path, sizeof path);
+    if (is_null(val))
+        return 0;
+    if (val->type != YAML_MAPPING_NODE)
+        return fail(ld, val,
+                    "'%s' must be a mapping of matching field -> levels, as `joinery match "
+                    "train` writes it, got %s",
+                    path, kind_name(val));
+    config_master_t *mc = &ld->cfg->master;
+    match_params_t defaults;
+    match_params_default(&defaults);
+    mc->levels = calloc((size_t)MATCH_FIELD_COUNT * MATCH_MAX_LEVELS, sizeof *mc->levels);
+    if (mc->levels == NULL)
+        return fail(ld, val, "out of memory");
+    scope_t inner = {path, mc};
+    for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *key = yaml_document_get_node(&ld->doc, p->key);
+        yaml_node_t *levels = yaml_document_get_node(&ld->doc, p->value);
+        if (key->type != YAML_SCALAR_NODE)
+            return fail(ld, key, "keys in '%s' must be matching fields, got %s", path,
+                        kind_name(key));
+        if (check_duplicate(ld, &inner, val, p, key) != 0 ||
+            load_match_field(ld, path, key, levels, &defaults) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* What `joinery match train` records about its run: kept in the file for the
+ * people who review it, not used by the hub. */
+static int skip_trained(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    (void)ld;
+    (void)sc;
+    (void)f;
+    (void)val;
+    return 0;
+}
+
 static const field_t master_matching_fields[] = {
     {"upper", set_double, offsetof(config_master_t, match_upper)},
     {"lower", set_double, offsetof(config_master_t, match_lower)},
+    {"fields", set_match_fields, 0},
+    {"trained", skip_trained, 0},
 };
 
 static int master_person(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
@@ -1077,6 +1245,9 @@ static void master_config_free(config_master_t *mc)
     mc->fields = NULL;
     mc->nfields = 0;
     strings_free(&mc->survivorship);
+    free(mc->levels);
+    mc->levels = NULL;
+    mc->nlevels = 0;
 }
 
 /* partners belongs to later work; only its shape is held to now, so a file

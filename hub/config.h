@@ -30,6 +30,13 @@ typedef struct {
     bool propose;              /* on_conflict: propose -> forward to the owner, not correct */
 } config_master_field_t;
 
+/* master_data.matching.fields: m and u of one comparison level (match.h's
+ * field and level numbers), in place of match_params_default()'s. */
+typedef struct {
+    int field, level;
+    double m, u;
+} config_match_level_t;
+
 /* master_data: ownership, survivorship and matching thresholds. When the
  * section is absent there are no owners, survivorship follows the order of
  * the adapters, and the thresholds are match_params_default()'s. */
@@ -39,6 +46,8 @@ typedef struct {
     config_strings_t survivorship; /* source priority, best first */
     double match_upper;            /* link automatically at or above */
     double match_lower;            /* below: new golden record; between: steward queue */
+    config_match_level_t *levels;  /* owned array; every level of each field named */
+    size_t nlevels;
 } config_master_t;
 
 typedef struct {

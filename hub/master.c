@@ -1839,6 +1839,11 @@ master_t *master_new(const config_t *cfg, char *err, size_t errlen)
         goto oom;
     m->cfg = cfg;
     match_params_default(&m->params);
+    for (size_t i = 0; i < cfg->master.nlevels; i++) {
+        const config_match_level_t *l = &cfg->master.levels[i];
+        m->params.m[l->field][l->level] = l->m;
+        m->params.u[l->field][l->level] = l->u;
+    }
     if (cfg->master.match_upper > cfg->master.match_lower) {
         m->params.upper = cfg->master.match_upper;
         m->params.lower = cfg->master.match_lower;

@@ -1598,9 +1598,11 @@ static void write_yaml_head(FILE *f, const train_t *t)
             "# Fellegi-Sunter parameters estimated by `joinery match train` from %zu active "
             "golden records.\n",
             t->records);
-    fprintf(f, "# FOR REVIEW ONLY: the hub does not load these yet; it matches with the built-in\n"
-               "# defaults of hub/match.c. A person should compare them with those defaults "
-               "before\n# anyone changes the matcher.\n");
+    fprintf(f, "# For review: a person compares them with the built-in defaults (`joinery match\n"
+               "# defaults`) before anyone changes the matcher. To use them, put the `fields:`\n"
+               "# block under master_data.matching in the hub's configuration and restart it;\n"
+               "# the hub checks that every level of a field is given and that m and u each\n"
+               "# add up to 1.\n");
     fprintf(f, "#   u: share of each comparison level among %llu random pairs (seed %llu).\n",
             t->sample, t->seed);
     fprintf(f,
@@ -1645,6 +1647,27 @@ static void write_yaml(FILE *f, const train_t *t)
                     key, t->m[fi][k], t->u[fi][k], weight(t, fi, k), t->mcount[fi][k],
                     t->ucount[fi][k],
                     t->m_seen[fi] && t->mcount[fi][k] == 0 ? "; m is EM's floor: unsupported" : "");
+        }
+    }
+}
+
+/* The built-in parameters (match_params_default) in the form the hub's configuration takes. */
+static void write_defaults_yaml(FILE *f)
+{
+    match_params_t p;
+    match_params_default(&p);
+    fprintf(f, "# The matcher's built-in Fellegi-Sunter parameters (hub/match.c), in the form\n"
+               "# master_data.matching takes them; weight = log2(m/u). `joinery match train`\n"
+               "# estimates the same from a hub's own data.\n");
+    fprintf(f, "master_data:\n  matching:\n    upper: %g\n    lower: %g\n    fields:\n", p.upper,
+            p.lower);
+    for (int fi = 0; fi < MATCH_FIELD_COUNT; fi++) {
+        fprintf(f, "      %s:\n", match_field_name((match_field_t)fi));
+        for (int k = 1; k < p.nlevels[fi]; k++) {
+            char key[40];
+            (void)snprintf(key, sizeof key, "\"%s\":", match_level_name((match_field_t)fi, k));
+            fprintf(f, "        %-23s {m: %.6g, u: %.6g}  # weight %+.2f\n", key, p.m[fi][k],
+                    p.u[fi][k], log2(p.m[fi][k] / p.u[fi][k]));
         }
     }
 }
@@ -1719,12 +1742,14 @@ static int match_train(PGconn *c, train_t *t, const char *out, cm_err_t *e)
 
 static const char match_usage[] =
     "Usage: joinery match train [--db CONNINFO] [--sample N] [--seed N] [--out FILE]\n"
+    "       joinery match defaults\n"
     "\n"
     "Estimates the matcher's Fellegi-Sunter parameters from the golden records in the hub's\n"
     "database: u (how often each comparison level occurs between different people) from N\n"
     "random pairs, and m (how often it occurs for the same person) by EM over the pairs that\n"
     "share a blocking key, at most 50,000 per blocking rule. Prints m and u per field and\n"
-    "level and writes them as YAML for a person to review (the hub does not load them yet).\n"
+    "level and writes them as YAML for a person to review; the hub takes them from\n"
+    "master_data.matching.fields in its configuration. `defaults` prints the built-in ones.\n"
     "With fewer than 50 golden records it says there is too little data.\n"
     "  --db CONNINFO    libpq connection string (default $JOINERY_DB)\n"
     "  --sample N       random pairs for u (default 100000)\n"
@@ -1742,6 +1767,10 @@ int cli_match_main(int argc, char **argv, cli_common_t *common)
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(match_usage, stdout);
         return CLI_OK;
+    }
+    if (argc == 2 && strcmp(argv[1], "defaults") == 0) {
+        write_defaults_yaml(stdout);
+        return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
     }
     if (argc < 2 || strcmp(argv[1], "train") != 0) {
         fputs(match_usage, stderr);

@@ -201,7 +201,7 @@ cat "$out"
 "$PY" - "$E2E_DIR/params.yaml" <<'PY' || fail "match train's parameters"
 import sys, yaml
 text = open(sys.argv[1]).read()
-assert "does not load these" in text and "REVIEW" in text, text[:400]
+assert "For review" in text and "master_data.matching" in text, text[:400]
 doc = yaml.safe_load(text)
 fields = doc["master_data"]["matching"]["fields"]
 assert doc["master_data"]["matching"]["trained"]["records"] >= 290, doc["master_data"]
@@ -218,6 +218,18 @@ diff "$E2E_DIR/params.yaml" "$E2E_DIR/params2.yaml" >/dev/null || fail "match tr
 "$JOINERY" match train --seed 7 --sample 5000 >"$E2E_DIR/params3.yaml" || fail "match train --seed failed"
 diff "$E2E_DIR/params.yaml" "$E2E_DIR/params3.yaml" >/dev/null && fail "--seed/--sample changed nothing"
 ok "match train on 300 residents: m > u at every EXACT level, valid YAML for review, reproducible"
+
+# The hub takes what match train wrote, and the built-in defaults in the same form.
+for params in params.yaml defaults.yaml; do
+    [[ $params == defaults.yaml ]] && { "$JOINERY" match defaults >"$E2E_DIR/defaults.yaml" || fail "match defaults failed"; }
+    cat "$E2E_DIR/hub.yaml" "$E2E_DIR/$params" >"$E2E_DIR/trained.yaml"
+    "$JOINERYD" --check-config "$E2E_DIR/trained.yaml" >"$out" 2>&1 || { cat "$out"; fail "the hub refuses $params"; }
+done
+sed 's/^\( *"exact": *{m: \)[0-9.e-]*/\10.5/' "$E2E_DIR/defaults.yaml" >"$E2E_DIR/broken.yaml"
+cat "$E2E_DIR/hub.yaml" "$E2E_DIR/broken.yaml" >"$E2E_DIR/trained.yaml"
+"$JOINERYD" --check-config "$E2E_DIR/trained.yaml" >"$out" 2>&1 && fail "the hub took m that do not add up to 1"
+grep -q "must add up to 1" "$out" || { cat "$out"; fail "no reason given for m that do not add up"; }
+ok "the hub's configuration takes match train's parameters and match defaults, and refuses m that do not add up to 1"
 
 stop_hub
 echo "test_cli_master: ok ($checks checks)"

@@ -19,6 +19,7 @@
 #include <zmq.h>
 
 #include "config.h"
+#include "match.h"
 #include "log.h"
 
 #define ERR_LEN 1024
@@ -755,6 +756,67 @@ static void test_master_data_errors(void **state)
                  ":1: ", "unknown key 'person' in 'master_data.person'");
 }
 
+/* Trained m and u, as `joinery match train` writes them, replace the defaults level by level. */
+static void test_match_parameters(void **state)
+{
+    fixture_t *fx = *state;
+    config_t *cfg = load_text(fx, "master_data:\n"
+                                  "  matching:\n"
+                                  "    trained: {records: 1000, seed: 1}\n"
+                                  "    fields:\n"
+                                  "      sex:\n"
+                                  "        \"exact\":     {m: 0.97, u: 0.5}\n"
+                                  "        \"different\": {m: 0.03, u: 0.5}\n"
+                                  "      phone:\n"
+                                  "        exact: {m: 0.9, u: 0.000001}\n"
+                                  "        different: {u: 0.999999, m: 0.1}\n" MASTER_ADAPTERS);
+    if (cfg == NULL)
+        fail_msg("%s", fx->err);
+    const config_master_t *mc = &cfg->master;
+    assert_int_equal(mc->nlevels, 4);
+    assert_int_equal(mc->levels[0].field, MATCH_FIELD_SEX);
+    assert_int_equal(mc->levels[0].level, MATCH_BINARY_EXACT);
+    assert_true(mc->levels[0].m == 0.97 && mc->levels[0].u == 0.5);
+    assert_int_equal(mc->levels[3].field, MATCH_FIELD_PHONE);
+    assert_int_equal(mc->levels[3].level, MATCH_BINARY_DIFFERENT);
+    assert_true(mc->levels[3].m == 0.1 && mc->levels[3].u == 0.999999);
+}
+
+static void test_match_parameter_errors(void **state)
+{
+    fixture_t *fx = *state;
+    expect_error(fx,
+                 "master_data:\n  matching:\n    fields:\n      shoe: {exact: {m: 1, u: "
+                 "1}}\n" MASTER_ADAPTERS,
+                 ":4: ", "unknown field 'shoe' (fields: given, family, birth_date");
+    expect_error(fx,
+                 "master_data:\n  matching:\n    fields:\n      sex:\n"
+                 "        same: {m: 0.9, u: 0.5}\n" MASTER_ADAPTERS,
+                 ":5: ", "unknown level 'same' (levels: \"exact\", \"different\")");
+    expect_error(
+        fx,
+        "master_data:\n  matching:\n    fields:\n      sex:\n"
+        "        exact: {m: 0.9, u: 0.5}\n" MASTER_ADAPTERS,
+        ":5: ", "must give every level (\"exact\", \"different\"); 'different' is missing");
+    expect_error(
+        fx,
+        "master_data:\n  matching:\n    fields:\n      sex:\n"
+        "        exact: {m: 0.9, u: 0.5}\n        different: {m: 0.3, u: 0.5}\n" MASTER_ADAPTERS,
+        ":5: ", "must add up to 1 (m adds up to 1.2000, u to 1.0000)");
+    expect_error(fx,
+                 "master_data:\n  matching:\n    fields:\n      sex:\n"
+                 "        exact: {m: 0, u: 0.5}\n" MASTER_ADAPTERS,
+                 ":5: ", "'master_data.matching.fields.sex.\"exact\".m' must be a probability");
+    expect_error(fx,
+                 "master_data:\n  matching:\n    fields:\n      sex:\n"
+                 "        exact: {m: 0.5}\n" MASTER_ADAPTERS,
+                 ":5: ", "needs both m and u");
+    expect_error(fx,
+                 "master_data:\n  matching:\n    fields:\n      sex:\n"
+                 "        exact: {m: 0.5, u: 0.5, w: 3}\n" MASTER_ADAPTERS,
+                 ":5: ", "takes only 'm' and 'u', not 'w'");
+}
+
 /* A short or absent error buffer must never be overrun or dereferenced. */
 static void test_small_error_buffer(void **state)
 {
@@ -797,6 +859,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_small_error_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_data_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_match_parameters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_match_parameter_errors, setup, teardown),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

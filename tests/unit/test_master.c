@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 
 #include "config.h"
 #include "master.h"
+#include "match.h"
 
 #define WHY_LEN 512
 #define MAX_PARAMS 12
@@ -538,6 +540,44 @@ static void test_new_person_creates_golden_and_xref_no_match(void **state)
     assert_non_null(find_emit(fx, "person.changed", "socialcare"));
     assert_non_null(find_emit(fx, "person.changed", "agresso"));
     assert_null(find_emit(fx, "person.changed", "steward"));
+}
+
+/* The score of the crm record's link decision (xref.score), after health's Omar. */
+static double omar_score(fixture_t *fx)
+{
+    apply_person(fx, "health", "H1", &OMAR_HEALTH);
+    apply_person(fx, "crm", "C1", &OMAR_CRM);
+    const stmt_t *x = find_sql(fx, "INSERT INTO xref", 0);
+    assert_non_null(x);
+    assert_string_equal(x->params[1], "C1");
+    assert_non_null(x->params[5]);
+    return strtod(x->params[5], NULL);
+}
+
+/* m and u from master_data.matching.fields (as `joinery match train` writes them) replace the
+ * built-in ones: with sex made worthless, the same pair scores an exact sex's weight less. */
+static void test_configured_match_parameters_replace_the_defaults(void **state)
+{
+    fixture_t *fx = *state;
+    double plain = omar_score(fx);
+    teardown(state);
+    char text[sizeof CONFIG_TEXT + 256];
+    (void)snprintf(text, sizeof text,
+                   "%s    fields:\n"
+                   "      sex:\n"
+                   "        exact: {m: 0.5, u: 0.5}\n"
+                   "        different: {m: 0.5, u: 0.5}\n",
+                   CONFIG_TEXT);
+    setup_with(state, text);
+    fx = *state;
+    double trained = omar_score(fx);
+    match_params_t d;
+    match_params_default(&d);
+    double exact_sex =
+        log2(d.m[MATCH_FIELD_SEX][MATCH_BINARY_EXACT] / d.u[MATCH_FIELD_SEX][MATCH_BINARY_EXACT]);
+    assert_true(exact_sex > 0.5);
+    /* cmocka's assert_float_equal compares as float, too coarse for this. */
+    assert_true(fabs(plain - trained - exact_sex) < 1e-9);
 }
 
 static void test_same_nhs_number_from_another_system_links_match(void **state)
@@ -1335,6 +1375,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_new_person_creates_golden_and_xref_no_match, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_configured_match_parameters_replace_the_defaults,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_nhs_number_from_another_system_links_match, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_non_owner_change_is_refused_with_correction_to_sender,
