@@ -506,6 +506,7 @@ typedef struct {
     const golden_t *self; /* skip (re-matching a record against the others) */
     int src;              /* sender; -1 to skip the same-system guard */
     cand_t link;          /* best LINK; link.g NULL if none */
+    cand_t link2;         /* the next best LINK, another record; g NULL if none */
     cand_t poss[MAX_POSSIBLE];
     size_t nposs;
     double best; /* best score seen, NAN if no candidate */
@@ -525,6 +526,8 @@ static bool has_system(const golden_t *g, int system)
             return true;
     return false;
 }
+
+static void add_possible(search_t *s, const cand_t *c);
 
 static void on_candidate(void *ctx, golden_t *g)
 {
@@ -552,21 +555,31 @@ static void on_candidate(void *ctx, golden_t *g)
                        "from the same system: steward review");
     }
     if (c.decision == MATCH_DECISION_LINK) {
-        if (s->link.g == NULL || cand_before(&c, &s->link))
+        if (s->link.g == NULL || cand_before(&c, &s->link)) {
+            if (s->link.g != NULL)
+                s->link2 = s->link;
             s->link = c;
+        } else if (s->link2.g == NULL || cand_before(&c, &s->link2)) {
+            s->link2 = c;
+        }
         return;
     }
     if (c.decision != MATCH_DECISION_POSSIBLE)
         return;
-    /* Keep the best few, best first. */
+    add_possible(s, &c);
+}
+
+/* Keep the best few, best first. */
+static void add_possible(search_t *s, const cand_t *c)
+{
     size_t i;
     if (s->nposs < MAX_POSSIBLE)
         i = s->nposs++;
-    else if (cand_before(&c, &s->poss[MAX_POSSIBLE - 1]))
+    else if (cand_before(c, &s->poss[MAX_POSSIBLE - 1]))
         i = MAX_POSSIBLE - 1;
     else
         return;
-    s->poss[i] = c;
+    s->poss[i] = *c;
     for (; i > 0 && cand_before(&s->poss[i], &s->poss[i - 1]); i--) {
         cand_t t = s->poss[i];
         s->poss[i] = s->poss[i - 1];
@@ -593,6 +606,21 @@ static void search(master_t *m, const match_person_t *p, const golden_t *self, i
     s->src = src;
     s->best = NAN;
     master_candidates(m, p, on_candidate, settled, s);
+    /* Two different records both good enough to link by score: the person may be either (a
+     * father and son sharing a name and a home, namesakes), so neither is linked and a steward
+     * sees both. A link by NHS or NI number stands, and beats a look-alike that scores higher. */
+    if (s->link2.g != NULL && s->link.how == XH_SCORE && s->link2.how == XH_RULE) {
+        s->link = s->link2;
+    } else if (s->link2.g != NULL && s->link.how == XH_SCORE) {
+        cand_t both[2] = {s->link, s->link2};
+        for (int i = 0; i < 2; i++) {
+            both[i].decision = MATCH_DECISION_POSSIBLE;
+            (void)snprintf(both[i].why, sizeof both[i].why,
+                           "would link, but another record qualifies as well: steward review");
+            add_possible(s, &both[i]);
+        }
+        s->link.g = NULL;
+    }
 }
 
 static int evidence_json(master_t *m, const cand_t *c, mbuf_t *out)

@@ -318,19 +318,12 @@ void master_match_view_incoming(const incoming_t *in, size_t n, match_person_t *
 
 /* Name frequencies --------------------------------------------------------------- */
 
-/* As match.c normalises names for its frequency hook: upper-case ASCII
- * letters only. */
+/* As match.c normalises names for its frequency hook (match_norm_name: upper-case letters,
+ * diacritics folded), so that "Pádraig" is counted as the PADRAIG it is looked up as. */
 static uint64_t tf_key(match_field_t f, const char *value)
 {
     char norm[MATCH_JW_MAX_LEN];
-    size_t n = 0;
-    for (const char *s = value; *s && n + 1 < sizeof norm; s++) {
-        char c = *s;
-        if (c >= 'a' && c <= 'z')
-            c = (char)(c - 'a' + 'A');
-        if (c >= 'A' && c <= 'Z')
-            norm[n++] = c;
-    }
+    size_t n = match_norm_name(value, norm, sizeof norm);
     if (n == 0)
         return 0;
     return hmap_hash_bytes(norm, n, SEED_TF + (uint64_t)f);
@@ -360,8 +353,9 @@ static void tf_count(master_t *m, match_field_t f, const char *value, int delta)
 double master_tf(void *ctx, match_field_t f, const char *value)
 {
     const master_t *m = ctx;
+    /* Negative: no table yet (see match_tf_fn); 0 below means "no resident has this value". */
     if (m->nactive < TF_MIN_POPULATION)
-        return 0;
+        return -1;
     uintptr_t c = (uintptr_t)hmap_get(m->tf, tf_key(f, value));
     return c ? (double)c / (double)m->nactive : 0;
 }

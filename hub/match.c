@@ -28,20 +28,77 @@ static int is_blank(const char *s)
     return s == NULL || *s == '\0';
 }
 
-/* Upper-case ASCII letters only: "O'Brien" and "OBRIEN" are the same surname for matching. Returns
- * the length written (0 means missing). */
+/* Latin letters with diacritics as their base letter: U+00C0..U+00FF (Latin-1 Supplement), then
+ * U+0100..U+017F (Latin Extended-A). '.' is not a letter (multiplication and division signs); '*'
+ * stands for a two-letter fold (AE, TH, SS, OE, IJ) handled in fold_utf8. Systems differ in
+ * whether they keep diacritics (Pádraig, Wiśniewski, Łukasz, Róisín), so a name must not lose the
+ * letter altogether: "Pádraig" is "PADRAIG", not "PDRAIG". */
+static const char latin1_fold[] =
+    "AAAAAA*CEEEEIIIIDNOOOOO.OUUUUY**AAAAAA*CEEEEIIIIDNOOOOO.OUUUUY*Y";
+static const char latin_ext_a_fold[] = "AAAAAACCCCCCCCDDDDEEEEEEEEEEGGGGGGGGHHHHIIIIIIIIII**JJKKK"
+                                       "LLLLLLLLLLNNNNNNNNNOOOOOO**RRRRRRSSSSSSSSTTTTTTUUUUUUUUUUUU"
+                                       "WWYYYZZZZZZS";
+
+/* The upper-case ASCII letters a UTF-8 character at *s stands for (up to 2, NUL-terminated in
+ * out), advancing *s past it; out[0] is NUL for anything that is not a letter. */
+static void fold_utf8(const char **s, char out[3])
+{
+    const unsigned char *u = (const unsigned char *)*s;
+    out[0] = out[1] = out[2] = '\0';
+    if (u[0] < 128) {
+        if (isalpha(u[0]))
+            out[0] = (char)toupper(u[0]);
+        *s += 1;
+        return;
+    }
+    /* Two-byte sequences C3 80..C5 BF are U+00C0..U+017F. */
+    if (u[0] >= 0xC3 && u[0] <= 0xC5 && (u[1] & 0xC0) == 0x80) {
+        unsigned cp = ((unsigned)(u[0] & 0x1F) << 6) | (u[1] & 0x3F);
+        char c = cp < 0x100 ? latin1_fold[cp - 0xC0] : latin_ext_a_fold[cp - 0x100];
+        *s += 2;
+        if (c == '*') {
+            static const struct {
+                unsigned cp;
+                char two[3];
+            } pairs[] = {{0xC6, "AE"},  {0xE6, "AE"},  {0xDE, "TH"},  {0xFE, "TH"}, {0xDF, "SS"},
+                         {0x132, "IJ"}, {0x133, "IJ"}, {0x152, "OE"}, {0x153, "OE"}};
+            for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+                if (pairs[i].cp == cp)
+                    memcpy(out, pairs[i].two, 3);
+        } else if (c != '.') {
+            out[0] = c;
+        }
+        return;
+    }
+    /* Any other non-ASCII character: skip it and its continuation bytes. */
+    *s += 1;
+    while ((**s & 0xC0) == 0x80)
+        *s += 1;
+}
+
+/* Upper-case letters only, diacritics folded: "O'Brien", "OBRIEN" and "O BRIEN" are the same
+ * surname for matching, as are "Wiśniewski" and "Wisniewski". Returns the length written (0 means
+ * missing). */
 static size_t norm_letters(const char *in, char *out, size_t out_len)
 {
     size_t n = 0;
     if (out_len == 0)
         return 0;
-    for (; in != NULL && *in != '\0' && n + 1 < out_len; in++) {
-        unsigned char c = (unsigned char)*in;
-        if (isalpha(c) && c < 128)
-            out[n++] = (char)toupper(c);
+    while (in != NULL && *in != '\0') {
+        char f[3];
+        fold_utf8(&in, f);
+        for (int k = 0; f[k] != '\0' && n + 1 < out_len; k++)
+            out[n++] = f[k];
+        if (n + 1 >= out_len)
+            break;
     }
     out[n] = '\0';
     return n;
+}
+
+size_t match_norm_name(const char *name, char *out, size_t out_len)
+{
+    return norm_letters(name, out, out_len);
 }
 
 static int ascii_ieq(const char *a, const char *b)
@@ -548,12 +605,17 @@ static int dm_step(dmeta_t *d, int cur)
 static void dm_load(dmeta_t *d, const char *name)
 {
     int n = 0;
-    for (; name != NULL && *name != '\0' && n < NAME_BUF - 1; name++) {
-        unsigned char c = (unsigned char)*name;
-        if (c < 128 && isalpha(c))
-            d->s[n++] = (char)toupper(c);
-        else if ((c == ' ' || c == '-' || c == '\t') && n > 0 && d->s[n - 1] != ' ')
-            d->s[n++] = ' ';
+    while (name != NULL && *name != '\0' && n < NAME_BUF - 2) {
+        char c = *name, f[3];
+        if (c == ' ' || c == '-' || c == '\t') {
+            if (n > 0 && d->s[n - 1] != ' ')
+                d->s[n++] = ' ';
+            name++;
+            continue;
+        }
+        fold_utf8(&name, f); /* as norm_letters: diacritics folded, other characters dropped */
+        for (int k = 0; f[k] != '\0' && n < NAME_BUF - 1; k++)
+            d->s[n++] = f[k];
     }
     while (n > 0 && d->s[n - 1] == ' ')
         n--;
@@ -597,8 +659,12 @@ void match_phonetic(const char *name, char *out, size_t out_len)
  * William/Bill/Will/Billy in one line. A diminutive shared by two formal names (Alex, Chris, Sam,
  * Pat, Jo, Ted, Fred, Bert) appears in each group separately, so the formal names never become
  * equivalent to each other through it. Standalone modern names that merely derive from an old
- * one (Liam, Elsie, Tina as given names in their own right) are left out on purpose: a match must
- * not turn two siblings into one person. */
+ * one (Liam, Elsie as given names in their own right) are left out on purpose: a match must not
+ * turn two siblings into one person. Jake, Bella and Lottie are given names in their own right too
+ * but far more often the short form a second system holds for Jacob, Isabella and Charlotte; a
+ * pair of siblings so named would still need one birth date (twins) to be at risk. Charlie is not
+ * in Charlotte's group: it is a boy's name as often as her nickname, and Charles/Charlotte are how
+ * boy/girl twins are named. */
 static const char *const nickname_groups[] = {
     "WILLIAM BILL BILLY WILL WILLIE WILLY",
     "ELIZABETH LIZ LIZZIE LIZZY BETH BETTY BETSY BESS BESSIE LIBBY ELIZA",
@@ -684,7 +750,7 @@ static const char *const nickname_groups[] = {
     "ALISON ALLISON ALI ALLY",
     "OLIVER OLLIE OLLY",
     "OLIVIA LIV LIVVY LIVVIE",
-    "ISABEL ISABELLE ISOBEL ISABELLA IZZY IZZIE ISSY",
+    "ISABEL ISABELLE ISOBEL ISABELLA BELLA IZZY IZZIE ISSY",
     "PENELOPE PENNY",
     "GILLIAN JILL GILL JILLY",
     "KATHLEEN KATH KATHY",
@@ -692,9 +758,23 @@ static const char *const nickname_groups[] = {
     "HUGH HUGHIE",
     "DEREK DEL",
     "SIDNEY SYDNEY SID",
+    "AMANDA MANDY",
+    "JESSICA JESS",
+    "JOSHUA JOSH",
+    "JACOB JAKE",
+    "NATHAN NATE",
+    "CHARLOTTE LOTTIE",
+    "STANLEY STAN",
+    "LESLIE LES",
+    "ERNEST ERNIE",
+    "REGINALD REG REGGIE",
+    "WALTER WALLY WALT",
+    "CYRIL CY",
+    "BARBARA BABS",
     /* Spelling and transliteration variants that Jaro-Winkler scores below 0.92. */
     "MUHAMMAD MUHAMMED MOHAMMED MOHAMMAD MOHAMED MOHAMMUD",
     "SEAN SHAUN SHAWN",
+    "AISHA AYESHA",
 };
 
 /* Opposite-sex forms of one name. Jaro-Winkler rates Alexander/Alexandra at 0.96, which would
@@ -750,98 +830,105 @@ typedef struct {
 /* nickname_groups, sorted by name for bsearch: (name, group). Generated from the
  * groups above; test_match checks the two agree. */
 static const match_name_group_t nickname_groups_index[] = {
-    {"ABBIE", 65},     {"ABBY", 65},        {"ABI", 65},        {"ABIGAIL", 65},
-    {"AL", 29},        {"ALBERT", 29},      {"ALEC", 21},       {"ALEX", 21},
-    {"ALEX", 22},      {"ALEXANDER", 21},   {"ALEXANDRA", 22},  {"ALF", 28},
-    {"ALFIE", 28},     {"ALFRED", 28},      {"ALI", 81},        {"ALISON", 81},
-    {"ALLISON", 81},   {"ALLY", 81},        {"ANDREW", 44},     {"ANDY", 44},
-    {"ANGELA", 78},    {"ANGIE", 78},       {"ANN", 66},        {"ANNE", 66},
-    {"ANNIE", 66},     {"ANT", 14},         {"ANTHONY", 14},    {"ARCHIBALD", 77},
-    {"ARCHIE", 77},    {"BECCA", 60},       {"BECKY", 60},      {"BEN", 36},
-    {"BENJAMIN", 36},  {"BENJI", 36},       {"BENNY", 36},      {"BERT", 29},
-    {"BERT", 30},      {"BERTIE", 29},      {"BESS", 1},        {"BESSIE", 1},
-    {"BETH", 1},       {"BETSY", 1},        {"BETTY", 1},       {"BEX", 60},
-    {"BILL", 0},       {"BILLY", 0},        {"BOB", 2},         {"BOBBY", 2},
-    {"CARO", 79},      {"CAROLINE", 79},    {"CAROLYN", 79},    {"CARRIE", 79},
-    {"CATH", 4},       {"CATHERINE", 4},    {"CATHRYN", 4},     {"CATHY", 4},
-    {"CHARLES", 12},   {"CHARLIE", 12},     {"CHAS", 12},       {"CHAZ", 12},
-    {"CHRIS", 18},     {"CHRIS", 19},       {"CHRIS", 20},      {"CHRISSIE", 19},
-    {"CHRISSIE", 20},  {"CHRISSY", 19},     {"CHRISSY", 20},    {"CHRISTINA", 20},
-    {"CHRISTINE", 19}, {"CHRISTOPHER", 18}, {"CHUCK", 12},      {"DAI", 16},
-    {"DAN", 37},       {"DANIEL", 37},      {"DANNY", 37},      {"DAVE", 16},
-    {"DAVID", 16},     {"DAVY", 16},        {"DEB", 63},        {"DEBBIE", 63},
-    {"DEBORAH", 63},   {"DEBRA", 63},       {"DEL", 90},        {"DEREK", 90},
-    {"DICK", 6},       {"DICKIE", 6},       {"DOLLY", 71},      {"DON", 51},
-    {"DONALD", 51},    {"DONNIE", 51},      {"DOROTHY", 71},    {"DOT", 71},
-    {"DOTTIE", 71},    {"DOUG", 53},        {"DOUGIE", 53},     {"DOUGLAS", 53},
-    {"DREW", 44},      {"ED", 9},           {"ED", 10},         {"EDDIE", 9},
-    {"EDDIE", 10},     {"EDDY", 9},         {"EDMUND", 10},     {"EDWARD", 9},
-    {"ELEANOR", 70},   {"ELINOR", 70},      {"ELIZA", 1},       {"ELIZABETH", 1},
-    {"ELLIE", 70},     {"FANNY", 72},       {"FRAN", 72},       {"FRANCES", 72},
-    {"FRANCIS", 73},   {"FRANK", 73},       {"FRANKIE", 73},    {"FRANNIE", 72},
-    {"FRED", 27},      {"FRED", 28},        {"FREDDIE", 27},    {"FREDDY", 27},
-    {"FREDERICK", 27}, {"GED", 52},         {"GEOFF", 45},      {"GEOFFREY", 45},
-    {"GERALD", 52},    {"GERRY", 52},       {"GILL", 86},       {"GILLIAN", 86},
-    {"GREG", 56},      {"GREGORY", 56},     {"HAL", 31},        {"HAL", 32},
-    {"HAROLD", 32},    {"HARRY", 31},       {"HARRY", 32},      {"HELEN", 69},
-    {"HENRY", 31},     {"HERB", 30},        {"HERBERT", 30},    {"HUGH", 89},
-    {"HUGHIE", 89},    {"ISABEL", 84},      {"ISABELLA", 84},   {"ISABELLE", 84},
-    {"ISOBEL", 84},    {"ISSY", 84},        {"IZZIE", 84},      {"IZZY", 84},
-    {"JACK", 7},       {"JACKIE", 74},      {"JACQUELINE", 74}, {"JACQUI", 74},
-    {"JAMES", 5},      {"JAMIE", 5},        {"JEFF", 45},       {"JEFFREY", 45},
-    {"JEN", 61},       {"JENNI", 61},       {"JENNIFER", 61},   {"JENNY", 61},
-    {"JERRY", 52},     {"JILL", 86},        {"JILLY", 86},      {"JIM", 5},
-    {"JIMMIE", 5},     {"JIMMY", 5},        {"JO", 34},         {"JO", 35},
-    {"JOANNA", 35},    {"JOANNE", 35},      {"JOE", 33},        {"JOEY", 33},
-    {"JOHN", 7},       {"JOHNNIE", 7},      {"JOHNNY", 7},      {"JON", 8},
-    {"JONATHAN", 8},   {"JONNIE", 8},       {"JONNY", 8},       {"JOSEPH", 33},
-    {"JOSEPHINE", 34}, {"JOSIE", 34},       {"JUDE", 76},       {"JUDITH", 76},
-    {"JUDY", 76},      {"KAT", 4},          {"KATE", 4},        {"KATH", 87},
-    {"KATHERINE", 4},  {"KATHLEEN", 87},    {"KATHRYN", 4},     {"KATHY", 4},
-    {"KATHY", 87},     {"KATIE", 4},        {"KEN", 46},        {"KENNETH", 46},
-    {"KENNY", 46},     {"KIM", 64},         {"KIMBERLEY", 64},  {"KIMBERLY", 64},
-    {"KIT", 18},       {"KITTY", 4},        {"KRISTOPHER", 18}, {"LARRY", 47},
-    {"LAURENCE", 47},  {"LAURIE", 47},      {"LAWRENCE", 47},   {"LEN", 48},
-    {"LENNIE", 48},    {"LENNY", 48},       {"LEONARD", 48},    {"LEXI", 22},
-    {"LEXIE", 22},     {"LIBBY", 1},        {"LIV", 83},        {"LIVVIE", 83},
-    {"LIVVY", 83},     {"LIZ", 1},          {"LIZZIE", 1},      {"LIZZY", 1},
-    {"MADGE", 3},      {"MAGGIE", 3},       {"MAGS", 3},        {"MAL", 88},
-    {"MALCOLM", 88},   {"MAMIE", 67},       {"MARGARET", 3},    {"MARGE", 3},
-    {"MARGIE", 3},     {"MARY", 67},        {"MATT", 38},       {"MATTHEW", 38},
-    {"MATTY", 38},     {"MEG", 3},          {"MICHAEL", 15},    {"MICK", 15},
-    {"MICKEY", 15},    {"MICKY", 15},       {"MIKE", 15},       {"MIKEY", 15},
-    {"MOHAMED", 92},   {"MOHAMMAD", 92},    {"MOHAMMED", 92},   {"MOHAMMUD", 92},
-    {"MOLLIE", 67},    {"MOLLY", 67},       {"MUHAMMAD", 92},   {"MUHAMMED", 92},
-    {"NAN", 66},       {"NAT", 54},         {"NATE", 54},       {"NATHANIEL", 54},
-    {"NED", 9},        {"NED", 10},         {"NELL", 69},       {"NELL", 70},
-    {"NELLIE", 69},    {"NELLIE", 70},      {"NICHOLAS", 39},   {"NICK", 39},
-    {"NICKY", 39},     {"NICKY", 40},       {"NICOLA", 40},     {"NIKKI", 40},
-    {"OLIVER", 82},    {"OLIVIA", 83},      {"OLLIE", 82},      {"OLLY", 82},
-    {"PADDY", 25},     {"PAM", 75},         {"PAMELA", 75},     {"PAT", 25},
-    {"PAT", 26},       {"PATRICIA", 26},    {"PATRICK", 25},    {"PATSY", 26},
-    {"PATTY", 26},     {"PEG", 3},          {"PEGGY", 3},       {"PENELOPE", 85},
-    {"PENNY", 85},     {"PETE", 41},        {"PETER", 41},      {"PHIL", 42},
-    {"PHILIP", 42},    {"PHILLIP", 42},     {"PIP", 42},        {"POLLY", 67},
-    {"RAY", 49},       {"RAYMOND", 49},     {"REBECCA", 60},    {"RICH", 6},
-    {"RICHARD", 6},    {"RICHIE", 6},       {"RICK", 6},        {"RICKY", 6},
-    {"ROB", 2},        {"ROBBIE", 2},       {"ROBERT", 2},      {"RON", 50},
-    {"RONALD", 50},    {"RONNIE", 50},      {"SADIE", 68},      {"SALLY", 68},
-    {"SAM", 23},       {"SAM", 24},         {"SAMANTHA", 24},   {"SAMMIE", 24},
-    {"SAMMY", 23},     {"SAMMY", 24},       {"SAMUEL", 23},     {"SANDY", 21},
-    {"SARA", 68},      {"SARAH", 68},       {"SEAN", 93},       {"SHAUN", 93},
-    {"SHAWN", 93},     {"SID", 91},         {"SIDNEY", 91},     {"STEPHEN", 17},
-    {"STEVE", 17},     {"STEVEN", 17},      {"STEVIE", 17},     {"SUE", 62},
-    {"SUSAN", 62},     {"SUSIE", 62},       {"SUZY", 62},       {"SYDNEY", 91},
-    {"TED", 9},        {"TED", 11},         {"TEDDY", 9},       {"TEDDY", 11},
-    {"TERENCE", 57},   {"TERESA", 58},      {"TERRI", 58},      {"TERRY", 57},
-    {"TESS", 58},      {"TESSA", 58},       {"THEO", 11},       {"THEODORE", 11},
-    {"THERESA", 58},   {"THOMAS", 13},      {"TIM", 43},        {"TIMMY", 43},
-    {"TIMOTHY", 43},   {"TINA", 20},        {"TOM", 13},        {"TOMMY", 13},
-    {"TONY", 14},      {"TORI", 59},        {"TRICIA", 26},     {"TRISH", 26},
-    {"VAL", 80},       {"VALERIE", 80},     {"VICKI", 59},      {"VICKY", 59},
-    {"VICTORIA", 59},  {"WILL", 0},         {"WILLIAM", 0},     {"WILLIE", 0},
-    {"WILLY", 0},      {"ZAC", 55},         {"ZACH", 55},       {"ZACHARY", 55},
-    {"ZACK", 55},
+    {"ABBIE", 65},       {"ABBY", 65},      {"ABI", 65},        {"ABIGAIL", 65},
+    {"AISHA", 107},      {"AL", 29},        {"ALBERT", 29},     {"ALEC", 21},
+    {"ALEX", 21},        {"ALEX", 22},      {"ALEXANDER", 21},  {"ALEXANDRA", 22},
+    {"ALF", 28},         {"ALFIE", 28},     {"ALFRED", 28},     {"ALI", 81},
+    {"ALISON", 81},      {"ALLISON", 81},   {"ALLY", 81},       {"AMANDA", 92},
+    {"ANDREW", 44},      {"ANDY", 44},      {"ANGELA", 78},     {"ANGIE", 78},
+    {"ANN", 66},         {"ANNE", 66},      {"ANNIE", 66},      {"ANT", 14},
+    {"ANTHONY", 14},     {"ARCHIBALD", 77}, {"ARCHIE", 77},     {"AYESHA", 107},
+    {"BABS", 104},       {"BARBARA", 104},  {"BECCA", 60},      {"BECKY", 60},
+    {"BELLA", 84},       {"BEN", 36},       {"BENJAMIN", 36},   {"BENJI", 36},
+    {"BENNY", 36},       {"BERT", 29},      {"BERT", 30},       {"BERTIE", 29},
+    {"BESS", 1},         {"BESSIE", 1},     {"BETH", 1},        {"BETSY", 1},
+    {"BETTY", 1},        {"BEX", 60},       {"BILL", 0},        {"BILLY", 0},
+    {"BOB", 2},          {"BOBBY", 2},      {"CARO", 79},       {"CAROLINE", 79},
+    {"CAROLYN", 79},     {"CARRIE", 79},    {"CATH", 4},        {"CATHERINE", 4},
+    {"CATHRYN", 4},      {"CATHY", 4},      {"CHARLES", 12},    {"CHARLIE", 12},
+    {"CHARLOTTE", 97},   {"CHAS", 12},      {"CHAZ", 12},       {"CHRIS", 18},
+    {"CHRIS", 19},       {"CHRIS", 20},     {"CHRISSIE", 19},   {"CHRISSIE", 20},
+    {"CHRISSY", 19},     {"CHRISSY", 20},   {"CHRISTINA", 20},  {"CHRISTINE", 19},
+    {"CHRISTOPHER", 18}, {"CHUCK", 12},     {"CY", 103},        {"CYRIL", 103},
+    {"DAI", 16},         {"DAN", 37},       {"DANIEL", 37},     {"DANNY", 37},
+    {"DAVE", 16},        {"DAVID", 16},     {"DAVY", 16},       {"DEB", 63},
+    {"DEBBIE", 63},      {"DEBORAH", 63},   {"DEBRA", 63},      {"DEL", 90},
+    {"DEREK", 90},       {"DICK", 6},       {"DICKIE", 6},      {"DOLLY", 71},
+    {"DON", 51},         {"DONALD", 51},    {"DONNIE", 51},     {"DOROTHY", 71},
+    {"DOT", 71},         {"DOTTIE", 71},    {"DOUG", 53},       {"DOUGIE", 53},
+    {"DOUGLAS", 53},     {"DREW", 44},      {"ED", 9},          {"ED", 10},
+    {"EDDIE", 9},        {"EDDIE", 10},     {"EDDY", 9},        {"EDMUND", 10},
+    {"EDWARD", 9},       {"ELEANOR", 70},   {"ELINOR", 70},     {"ELIZA", 1},
+    {"ELIZABETH", 1},    {"ELLIE", 70},     {"ERNEST", 100},    {"ERNIE", 100},
+    {"FANNY", 72},       {"FRAN", 72},      {"FRANCES", 72},    {"FRANCIS", 73},
+    {"FRANK", 73},       {"FRANKIE", 73},   {"FRANNIE", 72},    {"FRED", 27},
+    {"FRED", 28},        {"FREDDIE", 27},   {"FREDDY", 27},     {"FREDERICK", 27},
+    {"GED", 52},         {"GEOFF", 45},     {"GEOFFREY", 45},   {"GERALD", 52},
+    {"GERRY", 52},       {"GILL", 86},      {"GILLIAN", 86},    {"GREG", 56},
+    {"GREGORY", 56},     {"HAL", 31},       {"HAL", 32},        {"HAROLD", 32},
+    {"HARRY", 31},       {"HARRY", 32},     {"HELEN", 69},      {"HENRY", 31},
+    {"HERB", 30},        {"HERBERT", 30},   {"HUGH", 89},       {"HUGHIE", 89},
+    {"ISABEL", 84},      {"ISABELLA", 84},  {"ISABELLE", 84},   {"ISOBEL", 84},
+    {"ISSY", 84},        {"IZZIE", 84},     {"IZZY", 84},       {"JACK", 7},
+    {"JACKIE", 74},      {"JACOB", 95},     {"JACQUELINE", 74}, {"JACQUI", 74},
+    {"JAKE", 95},        {"JAMES", 5},      {"JAMIE", 5},       {"JEFF", 45},
+    {"JEFFREY", 45},     {"JEN", 61},       {"JENNI", 61},      {"JENNIFER", 61},
+    {"JENNY", 61},       {"JERRY", 52},     {"JESS", 93},       {"JESSICA", 93},
+    {"JILL", 86},        {"JILLY", 86},     {"JIM", 5},         {"JIMMIE", 5},
+    {"JIMMY", 5},        {"JO", 34},        {"JO", 35},         {"JOANNA", 35},
+    {"JOANNE", 35},      {"JOE", 33},       {"JOEY", 33},       {"JOHN", 7},
+    {"JOHNNIE", 7},      {"JOHNNY", 7},     {"JON", 8},         {"JONATHAN", 8},
+    {"JONNIE", 8},       {"JONNY", 8},      {"JOSEPH", 33},     {"JOSEPHINE", 34},
+    {"JOSH", 94},        {"JOSHUA", 94},    {"JOSIE", 34},      {"JUDE", 76},
+    {"JUDITH", 76},      {"JUDY", 76},      {"KAT", 4},         {"KATE", 4},
+    {"KATH", 87},        {"KATHERINE", 4},  {"KATHLEEN", 87},   {"KATHRYN", 4},
+    {"KATHY", 4},        {"KATHY", 87},     {"KATIE", 4},       {"KEN", 46},
+    {"KENNETH", 46},     {"KENNY", 46},     {"KIM", 64},        {"KIMBERLEY", 64},
+    {"KIMBERLY", 64},    {"KIT", 18},       {"KITTY", 4},       {"KRISTOPHER", 18},
+    {"LARRY", 47},       {"LAURENCE", 47},  {"LAURIE", 47},     {"LAWRENCE", 47},
+    {"LEN", 48},         {"LENNIE", 48},    {"LENNY", 48},      {"LEONARD", 48},
+    {"LES", 99},         {"LESLIE", 99},    {"LEXI", 22},       {"LEXIE", 22},
+    {"LIBBY", 1},        {"LIV", 83},       {"LIVVIE", 83},     {"LIVVY", 83},
+    {"LIZ", 1},          {"LIZZIE", 1},     {"LIZZY", 1},       {"LOTTIE", 97},
+    {"MADGE", 3},        {"MAGGIE", 3},     {"MAGS", 3},        {"MAL", 88},
+    {"MALCOLM", 88},     {"MAMIE", 67},     {"MANDY", 92},      {"MARGARET", 3},
+    {"MARGE", 3},        {"MARGIE", 3},     {"MARY", 67},       {"MATT", 38},
+    {"MATTHEW", 38},     {"MATTY", 38},     {"MEG", 3},         {"MICHAEL", 15},
+    {"MICK", 15},        {"MICKEY", 15},    {"MICKY", 15},      {"MIKE", 15},
+    {"MIKEY", 15},       {"MOHAMED", 105},  {"MOHAMMAD", 105},  {"MOHAMMED", 105},
+    {"MOHAMMUD", 105},   {"MOLLIE", 67},    {"MOLLY", 67},      {"MUHAMMAD", 105},
+    {"MUHAMMED", 105},   {"NAN", 66},       {"NAT", 54},        {"NATE", 54},
+    {"NATE", 96},        {"NATHAN", 96},    {"NATHANIEL", 54},  {"NED", 9},
+    {"NED", 10},         {"NELL", 69},      {"NELL", 70},       {"NELLIE", 69},
+    {"NELLIE", 70},      {"NICHOLAS", 39},  {"NICK", 39},       {"NICKY", 39},
+    {"NICKY", 40},       {"NICOLA", 40},    {"NIKKI", 40},      {"OLIVER", 82},
+    {"OLIVIA", 83},      {"OLLIE", 82},     {"OLLY", 82},       {"PADDY", 25},
+    {"PAM", 75},         {"PAMELA", 75},    {"PAT", 25},        {"PAT", 26},
+    {"PATRICIA", 26},    {"PATRICK", 25},   {"PATSY", 26},      {"PATTY", 26},
+    {"PEG", 3},          {"PEGGY", 3},      {"PENELOPE", 85},   {"PENNY", 85},
+    {"PETE", 41},        {"PETER", 41},     {"PHIL", 42},       {"PHILIP", 42},
+    {"PHILLIP", 42},     {"PIP", 42},       {"POLLY", 67},      {"RAY", 49},
+    {"RAYMOND", 49},     {"REBECCA", 60},   {"REG", 101},       {"REGGIE", 101},
+    {"REGINALD", 101},   {"RICH", 6},       {"RICHARD", 6},     {"RICHIE", 6},
+    {"RICK", 6},         {"RICKY", 6},      {"ROB", 2},         {"ROBBIE", 2},
+    {"ROBERT", 2},       {"RON", 50},       {"RONALD", 50},     {"RONNIE", 50},
+    {"SADIE", 68},       {"SALLY", 68},     {"SAM", 23},        {"SAM", 24},
+    {"SAMANTHA", 24},    {"SAMMIE", 24},    {"SAMMY", 23},      {"SAMMY", 24},
+    {"SAMUEL", 23},      {"SANDY", 21},     {"SARA", 68},       {"SARAH", 68},
+    {"SEAN", 106},       {"SHAUN", 106},    {"SHAWN", 106},     {"SID", 91},
+    {"SIDNEY", 91},      {"STAN", 98},      {"STANLEY", 98},    {"STEPHEN", 17},
+    {"STEVE", 17},       {"STEVEN", 17},    {"STEVIE", 17},     {"SUE", 62},
+    {"SUSAN", 62},       {"SUSIE", 62},     {"SUZY", 62},       {"SYDNEY", 91},
+    {"TED", 9},          {"TED", 11},       {"TEDDY", 9},       {"TEDDY", 11},
+    {"TERENCE", 57},     {"TERESA", 58},    {"TERRI", 58},      {"TERRY", 57},
+    {"TESS", 58},        {"TESSA", 58},     {"THEO", 11},       {"THEODORE", 11},
+    {"THERESA", 58},     {"THOMAS", 13},    {"TIM", 43},        {"TIMMY", 43},
+    {"TIMOTHY", 43},     {"TINA", 20},      {"TOM", 13},        {"TOMMY", 13},
+    {"TONY", 14},        {"TORI", 59},      {"TRICIA", 26},     {"TRISH", 26},
+    {"VAL", 80},         {"VALERIE", 80},   {"VICKI", 59},      {"VICKY", 59},
+    {"VICTORIA", 59},    {"WALLY", 102},    {"WALT", 102},      {"WALTER", 102},
+    {"WILL", 0},         {"WILLIAM", 0},    {"WILLIE", 0},      {"WILLY", 0},
+    {"ZAC", 55},         {"ZACH", 55},      {"ZACHARY", 55},    {"ZACK", 55},
 };
 
 /* gendered_groups, sorted by name for bsearch: (name, group). Generated from the
@@ -1121,13 +1208,13 @@ static int birth_level(const char *x, const char *y)
         return MATCH_BIRTH_EXACT;
     if (a.y == b.y && a.m == b.d && a.d == b.m)
         return MATCH_BIRTH_TRANSPOSED;
-    if (a.y == b.y) {
-        int diffs = 0;
-        for (int i = 5; i < 10; i++)
-            diffs += x[i] != y[i];
-        if (diffs == 1)
-            return MATCH_BIRTH_TYPO;
-    }
+    /* One keyed digit wrong, anywhere in the date: 1952 typed as 1902 is as much a slip as the 13th
+     * typed as the 18th. */
+    int diffs = 0;
+    for (int i = 0; i < 10; i++)
+        diffs += x[i] != y[i];
+    if (diffs == 1)
+        return MATCH_BIRTH_TYPO;
     long gap = days_from_civil(a) - days_from_civil(b);
     if (gap >= -31 && gap <= 31)
         return MATCH_BIRTH_WITHIN_MONTH;
@@ -1141,7 +1228,8 @@ typedef struct {
     char full[9];   /* "SW1A 1AA" */
     char sector[7]; /* "SW1A 1" */
     char outward[5];
-    int parsed; /* 0: not a UK postcode shape, compare only exactly */
+    char area[3]; /* "SW", "B" */
+    int parsed;   /* 0: not a UK postcode shape, compare only exactly */
 } postcode_t;
 
 /* Accepts any spacing and case. A valid shape is a 2-4 character outward code starting with a
@@ -1173,6 +1261,8 @@ static int parse_postcode(const char *in, postcode_t *pc)
     size_t out_len = n - 3;
     memcpy(pc->outward, s, out_len);
     pc->outward[out_len] = '\0';
+    pc->area[0] = s[0];
+    pc->area[1] = isalpha((unsigned char)s[1]) ? s[1] : '\0';
     /* Lengths are fixed by the shape check: outward 2-4, inward 3. */
     memcpy(pc->full, s, out_len);
     pc->full[out_len] = ' ';
@@ -1195,6 +1285,8 @@ static int postcode_level(const char *x, const char *y)
         return MATCH_POSTCODE_SECTOR;
     if (strcmp(a.outward, b.outward) == 0)
         return MATCH_POSTCODE_DISTRICT;
+    if (strcmp(a.area, b.area) == 0)
+        return MATCH_POSTCODE_AREA;
     return MATCH_POSTCODE_DIFFERENT;
 }
 
@@ -1270,6 +1362,13 @@ static int sex_level(const char *x, const char *y)
 {
     int a = sex_code(x), b = sex_code(y);
     return binary_level(a != 0 && b != 0, a == b);
+}
+
+/* A UK mobile number (07..., also written +44 7...): one person's, unlike a household landline. */
+static int is_mobile(const char *phone)
+{
+    char n[PHONE_BUF];
+    return norm_phone(phone, n, sizeof n) && n[0] == '0' && n[1] == '7' && strlen(n) == 11;
 }
 
 static int phone_level(const char *x, const char *y)
@@ -1365,8 +1464,8 @@ const char *match_level_name(match_field_t f, int level)
     static const char *const birth[] = {"missing",        "exact",        "day-month-transposed",
                                         "one-digit-typo", "within-month", "same-year",
                                         "different"};
-    static const char *const postcode[] = {"missing", "exact", "same-sector", "same-district",
-                                           "different"};
+    static const char *const postcode[] = {"missing",       "exact",     "same-sector",
+                                           "same-district", "same-area", "different"};
     static const char *const binary[] = {"missing", "exact", "different"};
     static const char *const *const tables[MATCH_FIELD_COUNT] = {given,    family, birth, binary,
                                                                  postcode, binary, binary};
@@ -1429,24 +1528,36 @@ void match_params_default(match_params_t *p)
     static const double fu[] = {0.002, 0.003, 0.015, 0.01, 0.97};
     /* Birth date: exact, transposed, typo, within month, same year, different. u(exact) ~ 4e-5:
      * ~90 birth years x 365 days, skewed by the age pyramid. u(transposed) is lower because only
-     * dates with day <= 12 can transpose; u(typo) ~ 15 one-digit neighbours in a year. */
+     * dates with day <= 12 can transpose; u(typo) ~ 1e-3: a date has about 35 one-digit neighbours
+     * that are real dates within the population's 95 birth years (9 for the last year digit, ~8
+     * for the decade, ~17 in month and day), out of ~35,000 dates. */
     static const double bm[] = {0.95, 0.01, 0.02, 0.005, 0.005, 0.01};
-    static const double bu[] = {4e-5, 1.5e-5, 5e-4, 2e-3, 0.012, 0.985445};
+    static const double bu[] = {4e-5, 1.5e-5, 1e-3, 2e-3, 0.012, 0.984945};
     /* Sex: exact, different. m(different) covers recording errors and changes of gender. */
     static const double sm[] = {0.98, 0.02};
     static const double su[] = {0.5, 0.5};
-    /* Postcode: exact, sector, district, different. A unit postcode holds ~40 people, so
-     * u(exact) ~ 2e-4 in a ~300,000 population; a sector ~7,000 (u ~0.02); districts are coarse
-     * within one council (u ~0.08). m(exact) = 0.8 because people move and systems lag. */
-    static const double pm[] = {0.80, 0.07, 0.05, 0.08};
-    static const double pu[] = {2e-4, 0.02, 0.08, 0.8998};
-    /* Phone and email: the random-pair agreement rate is ~1e-6, but contact details are shared
-     * inside households (a parent's mobile on a child's record), exactly the pairs blocking
-     * surfaces. Conditional independence fails there, so u is set deliberately high to cap this
-     * evidence at ~9-10 bits. */
-    static const double tm[] = {0.55, 0.45};
+    /* Postcode: exact, sector, district, area, different. A unit postcode holds ~40 people, so
+     * u(exact) ~ 2e-4 in a ~300,000 population. The other u values are for a population spread
+     * over several postcode areas (a hub serving a city region or a group of councils; with one
+     * council in one area, EM will find u(area) near 1): a sector ~ 1/300 of such a region, a
+     * district ~ 1/150, an area ~ 1/7. m(exact) = 0.8 because people move and systems lag; of the
+     * fifth that differ, most moved within their town (English migration statistics: about two
+     * thirds of moves stay within the local authority), which is what m(area) = 0.08 against
+     * m(different) = 0.04 says. So the same postcode area nearly cancels out (-0.8 bits) while
+     * another part of the country is real evidence of a different person (-4.4 bits): the
+     * namesake with the same name and birth date lives elsewhere. */
+    static const double pm[] = {0.80, 0.04, 0.04, 0.08, 0.04};
+    static const double pu[] = {2e-4, 0.003, 0.006, 0.14, 0.8508};
+    /* Phone and email: m is P(level | same person, both recorded). Mobile numbers and e-mail
+     * addresses last: about one record pair in eight or so carries a different one (a new phone,
+     * a second address), so m(different) = 0.12 / 0.15 and disagreement is evidence (-3 bits),
+     * not free. The random-pair agreement rate is ~1e-6, but contact details are shared inside
+     * households (a parent's mobile on a child's record), exactly the pairs blocking surfaces.
+     * Conditional independence fails there, so u is set deliberately high to cap this evidence
+     * at ~10 bits. */
+    static const double tm[] = {0.88, 0.12};
     static const double tu[] = {1e-3, 0.999};
-    static const double em[] = {0.5, 0.5};
+    static const double em[] = {0.85, 0.15};
     static const double eu[] = {5e-4, 0.9995};
 
     set_row(p, MATCH_FIELD_GIVEN, MATCH_GIVEN_NLEVELS, gm, gu);
@@ -1456,7 +1567,7 @@ void match_params_default(match_params_t *p)
     set_row(p, MATCH_FIELD_POSTCODE, MATCH_POSTCODE_NLEVELS, pm, pu);
     set_row(p, MATCH_FIELD_PHONE, MATCH_BINARY_NLEVELS, tm, tu);
     set_row(p, MATCH_FIELD_EMAIL, MATCH_BINARY_NLEVELS, em, eu);
-    p->upper = 32.0;
+    p->upper = 30.0;
     p->lower = 16.0;
 }
 
@@ -1480,8 +1591,9 @@ static double name_tf(match_tf_fn tf, void *ctx, match_field_t f, const char *ra
     double v = tf(ctx, f, norm);
     if (!(v > 0.0)) /* also rejects NaN */
         return 0.0;
-    if (v < MATCH_TF_FLOOR)
-        return MATCH_TF_FLOOR;
+    double floor = f == MATCH_FIELD_GIVEN ? MATCH_TF_GIVEN_FLOOR : MATCH_TF_FLOOR;
+    if (v < floor)
+        return floor;
     return v > 1.0 ? 1.0 : v;
 }
 
@@ -1532,23 +1644,87 @@ static int birth_agrees_closely(int level)
            level == MATCH_BIRTH_TYPO;
 }
 
+/* A forename shared by two formal names of opposite sex (Alex for Alexander and Alexandra, Sam,
+ * Chris, Jo, Pat): the same word on two records says nothing about their sex. */
+static int forename_shared_by_two_names(const char *norm)
+{
+    size_t n;
+    (void)name_groups(nickname_groups_index,
+                      sizeof nickname_groups_index / sizeof nickname_groups_index[0], norm, &n);
+    return n > 1;
+}
+
+/* A forename with an opposite-sex form (Martin/Martina, Daniel/Danielle): boy/girl twins are named
+ * so, and one slip of the keyboard turns one twin's name into the other's. */
+static int has_opposite_sex_form(const char *norm)
+{
+    size_t n;
+    (void)name_groups(gendered_groups_index,
+                      sizeof gendered_groups_index / sizeof gendered_groups_index[0], norm, &n);
+    return n > 0;
+}
+
+/* 1 when the incoming record's forename (a) has never been seen in the population the candidates
+ * come from: the frequency hook knows its table (it answers >= 0) and has no record with it. A
+ * forename no other resident has is a keying slip ("Jafk" for Jack); a name a letter away from
+ * another that residents really carry (Jake for Jack, Molly for Holly) is a different person as
+ * far as the forename can tell, which is how twins are named. */
+static int forename_unseen(const match_person_t *a, match_tf_fn tf, void *tf_ctx)
+{
+    char norm[NAME_BUF];
+    if (tf == NULL || norm_letters(a->given, norm, sizeof norm) == 0)
+        return 0;
+    return tf(tf_ctx, MATCH_FIELD_GIVEN, norm) == 0.0;
+}
+
 /* The identity anchors that twins and same-named parents/children fail; see match.h. */
-static const char *anchor_failure(const match_evidence_t *ev)
+static const char *anchor_failure(const match_person_t *a, const match_person_t *b,
+                                  const match_evidence_t *ev, double upper, match_tf_fn tf,
+                                  void *tf_ctx)
 {
     int g = ev->level[MATCH_FIELD_GIVEN];
     int bd = ev->level[MATCH_FIELD_BIRTH];
-    if (g == MATCH_GIVEN_MISSING || g == MATCH_GIVEN_DIFFERENT || g == MATCH_GIVEN_JW80 ||
-        g == MATCH_GIVEN_PHONETIC)
+    int loose = g == MATCH_GIVEN_JW80 || g == MATCH_GIVEN_PHONETIC;
+    if (g == MATCH_GIVEN_MISSING || g == MATCH_GIVEN_DIFFERENT ||
+        (loose && !forename_unseen(a, tf, tf_ctx)))
         return "forenames missing or only loosely similar (twin/sibling risk)";
-    if (!birth_agrees_closely(bd))
+    int contact = ev->level[MATCH_FIELD_PHONE] == MATCH_BINARY_EXACT ||
+                  ev->level[MATCH_FIELD_EMAIL] == MATCH_BINARY_EXACT;
+    int pc = ev->level[MATCH_FIELD_POSTCODE];
+    /* A birth date missing on one side leaves a parent and child who share a name and a home
+     * looking alike. The same address and the same MOBILE number still say it is one person: a
+     * mobile is personal, where a landline and often an e-mail address belong to the household. */
+    int dob_missing_ok = bd == MATCH_BIRTH_MISSING && pc == MATCH_POSTCODE_EXACT &&
+                         ev->level[MATCH_FIELD_PHONE] == MATCH_BINARY_EXACT &&
+                         is_mobile(a->phone) &&
+                         (g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_NICKNAME);
+    if (!birth_agrees_closely(bd) && !dob_missing_ok)
         return "birth dates missing or disagree (parent/child risk)";
-    if (ev->level[MATCH_FIELD_SEX] == MATCH_BINARY_DIFFERENT)
-        return "sex disagrees";
+    if (ev->level[MATCH_FIELD_SEX] == MATCH_BINARY_DIFFERENT) {
+        /* Boy/girl twins have different forenames (opposite-sex forms of one name compare as
+         * different), so one exact forename and one exact birth date with a sex disagreement is a
+         * recording error -- unless the forename is a short form both sexes carry. */
+        char norm[NAME_BUF];
+        (void)b;
+        if (g != MATCH_GIVEN_EXACT || bd != MATCH_BIRTH_EXACT ||
+            norm_letters(a->given, norm, sizeof norm) == 0 || forename_shared_by_two_names(norm) ||
+            has_opposite_sex_form(norm))
+            return "sex disagrees";
+    }
+    /* Namesakes -- another resident with the same name, birth date and sex -- live elsewhere and
+     * have their own phone. A pair with nothing beyond name and birth date in common (postcode
+     * missing or in another area, no phone or e-mail alike) must carry MATCH_UNCORROBORATED_MARGIN
+     * more weight than upper. */
+    int place = pc == MATCH_POSTCODE_EXACT || pc == MATCH_POSTCODE_SECTOR ||
+                pc == MATCH_POSTCODE_DISTRICT || pc == MATCH_POSTCODE_AREA;
+    if (!place && !contact && ev->total < upper + MATCH_UNCORROBORATED_MARGIN)
+        return "nothing but name and birth date in common (namesake risk)";
     return NULL;
 }
 
-static match_decision_t by_score(const match_params_t *p, const match_evidence_t *ev, char *why,
-                                 size_t why_len)
+static match_decision_t by_score(const match_params_t *p, const match_person_t *a,
+                                 const match_person_t *b, const match_evidence_t *ev,
+                                 match_tf_fn tf, void *tf_ctx, char *why, size_t why_len)
 {
     if (ev->total < p->lower) {
         say(why, why_len, "below lower threshold", ev->total);
@@ -1558,7 +1734,7 @@ static match_decision_t by_score(const match_params_t *p, const match_evidence_t
         say(why, why_len, "between thresholds: steward review", ev->total);
         return MATCH_DECISION_POSSIBLE;
     }
-    const char *failure = anchor_failure(ev);
+    const char *failure = anchor_failure(a, b, ev, p->upper, tf, tf_ctx);
     if (failure != NULL) {
         char text[128];
         snprintf(text, sizeof text, "above upper threshold but %s: steward review", failure);
@@ -1600,7 +1776,7 @@ match_decision_t match_decide(const match_params_t *p, const match_person_t *a,
         say(why, why_len, "same NI number and birth date", score);
         return MATCH_DECISION_LINK;
     }
-    return by_score(p, ev, why, why_len);
+    return by_score(p, a, b, ev, tf, tf_ctx, why, why_len);
 }
 
 /* ------------------------------------------------------------------------------------------ */

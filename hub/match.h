@@ -97,7 +97,7 @@ enum {
     MATCH_BIRTH_MISSING,
     MATCH_BIRTH_EXACT,
     MATCH_BIRTH_TRANSPOSED,   /* day and month swapped, same year */
-    MATCH_BIRTH_TYPO,         /* same year, exactly one digit of month/day differs */
+    MATCH_BIRTH_TYPO,         /* exactly one digit differs (year, month or day) */
     MATCH_BIRTH_WITHIN_MONTH, /* no more than 31 days apart */
     MATCH_BIRTH_SAME_YEAR,
     MATCH_BIRTH_DIFFERENT,
@@ -109,6 +109,7 @@ enum {
     MATCH_POSTCODE_EXACT,
     MATCH_POSTCODE_SECTOR,   /* outward code + first inward digit, "SW1A 1" */
     MATCH_POSTCODE_DISTRICT, /* outward code, "SW1A" */
+    MATCH_POSTCODE_AREA,     /* the outward code's leading letters, "SW" (roughly one city) */
     MATCH_POSTCODE_DIFFERENT,
     MATCH_POSTCODE_NLEVELS
 };
@@ -142,19 +143,38 @@ typedef struct {
 } match_evidence_t;
 
 /* Term-frequency lookup: the fraction of the population with this exact value for a name field
-   (e.g. "SMITH" ~ 0.0126). Return <= 0 if unknown. May be NULL. The value passed is the
-   normalised name: upper-case ASCII letters only ("O'Brien" -> "OBRIEN"). */
+   (e.g. "SMITH" ~ 0.0126). Return a negative number if there is no table to ask (too small a
+   population for frequencies to mean anything), and exactly 0 if the table is live and no record
+   has the value -- match_decide reads that as "a forename nobody has", i.e. a typo. May be NULL
+   (no frequencies). The value passed is the normalised name (match_norm_name). */
 typedef double (*match_tf_fn)(void *ctx, match_field_t f, const char *value);
+
+/* The normalised form of a name used for comparison and for the frequency hook: upper-case ASCII
+   letters only, with Latin diacritics folded to their base letter ("O'Brien" -> "OBRIEN",
+   "Wiśniewski" -> "WISNIEWSKI", "Æthel" -> "AETHEL"); other characters are dropped. Writes at most
+   out_len - 1 letters plus NUL and returns how many (0: no letters, the name counts as missing). */
+size_t match_norm_name(const char *name, char *out, size_t out_len);
 
 /* Frequencies below this are clamped up to it before the TF adjustment: a council-sized frequency
  * table cannot resolve rarer values, and one invented spelling must not dominate the total. */
 #define MATCH_TF_FLOOR 1e-5
+/* Forenames are clamped higher. Forename and surname are not independent: families of one origin
+ * draw both from one pool (Szymon Kaminski, Ciara Gallagher, Errol Blackwood), so a forename rare
+ * in the whole population is far less rare among people with that surname, and its population
+ * frequency would count the shared origin twice. 1 in 1,000 is about the frequency of a common
+ * name within its community; it caps an exact forename at ~9.7 bits. */
+#define MATCH_TF_GIVEN_FLOOR 1e-3
 
 /* Score a candidate pair: fills evidence (ev may be NULL), returns total weight. For an EXACT name
  * agreement with known frequency tf, use the TF-adjusted weight log2(m / tf) instead of
  * log2(m / u) -- so Smith agreeing counts for less than Featherstonehaugh agreeing. */
 double match_score(const match_params_t *p, const match_person_t *a, const match_person_t *b,
                    match_tf_fn tf, void *tf_ctx, match_evidence_t *ev);
+
+/* Extra weight, over upper, that a pair needs when nothing but names, birth date and sex tie it
+ * together: postcode missing or in another postcode area, and no phone or e-mail alike. Such are
+ * namesakes (see match_decide). 3 bits is an eightfold stronger likelihood ratio. */
+#define MATCH_UNCORROBORATED_MARGIN 3.0
 
 typedef enum { MATCH_DECISION_NONE, MATCH_DECISION_POSSIBLE, MATCH_DECISION_LINK } match_decision_t;
 /* Deterministic rules first: same valid NHS number -> LINK (unless birth dates are present and
@@ -163,10 +183,15 @@ typedef enum { MATCH_DECISION_NONE, MATCH_DECISION_POSSIBLE, MATCH_DECISION_LINK
    date -> LINK. Otherwise thresholds on the score. Different NHS numbers both present -> NONE (two
    people), whatever the score. Writes a short reason (why may be NULL).
    Precision guard on the score path: a pair at or above `upper` is only linked automatically when
-   both forenames are present and agree at least at jw>=0.92 (nickname counts), both birth dates are
-   present and agree at least as a one-digit typo, and sex does not disagree; otherwise it goes to
-   the steward queue. Twins, and parents and children sharing a name and an address, fail exactly
-   these anchors while the rest of their evidence adds up. ev may be NULL. */
+   - both forenames are present and agree at least at jw>=0.92 (nickname counts), or only loosely
+     (jw>=0.80, phonetic) while a's forename is one no record in the frequency table has (tf
+     answers exactly 0: a typo, "Jafk" for Jack, not a twin's real name, Jake for Jack);
+   - both birth dates are present and agree at least as a one-digit typo;
+   - sex does not disagree, unless forename and birth date are both exact and the forename is not
+     a short form of two names (Alex, Sam): boy/girl twins have different forenames.
+   Otherwise it goes to the steward queue. Twins, and parents and children sharing a name and an
+   address, fail exactly these anchors while the rest of their evidence adds up. a is the record
+   being matched (not yet counted in the frequency table), b the candidate. ev may be NULL. */
 match_decision_t match_decide(const match_params_t *p, const match_person_t *a,
                               const match_person_t *b, match_tf_fn tf, void *tf_ctx,
                               match_evidence_t *ev, char *why, size_t why_len);

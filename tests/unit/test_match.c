@@ -33,6 +33,30 @@ static double tf_table(void *ctx, match_field_t f, const char *value)
     return 0.0;
 }
 
+/* A live population table: these names are carried by residents, any other is carried by
+ * nobody (0). */
+static double tf_population(void *ctx, match_field_t f, const char *value)
+{
+    (void)ctx;
+    static const char *const given[] = {"JACK",   "JAKE",    "HOLLY", "MOLLY",    "OLIVER",
+                                        "MARTIN", "MARTINA", "JACOB", "MARGARET", "ALEX"};
+    if (f == MATCH_FIELD_FAMILY)
+        return strcmp(value, "SMITH") == 0 ? 0.0126 : 1e-4;
+    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
+        if (strcmp(value, given[i]) == 0)
+            return 0.005;
+    return strcmp(value, "SZYMON") == 0 ? 2e-5 : 0.0;
+}
+
+/* No table yet (a population too small for frequencies): negative for everything. */
+static double tf_none(void *ctx, match_field_t f, const char *value)
+{
+    (void)ctx;
+    (void)f;
+    (void)value;
+    return -1.0;
+}
+
 static match_person_t person(const char *given, const char *family, const char *dob,
                              const char *sex, const char *postcode)
 {
@@ -256,6 +280,7 @@ static const level_case_t level_cases[] = {
     {MATCH_FIELD_BIRTH, "1984-03-07", "1984-03-07", MATCH_BIRTH_EXACT},
     {MATCH_FIELD_BIRTH, "1984-03-07", "1984-07-03", MATCH_BIRTH_TRANSPOSED},
     {MATCH_FIELD_BIRTH, "1984-03-07", "1984-03-08", MATCH_BIRTH_TYPO},
+    {MATCH_FIELD_BIRTH, "1952-12-13", "1902-12-13", MATCH_BIRTH_TYPO}, /* a year digit */
     {MATCH_FIELD_BIRTH, "1984-03-07", "1984-03-29", MATCH_BIRTH_WITHIN_MONTH},
     {MATCH_FIELD_BIRTH, "1984-03-07", "1984-11-20", MATCH_BIRTH_SAME_YEAR},
     {MATCH_FIELD_BIRTH, "1984-03-07", "1990-03-07", MATCH_BIRTH_DIFFERENT},
@@ -266,7 +291,9 @@ static const level_case_t level_cases[] = {
     {MATCH_FIELD_POSTCODE, "sw1a1aa", "SW1A 1AA", MATCH_POSTCODE_EXACT},
     {MATCH_FIELD_POSTCODE, "SW1A 1AA", "SW1A 1BB", MATCH_POSTCODE_SECTOR},
     {MATCH_FIELD_POSTCODE, "SW1A 1AA", "SW1A 2AB", MATCH_POSTCODE_DISTRICT},
+    {MATCH_FIELD_POSTCODE, "SW1A 1AA", "SW9 7QD", MATCH_POSTCODE_AREA},
     {MATCH_FIELD_POSTCODE, "SW1A 1AA", "M1 1AE", MATCH_POSTCODE_DIFFERENT},
+    {MATCH_FIELD_POSTCODE, "S1 2HE", "SW1A 1AA", MATCH_POSTCODE_DIFFERENT}, /* S is not SW */
     {MATCH_FIELD_PHONE, "123", "07700 900123", MATCH_BINARY_MISSING},
     {MATCH_FIELD_PHONE, "+44 7700 900123", "07700 900123", MATCH_BINARY_EXACT},
     {MATCH_FIELD_PHONE, "07700 900123", "07700 900124", MATCH_BINARY_DIFFERENT},
@@ -652,6 +679,172 @@ static void test_strangers_sharing_only_a_birth_date_are_non_matches(void **stat
     assert_int_equal(strlen(why), sizeof why - 1);
 }
 
+static void test_diacritics_fold_to_their_base_letter(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_int_equal(match_norm_name("P\xc3\xa1"
+                                     "draig",
+                                     out, sizeof out),
+                     7); /* Pádraig */
+    assert_string_equal(out, "PADRAIG");
+    match_norm_name("Wi\xc5\x9b"
+                    "niewski",
+                    out, sizeof out); /* Wiśniewski */
+    assert_string_equal(out, "WISNIEWSKI");
+    match_norm_name("\xc5\x81ukasz", out, sizeof out); /* Łukasz */
+    assert_string_equal(out, "LUKASZ");
+    match_norm_name("\xc3\x86"
+                    "thel O'Brien",
+                    out, sizeof out); /* Æthel */
+    assert_string_equal(out, "AETHELOBRIEN");
+    match_norm_name("Zo\xc3\xab\xe2\x80\x99s", out, sizeof out); /* Zoë’s: a quote is dropped */
+    assert_string_equal(out, "ZOES");
+    assert_int_equal(match_norm_name("\xc3", out, sizeof out), 0); /* truncated sequence */
+
+    match_person_t a = person("R\xc3\xb3"
+                              "is\xc3\xad"
+                              "n",
+                              "Wi\xc5\x9b"
+                              "niewska",
+                              NULL, NULL, NULL);
+    match_person_t b = person("Roisin", "Wisniewska", NULL, NULL, NULL);
+    assert_int_equal(level_of(MATCH_FIELD_GIVEN, a, b), MATCH_GIVEN_EXACT);
+    assert_int_equal(level_of(MATCH_FIELD_FAMILY, a, b), MATCH_GIVEN_EXACT);
+    char pa[8], pb[8];
+    match_phonetic(a.family, pa, sizeof pa);
+    match_phonetic(b.family, pb, sizeof pb);
+    assert_string_equal(pa, pb);
+}
+
+static void test_nicknames_include_jake_bella_and_lottie_but_not_charlie(void **state)
+{
+    (void)state;
+    assert_true(match_is_nickname("Jacob", "Jake"));
+    assert_true(match_is_nickname("Isabella", "Bella"));
+    assert_true(match_is_nickname("Charlotte", "Lottie"));
+    assert_true(match_is_nickname("Jessica", "Jess"));
+    assert_false(match_is_nickname("Jack", "Jake")); /* John's and Jacob's: twins' names */
+    assert_false(match_is_nickname("Charlotte", "Charlie"));
+}
+
+static void test_forename_typo_nobody_has_links_but_a_twins_real_name_does_not(void **state)
+{
+    (void)state;
+    match_person_t a = person("Jafk", "Presingshurst", "2012-03-27", "male", "M36 6BJ");
+    match_person_t b = person("Jack", "Presingshurst", "2012-03-27", "male", "M36 6BJ");
+    match_evidence_t ev;
+    match_params_t p;
+    match_params_default(&p);
+    char why[128];
+    assert_int_equal(match_decide(&p, &a, &b, tf_population, NULL, &ev, why, sizeof why),
+                     MATCH_DECISION_LINK);
+    assert_int_equal(ev.level[MATCH_FIELD_GIVEN], MATCH_GIVEN_JW80);
+    /* Jake is a name residents have: Jack's twin, not a typo. */
+    a.given = "Jake";
+    assert_int_equal(match_decide(&p, &a, &b, tf_population, NULL, &ev, why, sizeof why),
+                     MATCH_DECISION_POSSIBLE);
+    assert_true(ev.total >= p.upper);
+    assert_non_null(strstr(why, "twin"));
+    a.given = "Molly";
+    b.given = "Holly";
+    b.sex = a.sex = "female";
+    assert_int_not_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+    /* Without a live table nobody can tell a typo from a name: no link. */
+    a.given = "Jafk";
+    b.given = "Jack";
+    assert_int_not_equal(decide(a, b, tf_none, NULL, 0), MATCH_DECISION_LINK);
+    assert_int_not_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+    /* Only the record being matched is asked about: the candidate is in the table itself. */
+    a.given = "Jack";
+    b.given = "Jafk";
+    assert_int_not_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+}
+
+static void test_sex_recording_error_links_only_with_exact_unambiguous_forename(void **state)
+{
+    (void)state;
+    match_person_t a = person("Jacob", "Kay", "2004-12-11", "male", "B85 7GT");
+    match_person_t b = person("Jacob", "Kay", "2004-12-11", "female", "B85 7GT");
+    assert_int_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+    /* boy/girl twins: opposite-sex forms compare as different forenames */
+    a.given = "Martin";
+    b.given = "Martina";
+    assert_int_not_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+    /* ... and a typo that turns Martina into Martin must not make them one */
+    b.given = "Martin";
+    assert_int_not_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+    /* Alex is Alexander's and Alexandra's */
+    a.given = b.given = "Alex";
+    assert_int_not_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+    /* a forename or birth date that is only close is not enough to overrule sex */
+    a.given = b.given = "Jacob";
+    b.birth_date = "2004-12-12";
+    assert_int_not_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+    b.birth_date = a.birth_date;
+    b.given = "Jake";
+    assert_int_not_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+}
+
+static void test_mover_within_the_area_links_but_a_namesake_elsewhere_does_not(void **state)
+{
+    (void)state;
+    match_person_t a = person("Margaret", "Ackroyd", "1950-02-11", "female", "M1 1AE");
+    match_person_t b = person("Margaret", "Ackroyd", "1950-02-11", "female", "M40 2XY");
+    match_evidence_t ev;
+    match_params_t p;
+    match_params_default(&p);
+    char why[160];
+    assert_int_equal(match_decide(&p, &a, &b, tf_population, NULL, &ev, why, sizeof why),
+                     MATCH_DECISION_LINK);
+    assert_int_equal(ev.level[MATCH_FIELD_POSTCODE], MATCH_POSTCODE_AREA);
+    /* the same name and birth date in another city: above upper, but nothing else in common */
+    b.postcode = "LS2 9JT";
+    assert_int_equal(match_decide(&p, &a, &b, tf_population, NULL, &ev, why, sizeof why),
+                     MATCH_DECISION_POSSIBLE);
+    assert_true(ev.total >= p.upper && ev.total < p.upper + MATCH_UNCORROBORATED_MARGIN);
+    assert_non_null(strstr(why, "namesake"));
+    a.phone = b.phone = "07700 900123"; /* the same mobile ties them */
+    assert_int_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+}
+
+static void test_missing_birth_date_links_only_with_same_address_and_same_mobile(void **state)
+{
+    (void)state;
+    match_person_t a = person("Hannah", "Langshaw", "2003-02-21", "female", "M9 1BB");
+    match_person_t b = person("Hannah", "Langshaw", NULL, "female", "M9 1BB");
+    assert_int_not_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+    a.phone = "07781 050898";
+    b.phone = "+44 7781 050898";
+    assert_int_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+    /* a household landline or e-mail is not personal */
+    a.phone = b.phone = "0161 496 0000";
+    a.email = b.email = "langshaw.family@example.org";
+    assert_int_not_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+    /* nor is a mobile without the address */
+    a.phone = b.phone = "07781 050898";
+    b.postcode = "M9 2AA";
+    assert_int_not_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+}
+
+static void test_contact_weights_are_calibrated_and_forenames_capped(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    /* a different mobile or e-mail is evidence against, not free */
+    assert_true(log2(p.m[MATCH_FIELD_PHONE][MATCH_BINARY_DIFFERENT] /
+                     p.u[MATCH_FIELD_PHONE][MATCH_BINARY_DIFFERENT]) < -2.5);
+    assert_true(log2(p.m[MATCH_FIELD_EMAIL][MATCH_BINARY_DIFFERENT] /
+                     p.u[MATCH_FIELD_EMAIL][MATCH_BINARY_DIFFERENT]) < -2.5);
+    /* an exact forename nobody else has counts no more than MATCH_TF_GIVEN_FLOOR allows */
+    match_person_t a = person("Szymon", "Kaminski", NULL, NULL, NULL);
+    match_evidence_t ev;
+    match_score(&p, &a, &a, tf_population, NULL, &ev);
+    assert_true(fabs(ev.weight[MATCH_FIELD_GIVEN] - log2(p.m[MATCH_FIELD_GIVEN][MATCH_GIVEN_EXACT] /
+                                                         MATCH_TF_GIVEN_FLOOR)) < 1e-9);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Blocking keys                                                                               */
 
@@ -933,6 +1126,13 @@ int main(void)
         cmocka_unit_test(test_typo_surname_with_same_dob_postcode_and_given_links_by_default),
         cmocka_unit_test(test_nickname_and_transposed_dob_still_link_with_matching_address),
         cmocka_unit_test(test_person_who_moved_goes_to_steward_not_auto_link),
+        cmocka_unit_test(test_diacritics_fold_to_their_base_letter),
+        cmocka_unit_test(test_nicknames_include_jake_bella_and_lottie_but_not_charlie),
+        cmocka_unit_test(test_forename_typo_nobody_has_links_but_a_twins_real_name_does_not),
+        cmocka_unit_test(test_sex_recording_error_links_only_with_exact_unambiguous_forename),
+        cmocka_unit_test(test_mover_within_the_area_links_but_a_namesake_elsewhere_does_not),
+        cmocka_unit_test(test_missing_birth_date_links_only_with_same_address_and_same_mobile),
+        cmocka_unit_test(test_contact_weights_are_calibrated_and_forenames_capped),
         cmocka_unit_test(test_strangers_sharing_only_a_birth_date_are_non_matches),
         cmocka_unit_test(test_blocking_keys_cover_identifiers_dates_places_and_names),
         cmocka_unit_test(test_blocking_keys_survive_one_typo_transposition_or_move),
