@@ -502,7 +502,7 @@ typedef struct {
 
 typedef struct {
     master_t *m;
-    const match_person_t *p;
+    match_prep_t p;       /* the record being matched, prepared once for all candidates */
     const golden_t *self; /* skip (re-matching a record against the others) */
     int src;              /* sender; -1 to skip the same-system guard */
     cand_t link;          /* best LINK; link.g NULL if none */
@@ -534,18 +534,19 @@ static void on_candidate(void *ctx, golden_t *g)
     search_t *s = ctx;
     if (g == s->self || g->state != MS_ACTIVE)
         return;
-    match_person_t gp;
-    char given[MATCH_JW_MAX_LEN];
-    master_match_view(g->vals, &gp, given, sizeof given);
     cand_t c = {.g = g};
-    c.decision =
-        (int)match_decide(&s->m->params, s->p, &gp, master_tf, s->m, &c.ev, c.why, sizeof c.why);
+    const match_params_t *mp = &s->m->params;
+    c.decision = (int)match_decide_prep(mp, &s->p, &g->prep, master_tf, s->m, &c.ev, NULL, 0);
     c.score = c.ev.total;
-    /* Deterministic rules (same NHS number, same NI number and birth date)
-     * say so in their reason; everything else came from the score. */
-    c.how = strncmp(c.why, "same N", 6) == 0 ? XH_RULE : XH_SCORE;
     if (isnan(s->best) || c.score > s->best)
         s->best = c.score;
+    if (c.decision == MATCH_DECISION_NONE)
+        return;
+    /* Most candidates are dismissed; the reason is written only for the few
+     * kept. Deterministic rules (same NHS number, same NI number and birth
+     * date) say so in it; everything else came from the score. */
+    (void)match_decide_prep(mp, &s->p, &g->prep, master_tf, s->m, &c.ev, c.why, sizeof c.why);
+    c.how = strncmp(c.why, "same N", 6) == 0 ? XH_RULE : XH_SCORE;
     /* A system that keeps two records for what looks like one person may
      * know something we do not (twins, a parent and child): ask a steward. */
     if (c.decision == MATCH_DECISION_LINK && s->src >= 0 && has_system(g, s->src)) {
@@ -601,7 +602,7 @@ static void search(master_t *m, const match_person_t *p, const golden_t *self, i
 {
     memset(s, 0, sizeof *s);
     s->m = m;
-    s->p = p;
+    match_prepare(p, &s->p);
     s->self = self;
     s->src = src;
     s->best = NAN;

@@ -454,6 +454,7 @@ int master_index_add(master_t *m, golden_t *g)
     match_person_t p;
     char given[MATCH_JW_MAX_LEN];
     master_match_view(g->vals, &p, given, sizeof given);
+    match_prepare(&p, &g->prep);
     tf_count(m, MATCH_FIELD_GIVEN, p.given, 1);
     tf_count(m, MATCH_FIELD_FAMILY, p.family, 1);
     return 0;

@@ -80,6 +80,9 @@ struct golden {
     golden_t *hnext;    /* id hash chain */
     uint32_t stamp;     /* candidate de-duplication during one search */
     uint8_t state;
+    /* Its matching fields prepared for scoring; made by master_index_add, so
+     * valid whenever the record is in the blocking index (every candidate). */
+    match_prep_t prep;
 };
 
 struct xref {

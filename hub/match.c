@@ -16,9 +16,9 @@
 
 /* Longest normalised name we keep. Real forenames/surnames are far shorter; anything longer is a
  * data-entry accident and comparing its first 63 letters loses nothing. */
-#define NAME_BUF 64
+#define NAME_BUF MATCH_NAME_BUF
 #define EMAIL_BUF 256
-#define PHONE_BUF 24
+#define PHONE_BUF MATCH_PHONE_BUF
 
 /* ------------------------------------------------------------------------------------------ */
 /* Small string helpers                                                                        */
@@ -1135,16 +1135,6 @@ static int ni_normalise(const char *ni, char core[9], char *suffix)
     return 1;
 }
 
-static int same_ni(const char *a, const char *b)
-{
-    char ca[9], cb[9], sa, sb;
-    if (!ni_normalise(a, ca, &sa) || !ni_normalise(b, cb, &sb))
-        return 0;
-    if (strcmp(ca, cb) != 0)
-        return 0;
-    return sa == '\0' || sb == '\0' || sa == sb; /* the suffix is often dropped on entry */
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Dates                                                                                       */
 
@@ -1199,26 +1189,25 @@ static long days_from_civil(ymd_t t)
     return era * 146097 + doe - 719468;
 }
 
-static int birth_level(const char *x, const char *y)
+static int birth_level(const match_prep_t *a, const match_prep_t *b)
 {
-    ymd_t a, b;
-    if (!parse_date(x, &a) || !parse_date(y, &b))
+    if (a->birth[0] == '\0' || b->birth[0] == '\0')
         return MATCH_BIRTH_MISSING;
-    if (a.y == b.y && a.m == b.m && a.d == b.d)
+    if (a->by == b->by && a->bm == b->bm && a->bd == b->bd)
         return MATCH_BIRTH_EXACT;
-    if (a.y == b.y && a.m == b.d && a.d == b.m)
+    if (a->by == b->by && a->bm == b->bd && a->bd == b->bm)
         return MATCH_BIRTH_TRANSPOSED;
     /* One keyed digit wrong, anywhere in the date: 1952 typed as 1902 is as much a slip as the 13th
      * typed as the 18th. */
     int diffs = 0;
     for (int i = 0; i < 10; i++)
-        diffs += x[i] != y[i];
+        diffs += a->birth[i] != b->birth[i];
     if (diffs == 1)
         return MATCH_BIRTH_TYPO;
-    long gap = days_from_civil(a) - days_from_civil(b);
+    long gap = a->bdays - b->bdays;
     if (gap >= -31 && gap <= 31)
         return MATCH_BIRTH_WITHIN_MONTH;
-    return a.y == b.y ? MATCH_BIRTH_SAME_YEAR : MATCH_BIRTH_DIFFERENT;
+    return a->by == b->by ? MATCH_BIRTH_SAME_YEAR : MATCH_BIRTH_DIFFERENT;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1272,20 +1261,19 @@ static int parse_postcode(const char *in, postcode_t *pc)
     return 1;
 }
 
-static int postcode_level(const char *x, const char *y)
+static int postcode_level(const match_prep_t *a, const match_prep_t *b)
 {
-    postcode_t a, b;
-    if (!parse_postcode(x, &a) || !parse_postcode(y, &b))
+    if (a->pc_full[0] == '\0' || b->pc_full[0] == '\0')
         return MATCH_POSTCODE_MISSING;
-    if (strcmp(a.full, b.full) == 0)
+    if (strcmp(a->pc_full, b->pc_full) == 0)
         return MATCH_POSTCODE_EXACT;
-    if (!a.parsed || !b.parsed)
+    if (a->pc_area[0] == '\0' || b->pc_area[0] == '\0') /* not both UK postcodes */
         return MATCH_POSTCODE_DIFFERENT;
-    if (strcmp(a.sector, b.sector) == 0)
+    if (strcmp(a->pc_sector, b->pc_sector) == 0)
         return MATCH_POSTCODE_SECTOR;
-    if (strcmp(a.outward, b.outward) == 0)
+    if (strcmp(a->pc_outward, b->pc_outward) == 0)
         return MATCH_POSTCODE_DISTRICT;
-    if (strcmp(a.area, b.area) == 0)
+    if (strcmp(a->pc_area, b->pc_area) == 0)
         return MATCH_POSTCODE_AREA;
     return MATCH_POSTCODE_DIFFERENT;
 }
@@ -1358,31 +1346,29 @@ static int binary_level(int present, int equal)
     return equal ? MATCH_BINARY_EXACT : MATCH_BINARY_DIFFERENT;
 }
 
-static int sex_level(const char *x, const char *y)
+static int sex_level(const match_prep_t *a, const match_prep_t *b)
 {
-    int a = sex_code(x), b = sex_code(y);
-    return binary_level(a != 0 && b != 0, a == b);
+    return binary_level(a->sex != 0 && b->sex != 0, a->sex == b->sex);
 }
 
 /* A UK mobile number (07..., also written +44 7...): one person's, unlike a household landline. */
-static int is_mobile(const char *phone)
+static int is_mobile(const match_prep_t *p)
 {
-    char n[PHONE_BUF];
-    return norm_phone(phone, n, sizeof n) && n[0] == '0' && n[1] == '7' && strlen(n) == 11;
+    return p->phone[0] == '0' && p->phone[1] == '7' && strlen(p->phone) == 11;
 }
 
-static int phone_level(const char *x, const char *y)
+static int phone_level(const match_prep_t *a, const match_prep_t *b)
 {
-    char a[PHONE_BUF], b[PHONE_BUF];
-    int present = norm_phone(x, a, sizeof a) && norm_phone(y, b, sizeof b);
-    return binary_level(present, present && strcmp(a, b) == 0);
+    int present = a->phone[0] != '\0' && b->phone[0] != '\0';
+    return binary_level(present, present && strcmp(a->phone, b->phone) == 0);
 }
 
-static int email_level(const char *x, const char *y)
+/* Compared by a 64-bit hash of the normalised address: two different addresses share one with a
+ * chance of 1 in 2^64 per pair, far below any error rate in the data. */
+static int email_level(const match_prep_t *a, const match_prep_t *b)
 {
-    char a[EMAIL_BUF], b[EMAIL_BUF];
-    int present = norm_email(x, a, sizeof a) && norm_email(y, b, sizeof b);
-    return binary_level(present, present && strcmp(a, b) == 0);
+    int present = a->has_email && b->has_email;
+    return binary_level(present, present && a->email_hash == b->email_hash);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1390,64 +1376,109 @@ static int email_level(const char *x, const char *y)
 
 /* The family-name enum is the given-name enum without NICKNAME; compute in given terms, then map.
  */
-static int name_level_given_terms(const char *x, const char *y, int is_given)
+/* A and B are normalised names, PA and PB their phonetic keys. */
+static int name_level_given_terms(const char *a, const char *pa, const char *b, const char *pb,
+                                  int is_given)
 {
-    char a[NAME_BUF], b[NAME_BUF];
-    if (norm_letters(x, a, sizeof a) == 0 || norm_letters(y, b, sizeof b) == 0)
+    if (a[0] == '\0' || b[0] == '\0')
         return MATCH_GIVEN_MISSING;
     if (strcmp(a, b) == 0)
         return MATCH_GIVEN_EXACT;
     if (is_given && gendered_pair(a, b))
         return MATCH_GIVEN_DIFFERENT;
-    if (is_given && match_is_nickname(a, b))
+    if (is_given &&
+        in_one_group(nickname_groups_index,
+                     sizeof nickname_groups_index / sizeof nickname_groups_index[0], a, b))
         return MATCH_GIVEN_NICKNAME;
     double jw = match_jaro_winkler(a, b);
     if (jw >= 0.92)
         return MATCH_GIVEN_JW92;
     if (jw >= 0.80)
         return MATCH_GIVEN_JW80;
-    char pa[8], pb[8];
-    match_phonetic(a, pa, sizeof pa);
-    match_phonetic(b, pb, sizeof pb);
     if (pa[0] != '\0' && strcmp(pa, pb) == 0)
         return MATCH_GIVEN_PHONETIC;
     return MATCH_GIVEN_DIFFERENT;
 }
 
-static int family_level(const char *x, const char *y)
+static int family_level(const match_prep_t *a, const match_prep_t *b)
 {
     static const int to_family[MATCH_GIVEN_NLEVELS] = {
         MATCH_FAMILY_MISSING, MATCH_FAMILY_EXACT,    MATCH_FAMILY_DIFFERENT, MATCH_FAMILY_JW92,
         MATCH_FAMILY_JW80,    MATCH_FAMILY_PHONETIC, MATCH_FAMILY_DIFFERENT,
     };
-    return to_family[name_level_given_terms(x, y, 0)];
+    return to_family[name_level_given_terms(a->family, a->family_ph, b->family, b->family_ph, 0)];
+}
+
+static uint64_t fnv1a(const char *s);
+
+void match_prepare(const match_person_t *p, match_prep_t *o)
+{
+    memset(o, 0, sizeof *o);
+    if (p == NULL)
+        return;
+    if (norm_letters(p->given, o->given, sizeof o->given) > 0)
+        match_phonetic(o->given, o->given_ph, sizeof o->given_ph);
+    if (norm_letters(p->family, o->family, sizeof o->family) > 0)
+        match_phonetic(o->family, o->family_ph, sizeof o->family_ph);
+    ymd_t d;
+    if (parse_date(p->birth_date, &d)) {
+        memcpy(o->birth, p->birth_date, 10);
+        o->by = d.y;
+        o->bm = d.m;
+        o->bd = d.d;
+        o->bdays = days_from_civil(d);
+    }
+    o->sex = (unsigned char)sex_code(p->sex);
+    postcode_t pc;
+    if (parse_postcode(p->postcode, &pc)) {
+        memcpy(o->pc_full, pc.full, sizeof o->pc_full);
+        if (pc.parsed) {
+            memcpy(o->pc_sector, pc.sector, sizeof o->pc_sector);
+            memcpy(o->pc_outward, pc.outward, sizeof o->pc_outward);
+            memcpy(o->pc_area, pc.area, sizeof o->pc_area);
+        }
+    }
+    if (!norm_phone(p->phone, o->phone, sizeof o->phone))
+        o->phone[0] = '\0';
+    char e[EMAIL_BUF];
+    if (norm_email(p->email, e, sizeof e)) {
+        o->email_hash = fnv1a(e);
+        o->has_email = 1;
+    }
+    if (!nhs_normalise(p->nhs_number, o->nhs))
+        o->nhs[0] = '\0';
+    if (!ni_normalise(p->ni_number, o->ni, &o->ni_suffix))
+        o->ni[0] = o->ni_suffix = '\0';
+}
+
+static int level_prep(match_field_t f, const match_prep_t *a, const match_prep_t *b)
+{
+    switch (f) {
+    case MATCH_FIELD_GIVEN:
+        return name_level_given_terms(a->given, a->given_ph, b->given, b->given_ph, 1);
+    case MATCH_FIELD_FAMILY:
+        return family_level(a, b);
+    case MATCH_FIELD_BIRTH:
+        return birth_level(a, b);
+    case MATCH_FIELD_SEX:
+        return sex_level(a, b);
+    case MATCH_FIELD_POSTCODE:
+        return postcode_level(a, b);
+    case MATCH_FIELD_PHONE:
+        return phone_level(a, b);
+    case MATCH_FIELD_EMAIL:
+        return email_level(a, b);
+    default:
+        return -1;
+    }
 }
 
 int match_level(match_field_t f, const match_person_t *a, const match_person_t *b)
 {
-    static const match_person_t none = {0};
-    if (a == NULL)
-        a = &none;
-    if (b == NULL)
-        b = &none;
-    switch (f) {
-    case MATCH_FIELD_GIVEN:
-        return name_level_given_terms(a->given, b->given, 1);
-    case MATCH_FIELD_FAMILY:
-        return family_level(a->family, b->family);
-    case MATCH_FIELD_BIRTH:
-        return birth_level(a->birth_date, b->birth_date);
-    case MATCH_FIELD_SEX:
-        return sex_level(a->sex, b->sex);
-    case MATCH_FIELD_POSTCODE:
-        return postcode_level(a->postcode, b->postcode);
-    case MATCH_FIELD_PHONE:
-        return phone_level(a->phone, b->phone);
-    case MATCH_FIELD_EMAIL:
-        return email_level(a->email, b->email);
-    default:
-        return -1;
-    }
+    match_prep_t pa, pb;
+    match_prepare(a, &pa);
+    match_prepare(b, &pb);
+    return level_prep(f, &pa, &pb);
 }
 
 static const int field_nlevels[MATCH_FIELD_COUNT] = {
@@ -1583,10 +1614,10 @@ static double safe_log2_ratio(double num, double den)
     return log2((num > PROB_FLOOR ? num : PROB_FLOOR) / (den > PROB_FLOOR ? den : PROB_FLOOR));
 }
 
-static double name_tf(match_tf_fn tf, void *ctx, match_field_t f, const char *raw)
+/* NORM is the normalised name (match_prep_t). */
+static double name_tf(match_tf_fn tf, void *ctx, match_field_t f, const char *norm)
 {
-    char norm[NAME_BUF];
-    if (tf == NULL || norm_letters(raw, norm, sizeof norm) == 0)
+    if (tf == NULL || norm[0] == '\0')
         return 0.0;
     double v = tf(ctx, f, norm);
     if (!(v > 0.0)) /* also rejects NaN */
@@ -1598,7 +1629,7 @@ static double name_tf(match_tf_fn tf, void *ctx, match_field_t f, const char *ra
 }
 
 static double field_weight(const match_params_t *p, match_field_t f, int level, match_tf_fn tf,
-                           void *tf_ctx, const match_person_t *a)
+                           void *tf_ctx, const match_prep_t *a)
 {
     if (level <= 0 || level >= p->nlevels[f] || level >= MATCH_MAX_LEVELS)
         return 0.0;
@@ -1615,6 +1646,20 @@ static double field_weight(const match_params_t *p, match_field_t f, int level, 
 double match_score(const match_params_t *p, const match_person_t *a, const match_person_t *b,
                    match_tf_fn tf, void *tf_ctx, match_evidence_t *ev)
 {
+    if (a == NULL || b == NULL) {
+        if (ev != NULL)
+            memset(ev, 0, sizeof *ev);
+        return 0.0;
+    }
+    match_prep_t pa, pb;
+    match_prepare(a, &pa);
+    match_prepare(b, &pb);
+    return match_score_prep(p, &pa, &pb, tf, tf_ctx, ev);
+}
+
+double match_score_prep(const match_params_t *p, const match_prep_t *a, const match_prep_t *b,
+                        match_tf_fn tf, void *tf_ctx, match_evidence_t *ev)
+{
     match_evidence_t local;
     if (ev == NULL)
         ev = &local;
@@ -1622,7 +1667,7 @@ double match_score(const match_params_t *p, const match_person_t *a, const match
     if (p == NULL || a == NULL || b == NULL)
         return 0.0;
     for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
-        ev->level[f] = match_level((match_field_t)f, a, b);
+        ev->level[f] = level_prep((match_field_t)f, a, b);
         ev->weight[f] = field_weight(p, (match_field_t)f, ev->level[f], tf, tf_ctx, a);
         ev->total += ev->weight[f];
     }
@@ -1669,16 +1714,15 @@ static int has_opposite_sex_form(const char *norm)
  * forename no other resident has is a keying slip ("Jafk" for Jack); a name a letter away from
  * another that residents really carry (Jake for Jack, Molly for Holly) is a different person as
  * far as the forename can tell, which is how twins are named. */
-static int forename_unseen(const match_person_t *a, match_tf_fn tf, void *tf_ctx)
+static int forename_unseen(const match_prep_t *a, match_tf_fn tf, void *tf_ctx)
 {
-    char norm[NAME_BUF];
-    if (tf == NULL || norm_letters(a->given, norm, sizeof norm) == 0)
+    if (tf == NULL || a->given[0] == '\0')
         return 0;
-    return tf(tf_ctx, MATCH_FIELD_GIVEN, norm) == 0.0;
+    return tf(tf_ctx, MATCH_FIELD_GIVEN, a->given) == 0.0;
 }
 
 /* The identity anchors that twins and same-named parents/children fail; see match.h. */
-static const char *anchor_failure(const match_person_t *a, const match_person_t *b,
+static const char *anchor_failure(const match_prep_t *a, const match_prep_t *b,
                                   const match_evidence_t *ev, double upper, match_tf_fn tf,
                                   void *tf_ctx)
 {
@@ -1695,8 +1739,7 @@ static const char *anchor_failure(const match_person_t *a, const match_person_t 
      * looking alike. The same address and the same MOBILE number still say it is one person: a
      * mobile is personal, where a landline and often an e-mail address belong to the household. */
     int dob_missing_ok = bd == MATCH_BIRTH_MISSING && pc == MATCH_POSTCODE_EXACT &&
-                         ev->level[MATCH_FIELD_PHONE] == MATCH_BINARY_EXACT &&
-                         is_mobile(a->phone) &&
+                         ev->level[MATCH_FIELD_PHONE] == MATCH_BINARY_EXACT && is_mobile(a) &&
                          (g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_NICKNAME);
     if (!birth_agrees_closely(bd) && !dob_missing_ok)
         return "birth dates missing or disagree (parent/child risk)";
@@ -1704,11 +1747,9 @@ static const char *anchor_failure(const match_person_t *a, const match_person_t 
         /* Boy/girl twins have different forenames (opposite-sex forms of one name compare as
          * different), so one exact forename and one exact birth date with a sex disagreement is a
          * recording error -- unless the forename is a short form both sexes carry. */
-        char norm[NAME_BUF];
         (void)b;
-        if (g != MATCH_GIVEN_EXACT || bd != MATCH_BIRTH_EXACT ||
-            norm_letters(a->given, norm, sizeof norm) == 0 || forename_shared_by_two_names(norm) ||
-            has_opposite_sex_form(norm))
+        if (g != MATCH_GIVEN_EXACT || bd != MATCH_BIRTH_EXACT || a->given[0] == '\0' ||
+            forename_shared_by_two_names(a->given) || has_opposite_sex_form(a->given))
             return "sex disagrees";
     }
     /* Namesakes -- another resident with the same name, birth date and sex -- live elsewhere and
@@ -1722,9 +1763,9 @@ static const char *anchor_failure(const match_person_t *a, const match_person_t 
     return NULL;
 }
 
-static match_decision_t by_score(const match_params_t *p, const match_person_t *a,
-                                 const match_person_t *b, const match_evidence_t *ev,
-                                 match_tf_fn tf, void *tf_ctx, char *why, size_t why_len)
+static match_decision_t by_score(const match_params_t *p, const match_prep_t *a,
+                                 const match_prep_t *b, const match_evidence_t *ev, match_tf_fn tf,
+                                 void *tf_ctx, char *why, size_t why_len)
 {
     if (ev->total < p->lower) {
         say(why, why_len, "below lower threshold", ev->total);
@@ -1749,18 +1790,41 @@ match_decision_t match_decide(const match_params_t *p, const match_person_t *a,
                               const match_person_t *b, match_tf_fn tf, void *tf_ctx,
                               match_evidence_t *ev, char *why, size_t why_len)
 {
+    if (a == NULL || b == NULL) {
+        if (ev != NULL)
+            memset(ev, 0, sizeof *ev);
+        say(why, why_len, "missing input", 0.0);
+        return MATCH_DECISION_NONE;
+    }
+    match_prep_t pa, pb;
+    match_prepare(a, &pa);
+    match_prepare(b, &pb);
+    return match_decide_prep(p, &pa, &pb, tf, tf_ctx, ev, why, why_len);
+}
+
+static int same_ni(const match_prep_t *a, const match_prep_t *b)
+{
+    if (a->ni[0] == '\0' || b->ni[0] == '\0' || strcmp(a->ni, b->ni) != 0)
+        return 0;
+    /* the suffix is often dropped on entry */
+    return a->ni_suffix == '\0' || b->ni_suffix == '\0' || a->ni_suffix == b->ni_suffix;
+}
+
+match_decision_t match_decide_prep(const match_params_t *p, const match_prep_t *a,
+                                   const match_prep_t *b, match_tf_fn tf, void *tf_ctx,
+                                   match_evidence_t *ev, char *why, size_t why_len)
+{
     match_evidence_t local;
     if (ev == NULL)
         ev = &local;
-    double score = match_score(p, a, b, tf, tf_ctx, ev);
+    double score = match_score_prep(p, a, b, tf, tf_ctx, ev);
     if (p == NULL || a == NULL || b == NULL) {
         say(why, why_len, "missing input", score);
         return MATCH_DECISION_NONE;
     }
 
-    char na[11], nb[11];
-    if (nhs_normalise(a->nhs_number, na) && nhs_normalise(b->nhs_number, nb)) {
-        if (strcmp(na, nb) != 0) {
+    if (a->nhs[0] != '\0' && b->nhs[0] != '\0') {
+        if (strcmp(a->nhs, b->nhs) != 0) {
             say(why, why_len, "different NHS numbers: two people", score);
             return MATCH_DECISION_NONE;
         }
@@ -1772,7 +1836,7 @@ match_decision_t match_decide(const match_params_t *p, const match_person_t *a,
         say(why, why_len, "same NHS number but birth dates disagree: steward review", score);
         return MATCH_DECISION_POSSIBLE;
     }
-    if (same_ni(a->ni_number, b->ni_number) && ev->level[MATCH_FIELD_BIRTH] == MATCH_BIRTH_EXACT) {
+    if (same_ni(a, b) && ev->level[MATCH_FIELD_BIRTH] == MATCH_BIRTH_EXACT) {
         say(why, why_len, "same NI number and birth date", score);
         return MATCH_DECISION_LINK;
     }

@@ -55,6 +55,33 @@ typedef struct {            /* the fields compared; any may be NULL or "" meanin
     const char *email;
 } match_person_t;
 
+/* A person's fields as the comparisons use them, normalised and parsed once (match_prepare): the
+ * hub keeps one per golden record and makes one per incoming event, so scoring a candidate
+ * compares values instead of deriving them again for every pair. It holds copies, no pointers
+ * into the person; every score and decision below is defined on it, and the match_person_t entry
+ * points prepare both sides and call the _prep ones. */
+#define MATCH_NAME_BUF 64  /* normalised name, letters and NUL; longer names are cut here */
+#define MATCH_PHONE_BUF 24 /* normalised phone number and NUL */
+typedef struct {
+    char given[MATCH_NAME_BUF], family[MATCH_NAME_BUF]; /* match_norm_name; "" missing */
+    char given_ph[8], family_ph[8];                     /* match_phonetic of those */
+    char birth[11];              /* the valid YYYY-MM-DD date as given; "" missing or not a date */
+    int by, bm, bd;              /* its year, month, day */
+    long bdays;                  /* and its day number, for "within a month" */
+    char pc_full[9];             /* postcode, upper case, "SW1A 1AA" ("" none) */
+    char pc_sector[7];           /* "SW1A 1"; these three "" unless the shape is a UK postcode */
+    char pc_outward[5];          /* "SW1A" */
+    char pc_area[3];             /* "SW" */
+    char phone[MATCH_PHONE_BUF]; /* digits, +44 folded to 0; "" missing */
+    unsigned long long email_hash; /* of the lower-cased address; 0 with has_email 0 */
+    char nhs[11];                  /* a valid NHS number's 10 digits; "" none */
+    char ni[9], ni_suffix;         /* a valid NI number's core and suffix; "" none */
+    unsigned char sex;             /* 1 male, 2 female, 3 other, 0 missing */
+    unsigned char has_email;
+} match_prep_t;
+
+void match_prepare(const match_person_t *p, match_prep_t *out); /* p NULL: everything missing */
+
 typedef enum {
     MATCH_FIELD_GIVEN,
     MATCH_FIELD_FAMILY,
@@ -170,6 +197,8 @@ size_t match_norm_name(const char *name, char *out, size_t out_len);
  * log2(m / u) -- so Smith agreeing counts for less than Featherstonehaugh agreeing. */
 double match_score(const match_params_t *p, const match_person_t *a, const match_person_t *b,
                    match_tf_fn tf, void *tf_ctx, match_evidence_t *ev);
+double match_score_prep(const match_params_t *p, const match_prep_t *a, const match_prep_t *b,
+                        match_tf_fn tf, void *tf_ctx, match_evidence_t *ev);
 
 /* Extra weight, over upper, that a pair needs when nothing but names, birth date and sex tie it
  * together: postcode missing or in another postcode area, and no phone or e-mail alike. Such are
@@ -195,6 +224,11 @@ typedef enum { MATCH_DECISION_NONE, MATCH_DECISION_POSSIBLE, MATCH_DECISION_LINK
 match_decision_t match_decide(const match_params_t *p, const match_person_t *a,
                               const match_person_t *b, match_tf_fn tf, void *tf_ctx,
                               match_evidence_t *ev, char *why, size_t why_len);
+/* The same on prepared persons. Writing the reason costs more than the rest of a decision, so a
+ * caller scoring many candidates passes why NULL and asks again, with why, for the few it keeps. */
+match_decision_t match_decide_prep(const match_params_t *p, const match_prep_t *a,
+                                   const match_prep_t *b, match_tf_fn tf, void *tf_ctx,
+                                   match_evidence_t *ev, char *why, size_t why_len);
 
 /* Blocking keys for candidate search; writes up to `max` NUL-terminated keys into keys[i] (each
  * 48 bytes), returns how many, in this priority order:
