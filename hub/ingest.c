@@ -440,6 +440,10 @@ void ingest_committed(core_t *c, jbatch_t *b)
             c->head_seq = e->seq;
     }
     confirm_owed(c, b, false);
+    /* The engine's rows are in the database now; the window keeps a batch
+     * for its events only, and a quarter of a million events' worth of rows
+     * would be memory held for nothing (and fresh memory for every batch). */
+    jbatch_truncate_sql(b, 0);
     if (any)
         window_push(c->window, b);
 }
