@@ -1032,12 +1032,29 @@ int match_name_index_consistent(void)
                          sizeof gendered_groups_index / sizeof gendered_groups_index[0]);
 }
 
-/* Both arguments already normalised. */
-static int gendered_pair(const char *a, const char *b)
+#define NICK_INDEX_N (sizeof nickname_groups_index / sizeof nickname_groups_index[0])
+#define GEND_INDEX_N (sizeof gendered_groups_index / sizeof gendered_groups_index[0])
+
+/* Where a name's entries start in an index, and how many; both 0 if none. */
+static void name_run(const match_name_group_t *idx, size_t n, const char *name, unsigned short *at,
+                     unsigned short *count)
 {
-    return strcmp(a, b) != 0 &&
-           in_one_group(gendered_groups_index,
-                        sizeof gendered_groups_index / sizeof gendered_groups_index[0], a, b);
+    size_t k;
+    const match_name_group_t *first = name_groups(idx, n, name, &k);
+    *at = first ? (unsigned short)(first - idx) : 0;
+    *count = (unsigned short)k;
+}
+
+/* Do two runs of an index share a group? The same answer as in_one_group, from runs found once
+ * per name (match_prepare) instead of two searches per pair. */
+static int runs_share_group(const match_name_group_t *idx, unsigned a_at, unsigned na,
+                            unsigned b_at, unsigned nb)
+{
+    for (unsigned i = 0; i < na; i++)
+        for (unsigned j = 0; j < nb; j++)
+            if (idx[a_at + i].group == idx[b_at + j].group)
+                return 1;
+    return 0;
 }
 
 int match_is_nickname(const char *a, const char *b)
@@ -1376,19 +1393,20 @@ static int email_level(const match_prep_t *a, const match_prep_t *b)
 
 /* The family-name enum is the given-name enum without NICKNAME; compute in given terms, then map.
  */
-/* A and B are normalised names, PA and PB their phonetic keys. */
+/* A and B are normalised names, PA and PB their phonetic keys; GA and GB the prepared persons
+ * whose forenames they are, NULL when comparing surnames. */
 static int name_level_given_terms(const char *a, const char *pa, const char *b, const char *pb,
-                                  int is_given)
+                                  const match_prep_t *ga, const match_prep_t *gb)
 {
     if (a[0] == '\0' || b[0] == '\0')
         return MATCH_GIVEN_MISSING;
     if (strcmp(a, b) == 0)
         return MATCH_GIVEN_EXACT;
-    if (is_given && gendered_pair(a, b))
+    if (ga != NULL &&
+        runs_share_group(gendered_groups_index, ga->gend_at, ga->gend_n, gb->gend_at, gb->gend_n))
         return MATCH_GIVEN_DIFFERENT;
-    if (is_given &&
-        in_one_group(nickname_groups_index,
-                     sizeof nickname_groups_index / sizeof nickname_groups_index[0], a, b))
+    if (ga != NULL &&
+        runs_share_group(nickname_groups_index, ga->nick_at, ga->nick_n, gb->nick_at, gb->nick_n))
         return MATCH_GIVEN_NICKNAME;
     double jw = match_jaro_winkler(a, b);
     if (jw >= 0.92)
@@ -1406,7 +1424,8 @@ static int family_level(const match_prep_t *a, const match_prep_t *b)
         MATCH_FAMILY_MISSING, MATCH_FAMILY_EXACT,    MATCH_FAMILY_DIFFERENT, MATCH_FAMILY_JW92,
         MATCH_FAMILY_JW80,    MATCH_FAMILY_PHONETIC, MATCH_FAMILY_DIFFERENT,
     };
-    return to_family[name_level_given_terms(a->family, a->family_ph, b->family, b->family_ph, 0)];
+    return to_family[name_level_given_terms(a->family, a->family_ph, b->family, b->family_ph, NULL,
+                                            NULL)];
 }
 
 static uint64_t fnv1a(const char *s);
@@ -1416,8 +1435,11 @@ void match_prepare(const match_person_t *p, match_prep_t *o)
     memset(o, 0, sizeof *o);
     if (p == NULL)
         return;
-    if (norm_letters(p->given, o->given, sizeof o->given) > 0)
+    if (norm_letters(p->given, o->given, sizeof o->given) > 0) {
         match_phonetic(o->given, o->given_ph, sizeof o->given_ph);
+        name_run(nickname_groups_index, NICK_INDEX_N, o->given, &o->nick_at, &o->nick_n);
+        name_run(gendered_groups_index, GEND_INDEX_N, o->given, &o->gend_at, &o->gend_n);
+    }
     if (norm_letters(p->family, o->family, sizeof o->family) > 0)
         match_phonetic(o->family, o->family_ph, sizeof o->family_ph);
     ymd_t d;
@@ -1455,7 +1477,7 @@ static int level_prep(match_field_t f, const match_prep_t *a, const match_prep_t
 {
     switch (f) {
     case MATCH_FIELD_GIVEN:
-        return name_level_given_terms(a->given, a->given_ph, b->given, b->given_ph, 1);
+        return name_level_given_terms(a->given, a->given_ph, b->given, b->given_ph, a, b);
     case MATCH_FIELD_FAMILY:
         return family_level(a, b);
     case MATCH_FIELD_BIRTH:

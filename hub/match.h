@@ -73,10 +73,12 @@ typedef struct {
     char pc_outward[5];          /* "SW1A" */
     char pc_area[3];             /* "SW" */
     char phone[MATCH_PHONE_BUF]; /* digits, +44 folded to 0; "" missing */
-    unsigned long long email_hash; /* of the lower-cased address; 0 with has_email 0 */
-    char nhs[11];                  /* a valid NHS number's 10 digits; "" none */
-    char ni[9], ni_suffix;         /* a valid NI number's core and suffix; "" none */
-    unsigned char sex;             /* 1 male, 2 female, 3 other, 0 missing */
+    unsigned long long email_hash;  /* of the lower-cased address; 0 with has_email 0 */
+    char nhs[11];                   /* a valid NHS number's 10 digits; "" none */
+    char ni[9], ni_suffix;          /* a valid NI number's core and suffix; "" none */
+    unsigned short nick_at, nick_n; /* the forename's entries in the nickname index */
+    unsigned short gend_at, gend_n; /* and in the opposite-sex forms index */
+    unsigned char sex;              /* 1 male, 2 female, 3 other, 0 missing */
     unsigned char has_email;
 } match_prep_t;
 
