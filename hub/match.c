@@ -159,23 +159,68 @@ static double jaro(const char *a, size_t la, const char *b, size_t lb)
     return (m / (double)la + m / (double)lb + (m - t) / m) / 3.0;
 }
 
+/* jaro() for strings of at most 64 characters, with the matched positions as bits of one word
+ * instead of two zeroed arrays: the same steps, so the same result, at a fraction of the cost. It
+ * runs for most candidate pairs' forenames and surnames. */
+static double jaro64(const char *a, size_t la, const char *b, size_t lb)
+{
+    uint64_t ma = 0, mb = 0;
+    size_t longer = la > lb ? la : lb;
+    size_t window = longer / 2 > 0 ? longer / 2 - 1 : 0;
+    size_t matches = 0;
+
+    for (size_t i = 0; i < la; i++) {
+        size_t lo = i > window ? i - window : 0;
+        size_t hi = i + window + 1 < lb ? i + window + 1 : lb;
+        for (size_t j = lo; j < hi; j++) {
+            if (!(mb >> j & 1) && a[i] == b[j]) {
+                ma |= (uint64_t)1 << i;
+                mb |= (uint64_t)1 << j;
+                matches++;
+                break;
+            }
+        }
+    }
+    if (matches == 0)
+        return 0.0;
+
+    size_t half_transpositions = 0;
+    for (size_t i = 0, j = 0; i < la; i++) {
+        if (!(ma >> i & 1))
+            continue;
+        while (!(mb >> j & 1))
+            j++;
+        if (a[i] != b[j])
+            half_transpositions++;
+        j++;
+    }
+    double m = (double)matches;
+    double t = (double)(half_transpositions / 2);
+    return (m / (double)la + m / (double)lb + (m - t) / m) / 3.0;
+}
+
+/* Jaro-Winkler of two upper-case strings of known length. */
+static double jaro_winkler_upper(const char *a, size_t la, const char *b, size_t lb)
+{
+    if (la == 0 || lb == 0)
+        return (la == 0 && lb == 0) ? 1.0 : 0.0;
+    double j = la <= 64 && lb <= 64 ? jaro64(a, la, b, lb) : jaro(a, la, b, lb);
+    /* Winkler only trusted the common-prefix bonus on strings that were already fairly similar. */
+    if (j <= 0.7)
+        return j;
+    size_t prefix = 0;
+    while (prefix < 4 && prefix < la && prefix < lb && a[prefix] == b[prefix])
+        prefix++;
+    return j + (double)prefix * 0.1 * (1.0 - j);
+}
+
 double match_jaro_winkler(const char *a, const char *b)
 {
     char ua[MATCH_JW_MAX_LEN];
     char ub[MATCH_JW_MAX_LEN];
     size_t la = upper_copy(a, ua, sizeof ua);
     size_t lb = upper_copy(b, ub, sizeof ub);
-
-    if (la == 0 || lb == 0)
-        return (la == 0 && lb == 0) ? 1.0 : 0.0;
-    double j = jaro(ua, la, ub, lb);
-    /* Winkler only trusted the common-prefix bonus on strings that were already fairly similar. */
-    if (j <= 0.7)
-        return j;
-    size_t prefix = 0;
-    while (prefix < 4 && prefix < la && prefix < lb && ua[prefix] == ub[prefix])
-        prefix++;
-    return j + (double)prefix * 0.1 * (1.0 - j);
+    return jaro_winkler_upper(ua, la, ub, lb);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1408,7 +1453,8 @@ static int name_level_given_terms(const char *a, const char *pa, const char *b, 
     if (ga != NULL &&
         runs_share_group(nickname_groups_index, ga->nick_at, ga->nick_n, gb->nick_at, gb->nick_n))
         return MATCH_GIVEN_NICKNAME;
-    double jw = match_jaro_winkler(a, b);
+    /* Normalised names are upper-case letters already, shorter than MATCH_JW_MAX_LEN. */
+    double jw = jaro_winkler_upper(a, strlen(a), b, strlen(b));
     if (jw >= 0.92)
         return MATCH_GIVEN_JW92;
     if (jw >= 0.80)
