@@ -84,13 +84,18 @@ static size_t norm_letters(const char *in, char *out, size_t out_len)
     size_t n = 0;
     if (out_len == 0)
         return 0;
-    while (in != NULL && *in != '\0') {
+    while (in != NULL && *in != '\0' && n + 1 < out_len) {
+        unsigned char c = (unsigned char)*in;
+        if (c < 128) { /* the common case, without the fold's bookkeeping */
+            if (isalpha(c))
+                out[n++] = (char)toupper(c);
+            in++;
+            continue;
+        }
         char f[3];
         fold_utf8(&in, f);
         for (int k = 0; f[k] != '\0' && n + 1 < out_len; k++)
             out[n++] = f[k];
-        if (n + 1 >= out_len)
-            break;
     }
     out[n] = '\0';
     return n;
@@ -610,6 +615,12 @@ static void dm_load(dmeta_t *d, const char *name)
         if (c == ' ' || c == '-' || c == '\t') {
             if (n > 0 && d->s[n - 1] != ' ')
                 d->s[n++] = ' ';
+            name++;
+            continue;
+        }
+        if ((unsigned char)c < 128) {
+            if (isalpha((unsigned char)c))
+                d->s[n++] = (char)toupper((unsigned char)c);
             name++;
             continue;
         }
