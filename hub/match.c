@@ -84,13 +84,18 @@ static size_t norm_letters(const char *in, char *out, size_t out_len)
     size_t n = 0;
     if (out_len == 0)
         return 0;
-    while (in != NULL && *in != '\0') {
+    while (in != NULL && *in != '\0' && n + 1 < out_len) {
+        unsigned char c = (unsigned char)*in;
+        if (c < 128) { /* the common case, without the fold's bookkeeping */
+            if (isalpha(c))
+                out[n++] = (char)toupper(c);
+            in++;
+            continue;
+        }
         char f[3];
         fold_utf8(&in, f);
         for (int k = 0; f[k] != '\0' && n + 1 < out_len; k++)
             out[n++] = f[k];
-        if (n + 1 >= out_len)
-            break;
     }
     out[n] = '\0';
     return n;
@@ -655,6 +660,12 @@ static void dm_load(dmeta_t *d, const char *name)
         if (c == ' ' || c == '-' || c == '\t') {
             if (n > 0 && d->s[n - 1] != ' ')
                 d->s[n++] = ' ';
+            name++;
+            continue;
+        }
+        if ((unsigned char)c < 128) {
+            if (isalpha((unsigned char)c))
+                d->s[n++] = (char)toupper((unsigned char)c);
             name++;
             continue;
         }
@@ -1593,12 +1604,18 @@ const char *match_field_name(match_field_t f)
  * local data once enough pairs exist; these are only a safe starting point.
  *
  * Thresholds: with ~300,000 residents the prior odds that a random pair is the same person are
- * about 1:2^18. A total of 32 therefore means posterior odds of ~2^14 (about 16,000:1) before
- * auto-linking; 16 means odds of ~1:4, below which a steward's time is better spent elsewhere.
- * Worked examples with these numbers: exact names + birth date + postcode ~ 41.7 (link); surname
- * typo (jw>=0.92) with the rest exact ~ 36.7 (link); same-sex twins (same surname, birth date,
- * postcode, different forename) ~ 29.7 (steward, and blocked from linking by the guard anyway);
- * same person who moved ~ 27.2 (steward unless phone/email also agree). */
+ * about 1:2^18. A total of 30 therefore means posterior odds of ~2^12 (about 4,000:1) before
+ * auto-linking, four times the 1,000:1 that a precision of 0.999 needs; the anchor guard in
+ * match_decide then stops the known look-alikes (twins, a parent and child sharing a name, boy/girl
+ * twins), and a pair with nothing beyond name and birth date in common needs upper +
+ * MATCH_UNCORROBORATED_MARGIN = 33 (~32,000:1), because namesakes are more common than
+ * independence predicts. 16 means odds of ~1:4, below which a steward's time is better spent
+ * elsewhere. Worked examples with these numbers and no frequency table: exact names + birth date +
+ * postcode ~ 41.7 (link); surname typo (jw>=0.92) with the rest exact ~ 36.7 (link); same-sex twins
+ * (same surname, birth date, postcode, sex, different forename) ~ 29.7 (steward, and blocked from
+ * linking by the guard anyway); the same person moved within the town ~ 29.9 with sex, another
+ * town ~ 26.3 (steward unless phone/email also agree, or the names are rarer than average: with
+ * the frequency table a rare surname is worth 13-16 bits, not 8.8). */
 
 static void set_row(match_params_t *p, match_field_t f, int n, const double *m, const double *u)
 {
@@ -1767,14 +1784,53 @@ static int forename_shared_by_two_names(const char *norm)
     return n > 1;
 }
 
-/* A forename with an opposite-sex form (Martin/Martina, Daniel/Danielle): boy/girl twins are named
- * so, and one slip of the keyboard turns one twin's name into the other's. */
-static int has_opposite_sex_form(const char *norm)
+/* 1 if a and b differ by exactly one keystroke: one letter inserted, deleted or replaced. */
+static int one_edit_apart(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la < lb) {
+        const char *t = a;
+        a = b;
+        b = t;
+        size_t tl = la;
+        la = lb;
+        lb = tl;
+    }
+    if (la - lb > 1)
+        return 0;
+    size_t i = 0;
+    while (i < lb && a[i] == b[i])
+        i++;
+    if (la == lb)
+        return i < la && strcmp(a + i + 1, b + i + 1) == 0;
+    return strcmp(a + i + 1, b + i) == 0;
+}
+
+/* A forename one keystroke from its opposite-sex form (Martin/Martina, John/Joan, Paul/Paula):
+ * boy/girl twins are named so, and one slip turns one twin's name into the other's. */
+static int typo_from_opposite_sex_form(const char *norm)
 {
     size_t n;
-    (void)name_groups(gendered_groups_index,
-                      sizeof gendered_groups_index / sizeof gendered_groups_index[0], norm, &n);
-    return n > 0;
+    const match_name_group_t *run =
+        name_groups(gendered_groups_index,
+                    sizeof gendered_groups_index / sizeof gendered_groups_index[0], norm, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *p = gendered_groups[run[i].group];
+        while (*p) {
+            char other[NAME_BUF];
+            size_t k = strcspn(p, " ");
+            if (k < sizeof other) {
+                memcpy(other, p, k);
+                other[k] = '\0';
+                if (strcmp(other, norm) != 0 && one_edit_apart(other, norm))
+                    return 1;
+            }
+            p += k;
+            while (*p == ' ')
+                p++;
+        }
+    }
+    return 0;
 }
 
 /* 1 when the incoming record's forename (a) has never been seen in the population the candidates
@@ -1790,9 +1846,8 @@ static int forename_unseen(const match_prep_t *a, match_tf_fn tf, void *tf_ctx)
 }
 
 /* The identity anchors that twins and same-named parents/children fail; see match.h. */
-static const char *anchor_failure(const match_prep_t *a, const match_prep_t *b,
-                                  const match_evidence_t *ev, double upper, match_tf_fn tf,
-                                  void *tf_ctx)
+static const char *anchor_failure(const match_prep_t *a, const match_evidence_t *ev, double upper,
+                                  match_tf_fn tf, void *tf_ctx)
 {
     int g = ev->level[MATCH_FIELD_GIVEN];
     int bd = ev->level[MATCH_FIELD_BIRTH];
@@ -1814,10 +1869,10 @@ static const char *anchor_failure(const match_prep_t *a, const match_prep_t *b,
     if (ev->level[MATCH_FIELD_SEX] == MATCH_BINARY_DIFFERENT) {
         /* Boy/girl twins have different forenames (opposite-sex forms of one name compare as
          * different), so one exact forename and one exact birth date with a sex disagreement is a
-         * recording error -- unless the forename is a short form both sexes carry. */
-        (void)b;
+         * recording error -- unless the forename is a short form both sexes carry, or a slip away
+         * from its opposite-sex form (the twin sister's Martina keyed as Martin). */
         if (g != MATCH_GIVEN_EXACT || bd != MATCH_BIRTH_EXACT || a->given[0] == '\0' ||
-            forename_shared_by_two_names(a->given) || has_opposite_sex_form(a->given))
+            forename_shared_by_two_names(a->given) || typo_from_opposite_sex_form(a->given))
             return "sex disagrees";
     }
     /* Namesakes -- another resident with the same name, birth date and sex -- live elsewhere and
@@ -1832,8 +1887,8 @@ static const char *anchor_failure(const match_prep_t *a, const match_prep_t *b,
 }
 
 static match_decision_t by_score(const match_params_t *p, const match_prep_t *a,
-                                 const match_prep_t *b, const match_evidence_t *ev, match_tf_fn tf,
-                                 void *tf_ctx, char *why, size_t why_len)
+                                 const match_evidence_t *ev, match_tf_fn tf, void *tf_ctx,
+                                 char *why, size_t why_len)
 {
     if (ev->total < p->lower) {
         say(why, why_len, "below lower threshold", ev->total);
@@ -1843,7 +1898,7 @@ static match_decision_t by_score(const match_params_t *p, const match_prep_t *a,
         say(why, why_len, "between thresholds: steward review", ev->total);
         return MATCH_DECISION_POSSIBLE;
     }
-    const char *failure = anchor_failure(a, b, ev, p->upper, tf, tf_ctx);
+    const char *failure = anchor_failure(a, ev, p->upper, tf, tf_ctx);
     if (failure != NULL) {
         char text[128];
         snprintf(text, sizeof text, "above upper threshold but %s: steward review", failure);
@@ -1908,7 +1963,7 @@ match_decision_t match_decide_prep(const match_params_t *p, const match_prep_t *
         say(why, why_len, "same NI number and birth date", score);
         return MATCH_DECISION_LINK;
     }
-    return by_score(p, a, b, ev, tf, tf_ctx, why, why_len);
+    return by_score(p, a, ev, tf, tf_ctx, why, why_len);
 }
 
 /* ------------------------------------------------------------------------------------------ */

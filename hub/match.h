@@ -189,9 +189,11 @@ size_t match_norm_name(const char *name, char *out, size_t out_len);
 #define MATCH_TF_FLOOR 1e-5
 /* Forenames are clamped higher. Forename and surname are not independent: families of one origin
  * draw both from one pool (Szymon Kaminski, Ciara Gallagher, Errol Blackwood), so a forename rare
- * in the whole population is far less rare among people with that surname, and its population
- * frequency would count the shared origin twice. 1 in 1,000 is about the frequency of a common
- * name within its community; it caps an exact forename at ~9.7 bits. */
+ * in the whole population is far less rare among people with that surname, and adding its
+ * population weight to the surname's counts the shared origin twice. The scorer has no joint
+ * frequencies, so it only caps the damage: below 1 in 1,000 (a name of middling popularity in the
+ * whole population) a forename counts as that, at most ~9.7 bits, never the ~16 a unique one would
+ * claim. Namesakes of such names were the false merges before this floor. */
 #define MATCH_TF_GIVEN_FLOOR 1e-3
 
 /* Score a candidate pair: fills evidence (ev may be NULL), returns total weight. For an EXACT name
@@ -217,12 +219,20 @@ typedef enum { MATCH_DECISION_NONE, MATCH_DECISION_POSSIBLE, MATCH_DECISION_LINK
    - both forenames are present and agree at least at jw>=0.92 (nickname counts), or only loosely
      (jw>=0.80, phonetic) while a's forename is one no record in the frequency table has (tf
      answers exactly 0: a typo, "Jafk" for Jack, not a twin's real name, Jake for Jack);
-   - both birth dates are present and agree at least as a one-digit typo;
-   - sex does not disagree, unless forename and birth date are both exact and the forename is not
-     a short form of two names (Alex, Sam): boy/girl twins have different forenames.
-   Otherwise it goes to the steward queue. Twins, and parents and children sharing a name and an
-   address, fail exactly these anchors while the rest of their evidence adds up. a is the record
-   being matched (not yet counted in the frequency table), b the candidate. ev may be NULL. */
+   - both birth dates are present and agree at least as a one-digit typo, or one is missing while
+     the postcode is the same, the phone numbers are the same UK mobile (07...) and the forenames
+     agree exactly or as a short form (a landline or an e-mail address may be the household's);
+   - sex does not disagree, unless forename and birth date are both exact and the forename is
+     neither a short form of two names (Alex, Sam) nor one keystroke from its opposite-sex form
+     (Martin/Martina, John/Joan): boy/girl twins have different forenames, and one slip turns
+     Martina into Martin;
+   - something besides name and birth date ties the pair: the postcode agrees at least to the area,
+     or the phone or e-mail agrees; otherwise the total must reach upper +
+     MATCH_UNCORROBORATED_MARGIN (namesakes).
+   Otherwise it goes to the steward queue. Twins, parents and children sharing a name and an
+   address, and namesakes fail exactly these anchors while the rest of their evidence adds up. a
+   is the record being matched (not yet counted in the frequency table), b the candidate. ev may be
+   NULL. */
 match_decision_t match_decide(const match_params_t *p, const match_person_t *a,
                               const match_person_t *b, match_tf_fn tf, void *tf_ctx,
                               match_evidence_t *ev, char *why, size_t why_len);

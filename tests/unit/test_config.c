@@ -276,7 +276,7 @@ static void test_defaults(void **state)
     /* No master_data: no owners, adapter order, match_params_default()'s thresholds. */
     assert_int_equal(cfg->master.nfields, 0);
     assert_int_equal(cfg->master.survivorship.count, 0);
-    assert_true(cfg->master.match_upper == 32.0);
+    assert_true(cfg->master.match_upper == 30.0);
     assert_true(cfg->master.match_lower == 16.0);
     assert_int_equal(cfg->nadapters, 1);
     assert_int_equal(cfg->adapters[0].publish.count, 0);

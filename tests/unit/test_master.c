@@ -1195,6 +1195,22 @@ static void test_second_record_from_the_same_system_goes_to_a_steward(void **sta
     assert_int_equal(master_steward_count(fx->m), 1);
 }
 
+static void test_two_records_that_both_qualify_go_to_a_steward_not_the_first(void **state)
+{
+    fixture_t *fx = *state;
+    /* health keeps two records for what looks like one man (a father and son sharing a name, a
+     * birth date typed from the wrong form): the second is queued and becomes its own record. */
+    update(fx, "health", "H2", &OMAR_HEALTH);
+    update(fx, "health", "H2b", &OMAR_HEALTH);
+    assert_int_equal(master_golden_count(fx->m), 2);
+    assert_int_equal(master_steward_count(fx->m), 1);
+    /* crm's record would link to either: neither is chosen, a steward sees both. */
+    update(fx, "crm", "C2", &OMAR_HEALTH);
+    assert_int_equal(master_golden_count(fx->m), 3);
+    assert_lookup(fx, "crm", "C2", "P0003", "POSSIBLE_MATCH");
+    assert_int_equal(master_steward_count(fx->m), 3);
+}
+
 /* Fails the AT-th sink call of one event; returns master_apply's result. */
 static int apply_failing(fixture_t *fx, int at, const char *type, const char *local_id,
                          const char *payload_type, const uint8_t *buf, size_t len)
@@ -1407,6 +1423,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_merge_from_a_source_system_in_its_own_ids, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_steward_link_merges_a_queued_pair, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_two_records_that_both_qualify_go_to_a_steward_not_the_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_steward_link_by_master_ids_settles_the_open_item,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_record_from_the_same_system_goes_to_a_steward,

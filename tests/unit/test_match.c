@@ -774,6 +774,11 @@ static void test_sex_recording_error_links_only_with_exact_unambiguous_forename(
     /* ... and a typo that turns Martina into Martin must not make them one */
     b.given = "Martin";
     assert_int_not_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+    /* Stephen is far from Stephanie: a slip does not make one of the other */
+    a.given = b.given = "Stephen";
+    assert_int_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
+    a.given = b.given = "Daniel"; /* but Daniela is one letter away */
+    assert_int_not_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
     /* Alex is Alexander's and Alexandra's */
     a.given = b.given = "Alex";
     assert_int_not_equal(decide(a, b, tf_population, NULL, 0), MATCH_DECISION_LINK);
