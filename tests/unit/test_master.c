@@ -580,6 +580,28 @@ static void test_configured_match_parameters_replace_the_defaults(void **state)
     assert_true(fabs(plain - trained - exact_sex) < 1e-9);
 }
 
+/* Candidates are scored on the preparation a record got when it was last indexed: a change of
+ * name must re-prepare it, or the next system's record of the renamed person would be compared
+ * with the old name. */
+static void test_a_renamed_record_is_matched_under_its_new_name(void **state)
+{
+    fixture_t *fx = *state;
+    spec_t omar = OMAR_HEALTH;
+    char id[MASTER_ID_MAX];
+    (void)snprintf(id, sizeof id, "%s", update(fx, "health", "H1", &omar));
+    spec_t renamed = omar;
+    renamed.given = "Yusuf";
+    update(fx, "health", "H1", &renamed);
+    assert_int_equal(fx->res.changed, 1);
+    update(fx, "crm", "C1", &renamed); /* same name, birth date and home as the renamed record */
+    assert_lookup(fx, "crm", "C1", id, "MATCH");
+    /* And the old name no longer finds it as a link. */
+    update(fx, "socialcare", "S1", &omar);
+    char got[MASTER_ID_MAX] = "";
+    assert_non_null(master_lookup(fx->m, "socialcare", "S1", got));
+    assert_string_not_equal(got, id);
+}
+
 static void test_same_nhs_number_from_another_system_links_match(void **state)
 {
     fixture_t *fx = *state;
@@ -1391,6 +1413,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_new_person_creates_golden_and_xref_no_match, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_renamed_record_is_matched_under_its_new_name,
+                                        setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_configured_match_parameters_replace_the_defaults,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_nhs_number_from_another_system_links_match, setup,

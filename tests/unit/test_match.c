@@ -111,6 +111,129 @@ static void test_jaro_winkler_survives_overlong_input(void **state)
     assert_true(jw > 0.99 && jw <= 1.0);
 }
 
+/* Names of up to 64 letters take a word-mask path, longer ones an array path: the same algorithm,
+ * so exact values hold on both sides of the boundary. Identical strings score 1; one substitution
+ * at the end of n letters gives Jaro (2(n-1)/n + 1)/3, plus the 4-letter prefix bonus. */
+static void test_jaro_winkler_is_the_same_either_side_of_64_characters(void **state)
+{
+    (void)state;
+    char a[80], b[80];
+    for (size_t n = 60; n <= 70; n++) {
+        memset(a, 'A', n);
+        memset(b, 'A', n);
+        a[n] = b[n] = '\0';
+        assert_true(match_jaro_winkler(a, b) == 1.0);
+        b[n - 1] = 'B';
+        double j = (2.0 * (double)(n - 1) / (double)n + 1.0) / 3.0;
+        double want = j + 4 * 0.1 * (1.0 - j);
+        assert_true(fabs(match_jaro_winkler(a, b) - want) < 1e-12);
+        /* A transposition of the last two letters: n matches, one transposition. */
+        memset(b, 'A', n);
+        b[n - 2] = 'C';
+        a[n - 1] = 'C';
+        double jt = (1.0 + 1.0 + (double)(n - 1) / (double)n) / 3.0;
+        assert_true(fabs(match_jaro_winkler(a, b) - (jt + 0.4 * (1.0 - jt))) < 1e-12);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Prepared persons: what the hub scores candidates with                                       */
+
+static void test_prepare_normalises_once_what_every_comparison_needs(void **state)
+{
+    (void)state;
+    match_person_t p = person("Siobhán", "O'Brien-Smyth", "1984-03-07", "female", "ls6 2ab");
+    p.phone = "+44 7700 900123";
+    p.email = "  Siobhan.OBrien@Example.org ";
+    p.nhs_number = "943 476 5919";
+    p.ni_number = "ab 12 34 56 c";
+    match_prep_t o;
+    match_prepare(&p, &o);
+    assert_string_equal(o.given, "SIOBHAN");
+    assert_string_equal(o.family, "OBRIENSMYTH");
+    char ph[8];
+    match_phonetic("SIOBHAN", ph, sizeof ph);
+    assert_string_equal(o.given_ph, ph);
+    assert_string_equal(o.birth, "1984-03-07");
+    assert_int_equal(o.by, 1984);
+    assert_int_equal(o.bm, 3);
+    assert_int_equal(o.bd, 7);
+    assert_int_equal(o.sex, 2);
+    assert_string_equal(o.pc_full, "LS6 2AB");
+    assert_string_equal(o.pc_sector, "LS6 2");
+    assert_string_equal(o.pc_outward, "LS6");
+    assert_string_equal(o.pc_area, "LS");
+    assert_string_equal(o.phone, "07700900123");
+    assert_true(o.has_email);
+    assert_string_equal(o.nhs, "9434765919");
+    assert_string_equal(o.ni, "AB123456");
+    assert_int_equal(o.ni_suffix, 'C');
+
+    /* What cannot be used counts as missing, not as a value. */
+    match_person_t bad = person("", "--", "1984-02-30", "unknown", "not a postcode!");
+    bad.phone = "n/a";
+    bad.email = "nobody";
+    bad.nhs_number = "9434765918"; /* wrong check digit */
+    bad.ni_number = "QQ123456C";   /* a prefix never issued */
+    match_prepare(&bad, &o);
+    assert_string_equal(o.given, "");
+    assert_string_equal(o.family, "");
+    assert_string_equal(o.birth, "");
+    assert_int_equal(o.sex, 0);
+    assert_string_equal(o.pc_full, "");
+    assert_string_equal(o.phone, "");
+    assert_false(o.has_email);
+    assert_string_equal(o.nhs, "");
+    assert_string_equal(o.ni, "");
+    match_prepare(NULL, &o);
+    assert_string_equal(o.given, "");
+}
+
+/* The raw entry points are the prepared ones on both sides: the same levels, weights, decision
+ * and reason for a spread of pairs. */
+static void test_prepared_and_raw_scoring_agree(void **state)
+{
+    (void)state;
+    match_params_t params;
+    match_params_default(&params);
+    match_person_t people[] = {
+        person("Jack", "Presingshurst", "2012-03-27", "male", "M36 6BJ"),
+        person("Jafk", "Presingshurst", "2012-03-27", "male", "M36 6BJ"),
+        person("Jake", "Presingshurst", "2012-03-27", "male", "M36 6BJ"),
+        person("Alexandra", "Khan", "1990-11-02", "female", "B12 9QT"),
+        person("Alexander", "Khan", "1990-11-02", "male", "B12 9QT"),
+        person("Bill", "Smyth", "1961-07-04", NULL, "LS1 4AB"),
+        person("William", "Smith", "1961-04-07", "male", "LS17 4XY"),
+        person(NULL, "Nowak", NULL, "female", NULL),
+    };
+    people[5].phone = "07700 900456";
+    people[6].phone = "+44 7700 900456";
+    people[6].nhs_number = "9434765919";
+    size_t n = sizeof people / sizeof people[0];
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++) {
+            match_prep_t a, b;
+            match_prepare(&people[i], &a);
+            match_prepare(&people[j], &b);
+            match_evidence_t er, ep;
+            char wr[160], wp[160];
+            int dr = match_decide(&params, &people[i], &people[j], NULL, NULL, &er, wr, sizeof wr);
+            int dp = match_decide_prep(&params, &a, &b, NULL, NULL, &ep, wp, sizeof wp);
+            assert_int_equal(dr, dp);
+            assert_string_equal(wr, wp);
+            assert_true(er.total == ep.total);
+            for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+                assert_int_equal(er.level[f], ep.level[f]);
+                assert_int_equal(er.level[f],
+                                 match_level((match_field_t)f, &people[i], &people[j]));
+            }
+            /* Without a reason asked for, the same decision. */
+            assert_int_equal(dp, match_decide_prep(&params, &a, &b, NULL, NULL, NULL, NULL, 0));
+            assert_true(match_score_prep(&params, &a, &b, NULL, NULL, NULL) == ep.total);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Phonetic keys (Double Metaphone primary)                                                    */
 
@@ -1098,6 +1221,9 @@ int main(void)
         cmocka_unit_test(test_jaro_winkler_matches_published_values),
         cmocka_unit_test(test_jaro_winkler_is_case_insensitive_and_bounded),
         cmocka_unit_test(test_jaro_winkler_survives_overlong_input),
+        cmocka_unit_test(test_jaro_winkler_is_the_same_either_side_of_64_characters),
+        cmocka_unit_test(test_prepare_normalises_once_what_every_comparison_needs),
+        cmocka_unit_test(test_prepared_and_raw_scoring_agree),
         cmocka_unit_test(test_phonetic_equates_smith_and_smyth),
         cmocka_unit_test(test_phonetic_equates_catherine_and_kathryn),
         cmocka_unit_test(test_phonetic_keeps_thompson_apart_but_jaro_winkler_catches_it),
