@@ -1449,11 +1449,35 @@ static int email_level(const match_prep_t *a, const match_prep_t *b)
 
 /* The family-name enum is the given-name enum without NICKNAME; compute in given terms, then map.
  */
-/* A and B are normalised names, PA and PB their phonetic keys; GA and GB the prepared persons
- * whose forenames they are, NULL when comparing surnames. */
-static int name_level_given_terms(const char *a, const char *pa, const char *b, const char *pb,
-                                  const match_prep_t *ga, const match_prep_t *gb)
+/* One name as match_prep_t holds it: normalised, its length, letter counts and phonetic key. */
+typedef struct {
+    const char *s, *ph;
+    size_t len;
+    const unsigned char *count;
+} pname_t;
+
+/* Could Jaro-Winkler reach 0.80? Jaro counts matching characters, and no more characters can
+ * match than the two names have letters in common, so m <= sum of the smaller letter counts, and
+ * with no transpositions and the full prefix bonus JW <= 0.6 Jaro + 0.4. Most candidates' names
+ * share too few letters for that bound to reach 0.80, and then neither JW level can apply and the
+ * comparison is left undone: the level is the same as if it had been computed. */
+static int jw_may_reach_80(const pname_t *a, const pname_t *b)
 {
+    unsigned m = 0;
+    for (int i = 0; i < 26; i++)
+        m += a->count[i] < b->count[i] ? a->count[i] : b->count[i];
+    if (m == 0)
+        return 0;
+    double j = ((double)m / (double)a->len + (double)m / (double)b->len + 1.0) / 3.0;
+    return 0.6 * j + 0.4 >= 0.80 - 1e-9;
+}
+
+/* A and B are names as prepared; GA and GB the prepared persons whose forenames they are, NULL
+ * when comparing surnames. */
+static int name_level_given_terms(const pname_t *na, const pname_t *nb, const match_prep_t *ga,
+                                  const match_prep_t *gb)
+{
+    const char *a = na->s, *b = nb->s, *pa = na->ph, *pb = nb->ph;
     if (a[0] == '\0' || b[0] == '\0')
         return MATCH_GIVEN_MISSING;
     if (strcmp(a, b) == 0)
@@ -1465,11 +1489,13 @@ static int name_level_given_terms(const char *a, const char *pa, const char *b, 
         runs_share_group(nickname_groups_index, ga->nick_at, ga->nick_n, gb->nick_at, gb->nick_n))
         return MATCH_GIVEN_NICKNAME;
     /* Normalised names are upper-case letters already, shorter than MATCH_JW_MAX_LEN. */
-    double jw = jaro_winkler_upper(a, strlen(a), b, strlen(b));
-    if (jw >= 0.92)
-        return MATCH_GIVEN_JW92;
-    if (jw >= 0.80)
-        return MATCH_GIVEN_JW80;
+    if (jw_may_reach_80(na, nb)) {
+        double jw = jaro_winkler_upper(a, na->len, b, nb->len);
+        if (jw >= 0.92)
+            return MATCH_GIVEN_JW92;
+        if (jw >= 0.80)
+            return MATCH_GIVEN_JW80;
+    }
     if (pa[0] != '\0' && strcmp(pa, pb) == 0)
         return MATCH_GIVEN_PHONETIC;
     return MATCH_GIVEN_DIFFERENT;
@@ -1481,11 +1507,27 @@ static int family_level(const match_prep_t *a, const match_prep_t *b)
         MATCH_FAMILY_MISSING, MATCH_FAMILY_EXACT,    MATCH_FAMILY_DIFFERENT, MATCH_FAMILY_JW92,
         MATCH_FAMILY_JW80,    MATCH_FAMILY_PHONETIC, MATCH_FAMILY_DIFFERENT,
     };
-    return to_family[name_level_given_terms(a->family, a->family_ph, b->family, b->family_ph, NULL,
-                                            NULL)];
+    pname_t na = {a->family, a->family_ph, a->family_len, a->family_count};
+    pname_t nb = {b->family, b->family_ph, b->family_len, b->family_count};
+    return to_family[name_level_given_terms(&na, &nb, NULL, NULL)];
 }
 
 static uint64_t fnv1a(const char *s);
+
+/* NAME is normalised: upper-case A-Z only, fewer than MATCH_NAME_BUF letters. */
+static void letter_counts(const char *name, unsigned char *len, unsigned char count[26])
+{
+    size_t n = 0;
+    for (; name[n] != '\0'; n++) {
+        if (name[n] < 'A' || name[n] > 'Z') {
+            /* Not a normalised name after all: counts that bound nothing. */
+            memset(count, 255, 26);
+            break;
+        }
+        count[name[n] - 'A']++;
+    }
+    *len = (unsigned char)strlen(name);
+}
 
 void match_prepare(const match_person_t *p, match_prep_t *o)
 {
@@ -1494,11 +1536,14 @@ void match_prepare(const match_person_t *p, match_prep_t *o)
         return;
     if (norm_letters(p->given, o->given, sizeof o->given) > 0) {
         match_phonetic(o->given, o->given_ph, sizeof o->given_ph);
+        letter_counts(o->given, &o->given_len, o->given_count);
         name_run(nickname_groups_index, NICK_INDEX_N, o->given, &o->nick_at, &o->nick_n);
         name_run(gendered_groups_index, GEND_INDEX_N, o->given, &o->gend_at, &o->gend_n);
     }
-    if (norm_letters(p->family, o->family, sizeof o->family) > 0)
+    if (norm_letters(p->family, o->family, sizeof o->family) > 0) {
         match_phonetic(o->family, o->family_ph, sizeof o->family_ph);
+        letter_counts(o->family, &o->family_len, o->family_count);
+    }
     ymd_t d;
     if (parse_date(p->birth_date, &d)) {
         memcpy(o->birth, p->birth_date, 10);
@@ -1534,7 +1579,9 @@ static int level_prep(match_field_t f, const match_prep_t *a, const match_prep_t
 {
     switch (f) {
     case MATCH_FIELD_GIVEN:
-        return name_level_given_terms(a->given, a->given_ph, b->given, b->given_ph, a, b);
+        return name_level_given_terms(
+            &(pname_t){a->given, a->given_ph, a->given_len, a->given_count},
+            &(pname_t){b->given, b->given_ph, b->given_len, b->given_count}, a, b);
     case MATCH_FIELD_FAMILY:
         return family_level(a, b);
     case MATCH_FIELD_BIRTH:

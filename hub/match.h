@@ -65,6 +65,8 @@ typedef struct {            /* the fields compared; any may be NULL or "" meanin
 typedef struct {
     char given[MATCH_NAME_BUF], family[MATCH_NAME_BUF]; /* match_norm_name; "" missing */
     char given_ph[8], family_ph[8];                     /* match_phonetic of those */
+    unsigned char given_len, family_len;                /* their lengths */
+    unsigned char given_count[26], family_count[26];    /* how often each letter occurs */
     char birth[11];              /* the valid YYYY-MM-DD date as given; "" missing or not a date */
     int by, bm, bd;              /* its year, month, day */
     long bdays;                  /* and its day number, for "within a month" */

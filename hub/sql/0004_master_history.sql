@@ -54,6 +54,11 @@ ALTER TABLE xref ALTER COLUMN system TYPE text COLLATE "C",
                  ALTER COLUMN master_id TYPE text COLLATE "C";
 ALTER TABLE master_audit ALTER COLUMN master_id TYPE text COLLATE "C";
 
+-- The audit trail is read by record (master_audit_master) and written once
+-- per decision; a serial key nobody looks rows up by cost every decision a
+-- sequence step and one more index entry.
+ALTER TABLE master_audit DROP COLUMN id;
+
 -- A golden record is rewritten whenever one of its fields changes. With room
 -- left on each page the new version can stay on the same page (a HOT update)
 -- and the primary key needs no new entry.

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "match.h"
 
@@ -232,6 +233,46 @@ static void test_prepared_and_raw_scoring_agree(void **state)
             assert_true(match_score_prep(&params, &a, &b, NULL, NULL, NULL) == ep.total);
         }
     }
+}
+
+/* Jaro-Winkler is skipped when the names share too few letters to reach 0.80: the level must be
+ * the one the full comparison gives, for every pair. */
+static void test_name_levels_equal_the_full_comparison_for_every_pair(void **state)
+{
+    (void)state;
+    static const char *const names[] = {
+        "Smith",    "Smyth",      "Smithe",   "Schmidt",  "Jones",  "Johns",   "Johnson",
+        "Jonson",   "Thompson",   "Thomson",  "Tomson",   "Dixon",  "Dickson", "Dicksonx",
+        "Martha",   "Marhta",     "Dwayne",   "Duane",    "Khan",   "Kahn",    "Ali",
+        "Alli",     "Wisniewski", "Kowalski", "Kowalska", "OBrien", "Brien",   "Bryan",
+        "Ashworth", "Ashwood",    "Bradshaw", "Bradley",  "Nguyen", "Ng",      "Li",
+        "Lee",      "Patel",      "Patil",    "Begum",    "Beegum", "X",       "Abcdefghij"};
+    size_t n = sizeof names / sizeof names[0];
+    size_t skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++) {
+            match_person_t a = person(NULL, names[i], NULL, NULL, NULL);
+            match_person_t b = person(NULL, names[j], NULL, NULL, NULL);
+            int want;
+            if (strcasecmp(names[i], names[j]) == 0) {
+                want = MATCH_FAMILY_EXACT;
+            } else {
+                double jw = match_jaro_winkler(names[i], names[j]);
+                char pa[8], pb[8];
+                match_phonetic(names[i], pa, sizeof pa);
+                match_phonetic(names[j], pb, sizeof pb);
+                want = jw >= 0.92                             ? MATCH_FAMILY_JW92
+                       : jw >= 0.80                           ? MATCH_FAMILY_JW80
+                       : pa[0] != '\0' && strcmp(pa, pb) == 0 ? MATCH_FAMILY_PHONETIC
+                                                              : MATCH_FAMILY_DIFFERENT;
+                skipped += jw < 0.5;
+            }
+            if (level_of(MATCH_FIELD_FAMILY, a, b) != want)
+                fail_msg("%s / %s: level %d, full comparison %d", names[i], names[j],
+                         level_of(MATCH_FIELD_FAMILY, a, b), want);
+        }
+    }
+    assert_true(skipped > 100); /* the list has plenty of pairs the bound dismisses */
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1224,6 +1265,7 @@ int main(void)
         cmocka_unit_test(test_jaro_winkler_is_the_same_either_side_of_64_characters),
         cmocka_unit_test(test_prepare_normalises_once_what_every_comparison_needs),
         cmocka_unit_test(test_prepared_and_raw_scoring_agree),
+        cmocka_unit_test(test_name_levels_equal_the_full_comparison_for_every_pair),
         cmocka_unit_test(test_phonetic_equates_smith_and_smyth),
         cmocka_unit_test(test_phonetic_equates_catherine_and_kathryn),
         cmocka_unit_test(test_phonetic_keeps_thompson_apart_but_jaro_winkler_catches_it),
