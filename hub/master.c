@@ -80,9 +80,12 @@ static const char COPY_AUDIT[] =
 static const char SQL_AUDIT[] =
     "INSERT INTO master_audit (at, event_id, source, master_id, action, detail) "
     "VALUES ($1::bigint, $2, $3, $4, $5, $6::json)";
+/* state takes the table's default, OPEN, as in SQL_QUEUE. */
+static const char COPY_QUEUE[] =
+    "COPY steward_queue (id, master_a, master_b, score, evidence, created_at) FROM STDIN";
 static const char SQL_QUEUE[] =
     "INSERT INTO steward_queue (id, master_a, master_b, score, evidence, state, created_at) "
-    "VALUES ($1::bigint, $2, $3, $4::double precision, $5::jsonb, 'OPEN', $6::bigint)";
+    "VALUES ($1::bigint, $2, $3, $4::double precision, $5::json, 'OPEN', $6::bigint)";
 static const char SQL_QUEUE_DECIDE[] =
     "UPDATE steward_queue SET state = $2, decided_at = $3::bigint, decided_by = $4, reason = $5 "
     "WHERE id = $1::bigint";
@@ -657,7 +660,7 @@ static int sql_queue_open(ectx_t *c, uint64_t id, const golden_t *a, const golde
     if (evidence_json(m, cand, &m->json) != 0)
         return say(c, "out of memory");
     const char *p[] = {qid, a->id, b->id, num_d(score, cand->score), m->json.p, at};
-    if (run(c, SQL_QUEUE, 6, p) != 0)
+    if (run_append(c, COPY_QUEUE, SQL_QUEUE, 6, p) != 0)
         return -1;
     m->json.len = 0;
     if (master_buf_printf(&m->json, "{\"queue_id\": %llu, \"with\": ", (unsigned long long)id) ||

@@ -44,6 +44,7 @@ ALTER TABLE golden_person ALTER COLUMN fields SET DEFAULT '{}';
 ALTER TABLE master_audit ALTER COLUMN detail DROP DEFAULT;
 ALTER TABLE master_audit ALTER COLUMN detail TYPE json USING detail::json;
 ALTER TABLE master_audit ALTER COLUMN detail SET DEFAULT '{}';
+ALTER TABLE steward_queue ALTER COLUMN evidence TYPE json USING evidence::json;
 
 -- Identifiers compare byte by byte, as in the journal (0001): their indexes
 -- take several random inserts per event, and nothing about an id calls for
