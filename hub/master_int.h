@@ -190,6 +190,8 @@ struct master {
     uint8_t ulid_rand[10];
 
     /* per-event scratch, reused */
+    int64_t today_day; /* day number of today[], -1 none (today_of) */
+    char today[32];
     char *incoming_text;
     size_t incoming_cap;
     mbuf_t json, out, text, hist;

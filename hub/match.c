@@ -1377,8 +1377,12 @@ static int norm_phone(const char *in, char *out, size_t out_len)
     }
     if (national && *rest == '0') /* the "(0)" people write after +44 */
         rest++;
-    int w = snprintf(out, out_len, "%s%s", national ? "0" : "", rest);
-    return w >= 7 && (size_t)w < out_len;
+    size_t w = strlen(rest) + (size_t)national;
+    if (out_len == 0 || w >= out_len)
+        return 0;
+    out[0] = '0';
+    memcpy(out + national, rest, w - (size_t)national + 1);
+    return w >= 7;
 }
 
 static int norm_email(const char *in, char *out, size_t out_len)
@@ -2028,9 +2032,13 @@ static void add_key(keyset_t *ks, const char *prefix, const char *value)
 {
     if (ks->n >= ks->max || value[0] == '\0')
         return;
-    int w = snprintf(ks->keys[ks->n], MATCH_KEY_LEN, "%s%s", prefix, value);
-    if (w > 0 && w < MATCH_KEY_LEN)
-        ks->n++;
+    /* Joined by hand: keys are made for every event and every record indexed. */
+    size_t lp = strlen(prefix), lv = strlen(value);
+    if (lp + lv >= MATCH_KEY_LEN)
+        return;
+    memcpy(ks->keys[ks->n], prefix, lp);
+    memcpy(ks->keys[ks->n] + lp, value, lv + 1);
+    ks->n++;
 }
 
 /* 64-bit FNV-1a: stable across platforms and runs, which blocking keys stored in an index need. */
