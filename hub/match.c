@@ -126,10 +126,23 @@ static size_t upper_copy(const char *in, char *out, size_t cap)
     return n;
 }
 
+/* Matched positions as bits: names are scored for every candidate pair, and two words per side
+ * cost less than clearing two arrays per call. */
+#define JW_WORDS ((MATCH_JW_MAX_LEN + 63) / 64)
+static int bit_get(const uint64_t *set, size_t i)
+{
+    return (int)(set[i >> 6] >> (i & 63) & 1);
+}
+
+static void bit_set(uint64_t *set, size_t i)
+{
+    set[i >> 6] |= (uint64_t)1 << (i & 63);
+}
+
+/* A and B are at most MATCH_JW_MAX_LEN characters. */
 static double jaro(const char *a, size_t la, const char *b, size_t lb)
 {
-    unsigned char ma[MATCH_JW_MAX_LEN] = {0};
-    unsigned char mb[MATCH_JW_MAX_LEN] = {0};
+    uint64_t ma[JW_WORDS] = {0}, mb[JW_WORDS] = {0};
     size_t longer = la > lb ? la : lb;
     size_t window = longer / 2 > 0 ? longer / 2 - 1 : 0;
     size_t matches = 0;
@@ -138,8 +151,9 @@ static double jaro(const char *a, size_t la, const char *b, size_t lb)
         size_t lo = i > window ? i - window : 0;
         size_t hi = i + window + 1 < lb ? i + window + 1 : lb;
         for (size_t j = lo; j < hi; j++) {
-            if (!mb[j] && a[i] == b[j]) {
-                ma[i] = mb[j] = 1;
+            if (!bit_get(mb, j) && a[i] == b[j]) {
+                bit_set(ma, i);
+                bit_set(mb, j);
                 matches++;
                 break;
             }
@@ -150,9 +164,9 @@ static double jaro(const char *a, size_t la, const char *b, size_t lb)
 
     size_t half_transpositions = 0;
     for (size_t i = 0, j = 0; i < la; i++) {
-        if (!ma[i])
+        if (!bit_get(ma, i))
             continue;
-        while (!mb[j])
+        while (!bit_get(mb, j))
             j++;
         if (a[i] != b[j])
             half_transpositions++;
@@ -164,52 +178,12 @@ static double jaro(const char *a, size_t la, const char *b, size_t lb)
     return (m / (double)la + m / (double)lb + (m - t) / m) / 3.0;
 }
 
-/* jaro() for strings of at most 64 characters, with the matched positions as bits of one word
- * instead of two zeroed arrays: the same steps, so the same result, at a fraction of the cost. It
- * runs for most candidate pairs' forenames and surnames. */
-static double jaro64(const char *a, size_t la, const char *b, size_t lb)
-{
-    uint64_t ma = 0, mb = 0;
-    size_t longer = la > lb ? la : lb;
-    size_t window = longer / 2 > 0 ? longer / 2 - 1 : 0;
-    size_t matches = 0;
-
-    for (size_t i = 0; i < la; i++) {
-        size_t lo = i > window ? i - window : 0;
-        size_t hi = i + window + 1 < lb ? i + window + 1 : lb;
-        for (size_t j = lo; j < hi; j++) {
-            if (!(mb >> j & 1) && a[i] == b[j]) {
-                ma |= (uint64_t)1 << i;
-                mb |= (uint64_t)1 << j;
-                matches++;
-                break;
-            }
-        }
-    }
-    if (matches == 0)
-        return 0.0;
-
-    size_t half_transpositions = 0;
-    for (size_t i = 0, j = 0; i < la; i++) {
-        if (!(ma >> i & 1))
-            continue;
-        while (!(mb >> j & 1))
-            j++;
-        if (a[i] != b[j])
-            half_transpositions++;
-        j++;
-    }
-    double m = (double)matches;
-    double t = (double)(half_transpositions / 2);
-    return (m / (double)la + m / (double)lb + (m - t) / m) / 3.0;
-}
-
 /* Jaro-Winkler of two upper-case strings of known length. */
 static double jaro_winkler_upper(const char *a, size_t la, const char *b, size_t lb)
 {
     if (la == 0 || lb == 0)
         return (la == 0 && lb == 0) ? 1.0 : 0.0;
-    double j = la <= 64 && lb <= 64 ? jaro64(a, la, b, lb) : jaro(a, la, b, lb);
+    double j = jaro(a, la, b, lb);
     /* Winkler only trusted the common-prefix bonus on strings that were already fairly similar. */
     if (j <= 0.7)
         return j;

@@ -112,9 +112,9 @@ static void test_jaro_winkler_survives_overlong_input(void **state)
     assert_true(jw > 0.99 && jw <= 1.0);
 }
 
-/* Names of up to 64 letters take a word-mask path, longer ones an array path: the same algorithm,
- * so exact values hold on both sides of the boundary. Identical strings score 1; one substitution
- * at the end of n letters gives Jaro (2(n-1)/n + 1)/3, plus the 4-letter prefix bonus. */
+/* Matched positions are kept as bits in 64-bit words: exact values must hold on both sides of
+ * a word boundary. Identical strings score 1; one substitution at the end of n letters gives Jaro
+ * (2(n-1)/n + 1)/3, plus the 4-letter prefix bonus. */
 static void test_jaro_winkler_is_the_same_either_side_of_64_characters(void **state)
 {
     (void)state;
