@@ -621,6 +621,7 @@ static void search(master_t *m, const match_person_t *p, const golden_t *self, i
     memset(s, 0, sizeof *s);
     s->m = m;
     match_prepare(p, &s->p);
+    match_prepare_tf(&s->p, master_tf, m); /* the frequencies stand still during a search */
     s->self = self;
     s->src = src;
     s->best = NAN;

@@ -1725,11 +1725,31 @@ static double safe_log2_ratio(double num, double den)
 }
 
 /* NORM is the normalised name (match_prep_t). */
-static double name_tf(match_tf_fn tf, void *ctx, match_field_t f, const char *norm)
+/* The frequency hook's answer for one of A's names, from A's cache when it holds this hook's. */
+static double ask_tf(match_tf_fn tf, void *ctx, match_field_t f, const match_prep_t *a)
 {
+    if (a->tf_fn != NULL && a->tf_fn == (void (*)(void))tf && a->tf_ctx == ctx)
+        return f == MATCH_FIELD_GIVEN ? a->tf_given : a->tf_family;
+    return tf(ctx, f, f == MATCH_FIELD_GIVEN ? a->given : a->family);
+}
+
+void match_prepare_tf(match_prep_t *p, match_tf_fn tf, void *tf_ctx)
+{
+    p->tf_fn = NULL;
+    if (tf == NULL)
+        return;
+    p->tf_given = p->given[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_GIVEN, p->given) : 0.0;
+    p->tf_family = p->family[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_FAMILY, p->family) : 0.0;
+    p->tf_fn = (void (*)(void))tf;
+    p->tf_ctx = tf_ctx;
+}
+
+static double name_tf(match_tf_fn tf, void *ctx, match_field_t f, const match_prep_t *a)
+{
+    const char *norm = f == MATCH_FIELD_GIVEN ? a->given : a->family;
     if (tf == NULL || norm[0] == '\0')
         return 0.0;
-    double v = tf(ctx, f, norm);
+    double v = ask_tf(tf, ctx, f, a);
     if (!(v > 0.0)) /* also rejects NaN */
         return 0.0;
     double floor = f == MATCH_FIELD_GIVEN ? MATCH_TF_GIVEN_FLOOR : MATCH_TF_FLOOR;
@@ -1746,7 +1766,7 @@ static double field_weight(const match_params_t *p, match_field_t f, int level, 
     double u = p->u[f][level];
     if (level == 1 && (f == MATCH_FIELD_GIVEN || f == MATCH_FIELD_FAMILY)) {
         /* Level 1 is EXACT for both name fields. */
-        double freq = name_tf(tf, tf_ctx, f, f == MATCH_FIELD_GIVEN ? a->given : a->family);
+        double freq = name_tf(tf, tf_ctx, f, a);
         if (freq > 0.0)
             u = freq;
     }
@@ -1867,7 +1887,7 @@ static int forename_unseen(const match_prep_t *a, match_tf_fn tf, void *tf_ctx)
 {
     if (tf == NULL || a->given[0] == '\0')
         return 0;
-    return tf(tf_ctx, MATCH_FIELD_GIVEN, a->given) == 0.0;
+    return ask_tf(tf, tf_ctx, MATCH_FIELD_GIVEN, a) == 0.0;
 }
 
 /* The identity anchors that twins and same-named parents/children fail; see match.h. */

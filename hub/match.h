@@ -82,6 +82,12 @@ typedef struct {
     unsigned short gend_at, gend_n; /* and in the opposite-sex forms index */
     unsigned char sex;              /* 1 male, 2 female, 3 other, 0 missing */
     unsigned char has_email;
+    /* The frequency hook's answers for these names, when match_prepare_tf asked it: used in place
+     * of asking again while the same hook and context are passed. */
+    void (*tf_fn)(
+        void); /* the hook, only compared (match_tf_fn is declared below); NULL: not asked */
+    void *tf_ctx;
+    double tf_given, tf_family;
 } match_prep_t;
 
 void match_prepare(const match_person_t *p, match_prep_t *out); /* p NULL: everything missing */
@@ -185,6 +191,10 @@ typedef double (*match_tf_fn)(void *ctx, match_field_t f, const char *value);
    "Wiśniewski" -> "WISNIEWSKI", "Æthel" -> "AETHEL"); other characters are dropped. Writes at most
    out_len - 1 letters plus NUL and returns how many (0: no letters, the name counts as missing). */
 size_t match_norm_name(const char *name, char *out, size_t out_len);
+
+/* Asks TF once for the frequencies of P's names, for a caller that scores P against many
+ * candidates while the frequencies stand still (the hub's candidate search). */
+void match_prepare_tf(match_prep_t *p, match_tf_fn tf, void *tf_ctx);
 
 /* Frequencies below this are clamped up to it before the TF adjustment: a council-sized frequency
  * table cannot resolve rarer values, and one invented spelling must not dominate the total. */

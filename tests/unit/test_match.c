@@ -235,6 +235,49 @@ static void test_prepared_and_raw_scoring_agree(void **state)
     }
 }
 
+/* A frequency hook that counts its calls: Smith is common, everything else rare. */
+typedef struct {
+    int calls;
+} tf_counter_t;
+
+static double counting_tf(void *ctx, match_field_t f, const char *value)
+{
+    ((tf_counter_t *)ctx)->calls++;
+    return f == MATCH_FIELD_FAMILY && strcmp(value, "SMITH") == 0 ? 0.0126 : 0.0001;
+}
+
+/* match_prepare_tf asks the hook once per name; scores are the same as asking every time, and
+ * another context is asked, not answered from the cache. */
+static void test_prepared_frequencies_are_asked_once_and_change_nothing(void **state)
+{
+    (void)state;
+    match_params_t params;
+    match_params_default(&params);
+    match_person_t a = person("John", "Smith", "1970-01-02", "male", "LS1 4AB");
+    match_prep_t pa, cached;
+    match_prepare(&a, &pa);
+    cached = pa;
+    tf_counter_t once = {0}, every = {0}, other = {0};
+    match_prepare_tf(&cached, counting_tf, &once);
+    assert_int_equal(once.calls, 2);
+    for (int i = 0; i < 5; i++) {
+        match_person_t b = person("John", "Smith", "1970-01-02", "male", i % 2 ? "LS1 4AB" : NULL);
+        match_prep_t pb;
+        match_prepare(&b, &pb);
+        match_evidence_t e1, e2;
+        double s1 = match_score_prep(&params, &cached, &pb, counting_tf, &once, &e1);
+        double s2 = match_score_prep(&params, &pa, &pb, counting_tf, &every, &e2);
+        assert_true(s1 == s2);
+    }
+    assert_int_equal(once.calls, 2);
+    assert_int_equal(every.calls, 10); /* exact forename and surname, five pairs */
+    match_person_t b = a;
+    match_prep_t pb;
+    match_prepare(&b, &pb);
+    (void)match_score_prep(&params, &cached, &pb, counting_tf, &other, NULL);
+    assert_int_equal(other.calls, 2);
+}
+
 /* Jaro-Winkler is skipped when the names share too few letters to reach 0.80: the level must be
  * the one the full comparison gives, for every pair. */
 static void test_name_levels_equal_the_full_comparison_for_every_pair(void **state)
@@ -1266,6 +1309,7 @@ int main(void)
         cmocka_unit_test(test_prepare_normalises_once_what_every_comparison_needs),
         cmocka_unit_test(test_prepared_and_raw_scoring_agree),
         cmocka_unit_test(test_name_levels_equal_the_full_comparison_for_every_pair),
+        cmocka_unit_test(test_prepared_frequencies_are_asked_once_and_change_nothing),
         cmocka_unit_test(test_phonetic_equates_smith_and_smyth),
         cmocka_unit_test(test_phonetic_equates_catherine_and_kathryn),
         cmocka_unit_test(test_phonetic_keeps_thompson_apart_but_jaro_winkler_catches_it),
