@@ -1073,14 +1073,18 @@ static int match_level_index(int field, int nlevels, const char *name)
     return -1;
 }
 
-/* Names the levels of FIELD, for a message. */
+/* Names the levels of FIELD (FIELD < 0: the fields themselves), for a message. */
 static void level_names(int field, int nlevels, char *out, size_t len)
 {
     size_t used = 0;
     out[0] = '\0';
-    for (int k = 1; k < nlevels && used < len; k++) {
-        int w = snprintf(out + used, len - used, "%s\"%s\"", k > 1 ? ", " : "",
-                         match_level_name((match_field_t)field, k));
+    int from = field < 0 ? 0 : 1, to = field < 0 ? MATCH_FIELD_COUNT : nlevels;
+    for (int k = from; k < to && used < len; k++) {
+        const char *name = field < 0 ? match_field_name((match_field_t)k)
+                                     : match_level_name((match_field_t)field, k);
+        int w = field < 0
+                    ? snprintf(out + used, len - used, "%s%s", k > from ? ", " : "", name)
+                    : snprintf(out + used, len - used, "%s\"%s\"", k > from ? ", " : "", name);
         if (w < 0)
             break;
         used += (size_t)w;
@@ -1093,12 +1097,12 @@ static int load_match_field(loader_t *ld, const char *where, yaml_node_t *key, y
 {
     const char *name = scalar_text(key);
     int f = match_field_index(name);
-    if (f < 0)
-        return fail(ld, key,
-                    "'%s': unknown field '%.*s' (fields: given, family, birth_date, sex, "
-                    "postcode, phone, email)",
-                    where, SHOWN_VALUE_MAX, name);
     char path[KEY_PATH_MAX], names[256];
+    if (f < 0) {
+        level_names(-1, 0, names, sizeof names);
+        return fail(ld, key, "'%s': unknown field '%.*s' (fields: %s)", where, SHOWN_VALUE_MAX,
+                    name, names);
+    }
     int w = snprintf(path, sizeof path, "%s.%s", where, name);
     if (w < 0 || (size_t)w >= sizeof path)
         return fail(ld, key, "field name '%.*s' is too long", SHOWN_VALUE_MAX, name);
