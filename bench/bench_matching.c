@@ -3640,6 +3640,31 @@ static PGresult *pq_query(pq_t *pq, const char *sql)
     return r;
 }
 
+/* PostgreSQL's WAL counters (pg_stat_wal) and its checkpoints so far; all -1 if unknown. */
+typedef struct {
+    long long records, fpi, bytes, checkpoints;
+} walstat_t;
+
+static walstat_t pg_wal(pq_t *pq)
+{
+    walstat_t w = {-1, -1, -1, -1};
+    PGresult *r = pq_query(pq, "SELECT wal_records, wal_fpi, wal_bytes::bigint, "
+                               "(SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) "
+                               "FROM pg_stat_wal");
+    if (!r)
+        return w;
+    long long *out[] = {&w.records, &w.fpi, &w.bytes, &w.checkpoints};
+    for (int i = 0; i < 4 && PQntuples(r) == 1; i++) {
+        char *end = NULL;
+        errno = 0;
+        long long x = strtoll(PQgetvalue(r, 0, i), &end, 10);
+        if (errno == 0 && end && *end == '\0')
+            *out[i] = x;
+    }
+    PQclear(r);
+    return w;
+}
+
 /* A single number from SQL, or -1. */
 static long long pq_count(pq_t *pq, const char *sql)
 {
@@ -3969,6 +3994,7 @@ typedef struct {
     long rss_kib, hwm_kib;
     double hub_cpu, core_cpu, pg_cpu, bench_cpu; /* CPU seconds during the load */
     long long rows;                              /* rows added to the hub's tables */
+    walstat_t wal;                               /* WAL written during the load */
     bool loaded;
 } phase_t;
 
@@ -4536,6 +4562,7 @@ int main(int argc, char **argv)
             double hub0 = proc_cpu_s(opt.hub_pid), self0 = self_cpu_s();
             double core0 = main_thread_cpu_s(opt.hub_pid), pg0 = tree_cpu_s(opt.pg_pid);
             long long rows0 = pq.conn ? pg_rows(&pq) : -1;
+            walstat_t wal0 = pq.conn ? pg_wal(&pq) : (walstat_t){-1, -1, -1, -1};
             if (load_view(&opt, &views[s], &ph->tally, &ph->seconds) < 0)
                 goto done;
             double hub1 = proc_cpu_s(opt.hub_pid);
@@ -4546,6 +4573,14 @@ int main(int argc, char **argv)
             ph->bench_cpu = self_cpu_s() - self0;
             long long rows1 = pq.conn ? pg_rows(&pq) : -1;
             ph->rows = rows0 >= 0 && rows1 >= 0 ? rows1 - rows0 : -1;
+            walstat_t wal1 = pq.conn ? pg_wal(&pq) : (walstat_t){-1, -1, -1, -1};
+            ph->wal.records =
+                wal0.records >= 0 && wal1.records >= 0 ? wal1.records - wal0.records : -1;
+            ph->wal.fpi = wal0.fpi >= 0 && wal1.fpi >= 0 ? wal1.fpi - wal0.fpi : -1;
+            ph->wal.bytes = wal0.bytes >= 0 && wal1.bytes >= 0 ? wal1.bytes - wal0.bytes : -1;
+            ph->wal.checkpoints = wal0.checkpoints >= 0 && wal1.checkpoints >= 0
+                                      ? wal1.checkpoints - wal0.checkpoints
+                                      : -1;
             ph->loaded = true;
             ph->golden = ph->queue_open = -1;
             if (pq.conn) {
@@ -4573,6 +4608,13 @@ int main(int argc, char **argv)
                 printf("  rows added to journal, golden_person, its field history, xref, "
                        "steward_queue and master_audit: %lld (%.1f per event)\n",
                        ph->rows, ph->events ? (double)ph->rows / (double)ph->events : 0.0);
+            if (ph->wal.bytes >= 0 && ph->events > 0)
+                printf("  WAL written: %.1f MiB (%.0f bytes, %.1f records and %.2f full-page "
+                       "images per event), %lld checkpoints\n",
+                       (double)ph->wal.bytes / 1048576.0,
+                       (double)ph->wal.bytes / (double)ph->events,
+                       (double)ph->wal.records / (double)ph->events,
+                       (double)ph->wal.fpi / (double)ph->events, ph->wal.checkpoints);
             for (size_t k = 0; k < t->nreasons; k++)
                 printf("  refused: %s\n", t->reasons[k]);
         }

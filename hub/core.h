@@ -14,6 +14,7 @@
 #include "config.h"
 #include "hmap.h"
 #include "master.h"
+#include "pbarena.h"
 #include "journal.h"
 #include "pbwire.h"
 #include "store.h"
@@ -45,6 +46,9 @@ typedef struct {
     sub_t **subs;     /* subscriptions attached to this session */
     size_t nsubs, capsubs;
 } session_t;
+
+/* A person payload decodes into well under this; a larger one takes a block of its own. */
+#define PB_ARENA_BLOCK 16384
 
 typedef struct core {
     const config_t *cfg;
@@ -89,6 +93,7 @@ typedef struct core {
      * env for a transient envelope being routed (it is copied into out) */
     pb_buf_t out;
     pb_buf_t env;
+    pbarena_t *arena; /* decoded payloads, reset after each envelope's check */
     bool stopping;
     int64_t now_us;
 } core_t;

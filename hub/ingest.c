@@ -99,7 +99,7 @@ static bool clean_utf8(const char *s, size_t len)
     return true;
 }
 
-static int check_payload(const pb_envelope_t *v, char *why, size_t why_len)
+static int check_payload(pbarena_t *arena, const pb_envelope_t *v, char *why, size_t why_len)
 {
     if (!is_entity_type(v->type, v->type_len))
         return 0;
@@ -113,12 +113,13 @@ static int check_payload(const pb_envelope_t *v, char *why, size_t why_len)
                  v->payload_type ? v->payload_type : "");
         return -1;
     }
-    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, v->payload_len, v->payload);
+    ProtobufCMessage *m =
+        protobuf_c_message_unpack(d, pbarena_allocator(arena), v->payload_len, v->payload);
+    pbarena_reset(arena); /* only whether it decodes matters here */
     if (!m) {
         snprintf(why, why_len, "payload does not decode as %s", d->name);
         return -1;
     }
-    protobuf_c_message_free_unpacked(m, NULL);
     return 0;
 }
 
@@ -164,7 +165,7 @@ static int check_envelope(core_t *c, const session_t *s, const pb_envelope_t *v,
                         "'publish' list in the hub configuration",
                         a->name, (int)v->type_len, v->type),
                -1;
-    return check_payload(v, why, why_len);
+    return check_payload(c->arena, v, why, why_len);
 }
 
 void ingest_keep_refused(core_t *c, const char *adapter, const char *reason, const void *bytes,

@@ -1072,15 +1072,18 @@ static int apply_person(ectx_t *c)
     if (ev->payload_type == NULL || strcmp(ev->payload_type, PERSON_TYPE) != 0)
         return refused(c, "%s must carry a %s payload, not %s", ev->type, PERSON_TYPE,
                        ev->payload_type ? ev->payload_type : "none");
-    Joinery__V1__Person *person = joinery__v1__person__unpack(NULL, ev->payload_len, ev->payload);
-    if (person == NULL)
+    Joinery__V1__Person *person =
+        joinery__v1__person__unpack(pbarena_allocator(m->arena), ev->payload_len, ev->payload);
+    if (person == NULL) {
+        pbarena_reset(m->arena);
         return refused(c, "the payload does not decode as %s", PERSON_TYPE);
+    }
     char today[32];
     today_of(m, c->now, today);
     incoming_t in[MASTER_MAX_INCOMING];
     size_t n = 0;
     int rc = master_flatten(m, person, today, in, &n, c->why, c->why_len);
-    joinery__v1__person__free_unpacked(person, NULL);
+    pbarena_reset(m->arena); /* master_flatten copied what it keeps */
     if (rc != 0) {
         c->res->outcome = MASTER_REFUSED;
         return 0;
@@ -1907,6 +1910,7 @@ master_t *master_new(const config_t *cfg, char *err, size_t errlen)
         m->params.upper = cfg->master.match_upper;
         m->params.lower = cfg->master.match_lower;
     }
+    match_params_freeze(&m->params);
     m->golden_by_id = hmap_new(1024);
     m->xref_by_key = hmap_new(1024);
     m->blocks = hmap_new(4096);
@@ -1919,9 +1923,10 @@ master_t *master_new(const config_t *cfg, char *err, size_t errlen)
     m->sys_rank = calloc(MASTER_MAX_SYSTEMS, sizeof *m->sys_rank);
     m->incoming_cap = (size_t)MASTER_MAX_INCOMING * MASTER_VALUE_MAX * 2;
     m->incoming_text = malloc(m->incoming_cap);
-    if (!m->golden_by_id || !m->xref_by_key || !m->blocks || !m->tf || !m->queue_by_id ||
-        !m->queue_by_pair || !m->keep_apart || !m->merges || !m->systems || !m->sys_rank ||
-        !m->incoming_text)
+    m->arena = pbarena_new(PB_PERSON_ARENA_BLOCK);
+    if (!m->arena || !m->golden_by_id || !m->xref_by_key || !m->blocks || !m->tf ||
+        !m->queue_by_id || !m->queue_by_pair || !m->keep_apart || !m->merges || !m->systems ||
+        !m->sys_rank || !m->incoming_text)
         goto oom;
     m->next_queue_id = m->next_merge_id = 1;
     /* Adapters first, so that without a survivorship list the order of the
@@ -1987,6 +1992,7 @@ void master_destroy(master_t **mp)
     free(m->sub_merged);
     free(m->sub_proposed);
     free(m->incoming_text);
+    pbarena_destroy(&m->arena);
     master_buf_free(&m->json);
     master_buf_free(&m->out);
     master_buf_free(&m->text);

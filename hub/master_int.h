@@ -12,6 +12,7 @@
 #include "hmap.h"
 #include "master.h"
 #include "match.h"
+#include "pbarena.h"
 
 #include <joinery/v1/person.pb-c.h>
 
@@ -139,6 +140,9 @@ typedef struct {
     size_t len, cap;
 } mbuf_t;
 
+/* A decoded Person takes well under this; a larger one gets a block of its own. */
+#define PB_PERSON_ARENA_BLOCK 16384
+
 /* One validated, normalised field of an incoming Person. */
 typedef struct {
     uint16_t field;
@@ -148,7 +152,8 @@ typedef struct {
 struct master {
     const config_t *cfg;
     match_params_t params;
-    bool broken; /* memory and tables disagree: refuse until master_load */
+    pbarena_t *arena; /* the person payload being applied */
+    bool broken;      /* memory and tables disagree: refuse until master_load */
 
     /* names */
     char **systems;

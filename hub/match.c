@@ -1236,6 +1236,13 @@ static long days_from_civil(ymd_t t)
     return era * 146097 + doe - 719468;
 }
 
+/* strcmp(a, b) == 0, without the call for the many pairs whose first letters already differ:
+ * it runs several times for each of an event's ~20 candidates. */
+static inline int str_eq(const char *a, const char *b)
+{
+    return a[0] == b[0] && strcmp(a, b) == 0;
+}
+
 static int birth_level(const match_prep_t *a, const match_prep_t *b)
 {
     if (a->birth[0] == '\0' || b->birth[0] == '\0')
@@ -1312,15 +1319,15 @@ static int postcode_level(const match_prep_t *a, const match_prep_t *b)
 {
     if (a->pc_full[0] == '\0' || b->pc_full[0] == '\0')
         return MATCH_POSTCODE_MISSING;
-    if (strcmp(a->pc_full, b->pc_full) == 0)
+    if (str_eq(a->pc_full, b->pc_full))
         return MATCH_POSTCODE_EXACT;
     if (a->pc_area[0] == '\0' || b->pc_area[0] == '\0') /* not both UK postcodes */
         return MATCH_POSTCODE_DIFFERENT;
-    if (strcmp(a->pc_sector, b->pc_sector) == 0)
+    if (str_eq(a->pc_sector, b->pc_sector))
         return MATCH_POSTCODE_SECTOR;
-    if (strcmp(a->pc_outward, b->pc_outward) == 0)
+    if (str_eq(a->pc_outward, b->pc_outward))
         return MATCH_POSTCODE_DISTRICT;
-    if (strcmp(a->pc_area, b->pc_area) == 0)
+    if (str_eq(a->pc_area, b->pc_area))
         return MATCH_POSTCODE_AREA;
     return MATCH_POSTCODE_DIFFERENT;
 }
@@ -1411,7 +1418,7 @@ static int is_mobile(const match_prep_t *p)
 static int phone_level(const match_prep_t *a, const match_prep_t *b)
 {
     int present = a->phone[0] != '\0' && b->phone[0] != '\0';
-    return binary_level(present, present && strcmp(a->phone, b->phone) == 0);
+    return binary_level(present, present && str_eq(a->phone, b->phone));
 }
 
 /* Compared by a 64-bit hash of the normalised address: two different addresses share one with a
@@ -1458,7 +1465,7 @@ static int name_level_given_terms(const pname_t *na, const pname_t *nb, const ma
     const char *a = na->s, *b = nb->s, *pa = na->ph, *pb = nb->ph;
     if (a[0] == '\0' || b[0] == '\0')
         return MATCH_GIVEN_MISSING;
-    if (strcmp(a, b) == 0)
+    if (str_eq(a, b))
         return MATCH_GIVEN_EXACT;
     if (ga != NULL &&
         runs_share_group(gendered_groups_index, ga->gend_at, ga->gend_n, gb->gend_at, gb->gend_n))
@@ -1474,7 +1481,7 @@ static int name_level_given_terms(const pname_t *na, const pname_t *nb, const ma
         if (jw >= 0.80)
             return MATCH_GIVEN_JW80;
     }
-    if (pa[0] != '\0' && strcmp(pa, pb) == 0)
+    if (pa[0] != '\0' && str_eq(pa, pb))
         return MATCH_GIVEN_PHONETIC;
     return MATCH_GIVEN_DIFFERENT;
 }
@@ -1768,9 +1775,19 @@ static double field_weight(const match_params_t *p, match_field_t f, int level, 
         /* Level 1 is EXACT for both name fields. */
         double freq = name_tf(tf, tf_ctx, f, a);
         if (freq > 0.0)
-            u = freq;
+            return safe_log2_ratio(p->m[f][level], freq);
     }
-    return safe_log2_ratio(p->m[f][level], u);
+    return p->frozen ? p->w[f][level] : safe_log2_ratio(p->m[f][level], u);
+}
+
+void match_params_freeze(match_params_t *p)
+{
+    if (p == NULL)
+        return;
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++)
+        for (int k = 0; k < MATCH_MAX_LEVELS; k++)
+            p->w[f][k] = k > 0 && k < p->nlevels[f] ? safe_log2_ratio(p->m[f][k], p->u[f][k]) : 0.0;
+    p->frozen = 1;
 }
 
 double match_score(const match_params_t *p, const match_person_t *a, const match_person_t *b,
@@ -2060,20 +2077,49 @@ static void add_email_key(keyset_t *ks, const char *email)
     add_key(ks, "em#", hex);
 }
 
+/* Writes V as exactly WIDTH decimal digits (V is a valid date part, 0 <= V < 10^WIDTH) and
+ * returns the end. Keys are made for every event and every record indexed, by hand rather than
+ * with snprintf, which was most of the cost of making them. */
+static char *put_digits(char *out, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--, v /= 10)
+        out[i] = (char)('0' + v % 10);
+    return out + width;
+}
+
+/* "YYYY-MM-DD" from its parts; OUT has room for 11 bytes. */
+static char *put_date(char *out, int y, int m, int d)
+{
+    out = put_digits(out, y, 4);
+    *out++ = '-';
+    out = put_digits(out, m, 2);
+    *out++ = '-';
+    out = put_digits(out, d, 2);
+    *out = '\0';
+    return out;
+}
+
 static void add_name_date_keys(keyset_t *ks, const match_person_t *p, const ymd_t *dob)
 {
     char fam[8], given[NAME_BUF], buf[MATCH_KEY_LEN];
     match_phonetic(p->family, fam, sizeof fam);
-    if (fam[0] == '\0')
+    size_t lf = strlen(fam);
+    if (lf == 0)
         return;
-    snprintf(buf, sizeof buf, "%s:%04d", fam, dob->y);
+    /* sizeof fam + ':' + "YYYY-MM-DD" fits MATCH_KEY_LEN with room to spare */
+    memcpy(buf, fam, lf);
+    buf[lf] = ':';
+    *put_digits(buf + lf + 1, dob->y, 4) = '\0';
     add_key(ks, "ph:", buf);
     if (norm_letters(p->given, given, sizeof given) == 0)
         return;
     /* Sorting day and month makes 1984-03-07 and 1984-07-03 produce the same key. */
     int lo = dob->m < dob->d ? dob->m : dob->d;
     int hi = dob->m < dob->d ? dob->d : dob->m;
-    snprintf(buf, sizeof buf, "%c%s:%04d-%02d-%02d", given[0], fam, dob->y, lo, hi);
+    buf[0] = given[0];
+    memcpy(buf + 1, fam, lf);
+    buf[lf + 1] = ':';
+    (void)put_date(buf + lf + 2, dob->y, lo, hi);
     add_key(ks, "dm:", buf);
 }
 
@@ -2093,7 +2139,7 @@ int match_blocking_keys(const match_person_t *p, char keys[][MATCH_KEY_LEN], int
         add_key(&ks, "ni:", buf);
     int have_dob = parse_date(p->birth_date, &dob);
     if (have_dob) {
-        snprintf(buf, sizeof buf, "%04d-%02d-%02d", dob.y, dob.m, dob.d);
+        (void)put_date(buf, dob.y, dob.m, dob.d);
         add_key(&ks, "dob:", buf);
     }
     if (parse_postcode(p->postcode, &pc))

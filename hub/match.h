@@ -160,11 +160,18 @@ typedef struct {
     double u[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS]; /* P(level | different people) */
     double upper; /* total weight at or above which pairs link automatically */
     double lower; /* below which they are a non-match; between -> steward queue */
+    /* log2(m/u) per level, for scoring without a logarithm per field per candidate. Filled by
+     * match_params_freeze and used only while `frozen` is set: change m or u afterwards and
+     * freeze again (or clear `frozen`). */
+    double w[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS];
+    int frozen;
 } match_params_t;
 
 /* m and u are distributions over levels 1..nlevels-1; level 0 (missing) is not modelled and its
  * entries are left at 0. */
 void match_params_default(match_params_t *p); /* sensible defaults for a UK population */
+/* Computes p->w from m and u and sets p->frozen; scores are the same to the bit, only faster. */
+void match_params_freeze(match_params_t *p);
 /* Comparison level of field f, one of the enums above; -1 if f is not a field. NULL a or b counts
  * as missing. */
 int match_level(match_field_t f, const match_person_t *a, const match_person_t *b);

@@ -507,10 +507,12 @@ static core_t *core_new(const config_t *cfg)
     c->window = window_new(cfg->window_events);
     c->dedup = dedup_new(DEDUP_CAPACITY);
     c->pending = jbatch_new(JB_COMMIT);
+    c->arena = pbarena_new(PB_ARENA_BLOCK);
     c->adapter_stats = calloc(cfg->nadapters + 1, sizeof *c->adapter_stats);
     c->db_up = true;
     c->now_us = core_now_us();
-    if (!c->window || !c->dedup || !c->pending || !c->adapter_stats) {
+    if (!c->window || !c->dedup || !c->pending || !c->adapter_stats || !c->arena) {
+        pbarena_destroy(&c->arena);
         window_destroy(&c->window);
         dedup_destroy(&c->dedup);
         jbatch_release(&c->pending);
@@ -543,6 +545,7 @@ static void core_destroy(core_t **cp)
     pb_buf_free(&c->derived);
     pb_buf_free(&c->out);
     pb_buf_free(&c->env);
+    pbarena_destroy(&c->arena);
     free(c->adapter_stats);
     if (c->router)
         zmq_close(c->router);

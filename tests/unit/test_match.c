@@ -667,6 +667,55 @@ static void test_score_total_is_sum_of_log2_m_over_u(void **state)
     assert_int_equal(ev.level[MATCH_FIELD_POSTCODE], MATCH_POSTCODE_SECTOR);
 }
 
+static double fixed_tf(void *ctx, match_field_t f, const char *value)
+{
+    (void)ctx;
+    (void)value;
+    return f == MATCH_FIELD_GIVEN ? 0.02 : 0.0005;
+}
+
+/* The frozen weight table gives every weight and total to the bit, with and without name
+ * frequencies, and a change to m made after freezing counts only once frozen again. */
+static void test_frozen_weights_score_to_the_bit_and_follow_a_refreeze(void **state)
+{
+    (void)state;
+    match_params_t plain, frozen;
+    match_params_default(&plain);
+    frozen = plain;
+    match_params_freeze(&frozen);
+    assert_true(frozen.frozen);
+    const match_person_t people[] = {
+        person("Anna", "Jones", "1984-03-07", "female", "LS1 4AP"),
+        person("Anna", "Jonse", "1984-07-03", "female", "LS1 4BB"),
+        person("Ann", "Jones", "1984-03-08", NULL, "LS2 9JT"),
+        person("Bill", "Smith", "1950-01-01", "male", "B1 1AA"),
+        person("William", "Smyth", "1950-01-01", "male", "B1 1AB"),
+        person(NULL, "Smith", NULL, NULL, NULL),
+        person("Wiliam", NULL, "1950-10-01", "female", "BS1 5TR"),
+    };
+    size_t n = sizeof people / sizeof people[0];
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++) {
+            for (int with_tf = 0; with_tf < 2; with_tf++) {
+                match_tf_fn tf = with_tf ? fixed_tf : NULL;
+                match_evidence_t a, b;
+                double sa = match_score(&plain, &people[i], &people[j], tf, NULL, &a);
+                double sb = match_score(&frozen, &people[i], &people[j], tf, NULL, &b);
+                assert_true(sa == sb);
+                for (int f = 0; f < MATCH_FIELD_COUNT; f++)
+                    assert_true(a.weight[f] == b.weight[f]);
+            }
+        }
+    }
+    match_evidence_t ev;
+    double before = match_score(&frozen, &people[0], &people[1], NULL, NULL, &ev);
+    frozen.m[MATCH_FIELD_BIRTH][MATCH_BIRTH_TRANSPOSED] *= 2.0;
+    assert_true(match_score(&frozen, &people[0], &people[1], NULL, NULL, &ev) == before);
+    match_params_freeze(&frozen);
+    double after = match_score(&frozen, &people[0], &people[1], NULL, NULL, &ev);
+    assert_true(fabs(after - before - 1.0) < 1e-9); /* twice as likely: one bit */
+}
+
 static void test_tf_adjustment_makes_common_surname_weigh_less_than_rare_one(void **state)
 {
     (void)state;
@@ -1329,6 +1378,7 @@ int main(void)
         cmocka_unit_test(test_default_params_are_distributions_with_signed_weights),
         cmocka_unit_test(test_score_of_pair_with_nothing_in_common_to_compare_is_zero),
         cmocka_unit_test(test_score_total_is_sum_of_log2_m_over_u),
+        cmocka_unit_test(test_frozen_weights_score_to_the_bit_and_follow_a_refreeze),
         cmocka_unit_test(test_tf_adjustment_makes_common_surname_weigh_less_than_rare_one),
         cmocka_unit_test(test_tf_adjustment_applies_to_exact_names_only),
         cmocka_unit_test(test_nhs_number_validation_uses_modulus_11_and_rejects_placeholders),
