@@ -115,6 +115,7 @@ build-bench/bench/bench_matching --people "$people" --seed "$seed" --systems "$s
 kill -TERM "$hub"
 wait "$hub" || true
 hub=""
+grep -o "master data: .*" "$dir/hub.log" | sed 's/^/hub: /' || true
 problems=$(grep -ciE " (warn|error|fatal)" "$dir/hub.log" || true)
 echo "hub log: $problems warning/error lines$([[ $problems -gt 0 ]] && echo "; first ones:")"
 grep -iE " (warn|error|fatal)" "$dir/hub.log" | head -n 5 || true

@@ -521,6 +521,7 @@ typedef struct {
 typedef struct {
     master_t *m;
     match_prep_t p;       /* the record being matched, prepared once for all candidates */
+    match_bounder_t bound; /* and what bounds its candidates' scores */
     const golden_t *self; /* skip (re-matching a record against the others) */
     int src;              /* sender; -1 to skip the same-system guard */
     cand_t link;          /* best LINK; link.g NULL if none */
@@ -552,8 +553,13 @@ static void on_candidate(void *ctx, golden_t *g)
     search_t *s = ctx;
     if (g == s->self || g->state != MS_ACTIVE)
         return;
-    cand_t c = {.g = g};
     const match_params_t *mp = &s->m->params;
+    /* Below the lower threshold and the best score so far, a candidate changes nothing. */
+    if (!isnan(s->best) && match_bound(&s->bound, mp, &g->sketch) < fmin(mp->lower, s->best)) {
+        s->m->nbounded++;
+        return;
+    }
+    cand_t c = {.g = g};
     c.decision = (int)match_decide_prep(mp, &s->p, &g->prep, master_tf, s->m, &c.ev, NULL, 0);
     c.score = c.ev.total;
     if (isnan(s->best) || c.score > s->best)
@@ -622,6 +628,7 @@ static void search(master_t *m, const match_person_t *p, const golden_t *self, i
     s->m = m;
     match_prepare(p, &s->p);
     match_prepare_tf(&s->p, master_tf, m); /* the frequencies stand still during a search */
+    match_bounder_init(&s->bound, &m->params, &s->p, master_tf, m);
     s->self = self;
     s->src = src;
     s->best = NAN;
@@ -2011,10 +2018,12 @@ size_t master_steward_count(const master_t *m)
     return m ? m->nopen : 0;
 }
 
-void master_search_counts(const master_t *m, uint64_t *searches, uint64_t *scored)
+void master_search_counts(const master_t *m, uint64_t *searches, uint64_t *scored,
+                          uint64_t *bounded)
 {
     *searches = m ? m->nsearches : 0;
     *scored = m ? m->nscored : 0;
+    *bounded = m ? m->nbounded : 0;
 }
 
 const char *master_lookup(const master_t *m, const char *system, const char *local_id,

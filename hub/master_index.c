@@ -455,6 +455,7 @@ int master_index_add(master_t *m, golden_t *g)
     char given[MATCH_JW_MAX_LEN];
     master_match_view(g->vals, &p, given, sizeof given);
     match_prepare(&p, &g->prep);
+    match_sketch(&g->prep, &g->sketch);
     tf_count(m, MATCH_FIELD_GIVEN, p.given, 1);
     tf_count(m, MATCH_FIELD_FAMILY, p.family, 1);
     return 0;
@@ -488,11 +489,7 @@ static void visit(master_t *m, golden_t *g, master_candidate_fn fn, void *ctx)
 #define PREFETCH_AHEAD 4
 static void prefetch_candidate(const golden_t *g)
 {
-    __builtin_prefetch(&g->stamp);
-    __builtin_prefetch(&g->prep);
-    __builtin_prefetch((const char *)&g->prep + 64);
-    __builtin_prefetch((const char *)&g->prep + 128);
-    __builtin_prefetch((const char *)&g->prep + 192);
+    __builtin_prefetch(&g->stamp); /* the line with the sketch */
 }
 
 void master_candidates(master_t *m, const match_person_t *p, master_candidate_fn fn,

@@ -72,6 +72,11 @@ typedef struct golden golden_t;
 typedef struct xref xref_t;
 
 struct golden {
+    /* What a candidate search reads of every candidate comes first, in one cache line: most
+     * candidates are dismissed on their sketch (match_bound) without reading the rest. */
+    uint32_t stamp; /* candidate de-duplication during one search */
+    uint8_t state;
+    match_sketch_t sketch; /* of prep, made with it */
     char id[MASTER_ID_MAX];
     uint64_t version;
     int64_t created_us, updated_us;
@@ -79,8 +84,6 @@ struct golden {
     mvals_t *vals;      /* owned; NULL = no fields */
     xref_t *xrefs;      /* local ids linked here (list through mnext) */
     golden_t *hnext;    /* id hash chain */
-    uint32_t stamp;     /* candidate de-duplication during one search */
-    uint8_t state;
     /* Its matching fields prepared for scoring; made by master_index_add, so
      * valid whenever the record is in the blocking index (every candidate). */
     match_prep_t prep;
@@ -177,6 +180,7 @@ struct master {
     hmap_t *tf;     /* name frequency counts */
     uint32_t stamp;
     uint64_t nsearches, nscored; /* see master_search_counts */
+    uint64_t nbounded;           /* candidates dismissed on their sketch alone */
 
     /* steward */
     hmap_t *queue_by_id;

@@ -13,6 +13,7 @@
 #define JOINERY_MATCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* String similarity, ASCII case-insensitive; returns 0.0..1.0.
  * Winkler's original variant: prefix scale 0.1, prefix capped at 4, and the prefix boost only
@@ -260,6 +261,38 @@ match_decision_t match_decide(const match_params_t *p, const match_person_t *a,
 match_decision_t match_decide_prep(const match_params_t *p, const match_prep_t *a,
                                    const match_prep_t *b, match_tf_fn tf, void *tf_ctx,
                                    match_evidence_t *ev, char *why, size_t why_len);
+
+/* A candidate dismissed on one cache line. A search scores some twenty candidates, most of them
+ * neighbours or people born the same day with nothing else in common, and reading each one's
+ * preparation (several cache lines) was most of the cost. A sketch is a record's matching fields
+ * in 24 bytes: its birth date exactly, 16-bit hashes of the rest (0 = missing). From the event's
+ * preparation and a candidate's sketch, match_bound gives a score the pair cannot exceed: a hash
+ * that differs proves the values differ, a hash that agrees allows the best level. */
+typedef struct {
+    uint32_t birth; /* YYYYMMDD as eight 4-bit digits; 0 missing */
+    int32_t bdays;  /* its day number */
+    uint16_t given, family, postcode, phone, email, nhs, ni;
+    unsigned char sex;
+} match_sketch_t;
+
+void match_sketch(const match_prep_t *p, match_sketch_t *out);
+
+/* What match_bound needs of the event being matched, made once per search. */
+typedef struct {
+    match_sketch_t a;
+    double given_exact, family_exact; /* the event's exact-name weights, frequency-adjusted */
+    double given_other, family_other; /* the most any other level of a name weighs */
+    double postcode_other;            /* the most a different postcode weighs */
+    int usable;                       /* 0: parameters not frozen, no bound */
+} match_bounder_t;
+
+void match_bounder_init(match_bounder_t *b, const match_params_t *p, const match_prep_t *a,
+                        match_tf_fn tf, void *tf_ctx);
+/* At least the score match_score_prep gives the event and the candidate whose sketch C is;
+ * INFINITY when a deterministic rule may apply (both NHS or both NI numbers may be equal) or the
+ * bounder is not usable. So a candidate whose bound is below the lower threshold and below the
+ * best score of the search so far can change neither the decision nor the best score. */
+double match_bound(const match_bounder_t *b, const match_params_t *p, const match_sketch_t *c);
 
 /* Blocking keys for candidate search; writes up to `max` NUL-terminated keys into keys[i] (each
  * 48 bytes), returns how many, in this priority order:

@@ -534,13 +534,14 @@ static void core_destroy(core_t **cp)
     window_destroy(&c->window);
     dedup_destroy(&c->dedup);
     jbatch_release(&c->pending);
-    uint64_t searches, scored;
-    master_search_counts(c->master, &searches, &scored);
+    uint64_t searches, scored, bounded;
+    master_search_counts(c->master, &searches, &scored, &bounded);
     if (searches)
         log_info("router",
-                 "master data: %llu candidate searches scored %llu candidates (%.1f each)",
+                 "master data: %llu candidate searches visited %llu candidates (%.1f each), "
+                 "%llu of them dismissed on their sketch without scoring",
                  (unsigned long long)searches, (unsigned long long)scored,
-                 (double)scored / (double)searches);
+                 (double)scored / (double)searches, (unsigned long long)bounded);
     master_destroy(&c->master);
     pb_buf_free(&c->derived);
     pb_buf_free(&c->out);

@@ -716,6 +716,82 @@ static void test_frozen_weights_score_to_the_bit_and_follow_a_refreeze(void **st
     assert_true(fabs(after - before - 1.0) < 1e-9); /* twice as likely: one bit */
 }
 
+/* match_bound never falls below the score, whatever the pair (names alike or not, dates typed
+ * wrong, postcodes near or far, contacts present or not, with and without name frequencies), is
+ * INFINITY where a deterministic rule may link, and is low enough for neighbours with nothing
+ * else in common to be dismissed. */
+static void test_bound_is_never_below_the_score_and_dismisses_neighbours(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    match_params_freeze(&p);
+    static const char *const given[] = {"William", "Bill", "Wiliam", "Jack", "Jake", NULL};
+    static const char *const family[] = {"Smith", "Smyth", "Jones", NULL};
+    static const char *const dob[] = {"1984-03-07", "1984-07-03", "1984-03-08", "1994-03-07",
+                                      "1984-03-27", "2001-11-30", NULL};
+    static const char *const pc[] = {"LS6 2AB", "LS6 2AD", "LS7 1AA", "B1 1AA", "ZZ99 3VZ", NULL};
+    static const char *const sex[] = {"male", "female", NULL};
+    static const char *const tel[] = {"07700 900123", "07700 900999", NULL};
+    static const char *const mail[] = {"w.smith@example.org", "bill@example.org", NULL};
+    enum { N = 400 };
+    match_prep_t prep[N];
+    size_t n = 0;
+    unsigned x = 12345;
+    for (size_t i = 0; i < N; i++) {
+        match_person_t q = {0};
+        x = x * 1103515245u + 12345u;
+        q.given = given[(x >> 8) % 6];
+        q.family = family[(x >> 11) % 4];
+        q.birth_date = dob[(x >> 14) % 7];
+        q.postcode = pc[(x >> 17) % 6];
+        q.sex = sex[(x >> 20) % 3];
+        q.phone = tel[(x >> 22) % 3];
+        q.email = mail[(x >> 24) % 3];
+        q.nhs_number = (x >> 26) % 4 == 0 ? "943 476 5919" : NULL;
+        match_prepare(&q, &prep[n++]);
+    }
+    size_t dismissed = 0;
+    for (int with_tf = 0; with_tf < 2; with_tf++) {
+        match_tf_fn tf = with_tf ? fixed_tf : NULL;
+        for (size_t i = 0; i < n; i++) {
+            match_bounder_t b;
+            match_bounder_init(&b, &p, &prep[i], tf, NULL);
+            assert_true(b.usable);
+            for (size_t j = 0; j < n; j++) {
+                match_sketch_t sk;
+                match_sketch(&prep[j], &sk);
+                double bound = match_bound(&b, &p, &sk);
+                double score = match_score_prep(&p, &prep[i], &prep[j], tf, NULL, NULL);
+                if (!(bound >= score))
+                    fail_msg("pair %zu/%zu: bound %.6f below score %.6f", i, j, bound, score);
+                if (prep[i].nhs[0] != '\0' && prep[j].nhs[0] != '\0')
+                    assert_true(isinf(bound));
+                dismissed += bound < p.lower;
+            }
+        }
+    }
+    assert_true(dismissed > (size_t)n * n / 4);
+
+    /* Neighbours: same postcode, nothing else alike. */
+    match_person_t a = person("Margaret", "Robinson", "1950-02-11", "female", "LS6 2AB");
+    match_person_t b = person("Tyler", "Okafor", "1999-08-30", "male", "LS6 2AB");
+    match_prep_t pa, pb;
+    match_prepare(&a, &pa);
+    match_prepare(&b, &pb);
+    match_bounder_t bd;
+    match_bounder_init(&bd, &p, &pa, NULL, NULL);
+    match_sketch_t sb;
+    match_sketch(&pb, &sb);
+    assert_true(match_bound(&bd, &p, &sb) < p.lower);
+    /* Unfrozen parameters give no bound. */
+    match_params_t loose;
+    match_params_default(&loose);
+    match_bounder_init(&bd, &loose, &pa, NULL, NULL);
+    assert_false(bd.usable);
+    assert_true(isinf(match_bound(&bd, &loose, &sb)));
+}
+
 static void test_tf_adjustment_makes_common_surname_weigh_less_than_rare_one(void **state)
 {
     (void)state;
@@ -1379,6 +1455,7 @@ int main(void)
         cmocka_unit_test(test_score_of_pair_with_nothing_in_common_to_compare_is_zero),
         cmocka_unit_test(test_score_total_is_sum_of_log2_m_over_u),
         cmocka_unit_test(test_frozen_weights_score_to_the_bit_and_follow_a_refreeze),
+        cmocka_unit_test(test_bound_is_never_below_the_score_and_dismisses_neighbours),
         cmocka_unit_test(test_tf_adjustment_makes_common_surname_weigh_less_than_rare_one),
         cmocka_unit_test(test_tf_adjustment_applies_to_exact_names_only),
         cmocka_unit_test(test_nhs_number_validation_uses_modulus_11_and_rejects_placeholders),
