@@ -3574,6 +3574,22 @@ static double self_cpu_s(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* CPU time the hypervisor gave to others while this machine wanted it (the "steal" column of
+ * /proc/stat), in seconds summed over CPUs, or -1. On a shared VM it explains much of the
+ * run-to-run spread of the rates. */
+static double steal_s(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (f == NULL)
+        return -1;
+    unsigned long long v[8] = {0};
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    long hz = sysconf(_SC_CLK_TCK);
+    return n == 8 && hz > 0 ? (double)v[7] / (double)hz : -1;
+}
+
 /* VmRSS and VmHWM of PID in KiB, or -1. */
 static int read_rss(long pid, long *rss_kib, long *hwm_kib)
 {
@@ -3995,6 +4011,7 @@ typedef struct {
     double hub_cpu, core_cpu, pg_cpu, bench_cpu; /* CPU seconds during the load */
     long long rows;                              /* rows added to the hub's tables */
     walstat_t wal;                               /* WAL written during the load */
+    double steal;                                /* CPU seconds the hypervisor took */
     bool loaded;
 } phase_t;
 
@@ -4559,7 +4576,7 @@ int main(int argc, char **argv)
         for (int s = 0; s < opt.systems; s++) {
             phase_t *ph = &phases[s];
             ph->events = views[s].n;
-            double hub0 = proc_cpu_s(opt.hub_pid), self0 = self_cpu_s();
+            double hub0 = proc_cpu_s(opt.hub_pid), self0 = self_cpu_s(), steal0 = steal_s();
             double core0 = main_thread_cpu_s(opt.hub_pid), pg0 = tree_cpu_s(opt.pg_pid);
             long long rows0 = pq.conn ? pg_rows(&pq) : -1;
             walstat_t wal0 = pq.conn ? pg_wal(&pq) : (walstat_t){-1, -1, -1, -1};
@@ -4571,6 +4588,8 @@ int main(int argc, char **argv)
             ph->core_cpu = core0 >= 0 && core1 >= 0 ? core1 - core0 : -1;
             ph->pg_cpu = pg0 >= 0 && pg1 >= 0 ? pg1 - pg0 : -1;
             ph->bench_cpu = self_cpu_s() - self0;
+            double steal1 = steal_s();
+            ph->steal = steal0 >= 0 && steal1 >= 0 ? steal1 - steal0 : -1;
             long long rows1 = pq.conn ? pg_rows(&pq) : -1;
             ph->rows = rows0 >= 0 && rows1 >= 0 ? rows1 - rows0 : -1;
             walstat_t wal1 = pq.conn ? pg_wal(&pq) : (walstat_t){-1, -1, -1, -1};
@@ -4608,6 +4627,8 @@ int main(int argc, char **argv)
                 printf("  rows added to journal, golden_person, its field history, xref, "
                        "steward_queue and master_audit: %lld (%.1f per event)\n",
                        ph->rows, ph->events ? (double)ph->rows / (double)ph->events : 0.0);
+            if (ph->steal >= 0)
+                printf("  CPU stolen by the hypervisor during the load: %.1f s\n", ph->steal);
             if (ph->wal.bytes >= 0 && ph->events > 0)
                 printf("  WAL written: %.1f MiB (%.0f bytes, %.1f records and %.2f full-page "
                        "images per event), %lld checkpoints\n",

@@ -22,6 +22,52 @@ static char *dup_str(const char *s)
     return strdup(s ? s : "");
 }
 
+static void free_text(jtext_t *t)
+{
+    while (t != NULL) {
+        jtext_t *next = t->next;
+        free(t);
+        t = next;
+    }
+}
+
+/* BYTES for one row's parameters, from the batch's text blocks. */
+static void *text_alloc(jbatch_t *b, size_t bytes)
+{
+    const size_t align = sizeof(max_align_t);
+    if (bytes > SIZE_MAX - align - sizeof(jtext_t))
+        return NULL;
+    bytes = (bytes + align - 1) / align * align;
+    jtext_t *t = b->sqltext;
+    if (t == NULL || t->cap - t->used < bytes) {
+        size_t cap = bytes > JTEXT_BLOCK ? bytes : JTEXT_BLOCK;
+        jtext_t *nt = malloc(sizeof *nt + cap);
+        if (!nt)
+            return NULL;
+        *nt = (jtext_t){.next = t, .cap = cap};
+        b->sqltext = t = nt;
+    }
+    void *p = (char *)t->data + t->used;
+    t->used += bytes;
+    return p;
+}
+
+/* Gives back the text of rows from P (a row's params, or NULL for all) onwards: rows are
+ * allocated in order, so that is everything after P in its block and every newer block. */
+static void text_rewind(jbatch_t *b, const void *p)
+{
+    while (b->sqltext != NULL) {
+        jtext_t *t = b->sqltext;
+        const char *start = (const char *)t->data;
+        if (p != NULL && (const char *)p >= start && (const char *)p < start + t->cap) {
+            t->used = (size_t)((const char *)p - start);
+            return;
+        }
+        b->sqltext = t->next;
+        free(t);
+    }
+}
+
 static void free_rows(jbatch_t *b)
 {
     for (size_t i = 0; i < b->nrejects; i++) {
@@ -49,8 +95,8 @@ static void free_rows(jbatch_t *b)
             free(c->patterns[j]);
         free(c->patterns);
     }
-    for (size_t i = 0; i < b->nsql; i++)
-        free(b->sql[i].params);
+    free_text(b->sqltext);
+    b->sqltext = NULL;
     free(b->sql);
     b->sql = NULL;
     b->nsql = b->capsql = 0;
@@ -157,7 +203,7 @@ int jbatch_add_sql(jbatch_t *b, const char *stmt, int nparams, const char *const
     size_t bytes = (size_t)nparams * sizeof(char *);
     for (int i = 0; i < nparams; i++)
         bytes += params[i] ? strlen(params[i]) + 1 : 0;
-    char **p = malloc(bytes ? bytes : 1);
+    char **p = text_alloc(b, bytes ? bytes : 1);
     if (!p)
         return -1;
     char *text = (char *)(p + nparams);
@@ -309,8 +355,10 @@ int jbatch_take_dead(jbatch_t *to, jbatch_t *from)
 
 void jbatch_truncate_sql(jbatch_t *b, size_t mark)
 {
-    while (b->nsql > mark)
-        free(b->sql[--b->nsql].params);
+    if (mark >= b->nsql)
+        return;
+    text_rewind(b, mark == 0 ? NULL : b->sql[mark].params);
+    b->nsql = mark;
 }
 
 jentry_t *jbatch_find(const jbatch_t *b, uint64_t seq)

@@ -66,8 +66,18 @@ typedef struct {
     int nparams;
     bool copy;                          /* stmt is a COPY ... FROM STDIN: the row joins that COPY */
     const struct master_upsert *upsert; /* non-NULL: gathered per batch (master.h) */
-    char **params; /* one allocation: the pointer array followed by the strings */
+    char **params; /* the pointer array followed by the strings, in the batch's sqltext */
 } jsql_t;
+
+#define JTEXT_BLOCK 65536
+
+/* Where the engine's rows keep their text: a few large blocks per batch instead of a malloc per
+ * row (four rows per person event). Newest block first. */
+typedef struct jtext {
+    struct jtext *next;
+    size_t cap, used;
+    max_align_t data[]; /* cap bytes */
+} jtext_t;
 
 typedef struct {
     char *adapter, *subscription;
@@ -107,6 +117,7 @@ typedef struct jbatch {
     size_t ncursors, capcursors;
     jsql_t *sql;
     size_t nsql, capsql;
+    jtext_t *sqltext; /* owns every sql[i].params */
 
     /* FETCH: what to read, and for whom (core's subscription id). */
     uint64_t fetch_from;

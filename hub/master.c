@@ -520,12 +520,12 @@ typedef struct {
 
 typedef struct {
     master_t *m;
-    match_prep_t p;       /* the record being matched, prepared once for all candidates */
+    match_prep_t p;        /* the record being matched, prepared once for all candidates */
     match_bounder_t bound; /* and what bounds its candidates' scores */
-    const golden_t *self; /* skip (re-matching a record against the others) */
-    int src;              /* sender; -1 to skip the same-system guard */
-    cand_t link;          /* best LINK; link.g NULL if none */
-    cand_t link2;         /* the next best LINK, another record; g NULL if none */
+    const golden_t *self;  /* skip (re-matching a record against the others) */
+    int src;               /* sender; -1 to skip the same-system guard */
+    cand_t link;           /* best LINK; link.g NULL if none */
+    cand_t link2;          /* the next best LINK, another record; g NULL if none */
     cand_t poss[MAX_POSSIBLE];
     size_t nposs;
     double best; /* best score seen, NAN if no candidate */

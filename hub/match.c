@@ -2151,10 +2151,10 @@ double match_bound(const match_bounder_t *bd, const match_params_t *p, const mat
         total += frozen_w(p, MATCH_FIELD_SEX,
                           a->sex == c->sex ? MATCH_BINARY_EXACT : MATCH_BINARY_DIFFERENT);
     if (a->postcode != 0 && c->postcode != 0)
-        total += a->postcode == c->postcode
-                     ? fmax(frozen_w(p, MATCH_FIELD_POSTCODE, MATCH_POSTCODE_EXACT),
-                            bd->postcode_other)
-                     : bd->postcode_other;
+        total +=
+            a->postcode == c->postcode
+                ? fmax(frozen_w(p, MATCH_FIELD_POSTCODE, MATCH_POSTCODE_EXACT), bd->postcode_other)
+                : bd->postcode_other;
     total += binary_bound(p, MATCH_FIELD_PHONE, a->phone, c->phone);
     total += binary_bound(p, MATCH_FIELD_EMAIL, a->email, c->email);
     /* Summed in another order than the score: allow for rounding. */
