@@ -116,9 +116,10 @@ session_t *session_open(core_t *c, const uint8_t *rid, size_t rid_len,
 void session_close(core_t *c, session_t *s, const char *why);
 void session_add_confirm(core_t *c, session_t *s, const char *event_id, size_t id_len, int status,
                          uint64_t seq, const char *reason);
-/* The same, for a journaled event whose golden record is known. */
+/* The same, for a journaled event whose golden record is known (STATUS 0 OK, or DUPLICATE for a
+ * re-sent one). */
 void session_add_confirm_master(core_t *c, session_t *s, const char *event_id, size_t id_len,
-                                uint64_t seq, const char *master_id, size_t master_len);
+                                int status, uint64_t seq, const char *master_id, size_t master_len);
 void session_flush_confirms(core_t *c, session_t *s);
 void session_tick(core_t *c); /* heartbeats and expiry */
 int session_attach(session_t *s, sub_t *sub);

@@ -263,11 +263,37 @@ static int apply_master(core_t *c, session_t *s, const pb_envelope_t *v, const u
     return 1;
 }
 
+_Static_assert(sizeof(((jconfirm_t *)0)->master_id) >= MASTER_ID_MAX,
+               "a deferred confirm holds a whole master id");
+
+/* The golden record a re-sent person event's local id resolves to now, so that an adapter
+ * resending after an outage learns it from the DUPLICATE as it would have from the OK. */
+static const char *duplicate_master(const core_t *c, const session_t *s, const pb_envelope_t *v,
+                                    char master_id[MASTER_ID_MAX])
+{
+    static const char prefix[] = "person.";
+    char local[256];
+    if (c->master == NULL || v->source_record_id_len == 0 ||
+        v->source_record_id_len >= sizeof local || v->type_len < sizeof prefix - 1 ||
+        memcmp(v->type, prefix, sizeof prefix - 1) != 0)
+        return NULL;
+    memcpy(local, v->source_record_id, v->source_record_id_len);
+    local[v->source_record_id_len] = '\0';
+    return master_lookup(c->master, s->adapter->name, local, master_id) ? master_id : NULL;
+}
+
 static void confirm_duplicate(core_t *c, session_t *s, const pb_envelope_t *v, uint64_t seq)
 {
+    char mid[MASTER_ID_MAX];
+    const char *master = duplicate_master(c, s, v, mid);
     if (!(seq & DEDUP_PENDING)) {
-        session_add_confirm(c, s, v->event_id, v->event_id_len,
-                            JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, NULL);
+        if (master)
+            session_add_confirm_master(c, s, v->event_id, v->event_id_len,
+                                       JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, master,
+                                       strlen(master));
+        else
+            session_add_confirm(c, s, v->event_id, v->event_id_len,
+                                JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, NULL);
         return;
     }
     /* The original is still on its way to the journal: answer when it lands.
@@ -276,8 +302,10 @@ static void confirm_duplicate(core_t *c, session_t *s, const pb_envelope_t *v, u
     jbatch_t *b = c->pending;
     if (c->pending->n == 0 || seq < c->pending->e[0].seq)
         b = c->inflight ? c->inflight : c->pending;
-    jbatch_add_confirm(b, s->id, v->event_id, v->event_id_len,
-                       JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, NULL);
+    if (jbatch_add_confirm(b, s->id, v->event_id, v->event_id_len,
+                           JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, NULL) == 0 &&
+        master)
+        jbatch_set_confirm_master(b, master);
 }
 
 static bool pending_full(const core_t *c)
@@ -405,6 +433,9 @@ static void confirm_owed(core_t *c, const jbatch_t *b, bool failed)
             session_add_confirm(c, s, k->event_id, strlen(k->event_id),
                                 JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
                                 "not kept: the journal commit failed; resend");
+        else if (k->master_id[0] != '\0')
+            session_add_confirm_master(c, s, k->event_id, strlen(k->event_id), k->status, k->seq,
+                                       k->master_id, strlen(k->master_id));
         else
             session_add_confirm(c, s, k->event_id, strlen(k->event_id), k->status, k->seq,
                                 k->reason);
@@ -431,7 +462,7 @@ void ingest_committed(core_t *c, jbatch_t *b)
             /* An entity event's ordering key is its golden record: "m:<master id>". */
             const char *ek = jentry_entity_key(b, e);
             if (e->entity_key_len > 2 && ek[0] == 'm' && ek[1] == ':')
-                session_add_confirm_master(c, s, jentry_event_id(b, e), e->event_id_len, e->seq,
+                session_add_confirm_master(c, s, jentry_event_id(b, e), e->event_id_len, 0, e->seq,
                                            ek + 2, e->entity_key_len - 2u);
             else
                 session_add_confirm(c, s, jentry_event_id(b, e), e->event_id_len, 0, e->seq, NULL);

@@ -339,7 +339,16 @@ int jbatch_add_confirm(jbatch_t *b, int32_t session, const char *event_id, size_
     memcpy(c->event_id, event_id, len);
     c->event_id[len] = '\0';
     snprintf(c->reason, sizeof c->reason, "%s", reason ? reason : "");
+    c->master_id[0] = '\0';
     return 0;
+}
+
+void jbatch_set_confirm_master(jbatch_t *b, const char *master_id)
+{
+    size_t n = master_id ? strlen(master_id) : 0;
+    if (b->nconfirms == 0 || n >= sizeof b->confirms[0].master_id)
+        return;
+    memcpy(b->confirms[b->nconfirms - 1].master_id, master_id, n + 1);
 }
 
 int jbatch_take_dead(jbatch_t *to, jbatch_t *from)

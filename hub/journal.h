@@ -95,6 +95,8 @@ typedef struct {
     uint64_t seq;
     char event_id[129];
     char reason[256];
+    char master_id[40]; /* "" or the golden record a re-sent person event resolved to
+                           (MASTER_ID_MAX) */
 } jconfirm_t;
 
 typedef enum { JB_COMMIT = 0, JB_FETCH = 1 } jbatch_kind_t;
@@ -191,6 +193,8 @@ int jbatch_add_cursor(jbatch_t *b, const char *adapter, const char *subscription
                       uint64_t acked_seq, char *const *patterns, size_t npatterns);
 int jbatch_add_confirm(jbatch_t *b, int32_t session, const char *event_id, size_t len, int status,
                        uint64_t seq, const char *reason);
+/* The last confirm added will carry MASTER_ID (ignored if too long). */
+void jbatch_set_confirm_master(jbatch_t *b, const char *master_id);
 /* Moves dead letters from a failed batch into another, so none is lost. */
 int jbatch_take_dead(jbatch_t *to, jbatch_t *from);
 

@@ -128,12 +128,13 @@ void session_add_confirm(core_t *c, session_t *s, const char *event_id, size_t i
 }
 
 void session_add_confirm_master(core_t *c, session_t *s, const char *event_id, size_t id_len,
-                                uint64_t seq, const char *master_id, size_t master_len)
+                                int status, uint64_t seq, const char *master_id, size_t master_len)
 {
-    size_t inner = pb_field_size_len(1, id_len) + pb_field_size_varint(4, seq) +
-                   pb_field_size_len(5, master_len);
+    size_t inner = pb_field_size_len(1, id_len) + (status ? pb_field_size_varint(2, status) : 0) +
+                   pb_field_size_varint(4, seq) + pb_field_size_len(5, master_len);
     pb_buf_t *b = &s->confirm;
     if (pb_put_len_header(b, 1, inner) < 0 || pb_put_bytes_field(b, 1, event_id, id_len) < 0 ||
+        (status && pb_put_varint_field(b, 2, (uint64_t)status) < 0) ||
         pb_put_varint_field(b, 4, seq) < 0 || pb_put_bytes_field(b, 5, master_id, master_len) < 0)
         return;
     if (b->len > 256 * 1024)

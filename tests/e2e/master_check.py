@@ -66,6 +66,17 @@ c = publish(crm, "CRM-77", J.person("Ann", "Smith", "1960-01-05", NHS, phone="07
 check(c.status == P.CONFIRM_OK and c.master_id == gold, "so does the CRM's")
 check(sql("SELECT count(*) FROM xref WHERE master_id = '%s'" % gold) == "3",
       "the cross-reference holds three local ids for one resident")
+# An adapter that resends after an outage learns the golden record from the DUPLICATE too.
+again = crm.event("person.updated", record_id="CRM-77",
+                  payload=J.person("Ann", "Smith", "1960-01-05", NHS,
+                                   phone="07700 900123"),
+                  payload_type="joinery.v1.Person", event_id="crm-resend-1")
+first_try = crm.publish([again])["crm-resend-1"]
+resent = crm.publish([again])["crm-resend-1"]
+check(first_try.status == P.CONFIRM_OK and resent.status == P.CONFIRM_DUPLICATE
+      and resent.master_id == gold and resent.seq == first_try.seq,
+      "a re-sent person event is confirmed DUPLICATE with its golden record (%s)"
+      % resent.master_id)
 for x in (sc, crm, health, ops):
     J.drain(x, 800)
 
