@@ -45,4 +45,10 @@ start_hub "$E2E_DIR/hub.yaml"
 make_pgctl
 "$PY" "$(dirname "$0")/master_check.py" "tcp://127.0.0.1:$port" "$db" "$E2E_DIR/pgctl.sh"
 stop_hub
+# The engine's rows went to PostgreSQL as binary COPY (every column type known).
+if grep -q "go as text" "$E2E_DIR/hub.log"; then
+    grep "go as text" "$E2E_DIR/hub.log" >&2
+    fail "some master-data rows were sent as text COPY"
+fi
+grep -q "master data" "$E2E_DIR/hub.log" || fail "the hub log does not show the engine ran"
 echo "test_master_data: ok"
