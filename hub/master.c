@@ -175,6 +175,24 @@ static const char *num_d(char *buf, double v)
     return buf;
 }
 
+/* num_d, remembering the last value: the same score is written twice per event, and %.17g is
+ * the slowest thing printf does. */
+static const char *num_d_again(master_t *m, char *buf, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    if (m->num_text[0] != '\0' && bits == m->num_bits) {
+        memcpy(buf, m->num_text, sizeof m->num_text);
+        return buf;
+    }
+    if (num_d(buf, v) == NULL)
+        return NULL;
+    _Static_assert(sizeof m->num_text >= NUM_LEN, "num_text holds a score");
+    memcpy(m->num_text, buf, NUM_LEN);
+    m->num_bits = bits;
+    return buf;
+}
+
 static int run(ectx_t *c, const char *stmt, int n, const char *const *params)
 {
     if (c->sink->sql(c->sink->ctx, stmt, n, params) != 0)
@@ -268,8 +286,13 @@ static int sql_xref(ectx_t *c, int system, const char *local_id, const golden_t 
 {
     char s[NUM_LEN], at[NUM_LEN];
     num_i(at, linked_us);
-    const char *p[] = {c->m->systems[system], local_id,        g->id, master_link_state_name(state),
-                       master_how_name(how),  num_d(s, score), at};
+    const char *p[] = {c->m->systems[system],
+                       local_id,
+                       g->id,
+                       master_link_state_name(state),
+                       master_how_name(how),
+                       num_d_again(c->m, s, score),
+                       at};
     if (fresh)
         return run_append(c, COPY_XREF, SQL_XREF, 7, p);
     return run_upsert(c, &UPSERT_XREF, SQL_XREF, 7, p);
@@ -963,9 +986,12 @@ static int audit_person(ectx_t *c, const pplan_t *p)
 {
     master_t *m = c->m;
     const xref_t *x = p->newx;
+    char v[NUM_LEN];
+    num_u(v, p->version);
     m->json.len = 0;
-    int rc = master_buf_printf(&m->json, "{\"version\": %llu, \"fields\": [",
-                               (unsigned long long)p->version);
+    int rc = master_buf_str(&m->json, "{\"version\": ");
+    rc |= master_buf_str(&m->json, v);
+    rc |= master_buf_str(&m->json, ", \"fields\": [");
     for (size_t i = 0; i < p->nch; i++) {
         rc |= master_buf_str(&m->json, i ? ", " : "");
         rc |= master_buf_json_str(&m->json, master_field_name(m, p->ch[i].field));
@@ -977,10 +1003,13 @@ static int audit_person(ectx_t *c, const pplan_t *p)
         rc |= master_buf_json_str(&m->json, m->systems[x->system]);
         rc |= master_buf_str(&m->json, ", \"local_id\": ");
         rc |= master_buf_json_str(&m->json, x->local_id);
-        rc |=
-            master_buf_printf(&m->json, ", \"link_state\": \"%s\", \"how\": \"%s\", \"score\": %s}",
-                              master_link_state_name(x->state), master_how_name(x->how),
-                              num_d(score, x->score) ? score : "null");
+        rc |= master_buf_str(&m->json, ", \"link_state\": \"");
+        rc |= master_buf_str(&m->json, master_link_state_name(x->state));
+        rc |= master_buf_str(&m->json, "\", \"how\": \"");
+        rc |= master_buf_str(&m->json, master_how_name(x->how));
+        rc |= master_buf_str(&m->json, "\", \"score\": ");
+        rc |= master_buf_str(&m->json, num_d_again(m, score, x->score) ? score : "null");
+        rc |= master_buf_str(&m->json, "}");
     }
     if ((rc | master_buf_str(&m->json, "}")) != 0)
         return say(c, "out of memory");

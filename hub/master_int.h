@@ -156,7 +156,11 @@ struct master {
     const config_t *cfg;
     match_params_t params;
     pbarena_t *arena; /* the person payload being applied */
-    bool broken;      /* memory and tables disagree: refuse until master_load */
+    /* The last score written as text (num_d_again): an event's link score goes into its xref row
+     * and again into its audit row. */
+    uint64_t num_bits;
+    char num_text[32];
+    bool broken; /* memory and tables disagree: refuse until master_load */
 
     /* names */
     char **systems;

@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1824,10 +1825,54 @@ double match_score_prep(const match_params_t *p, const match_prep_t *a, const ma
 /* ------------------------------------------------------------------------------------------ */
 /* Decisions                                                                                   */
 
+/* V as snprintf's "%.1f" writes it: the exact value rounded to tenths, ties to even. The product
+ * P = V * 10 is rounded; its error E (fma, exact) only matters when P lies on a half exactly, and
+ * then says which side of the half the exact product is. */
+int match_tenths(double v, char out[MATCH_TENTHS_LEN])
+{
+    double p = v * 10.0, t = rint(p);
+    if (!isfinite(v) || fabs(t) >= 1e15) { /* not a score; cut to the buffer */
+        (void)snprintf(out, MATCH_TENTHS_LEN, "%.1f", v);
+        return (int)strlen(out);
+    }
+    double d = p - t, e = fma(v, 10.0, -p); /* both exact */
+    if (d == 0.5 && e > 0)
+        t += 1.0;
+    else if (d == -0.5 && e < 0)
+        t -= 1.0;
+    char tmp[24];
+    size_t n = 0, k = 0;
+    if (t < 0 || (t == 0 && signbit(v)))
+        out[n++] = '-';
+    unsigned long long a = (unsigned long long)fabs(t), whole = a / 10;
+    do {
+        tmp[k++] = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole != 0);
+    while (k > 0)
+        out[n++] = tmp[--k];
+    out[n++] = '.';
+    out[n++] = (char)('0' + a % 10);
+    out[n] = '\0';
+    return (int)n;
+}
+
+/* "TEXT (score 31.4)" without snprintf: kept candidates' reasons are written for every event. */
 static void say(char *why, size_t why_len, const char *text, double score)
 {
-    if (why != NULL && why_len > 0)
-        snprintf(why, why_len, "%s (score %.1f)", text, score);
+    if (why == NULL || why_len == 0)
+        return;
+    static const char open[] = " (score ";
+    char num[MATCH_TENTHS_LEN];
+    size_t n = (size_t)match_tenths(score, num), lt = strlen(text);
+    if (lt + sizeof open - 1 + n + 2 > why_len) {
+        snprintf(why, why_len, "%s (score %s)", text, num);
+        return;
+    }
+    memcpy(why, text, lt);
+    memcpy(why + lt, open, sizeof open - 1);
+    memcpy(why + lt + sizeof open - 1, num, n);
+    memcpy(why + lt + sizeof open - 1 + n, ")", 2);
 }
 
 static int birth_agrees_closely(int level)

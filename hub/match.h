@@ -171,6 +171,9 @@ typedef struct {
 /* m and u are distributions over levels 1..nlevels-1; level 0 (missing) is not modelled and its
  * entries are left at 0. */
 void match_params_default(match_params_t *p); /* sensible defaults for a UK population */
+/* V written as snprintf's "%.1f" would (the reasons' "score 31.4"), returns its length. */
+#define MATCH_TENTHS_LEN 48
+int match_tenths(double v, char out[MATCH_TENTHS_LEN]);
 /* Computes p->w from m and u and sets p->frozen; scores are the same to the bit, only faster. */
 void match_params_freeze(match_params_t *p);
 /* Comparison level of field f, one of the enums above; -1 if f is not a field. NULL a or b counts

@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -665,6 +666,38 @@ static void test_score_total_is_sum_of_log2_m_over_u(void **state)
     assert_true(fabs(ev.total - total) < 1e-12);
     assert_int_equal(ev.level[MATCH_FIELD_BIRTH], MATCH_BIRTH_TRANSPOSED);
     assert_int_equal(ev.level[MATCH_FIELD_POSTCODE], MATCH_POSTCODE_SECTOR);
+}
+
+/* The reasons' "score 31.4" is what snprintf's %.1f writes, ties and near-ties included. */
+static void test_tenths_are_written_as_printf_writes_them(void **state)
+{
+    (void)state;
+    static const double edge[] = {0.0,   -0.0, 0.05,   0.15,   0.25,  -0.25, 30.25, 30.35,
+                                  -4.65, 1e14, 123.45, 999.95, -0.04, 16.0,  1e300, -1e20};
+    char want[512], got[MATCH_TENTHS_LEN];
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+        snprintf(want, sizeof want, "%.1f", edge[i]);
+        want[MATCH_TENTHS_LEN - 1] = '\0';
+        int n = match_tenths(edge[i], got);
+        assert_string_equal(got, want);
+        assert_int_equal(n, (int)strlen(want));
+    }
+    unsigned long long x = 88172645463325252ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        /* scores, and values a hair either side of a half-tenth */
+        double v = ((double)(x % 2000000) - 1000000.0) / 10000.0;
+        if (i % 3 == 1)
+            v = nextafter(((double)(x % 20000) - 10000.0) / 100.0 + 0.05, 1e9);
+        if (i % 3 == 2)
+            v = nextafter(((double)(x % 20000) - 10000.0) / 100.0 + 0.05, -1e9);
+        snprintf(want, sizeof want, "%.1f", v);
+        (void)match_tenths(v, got);
+        if (strcmp(want, got) != 0)
+            fail_msg("%.17g: printf %s, match_tenths %s", v, want, got);
+    }
 }
 
 static double fixed_tf(void *ctx, match_field_t f, const char *value)
@@ -1455,6 +1488,7 @@ int main(void)
         cmocka_unit_test(test_score_of_pair_with_nothing_in_common_to_compare_is_zero),
         cmocka_unit_test(test_score_total_is_sum_of_log2_m_over_u),
         cmocka_unit_test(test_frozen_weights_score_to_the_bit_and_follow_a_refreeze),
+        cmocka_unit_test(test_tenths_are_written_as_printf_writes_them),
         cmocka_unit_test(test_bound_is_never_below_the_score_and_dismisses_neighbours),
         cmocka_unit_test(test_tf_adjustment_makes_common_surname_weigh_less_than_rare_one),
         cmocka_unit_test(test_tf_adjustment_applies_to_exact_names_only),
