@@ -123,7 +123,7 @@ void session_add_confirm_master(core_t *c, session_t *s, const char *event_id, s
 void session_flush_confirms(core_t *c, session_t *s);
 void session_tick(core_t *c); /* heartbeats and expiry */
 int session_attach(session_t *s, sub_t *sub);
-void session_detach(session_t *s, sub_t *sub);
+void session_detach(session_t *s, const sub_t *sub);
 
 /* router.c: runs the hub until SIGTERM/SIGINT; 0 on a clean stop. */
 int router_run(const config_t *cfg, const char *conninfo);

@@ -98,7 +98,7 @@ int session_attach(session_t *s, sub_t *sub)
     return 0;
 }
 
-void session_detach(session_t *s, sub_t *sub)
+void session_detach(session_t *s, const sub_t *sub)
 {
     for (size_t i = 0; i < s->nsubs; i++) {
         if (s->subs[i] == sub) {
