@@ -351,15 +351,17 @@ static int parse_copy(const char *stmt, char *table, size_t tlen, char *cols, si
 }
 
 /* The column types of STMT's table, in its column order, from the catalog. Never fails the
- * transaction: to_regclass answers NULL for a name it does not know. */
-static void learn_format(store_t *s, const char *stmt, int nparams, copyfmt_t *f)
+ * transaction: to_regclass answers NULL for a name it does not know. Returns -1 when the
+ * catalog could not be asked (the answer is then not remembered), 0 when F says binary or text
+ * for good. */
+static int learn_format(store_t *s, const char *stmt, int nparams, copyfmt_t *f)
 {
     *f = (copyfmt_t){.stmt = stmt};
     char table[128], cols[512];
     int ncols = 0;
     if (parse_copy(stmt, table, sizeof table, cols, sizeof cols, &ncols) < 0 || ncols != nparams ||
         ncols > COPY_MAX_COLUMNS)
-        return;
+        return 0;
     const char *params[2] = {table, cols};
     PGresult *r = PQexecParams(
         s->conn,
@@ -368,7 +370,11 @@ static void learn_format(store_t *s, const char *stmt, int nparams, copyfmt_t *f
         "LEFT JOIN pg_attribute a ON a.attrelid = to_regclass($1) AND a.attname = c.name "
         "AND NOT a.attisdropped ORDER BY c.i",
         2, NULL, params, NULL, NULL, 0);
-    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == ncols;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return -1;
+    }
+    bool ok = PQntuples(r) == ncols;
     for (int i = 0; ok && i < ncols; i++) {
         int kind = PQgetisnull(r, i, 0) ? -1 : column_kind(PQgetvalue(r, i, 0));
         ok = kind >= 0;
@@ -376,13 +382,14 @@ static void learn_format(store_t *s, const char *stmt, int nparams, copyfmt_t *f
     }
     PQclear(r);
     if (!ok)
-        return;
+        return 0;
     size_t len = strlen(stmt) + sizeof " (FORMAT binary)";
     f->binary_stmt = malloc(len);
-    if (f->binary_stmt) {
-        (void)snprintf(f->binary_stmt, len, "%s (FORMAT binary)", stmt);
-        f->ncols = ncols;
-    }
+    if (!f->binary_stmt)
+        return -1;
+    (void)snprintf(f->binary_stmt, len, "%s (FORMAT binary)", stmt);
+    f->ncols = ncols;
+    return 0;
 }
 
 static const copyfmt_t *copy_format(store_t *s, const char *stmt, int nparams)
@@ -392,8 +399,10 @@ static const copyfmt_t *copy_format(store_t *s, const char *stmt, int nparams)
             return &s->formats[i];
     if (s->nformats == STORE_MAX_FORMATS)
         return NULL;
-    copyfmt_t *f = &s->formats[s->nformats++];
-    learn_format(s, stmt, nparams, f);
+    copyfmt_t *f = &s->formats[s->nformats];
+    if (learn_format(s, stmt, nparams, f) < 0)
+        return NULL; /* text this time; ask again next batch */
+    s->nformats++;
     if (!f->binary_stmt)
         log_info("store", "rows of \"%.60s...\" go as text: their column types are not known",
                  stmt);
