@@ -571,17 +571,30 @@ static bool has_system(const golden_t *g, int system)
 
 static void add_possible(search_t *s, const cand_t *c);
 
+/* Below the lower threshold and the best score so far, a candidate changes nothing. The best
+ * score only rises during a search, so a sketch dismissed once stays dismissed. */
+static bool dismissed(search_t *s, const match_sketch_t *sk)
+{
+    const match_params_t *mp = &s->m->params;
+    if (isnan(s->best) || !(match_bound(&s->bound, mp, sk) < fmin(mp->lower, s->best)))
+        return false;
+    s->m->nbounded++;
+    return true;
+}
+
+static bool dismiss_sketch(void *ctx, const match_sketch_t *sk)
+{
+    return dismissed(ctx, sk);
+}
+
 static void on_candidate(void *ctx, golden_t *g)
 {
     search_t *s = ctx;
     if (g == s->self || g->state != MS_ACTIVE)
         return;
     const match_params_t *mp = &s->m->params;
-    /* Below the lower threshold and the best score so far, a candidate changes nothing. */
-    if (!isnan(s->best) && match_bound(&s->bound, mp, &g->sketch) < fmin(mp->lower, s->best)) {
-        s->m->nbounded++;
+    if (dismissed(s, &g->sketch))
         return;
-    }
     cand_t c = {.g = g};
     c.decision = (int)match_decide_prep(mp, &s->p, &g->prep, master_tf, s->m, &c.ev, NULL, 0);
     c.score = c.ev.total;
@@ -655,7 +668,7 @@ static void search(master_t *m, const match_person_t *p, const golden_t *self, i
     s->self = self;
     s->src = src;
     s->best = NAN;
-    master_candidates(m, p, on_candidate, settled, s);
+    master_candidates(m, p, on_candidate, dismiss_sketch, settled, s);
     /* Two different records both good enough to link by score: the person may be either (a
      * father and son sharing a name and a home, namesakes), so neither is linked and a steward
      * sees both. A link by NHS or NI number stands, and beats a look-alike that scores higher. */

@@ -94,9 +94,11 @@ int master_apply(master_t *m, const master_event_t *ev, master_sink_t *sink, mas
 /* Counts for STATUS and metrics. */
 size_t master_golden_count(const master_t *m);
 size_t master_steward_count(const master_t *m);
-/* Candidate searches run, candidates visited and, of those, how many were
- * dismissed on their sketch (match_bound) without being scored, since start:
- * how much work blocking leaves for the scorer, per event. */
+/* Candidate searches run, candidate records read (each once per search) and
+ * candidates dismissed on their sketch (match_bound) without being scored --
+ * most of them on the copy in the blocking index, without reading the
+ * record, counted once per block they were found in -- since start: how
+ * much work blocking leaves for the scorer, per event. */
 void master_search_counts(const master_t *m, uint64_t *searches, uint64_t *scored,
                           uint64_t *bounded);
 

@@ -273,11 +273,16 @@ int master_index_add(master_t *m, golden_t *g);
 void master_index_remove(master_t *m, golden_t *g);
 double master_tf(void *ctx, match_field_t f, const char *value);
 /* Calls FN once for each record sharing a blocking key with P, key by key
- * in match_blocking_keys' order (identifiers first). After each key's
- * records, DONE (may be NULL) is asked whether to stop. */
+ * in match_blocking_keys' order (identifiers first), except those DISMISS
+ * (may be NULL) rules out on the copy of their sketch kept in a block: it
+ * must answer the same for a sketch whatever happened since it was last
+ * asked, or only turn from false to true. After each key's records, DONE
+ * (may be NULL) is asked whether to stop. */
 typedef void (*master_candidate_fn)(void *ctx, golden_t *g);
+typedef bool (*master_dismiss_fn)(void *ctx, const match_sketch_t *sk);
 void master_candidates(master_t *m, const match_person_t *p, master_candidate_fn fn,
-                       bool (*done)(void *ctx, const char *key), void *ctx);
+                       master_dismiss_fn dismiss, bool (*done)(void *ctx, const char *key),
+                       void *ctx);
 uint64_t master_pair_hash(const golden_t *a, const golden_t *b);
 kpair_t *master_kept_apart(const master_t *m, const golden_t *a, const golden_t *b);
 int master_keep_apart_add(master_t *m, golden_t *a, golden_t *b);

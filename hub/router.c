@@ -538,8 +538,8 @@ static void core_destroy(core_t **cp)
     master_search_counts(c->master, &searches, &scored, &bounded);
     if (searches)
         log_info("router",
-                 "master data: %llu candidate searches visited %llu candidates (%.1f each), "
-                 "%llu of them dismissed on their sketch without scoring",
+                 "master data: %llu candidate searches read %llu candidate records (%.1f "
+                 "each); %llu candidates were dismissed on their sketch without scoring",
                  (unsigned long long)searches, (unsigned long long)scored,
                  (double)scored / (double)searches, (unsigned long long)bounded);
     master_destroy(&c->master);
