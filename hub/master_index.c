@@ -491,9 +491,10 @@ static void visit(master_t *m, golden_t *g, master_candidate_fn fn, void *ctx)
     fn(ctx, g);
 }
 
-/* At 250,000 records a candidate is nowhere in the cache: its stamp and the
- * parts of its preparation that scoring reads are asked for a few candidates
- * ahead, so their memory arrives while the ones before are scored. */
+/* At 250,000 records a candidate is nowhere in the cache: the first line of
+ * each record that survived its block's sketch check (its stamp and sketch)
+ * is asked for a few candidates ahead, so it arrives while the ones before
+ * are scored. */
 #define PREFETCH_AHEAD 4
 static void prefetch_candidate(const golden_t *g)
 {
