@@ -262,15 +262,28 @@ static int sql_history(ectx_t *c, const golden_t *g, uint64_t version, const mch
     m->hist.len = 0;
     int rc = master_buf_str(&m->hist, "{");
     for (size_t i = 0; i < n; i++) {
-        rc |= master_buf_str(&m->hist, i ? ", " : "");
+        /* Compact, and without what the row already says: "o" only when there
+         * was an old value, "s" only when the value came from another system
+         * than the row's source (a merge). A new resident's history row was
+         * half of it "o": null and its own source, ten times over; readers
+         * take a missing "o" as none and a missing "s" as the row's source
+         * (the golden_person_field_history view does). */
+        rc |= master_buf_str(&m->hist, i ? "," : "");
         rc |= master_buf_json_str(&m->hist, master_field_name(m, ch[i].field));
-        rc |= master_buf_str(&m->hist, ": {\"o\": ");
-        rc |= old[i] ? master_buf_json_str(&m->hist, old[i]) : master_buf_str(&m->hist, "null");
-        rc |= master_buf_str(&m->hist, ", \"n\": ");
+        rc |= master_buf_str(&m->hist, ":{");
+        if (old[i]) {
+            rc |= master_buf_str(&m->hist, "\"o\":");
+            rc |= master_buf_json_str(&m->hist, old[i]);
+            rc |= master_buf_str(&m->hist, ",");
+        }
+        rc |= master_buf_str(&m->hist, "\"n\":");
         rc |= ch[i].value ? master_buf_json_str(&m->hist, ch[i].value)
                           : master_buf_str(&m->hist, "null");
-        rc |= master_buf_str(&m->hist, ", \"s\": ");
-        rc |= master_buf_json_str(&m->hist, m->systems[ch[i].source]);
+        const char *from = m->systems[ch[i].source];
+        if (c->ev->source == NULL || strcmp(from, c->ev->source) != 0) {
+            rc |= master_buf_str(&m->hist, ",\"s\":");
+            rc |= master_buf_json_str(&m->hist, from);
+        }
         rc |= master_buf_str(&m->hist, "}");
     }
     if ((rc | master_buf_str(&m->hist, "}")) != 0)

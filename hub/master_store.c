@@ -177,15 +177,16 @@ int master_vals_json(const master_t *m, const mvals_t *b, mbuf_t *out)
     int rc = master_buf_str(out, "{");
     for (uint32_t i = 0; b != NULL && i < b->n && rc == 0; i++) {
         const mval_t *v = &b->v[i];
-        rc |= master_buf_str(out, i ? ", " : "");
+        /* Compact: the record is rewritten whenever a field changes. */
+        rc |= master_buf_str(out, i ? "," : "");
         rc |= master_buf_json_str(out, master_field_name(m, v->field));
-        rc |= master_buf_str(out, ": {\"v\": ");
+        rc |= master_buf_str(out, ":{\"v\":");
         rc |= master_buf_json_str(out, master_val_text(b, v));
-        rc |= master_buf_str(out, ", \"s\": ");
+        rc |= master_buf_str(out, ",\"s\":");
         rc |= master_buf_json_str(out, m->systems[v->source]);
-        rc |= master_buf_str(out, ", \"n\": ");
+        rc |= master_buf_str(out, ",\"n\":");
         rc |= buf_i64(out, (int64_t)v->version);
-        rc |= master_buf_str(out, ", \"t\": ");
+        rc |= master_buf_str(out, ",\"t\":");
         rc |= buf_i64(out, v->at_us);
         rc |= master_buf_str(out, "}");
     }

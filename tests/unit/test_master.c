@@ -423,6 +423,12 @@ static size_t count_sql(const fixture_t *fx, const char *prefix)
     return n;
 }
 
+static const stmt_t *last_sql(const fixture_t *fx, const char *prefix)
+{
+    size_t n = count_sql(fx, prefix);
+    return n ? find_sql(fx, prefix, n - 1) : NULL;
+}
+
 static void assert_lookup(const fixture_t *fx, const char *system, const char *local_id,
                           const char *master_id, const char *state)
 {
@@ -508,17 +514,16 @@ static void test_new_person_creates_golden_and_xref_no_match(void **state)
     assert_string_equal(g->params[1], "1");
     assert_string_equal(g->params[2], "ACTIVE");
     assert_null(g->params[3]);
-    assert_non_null(strstr(g->params[4], "\"birth_date\": {\"v\": \"1984-03-07\""));
+    assert_non_null(
+        strstr(g->params[4], "\"birth_date\":{\"v\":\"1984-03-07\",\"s\":\"health\",\"n\":1,"));
     /* One history row holds all seven changes of version 1. */
     assert_int_equal(count_sql(fx, "INSERT INTO golden_person_history"), 1);
     const stmt_t *h = find_sql(fx, "INSERT INTO golden_person_history", 0);
     assert_string_equal(h->params[0], "P0001");
     assert_string_equal(h->params[1], "1");
     assert_string_equal(h->params[2], "health");
-    assert_non_null(strstr(
-        h->params[5], "\"birth_date\": {\"o\": null, \"n\": \"1984-03-07\", \"s\": \"health\"}"));
-    assert_non_null(
-        strstr(h->params[5], "\"address.home.postcode\": {\"o\": null, \"n\": \"LS1 4AB\""));
+    assert_non_null(strstr(h->params[5], "\"birth_date\":{\"n\":\"1984-03-07\"}"));
+    assert_non_null(strstr(h->params[5], "\"address.home.postcode\":{\"n\":\"LS1 4AB\"}"));
     const stmt_t *x = find_sql(fx, "INSERT INTO xref", 0);
     assert_non_null(x);
     assert_string_equal(x->params[0], "health");
@@ -722,6 +727,13 @@ static void test_owner_change_goes_to_others_in_their_own_ids(void **state)
         joinery__v1__person_changed__free_unpacked(pc, NULL);
     }
     assert_int_equal(count_emits(fx, "person.changed", NULL), 3);
+    /* Its history row has the old value and, since the value came from the
+     * row's own source, no "s". */
+    const stmt_t *h = last_sql(fx, "INSERT INTO golden_person_history");
+    assert_non_null(h);
+    assert_string_equal(h->params[2], "socialcare");
+    assert_string_equal(h->params[5],
+                        "{\"birth_date\":{\"o\":\"1984-03-07\",\"n\":\"1984-07-03\"}}");
 }
 
 static void test_stale_base_version_is_refused_with_current_value(void **state)
@@ -960,6 +972,13 @@ static void test_merge_moves_xrefs_and_redirects_the_retired_record(void **state
     assert_string_equal(r->params[2], "REDIRECTED");
     assert_string_equal(r->params[3], "P0001");
     assert_non_null(find_sql(fx, "INSERT INTO golden_merge", 0));
+    /* The survivor's history row is the steward's, and names the system each
+     * value it took came from. */
+    const stmt_t *h = last_sql(fx, "INSERT INTO golden_person_history");
+    assert_non_null(h);
+    assert_string_equal(h->params[0], "P0001");
+    assert_string_equal(h->params[2], "steward");
+    assert_non_null(strstr(h->params[5], "\"n\":\"anne@example.org\",\"s\":\"crm\"}"));
 
     /* Each subscriber of person.merged hears it in its own ids. */
     const emitted_t *e = find_emit(fx, "person.merged", "crm");
