@@ -6,6 +6,7 @@
  * one of" hint. The first problem found ends the load: one precise message
  * that names the file, the line and the fix beats a cascade of consequences. */
 #include "config.h"
+#include "entity.h"
 #include "log.h"
 #include "master.h"
 #include "match.h"
@@ -949,17 +950,39 @@ static const field_t master_rule_fields[] = {
     {"on_conflict", set_on_conflict, offsetof(config_master_field_t, propose)},
 };
 
+/* Which field paths a rule may name, per entity, and how to say so. */
+typedef struct {
+    int (*known)(const char *path);
+    const char *list; /* for the message */
+} rule_kind_t;
+
+static int address_field_known(const char *path)
+{
+    return entity_field_known(ENTITY_ADDRESS, path);
+}
+
+static int case_field_known(const char *path)
+{
+    return entity_field_known(ENTITY_CASE, path);
+}
+
+static const rule_kind_t PERSON_RULES = {
+    master_field_known,
+    "nhs_number, ni_number, name.given, name.family, birth_date, sex, death_date, address.home, "
+    "telecom.phone, telecom.email, gp_practice_ods, consent.<purpose>, ... or a prefix such as "
+    "'name' or 'consent'"};
+static const rule_kind_t ADDRESS_RULES = {address_field_known,
+                                          "lines, town, district, postcode"};
+static const rule_kind_t CASE_RULES = {
+    case_field_known, "person, status, opened_on, closed_on, closure_reason, team, lead_worker"};
+
 static int load_master_rule(loader_t *ld, const char *where, yaml_node_t *key, yaml_node_t *val,
-                            config_master_field_t *rule)
+                            const rule_kind_t *kind, config_master_field_t *rule)
 {
     const char *name = scalar_text(key);
-    if (!master_field_known(name))
-        return fail(ld, key,
-                    "'%s': unknown field '%.*s' (fields: nhs_number, ni_number, name.given, "
-                    "name.family, birth_date, sex, death_date, address.home, telecom.phone, "
-                    "telecom.email, gp_practice_ods, consent.<purpose>, ... or a prefix such as "
-                    "'name' or 'consent'; see docs/master-data.md)",
-                    where, SHOWN_VALUE_MAX, name);
+    if (!kind->known(name))
+        return fail(ld, key, "'%s': unknown field '%.*s' (fields: %s; see docs/master-data.md)",
+                    where, SHOWN_VALUE_MAX, name, kind->list);
     rule->path = dup_or_fail(ld, key, name);
     if (rule->path == NULL)
         return -1;
@@ -984,7 +1007,9 @@ static int load_master_rule(loader_t *ld, const char *where, yaml_node_t *key, y
     return 0;
 }
 
-static int set_master_fields(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+/* A mapping of field path -> rule into *FIELDS (*NFIELDS counts them). */
+static int load_rules(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val,
+                      const rule_kind_t *kind, config_master_field_t **fields, size_t *nfields)
 {
     char path[KEY_PATH_MAX];
     key_path(sc, f->key, path, sizeof path);
@@ -995,14 +1020,13 @@ static int set_master_fields(loader_t *ld, const scope_t *sc, const field_t *f, 
                     "'%s' must be a mapping of field path -> rule, such as "
                     "'birth_date: {owner: socialcare}', got %s",
                     path, kind_name(val));
-    config_master_t *mc = &ld->cfg->master;
     size_t n = (size_t)(val->data.mapping.pairs.top - val->data.mapping.pairs.start);
     if (n == 0)
         return 0;
-    mc->fields = calloc(n, sizeof *mc->fields);
-    if (mc->fields == NULL)
+    *fields = calloc(n, sizeof **fields);
+    if (*fields == NULL)
         return fail(ld, val, "out of memory");
-    scope_t inner = {path, mc};
+    scope_t inner = {path, sc->target};
     for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top;
          p++) {
         yaml_node_t *key = yaml_document_get_node(&ld->doc, p->key);
@@ -1012,16 +1036,43 @@ static int set_master_fields(loader_t *ld, const scope_t *sc, const field_t *f, 
         if (check_duplicate(ld, &inner, val, p, key) != 0)
             return -1;
         /* Counted before it is filled so config_destroy frees a half-read rule. */
-        mc->nfields++;
-        if (load_master_rule(ld, path, key, rule, &mc->fields[mc->nfields - 1]) != 0)
+        (*nfields)++;
+        if (load_master_rule(ld, path, key, rule, kind, &(*fields)[*nfields - 1]) != 0)
             return -1;
     }
     return 0;
 }
 
+static int set_master_fields(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    config_master_t *mc = &ld->cfg->master;
+    return load_rules(ld, sc, f, val, &PERSON_RULES, &mc->fields, &mc->nfields);
+}
+
+/* The scope of master_data.address / master_data.case is its config_entity_rules_t. */
+static int set_address_fields(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    config_entity_rules_t *r = sc->target;
+    return load_rules(ld, sc, f, val, &ADDRESS_RULES, &r->fields, &r->nfields);
+}
+
+static int set_case_fields(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    config_entity_rules_t *r = sc->target;
+    return load_rules(ld, sc, f, val, &CASE_RULES, &r->fields, &r->nfields);
+}
+
 static const field_t master_person_fields[] = {
     {"fields", set_master_fields, 0},
     {"survivorship", set_adapter_list, offsetof(config_master_t, survivorship)},
+};
+static const field_t master_address_fields[] = {
+    {"fields", set_address_fields, 0},
+    {"survivorship", set_adapter_list, offsetof(config_entity_rules_t, survivorship)},
+};
+static const field_t master_case_fields[] = {
+    {"fields", set_case_fields, 0},
+    {"survivorship", set_adapter_list, offsetof(config_entity_rules_t, survivorship)},
 };
 
 /* One level's {m: .., u: ..}: probabilities, so in (0, 1]. */
@@ -1225,8 +1276,26 @@ static int master_matching(loader_t *ld, const scope_t *sc, const field_t *f, ya
     return 0;
 }
 
+static int master_address(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    (void)sc;
+    (void)f;
+    scope_t inner = {"master_data.address", &ld->cfg->master.address};
+    return walk_mapping(ld, &inner, val, master_address_fields, COUNT_OF(master_address_fields));
+}
+
+static int master_case(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    (void)sc;
+    (void)f;
+    scope_t inner = {"master_data.case", &ld->cfg->master.case_};
+    return walk_mapping(ld, &inner, val, master_case_fields, COUNT_OF(master_case_fields));
+}
+
 static const field_t master_data_fields[] = {
     {"person", master_person, 0},
+    {"address", master_address, 0},
+    {"case", master_case, 0},
     {"matching", master_matching, 0},
 };
 
@@ -1238,17 +1307,26 @@ static int section_master_data(loader_t *ld, const scope_t *sc, const field_t *f
     return walk_mapping(ld, &inner, val, master_data_fields, COUNT_OF(master_data_fields));
 }
 
+static void rules_free(config_master_field_t **fields, size_t *nfields)
+{
+    for (size_t i = 0; i < *nfields; i++) {
+        free((*fields)[i].path);
+        free((*fields)[i].owner);
+        strings_free(&(*fields)[i].fallback);
+    }
+    free(*fields);
+    *fields = NULL;
+    *nfields = 0;
+}
+
 static void master_config_free(config_master_t *mc)
 {
-    for (size_t i = 0; i < mc->nfields; i++) {
-        free(mc->fields[i].path);
-        free(mc->fields[i].owner);
-        strings_free(&mc->fields[i].fallback);
-    }
-    free(mc->fields);
-    mc->fields = NULL;
-    mc->nfields = 0;
+    rules_free(&mc->fields, &mc->nfields);
     strings_free(&mc->survivorship);
+    rules_free(&mc->address.fields, &mc->address.nfields);
+    strings_free(&mc->address.survivorship);
+    rules_free(&mc->case_.fields, &mc->case_.nfields);
+    strings_free(&mc->case_.survivorship);
     free(mc->levels);
     mc->levels = NULL;
     mc->nlevels = 0;

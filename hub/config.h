@@ -30,6 +30,14 @@ typedef struct {
     bool propose;              /* on_conflict: propose -> forward to the owner, not correct */
 } config_master_field_t;
 
+/* master_data.address / master_data.case: field rules and survivorship for
+ * the keyed entities (hub/entity.h), the same shape as a person's. */
+typedef struct {
+    config_master_field_t *fields; /* owned array */
+    size_t nfields;
+    config_strings_t survivorship; /* source priority, best first */
+} config_entity_rules_t;
+
 /* master_data.matching.fields: m and u of one comparison level (match.h's
  * field and level numbers), in place of match_params_default()'s. */
 typedef struct {
@@ -48,6 +56,8 @@ typedef struct {
     double match_lower;            /* below: new golden record; between: steward queue */
     config_match_level_t *levels;  /* owned array; every level of each field named */
     size_t nlevels;
+    config_entity_rules_t address; /* master_data.address */
+    config_entity_rules_t case_;   /* master_data.case */
 } config_master_t;
 
 typedef struct {

@@ -2099,6 +2099,27 @@ const char *master_lookup(const master_t *m, const char *system, const char *loc
     return NULL;
 }
 
+int master_final_id(const master_t *m, const char *master_id, char out[MASTER_ID_MAX])
+{
+    const golden_t *g = m && master_id ? master_golden(m, master_id) : NULL;
+    if (g == NULL)
+        return -1;
+    (void)snprintf(out, MASTER_ID_MAX, "%s", master_final((golden_t *)g)->id);
+    return 0;
+}
+
+const char *master_local_id(const master_t *m, const char *master_id, const char *system)
+{
+    const golden_t *g = m && master_id && system ? master_golden(m, master_id) : NULL;
+    if (g == NULL)
+        return "";
+    g = master_final((golden_t *)g);
+    for (size_t i = 0; i < m->nsystems; i++)
+        if (strcmp(m->systems[i], system) == 0)
+            return primary_local(g, (int)i);
+    return "";
+}
+
 const char *master_value(const master_t *m, const char *master_id, const char *field,
                          const char **source)
 {

@@ -25,6 +25,7 @@ typedef struct {
     const char *event_id;
     const char *type;      /* "person.updated", "person.merged", "steward.merge", ... */
     const char *local_id;  /* source_record_id: the record's id in the source system */
+    const char *master_id; /* the envelope's master_id ("" or NULL: none); the entity engine's */
     uint64_t base_version; /* golden version the sender last saw; 0 = unknown */
     int64_t occurred_at_us, received_at_us;
     const char *payload_type;
@@ -130,6 +131,14 @@ int master_field_known(const char *path);
  * NULL if the local id is unknown. */
 const char *master_lookup(const master_t *m, const char *system, const char *local_id,
                           char master_id[MASTER_ID_MAX]);
+/* The active golden record MASTER_ID is, following merges (a REDIRECTED
+ * record's survivor), copied to OUT; -1 if there is no such record. */
+int master_final_id(const master_t *m, const char *master_id, char out[MASTER_ID_MAX]);
+/* SYSTEM's local id for the active record MASTER_ID resolves to (its live
+ * link before one that followed a merge, then the oldest, as person.changed
+ * chooses); "" if it has none. Valid until the next master_apply or
+ * master_load. */
+const char *master_local_id(const master_t *m, const char *master_id, const char *system);
 /* Field FIELD of record MASTER_ID as stored (no redirect is followed), or
  * NULL; *source (may be NULL) gets the supplying system. Valid until the next
  * master_apply or master_load. */

@@ -703,7 +703,7 @@ static void test_master_data_errors(void **state)
 {
     fixture_t *fx = *state;
     expect_error(fx, "master_data:\n  persons: {}\n" MASTER_ADAPTERS, ":2: ",
-                 "unknown key 'persons' in 'master_data' (expected one of: person, matching)");
+                 "unknown key 'persons' in 'master_data' (expected one of: person, address, case, matching)");
     expect_error(fx, "master_data:\n  person:\n    feilds: {}\n" MASTER_ADAPTERS,
                  ":3: ", "unknown key 'feilds' in 'master_data.person'");
     expect_error(
