@@ -971,8 +971,7 @@ static const rule_kind_t PERSON_RULES = {
     "nhs_number, ni_number, name.given, name.family, birth_date, sex, death_date, address.home, "
     "telecom.phone, telecom.email, gp_practice_ods, consent.<purpose>, ... or a prefix such as "
     "'name' or 'consent'"};
-static const rule_kind_t ADDRESS_RULES = {address_field_known,
-                                          "lines, town, district, postcode"};
+static const rule_kind_t ADDRESS_RULES = {address_field_known, "lines, town, district, postcode"};
 static const rule_kind_t CASE_RULES = {
     case_field_known, "person, status, opened_on, closed_on, closure_reason, team, lead_worker"};
 

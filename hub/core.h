@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "entity.h"
 #include "hmap.h"
 #include "master.h"
 #include "pbarena.h"
@@ -80,6 +81,7 @@ typedef struct core {
 
     /* master data */
     master_t *master;
+    entity_t *entity;  /* addresses and cases; reloaded with master */
     bool master_stale; /* a commit with master-data rows failed: reload first */
     int64_t master_retry_us;
     const char *conninfo;
@@ -129,7 +131,8 @@ void session_detach(session_t *s, const sub_t *sub);
 int router_run(const config_t *cfg, const char *conninfo);
 
 /* ingest.c */
-/* Rebuilds the master-data engine from the database (after a failed commit). */
+/* Rebuilds the master-data engines (persons, addresses and cases) from the
+ * database (after a failed commit). */
 int ingest_master_reload(core_t *c);
 void ingest_publish(core_t *c, session_t *s, const uint8_t *body, size_t len);
 void ingest_committed(core_t *c, jbatch_t *b);

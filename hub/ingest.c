@@ -17,6 +17,7 @@
 #include <joinery/v1/crm.pb-c.h>
 #include <joinery/v1/finance.pb-c.h>
 #include <joinery/v1/health.pb-c.h>
+#include <joinery/v1/master.pb-c.h>
 #include <joinery/v1/person.pb-c.h>
 #include <joinery/v1/protocol.pb-c.h>
 #include <stdio.h>
@@ -35,6 +36,10 @@ static const ProtobufCMessageDescriptor *const payload_types[] = {
     &joinery__v1__person_correction__descriptor,
     &joinery__v1__person_merged__descriptor,
     &joinery__v1__address__descriptor,
+    &joinery__v1__address_changed__descriptor,
+    &joinery__v1__case_changed__descriptor,
+    &joinery__v1__field_correction__descriptor,
+    &joinery__v1__field_proposal__descriptor,
     &joinery__v1__referral__descriptor,
     &joinery__v1__case__descriptor,
     &joinery__v1__assessment__descriptor,
@@ -240,6 +245,8 @@ static int apply_master(core_t *c, session_t *s, const pb_envelope_t *v, const u
         return 0;
     }
     char event_id[MAX_EVENT_ID + 1], type[129], local[MAX_RECORD_ID + 1], ptype[129], why[512];
+    char named[MAX_EVENT_ID + 1];
+    snprintf(named, sizeof named, "%.*s", (int)v->master_id_len, v->master_id ? v->master_id : "");
     snprintf(event_id, sizeof event_id, "%.*s", (int)v->event_id_len, v->event_id);
     snprintf(type, sizeof type, "%.*s", (int)v->type_len, v->type);
     snprintf(local, sizeof local, "%.*s", (int)v->source_record_id_len,
@@ -247,8 +254,16 @@ static int apply_master(core_t *c, session_t *s, const pb_envelope_t *v, const u
     snprintf(ptype, sizeof ptype, "%.*s",
              (int)(v->payload_type_len > 128 ? 128 : v->payload_type_len),
              v->payload_type ? v->payload_type : "");
-    ingest_master_in_t in = {s->adapter->name, event_id,       type,       local,         ptype,
-                             v->base_version,  v->occurred_at, v->payload, v->payload_len};
+    ingest_master_in_t in = {.source = s->adapter->name,
+                             .event_id = event_id,
+                             .type = type,
+                             .local_id = local,
+                             .payload_type = ptype,
+                             .master_id = named,
+                             .base_version = v->base_version,
+                             .occurred_at_us = v->occurred_at,
+                             .payload = v->payload,
+                             .payload_len = v->payload_len};
     if (ingest_master_apply(c, &in, res, why, sizeof why) < 0) {
         log_warn("ingest", "master-data engine could not apply %s: %s", event_id, why);
         session_add_confirm(c, s, v->event_id, v->event_id_len,
@@ -266,20 +281,31 @@ static int apply_master(core_t *c, session_t *s, const pb_envelope_t *v, const u
 _Static_assert(sizeof(((jconfirm_t *)0)->master_id) >= MASTER_ID_MAX,
                "a deferred confirm holds a whole master id");
 
-/* The golden record a re-sent person event's local id resolves to now, so that an adapter
- * resending after an outage learns it from the DUPLICATE as it would have from the OK. */
+static bool has_prefix(const pb_envelope_t *v, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return v->type_len >= n && memcmp(v->type, prefix, n) == 0;
+}
+
+/* The golden record a re-sent person, address or case event's local id resolves to now, so
+ * that an adapter resending after an outage learns it from the DUPLICATE as it would have from
+ * the OK. */
 static const char *duplicate_master(const core_t *c, const session_t *s, const pb_envelope_t *v,
                                     char master_id[MASTER_ID_MAX])
 {
-    static const char prefix[] = "person.";
     char local[256];
     if (c->master == NULL || v->source_record_id_len == 0 ||
-        v->source_record_id_len >= sizeof local || v->type_len < sizeof prefix - 1 ||
-        memcmp(v->type, prefix, sizeof prefix - 1) != 0)
+        v->source_record_id_len >= sizeof local)
         return NULL;
     memcpy(local, v->source_record_id, v->source_record_id_len);
     local[v->source_record_id_len] = '\0';
-    return master_lookup(c->master, s->adapter->name, local, master_id) ? master_id : NULL;
+    const char *found = NULL;
+    if (has_prefix(v, "person."))
+        found = master_lookup(c->master, s->adapter->name, local, master_id);
+    else if (has_prefix(v, "address.") || has_prefix(v, "case."))
+        found = entity_lookup(c->entity, has_prefix(v, "case.") ? ENTITY_CASE : ENTITY_ADDRESS,
+                              s->adapter->name, local, master_id);
+    return found ? master_id : NULL;
 }
 
 static void confirm_duplicate(core_t *c, session_t *s, const pb_envelope_t *v, uint64_t seq)
@@ -356,7 +382,8 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
         return;
     }
     master_result_t res = {0};
-    bool mastered = c->master && master_handles(v.type, v.type_len);
+    bool mastered = c->master && c->entity &&
+                    (master_handles(v.type, v.type_len) || entity_handles(v.type, v.type_len));
     if (mastered && !apply_master(c, s, &v, env, len, &res))
         return;
     uint8_t extra[320];

@@ -143,6 +143,7 @@ int ingest_master_apply(core_t *c, const ingest_master_in_t *in, master_result_t
                          .event_id = in->event_id,
                          .type = in->type,
                          .local_id = in->local_id,
+                         .master_id = in->master_id,
                          .base_version = in->base_version,
                          .occurred_at_us = in->occurred_at_us,
                          .received_at_us = c->now_us,
@@ -151,7 +152,10 @@ int ingest_master_apply(core_t *c, const ingest_master_in_t *in, master_result_t
                          .payload_len = in->payload_len};
     memset(res, 0, sizeof *res);
     size_t mark = c->pending->nsql;
-    if (master_apply(c->master, &ev, &sink, res, why, why_len) < 0) {
+    int rc = entity_handles(in->type, strlen(in->type))
+                 ? entity_apply(c->entity, c->master, &ev, &sink, res, why, why_len)
+                 : master_apply(c->master, &ev, &sink, res, why, why_len);
+    if (rc < 0) {
         /* The engine changed nothing: neither may the batch. */
         jbatch_truncate_sql(c->pending, mark);
         c->derived.len = 0;
@@ -178,17 +182,26 @@ int ingest_master_reload(core_t *c)
         return -1;
     }
     master_t *m = master_new(c->cfg, err, sizeof err);
-    if (!m || master_load(m, conn, err, sizeof err) < 0) {
+    entity_t *e = m ? entity_new(c->cfg, err, sizeof err) : NULL;
+    /* Both engines' rows were in the failed transaction: both reload, from
+     * the same committed state. */
+    if (!m || !e || master_load(m, conn, err, sizeof err) < 0 ||
+        entity_load(e, conn, err, sizeof err) < 0) {
         log_error("master", "reloading master data failed: %s", err);
         master_destroy(&m);
+        entity_destroy(&e);
         PQfinish(conn);
         return -1;
     }
     PQfinish(conn);
     master_destroy(&c->master);
+    entity_destroy(&c->entity);
     c->master = m;
+    c->entity = e;
     c->master_stale = false;
-    log_info("master", "master data reloaded from the database: %zu golden records",
-             master_golden_count(m));
+    log_info("master",
+             "master data reloaded from the database: %zu golden records, %zu addresses, %zu "
+             "cases",
+             master_golden_count(m), entity_count(e, ENTITY_ADDRESS), entity_count(e, ENTITY_CASE));
     return 0;
 }

@@ -7,13 +7,15 @@
 
 typedef struct {
     const char *source, *event_id, *type, *local_id, *payload_type;
+    const char *master_id; /* the envelope's, "" if none */
     uint64_t base_version;
     int64_t occurred_at_us;
     const uint8_t *payload;
     size_t payload_len;
 } ingest_master_in_t;
 
-/* Runs the engine; its rows go straight into the pending batch, its events
+/* Runs the engine for the event's type (persons and stewards: master_apply;
+ * addresses and cases: entity_apply); its rows go straight into the pending batch, its events
  * are held until ingest_master_commit_derived. -1 on internal failure. */
 int ingest_master_apply(core_t *c, const ingest_master_in_t *in, master_result_t *res, char *why,
                         size_t why_len);

@@ -484,12 +484,17 @@ static int boot(core_t *c, const char *conninfo, char *err, size_t errlen)
     c->master = master_new(c->cfg, err, errlen);
     if (!c->master || master_load(c->master, conn, err, errlen) < 0)
         goto out;
+    c->entity = entity_new(c->cfg, err, errlen);
+    if (!c->entity || entity_load(c->entity, conn, err, errlen) < 0)
+        goto out;
     c->next_seq = c->head_seq + 1;
     log_info("router",
              "journal head %llu, %zu subscription(s), %zu event(s) in memory, %zu golden "
-             "record(s), %zu pair(s) awaiting a steward",
+             "record(s), %zu pair(s) awaiting a steward, %zu golden address(es), %zu golden "
+             "case(s)",
              (unsigned long long)c->head_seq, nrows, window_events(c->window),
-             master_golden_count(c->master), master_steward_count(c->master));
+             master_golden_count(c->master), master_steward_count(c->master),
+             entity_count(c->entity, ENTITY_ADDRESS), entity_count(c->entity, ENTITY_CASE));
     rc = 0;
 out:
     store_sub_rows_free(rows, nrows);
@@ -543,6 +548,7 @@ static void core_destroy(core_t **cp)
                  (unsigned long long)searches, (unsigned long long)scored,
                  (double)scored / (double)searches, (unsigned long long)bounded);
     master_destroy(&c->master);
+    entity_destroy(&c->entity);
     pb_buf_free(&c->derived);
     pb_buf_free(&c->out);
     pb_buf_free(&c->env);
