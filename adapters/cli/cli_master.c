@@ -1,9 +1,10 @@
 /* cli_master.c - the master-data commands of `joinery`, for data stewards and the data owner:
  *
  *   steward list | link | keep-apart | merge | unmerge   the steward queue and its decisions
- *   xref export                                          the cross-reference as CSV
- *   golden show                                          one golden record, its ids and history
- *   match train                                          Fellegi-Sunter m and u from local data
+ *   xref export                                          a cross-reference (persons, addresses,
+ * cases) as CSV golden show                                          one golden person, address or
+ * case, its ids, history match train                                          Fellegi-Sunter m and
+ * u from local data
  *
  * The reading commands query PostgreSQL directly: the tables are the durable truth and the hub
  * has no read API for them. The writing commands never touch the tables: the hub's in-memory
@@ -768,10 +769,19 @@ int cli_steward_main(int argc, char **argv, cli_common_t *common)
 
 /* xref export ------------------------------------------------------------------------------ */
 
-static const char SQL_XREF_EXPORT[] =
+/* Per entity: persons' cross-reference, then addresses' and cases' (0006), whose links are
+ * deterministic (by UPRN, or by the system's own case id): always MATCH, never a score. */
+static const char *const SQL_XREF_EXPORT[] = {
     "SELECT system, local_id, master_id, link_state, score FROM xref "
     "WHERE $1::text IS NULL OR system = $1::text "
-    "ORDER BY system COLLATE \"C\", local_id COLLATE \"C\"";
+    "ORDER BY system COLLATE \"C\", local_id COLLATE \"C\"",
+    "SELECT system, local_id, master_id, 'MATCH', NULL FROM address_xref "
+    "WHERE $1::text IS NULL OR system = $1::text "
+    "ORDER BY system COLLATE \"C\", local_id COLLATE \"C\"",
+    "SELECT system, local_id, master_id, 'MATCH', NULL FROM case_xref "
+    "WHERE $1::text IS NULL OR system = $1::text "
+    "ORDER BY system COLLATE \"C\", local_id COLLATE \"C\""};
+static const char *const ENTITY_NAMES[] = {"person", "address", "case"};
 
 /* RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
 static void csv_field(FILE *f, const char *s, int last, const char *eol)
@@ -791,10 +801,10 @@ static void csv_field(FILE *f, const char *s, int last, const char *eol)
     fputs(last ? eol : ",", f);
 }
 
-static int xref_export(PGconn *c, const char *system, int crlf, cm_err_t *e)
+static int xref_export(PGconn *c, int entity, const char *system, int crlf, cm_err_t *e)
 {
     const char *params[] = {system};
-    PGresult *r = db_rows(c, SQL_XREF_EXPORT, 1, params, e);
+    PGresult *r = db_rows(c, SQL_XREF_EXPORT[entity], 1, params, e);
     if (r == NULL) {
         return -1;
     }
@@ -813,22 +823,24 @@ static int xref_export(PGconn *c, const char *system, int crlf, cm_err_t *e)
 }
 
 static const char xref_usage[] =
-    "Usage: joinery xref export [--db CONNINFO] [--system S] [--crlf]\n"
+    "Usage: joinery xref export [--db CONNINFO] [--entity person|address|case] [--system S]\n"
+    "       [--crlf]\n"
     "\n"
     "Writes the cross-reference (every system's local id and its golden record) as CSV on\n"
     "standard output: header system,local_id,master_id,link_state,score, one row per local\n"
     "id ordered by system and local id (byte order), RFC 4180 quoting, score empty when none.\n"
     "  --db CONNINFO    libpq connection string (default $JOINERY_DB)\n"
+    "  --entity E       whose cross-reference: person (default), address or case; addresses'\n"
+    "                   and cases' links are always MATCH, without a score\n"
     "  --system S       only system S's local ids\n"
     "  --crlf           end lines with CRLF, as RFC 4180 has it (default LF)\n";
 
 int cli_xref_main(int argc, char **argv, cli_common_t *common)
 {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"system", required_argument, NULL, 's'},
-                                         {"crlf", no_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},     {"system", required_argument, NULL, 's'},
+        {"entity", required_argument, NULL, 'e'}, {"crlf", no_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},         {0}};
     (void)common;
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(xref_usage, stdout);
@@ -839,7 +851,7 @@ int cli_xref_main(int argc, char **argv, cli_common_t *common)
         return CLI_USAGE;
     }
     const char *db = NULL, *system = NULL;
-    int crlf = 0, opt;
+    int crlf = 0, opt, entity = 0;
     optind = 0;
     while ((opt = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
         switch (opt) {
@@ -848,6 +860,16 @@ int cli_xref_main(int argc, char **argv, cli_common_t *common)
             break;
         case 's':
             system = optarg;
+            break;
+        case 'e':
+            entity = -1;
+            for (int k = 0; k < 3; k++)
+                if (strcmp(optarg, ENTITY_NAMES[k]) == 0)
+                    entity = k;
+            if (entity < 0) {
+                fprintf(stderr, "joinery xref export: --entity is person, address or case\n");
+                return CLI_USAGE;
+            }
             break;
         case 'c':
             crlf = 1;
@@ -871,7 +893,7 @@ int cli_xref_main(int argc, char **argv, cli_common_t *common)
     }
     cm_err_t e = {""};
     PGconn *c = db_open(conninfo, &e);
-    int rc = c != NULL ? xref_export(c, system, crlf, &e) : -1;
+    int rc = c != NULL ? xref_export(c, entity, system, crlf, &e) : -1;
     PQfinish(c);
     if (rc != 0) {
         fprintf(stderr, "joinery xref export: %s\n", e.msg);
@@ -882,29 +904,59 @@ int cli_xref_main(int argc, char **argv, cli_common_t *common)
 
 /* golden show ------------------------------------------------------------------------------ */
 
-static const char SQL_GOLDEN[] =
-    "SELECT master_id, version, state, redirect_to, created_at, updated_at "
-    "FROM golden_person WHERE master_id = $1";
-static const char SQL_GOLDEN_FIELDS[] =
-    "SELECT f.key, f.value->>'v', f.value->>'s', f.value->>'t', f.value->>'n' "
-    "FROM golden_person g, json_each(g.fields) AS f WHERE g.master_id = $1 "
-    "ORDER BY f.key COLLATE \"C\"";
-static const char SQL_GOLDEN_XREF[] =
-    "SELECT system, local_id, link_state, how, score, linked_at FROM xref WHERE master_id = $1 "
-    "ORDER BY system COLLATE \"C\", local_id COLLATE \"C\"";
-static const char SQL_GOLDEN_HISTORY[] =
-    "SELECT version, field, old_value, new_value, source, event_id, at "
-    "FROM golden_person_field_history WHERE master_id = $1 "
-    "ORDER BY version DESC, field COLLATE \"C\"";
+/* The same columns for persons, addresses and cases (0006), so one printer serves all; the
+ * record's 7th column is its key (an address's UPRN, a case's person), NULL for a person. */
+typedef struct {
+    const char *what; /* "person", "address", "case" */
+    const char *rec, *fields, *xref, *history;
+} golden_sql_t;
+
+#define GOLDEN_FIELDS_SQL(table)                                                                   \
+    "SELECT f.key, f.value->>'v', f.value->>'s', f.value->>'t', f.value->>'n' "                    \
+    "FROM " table " g, json_each(g.fields) AS f WHERE g.master_id = $1 "                           \
+    "ORDER BY f.key COLLATE \"C\""
+#define ENTITY_XREF_SQL(table)                                                                     \
+    "SELECT system, local_id, 'MATCH', '', NULL, linked_at FROM " table " WHERE master_id = $1 "   \
+    "ORDER BY system COLLATE \"C\", local_id COLLATE \"C\""
+#define ENTITY_HISTORY_SQL(table)                                                                  \
+    "SELECT h.version, f.key, f.value->>'o', f.value->>'n', coalesce(f.value->>'s', h.source), "   \
+    "h.event_id, h.at FROM " table " h, json_each(h.changes) AS f WHERE h.master_id = $1 "         \
+    "ORDER BY h.version DESC, f.key COLLATE \"C\""
+
+static const golden_sql_t GOLDEN_SQL[] = {
+    {"person",
+     "SELECT master_id, version, state, redirect_to, created_at, updated_at, NULL "
+     "FROM golden_person WHERE master_id = $1",
+     GOLDEN_FIELDS_SQL("golden_person"),
+     "SELECT system, local_id, link_state, how, score, linked_at FROM xref WHERE master_id = $1 "
+     "ORDER BY system COLLATE \"C\", local_id COLLATE \"C\"",
+     "SELECT version, field, old_value, new_value, source, event_id, at "
+     "FROM golden_person_field_history WHERE master_id = $1 "
+     "ORDER BY version DESC, field COLLATE \"C\""},
+    {"address",
+     "SELECT master_id, version, 'ACTIVE', NULL, created_at, updated_at, uprn "
+     "FROM golden_address WHERE master_id = $1",
+     GOLDEN_FIELDS_SQL("golden_address"), ENTITY_XREF_SQL("address_xref"),
+     ENTITY_HISTORY_SQL("golden_address_history")},
+    {"case",
+     "SELECT master_id, version, 'ACTIVE', NULL, created_at, updated_at, person_master_id "
+     "FROM golden_case WHERE master_id = $1",
+     GOLDEN_FIELDS_SQL("golden_case"), ENTITY_XREF_SQL("case_xref"),
+     ENTITY_HISTORY_SQL("golden_case_history")},
+};
+#define SQL_GOLDEN (GOLDEN_SQL[0].rec)
 static const char SQL_LOCAL_ID[] =
-    "SELECT system, master_id FROM xref WHERE local_id = $1 ORDER BY system COLLATE \"C\" "
-    "LIMIT 5";
+    "SELECT system, master_id, what FROM (SELECT system, master_id, local_id, '' AS what "
+    "FROM xref UNION ALL SELECT system, master_id, local_id, 'address' FROM address_xref "
+    "UNION ALL SELECT system, master_id, local_id, 'case' FROM case_xref) x "
+    "WHERE local_id = $1 ORDER BY system COLLATE \"C\", what LIMIT 5";
 
 #define MAX_REDIRECTS 32 /* a chain longer than this is a loop in damaged data */
 
 typedef struct {
     PGresult *rec, *fields, *xref, *history;
     char final_id[128]; /* where the redirects end; "" if the record is ACTIVE */
+    const golden_sql_t *kind;
 } golden_t;
 
 static void golden_free(golden_t *g)
@@ -926,8 +978,10 @@ static int not_found(PGconn *c, const char *id, cm_err_t *e)
     char hint[512] = "";
     size_t used = 0;
     for (int i = 0; i < PQntuples(r) && used < sizeof hint; i++) {
-        int n = snprintf(hint + used, sizeof hint - used, "%s %s's local id for %s",
-                         i ? "; and" : "; it is", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+        const char *what = PQgetvalue(r, i, 2); /* "" for a person */
+        int n = snprintf(hint + used, sizeof hint - used, "%s %s's local id for %s%s%s",
+                         i ? "; and" : "; it is", PQgetvalue(r, i, 0), what, *what ? " " : "",
+                         PQgetvalue(r, i, 1));
         used += n > 0 ? (size_t)n : 0;
     }
     PQclear(r);
@@ -958,10 +1012,16 @@ static int follow_redirects(PGconn *c, const char *start, char *out, size_t len,
 static int golden_load(PGconn *c, const char *id, golden_t *g, cm_err_t *e)
 {
     const char *params[] = {id};
-    if ((g->rec = db_rows(c, SQL_GOLDEN, 1, params, e)) == NULL) {
-        return -1;
+    for (size_t k = 0; k < sizeof GOLDEN_SQL / sizeof GOLDEN_SQL[0] && g->kind == NULL; k++) {
+        PQclear(g->rec);
+        if ((g->rec = db_rows(c, GOLDEN_SQL[k].rec, 1, params, e)) == NULL) {
+            return -1;
+        }
+        if (PQntuples(g->rec) == 1) {
+            g->kind = &GOLDEN_SQL[k];
+        }
     }
-    if (PQntuples(g->rec) != 1) {
+    if (g->kind == NULL) {
         return not_found(c, id, e);
     }
     const char *redirect = col(g->rec, 0, 3);
@@ -969,9 +1029,9 @@ static int golden_load(PGconn *c, const char *id, golden_t *g, cm_err_t *e)
         follow_redirects(c, redirect, g->final_id, sizeof g->final_id, e) != 0) {
         return -1;
     }
-    if ((g->fields = db_rows(c, SQL_GOLDEN_FIELDS, 1, params, e)) == NULL ||
-        (g->xref = db_rows(c, SQL_GOLDEN_XREF, 1, params, e)) == NULL ||
-        (g->history = db_rows(c, SQL_GOLDEN_HISTORY, 1, params, e)) == NULL) {
+    if ((g->fields = db_rows(c, g->kind->fields, 1, params, e)) == NULL ||
+        (g->xref = db_rows(c, g->kind->xref, 1, params, e)) == NULL ||
+        (g->history = db_rows(c, g->kind->history, 1, params, e)) == NULL) {
         return -1;
     }
     return 0;
@@ -992,8 +1052,14 @@ static void print_golden_head(const golden_t *g)
 {
     const PGresult *r = g->rec;
     char created[32], updated[32];
-    printf("Golden record %s   version %s   %s\n", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
-           PQgetvalue(r, 0, 2));
+    if (strcmp(g->kind->what, "person") == 0) {
+        printf("Golden record %s   version %s   %s\n", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+               PQgetvalue(r, 0, 2));
+    } else {
+        printf("Golden %s %s   version %s   %s %s\n", g->kind->what, PQgetvalue(r, 0, 0),
+               PQgetvalue(r, 0, 1), strcmp(g->kind->what, "address") == 0 ? "UPRN" : "about person",
+               PQgetvalue(r, 0, 6));
+    }
     printf("created %s UTC, last changed %s UTC\n", fmt_time(col(r, 0, 4), created, sizeof created),
            fmt_time(col(r, 0, 5), updated, sizeof updated));
     if (col(r, 0, 3) != NULL) {
@@ -1136,6 +1202,12 @@ static json_t *golden_json(const golden_t *g)
         return NULL;
     }
     int rc = jset(o, "master_id", jstr(PQgetvalue(r, 0, 0)));
+    rc |= jset(o, "entity", jstr(g->kind->what));
+    if (strcmp(g->kind->what, "address") == 0) {
+        rc |= jset(o, "uprn", jstr(col(r, 0, 6)));
+    } else if (strcmp(g->kind->what, "case") == 0) {
+        rc |= jset(o, "person_master_id", jstr(col(r, 0, 6)));
+    }
     rc |= jset(o, "version", jint(PQgetvalue(r, 0, 1)));
     rc |= jset(o, "state", jstr(PQgetvalue(r, 0, 2)));
     rc |= jset(o, "redirect_to", jstr(col(r, 0, 3)));
@@ -1171,8 +1243,10 @@ static int golden_show(PGconn *c, const char *id, int as_json, cm_err_t *e)
 static const char golden_usage[] =
     "Usage: joinery golden show MASTER_ID [--db CONNINFO] [--json]\n"
     "\n"
-    "Shows a golden record from the hub's database: its version and state (and, if it was\n"
-    "merged away, which record it redirects to); each field with its value, the system that\n"
+    "Shows a golden record from the hub's database -- a person (P...), an address (A...,\n"
+    "with its UPRN) or a case (C..., with the person it is about): its version and state (and,\n"
+    "if it was merged away, which record it redirects to); each field with its value, the system "
+    "that\n"
     "supplied it and when; its cross-reference (each system's local id and link state); and\n"
     "its history, newest first (version, field, old -> new, source, when, event).\n"
     "  --db CONNINFO    libpq connection string (default $JOINERY_DB)\n"

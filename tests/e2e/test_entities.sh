@@ -75,6 +75,34 @@ make_pgctl
 "$PY" "$check" "tcp://127.0.0.1:$port" "$E2E_DIR/keys" "$db" "$E2E_DIR/state.json" after \
     "$E2E_DIR/pgctl.sh"
 stop_hub
+# The operator's view: golden show and xref export read the same tables.
+ids=$("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["case"], s["address"], s["person"])' "$E2E_DIR/state.json")
+read -r case_id address_id person_id <<<"$ids"
+"$JOINERY" golden show "$case_id" --db "$db" >"$E2E_DIR/case.txt" || fail "golden show CASE failed"
+for want in "^Golden case $case_id   version 4   about person $person_id\$" "^crm +CRM-CASE-9 +MATCH" \
+    "^socialcare +CASE-1 +MATCH" "^status +open +socialcare" "^lead_worker +K. Mensah" \
+    "^4 +lead_worker +J. Bloggs -> K. Mensah +socialcare"; do
+    grep -qE -- "$want" "$E2E_DIR/case.txt" || { cat "$E2E_DIR/case.txt" >&2; fail "golden show of the case lacks '$want'"; }
+done
+"$JOINERY" golden show "$address_id" --db "$db" --json >"$E2E_DIR/address.json" || fail "golden show ADDRESS failed"
+"$PY" - "$E2E_DIR/address.json" <<'PY' || fail "golden show --json of the address is wrong"
+import json, sys
+g = json.load(open(sys.argv[1]))
+assert g["entity"] == "address" and g["uprn"] == "10023336956", g
+assert g["fields"]["postcode"]["value"] == "LS1 5AB" and g["fields"]["postcode"]["source"] == "socialcare"
+assert sorted(x["system"] + "/" + x["local_id"] for x in g["xref"]) == \
+    ["crm/CRM-ADDR-7", "health/RR8-ADDR-1", "socialcare/SC-ADDR-1"], g["xref"]
+assert any(h["field"] == "district" and h["new"] == "West Yorkshire" and h["source"] == "crm"
+           for h in g["history"]), g["history"]
+PY
+"$JOINERY" golden show CRM-CASE-9 --db "$db" 2>"$E2E_DIR/err.txt" && fail "a local id is not a master id"
+grep -qF "crm's local id for case $case_id" "$E2E_DIR/err.txt" || fail "golden show does not say whose local id it is: $(cat "$E2E_DIR/err.txt")"
+"$JOINERY" xref export --entity address --db "$db" >"$E2E_DIR/axref.csv" || fail "xref export --entity address failed"
+printf 'system,local_id,master_id,link_state,score\ncrm,CRM-ADDR-7,%s,MATCH,\nhealth,RR8-ADDR-1,%s,MATCH,\nsocialcare,SC-ADDR-1,%s,MATCH,\n' \
+    "$address_id" "$address_id" "$address_id" | diff - "$E2E_DIR/axref.csv" || fail "xref export --entity address"
+"$JOINERY" xref export --entity case --system crm --db "$db" | grep -qx "crm,CRM-CASE-9,$case_id,MATCH," ||
+    fail "xref export --entity case --system crm"
+"$JOINERY" xref export --entity nobody --db "$db" 2>/dev/null && fail "--entity nobody accepted"
 if grep -q "go as text" "$E2E_DIR/hub.log"; then
     grep "go as text" "$E2E_DIR/hub.log" >&2
     fail "some address or case rows were sent as text COPY"
