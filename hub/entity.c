@@ -923,6 +923,14 @@ static void refuse_field(eplan_t *p, int field, int kind, bool propose, const ch
                                  .current_version = cur->version};
 }
 
+/* Is the person the case names (STORED, perhaps since merged away) the one
+ * the sender names now (resolved, so never a retired record)? */
+static bool same_person(const master_t *persons, const char *stored, const char *now)
+{
+    char final[MASTER_ID_MAX];
+    return master_final_id(persons, stored, final) == 0 && strcmp(final, now) == 0;
+}
+
 /* Which of the sender's values the record takes: the person engine's rules
  * (master.c plan_fields). -1 on out of memory. */
 static int plan_fields(ectx_t *c, const incoming_t *in, eplan_t *p)
@@ -936,7 +944,9 @@ static int plan_fields(ectx_t *c, const incoming_t *in, eplan_t *p)
         if (!in->has[f])
             continue;
         const efield_t *cur = r->f[f].value ? &r->f[f] : NULL;
-        if (cur != NULL && strcmp(cur->value, in->v[f]) == 0)
+        if (cur != NULL &&
+            (strcmp(cur->value, in->v[f]) == 0 || (c->kind == ENTITY_CASE && f == CF_PERSON &&
+                                                   same_person(c->persons, cur->value, in->v[f]))))
             continue;
         const erule_t *rule = &c->e->rules[c->kind][f];
         int owner = rule->set ? rule->owner : -1;
@@ -1058,6 +1068,8 @@ static int sql_golden(ectx_t *c, const eplan_t *p)
 /* One history row for the version: {"field": {"o": old, "n": new, "s": system}}. */
 static int sql_history(ectx_t *c, const eplan_t *p)
 {
+    if (p->nch == 0)
+        return 0; /* a new record with no field yet (an address known by its UPRN alone) */
     entity_t *e = c->e;
     e->hist.len = 0;
     int rc = buf_str(&e->hist, "{");

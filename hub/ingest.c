@@ -382,8 +382,8 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
         return;
     }
     master_result_t res = {0};
-    bool mastered = c->master && c->entity &&
-                    (master_handles(v.type, v.type_len) || entity_handles(v.type, v.type_len));
+    bool mastered = (c->master && master_handles(v.type, v.type_len)) ||
+                    (c->entity && entity_handles(v.type, v.type_len));
     if (mastered && !apply_master(c, s, &v, env, len, &res))
         return;
     uint8_t extra[320];

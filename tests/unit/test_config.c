@@ -699,11 +699,64 @@ static void test_master_data(void **state)
     assert_true(mc->match_lower == -2.0);
 }
 
+/* master_data.address and master_data.case: the person rule shape, their own field names. */
+static void test_master_data_address_and_case(void **state)
+{
+    fixture_t *fx = *state;
+    config_t *cfg = load_text(fx, "master_data:\n"
+                                  "  address:\n"
+                                  "    fields:\n"
+                                  "      postcode: {owner: socialcare, fallback: [crm]}\n"
+                                  "      district: {}\n"
+                                  "    survivorship: [socialcare, crm]\n"
+                                  "  case:\n"
+                                  "    fields:\n"
+                                  "      status:      {owner: socialcare}\n"
+                                  "      lead_worker: {owner: socialcare, on_conflict: propose}\n"
+                                  "      person:      {owner: socialcare}\n" MASTER_ADAPTERS);
+    if (cfg == NULL)
+        fail_msg("%s", fx->err);
+    const config_master_t *mc = &cfg->master;
+    assert_int_equal(mc->nfields, 0);
+    assert_int_equal(mc->address.nfields, 2);
+    assert_string_equal(mc->address.fields[0].path, "postcode");
+    assert_string_equal(mc->address.fields[0].owner, "socialcare");
+    assert_string_equal(mc->address.fields[0].fallback.items[0], "crm");
+    assert_null(mc->address.fields[1].owner);
+    assert_int_equal(mc->address.survivorship.count, 2);
+    assert_int_equal(mc->case_.nfields, 3);
+    assert_true(mc->case_.fields[1].propose);
+    assert_string_equal(mc->case_.fields[2].path, "person");
+    assert_int_equal(mc->case_.survivorship.count, 0);
+    config_destroy(&fx->cfg);
+    /* A person's field path is not an address's, and the other way round. */
+    expect_error(
+        fx,
+        "master_data:\n  address:\n    fields:\n      birth_date: {owner: crm}\n" MASTER_ADAPTERS,
+        ":4: ", "unknown field 'birth_date' (fields: lines, town, district, postcode");
+    expect_error(fx,
+                 "master_data:\n  person:\n    fields:\n      team: {owner: crm}\n" MASTER_ADAPTERS,
+                 ":4: ", "unknown field 'team'");
+    expect_error(fx,
+                 "master_data:\n  case:\n    fields:\n      uprn: {owner: crm}\n" MASTER_ADAPTERS,
+                 ":4: ", "unknown field 'uprn' (fields: person, status");
+    expect_error(
+        fx, "master_data:\n  case:\n    fields:\n      team: {owner: social}\n" MASTER_ADAPTERS,
+        ":4: ", "'social' is not a configured adapter");
+    expect_error(
+        fx,
+        "master_data:\n  case:\n    fields:\n      team: {on_conflict: propose}\n" MASTER_ADAPTERS,
+        ":4: ", "no owner to propose to");
+    expect_error(fx, "master_data:\n  address:\n    survivorship: [crm, crm]\n" MASTER_ADAPTERS,
+                 ":3: ", "names 'crm' twice");
+}
+
 static void test_master_data_errors(void **state)
 {
     fixture_t *fx = *state;
     expect_error(fx, "master_data:\n  persons: {}\n" MASTER_ADAPTERS, ":2: ",
-                 "unknown key 'persons' in 'master_data' (expected one of: person, address, case, matching)");
+                 "unknown key 'persons' in 'master_data' (expected one of: person, address, case, "
+                 "matching)");
     expect_error(fx, "master_data:\n  person:\n    feilds: {}\n" MASTER_ADAPTERS,
                  ":3: ", "unknown key 'feilds' in 'master_data.person'");
     expect_error(
@@ -858,6 +911,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_document_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_error_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_master_data_address_and_case, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_data_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_match_parameters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_match_parameter_errors, setup, teardown),

@@ -586,12 +586,38 @@ static void test_case_by_person_master_id_follows_a_merge(void **state)
     fixture_t *fx = *state;
     mary(fx);
     person(fx, "health", "H7", "4010232137", "Jones"); /* P0002 */
+    cspec_t before = CASE_SC;
+    before.person_local = NULL;
+    before.person_master = "P0002";
+    assert_int_equal(kase(fx, "socialcare", "case.created", "CASE-0", &before), 0);
+    assert_int_equal(fx->res.outcome, MASTER_APPLIED);
+    char old_case[MASTER_ID_MAX];
+    (void)snprintf(old_case, sizeof old_case, "%s", fx->res.master_id);
     Joinery__V1__StewardDecision d = JOINERY__V1__STEWARD_DECISION__INIT;
     d.master_id_a = "P0001";
     d.master_id_b = "P0002";
     evspec_t s = {"steward.merge", "steward", "", NULL, 0};
     assert_int_equal(apply_pb(fx, &s, (const ProtobufCMessage *)&d), 0);
     assert_int_equal(fx->res.outcome, MASTER_APPLIED);
+    /* The case made before the merge names P0002; crm, which does not own the
+     * person field, naming its survivor P0001 names the same person: no refusal. */
+    cspec_t same = {.person_master = "P0001", .master_id = old_case, .team = NULL};
+    assert_int_equal(kase(fx, "crm", "case.updated", "CRM-0", &same), 0);
+    assert_int_equal(fx->res.outcome, MASTER_APPLIED);
+    assert_int_equal(fx->res.refused, 0);
+    assert_null(find_emit(fx, "case.correction", "crm"));
+    /* and what others hear names the survivor */
+    same.person_master = NULL;
+    same.master_id = NULL;
+    same.closure_reason = "merged records";
+    assert_int_equal(kase(fx, "crm", "case.updated", "CRM-0", &same), 0);
+    const emitted_t *ch = find_emit(fx, "case.changed", "socialcare");
+    assert_non_null(ch);
+    Joinery__V1__CaseChanged *cc = joinery__v1__case_changed__unpack(NULL, ch->len, ch->payload);
+    assert_non_null(cc);
+    assert_string_equal(cc->case_->person_master_id, "P0001");
+    assert_string_equal(cc->case_->person_local_id, "S1");
+    joinery__v1__case_changed__free_unpacked(cc, NULL);
     cspec_t k = CASE_SC;
     k.person_local = NULL;
     k.person_master = "P0002"; /* retired: the case is about the survivor */
