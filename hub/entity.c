@@ -643,6 +643,8 @@ static int clean(ectx_t *c, const char *what, const char *s, bool upper, char ou
                      : (ch >> 4) == 14 ? 3
                      : (ch >> 3) == 30 ? 4
                                        : 0;
+        if ((len == 2 && ch < 0xc2) || (len == 4 && ch > 0xf4))
+            len = 0; /* overlong, or beyond U+10FFFF */
         for (size_t k = 1; k < len; k++)
             if ((p[i + k] & 0xc0) != 0x80)
                 len = 0;

@@ -421,6 +421,12 @@ static void test_address_without_or_with_invalid_uprn_is_refused(void **state)
     aspec_t postcode = {"10023336956", NULL, NULL, NULL, "NOT A CODE"};
     assert_int_equal(address(fx, "crm", "C-A1", &postcode), 0);
     assert_refused(fx, "address.postcode is not valid");
+    aspec_t control = {"10023336956", "1 High St", "Leeds\x01", NULL, NULL};
+    assert_int_equal(address(fx, "crm", "C-A1", &control), 0);
+    assert_refused(fx, "address.town is not clean UTF-8");
+    aspec_t overlong = {"10023336956", "1 High St\xc0\xaf", NULL, NULL, NULL};
+    assert_int_equal(address(fx, "crm", "C-A1", &overlong), 0);
+    assert_refused(fx, "address.lines is not clean UTF-8");
     /* Undecodable bytes, and a payload of the wrong type. */
     evspec_t s = {"address.updated", "crm", "C-A1", NULL, 0};
     const uint8_t junk[] = {0x0a, 0xff, 0x01};
