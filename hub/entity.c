@@ -1032,15 +1032,16 @@ static int fields_json(ectx_t *c, const eplan_t *p, ebuf_t *b)
         if (v.value == NULL)
             continue;
         char n[ENUM_LEN], t[ENUM_LEN];
-        rc |= buf_str(b, first ? "" : ", ");
+        /* Compact, as golden_person.fields: the row is rewritten on every change. */
+        rc |= buf_str(b, first ? "" : ",");
         rc |= buf_json_str(b, c->k->fields[f]);
-        rc |= buf_str(b, ": {\"v\": ");
+        rc |= buf_str(b, ":{\"v\":");
         rc |= buf_json_str(b, v.value);
-        rc |= buf_str(b, ", \"s\": ");
+        rc |= buf_str(b, ",\"s\":");
         rc |= buf_json_str(b, c->e->systems[v.source]);
-        rc |= buf_str(b, ", \"n\": ");
+        rc |= buf_str(b, ",\"n\":");
         rc |= buf_str(b, num_i(n, (int64_t)v.version));
-        rc |= buf_str(b, ", \"t\": ");
+        rc |= buf_str(b, ",\"t\":");
         rc |= buf_str(b, num_i(t, v.at_us));
         rc |= buf_str(b, "}");
         first = false;
@@ -1067,7 +1068,10 @@ static int sql_golden(ectx_t *c, const eplan_t *p)
     return run_upsert(c, &c->k->upsert_golden, c->k->sql_golden, 6, params);
 }
 
-/* One history row for the version: {"field": {"o": old, "n": new, "s": system}}. */
+/* One history row for the version: {"field":{"o":old,"n":new}}, in the
+ * person engine's compact form: "o" only when there was an old value, and no
+ * "s", since every value an entity event sets comes from its sender, the
+ * row's source (readers take a missing "s" as the row's source). */
 static int sql_history(ectx_t *c, const eplan_t *p)
 {
     if (p->nch == 0)
@@ -1077,14 +1081,16 @@ static int sql_history(ectx_t *c, const eplan_t *p)
     int rc = buf_str(&e->hist, "{");
     for (size_t i = 0; i < p->nch; i++) {
         size_t f = p->ch[i];
-        rc |= buf_str(&e->hist, i ? ", " : "");
+        rc |= buf_str(&e->hist, i ? "," : "");
         rc |= buf_json_str(&e->hist, c->k->fields[f]);
-        rc |= buf_str(&e->hist, ": {\"o\": ");
-        rc |= p->old[f] ? buf_json_str(&e->hist, p->old[f]) : buf_str(&e->hist, "null");
-        rc |= buf_str(&e->hist, ", \"n\": ");
+        rc |= buf_str(&e->hist, ":{");
+        if (p->old[f] != NULL) {
+            rc |= buf_str(&e->hist, "\"o\":");
+            rc |= buf_json_str(&e->hist, p->old[f]);
+            rc |= buf_str(&e->hist, ",");
+        }
+        rc |= buf_str(&e->hist, "\"n\":");
         rc |= buf_json_str(&e->hist, p->val[f]);
-        rc |= buf_str(&e->hist, ", \"s\": ");
-        rc |= buf_json_str(&e->hist, c->ev->source);
         rc |= buf_str(&e->hist, "}");
     }
     if ((rc | buf_str(&e->hist, "}")) != 0)

@@ -11,7 +11,7 @@
 -- byte (COLLATE "C"), as in 0004; documents written per event are json, not
 -- jsonb, for the reason 0004 gives.
 
--- fields: {"postcode": {"v": "LS1 4AB", "s": "crm", "n": 2, "t": 1700000000000000}, ...}
+-- fields: {"postcode":{"v":"LS1 4AB","s":"crm","n":2,"t":1700000000000000},...}
 -- with the meaning of golden_person.fields. The UPRN is the identity, not a
 -- field: it never changes, and a second record for it cannot exist.
 CREATE TABLE golden_address (
@@ -24,7 +24,9 @@ CREATE TABLE golden_address (
 ) WITH (fillfactor = 80);   -- rewritten on every change: room for HOT updates
 
 -- One row per version, as golden_person_history: every field the event
--- changed, {"town": {"o": "LEEDS", "n": "LEEDS 6", "s": "crm"}, ...}.
+-- changed, {"town":{"o":"LEEDS","n":"LEEDS 6"},...}; "o" only when there was
+-- an old value. There is no "s": every value an address or case event sets
+-- comes from its sender, the row's source.
 CREATE TABLE golden_address_history (
     master_id    text    COLLATE "C" NOT NULL,
     version      bigint  NOT NULL,
