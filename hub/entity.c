@@ -220,6 +220,9 @@ struct entity {
     uint8_t ulid_rand[10];
     pbarena_t *arena;
     ebuf_t json, hist, out;
+    /* per-event scratch, allocated once and cleared for each event */
+    struct incoming *in;
+    struct eplan *plan;
 };
 
 /* Buffers ------------------------------------------------------------------------- */
@@ -620,7 +623,7 @@ static int new_id(ectx_t *c, char out[MASTER_ID_MAX])
 
 /* Incoming values ----------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct incoming {
     bool has[EF_MAX];
     char v[EF_MAX][EVALUE_MAX];
     char uprn[16];
@@ -841,7 +844,7 @@ typedef struct {
     uint64_t current_version;
 } eref_t;
 
-typedef struct {
+typedef struct eplan {
     erec_t *rec;       /* the record the event applies to */
     erec_t *newrec;    /* a new record, owned here until commit */
     exref_t *x;        /* the sender's link, if it had one */
@@ -1414,12 +1417,12 @@ static int apply_kind(ectx_t *c)
                        "%s needs source_record_id: the case's id in %s, so the hub can keep "
                        "its golden case and tell you about it in your own id",
                        ev->type, ev->source);
-    incoming_t *in = calloc(1, sizeof *in);
-    eplan_t *p = calloc(1, sizeof *p);
+    incoming_t *in = c->e->in;
+    eplan_t *p = c->e->plan;
+    memset(in, 0, sizeof *in);
+    memset(p, 0, sizeof *p);
     int rc = 0;
-    if (in == NULL || p == NULL)
-        rc = say(c, "out of memory");
-    else if (flatten(c, in) != 0 || plan_record(c, in, p) != 0)
+    if (flatten(c, in) != 0 || plan_record(c, in, p) != 0)
         rc = c->res->outcome == MASTER_REFUSED ? 0 : -1;
     else if (c->kind == ENTITY_CASE && resolve_person(c, in, p->newrec ? NULL : p->rec) != 0)
         rc = c->res->outcome == MASTER_REFUSED ? 0 : -1;
@@ -1436,10 +1439,7 @@ static int apply_kind(ectx_t *c)
             c->res->refused = (unsigned)p->nref;
         }
     }
-    if (p != NULL)
-        plan_free(p);
-    free(p);
-    free(in);
+    plan_free(p); /* what the commit did not take */
     if (c->res->outcome == MASTER_REFUSED || rc != 0)
         c->res->master_id[0] = '\0';
     return rc;
@@ -1552,7 +1552,9 @@ entity_t *entity_new(const config_t *cfg, char *err, size_t errlen)
     e->xrefs = hmap_new(1024);
     e->systems = calloc(ESYSTEMS_MAX, sizeof *e->systems);
     e->arena = pbarena_new(PB_ENTITY_ARENA);
-    if (!e->by_id || !e->by_key || !e->xrefs || !e->systems || !e->arena)
+    e->in = calloc(1, sizeof *e->in);
+    e->plan = calloc(1, sizeof *e->plan);
+    if (!e->by_id || !e->by_key || !e->xrefs || !e->systems || !e->arena || !e->in || !e->plan)
         goto oom;
     for (size_t i = 0; i < cfg->nadapters; i++)
         if (system_id(e, cfg->adapters[i].name, true) < 0)
@@ -1603,6 +1605,8 @@ void entity_destroy(entity_t **ep)
         free(e->sub_proposed[k]);
     }
     pbarena_destroy(&e->arena);
+    free(e->in);
+    free(e->plan);
     buf_free(&e->json);
     buf_free(&e->hist);
     buf_free(&e->out);
