@@ -492,6 +492,43 @@ static void test_address_non_owner_change_is_refused_for_that_field_and_correcte
     assert_null(strstr(refuse->params[5], "LS2")); /* audit names fields, never values */
 }
 
+/* While the owner has given no value anyone's is taken; then the owner's stands. Fields
+ * without an owner follow survivorship: [socialcare, crm], then the more recent. */
+static void test_address_survivorship_and_the_owners_first_value(void **state)
+{
+    fixture_t *fx = *state;
+    aspec_t crm = {"10023336956", NULL, NULL, "Leeds District", "LS2 7UE"};
+    assert_int_equal(address(fx, "crm", "CRM-ADDR-9", &crm), 0);
+    char id[MASTER_ID_MAX];
+    (void)snprintf(id, sizeof id, "%s", fx->res.master_id);
+    const char *src = NULL;
+    assert_string_equal(entity_value(fx->e, id, "postcode", &src), "LS2 7UE");
+    assert_string_equal(src, "crm");
+    /* The owner's value replaces it, and crm hears of it. */
+    aspec_t sc = {"10023336956", NULL, NULL, "West Yorkshire", "LS1 5AB"};
+    assert_int_equal(address(fx, "socialcare", "SA-1", &sc), 0);
+    assert_int_equal(fx->res.changed, 2);
+    assert_string_equal(entity_value(fx->e, id, "postcode", &src), "LS1 5AB");
+    assert_string_equal(src, "socialcare");
+    assert_string_equal(entity_value(fx->e, id, "district", &src), "West Yorkshire");
+    assert_non_null(find_emit(fx, "address.changed", "crm"));
+    /* crm ranks below socialcare for district: not taken, nobody told. */
+    aspec_t crm2 = {"10023336956", NULL, NULL, "Elsewhere", NULL};
+    assert_int_equal(address(fx, "crm", "CRM-ADDR-9", &crm2), 0);
+    assert_int_equal(fx->res.changed, 0);
+    assert_int_equal(fx->res.refused, 0);
+    assert_int_equal(fx->res.version, 2);
+    assert_int_equal(fx->cap.nemits, 0);
+    assert_null(find_sql(fx, "INSERT INTO golden_address", 0));
+    assert_string_equal(entity_value(fx->e, id, "district", NULL), "West Yorkshire");
+    /* socialcare's own newer value is. */
+    aspec_t sc2 = {"10023336956", NULL, NULL, "W. Yorks", NULL};
+    assert_int_equal(address(fx, "socialcare", "SA-1", &sc2), 0);
+    assert_int_equal(fx->res.changed, 1);
+    assert_int_equal(fx->res.version, 3);
+    assert_string_equal(entity_value(fx->e, id, "district", NULL), "W. Yorks");
+}
+
 /* Cases ------------------------------------------------------------------------------- */
 
 /* Mary: socialcare S1 and crm C1 share an NHS number, so one golden person. */
@@ -806,6 +843,11 @@ static void test_rows_load_back_into_the_same_state(void **state)
     aspec_t moved = {"10002", "1 New St", "Leeds", NULL, NULL};
     assert_int_equal(address(fx, "crm", "CRM-ADDR-9", &moved), 0);
     assert_int_equal(entity_count(fx->e, ENTITY_ADDRESS), 2);
+    char first[MASTER_ID_MAX], now[MASTER_ID_MAX];
+    assert_non_null(entity_lookup(fx->e, ENTITY_ADDRESS, "socialcare", "SA-1", first));
+    assert_non_null(entity_lookup(fx->e, ENTITY_ADDRESS, "crm", "CRM-ADDR-9", now));
+    assert_string_not_equal(first, now);
+    assert_string_equal(entity_value(fx->e, now, "uprn", NULL), "10002");
     fx->cap.conn = NULL;
 
     entity_t *again = entity_new(fx->cfg, err, sizeof err);
@@ -843,6 +885,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_address_non_owner_change_is_refused_for_that_field_and_corrected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_address_survivorship_and_the_owners_first_value, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_case_from_socialcare_reaches_crm_in_crms_own_person_id,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_case_for_an_unknown_person_is_refused, setup,
