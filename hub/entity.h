@@ -61,8 +61,9 @@ size_t entity_count(const entity_t *e, entity_kind_t kind);
  * MASTER_ID; NULL if unknown, else "MATCH". */
 const char *entity_lookup(const entity_t *e, entity_kind_t kind, const char *system,
                           const char *local_id, char master_id[MASTER_ID_MAX]);
-/* Field FIELD of MASTER_ID (an address or a case), or NULL; *source (may be
- * NULL) gets the supplying system. Valid until the next apply or load. */
+/* Field FIELD of MASTER_ID (an address or a case; "uprn" gives an address's
+ * UPRN, with *source ""), or NULL; *source (may be NULL) gets the supplying
+ * system. Valid until the next apply or load. */
 const char *entity_value(const entity_t *e, const char *master_id, const char *field,
                          const char **source);
 /* Replaces the id generator (tests), as master_set_id_generator. */
