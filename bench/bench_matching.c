@@ -19,6 +19,7 @@
  * deterministic from the seed: one seed, one population, one set of records, byte for byte.
  */
 #include <joinery/joinery.h>
+#include <joinery/v1/case.pb-c.h>
 #include <joinery/v1/person.pb-c.h>
 
 #include <ctype.h>
@@ -54,7 +55,7 @@ typedef struct {
     size_t people;
     uint64_t seed;
     int systems;
-    bool stats, eval_only;
+    bool stats, eval_only, entities;
     const char *csv;
     const char *endpoint, *keys, *pg;
     long hub_pid, pg_pid;
@@ -3422,7 +3423,8 @@ static int64_t real_us(void)
 
 /* Publishes every record of V as V's adapter; *seconds from the first publish to the last
  * confirmation. */
-static int load_view(const options_t *opt, const view_t *v, tally_t *t, double *seconds)
+/* A client publishing as V's adapter, up to 20,000 unconfirmed; NULL with a message. */
+static joinery_client_t *connect_as(const options_t *opt, const view_t *v)
 {
     joinery_options_t o = {.endpoint = opt->endpoint,
                            .adapter = v->pf->adapter,
@@ -3430,10 +3432,31 @@ static int load_view(const options_t *opt, const view_t *v, tally_t *t, double *
                            .max_unconfirmed = 20000};
     char err[512];
     joinery_client_t *c = joinery_connect(&o, err, sizeof err);
-    if (!c) {
+    if (!c)
         fprintf(stderr, "bench_matching: connect as %s: %s\n", v->pf->adapter, err);
-        return -1;
+    return c;
+}
+
+/* Waits for every confirmation, closes *C and sets *SECONDS since T0. -1 if some never came. */
+static int flush_close(joinery_client_t **c, const view_t *v, double t0, double *seconds)
+{
+    int rc = 0;
+    /* Ten minutes is far beyond any healthy run; a hub that stops answering must not hang us. */
+    if (joinery_flush(*c, 600000) < 0) {
+        fprintf(stderr, "bench_matching: %s: %zu events still unconfirmed after 10 minutes\n",
+                v->pf->adapter, joinery_unconfirmed(*c));
+        rc = -1;
     }
+    *seconds = mono_s() - t0;
+    joinery_close(c);
+    return rc;
+}
+
+static int load_view(const options_t *opt, const view_t *v, tally_t *t, double *seconds)
+{
+    joinery_client_t *c = connect_as(opt, v);
+    if (!c)
+        return -1;
     int rc = 0;
     long long run = (long long)real_us();
     uint8_t buf[4096];
@@ -3460,15 +3483,7 @@ static int load_view(const options_t *opt, const view_t *v, tally_t *t, double *
             break;
         }
     }
-    /* Ten minutes is far beyond any healthy run; a hub that stops answering must not hang us. */
-    if (joinery_flush(c, 600000) < 0) {
-        fprintf(stderr, "bench_matching: %s: %zu events still unconfirmed after 10 minutes\n",
-                v->pf->adapter, joinery_unconfirmed(c));
-        rc = -1;
-    }
-    *seconds = mono_s() - t0;
-    joinery_close(&c);
-    return rc;
+    return flush_close(&c, v, t0, seconds) < 0 ? -1 : rc;
 }
 
 /* CPU seconds (user + system) used so far by the process or thread whose stat file is PATH, or
@@ -4389,22 +4404,188 @@ static int evaluate(const pop_t *pop, const view_t *views, int nsys, const outco
 /* ------------------------------------------------------------------------------------------ */
 /* Command line                                                                                 */
 
+/* Addresses and cases ---------------------------------------------------------------------- */
+
+/* The address of record IDX as V's system would publish it (joinery.v1.Address); 0 if it has no
+ * UPRN (the hub masters addresses by UPRN) or does not fit. */
+static size_t pack_address(const view_t *v, size_t idx, uint8_t *buf, size_t cap)
+{
+    const record_t *r = &v->rec[idx];
+    if (!r->uprn[0])
+        return 0;
+    Joinery__V1__Address a = JOINERY__V1__ADDRESS__INIT;
+    char *lines[1] = {(char *)r->line};
+    a.lines = lines;
+    a.n_lines = 1;
+    a.town = (char *)r->town;
+    a.district = (char *)r->county;
+    a.postcode = (char *)r->postcode;
+    a.uprn = (char *)r->uprn;
+    if (joinery__v1__address__get_packed_size(&a) > cap)
+        return 0;
+    return joinery__v1__address__pack(&a, buf);
+}
+
+/* A case about the person of record IDX, named by the sender's own id for them. */
+static size_t pack_case(const view_t *v, size_t idx, uint8_t *buf, size_t cap)
+{
+    char person[32];
+    local_id(v->pf, idx, person, sizeof person);
+    Joinery__V1__Case k = JOINERY__V1__CASE__INIT;
+    k.person_local_id = person;
+    k.status = JOINERY__V1__CASE_STATUS__CASE_OPEN;
+    k.opened_on = (char *)"2025-04-01";
+    k.team = (char *)"Adult Social Care";
+    if (joinery__v1__case__get_packed_size(&k) > cap)
+        return 0;
+    return joinery__v1__case__pack(&k, buf);
+}
+
+#define CASE_EVERY 4 /* a case for every fourth record of the first system */
+
+/* Publishes V's addresses (ADDR = true) or its cases as V's adapter; *N events, *SECONDS from the
+ * first publish to the last confirmation. Address local ids are "ADR-" and the person's local
+ * id, case local ids "CASE-" and it, so the checks can join them back. */
+static int load_entities(const options_t *opt, const view_t *v, bool addr, tally_t *t, size_t *n,
+                         double *seconds)
+{
+    joinery_client_t *c = connect_as(opt, v);
+    if (!c)
+        return -1;
+    int rc = 0;
+    long long run = (long long)real_us();
+    uint8_t buf[1024];
+    *n = 0;
+    double t0 = mono_s();
+    for (size_t i = 0; i < v->n && rc == 0; i += addr ? 1 : CASE_EVERY) {
+        size_t len = addr ? pack_address(v, i, buf, sizeof buf) : pack_case(v, i, buf, sizeof buf);
+        if (len == 0)
+            continue;
+        char person[32], id[40], event_id[64];
+        local_id(v->pf, i, person, sizeof person);
+        (void)snprintf(id, sizeof id, "%s%s", addr ? "ADR-" : "CASE-", person);
+        (void)snprintf(event_id, sizeof event_id, "mb%lld-%s-%s", run, v->pf->adapter, id);
+        joinery_event_t ev = {.event_id = event_id,
+                              .type = addr ? "address.updated" : "case.updated",
+                              .source_record_id = id,
+                              .payload_type = addr ? "joinery.v1.Address" : "joinery.v1.Case",
+                              .payload = buf,
+                              .payload_len = len};
+        if (joinery_publish_async(c, &ev, on_confirm, t, NULL) < 0) {
+            fprintf(stderr, "bench_matching: publish %s: %s\n", id, joinery_last_error(c));
+            rc = -1;
+        }
+        (*n)++;
+    }
+    return flush_close(&c, v, t0, seconds) < 0 ? -1 : rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* How many distinct properties the systems' records name (UPRNs without leading zeros). */
+static long long distinct_uprns(const view_t *views, int nsys)
+{
+    size_t total = 0, k = 0;
+    for (int s = 0; s < nsys; s++)
+        total += views[s].n;
+    const char **u = malloc((total ? total : 1) * sizeof *u);
+    if (!u)
+        return -1;
+    for (int s = 0; s < nsys; s++)
+        for (size_t i = 0; i < views[s].n; i++) {
+            const char *d = views[s].rec[i].uprn;
+            while (*d == '0' && d[1])
+                d++;
+            if (*d)
+                u[k++] = d;
+        }
+    qsort(u, k, sizeof *u, cmp_str);
+    long long n = 0;
+    for (size_t i = 0; i < k; i++)
+        n += i == 0 || strcmp(u[i], u[i - 1]) != 0;
+    free(u);
+    return n;
+}
+
+static void entity_line(const char *what, const char *system, size_t n, double secs,
+                        const tally_t *t)
+{
+    printf("load %s %s: %zu events in %.2f s = %.0f events/s confirmed (ok %zu, duplicate %zu, "
+           "rejected %zu, unconfirmed %zu; %zu answered with a master_id)\n",
+           system, what, n, secs, secs > 0 ? (double)n / secs : 0.0, t->ok, t->duplicate,
+           t->rejected, t->unconfirmed, t->with_master);
+    for (size_t k = 0; k < t->nreasons; k++)
+        printf("  refused: %s\n", t->reasons[k]);
+}
+
+/* After the people: each system's addresses, then the first system's cases; then whether the
+ * database holds one golden address per UPRN, every system's address id, and every case about
+ * the golden person its sender's person id is linked to. */
+static int load_and_check_entities(const options_t *opt, pq_t *pq, const view_t *views, int nsys)
+{
+    size_t sent_addr = 0, sent_case = 0;
+    for (int s = 0; s < nsys; s++) {
+        tally_t t = {0};
+        size_t n = 0;
+        double secs = 0;
+        if (load_entities(opt, &views[s], true, &t, &n, &secs) < 0)
+            return -1;
+        entity_line("addresses", views[s].pf->adapter, n, secs, &t);
+        sent_addr += t.ok;
+    }
+    tally_t t = {0};
+    double secs = 0;
+    if (load_entities(opt, &views[0], false, &t, &sent_case, &secs) < 0)
+        return -1;
+    entity_line("cases", views[0].pf->adapter, sent_case, secs, &t);
+    if (!pq->conn)
+        return 0;
+    long long want = distinct_uprns(views, nsys);
+    long long golden = pq_count(pq, "SELECT count(*) FROM golden_address");
+    long long xrefs = pq_count(pq, "SELECT count(*) FROM address_xref");
+    long long cases = pq_count(pq, "SELECT count(*) FROM golden_case");
+    char q[512];
+    (void)snprintf(q, sizeof q,
+                   "SELECT count(*) FROM case_xref x JOIN golden_case c ON c.master_id = "
+                   "x.master_id JOIN xref p ON p.system = x.system AND p.local_id = "
+                   "substr(x.local_id, 6) WHERE x.system = '%s' AND p.master_id = "
+                   "c.person_master_id",
+                   views[0].pf->adapter);
+    long long right = pq_count(pq, q);
+    long rss = 0, hwm = 0;
+    (void)read_rss(opt->hub_pid, &rss, &hwm);
+    printf("entities: %lld golden addresses for %lld distinct UPRNs sent, %lld address ids "
+           "linked of %zu accepted; %lld golden cases of %zu sent, %lld about the golden person "
+           "their sender's person id is linked to; hub RSS %.1f MiB\n",
+           golden, want, xrefs, sent_addr, cases, sent_case, right, rss / 1024.0);
+    if (golden != want || xrefs != (long long)sent_addr || cases != (long long)t.ok ||
+        right != cases)
+        printf("ENTITIES WRONG: the counts above should pair up\n");
+    return 0;
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_matching [options]\n"
-               "  --people N        distinct people (default 20000)\n"
-               "  --seed S          population seed (default 1)\n"
-               "  --systems 2|3     socialcare + crm, or also health (default 2)\n"
-               "  --stats           print generator statistics\n"
-               "  --csv FILE        write every record with its person (ground truth)\n"
-               "  --endpoint E      hub endpoint; load the systems through it\n"
-               "  --keys DIR|-      Curve keys directory (ADAPTER.key, hub.pub); - for none\n"
-               "  --pg CONNINFO     the hub's database, to read the outcome\n"
-               "  --hub-pid PID     the hub's process, for its resident memory and CPU\n"
-               "  --pg-pid PID      PostgreSQL's postmaster, for the CPU it and its backends use\n"
-               "  --eval-only       do not load; evaluate what the database holds\n"
-               "  --in-a F --b-given-a F --in-c F --namesakes F --twin-rate F\n"
-               "                    population shape (0.8, 0.7, 0.85, 0.01, 0.016)\n");
+    fprintf(f,
+            "usage: bench_matching [options]\n"
+            "  --people N        distinct people (default 20000)\n"
+            "  --seed S          population seed (default 1)\n"
+            "  --systems 2|3     socialcare + crm, or also health (default 2)\n"
+            "  --stats           print generator statistics\n"
+            "  --csv FILE        write every record with its person (ground truth)\n"
+            "  --endpoint E      hub endpoint; load the systems through it\n"
+            "  --keys DIR|-      Curve keys directory (ADAPTER.key, hub.pub); - for none\n"
+            "  --pg CONNINFO     the hub's database, to read the outcome\n"
+            "  --hub-pid PID     the hub's process, for its resident memory and CPU\n"
+            "  --pg-pid PID      PostgreSQL's postmaster, for the CPU it and its backends use\n"
+            "  --eval-only       do not load; evaluate what the database holds\n"
+            "  --entities        after the people, every system's addresses (by UPRN) and a\n"
+            "                    case for every fourth socialcare record; checked in the database\n"
+            "  --in-a F --b-given-a F --in-c F --namesakes F --twin-rate F\n"
+            "                    population shape (0.8, 0.7, 0.85, 0.01, 0.016)\n");
 }
 
 static int parse_u64(const char *s, unsigned long long lo, unsigned long long hi,
@@ -4484,6 +4665,8 @@ static int parse_args(int argc, char **argv, options_t *o)
                 o->stats = true;
             } else if (strcmp(a, "--eval-only") == 0) {
                 o->eval_only = true;
+            } else if (strcmp(a, "--entities") == 0) {
+                o->entities = true;
             } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
                 usage(stdout);
                 return 1; /* help shown: nothing to do */
@@ -4640,6 +4823,9 @@ int main(int argc, char **argv)
                 printf("  refused: %s\n", t->reasons[k]);
         }
     }
+    if (opt.entities && !opt.eval_only &&
+        load_and_check_entities(&opt, &pq, views, opt.systems) < 0)
+        goto done;
     if (!pq.conn) {
         printf("no --pg: the outcome was not read\n");
         rc = 0;

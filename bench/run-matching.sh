@@ -11,7 +11,8 @@
 #               250,000 golden records
 # Environment: SYSTEMS=3 also loads a health system; UPPER and LOWER set the matching
 # thresholds (master_data.matching); CSV=FILE writes every record with its person; KEEP=1 keeps
-# the data directory (the hub and PostgreSQL are stopped all the same).
+# the data directory (the hub and PostgreSQL are stopped all the same); ENTITIES=1 then loads
+# every system's addresses and socialcare's cases and checks them in the database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-accuracy}
@@ -84,7 +85,7 @@ security:
 adapters:
 YAML
     for n in "${adapters[@]}"; do
-        printf '  - name: %s\n    public_key_file: keys/%s.pub\n    publish: ["person.*"]\n' "$n" "$n"
+        printf '  - name: %s\n    public_key_file: keys/%s.pub\n    publish: ["person.*", "address.*", "case.*"]\n' "$n" "$n"
     done
     if [[ -n ${UPPER:-} ]]; then
         printf 'master_data:\n  matching:\n    upper: %s\n    lower: %s\n' "$UPPER" "$LOWER"
@@ -110,7 +111,7 @@ build-bench/bench/bench_matching --people "$people" --seed "$seed" --systems "$s
     --endpoint "tcp://127.0.0.1:$port" --keys "$dir/keys" \
     --pg "host=$dir/data/pg/run dbname=joinery user=joinery" --hub-pid "$hub" \
     --pg-pid "$(head -n1 "$dir/data/pg/data/postmaster.pid")" \
-    ${CSV:+--csv "$CSV"}
+    ${CSV:+--csv "$CSV"} ${ENTITIES:+--entities}
 
 kill -TERM "$hub"
 wait "$hub" || true
