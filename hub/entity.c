@@ -13,11 +13,11 @@
 #include "entity.h"
 
 #include "hmap.h"
+#include "master_util.h"
 #include "pbarena.h"
 #include "route.h"
 #include "validate.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <joinery/v1/case.pb-c.h>
 #include <joinery/v1/master.pb-c.h>
@@ -27,14 +27,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #define EF_MAX 8             /* fields of the kind with most (case: 7) */
 #define EVALUE_MAX 512       /* longest field value accepted, bytes */
 #define ESYSTEMS_MAX 1024    /* configured adapters + names found in the tables */
 #define ELINES_MAX 8         /* address lines kept */
-#define ENUM_LEN 24          /* decimal int64 and NUL */
 #define PB_ENTITY_ARENA 8192 /* an Address or a Case decodes into well under this */
 
 /* Kinds ------------------------------------------------------------------------- */
@@ -198,11 +195,6 @@ typedef struct {
     bool propose;
 } erule_t;
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-} ebuf_t;
-
 struct entity {
     const config_t *cfg;
     bool broken; /* memory and tables disagree: refuse until entity_load */
@@ -216,94 +208,13 @@ struct entity {
     size_t nrecs, caprecs, count[ENTITY_KINDS];
     master_id_fn id_fn;
     void *id_ctx;
-    uint64_t ulid_ms;
-    uint8_t ulid_rand[10];
+    master_ulid_t ulid;
     pbarena_t *arena;
-    ebuf_t json, hist, out;
+    mbuf_t json, hist, out;
     /* per-event scratch, allocated once and cleared for each event */
     struct incoming *in;
     struct eplan *plan;
 };
-
-/* Buffers ------------------------------------------------------------------------- */
-
-static int buf_reserve(ebuf_t *b, size_t more)
-{
-    if (b->len + more <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL)
-        return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static int buf_str(ebuf_t *b, const char *s)
-{
-    size_t n = strlen(s);
-    if (buf_reserve(b, n + 1) != 0)
-        return -1;
-    memcpy(b->p + b->len, s, n + 1);
-    b->len += n;
-    return 0;
-}
-
-/* A JSON string with its quotes; values hold no control characters but
- * names come from elsewhere, so escape anyway. */
-static int buf_json_str(ebuf_t *b, const char *s)
-{
-    if (buf_reserve(b, strlen(s) * 6 + 3) != 0)
-        return -1;
-    char *o = b->p + b->len;
-    *o++ = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            *o++ = '\\';
-            *o++ = (char)*p;
-        } else if (*p < 0x20) {
-            static const char hex[] = "0123456789abcdef";
-            memcpy(o, "\\u00", 4);
-            o[4] = hex[*p >> 4];
-            o[5] = hex[*p & 15];
-            o += 6;
-        } else {
-            *o++ = (char)*p;
-        }
-    }
-    *o++ = '"';
-    *o = '\0';
-    b->len = (size_t)(o - b->p);
-    return 0;
-}
-
-static void buf_free(ebuf_t *b)
-{
-    free(b->p);
-    *b = (ebuf_t){0};
-}
-
-/* Decimal text without printf: several numbers go into every event's rows. */
-static const char *num_i(char buf[ENUM_LEN], int64_t v)
-{
-    char tmp[ENUM_LEN];
-    size_t n = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    size_t k = 0;
-    if (v < 0)
-        buf[k++] = '-';
-    while (n > 0)
-        buf[k++] = tmp[--n];
-    buf[k] = '\0';
-    return buf;
-}
 
 /* Names ----------------------------------------------------------------------------- */
 
@@ -523,37 +434,6 @@ static void state_clear(entity_t *e)
 
 /* Ids --------------------------------------------------------------------------------- */
 
-static void base32(uint64_t v, int chars, char *out)
-{
-    static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    for (int i = chars - 1; i >= 0; i--) {
-        out[i] = alphabet[v & 31];
-        v >>= 5;
-    }
-}
-
-/* PREFIX + a ULID with a monotonic random part, as the person engine's. */
-static void ulid_next(entity_t *e, char prefix, int64_t now_us, char out[MASTER_ID_MAX])
-{
-    uint64_t ms = now_us > 0 ? (uint64_t)now_us / 1000 : (uint64_t)time(NULL) * 1000;
-    if (ms < e->ulid_ms)
-        ms = e->ulid_ms;
-    e->ulid_ms = ms;
-    int carry = 9;
-    while (carry >= 0 && ++e->ulid_rand[carry] == 0)
-        carry--;
-    uint64_t hi = 0, lo = 0;
-    for (int i = 0; i < 5; i++)
-        hi = hi << 8 | e->ulid_rand[i];
-    for (int i = 5; i < 10; i++)
-        lo = lo << 8 | e->ulid_rand[i];
-    out[0] = prefix;
-    base32(ms & 0xffffffffffffULL, 10, out + 1);
-    base32(hi, 8, out + 11);
-    base32(lo, 8, out + 19);
-    out[27] = '\0';
-}
-
 void entity_set_id_generator(entity_t *e, master_id_fn fn, void *ctx)
 {
     if (e == NULL)
@@ -613,7 +493,7 @@ static int new_id(ectx_t *c, char out[MASTER_ID_MAX])
                 memchr(out, '\0', MASTER_ID_MAX) == NULL)
                 return say(c, "the master id generator failed");
         } else {
-            ulid_next(e, c->k->prefix, c->now, out);
+            master_ulid_next(&e->ulid, c->k->prefix, c->now, out);
         }
         if (rec_by_id(e, out) == NULL)
             return 0;
@@ -1015,7 +895,7 @@ static int emit(ectx_t *c, const char *type, const char *target, const char *loc
     entity_t *e = c->e;
     size_t len = protobuf_c_message_get_packed_size(msg);
     e->out.len = 0;
-    if (buf_reserve(&e->out, len + 1) != 0)
+    if (master_buf_reserve(&e->out, len + 1) != 0)
         return say(c, "out of memory");
     (void)protobuf_c_message_pack(msg, (uint8_t *)e->out.p);
     /* res->master_id is the record's id from plan_record on. */
@@ -1026,30 +906,21 @@ static int emit(ectx_t *c, const char *type, const char *target, const char *loc
 }
 
 /* The golden row: {"field": {"v", "s", "n", "t"}} as golden_person.fields. */
-static int fields_json(ectx_t *c, const eplan_t *p, ebuf_t *b)
+static int fields_json(ectx_t *c, const eplan_t *p, mbuf_t *b)
 {
-    int rc = buf_str(b, "{");
+    int rc = master_buf_str(b, "{");
     bool first = true;
     for (size_t f = 0; f < c->k->nfields; f++) {
         efield_t v = field_after(c, p, f);
         if (v.value == NULL)
             continue;
-        char n[ENUM_LEN], t[ENUM_LEN];
         /* Compact, as golden_person.fields: the row is rewritten on every change. */
-        rc |= buf_str(b, first ? "" : ",");
-        rc |= buf_json_str(b, c->k->fields[f]);
-        rc |= buf_str(b, ":{\"v\":");
-        rc |= buf_json_str(b, v.value);
-        rc |= buf_str(b, ",\"s\":");
-        rc |= buf_json_str(b, c->e->systems[v.source]);
-        rc |= buf_str(b, ",\"n\":");
-        rc |= buf_str(b, num_i(n, (int64_t)v.version));
-        rc |= buf_str(b, ",\"t\":");
-        rc |= buf_str(b, num_i(t, v.at_us));
-        rc |= buf_str(b, "}");
+        rc |= master_buf_str(b, first ? "" : ",");
+        rc |= master_buf_field_json(b, c->k->fields[f], v.value, c->e->systems[v.source], v.version,
+                                    v.at_us);
         first = false;
     }
-    return rc | buf_str(b, "}");
+    return rc | master_buf_str(b, "}");
 }
 
 static int sql_golden(ectx_t *c, const eplan_t *p)
@@ -1058,14 +929,14 @@ static int sql_golden(ectx_t *c, const eplan_t *p)
     e->json.len = 0;
     if (fields_json(c, p, &e->json) != 0)
         return say(c, "out of memory");
-    char v[ENUM_LEN], created[ENUM_LEN], now[ENUM_LEN];
+    char v[MASTER_NUM_LEN], created[MASTER_NUM_LEN], now[MASTER_NUM_LEN];
     efield_t person = c->kind == ENTITY_CASE ? field_after(c, p, CF_PERSON) : (efield_t){0};
     const char *params[] = {p->rec->id,
                             c->kind == ENTITY_ADDRESS ? p->rec->key : person.value,
-                            num_i(v, (int64_t)p->version),
+                            master_num_i(v, (int64_t)p->version),
                             e->json.p,
-                            num_i(created, p->rec->created_us),
-                            num_i(now, c->now)};
+                            master_num_i(created, p->rec->created_us),
+                            master_num_i(now, c->now)};
     if (p->newrec != NULL)
         return run_append(c, c->k->copy_golden, c->k->sql_golden, 6, params);
     return run_upsert(c, &c->k->upsert_golden, c->k->sql_golden, 6, params);
@@ -1081,27 +952,30 @@ static int sql_history(ectx_t *c, const eplan_t *p)
         return 0; /* a new record with no field yet (an address known by its UPRN alone) */
     entity_t *e = c->e;
     e->hist.len = 0;
-    int rc = buf_str(&e->hist, "{");
+    int rc = master_buf_str(&e->hist, "{");
     for (size_t i = 0; i < p->nch; i++) {
         size_t f = p->ch[i];
-        rc |= buf_str(&e->hist, i ? "," : "");
-        rc |= buf_json_str(&e->hist, c->k->fields[f]);
-        rc |= buf_str(&e->hist, ":{");
+        rc |= master_buf_str(&e->hist, i ? "," : "");
+        rc |= master_buf_json_str(&e->hist, c->k->fields[f]);
+        rc |= master_buf_str(&e->hist, ":{");
         if (p->old[f] != NULL) {
-            rc |= buf_str(&e->hist, "\"o\":");
-            rc |= buf_json_str(&e->hist, p->old[f]);
-            rc |= buf_str(&e->hist, ",");
+            rc |= master_buf_str(&e->hist, "\"o\":");
+            rc |= master_buf_json_str(&e->hist, p->old[f]);
+            rc |= master_buf_str(&e->hist, ",");
         }
-        rc |= buf_str(&e->hist, "\"n\":");
-        rc |= buf_json_str(&e->hist, p->val[f]);
-        rc |= buf_str(&e->hist, "}");
+        rc |= master_buf_str(&e->hist, "\"n\":");
+        rc |= master_buf_json_str(&e->hist, p->val[f]);
+        rc |= master_buf_str(&e->hist, "}");
     }
-    if ((rc | buf_str(&e->hist, "}")) != 0)
+    if ((rc | master_buf_str(&e->hist, "}")) != 0)
         return say(c, "out of memory");
-    char v[ENUM_LEN], at[ENUM_LEN];
-    const char *params[] = {p->rec->id,        num_i(v, (int64_t)p->version),
-                            c->ev->source,     c->ev->event_id ? c->ev->event_id : "",
-                            num_i(at, c->now), e->hist.p};
+    char v[MASTER_NUM_LEN], at[MASTER_NUM_LEN];
+    const char *params[] = {p->rec->id,
+                            master_num_i(v, (int64_t)p->version),
+                            c->ev->source,
+                            c->ev->event_id ? c->ev->event_id : "",
+                            master_num_i(at, c->now),
+                            e->hist.p};
     return run_append(c, c->k->copy_history, c->k->sql_history, 6, params);
 }
 
@@ -1110,9 +984,9 @@ static int sql_xref(ectx_t *c, const eplan_t *p)
     const exref_t *x = p->newx ? p->newx : p->move ? p->x : NULL;
     if (x == NULL)
         return 0;
-    char at[ENUM_LEN];
+    char at[MASTER_NUM_LEN];
     const char *params[] = {c->e->systems[x->system], x->local_id, p->rec->id,
-                            num_i(at, p->newx ? x->linked_us : c->now)};
+                            master_num_i(at, p->newx ? x->linked_us : c->now)};
     if (p->newx != NULL)
         return run_append(c, c->k->copy_xref, c->k->sql_xref, 4, params);
     return run_upsert(c, &c->k->upsert_xref, c->k->sql_xref, 4, params);
@@ -1121,8 +995,8 @@ static int sql_xref(ectx_t *c, const eplan_t *p)
 /* DETAIL is the JSON object in e->json. */
 static int sql_audit(ectx_t *c, const char *master_id, const char *action)
 {
-    char at[ENUM_LEN];
-    const char *params[] = {num_i(at, c->now),
+    char at[MASTER_NUM_LEN];
+    const char *params[] = {master_num_i(at, c->now),
                             c->ev->event_id ? c->ev->event_id : "",
                             c->ev->source,
                             master_id,
@@ -1136,31 +1010,31 @@ static int sql_audit(ectx_t *c, const char *master_id, const char *action)
 static int audit_event(ectx_t *c, const eplan_t *p)
 {
     entity_t *e = c->e;
-    char v[ENUM_LEN];
+    char v[MASTER_NUM_LEN];
     e->json.len = 0;
-    int rc = buf_str(&e->json, "{\"entity\": \"");
-    rc |= buf_str(&e->json, c->k->name);
-    rc |= buf_str(&e->json, "\", \"version\": ");
-    rc |= buf_str(&e->json, num_i(v, (int64_t)p->version));
-    rc |= buf_str(&e->json, ", \"fields\": [");
+    int rc = master_buf_str(&e->json, "{\"entity\": \"");
+    rc |= master_buf_str(&e->json, c->k->name);
+    rc |= master_buf_str(&e->json, "\", \"version\": ");
+    rc |= master_buf_str(&e->json, master_num_i(v, (int64_t)p->version));
+    rc |= master_buf_str(&e->json, ", \"fields\": [");
     for (size_t i = 0; i < p->nch; i++) {
-        rc |= buf_str(&e->json, i ? ", " : "");
-        rc |= buf_json_str(&e->json, c->k->fields[p->ch[i]]);
+        rc |= master_buf_str(&e->json, i ? ", " : "");
+        rc |= master_buf_json_str(&e->json, c->k->fields[p->ch[i]]);
     }
-    rc |= buf_str(&e->json, "]");
+    rc |= master_buf_str(&e->json, "]");
     const exref_t *x = p->newx ? p->newx : p->move ? p->x : NULL;
     if (x != NULL) {
-        rc |= buf_str(&e->json, ", \"link\": {\"system\": ");
-        rc |= buf_json_str(&e->json, e->systems[x->system]);
-        rc |= buf_str(&e->json, ", \"local_id\": ");
-        rc |= buf_json_str(&e->json, x->local_id);
+        rc |= master_buf_str(&e->json, ", \"link\": {\"system\": ");
+        rc |= master_buf_json_str(&e->json, e->systems[x->system]);
+        rc |= master_buf_str(&e->json, ", \"local_id\": ");
+        rc |= master_buf_json_str(&e->json, x->local_id);
         if (p->move) {
-            rc |= buf_str(&e->json, ", \"moved_from\": ");
-            rc |= buf_json_str(&e->json, p->x->rec->id);
+            rc |= master_buf_str(&e->json, ", \"moved_from\": ");
+            rc |= master_buf_json_str(&e->json, p->x->rec->id);
         }
-        rc |= buf_str(&e->json, "}");
+        rc |= master_buf_str(&e->json, "}");
     }
-    if ((rc | buf_str(&e->json, "}")) != 0)
+    if ((rc | master_buf_str(&e->json, "}")) != 0)
         return say(c, "out of memory");
     return sql_audit(c, p->rec->id, p->newrec ? "create" : x ? "link" : "update");
 }
@@ -1178,19 +1052,20 @@ static int audit_refusal(ectx_t *c, const eplan_t *p, const eref_t *r)
 {
     entity_t *e = c->e;
     const erule_t *rule = &e->rules[c->kind][r->field];
-    char v[ENUM_LEN];
+    char v[MASTER_NUM_LEN];
     e->json.len = 0;
-    int rc = buf_str(&e->json, "{\"entity\": \"");
-    rc |= buf_str(&e->json, c->k->name);
-    rc |= buf_str(&e->json, "\", \"field\": ");
-    rc |= buf_json_str(&e->json, c->k->fields[r->field]);
-    rc |= buf_str(&e->json, ", \"owner\": ");
-    rc |= buf_json_str(&e->json, rule->set && rule->owner >= 0 ? e->systems[rule->owner] : "");
-    rc |= buf_str(&e->json,
-                  r->kind == REF_OWNER ? ", \"reason\": \"owner\"" : ", \"reason\": \"stale\"");
-    rc |= buf_str(&e->json, ", \"field_version\": ");
-    rc |= buf_str(&e->json, num_i(v, (int64_t)r->current_version));
-    if ((rc | buf_str(&e->json, "}")) != 0)
+    int rc = master_buf_str(&e->json, "{\"entity\": \"");
+    rc |= master_buf_str(&e->json, c->k->name);
+    rc |= master_buf_str(&e->json, "\", \"field\": ");
+    rc |= master_buf_json_str(&e->json, c->k->fields[r->field]);
+    rc |= master_buf_str(&e->json, ", \"owner\": ");
+    rc |=
+        master_buf_json_str(&e->json, rule->set && rule->owner >= 0 ? e->systems[rule->owner] : "");
+    rc |= master_buf_str(&e->json, r->kind == REF_OWNER ? ", \"reason\": \"owner\""
+                                                        : ", \"reason\": \"stale\"");
+    rc |= master_buf_str(&e->json, ", \"field_version\": ");
+    rc |= master_buf_str(&e->json, master_num_i(v, (int64_t)r->current_version));
+    if ((rc | master_buf_str(&e->json, "}")) != 0)
         return say(c, "out of memory");
     return sql_audit(c, p->rec->id, proposes(c, r) ? "propose" : "refuse");
 }
@@ -1571,12 +1446,7 @@ entity_t *entity_new(const config_t *cfg, char *err, size_t errlen)
             subscribers(e, KINDS[k].proposed, &e->sub_proposed[k], &e->nsub_proposed[k]) != 0)
             goto oom;
     }
-    if (getrandom(e->ulid_rand, sizeof e->ulid_rand, 0) != (ssize_t)sizeof e->ulid_rand) {
-        /* Uniqueness does not depend on it: ids are checked before use. */
-        uint64_t t = (uint64_t)time(NULL);
-        memcpy(e->ulid_rand, &t, sizeof t);
-    }
-    e->ulid_rand[0] &= 0x7f; /* room to count up without wrapping */
+    master_ulid_seed(&e->ulid);
     return e;
 oom:
     (void)snprintf(err, errlen, "entity_new: out of memory");
@@ -1607,9 +1477,9 @@ void entity_destroy(entity_t **ep)
     pbarena_destroy(&e->arena);
     free(e->in);
     free(e->plan);
-    buf_free(&e->json);
-    buf_free(&e->hist);
-    buf_free(&e->out);
+    master_buf_free(&e->json);
+    master_buf_free(&e->hist);
+    master_buf_free(&e->out);
     free(e);
     *ep = NULL;
 }
@@ -1666,31 +1536,6 @@ typedef struct {
     size_t errlen;
 } loader_t;
 
-static int lfail(loader_t *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int lfail(loader_t *l, const char *fmt, ...)
-{
-    if (l->err != NULL && l->errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        (void)vsnprintf(l->err, l->errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-static int parse_i64(const char *s, int64_t *out)
-{
-    if (s == NULL || *s == '\0')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0')
-        return -1;
-    *out = (int64_t)v;
-    return 0;
-}
-
 /* golden_*.fields -> the record's fields. */
 static int fields_from_json(loader_t *l, erec_t *r, const char *text)
 {
@@ -1698,7 +1543,8 @@ static int fields_from_json(loader_t *l, erec_t *r, const char *text)
     json_t *root = json_loads(text, 0, &jerr);
     if (root == NULL || !json_is_object(root)) {
         json_decref(root);
-        return lfail(l, "fields of %s are not a JSON object: %s", r->id, jerr.text);
+        return master_fail(l->err, l->errlen, "fields of %s are not a JSON object: %s", r->id,
+                           jerr.text);
     }
     int rc = 0;
     const char *key;
@@ -1714,11 +1560,12 @@ static int fields_from_json(loader_t *l, erec_t *r, const char *text)
         json_t *nv = json_object_get(val, "n"), *tv = json_object_get(val, "t");
         int sys = s ? system_id(l->e, s, true) : -1;
         if (field < 0 || v == NULL || sys < 0 || !json_is_integer(nv) || !json_is_integer(tv)) {
-            rc = lfail(l, "field '%s' of %s is not a known field as {v, s, n, t}", key, r->id);
+            rc = master_fail(l->err, l->errlen,
+                             "field '%s' of %s is not a known field as {v, s, n, t}", key, r->id);
             break;
         }
         if ((r->f[field].value = strdup(v)) == NULL) {
-            rc = lfail(l, "out of memory");
+            rc = master_fail(l->err, l->errlen, "out of memory");
             break;
         }
         r->f[field].source = (uint16_t)sys;
@@ -1730,24 +1577,26 @@ static int fields_from_json(loader_t *l, erec_t *r, const char *text)
 }
 
 /* master_id, key (uprn | person_master_id), version, fields, created_at, updated_at */
-static int golden_row(loader_t *l, const PGresult *res)
+static int golden_row(void *ctx, const PGresult *res)
 {
+    loader_t *l = ctx;
     erec_t *r = calloc(1, sizeof *r);
     if (r == NULL)
-        return lfail(l, "out of memory");
+        return master_fail(l->err, l->errlen, "out of memory");
     r->kind = (uint8_t)l->kind;
     const char *id = PQgetvalue(res, 0, 0);
     int64_t version = 0;
     int rc = 0;
-    if (strlen(id) >= MASTER_ID_MAX || parse_i64(PQgetvalue(res, 0, 2), &version) != 0 ||
-        version <= 0 || parse_i64(PQgetvalue(res, 0, 4), &r->created_us) != 0 ||
-        parse_i64(PQgetvalue(res, 0, 5), &r->updated_us) != 0)
-        rc = lfail(l, "golden %s row '%.64s' is malformed", KINDS[l->kind].name, id);
+    if (strlen(id) >= MASTER_ID_MAX || master_parse_i64(PQgetvalue(res, 0, 2), &version) != 0 ||
+        version <= 0 || master_parse_i64(PQgetvalue(res, 0, 4), &r->created_us) != 0 ||
+        master_parse_i64(PQgetvalue(res, 0, 5), &r->updated_us) != 0)
+        rc = master_fail(l->err, l->errlen, "golden %s row '%.64s' is malformed",
+                         KINDS[l->kind].name, id);
     if (rc == 0) {
         (void)snprintf(r->id, sizeof r->id, "%s", id);
         r->version = (uint64_t)version;
         if (l->kind == ENTITY_ADDRESS && (r->key = strdup(PQgetvalue(res, 0, 1))) == NULL)
-            rc = lfail(l, "out of memory");
+            rc = master_fail(l->err, l->errlen, "out of memory");
     }
     if (rc == 0)
         rc = fields_from_json(l, r, PQgetvalue(res, 0, 3));
@@ -1755,23 +1604,27 @@ static int golden_row(loader_t *l, const PGresult *res)
         rec_free(r);
         return rc;
     }
-    return rec_add(l->e, r) != 0 ? lfail(l, "out of memory") : 0; /* rec_add owns R */
+    return rec_add(l->e, r) != 0 ? master_fail(l->err, l->errlen, "out of memory")
+                                 : 0; /* rec_add owns R */
 }
 
 /* system, local_id, master_id, linked_at */
-static int xref_row(loader_t *l, const PGresult *res)
+static int xref_row(void *ctx, const PGresult *res)
 {
+    loader_t *l = ctx;
     const char *local = PQgetvalue(res, 0, 1), *id = PQgetvalue(res, 0, 2);
     erec_t *r = rec_by_id(l->e, id);
     int sys = system_id(l->e, PQgetvalue(res, 0, 0), true);
     int64_t at = 0;
-    if (r == NULL || r->kind != l->kind || sys < 0 || parse_i64(PQgetvalue(res, 0, 3), &at) != 0)
-        return lfail(l, "%s_xref row (%s, %.64s) names no golden %s %.40s", KINDS[l->kind].name,
-                     PQgetvalue(res, 0, 0), local, KINDS[l->kind].name, id);
+    if (r == NULL || r->kind != l->kind || sys < 0 ||
+        master_parse_i64(PQgetvalue(res, 0, 3), &at) != 0)
+        return master_fail(l->err, l->errlen, "%s_xref row (%s, %.64s) names no golden %s %.40s",
+                           KINDS[l->kind].name, PQgetvalue(res, 0, 0), local, KINDS[l->kind].name,
+                           id);
     exref_t *x = calloc(1, sizeof *x);
     if (x == NULL || (x->local_id = strdup(local)) == NULL) {
         xref_free(x);
-        return lfail(l, "out of memory");
+        return master_fail(l->err, l->errlen, "out of memory");
     }
     x->system = (uint16_t)sys;
     x->kind = (uint8_t)l->kind;
@@ -1780,61 +1633,27 @@ static int xref_row(loader_t *l, const PGresult *res)
     if (xref_add(l->e, x) != 0) {
         xref_detach(x);
         xref_free(x);
-        return lfail(l, "out of memory");
+        return master_fail(l->err, l->errlen, "out of memory");
     }
     return 0;
 }
 
-typedef int (*row_fn)(loader_t *l, const PGresult *r);
-
-/* Streams the rows one at a time: many records need not sit in one result
- * as well as in the engine. */
-static int each_row(loader_t *l, PGconn *conn, const char *sql, row_fn fn)
-{
-    if (!PQsendQuery(conn, sql))
-        return lfail(l, "%s: %s", sql, PQerrorMessage(conn));
-    (void)PQsetSingleRowMode(conn);
-    int rc = 0;
-    PGresult *r;
-    while ((r = PQgetResult(conn)) != NULL) {
-        ExecStatusType st = PQresultStatus(r);
-        if (rc == 0 && st == PGRES_SINGLE_TUPLE)
-            rc = fn(l, r);
-        else if (rc == 0 && st != PGRES_TUPLES_OK)
-            rc = lfail(l, "%s: %s", sql, PQresultErrorMessage(r));
-        PQclear(r);
-    }
-    return rc;
-}
-
-static int exec_ok(loader_t *l, PGconn *conn, const char *sql)
-{
-    PGresult *r = PQexec(conn, sql);
-    int rc =
-        PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : lfail(l, "%s: %s", sql, PQerrorMessage(conn));
-    PQclear(r);
-    return rc;
-}
-
 int entity_load(entity_t *e, PGconn *conn, char *err, size_t errlen)
 {
-    loader_t l = {.e = e, .err = err, .errlen = errlen};
     if (e == NULL || conn == NULL)
-        return lfail(&l, "entity_load: no engine or connection");
+        return master_fail(err, errlen, "entity_load: no engine or connection");
+    loader_t l = {.e = e, .err = err, .errlen = errlen};
     state_clear(e);
     e->broken = true;
     /* One snapshot, so records and links agree. */
-    int rc = exec_ok(&l, conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    int rc = master_exec_ok(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen);
     for (int k = 0; rc == 0 && k < ENTITY_KINDS; k++) {
         l.kind = k;
-        rc = each_row(&l, conn, KINDS[k].load_golden, golden_row);
+        rc = master_each_row(conn, KINDS[k].load_golden, golden_row, &l, err, errlen);
         if (rc == 0)
-            rc = each_row(&l, conn, KINDS[k].load_xref, xref_row);
+            rc = master_each_row(conn, KINDS[k].load_xref, xref_row, &l, err, errlen);
     }
-    PGresult *r = PQexec(conn, rc == 0 ? "COMMIT" : "ROLLBACK");
-    if (rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK)
-        rc = lfail(&l, "COMMIT: %s", PQerrorMessage(conn));
-    PQclear(r);
+    rc = master_load_end(conn, rc, err, errlen);
     if (rc != 0) {
         state_clear(e); /* a half-loaded engine must not decide anything */
         return -1;
@@ -1896,18 +1715,18 @@ int entity_dump(const entity_t *e, char **out, size_t *len)
     char **lines = NULL;
     size_t n = 0;
     int rc = dump_lines(e, &lines, &n);
-    ebuf_t b = {0};
+    mbuf_t b = {0};
     if (rc == 0) {
         qsort(lines, n, sizeof *lines, by_string);
-        rc = buf_str(&b, "");
+        rc = master_buf_str(&b, "");
         for (size_t i = 0; i < n && rc == 0; i++)
-            rc = buf_str(&b, lines[i]) | buf_str(&b, "\n");
+            rc = master_buf_str(&b, lines[i]) | master_buf_str(&b, "\n");
     }
     for (size_t i = 0; lines && i < n; i++)
         free(lines[i]);
     free(lines);
     if (rc != 0) {
-        buf_free(&b);
+        master_buf_free(&b);
         return -1;
     }
     *out = b.p;

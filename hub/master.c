@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #define MAX_POSSIBLE 3 /* steward items opened for one event */
@@ -140,31 +139,6 @@ static int refused(ectx_t *c, const char *fmt, ...)
     return 0;
 }
 
-/* Decimal text of integers, written by hand: several go into every event's
- * rows, and snprintf was a tenth of the engine's time. */
-static void num_u(char *buf, uint64_t v)
-{
-    char tmp[NUM_LEN];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    buf[n] = '\0';
-}
-
-static void num_i(char *buf, int64_t v)
-{
-    if (v < 0) {
-        buf[0] = '-';
-        num_u(buf + 1, (uint64_t)0 - (uint64_t)v);
-    } else {
-        num_u(buf, (uint64_t)v);
-    }
-}
-
 /* NULL (SQL NULL, JSON null) for "no score". Seventeen digits, so a score
  * read back by master_load is the score that was written. */
 static const char *num_d(char *buf, double v)
@@ -229,9 +203,9 @@ static int sql_golden(ectx_t *c, const golden_t *g, uint64_t version, int state,
                       const golden_t *redirect, const mvals_t *vals, bool fresh)
 {
     char v[NUM_LEN], created[NUM_LEN], now[NUM_LEN];
-    num_u(v, version);
-    num_i(created, g->created_us ? g->created_us : c->now);
-    num_i(now, c->now);
+    master_num_u(v, version);
+    master_num_i(created, g->created_us ? g->created_us : c->now);
+    master_num_i(now, c->now);
     c->m->json.len = 0;
     if (master_vals_json(c->m, vals, &c->m->json) != 0)
         return say(c, "out of memory");
@@ -257,8 +231,8 @@ static int sql_history(ectx_t *c, const golden_t *g, uint64_t version, const mch
         return 0;
     master_t *m = c->m;
     char v[NUM_LEN], at[NUM_LEN];
-    num_u(v, version);
-    num_i(at, c->now);
+    master_num_u(v, version);
+    master_num_i(at, c->now);
     m->hist.len = 0;
     int rc = master_buf_str(&m->hist, "{");
     for (size_t i = 0; i < n; i++) {
@@ -298,7 +272,7 @@ static int sql_xref(ectx_t *c, int system, const char *local_id, const golden_t 
                     int how, double score, int64_t linked_us, bool fresh)
 {
     char s[NUM_LEN], at[NUM_LEN];
-    num_i(at, linked_us);
+    master_num_i(at, linked_us);
     const char *p[] = {c->m->systems[system],
                        local_id,
                        g->id,
@@ -315,7 +289,7 @@ static int sql_xref(ectx_t *c, int system, const char *local_id, const golden_t 
 static int sql_audit(ectx_t *c, const golden_t *g, const char *action)
 {
     char at[NUM_LEN];
-    num_i(at, c->now);
+    master_num_i(at, c->now);
     const char *p[] = {at,     c->ev->event_id ? c->ev->event_id : "", c->ev->source, g->id,
                        action, c->m->json.len ? c->m->json.p : "{}"};
     return run_append(c, COPY_AUDIT, SQL_AUDIT, 6, p);
@@ -324,8 +298,8 @@ static int sql_audit(ectx_t *c, const golden_t *g, const char *action)
 static int sql_queue_decide(ectx_t *c, uint64_t id, int state, const char *by, const char *reason)
 {
     char qid[NUM_LEN], at[NUM_LEN];
-    num_u(qid, id);
-    num_i(at, c->now);
+    master_num_u(qid, id);
+    master_num_i(at, c->now);
     const char *p[] = {qid, master_queue_state_name(state), at, by && *by ? by : NULL,
                        reason && *reason ? reason : NULL};
     return run(c, SQL_QUEUE_DECIDE, 5, p);
@@ -486,38 +460,12 @@ static bool first_wins(const master_t *m, int field, const mval_t *a, const mval
 
 /* Ids ------------------------------------------------------------------------------ */
 
-static void base32(uint64_t v, int chars, char *out)
-{
-    static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    for (int i = chars - 1; i >= 0; i--) {
-        out[i] = alphabet[v & 31];
-        v >>= 5;
-    }
-}
-
-/* ULID with a monotonic random part: ids made in one millisecond, or while
- * the clock steps back, still sort in creation order and never repeat. */
+/* ULID with a monotonic random part (master_util.h). */
 static int ulid_next(master_t *m, int64_t now_us, char *out, size_t len)
 {
-    if (len < 28)
+    if (len < MASTER_ULID_LEN)
         return -1;
-    uint64_t ms = now_us > 0 ? (uint64_t)now_us / 1000 : (uint64_t)time(NULL) * 1000;
-    if (ms < m->ulid_ms)
-        ms = m->ulid_ms;
-    m->ulid_ms = ms;
-    int carry = 9;
-    while (carry >= 0 && ++m->ulid_rand[carry] == 0)
-        carry--;
-    uint64_t hi = 0, lo = 0; /* 80 bits as 40 + 40 */
-    for (int i = 0; i < 5; i++)
-        hi = hi << 8 | m->ulid_rand[i];
-    for (int i = 5; i < 10; i++)
-        lo = lo << 8 | m->ulid_rand[i];
-    out[0] = 'P';
-    base32(ms & 0xffffffffffffULL, 10, out + 1);
-    base32(hi, 8, out + 11);
-    base32(lo, 8, out + 19);
-    out[27] = '\0';
+    master_ulid_next(&m->ulid, 'P', now_us, out);
     return 0;
 }
 
@@ -726,8 +674,8 @@ static int sql_queue_open(ectx_t *c, uint64_t id, const golden_t *a, const golde
 {
     master_t *m = c->m;
     char qid[NUM_LEN], score[NUM_LEN], at[NUM_LEN];
-    num_u(qid, id);
-    num_i(at, c->now);
+    master_num_u(qid, id);
+    master_num_i(at, c->now);
     m->json.len = 0;
     if (evidence_json(m, cand, &m->json) != 0)
         return say(c, "out of memory");
@@ -1013,7 +961,7 @@ static int audit_person(ectx_t *c, const pplan_t *p)
     master_t *m = c->m;
     const xref_t *x = p->newx;
     char v[NUM_LEN];
-    num_u(v, p->version);
+    master_num_u(v, p->version);
     m->json.len = 0;
     int rc = master_buf_str(&m->json, "{\"version\": ");
     rc |= master_buf_str(&m->json, v);
@@ -1314,9 +1262,9 @@ static int write_merge(ectx_t *c, mplan_t *p)
                      false))
             return -1;
     char id[NUM_LEN], ver[NUM_LEN], at[NUM_LEN];
-    num_u(id, p->mg->id);
-    num_u(ver, vs);
-    num_i(at, c->now);
+    master_num_u(id, p->mg->id);
+    master_num_u(ver, vs);
+    master_num_i(at, c->now);
     mbuf_t before = {0};
     m->json.len = 0;
     if (master_vals_json(m, s->vals, &before) != 0 || moved_json(m, p->mg, &m->json) != 0) {
@@ -1521,8 +1469,8 @@ static int write_unmerge(ectx_t *c, uplan_t *p)
             return -1;
     }
     char id[NUM_LEN], at[NUM_LEN];
-    num_u(id, p->mg->id);
-    num_i(at, c->now);
+    master_num_u(id, p->mg->id);
+    master_num_i(at, c->now);
     const char *up[] = {id, at};
     if (run(c, SQL_UNMERGE, 2, up) != 0)
         return -1;
@@ -1621,7 +1569,7 @@ static int do_keep_apart(ectx_t *c, golden_t *a, golden_t *b, const char *by, co
     const golden_t *qa = a, *qb = b;
     ordered(&qa, &qb);
     char at[NUM_LEN];
-    num_i(at, c->now);
+    master_num_i(at, c->now);
     const char *kp[] = {qa->id, qb->id, at, by && *by ? by : NULL,
                         reason && *reason ? reason : NULL};
     if (run(c, SQL_KEEP, 5, kp) != 0)
@@ -2008,12 +1956,7 @@ master_t *master_new(const config_t *cfg, char *err, size_t errlen)
         subscribers(m, "person.merged", &m->sub_merged, &m->nsub_merged) != 0 ||
         subscribers(m, "person.proposed", &m->sub_proposed, &m->nsub_proposed) != 0)
         goto oom;
-    if (getrandom(m->ulid_rand, sizeof m->ulid_rand, 0) != (ssize_t)sizeof m->ulid_rand) {
-        /* Uniqueness does not depend on it: ids are checked before use. */
-        uint64_t t = (uint64_t)time(NULL);
-        memcpy(m->ulid_rand, &t, sizeof t);
-    }
-    m->ulid_rand[0] &= 0x7f; /* room to count up without wrapping */
+    master_ulid_seed(&m->ulid);
     return m;
 oom:
     if (err != NULL && errlen > 0)

@@ -11,6 +11,7 @@
 
 #include "hmap.h"
 #include "master.h"
+#include "master_util.h"
 #include "match.h"
 #include "pbarena.h"
 
@@ -138,11 +139,6 @@ typedef struct {
     bool propose;
 } mrule_t;
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-} mbuf_t;
-
 /* A decoded Person takes well under this; a larger one gets a block of its own. */
 #define PB_PERSON_ARENA_BLOCK 16384
 
@@ -199,8 +195,7 @@ struct master {
     /* ids */
     master_id_fn id_fn;
     void *id_ctx;
-    uint64_t ulid_ms;
-    uint8_t ulid_rand[10];
+    master_ulid_t ulid;
 
     /* per-event scratch, reused */
     int64_t today_day; /* day number of today[], -1 none (today_of) */
@@ -297,13 +292,7 @@ void master_merge_remove(master_t *m, merge_t *mg);
 void master_merge_free(merge_t *mg);
 void master_state_clear(master_t *m);
 
-/* master_store.c */
-int master_buf_reserve(mbuf_t *b, size_t more);
-int master_buf_add(mbuf_t *b, const void *p, size_t n);
-int master_buf_str(mbuf_t *b, const char *s);
-int master_buf_json_str(mbuf_t *b, const char *s);
-int master_buf_printf(mbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void master_buf_free(mbuf_t *b);
+/* master_store.c (and the master_buf_* of master_util.h) */
 /* Appends the block as the JSON object stored in golden_person.fields. */
 int master_vals_json(const master_t *m, const mvals_t *b, mbuf_t *out);
 const char *master_link_state_name(int s);

@@ -9,7 +9,6 @@
  * jansson. */
 #include "master_int.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -158,7 +157,7 @@ void master_buf_free(mbuf_t *b)
 
 /* Decimal digits without printf: this runs for every field of every
  * changed record. */
-static int buf_i64(mbuf_t *b, int64_t v)
+int master_buf_i64(mbuf_t *b, int64_t v)
 {
     char tmp[24];
     size_t n = sizeof tmp;
@@ -172,6 +171,21 @@ static int buf_i64(mbuf_t *b, int64_t v)
     return master_buf_add(b, tmp + n, sizeof tmp - n);
 }
 
+int master_buf_field_json(mbuf_t *out, const char *name, const char *value, const char *source,
+                          uint64_t version, int64_t at_us)
+{
+    int rc = master_buf_json_str(out, name);
+    rc |= master_buf_str(out, ":{\"v\":");
+    rc |= master_buf_json_str(out, value);
+    rc |= master_buf_str(out, ",\"s\":");
+    rc |= master_buf_json_str(out, source);
+    rc |= master_buf_str(out, ",\"n\":");
+    rc |= master_buf_i64(out, (int64_t)version);
+    rc |= master_buf_str(out, ",\"t\":");
+    rc |= master_buf_i64(out, at_us);
+    return rc | master_buf_str(out, "}");
+}
+
 int master_vals_json(const master_t *m, const mvals_t *b, mbuf_t *out)
 {
     int rc = master_buf_str(out, "{");
@@ -179,16 +193,8 @@ int master_vals_json(const master_t *m, const mvals_t *b, mbuf_t *out)
         const mval_t *v = &b->v[i];
         /* Compact: the record is rewritten whenever a field changes. */
         rc |= master_buf_str(out, i ? "," : "");
-        rc |= master_buf_json_str(out, master_field_name(m, v->field));
-        rc |= master_buf_str(out, ":{\"v\":");
-        rc |= master_buf_json_str(out, master_val_text(b, v));
-        rc |= master_buf_str(out, ",\"s\":");
-        rc |= master_buf_json_str(out, m->systems[v->source]);
-        rc |= master_buf_str(out, ",\"n\":");
-        rc |= buf_i64(out, (int64_t)v->version);
-        rc |= master_buf_str(out, ",\"t\":");
-        rc |= buf_i64(out, v->at_us);
-        rc |= master_buf_str(out, "}");
+        rc |= master_buf_field_json(out, master_field_name(m, v->field), master_val_text(b, v),
+                                    m->systems[v->source], v->version, v->at_us);
     }
     return rc | master_buf_str(out, "}");
 }
@@ -204,44 +210,6 @@ typedef struct {
     char **redir_to;
     size_t nredir, capredir;
 } loader_t;
-
-static int lfail(loader_t *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int lfail(loader_t *l, const char *fmt, ...)
-{
-    if (l->err != NULL && l->errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        (void)vsnprintf(l->err, l->errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-    if (s == NULL || *s < '0' || *s > '9')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0')
-        return -1;
-    *out = (uint64_t)v;
-    return 0;
-}
-
-static int parse_i64(const char *s, int64_t *out)
-{
-    if (s == NULL || *s == '\0')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0')
-        return -1;
-    *out = (int64_t)v;
-    return 0;
-}
 
 static double parse_score(const PGresult *r, int row, int col)
 {
@@ -266,13 +234,14 @@ static int vals_from_json(loader_t *l, const char *text, const char *whose, mval
     json_t *root = json_loads(text, 0, &jerr);
     if (root == NULL || !json_is_object(root)) {
         json_decref(root);
-        return lfail(l, "fields of %s are not a JSON object: %s", whose, jerr.text);
+        return master_fail(l->err, l->errlen, "fields of %s are not a JSON object: %s", whose,
+                           jerr.text);
     }
     size_t n = json_object_size(root);
     mchange_t *ch = calloc(n ? n : 1, sizeof *ch);
     if (ch == NULL) {
         json_decref(root);
-        return lfail(l, "out of memory");
+        return master_fail(l->err, l->errlen, "out of memory");
     }
     size_t k = 0;
     int rc = 0;
@@ -287,8 +256,9 @@ static int vals_from_json(loader_t *l, const char *text, const char *whose, mval
         int sys = s ? master_system_id(m, s, true) : -1;
         if (v == NULL || s == NULL || !json_is_integer(nv) || !json_is_integer(tv) || field < 0 ||
             sys < 0) {
-            rc = lfail(l, "field '%s' of %s is not {v, s, n, t} (or too many fields/systems)", key,
-                       whose);
+            rc = master_fail(l->err, l->errlen,
+                             "field '%s' of %s is not {v, s, n, t} (or too many fields/systems)",
+                             key, whose);
             break;
         }
         ch[k++] = (mchange_t){(uint16_t)field, (uint16_t)sys, v, (uint64_t)json_integer_value(nv),
@@ -298,41 +268,10 @@ static int vals_from_json(loader_t *l, const char *text, const char *whose, mval
         qsort(ch, k, sizeof *ch, by_change_field);
         *out = k ? master_vals_build(NULL, ch, k) : NULL;
         if (k && *out == NULL)
-            rc = lfail(l, "out of memory");
+            rc = master_fail(l->err, l->errlen, "out of memory");
     }
     free(ch);
     json_decref(root);
-    return rc;
-}
-
-typedef int (*row_fn)(loader_t *l, const PGresult *r);
-
-/* Streams the rows of SQL one at a time: 250,000 records need not sit in
- * one result as well as in the engine. */
-static int each_row(loader_t *l, PGconn *conn, const char *sql, row_fn fn)
-{
-    if (!PQsendQuery(conn, sql))
-        return lfail(l, "%s: %s", sql, PQerrorMessage(conn));
-    (void)PQsetSingleRowMode(conn);
-    int rc = 0;
-    PGresult *r;
-    while ((r = PQgetResult(conn)) != NULL) {
-        ExecStatusType st = PQresultStatus(r);
-        if (rc == 0 && st == PGRES_SINGLE_TUPLE)
-            rc = fn(l, r);
-        else if (rc == 0 && st != PGRES_TUPLES_OK)
-            rc = lfail(l, "%s: %s", sql, PQresultErrorMessage(r));
-        PQclear(r);
-    }
-    return rc;
-}
-
-static int exec_ok(loader_t *l, PGconn *conn, const char *sql)
-{
-    PGresult *r = PQexec(conn, sql);
-    int rc =
-        PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : lfail(l, "%s: %s", sql, PQerrorMessage(conn));
-    PQclear(r);
     return rc;
 }
 
@@ -341,8 +280,8 @@ static int next_id(loader_t *l, PGconn *conn, const char *sql, uint64_t *out)
     PGresult *r = PQexec(conn, sql);
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
-        parse_u64(PQgetvalue(r, 0, 0), out) != 0)
-        rc = lfail(l, "%s: %s", sql, PQerrorMessage(conn));
+        master_parse_u64(PQgetvalue(r, 0, 0), out) != 0)
+        rc = master_fail(l->err, l->errlen, "%s: %s", sql, PQerrorMessage(conn));
     PQclear(r);
     return rc;
 }
@@ -353,47 +292,49 @@ static int remember_redirect(loader_t *l, golden_t *g, const char *to)
         size_t cap = l->capredir ? l->capredir * 2 : 64;
         golden_t **gs = realloc(l->redir, cap * sizeof *gs);
         if (gs == NULL)
-            return lfail(l, "out of memory");
+            return master_fail(l->err, l->errlen, "out of memory");
         l->redir = gs;
         char **ts = realloc(l->redir_to, cap * sizeof *ts);
         if (ts == NULL)
-            return lfail(l, "out of memory");
+            return master_fail(l->err, l->errlen, "out of memory");
         l->redir_to = ts;
         l->capredir = cap;
     }
     char *copy = strdup(to);
     if (copy == NULL)
-        return lfail(l, "out of memory");
+        return master_fail(l->err, l->errlen, "out of memory");
     l->redir[l->nredir] = g;
     l->redir_to[l->nredir++] = copy;
     return 0;
 }
 
 /* master_id, version, state, redirect_to, fields, created_at, updated_at */
-static int golden_row(loader_t *l, const PGresult *r)
+static int golden_row(void *ctx, const PGresult *r)
 {
+    loader_t *l = ctx;
     master_t *m = l->m;
     const char *id = PQgetvalue(r, 0, 0);
     if (strlen(id) >= MASTER_ID_MAX || master_golden(m, id) != NULL)
-        return lfail(l, "golden_person '%.64s': id too long or repeated", id);
+        return master_fail(l->err, l->errlen, "golden_person '%.64s': id too long or repeated", id);
     golden_t *g = calloc(1, sizeof *g);
     if (g == NULL)
-        return lfail(l, "out of memory");
+        return master_fail(l->err, l->errlen, "out of memory");
     (void)snprintf(g->id, sizeof g->id, "%s", id);
     int state = strcmp(PQgetvalue(r, 0, 2), "REDIRECTED") == 0 ? MS_REDIRECTED : MS_ACTIVE;
     g->state = (uint8_t)state;
-    if (parse_u64(PQgetvalue(r, 0, 1), &g->version) != 0 ||
-        parse_i64(PQgetvalue(r, 0, 5), &g->created_us) != 0 ||
-        parse_i64(PQgetvalue(r, 0, 6), &g->updated_us) != 0 ||
+    if (master_parse_u64(PQgetvalue(r, 0, 1), &g->version) != 0 ||
+        master_parse_i64(PQgetvalue(r, 0, 5), &g->created_us) != 0 ||
+        master_parse_i64(PQgetvalue(r, 0, 6), &g->updated_us) != 0 ||
         vals_from_json(l, PQgetvalue(r, 0, 4), id, &g->vals) != 0) {
         free(g->vals);
         free(g);
-        return lfail(l, "golden_person '%.64s': bad version, times or fields", id);
+        return master_fail(l->err, l->errlen, "golden_person '%.64s': bad version, times or fields",
+                           id);
     }
     if (master_golden_add(m, g) != 0) {
         free(g->vals);
         free(g);
-        return lfail(l, "out of memory");
+        return master_fail(l->err, l->errlen, "out of memory");
     }
     if (state == MS_REDIRECTED)
         return remember_redirect(l, g, PQgetvalue(r, 0, 3));
@@ -401,23 +342,25 @@ static int golden_row(loader_t *l, const PGresult *r)
 }
 
 /* system, local_id, master_id, link_state, how, score, linked_at */
-static int xref_row(loader_t *l, const PGresult *r)
+static int xref_row(void *ctx, const PGresult *r)
 {
+    loader_t *l = ctx;
     master_t *m = l->m;
     int sys = master_system_id(m, PQgetvalue(r, 0, 0), true);
     golden_t *g = master_golden(m, PQgetvalue(r, 0, 2));
     int state = name_index(link_state_names, XL_COUNT, PQgetvalue(r, 0, 3));
     int how = name_index(how_names, XH_COUNT, PQgetvalue(r, 0, 4));
     int64_t at = 0;
-    if (sys < 0 || g == NULL || state < 0 || how < 0 || parse_i64(PQgetvalue(r, 0, 6), &at) != 0)
-        return lfail(l, "xref (%.64s, %.64s): unknown record, state or how", PQgetvalue(r, 0, 0),
-                     PQgetvalue(r, 0, 1));
+    if (sys < 0 || g == NULL || state < 0 || how < 0 ||
+        master_parse_i64(PQgetvalue(r, 0, 6), &at) != 0)
+        return master_fail(l->err, l->errlen, "xref (%.64s, %.64s): unknown record, state or how",
+                           PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
     xref_t *x = calloc(1, sizeof *x);
     char *local = strdup(PQgetvalue(r, 0, 1));
     if (x == NULL || local == NULL) {
         free(x);
         free(local);
-        return lfail(l, "out of memory");
+        return master_fail(l->err, l->errlen, "out of memory");
     }
     *x = (xref_t){.local_id = local,
                   .score = parse_score(r, 0, 5),
@@ -427,40 +370,44 @@ static int xref_row(loader_t *l, const PGresult *r)
                   .how = (uint8_t)how};
     master_xref_attach(g, x);
     if (master_xref_add(m, x) != 0)
-        return lfail(l, "out of memory");
+        return master_fail(l->err, l->errlen, "out of memory");
     return 0;
 }
 
 /* id, master_a, master_b, score, created_at */
-static int queue_row(loader_t *l, const PGresult *r)
+static int queue_row(void *ctx, const PGresult *r)
 {
+    loader_t *l = ctx;
     master_t *m = l->m;
     qitem_t *q = calloc(1, sizeof *q);
     if (q == NULL)
-        return lfail(l, "out of memory");
+        return master_fail(l->err, l->errlen, "out of memory");
     q->a = master_golden(m, PQgetvalue(r, 0, 1));
     q->b = master_golden(m, PQgetvalue(r, 0, 2));
     q->score = parse_score(r, 0, 3);
-    if (parse_u64(PQgetvalue(r, 0, 0), &q->id) != 0 || q->id == 0 || q->a == NULL || q->b == NULL ||
-        parse_i64(PQgetvalue(r, 0, 4), &q->created_us) != 0) {
+    if (master_parse_u64(PQgetvalue(r, 0, 0), &q->id) != 0 || q->id == 0 || q->a == NULL ||
+        q->b == NULL || master_parse_i64(PQgetvalue(r, 0, 4), &q->created_us) != 0) {
         free(q);
-        return lfail(l, "steward_queue %.32s: bad id or unknown record", PQgetvalue(r, 0, 0));
+        return master_fail(l->err, l->errlen, "steward_queue %.32s: bad id or unknown record",
+                           PQgetvalue(r, 0, 0));
     }
     if (master_queue_add(m, q) != 0) {
         free(q);
-        return lfail(l, "out of memory");
+        return master_fail(l->err, l->errlen, "out of memory");
     }
     return 0;
 }
 
-static int keep_row(loader_t *l, const PGresult *r)
+static int keep_row(void *ctx, const PGresult *r)
 {
+    loader_t *l = ctx;
     golden_t *a = master_golden(l->m, PQgetvalue(r, 0, 0));
     golden_t *b = master_golden(l->m, PQgetvalue(r, 0, 1));
     if (a == NULL || b == NULL)
-        return lfail(l, "keep_apart (%.64s, %.64s): unknown record", PQgetvalue(r, 0, 0),
-                     PQgetvalue(r, 0, 1));
-    return master_keep_apart_add(l->m, a, b) == 0 ? 0 : lfail(l, "out of memory");
+        return master_fail(l->err, l->errlen, "keep_apart (%.64s, %.64s): unknown record",
+                           PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+    return master_keep_apart_add(l->m, a, b) == 0 ? 0
+                                                  : master_fail(l->err, l->errlen, "out of memory");
 }
 
 static int moved_from_json(loader_t *l, merge_t *mg, const char *text)
@@ -470,12 +417,13 @@ static int moved_from_json(loader_t *l, merge_t *mg, const char *text)
     size_t n = json_is_array(root) ? json_array_size(root) : 0;
     if (!json_is_array(root)) {
         json_decref(root);
-        return lfail(l, "golden_merge %llu: moved is not a JSON array", (unsigned long long)mg->id);
+        return master_fail(l->err, l->errlen, "golden_merge %llu: moved is not a JSON array",
+                           (unsigned long long)mg->id);
     }
     mg->moved = calloc(n ? n : 1, sizeof *mg->moved);
     if (mg->moved == NULL) {
         json_decref(root);
-        return lfail(l, "out of memory");
+        return master_fail(l->err, l->errlen, "out of memory");
     }
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -491,8 +439,9 @@ static int moved_from_json(loader_t *l, merge_t *mg, const char *text)
         char *copy = local ? strdup(local) : NULL;
         if (s < 0 || st < 0 || h < 0 || copy == NULL) {
             free(copy);
-            rc = lfail(l, "golden_merge %llu: moved[%zu] is not {system, local_id, state, how}",
-                       (unsigned long long)mg->id, i);
+            rc = master_fail(l->err, l->errlen,
+                             "golden_merge %llu: moved[%zu] is not {system, local_id, state, how}",
+                             (unsigned long long)mg->id, i);
             break;
         }
         mg->moved[mg->nmoved++] = (moved_t){(uint16_t)s, copy, (uint8_t)st, (uint8_t)h,
@@ -503,23 +452,25 @@ static int moved_from_json(loader_t *l, merge_t *mg, const char *text)
 }
 
 /* id, survivor, retired, survivor_version, survivor_before, moved */
-static int merge_row(loader_t *l, const PGresult *r)
+static int merge_row(void *ctx, const PGresult *r)
 {
+    loader_t *l = ctx;
     merge_t *mg = calloc(1, sizeof *mg);
     if (mg == NULL)
-        return lfail(l, "out of memory");
+        return master_fail(l->err, l->errlen, "out of memory");
     mg->survivor = master_golden(l->m, PQgetvalue(r, 0, 1));
     mg->retired = master_golden(l->m, PQgetvalue(r, 0, 2));
     int rc = 0;
-    if (parse_u64(PQgetvalue(r, 0, 0), &mg->id) != 0 || mg->survivor == NULL ||
-        mg->retired == NULL || parse_u64(PQgetvalue(r, 0, 3), &mg->survivor_version) != 0)
-        rc = lfail(l, "golden_merge %.32s: bad id, version or unknown record", PQgetvalue(r, 0, 0));
+    if (master_parse_u64(PQgetvalue(r, 0, 0), &mg->id) != 0 || mg->survivor == NULL ||
+        mg->retired == NULL || master_parse_u64(PQgetvalue(r, 0, 3), &mg->survivor_version) != 0)
+        rc = master_fail(l->err, l->errlen, "golden_merge %.32s: bad id, version or unknown record",
+                         PQgetvalue(r, 0, 0));
     if (rc == 0)
         rc = vals_from_json(l, PQgetvalue(r, 0, 4), "golden_merge", &mg->before);
     if (rc == 0)
         rc = moved_from_json(l, mg, PQgetvalue(r, 0, 5));
     if (rc == 0 && master_merge_add(l->m, mg) != 0)
-        rc = lfail(l, "out of memory");
+        rc = master_fail(l->err, l->errlen, "out of memory");
     if (rc != 0)
         master_merge_free(mg);
     return rc;
@@ -530,8 +481,9 @@ static int resolve_redirects(loader_t *l)
     for (size_t i = 0; i < l->nredir; i++) {
         golden_t *to = master_golden(l->m, l->redir_to[i]);
         if (to == NULL || to == l->redir[i])
-            return lfail(l, "golden_person '%.64s' redirects to unknown record '%.64s'",
-                         l->redir[i]->id, l->redir_to[i]);
+            return master_fail(l->err, l->errlen,
+                               "golden_person '%.64s' redirects to unknown record '%.64s'",
+                               l->redir[i]->id, l->redir_to[i]);
         l->redir[i]->redirect = to;
     }
     return 0;
@@ -542,38 +494,43 @@ static int index_all(loader_t *l)
     master_t *m = l->m;
     for (size_t i = 0; i < m->ngoldens; i++)
         if (m->goldens[i]->state == MS_ACTIVE && master_index_add(m, m->goldens[i]) != 0)
-            return lfail(l, "out of memory building the blocking index");
+            return master_fail(l->err, l->errlen, "out of memory building the blocking index");
     return 0;
 }
 
 static int load_all(loader_t *l, PGconn *conn)
 {
     /* One snapshot, so the tables agree with each other. */
-    if (exec_ok(l, conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0)
+    if (master_exec_ok(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", l->err,
+                       l->errlen) != 0)
         return -1;
-    int rc = each_row(l, conn,
-                      "SELECT master_id, version, state, coalesce(redirect_to, ''), fields::text, "
-                      "created_at, updated_at FROM golden_person",
-                      golden_row);
+    int rc = master_each_row(
+        conn,
+        "SELECT master_id, version, state, coalesce(redirect_to, ''), fields::text, "
+        "created_at, updated_at FROM golden_person",
+        golden_row, l, l->err, l->errlen);
     if (rc == 0)
         rc = resolve_redirects(l);
     if (rc == 0)
-        rc = each_row(l, conn,
-                      "SELECT system, local_id, master_id, link_state, how, score, linked_at "
-                      "FROM xref",
-                      xref_row);
+        rc =
+            master_each_row(conn,
+                            "SELECT system, local_id, master_id, link_state, how, score, linked_at "
+                            "FROM xref",
+                            xref_row, l, l->err, l->errlen);
     if (rc == 0)
-        rc = each_row(l, conn,
-                      "SELECT id, master_a, master_b, score, created_at FROM steward_queue "
-                      "WHERE state = 'OPEN'",
-                      queue_row);
+        rc = master_each_row(conn,
+                             "SELECT id, master_a, master_b, score, created_at FROM steward_queue "
+                             "WHERE state = 'OPEN'",
+                             queue_row, l, l->err, l->errlen);
     if (rc == 0)
-        rc = each_row(l, conn, "SELECT master_a, master_b FROM keep_apart", keep_row);
+        rc = master_each_row(conn, "SELECT master_a, master_b FROM keep_apart", keep_row, l, l->err,
+                             l->errlen);
     if (rc == 0)
-        rc = each_row(l, conn,
-                      "SELECT id, survivor, retired, survivor_version, survivor_before::text, "
-                      "moved::text FROM golden_merge WHERE state = 'MERGED'",
-                      merge_row);
+        rc = master_each_row(
+            conn,
+            "SELECT id, survivor, retired, survivor_version, survivor_before::text, "
+            "moved::text FROM golden_merge WHERE state = 'MERGED'",
+            merge_row, l, l->err, l->errlen);
     if (rc == 0)
         rc = next_id(l, conn, "SELECT coalesce(max(id), 0) + 1 FROM steward_queue",
                      &l->m->next_queue_id);
@@ -582,11 +539,7 @@ static int load_all(loader_t *l, PGconn *conn)
                      &l->m->next_merge_id);
     if (rc == 0)
         rc = index_all(l);
-    PGresult *r = PQexec(conn, rc == 0 ? "COMMIT" : "ROLLBACK");
-    if (rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK)
-        rc = lfail(l, "COMMIT: %s", PQerrorMessage(conn));
-    PQclear(r);
-    return rc;
+    return master_load_end(conn, rc, l->err, l->errlen);
 }
 
 int master_load(master_t *m, PGconn *conn, char *err, size_t errlen)
