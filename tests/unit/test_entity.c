@@ -16,7 +16,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,102 +30,14 @@
 #include "entity.h"
 #include "master.h"
 #include "migrate.h"
+#include "support_fixture.h"
+#include "support_sink.h"
 #include "testdb.h"
 
 /* JOINERY_NEEDS_PG: the last test uses the ctest "pg" fixture. */
 
 #define WHY_LEN 512
-#define MAX_PARAMS 12
 #define T0 1717200000000000LL /* 2024-06-01 */
-
-typedef struct {
-    char *type, *target, *master_id, *local_id, *payload_type;
-    uint8_t *payload;
-    size_t len;
-} emitted_t;
-
-typedef struct {
-    char *stmt;
-    int n;
-    char *params[MAX_PARAMS];
-} stmt_t;
-
-typedef struct {
-    emitted_t emits[64];
-    size_t nemits;
-    stmt_t stmts[64];
-    size_t nstmts;
-    int fail_at; /* the call (sql or emit, from 1) that fails; 0 = none */
-    int calls;
-    PGconn *conn; /* when set, statements also run there */
-} capture_t;
-
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-static int cap_emit(void *ctx, const char *type, const char *target, const char *master_id,
-                    const char *local_id, const char *payload_type, const uint8_t *payload,
-                    size_t len)
-{
-    capture_t *c = ctx;
-    if (++c->calls == c->fail_at)
-        return -1;
-    assert_true(c->nemits < 64);
-    emitted_t *e = &c->emits[c->nemits++];
-    e->type = strdup(type);
-    e->target = dup_or_null(target);
-    e->master_id = strdup(master_id);
-    e->local_id = strdup(local_id);
-    e->payload_type = strdup(payload_type);
-    e->payload = malloc(len ? len : 1);
-    assert_non_null(e->payload);
-    memcpy(e->payload, payload, len);
-    e->len = len;
-    return 0;
-}
-
-static int cap_sql(void *ctx, const char *stmt, int nparams, const char *const *params)
-{
-    capture_t *c = ctx;
-    if (++c->calls == c->fail_at)
-        return -1;
-    assert_true(nparams <= MAX_PARAMS && c->nstmts < 64);
-    stmt_t *s = &c->stmts[c->nstmts++];
-    s->stmt = strdup(stmt);
-    s->n = nparams;
-    for (int i = 0; i < nparams; i++)
-        s->params[i] = dup_or_null(params[i]);
-    if (c->conn != NULL) {
-        PGresult *r = PQexecParams(c->conn, stmt, nparams, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            fail_msg("%s: %s", stmt, PQresultErrorMessage(r));
-        PQclear(r);
-    }
-    return 0;
-}
-
-static void cap_clear(capture_t *c)
-{
-    for (size_t i = 0; i < c->nemits; i++) {
-        emitted_t *e = &c->emits[i];
-        free(e->type);
-        free(e->target);
-        free(e->master_id);
-        free(e->local_id);
-        free(e->payload_type);
-        free(e->payload);
-    }
-    for (size_t i = 0; i < c->nstmts; i++) {
-        free(c->stmts[i].stmt);
-        for (int k = 0; k < c->stmts[i].n; k++)
-            free(c->stmts[i].params[k]);
-    }
-    c->nemits = c->nstmts = 0;
-    c->calls = 0;
-    c->fail_at = 0;
-}
 
 typedef struct {
     char dir[256];
@@ -170,43 +81,18 @@ static const char CONFIG_TEXT[] = "security: {curve: false}\n"
                                   "      team:        {owner: socialcare}\n"
                                   "      lead_worker: {owner: socialcare, on_conflict: propose}\n";
 
-static int person_ids(void *ctx, int64_t now_us, char *out, size_t len)
-{
-    (void)now_us;
-    fixture_t *fx = ctx;
-    (void)snprintf(out, len, "P%04u", ++fx->next_person);
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     fixture_t *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    (void)snprintf(fx->dir, sizeof fx->dir, "/tmp/joinery-entity-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    char path[300], err[512] = "";
-    (void)snprintf(path, sizeof path, "%s/joinery.yaml", fx->dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_true(fputs(CONFIG_TEXT, f) >= 0);
-    assert_int_equal(fclose(f), 0);
-    fx->cfg = config_load(path, err, sizeof err);
-    if (fx->cfg == NULL)
-        fail_msg("config: %s", err);
+    fx->cfg = fixture_config(fx->dir, sizeof fx->dir, "/tmp/joinery-entity-XXXXXX", CONFIG_TEXT);
+    char err[512] = "";
     fx->m = master_new(fx->cfg, err, sizeof err);
     fx->e = entity_new(fx->cfg, err, sizeof err);
     if (fx->m == NULL || fx->e == NULL)
         fail_msg("new: %s", err);
-    master_set_id_generator(fx->m, person_ids, fx);
-    fx->sink = (master_sink_t){&fx->cap, cap_emit, cap_sql, NULL, NULL};
+    master_set_id_generator(fx->m, fixture_counter_ids, &fx->next_person);
+    fx->sink = sink_capture(&fx->cap);
     fx->clock = T0;
     *state = fx;
     return 0;
@@ -215,11 +101,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *fx = *state;
-    cap_clear(&fx->cap);
+    sink_free(&fx->cap);
     master_destroy(&fx->m);
     entity_destroy(&fx->e);
     config_destroy(&fx->cfg);
-    nftw(fx->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    fixture_remove_dir(fx->dir);
     free(fx);
     return 0;
 }
@@ -248,7 +134,7 @@ static int apply_msg(fixture_t *fx, const evspec_t *s, const char *payload_type,
                          .payload_type = payload_type,
                          .payload = payload,
                          .payload_len = len};
-    cap_clear(&fx->cap);
+    sink_clear(&fx->cap);
     if (strncmp(s->type, "address.", 8) == 0 || strncmp(s->type, "case.", 5) == 0)
         return entity_apply(fx->e, fx->m, &ev, &fx->sink, &fx->res, fx->why, sizeof fx->why);
     return master_apply(fx->m, &ev, &fx->sink, &fx->res, fx->why, sizeof fx->why);
@@ -321,24 +207,6 @@ static int kase(fixture_t *fx, const char *source, const char *type, const char 
     return apply_pb(fx, &s, (const ProtobufCMessage *)&pb);
 }
 
-static const emitted_t *find_emit(const fixture_t *fx, const char *type, const char *target)
-{
-    for (size_t i = 0; i < fx->cap.nemits; i++)
-        if (strcmp(fx->cap.emits[i].type, type) == 0 &&
-            (target == NULL ||
-             (fx->cap.emits[i].target && strcmp(fx->cap.emits[i].target, target) == 0)))
-            return &fx->cap.emits[i];
-    return NULL;
-}
-
-static const stmt_t *find_sql(const fixture_t *fx, const char *prefix, size_t nth)
-{
-    for (size_t i = 0; i < fx->cap.nstmts; i++)
-        if (strncmp(fx->cap.stmts[i].stmt, prefix, strlen(prefix)) == 0 && nth-- == 0)
-            return &fx->cap.stmts[i];
-    return NULL;
-}
-
 static void assert_refused(fixture_t *fx, const char *why_part)
 {
     assert_int_equal(fx->res.outcome, MASTER_REFUSED);
@@ -367,10 +235,10 @@ static void test_address_by_uprn_from_two_systems_is_one_golden_address(void **s
     assert_string_equal(entity_value(fx->e, id, "postcode", NULL), "LS1 5AB");
     assert_string_equal(entity_value(fx->e, id, "lines", NULL), "Flat 2, 14 Park Row");
     /* crm hears of it in no id of its own: it has none yet. */
-    const emitted_t *ch = find_emit(fx, "address.changed", "crm");
+    const emitted_t *ch = sink_find_emit(&fx->cap, "address.changed", "crm");
     assert_non_null(ch);
-    assert_null(find_emit(fx, "address.changed", "socialcare"));
-    assert_null(find_emit(fx, "address.changed", "health"));
+    assert_null(sink_find_emit(&fx->cap, "address.changed", "socialcare"));
+    assert_null(sink_find_emit(&fx->cap, "address.changed", "health"));
     Joinery__V1__AddressChanged *ac =
         joinery__v1__address_changed__unpack(NULL, ch->len, ch->payload);
     assert_non_null(ac);
@@ -392,16 +260,16 @@ static void test_address_by_uprn_from_two_systems_is_one_golden_address(void **s
     assert_non_null(entity_lookup(fx->e, ENTITY_ADDRESS, "crm", "CRM-ADDR-9", got));
     assert_string_equal(got, id);
     assert_null(entity_lookup(fx->e, ENTITY_ADDRESS, "crm", "SA-1", got));
-    const stmt_t *x = find_sql(fx, "INSERT INTO address_xref", 0);
+    const stmt_t *x = sink_find_sql(&fx->cap, "INSERT INTO address_xref", 0);
     assert_non_null(x);
     assert_string_equal(x->params[0], "crm");
     assert_string_equal(x->params[1], "CRM-ADDR-9");
     assert_string_equal(x->params[2], id);
     /* socialcare now hears the district, in its own id. */
-    ch = find_emit(fx, "address.changed", "socialcare");
+    ch = sink_find_emit(&fx->cap, "address.changed", "socialcare");
     assert_non_null(ch);
     assert_string_equal(ch->local_id, "SA-1");
-    const stmt_t *audit = find_sql(fx, "INSERT INTO master_audit", 0);
+    const stmt_t *audit = sink_find_sql(&fx->cap, "INSERT INTO master_audit", 0);
     assert_non_null(audit);
     assert_string_equal(audit->params[4], "link");
 }
@@ -453,7 +321,7 @@ static void test_address_non_owner_change_is_refused_for_that_field_and_correcte
     const char *src = NULL;
     assert_string_equal(entity_value(fx->e, id, "district", &src), "West Yorkshire");
     assert_string_equal(src, "crm");
-    const emitted_t *corr = find_emit(fx, "address.correction", "crm");
+    const emitted_t *corr = sink_find_emit(&fx->cap, "address.correction", "crm");
     assert_non_null(corr);
     assert_string_equal(corr->payload_type, "joinery.v1.FieldCorrection");
     Joinery__V1__FieldCorrection *fc =
@@ -467,8 +335,8 @@ static void test_address_non_owner_change_is_refused_for_that_field_and_correcte
     assert_string_equal(fc->master_id, id);
     joinery__v1__field_correction__free_unpacked(fc, NULL);
     /* The owner hears only what changed. */
-    assert_null(find_emit(fx, "address.correction", "socialcare"));
-    const emitted_t *ch = find_emit(fx, "address.changed", "socialcare");
+    assert_null(sink_find_emit(&fx->cap, "address.correction", "socialcare"));
+    const emitted_t *ch = sink_find_emit(&fx->cap, "address.changed", "socialcare");
     assert_non_null(ch);
     Joinery__V1__AddressChanged *ac =
         joinery__v1__address_changed__unpack(NULL, ch->len, ch->payload);
@@ -479,13 +347,13 @@ static void test_address_non_owner_change_is_refused_for_that_field_and_correcte
     assert_int_equal(ac->version, 2);
     joinery__v1__address_changed__free_unpacked(ac, NULL);
     /* History: old and new value, who, which event. */
-    const stmt_t *h = find_sql(fx, "INSERT INTO golden_address_history", 0);
+    const stmt_t *h = sink_find_sql(&fx->cap, "INSERT INTO golden_address_history", 0);
     assert_non_null(h);
     assert_string_equal(h->params[1], "2");
     assert_string_equal(h->params[2], "crm");
     assert_string_equal(h->params[3], "E0002");
     assert_string_equal(h->params[5], "{\"district\":{\"n\":\"West Yorkshire\"}}");
-    const stmt_t *refuse = find_sql(fx, "INSERT INTO master_audit", 1);
+    const stmt_t *refuse = sink_find_sql(&fx->cap, "INSERT INTO master_audit", 1);
     assert_non_null(refuse);
     assert_string_equal(refuse->params[4], "refuse");
     assert_non_null(strstr(refuse->params[5], "\"field\": \"postcode\""));
@@ -511,7 +379,7 @@ static void test_address_survivorship_and_the_owners_first_value(void **state)
     assert_string_equal(entity_value(fx->e, id, "postcode", &src), "LS1 5AB");
     assert_string_equal(src, "socialcare");
     assert_string_equal(entity_value(fx->e, id, "district", &src), "West Yorkshire");
-    assert_non_null(find_emit(fx, "address.changed", "crm"));
+    assert_non_null(sink_find_emit(&fx->cap, "address.changed", "crm"));
     /* crm ranks below socialcare for district: not taken, nobody told. */
     aspec_t crm2 = {"10023336956", NULL, NULL, "Elsewhere", NULL};
     assert_int_equal(address(fx, "crm", "CRM-ADDR-9", &crm2), 0);
@@ -519,7 +387,7 @@ static void test_address_survivorship_and_the_owners_first_value(void **state)
     assert_int_equal(fx->res.refused, 0);
     assert_int_equal(fx->res.version, 2);
     assert_int_equal(fx->cap.nemits, 0);
-    assert_null(find_sql(fx, "INSERT INTO golden_address", 0));
+    assert_null(sink_find_sql(&fx->cap, "INSERT INTO golden_address", 0));
     assert_string_equal(entity_value(fx->e, id, "district", NULL), "West Yorkshire");
     /* socialcare's own newer value is. */
     aspec_t sc2 = {"10023336956", NULL, NULL, "W. Yorks", NULL};
@@ -559,7 +427,7 @@ static void test_case_from_socialcare_reaches_crm_in_crms_own_person_id(void **s
     assert_int_equal(fx->res.version, 1);
     assert_string_equal(entity_value(fx->e, id, "person", NULL), "P0001");
     assert_string_equal(entity_value(fx->e, id, "status", NULL), "open");
-    const emitted_t *ch = find_emit(fx, "case.changed", "crm");
+    const emitted_t *ch = sink_find_emit(&fx->cap, "case.changed", "crm");
     assert_non_null(ch);
     assert_string_equal(ch->master_id, id);
     assert_string_equal(ch->payload_type, "joinery.v1.CaseChanged");
@@ -575,22 +443,22 @@ static void test_case_from_socialcare_reaches_crm_in_crms_own_person_id(void **s
     assert_int_equal(cc->n_changed_fields, 5);
     joinery__v1__case_changed__free_unpacked(cc, NULL);
     /* agresso holds no id for Mary: it is told her master id only. */
-    ch = find_emit(fx, "case.changed", "agresso");
+    ch = sink_find_emit(&fx->cap, "case.changed", "agresso");
     assert_non_null(ch);
     cc = joinery__v1__case_changed__unpack(NULL, ch->len, ch->payload);
     assert_non_null(cc);
     assert_string_equal(cc->case_->person_local_id, "");
     assert_string_equal(cc->case_->person_master_id, "P0001");
     joinery__v1__case_changed__free_unpacked(cc, NULL);
-    assert_null(find_emit(fx, "case.changed", "socialcare"));
-    assert_null(find_emit(fx, "case.changed", "health"));
-    const stmt_t *g = find_sql(fx, "INSERT INTO golden_case ", 0);
+    assert_null(sink_find_emit(&fx->cap, "case.changed", "socialcare"));
+    assert_null(sink_find_emit(&fx->cap, "case.changed", "health"));
+    const stmt_t *g = sink_find_sql(&fx->cap, "INSERT INTO golden_case ", 0);
     assert_non_null(g);
     assert_string_equal(g->params[1], "P0001");
-    const stmt_t *x = find_sql(fx, "INSERT INTO case_xref", 0);
+    const stmt_t *x = sink_find_sql(&fx->cap, "INSERT INTO case_xref", 0);
     assert_non_null(x);
     assert_string_equal(x->params[1], "CASE-1");
-    const stmt_t *a = find_sql(fx, "INSERT INTO master_audit", 0);
+    const stmt_t *a = sink_find_sql(&fx->cap, "INSERT INTO master_audit", 0);
     assert_non_null(a);
     assert_string_equal(a->params[4], "create");
 }
@@ -647,13 +515,13 @@ static void test_case_by_person_master_id_follows_a_merge(void **state)
     assert_int_equal(kase(fx, "crm", "case.updated", "CRM-0", &same), 0);
     assert_int_equal(fx->res.outcome, MASTER_APPLIED);
     assert_int_equal(fx->res.refused, 0);
-    assert_null(find_emit(fx, "case.correction", "crm"));
+    assert_null(sink_find_emit(&fx->cap, "case.correction", "crm"));
     /* and what others hear names the survivor */
     same.person_master = NULL;
     same.master_id = NULL;
     same.closure_reason = "merged records";
     assert_int_equal(kase(fx, "crm", "case.updated", "CRM-0", &same), 0);
-    const emitted_t *ch = find_emit(fx, "case.changed", "socialcare");
+    const emitted_t *ch = sink_find_emit(&fx->cap, "case.changed", "socialcare");
     assert_non_null(ch);
     Joinery__V1__CaseChanged *cc = joinery__v1__case_changed__unpack(NULL, ch->len, ch->payload);
     assert_non_null(cc);
@@ -702,7 +570,7 @@ static void test_non_owner_case_change_is_refused_for_that_field_and_corrected(v
     assert_non_null(entity_lookup(fx->e, ENTITY_CASE, "crm", "CRM-77", got));
     assert_string_equal(got, id);
     /* status: corrected, to crm, with socialcare's value. */
-    const emitted_t *corr = find_emit(fx, "case.correction", "crm");
+    const emitted_t *corr = sink_find_emit(&fx->cap, "case.correction", "crm");
     assert_non_null(corr);
     Joinery__V1__FieldCorrection *fc =
         joinery__v1__field_correction__unpack(NULL, corr->len, corr->payload);
@@ -714,7 +582,7 @@ static void test_non_owner_case_change_is_refused_for_that_field_and_corrected(v
     assert_non_null(strstr(fc->reason, "owned by socialcare"));
     joinery__v1__field_correction__free_unpacked(fc, NULL);
     /* lead_worker: proposed to its owner, in the owner's own id for the case. */
-    const emitted_t *prop = find_emit(fx, "case.proposed", "socialcare");
+    const emitted_t *prop = sink_find_emit(&fx->cap, "case.proposed", "socialcare");
     assert_non_null(prop);
     Joinery__V1__FieldProposal *fp =
         joinery__v1__field_proposal__unpack(NULL, prop->len, prop->payload);
@@ -725,7 +593,7 @@ static void test_non_owner_case_change_is_refused_for_that_field_and_corrected(v
     assert_string_equal(fp->proposed_by, "crm");
     joinery__v1__field_proposal__free_unpacked(fp, NULL);
     /* socialcare hears of the closure reason in its ids. */
-    const emitted_t *ch = find_emit(fx, "case.changed", "socialcare");
+    const emitted_t *ch = sink_find_emit(&fx->cap, "case.changed", "socialcare");
     assert_non_null(ch);
     Joinery__V1__CaseChanged *cc = joinery__v1__case_changed__unpack(NULL, ch->len, ch->payload);
     assert_non_null(cc);
@@ -736,17 +604,18 @@ static void test_non_owner_case_change_is_refused_for_that_field_and_corrected(v
     assert_string_equal(cc->changed_fields[0], "closure_reason");
     assert_int_equal(cc->case_->status, JOINERY__V1__CASE_STATUS__CASE_STATUS_UNSPECIFIED);
     joinery__v1__case_changed__free_unpacked(cc, NULL);
-    const stmt_t *h = find_sql(fx, "INSERT INTO golden_case_history", 0);
+    const stmt_t *h = sink_find_sql(&fx->cap, "INSERT INTO golden_case_history", 0);
     assert_non_null(h);
     assert_string_equal(h->params[1], "2");
     assert_string_equal(h->params[5], "{\"closure_reason\":{\"n\":\"moved out of area\"}}");
-    assert_non_null(find_sql(fx, "INSERT INTO master_audit", 2)); /* link, refuse, propose */
+    assert_non_null(
+        sink_find_sql(&fx->cap, "INSERT INTO master_audit", 2)); /* link, refuse, propose */
 
     /* The owner itself may change status; crm hears it in its ids. */
     cspec_t close = {.status = JOINERY__V1__CASE_STATUS__CASE_CLOSED};
     assert_int_equal(kase(fx, "socialcare", "case.updated", "CASE-1", &close), 0);
     assert_int_equal(fx->res.version, 3);
-    ch = find_emit(fx, "case.changed", "crm");
+    ch = sink_find_emit(&fx->cap, "case.changed", "crm");
     assert_non_null(ch);
     cc = joinery__v1__case_changed__unpack(NULL, ch->len, ch->payload);
     assert_non_null(cc);
@@ -759,7 +628,7 @@ static void test_non_owner_case_change_is_refused_for_that_field_and_corrected(v
     assert_int_equal(kase(fx, "crm", "case.updated", "CRM-77", &stale), 0);
     assert_int_equal(fx->res.refused, 1);
     assert_int_equal(fx->res.version, 3);
-    corr = find_emit(fx, "case.correction", "crm");
+    corr = sink_find_emit(&fx->cap, "case.correction", "crm");
     assert_non_null(corr);
     fc = joinery__v1__field_correction__unpack(NULL, corr->len, corr->payload);
     assert_non_null(fc);
@@ -799,7 +668,7 @@ static void test_a_failing_sink_changes_nothing(void **state)
                              .payload_type = "joinery.v1.Case",
                              .payload = buf,
                              .payload_len = len};
-        cap_clear(&fx->cap);
+        sink_clear(&fx->cap);
         fx->cap.fail_at = at;
         int rc = entity_apply(fx->e, fx->m, &ev, &fx->sink, &fx->res, fx->why, sizeof fx->why);
         if (rc == 0) { /* fewer calls than AT: it went through */

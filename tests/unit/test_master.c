@@ -13,7 +13,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,114 +26,11 @@
 #include "config.h"
 #include "master.h"
 #include "match.h"
+#include "support_fixture.h"
+#include "support_sink.h"
 
 #define WHY_LEN 512
-#define MAX_PARAMS 12
 #define T0 1717200000000000LL /* 2024-06-01, hub time of the first event */
-
-/* Capturing sink ---------------------------------------------------------- */
-
-typedef struct {
-    char *type, *target, *master_id, *local_id, *payload_type;
-    uint8_t *payload;
-    size_t len;
-} emitted_t;
-
-typedef struct {
-    char *stmt;
-    int n;
-    char *params[MAX_PARAMS]; /* NULL = SQL NULL */
-} stmt_t;
-
-typedef struct {
-    emitted_t *emits;
-    size_t nemits, capemits;
-    stmt_t *stmts;
-    size_t nstmts, capstmts;
-    int fail_at; /* the call (sql or emit, counted from 1) that fails; 0 = none */
-    int calls;
-    bool emit_after_sql; /* a message came after a statement of the same event */
-} capture_t;
-
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-static int cap_emit(void *ctx, const char *type, const char *target, const char *master_id,
-                    const char *local_id, const char *payload_type, const uint8_t *payload,
-                    size_t len)
-{
-    capture_t *c = ctx;
-    if (++c->calls == c->fail_at)
-        return -1;
-    if (c->nstmts > 0)
-        c->emit_after_sql = true;
-    if (c->nemits == c->capemits) {
-        c->capemits = c->capemits ? c->capemits * 2 : 64;
-        c->emits = realloc(c->emits, c->capemits * sizeof *c->emits);
-        assert_non_null(c->emits);
-    }
-    emitted_t *e = &c->emits[c->nemits++];
-    e->type = strdup(type);
-    e->target = dup_or_null(target);
-    e->master_id = strdup(master_id);
-    e->local_id = strdup(local_id);
-    e->payload_type = strdup(payload_type);
-    e->payload = malloc(len ? len : 1);
-    assert_non_null(e->payload);
-    memcpy(e->payload, payload, len);
-    e->len = len;
-    return 0;
-}
-
-static int cap_sql(void *ctx, const char *stmt, int nparams, const char *const *params)
-{
-    capture_t *c = ctx;
-    if (++c->calls == c->fail_at)
-        return -1;
-    assert_true(nparams <= MAX_PARAMS);
-    if (c->nstmts == c->capstmts) {
-        c->capstmts = c->capstmts ? c->capstmts * 2 : 64;
-        c->stmts = realloc(c->stmts, c->capstmts * sizeof *c->stmts);
-        assert_non_null(c->stmts);
-    }
-    stmt_t *s = &c->stmts[c->nstmts++];
-    s->stmt = strdup(stmt);
-    s->n = nparams;
-    for (int i = 0; i < nparams; i++)
-        s->params[i] = dup_or_null(params[i]);
-    return 0;
-}
-
-static void cap_clear(capture_t *c)
-{
-    for (size_t i = 0; i < c->nemits; i++) {
-        emitted_t *e = &c->emits[i];
-        free(e->type);
-        free(e->target);
-        free(e->master_id);
-        free(e->local_id);
-        free(e->payload_type);
-        free(e->payload);
-    }
-    for (size_t i = 0; i < c->nstmts; i++) {
-        free(c->stmts[i].stmt);
-        for (int k = 0; k < c->stmts[i].n; k++)
-            free(c->stmts[i].params[k]);
-    }
-    c->nemits = c->nstmts = 0;
-    c->calls = 0;
-    c->fail_at = 0;
-    c->emit_after_sql = false;
-}
-
-static void cap_free(capture_t *c)
-{
-    cap_clear(c);
-    free(c->emits);
-    free(c->stmts);
-}
 
 /* Fixture -------------------------------------------------------------------- */
 
@@ -190,43 +86,17 @@ static const char PLAIN_CONFIG_TEXT[] = "security: {curve: false}\n"
                                         "  - name: crm\n"
                                         "    subscribe: [\"person.*\"]\n";
 
-static int counter_ids(void *ctx, int64_t now_us, char *out, size_t len)
-{
-    (void)now_us;
-    fixture_t *fx = ctx;
-    (void)snprintf(out, len, "P%04u", ++fx->next_id);
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup_with(void **state, const char *text)
 {
     fixture_t *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    (void)snprintf(fx->dir, sizeof fx->dir, "/tmp/joinery-master-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    char path[300];
-    (void)snprintf(path, sizeof path, "%s/joinery.yaml", fx->dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
+    fx->cfg = fixture_config(fx->dir, sizeof fx->dir, "/tmp/joinery-master-XXXXXX", text);
     char err[512] = "";
-    fx->cfg = config_load(path, err, sizeof err);
-    if (fx->cfg == NULL)
-        fail_msg("config: %s", err);
     fx->m = master_new(fx->cfg, err, sizeof err);
     if (fx->m == NULL)
         fail_msg("master_new: %s", err);
-    master_set_id_generator(fx->m, counter_ids, fx);
-    fx->sink = (master_sink_t){&fx->cap, cap_emit, cap_sql, NULL, NULL};
+    master_set_id_generator(fx->m, fixture_counter_ids, &fx->next_id);
+    fx->sink = sink_capture(&fx->cap);
     fx->clock = T0;
     *state = fx;
     return 0;
@@ -247,8 +117,8 @@ static int teardown(void **state)
     fixture_t *fx = *state;
     master_destroy(&fx->m);
     config_destroy(&fx->cfg);
-    cap_free(&fx->cap);
-    nftw(fx->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    sink_free(&fx->cap);
+    fixture_remove_dir(fx->dir);
     free(fx);
     return 0;
 }
@@ -281,7 +151,7 @@ static int apply_raw(fixture_t *fx, const char *source, const char *type, const 
                          .payload_type = payload_type,
                          .payload = payload,
                          .payload_len = len};
-    cap_clear(&fx->cap);
+    sink_clear(&fx->cap);
     return master_apply(fx->m, &ev, &fx->sink, &fx->res, fx->why, sizeof fx->why);
 }
 
@@ -385,50 +255,6 @@ static void steward_ok(fixture_t *fx, const char *type, const char *a, const cha
 
 /* Looking at what was captured -------------------------------------------------- */
 
-static const emitted_t *find_emit(const fixture_t *fx, const char *type, const char *target)
-{
-    for (size_t i = 0; i < fx->cap.nemits; i++) {
-        const emitted_t *e = &fx->cap.emits[i];
-        if (strcmp(e->type, type) == 0 && e->target && strcmp(e->target, target) == 0)
-            return e;
-    }
-    return NULL;
-}
-
-static size_t count_emits(const fixture_t *fx, const char *type, const char *target)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < fx->cap.nemits; i++) {
-        const emitted_t *e = &fx->cap.emits[i];
-        if ((type == NULL || strcmp(e->type, type) == 0) &&
-            (target == NULL || (e->target && strcmp(e->target, target) == 0)))
-            n++;
-    }
-    return n;
-}
-
-static const stmt_t *find_sql(const fixture_t *fx, const char *prefix, size_t nth)
-{
-    for (size_t i = 0; i < fx->cap.nstmts; i++)
-        if (strncmp(fx->cap.stmts[i].stmt, prefix, strlen(prefix)) == 0 && nth-- == 0)
-            return &fx->cap.stmts[i];
-    return NULL;
-}
-
-static size_t count_sql(const fixture_t *fx, const char *prefix)
-{
-    size_t n = 0;
-    while (find_sql(fx, prefix, n) != NULL)
-        n++;
-    return n;
-}
-
-static const stmt_t *last_sql(const fixture_t *fx, const char *prefix)
-{
-    size_t n = count_sql(fx, prefix);
-    return n ? find_sql(fx, prefix, n - 1) : NULL;
-}
-
 static void assert_lookup(const fixture_t *fx, const char *system, const char *local_id,
                           const char *master_id, const char *state)
 {
@@ -508,7 +334,7 @@ static void test_new_person_creates_golden_and_xref_no_match(void **state)
     assert_value(fx, "P0001", "address.home.postcode", "LS1 4AB", "health");
     assert_null(master_value(fx->m, "P0001", "address.home.uprn", NULL));
 
-    const stmt_t *g = find_sql(fx, "INSERT INTO golden_person", 0);
+    const stmt_t *g = sink_find_sql(&fx->cap, "INSERT INTO golden_person", 0);
     assert_non_null(g);
     assert_string_equal(g->params[0], "P0001");
     assert_string_equal(g->params[1], "1");
@@ -517,34 +343,34 @@ static void test_new_person_creates_golden_and_xref_no_match(void **state)
     assert_non_null(
         strstr(g->params[4], "\"birth_date\":{\"v\":\"1984-03-07\",\"s\":\"health\",\"n\":1,"));
     /* One history row holds all seven changes of version 1. */
-    assert_int_equal(count_sql(fx, "INSERT INTO golden_person_history"), 1);
-    const stmt_t *h = find_sql(fx, "INSERT INTO golden_person_history", 0);
+    assert_int_equal(sink_count_sql(&fx->cap, "INSERT INTO golden_person_history"), 1);
+    const stmt_t *h = sink_find_sql(&fx->cap, "INSERT INTO golden_person_history", 0);
     assert_string_equal(h->params[0], "P0001");
     assert_string_equal(h->params[1], "1");
     assert_string_equal(h->params[2], "health");
     assert_non_null(strstr(h->params[5], "\"birth_date\":{\"n\":\"1984-03-07\"}"));
     assert_non_null(strstr(h->params[5], "\"address.home.postcode\":{\"n\":\"LS1 4AB\"}"));
-    const stmt_t *x = find_sql(fx, "INSERT INTO xref", 0);
+    const stmt_t *x = sink_find_sql(&fx->cap, "INSERT INTO xref", 0);
     assert_non_null(x);
     assert_string_equal(x->params[0], "health");
     assert_string_equal(x->params[1], "H1");
     assert_string_equal(x->params[3], "NO_MATCH");
     /* One audit row says what the event did: a new record, with its link. */
-    assert_int_equal(count_sql(fx, "INSERT INTO master_audit"), 1);
-    const stmt_t *a = find_sql(fx, "INSERT INTO master_audit", 0);
+    assert_int_equal(sink_count_sql(&fx->cap, "INSERT INTO master_audit"), 1);
+    const stmt_t *a = sink_find_sql(&fx->cap, "INSERT INTO master_audit", 0);
     assert_string_equal(a->params[4], "create");
     assert_non_null(
         strstr(a->params[5], "\"link\": {\"system\": \"health\", \"local_id\": \"H1\""));
 
     /* Everyone but the sender hears of the new record; nobody has an id for it yet. */
-    assert_null(find_emit(fx, "person.changed", "health"));
-    const emitted_t *e = find_emit(fx, "person.changed", "crm");
+    assert_null(sink_find_emit(&fx->cap, "person.changed", "health"));
+    const emitted_t *e = sink_find_emit(&fx->cap, "person.changed", "crm");
     assert_non_null(e);
     assert_string_equal(e->local_id, "");
     assert_string_equal(e->payload_type, "joinery.v1.PersonChanged");
-    assert_non_null(find_emit(fx, "person.changed", "socialcare"));
-    assert_non_null(find_emit(fx, "person.changed", "agresso"));
-    assert_null(find_emit(fx, "person.changed", "steward"));
+    assert_non_null(sink_find_emit(&fx->cap, "person.changed", "socialcare"));
+    assert_non_null(sink_find_emit(&fx->cap, "person.changed", "agresso"));
+    assert_null(sink_find_emit(&fx->cap, "person.changed", "steward"));
 }
 
 /* The score of the crm record's link decision (xref.score), after health's Omar. */
@@ -552,7 +378,7 @@ static double omar_score(fixture_t *fx)
 {
     apply_person(fx, "health", "H1", &OMAR_HEALTH);
     apply_person(fx, "crm", "C1", &OMAR_CRM);
-    const stmt_t *x = find_sql(fx, "INSERT INTO xref", 0);
+    const stmt_t *x = sink_find_sql(&fx->cap, "INSERT INTO xref", 0);
     assert_non_null(x);
     assert_string_equal(x->params[1], "C1");
     assert_non_null(x->params[5]);
@@ -616,14 +442,14 @@ static void test_same_nhs_number_from_another_system_links_match(void **state)
     assert_int_equal(fx->res.changed, 0); /* it agrees with what health said */
     assert_int_equal(master_golden_count(fx->m), 1);
     assert_lookup(fx, "socialcare", "S1", "P0001", "MATCH");
-    const stmt_t *x = find_sql(fx, "INSERT INTO xref", 0);
+    const stmt_t *x = sink_find_sql(&fx->cap, "INSERT INTO xref", 0);
     assert_non_null(x);
     assert_string_equal(x->params[2], "P0001");
     assert_string_equal(x->params[3], "MATCH");
     assert_string_equal(x->params[4], "rule");
     /* No second golden record; the first did not change, so is not rewritten. */
-    assert_int_equal(count_sql(fx, "INSERT INTO golden_person ("), 0);
-    assert_int_equal(count_emits(fx, NULL, NULL), 0);
+    assert_int_equal(sink_count_sql(&fx->cap, "INSERT INTO golden_person ("), 0);
+    assert_int_equal(sink_count_emits(&fx->cap, NULL, NULL), 0);
     /* Equal values change nothing, not even who is recorded as saying them. */
     assert_value(fx, "P0001", "birth_date", "1984-03-07", "health");
     assert_value(fx, "P0001", "nhs_number", "9434765919", "health");
@@ -657,7 +483,7 @@ static void test_non_owner_change_is_refused_with_correction_to_sender(void **st
     assert_value(fx, "P0001", "birth_date", "1984-03-08", "socialcare");
     assert_value(fx, "P0001", "telecom.phone", "07700900999", "crm");
 
-    const emitted_t *e = find_emit(fx, "person.correction", "crm");
+    const emitted_t *e = sink_find_emit(&fx->cap, "person.correction", "crm");
     assert_non_null(e);
     assert_string_equal(e->local_id, "C1");
     Joinery__V1__PersonCorrection *pc =
@@ -672,12 +498,12 @@ static void test_non_owner_change_is_refused_with_correction_to_sender(void **st
     assert_string_equal(pc->refused_event_id, "E0005");
     assert_int_equal(pc->version, fx->res.version);
     joinery__v1__person_correction__free_unpacked(pc, NULL);
-    assert_int_equal(count_emits(fx, "person.correction", NULL), 1);
+    assert_int_equal(sink_count_emits(&fx->cap, "person.correction", NULL), 1);
 
     /* socialcare hears nothing of the refused birth date: no correction, and
      * the change it receives (the phone) does not mention it. */
-    assert_int_equal(count_emits(fx, "person.correction", "socialcare"), 0);
-    const emitted_t *ch = find_emit(fx, "person.changed", "socialcare");
+    assert_int_equal(sink_count_emits(&fx->cap, "person.correction", "socialcare"), 0);
+    const emitted_t *ch = sink_find_emit(&fx->cap, "person.changed", "socialcare");
     assert_non_null(ch);
     Joinery__V1__PersonChanged *pch =
         joinery__v1__person_changed__unpack(NULL, ch->len, ch->payload);
@@ -686,10 +512,10 @@ static void test_non_owner_change_is_refused_with_correction_to_sender(void **st
     assert_true(has_field(pch, "telecom.phone"));
     assert_false(has_field(pch, "birth_date"));
     joinery__v1__person_changed__free_unpacked(pch, NULL);
-    assert_null(find_emit(fx, "person.changed", "crm"));
+    assert_null(sink_find_emit(&fx->cap, "person.changed", "crm"));
 
     const stmt_t *a = NULL;
-    for (size_t i = 0; (a = find_sql(fx, "INSERT INTO master_audit", i)) != NULL; i++)
+    for (size_t i = 0; (a = sink_find_sql(&fx->cap, "INSERT INTO master_audit", i)) != NULL; i++)
         if (strcmp(a->params[4], "refuse") == 0)
             break;
     assert_non_null(a);
@@ -705,11 +531,11 @@ static void test_owner_change_goes_to_others_in_their_own_ids(void **state)
     assert_int_equal(fx->res.changed, 1);
     uint64_t version = fx->res.version;
 
-    assert_null(find_emit(fx, "person.changed", "socialcare"));
+    assert_null(sink_find_emit(&fx->cap, "person.changed", "socialcare"));
     const char *targets[] = {"health", "crm", "agresso"};
     const char *ids[] = {"H1", "C1", ""};
     for (int i = 0; i < 3; i++) {
-        const emitted_t *e = find_emit(fx, "person.changed", targets[i]);
+        const emitted_t *e = sink_find_emit(&fx->cap, "person.changed", targets[i]);
         assert_non_null(e);
         assert_string_equal(e->local_id, ids[i]);
         assert_string_equal(e->master_id, "P0001");
@@ -726,10 +552,10 @@ static void test_owner_change_goes_to_others_in_their_own_ids(void **state)
         assert_string_equal(pc->person->nhs_number, ""); /* only what changed */
         joinery__v1__person_changed__free_unpacked(pc, NULL);
     }
-    assert_int_equal(count_emits(fx, "person.changed", NULL), 3);
+    assert_int_equal(sink_count_emits(&fx->cap, "person.changed", NULL), 3);
     /* Its history row has the old value and, since the value came from the
      * row's own source, no "s". */
-    const stmt_t *h = last_sql(fx, "INSERT INTO golden_person_history");
+    const stmt_t *h = sink_last_sql(&fx->cap, "INSERT INTO golden_person_history");
     assert_non_null(h);
     assert_string_equal(h->params[2], "socialcare");
     assert_string_equal(h->params[5],
@@ -753,7 +579,7 @@ static void test_stale_base_version_is_refused_with_current_value(void **state)
     assert_int_equal(fx->res.changed, 1); /* the family name had not changed since */
     assert_value(fx, "P0001", "preferred_language", "pl", "health");
     assert_value(fx, "P0001", "name.family", "Kowalska", "health");
-    const emitted_t *e = find_emit(fx, "person.correction", "health");
+    const emitted_t *e = sink_find_emit(&fx->cap, "person.correction", "health");
     assert_non_null(e);
     Joinery__V1__PersonCorrection *pc =
         joinery__v1__person_correction__unpack(NULL, e->len, e->payload);
@@ -780,7 +606,7 @@ static void test_possible_match_is_queued_with_evidence_and_keep_apart_stops_req
     assert_int_equal(master_golden_count(fx->m), 2);
     assert_int_equal(master_steward_count(fx->m), 1);
     assert_lookup(fx, "crm", "C2", "P0002", "POSSIBLE_MATCH");
-    const stmt_t *q = find_sql(fx, "INSERT INTO steward_queue", 0);
+    const stmt_t *q = sink_find_sql(&fx->cap, "INSERT INTO steward_queue", 0);
     assert_non_null(q);
     assert_string_equal(q->params[0], "1");
     assert_string_equal(q->params[1], "P0001"); /* the record that was there */
@@ -792,11 +618,11 @@ static void test_possible_match_is_queued_with_evidence_and_keep_apart_stops_req
     steward_ok(fx, "steward.keep_apart", NULL, NULL, 1);
     assert_int_equal(master_steward_count(fx->m), 0);
     assert_lookup(fx, "crm", "C2", "P0002", "NO_MATCH");
-    const stmt_t *k = find_sql(fx, "INSERT INTO keep_apart", 0);
+    const stmt_t *k = sink_find_sql(&fx->cap, "INSERT INTO keep_apart", 0);
     assert_non_null(k);
     assert_string_equal(k->params[0], "P0001");
     assert_string_equal(k->params[1], "P0002");
-    const stmt_t *d = find_sql(fx, "UPDATE steward_queue", 0);
+    const stmt_t *d = sink_find_sql(&fx->cap, "UPDATE steward_queue", 0);
     assert_non_null(d);
     assert_string_equal(d->params[1], "KEPT_APART");
     assert_string_equal(d->params[3], "steward@council.example");
@@ -807,7 +633,7 @@ static void test_possible_match_is_queued_with_evidence_and_keep_apart_stops_req
     update(fx, "crm", "C2", &moved);
     assert_int_equal(fx->res.changed, 2); /* address.home and its postcode */
     assert_int_equal(master_steward_count(fx->m), 0);
-    assert_int_equal(count_sql(fx, "INSERT INTO steward_queue"), 0);
+    assert_int_equal(sink_count_sql(&fx->cap, "INSERT INTO steward_queue"), 0);
 
     /* Without a keep-apart decision, a change like that is queued. */
     spec_t stranger = {.given = "Xavier", .family = "Zed", .birth = "2001-01-01"};
@@ -815,9 +641,10 @@ static void test_possible_match_is_queued_with_evidence_and_keep_apart_stops_req
     assert_string_equal(fx->res.master_id, "P0003");
     assert_int_equal(master_steward_count(fx->m), 0);
     update(fx, "socialcare", "S3", &OMAR_HEALTH);
-    assert_true(count_sql(fx, "INSERT INTO steward_queue") >= 1);
+    assert_true(sink_count_sql(&fx->cap, "INSERT INTO steward_queue") >= 1);
     assert_true(master_steward_count(fx->m) >= 1);
-    assert_string_equal(find_sql(fx, "INSERT INTO steward_queue", 0)->params[2], "P0003");
+    assert_string_equal(sink_find_sql(&fx->cap, "INSERT INTO steward_queue", 0)->params[2],
+                        "P0003");
 
     /* A decided item cannot be decided again. */
     assert_int_equal(steward(fx, "steward.keep_apart", NULL, NULL, 1), 0);
@@ -966,22 +793,22 @@ static void test_merge_moves_xrefs_and_redirects_the_retired_record(void **state
     /* The retired record keeps its values, for the history and an unmerge. */
     assert_value(fx, "P0002", "name.family", "Jones-Smith", "crm");
 
-    const stmt_t *r = find_sql(fx, "INSERT INTO golden_person (", 1);
+    const stmt_t *r = sink_find_sql(&fx->cap, "INSERT INTO golden_person (", 1);
     assert_non_null(r);
     assert_string_equal(r->params[0], "P0002");
     assert_string_equal(r->params[2], "REDIRECTED");
     assert_string_equal(r->params[3], "P0001");
-    assert_non_null(find_sql(fx, "INSERT INTO golden_merge", 0));
+    assert_non_null(sink_find_sql(&fx->cap, "INSERT INTO golden_merge", 0));
     /* The survivor's history row is the steward's, and names the system each
      * value it took came from. */
-    const stmt_t *h = last_sql(fx, "INSERT INTO golden_person_history");
+    const stmt_t *h = sink_last_sql(&fx->cap, "INSERT INTO golden_person_history");
     assert_non_null(h);
     assert_string_equal(h->params[0], "P0001");
     assert_string_equal(h->params[2], "steward");
     assert_non_null(strstr(h->params[5], "\"n\":\"anne@example.org\",\"s\":\"crm\"}"));
 
     /* Each subscriber of person.merged hears it in its own ids. */
-    const emitted_t *e = find_emit(fx, "person.merged", "crm");
+    const emitted_t *e = sink_find_emit(&fx->cap, "person.merged", "crm");
     assert_non_null(e);
     Joinery__V1__PersonMerged *pm = joinery__v1__person_merged__unpack(NULL, e->len, e->payload);
     assert_non_null(pm);
@@ -990,15 +817,15 @@ static void test_merge_moves_xrefs_and_redirects_the_retired_record(void **state
     assert_string_equal(pm->survivor_local_id, "");
     assert_string_equal(pm->retired_local_id, "C9");
     joinery__v1__person_merged__free_unpacked(pm, NULL);
-    e = find_emit(fx, "person.merged", "health");
+    e = sink_find_emit(&fx->cap, "person.merged", "health");
     assert_non_null(e);
     pm = joinery__v1__person_merged__unpack(NULL, e->len, e->payload);
     assert_string_equal(pm->survivor_local_id, "H1");
     assert_string_equal(pm->retired_local_id, "");
     joinery__v1__person_merged__free_unpacked(pm, NULL);
-    assert_null(find_emit(fx, "person.merged", "agresso")); /* it does not subscribe */
+    assert_null(sink_find_emit(&fx->cap, "person.merged", "agresso")); /* it does not subscribe */
     /* ... and the survivor's new values reach everyone, crm in its own id. */
-    e = find_emit(fx, "person.changed", "crm");
+    e = sink_find_emit(&fx->cap, "person.changed", "crm");
     assert_non_null(e);
     assert_string_equal(e->local_id, "C9");
 
@@ -1126,9 +953,10 @@ static void test_propose_forwards_the_change_to_the_owner(void **state)
     spec_t sc = {.line1 = "9 Canal Wharf", .town = "Leeds", .postcode = "LS11 5PS"};
     update(fx, "socialcare", "S1", &sc);
     assert_value(fx, "P0001", "address.home", "1 Park Row|LEEDS|LS1 5AB|", "crm");
-    assert_int_equal(count_emits(fx, "person.correction", NULL), 0);
-    assert_int_equal(count_emits(fx, "person.proposed", NULL), 1); /* one for the address */
-    const emitted_t *e = find_emit(fx, "person.proposed", "crm");
+    assert_int_equal(sink_count_emits(&fx->cap, "person.correction", NULL), 0);
+    assert_int_equal(sink_count_emits(&fx->cap, "person.proposed", NULL),
+                     1); /* one for the address */
+    const emitted_t *e = sink_find_emit(&fx->cap, "person.proposed", "crm");
     assert_non_null(e);
     assert_string_equal(e->local_id, "C1");
     assert_string_equal(e->payload_type, "joinery.v1.PersonProposal");
@@ -1169,8 +997,8 @@ static void test_merge_from_a_source_system_in_its_own_ids(void **state)
     assert_string_equal(fx->res.master_id, "P0001");
     assert_lookup(fx, "health", "H2", "P0001", "REDIRECTED");
     assert_lookup(fx, "socialcare", "S2", "P0001", "REDIRECTED");
-    assert_null(find_emit(fx, "person.merged", "health")); /* it told us */
-    const emitted_t *e = find_emit(fx, "person.merged", "socialcare");
+    assert_null(sink_find_emit(&fx->cap, "person.merged", "health")); /* it told us */
+    const emitted_t *e = sink_find_emit(&fx->cap, "person.merged", "socialcare");
     assert_non_null(e);
     Joinery__V1__PersonMerged *got = joinery__v1__person_merged__unpack(NULL, e->len, e->payload);
     assert_string_equal(got->survivor_local_id, "");
@@ -1192,10 +1020,10 @@ static void test_steward_link_merges_a_queued_pair(void **state)
     assert_int_equal(master_steward_count(fx->m), 0);
     assert_int_equal(master_golden_count(fx->m), 1);
     assert_lookup(fx, "crm", "C2", "P0001", "MATCH");
-    const stmt_t *d = find_sql(fx, "UPDATE steward_queue", 0);
+    const stmt_t *d = sink_find_sql(&fx->cap, "UPDATE steward_queue", 0);
     assert_non_null(d);
     assert_string_equal(d->params[1], "LINKED");
-    const stmt_t *x = find_sql(fx, "INSERT INTO xref", 0);
+    const stmt_t *x = sink_find_sql(&fx->cap, "INSERT INTO xref", 0);
     assert_string_equal(x->params[4], "steward");
     /* crm owns the address: its value survives the link. */
     assert_value(fx, "P0001", "address.home.postcode", "LS9 8AA", "crm");
@@ -1210,7 +1038,7 @@ static void test_steward_link_by_master_ids_settles_the_open_item(void **state)
     assert_string_equal(fx->res.master_id, "P0002"); /* the steward chose the survivor */
     assert_int_equal(master_steward_count(fx->m), 0);
     assert_lookup(fx, "health", "H2", "P0002", "MATCH");
-    const stmt_t *d = find_sql(fx, "UPDATE steward_queue", 0);
+    const stmt_t *d = sink_find_sql(&fx->cap, "UPDATE steward_queue", 0);
     assert_non_null(d);
     assert_string_equal(d->params[0], "1");
     assert_string_equal(d->params[1], "LINKED");
@@ -1256,7 +1084,7 @@ static void test_two_records_that_both_qualify_go_to_a_steward_not_the_first(voi
 static int apply_failing(fixture_t *fx, int at, const char *type, const char *local_id,
                          const char *payload_type, const uint8_t *buf, size_t len)
 {
-    cap_clear(&fx->cap);
+    sink_clear(&fx->cap);
     fx->cap.fail_at = at;
     master_event_t ev = {.source = strncmp(type, "steward.", 8) == 0 ? "steward" : "crm",
                          .event_id = "F",
@@ -1384,7 +1212,7 @@ static void test_consents_and_codes_round_trip_into_person_changed(void **state)
     assert_value(fx, "P0001", "consent.research", "refused", "health");
     assert_value(fx, "P0001", "nhs_number_verification", "01", NULL);
     assert_value(fx, "P0001", "gp_practice_ods", "B86001", NULL);
-    const emitted_t *e = find_emit(fx, "person.changed", "crm");
+    const emitted_t *e = sink_find_emit(&fx->cap, "person.changed", "crm");
     assert_non_null(e);
     Joinery__V1__PersonChanged *pc = joinery__v1__person_changed__unpack(NULL, e->len, e->payload);
     assert_non_null(pc);

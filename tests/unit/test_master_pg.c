@@ -13,7 +13,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 #include "config.h"
 #include "master.h"
 #include "migrate.h"
+#include "support_fixture.h"
 #include "testdb.h"
 
 #define ERRLEN 512
@@ -117,45 +117,20 @@ typedef struct {
     int64_t clock;
 } fixture_t;
 
-static int counter_ids(void *ctx, int64_t now_us, char *out, size_t len)
-{
-    (void)now_us;
-    fixture_t *fx = ctx;
-    (void)snprintf(out, len, "P%04u", ++fx->ids);
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static master_t *new_engine(fixture_t *fx)
 {
     char err[ERRLEN] = "";
     master_t *m = master_new(fx->cfg, err, sizeof err);
     if (m == NULL)
         fail_msg("master_new: %s", err);
-    master_set_id_generator(m, counter_ids, fx);
+    master_set_id_generator(m, fixture_counter_ids, &fx->ids);
     return m;
 }
 
 static void open_fixture(fixture_t *fx, const char *dbname)
 {
-    (void)snprintf(fx->dir, sizeof fx->dir, "/tmp/joinery-master-pg-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    char path[300], err[ERRLEN] = "";
-    (void)snprintf(path, sizeof path, "%s/joinery.yaml", fx->dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_true(fputs(CONFIG_TEXT, f) >= 0);
-    assert_int_equal(fclose(f), 0);
-    fx->cfg = config_load(path, err, sizeof err);
-    if (fx->cfg == NULL)
-        fail_msg("config: %s", err);
+    fx->cfg = fixture_config(fx->dir, sizeof fx->dir, "/tmp/joinery-master-pg-XXXXXX", CONFIG_TEXT);
+    char err[ERRLEN] = "";
     char *conninfo = testdb_fresh(dbname, err, sizeof err);
     if (conninfo == NULL)
         fail_msg("testdb_fresh: %s", err);
@@ -175,7 +150,7 @@ static void close_fixture(fixture_t *fx)
     master_destroy(&fx->m);
     PQfinish(fx->conn);
     config_destroy(&fx->cfg);
-    nftw(fx->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    fixture_remove_dir(fx->dir);
 }
 
 /* One event in its own transaction, committed only if the engine took it. */
