@@ -148,12 +148,6 @@ static const kind_t KINDS[ENTITY_KINDS] = {
          "SELECT system, local_id, master_id, linked_at FROM case_xref"},
 };
 
-static const char COPY_AUDIT[] =
-    "COPY master_audit (at, event_id, source, master_id, action, detail) FROM STDIN";
-static const char SQL_AUDIT[] =
-    "INSERT INTO master_audit (at, event_id, source, master_id, action, detail) "
-    "VALUES ($1::bigint, $2, $3, $4, $5, $6::json)";
-
 /* State ------------------------------------------------------------------------- */
 
 typedef struct {
@@ -279,14 +273,6 @@ static uint32_t rank_of(const entity_t *e, int kind, int field, int system)
         if (strcmp(order->items[i], e->systems[system]) == 0)
             return 1000u + (uint32_t)i;
     return 100000u + (uint32_t)system;
-}
-
-static bool subscribes(const uint16_t *subs, size_t n, int system)
-{
-    for (size_t i = 0; i < n; i++)
-        if (subs[i] == system)
-            return true;
-    return false;
 }
 
 /* Indexes ----------------------------------------------------------------------------- */
@@ -1002,7 +988,7 @@ static int sql_audit(ectx_t *c, const char *master_id, const char *action)
                             master_id,
                             action,
                             c->e->json.len ? c->e->json.p : "{}"};
-    return run_append(c, COPY_AUDIT, SQL_AUDIT, 6, params);
+    return run_append(c, MASTER_COPY_AUDIT, MASTER_SQL_AUDIT, 6, params);
 }
 
 /* "create", "link" (the sender's local id joined an existing record, or
@@ -1044,8 +1030,8 @@ static int audit_event(ectx_t *c, const eplan_t *p)
 static bool proposes(const ectx_t *c, const eref_t *r)
 {
     const erule_t *rule = &c->e->rules[c->kind][r->field];
-    return r->propose &&
-           subscribes(c->e->sub_proposed[c->kind], c->e->nsub_proposed[c->kind], rule->owner);
+    return r->propose && master_subscribes(c->e->sub_proposed[c->kind],
+                                           c->e->nsub_proposed[c->kind], rule->owner);
 }
 
 static int audit_refusal(ectx_t *c, const eplan_t *p, const eref_t *r)

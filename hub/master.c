@@ -74,11 +74,6 @@ static const char COPY_XREF[] =
     "COPY xref (system, local_id, master_id, link_state, how, score, linked_at) FROM STDIN";
 static const char COPY_HISTORY[] =
     "COPY golden_person_history (master_id, version, source, event_id, at, changes) FROM STDIN";
-static const char COPY_AUDIT[] =
-    "COPY master_audit (at, event_id, source, master_id, action, detail) FROM STDIN";
-static const char SQL_AUDIT[] =
-    "INSERT INTO master_audit (at, event_id, source, master_id, action, detail) "
-    "VALUES ($1::bigint, $2, $3, $4, $5, $6::json)";
 /* state takes the table's default, OPEN, as in SQL_QUEUE. */
 static const char COPY_QUEUE[] =
     "COPY steward_queue (id, master_a, master_b, score, evidence, created_at) FROM STDIN";
@@ -292,7 +287,7 @@ static int sql_audit(ectx_t *c, const golden_t *g, const char *action)
     master_num_i(at, c->now);
     const char *p[] = {at,     c->ev->event_id ? c->ev->event_id : "", c->ev->source, g->id,
                        action, c->m->json.len ? c->m->json.p : "{}"};
-    return run_append(c, COPY_AUDIT, SQL_AUDIT, 6, p);
+    return run_append(c, MASTER_COPY_AUDIT, MASTER_SQL_AUDIT, 6, p);
 }
 
 static int sql_queue_decide(ectx_t *c, uint64_t id, int state, const char *by, const char *reason)
@@ -410,14 +405,6 @@ static int emit_changed(ectx_t *c, const golden_t *g, uint64_t version, const mv
             return -1;
     }
     return 0;
-}
-
-static bool subscribes(const uint16_t *subs, size_t n, int system)
-{
-    for (size_t i = 0; i < n; i++)
-        if (subs[i] == system)
-            return true;
-    return false;
 }
 
 /* Ranking ------------------------------------------------------------------------ */
@@ -895,7 +882,7 @@ static int write_refusal(ectx_t *c, const pplan_t *p, const refusal_t *r, bool a
     const char *owner = rule && rule->owner >= 0 ? m->systems[rule->owner] : "";
     /* An owner that does not listen for proposals cannot act on one; the
      * sender is corrected instead, so the difference does not go unnoticed. */
-    bool propose = r->propose && subscribes(m->sub_proposed, m->nsub_proposed, rule->owner);
+    bool propose = r->propose && master_subscribes(m->sub_proposed, m->nsub_proposed, rule->owner);
     if (audit) {
         m->json.len = 0;
         if (master_buf_str(&m->json, "{\"field\": ") || master_buf_json_str(&m->json, field) ||

@@ -10,6 +10,12 @@
 #include <sys/random.h>
 #include <time.h>
 
+const char MASTER_COPY_AUDIT[] =
+    "COPY master_audit (at, event_id, source, master_id, action, detail) FROM STDIN";
+const char MASTER_SQL_AUDIT[] =
+    "INSERT INTO master_audit (at, event_id, source, master_id, action, detail) "
+    "VALUES ($1::bigint, $2, $3, $4, $5, $6::json)";
+
 /* Ids ------------------------------------------------------------------------------ */
 
 static void base32(uint64_t v, int chars, char *out)

@@ -6,6 +6,7 @@
 #ifndef JOINERY_MASTER_UTIL_H
 #define JOINERY_MASTER_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,20 @@ static inline const char *master_num_i(char *buf, int64_t v)
     }
     return buf;
 }
+
+/* Is SYSTEM in SUBS, the systems subscribed to a derived event type? */
+static inline bool master_subscribes(const uint16_t *subs, size_t n, int system)
+{
+    for (size_t i = 0; i < n; i++)
+        if (subs[i] == system)
+            return true;
+    return false;
+}
+
+/* The audit row both engines write: (at, event_id, source, master_id,
+ * action, detail), copied in bulk or inserted (master_util.c). */
+extern const char MASTER_COPY_AUDIT[];
+extern const char MASTER_SQL_AUDIT[];
 
 /* Ids (master_util.c). A ULID with a monotonic random part: ids made in one
  * millisecond, or while the clock steps back, still sort in creation order
