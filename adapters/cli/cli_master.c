@@ -1,10 +1,11 @@
 /* cli_master.c - the master-data commands of `joinery`, for data stewards and the data owner:
  *
  *   steward list | link | keep-apart | merge | unmerge   the steward queue and its decisions
- *   xref export                                          a cross-reference (persons, addresses,
- * cases) as CSV golden show                                          one golden person, address or
- * case, its ids, history match train                                          Fellegi-Sunter m and
- * u from local data
+ *   xref export                                          a cross-reference as CSV (persons,
+ *                                                        addresses or cases)
+ *   golden show                                          one golden person, address or case,
+ *                                                        its ids and history
+ *   match train                                          Fellegi-Sunter m and u from local data
  *
  * The reading commands query PostgreSQL directly: the tables are the durable truth and the hub
  * has no read API for them. The writing commands never touch the tables: the hub's in-memory
