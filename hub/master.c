@@ -138,14 +138,11 @@ static int refused(ectx_t *c, const char *fmt, ...)
  * read back by master_load is the score that was written. */
 static const char *num_d(char *buf, double v)
 {
-    if (!isfinite(v))
-        return NULL;
-    (void)snprintf(buf, NUM_LEN, "%.17g", v);
-    return buf;
+    _Static_assert(NUM_LEN >= MATCH_G17_LEN, "a score's text fits");
+    return match_g17(v, buf);
 }
 
-/* num_d, remembering the last value: the same score is written twice per event, and %.17g is
- * the slowest thing printf does. */
+/* num_d, remembering the last value: the same score is written twice per event. */
 static const char *num_d_again(master_t *m, char *buf, double v)
 {
     uint64_t bits;

@@ -174,6 +174,11 @@ void match_params_default(match_params_t *p); /* sensible defaults for a UK popu
 /* V written as snprintf's "%.1f" would (the reasons' "score 31.4"), returns its length. */
 #define MATCH_TENTHS_LEN 48
 int match_tenths(double v, char out[MATCH_TENTHS_LEN]);
+/* V as snprintf's "%.17g" writes it (every bit of a score, for the database), into OUT, which
+ * holds MATCH_G17_LEN; NULL (OUT untouched) if V is not finite. Scores are written with every
+ * event, and %.17g is the slowest thing printf does. */
+#define MATCH_G17_LEN 32
+const char *match_g17(double v, char out[MATCH_G17_LEN]);
 /* Computes p->w from m and u and sets p->frozen; scores are the same to the bit, only faster. */
 void match_params_freeze(match_params_t *p);
 /* Comparison level of field f, one of the enums above; -1 if f is not a field. NULL a or b counts

@@ -700,6 +700,69 @@ static void test_tenths_are_written_as_printf_writes_them(void **state)
     }
 }
 
+/* A score's text for the database is exactly what snprintf's %.17g writes: scores, exact ties
+ * at the 17th digit, the edges of the fast range, and random bit patterns (the fallback). */
+static void test_g17_is_written_as_printf_writes_it(void **state)
+{
+    (void)state;
+    static const double edge[] = {0.0,
+                                  -0.0,
+                                  1e-4,
+                                  nextafter(1e-4, 0),
+                                  nextafter(1e-4, 1),
+                                  0.1,
+                                  0.5,
+                                  1.0,
+                                  -1.0,
+                                  9.999999999999999,
+                                  99.99999999999999,
+                                  31.4,
+                                  -12.25,
+                                  1e15,
+                                  1234567890123456.25,
+                                  1234567890123456.75,
+                                  9007199254740991.0,
+                                  9007199254740992.0,
+                                  1e300,
+                                  -1e-300,
+                                  5e-324};
+    char want[64], got[MATCH_G17_LEN];
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+        snprintf(want, sizeof want, "%.17g", edge[i]);
+        assert_non_null(match_g17(edge[i], got));
+        assert_string_equal(got, want);
+    }
+    assert_null(match_g17(INFINITY, got));
+    assert_null(match_g17(NAN, got));
+    unsigned long long x = 88172645463325252ULL;
+    for (int i = 0; i < 600000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double v;
+        switch (i % 4) {
+        case 0: /* a score */
+            v = ((double)(x % 4000000000ULL) - 2000000000.0) / 1e7;
+            break;
+        case 1: /* quarters above 2^50: the 17th digit is an exact tie */
+            v = (double)((1ULL << 50) + x % (1ULL << 50)) + 0.25 * (double)(x >> 62);
+            break;
+        case 2: /* any magnitude in the fast range */
+            v = ldexp((double)(x >> 11) / 9007199254740992.0, (int)(x % 66) - 14);
+            break;
+        default: /* any double at all */
+            memcpy(&v, &x, sizeof v);
+            if (!isfinite(v))
+                continue;
+            break;
+        }
+        snprintf(want, sizeof want, "%.17g", v);
+        (void)match_g17(v, got);
+        if (strcmp(want, got) != 0)
+            fail_msg("printf %s, match_g17 %s", want, got);
+    }
+}
+
 static double fixed_tf(void *ctx, match_field_t f, const char *value)
 {
     (void)ctx;
@@ -1489,6 +1552,7 @@ int main(void)
         cmocka_unit_test(test_score_total_is_sum_of_log2_m_over_u),
         cmocka_unit_test(test_frozen_weights_score_to_the_bit_and_follow_a_refreeze),
         cmocka_unit_test(test_tenths_are_written_as_printf_writes_them),
+        cmocka_unit_test(test_g17_is_written_as_printf_writes_it),
         cmocka_unit_test(test_bound_is_never_below_the_score_and_dismisses_neighbours),
         cmocka_unit_test(test_tf_adjustment_makes_common_surname_weigh_less_than_rare_one),
         cmocka_unit_test(test_tf_adjustment_applies_to_exact_names_only),
