@@ -15,7 +15,6 @@
 #include "hmap.h"
 #include "master_util.h"
 #include "pbarena.h"
-#include "route.h"
 #include "validate.h"
 
 #include <jansson.h>
@@ -249,6 +248,11 @@ static int system_id(entity_t *e, const char *name, bool create)
         return -1;
     e->systems[e->nsystems] = copy;
     return (int)e->nsystems++;
+}
+
+static int system_of(void *ctx, const char *name)
+{
+    return system_id(ctx, name, true);
 }
 
 static const config_entity_rules_t *kind_config(const config_t *cfg, int kind)
@@ -1365,31 +1369,15 @@ static int init_rules(entity_t *e, int kind, char *err, size_t errlen)
         erule_t *r = &e->rules[kind][field];
         r->set = true;
         r->propose = f->propose;
-        r->owner = f->owner ? system_id(e, f->owner, true) : -1;
-        r->fallback = calloc(f->fallback.count ? f->fallback.count : 1, sizeof *r->fallback);
-        if (r->fallback == NULL || (f->owner && r->owner < 0))
+        if (master_rule_systems(f, system_of, e, &r->owner, &r->fallback, &r->nfallback) != 0)
             return -1;
-        for (size_t k = 0; k < f->fallback.count; k++) {
-            int s = system_id(e, f->fallback.items[k], true);
-            if (s < 0)
-                return -1;
-            r->fallback[r->nfallback++] = (uint16_t)s;
-        }
     }
     return 0;
 }
 
 static int subscribers(entity_t *e, const char *type, uint16_t **out, size_t *n)
 {
-    *out = calloc(e->cfg->nadapters ? e->cfg->nadapters : 1, sizeof **out);
-    if (*out == NULL)
-        return -1;
-    for (size_t i = 0; i < e->cfg->nadapters; i++) {
-        const config_adapter_t *a = &e->cfg->adapters[i];
-        if (route_match_any(a->subscribe.items, a->subscribe.count, type, strlen(type)))
-            (*out)[(*n)++] = (uint16_t)system_id(e, a->name, true);
-    }
-    return 0;
+    return master_subscribers(e->cfg, type, system_of, e, out, n);
 }
 
 entity_t *entity_new(const config_t *cfg, char *err, size_t errlen)

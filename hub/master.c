@@ -10,7 +10,6 @@
  * broken until master_load. So a sink failure leaves the engine exactly as it
  * was, as the hub's RETRY needs. */
 #include "master_int.h"
-#include "route.h"
 
 #include <joinery/v1/master.pb-c.h>
 #include <math.h>
@@ -1839,17 +1838,14 @@ int master_apply(master_t *m, const master_event_t *ev, master_sink_t *sink, mas
                    t);
 }
 
+static int system_of(void *ctx, const char *name)
+{
+    return master_system_id(ctx, name, true);
+}
+
 static int subscribers(master_t *m, const char *type, uint16_t **out, size_t *n)
 {
-    *out = calloc(m->cfg->nadapters ? m->cfg->nadapters : 1, sizeof **out);
-    if (*out == NULL)
-        return -1;
-    for (size_t i = 0; i < m->cfg->nadapters; i++) {
-        const config_adapter_t *a = &m->cfg->adapters[i];
-        if (route_match_any(a->subscribe.items, a->subscribe.count, type, strlen(type)))
-            (*out)[(*n)++] = (uint16_t)master_system_id(m, a->name, true);
-    }
-    return 0;
+    return master_subscribers(m->cfg, type, system_of, m, out, n);
 }
 
 static int init_rules(master_t *m, char *err, size_t errlen)
@@ -1861,17 +1857,9 @@ static int init_rules(master_t *m, char *err, size_t errlen)
     for (size_t i = 0; i < mc->nfields; i++, m->nrules++) {
         const config_master_field_t *f = &mc->fields[i];
         mrule_t *r = &m->rules[i];
-        r->owner = f->owner ? master_system_id(m, f->owner, true) : -1;
         r->propose = f->propose;
-        r->fallback = calloc(f->fallback.count ? f->fallback.count : 1, sizeof *r->fallback);
-        if (r->fallback == NULL || (f->owner && r->owner < 0))
+        if (master_rule_systems(f, system_of, m, &r->owner, &r->fallback, &r->nfallback) != 0)
             return -1;
-        for (size_t k = 0; k < f->fallback.count; k++) {
-            int s = master_system_id(m, f->fallback.items[k], true);
-            if (s < 0)
-                return -1;
-            r->fallback[r->nfallback++] = (uint16_t)s;
-        }
         if (!master_field_known(f->path)) {
             (void)snprintf(err, errlen, "master_data: unknown field '%s'", f->path);
             return -1;

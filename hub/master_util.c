@@ -1,6 +1,7 @@
 /* master_util.c - ids and loading helpers shared by the master-data engines
  * (contract in master_util.h; the buffers are in master_store.c). */
 #include "master_util.h"
+#include "route.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -133,4 +134,38 @@ int master_load_end(PGconn *conn, int rc, char *err, size_t errlen)
         rc = master_fail(err, errlen, "COMMIT: %s", PQerrorMessage(conn));
     PQclear(r);
     return rc;
+}
+
+int master_subscribers(const config_t *cfg, const char *type, master_system_fn id, void *ctx,
+                       uint16_t **out, size_t *n)
+{
+    *out = calloc(cfg->nadapters ? cfg->nadapters : 1, sizeof **out);
+    if (*out == NULL)
+        return -1;
+    for (size_t i = 0; i < cfg->nadapters; i++) {
+        const config_adapter_t *a = &cfg->adapters[i];
+        if (!route_match_any(a->subscribe.items, a->subscribe.count, type, strlen(type)))
+            continue;
+        int s = id(ctx, a->name);
+        if (s < 0)
+            return -1;
+        (*out)[(*n)++] = (uint16_t)s;
+    }
+    return 0;
+}
+
+int master_rule_systems(const config_master_field_t *f, master_system_fn id, void *ctx, int *owner,
+                        uint16_t **fallback, size_t *nfallback)
+{
+    *owner = f->owner ? id(ctx, f->owner) : -1;
+    *fallback = calloc(f->fallback.count ? f->fallback.count : 1, sizeof **fallback);
+    if (*fallback == NULL || (f->owner && *owner < 0))
+        return -1;
+    for (size_t k = 0; k < f->fallback.count; k++) {
+        int s = id(ctx, f->fallback.items[k]);
+        if (s < 0)
+            return -1;
+        (*fallback)[(*nfallback)++] = (uint16_t)s;
+    }
+    return 0;
 }

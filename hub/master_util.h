@@ -12,6 +12,8 @@
 
 #include <libpq-fe.h>
 
+#include "config.h"
+
 /* Buffers (defined in master_store.c, beside their hottest caller,
  * master_vals_json). The text is always NUL-terminated once anything was
  * added. */
@@ -110,5 +112,17 @@ int master_exec_ok(PGconn *conn, const char *sql, char *err, size_t errlen);
 /* Ends the load's transaction: COMMIT when RC is 0, else ROLLBACK. Returns RC,
  * or -1 when the COMMIT fails. */
 int master_load_end(PGconn *conn, int rc, char *err, size_t errlen);
+
+/* Configuration, as each engine's system ids (master_util.c). ID interns a
+ * system name: its id, or -1 (out of memory, or too many systems). */
+typedef int (*master_system_fn)(void *ctx, const char *name);
+/* The systems whose adapters subscribe to TYPE, into *OUT (malloc'd, the
+ * caller frees it) and *N. -1 if an id cannot be had. */
+int master_subscribers(const config_t *cfg, const char *type, master_system_fn id, void *ctx,
+                       uint16_t **out, size_t *n);
+/* Field rule F's owner (-1 if none) and fallback systems (*FALLBACK malloc'd,
+ * the caller frees it). -1 if an id cannot be had. */
+int master_rule_systems(const config_master_field_t *f, master_system_fn id, void *ctx, int *owner,
+                        uint16_t **fallback, size_t *nfallback);
 
 #endif
