@@ -11,14 +11,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "entity.h"
-#include "hmap.h"
-#include "master.h"
-#include "pbarena.h"
-#include "journal.h"
-#include "pbwire.h"
-#include "store.h"
+#include "base/config.h"
+#include "master/entity.h"
+#include "base/hmap.h"
+#include "master/master.h"
+#include "base/pbarena.h"
+#include "store/journal.h"
+#include "base/pbwire.h"
+#include "store/store.h"
 
 #define CORE_MAX_SESSIONS 1024
 #define CORE_ROUTING_ID_MAX 256

@@ -3,8 +3,8 @@
  * and DELIVER bodies are written into one reused buffer. */
 #include "deliver.h"
 
-#include "log.h"
-#include "route.h"
+#include "base/log.h"
+#include "base/route.h"
 
 #include <joinery/v1/protocol.pb-c.h>
 #include <stdio.h>

@@ -10,8 +10,8 @@
 
 #include "deliver.h"
 #include "ingest_master.h"
-#include "log.h"
-#include "route.h"
+#include "base/log.h"
+#include "base/route.h"
 
 #include <joinery/v1/case.pb-c.h>
 #include <joinery/v1/crm.pb-c.h>

@@ -11,8 +11,8 @@
 #include "core.h"
 
 #include "ingest_master.h"
-#include "log.h"
-#include "store.h"
+#include "base/log.h"
+#include "store/store.h"
 
 #include <stdio.h>
 #include <string.h>

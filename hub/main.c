@@ -6,12 +6,12 @@
  * Start-up: load the configuration, start the private PostgreSQL cluster when
  * no database is configured, apply migrations, then hand over to the core
  * loop (router.c) until SIGTERM or SIGINT. */
-#include "config.h"
+#include "base/config.h"
 #include "core.h"
-#include "log.h"
-#include "migrate.h"
-#include "pgcluster.h"
-#include "store.h"
+#include "base/log.h"
+#include "store/migrate.h"
+#include "store/pgcluster.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -8,8 +8,8 @@
 #include "core.h"
 
 #include "deliver.h"
-#include "log.h"
-#include "master.h"
+#include "base/log.h"
+#include "master/master.h"
 
 #include <joinery/v1/protocol.pb-c.h>
 #include <signal.h>

@@ -7,7 +7,7 @@
 #include "core.h"
 
 #include "deliver.h"
-#include "log.h"
+#include "base/log.h"
 
 #include <joinery/v1/protocol.pb-c.h>
 #include <stdio.h>

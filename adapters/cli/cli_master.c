@@ -13,7 +13,7 @@
  * decision goes through the hub as a steward.* event carrying a joinery.v1.StewardDecision. */
 #include "cli_commands.h"
 #include "cli_event.h"
-#include "match.h"
+#include "match/match.h"
 
 #include <joinery/v1/master.pb-c.h>
 
@@ -1731,7 +1731,7 @@ static void write_defaults_yaml(FILE *f)
 {
     match_params_t p;
     match_params_default(&p);
-    fprintf(f, "# The matcher's built-in Fellegi-Sunter parameters (hub/match.c), in the form\n"
+    fprintf(f, "# The matcher's built-in Fellegi-Sunter parameters (lib/match/match.c), in the form\n"
                "# master_data.matching takes them; weight = log2(m/u). `joinery match train`\n"
                "# estimates the same from a hub's own data.\n");
     fprintf(f, "master_data:\n  matching:\n    upper: %g\n    lower: %g\n    fields:\n", p.upper,
@@ -1770,7 +1770,7 @@ static void too_little(const char *what, size_t have, size_t need)
 {
     printf("Too little data to train the matcher: %zu %s, and at least %zu are needed for\n"
            "estimates that mean anything. The hub keeps matching with its built-in defaults\n"
-           "(hub/match.c); run `joinery match train` again once it holds more residents.\n",
+           "(lib/match/match.c); run `joinery match train` again once it holds more residents.\n",
            have, what, need);
 }
 

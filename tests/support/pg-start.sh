@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # pg-start.sh DIR - start a throwaway PostgreSQL cluster in DIR for the test
 # suite (ctest runs it as the setup of the "pg" fixture; pg-stop.sh is the
-# cleanup). Settings follow hub/pgcluster.c: Unix socket in DIR/run only, no
+# cleanup). Settings follow hub/store/pgcluster.c: Unix socket in DIR/run only, no
 # TCP, trust auth for user "joinery". When run as root the cluster belongs to
 # the "postgres" user (or "nobody"), because initdb and postgres refuse root.
 # Idempotent: an already running cluster in DIR is reused. On success

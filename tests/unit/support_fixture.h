@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "base/config.h"
 
 /* Makes a directory from TEMPLATE (ending in XXXXXX) into DIR (LEN bytes),
  * writes TEXT there as joinery.yaml and loads it. */

@@ -11,7 +11,7 @@
 
 #include <libpq-fe.h>
 
-#include "master.h"
+#include "master/master.h"
 
 #define SINK_MAX_PARAMS 12
 

@@ -1,4 +1,4 @@
-/* test_config.c - unit tests for hub/config.c: the YAML configuration loader.
+/* test_config.c - unit tests for hub/base/config.c: the YAML configuration loader.
  *
  * Each test writes its YAML (and key files) into a fresh mkdtemp directory,
  * so relative-path resolution is exercised for real and tests cannot see each
@@ -18,9 +18,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "config.h"
-#include "match.h"
-#include "log.h"
+#include "base/config.h"
+#include "match/match.h"
+#include "base/log.h"
 
 #define ERR_LEN 1024
 #define PATH_LEN 512

@@ -1,4 +1,4 @@
-/* test_entity.c - cmocka tests for golden addresses and cases (hub/entity.c).
+/* test_entity.c - cmocka tests for golden addresses and cases (hub/master/entity.c).
  *
  * Most tests use a capturing sink (no database). The person engine runs
  * beside it, as in the hub, so that a case can name its person by the
@@ -26,10 +26,10 @@
 #include <joinery/v1/master.pb-c.h>
 #include <joinery/v1/person.pb-c.h>
 
-#include "config.h"
-#include "entity.h"
-#include "master.h"
-#include "migrate.h"
+#include "base/config.h"
+#include "master/entity.h"
+#include "master/master.h"
+#include "store/migrate.h"
 #include "support_fixture.h"
 #include "support_sink.h"
 #include "testdb.h"

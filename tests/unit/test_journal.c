@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "journal.h"
+#include "store/journal.h"
 
 static const char STMT[] = "INSERT INTO t VALUES ($1, $2, $3)";
 

@@ -1,4 +1,4 @@
-/* test_master.c - cmocka tests for the master-data engine (hub/master*.c)
+/* test_master.c - cmocka tests for the master-data engine (hub/master/master*.c)
  * with a capturing sink: no database. Each test names the behaviour it pins.
  *
  * The configuration is the one docs/master-data.md shows (socialcare owns
@@ -23,9 +23,9 @@
 #include <joinery/v1/master.pb-c.h>
 #include <joinery/v1/person.pb-c.h>
 
-#include "config.h"
-#include "master.h"
-#include "match.h"
+#include "base/config.h"
+#include "master/master.h"
+#include "match/match.h"
 #include "support_fixture.h"
 #include "support_sink.h"
 

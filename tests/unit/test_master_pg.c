@@ -2,7 +2,7 @@
  * JOINERY_NEEDS_PG: ctest gives this test the "pg" fixture (tests/CMakeLists.txt).
  *
  * The sink runs every statement the engine hands it in a fresh database
- * migrated with hub/migrate.c, one transaction per event, as the hub does.
+ * migrated with hub/store/migrate.c, one transaction per event, as the hub does.
  * A second engine then master_loads the tables and must hold exactly the
  * state of the first (master_dump with versions and steward state), and
  * must go on deciding exactly as the first would. */
@@ -21,9 +21,9 @@
 #include <joinery/v1/master.pb-c.h>
 #include <joinery/v1/person.pb-c.h>
 
-#include "config.h"
-#include "master.h"
-#include "migrate.h"
+#include "base/config.h"
+#include "master/master.h"
+#include "store/migrate.h"
 #include "support_fixture.h"
 #include "testdb.h"
 

@@ -1,4 +1,4 @@
-/* test_match.c - cmocka tests pinning the behaviour of hub/match.c: the comparators against
+/* test_match.c - cmocka tests pinning the behaviour of lib/match/match.c: the comparators against
  * published values, every comparison level, term-frequency weighting, the link/steward/non-link
  * decisions that protect against wrong merges (twins, parent and child), blocking-key recall and
  * EM recovery of known parameters.
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "match.h"
+#include "match/match.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Fixtures                                                                                    */

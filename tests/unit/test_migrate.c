@@ -1,4 +1,4 @@
-/* test_migrate.c - cmocka tests for hub/migrate.c against a real PostgreSQL.
+/* test_migrate.c - cmocka tests for hub/store/migrate.c against a real PostgreSQL.
  * JOINERY_NEEDS_PG: ctest gives this test the "pg" fixture (tests/CMakeLists.txt),
  * and each case recreates its own database there with testdb_fresh().
  *
@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "migrate.h"
+#include "store/migrate.h"
 #include "testdb.h"
 
 #define ERRLEN 512

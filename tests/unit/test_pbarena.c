@@ -12,7 +12,7 @@
 
 #include <joinery/v1/person.pb-c.h>
 
-#include "pbarena.h"
+#include "base/pbarena.h"
 
 static size_t pack_person(const char *family, size_t given_count, uint8_t **out)
 {

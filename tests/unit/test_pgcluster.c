@@ -1,4 +1,4 @@
-/* test_pgcluster.c - cmocka tests for hub/pgcluster.c: a real private cluster
+/* test_pgcluster.c - cmocka tests for hub/store/pgcluster.c: a real private cluster
  * started, used, stopped and restarted in a temporary directory.
  * JOINERY_NEEDS_PG: ctest attaches the "pg" fixture, so PostgreSQL's server
  * binaries are known to be installed; this test starts its own cluster anyway,
@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pgcluster.h"
+#include "store/pgcluster.h"
 
 #define ERRLEN 512
 

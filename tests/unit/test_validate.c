@@ -1,5 +1,5 @@
 /* test_validate.c - cmocka unit tests pinning the behaviour of the master-data validators in
- * hub/validate.c with real-world identifiers and the edge cases that bite in production data. */
+ * lib/match/validate.c with real-world identifiers and the edge cases that bite in production data. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "validate.h"
+#include "match/validate.h"
 
 typedef int (*validator_fn)(const char *, char *, size_t);
 

@@ -1,0 +1,113 @@
+/* config.h - the hub's one YAML configuration file, parsed with libyaml.
+ *
+ * Everything the hub may be told lives here; it is loaded once at start-up,
+ * checked strictly (unknown keys, wrong types and missing required keys are
+ * errors that name the file and line), and never changed afterwards. */
+#ifndef JOINERY_CONFIG_H
+#define JOINERY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    char **items; /* owned; each a NUL-terminated string */
+    size_t count;
+} config_strings_t;
+
+typedef struct {
+    char *name;                 /* adapter name, [a-z0-9_-]{1,64} */
+    char *public_key;           /* Curve public key, 40 chars Z85; NULL when curve is off */
+    config_strings_t publish;   /* event-type patterns it may publish */
+    config_strings_t subscribe; /* event-type patterns it may subscribe to */
+    bool is_operator;           /* may use STATUS and other operator commands */
+} config_adapter_t;
+
+/* master_data.person.fields: who owns a field of the golden record. */
+typedef struct {
+    char *path;                /* field path, e.g. "name.given", "address.home", "consent" */
+    char *owner;               /* system of record (adapter name); NULL = no owner */
+    config_strings_t fallback; /* systems, best first, while the owner has given no value */
+    bool propose;              /* on_conflict: propose -> forward to the owner, not correct */
+} config_master_field_t;
+
+/* master_data.address / master_data.case: field rules and survivorship for
+ * the keyed entities (hub/master/entity.h), the same shape as a person's. */
+typedef struct {
+    config_master_field_t *fields; /* owned array */
+    size_t nfields;
+    config_strings_t survivorship; /* source priority, best first */
+} config_entity_rules_t;
+
+/* master_data.matching.fields: m and u of one comparison level (match.h's
+ * field and level numbers), in place of match_params_default()'s. */
+typedef struct {
+    int field, level;
+    double m, u;
+} config_match_level_t;
+
+/* master_data: ownership, survivorship and matching thresholds. When the
+ * section is absent there are no owners, survivorship follows the order of
+ * the adapters, and the thresholds are match_params_default()'s. */
+typedef struct {
+    config_master_field_t *fields; /* owned array */
+    size_t nfields;
+    config_strings_t survivorship; /* source priority, best first */
+    double match_upper;            /* link automatically at or above */
+    double match_lower;            /* below: new golden record; between: steward queue */
+    config_match_level_t *levels;  /* owned array; every level of each field named */
+    size_t nlevels;
+    config_entity_rules_t address; /* master_data.address */
+    config_entity_rules_t case_;   /* master_data.case */
+} config_master_t;
+
+typedef struct {
+    char *path; /* the file this was loaded from (absolute) */
+
+    /* hub: */
+    char *listen;               /* ZeroMQ endpoint, default "tcp://127.0.0.1:7600" */
+    char *data_dir;             /* default "./var/joinery"; made absolute */
+    int log_level;              /* log_level_t; default info */
+    int log_format;             /* log_format_t; default text */
+    unsigned heartbeat_ms;      /* default 1000 */
+    unsigned heartbeat_misses;  /* default 5 */
+    unsigned max_message_bytes; /* default 1048576 */
+    unsigned max_batch;         /* most envelopes per PUBLISH, default 1000 */
+
+    /* database: */
+    char *database;  /* libpq conninfo; NULL -> private cluster under data_dir */
+    char *pg_bindir; /* where initdb/pg_ctl live; NULL -> search */
+
+    /* security: */
+    bool curve;           /* default true; false is the explicit development mode */
+    char *hub_secret_key; /* Z85 secret key (read from security.hub_key_file) */
+
+    /* delivery: */
+    unsigned max_attempts;      /* before dead-lettering, default 5 */
+    unsigned retry_base_ms;     /* first retry delay, doubles each try; default 200 */
+    unsigned retry_max_ms;      /* default 30000 */
+    unsigned window_events;     /* journal entries kept in memory, default 262144 */
+    unsigned default_credit;    /* default 1000 */
+    config_strings_t transient; /* event-type patterns routed but not journaled */
+
+    config_adapter_t *adapters; /* owned array */
+    size_t nadapters;
+
+    config_master_t master; /* master_data: */
+
+    /* admin API (filled by the operations issue): */
+    bool admin_enabled; /* default false */
+    char *admin_listen; /* default "127.0.0.1:7680" */
+} config_t;
+
+/* Load and check FILE. On failure returns NULL and writes
+ * "FILE:LINE: what is wrong and what to change" into err. Caller owns the
+ * result and frees it with config_destroy. */
+config_t *config_load(const char *path, char *err, size_t errlen);
+void config_destroy(config_t **cfg);
+
+/* The adapter with this name, or NULL. */
+const config_adapter_t *config_adapter(const config_t *cfg, const char *name);
+/* The adapter whose Curve public key (Z85) is this, or NULL. */
+const config_adapter_t *config_adapter_by_key(const config_t *cfg, const char *z85);
+
+#endif

@@ -1,0 +1,755 @@
+/* master_fields.c - the golden record's field paths: turning an incoming
+ * Person into validated, normalised (field path, text) pairs, and turning
+ * such pairs back into a Person for the messages the engine sends.
+ *
+ * Values are kept as canonical text so that two systems that write the same
+ * fact differently ("943 476 5919" and "9434765919", "sw1a1aa" and
+ * "SW1A 1AA") agree, and no change ping-pongs between them. */
+#include "master/master_int.h"
+#include "match/validate.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONSENT_PREFIX "consent."
+#define PURPOSE_MAX 64
+#define CODE_MAX 36
+
+static const char *const fixed_fields[MF_FIXED_COUNT] = {
+    [MF_NHS] = "nhs_number",
+    [MF_NHS_VERIFICATION] = "nhs_number_verification",
+    [MF_NI] = "ni_number",
+    [MF_GIVEN] = "name.given",
+    [MF_FAMILY] = "name.family",
+    [MF_PREFIX] = "name.prefix",
+    [MF_BIRTH] = "birth_date",
+    [MF_SEX] = "sex",
+    [MF_DEATH] = "death_date",
+    [MF_ADDR] = "address.home",
+    [MF_ADDR_POSTCODE] = "address.home.postcode",
+    [MF_ADDR_UPRN] = "address.home.uprn",
+    [MF_PHONE] = "telecom.phone",
+    [MF_EMAIL] = "telecom.email",
+    [MF_GP] = "gp_practice_ods",
+    [MF_LANGUAGE] = "preferred_language",
+    [MF_INTERPRETER] = "interpreter_required",
+};
+
+static const char *const sex_names[] = {"", "male", "female", "other", "unknown"};
+
+/* Names ------------------------------------------------------------------- */
+
+static int purpose_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+static int purpose_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > PURPOSE_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!purpose_char(s[i]))
+            return 0;
+    return 1;
+}
+
+int master_field_known(const char *path)
+{
+    static const char *const prefixes[] = {"name", "address", "telecom", "consent"};
+    if (path == NULL)
+        return 0;
+    for (size_t i = 0; i < MF_FIXED_COUNT; i++)
+        if (strcmp(path, fixed_fields[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strcmp(path, prefixes[i]) == 0)
+            return 1;
+    size_t n = strlen(CONSENT_PREFIX);
+    return strncmp(path, CONSENT_PREFIX, n) == 0 && purpose_ok(path + n);
+}
+
+const char *master_field_name(const master_t *m, int field)
+{
+    return field >= 0 && (size_t)field < m->nfields ? m->fields[field] : "?";
+}
+
+int master_parent_field(int field)
+{
+    return field == MF_ADDR_POSTCODE || field == MF_ADDR_UPRN ? MF_ADDR : -1;
+}
+
+bool master_match_field(int field)
+{
+    switch (field) {
+    case MF_NHS:
+    case MF_NI:
+    case MF_GIVEN:
+    case MF_FAMILY:
+    case MF_BIRTH:
+    case MF_SEX:
+    case MF_ADDR_POSTCODE:
+    case MF_PHONE:
+    case MF_EMAIL:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Contact details change all the time and rarely reveal a duplicate; who
+ * someone is and where they live do. Only these start a new search. */
+bool master_identity_field(int field)
+{
+    switch (field) {
+    case MF_NHS:
+    case MF_NI:
+    case MF_GIVEN:
+    case MF_FAMILY:
+    case MF_BIRTH:
+    case MF_ADDR_POSTCODE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* A field's rule is the one for its own path, else for the longest dotted
+ * prefix: a rule for "address.home" also governs address.home.postcode, and
+ * one for "consent" every consent.<purpose>. */
+static int rule_for(const master_t *m, const char *path)
+{
+    char buf[CODE_MAX + PURPOSE_MAX + 16];
+    (void)snprintf(buf, sizeof buf, "%s", path);
+    for (;;) {
+        for (size_t i = 0; i < m->nrules; i++)
+            if (strcmp(m->cfg->master.fields[i].path, buf) == 0)
+                return (int)i;
+        char *dot = strrchr(buf, '.');
+        if (dot == NULL)
+            return -1;
+        *dot = '\0';
+    }
+}
+
+int master_field_id(master_t *m, const char *path, bool create)
+{
+    for (size_t i = 0; i < m->nfields; i++)
+        if (strcmp(m->fields[i], path) == 0)
+            return (int)i;
+    if (!create || m->nfields >= MASTER_MAX_FIELDS)
+        return -1;
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return -1;
+    m->fields[m->nfields] = copy;
+    m->field_rule[m->nfields] = rule_for(m, path);
+    return (int)m->nfields++;
+}
+
+int master_fields_init(master_t *m)
+{
+    m->fields = calloc(MASTER_MAX_FIELDS, sizeof *m->fields);
+    m->field_rule = calloc(MASTER_MAX_FIELDS, sizeof *m->field_rule);
+    if (m->fields == NULL || m->field_rule == NULL)
+        return -1;
+    for (int i = 0; i < MF_FIXED_COUNT; i++)
+        if (master_field_id(m, fixed_fields[i], true) != i)
+            return -1;
+    return 0;
+}
+
+/* Text clean-up ------------------------------------------------------------ */
+
+typedef struct {
+    master_t *m;
+    incoming_t *out;
+    size_t n;
+    size_t used; /* bytes of m->incoming_text */
+    char *why;
+    size_t why_len;
+} flat_t;
+
+static int refuse(flat_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(flat_t *f, const char *fmt, ...)
+{
+    if (f->why != NULL && f->why_len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        (void)vsnprintf(f->why, f->why_len, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* Length of the UTF-8 sequence starting at S (1..4), 0 if it is not valid. */
+static size_t utf8_len(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n = (s[0] & 0xe0) == 0xc0   ? 2
+               : (s[0] & 0xf0) == 0xe0 ? 3
+               : (s[0] & 0xf8) == 0xf0 ? 4
+                                       : 0;
+    if (n == 0 || (n == 2 && s[0] < 0xc2) || (n == 4 && s[0] > 0xf4))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/* Copies S into the incoming arena with blanks collapsed and trimmed; "" when
+ * nothing is left. Refuses text that is not UTF-8, has control characters or
+ * is too long, because it becomes PostgreSQL text and JSON. EXTRA_SPACE is
+ * one more character to treat as a blank (the address separator). */
+static const char *clean(flat_t *f, const char *what, const char *s, char extra_space, int upper)
+{
+    char *dst = f->m->incoming_text + f->used;
+    size_t room = f->m->incoming_cap - f->used;
+    size_t n = 0;
+    int pending_space = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        if (is_space((char)*p) || (extra_space && *p == (unsigned char)extra_space)) {
+            pending_space = n > 0;
+            p++;
+            continue;
+        }
+        size_t len = utf8_len(p);
+        if (len == 0) {
+            refuse(f, "%s is not valid UTF-8 text", what);
+            return NULL;
+        }
+        if (*p < 0x20 || *p == 0x7f) {
+            refuse(f, "%s contains a control character", what);
+            return NULL;
+        }
+        if (n + pending_space + len + 1 > MASTER_VALUE_MAX || n + pending_space + len + 1 > room) {
+            refuse(f, "%s is longer than %d bytes", what, MASTER_VALUE_MAX - 1);
+            return NULL;
+        }
+        if (pending_space)
+            dst[n++] = ' ';
+        pending_space = 0;
+        for (size_t i = 0; i < len; i++) {
+            char c = (char)p[i];
+            if (upper == 1 && c >= 'a' && c <= 'z')
+                c = (char)(c - 'a' + 'A');
+            else if (upper == -1 && c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            dst[n++] = c;
+        }
+        p += len;
+    }
+    dst[n] = '\0';
+    return dst;
+}
+
+/* Keeps the cleaned text as field FIELD's value (unless it is empty). */
+static int keep(flat_t *f, int field, const char *value)
+{
+    if (value == NULL)
+        return -1;
+    size_t len = strlen(value);
+    if (len == 0)
+        return 0;
+    if (f->n >= MASTER_MAX_INCOMING)
+        return refuse(f, "too many fields in one Person");
+    f->out[f->n].field = (uint16_t)field;
+    f->out[f->n].value = value;
+    f->n++;
+    f->used += len + 1;
+    return 0;
+}
+
+/* Stores literal text (already canonical) into the arena. */
+static const char *literal(flat_t *f, const char *s)
+{
+    size_t len = strlen(s);
+    if (f->used + len + 1 > f->m->incoming_cap) {
+        refuse(f, "the Person is too large");
+        return NULL;
+    }
+    char *dst = f->m->incoming_text + f->used;
+    memcpy(dst, s, len + 1);
+    return dst;
+}
+
+/* Fields -------------------------------------------------------------------- */
+
+static int flat_nhs(flat_t *f, const Joinery__V1__Person *p)
+{
+    if (p->nhs_number == NULL || p->nhs_number[0] == '\0')
+        return 0;
+    char reason[160];
+    char digits[11];
+    if (validate_nhs_number(p->nhs_number, reason, sizeof reason) != 0 ||
+        validate_nhs_number_normalise(p->nhs_number, digits) != 0)
+        return refuse(f, "nhs_number is not valid: %s", reason);
+    /* 0000000000 and the like pass the check digit but are placeholders. */
+    if (strspn(digits, (char[]){digits[0], '\0'}) == 10)
+        return refuse(f, "nhs_number is a placeholder (one digit repeated); send no NHS number "
+                         "instead");
+    if (keep(f, MF_NHS, literal(f, digits)) != 0)
+        return -1;
+    if (p->nhs_number_verification > 0 && p->nhs_number_verification <= 8) {
+        char code[4];
+        (void)snprintf(code, sizeof code, "%02d", (int)p->nhs_number_verification);
+        return keep(f, MF_NHS_VERIFICATION, literal(f, code));
+    }
+    return 0;
+}
+
+static int flat_ni(flat_t *f, const Joinery__V1__Person *p)
+{
+    if (p->ni_number == NULL || p->ni_number[0] == '\0')
+        return 0;
+    char reason[160];
+    if (validate_ni_number(p->ni_number, reason, sizeof reason) != 0)
+        return refuse(f, "ni_number is not valid: %s", reason);
+    char norm[16];
+    size_t n = 0;
+    for (const char *c = p->ni_number; *c && n + 1 < sizeof norm; c++)
+        if (*c != ' ')
+            norm[n++] = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
+    norm[n] = '\0';
+    return keep(f, MF_NI, literal(f, norm));
+}
+
+static int flat_name(flat_t *f, const Joinery__V1__Person *p)
+{
+    const Joinery__V1__HumanName *name = p->name;
+    if (name == NULL)
+        return 0;
+    /* Forenames in order, one space apart: "Mary Ann". Each is cleaned in
+     * the arena's free space and copied out before the next. */
+    char joined[MASTER_VALUE_MAX];
+    size_t total = 0;
+    for (size_t i = 0; i < name->n_given; i++) {
+        const char *g = clean(f, "name.given", name->given[i] ? name->given[i] : "", 0, 0);
+        if (g == NULL)
+            return -1;
+        size_t len = strlen(g);
+        if (len == 0)
+            continue;
+        if (total + len + 2 > sizeof joined)
+            return refuse(f, "name.given is longer than %d bytes", MASTER_VALUE_MAX - 1);
+        if (total > 0)
+            joined[total++] = ' ';
+        memcpy(joined + total, g, len);
+        total += len;
+    }
+    joined[total] = '\0';
+    if (total > 0 && keep(f, MF_GIVEN, literal(f, joined)) != 0)
+        return -1;
+    if (name->family && keep(f, MF_FAMILY, clean(f, "name.family", name->family, 0, 0)) != 0)
+        return -1;
+    if (name->prefix && keep(f, MF_PREFIX, clean(f, "name.prefix", name->prefix, 0, 0)) != 0)
+        return -1;
+    return 0;
+}
+
+static int flat_dates(flat_t *f, const Joinery__V1__Person *p, const char *today)
+{
+    const char *birth = p->birth_date && p->birth_date[0] ? p->birth_date : NULL;
+    const char *death = p->death_date && p->death_date[0] ? p->death_date : NULL;
+    char reason[160];
+    if (birth && validate_date(birth, reason, sizeof reason) != 0)
+        return refuse(f, "birth_date is not valid: %s", reason);
+    if (death && validate_date(death, reason, sizeof reason) != 0)
+        return refuse(f, "death_date is not valid: %s", reason);
+    if ((birth || death) && validate_birth_death(birth, death, today, reason, sizeof reason) != 0)
+        return refuse(f, "birth_date/death_date: %s", reason);
+    if (birth && keep(f, MF_BIRTH, literal(f, birth)) != 0)
+        return -1;
+    if (death && keep(f, MF_DEATH, literal(f, death)) != 0)
+        return -1;
+    return 0;
+}
+
+static int ascii_ieq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = (char)(*a >= 'A' && *a <= 'Z' ? *a - 'A' + 'a' : *a);
+        char y = (char)(*b >= 'A' && *b <= 'Z' ? *b - 'A' + 'a' : *b);
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
+/* The home address: the first with use "home", else the first with no use
+ * (temporary, old and billing addresses are not the resident's home). */
+static const Joinery__V1__Address *home_address(const Joinery__V1__Person *p)
+{
+    const Joinery__V1__Address *unnamed = NULL;
+    for (size_t i = 0; i < p->n_addresses; i++) {
+        const Joinery__V1__Address *a = p->addresses[i];
+        if (a == NULL)
+            continue;
+        if (a->use && ascii_ieq(a->use, "home"))
+            return a;
+        if (unnamed == NULL && (a->use == NULL || a->use[0] == '\0'))
+            unnamed = a;
+    }
+    return unnamed;
+}
+
+/* address.home is "line\nline|TOWN|POSTCODE|UPRN": every part canonical, so
+ * two systems holding the same address hold the same text. '|' inside a part
+ * counts as a blank, since it separates the parts. */
+static int flat_address(flat_t *f, const Joinery__V1__Person *p)
+{
+    const Joinery__V1__Address *a = home_address(p);
+    if (a == NULL)
+        return 0;
+    char postcode[16] = "", uprn[16] = "", reason[160];
+    if (a->postcode && a->postcode[0]) {
+        if (validate_postcode_normalise(a->postcode, postcode, sizeof postcode) != 0) {
+            (void)validate_postcode(a->postcode, reason, sizeof reason);
+            return refuse(f, "address.home.postcode is not valid: %s", reason);
+        }
+    }
+    if (a->uprn && a->uprn[0]) {
+        if (validate_uprn(a->uprn, reason, sizeof reason) != 0)
+            return refuse(f, "address.home.uprn is not valid: %s", reason);
+        const char *d = a->uprn;
+        while (*d == '0' && d[1] != '\0')
+            d++;
+        (void)snprintf(uprn, sizeof uprn, "%s", d);
+    }
+    char text[MASTER_VALUE_MAX];
+    size_t n = 0;
+    int any = postcode[0] || uprn[0];
+    for (size_t i = 0; i < a->n_lines; i++) {
+        const char *line = clean(f, "address.home line", a->lines[i] ? a->lines[i] : "", '|', 0);
+        if (line == NULL)
+            return -1;
+        if (line[0] == '\0')
+            continue;
+        int w = snprintf(text + n, sizeof text - n, "%s%s", n ? "\n" : "", line);
+        if (w < 0 || (size_t)w >= sizeof text - n)
+            return refuse(f, "address.home is too long");
+        n += (size_t)w;
+        any = 1;
+    }
+    const char *town = clean(f, "address.home town", a->town ? a->town : "", '|', 1);
+    if (town == NULL)
+        return -1;
+    any = any || town[0];
+    if (!any)
+        return 0;
+    char town_copy[MASTER_VALUE_MAX];
+    (void)snprintf(town_copy, sizeof town_copy, "%s", town);
+    int w = snprintf(text + n, sizeof text - n, "|%s|%s|%s", town_copy, postcode, uprn);
+    if (w < 0 || (size_t)w >= sizeof text - n)
+        return refuse(f, "address.home is too long");
+    if (keep(f, MF_ADDR, literal(f, text)) != 0)
+        return -1;
+    if (postcode[0] && keep(f, MF_ADDR_POSTCODE, literal(f, postcode)) != 0)
+        return -1;
+    if (uprn[0] && keep(f, MF_ADDR_UPRN, literal(f, uprn)) != 0)
+        return -1;
+    return 0;
+}
+
+/* Phone numbers keep their digits and a leading '+': "07700 900-123" and
+ * "07700900123" are one number. Anything else is kept as cleaned text, which
+ * the matcher then treats as missing. */
+static int flat_phone(flat_t *f, const char *value)
+{
+    const char *c = clean(f, "telecom phone", value, 0, 0);
+    if (c == NULL)
+        return -1;
+    char digits[MASTER_VALUE_MAX];
+    size_t n = 0;
+    int ok = 1;
+    for (const char *s = c; *s; s++) {
+        if (*s >= '0' && *s <= '9')
+            digits[n++] = *s;
+        else if (*s == '+' && n == 0 && s == c)
+            digits[n++] = '+';
+        else if (*s != ' ' && *s != '-' && *s != '(' && *s != ')' && *s != '.')
+            ok = 0;
+    }
+    digits[n] = '\0';
+    return keep(f, MF_PHONE, ok && n > 0 ? literal(f, digits) : c);
+}
+
+static int flat_telecom(flat_t *f, const Joinery__V1__Person *p)
+{
+    int phone = 0, email = 0;
+    for (size_t i = 0; i < p->n_telecom; i++) {
+        const Joinery__V1__ContactPoint *t = p->telecom[i];
+        if (t == NULL || t->value == NULL || t->value[0] == '\0' || t->system == NULL)
+            continue;
+        if (!phone && (ascii_ieq(t->system, "phone") || ascii_ieq(t->system, "sms"))) {
+            phone = 1;
+            if (flat_phone(f, t->value) != 0)
+                return -1;
+        } else if (!email && ascii_ieq(t->system, "email")) {
+            email = 1;
+            if (keep(f, MF_EMAIL, clean(f, "telecom email", t->value, 0, -1)) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Codes: letters, digits and (for languages) hyphens, in one case. */
+static int code_ok(const char *s, size_t min, size_t max, int hyphen)
+{
+    size_t n = strlen(s);
+    if (n < min || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && !(hyphen && c == '-' && i > 0 && i + 1 < n))
+            return 0;
+    }
+    return 1;
+}
+
+static int flat_codes(flat_t *f, const Joinery__V1__Person *p)
+{
+    if (p->gp_practice_ods && p->gp_practice_ods[0]) {
+        if (!code_ok(p->gp_practice_ods, 3, 10, 0))
+            return refuse(f, "gp_practice_ods is not valid: an ODS code is 3 to 10 letters and "
+                             "digits, e.g. A81001");
+        if (keep(f, MF_GP, clean(f, "gp_practice_ods", p->gp_practice_ods, 0, 1)) != 0)
+            return -1;
+    }
+    if (p->preferred_language && p->preferred_language[0]) {
+        if (!code_ok(p->preferred_language, 2, CODE_MAX - 1, 1))
+            return refuse(f, "preferred_language is not valid: use an ISO 639-1 code such as 'en' "
+                             "or 'pl' (optionally with a region, 'pt-BR')");
+        if (keep(f, MF_LANGUAGE, clean(f, "preferred_language", p->preferred_language, 0, -1)) != 0)
+            return -1;
+    }
+    if (p->interpreter_required && keep(f, MF_INTERPRETER, literal(f, "true")) != 0)
+        return -1;
+    if (p->sex > 0 && p->sex < (int)(sizeof sex_names / sizeof sex_names[0]))
+        return keep(f, MF_SEX, literal(f, sex_names[p->sex]));
+    return 0;
+}
+
+static int flat_consents(flat_t *f, const Joinery__V1__Person *p)
+{
+    if (p->n_consents > MASTER_MAX_CONSENTS) {
+        return refuse(f, "consents: at most %d purposes in one Person", MASTER_MAX_CONSENTS);
+    }
+    size_t first = f->n;
+    for (size_t i = 0; i < p->n_consents; i++) {
+        const Joinery__V1__Consent *c = p->consents[i];
+        if (c == NULL)
+            continue;
+        const char *purpose = c->purpose ? c->purpose : "";
+        if (!purpose_ok(purpose))
+            return refuse(f,
+                          "consents: purpose '%.64s' is not valid; use 1 to 64 of a-z, 0-9, '_' "
+                          "and '-', e.g. 'direct-care'",
+                          purpose);
+        char path[sizeof CONSENT_PREFIX + PURPOSE_MAX];
+        (void)snprintf(path, sizeof path, "%s%s", CONSENT_PREFIX, purpose);
+        int id = master_field_id(f->m, path, true);
+        if (id < 0)
+            return refuse(f, "consents: too many distinct consent purposes (at '%.64s')", purpose);
+        for (size_t j = first; j < f->n; j++)
+            if (f->out[j].field == id)
+                return refuse(f, "consents: purpose '%.64s' appears twice", purpose);
+        if (keep(f, id, literal(f, c->granted ? "granted" : "refused")) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int by_field(const void *a, const void *b)
+{
+    const incoming_t *x = a, *y = b;
+    return (x->field > y->field) - (x->field < y->field);
+}
+
+int master_flatten(master_t *m, const Joinery__V1__Person *p, const char *today, incoming_t *out,
+                   size_t *n, char *why, size_t why_len)
+{
+    flat_t f = {.m = m, .out = out, .why = why, .why_len = why_len};
+    if (flat_nhs(&f, p) != 0 || flat_ni(&f, p) != 0 || flat_name(&f, p) != 0 ||
+        flat_dates(&f, p, today) != 0 || flat_address(&f, p) != 0 || flat_telecom(&f, p) != 0 ||
+        flat_codes(&f, p) != 0 || flat_consents(&f, p) != 0)
+        return -1;
+    qsort(out, f.n, sizeof *out, by_field);
+    *n = f.n;
+    return 0;
+}
+
+/* Person from fields ---------------------------------------------------------- */
+
+/* Splits S in place at each SEP into at most MAX pieces. */
+static size_t split(char *s, char sep, char **out, size_t max)
+{
+    size_t n = 0;
+    while (s != NULL && *s && n < max) {
+        out[n++] = s;
+        s = strchr(s, sep);
+        if (s != NULL)
+            *s++ = '\0';
+    }
+    return n;
+}
+
+static void build_address(mperson_t *pb, char *text)
+{
+    char *town = strchr(text, '|');
+    if (town != NULL)
+        *town++ = '\0';
+    pb->addr.n_lines = split(text, '\n', pb->lines, MASTER_OUT_LIST);
+    pb->addr.lines = pb->lines;
+    char *parts[3] = {NULL, NULL, NULL};
+    size_t n = 0;
+    for (char *s = town; s != NULL && n < 3; n++) {
+        parts[n] = s;
+        s = strchr(s, '|');
+        if (s != NULL)
+            *s++ = '\0';
+    }
+    if (parts[0])
+        pb->addr.town = parts[0];
+    if (parts[1] && parts[1][0])
+        pb->addr.postcode = parts[1];
+    if (parts[2] && parts[2][0])
+        pb->addr.uprn = parts[2];
+}
+
+static Joinery__V1__AdministrativeSex sex_of(const char *v)
+{
+    for (size_t i = 1; i < sizeof sex_names / sizeof sex_names[0]; i++)
+        if (strcmp(v, sex_names[i]) == 0)
+            return (Joinery__V1__AdministrativeSex)i;
+    return JOINERY__V1__ADMINISTRATIVE_SEX__SEX_UNSPECIFIED;
+}
+
+static void build_one(master_t *m, mperson_t *pb, int field, char *v)
+{
+    Joinery__V1__Person *p = &pb->person;
+    switch (field) {
+    case MF_NHS:
+        p->nhs_number = v;
+        break;
+    case MF_NHS_VERIFICATION:
+        p->nhs_number_verification = (Joinery__V1__NhsNumberVerification)strtol(v, NULL, 10);
+        break;
+    case MF_NI:
+        p->ni_number = v;
+        break;
+    case MF_GIVEN:
+        pb->name.n_given = split(v, ' ', pb->given, MASTER_OUT_LIST);
+        pb->name.given = pb->given;
+        p->name = &pb->name;
+        break;
+    case MF_FAMILY:
+        pb->name.family = v;
+        p->name = &pb->name;
+        break;
+    case MF_PREFIX:
+        pb->name.prefix = v;
+        p->name = &pb->name;
+        break;
+    case MF_BIRTH:
+        p->birth_date = v;
+        break;
+    case MF_SEX:
+        p->sex = sex_of(v);
+        break;
+    case MF_DEATH:
+        p->death_date = v;
+        break;
+    case MF_ADDR:
+        build_address(pb, v);
+        break;
+    case MF_ADDR_POSTCODE:
+        pb->addr.postcode = v;
+        break;
+    case MF_ADDR_UPRN:
+        pb->addr.uprn = v;
+        break;
+    case MF_PHONE:
+    case MF_EMAIL: {
+        Joinery__V1__ContactPoint *t = &pb->tel[p->n_telecom];
+        t->system = field == MF_PHONE ? "phone" : "email";
+        t->value = v;
+        pb->tels[p->n_telecom++] = t;
+        p->telecom = pb->tels;
+        break;
+    }
+    case MF_GP:
+        p->gp_practice_ods = v;
+        break;
+    case MF_LANGUAGE:
+        p->preferred_language = v;
+        break;
+    case MF_INTERPRETER:
+        p->interpreter_required = strcmp(v, "true") == 0;
+        break;
+    default: {
+        const char *name = master_field_name(m, field);
+        size_t k = strlen(CONSENT_PREFIX);
+        if (strncmp(name, CONSENT_PREFIX, k) != 0 || p->n_consents >= MASTER_OUT_CONSENTS)
+            break;
+        static const Joinery__V1__Consent consent_init = JOINERY__V1__CONSENT__INIT;
+        Joinery__V1__Consent *c = &pb->consent[p->n_consents];
+        *c = consent_init;
+        c->purpose = (char *)name + k;
+        c->granted = strcmp(v, "granted") == 0;
+        pb->consents[p->n_consents++] = c;
+        p->consents = pb->consents;
+        break;
+    }
+    }
+}
+
+int master_person_build(master_t *m, const uint16_t *fields, const char *const *values, size_t n,
+                        mperson_t *pb)
+{
+    static const Joinery__V1__Person person_init = JOINERY__V1__PERSON__INIT;
+    static const Joinery__V1__HumanName name_init = JOINERY__V1__HUMAN_NAME__INIT;
+    static const Joinery__V1__Address addr_init = JOINERY__V1__ADDRESS__INIT;
+    static const Joinery__V1__ContactPoint tel_init = JOINERY__V1__CONTACT_POINT__INIT;
+    pb->person = person_init;
+    pb->name = name_init;
+    pb->addr = addr_init;
+    pb->addr.use = "home";
+    pb->tel[0] = pb->tel[1] = tel_init;
+    /* Values are split in place, so they are copied first; one reservation
+     * keeps the pointers into m->text valid. */
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += strlen(values[i]) + 1;
+    m->text.len = 0;
+    if (master_buf_reserve(&m->text, total + 1) != 0)
+        return -1;
+    int addr = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *v = m->text.p + m->text.len;
+        size_t len = strlen(values[i]);
+        memcpy(v, values[i], len + 1);
+        m->text.len += len + 1;
+        build_one(m, pb, fields[i], v);
+        addr = addr || fields[i] == MF_ADDR || fields[i] == MF_ADDR_POSTCODE ||
+               fields[i] == MF_ADDR_UPRN;
+    }
+    if (addr) {
+        pb->addrs[0] = &pb->addr;
+        pb->person.addresses = pb->addrs;
+        pb->person.n_addresses = 1;
+    }
+    return 0;
+}

@@ -1,0 +1,774 @@
+/* master_index.c - the master-data engine's in-memory tables: records by id,
+ * the cross-reference by (system, local id), the blocking index that finds
+ * match candidates without scanning, name frequencies for the matcher, the
+ * steward queue, keep-apart pairs and undoable merges.
+ *
+ * Everything is keyed through hmap with 64-bit hashes; where two different
+ * keys could share a hash the entries chain and are compared in full, except
+ * in the blocking index, where a collision only adds a candidate to score. */
+#include "master/master_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEED_GOLDEN 0x676f6c64656eULL
+#define SEED_XREF 0x78726566ULL
+#define SEED_BLOCK 0x626c6f636bULL
+#define SEED_TF 0x7466ULL
+#define SEED_PAIR 0x70616972ULL
+#define MAX_KEYS 8
+/* A blocking key shared by more records than this (a placeholder birth date,
+ * a pseudo-postcode, a common name in one year) says too little to be worth
+ * scoring every record in it; the other keys still find true matches. Such a
+ * block stops growing and is never searched again (until the next load), so
+ * no event pays for it. */
+#define BLOCK_CAP 2000
+/* Term frequencies only mean something in a population this large. */
+#define TF_MIN_POPULATION 1000
+
+/* A record in a block, with a copy of its sketch: a search reads the block's entries in order
+ * and dismisses most of them on the sketch alone, without touching the record (at 250,000
+ * records it is nowhere in the cache). */
+typedef struct {
+    golden_t *g;
+    match_sketch_t sk;
+} bentry_t;
+
+typedef struct {
+    uint32_t n, cap;
+    uint32_t overflow; /* held more than BLOCK_CAP: ignored */
+    bentry_t v[];
+} block_t;
+
+/* Replaces KEY's value without allocating. hmap_put makes room before it
+ * looks for the key, so even a replacement may grow the map; after a delete
+ * the room it asks for is there. Removals rely on this: they must not fail. */
+static void map_replace(hmap_t *map, uint64_t key, void *value)
+{
+    (void)hmap_del(map, key);
+    (void)hmap_put(map, key, value);
+}
+
+uint64_t master_hash_str(const char *s, uint64_t seed)
+{
+    return hmap_hash_bytes(s, strlen(s), seed);
+}
+
+/* Records --------------------------------------------------------------------- */
+
+golden_t *master_golden(const master_t *m, const char *id)
+{
+    for (golden_t *g = hmap_get(m->golden_by_id, master_hash_str(id, SEED_GOLDEN)); g; g = g->hnext)
+        if (strcmp(g->id, id) == 0)
+            return g;
+    return NULL;
+}
+
+/* Follows redirects to the record that holds the person now. Merges never
+ * form a cycle (a survivor is ACTIVE when it is chosen), but the walk is
+ * bounded anyway. */
+golden_t *master_final(golden_t *g)
+{
+    for (int i = 0; g != NULL && g->state == MS_REDIRECTED && g->redirect && i < 1000; i++)
+        g = g->redirect;
+    return g;
+}
+
+int master_golden_add(master_t *m, golden_t *g)
+{
+    if (m->ngoldens == m->capgoldens) {
+        size_t cap = m->capgoldens ? m->capgoldens * 2 : 1024;
+        golden_t **grown = realloc(m->goldens, cap * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        m->goldens = grown;
+        m->capgoldens = cap;
+    }
+    uint64_t h = master_hash_str(g->id, SEED_GOLDEN);
+    g->hnext = hmap_get(m->golden_by_id, h);
+    if (hmap_put(m->golden_by_id, h, g) != 0)
+        return -1;
+    m->goldens[m->ngoldens++] = g;
+    if (g->state == MS_ACTIVE)
+        m->nactive++;
+    return 0;
+}
+
+/* Cross-reference -------------------------------------------------------------- */
+
+static uint64_t xref_hash(uint16_t system, const char *local_id)
+{
+    return master_hash_str(local_id, SEED_XREF + system);
+}
+
+xref_t *master_xref(const master_t *m, uint16_t system, const char *local_id)
+{
+    for (xref_t *x = hmap_get(m->xref_by_key, xref_hash(system, local_id)); x; x = x->hnext)
+        if (x->system == system && strcmp(x->local_id, local_id) == 0)
+            return x;
+    return NULL;
+}
+
+int master_xref_add(master_t *m, xref_t *x)
+{
+    uint64_t h = xref_hash(x->system, x->local_id);
+    x->hnext = hmap_get(m->xref_by_key, h);
+    if (hmap_put(m->xref_by_key, h, x) != 0)
+        return -1;
+    m->nxrefs++;
+    return 0;
+}
+
+void master_xref_attach(golden_t *g, xref_t *x)
+{
+    x->master = g;
+    x->mnext = g->xrefs;
+    g->xrefs = x;
+}
+
+void master_xref_detach(xref_t *x)
+{
+    golden_t *g = x->master;
+    for (xref_t **p = &g->xrefs; *p; p = &(*p)->mnext)
+        if (*p == x) {
+            *p = x->mnext;
+            break;
+        }
+    x->mnext = NULL;
+    x->master = NULL;
+}
+
+/* The local id a system knows this record by: a live link before one that
+ * only followed a merge, then the oldest, then the smallest id, so the choice
+ * does not depend on the order links were made or loaded. */
+xref_t *master_primary_xref(const golden_t *g, uint16_t system)
+{
+    xref_t *best = NULL;
+    for (xref_t *x = g->xrefs; x; x = x->mnext) {
+        if (x->system != system)
+            continue;
+        if (best == NULL) {
+            best = x;
+            continue;
+        }
+        int xr = x->state == XL_REDIRECTED, br = best->state == XL_REDIRECTED;
+        if (xr != br) {
+            if (!xr)
+                best = x;
+            continue;
+        }
+        if (x->linked_us != best->linked_us) {
+            if (x->linked_us < best->linked_us)
+                best = x;
+            continue;
+        }
+        if (strcmp(x->local_id, best->local_id) < 0)
+            best = x;
+    }
+    return best;
+}
+
+/* Field blocks ----------------------------------------------------------------- */
+
+const mval_t *master_val(const mvals_t *b, int field)
+{
+    if (b == NULL)
+        return NULL;
+    size_t lo = 0, hi = b->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (b->v[mid].field == field)
+            return &b->v[mid];
+        if (b->v[mid].field < field)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+const char *master_val_text(const mvals_t *b, const mval_t *v)
+{
+    return (const char *)b + v->off;
+}
+
+mvals_t *master_vals_build(const mvals_t *old, const mchange_t *ch, size_t n)
+{
+    size_t nold = old ? old->n : 0;
+    size_t count = 0, text = 0;
+    /* First pass sizes the block, second fills it: a merge of two sorted lists. */
+    for (int pass = 0; pass < 2; pass++) {
+        mvals_t *b = NULL;
+        if (pass == 1) {
+            size_t bytes = sizeof *b + count * sizeof b->v[0] + text;
+            if (bytes > UINT32_MAX || (b = malloc(bytes)) == NULL)
+                return NULL;
+            b->n = (uint32_t)count;
+            b->bytes = (uint32_t)bytes;
+        }
+        size_t i = 0, j = 0, k = 0;
+        size_t off = sizeof *b + count * sizeof b->v[0];
+        while (i < nold || j < n) {
+            const mval_t *o = i < nold ? &old->v[i] : NULL;
+            const mchange_t *c = j < n ? &ch[j] : NULL;
+            mval_t v;
+            const char *value;
+            if (c == NULL || (o != NULL && o->field < c->field)) {
+                v = *o;
+                value = master_val_text(old, o);
+                i++;
+            } else {
+                if (o != NULL && o->field == c->field)
+                    i++;
+                j++;
+                if (c->value == NULL)
+                    continue;
+                v = (mval_t){.field = c->field,
+                             .source = c->source,
+                             .version = c->version,
+                             .at_us = c->at_us};
+                value = c->value;
+            }
+            size_t len = strlen(value) + 1;
+            if (pass == 0) {
+                count++;
+                text += len;
+                continue;
+            }
+            v.off = (uint32_t)off;
+            memcpy((char *)b + off, value, len);
+            off += len;
+            b->v[k++] = v;
+        }
+        if (pass == 1)
+            return b;
+    }
+    return NULL;
+}
+
+/* Matching view ------------------------------------------------------------------ */
+
+static const char *first_word(const char *s, char *buf, size_t len)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strcspn(s, " ");
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static const char *text_of(const mvals_t *b, int field)
+{
+    const mval_t *v = master_val(b, field);
+    return v ? master_val_text(b, v) : NULL;
+}
+
+/* The matcher compares the first forename: "Mary Ann" and "Mary" are one
+ * person more often than not, and the middle names add noise. */
+void master_match_view(const mvals_t *b, match_person_t *p, char *buf, size_t len)
+{
+    *p = (match_person_t){
+        .nhs_number = text_of(b, MF_NHS),
+        .ni_number = text_of(b, MF_NI),
+        .given = first_word(text_of(b, MF_GIVEN), buf, len),
+        .family = text_of(b, MF_FAMILY),
+        .birth_date = text_of(b, MF_BIRTH),
+        .sex = text_of(b, MF_SEX),
+        .postcode = text_of(b, MF_ADDR_POSTCODE),
+        .phone = text_of(b, MF_PHONE),
+        .email = text_of(b, MF_EMAIL),
+    };
+}
+
+void master_match_view_incoming(const incoming_t *in, size_t n, match_person_t *p, char *buf,
+                                size_t len)
+{
+    *p = (match_person_t){0};
+    for (size_t i = 0; i < n; i++) {
+        const char *v = in[i].value;
+        switch (in[i].field) {
+        case MF_NHS:
+            p->nhs_number = v;
+            break;
+        case MF_NI:
+            p->ni_number = v;
+            break;
+        case MF_GIVEN:
+            p->given = first_word(v, buf, len);
+            break;
+        case MF_FAMILY:
+            p->family = v;
+            break;
+        case MF_BIRTH:
+            p->birth_date = v;
+            break;
+        case MF_SEX:
+            p->sex = v;
+            break;
+        case MF_ADDR_POSTCODE:
+            p->postcode = v;
+            break;
+        case MF_PHONE:
+            p->phone = v;
+            break;
+        case MF_EMAIL:
+            p->email = v;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* Name frequencies --------------------------------------------------------------- */
+
+/* As match.c normalises names for its frequency hook (match_norm_name: upper-case letters,
+ * diacritics folded), so that "Pádraig" is counted as the PADRAIG it is looked up as. */
+static uint64_t tf_key(match_field_t f, const char *value)
+{
+    char norm[MATCH_JW_MAX_LEN];
+    size_t n = match_norm_name(value, norm, sizeof norm);
+    if (n == 0)
+        return 0;
+    return hmap_hash_bytes(norm, n, SEED_TF + (uint64_t)f);
+}
+
+static void tf_count(master_t *m, match_field_t f, const char *value, int delta)
+{
+    if (value == NULL)
+        return;
+    uint64_t k = tf_key(f, value);
+    if (k == 0)
+        return;
+    uintptr_t c = (uintptr_t)hmap_get(m->tf, k);
+    if (delta < 0) {
+        if (c <= 1)
+            (void)hmap_del(m->tf, k);
+        else
+            map_replace(m->tf, k, (void *)(c - 1));
+    } else if (c > 0) {
+        map_replace(m->tf, k, (void *)(c + 1));
+    } else {
+        /* A lost count only makes a name look rarer than it is. */
+        (void)hmap_put(m->tf, k, (void *)(c + 1));
+    }
+}
+
+double master_tf(void *ctx, match_field_t f, const char *value)
+{
+    const master_t *m = ctx;
+    /* Negative: no table yet (see match_tf_fn); 0 below means "no resident has this value". */
+    if (m->nactive < TF_MIN_POPULATION)
+        return -1;
+    uintptr_t c = (uintptr_t)hmap_get(m->tf, tf_key(f, value));
+    return c ? (double)c / (double)m->nactive : 0;
+}
+
+/* Blocking index ----------------------------------------------------------------- */
+
+static int block_add(master_t *m, uint64_t h, golden_t *g)
+{
+    void *cur = hmap_get(m->blocks, h);
+    if (cur == NULL)
+        return hmap_put(m->blocks, h, g);
+    block_t *b;
+    if (((uintptr_t)cur & 1) == 0) {
+        if (cur == g)
+            return 0;
+        b = malloc(sizeof *b + 4 * sizeof b->v[0]);
+        if (b == NULL)
+            return -1;
+        b->n = 1;
+        b->cap = 4;
+        b->overflow = 0;
+        b->v[0] = (bentry_t){cur, ((golden_t *)cur)->sketch};
+    } else {
+        /* A record is added once per key (master_index_remove before any
+         * re-add), so there is no need to look for it first. */
+        b = (block_t *)((uintptr_t)cur & ~(uintptr_t)1);
+        if (b->overflow)
+            return 0;
+        if (b->n >= BLOCK_CAP) {
+            b->overflow = 1;
+            return 0;
+        }
+        if (b->n == b->cap) {
+            block_t *grown = realloc(b, sizeof *b + (size_t)b->cap * 2 * sizeof b->v[0]);
+            if (grown == NULL)
+                return -1;
+            grown->cap *= 2;
+            b = grown;
+        }
+    }
+    b->v[b->n++] = (bentry_t){g, g->sketch};
+    map_replace(m->blocks, h, (void *)((uintptr_t)b | 1));
+    return 0;
+}
+
+static void block_remove(master_t *m, uint64_t h, const golden_t *g)
+{
+    void *cur = hmap_get(m->blocks, h);
+    if (cur == NULL)
+        return;
+    if (((uintptr_t)cur & 1) == 0) {
+        if (cur == g)
+            (void)hmap_del(m->blocks, h);
+        return;
+    }
+    block_t *b = (block_t *)((uintptr_t)cur & ~(uintptr_t)1);
+    if (b->overflow)
+        return;
+    for (uint32_t i = 0; i < b->n; i++)
+        if (b->v[i].g == g) {
+            b->v[i] = b->v[--b->n];
+            break;
+        }
+    if (b->n == 0) {
+        (void)hmap_del(m->blocks, h);
+        free(b);
+    }
+}
+
+/* Distinct hashes of the record's blocking keys. */
+static int keys_of(const golden_t *g, uint64_t *hashes)
+{
+    match_person_t p;
+    char given[MATCH_JW_MAX_LEN];
+    char keys[MAX_KEYS][MATCH_KEY_LEN];
+    master_match_view(g->vals, &p, given, sizeof given);
+    int n = match_blocking_keys(&p, keys, MAX_KEYS), k = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t h = master_hash_str(keys[i], SEED_BLOCK);
+        int seen = 0;
+        for (int j = 0; j < k && !seen; j++)
+            seen = hashes[j] == h;
+        if (!seen)
+            hashes[k++] = h;
+    }
+    return k;
+}
+
+int master_index_add(master_t *m, golden_t *g)
+{
+    match_person_t p;
+    char given[MATCH_JW_MAX_LEN];
+    master_match_view(g->vals, &p, given, sizeof given);
+    match_prepare(&p, &g->prep);
+    match_sketch(&g->prep, &g->sketch); /* before the blocks copy it */
+    uint64_t h[MAX_KEYS];
+    int n = keys_of(g, h);
+    for (int i = 0; i < n; i++)
+        if (block_add(m, h[i], g) != 0)
+            return -1;
+    tf_count(m, MATCH_FIELD_GIVEN, p.given, 1);
+    tf_count(m, MATCH_FIELD_FAMILY, p.family, 1);
+    return 0;
+}
+
+void master_index_remove(master_t *m, golden_t *g)
+{
+    uint64_t h[MAX_KEYS];
+    int n = keys_of(g, h);
+    for (int i = 0; i < n; i++)
+        block_remove(m, h[i], g);
+    match_person_t p;
+    char given[MATCH_JW_MAX_LEN];
+    master_match_view(g->vals, &p, given, sizeof given);
+    tf_count(m, MATCH_FIELD_GIVEN, p.given, -1);
+    tf_count(m, MATCH_FIELD_FAMILY, p.family, -1);
+}
+
+static void visit(master_t *m, golden_t *g, master_candidate_fn fn, void *ctx)
+{
+    if (g->stamp == m->stamp)
+        return;
+    g->stamp = m->stamp;
+    m->nscored++;
+    fn(ctx, g);
+}
+
+/* At 250,000 records a candidate is nowhere in the cache: the first line of
+ * each record that survived its block's sketch check (its stamp and sketch)
+ * is asked for a few candidates ahead, so it arrives while the ones before
+ * are scored. */
+#define PREFETCH_AHEAD 4
+static void prefetch_candidate(const golden_t *g)
+{
+    __builtin_prefetch(&g->stamp); /* the line with the sketch */
+}
+
+/* A block's entries that DISMISS does not rule out on their sketch, by index, into KEEP. The
+ * sketches are read in order from the block itself, so a dismissed record costs no cache miss. */
+static uint32_t block_survivors(const block_t *b, uint32_t nv, master_dismiss_fn dismiss, void *ctx,
+                                uint16_t *keep)
+{
+    uint32_t nk = 0;
+    for (uint32_t k = 0; k < nv; k++)
+        if (dismiss == NULL || !dismiss(ctx, &b->v[k].sk))
+            keep[nk++] = (uint16_t)k;
+    return nk;
+}
+
+void master_candidates(master_t *m, const match_person_t *p, master_candidate_fn fn,
+                       master_dismiss_fn dismiss, bool (*done)(void *ctx, const char *key),
+                       void *ctx)
+{
+    _Static_assert(BLOCK_CAP <= UINT16_MAX, "block indexes fit 16 bits");
+    uint16_t keep[BLOCK_CAP];
+    if (++m->stamp == 0) {
+        for (size_t i = 0; i < m->ngoldens; i++)
+            m->goldens[i]->stamp = 0;
+        m->stamp = 1;
+    }
+    m->nsearches++;
+    char keys[MAX_KEYS][MATCH_KEY_LEN];
+    int n = match_blocking_keys(p, keys, MAX_KEYS);
+    for (int i = 0; i < n; i++) {
+        void *cur = hmap_get(m->blocks, master_hash_str(keys[i], SEED_BLOCK));
+        if (cur == NULL)
+            continue;
+        if (((uintptr_t)cur & 1) == 0) {
+            visit(m, cur, fn, ctx);
+        } else {
+            const block_t *b = (const block_t *)((uintptr_t)cur & ~(uintptr_t)1);
+            uint32_t nk = block_survivors(b, b->overflow ? 0 : b->n, dismiss, ctx, keep);
+            for (uint32_t k = 0; k < nk && k < PREFETCH_AHEAD; k++)
+                prefetch_candidate(b->v[keep[k]].g);
+            for (uint32_t k = 0; k < nk; k++) {
+                if (k + PREFETCH_AHEAD < nk)
+                    prefetch_candidate(b->v[keep[k + PREFETCH_AHEAD]].g);
+                visit(m, b->v[keep[k]].g, fn, ctx);
+            }
+        }
+        if (done != NULL && done(ctx, keys[i]))
+            return;
+    }
+}
+
+/* Pairs ------------------------------------------------------------------------ */
+
+uint64_t master_pair_hash(const golden_t *a, const golden_t *b)
+{
+    if (strcmp(a->id, b->id) > 0) {
+        const golden_t *t = a;
+        a = b;
+        b = t;
+    }
+    return master_hash_str(b->id, master_hash_str(a->id, SEED_PAIR));
+}
+
+static int same_pair(const golden_t *a, const golden_t *b, const golden_t *x, const golden_t *y)
+{
+    return (a == x && b == y) || (a == y && b == x);
+}
+
+kpair_t *master_kept_apart(const master_t *m, const golden_t *a, const golden_t *b)
+{
+    for (kpair_t *k = hmap_get(m->keep_apart, master_pair_hash(a, b)); k; k = k->pnext)
+        if (same_pair(k->a, k->b, a, b))
+            return k;
+    return NULL;
+}
+
+int master_keep_apart_add(master_t *m, golden_t *a, golden_t *b)
+{
+    if (master_kept_apart(m, a, b) != NULL)
+        return 0;
+    kpair_t *k = malloc(sizeof *k);
+    if (k == NULL)
+        return -1;
+    uint64_t h = master_pair_hash(a, b);
+    *k = (kpair_t){a, b, hmap_get(m->keep_apart, h)};
+    if (hmap_put(m->keep_apart, h, k) != 0) {
+        free(k);
+        return -1;
+    }
+    m->nkeep++;
+    return 0;
+}
+
+void master_keep_apart_remove(master_t *m, const golden_t *a, const golden_t *b)
+{
+    uint64_t h = master_pair_hash(a, b);
+    kpair_t *head = hmap_get(m->keep_apart, h), *prev = NULL, *k = head;
+    while (k != NULL && !same_pair(k->a, k->b, a, b)) {
+        prev = k;
+        k = k->pnext;
+    }
+    if (k == NULL)
+        return;
+    if (prev != NULL)
+        prev->pnext = k->pnext;
+    else if (k->pnext != NULL)
+        map_replace(m->keep_apart, h, k->pnext);
+    else
+        (void)hmap_del(m->keep_apart, h);
+    free(k);
+    m->nkeep--;
+}
+
+/* Steward queue (open items only) ------------------------------------------------ */
+
+qitem_t *master_queue_pair(const master_t *m, const golden_t *a, const golden_t *b)
+{
+    for (qitem_t *q = hmap_get(m->queue_by_pair, master_pair_hash(a, b)); q; q = q->pnext)
+        if (same_pair(q->a, q->b, a, b))
+            return q;
+    return NULL;
+}
+
+int master_queue_add(master_t *m, qitem_t *q)
+{
+    uint64_t h = master_pair_hash(q->a, q->b);
+    q->pnext = hmap_get(m->queue_by_pair, h);
+    if (hmap_put(m->queue_by_id, q->id, q) != 0)
+        return -1;
+    if (hmap_put(m->queue_by_pair, h, q) != 0) {
+        (void)hmap_del(m->queue_by_id, q->id);
+        return -1;
+    }
+    m->nopen++;
+    return 0;
+}
+
+void master_queue_remove(master_t *m, qitem_t *q)
+{
+    uint64_t h = master_pair_hash(q->a, q->b);
+    qitem_t *head = hmap_get(m->queue_by_pair, h), *prev = NULL;
+    for (qitem_t *i = head; i != NULL && i != q; i = i->pnext)
+        prev = i;
+    if (prev != NULL)
+        prev->pnext = q->pnext;
+    else if (q->pnext != NULL)
+        map_replace(m->queue_by_pair, h, q->pnext);
+    else
+        (void)hmap_del(m->queue_by_pair, h);
+    (void)hmap_del(m->queue_by_id, q->id);
+    m->nopen--;
+    free(q);
+}
+
+/* Open items are few (a steward's working list), so a scan is cheap enough
+ * for the rare decision that needs it. */
+bool master_has_open_item(const master_t *m, const golden_t *g)
+{
+    size_t pos = 0;
+    uint64_t key;
+    void *value;
+    while (hmap_next(m->queue_by_id, &pos, &key, &value)) {
+        const qitem_t *q = value;
+        if (q->a == g || q->b == g)
+            return true;
+    }
+    return false;
+}
+
+/* Merges ------------------------------------------------------------------------ */
+
+merge_t *master_merge_of(const master_t *m, const golden_t *retired)
+{
+    for (merge_t *mg = hmap_get(m->merges, master_hash_str(retired->id, SEED_PAIR)); mg;
+         mg = mg->hnext)
+        if (mg->retired == retired)
+            return mg;
+    return NULL;
+}
+
+int master_merge_add(master_t *m, merge_t *mg)
+{
+    uint64_t h = master_hash_str(mg->retired->id, SEED_PAIR);
+    mg->hnext = hmap_get(m->merges, h);
+    return hmap_put(m->merges, h, mg);
+}
+
+void master_merge_remove(master_t *m, merge_t *mg)
+{
+    uint64_t h = master_hash_str(mg->retired->id, SEED_PAIR);
+    merge_t *head = hmap_get(m->merges, h), *prev = NULL;
+    for (merge_t *i = head; i != NULL && i != mg; i = i->hnext)
+        prev = i;
+    if (prev != NULL)
+        prev->hnext = mg->hnext;
+    else if (mg->hnext != NULL)
+        map_replace(m->merges, h, mg->hnext);
+    else
+        (void)hmap_del(m->merges, h);
+    master_merge_free(mg);
+}
+
+void master_merge_free(merge_t *mg)
+{
+    if (mg == NULL)
+        return;
+    for (size_t i = 0; i < mg->nmoved; i++)
+        free(mg->moved[i].local_id);
+    free(mg->moved);
+    free(mg->before);
+    free(mg);
+}
+
+/* Whole state -------------------------------------------------------------------- */
+
+static void free_map_values(hmap_t *map, void (*fn)(void *))
+{
+    size_t pos = 0;
+    uint64_t key;
+    void *value;
+    while (hmap_next(map, &pos, &key, &value))
+        fn(value);
+    hmap_clear(map);
+}
+
+static void free_block(void *v)
+{
+    if ((uintptr_t)v & 1)
+        free((void *)((uintptr_t)v & ~(uintptr_t)1));
+}
+
+static void free_kpairs(void *v)
+{
+    for (kpair_t *k = v; k;) {
+        kpair_t *next = k->pnext;
+        free(k);
+        k = next;
+    }
+}
+
+static void free_merges(void *v)
+{
+    for (merge_t *mg = v; mg;) {
+        merge_t *next = mg->hnext;
+        master_merge_free(mg);
+        mg = next;
+    }
+}
+
+void master_state_clear(master_t *m)
+{
+    free_map_values(m->blocks, free_block);
+    free_map_values(m->keep_apart, free_kpairs);
+    free_map_values(m->merges, free_merges);
+    free_map_values(m->queue_by_id, free);
+    hmap_clear(m->queue_by_pair);
+    hmap_clear(m->tf);
+    for (size_t i = 0; i < m->ngoldens; i++) {
+        golden_t *g = m->goldens[i];
+        for (xref_t *x = g->xrefs; x;) {
+            xref_t *next = x->mnext;
+            free(x->local_id);
+            free(x);
+            x = next;
+        }
+        free(g->vals);
+        free(g);
+    }
+    hmap_clear(m->xref_by_key);
+    hmap_clear(m->golden_by_id);
+    m->ngoldens = m->nactive = m->nxrefs = m->nopen = m->nkeep = 0;
+    m->next_queue_id = m->next_merge_id = 1;
+    m->stamp = 0;
+}

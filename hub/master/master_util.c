@@ -1,0 +1,171 @@
+/* master_util.c - ids and loading helpers shared by the master-data engines
+ * (contract in master_util.h; the buffers are in master_store.c). */
+#include "master/master_util.h"
+#include "base/route.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+const char MASTER_COPY_AUDIT[] =
+    "COPY master_audit (at, event_id, source, master_id, action, detail) FROM STDIN";
+const char MASTER_SQL_AUDIT[] =
+    "INSERT INTO master_audit (at, event_id, source, master_id, action, detail) "
+    "VALUES ($1::bigint, $2, $3, $4, $5, $6::json)";
+
+/* Ids ------------------------------------------------------------------------------ */
+
+static void base32(uint64_t v, int chars, char *out)
+{
+    static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    for (int i = chars - 1; i >= 0; i--) {
+        out[i] = alphabet[v & 31];
+        v >>= 5;
+    }
+}
+
+void master_ulid_seed(master_ulid_t *u)
+{
+    u->ms = 0;
+    if (getrandom(u->rand, sizeof u->rand, 0) != (ssize_t)sizeof u->rand) {
+        uint64_t t = (uint64_t)time(NULL);
+        memcpy(u->rand, &t, sizeof t);
+    }
+    u->rand[0] &= 0x7f; /* room to count up without wrapping */
+}
+
+void master_ulid_next(master_ulid_t *u, char prefix, int64_t now_us, char out[MASTER_ULID_LEN])
+{
+    uint64_t ms = now_us > 0 ? (uint64_t)now_us / 1000 : (uint64_t)time(NULL) * 1000;
+    if (ms < u->ms)
+        ms = u->ms;
+    u->ms = ms;
+    int carry = 9;
+    while (carry >= 0 && ++u->rand[carry] == 0)
+        carry--;
+    uint64_t hi = 0, lo = 0; /* 80 bits as 40 + 40 */
+    for (int i = 0; i < 5; i++)
+        hi = hi << 8 | u->rand[i];
+    for (int i = 5; i < 10; i++)
+        lo = lo << 8 | u->rand[i];
+    out[0] = prefix;
+    base32(ms & 0xffffffffffffULL, 10, out + 1);
+    base32(hi, 8, out + 11);
+    base32(lo, 8, out + 19);
+    out[27] = '\0';
+}
+
+/* Loading ------------------------------------------------------------------------- */
+
+int master_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err != NULL && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        (void)vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int master_parse_u64(const char *s, uint64_t *out)
+{
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int master_parse_i64(const char *s, int64_t *out)
+{
+    if (s == NULL || *s == '\0')
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+int master_each_row(PGconn *conn, const char *sql, master_row_fn fn, void *ctx, char *err,
+                    size_t errlen)
+{
+    if (!PQsendQuery(conn, sql))
+        return master_fail(err, errlen, "%s: %s", sql, PQerrorMessage(conn));
+    (void)PQsetSingleRowMode(conn);
+    int rc = 0;
+    PGresult *r;
+    while ((r = PQgetResult(conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (rc == 0 && st == PGRES_SINGLE_TUPLE)
+            rc = fn(ctx, r);
+        else if (rc == 0 && st != PGRES_TUPLES_OK)
+            rc = master_fail(err, errlen, "%s: %s", sql, PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    return rc;
+}
+
+int master_exec_ok(PGconn *conn, const char *sql, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(conn, sql);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK
+                 ? 0
+                 : master_fail(err, errlen, "%s: %s", sql, PQerrorMessage(conn));
+    PQclear(r);
+    return rc;
+}
+
+int master_load_end(PGconn *conn, int rc, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(conn, rc == 0 ? "COMMIT" : "ROLLBACK");
+    if (rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK)
+        rc = master_fail(err, errlen, "COMMIT: %s", PQerrorMessage(conn));
+    PQclear(r);
+    return rc;
+}
+
+int master_subscribers(const config_t *cfg, const char *type, master_system_fn id, void *ctx,
+                       uint16_t **out, size_t *n)
+{
+    *out = calloc(cfg->nadapters ? cfg->nadapters : 1, sizeof **out);
+    if (*out == NULL)
+        return -1;
+    for (size_t i = 0; i < cfg->nadapters; i++) {
+        const config_adapter_t *a = &cfg->adapters[i];
+        if (!route_match_any(a->subscribe.items, a->subscribe.count, type, strlen(type)))
+            continue;
+        int s = id(ctx, a->name);
+        if (s < 0)
+            return -1;
+        (*out)[(*n)++] = (uint16_t)s;
+    }
+    return 0;
+}
+
+int master_rule_systems(const config_master_field_t *f, master_system_fn id, void *ctx, int *owner,
+                        uint16_t **fallback, size_t *nfallback)
+{
+    *owner = f->owner ? id(ctx, f->owner) : -1;
+    *fallback = calloc(f->fallback.count ? f->fallback.count : 1, sizeof **fallback);
+    if (*fallback == NULL || (f->owner && *owner < 0))
+        return -1;
+    for (size_t k = 0; k < f->fallback.count; k++) {
+        int s = id(ctx, f->fallback.items[k]);
+        if (s < 0)
+            return -1;
+        (*fallback)[(*nfallback)++] = (uint16_t)s;
+    }
+    return 0;
+}

@@ -1,0 +1,237 @@
+/* journal.h - the in-memory side of the journal.
+ *
+ * A jbatch is one group commit: the events gathered while the previous commit
+ * was in flight, plus the other rows that must commit with them (refused
+ * input, dead letters, subscription cursors). The core fills a batch, hands
+ * it to the store thread (ownership passes with the pointer), gets it back
+ * committed or not, and then keeps it, unchanged, in the window: recent
+ * journal entries are served to subscribers from these batches without
+ * copying. Batches are reference-counted because deliveries in flight point
+ * into them; all counting happens on the core thread.
+ *
+ * The dedup table remembers recent (source, event_id) pairs so that a
+ * duplicate publish is answered without a query; PostgreSQL's unique index
+ * is the backstop for anything older. */
+#ifndef JOINERY_JOURNAL_H
+#define JOINERY_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/pbwire.h"
+
+struct master_upsert; /* master.h */
+
+enum { JE_OK = 0, JE_DUPLICATE = 1 };
+#define JENTRY_TARGET_UNRESOLVED (-2) /* read back from the journal: name not yet mapped */
+#define JENTRY_TARGET_OPERATORS                                                                    \
+    (-3) /* operator adapters only (e.g. an input the master-data                                  \
+            engine turned into events of its own) */
+#define JENTRY_OPERATORS_NAME "@operators"
+
+typedef struct {
+    uint64_t seq;
+    uint64_t entity;  /* hash of entity_key: events with equal keys keep their order */
+    uint64_t dup_seq; /* JE_DUPLICATE: the journaled original (set by the store) */
+    int64_t received_at;
+    uint32_t off; /* into data: type, source, event_id, entity_key, envelope */
+    uint32_t env_len;
+    uint16_t type_len, source_len, event_id_len, entity_key_len;
+    int32_t session;     /* core only: publisher's session slot, -1 if none */
+    int16_t target;      /* 0: every matching subscriber; else adapter index + 1; -1: nobody */
+    uint16_t target_len; /* the target adapter's name follows the envelope in data */
+    uint8_t state;
+} jentry_t;
+
+typedef struct {
+    char *adapter, *event_id, *type, *reason;
+    uint8_t *bytes;
+    size_t len;
+    int64_t at;
+} jreject_t;
+
+typedef struct {
+    char *adapter, *subscription, *event_id, *type, *reason;
+    uint64_t seq;
+    uint32_t attempts;
+    uint8_t *envelope;
+    size_t envelope_len;
+    int64_t at;
+} jdead_t;
+
+/* A statement from the master-data engine, run in the batch's transaction. */
+typedef struct {
+    const char *stmt; /* string literal */
+    int nparams;
+    bool copy;                          /* stmt is a COPY ... FROM STDIN: the row joins that COPY */
+    const struct master_upsert *upsert; /* non-NULL: gathered per batch (master.h) */
+    char **params; /* the pointer array followed by the strings, in the batch's sqltext */
+} jsql_t;
+
+#define JTEXT_BLOCK 65536
+
+/* Where the engine's rows keep their text: a few large blocks per batch instead of a malloc per
+ * row (four rows per person event). Newest block first. */
+typedef struct jtext {
+    struct jtext *next;
+    size_t cap, used;
+    max_align_t data[]; /* cap bytes */
+} jtext_t;
+
+typedef struct {
+    char *adapter, *subscription;
+    uint64_t acked_seq;
+    char **patterns; /* non-NULL: create or replace the subscription's patterns */
+    size_t npatterns;
+} jcursor_t;
+
+/* A CONFIRM owed once the batch commits, for publishes that did not become
+ * journal entries of this batch: refusals (kept as rejected_event rows) and
+ * re-sends of an event still in flight. */
+typedef struct {
+    int32_t session;
+    uint8_t status; /* ConfirmStatus */
+    uint64_t seq;
+    char event_id[129];
+    char reason[256];
+    char master_id[40]; /* "" or the golden record a re-sent person event resolved to
+                           (MASTER_ID_MAX) */
+} jconfirm_t;
+
+typedef enum { JB_COMMIT = 0, JB_FETCH = 1 } jbatch_kind_t;
+typedef enum { JB_PENDING = 0, JB_COMMITTED, JB_FAILED } jbatch_status_t;
+
+typedef struct jbatch {
+    jbatch_kind_t kind;
+    jbatch_status_t status;
+    char error[256];
+
+    jentry_t *e;
+    size_t n, cap;
+    pb_buf_t data;
+
+    jreject_t *rejects;
+    size_t nrejects, caprejects;
+    jdead_t *dead;
+    size_t ndead, capdead;
+    jcursor_t *cursors;
+    size_t ncursors, capcursors;
+    jsql_t *sql;
+    size_t nsql, capsql;
+    jtext_t *sqltext; /* owns every sql[i].params */
+
+    /* FETCH: what to read, and for whom (core's subscription id). */
+    uint64_t fetch_from;
+    uint32_t fetch_limit;
+    uint64_t fetch_owner;
+
+    /* Core only. */
+    jconfirm_t *confirms;
+    size_t nconfirms, capconfirms;
+    int refs;
+    int64_t created_us;
+} jbatch_t;
+
+jbatch_t *jbatch_new(jbatch_kind_t kind);
+/* Drops one reference; frees at zero and nulls the pointer either way. */
+void jbatch_release(jbatch_t **b);
+bool jbatch_empty(const jbatch_t *b);
+
+/* Appends an event; strings are copied into the batch. Returns the entry or NULL. */
+jentry_t *jbatch_add(jbatch_t *b, uint64_t seq, const char *type, size_t type_len,
+                     const char *source, size_t source_len, const char *event_id,
+                     size_t event_id_len, const char *entity_key, size_t entity_key_len,
+                     const uint8_t *envelope, size_t envelope_len, int64_t received_at);
+/* Appends bytes to the last entry's envelope (the hub's own fields). Must come
+ * before jbatch_set_target. */
+int jbatch_extend_last(jbatch_t *b, const uint8_t *p, size_t len);
+/* Addresses the last entry to one adapter (INDEX is its position + 1). */
+int jbatch_set_target(jbatch_t *b, int16_t index, const char *name, size_t len);
+/* A statement for the same transaction; see master_sink_t.sql. */
+int jbatch_add_sql(jbatch_t *b, const char *stmt, int nparams, const char *const *params);
+/* A row of an upsert gathered per batch (see master_upsert_t). */
+int jbatch_add_upsert_row(jbatch_t *b, const struct master_upsert *u, const char *stmt, int nparams,
+                          const char *const *params);
+/* A row for a COPY ... FROM STDIN statement (append-only tables). */
+int jbatch_add_copy_row(jbatch_t *b, const char *copy_stmt, int nparams, const char *const *params);
+/* Drops the statements added after the first MARK (a decision that was undone). */
+void jbatch_truncate_sql(jbatch_t *b, size_t mark);
+
+static inline const char *jentry_type(const jbatch_t *b, const jentry_t *e)
+{
+    return (const char *)b->data.data + e->off;
+}
+static inline const char *jentry_source(const jbatch_t *b, const jentry_t *e)
+{
+    return jentry_type(b, e) + e->type_len;
+}
+static inline const char *jentry_event_id(const jbatch_t *b, const jentry_t *e)
+{
+    return jentry_source(b, e) + e->source_len;
+}
+static inline const char *jentry_entity_key(const jbatch_t *b, const jentry_t *e)
+{
+    return jentry_event_id(b, e) + e->event_id_len;
+}
+static inline const uint8_t *jentry_envelope(const jbatch_t *b, const jentry_t *e)
+{
+    return (const uint8_t *)jentry_entity_key(b, e) + e->entity_key_len;
+}
+static inline const char *jentry_target_name(const jbatch_t *b, const jentry_t *e)
+{
+    return (const char *)jentry_envelope(b, e) + e->env_len;
+}
+
+/* Rows that commit with the batch. Strings are copied. */
+int jbatch_add_reject(jbatch_t *b, const char *adapter, const char *event_id, const char *type,
+                      const char *reason, const void *bytes, size_t len, int64_t at);
+int jbatch_add_dead(jbatch_t *b, const char *adapter, const char *subscription, uint64_t seq,
+                    const char *event_id, const char *type, uint32_t attempts, const char *reason,
+                    const void *envelope, size_t envelope_len, int64_t at);
+int jbatch_add_cursor(jbatch_t *b, const char *adapter, const char *subscription,
+                      uint64_t acked_seq, char *const *patterns, size_t npatterns);
+int jbatch_add_confirm(jbatch_t *b, int32_t session, const char *event_id, size_t len, int status,
+                       uint64_t seq, const char *reason);
+/* The last confirm added will carry MASTER_ID (ignored if too long). */
+void jbatch_set_confirm_master(jbatch_t *b, const char *master_id);
+/* Moves dead letters from a failed batch into another, so none is lost. */
+int jbatch_take_dead(jbatch_t *to, jbatch_t *from);
+
+/* ---- window: committed batches kept for delivery ---- */
+typedef struct window window_t;
+
+window_t *window_new(size_t max_events);
+void window_destroy(window_t **w);
+/* Takes a reference to B (a committed batch with events); evicts the oldest
+ * batches while more than max_events are held. */
+int window_push(window_t *w, jbatch_t *b);
+/* Lowest seq still held (0 if empty) and highest. */
+uint64_t window_first(const window_t *w);
+uint64_t window_last(const window_t *w);
+/* The entry with this seq, or NULL (not held, or a duplicate that was not
+ * journaled). *batch is set to its batch. */
+jentry_t *window_find(const window_t *w, uint64_t seq, jbatch_t **batch);
+size_t window_events(const window_t *w);
+
+/* Entry lookup within a fetched batch (catch-up reads). */
+jentry_t *jbatch_find(const jbatch_t *b, uint64_t seq);
+
+/* ---- dedup: recent (source, event_id) -> seq ---- */
+typedef struct dedup dedup_t;
+typedef struct {
+    uint64_t h1, h2;
+} dedup_key_t;
+
+#define DEDUP_PENDING (1ULL << 63) /* seq not yet committed */
+
+dedup_t *dedup_new(size_t capacity);
+void dedup_destroy(dedup_t **d);
+dedup_key_t dedup_key(const char *source, size_t slen, const char *event_id, size_t elen);
+/* 1 and *seq if known, else 0. */
+int dedup_get(const dedup_t *d, dedup_key_t k, uint64_t *seq);
+void dedup_put(dedup_t *d, dedup_key_t k, uint64_t seq);
+void dedup_del(dedup_t *d, dedup_key_t k);
+size_t dedup_count(const dedup_t *d);
+
+#endif

@@ -1,0 +1,1324 @@
+/* store.c - see store.h. */
+#include "store/store.h"
+
+#include "base/log.h"
+#include "master/master.h"
+
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define STORE_ENDPOINT_FMT "inproc://joinery-store-%p"
+#define SQLSTATE_UNIQUE "23505"
+
+typedef struct {
+    int kind; /* store_event_t, or 0 = stop (core -> store) */
+    jbatch_t *batch;
+} store_msg_t;
+
+#define STORE_MAX_PREPARED 64
+#define STORE_MAX_FORMATS 16
+#define COPY_MAX_COLUMNS 16
+
+/* How one column of an engine COPY is sent in binary format. The engine hands over every value
+ * as text; these are the types its tables use. */
+enum { CK_RAW, CK_INT8, CK_INT4, CK_FLOAT8, CK_BOOL, CK_JSONB };
+
+/* An engine COPY statement (by the address of its text) and how its rows go in binary: parsing
+ * text rows was a seventh of the database's time per person event. binary_stmt NULL: the table
+ * has a column type not listed above, or the catalog could not say; then rows go as text. */
+typedef struct {
+    const char *stmt;
+    char *binary_stmt; /* owned */
+    int ncols;
+    unsigned char kind[COPY_MAX_COLUMNS];
+} copyfmt_t;
+
+struct store {
+    void *ctx;
+    void *core_sock;  /* core's end */
+    void *store_sock; /* thread's end; used only by the thread */
+    char endpoint[64];
+    char *conninfo;
+    pthread_t thread;
+    bool started;
+    /* Thread-only state. */
+    PGconn *conn;
+    pb_buf_t copybuf;
+    int backoff_ms;
+    /* Statements prepared on this connection, by the address of their text
+     * (the engine's statements are string literals). Emptied on reconnect. */
+    const char *prepared[STORE_MAX_PREPARED];
+    size_t nprepared;
+    /* Upsert stage tables created on this connection (temporary tables). */
+    const master_upsert_t *staged[8];
+    size_t nstaged;
+    /* Binary formats of the engine's COPY statements, learnt from the catalog
+     * on first use on this connection. */
+    copyfmt_t formats[STORE_MAX_FORMATS];
+    size_t nformats;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int send_msg(void *sock, int kind, jbatch_t *b)
+{
+    store_msg_t m = {kind, b};
+    return zmq_send(sock, &m, sizeof m, 0) == (int)sizeof m ? 0 : -1;
+}
+
+/* ---- connection ---- */
+
+PGconn *store_connect(const char *conninfo, int wait_ms, char *err, size_t errlen)
+{
+    int64_t deadline = now_ms() + wait_ms;
+    int delay = 50;
+    for (;;) {
+        PGconn *c = PQconnectdb(conninfo);
+        if (PQstatus(c) == CONNECTION_OK)
+            return c;
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", PQerrorMessage(c));
+        PQfinish(c);
+        if (now_ms() + delay > deadline)
+            return NULL;
+        struct timespec ts = {delay / 1000, (long)(delay % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        delay = delay * 2 > 2000 ? 2000 : delay * 2;
+    }
+}
+
+static bool conn_lost(PGconn *c)
+{
+    return !c || PQstatus(c) != CONNECTION_OK;
+}
+
+static int exec_ok(PGconn *c, const char *sql, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        snprintf(err, errlen, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+/* ---- binary COPY encoding ---- */
+
+static void put_i16(pb_buf_t *b, int16_t v)
+{
+    uint16_t n = htons((uint16_t)v);
+    pb_put_raw(b, &n, 2);
+}
+
+static void put_i32(pb_buf_t *b, int32_t v)
+{
+    uint32_t n = htonl((uint32_t)v);
+    pb_put_raw(b, &n, 4);
+}
+
+static void put_i64_field(pb_buf_t *b, int64_t v)
+{
+    uint64_t n = htobe64((uint64_t)v);
+    put_i32(b, 8);
+    pb_put_raw(b, &n, 8);
+}
+
+static void put_bytes_field(pb_buf_t *b, const void *p, size_t len)
+{
+    put_i32(b, (int32_t)len);
+    pb_put_raw(b, p, len);
+}
+
+static const char copy_header[] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+
+/* Encodes the batch's events as one binary COPY stream. */
+static int encode_journal(pb_buf_t *out, const jbatch_t *b)
+{
+    out->len = 0;
+    if (pb_buf_reserve(out, b->data.len + b->n * 64 + 32) < 0)
+        return -1;
+    pb_put_raw(out, copy_header, 19);
+    for (size_t i = 0; i < b->n; i++) {
+        const jentry_t *e = &b->e[i];
+        if (e->state != JE_OK)
+            continue;
+        put_i16(out, 8);
+        put_i64_field(out, (int64_t)e->seq);
+        put_bytes_field(out, jentry_source(b, e), e->source_len);
+        put_bytes_field(out, jentry_event_id(b, e), e->event_id_len);
+        put_bytes_field(out, jentry_type(b, e), e->type_len);
+        put_bytes_field(out, jentry_entity_key(b, e), e->entity_key_len);
+        put_i64_field(out, e->received_at);
+        put_bytes_field(out, jentry_envelope(b, e), e->env_len);
+        put_bytes_field(out, jentry_target_name(b, e), e->target_len);
+    }
+    put_i16(out, -1);
+    return 0;
+}
+
+/* Runs the COPY. Returns 0, -1 on error; *unique set if it failed on a duplicate key. */
+static int copy_journal(store_t *s, const jbatch_t *b, bool *unique, char *err, size_t errlen)
+{
+    *unique = false;
+    if (encode_journal(&s->copybuf, b) < 0) {
+        snprintf(err, errlen, "out of memory encoding COPY");
+        return -1;
+    }
+    PGresult *r = PQexec(s->conn, "COPY journal (seq, source, event_id, type, entity_key, "
+                                  "received_at, envelope, target) FROM STDIN (FORMAT binary)");
+    int st = PQresultStatus(r);
+    PQclear(r);
+    if (st != PGRES_COPY_IN) {
+        snprintf(err, errlen, "COPY journal: %s", PQerrorMessage(s->conn));
+        return -1;
+    }
+    if (PQputCopyData(s->conn, (const char *)s->copybuf.data, (int)s->copybuf.len) != 1 ||
+        PQputCopyEnd(s->conn, NULL) != 1) {
+        snprintf(err, errlen, "COPY journal: %s", PQerrorMessage(s->conn));
+        return -1;
+    }
+    int rc = 0;
+    while ((r = PQgetResult(s->conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            *unique = state && strcmp(state, SQLSTATE_UNIQUE) == 0;
+            snprintf(err, errlen, "COPY journal: %s", PQresultErrorMessage(r));
+            rc = -1;
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+/* The slow path, taken only when a duplicate older than the in-memory dedup
+ * window reached the database: insert row by row, and mark each duplicate with
+ * the seq of the original so its publisher gets the original CONFIRM. */
+static int insert_one_by_one(store_t *s, jbatch_t *b, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        jentry_t *e = &b->e[i];
+        if (e->state != JE_OK)
+            continue;
+        char seq[24], at[24];
+        snprintf(seq, sizeof seq, "%llu", (unsigned long long)e->seq);
+        snprintf(at, sizeof at, "%lld", (long long)e->received_at);
+        const char *vals[8] = {seq,
+                               jentry_source(b, e),
+                               jentry_event_id(b, e),
+                               jentry_type(b, e),
+                               jentry_entity_key(b, e),
+                               at,
+                               (const char *)jentry_envelope(b, e),
+                               jentry_target_name(b, e)};
+        int lens[8] = {0, e->source_len,   e->event_id_len, e->type_len, e->entity_key_len,
+                       0, (int)e->env_len, e->target_len};
+        int fmts[8] = {0, 1, 1, 1, 1, 0, 1, 1};
+        PGresult *r = PQexecParams(
+            s->conn,
+            "WITH ins AS (INSERT INTO journal (seq, source, event_id, type, entity_key, "
+            "received_at, envelope, target) VALUES ($1, convert_from($2,'UTF8'), "
+            "convert_from($3,'UTF8'), convert_from($4,'UTF8'), convert_from($5,'UTF8'), $6, $7, "
+            "convert_from($8,'UTF8')) "
+            "ON CONFLICT (source, event_id) DO NOTHING RETURNING seq) "
+            "SELECT seq FROM ins UNION ALL SELECT seq FROM journal WHERE source = "
+            "convert_from($2,'UTF8') AND event_id = convert_from($3,'UTF8') AND NOT EXISTS "
+            "(SELECT 1 FROM ins)",
+            8, NULL, vals, lens, fmts, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+            snprintf(err, errlen, "insert journal row: %s", PQerrorMessage(s->conn));
+            PQclear(r);
+            return -1;
+        }
+        uint64_t got = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        if (got != e->seq) {
+            e->state = JE_DUPLICATE;
+            e->dup_seq = got;
+        }
+    }
+    return 0;
+}
+
+/* The prepared statement name for STMT ("j<index>"), preparing it on first
+ * use; -1 if it cannot be (then it is sent unprepared). */
+static int prepared_index(store_t *s, const char *stmt, int nparams, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < s->nprepared; i++)
+        if (s->prepared[i] == stmt)
+            return (int)i;
+    if (s->nprepared == STORE_MAX_PREPARED)
+        return -1;
+    char name[16];
+    snprintf(name, sizeof name, "j%zu", s->nprepared);
+    PGresult *r = PQprepare(s->conn, name, stmt, nparams, NULL);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        snprintf(err, errlen, "prepare master-data statement: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    if (!ok)
+        return -2;
+    s->prepared[s->nprepared] = stmt;
+    return (int)s->nprepared++;
+}
+
+/* One text-format COPY field: backslash, tab, newline and carriage return
+ * escaped; NULL as \N. */
+static void copy_text_field(pb_buf_t *out, const char *v)
+{
+    if (!v) {
+        pb_put_raw(out, "\\N", 2);
+        return;
+    }
+    while (*v) {
+        size_t plain = strcspn(v, "\\\t\n\r");
+        pb_put_raw(out, v, plain);
+        v += plain;
+        if (!*v)
+            break;
+        const char *esc = *v == '\\' ? "\\\\" : *v == '\t' ? "\\t" : *v == '\n' ? "\\n" : "\\r";
+        pb_put_raw(out, esc, 2);
+        v++;
+    }
+}
+
+/* ---- the engine's COPY rows in binary ---- */
+
+static int send_copy(store_t *s, const char *copy_stmt, char *err, size_t errlen);
+static void copy_text_row(pb_buf_t *out, const jsql_t *q);
+
+static void forget_formats(store_t *s)
+{
+    for (size_t i = 0; i < s->nformats; i++)
+        free(s->formats[i].binary_stmt);
+    s->nformats = 0;
+}
+
+static int column_kind(const char *type)
+{
+    static const struct {
+        const char *name;
+        int kind;
+    } known[] = {{"text", CK_RAW},     {"character varying", CK_RAW},
+                 {"json", CK_RAW},     {"bigint", CK_INT8},
+                 {"integer", CK_INT4}, {"double precision", CK_FLOAT8},
+                 {"boolean", CK_BOOL}, {"jsonb", CK_JSONB}};
+    for (size_t i = 0; type && i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(type, known[i].name) == 0)
+            return known[i].kind;
+    return -1;
+}
+
+/* "COPY name (a, b, c) FROM STDIN": the table into TABLE and the columns as a text[] literal
+ * ("{a,b,c}") into COLS; -1 if the statement is not of that shape. */
+static int parse_copy(const char *stmt, char *table, size_t tlen, char *cols, size_t clen,
+                      int *ncols)
+{
+    if (strncmp(stmt, "COPY ", 5) != 0)
+        return -1;
+    const char *p = stmt + 5, *open = strchr(p, '('), *close = open ? strchr(open, ')') : NULL;
+    if (!open || !close || open == p || (size_t)(open - p) >= tlen ||
+        (size_t)(close - open) + 2 > clen || strcmp(close, ") FROM STDIN") != 0)
+        return -1;
+    size_t n = (size_t)(open - p);
+    while (n > 0 && p[n - 1] == ' ')
+        n--;
+    memcpy(table, p, n);
+    table[n] = '\0';
+    size_t k = 0;
+    cols[k++] = '{';
+    *ncols = 1;
+    for (const char *c = open + 1; c < close; c++) {
+        if (*c == ' ')
+            continue;
+        *ncols += *c == ',';
+        cols[k++] = *c;
+    }
+    cols[k++] = '}';
+    cols[k] = '\0';
+    return 0;
+}
+
+/* The column types of STMT's table, in its column order, from the catalog. Never fails the
+ * transaction: to_regclass answers NULL for a name it does not know. Returns -1 when the
+ * catalog could not be asked (the answer is then not remembered), 0 when F says binary or text
+ * for good. */
+static int learn_format(store_t *s, const char *stmt, int nparams, copyfmt_t *f)
+{
+    *f = (copyfmt_t){.stmt = stmt};
+    char table[128], cols[512];
+    int ncols = 0;
+    if (parse_copy(stmt, table, sizeof table, cols, sizeof cols, &ncols) < 0 || ncols != nparams ||
+        ncols > COPY_MAX_COLUMNS)
+        return 0;
+    const char *params[2] = {table, cols};
+    PGresult *r = PQexecParams(
+        s->conn,
+        "SELECT format_type(a.atttypid, NULL) FROM unnest($2::text[]) WITH ORDINALITY AS c(name, "
+        "i) "
+        "LEFT JOIN pg_attribute a ON a.attrelid = to_regclass($1) AND a.attname = c.name "
+        "AND NOT a.attisdropped ORDER BY c.i",
+        2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return -1;
+    }
+    bool ok = PQntuples(r) == ncols;
+    for (int i = 0; ok && i < ncols; i++) {
+        int kind = PQgetisnull(r, i, 0) ? -1 : column_kind(PQgetvalue(r, i, 0));
+        ok = kind >= 0;
+        f->kind[i] = (unsigned char)kind;
+    }
+    PQclear(r);
+    if (!ok)
+        return 0;
+    size_t len = strlen(stmt) + sizeof " (FORMAT binary)";
+    f->binary_stmt = malloc(len);
+    if (!f->binary_stmt)
+        return -1;
+    (void)snprintf(f->binary_stmt, len, "%s (FORMAT binary)", stmt);
+    f->ncols = ncols;
+    return 0;
+}
+
+static const copyfmt_t *copy_format(store_t *s, const char *stmt, int nparams)
+{
+    for (size_t i = 0; i < s->nformats; i++)
+        if (s->formats[i].stmt == stmt)
+            return &s->formats[i];
+    if (s->nformats == STORE_MAX_FORMATS)
+        return NULL;
+    copyfmt_t *f = &s->formats[s->nformats];
+    if (learn_format(s, stmt, nparams, f) < 0)
+        return NULL; /* text this time; ask again next batch */
+    s->nformats++;
+    if (!f->binary_stmt)
+        log_info("store", "rows of \"%.60s...\" go as text: their column types are not known",
+                 stmt);
+    return f;
+}
+
+/* One value as its column's binary form; -1 if the text is not a value of that type (the text
+ * COPY would have refused it too). */
+static int put_binary_value(pb_buf_t *out, int kind, const char *v)
+{
+    if (!v) {
+        put_i32(out, -1);
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    switch (kind) {
+    case CK_INT8: {
+        long long x = strtoll(v, &end, 10);
+        if (errno || end == v || *end)
+            return -1;
+        put_i64_field(out, (int64_t)x);
+        return 0;
+    }
+    case CK_INT4: {
+        long x = strtol(v, &end, 10);
+        if (errno || end == v || *end || x < INT32_MIN || x > INT32_MAX)
+            return -1;
+        put_i32(out, 4);
+        put_i32(out, (int32_t)x);
+        return 0;
+    }
+    case CK_FLOAT8: {
+        double d = strtod(v, &end);
+        if (errno == EINVAL || end == v || *end)
+            return -1;
+        uint64_t bits;
+        memcpy(&bits, &d, sizeof bits);
+        bits = htobe64(bits);
+        put_i32(out, 8);
+        pb_put_raw(out, &bits, 8);
+        return 0;
+    }
+    case CK_BOOL:
+        if (strcmp(v, "t") != 0 && strcmp(v, "f") != 0 && strcmp(v, "true") != 0 &&
+            strcmp(v, "false") != 0)
+            return -1;
+        put_i32(out, 1);
+        pb_put_raw(out, v[0] == 't' ? "\1" : "\0", 1);
+        return 0;
+    case CK_JSONB: {
+        size_t n = strlen(v);
+        put_i32(out, (int32_t)(n + 1));
+        pb_put_raw(out, "\1", 1); /* jsonb's binary format: version 1, then the text */
+        pb_put_raw(out, v, n);
+        return 0;
+    }
+    default:
+        put_bytes_field(out, v, strlen(v));
+        return 0;
+    }
+}
+
+static int copy_binary_row(pb_buf_t *out, const copyfmt_t *f, const jsql_t *q)
+{
+    put_i16(out, (int16_t)q->nparams);
+    for (int i = 0; i < q->nparams; i++)
+        if (put_binary_value(out, f->kind[i], q->params[i]) < 0)
+            return -1;
+    return 0;
+}
+
+/* Starts s->copybuf for rows of STMT: the binary header, or nothing for text. */
+static const copyfmt_t *copy_begin(store_t *s, const char *stmt, int nparams)
+{
+    const copyfmt_t *f = copy_format(s, stmt, nparams);
+    if (f && !f->binary_stmt)
+        f = NULL;
+    s->copybuf.len = 0;
+    if (f)
+        pb_put_raw(&s->copybuf, copy_header, 19);
+    return f;
+}
+
+/* Appends one row in the format copy_begin chose. */
+static int copy_row(store_t *s, const copyfmt_t *f, const jsql_t *q, char *err, size_t errlen)
+{
+    if (!f) {
+        copy_text_row(&s->copybuf, q);
+        return 0;
+    }
+    if (q->nparams != f->ncols || copy_binary_row(&s->copybuf, f, q) < 0) {
+        snprintf(err, errlen, "%s: a value does not fit its column's type", q->stmt);
+        return -1;
+    }
+    return 0;
+}
+
+/* Sends the rows: the binary trailer and statement, or the text statement. */
+static int copy_end(store_t *s, const copyfmt_t *f, const char *stmt, char *err, size_t errlen)
+{
+    if (f)
+        put_i16(&s->copybuf, -1);
+    return send_copy(s, f ? f->binary_stmt : stmt, err, errlen);
+}
+
+/* Runs COPY_STMT with the text rows in s->copybuf. */
+static int send_copy(store_t *s, const char *copy_stmt, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(s->conn, copy_stmt);
+    int st = PQresultStatus(r);
+    PQclear(r);
+    if (st != PGRES_COPY_IN ||
+        PQputCopyData(s->conn, (const char *)s->copybuf.data, (int)s->copybuf.len) != 1 ||
+        PQputCopyEnd(s->conn, NULL) != 1) {
+        snprintf(err, errlen, "%s: %s", copy_stmt, PQerrorMessage(s->conn));
+        return -1;
+    }
+    int rc = 0;
+    while ((r = PQgetResult(s->conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            snprintf(err, errlen, "%s: %s", copy_stmt, PQresultErrorMessage(r));
+            rc = -1;
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+static void copy_text_row(pb_buf_t *out, const jsql_t *q)
+{
+    for (int f = 0; f < q->nparams; f++) {
+        if (f)
+            pb_put_raw(out, "\t", 1);
+        copy_text_field(out, q->params[f]);
+    }
+    pb_put_raw(out, "\n", 1);
+}
+
+/* The append-only rows, one COPY per statement for the whole batch. */
+static int write_copies(store_t *s, const jbatch_t *b, char *err, size_t errlen)
+{
+    const char *done[16];
+    size_t ndone = 0;
+    for (size_t i = 0; i < b->nsql; i++) {
+        const char *stmt = b->sql[i].stmt;
+        bool seen = !b->sql[i].copy;
+        for (size_t k = 0; k < ndone && !seen; k++)
+            seen = done[k] == stmt;
+        if (seen)
+            continue;
+        if (ndone == sizeof done / sizeof *done) {
+            snprintf(err, errlen, "too many kinds of COPY rows in one batch");
+            return -1;
+        }
+        done[ndone++] = stmt;
+        const copyfmt_t *f = copy_begin(s, stmt, b->sql[i].nparams);
+        for (size_t j = i; j < b->nsql; j++)
+            if (b->sql[j].copy && b->sql[j].stmt == stmt &&
+                copy_row(s, f, &b->sql[j], err, errlen) < 0)
+                return -1;
+        if (copy_end(s, f, stmt, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Orders rows of one upsert by key, then by position in the batch. */
+typedef struct {
+    const jsql_t *q;
+    size_t pos;
+    int nkey;
+} urow_t;
+
+static int urow_cmp(const void *a, const void *b)
+{
+    const urow_t *x = a, *y = b;
+    for (int k = 0; k < x->nkey; k++) {
+        const char *p = x->q->params[k] ? x->q->params[k] : "";
+        const char *q = y->q->params[k] ? y->q->params[k] : "";
+        int c = strcmp(p, q);
+        if (c)
+            return c;
+    }
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static bool same_key(const urow_t *x, const urow_t *y)
+{
+    urow_t a = *x, b = *y;
+    a.pos = b.pos = 0;
+    return urow_cmp(&a, &b) == 0;
+}
+
+/* Gathered upserts: nothing else in a batch reads these tables, so applying
+ * each key's last row once, at the end, is the same as applying them all in
+ * order. One COPY into a stage table and one INSERT ... ON CONFLICT per kind. */
+static int write_upserts(store_t *s, const jbatch_t *b, char *err, size_t errlen)
+{
+    const master_upsert_t *done[8];
+    size_t ndone = 0;
+    urow_t *rows = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < b->nsql && rc == 0; i++) {
+        const master_upsert_t *u = b->sql[i].upsert;
+        bool seen = !u;
+        for (size_t k = 0; k < ndone && !seen; k++)
+            seen = done[k] == u;
+        if (seen)
+            continue;
+        if (ndone == sizeof done / sizeof *done) {
+            snprintf(err, errlen, "too many kinds of upsert in one batch");
+            rc = -1;
+            break;
+        }
+        done[ndone++] = u;
+        bool staged = false;
+        for (size_t k = 0; k < s->nstaged && !staged; k++)
+            staged = s->staged[k] == u;
+        if (!staged) {
+            if (s->nstaged == sizeof s->staged / sizeof *s->staged ||
+                exec_ok(s->conn, u->create_stage, err, errlen) < 0) {
+                rc = -1;
+                break;
+            }
+            s->staged[s->nstaged++] = u;
+        }
+        size_t n = 0;
+        for (size_t j = i; j < b->nsql; j++)
+            n += b->sql[j].upsert == u;
+        free(rows);
+        rows = malloc(n * sizeof *rows);
+        if (!rows) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+            break;
+        }
+        n = 0;
+        for (size_t j = i; j < b->nsql; j++)
+            if (b->sql[j].upsert == u)
+                rows[n++] = (urow_t){&b->sql[j], j, u->nkey};
+        qsort(rows, n, sizeof *rows, urow_cmp);
+        const copyfmt_t *f = copy_begin(s, u->copy_stage, rows[0].q->nparams);
+        for (size_t j = 0; j < n && rc == 0; j++)
+            if ((j + 1 == n || !same_key(&rows[j], &rows[j + 1])) &&
+                copy_row(s, f, rows[j].q, err, errlen) < 0)
+                rc = -1;
+        if (rc == 0 && (copy_end(s, f, u->copy_stage, err, errlen) < 0 ||
+                        exec_ok(s->conn, u->merge, err, errlen) < 0))
+            rc = -1;
+    }
+    free(rows);
+    return rc;
+}
+
+/* Where one commit's time went, for the debug log: one line per batch. */
+typedef struct {
+    int64_t start, journal, pipeline, copies, sql, rest, commit;
+} btimes_t;
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Sends statements [from, to) of B and a sync, then reads their results up to
+ * the sync. Returns 0, -1 if a statement failed (err says which), -2 if the
+ * connection broke (it is then dropped: nothing was committed). */
+static int pipeline_chunk(store_t *s, const jbatch_t *b, const int *ids, size_t from, size_t to,
+                          char *err, size_t errlen)
+{
+    int sent_ok = 1;
+    for (size_t i = from; i < to && sent_ok; i++) {
+        const jsql_t *q = &b->sql[i];
+        if (q->copy || q->upsert)
+            continue;
+        const char *const *params = (const char *const *)q->params;
+        char name[16];
+        snprintf(name, sizeof name, "j%d", ids[i]);
+        sent_ok =
+            ids[i] >= 0
+                ? PQsendQueryPrepared(s->conn, name, q->nparams, params, NULL, NULL, 0) == 1
+                : PQsendQueryParams(s->conn, q->stmt, q->nparams, NULL, params, NULL, NULL, 0) == 1;
+    }
+    if (!sent_ok || PQpipelineSync(s->conn) != 1) {
+        snprintf(err, errlen, "send master-data rows: %s", PQerrorMessage(s->conn));
+        PQfinish(s->conn);
+        s->conn = NULL;
+        return -2;
+    }
+    int rc = 0;
+    for (;;) {
+        PGresult *r = PQgetResult(s->conn);
+        if (!r) {
+            if (conn_lost(s->conn))
+                return -2;
+            continue; /* end of one statement's results */
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            return rc;
+        }
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == 0) {
+            snprintf(err, errlen, "master-data row: %s", PQresultErrorMessage(r));
+            rc = -1;
+        }
+        PQclear(r);
+    }
+}
+
+/* The master-data engine's rows, in pipelines: a batch of a thousand person
+ * events costs a few round trips, not thousands. Each pipeline is kept short
+ * and read to its sync before the next is sent: the connection blocks, so a
+ * pipeline whose results filled the server's socket buffer while we were
+ * still sending would deadlock. A sync inside BEGIN ... COMMIT does not end
+ * the transaction. */
+#define PIPELINE_CHUNK 256
+
+static int write_sql(store_t *s, const jbatch_t *b, btimes_t *t, char *err, size_t errlen)
+{
+    t->pipeline = t->copies = t->journal;
+    if (!b->nsql)
+        return 0;
+    /* Prepared first: each statement is parsed and planned once per
+     * connection instead of once per row. */
+    int *ids = malloc(b->nsql * sizeof *ids);
+    if (!ids) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* Appends first: a statement may refer to a row appended in the same
+     * batch (a steward's decision on an item opened a moment before), and no
+     * appended row depends on a statement. */
+    int rc = write_copies(s, b, err, errlen);
+    t->copies = now_us();
+    for (size_t i = 0; i < b->nsql && rc == 0; i++) {
+        ids[i] =
+            b->sql[i].copy ? -1 : prepared_index(s, b->sql[i].stmt, b->sql[i].nparams, err, errlen);
+        if (ids[i] == -2)
+            rc = -1;
+    }
+    if (rc == 0 && PQenterPipelineMode(s->conn) != 1) {
+        snprintf(err, errlen, "enter pipeline mode: %s", PQerrorMessage(s->conn));
+        rc = -1;
+    } else if (rc == 0) {
+        for (size_t from = 0; from < b->nsql && rc == 0; from += PIPELINE_CHUNK) {
+            size_t to = from + PIPELINE_CHUNK < b->nsql ? from + PIPELINE_CHUNK : b->nsql;
+            rc = pipeline_chunk(s, b, ids, from, to, err, errlen);
+        }
+        if (rc != -2)
+            PQexitPipelineMode(s->conn);
+        rc = rc < 0 ? -1 : 0;
+    }
+    free(ids);
+    t->pipeline = now_us();
+    return rc == 0 ? write_upserts(s, b, err, errlen) : rc;
+}
+
+static int write_rejects(store_t *s, const jbatch_t *b, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < b->nrejects; i++) {
+        const jreject_t *r = &b->rejects[i];
+        char at[24];
+        snprintf(at, sizeof at, "%lld", (long long)r->at);
+        const char *vals[6] = {at,      r->adapter, r->event_id,
+                               r->type, r->reason,  (const char *)r->bytes};
+        int lens[6] = {0, 0, 0, 0, 0, (int)r->len};
+        int fmts[6] = {0, 0, 0, 0, 0, 1};
+        PGresult *res = PQexecParams(s->conn,
+                                     "INSERT INTO rejected_event (received_at, adapter, event_id, "
+                                     "type, reason, bytes) VALUES ($1,$2,$3,$4,$5,$6)",
+                                     6, NULL, vals, lens, fmts, 0);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok) {
+            snprintf(err, errlen, "insert rejected_event: %s", PQerrorMessage(s->conn));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int write_dead(store_t *s, const jbatch_t *b, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < b->ndead; i++) {
+        const jdead_t *d = &b->dead[i];
+        char seq[24], att[16], at[24];
+        snprintf(seq, sizeof seq, "%llu", (unsigned long long)d->seq);
+        snprintf(att, sizeof att, "%u", d->attempts);
+        snprintf(at, sizeof at, "%lld", (long long)d->at);
+        const char *vals[9] = {
+            d->adapter, d->subscription,          seq, d->event_id, d->type, att, d->reason,
+            at,         (const char *)d->envelope};
+        int lens[9] = {0, 0, 0, 0, 0, 0, 0, 0, (int)d->envelope_len};
+        int fmts[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
+        PGresult *r = PQexecParams(s->conn,
+                                   "INSERT INTO dead_letter (adapter, subscription, seq, event_id, "
+                                   "type, attempts, reason, dead_at, envelope) VALUES "
+                                   "($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+                                   9, NULL, vals, lens, fmts, 0);
+        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (!ok) {
+            snprintf(err, errlen, "insert dead_letter: %s", PQerrorMessage(s->conn));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Patterns are validated to [a-z0-9_.*-] on the way in, so quoting each
+ * element is enough to make a safe array literal. */
+static int pattern_array(const jcursor_t *c, char *out, size_t cap)
+{
+    size_t n = 0;
+    int w = snprintf(out, cap, "{");
+    n += (size_t)w;
+    for (size_t i = 0; i < c->npatterns && n < cap; i++) {
+        w = snprintf(out + n, cap - n, "%s\"%s\"", i ? "," : "", c->patterns[i]);
+        if (w < 0)
+            return -1;
+        n += (size_t)w;
+    }
+    if (n + 2 > cap)
+        return -1;
+    snprintf(out + n, cap - n, "}");
+    return 0;
+}
+
+static int write_cursors(store_t *s, const jbatch_t *b, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < b->ncursors; i++) {
+        const jcursor_t *c = &b->cursors[i];
+        char seq[24];
+        snprintf(seq, sizeof seq, "%llu", (unsigned long long)c->acked_seq);
+        PGresult *r;
+        if (c->patterns) {
+            char arr[4096];
+            if (pattern_array(c, arr, sizeof arr) < 0) {
+                snprintf(err, errlen, "subscription %s has too many patterns", c->subscription);
+                return -1;
+            }
+            const char *vals[4] = {c->adapter, c->subscription, arr, seq};
+            r = PQexecParams(s->conn,
+                             "INSERT INTO subscription (adapter, name, patterns, acked_seq) "
+                             "VALUES ($1,$2,$3,$4) ON CONFLICT (adapter, name) DO UPDATE SET "
+                             "patterns = EXCLUDED.patterns, updated_at = now()",
+                             4, NULL, vals, NULL, NULL, 0);
+        } else {
+            const char *vals[3] = {c->adapter, c->subscription, seq};
+            r = PQexecParams(s->conn,
+                             "UPDATE subscription SET acked_seq = $3, updated_at = now() "
+                             "WHERE adapter = $1 AND name = $2 AND acked_seq < $3",
+                             3, NULL, vals, NULL, NULL, 0);
+        }
+        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (!ok) {
+            snprintf(err, errlen, "write subscription cursor: %s", PQerrorMessage(s->conn));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static size_t count_events(const jbatch_t *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++)
+        n += b->e[i].state == JE_OK;
+    return n;
+}
+
+/* Everything but BEGIN and COMMIT. */
+static int write_batch(store_t *s, jbatch_t *b, btimes_t *t, char *err, size_t errlen)
+{
+    if (count_events(b)) {
+        bool unique;
+        if (copy_journal(s, b, &unique, err, errlen) < 0) {
+            if (!unique || conn_lost(s->conn))
+                return -1;
+            /* A duplicate the dedup window no longer held: redo the transaction
+             * row by row so every other event still commits. */
+            if (exec_ok(s->conn, "ROLLBACK", err, errlen) < 0 ||
+                exec_ok(s->conn, "BEGIN", err, errlen) < 0 ||
+                insert_one_by_one(s, b, err, errlen) < 0)
+                return -1;
+        }
+    }
+    t->journal = now_us();
+    if (write_sql(s, b, t, err, errlen) < 0)
+        return -1;
+    t->sql = now_us();
+    if (write_rejects(s, b, err, errlen) < 0 || write_dead(s, b, err, errlen) < 0 ||
+        write_cursors(s, b, err, errlen) < 0)
+        return -1;
+    t->rest = now_us();
+    return 0;
+}
+
+typedef enum { COMMIT_OK, COMMIT_FAILED, COMMIT_UNKNOWN } commit_outcome_t;
+
+static commit_outcome_t commit_batch(store_t *s, jbatch_t *b)
+{
+    char *err = b->error;
+    size_t errlen = sizeof b->error;
+    if (conn_lost(s->conn)) {
+        snprintf(err, errlen, "database unavailable");
+        return COMMIT_FAILED;
+    }
+    btimes_t t = {.start = now_us()};
+    if (exec_ok(s->conn, "BEGIN", err, errlen) < 0)
+        return COMMIT_FAILED;
+    if (write_batch(s, b, &t, err, errlen) < 0) {
+        if (!conn_lost(s->conn))
+            exec_ok(s->conn, "ROLLBACK", err + strlen(err), errlen - strlen(err));
+        return COMMIT_FAILED;
+    }
+    PGresult *r = PQexec(s->conn, "COMMIT");
+    int st = PQresultStatus(r);
+    PQclear(r);
+    if (st == PGRES_COMMAND_OK) {
+        t.commit = now_us();
+        log_debug("store",
+                  "batch of %zu events, %zu master-data rows: journal %lld us, appends %lld us, "
+                  "master-data statements %lld us, upserts %lld us, other rows %lld us, commit "
+                  "%lld us",
+                  b->n, b->nsql, (long long)(t.journal - t.start),
+                  (long long)(t.copies - t.journal), (long long)(t.pipeline - t.copies),
+                  (long long)(t.sql - t.pipeline), (long long)(t.rest - t.sql),
+                  (long long)(t.commit - t.rest));
+        return COMMIT_OK;
+    }
+    snprintf(err, errlen, "COMMIT: %s", PQerrorMessage(s->conn));
+    return conn_lost(s->conn) ? COMMIT_UNKNOWN : COMMIT_FAILED;
+}
+
+/* After a reconnect: did the batch whose COMMIT was cut off make it? Its first
+ * event is in the journal exactly when the whole transaction committed. */
+static commit_outcome_t resolve_unknown(store_t *s, const jbatch_t *b)
+{
+    const jentry_t *first = NULL;
+    for (size_t i = 0; i < b->n && !first; i++)
+        if (b->e[i].state == JE_OK)
+            first = &b->e[i];
+    if (!first)
+        return COMMIT_FAILED; /* rows only: redoing them is harmless */
+    char seq[24];
+    snprintf(seq, sizeof seq, "%llu", (unsigned long long)first->seq);
+    const char *vals[1] = {seq};
+    PGresult *r =
+        PQexecParams(s->conn, "SELECT 1 FROM journal WHERE seq = $1", 1, NULL, vals, NULL, NULL, 0);
+    commit_outcome_t out = COMMIT_UNKNOWN;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        out = PQntuples(r) ? COMMIT_OK : COMMIT_FAILED;
+    PQclear(r);
+    return out;
+}
+
+/* ---- fetch ---- */
+
+static uint64_t be64_at(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return be64toh(v);
+}
+
+int store_fetch(PGconn *c, jbatch_t *b, char *err, size_t errlen)
+{
+    char from[24], limit[16];
+    snprintf(from, sizeof from, "%llu", (unsigned long long)b->fetch_from);
+    snprintf(limit, sizeof limit, "%u", b->fetch_limit ? b->fetch_limit : 4096);
+    const char *vals[2] = {from, limit};
+    PGresult *r = PQexecParams(c,
+                               "SELECT seq, type, source, event_id, entity_key, received_at, "
+                               "envelope, target FROM journal WHERE seq >= $1 ORDER BY seq "
+                               "LIMIT $2",
+                               2, NULL, vals, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "read journal: %s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    int rows = PQntuples(r);
+    for (int i = 0; i < rows; i++) {
+        if (!jbatch_add(b, be64_at(PQgetvalue(r, i, 0)), PQgetvalue(r, i, 1),
+                        (size_t)PQgetlength(r, i, 1), PQgetvalue(r, i, 2),
+                        (size_t)PQgetlength(r, i, 2), PQgetvalue(r, i, 3),
+                        (size_t)PQgetlength(r, i, 3), PQgetvalue(r, i, 4),
+                        (size_t)PQgetlength(r, i, 4), (const uint8_t *)PQgetvalue(r, i, 6),
+                        (size_t)PQgetlength(r, i, 6), (int64_t)be64_at(PQgetvalue(r, i, 5)))) {
+            snprintf(err, errlen, "out of memory reading journal");
+            PQclear(r);
+            return -1;
+        }
+        /* The core maps the target's name to an adapter on first use. */
+        if (PQgetlength(r, i, 7) > 0 &&
+            jbatch_set_target(b, JENTRY_TARGET_UNRESOLVED, PQgetvalue(r, i, 7),
+                              (size_t)PQgetlength(r, i, 7)) < 0) {
+            snprintf(err, errlen, "bad target in journal row");
+            PQclear(r);
+            return -1;
+        }
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* ---- the thread ---- */
+
+static void reconnect(store_t *s)
+{
+    char err[512];
+    PQfinish(s->conn);
+    s->nprepared = 0;
+    s->nstaged = 0;
+    forget_formats(s);
+    s->conn = store_connect(s->conninfo, 0, err, sizeof err);
+    if (s->conn) {
+        log_info("store", "database connection restored");
+        s->backoff_ms = 100;
+    } else {
+        s->backoff_ms = s->backoff_ms * 2 > 5000 ? 5000 : s->backoff_ms * 2;
+    }
+}
+
+/* Reconnects until the outcome of B's commit is known, or the core says stop. */
+static commit_outcome_t settle_unknown(store_t *s, jbatch_t *b, bool *stop)
+{
+    for (;;) {
+        zmq_pollitem_t it = {s->store_sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, s->backoff_ms) > 0) {
+            store_msg_t m;
+            if (zmq_recv(s->store_sock, &m, sizeof m, 0) == (int)sizeof m) {
+                if (m.kind == 0) {
+                    *stop = true;
+                    return COMMIT_UNKNOWN;
+                }
+                snprintf(m.batch->error, sizeof m.batch->error, "database unavailable");
+                m.batch->status = JB_FAILED;
+                send_msg(s->store_sock, STORE_BATCH, m.batch);
+            }
+        }
+        reconnect(s);
+        if (!s->conn)
+            continue;
+        commit_outcome_t o = resolve_unknown(s, b);
+        if (o != COMMIT_UNKNOWN) {
+            send_msg(s->store_sock, STORE_DB_UP, NULL);
+            return o;
+        }
+    }
+}
+
+static void handle(store_t *s, jbatch_t *b, bool *stop)
+{
+    bool was_up = !conn_lost(s->conn);
+    if (b->kind == JB_FETCH) {
+        b->status = !conn_lost(s->conn) && store_fetch(s->conn, b, b->error, sizeof b->error) == 0
+                        ? JB_COMMITTED
+                        : JB_FAILED;
+    } else {
+        commit_outcome_t o = commit_batch(s, b);
+        if (o == COMMIT_UNKNOWN) {
+            log_warn("store", "connection lost during COMMIT; holding the batch until the "
+                              "database says whether it committed");
+            send_msg(s->store_sock, STORE_DB_DOWN, NULL);
+            was_up = false;
+            o = settle_unknown(s, b, stop);
+        }
+        b->status = o == COMMIT_OK ? JB_COMMITTED : JB_FAILED;
+        if (o == COMMIT_FAILED)
+            log_warn("store", "commit failed: %s", b->error);
+    }
+    if (was_up && conn_lost(s->conn)) {
+        log_warn("store", "database connection lost: %s", PQerrorMessage(s->conn));
+        send_msg(s->store_sock, STORE_DB_DOWN, NULL);
+    }
+    send_msg(s->store_sock, STORE_BATCH, b);
+}
+
+static void *store_main(void *arg)
+{
+    store_t *s = arg;
+    bool stop = false;
+    s->backoff_ms = 100;
+    while (!stop) {
+        zmq_pollitem_t it = {s->store_sock, 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&it, 1, conn_lost(s->conn) ? s->backoff_ms : -1);
+        if (rc < 0 && zmq_errno() == ETERM)
+            break;
+        if (rc > 0) {
+            store_msg_t m;
+            if (zmq_recv(s->store_sock, &m, sizeof m, 0) != (int)sizeof m)
+                continue;
+            if (m.kind == 0)
+                break;
+            handle(s, m.batch, &stop);
+        }
+        if (!stop && conn_lost(s->conn)) {
+            reconnect(s);
+            if (s->conn)
+                send_msg(s->store_sock, STORE_DB_UP, NULL);
+        }
+    }
+    PQfinish(s->conn);
+    s->conn = NULL;
+    pb_buf_free(&s->copybuf);
+    return NULL;
+}
+
+store_t *store_new(void *ctx, const char *conninfo, char *err, size_t errlen)
+{
+    store_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->ctx = ctx;
+    s->conninfo = strdup(conninfo);
+    snprintf(s->endpoint, sizeof s->endpoint, STORE_ENDPOINT_FMT, (void *)s);
+    s->store_sock = zmq_socket(ctx, ZMQ_PAIR);
+    s->core_sock = zmq_socket(ctx, ZMQ_PAIR);
+    if (!s->conninfo || !s->store_sock || !s->core_sock ||
+        zmq_bind(s->store_sock, s->endpoint) < 0 || zmq_connect(s->core_sock, s->endpoint) < 0) {
+        snprintf(err, errlen, "cannot set up the store pipe: %s", zmq_strerror(zmq_errno()));
+        store_destroy(&s);
+        return NULL;
+    }
+    s->conn = store_connect(conninfo, 30000, err, errlen);
+    if (!s->conn) {
+        store_destroy(&s);
+        return NULL;
+    }
+    if (pthread_create(&s->thread, NULL, store_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the store thread");
+        store_destroy(&s);
+        return NULL;
+    }
+    s->started = true;
+    return s;
+}
+
+void store_destroy(store_t **sp)
+{
+    if (!sp || !*sp)
+        return;
+    store_t *s = *sp;
+    if (s->started) {
+        send_msg(s->core_sock, 0, NULL);
+        pthread_join(s->thread, NULL);
+    } else {
+        PQfinish(s->conn);
+    }
+    if (s->core_sock)
+        zmq_close(s->core_sock);
+    if (s->store_sock)
+        zmq_close(s->store_sock);
+    forget_formats(s);
+    free(s->conninfo);
+    free(s);
+    *sp = NULL;
+}
+
+void *store_socket(store_t *s)
+{
+    return s->core_sock;
+}
+
+int store_submit(store_t *s, jbatch_t *b)
+{
+    return send_msg(s->core_sock, STORE_BATCH, b);
+}
+
+int store_receive(store_t *s, store_event_t *ev, jbatch_t **b)
+{
+    store_msg_t m;
+    if (zmq_recv(s->core_sock, &m, sizeof m, ZMQ_DONTWAIT) != (int)sizeof m)
+        return -1;
+    *ev = (store_event_t)m.kind;
+    *b = m.batch;
+    return 0;
+}
+
+/* ---- start-up reads ---- */
+
+int store_head(PGconn *c, uint64_t *head, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, "SELECT coalesce(max(seq), 0) FROM journal");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "read journal head: %s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    *head = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+/* Splits a text[] literal like {"a","b"} or {a,b}; elements are patterns,
+ * which never contain quotes, commas or braces. */
+static int split_array(const char *lit, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t len = strlen(lit);
+    if (len < 2 || lit[0] != '{' || lit[len - 1] != '}')
+        return -1;
+    char *copy = strndup(lit + 1, len - 2);
+    if (!copy)
+        return -1;
+    char **items = calloc(len / 2 + 1, sizeof *items);
+    if (!items) {
+        free(copy);
+        return -1;
+    }
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        size_t tl = strlen(tok);
+        if (tl >= 2 && tok[0] == '"') {
+            tok++;
+            tl -= 2;
+        }
+        items[(*n)++] = strndup(tok, tl);
+    }
+    free(copy);
+    *out = items;
+    return 0;
+}
+
+int store_subscriptions(PGconn *c, store_sub_row_t **rows, size_t *n, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, "SELECT adapter, name, patterns, acked_seq FROM subscription "
+                            "ORDER BY adapter, name");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "read subscriptions: %s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    int nt = PQntuples(r);
+    *rows = calloc((size_t)nt + 1, sizeof **rows);
+    *n = 0;
+    if (!*rows) {
+        PQclear(r);
+        return -1;
+    }
+    for (int i = 0; i < nt; i++) {
+        store_sub_row_t *row = &(*rows)[(*n)++];
+        row->adapter = strdup(PQgetvalue(r, i, 0));
+        row->name = strdup(PQgetvalue(r, i, 1));
+        split_array(PQgetvalue(r, i, 2), &row->patterns, &row->npatterns);
+        row->acked_seq = strtoull(PQgetvalue(r, i, 3), NULL, 10);
+    }
+    PQclear(r);
+    return 0;
+}
+
+void store_sub_rows_free(store_sub_row_t *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].adapter);
+        free(rows[i].name);
+        for (size_t j = 0; j < rows[i].npatterns; j++)
+            free(rows[i].patterns[j]);
+        free(rows[i].patterns);
+    }
+    free(rows);
+}
+
+int store_load_window(PGconn *c, uint64_t after, window_t *w, char *err, size_t errlen)
+{
+    uint64_t from = after + 1;
+    for (;;) {
+        jbatch_t *b = jbatch_new(JB_FETCH);
+        if (!b)
+            return -1;
+        b->fetch_from = from;
+        b->fetch_limit = 8192;
+        if (store_fetch(c, b, err, errlen) < 0) {
+            jbatch_release(&b);
+            return -1;
+        }
+        size_t got = b->n;
+        if (got) {
+            from = b->e[got - 1].seq + 1;
+            window_push(w, b);
+        }
+        jbatch_release(&b);
+        if (got < 8192)
+            return 0;
+    }
+}
+
+int store_load_dedup(PGconn *c, uint64_t after, dedup_t *d, char *err, size_t errlen)
+{
+    char from[24];
+    snprintf(from, sizeof from, "%llu", (unsigned long long)after);
+    const char *vals[1] = {from};
+    PGresult *r = PQexecParams(c,
+                               "SELECT source, event_id, seq FROM journal WHERE seq > $1 "
+                               "ORDER BY seq",
+                               1, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "read dedup keys: %s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        dedup_key_t k = dedup_key(PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0),
+                                  PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
+        dedup_put(d, k, strtoull(PQgetvalue(r, i, 2), NULL, 10));
+    }
+    PQclear(r);
+    return 0;
+}

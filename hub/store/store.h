@@ -1,0 +1,65 @@
+/* store.h - the store thread: the only code that talks to PostgreSQL while
+ * the hub runs.
+ *
+ * The core thread never waits for the database. It hands the store a jbatch
+ * over an inproc PAIR socket (the pointer is the message; ownership passes
+ * with it) and goes on gathering the next one; the store commits the batch
+ * in one transaction (binary COPY for events) and hands the pointer back with
+ * its status. One commit is in flight at a time, so everything that arrives
+ * meanwhile forms the next group commit.
+ *
+ * When the connection is lost the store tells the core (STORE_DB_DOWN),
+ * reconnects with backoff, and tells it again when it is back (STORE_DB_UP).
+ * A commit whose outcome is unknown (the connection died during COMMIT) is
+ * held until the store can look in the journal and say which it was: a batch
+ * is never reported failed when it committed, nor committed when it failed. */
+#ifndef JOINERY_STORE_H
+#define JOINERY_STORE_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/journal.h"
+
+typedef struct store store_t;
+
+typedef enum { STORE_BATCH = 1, STORE_DB_DOWN, STORE_DB_UP } store_event_t;
+
+/* Starts the store thread on CTX with its own connection to CONNINFO. */
+store_t *store_new(void *ctx, const char *conninfo, char *err, size_t errlen);
+/* Stops the thread after the batch in flight, if any, is finished. */
+void store_destroy(store_t **s);
+/* The core's end of the pipe, for zmq_poll. */
+void *store_socket(store_t *s);
+/* Hands B to the store (JB_COMMIT or JB_FETCH). Ownership passes. */
+int store_submit(store_t *s, jbatch_t *b);
+/* After the socket polls readable: what happened, and for STORE_BATCH the
+ * batch, whose ownership returns to the caller. 0, or -1 if nothing. */
+int store_receive(store_t *s, store_event_t *ev, jbatch_t **b);
+
+/* ---- start-up, on a blocking connection before the core loop runs ---- */
+
+typedef struct {
+    char *adapter, *name;
+    char **patterns;
+    size_t npatterns;
+    uint64_t acked_seq;
+} store_sub_row_t;
+
+/* Connects, retrying with backoff for up to WAIT_MS (the database may still be
+ * starting). NULL with a message on failure. */
+PGconn *store_connect(const char *conninfo, int wait_ms, char *err, size_t errlen);
+int store_head(PGconn *c, uint64_t *head, char *err, size_t errlen);
+/* Every subscription; the caller frees with store_sub_rows_free. */
+int store_subscriptions(PGconn *c, store_sub_row_t **rows, size_t *n, char *err, size_t errlen);
+void store_sub_rows_free(store_sub_row_t *rows, size_t n);
+/* Journal entries with seq > AFTER, in batches pushed to W. */
+int store_load_window(PGconn *c, uint64_t after, window_t *w, char *err, size_t errlen);
+/* (source, event_id) of entries with seq > AFTER into D. */
+int store_load_dedup(PGconn *c, uint64_t after, dedup_t *d, char *err, size_t errlen);
+
+/* Executes one read into a JB_FETCH batch (also used by the thread). */
+int store_fetch(PGconn *c, jbatch_t *b, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,2538 @@
+/* match.c - Fellegi-Sunter scoring for Joinery's resident matching: comparators, Double Metaphone
+ * primary keys, British nickname groups, comparison levels, weights, decisions, blocking keys and
+ * EM training. See match.h for the contract; this file explains the numbers and trade-offs.
+ *
+ * Everything on the scoring path works in fixed-size stack buffers: no allocation, no global
+ * mutable state, so scoring is re-entrant and cheap across large candidate blocks.
+ */
+#include "match/match.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest normalised name we keep. Real forenames/surnames are far shorter; anything longer is a
+ * data-entry accident and comparing its first 63 letters loses nothing. */
+#define NAME_BUF MATCH_NAME_BUF
+#define EMAIL_BUF 256
+#define PHONE_BUF MATCH_PHONE_BUF
+
+/* ------------------------------------------------------------------------------------------ */
+/* Small string helpers                                                                        */
+
+static int is_blank(const char *s)
+{
+    return s == NULL || *s == '\0';
+}
+
+/* Latin letters with diacritics as their base letter: U+00C0..U+00FF (Latin-1 Supplement), then
+ * U+0100..U+017F (Latin Extended-A). '.' is not a letter (multiplication and division signs); '*'
+ * stands for a two-letter fold (AE, TH, SS, OE, IJ) handled in fold_utf8. Systems differ in
+ * whether they keep diacritics (Pádraig, Wiśniewski, Łukasz, Róisín), so a name must not lose the
+ * letter altogether: "Pádraig" is "PADRAIG", not "PDRAIG". */
+static const char latin1_fold[] =
+    "AAAAAA*CEEEEIIIIDNOOOOO.OUUUUY**AAAAAA*CEEEEIIIIDNOOOOO.OUUUUY*Y";
+static const char latin_ext_a_fold[] = "AAAAAACCCCCCCCDDDDEEEEEEEEEEGGGGGGGGHHHHIIIIIIIIII**JJKKK"
+                                       "LLLLLLLLLLNNNNNNNNNOOOOOO**RRRRRRSSSSSSSSTTTTTTUUUUUUUUUUUU"
+                                       "WWYYYZZZZZZS";
+
+/* The upper-case ASCII letters a UTF-8 character at *s stands for (up to 2, NUL-terminated in
+ * out), advancing *s past it; out[0] is NUL for anything that is not a letter. */
+static void fold_utf8(const char **s, char out[3])
+{
+    const unsigned char *u = (const unsigned char *)*s;
+    out[0] = out[1] = out[2] = '\0';
+    if (u[0] < 128) {
+        if (isalpha(u[0]))
+            out[0] = (char)toupper(u[0]);
+        *s += 1;
+        return;
+    }
+    /* Two-byte sequences C3 80..C5 BF are U+00C0..U+017F. */
+    if (u[0] >= 0xC3 && u[0] <= 0xC5 && (u[1] & 0xC0) == 0x80) {
+        unsigned cp = ((unsigned)(u[0] & 0x1F) << 6) | (u[1] & 0x3F);
+        char c = cp < 0x100 ? latin1_fold[cp - 0xC0] : latin_ext_a_fold[cp - 0x100];
+        *s += 2;
+        if (c == '*') {
+            static const struct {
+                unsigned cp;
+                char two[3];
+            } pairs[] = {{0xC6, "AE"},  {0xE6, "AE"},  {0xDE, "TH"},  {0xFE, "TH"}, {0xDF, "SS"},
+                         {0x132, "IJ"}, {0x133, "IJ"}, {0x152, "OE"}, {0x153, "OE"}};
+            for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+                if (pairs[i].cp == cp)
+                    memcpy(out, pairs[i].two, 3);
+        } else if (c != '.') {
+            out[0] = c;
+        }
+        return;
+    }
+    /* Any other non-ASCII character: skip it and its continuation bytes. */
+    *s += 1;
+    while ((**s & 0xC0) == 0x80)
+        *s += 1;
+}
+
+/* Upper-case letters only, diacritics folded: "O'Brien", "OBRIEN" and "O BRIEN" are the same
+ * surname for matching, as are "Wiśniewski" and "Wisniewski". Returns the length written (0 means
+ * missing). */
+static size_t norm_letters(const char *in, char *out, size_t out_len)
+{
+    size_t n = 0;
+    if (out_len == 0)
+        return 0;
+    while (in != NULL && *in != '\0' && n + 1 < out_len) {
+        unsigned char c = (unsigned char)*in;
+        if (c < 128) { /* the common case, without the fold's bookkeeping */
+            if (isalpha(c))
+                out[n++] = (char)toupper(c);
+            in++;
+            continue;
+        }
+        char f[3];
+        fold_utf8(&in, f);
+        for (int k = 0; f[k] != '\0' && n + 1 < out_len; k++)
+            out[n++] = f[k];
+    }
+    out[n] = '\0';
+    return n;
+}
+
+size_t match_norm_name(const char *name, char *out, size_t out_len)
+{
+    return norm_letters(name, out, out_len);
+}
+
+static int ascii_ieq(const char *a, const char *b)
+{
+    for (; *a != '\0' && *b != '\0'; a++, b++) {
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+            return 0;
+    }
+    return *a == *b;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Jaro-Winkler                                                                                */
+
+static size_t upper_copy(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; in != NULL && n < cap && in[n] != '\0'; n++)
+        out[n] = (char)toupper((unsigned char)in[n]);
+    return n;
+}
+
+/* Matched positions as bits: names are scored for every candidate pair, and two words per side
+ * cost less than clearing two arrays per call. */
+#define JW_WORDS ((MATCH_JW_MAX_LEN + 63) / 64)
+static int bit_get(const uint64_t *set, size_t i)
+{
+    return (int)(set[i >> 6] >> (i & 63) & 1);
+}
+
+static void bit_set(uint64_t *set, size_t i)
+{
+    set[i >> 6] |= (uint64_t)1 << (i & 63);
+}
+
+/* A and B are at most MATCH_JW_MAX_LEN characters. */
+static double jaro(const char *a, size_t la, const char *b, size_t lb)
+{
+    uint64_t ma[JW_WORDS] = {0}, mb[JW_WORDS] = {0};
+    size_t longer = la > lb ? la : lb;
+    size_t window = longer / 2 > 0 ? longer / 2 - 1 : 0;
+    size_t matches = 0;
+
+    for (size_t i = 0; i < la; i++) {
+        size_t lo = i > window ? i - window : 0;
+        size_t hi = i + window + 1 < lb ? i + window + 1 : lb;
+        for (size_t j = lo; j < hi; j++) {
+            if (!bit_get(mb, j) && a[i] == b[j]) {
+                bit_set(ma, i);
+                bit_set(mb, j);
+                matches++;
+                break;
+            }
+        }
+    }
+    if (matches == 0)
+        return 0.0;
+
+    size_t half_transpositions = 0;
+    for (size_t i = 0, j = 0; i < la; i++) {
+        if (!bit_get(ma, i))
+            continue;
+        while (!bit_get(mb, j))
+            j++;
+        if (a[i] != b[j])
+            half_transpositions++;
+        j++;
+    }
+    double m = (double)matches;
+    /* Integer halving as in Winkler's strcmp95, which the published reference values come from. */
+    double t = (double)(half_transpositions / 2);
+    return (m / (double)la + m / (double)lb + (m - t) / m) / 3.0;
+}
+
+/* Jaro-Winkler of two upper-case strings of known length. */
+static double jaro_winkler_upper(const char *a, size_t la, const char *b, size_t lb)
+{
+    if (la == 0 || lb == 0)
+        return (la == 0 && lb == 0) ? 1.0 : 0.0;
+    double j = jaro(a, la, b, lb);
+    /* Winkler only trusted the common-prefix bonus on strings that were already fairly similar. */
+    if (j <= 0.7)
+        return j;
+    size_t prefix = 0;
+    while (prefix < 4 && prefix < la && prefix < lb && a[prefix] == b[prefix])
+        prefix++;
+    return j + (double)prefix * 0.1 * (1.0 - j);
+}
+
+double match_jaro_winkler(const char *a, const char *b)
+{
+    char ua[MATCH_JW_MAX_LEN];
+    char ub[MATCH_JW_MAX_LEN];
+    size_t la = upper_copy(a, ua, sizeof ua);
+    size_t lb = upper_copy(b, ub, sizeof ub);
+    return jaro_winkler_upper(ua, la, ub, lb);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Double Metaphone, primary key only.
+ *
+ * A faithful rendering of Philips' rules (as in the widely used C port with Kevin Atkinson's
+ * fixes), keeping only the primary code. The word is padded with blanks, as in the original, so
+ * look-ahead tests such as "IER " and " C" work at the end of the word. */
+
+#define DM_PAD 5
+
+typedef struct {
+    char s[NAME_BUF + DM_PAD + 1]; /* upper-case word plus blank padding */
+    int len;                       /* real length */
+    int plen;                      /* padded length */
+    int last;                      /* index of the last real character */
+    int slavo_germanic;            /* contains W, K, CZ or WITZ */
+    char key[MATCH_PHONETIC_LEN + 1];
+    int klen;
+} dmeta_t;
+
+static char dm_get(const dmeta_t *d, int pos)
+{
+    return (pos < 0 || pos >= d->plen) ? '\0' : d->s[pos];
+}
+
+static int dm_vowel(const dmeta_t *d, int pos)
+{
+    char c = dm_get(d, pos);
+    return c != '\0' && strchr("AEIOUY", c) != NULL;
+}
+
+/* 1 if any of the '|'-separated alternatives occurs at pos. */
+static int dm_at(const dmeta_t *d, int pos, const char *alts)
+{
+    if (pos < 0 || pos >= d->plen)
+        return 0;
+    while (*alts != '\0') {
+        size_t k = strcspn(alts, "|");
+        if ((size_t)pos + k <= (size_t)d->plen && memcmp(d->s + pos, alts, k) == 0)
+            return 1;
+        alts += k;
+        if (*alts == '|')
+            alts++;
+    }
+    return 0;
+}
+
+static void dm_add(dmeta_t *d, const char *code)
+{
+    for (; *code != '\0' && d->klen < MATCH_PHONETIC_LEN; code++)
+        d->key[d->klen++] = *code;
+    d->key[d->klen] = '\0';
+}
+
+/* Adds code and skips a doubled letter ("FF", "KK", ...). */
+static int dm_simple(dmeta_t *d, int cur, const char *code)
+{
+    dm_add(d, code);
+    return dm_get(d, cur + 1) == d->s[cur] ? cur + 2 : cur + 1;
+}
+
+static int dm_ch(dmeta_t *d, int cur)
+{
+    if (cur > 0 && dm_at(d, cur, "CHAE")) { /* Michael */
+        dm_add(d, "K");
+        return cur + 2;
+    }
+    if (cur == 0 && (dm_at(d, cur + 1, "HARAC|HARIS") || dm_at(d, cur + 1, "HOR|HYM|HIA|HEM")) &&
+        !dm_at(d, 0, "CHORE")) { /* Greek roots: chorus, chemistry */
+        dm_add(d, "K");
+        return cur + 2;
+    }
+    if (dm_at(d, 0, "VAN |VON |SCH") || dm_at(d, cur - 2, "ORCHES|ARCHIT|ORCHID") ||
+        dm_at(d, cur + 2, "T|S") ||
+        ((dm_at(d, cur - 1, "A|O|U|E") || cur == 0) && dm_at(d, cur + 2, "L|R|N|M|B|H|F|V|W| "))) {
+        dm_add(d, "K");
+    } else if (cur > 0 && dm_at(d, 0, "MC")) {
+        dm_add(d, "K"); /* McHugh */
+    } else {
+        dm_add(d, "X"); /* church, Charles */
+    }
+    return cur + 2;
+}
+
+static int dm_cc(dmeta_t *d, int cur)
+{
+    if (dm_at(d, cur + 2, "I|E|H") && !dm_at(d, cur + 2, "HU")) {
+        /* accident, succeed -> KS; Italian bacci -> X */
+        if ((cur == 1 && dm_get(d, cur - 1) == 'A') || dm_at(d, cur - 1, "UCCEE|UCCES"))
+            dm_add(d, "KS");
+        else
+            dm_add(d, "X");
+        return cur + 3;
+    }
+    dm_add(d, "K"); /* Pierce's rule */
+    return cur + 2;
+}
+
+static int dm_c(dmeta_t *d, int cur)
+{
+    if (cur > 1 && !dm_vowel(d, cur - 2) && dm_at(d, cur - 1, "ACH") && dm_get(d, cur + 2) != 'I' &&
+        (dm_get(d, cur + 2) != 'E' || dm_at(d, cur - 2, "BACHER|MACHER"))) {
+        dm_add(d, "K"); /* Germanic: Bacharach */
+        return cur + 2;
+    }
+    if (cur == 0 && dm_at(d, cur, "CAESAR")) {
+        dm_add(d, "S");
+        return cur + 2;
+    }
+    if (dm_at(d, cur, "CHIA")) {
+        dm_add(d, "K");
+        return cur + 2;
+    }
+    if (dm_at(d, cur, "CH"))
+        return dm_ch(d, cur);
+    if (dm_at(d, cur, "CZ") && !dm_at(d, cur - 2, "WICZ")) {
+        dm_add(d, "S");
+        return cur + 2;
+    }
+    if (dm_at(d, cur + 1, "CIA")) {
+        dm_add(d, "X");
+        return cur + 3;
+    }
+    if (dm_at(d, cur, "CC") && !(cur == 1 && dm_get(d, 0) == 'M'))
+        return dm_cc(d, cur);
+    if (dm_at(d, cur, "CK|CG|CQ")) {
+        dm_add(d, "K");
+        return cur + 2;
+    }
+    if (dm_at(d, cur, "CI|CE|CY")) {
+        dm_add(d, "S");
+        return cur + 2;
+    }
+    dm_add(d, "K");
+    if (dm_at(d, cur + 1, " C| Q| G")) /* Mac Caffrey, Mac Gregor */
+        return cur + 3;
+    if (dm_at(d, cur + 1, "C|K|Q") && !dm_at(d, cur + 1, "CE|CI"))
+        return cur + 2;
+    return cur + 1;
+}
+
+static int dm_d(dmeta_t *d, int cur)
+{
+    if (dm_at(d, cur, "DG")) {
+        if (dm_at(d, cur + 2, "I|E|Y")) { /* edge */
+            dm_add(d, "J");
+            return cur + 3;
+        }
+        dm_add(d, "TK"); /* Edgar */
+        return cur + 2;
+    }
+    dm_add(d, "T");
+    return dm_at(d, cur, "DT|DD") ? cur + 2 : cur + 1;
+}
+
+static int dm_gh(dmeta_t *d, int cur)
+{
+    if (cur > 0 && !dm_vowel(d, cur - 1)) {
+        dm_add(d, "K");
+        return cur + 2;
+    }
+    if (cur == 0) { /* Ghislaine vs Ghent */
+        dm_add(d, dm_get(d, cur + 2) == 'I' ? "J" : "K");
+        return cur + 2;
+    }
+    /* Parker's rule: silent in Hugh, bough, Broughton */
+    if ((cur > 1 && dm_at(d, cur - 2, "B|H|D")) || (cur > 2 && dm_at(d, cur - 3, "B|H|D")) ||
+        (cur > 3 && dm_at(d, cur - 4, "B|H")))
+        return cur + 2;
+    if (cur > 2 && dm_get(d, cur - 1) == 'U' && dm_at(d, cur - 3, "C|G|L|R|T"))
+        dm_add(d, "F"); /* laugh, McLaughlin, Gough */
+    else if (dm_get(d, cur - 1) != 'I')
+        dm_add(d, "K");
+    return cur + 2;
+}
+
+static int dm_g(dmeta_t *d, int cur)
+{
+    if (dm_get(d, cur + 1) == 'H')
+        return dm_gh(d, cur);
+    if (dm_get(d, cur + 1) == 'N') {
+        if (cur == 1 && dm_vowel(d, 0) && !d->slavo_germanic)
+            dm_add(d, "KN");
+        else if (!dm_at(d, cur + 2, "EY") && !d->slavo_germanic)
+            dm_add(d, "N");
+        else
+            dm_add(d, "KN"); /* Cagney */
+        return cur + 2;
+    }
+    if (dm_at(d, cur + 1, "LI") && !d->slavo_germanic) { /* Tagliaro */
+        dm_add(d, "KL");
+        return cur + 2;
+    }
+    if (cur == 0 &&
+        (dm_get(d, cur + 1) == 'Y' || dm_at(d, cur + 1, "ES|EP|EB|EL|EY|IB|IL|IN|IE|EI|ER"))) {
+        dm_add(d, "K");
+        return cur + 2;
+    }
+    if ((dm_at(d, cur + 1, "ER") || dm_get(d, cur + 1) == 'Y') &&
+        !dm_at(d, 0, "DANGER|RANGER|MANGER") && !dm_at(d, cur - 1, "E|I") &&
+        !dm_at(d, cur - 1, "RGY|OGY")) {
+        dm_add(d, "K");
+        return cur + 2;
+    }
+    if (dm_at(d, cur + 1, "E|I|Y") || dm_at(d, cur - 1, "AGGI|OGGI")) {
+        int germanic = dm_at(d, 0, "VAN |VON |SCH") || dm_at(d, cur + 1, "ET");
+        dm_add(d, germanic ? "K" : "J");
+        return cur + 2;
+    }
+    dm_add(d, "K");
+    return dm_get(d, cur + 1) == 'G' ? cur + 2 : cur + 1;
+}
+
+static int dm_h(dmeta_t *d, int cur)
+{
+    /* Only sounded at the start or between vowels. */
+    if ((cur == 0 || dm_vowel(d, cur - 1)) && dm_vowel(d, cur + 1)) {
+        dm_add(d, "H");
+        return cur + 2;
+    }
+    return cur + 1;
+}
+
+static int dm_j(dmeta_t *d, int cur)
+{
+    if (dm_at(d, cur, "JOSE") || dm_at(d, 0, "SAN ")) { /* Spanish */
+        if ((cur == 0 && dm_get(d, cur + 4) == ' ') || dm_at(d, 0, "SAN "))
+            dm_add(d, "H");
+        else
+            dm_add(d, "J");
+        return cur + 1;
+    }
+    if (cur == 0) {
+        dm_add(d, "J");
+    } else if (dm_vowel(d, cur - 1) && !d->slavo_germanic &&
+               (dm_get(d, cur + 1) == 'A' || dm_get(d, cur + 1) == 'O')) {
+        dm_add(d, "J");
+    } else if (cur == d->last) {
+        dm_add(d, "J");
+    } else if (!dm_at(d, cur + 1, "L|T|K|S|N|M|B|Z") && !dm_at(d, cur - 1, "S|K|L")) {
+        dm_add(d, "J");
+    }
+    return dm_get(d, cur + 1) == 'J' ? cur + 2 : cur + 1;
+}
+
+static int dm_m(dmeta_t *d, int cur)
+{
+    int skip = (dm_at(d, cur - 1, "UMB") && (cur + 1 == d->last || dm_at(d, cur + 2, "ER"))) ||
+               dm_get(d, cur + 1) == 'M'; /* dumb, thumb */
+    dm_add(d, "M");
+    return skip ? cur + 2 : cur + 1;
+}
+
+static int dm_p(dmeta_t *d, int cur)
+{
+    if (dm_get(d, cur + 1) == 'H') {
+        dm_add(d, "F");
+        return cur + 2;
+    }
+    dm_add(d, "P"); /* Campbell, raspberry */
+    return dm_at(d, cur + 1, "P|B") ? cur + 2 : cur + 1;
+}
+
+static int dm_r(dmeta_t *d, int cur)
+{
+    /* French final -ier (Rogier) is silent, but not Germanic Hochmeier. */
+    if (!(cur == d->last && !d->slavo_germanic && dm_at(d, cur - 2, "IE") &&
+          !dm_at(d, cur - 4, "ME|MA")))
+        dm_add(d, "R");
+    return dm_get(d, cur + 1) == 'R' ? cur + 2 : cur + 1;
+}
+
+static int dm_sc(dmeta_t *d, int cur)
+{
+    if (dm_get(d, cur + 2) == 'H') {
+        /* Dutch school/schooner -> SK, but Schermerhorn/Schenker and Schlesinger -> X */
+        if (dm_at(d, cur + 3, "OO|UY|ED|EM"))
+            dm_add(d, "SK");
+        else
+            dm_add(d, "X");
+        return cur + 3;
+    }
+    dm_add(d, dm_at(d, cur + 2, "I|E|Y") ? "S" : "SK");
+    return cur + 3;
+}
+
+static int dm_s(dmeta_t *d, int cur)
+{
+    if (dm_at(d, cur - 1, "ISL|YSL")) /* island, Carlisle */
+        return cur + 1;
+    if (cur == 0 && dm_at(d, cur, "SUGAR")) {
+        dm_add(d, "X");
+        return cur + 1;
+    }
+    if (dm_at(d, cur, "SH")) {
+        dm_add(d, dm_at(d, cur + 1, "HEIM|HOEK|HOLM|HOLZ") ? "S" : "X");
+        return cur + 2;
+    }
+    if (dm_at(d, cur, "SIO|SIA")) {
+        dm_add(d, "S");
+        return cur + 3;
+    }
+    if ((cur == 0 && dm_at(d, cur + 1, "M|N|L|W")) || dm_at(d, cur + 1, "Z")) {
+        dm_add(d, "S"); /* Smith vs Schmidt, Snider vs Schneider */
+        return dm_at(d, cur + 1, "Z") ? cur + 2 : cur + 1;
+    }
+    if (dm_at(d, cur, "SC"))
+        return dm_sc(d, cur);
+    if (!(cur == d->last && dm_at(d, cur - 2, "AI|OI"))) /* French Artois */
+        dm_add(d, "S");
+    return dm_at(d, cur + 1, "S|Z") ? cur + 2 : cur + 1;
+}
+
+static int dm_t(dmeta_t *d, int cur)
+{
+    if (dm_at(d, cur, "TION|TIA|TCH")) {
+        dm_add(d, "X");
+        return cur + 3;
+    }
+    if (dm_at(d, cur, "TH|TTH")) {
+        /* Thomas, Thames and Germanic names keep a hard T; otherwise "th" is coded 0. */
+        if (dm_at(d, cur + 2, "OM|AM") || dm_at(d, 0, "VAN |VON |SCH"))
+            dm_add(d, "T");
+        else
+            dm_add(d, "0");
+        return cur + 2;
+    }
+    dm_add(d, "T");
+    return dm_at(d, cur + 1, "T|D") ? cur + 2 : cur + 1;
+}
+
+static int dm_w(dmeta_t *d, int cur)
+{
+    if (dm_at(d, cur, "WR")) {
+        dm_add(d, "R");
+        return cur + 2;
+    }
+    if (cur == 0 && (dm_vowel(d, cur + 1) || dm_at(d, cur, "WH")))
+        dm_add(d, "A"); /* no return: the rules below still apply */
+    if ((cur == d->last && dm_vowel(d, cur - 1)) || dm_at(d, cur - 1, "EWSKI|EWSKY|OWSKI|OWSKY") ||
+        dm_at(d, 0, "SCH"))
+        return cur + 1; /* Arnow sounds like Arnoff: silent in the primary */
+    if (dm_at(d, cur, "WICZ|WITZ")) {
+        dm_add(d, "TS");
+        return cur + 4;
+    }
+    return cur + 1;
+}
+
+static int dm_x(dmeta_t *d, int cur)
+{
+    /* French final -x is silent: Breaux */
+    if (!(cur == d->last && (dm_at(d, cur - 3, "IAU|EAU") || dm_at(d, cur - 2, "AU|OU"))))
+        dm_add(d, "KS");
+    return dm_at(d, cur + 1, "C|X") ? cur + 2 : cur + 1;
+}
+
+static int dm_z(dmeta_t *d, int cur)
+{
+    if (dm_get(d, cur + 1) == 'H') { /* pinyin Zhao */
+        dm_add(d, "J");
+        return cur + 2;
+    }
+    dm_add(d, "S");
+    return dm_get(d, cur + 1) == 'Z' ? cur + 2 : cur + 1;
+}
+
+static int dm_step(dmeta_t *d, int cur)
+{
+    switch (d->s[cur]) {
+    case 'A':
+    case 'E':
+    case 'I':
+    case 'O':
+    case 'U':
+    case 'Y':
+        if (cur == 0)
+            dm_add(d, "A");
+        return cur + 1;
+    case 'B':
+        return dm_simple(d, cur, "P");
+    case 'C':
+        return dm_c(d, cur);
+    case 'D':
+        return dm_d(d, cur);
+    case 'F':
+        return dm_simple(d, cur, "F");
+    case 'G':
+        return dm_g(d, cur);
+    case 'H':
+        return dm_h(d, cur);
+    case 'J':
+        return dm_j(d, cur);
+    case 'K':
+        return dm_simple(d, cur, "K");
+    case 'L':
+        return dm_simple(d, cur, "L");
+    case 'M':
+        return dm_m(d, cur);
+    case 'N':
+        return dm_simple(d, cur, "N");
+    case 'P':
+        return dm_p(d, cur);
+    case 'Q':
+        return dm_simple(d, cur, "K");
+    case 'R':
+        return dm_r(d, cur);
+    case 'S':
+        return dm_s(d, cur);
+    case 'T':
+        return dm_t(d, cur);
+    case 'V':
+        return dm_simple(d, cur, "F");
+    case 'W':
+        return dm_w(d, cur);
+    case 'X':
+        return dm_x(d, cur);
+    case 'Z':
+        return dm_z(d, cur);
+    default:
+        return cur + 1;
+    }
+}
+
+/* Letters upper-cased; runs of blanks/hyphens become one blank (word break); the rest dropped. */
+static void dm_load(dmeta_t *d, const char *name)
+{
+    int n = 0;
+    while (name != NULL && *name != '\0' && n < NAME_BUF - 2) {
+        char c = *name, f[3];
+        if (c == ' ' || c == '-' || c == '\t') {
+            if (n > 0 && d->s[n - 1] != ' ')
+                d->s[n++] = ' ';
+            name++;
+            continue;
+        }
+        if ((unsigned char)c < 128) {
+            if (isalpha((unsigned char)c))
+                d->s[n++] = (char)toupper((unsigned char)c);
+            name++;
+            continue;
+        }
+        fold_utf8(&name, f); /* as norm_letters: diacritics folded, other characters dropped */
+        for (int k = 0; f[k] != '\0' && n < NAME_BUF - 1; k++)
+            d->s[n++] = f[k];
+    }
+    while (n > 0 && d->s[n - 1] == ' ')
+        n--;
+    d->len = n;
+    d->last = n - 1;
+    memset(d->s + n, ' ', DM_PAD);
+    d->plen = n + DM_PAD;
+    d->s[d->plen] = '\0';
+    d->slavo_germanic =
+        strchr(d->s, 'W') != NULL || strchr(d->s, 'K') != NULL || strstr(d->s, "CZ") != NULL;
+    d->klen = 0;
+    d->key[0] = '\0';
+}
+
+void match_phonetic(const char *name, char *out, size_t out_len)
+{
+    dmeta_t d;
+    int cur = 0;
+
+    if (out == NULL || out_len == 0)
+        return;
+    dm_load(&d, name);
+    if (dm_at(&d, 0, "GN|KN|PN|WR|PS")) /* silent first letter: Knight, Wright */
+        cur = 1;
+    if (d.len > 0 && d.s[0] == 'X') { /* Xavier */
+        dm_add(&d, "S");
+        cur = 1;
+    }
+    while (cur < d.len && d.klen < MATCH_PHONETIC_LEN)
+        cur = dm_step(&d, cur);
+
+    size_t n = (size_t)d.klen < out_len - 1 ? (size_t)d.klen : out_len - 1;
+    memcpy(out, d.key, n);
+    out[n] = '\0';
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Nicknames
+ *
+ * Groups rather than pairs: every name in a group is equivalent to every other, which covers
+ * William/Bill/Will/Billy in one line. A diminutive shared by two formal names (Alex, Chris, Sam,
+ * Pat, Jo, Ted, Fred, Bert) appears in each group separately, so the formal names never become
+ * equivalent to each other through it. Standalone modern names that merely derive from an old
+ * one (Liam, Elsie as given names in their own right) are left out on purpose: a match must not
+ * turn two siblings into one person. Jake, Bella and Lottie are given names in their own right too
+ * but far more often the short form a second system holds for Jacob, Isabella and Charlotte; a
+ * pair of siblings so named would still need one birth date (twins) to be at risk. Charlie is not
+ * in Charlotte's group: it is a boy's name as often as her nickname, and Charles/Charlotte are how
+ * boy/girl twins are named. */
+static const char *const nickname_groups[] = {
+    "WILLIAM BILL BILLY WILL WILLIE WILLY",
+    "ELIZABETH LIZ LIZZIE LIZZY BETH BETTY BETSY BESS BESSIE LIBBY ELIZA",
+    "ROBERT BOB BOBBY ROB ROBBIE",
+    "MARGARET MAGGIE MAGS MEG PEGGY PEG MADGE MARGE MARGIE",
+    "CATHERINE KATHERINE CATHRYN KATHRYN KATE KATIE CATH CATHY KATHY KAT KITTY",
+    "JAMES JIM JIMMY JIMMIE JAMIE",
+    "RICHARD DICK DICKIE RICH RICHIE RICK RICKY",
+    "JOHN JACK JOHNNY JOHNNIE",
+    "JONATHAN JON JONNY JONNIE",
+    "EDWARD ED EDDIE EDDY TED TEDDY NED",
+    "EDMUND ED EDDIE NED",
+    "THEODORE THEO TED TEDDY",
+    "CHARLES CHARLIE CHAS CHAZ CHUCK",
+    "THOMAS TOM TOMMY",
+    "ANTHONY TONY ANT",
+    "MICHAEL MIKE MIKEY MICK MICKY MICKEY",
+    "DAVID DAVE DAVY DAI",
+    "STEPHEN STEVEN STEVE STEVIE",
+    "CHRISTOPHER KRISTOPHER CHRIS KIT",
+    "CHRISTINE CHRIS CHRISSIE CHRISSY",
+    "CHRISTINA CHRIS CHRISSIE CHRISSY TINA",
+    "ALEXANDER ALEX ALEC SANDY",
+    "ALEXANDRA ALEX LEXI LEXIE",
+    "SAMUEL SAM SAMMY",
+    "SAMANTHA SAM SAMMY SAMMIE",
+    "PATRICK PAT PADDY",
+    "PATRICIA PAT PATSY PATTY TRISH TRICIA",
+    "FREDERICK FRED FREDDIE FREDDY",
+    "ALFRED ALF ALFIE FRED",
+    "ALBERT BERT BERTIE AL",
+    "HERBERT BERT HERB",
+    "HENRY HARRY HAL",
+    "HAROLD HARRY HAL",
+    "JOSEPH JOE JOEY",
+    "JOSEPHINE JO JOSIE",
+    "JOANNE JOANNA JO",
+    "BENJAMIN BEN BENNY BENJI",
+    "DANIEL DAN DANNY",
+    "MATTHEW MATT MATTY",
+    "NICHOLAS NICK NICKY",
+    "NICOLA NIKKI NICKY",
+    "PETER PETE",
+    "PHILIP PHILLIP PHIL PIP",
+    "TIMOTHY TIM TIMMY",
+    "ANDREW ANDY DREW",
+    "GEOFFREY JEFFREY GEOFF JEFF",
+    "KENNETH KEN KENNY",
+    "LAWRENCE LAURENCE LARRY LAURIE",
+    "LEONARD LEN LENNY LENNIE",
+    "RAYMOND RAY",
+    "RONALD RON RONNIE",
+    "DONALD DON DONNIE",
+    "GERALD GERRY JERRY GED",
+    "DOUGLAS DOUG DOUGIE",
+    "NATHANIEL NAT NATE",
+    "ZACHARY ZAC ZACH ZACK",
+    "GREGORY GREG",
+    "TERENCE TERRY",
+    "THERESA TERESA TESS TESSA TERRI",
+    "VICTORIA VICKY VICKI TORI",
+    "REBECCA BECKY BECCA BEX",
+    "JENNIFER JENNY JEN JENNI",
+    "SUSAN SUE SUZY SUSIE",
+    "DEBORAH DEBRA DEBBIE DEB",
+    "KIMBERLEY KIMBERLY KIM",
+    "ABIGAIL ABBY ABBIE ABI",
+    "ANNE ANN ANNIE NAN",
+    "MARY MOLLY MOLLIE POLLY MAMIE",
+    "SARAH SARA SALLY SADIE",
+    "HELEN NELL NELLIE",
+    "ELEANOR ELINOR ELLIE NELL NELLIE",
+    "DOROTHY DOT DOTTIE DOLLY",
+    "FRANCES FRAN FRANNIE FANNY",
+    "FRANCIS FRANK FRANKIE",
+    "JACQUELINE JACKIE JACQUI",
+    "PAMELA PAM",
+    "JUDITH JUDY JUDE",
+    "ARCHIBALD ARCHIE",
+    "ANGELA ANGIE",
+    "CAROLINE CAROLYN CARRIE CARO",
+    "VALERIE VAL",
+    "ALISON ALLISON ALI ALLY",
+    "OLIVER OLLIE OLLY",
+    "OLIVIA LIV LIVVY LIVVIE",
+    "ISABEL ISABELLE ISOBEL ISABELLA BELLA IZZY IZZIE ISSY",
+    "PENELOPE PENNY",
+    "GILLIAN JILL GILL JILLY",
+    "KATHLEEN KATH KATHY",
+    "MALCOLM MAL",
+    "HUGH HUGHIE",
+    "DEREK DEL",
+    "SIDNEY SYDNEY SID",
+    "AMANDA MANDY",
+    "JESSICA JESS",
+    "JOSHUA JOSH",
+    "JACOB JAKE",
+    "NATHAN NATE",
+    "CHARLOTTE LOTTIE",
+    "STANLEY STAN",
+    "LESLIE LES",
+    "ERNEST ERNIE",
+    "REGINALD REG REGGIE",
+    "WALTER WALLY WALT",
+    "CYRIL CY",
+    "BARBARA BABS",
+    /* Spelling and transliteration variants that Jaro-Winkler scores below 0.92. */
+    "MUHAMMAD MUHAMMED MOHAMMED MOHAMMAD MOHAMED MOHAMMUD",
+    "SEAN SHAUN SHAWN",
+    "AISHA AYESHA",
+};
+
+/* Opposite-sex forms of one name. Jaro-Winkler rates Alexander/Alexandra at 0.96, which would
+ * read as a typo, yet this is precisely how boy/girl twins are named; such pairs compare as
+ * DIFFERENT forenames so that the twin guard applies even when sex is not recorded. */
+static const char *const gendered_groups[] = {
+    "ALEXANDER ALEXANDRA",
+    "DANIEL DANIELLE DANIELA",
+    "FRANCIS FRANCES",
+    "LOUIS LOUISE LOUISA",
+    "JOSEPH JOSEPHINE",
+    "PAUL PAULA PAULINE",
+    "ROBERT ROBERTA",
+    "GEORGE GEORGIA GEORGINA",
+    "HENRY HENRIETTA",
+    "ERIC ERICA",
+    "JULIAN JULIANA JULIANNE",
+    "JULIUS JULIA JULIE",
+    "ANDREW ANDREA",
+    "NICHOLAS NICOLA",
+    "PATRICK PATRICIA",
+    "CARL CARLA",
+    "DENIS DENNIS DENISE",
+    "GABRIEL GABRIELLE GABRIELA",
+    "MICHAEL MICHAELA",
+    "CHRISTIAN CHRISTINA",
+    "STEPHEN STEPHANIE",
+    "VICTOR VICTORIA",
+    "ADRIAN ADRIANA ADRIENNE",
+    "MARTIN MARTINA",
+    "BERNARD BERNADETTE",
+    "EDWARD EDWINA",
+    "OLIVER OLIVIA",
+    "NOEL NOELLE",
+    "JOEL JOELLE",
+    "MARIO MARIA",
+    "BILLY BILLIE",
+    "JOHN JOAN",
+    "JAMES JAMESINA",
+    "THOMAS THOMASINA",
+    "WILLIAM WILHELMINA",
+    "CHARLES CHARLOTTE",
+    "SAMUEL SAMANTHA",
+    "RYAN RYANNE",
+    "JEAN JEANNE",
+};
+
+typedef struct {
+    const char *name;
+    uint16_t group;
+} match_name_group_t;
+
+/* nickname_groups, sorted by name for bsearch: (name, group). Generated from the
+ * groups above; test_match checks the two agree. */
+static const match_name_group_t nickname_groups_index[] = {
+    {"ABBIE", 65},       {"ABBY", 65},      {"ABI", 65},        {"ABIGAIL", 65},
+    {"AISHA", 107},      {"AL", 29},        {"ALBERT", 29},     {"ALEC", 21},
+    {"ALEX", 21},        {"ALEX", 22},      {"ALEXANDER", 21},  {"ALEXANDRA", 22},
+    {"ALF", 28},         {"ALFIE", 28},     {"ALFRED", 28},     {"ALI", 81},
+    {"ALISON", 81},      {"ALLISON", 81},   {"ALLY", 81},       {"AMANDA", 92},
+    {"ANDREW", 44},      {"ANDY", 44},      {"ANGELA", 78},     {"ANGIE", 78},
+    {"ANN", 66},         {"ANNE", 66},      {"ANNIE", 66},      {"ANT", 14},
+    {"ANTHONY", 14},     {"ARCHIBALD", 77}, {"ARCHIE", 77},     {"AYESHA", 107},
+    {"BABS", 104},       {"BARBARA", 104},  {"BECCA", 60},      {"BECKY", 60},
+    {"BELLA", 84},       {"BEN", 36},       {"BENJAMIN", 36},   {"BENJI", 36},
+    {"BENNY", 36},       {"BERT", 29},      {"BERT", 30},       {"BERTIE", 29},
+    {"BESS", 1},         {"BESSIE", 1},     {"BETH", 1},        {"BETSY", 1},
+    {"BETTY", 1},        {"BEX", 60},       {"BILL", 0},        {"BILLY", 0},
+    {"BOB", 2},          {"BOBBY", 2},      {"CARO", 79},       {"CAROLINE", 79},
+    {"CAROLYN", 79},     {"CARRIE", 79},    {"CATH", 4},        {"CATHERINE", 4},
+    {"CATHRYN", 4},      {"CATHY", 4},      {"CHARLES", 12},    {"CHARLIE", 12},
+    {"CHARLOTTE", 97},   {"CHAS", 12},      {"CHAZ", 12},       {"CHRIS", 18},
+    {"CHRIS", 19},       {"CHRIS", 20},     {"CHRISSIE", 19},   {"CHRISSIE", 20},
+    {"CHRISSY", 19},     {"CHRISSY", 20},   {"CHRISTINA", 20},  {"CHRISTINE", 19},
+    {"CHRISTOPHER", 18}, {"CHUCK", 12},     {"CY", 103},        {"CYRIL", 103},
+    {"DAI", 16},         {"DAN", 37},       {"DANIEL", 37},     {"DANNY", 37},
+    {"DAVE", 16},        {"DAVID", 16},     {"DAVY", 16},       {"DEB", 63},
+    {"DEBBIE", 63},      {"DEBORAH", 63},   {"DEBRA", 63},      {"DEL", 90},
+    {"DEREK", 90},       {"DICK", 6},       {"DICKIE", 6},      {"DOLLY", 71},
+    {"DON", 51},         {"DONALD", 51},    {"DONNIE", 51},     {"DOROTHY", 71},
+    {"DOT", 71},         {"DOTTIE", 71},    {"DOUG", 53},       {"DOUGIE", 53},
+    {"DOUGLAS", 53},     {"DREW", 44},      {"ED", 9},          {"ED", 10},
+    {"EDDIE", 9},        {"EDDIE", 10},     {"EDDY", 9},        {"EDMUND", 10},
+    {"EDWARD", 9},       {"ELEANOR", 70},   {"ELINOR", 70},     {"ELIZA", 1},
+    {"ELIZABETH", 1},    {"ELLIE", 70},     {"ERNEST", 100},    {"ERNIE", 100},
+    {"FANNY", 72},       {"FRAN", 72},      {"FRANCES", 72},    {"FRANCIS", 73},
+    {"FRANK", 73},       {"FRANKIE", 73},   {"FRANNIE", 72},    {"FRED", 27},
+    {"FRED", 28},        {"FREDDIE", 27},   {"FREDDY", 27},     {"FREDERICK", 27},
+    {"GED", 52},         {"GEOFF", 45},     {"GEOFFREY", 45},   {"GERALD", 52},
+    {"GERRY", 52},       {"GILL", 86},      {"GILLIAN", 86},    {"GREG", 56},
+    {"GREGORY", 56},     {"HAL", 31},       {"HAL", 32},        {"HAROLD", 32},
+    {"HARRY", 31},       {"HARRY", 32},     {"HELEN", 69},      {"HENRY", 31},
+    {"HERB", 30},        {"HERBERT", 30},   {"HUGH", 89},       {"HUGHIE", 89},
+    {"ISABEL", 84},      {"ISABELLA", 84},  {"ISABELLE", 84},   {"ISOBEL", 84},
+    {"ISSY", 84},        {"IZZIE", 84},     {"IZZY", 84},       {"JACK", 7},
+    {"JACKIE", 74},      {"JACOB", 95},     {"JACQUELINE", 74}, {"JACQUI", 74},
+    {"JAKE", 95},        {"JAMES", 5},      {"JAMIE", 5},       {"JEFF", 45},
+    {"JEFFREY", 45},     {"JEN", 61},       {"JENNI", 61},      {"JENNIFER", 61},
+    {"JENNY", 61},       {"JERRY", 52},     {"JESS", 93},       {"JESSICA", 93},
+    {"JILL", 86},        {"JILLY", 86},     {"JIM", 5},         {"JIMMIE", 5},
+    {"JIMMY", 5},        {"JO", 34},        {"JO", 35},         {"JOANNA", 35},
+    {"JOANNE", 35},      {"JOE", 33},       {"JOEY", 33},       {"JOHN", 7},
+    {"JOHNNIE", 7},      {"JOHNNY", 7},     {"JON", 8},         {"JONATHAN", 8},
+    {"JONNIE", 8},       {"JONNY", 8},      {"JOSEPH", 33},     {"JOSEPHINE", 34},
+    {"JOSH", 94},        {"JOSHUA", 94},    {"JOSIE", 34},      {"JUDE", 76},
+    {"JUDITH", 76},      {"JUDY", 76},      {"KAT", 4},         {"KATE", 4},
+    {"KATH", 87},        {"KATHERINE", 4},  {"KATHLEEN", 87},   {"KATHRYN", 4},
+    {"KATHY", 4},        {"KATHY", 87},     {"KATIE", 4},       {"KEN", 46},
+    {"KENNETH", 46},     {"KENNY", 46},     {"KIM", 64},        {"KIMBERLEY", 64},
+    {"KIMBERLY", 64},    {"KIT", 18},       {"KITTY", 4},       {"KRISTOPHER", 18},
+    {"LARRY", 47},       {"LAURENCE", 47},  {"LAURIE", 47},     {"LAWRENCE", 47},
+    {"LEN", 48},         {"LENNIE", 48},    {"LENNY", 48},      {"LEONARD", 48},
+    {"LES", 99},         {"LESLIE", 99},    {"LEXI", 22},       {"LEXIE", 22},
+    {"LIBBY", 1},        {"LIV", 83},       {"LIVVIE", 83},     {"LIVVY", 83},
+    {"LIZ", 1},          {"LIZZIE", 1},     {"LIZZY", 1},       {"LOTTIE", 97},
+    {"MADGE", 3},        {"MAGGIE", 3},     {"MAGS", 3},        {"MAL", 88},
+    {"MALCOLM", 88},     {"MAMIE", 67},     {"MANDY", 92},      {"MARGARET", 3},
+    {"MARGE", 3},        {"MARGIE", 3},     {"MARY", 67},       {"MATT", 38},
+    {"MATTHEW", 38},     {"MATTY", 38},     {"MEG", 3},         {"MICHAEL", 15},
+    {"MICK", 15},        {"MICKEY", 15},    {"MICKY", 15},      {"MIKE", 15},
+    {"MIKEY", 15},       {"MOHAMED", 105},  {"MOHAMMAD", 105},  {"MOHAMMED", 105},
+    {"MOHAMMUD", 105},   {"MOLLIE", 67},    {"MOLLY", 67},      {"MUHAMMAD", 105},
+    {"MUHAMMED", 105},   {"NAN", 66},       {"NAT", 54},        {"NATE", 54},
+    {"NATE", 96},        {"NATHAN", 96},    {"NATHANIEL", 54},  {"NED", 9},
+    {"NED", 10},         {"NELL", 69},      {"NELL", 70},       {"NELLIE", 69},
+    {"NELLIE", 70},      {"NICHOLAS", 39},  {"NICK", 39},       {"NICKY", 39},
+    {"NICKY", 40},       {"NICOLA", 40},    {"NIKKI", 40},      {"OLIVER", 82},
+    {"OLIVIA", 83},      {"OLLIE", 82},     {"OLLY", 82},       {"PADDY", 25},
+    {"PAM", 75},         {"PAMELA", 75},    {"PAT", 25},        {"PAT", 26},
+    {"PATRICIA", 26},    {"PATRICK", 25},   {"PATSY", 26},      {"PATTY", 26},
+    {"PEG", 3},          {"PEGGY", 3},      {"PENELOPE", 85},   {"PENNY", 85},
+    {"PETE", 41},        {"PETER", 41},     {"PHIL", 42},       {"PHILIP", 42},
+    {"PHILLIP", 42},     {"PIP", 42},       {"POLLY", 67},      {"RAY", 49},
+    {"RAYMOND", 49},     {"REBECCA", 60},   {"REG", 101},       {"REGGIE", 101},
+    {"REGINALD", 101},   {"RICH", 6},       {"RICHARD", 6},     {"RICHIE", 6},
+    {"RICK", 6},         {"RICKY", 6},      {"ROB", 2},         {"ROBBIE", 2},
+    {"ROBERT", 2},       {"RON", 50},       {"RONALD", 50},     {"RONNIE", 50},
+    {"SADIE", 68},       {"SALLY", 68},     {"SAM", 23},        {"SAM", 24},
+    {"SAMANTHA", 24},    {"SAMMIE", 24},    {"SAMMY", 23},      {"SAMMY", 24},
+    {"SAMUEL", 23},      {"SANDY", 21},     {"SARA", 68},       {"SARAH", 68},
+    {"SEAN", 106},       {"SHAUN", 106},    {"SHAWN", 106},     {"SID", 91},
+    {"SIDNEY", 91},      {"STAN", 98},      {"STANLEY", 98},    {"STEPHEN", 17},
+    {"STEVE", 17},       {"STEVEN", 17},    {"STEVIE", 17},     {"SUE", 62},
+    {"SUSAN", 62},       {"SUSIE", 62},     {"SUZY", 62},       {"SYDNEY", 91},
+    {"TED", 9},          {"TED", 11},       {"TEDDY", 9},       {"TEDDY", 11},
+    {"TERENCE", 57},     {"TERESA", 58},    {"TERRI", 58},      {"TERRY", 57},
+    {"TESS", 58},        {"TESSA", 58},     {"THEO", 11},       {"THEODORE", 11},
+    {"THERESA", 58},     {"THOMAS", 13},    {"TIM", 43},        {"TIMMY", 43},
+    {"TIMOTHY", 43},     {"TINA", 20},      {"TOM", 13},        {"TOMMY", 13},
+    {"TONY", 14},        {"TORI", 59},      {"TRICIA", 26},     {"TRISH", 26},
+    {"VAL", 80},         {"VALERIE", 80},   {"VICKI", 59},      {"VICKY", 59},
+    {"VICTORIA", 59},    {"WALLY", 102},    {"WALT", 102},      {"WALTER", 102},
+    {"WILL", 0},         {"WILLIAM", 0},    {"WILLIE", 0},      {"WILLY", 0},
+    {"ZAC", 55},         {"ZACH", 55},      {"ZACHARY", 55},    {"ZACK", 55},
+};
+
+/* gendered_groups, sorted by name for bsearch: (name, group). Generated from the
+ * groups above; test_match checks the two agree. */
+static const match_name_group_t gendered_groups_index[] = {
+    {"ADRIAN", 22},     {"ADRIANA", 22},   {"ADRIENNE", 22},   {"ALEXANDER", 0}, {"ALEXANDRA", 0},
+    {"ANDREA", 12},     {"ANDREW", 12},    {"BERNADETTE", 24}, {"BERNARD", 24},  {"BILLIE", 30},
+    {"BILLY", 30},      {"CARL", 15},      {"CARLA", 15},      {"CHARLES", 35},  {"CHARLOTTE", 35},
+    {"CHRISTIAN", 19},  {"CHRISTINA", 19}, {"DANIEL", 1},      {"DANIELA", 1},   {"DANIELLE", 1},
+    {"DENIS", 16},      {"DENISE", 16},    {"DENNIS", 16},     {"EDWARD", 25},   {"EDWINA", 25},
+    {"ERIC", 9},        {"ERICA", 9},      {"FRANCES", 2},     {"FRANCIS", 2},   {"GABRIEL", 17},
+    {"GABRIELA", 17},   {"GABRIELLE", 17}, {"GEORGE", 7},      {"GEORGIA", 7},   {"GEORGINA", 7},
+    {"HENRIETTA", 8},   {"HENRY", 8},      {"JAMES", 32},      {"JAMESINA", 32}, {"JEAN", 38},
+    {"JEANNE", 38},     {"JOAN", 31},      {"JOEL", 28},       {"JOELLE", 28},   {"JOHN", 31},
+    {"JOSEPH", 4},      {"JOSEPHINE", 4},  {"JULIA", 11},      {"JULIAN", 10},   {"JULIANA", 10},
+    {"JULIANNE", 10},   {"JULIE", 11},     {"JULIUS", 11},     {"LOUIS", 3},     {"LOUISA", 3},
+    {"LOUISE", 3},      {"MARIA", 29},     {"MARIO", 29},      {"MARTIN", 23},   {"MARTINA", 23},
+    {"MICHAEL", 18},    {"MICHAELA", 18},  {"NICHOLAS", 13},   {"NICOLA", 13},   {"NOEL", 27},
+    {"NOELLE", 27},     {"OLIVER", 26},    {"OLIVIA", 26},     {"PATRICIA", 14}, {"PATRICK", 14},
+    {"PAUL", 5},        {"PAULA", 5},      {"PAULINE", 5},     {"ROBERT", 6},    {"ROBERTA", 6},
+    {"RYAN", 37},       {"RYANNE", 37},    {"SAMANTHA", 36},   {"SAMUEL", 36},   {"STEPHANIE", 20},
+    {"STEPHEN", 20},    {"THOMAS", 33},    {"THOMASINA", 33},  {"VICTOR", 21},   {"VICTORIA", 21},
+    {"WILHELMINA", 34}, {"WILLIAM", 34},
+};
+
+static int name_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const match_name_group_t *)elem)->name);
+}
+
+/* The run of index entries for NAME (a name may be in several groups). */
+static const match_name_group_t *name_groups(const match_name_group_t *idx, size_t n,
+                                             const char *name, size_t *count)
+{
+    const match_name_group_t *hit = bsearch(name, idx, n, sizeof *idx, name_cmp);
+    *count = 0;
+    if (!hit)
+        return NULL;
+    const match_name_group_t *first = hit, *last = hit;
+    while (first > idx && strcmp(first[-1].name, name) == 0)
+        first--;
+    while (last + 1 < idx + n && strcmp(last[1].name, name) == 0)
+        last++;
+    *count = (size_t)(last - first) + 1;
+    return first;
+}
+
+/* Do A and B share a group? Looked up in the sorted index: this runs for
+ * every candidate pair's forenames, and most names are in no group. */
+static int in_one_group(const match_name_group_t *idx, size_t n, const char *a, const char *b)
+{
+    size_t na, nb;
+    const match_name_group_t *ga = name_groups(idx, n, a, &na);
+    const match_name_group_t *gb = ga ? name_groups(idx, n, b, &nb) : NULL;
+    for (size_t i = 0; gb && i < na; i++)
+        for (size_t j = 0; j < nb; j++)
+            if (ga[i].group == gb[j].group)
+                return 1;
+    return 0;
+}
+
+/* Every name of every group is in the index under that group, and the index
+ * holds nothing else: the groups are what a person edits, the index is what
+ * runs. */
+static int index_matches(const char *const *groups, size_t ngroups, const match_name_group_t *idx,
+                         size_t n)
+{
+    size_t names = 0;
+    for (size_t g = 0; g < ngroups; g++) {
+        const char *p = groups[g];
+        while (*p) {
+            char name[NAME_BUF];
+            size_t k = strcspn(p, " ");
+            if (k == 0 || k >= sizeof name)
+                return 0;
+            memcpy(name, p, k);
+            name[k] = '\0';
+            size_t cnt;
+            const match_name_group_t *run = name_groups(idx, n, name, &cnt);
+            int found = 0;
+            for (size_t i = 0; run && i < cnt; i++)
+                found |= run[i].group == g;
+            if (!found)
+                return 0;
+            names++;
+            p += k;
+            while (*p == ' ')
+                p++;
+        }
+    }
+    return names == n;
+}
+
+int match_name_index_consistent(void)
+{
+    return index_matches(nickname_groups, sizeof nickname_groups / sizeof nickname_groups[0],
+                         nickname_groups_index,
+                         sizeof nickname_groups_index / sizeof nickname_groups_index[0]) &&
+           index_matches(gendered_groups, sizeof gendered_groups / sizeof gendered_groups[0],
+                         gendered_groups_index,
+                         sizeof gendered_groups_index / sizeof gendered_groups_index[0]);
+}
+
+#define NICK_INDEX_N (sizeof nickname_groups_index / sizeof nickname_groups_index[0])
+#define GEND_INDEX_N (sizeof gendered_groups_index / sizeof gendered_groups_index[0])
+
+/* Where a name's entries start in an index, and how many; both 0 if none. */
+static void name_run(const match_name_group_t *idx, size_t n, const char *name, unsigned short *at,
+                     unsigned short *count)
+{
+    size_t k;
+    const match_name_group_t *first = name_groups(idx, n, name, &k);
+    *at = first ? (unsigned short)(first - idx) : 0;
+    *count = (unsigned short)k;
+}
+
+/* Do two runs of an index share a group? The same answer as in_one_group, from runs found once
+ * per name (match_prepare) instead of two searches per pair. */
+static int runs_share_group(const match_name_group_t *idx, unsigned a_at, unsigned na,
+                            unsigned b_at, unsigned nb)
+{
+    for (unsigned i = 0; i < na; i++)
+        for (unsigned j = 0; j < nb; j++)
+            if (idx[a_at + i].group == idx[b_at + j].group)
+                return 1;
+    return 0;
+}
+
+int match_is_nickname(const char *a, const char *b)
+{
+    char na[NAME_BUF];
+    char nb[NAME_BUF];
+
+    if (norm_letters(a, na, sizeof na) == 0 || norm_letters(b, nb, sizeof nb) == 0)
+        return 0;
+    if (strcmp(na, nb) == 0)
+        return 1;
+    return in_one_group(nickname_groups_index,
+                        sizeof nickname_groups_index / sizeof nickname_groups_index[0], na, nb);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Identifier validation                                                                       */
+
+/* Digits only, ignoring blanks and hyphens; returns digit count, or 0 on any other character or
+ * overflow of the buffer. */
+static size_t digits_only(const char *in, char *out, size_t out_len)
+{
+    size_t n = 0;
+    for (; in != NULL && *in != '\0'; in++) {
+        if (*in == ' ' || *in == '-')
+            continue;
+        if (!isdigit((unsigned char)*in) || n + 1 >= out_len)
+            return 0;
+        out[n++] = *in;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static int nhs_normalise(const char *nhs, char out[11])
+{
+    if (digits_only(nhs, out, 11) != 10)
+        return 0;
+    int sum = 0;
+    int all_same = 1;
+    for (int i = 0; i < 9; i++) {
+        sum += (out[i] - '0') * (10 - i);
+        all_same &= out[i] == out[0];
+    }
+    int check = 11 - sum % 11;
+    if (check == 11)
+        check = 0;
+    if (check == 10 || check != out[9] - '0')
+        return 0;
+    return !(all_same && out[9] == out[0]);
+}
+
+int match_nhs_number_valid(const char *nhs)
+{
+    char buf[11];
+    return nhs_normalise(nhs, buf);
+}
+
+/* HMRC format: two prefix letters, six digits, optional suffix A-D. Prefixes D, F, I, Q, U, V in
+ * either place and O second are never issued; BG, GB, NK, KN, NT, ZZ are not allocated and TN is
+ * the temporary-number prefix, which many people share, so none of them identifies anyone.
+ * Writes the 8-character core and the suffix (or '\0'). */
+static int ni_normalise(const char *ni, char core[9], char *suffix)
+{
+    char s[12];
+    size_t n = 0;
+    for (; ni != NULL && *ni != '\0'; ni++) {
+        if (*ni == ' ')
+            continue;
+        if (n + 1 >= sizeof s)
+            return 0;
+        s[n++] = (char)toupper((unsigned char)*ni);
+    }
+    s[n] = '\0';
+    if (n != 8 && n != 9)
+        return 0;
+    if (!isupper((unsigned char)s[0]) || !isupper((unsigned char)s[1]))
+        return 0;
+    if (strchr("DFIQUV", s[0]) != NULL || strchr("DFIOQUV", s[1]) != NULL)
+        return 0;
+    static const char *const banned[] = {"BG", "GB", "NK", "KN", "NT", "TN", "ZZ"};
+    for (size_t i = 0; i < sizeof banned / sizeof banned[0]; i++) {
+        if (memcmp(s, banned[i], 2) == 0)
+            return 0;
+    }
+    for (int i = 2; i < 8; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return 0;
+    }
+    if (n == 9 && strchr("ABCD", s[8]) == NULL)
+        return 0;
+    memcpy(core, s, 8);
+    core[8] = '\0';
+    *suffix = n == 9 ? s[8] : '\0';
+    return 1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Dates                                                                                       */
+
+typedef struct {
+    int y, m, d;
+} ymd_t;
+
+static int days_in_month(int y, int m)
+{
+    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : dim[m - 1];
+}
+
+static int two_digits(const char *s)
+{
+    return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+/* Strict YYYY-MM-DD (a trailing "T..." time part is tolerated); anything else is treated as
+ * missing rather than guessed at, because a mis-parsed date is worse evidence than none. */
+static int parse_date(const char *s, ymd_t *out)
+{
+    if (is_blank(s))
+        return 0;
+    for (int i = 0; i < 10; i++) {
+        int want_dash = i == 4 || i == 7;
+        if (s[i] == '\0')
+            return 0;
+        if (want_dash ? s[i] != '-' : !isdigit((unsigned char)s[i]))
+            return 0;
+    }
+    if (s[10] != '\0' && s[10] != 'T')
+        return 0;
+    out->y = two_digits(s) * 100 + two_digits(s + 2);
+    out->m = two_digits(s + 5);
+    out->d = two_digits(s + 8);
+    if (out->y < 1800 || out->m < 1 || out->m > 12 || out->d < 1)
+        return 0;
+    return out->d <= days_in_month(out->y, out->m);
+}
+
+/* Days since 1970-01-01 (Hinnant's days_from_civil). */
+static long days_from_civil(ymd_t t)
+{
+    long y = t.y - (t.m <= 2);
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long mp = (t.m + 9) % 12;
+    long doy = (153 * mp + 2) / 5 + t.d - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* strcmp(a, b) == 0, without the call for the many pairs whose first letters already differ:
+ * it runs several times for each of an event's ~20 candidates. */
+static inline int str_eq(const char *a, const char *b)
+{
+    return a[0] == b[0] && strcmp(a, b) == 0;
+}
+
+static int birth_level(const match_prep_t *a, const match_prep_t *b)
+{
+    if (a->birth[0] == '\0' || b->birth[0] == '\0')
+        return MATCH_BIRTH_MISSING;
+    if (a->by == b->by && a->bm == b->bm && a->bd == b->bd)
+        return MATCH_BIRTH_EXACT;
+    if (a->by == b->by && a->bm == b->bd && a->bd == b->bm)
+        return MATCH_BIRTH_TRANSPOSED;
+    /* One keyed digit wrong, anywhere in the date: 1952 typed as 1902 is as much a slip as the 13th
+     * typed as the 18th. */
+    int diffs = 0;
+    for (int i = 0; i < 10; i++)
+        diffs += a->birth[i] != b->birth[i];
+    if (diffs == 1)
+        return MATCH_BIRTH_TYPO;
+    long gap = a->bdays - b->bdays;
+    if (gap >= -31 && gap <= 31)
+        return MATCH_BIRTH_WITHIN_MONTH;
+    return a->by == b->by ? MATCH_BIRTH_SAME_YEAR : MATCH_BIRTH_DIFFERENT;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Postcodes, phones, emails, sex                                                              */
+
+typedef struct {
+    char full[9];   /* "SW1A 1AA" */
+    char sector[7]; /* "SW1A 1" */
+    char outward[5];
+    char area[3]; /* "SW", "B" */
+    int parsed;   /* 0: not a UK postcode shape, compare only exactly */
+} postcode_t;
+
+/* Accepts any spacing and case. A valid shape is a 2-4 character outward code starting with a
+ * letter, then digit-letter-letter. Anything else (BFPO, overseas) is kept for exact comparison. */
+static int parse_postcode(const char *in, postcode_t *pc)
+{
+    char s[16];
+    size_t n = 0;
+    for (; in != NULL && *in != '\0'; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (isspace(c))
+            continue;
+        if (!isalnum(c) || n + 1 >= sizeof s)
+            return 0;
+        s[n++] = (char)toupper(c);
+    }
+    s[n] = '\0';
+    if (n == 0 || n > 8)
+        return 0;
+    memset(pc, 0, sizeof *pc);
+    const char *in3 = n >= 5 ? s + n - 3 : s;
+    pc->parsed = n >= 5 && n <= 7 && isalpha((unsigned char)s[0]) &&
+                 isdigit((unsigned char)in3[0]) && isalpha((unsigned char)in3[1]) &&
+                 isalpha((unsigned char)in3[2]);
+    if (!pc->parsed) {
+        memcpy(pc->full, s, n + 1);
+        return 1;
+    }
+    size_t out_len = n - 3;
+    memcpy(pc->outward, s, out_len);
+    pc->outward[out_len] = '\0';
+    pc->area[0] = s[0];
+    pc->area[1] = isalpha((unsigned char)s[1]) ? s[1] : '\0';
+    /* Lengths are fixed by the shape check: outward 2-4, inward 3. */
+    memcpy(pc->full, s, out_len);
+    pc->full[out_len] = ' ';
+    memcpy(pc->full + out_len + 1, in3, 4); /* inward code and its NUL */
+    memcpy(pc->sector, pc->full, out_len + 2);
+    pc->sector[out_len + 2] = '\0';
+    return 1;
+}
+
+static int postcode_level(const match_prep_t *a, const match_prep_t *b)
+{
+    if (a->pc_full[0] == '\0' || b->pc_full[0] == '\0')
+        return MATCH_POSTCODE_MISSING;
+    if (str_eq(a->pc_full, b->pc_full))
+        return MATCH_POSTCODE_EXACT;
+    if (a->pc_area[0] == '\0' || b->pc_area[0] == '\0') /* not both UK postcodes */
+        return MATCH_POSTCODE_DIFFERENT;
+    if (str_eq(a->pc_sector, b->pc_sector))
+        return MATCH_POSTCODE_SECTOR;
+    if (str_eq(a->pc_outward, b->pc_outward))
+        return MATCH_POSTCODE_DISTRICT;
+    if (str_eq(a->pc_area, b->pc_area))
+        return MATCH_POSTCODE_AREA;
+    return MATCH_POSTCODE_DIFFERENT;
+}
+
+/* Digits only, with the UK country code folded to the trunk 0: "+44 (0)20 7946 0000",
+ * "0044 20 7946 0000" and "020 7946 0000" all become "02079460000". Fewer than 7 digits is not a
+ * phone number (extensions, "n/a", "0"), so it counts as missing. */
+static int norm_phone(const char *in, char *out, size_t out_len)
+{
+    char d[PHONE_BUF];
+    size_t n = 0;
+    for (; in != NULL && *in != '\0'; in++) {
+        if (isdigit((unsigned char)*in)) {
+            if (n + 1 >= sizeof d)
+                return 0;
+            d[n++] = *in;
+        }
+    }
+    d[n] = '\0';
+    const char *rest = d;
+    int national = 0;
+    if (n >= 4 && memcmp(d, "0044", 4) == 0) {
+        rest += 4;
+        national = 1;
+    } else if (n >= 12 && memcmp(d, "44", 2) == 0) { /* 44 + a 10-digit national number */
+        rest += 2;
+        national = 1;
+    }
+    if (national && *rest == '0') /* the "(0)" people write after +44 */
+        rest++;
+    size_t w = strlen(rest) + (size_t)national;
+    if (out_len == 0 || w >= out_len)
+        return 0;
+    out[0] = '0';
+    memcpy(out + national, rest, w - (size_t)national + 1);
+    return w >= 7;
+}
+
+static int norm_email(const char *in, char *out, size_t out_len)
+{
+    size_t n = 0;
+    while (in != NULL && isspace((unsigned char)*in))
+        in++;
+    for (; in != NULL && *in != '\0'; in++) {
+        if (n + 1 >= out_len)
+            return 0;
+        out[n++] = (char)tolower((unsigned char)*in);
+    }
+    while (n > 0 && isspace((unsigned char)out[n - 1]))
+        n--;
+    out[n] = '\0';
+    const char *at = strchr(out, '@');
+    return at != NULL && at != out && at[1] != '\0';
+}
+
+/* 1 male, 2 female, 3 other, 0 missing/unknown. */
+static int sex_code(const char *s)
+{
+    if (is_blank(s))
+        return 0;
+    if (ascii_ieq(s, "male") || ascii_ieq(s, "m"))
+        return 1;
+    if (ascii_ieq(s, "female") || ascii_ieq(s, "f"))
+        return 2;
+    if (ascii_ieq(s, "other"))
+        return 3;
+    return 0;
+}
+
+static int binary_level(int present, int equal)
+{
+    if (!present)
+        return MATCH_BINARY_MISSING;
+    return equal ? MATCH_BINARY_EXACT : MATCH_BINARY_DIFFERENT;
+}
+
+static int sex_level(const match_prep_t *a, const match_prep_t *b)
+{
+    return binary_level(a->sex != 0 && b->sex != 0, a->sex == b->sex);
+}
+
+/* A UK mobile number (07..., also written +44 7...): one person's, unlike a household landline. */
+static int is_mobile(const match_prep_t *p)
+{
+    return p->phone[0] == '0' && p->phone[1] == '7' && strlen(p->phone) == 11;
+}
+
+static int phone_level(const match_prep_t *a, const match_prep_t *b)
+{
+    int present = a->phone[0] != '\0' && b->phone[0] != '\0';
+    return binary_level(present, present && str_eq(a->phone, b->phone));
+}
+
+/* Compared by a 64-bit hash of the normalised address: two different addresses share one with a
+ * chance of 1 in 2^64 per pair, far below any error rate in the data. */
+static int email_level(const match_prep_t *a, const match_prep_t *b)
+{
+    int present = a->has_email && b->has_email;
+    return binary_level(present, present && a->email_hash == b->email_hash);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Names                                                                                       */
+
+/* The family-name enum is the given-name enum without NICKNAME; compute in given terms, then map.
+ */
+/* One name as match_prep_t holds it: normalised, its length, letter counts and phonetic key. */
+typedef struct {
+    const char *s, *ph;
+    size_t len;
+    const unsigned char *count;
+} pname_t;
+
+/* Could Jaro-Winkler reach 0.80? Jaro counts matching characters, and no more characters can
+ * match than the two names have letters in common, so m <= sum of the smaller letter counts, and
+ * with no transpositions and the full prefix bonus JW <= 0.6 Jaro + 0.4. Most candidates' names
+ * share too few letters for that bound to reach 0.80, and then neither JW level can apply and the
+ * comparison is left undone: the level is the same as if it had been computed. */
+static int jw_may_reach_80(const pname_t *a, const pname_t *b)
+{
+    unsigned m = 0;
+    for (int i = 0; i < 26; i++)
+        m += a->count[i] < b->count[i] ? a->count[i] : b->count[i];
+    if (m == 0)
+        return 0;
+    double j = ((double)m / (double)a->len + (double)m / (double)b->len + 1.0) / 3.0;
+    return 0.6 * j + 0.4 >= 0.80 - 1e-9;
+}
+
+/* A and B are names as prepared; GA and GB the prepared persons whose forenames they are, NULL
+ * when comparing surnames. */
+static int name_level_given_terms(const pname_t *na, const pname_t *nb, const match_prep_t *ga,
+                                  const match_prep_t *gb)
+{
+    const char *a = na->s, *b = nb->s, *pa = na->ph, *pb = nb->ph;
+    if (a[0] == '\0' || b[0] == '\0')
+        return MATCH_GIVEN_MISSING;
+    if (str_eq(a, b))
+        return MATCH_GIVEN_EXACT;
+    if (ga != NULL &&
+        runs_share_group(gendered_groups_index, ga->gend_at, ga->gend_n, gb->gend_at, gb->gend_n))
+        return MATCH_GIVEN_DIFFERENT;
+    if (ga != NULL &&
+        runs_share_group(nickname_groups_index, ga->nick_at, ga->nick_n, gb->nick_at, gb->nick_n))
+        return MATCH_GIVEN_NICKNAME;
+    /* Normalised names are upper-case letters already, shorter than MATCH_JW_MAX_LEN. */
+    if (jw_may_reach_80(na, nb)) {
+        double jw = jaro_winkler_upper(a, na->len, b, nb->len);
+        if (jw >= 0.92)
+            return MATCH_GIVEN_JW92;
+        if (jw >= 0.80)
+            return MATCH_GIVEN_JW80;
+    }
+    if (pa[0] != '\0' && str_eq(pa, pb))
+        return MATCH_GIVEN_PHONETIC;
+    return MATCH_GIVEN_DIFFERENT;
+}
+
+static int family_level(const match_prep_t *a, const match_prep_t *b)
+{
+    static const int to_family[MATCH_GIVEN_NLEVELS] = {
+        MATCH_FAMILY_MISSING, MATCH_FAMILY_EXACT,    MATCH_FAMILY_DIFFERENT, MATCH_FAMILY_JW92,
+        MATCH_FAMILY_JW80,    MATCH_FAMILY_PHONETIC, MATCH_FAMILY_DIFFERENT,
+    };
+    pname_t na = {a->family, a->family_ph, a->family_len, a->family_count};
+    pname_t nb = {b->family, b->family_ph, b->family_len, b->family_count};
+    return to_family[name_level_given_terms(&na, &nb, NULL, NULL)];
+}
+
+static uint64_t fnv1a(const char *s);
+
+/* NAME is normalised: upper-case A-Z only, fewer than MATCH_NAME_BUF letters. */
+static void letter_counts(const char *name, unsigned char *len, unsigned char count[26])
+{
+    size_t n = 0;
+    for (; name[n] != '\0'; n++) {
+        if (name[n] < 'A' || name[n] > 'Z') {
+            /* Not a normalised name after all: counts that bound nothing. */
+            memset(count, 255, 26);
+            break;
+        }
+        count[name[n] - 'A']++;
+    }
+    *len = (unsigned char)strlen(name);
+}
+
+void match_prepare(const match_person_t *p, match_prep_t *o)
+{
+    memset(o, 0, sizeof *o);
+    if (p == NULL)
+        return;
+    if (norm_letters(p->given, o->given, sizeof o->given) > 0) {
+        match_phonetic(o->given, o->given_ph, sizeof o->given_ph);
+        letter_counts(o->given, &o->given_len, o->given_count);
+        name_run(nickname_groups_index, NICK_INDEX_N, o->given, &o->nick_at, &o->nick_n);
+        name_run(gendered_groups_index, GEND_INDEX_N, o->given, &o->gend_at, &o->gend_n);
+    }
+    if (norm_letters(p->family, o->family, sizeof o->family) > 0) {
+        match_phonetic(o->family, o->family_ph, sizeof o->family_ph);
+        letter_counts(o->family, &o->family_len, o->family_count);
+    }
+    ymd_t d;
+    if (parse_date(p->birth_date, &d)) {
+        memcpy(o->birth, p->birth_date, 10);
+        o->by = d.y;
+        o->bm = d.m;
+        o->bd = d.d;
+        o->bdays = days_from_civil(d);
+    }
+    o->sex = (unsigned char)sex_code(p->sex);
+    postcode_t pc;
+    if (parse_postcode(p->postcode, &pc)) {
+        memcpy(o->pc_full, pc.full, sizeof o->pc_full);
+        if (pc.parsed) {
+            memcpy(o->pc_sector, pc.sector, sizeof o->pc_sector);
+            memcpy(o->pc_outward, pc.outward, sizeof o->pc_outward);
+            memcpy(o->pc_area, pc.area, sizeof o->pc_area);
+        }
+    }
+    if (!norm_phone(p->phone, o->phone, sizeof o->phone))
+        o->phone[0] = '\0';
+    char e[EMAIL_BUF];
+    if (norm_email(p->email, e, sizeof e)) {
+        o->email_hash = fnv1a(e);
+        o->has_email = 1;
+    }
+    if (!nhs_normalise(p->nhs_number, o->nhs))
+        o->nhs[0] = '\0';
+    if (!ni_normalise(p->ni_number, o->ni, &o->ni_suffix))
+        o->ni[0] = o->ni_suffix = '\0';
+}
+
+static int level_prep(match_field_t f, const match_prep_t *a, const match_prep_t *b)
+{
+    switch (f) {
+    case MATCH_FIELD_GIVEN:
+        return name_level_given_terms(
+            &(pname_t){a->given, a->given_ph, a->given_len, a->given_count},
+            &(pname_t){b->given, b->given_ph, b->given_len, b->given_count}, a, b);
+    case MATCH_FIELD_FAMILY:
+        return family_level(a, b);
+    case MATCH_FIELD_BIRTH:
+        return birth_level(a, b);
+    case MATCH_FIELD_SEX:
+        return sex_level(a, b);
+    case MATCH_FIELD_POSTCODE:
+        return postcode_level(a, b);
+    case MATCH_FIELD_PHONE:
+        return phone_level(a, b);
+    case MATCH_FIELD_EMAIL:
+        return email_level(a, b);
+    default:
+        return -1;
+    }
+}
+
+int match_level(match_field_t f, const match_person_t *a, const match_person_t *b)
+{
+    match_prep_t pa, pb;
+    match_prepare(a, &pa);
+    match_prepare(b, &pb);
+    return level_prep(f, &pa, &pb);
+}
+
+static const int field_nlevels[MATCH_FIELD_COUNT] = {
+    MATCH_GIVEN_NLEVELS,    MATCH_FAMILY_NLEVELS, MATCH_BIRTH_NLEVELS,  MATCH_BINARY_NLEVELS,
+    MATCH_POSTCODE_NLEVELS, MATCH_BINARY_NLEVELS, MATCH_BINARY_NLEVELS,
+};
+
+const char *match_level_name(match_field_t f, int level)
+{
+    static const char *const given[] = {"missing",  "exact",    "nickname", "jw>=0.92",
+                                        "jw>=0.80", "phonetic", "different"};
+    static const char *const family[] = {"missing",  "exact",    "jw>=0.92",
+                                         "jw>=0.80", "phonetic", "different"};
+    static const char *const birth[] = {"missing",        "exact",        "day-month-transposed",
+                                        "one-digit-typo", "within-month", "same-year",
+                                        "different"};
+    static const char *const postcode[] = {"missing",       "exact",     "same-sector",
+                                           "same-district", "same-area", "different"};
+    static const char *const binary[] = {"missing", "exact", "different"};
+    static const char *const *const tables[MATCH_FIELD_COUNT] = {given,    family, birth, binary,
+                                                                 postcode, binary, binary};
+
+    if ((int)f < 0 || f >= MATCH_FIELD_COUNT || level < 0 || level >= field_nlevels[f])
+        return "invalid";
+    return tables[f][level];
+}
+
+const char *match_field_name(match_field_t f)
+{
+    static const char *const names[MATCH_FIELD_COUNT] = {"given",    "family", "birth_date", "sex",
+                                                         "postcode", "phone",  "email"};
+    if ((int)f < 0 || f >= MATCH_FIELD_COUNT)
+        return "invalid";
+    return names[f];
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Default parameters
+ *
+ * m = P(level | same person), u = P(level | two random people), each summing to 1 over levels
+ * 1..n-1. The u values are approximate random-pair agreement rates for a council population of
+ * about 300,000 drawn from UK name and birth statistics; the m values reflect the error rates
+ * typical of council and NHS systems. Both should be replaced by `joinery match train` (EM) on
+ * local data once enough pairs exist; these are only a safe starting point.
+ *
+ * Thresholds: with ~300,000 residents the prior odds that a random pair is the same person are
+ * about 1:2^18. A total of 30 therefore means posterior odds of ~2^12 (about 4,000:1) before
+ * auto-linking, four times the 1,000:1 that a precision of 0.999 needs; the anchor guard in
+ * match_decide then stops the known look-alikes (twins, a parent and child sharing a name, boy/girl
+ * twins), and a pair with nothing beyond name and birth date in common needs upper +
+ * MATCH_UNCORROBORATED_MARGIN = 33 (~32,000:1), because namesakes are more common than
+ * independence predicts. 16 means odds of ~1:4, below which a steward's time is better spent
+ * elsewhere. Worked examples with these numbers and no frequency table: exact names + birth date +
+ * postcode ~ 41.7 (link); surname typo (jw>=0.92) with the rest exact ~ 36.7 (link); same-sex twins
+ * (same surname, birth date, postcode, sex, different forename) ~ 29.7 (steward, and blocked from
+ * linking by the guard anyway); the same person moved within the town ~ 29.9 with sex, another
+ * town ~ 26.3 (steward unless phone/email also agree, or the names are rarer than average: with
+ * the frequency table a rare surname is worth 13-16 bits, not 8.8). */
+
+static void set_row(match_params_t *p, match_field_t f, int n, const double *m, const double *u)
+{
+    p->nlevels[f] = n;
+    for (int k = 0; k < MATCH_MAX_LEVELS; k++) {
+        p->m[f][k] = k > 0 && k < n ? m[k - 1] : 0.0;
+        p->u[f][k] = k > 0 && k < n ? u[k - 1] : 0.0;
+    }
+}
+
+void match_params_default(match_params_t *p)
+{
+    if (p == NULL)
+        return;
+    memset(p, 0, sizeof *p);
+    /* Forename: exact, nickname, jw92, jw80, phonetic, different. u(exact) ~ 0.01: the sum of
+     * squared forename frequencies, the top names being 1-2% each. m(different) = 0.01 covers
+     * people known by a middle name; keeping it small is what makes a different forename strong
+     * evidence of a different person (twins). */
+    static const double gm[] = {0.855, 0.04, 0.05, 0.03, 0.015, 0.01};
+    static const double gu[] = {0.01, 0.002, 0.003, 0.015, 0.01, 0.96};
+    /* Surname: exact, jw92, jw80, phonetic, different. u(exact) ~ 0.002 (Smith alone is 1.26%, so
+     * the sum of squares is ~0.001-0.002). m(different) = 0.055 because surnames change on
+     * marriage and divorce. */
+    static const double fm[] = {0.88, 0.04, 0.015, 0.01, 0.055};
+    static const double fu[] = {0.002, 0.003, 0.015, 0.01, 0.97};
+    /* Birth date: exact, transposed, typo, within month, same year, different. u(exact) ~ 4e-5:
+     * ~90 birth years x 365 days, skewed by the age pyramid. u(transposed) is lower because only
+     * dates with day <= 12 can transpose; u(typo) ~ 1e-3: a date has about 35 one-digit neighbours
+     * that are real dates within the population's 95 birth years (9 for the last year digit, ~8
+     * for the decade, ~17 in month and day), out of ~35,000 dates. */
+    static const double bm[] = {0.95, 0.01, 0.02, 0.005, 0.005, 0.01};
+    static const double bu[] = {4e-5, 1.5e-5, 1e-3, 2e-3, 0.012, 0.984945};
+    /* Sex: exact, different. m(different) covers recording errors and changes of gender. */
+    static const double sm[] = {0.98, 0.02};
+    static const double su[] = {0.5, 0.5};
+    /* Postcode: exact, sector, district, area, different. A unit postcode holds ~40 people, so
+     * u(exact) ~ 2e-4 in a ~300,000 population. The other u values are for a population spread
+     * over several postcode areas (a hub serving a city region or a group of councils; with one
+     * council in one area, EM will find u(area) near 1): a sector ~ 1/300 of such a region, a
+     * district ~ 1/150, an area ~ 1/7. m(exact) = 0.8 because people move and systems lag; of the
+     * fifth that differ, most moved within their town (English migration statistics: about two
+     * thirds of moves stay within the local authority), which is what m(area) = 0.08 against
+     * m(different) = 0.04 says. So the same postcode area nearly cancels out (-0.8 bits) while
+     * another part of the country is real evidence of a different person (-4.4 bits): the
+     * namesake with the same name and birth date lives elsewhere. */
+    static const double pm[] = {0.80, 0.04, 0.04, 0.08, 0.04};
+    static const double pu[] = {2e-4, 0.003, 0.006, 0.14, 0.8508};
+    /* Phone and email: m is P(level | same person, both recorded). Mobile numbers and e-mail
+     * addresses last: about one record pair in eight or so carries a different one (a new phone,
+     * a second address), so m(different) = 0.12 / 0.15 and disagreement is evidence (-3 bits),
+     * not free. The random-pair agreement rate is ~1e-6, but contact details are shared inside
+     * households (a parent's mobile on a child's record), exactly the pairs blocking surfaces.
+     * Conditional independence fails there, so u is set deliberately high to cap this evidence
+     * at ~10 bits. */
+    static const double tm[] = {0.88, 0.12};
+    static const double tu[] = {1e-3, 0.999};
+    static const double em[] = {0.85, 0.15};
+    static const double eu[] = {5e-4, 0.9995};
+
+    set_row(p, MATCH_FIELD_GIVEN, MATCH_GIVEN_NLEVELS, gm, gu);
+    set_row(p, MATCH_FIELD_FAMILY, MATCH_FAMILY_NLEVELS, fm, fu);
+    set_row(p, MATCH_FIELD_BIRTH, MATCH_BIRTH_NLEVELS, bm, bu);
+    set_row(p, MATCH_FIELD_SEX, MATCH_BINARY_NLEVELS, sm, su);
+    set_row(p, MATCH_FIELD_POSTCODE, MATCH_POSTCODE_NLEVELS, pm, pu);
+    set_row(p, MATCH_FIELD_PHONE, MATCH_BINARY_NLEVELS, tm, tu);
+    set_row(p, MATCH_FIELD_EMAIL, MATCH_BINARY_NLEVELS, em, eu);
+    p->upper = 30.0;
+    p->lower = 16.0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Scoring                                                                                     */
+
+/* Probabilities are floored so that a zero in hand-edited parameters gives a large finite weight
+ * rather than an infinity or NaN in the total. */
+#define PROB_FLOOR 1e-9
+
+static double safe_log2_ratio(double num, double den)
+{
+    return log2((num > PROB_FLOOR ? num : PROB_FLOOR) / (den > PROB_FLOOR ? den : PROB_FLOOR));
+}
+
+/* NORM is the normalised name (match_prep_t). */
+/* The frequency hook's answer for one of A's names, from A's cache when it holds this hook's. */
+static double ask_tf(match_tf_fn tf, void *ctx, match_field_t f, const match_prep_t *a)
+{
+    if (a->tf_fn != NULL && a->tf_fn == (void (*)(void))tf && a->tf_ctx == ctx)
+        return f == MATCH_FIELD_GIVEN ? a->tf_given : a->tf_family;
+    return tf(ctx, f, f == MATCH_FIELD_GIVEN ? a->given : a->family);
+}
+
+void match_prepare_tf(match_prep_t *p, match_tf_fn tf, void *tf_ctx)
+{
+    p->tf_fn = NULL;
+    if (tf == NULL)
+        return;
+    p->tf_given = p->given[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_GIVEN, p->given) : 0.0;
+    p->tf_family = p->family[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_FAMILY, p->family) : 0.0;
+    p->tf_fn = (void (*)(void))tf;
+    p->tf_ctx = tf_ctx;
+}
+
+static double name_tf(match_tf_fn tf, void *ctx, match_field_t f, const match_prep_t *a)
+{
+    const char *norm = f == MATCH_FIELD_GIVEN ? a->given : a->family;
+    if (tf == NULL || norm[0] == '\0')
+        return 0.0;
+    double v = ask_tf(tf, ctx, f, a);
+    if (!(v > 0.0)) /* also rejects NaN */
+        return 0.0;
+    double floor = f == MATCH_FIELD_GIVEN ? MATCH_TF_GIVEN_FLOOR : MATCH_TF_FLOOR;
+    if (v < floor)
+        return floor;
+    return v > 1.0 ? 1.0 : v;
+}
+
+static double field_weight(const match_params_t *p, match_field_t f, int level, match_tf_fn tf,
+                           void *tf_ctx, const match_prep_t *a)
+{
+    if (level <= 0 || level >= p->nlevels[f] || level >= MATCH_MAX_LEVELS)
+        return 0.0;
+    double u = p->u[f][level];
+    if (level == 1 && (f == MATCH_FIELD_GIVEN || f == MATCH_FIELD_FAMILY)) {
+        /* Level 1 is EXACT for both name fields. */
+        double freq = name_tf(tf, tf_ctx, f, a);
+        if (freq > 0.0)
+            return safe_log2_ratio(p->m[f][level], freq);
+    }
+    return p->frozen ? p->w[f][level] : safe_log2_ratio(p->m[f][level], u);
+}
+
+void match_params_freeze(match_params_t *p)
+{
+    if (p == NULL)
+        return;
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++)
+        for (int k = 0; k < MATCH_MAX_LEVELS; k++)
+            p->w[f][k] = k > 0 && k < p->nlevels[f] ? safe_log2_ratio(p->m[f][k], p->u[f][k]) : 0.0;
+    p->frozen = 1;
+}
+
+double match_score(const match_params_t *p, const match_person_t *a, const match_person_t *b,
+                   match_tf_fn tf, void *tf_ctx, match_evidence_t *ev)
+{
+    if (a == NULL || b == NULL) {
+        if (ev != NULL)
+            memset(ev, 0, sizeof *ev);
+        return 0.0;
+    }
+    match_prep_t pa, pb;
+    match_prepare(a, &pa);
+    match_prepare(b, &pb);
+    return match_score_prep(p, &pa, &pb, tf, tf_ctx, ev);
+}
+
+double match_score_prep(const match_params_t *p, const match_prep_t *a, const match_prep_t *b,
+                        match_tf_fn tf, void *tf_ctx, match_evidence_t *ev)
+{
+    match_evidence_t local;
+    if (ev == NULL)
+        ev = &local;
+    memset(ev, 0, sizeof *ev);
+    if (p == NULL || a == NULL || b == NULL)
+        return 0.0;
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        ev->level[f] = level_prep((match_field_t)f, a, b);
+        ev->weight[f] = field_weight(p, (match_field_t)f, ev->level[f], tf, tf_ctx, a);
+        ev->total += ev->weight[f];
+    }
+    return ev->total;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Decisions                                                                                   */
+
+/* V as snprintf's "%.1f" writes it: the exact value rounded to tenths, ties to even. The product
+ * P = V * 10 is rounded; its error E (fma, exact) only matters when P lies on a half exactly, and
+ * then says which side of the half the exact product is. */
+int match_tenths(double v, char out[MATCH_TENTHS_LEN])
+{
+    double p = v * 10.0, t = rint(p);
+    if (!isfinite(v) || fabs(t) >= 1e15) { /* not a score; cut to the buffer */
+        (void)snprintf(out, MATCH_TENTHS_LEN, "%.1f", v);
+        return (int)strlen(out);
+    }
+    double d = p - t, e = fma(v, 10.0, -p); /* both exact */
+    if (d == 0.5 && e > 0)
+        t += 1.0;
+    else if (d == -0.5 && e < 0)
+        t -= 1.0;
+    char tmp[24];
+    size_t n = 0, k = 0;
+    if (t < 0 || (t == 0 && signbit(v)))
+        out[n++] = '-';
+    unsigned long long a = (unsigned long long)fabs(t), whole = a / 10;
+    do {
+        tmp[k++] = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole != 0);
+    while (k > 0)
+        out[n++] = tmp[--k];
+    out[n++] = '.';
+    out[n++] = (char)('0' + a % 10);
+    out[n] = '\0';
+    return (int)n;
+}
+
+/* The 17 significant digits of |V| = M * 2^E (M < 2^53, E <= 0) as the integer round(|V| *
+ * 10^K), ties to even, computed exactly in 128 bits: K <= 20 keeps M * 10^K below 2^120. */
+static unsigned __int128 scaled_digits(uint64_t m, int e, int k)
+{
+    unsigned __int128 n = m;
+    for (int i = 0; i < k; i++)
+        n *= 10;
+    int s = -e;
+    if (s == 0)
+        return n;
+    unsigned __int128 q = n >> s, r = n & (((unsigned __int128)1 << s) - 1),
+                      half = (unsigned __int128)1 << (s - 1);
+    if (r > half || (r == half && (q & 1)))
+        q++;
+    return q;
+}
+
+/* Fast for 1e-4 <= |V| < 2^53, where %.17g writes fixed notation and the digits fit 128 bits;
+ * anything else (never a score) goes to snprintf. */
+const char *match_g17(double v, char out[MATCH_G17_LEN])
+{
+    if (!isfinite(v))
+        return NULL;
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 9007199254740992.0)) {
+        (void)snprintf(out, MATCH_G17_LEN, "%.17g", v);
+        return out;
+    }
+    int e2;
+    double f = frexp(a, &e2); /* a = f * 2^e2, 0.5 <= f < 1 */
+    uint64_t m = (uint64_t)ldexp(f, 53);
+    int e = e2 - 53;
+    /* X = the decimal exponent of the rounded value: guessed, then put right. */
+    int x = (int)floor(log10(a));
+    static const unsigned __int128 lo = (unsigned __int128)10000000000000000ULL; /* 10^16 */
+    const unsigned __int128 hi = lo * 10;
+    unsigned __int128 d = 0;
+    for (int tries = 0; tries < 4; tries++) {
+        d = scaled_digits(m, e, 16 - x);
+        if (d >= hi)
+            x++;
+        else if (d < lo)
+            x--;
+        else
+            break;
+    }
+    if (d >= hi) /* rounded up to the next power of ten */
+        d = lo, x++;
+    char dig[17];
+    for (int i = 16; i >= 0; i--, d /= 10)
+        dig[i] = (char)('0' + (int)(d % 10));
+    int last = 16; /* %g drops trailing zeros of the fraction */
+    size_t n = 0;
+    if (signbit(v))
+        out[n++] = '-';
+    if (x >= 0) {
+        while (last > x && dig[last] == '0')
+            last--;
+        for (int i = 0; i <= x; i++)
+            out[n++] = dig[i];
+        if (last > x) {
+            out[n++] = '.';
+            for (int i = x + 1; i <= last; i++)
+                out[n++] = dig[i];
+        }
+    } else {
+        while (dig[last] == '0')
+            last--;
+        out[n++] = '0';
+        out[n++] = '.';
+        for (int i = x + 1; i < 0; i++)
+            out[n++] = '0';
+        for (int i = 0; i <= last; i++)
+            out[n++] = dig[i];
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* "TEXT (score 31.4)" without snprintf: kept candidates' reasons are written for every event. */
+static void say(char *why, size_t why_len, const char *text, double score)
+{
+    if (why == NULL || why_len == 0)
+        return;
+    static const char open[] = " (score ";
+    char num[MATCH_TENTHS_LEN];
+    size_t n = (size_t)match_tenths(score, num), lt = strlen(text);
+    if (lt + sizeof open - 1 + n + 2 > why_len) {
+        snprintf(why, why_len, "%s (score %s)", text, num);
+        return;
+    }
+    memcpy(why, text, lt);
+    memcpy(why + lt, open, sizeof open - 1);
+    memcpy(why + lt + sizeof open - 1, num, n);
+    memcpy(why + lt + sizeof open - 1 + n, ")", 2);
+}
+
+static int birth_agrees_closely(int level)
+{
+    return level == MATCH_BIRTH_EXACT || level == MATCH_BIRTH_TRANSPOSED ||
+           level == MATCH_BIRTH_TYPO;
+}
+
+/* A forename shared by two formal names of opposite sex (Alex for Alexander and Alexandra, Sam,
+ * Chris, Jo, Pat): the same word on two records says nothing about their sex. */
+static int forename_shared_by_two_names(const char *norm)
+{
+    size_t n;
+    (void)name_groups(nickname_groups_index,
+                      sizeof nickname_groups_index / sizeof nickname_groups_index[0], norm, &n);
+    return n > 1;
+}
+
+/* 1 if a and b differ by exactly one keystroke: one letter inserted, deleted or replaced. */
+static int one_edit_apart(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la < lb) {
+        const char *t = a;
+        a = b;
+        b = t;
+        size_t tl = la;
+        la = lb;
+        lb = tl;
+    }
+    if (la - lb > 1)
+        return 0;
+    size_t i = 0;
+    while (i < lb && a[i] == b[i])
+        i++;
+    if (la == lb)
+        return i < la && strcmp(a + i + 1, b + i + 1) == 0;
+    return strcmp(a + i + 1, b + i) == 0;
+}
+
+/* A forename one keystroke from its opposite-sex form (Martin/Martina, John/Joan, Paul/Paula):
+ * boy/girl twins are named so, and one slip turns one twin's name into the other's. */
+static int typo_from_opposite_sex_form(const char *norm)
+{
+    size_t n;
+    const match_name_group_t *run =
+        name_groups(gendered_groups_index,
+                    sizeof gendered_groups_index / sizeof gendered_groups_index[0], norm, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *p = gendered_groups[run[i].group];
+        while (*p) {
+            char other[NAME_BUF];
+            size_t k = strcspn(p, " ");
+            if (k < sizeof other) {
+                memcpy(other, p, k);
+                other[k] = '\0';
+                if (strcmp(other, norm) != 0 && one_edit_apart(other, norm))
+                    return 1;
+            }
+            p += k;
+            while (*p == ' ')
+                p++;
+        }
+    }
+    return 0;
+}
+
+/* 1 when the incoming record's forename (a) has never been seen in the population the candidates
+ * come from: the frequency hook knows its table (it answers >= 0) and has no record with it. A
+ * forename no other resident has is a keying slip ("Jafk" for Jack); a name a letter away from
+ * another that residents really carry (Jake for Jack, Molly for Holly) is a different person as
+ * far as the forename can tell, which is how twins are named. */
+static int forename_unseen(const match_prep_t *a, match_tf_fn tf, void *tf_ctx)
+{
+    if (tf == NULL || a->given[0] == '\0')
+        return 0;
+    return ask_tf(tf, tf_ctx, MATCH_FIELD_GIVEN, a) == 0.0;
+}
+
+/* The identity anchors that twins and same-named parents/children fail; see match.h. */
+static const char *anchor_failure(const match_prep_t *a, const match_evidence_t *ev, double upper,
+                                  match_tf_fn tf, void *tf_ctx)
+{
+    int g = ev->level[MATCH_FIELD_GIVEN];
+    int bd = ev->level[MATCH_FIELD_BIRTH];
+    int loose = g == MATCH_GIVEN_JW80 || g == MATCH_GIVEN_PHONETIC;
+    if (g == MATCH_GIVEN_MISSING || g == MATCH_GIVEN_DIFFERENT ||
+        (loose && !forename_unseen(a, tf, tf_ctx)))
+        return "forenames missing or only loosely similar (twin/sibling risk)";
+    int contact = ev->level[MATCH_FIELD_PHONE] == MATCH_BINARY_EXACT ||
+                  ev->level[MATCH_FIELD_EMAIL] == MATCH_BINARY_EXACT;
+    int pc = ev->level[MATCH_FIELD_POSTCODE];
+    /* A birth date missing on one side leaves a parent and child who share a name and a home
+     * looking alike. The same address and the same MOBILE number still say it is one person: a
+     * mobile is personal, where a landline and often an e-mail address belong to the household. */
+    int dob_missing_ok = bd == MATCH_BIRTH_MISSING && pc == MATCH_POSTCODE_EXACT &&
+                         ev->level[MATCH_FIELD_PHONE] == MATCH_BINARY_EXACT && is_mobile(a) &&
+                         (g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_NICKNAME);
+    if (!birth_agrees_closely(bd) && !dob_missing_ok)
+        return "birth dates missing or disagree (parent/child risk)";
+    if (ev->level[MATCH_FIELD_SEX] == MATCH_BINARY_DIFFERENT) {
+        /* Boy/girl twins have different forenames (opposite-sex forms of one name compare as
+         * different), so one exact forename and one exact birth date with a sex disagreement is a
+         * recording error -- unless the forename is a short form both sexes carry, or a slip away
+         * from its opposite-sex form (the twin sister's Martina keyed as Martin). */
+        if (g != MATCH_GIVEN_EXACT || bd != MATCH_BIRTH_EXACT || a->given[0] == '\0' ||
+            forename_shared_by_two_names(a->given) || typo_from_opposite_sex_form(a->given))
+            return "sex disagrees";
+    }
+    /* Namesakes -- another resident with the same name, birth date and sex -- live elsewhere and
+     * have their own phone. A pair with nothing beyond name and birth date in common (postcode
+     * missing or in another area, no phone or e-mail alike) must carry MATCH_UNCORROBORATED_MARGIN
+     * more weight than upper. */
+    int place = pc == MATCH_POSTCODE_EXACT || pc == MATCH_POSTCODE_SECTOR ||
+                pc == MATCH_POSTCODE_DISTRICT || pc == MATCH_POSTCODE_AREA;
+    if (!place && !contact && ev->total < upper + MATCH_UNCORROBORATED_MARGIN)
+        return "nothing but name and birth date in common (namesake risk)";
+    return NULL;
+}
+
+static match_decision_t by_score(const match_params_t *p, const match_prep_t *a,
+                                 const match_evidence_t *ev, match_tf_fn tf, void *tf_ctx,
+                                 char *why, size_t why_len)
+{
+    if (ev->total < p->lower) {
+        say(why, why_len, "below lower threshold", ev->total);
+        return MATCH_DECISION_NONE;
+    }
+    if (ev->total < p->upper) {
+        say(why, why_len, "between thresholds: steward review", ev->total);
+        return MATCH_DECISION_POSSIBLE;
+    }
+    const char *failure = anchor_failure(a, ev, p->upper, tf, tf_ctx);
+    if (failure != NULL) {
+        char text[128];
+        snprintf(text, sizeof text, "above upper threshold but %s: steward review", failure);
+        say(why, why_len, text, ev->total);
+        return MATCH_DECISION_POSSIBLE;
+    }
+    say(why, why_len, "above upper threshold", ev->total);
+    return MATCH_DECISION_LINK;
+}
+
+match_decision_t match_decide(const match_params_t *p, const match_person_t *a,
+                              const match_person_t *b, match_tf_fn tf, void *tf_ctx,
+                              match_evidence_t *ev, char *why, size_t why_len)
+{
+    if (a == NULL || b == NULL) {
+        if (ev != NULL)
+            memset(ev, 0, sizeof *ev);
+        say(why, why_len, "missing input", 0.0);
+        return MATCH_DECISION_NONE;
+    }
+    match_prep_t pa, pb;
+    match_prepare(a, &pa);
+    match_prepare(b, &pb);
+    return match_decide_prep(p, &pa, &pb, tf, tf_ctx, ev, why, why_len);
+}
+
+static int same_ni(const match_prep_t *a, const match_prep_t *b)
+{
+    if (a->ni[0] == '\0' || b->ni[0] == '\0' || strcmp(a->ni, b->ni) != 0)
+        return 0;
+    /* the suffix is often dropped on entry */
+    return a->ni_suffix == '\0' || b->ni_suffix == '\0' || a->ni_suffix == b->ni_suffix;
+}
+
+match_decision_t match_decide_prep(const match_params_t *p, const match_prep_t *a,
+                                   const match_prep_t *b, match_tf_fn tf, void *tf_ctx,
+                                   match_evidence_t *ev, char *why, size_t why_len)
+{
+    match_evidence_t local;
+    if (ev == NULL)
+        ev = &local;
+    double score = match_score_prep(p, a, b, tf, tf_ctx, ev);
+    if (p == NULL || a == NULL || b == NULL) {
+        say(why, why_len, "missing input", score);
+        return MATCH_DECISION_NONE;
+    }
+
+    if (a->nhs[0] != '\0' && b->nhs[0] != '\0') {
+        if (strcmp(a->nhs, b->nhs) != 0) {
+            say(why, why_len, "different NHS numbers: two people", score);
+            return MATCH_DECISION_NONE;
+        }
+        int bl = ev->level[MATCH_FIELD_BIRTH];
+        if (bl == MATCH_BIRTH_MISSING || birth_agrees_closely(bl)) {
+            say(why, why_len, "same NHS number", score);
+            return MATCH_DECISION_LINK;
+        }
+        say(why, why_len, "same NHS number but birth dates disagree: steward review", score);
+        return MATCH_DECISION_POSSIBLE;
+    }
+    if (same_ni(a, b) && ev->level[MATCH_FIELD_BIRTH] == MATCH_BIRTH_EXACT) {
+        say(why, why_len, "same NI number and birth date", score);
+        return MATCH_DECISION_LINK;
+    }
+    return by_score(p, a, ev, tf, tf_ctx, why, why_len);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Bounds                                                                                      */
+
+static uint16_t hash16(const char *s)
+{
+    if (s[0] == '\0')
+        return 0;
+    uint64_t h = fnv1a(s);
+    uint16_t v = (uint16_t)(h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48));
+    return v ? v : 1;
+}
+
+static uint16_t fold16(unsigned long long h)
+{
+    uint16_t v = (uint16_t)(h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48));
+    return v ? v : 1;
+}
+
+/* The date's digits, four bits each: one keyed digit wrong is one nibble that differs. */
+static uint32_t birth_digits(const match_prep_t *p)
+{
+    if (p->birth[0] == '\0')
+        return 0;
+    uint32_t v = 0;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7)
+            v = v << 4 | (uint32_t)(p->birth[i] - '0');
+    return v ? v : 1; /* 0000-00-00 is not a valid date anyway */
+}
+
+void match_sketch(const match_prep_t *p, match_sketch_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->birth = birth_digits(p);
+    o->bdays = (int32_t)p->bdays;
+    o->given = hash16(p->given);
+    o->family = hash16(p->family);
+    o->postcode = hash16(p->pc_full);
+    o->phone = hash16(p->phone);
+    o->email = p->has_email ? fold16(p->email_hash) : 0;
+    o->nhs = hash16(p->nhs);
+    o->ni = hash16(p->ni);
+    o->sex = p->sex;
+}
+
+/* birth_level, on sketches: the same level for the same dates. */
+static int sketch_birth_level(const match_sketch_t *a, const match_sketch_t *b)
+{
+    if (a->birth == 0 || b->birth == 0)
+        return MATCH_BIRTH_MISSING;
+    if (a->birth == b->birth)
+        return MATCH_BIRTH_EXACT;
+    uint32_t ya = a->birth >> 16, ma = a->birth >> 8 & 0xff, da = a->birth & 0xff;
+    uint32_t yb = b->birth >> 16, mb = b->birth >> 8 & 0xff, db = b->birth & 0xff;
+    if (ya == yb && ma == db && da == mb)
+        return MATCH_BIRTH_TRANSPOSED;
+    int diffs = 0;
+    for (uint32_t x = a->birth ^ b->birth; x != 0; x >>= 4)
+        diffs += (x & 0xf) != 0;
+    if (diffs == 1)
+        return MATCH_BIRTH_TYPO;
+    long gap = (long)a->bdays - (long)b->bdays;
+    if (gap >= -31 && gap <= 31)
+        return MATCH_BIRTH_WITHIN_MONTH;
+    return ya == yb ? MATCH_BIRTH_SAME_YEAR : MATCH_BIRTH_DIFFERENT;
+}
+
+static double frozen_w(const match_params_t *p, match_field_t f, int level)
+{
+    return level > 0 && level < p->nlevels[f] && level < MATCH_MAX_LEVELS ? p->w[f][level] : 0.0;
+}
+
+static double max_w_from(const match_params_t *p, match_field_t f, int from)
+{
+    double best = -INFINITY;
+    for (int k = from; k < p->nlevels[f] && k < MATCH_MAX_LEVELS; k++)
+        best = fmax(best, p->w[f][k]);
+    return best;
+}
+
+void match_bounder_init(match_bounder_t *b, const match_params_t *p, const match_prep_t *a,
+                        match_tf_fn tf, void *tf_ctx)
+{
+    memset(b, 0, sizeof *b);
+    if (p == NULL || a == NULL || !p->frozen)
+        return;
+    match_sketch(a, &b->a);
+    b->given_exact = field_weight(p, MATCH_FIELD_GIVEN, MATCH_GIVEN_EXACT, tf, tf_ctx, a);
+    b->family_exact = field_weight(p, MATCH_FIELD_FAMILY, MATCH_FAMILY_EXACT, tf, tf_ctx, a);
+    b->given_other = max_w_from(p, MATCH_FIELD_GIVEN, MATCH_GIVEN_EXACT + 1);
+    b->family_other = max_w_from(p, MATCH_FIELD_FAMILY, MATCH_FAMILY_EXACT + 1);
+    b->postcode_other = max_w_from(p, MATCH_FIELD_POSTCODE, MATCH_POSTCODE_EXACT + 1);
+    b->usable = 1;
+}
+
+/* The most a binary field can weigh: exact only if the hashes agree. */
+static double binary_bound(const match_params_t *p, match_field_t f, uint16_t a, uint16_t b)
+{
+    if (a == 0 || b == 0)
+        return 0.0;
+    double diff = frozen_w(p, f, MATCH_BINARY_DIFFERENT);
+    return a == b ? fmax(frozen_w(p, f, MATCH_BINARY_EXACT), diff) : diff;
+}
+
+static double name_bound(uint16_t a, uint16_t b, double exact, double other)
+{
+    if (a == 0 || b == 0)
+        return 0.0;
+    return a == b ? fmax(exact, other) : other;
+}
+
+double match_bound(const match_bounder_t *bd, const match_params_t *p, const match_sketch_t *c)
+{
+    const match_sketch_t *a = &bd->a;
+    if (!bd->usable || (a->nhs != 0 && a->nhs == c->nhs) || (a->ni != 0 && a->ni == c->ni))
+        return INFINITY;
+    double total = name_bound(a->given, c->given, bd->given_exact, bd->given_other);
+    total += name_bound(a->family, c->family, bd->family_exact, bd->family_other);
+    total += frozen_w(p, MATCH_FIELD_BIRTH, sketch_birth_level(a, c));
+    if (a->sex != 0 && c->sex != 0)
+        total += frozen_w(p, MATCH_FIELD_SEX,
+                          a->sex == c->sex ? MATCH_BINARY_EXACT : MATCH_BINARY_DIFFERENT);
+    if (a->postcode != 0 && c->postcode != 0)
+        total +=
+            a->postcode == c->postcode
+                ? fmax(frozen_w(p, MATCH_FIELD_POSTCODE, MATCH_POSTCODE_EXACT), bd->postcode_other)
+                : bd->postcode_other;
+    total += binary_bound(p, MATCH_FIELD_PHONE, a->phone, c->phone);
+    total += binary_bound(p, MATCH_FIELD_EMAIL, a->email, c->email);
+    /* Summed in another order than the score: allow for rounding. */
+    return total + 1e-6;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Blocking keys                                                                               */
+
+typedef struct {
+    char (*keys)[MATCH_KEY_LEN];
+    int max;
+    int n;
+} keyset_t;
+
+/* Appends a key unless the set is full or it would not fit (a truncated key could collide with an
+ * unrelated one, which only costs candidates, but a silently shortened key is confusing). */
+static void add_key(keyset_t *ks, const char *prefix, const char *value)
+{
+    if (ks->n >= ks->max || value[0] == '\0')
+        return;
+    /* Joined by hand: keys are made for every event and every record indexed. */
+    size_t lp = strlen(prefix), lv = strlen(value);
+    if (lp + lv >= MATCH_KEY_LEN)
+        return;
+    memcpy(ks->keys[ks->n], prefix, lp);
+    memcpy(ks->keys[ks->n] + lp, value, lv + 1);
+    ks->n++;
+}
+
+/* 64-bit FNV-1a: stable across platforms and runs, which blocking keys stored in an index need. */
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void add_email_key(keyset_t *ks, const char *email)
+{
+    char e[EMAIL_BUF];
+    if (!norm_email(email, e, sizeof e))
+        return;
+    if (strlen(e) + 3 < MATCH_KEY_LEN) {
+        add_key(ks, "em:", e);
+        return;
+    }
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)fnv1a(e));
+    add_key(ks, "em#", hex);
+}
+
+/* Writes V as exactly WIDTH decimal digits (V is a valid date part, 0 <= V < 10^WIDTH) and
+ * returns the end. Keys are made for every event and every record indexed, by hand rather than
+ * with snprintf, which was most of the cost of making them. */
+static char *put_digits(char *out, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--, v /= 10)
+        out[i] = (char)('0' + v % 10);
+    return out + width;
+}
+
+/* "YYYY-MM-DD" from its parts; OUT has room for 11 bytes. */
+static char *put_date(char *out, int y, int m, int d)
+{
+    out = put_digits(out, y, 4);
+    *out++ = '-';
+    out = put_digits(out, m, 2);
+    *out++ = '-';
+    out = put_digits(out, d, 2);
+    *out = '\0';
+    return out;
+}
+
+static void add_name_date_keys(keyset_t *ks, const match_person_t *p, const ymd_t *dob)
+{
+    char fam[8], given[NAME_BUF], buf[MATCH_KEY_LEN];
+    match_phonetic(p->family, fam, sizeof fam);
+    size_t lf = strlen(fam);
+    if (lf == 0)
+        return;
+    /* sizeof fam + ':' + "YYYY-MM-DD" fits MATCH_KEY_LEN with room to spare */
+    memcpy(buf, fam, lf);
+    buf[lf] = ':';
+    *put_digits(buf + lf + 1, dob->y, 4) = '\0';
+    add_key(ks, "ph:", buf);
+    if (norm_letters(p->given, given, sizeof given) == 0)
+        return;
+    /* Sorting day and month makes 1984-03-07 and 1984-07-03 produce the same key. */
+    int lo = dob->m < dob->d ? dob->m : dob->d;
+    int hi = dob->m < dob->d ? dob->d : dob->m;
+    buf[0] = given[0];
+    memcpy(buf + 1, fam, lf);
+    buf[lf + 1] = ':';
+    (void)put_date(buf + lf + 2, dob->y, lo, hi);
+    add_key(ks, "dm:", buf);
+}
+
+int match_blocking_keys(const match_person_t *p, char keys[][MATCH_KEY_LEN], int max)
+{
+    keyset_t ks = {keys, max, 0};
+    char buf[MATCH_KEY_LEN];
+    ymd_t dob;
+    postcode_t pc;
+
+    if (p == NULL || keys == NULL || max <= 0)
+        return 0;
+    if (nhs_normalise(p->nhs_number, buf))
+        add_key(&ks, "nhs:", buf);
+    char suffix;
+    if (ni_normalise(p->ni_number, buf, &suffix))
+        add_key(&ks, "ni:", buf);
+    int have_dob = parse_date(p->birth_date, &dob);
+    if (have_dob) {
+        (void)put_date(buf, dob.y, dob.m, dob.d);
+        add_key(&ks, "dob:", buf);
+    }
+    if (parse_postcode(p->postcode, &pc))
+        add_key(&ks, "pc:", pc.full);
+    if (have_dob)
+        add_name_date_keys(&ks, p, &dob);
+    char phone[PHONE_BUF];
+    if (norm_phone(p->phone, phone, sizeof phone))
+        add_key(&ks, "tel:", phone);
+    add_email_key(&ks, p->email);
+    return ks.n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* EM training                                                                                 */
+
+#define EM_FLOOR 1e-6
+#define EM_TOL 1e-6
+#define EM_MAX_ITER 100
+#define EM_LAMBDA0 0.1 /* blocked samples are mostly non-matches; EM moves it quickly anyway */
+
+typedef struct {
+    double m[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS];
+    double u[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS];
+} em_counts_t;
+
+static int em_valid(const match_params_t *p, const match_vector_t *v, size_t n)
+{
+    if (p == NULL || v == NULL || n == 0)
+        return 0;
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        if (p->nlevels[f] < 2 || p->nlevels[f] > MATCH_MAX_LEVELS)
+            return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+            if (v[i].level[f] < 0 || v[i].level[f] >= p->nlevels[f])
+                return 0;
+        }
+    }
+    return 1;
+}
+
+/* Floors levels 1..n-1 and renormalises them to sum to 1; keeps level 0 at 0. */
+static void em_normalise(double *row, int nlevels)
+{
+    double sum = 0.0;
+    row[0] = 0.0;
+    for (int k = 1; k < nlevels; k++) {
+        if (!(row[k] > EM_FLOOR))
+            row[k] = EM_FLOOR;
+        sum += row[k];
+    }
+    for (int k = 1; k < nlevels; k++)
+        row[k] /= sum;
+}
+
+/* Posterior probability that pair v is a match, computed in logs to survive long products. */
+static double em_posterior(const match_params_t *p, const match_vector_t *v, double lambda)
+{
+    double lm = log(lambda), lu = log(1.0 - lambda);
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        int k = v->level[f];
+        if (k == 0)
+            continue;
+        lm += log(p->m[f][k]);
+        lu += log(p->u[f][k]);
+    }
+    return 1.0 / (1.0 + exp(lu - lm));
+}
+
+/* One E-step plus the accumulation for the M-step; returns the new lambda. */
+static double em_expect(const match_params_t *p, const match_vector_t *v, size_t n, double lambda,
+                        em_counts_t *c)
+{
+    double total = 0.0;
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < n; i++) {
+        double g = em_posterior(p, &v[i], lambda);
+        total += g;
+        for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+            c->m[f][v[i].level[f]] += g;
+            c->u[f][v[i].level[f]] += 1.0 - g;
+        }
+    }
+    return total / (double)n;
+}
+
+/* M-step for one row; a field missing in every pair keeps its previous estimate. Returns the
+ * largest parameter change. */
+static double em_update_row(double *row, const double *count, int nlevels)
+{
+    double sum = 0.0, change = 0.0;
+    double next[MATCH_MAX_LEVELS];
+    for (int k = 1; k < nlevels; k++)
+        sum += count[k];
+    if (!(sum > 0.0))
+        return 0.0;
+    for (int k = 0; k < nlevels; k++)
+        next[k] = k == 0 ? 0.0 : count[k] / sum;
+    em_normalise(next, nlevels);
+    for (int k = 1; k < nlevels; k++) {
+        double d = fabs(next[k] - row[k]);
+        change = d > change ? d : change;
+        row[k] = next[k];
+    }
+    return change;
+}
+
+int match_train_em(match_params_t *p, const match_vector_t *v, size_t n, double *lambda_out)
+{
+    if (!em_valid(p, v, n))
+        return -1;
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        em_normalise(p->m[f], p->nlevels[f]);
+        em_normalise(p->u[f], p->nlevels[f]);
+    }
+    double lambda = EM_LAMBDA0;
+    em_counts_t c;
+    int iter = 0;
+    while (iter < EM_MAX_ITER) {
+        iter++;
+        double next = em_expect(p, v, n, lambda, &c);
+        /* Keep both classes alive: lambda at 0 or 1 would make the logs above blow up. */
+        next = next < EM_FLOOR ? EM_FLOOR : (next > 1.0 - EM_FLOOR ? 1.0 - EM_FLOOR : next);
+        double change = fabs(next - lambda);
+        lambda = next;
+        for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+            double dm = em_update_row(p->m[f], c.m[f], p->nlevels[f]);
+            double du = em_update_row(p->u[f], c.u[f], p->nlevels[f]);
+            change = fmax(change, fmax(dm, du));
+        }
+        if (change < EM_TOL)
+            break;
+    }
+    if (lambda_out != NULL)
+        *lambda_out = lambda;
+    return iter;
+}
