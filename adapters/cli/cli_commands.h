@@ -10,7 +10,8 @@ int cli_keygen_main(int argc, char **argv, cli_common_t *common);
 int cli_publish_main(int argc, char **argv, cli_common_t *common);
 int cli_tail_main(int argc, char **argv, cli_common_t *common);
 int cli_status_main(int argc, char **argv, cli_common_t *common);
-/* The master-data commands (cli_master.c). */
+/* The master-data commands (cli_steward.c, cli_xref.c, cli_golden.c, cli_match.c; what they
+ * share is in cli_master_common.h). */
 int cli_steward_main(int argc, char **argv, cli_common_t *common);
 int cli_xref_main(int argc, char **argv, cli_common_t *common);
 int cli_golden_main(int argc, char **argv, cli_common_t *common);
