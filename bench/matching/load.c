@@ -263,11 +263,6 @@ static int load_entities(const options_t *opt, const view_t *v, bool addr, tally
     return flush_close(&c, v, t0, seconds) < 0 ? -1 : rc;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* How many distinct properties the systems' records name (UPRNs without leading zeros). */
 static long long distinct_uprns(const view_t *views, int nsys)
 {

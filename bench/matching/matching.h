@@ -87,6 +87,7 @@ void wtable_free(wtable_t *t);
 
 uint64_t fnv1a(const void *p, size_t n);
 int cmp_u64(const void *a, const void *b);
+int cmp_str(const void *a, const void *b); /* over const char * */
 int u64set_add(u64set_t *s, uint64_t key);
 bool u64set_has(const u64set_t *s, uint64_t key);
 void u64set_free(u64set_t *s);

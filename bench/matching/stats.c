@@ -26,11 +26,6 @@ static int cmp_tally(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-static int cmp_strp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* The TOP most frequent values of NAMES[0..N) (pointers to strings), by sorting copies. */
 static void print_top(const char *title, const char **names, size_t n, size_t top, size_t of)
 {
@@ -42,7 +37,7 @@ static void print_top(const char *title, const char **names, size_t n, size_t to
         return;
     }
     memcpy(sorted, names, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, cmp_strp);
+    qsort(sorted, n, sizeof *sorted, cmp_str);
     size_t nt = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i;

@@ -152,6 +152,12 @@ int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* For qsort over an array of strings (const char *). */
+int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static int u64set_grow(u64set_t *s)
 {
     size_t ncap = s->cap ? s->cap * 2 : 1024;
