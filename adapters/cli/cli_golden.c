@@ -414,18 +414,11 @@ int cli_golden_main(int argc, char **argv, cli_common_t *common)
         return CLI_USAGE;
     }
     const char *id = argv[1 + optind];
-    const char *conninfo = cm_db_conninfo(db);
-    if (conninfo == NULL) {
-        fprintf(stderr, "joinery golden show: %s\n", CM_NO_DB);
-        return CLI_USAGE;
+    int status = CLI_OK;
+    PGconn *c = cm_db_connect("golden show", db, &status);
+    if (c == NULL) {
+        return status;
     }
     cm_err_t e = {""};
-    PGconn *c = cm_db_open(conninfo, &e);
-    int rc = c != NULL ? golden_show(c, id, as_json, &e) : -1;
-    PQfinish(c);
-    if (rc != 0) {
-        fprintf(stderr, "joinery golden show: %s\n", e.msg);
-        return CLI_FAIL;
-    }
-    return CLI_OK;
+    return cm_db_close("golden show", c, golden_show(c, id, as_json, &e), &e);
 }

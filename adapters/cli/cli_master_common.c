@@ -2,6 +2,7 @@
  * the error they carry back to their main, the read-only connection to the hub's database, and
  * the small parsers, time formatting and JSON helpers their tables and --json output use. */
 #include "cli_master_common.h"
+#include "cli_common.h"
 
 #include <errno.h>
 #include <math.h>
@@ -77,7 +78,7 @@ const char *cm_fmt_time(const char *us_text, char *out, size_t len)
 
 /* Database --------------------------------------------------------------------------------- */
 
-const char *cm_db_conninfo(const char *opt)
+static const char *db_conninfo(const char *opt)
 {
     if (opt != NULL && opt[0] != '\0') {
         return opt;
@@ -87,8 +88,8 @@ const char *cm_db_conninfo(const char *opt)
 }
 
 /* Said when the read commands have neither --db nor $JOINERY_DB: a usage error. */
-const char CM_NO_DB[] = "no database given: use --db CONNINFO or set JOINERY_DB (the hub's "
-                        "database.conninfo, e.g. \"host=/run/postgresql dbname=joinery\")";
+static const char NO_DB[] = "no database given: use --db CONNINFO or set JOINERY_DB (the hub's "
+                            "database.conninfo, e.g. \"host=/run/postgresql dbname=joinery\")";
 
 static int db_exec(PGconn *c, const char *sql, cm_err_t *e)
 {
@@ -104,7 +105,7 @@ static int db_exec(PGconn *c, const char *sql, cm_err_t *e)
 /* Connects for reading. Everything runs in one read-only snapshot: a record, its
  * cross-reference and its history then agree even while the hub writes, and a mistake in
  * this tool cannot write to tables the engine owns. */
-PGconn *cm_db_open(const char *conninfo, cm_err_t *e)
+static PGconn *db_open(const char *conninfo, cm_err_t *e)
 {
     PGconn *c = PQconnectdb(conninfo);
     if (c == NULL) {
@@ -126,6 +127,33 @@ PGconn *cm_db_open(const char *conninfo, cm_err_t *e)
         return NULL;
     }
     return c;
+}
+
+PGconn *cm_db_connect(const char *what, const char *db, int *status)
+{
+    const char *conninfo = db_conninfo(db);
+    if (conninfo == NULL) {
+        fprintf(stderr, "joinery %s: %s\n", what, NO_DB);
+        *status = CLI_USAGE;
+        return NULL;
+    }
+    cm_err_t e = {""};
+    PGconn *c = db_open(conninfo, &e);
+    if (c == NULL) {
+        fprintf(stderr, "joinery %s: %s\n", what, e.msg);
+        *status = CLI_FAIL;
+    }
+    return c;
+}
+
+int cm_db_close(const char *what, PGconn *c, int rc, const cm_err_t *e)
+{
+    PQfinish(c);
+    if (rc != 0) {
+        fprintf(stderr, "joinery %s: %s\n", what, e->msg);
+        return CLI_FAIL;
+    }
+    return CLI_OK;
 }
 
 PGresult *cm_db_rows(PGconn *c, const char *sql, int n, const char *const *params, cm_err_t *e)

@@ -35,12 +35,14 @@ int cm_parse_double(const char *s, double *out);
 /* UTC microseconds (the tables' clock) as "YYYY-MM-DD HH:MM:SS"; "" when absent or unreadable. */
 const char *cm_fmt_time(const char *us_text, char *out, size_t len);
 
-/* The connection string: OPT, else $JOINERY_DB; NULL when neither is given (then say
- * CM_NO_DB, a usage error). */
-const char *cm_db_conninfo(const char *opt);
-extern const char CM_NO_DB[];
-/* Connects for reading, in one read-only snapshot; NULL with e set. */
-PGconn *cm_db_open(const char *conninfo, cm_err_t *e);
+/* Connects for reading to the database --db DB names, else $JOINERY_DB, in one read-only
+ * snapshot (a record, its cross-reference and its history then agree while the hub writes).
+ * NULL after saying why on stderr as "joinery WHAT: ...", with *status CLI_USAGE when no
+ * database is named and CLI_FAIL when it cannot be reached. */
+PGconn *cm_db_connect(const char *what, const char *db, int *status);
+/* Closes C and makes RC (0, or -1 with E's message) the command's exit status, saying why on
+ * stderr as "joinery WHAT: ..." when it failed. */
+int cm_db_close(const char *what, PGconn *c, int rc, const cm_err_t *e);
 /* Runs a query with text parameters; its rows, or NULL with e set. */
 PGresult *cm_db_rows(PGconn *c, const char *sql, int n, const char *const *params, cm_err_t *e);
 /* A column's text, or NULL for SQL NULL. */

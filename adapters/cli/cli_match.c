@@ -588,18 +588,11 @@ int cli_match_main(int argc, char **argv, cli_common_t *common)
         fputs(match_usage, stderr);
         return CLI_USAGE;
     }
-    const char *conninfo = cm_db_conninfo(db);
-    if (conninfo == NULL) {
-        fprintf(stderr, "joinery match train: %s\n", CM_NO_DB);
-        return CLI_USAGE;
+    int status = CLI_OK;
+    PGconn *c = cm_db_connect("match train", db, &status);
+    if (c == NULL) {
+        return status;
     }
     cm_err_t e = {""};
-    PGconn *c = cm_db_open(conninfo, &e);
-    int rc = c != NULL ? match_train(c, &t, out, &e) : -1;
-    PQfinish(c);
-    if (rc != 0) {
-        fprintf(stderr, "joinery match train: %s\n", e.msg);
-        return CLI_FAIL;
-    }
-    return CLI_OK;
+    return cm_db_close("match train", c, match_train(c, &t, out, &e), &e);
 }

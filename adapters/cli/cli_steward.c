@@ -456,20 +456,13 @@ static int steward_list_main(int argc, char **argv)
                         "MERGED, and there are no arguments\n");
         return CLI_USAGE;
     }
-    const char *conninfo = cm_db_conninfo(db);
-    if (conninfo == NULL) {
-        fprintf(stderr, "joinery steward list: %s\n", CM_NO_DB);
-        return CLI_USAGE;
+    int status = CLI_OK;
+    PGconn *c = cm_db_connect("steward list", db, &status);
+    if (c == NULL) {
+        return status;
     }
     cm_err_t e = {""};
-    PGconn *c = cm_db_open(conninfo, &e);
-    int rc = c != NULL ? steward_list(c, state, as_json, &e) : -1;
-    PQfinish(c);
-    if (rc != 0) {
-        fprintf(stderr, "joinery steward list: %s\n", e.msg);
-        return CLI_FAIL;
-    }
-    return CLI_OK;
+    return cm_db_close("steward list", c, steward_list(c, state, as_json, &e), &e);
 }
 
 static int steward_decision_main(const verb_t *verb, int argc, char **argv, cli_common_t *common)

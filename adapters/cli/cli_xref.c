@@ -124,18 +124,11 @@ int cli_xref_main(int argc, char **argv, cli_common_t *common)
         fputs(xref_usage, stderr);
         return CLI_USAGE;
     }
-    const char *conninfo = cm_db_conninfo(db);
-    if (conninfo == NULL) {
-        fprintf(stderr, "joinery xref export: %s\n", CM_NO_DB);
-        return CLI_USAGE;
+    int status = CLI_OK;
+    PGconn *c = cm_db_connect("xref export", db, &status);
+    if (c == NULL) {
+        return status;
     }
     cm_err_t e = {""};
-    PGconn *c = cm_db_open(conninfo, &e);
-    int rc = c != NULL ? xref_export(c, entity, system, crlf, &e) : -1;
-    PQfinish(c);
-    if (rc != 0) {
-        fprintf(stderr, "joinery xref export: %s\n", e.msg);
-        return CLI_FAIL;
-    }
-    return CLI_OK;
+    return cm_db_close("xref export", c, xref_export(c, entity, system, crlf, &e), &e);
 }
