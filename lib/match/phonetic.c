@@ -444,7 +444,8 @@ static void dm_load(dmeta_t *d, const char *name)
             name++;
             continue;
         }
-        mi_fold_utf8(&name, f); /* as norm_letters: diacritics folded, other characters dropped */
+        mi_fold_utf8(&name,
+                     f); /* as mi_norm_letters: diacritics folded, other characters dropped */
         for (int k = 0; f[k] != '\0' && n < NAME_BUF - 1; k++)
             d->s[n++] = f[k];
     }
