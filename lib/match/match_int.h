@@ -25,6 +25,38 @@ void mi_fold_utf8(const char **s, char out[3]);
 /* Upper-case letters only, diacritics folded (match_norm_name); returns the length written. */
 size_t mi_norm_letters(const char *in, char *out, size_t out_len);
 
+/* A valid NHS number's 10 digits into OUT (1), or 0; see match_nhs_number_valid. */
+int mi_nhs_normalise(const char *nhs, char out[11]);
+/* A valid NI number's 8-character core into CORE and its suffix letter (or NUL) into *SUFFIX (1),
+ * or 0. */
+int mi_ni_normalise(const char *ni, char core[9], char *suffix);
+
+typedef struct {
+    int y, m, d;
+} mi_ymd_t;
+/* A birth date as the matcher reads it (1), or 0: "missing". */
+int mi_parse_date(const char *s, mi_ymd_t *out);
+long mi_days_from_civil(mi_ymd_t t); /* days since 1970-01-01 */
+
+typedef struct {
+    char full[9];   /* "SW1A 1AA" */
+    char sector[7]; /* "SW1A 1" */
+    char outward[5];
+    char area[3]; /* "SW", "B" */
+    int parsed;   /* 0: not a UK postcode shape, compare only exactly */
+} mi_postcode_t;
+
+/* A postcode as the matcher compares it (1), or 0: "missing". */
+int mi_parse_postcode(const char *in, mi_postcode_t *pc);
+
+/* Digits with +44 folded to 0 (1: at least 7 of them), or 0: "missing". */
+int mi_norm_phone(const char *in, char *out, size_t out_len);
+/* Lower case, blanks trimmed (1: has a local part and a domain), or 0: "missing". */
+int mi_norm_email(const char *in, char *out, size_t out_len);
+int mi_sex_code(const char *s); /* 1 male, 2 female, 3 other, 0 missing/unknown */
+/* 64-bit FNV-1a: stable across platforms and runs, which blocking keys stored in an index need. */
+uint64_t mi_fnv1a(const char *s);
+
 /* nickname.c ------------------------------------------------------------------------------- */
 
 /* Finds the prepared forename O->given in the nickname and opposite-sex indexes (O->nick_at,
