@@ -69,4 +69,18 @@ int mi_forename_shared_by_two_names(const char *norm);
 /* NORM is one keystroke from its own opposite-sex form (Martin/Martina, John/Joan). */
 int mi_typo_from_opposite_sex_form(const char *norm);
 
+/* compare.c -------------------------------------------------------------------------------- */
+
+/* strcmp(a, b) == 0, without the call for the many pairs whose first letters already differ:
+ * it runs several times for each of an event's ~20 candidates. */
+static inline int str_eq(const char *a, const char *b)
+{
+    return a[0] == b[0] && strcmp(a, b) == 0;
+}
+
+/* Every field's comparison level for a pair (match_level's, on prepared persons). */
+void mi_levels(const match_prep_t *a, const match_prep_t *b, int level[MATCH_FIELD_COUNT]);
+/* A UK mobile number (07..., also written +44 7...): one person's, unlike a household landline. */
+int mi_is_mobile(const match_prep_t *p);
+
 #endif
