@@ -83,4 +83,11 @@ void mi_levels(const match_prep_t *a, const match_prep_t *b, int level[MATCH_FIE
 /* A UK mobile number (07..., also written +44 7...): one person's, unlike a household landline. */
 int mi_is_mobile(const match_prep_t *p);
 
+/* match.c ---------------------------------------------------------------------------------- */
+
+/* Field F's weight at LEVEL for a pair whose incoming record is A: log2(m/u), or log2(m/tf) for an
+ * exact name whose frequency the hook knows; 0 for a missing or out-of-range level. */
+double mi_field_weight(const match_params_t *p, match_field_t f, int level, match_tf_fn tf,
+                       void *tf_ctx, const match_prep_t *a);
+
 #endif
