@@ -5,6 +5,8 @@
  * buffer: no allocation, no global state. */
 #include "match/match_int.h"
 
+#include "match/ident.h"
+
 #include <ctype.h>
 #include <string.h>
 
@@ -104,38 +106,14 @@ static int ascii_ieq(const char *a, const char *b)
 /* ------------------------------------------------------------------------------------------ */
 /* NHS and NI numbers                                                                          */
 
-/* Digits only, ignoring blanks and hyphens; returns digit count, or 0 on any other character or
- * overflow of the buffer. */
-static size_t digits_only(const char *in, char *out, size_t out_len)
-{
-    size_t n = 0;
-    for (; in != NULL && *in != '\0'; in++) {
-        if (*in == ' ' || *in == '-')
-            continue;
-        if (!isdigit((unsigned char)*in) || n + 1 >= out_len)
-            return 0;
-        out[n++] = *in;
-    }
-    out[n] = '\0';
-    return n;
-}
+/* The matcher reads NHS and NI numbers with ident.c's rules, leniently: other systems write them
+ * with any spacing (and NHS numbers with hyphens), and a repeated-digit NHS number is a
+ * placeholder, never evidence. README.md lists how this differs from the validators. */
+#define MATCH_NHS_FLAGS (IDENT_NHS_LENIENT | IDENT_NHS_NO_PLACEHOLDERS)
 
 int mi_nhs_normalise(const char *nhs, char out[11])
 {
-    if (digits_only(nhs, out, 11) != 10)
-        return 0;
-    int sum = 0;
-    int all_same = 1;
-    for (int i = 0; i < 9; i++) {
-        sum += (out[i] - '0') * (10 - i);
-        all_same &= out[i] == out[0];
-    }
-    int check = 11 - sum % 11;
-    if (check == 11)
-        check = 0;
-    if (check == 10 || check != out[9] - '0')
-        return 0;
-    return !(all_same && out[9] == out[0]);
+    return ident_nhs(nhs, MATCH_NHS_FLAGS, out, NULL) == 0;
 }
 
 int match_nhs_number_valid(const char *nhs)
@@ -150,75 +128,30 @@ int match_nhs_number_valid(const char *nhs)
  * Writes the 8-character core and the suffix (or '\0'). */
 int mi_ni_normalise(const char *ni, char core[9], char *suffix)
 {
-    char s[12];
-    size_t n = 0;
-    for (; ni != NULL && *ni != '\0'; ni++) {
-        if (*ni == ' ')
-            continue;
-        if (n + 1 >= sizeof s)
-            return 0;
-        s[n++] = (char)toupper((unsigned char)*ni);
-    }
-    s[n] = '\0';
-    if (n != 8 && n != 9)
+    ident_ni_t v;
+    if (ident_ni(ni, IDENT_NI_LENIENT, &v, NULL) != 0)
         return 0;
-    if (!isupper((unsigned char)s[0]) || !isupper((unsigned char)s[1]))
-        return 0;
-    if (strchr("DFIQUV", s[0]) != NULL || strchr("DFIOQUV", s[1]) != NULL)
-        return 0;
-    static const char *const banned[] = {"BG", "GB", "NK", "KN", "NT", "TN", "ZZ"};
-    for (size_t i = 0; i < sizeof banned / sizeof banned[0]; i++) {
-        if (memcmp(s, banned[i], 2) == 0)
-            return 0;
-    }
-    for (int i = 2; i < 8; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return 0;
-    }
-    if (n == 9 && strchr("ABCD", s[8]) == NULL)
-        return 0;
-    memcpy(core, s, 8);
+    memcpy(core, v.c, 8);
     core[8] = '\0';
-    *suffix = n == 9 ? s[8] : '\0';
+    *suffix = v.c[8]; /* NUL when there is none */
     return 1;
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Dates                                                                                       */
 
-static int days_in_month(int y, int m)
-{
-    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : dim[m - 1];
-}
-
-static int two_digits(const char *s)
-{
-    return (s[0] - '0') * 10 + (s[1] - '0');
-}
-
-/* Strict YYYY-MM-DD (a trailing "T..." time part is tolerated); anything else is treated as
- * missing rather than guessed at, because a mis-parsed date is worse evidence than none. */
+/* Strict YYYY-MM-DD (a trailing "T..." time part is tolerated) from 1800 on; anything else is
+ * treated as missing rather than guessed at, because a mis-parsed date is worse evidence than
+ * none. */
 int mi_parse_date(const char *s, mi_ymd_t *out)
 {
-    if (is_blank(s))
+    if (is_blank(s) || !ident_date_fields(s, &out->y, &out->m, &out->d))
         return 0;
-    for (int i = 0; i < 10; i++) {
-        int want_dash = i == 4 || i == 7;
-        if (s[i] == '\0')
-            return 0;
-        if (want_dash ? s[i] != '-' : !isdigit((unsigned char)s[i]))
-            return 0;
-    }
     if (s[10] != '\0' && s[10] != 'T')
         return 0;
-    out->y = two_digits(s) * 100 + two_digits(s + 2);
-    out->m = two_digits(s + 5);
-    out->d = two_digits(s + 8);
     if (out->y < 1800 || out->m < 1 || out->m > 12 || out->d < 1)
         return 0;
-    return out->d <= days_in_month(out->y, out->m);
+    return out->d <= ident_days_in_month(out->y, out->m);
 }
 
 /* Days since 1970-01-01 (Hinnant's days_from_civil). */
@@ -236,41 +169,27 @@ long mi_days_from_civil(mi_ymd_t t)
 /* ------------------------------------------------------------------------------------------ */
 /* Postcodes                                                                                   */
 
-/* Accepts any spacing and case. A valid shape is a 2-4 character outward code starting with a
- * letter, then digit-letter-letter. Anything else (BFPO, overseas) is kept for exact comparison. */
+/* Accepts any spacing and case (ident.c's lenient postcode). A UK shape is a 2-4 character outward
+ * code starting with a letter, then digit-letter-letter, whatever the letters; anything else
+ * (BFPO, overseas) is kept for exact comparison. */
 int mi_parse_postcode(const char *in, mi_postcode_t *pc)
 {
-    char s[16];
-    size_t n = 0;
-    for (; in != NULL && *in != '\0'; in++) {
-        unsigned char c = (unsigned char)*in;
-        if (isspace(c))
-            continue;
-        if (!isalnum(c) || n + 1 >= sizeof s)
-            return 0;
-        s[n++] = (char)toupper(c);
-    }
-    s[n] = '\0';
-    if (n == 0 || n > 8)
+    ident_postcode_t v;
+    if (ident_postcode(in, IDENT_PC_LENIENT, &v, NULL) != 0)
         return 0;
     memset(pc, 0, sizeof *pc);
-    const char *in3 = n >= 5 ? s + n - 3 : s;
-    pc->parsed = n >= 5 && n <= 7 && isalpha((unsigned char)s[0]) &&
-                 isdigit((unsigned char)in3[0]) && isalpha((unsigned char)in3[1]) &&
-                 isalpha((unsigned char)in3[2]);
+    pc->parsed = v.uk_shape;
     if (!pc->parsed) {
-        memcpy(pc->full, s, n + 1);
+        memcpy(pc->full, v.c, v.n + 1);
         return 1;
     }
-    size_t out_len = n - 3;
-    memcpy(pc->outward, s, out_len);
+    /* Lengths are fixed by the shape: outward 2-4, inward 3. */
+    size_t out_len = v.n - IDENT_PC_INWARD;
+    ident_postcode_format(&v, pc->full);
+    memcpy(pc->outward, v.c, out_len);
     pc->outward[out_len] = '\0';
-    pc->area[0] = s[0];
-    pc->area[1] = isalpha((unsigned char)s[1]) ? s[1] : '\0';
-    /* Lengths are fixed by the shape check: outward 2-4, inward 3. */
-    memcpy(pc->full, s, out_len);
-    pc->full[out_len] = ' ';
-    memcpy(pc->full + out_len + 1, in3, 4); /* inward code and its NUL */
+    pc->area[0] = v.c[0];
+    pc->area[1] = ident_upper(v.c[1]) ? v.c[1] : '\0';
     memcpy(pc->sector, pc->full, out_len + 2);
     pc->sector[out_len + 2] = '\0';
     return 1;
