@@ -6,19 +6,16 @@
 #include <math.h>
 #include <string.h>
 
-static uint16_t hash16(const char *s)
-{
-    if (s[0] == '\0')
-        return 0;
-    uint64_t h = mi_fnv1a(s);
-    uint16_t v = (uint16_t)(h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48));
-    return v ? v : 1;
-}
-
+/* A 64-bit hash folded to 16 bits, never 0 (which stands for "missing"). */
 static uint16_t fold16(unsigned long long h)
 {
     uint16_t v = (uint16_t)(h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48));
     return v ? v : 1;
+}
+
+static uint16_t hash16(const char *s)
+{
+    return s[0] == '\0' ? 0 : fold16(mi_fnv1a(s));
 }
 
 /* The date's digits, four bits each: one keyed digit wrong is one nibble that differs. */

@@ -58,6 +58,7 @@ typedef enum {
     IDENT_NI_NOT_DIGIT,     /* character AT (spaces dropped), C, of the six is not a digit */
     IDENT_NI_SUFFIX,        /* suffix C is not A-D */
     IDENT_PC_OUTWARD_SHAPE, /* the outward code's shape is not a UK one */
+    /* these four in this order: validate.c words them from a table */
     IDENT_PC_FIRST_LETTER,  /* letter C is never first (Q V X) */
     IDENT_PC_SECOND_LETTER, /* letter C is never second (I J Z) */
     IDENT_PC_THIRD_LETTER,  /* letter C is never third in an A9A outward code */

@@ -336,18 +336,19 @@ static const match_name_group_t *name_groups(const match_name_group_t *idx, size
     return first;
 }
 
-/* Do A and B share a group? Looked up in the sorted index: this runs for
- * every candidate pair's forenames, and most names are in no group. */
-static int in_one_group(const match_name_group_t *idx, size_t n, const char *a, const char *b)
+/* The next name of a group ("WILLIAM BILL BILLY") into NAME, "" if it does not fit, and *P past
+ * it and the blanks after it; 0 at the end of the group. */
+static int next_name(const char **p, char name[NAME_BUF])
 {
-    size_t na, nb;
-    const match_name_group_t *ga = name_groups(idx, n, a, &na);
-    const match_name_group_t *gb = ga ? name_groups(idx, n, b, &nb) : NULL;
-    for (size_t i = 0; gb && i < na; i++)
-        for (size_t j = 0; j < nb; j++)
-            if (ga[i].group == gb[j].group)
-                return 1;
-    return 0;
+    if (**p == '\0')
+        return 0;
+    size_t k = strcspn(*p, " "), kept = k < NAME_BUF ? k : 0;
+    memcpy(name, *p, kept);
+    name[kept] = '\0';
+    *p += k;
+    while (**p == ' ')
+        (*p)++;
+    return 1;
 }
 
 /* Every name of every group is in the index under that group, and the index
@@ -359,13 +360,10 @@ static int index_matches(const char *const *groups, size_t ngroups, const match_
     size_t names = 0;
     for (size_t g = 0; g < ngroups; g++) {
         const char *p = groups[g];
-        while (*p) {
-            char name[NAME_BUF];
-            size_t k = strcspn(p, " ");
-            if (k == 0 || k >= sizeof name)
+        char name[NAME_BUF];
+        while (next_name(&p, name)) {
+            if (name[0] == '\0')
                 return 0;
-            memcpy(name, p, k);
-            name[k] = '\0';
             size_t cnt;
             const match_name_group_t *run = name_groups(idx, n, name, &cnt);
             int found = 0;
@@ -374,9 +372,6 @@ static int index_matches(const char *const *groups, size_t ngroups, const match_
             if (!found)
                 return 0;
             names++;
-            p += k;
-            while (*p == ' ')
-                p++;
         }
     }
     return names == n;
@@ -410,6 +405,15 @@ static int runs_share_group(const match_name_group_t *idx, unsigned a_at, unsign
             if (idx[a_at + i].group == idx[b_at + j].group)
                 return 1;
     return 0;
+}
+
+/* Do A and B share a group? Looked up in the sorted index, most names being in no group. */
+static int in_one_group(const match_name_group_t *idx, size_t n, const char *a, const char *b)
+{
+    unsigned short a_at, na, b_at, nb;
+    name_run(idx, n, a, &a_at, &na);
+    name_run(idx, n, b, &b_at, &nb);
+    return runs_share_group(idx, a_at, na, b_at, nb);
 }
 
 int match_is_nickname(const char *a, const char *b)
@@ -479,19 +483,10 @@ int mi_typo_from_opposite_sex_form(const char *norm)
     const match_name_group_t *run = name_groups(gendered_groups_index, GEND_INDEX_N, norm, &n);
     for (size_t i = 0; i < n; i++) {
         const char *p = gendered_groups[run[i].group];
-        while (*p) {
-            char other[NAME_BUF];
-            size_t k = strcspn(p, " ");
-            if (k < sizeof other) {
-                memcpy(other, p, k);
-                other[k] = '\0';
-                if (strcmp(other, norm) != 0 && one_edit_apart(other, norm))
-                    return 1;
-            }
-            p += k;
-            while (*p == ' ')
-                p++;
-        }
+        char other[NAME_BUF];
+        while (next_name(&p, other))
+            if (other[0] != '\0' && strcmp(other, norm) != 0 && one_edit_apart(other, norm))
+                return 1;
     }
     return 0;
 }

@@ -57,22 +57,34 @@ static const char *char_text(char c, char buf[12])
     return buf;
 }
 
+/* "WHAT is missing; EXPECTED" for NULL, "... is empty; ..." for "". */
+static int absent(char *why, size_t why_len, const char *what, int missing, const char *expected)
+{
+    return fail(why, why_len, "%s is %s; %s", what, missing ? "missing" : "empty", expected);
+}
+
+/* "WHAT contains 'x' at position N; RULE" */
+static int bad_char(char *why, size_t why_len, const char *what, char c, size_t at,
+                    const char *rule)
+{
+    char buf[12];
+    return fail(why, why_len, "%s contains %s at position %zu; %s", what, char_text(c, buf), at,
+                rule);
+}
+
 /* NHS number ------------------------------------------------------------- */
 
 /* The rules are ident.c's, taken strictly; what is wrong is told here. */
 static int nhs_reason(const ident_error_t *e, char *why, size_t why_len)
 {
-    char buf[12];
     switch (e->status) {
     case IDENT_MISSING:
-        return fail(why, why_len, "NHS number is missing; expected 10 digits such as 943 476 5919");
     case IDENT_EMPTY:
-        return fail(why, why_len, "NHS number is empty; expected 10 digits such as 943 476 5919");
+        return absent(why, why_len, "NHS number", e->status == IDENT_MISSING,
+                      "expected 10 digits such as 943 476 5919");
     case IDENT_BAD_CHAR:
-        return fail(why, why_len,
-                    "NHS number contains %s at position %zu; only digits are allowed, "
-                    "optionally spaced 3-3-4 as in 943 476 5919",
-                    char_text(e->c, buf), e->at);
+        return bad_char(why, why_len, "NHS number", e->c, e->at,
+                        "only digits are allowed, optionally spaced 3-3-4 as in 943 476 5919");
     case IDENT_NHS_DIGIT_COUNT:
         return fail(why, why_len,
                     "NHS number has %zu digits; it must have exactly 10, e.g. 9434765919", e->at);
@@ -117,6 +129,7 @@ int validate_nhs_number_normalise(const char *s, char out[11])
 /* NI number -------------------------------------------------------------- */
 
 #define NI_EXAMPLE "e.g. AB 12 34 56 C"
+#define NI_FORMAT "expected 2 letters, 6 digits and an optional suffix A-D, " NI_EXAMPLE
 
 static int ni_reason(const ident_ni_t *ni, const ident_error_t *e, char *why, size_t why_len)
 {
@@ -125,24 +138,17 @@ static int ni_reason(const ident_ni_t *ni, const ident_error_t *e, char *why, si
     switch (e->status) {
     case IDENT_MISSING:
     case IDENT_EMPTY:
-        return fail(why, why_len,
-                    "NI number is %s; expected 2 letters, 6 digits and an optional suffix A-D, "
-                    "e.g. AB 12 34 56 C",
-                    e->status == IDENT_MISSING ? "missing" : "empty");
+        return absent(why, why_len, "NI number", e->status == IDENT_MISSING, NI_FORMAT);
     case IDENT_BAD_SPACE:
         return fail(why, why_len,
                     "NI number has a misplaced space at position %zu; spaces may only "
                     "separate the groups, as in AB 12 34 56 C",
                     e->at);
     case IDENT_TOO_LONG:
-        return fail(why, why_len,
-                    "NI number is too long; expected 2 letters, 6 digits and an optional "
-                    "suffix A-D, e.g. AB 12 34 56 C");
+        return fail(why, why_len, "NI number is too long; " NI_FORMAT);
     case IDENT_TOO_SHORT:
         return fail(why, why_len,
-                    "NI number is too short (%zu characters ignoring spaces); expected 2 letters, "
-                    "6 digits and an optional suffix A-D, e.g. AB 12 34 56 C",
-                    e->at);
+                    "NI number is too short (%zu characters ignoring spaces); " NI_FORMAT, e->at);
     case IDENT_NI_NOT_LETTER:
         return fail(why, why_len,
                     "NI number must start with two letters, but character %zu is %s; " NI_EXAMPLE,
@@ -192,21 +198,30 @@ int validate_ni_number(const char *s, char *why, size_t why_len)
 
 #define POSTCODE_FORMATS "A9 9AA, A99 9AA, AA9 9AA, AA99 9AA, A9A 9AA or AA9A 9AA"
 
+/* The outward code's letter rules, in the order of IDENT_PC_FIRST_LETTER..FOURTH_LETTER. */
+static const struct outward_rule {
+    const char *where, *rule, *example;
+} outward_rules[] = {
+    {"first position", "Q, V and X are never used there", "SW1A 1AA"},
+    {"second position", "I, J and Z are never used there", "SW1A 1AA"},
+    {"third position of an A9A outward code", "only A B C D E F G H J K P S T U W are used",
+     "W1A 0AX"},
+    {"fourth position of an AA9A outward code", "only A B E H M N P R V W X Y are used",
+     "EC1A 1BB"},
+};
+
 static int postcode_reason(const ident_postcode_t *pc, const ident_error_t *e, char *why,
                            size_t why_len)
 {
-    char buf[12];
     size_t outward = pc->n >= IDENT_PC_INWARD ? pc->n - IDENT_PC_INWARD : 0;
     switch (e->status) {
     case IDENT_MISSING:
     case IDENT_EMPTY:
-        return fail(why, why_len, "postcode is %s; expected the form %s",
-                    e->status == IDENT_MISSING ? "missing" : "empty", POSTCODE_FORMATS);
+        return absent(why, why_len, "postcode", e->status == IDENT_MISSING,
+                      "expected the form " POSTCODE_FORMATS);
     case IDENT_BAD_CHAR:
-        return fail(why, why_len,
-                    "postcode contains %s at position %zu; only letters, digits and one "
-                    "space are allowed, e.g. SW1A 1AA",
-                    char_text(e->c, buf), e->at);
+        return bad_char(why, why_len, "postcode", e->c, e->at,
+                        "only letters, digits and one space are allowed, e.g. SW1A 1AA");
     case IDENT_TOO_LONG:
         return fail(why, why_len,
                     "postcode is too long; expected at most 7 letters and digits in the form "
@@ -226,25 +241,13 @@ static int postcode_reason(const ident_postcode_t *pc, const ident_error_t *e, c
                     "not a UK format; expected %s",
                     (int)outward, pc->c, pc->shape, POSTCODE_FORMATS);
     case IDENT_PC_FIRST_LETTER:
-        return fail(why, why_len,
-                    "postcode letter '%c' cannot be in the first position (Q, V and X are never "
-                    "used there); e.g. SW1A 1AA",
-                    e->c);
     case IDENT_PC_SECOND_LETTER:
-        return fail(why, why_len,
-                    "postcode letter '%c' cannot be in the second position (I, J and Z are never "
-                    "used there); e.g. SW1A 1AA",
-                    e->c);
     case IDENT_PC_THIRD_LETTER:
-        return fail(why, why_len,
-                    "postcode letter '%c' cannot be in the third position of an A9A outward code "
-                    "(only A B C D E F G H J K P S T U W are used); e.g. W1A 0AX",
-                    e->c);
-    case IDENT_PC_FOURTH_LETTER:
-        return fail(why, why_len,
-                    "postcode letter '%c' cannot be in the fourth position of an AA9A outward "
-                    "code (only A B E H M N P R V W X Y are used); e.g. EC1A 1BB",
-                    e->c);
+    case IDENT_PC_FOURTH_LETTER: {
+        const struct outward_rule *r = &outward_rules[e->status - IDENT_PC_FIRST_LETTER];
+        return fail(why, why_len, "postcode letter '%c' cannot be in the %s (%s); e.g. %s", e->c,
+                    r->where, r->rule, r->example);
+    }
     case IDENT_PC_INWARD_SHAPE:
         return fail(why, why_len,
                     "postcode inward code %.3s must be a digit followed by two letters, e.g. 1AA "
@@ -292,18 +295,15 @@ int validate_uprn(const char *s, char *why, size_t why_len)
 {
     size_t i;
     int nonzero = 0;
-    char buf[12];
 
     if (s == NULL || s[0] == '\0') {
-        return fail(why, why_len, "UPRN is %s; expected 1 to 12 digits, e.g. 100023336956",
-                    s == NULL ? "missing" : "empty");
+        return absent(why, why_len, "UPRN", s == NULL,
+                      "expected 1 to 12 digits, e.g. 100023336956");
     }
     for (i = 0; s[i] != '\0'; i++) {
         if (!ident_digit(s[i])) {
-            return fail(why, why_len,
-                        "UPRN contains %s at position %zu; only digits are allowed (no sign or "
-                        "spaces), e.g. 100023336956",
-                        char_text(s[i], buf), i + 1);
+            return bad_char(why, why_len, "UPRN", s[i], i + 1,
+                            "only digits are allowed (no sign or spaces), e.g. 100023336956");
         }
         if (i == UPRN_MAX_DIGITS) {
             return fail(why, why_len,
