@@ -200,9 +200,10 @@ static int name_level_given_terms(const pname_t *na, const pname_t *nb, const ma
         return MATCH_GIVEN_MISSING;
     if (str_eq(a, b))
         return MATCH_GIVEN_EXACT;
-    if (ga != NULL && mi_opposite_sex_forms(ga, gb))
+    int forenames = ga != NULL && gb != NULL;
+    if (forenames && mi_opposite_sex_forms(ga, gb))
         return MATCH_GIVEN_DIFFERENT;
-    if (ga != NULL && mi_nicknames(ga, gb))
+    if (forenames && mi_nicknames(ga, gb))
         return MATCH_GIVEN_NICKNAME;
     /* Normalised names are upper-case letters already, shorter than MATCH_JW_MAX_LEN. */
     if (jw_may_reach_80(na, nb)) {
