@@ -289,42 +289,35 @@ void match_prepare(const match_person_t *p, match_prep_t *o)
         o->ni[0] = o->ni_suffix = '\0';
 }
 
-static int level_prep(match_field_t f, const match_prep_t *a, const match_prep_t *b)
+static int given_level(const match_prep_t *a, const match_prep_t *b)
 {
-    switch (f) {
-    case MATCH_FIELD_GIVEN:
-        return name_level_given_terms(
-            &(pname_t){a->given, a->given_ph, a->given_len, a->given_count},
-            &(pname_t){b->given, b->given_ph, b->given_len, b->given_count}, a, b);
-    case MATCH_FIELD_FAMILY:
-        return family_level(a, b);
-    case MATCH_FIELD_BIRTH:
-        return birth_level(a, b);
-    case MATCH_FIELD_SEX:
-        return sex_level(a, b);
-    case MATCH_FIELD_POSTCODE:
-        return postcode_level(a, b);
-    case MATCH_FIELD_PHONE:
-        return phone_level(a, b);
-    case MATCH_FIELD_EMAIL:
-        return email_level(a, b);
-    default:
-        return -1;
-    }
+    pname_t na = {a->given, a->given_ph, a->given_len, a->given_count};
+    pname_t nb = {b->given, b->given_ph, b->given_len, b->given_count};
+    return name_level_given_terms(&na, &nb, a, b);
 }
 
+/* Field by field, without a switch: this runs for every candidate pair. */
 void mi_levels(const match_prep_t *a, const match_prep_t *b, int level[MATCH_FIELD_COUNT])
 {
-    for (int f = 0; f < MATCH_FIELD_COUNT; f++)
-        level[f] = level_prep((match_field_t)f, a, b);
+    level[MATCH_FIELD_GIVEN] = given_level(a, b);
+    level[MATCH_FIELD_FAMILY] = family_level(a, b);
+    level[MATCH_FIELD_BIRTH] = birth_level(a, b);
+    level[MATCH_FIELD_SEX] = sex_level(a, b);
+    level[MATCH_FIELD_POSTCODE] = postcode_level(a, b);
+    level[MATCH_FIELD_PHONE] = phone_level(a, b);
+    level[MATCH_FIELD_EMAIL] = email_level(a, b);
 }
 
 int match_level(match_field_t f, const match_person_t *a, const match_person_t *b)
 {
+    if ((int)f < 0 || f >= MATCH_FIELD_COUNT)
+        return -1;
     match_prep_t pa, pb;
+    int level[MATCH_FIELD_COUNT];
     match_prepare(a, &pa);
     match_prepare(b, &pb);
-    return level_prep(f, &pa, &pb);
+    mi_levels(&pa, &pb, level);
+    return level[f];
 }
 
 static const int field_nlevels[MATCH_FIELD_COUNT] = {

@@ -160,10 +160,11 @@ int ident_ni(const char *s, unsigned flags, ident_ni_t *ni, ident_error_t *err)
 
 /* Postcode --------------------------------------------------------------------------------- */
 
-/* The matcher's separators are C's white space, as isspace knows it in the "C" locale. */
+/* The matcher's separators are C's white space, as isspace knows it in the "C" locale: the space
+ * and \t \n \v \f \r, which are 9 to 13. */
 static int pc_separator(char c, unsigned flags)
 {
-    return c == ' ' || ((flags & IDENT_PC_LENIENT) && in_set(c, "\t\n\v\f\r"));
+    return c == ' ' || ((flags & IDENT_PC_LENIENT) && c >= '\t' && c <= '\r');
 }
 
 /* Upper-cases S into PC without separators; strictly, at most one space, before the inward code. */

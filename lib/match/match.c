@@ -151,8 +151,8 @@ static double name_tf(match_tf_fn tf, void *ctx, match_field_t f, const match_pr
     return v > 1.0 ? 1.0 : v;
 }
 
-double mi_field_weight(const match_params_t *p, match_field_t f, int level, match_tf_fn tf,
-                       void *tf_ctx, const match_prep_t *a)
+static double field_weight(const match_params_t *p, match_field_t f, int level, match_tf_fn tf,
+                           void *tf_ctx, const match_prep_t *a)
 {
     if (level <= 0 || level >= p->nlevels[f] || level >= MATCH_MAX_LEVELS)
         return 0.0;
@@ -164,6 +164,12 @@ double mi_field_weight(const match_params_t *p, match_field_t f, int level, matc
             return safe_log2_ratio(p->m[f][level], freq);
     }
     return p->frozen ? p->w[f][level] : safe_log2_ratio(p->m[f][level], u);
+}
+
+double mi_field_weight(const match_params_t *p, match_field_t f, int level, match_tf_fn tf,
+                       void *tf_ctx, const match_prep_t *a)
+{
+    return field_weight(p, f, level, tf, tf_ctx, a);
 }
 
 void match_params_freeze(match_params_t *p)
@@ -202,7 +208,7 @@ double match_score_prep(const match_params_t *p, const match_prep_t *a, const ma
     /* The levels first, then the weights in field order: the same sum, one call. */
     mi_levels(a, b, ev->level);
     for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
-        ev->weight[f] = mi_field_weight(p, (match_field_t)f, ev->level[f], tf, tf_ctx, a);
+        ev->weight[f] = field_weight(p, (match_field_t)f, ev->level[f], tf, tf_ctx, a);
         ev->total += ev->weight[f];
     }
     return ev->total;
