@@ -165,8 +165,6 @@ static int email_level(const match_prep_t *a, const match_prep_t *b)
 /* ------------------------------------------------------------------------------------------ */
 /* Names                                                                                       */
 
-/* The family-name enum is the given-name enum without NICKNAME; compute in given terms, then map.
- */
 /* One name as match_prep_t holds it: normalised, its length, letter counts and phonetic key. */
 typedef struct {
     const char *s, *ph;
@@ -218,6 +216,8 @@ static int name_level_given_terms(const pname_t *na, const pname_t *nb, const ma
     return MATCH_GIVEN_DIFFERENT;
 }
 
+/* The family-name enum is the given-name enum without NICKNAME; compute in given terms, then
+ * map. */
 static int family_level(const match_prep_t *a, const match_prep_t *b)
 {
     static const int to_family[MATCH_GIVEN_NLEVELS] = {

@@ -6,7 +6,8 @@
  *   - the matcher (normalise.c) only asks "which identifier is this, if any?" of whatever another
  *     system sent, so it forgives formatting and keeps its own looser notions, selected by flags.
  * Where the two differ (README.md lists it), a flag says so here instead of a second copy of the
- * rules elsewhere. Private to lib/match: included by validate.c and normalise.c only.
+ * rules elsewhere. Private to lib/match: included by validate.c and normalise.c (and test_ident.c)
+ * only.
  *
  * ASCII throughout, whatever the process locale: identifiers are ASCII, and <ctype.h> is both
  * locale-dependent and undefined for negative chars. */

@@ -1,7 +1,8 @@
 /* match_int.h - what the modules of lib/match share and callers must not use: buffer sizes, the
  * normalised forms the comparisons are defined on, and the few functions one module calls in
- * another. Every name here starts with mi_ ("match internal"); the library's API is match.h and
- * validate.h, and nothing outside lib/match includes this file. See README.md for the modules. */
+ * another. Its functions and types start with mi_ ("match internal"); the library's API is
+ * match.h and validate.h, and nothing outside lib/match includes this file. See README.md for the
+ * modules. */
 #ifndef JOINERY_MATCH_INT_H
 #define JOINERY_MATCH_INT_H
 
