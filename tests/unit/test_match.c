@@ -1,7 +1,7 @@
-/* test_match.c - cmocka tests pinning the behaviour of lib/match/match.c: the comparators against
- * published values, every comparison level, term-frequency weighting, the link/steward/non-link
- * decisions that protect against wrong merges (twins, parent and child), blocking-key recall and
- * EM recovery of known parameters.
+/* test_match.c - cmocka tests pinning the behaviour of the matcher (lib/match, match.h): the
+ * comparators against published values, every comparison level, term-frequency weighting, the
+ * link/steward/non-link decisions that protect against wrong merges (twins, parent and child),
+ * blocking-key recall and EM recovery of known parameters.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,5 +1,6 @@
 /* test_validate.c - cmocka unit tests pinning the behaviour of the master-data validators in
- * lib/match/validate.c with real-world identifiers and the edge cases that bite in production data. */
+ * lib/match/validate.c with real-world identifiers and the edge cases that bite in production
+ * data. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
