@@ -6,9 +6,7 @@
  * one of" hint. The first problem found ends the load: one precise message
  * that names the file, the line and the fix beats a cascade of consequences. */
 #include "base/config.h"
-#include "master/entity.h"
 #include "base/log.h"
-#include "master/master.h"
 #include "match/match.h"
 
 #include <errno.h>
@@ -950,38 +948,12 @@ static const field_t master_rule_fields[] = {
     {"on_conflict", set_on_conflict, offsetof(config_master_field_t, propose)},
 };
 
-/* Which field paths a rule may name, per entity, and how to say so. */
-typedef struct {
-    int (*known)(const char *path);
-    const char *list; /* for the message */
-} rule_kind_t;
-
-static int address_field_known(const char *path)
-{
-    return entity_field_known(ENTITY_ADDRESS, path);
-}
-
-static int case_field_known(const char *path)
-{
-    return entity_field_known(ENTITY_CASE, path);
-}
-
-static const rule_kind_t PERSON_RULES = {
-    master_field_known,
-    "nhs_number, ni_number, name.given, name.family, birth_date, sex, death_date, address.home, "
-    "telecom.phone, telecom.email, gp_practice_ods, consent.<purpose>, ... or a prefix such as "
-    "'name' or 'consent'"};
-static const rule_kind_t ADDRESS_RULES = {address_field_known, "lines, town, district, postcode"};
-static const rule_kind_t CASE_RULES = {
-    case_field_known, "person, status, opened_on, closed_on, closure_reason, team, lead_worker"};
-
+/* A rule's field path is kept as written: the engine knows the fields (master_check_config). */
 static int load_master_rule(loader_t *ld, const char *where, yaml_node_t *key, yaml_node_t *val,
-                            const rule_kind_t *kind, config_master_field_t *rule)
+                            config_master_field_t *rule)
 {
     const char *name = scalar_text(key);
-    if (!kind->known(name))
-        return fail(ld, key, "'%s': unknown field '%.*s' (fields: %s; see docs/master-data.md)",
-                    where, SHOWN_VALUE_MAX, name, kind->list);
+    rule->line = (unsigned)line_of(key);
     rule->path = dup_or_fail(ld, key, name);
     if (rule->path == NULL)
         return -1;
@@ -1006,10 +978,12 @@ static int load_master_rule(loader_t *ld, const char *where, yaml_node_t *key, y
     return 0;
 }
 
-/* A mapping of field path -> rule into *FIELDS (*NFIELDS counts them). */
-static int load_rules(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val,
-                      const rule_kind_t *kind, config_master_field_t **fields, size_t *nfields)
+/* A mapping of field path -> rule into the scope's config_entity_rules_t. */
+static int set_rules(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
 {
+    config_entity_rules_t *rules = sc->target;
+    config_master_field_t **fields = &rules->fields;
+    size_t *nfields = &rules->nfields;
     char path[KEY_PATH_MAX];
     key_path(sc, f->key, path, sizeof path);
     if (is_null(val))
@@ -1036,41 +1010,14 @@ static int load_rules(loader_t *ld, const scope_t *sc, const field_t *f, yaml_no
             return -1;
         /* Counted before it is filled so config_destroy frees a half-read rule. */
         (*nfields)++;
-        if (load_master_rule(ld, path, key, rule, kind, &(*fields)[*nfields - 1]) != 0)
+        if (load_master_rule(ld, path, key, rule, &(*fields)[*nfields - 1]) != 0)
             return -1;
     }
     return 0;
 }
 
-static int set_master_fields(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    config_master_t *mc = &ld->cfg->master;
-    return load_rules(ld, sc, f, val, &PERSON_RULES, &mc->fields, &mc->nfields);
-}
-
-/* The scope of master_data.address / master_data.case is its config_entity_rules_t. */
-static int set_address_fields(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    config_entity_rules_t *r = sc->target;
-    return load_rules(ld, sc, f, val, &ADDRESS_RULES, &r->fields, &r->nfields);
-}
-
-static int set_case_fields(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    config_entity_rules_t *r = sc->target;
-    return load_rules(ld, sc, f, val, &CASE_RULES, &r->fields, &r->nfields);
-}
-
-static const field_t master_person_fields[] = {
-    {"fields", set_master_fields, 0},
-    {"survivorship", set_adapter_list, offsetof(config_master_t, survivorship)},
-};
-static const field_t master_address_fields[] = {
-    {"fields", set_address_fields, 0},
-    {"survivorship", set_adapter_list, offsetof(config_entity_rules_t, survivorship)},
-};
-static const field_t master_case_fields[] = {
-    {"fields", set_case_fields, 0},
+static const field_t master_rules_fields[] = {
+    {"fields", set_rules, 0},
     {"survivorship", set_adapter_list, offsetof(config_entity_rules_t, survivorship)},
 };
 
@@ -1255,8 +1202,8 @@ static int master_person(loader_t *ld, const scope_t *sc, const field_t *f, yaml
 {
     (void)sc;
     (void)f;
-    scope_t inner = {"master_data.person", &ld->cfg->master};
-    return walk_mapping(ld, &inner, val, master_person_fields, COUNT_OF(master_person_fields));
+    scope_t inner = {"master_data.person", &ld->cfg->master.person};
+    return walk_mapping(ld, &inner, val, master_rules_fields, COUNT_OF(master_rules_fields));
 }
 
 static int master_matching(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
@@ -1280,7 +1227,7 @@ static int master_address(loader_t *ld, const scope_t *sc, const field_t *f, yam
     (void)sc;
     (void)f;
     scope_t inner = {"master_data.address", &ld->cfg->master.address};
-    return walk_mapping(ld, &inner, val, master_address_fields, COUNT_OF(master_address_fields));
+    return walk_mapping(ld, &inner, val, master_rules_fields, COUNT_OF(master_rules_fields));
 }
 
 static int master_case(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
@@ -1288,7 +1235,7 @@ static int master_case(loader_t *ld, const scope_t *sc, const field_t *f, yaml_n
     (void)sc;
     (void)f;
     scope_t inner = {"master_data.case", &ld->cfg->master.case_};
-    return walk_mapping(ld, &inner, val, master_case_fields, COUNT_OF(master_case_fields));
+    return walk_mapping(ld, &inner, val, master_rules_fields, COUNT_OF(master_rules_fields));
 }
 
 static const field_t master_data_fields[] = {
@@ -1649,9 +1596,11 @@ config_t *config_load(const char *path, char *err, size_t errlen)
     if (rc != 0)
         return NULL;
     ld.cfg = calloc(1, sizeof *ld.cfg);
-    if (ld.cfg != NULL)
+    if (ld.cfg != NULL) {
         ld.cfg->path = absolute_file(path);
-    if (ld.cfg == NULL || ld.cfg->path == NULL || (ld.dir = dir_of(ld.cfg->path)) == NULL) {
+        ld.cfg->file = strdup(path);
+    }
+    if (ld.cfg == NULL || ld.cfg->path == NULL || ld.cfg->file == NULL || (ld.dir = dir_of(ld.cfg->path)) == NULL) {
         rc = fail_line(&ld, 1, "out of memory");
     } else {
         set_defaults(ld.cfg);
@@ -1683,6 +1632,7 @@ void config_destroy(config_t **cfg)
     free(c->adapters);
     strings_free(&c->transient);
     free(c->path);
+    free(c->file);
     free(c->listen);
     free(c->data_dir);
     free(c->database);
