@@ -27,19 +27,30 @@ static void rank_system(engine_t *e, size_t system, const char *name)
     }
 }
 
-int md_system_id(engine_t *e, const char *name, bool create)
+/* NAME's index in NAMES (*N of them); with CREATE a copy is added when it is not there and
+ * there is room for MAX. -1 if none. *ADDED says whether it was. */
+static int intern(char **names, size_t *n, size_t max, const char *name, bool create,
+                  bool *added)
 {
-    for (size_t i = 0; i < e->nsystems; i++)
-        if (strcmp(e->systems[i], name) == 0)
+    *added = false;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(names[i], name) == 0)
             return (int)i;
-    if (!create || e->nsystems >= MD_MAX_SYSTEMS)
-        return -1;
-    char *copy = strdup(name);
+    char *copy = create && *n < max ? strdup(name) : NULL;
     if (copy == NULL)
         return -1;
-    e->systems[e->nsystems] = copy;
-    rank_system(e, e->nsystems, name);
-    return (int)e->nsystems++;
+    names[*n] = copy;
+    *added = true;
+    return (int)(*n)++;
+}
+
+int md_system_id(engine_t *e, const char *name, bool create)
+{
+    bool added;
+    int id = intern(e->systems, &e->nsystems, MD_MAX_SYSTEMS, name, create, &added);
+    if (added)
+        rank_system(e, (size_t)id, name);
+    return id;
 }
 
 static int system_of(void *ctx, const char *name)
@@ -74,17 +85,12 @@ static int rule_for(const md_kind_t *k, const char *path)
 
 int md_field_id(md_kind_t *k, const char *path, bool create)
 {
-    for (size_t i = 0; i < k->nfields; i++)
-        if (strcmp(k->fields[i], path) == 0)
-            return (int)i;
-    if (!create || k->nfields >= MD_MAX_FIELDS)
-        return -1;
-    char *copy = strdup(path);
-    if (copy == NULL)
-        return -1;
-    k->fields[k->nfields] = copy;
-    k->field_rule[k->nfields] = rule_for(k, path);
-    return (int)k->nfields++;
+    bool added;
+    size_t max = k->d->flags & MD_OPEN_FIELDS ? MD_MAX_FIELDS : k->d->fields.n;
+    int id = intern(k->fields, &k->nfields, max, path, create, &added);
+    if (added)
+        k->field_rule[id] = rule_for(k, path);
+    return id;
 }
 
 const mrule_t *md_rule_of(const md_kind_t *k, int field)
@@ -123,6 +129,7 @@ static int init_rules(engine_t *e, md_kind_t *k)
 static int init_fields(md_kind_t *k)
 {
     size_t cap = k->d->flags & MD_OPEN_FIELDS ? MD_MAX_FIELDS : k->d->fields.n;
+    /* md_field_id adds no more than CAP. */
     k->fields = calloc(cap ? cap : 1, sizeof *k->fields);
     k->field_rule = calloc(cap ? cap : 1, sizeof *k->field_rule);
     if (k->fields == NULL || k->field_rule == NULL)

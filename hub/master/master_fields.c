@@ -77,39 +77,31 @@ int master_parent_field(int field)
     return field == MF_ADDR_POSTCODE || field == MF_ADDR_UPRN ? MF_ADDR : -1;
 }
 
-bool master_match_field(int field)
+/* What a change to a field means. The matcher compares MATCHES fields (a change re-indexes
+ * the record); contact details change all the time and rarely reveal a duplicate, while who
+ * someone is and where they live do, so only IDENTITY fields start a new search. */
+enum { MATCHES = 1, IDENTITY = 2 };
+static const uint8_t FIELD_USE[MF_FIXED_COUNT] = {
+    [MF_NHS] = MATCHES | IDENTITY,    [MF_NI] = MATCHES | IDENTITY,
+    [MF_GIVEN] = MATCHES | IDENTITY,  [MF_FAMILY] = MATCHES | IDENTITY,
+    [MF_BIRTH] = MATCHES | IDENTITY,  [MF_SEX] = MATCHES,
+    [MF_ADDR_POSTCODE] = MATCHES | IDENTITY, [MF_PHONE] = MATCHES,
+    [MF_EMAIL] = MATCHES,
+};
+
+static bool field_use(int field, int use)
 {
-    switch (field) {
-    case MF_NHS:
-    case MF_NI:
-    case MF_GIVEN:
-    case MF_FAMILY:
-    case MF_BIRTH:
-    case MF_SEX:
-    case MF_ADDR_POSTCODE:
-    case MF_PHONE:
-    case MF_EMAIL:
-        return true;
-    default:
-        return false;
-    }
+    return field >= 0 && field < MF_FIXED_COUNT && (FIELD_USE[field] & use) != 0;
 }
 
-/* Contact details change all the time and rarely reveal a duplicate; who
- * someone is and where they live do. Only these start a new search. */
+bool master_match_field(int field)
+{
+    return field_use(field, MATCHES);
+}
+
 bool master_identity_field(int field)
 {
-    switch (field) {
-    case MF_NHS:
-    case MF_NI:
-    case MF_GIVEN:
-    case MF_FAMILY:
-    case MF_BIRTH:
-    case MF_ADDR_POSTCODE:
-        return true;
-    default:
-        return false;
-    }
+    return field_use(field, IDENTITY);
 }
 
 int master_field_id(master_t *m, const char *path, bool create)
