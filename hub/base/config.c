@@ -119,7 +119,7 @@ const char *cfg_expect_scalar(loader_t *ld, const char *path, yaml_node_t *val, 
 /* The scalar value of key F in scope SC, with its dotted path in PATH (KEY_PATH_MAX), or NULL
  * after reporting why there is none. */
 const char *cfg_scalar_at(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val,
-                             const char *what, char *path)
+                          const char *what, char *path)
 {
     cfg_key_path(sc, f->key, path, KEY_PATH_MAX);
     return cfg_expect_scalar(ld, path, val, what);
@@ -332,8 +332,8 @@ static int set_enum(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node
         return -1;
     int v = parse(s);
     if (v < 0)
-        return cfg_fail(ld, val, "'%s' must be one of %s; got '%.*s'", path, choices, SHOWN_VALUE_MAX,
-                    s);
+        return cfg_fail(ld, val, "'%s' must be one of %s; got '%.*s'", path, choices,
+                        SHOWN_VALUE_MAX, s);
     *(int *)cfg_field_ptr(sc, f) = v;
     return 0;
 }
@@ -363,11 +363,12 @@ static int add_pattern(loader_t *ld, const char *path, config_strings_t *out, ya
     if (s == NULL)
         return -1;
     if (!pattern_ok(s))
-        return cfg_fail(ld, item,
-                    "'%s': pattern '%.*s' is not valid; use dot-separated segments of a-z, 0-9, "
-                    "'_' and '-', or '*' for a whole segment (e.g. 'person.*', "
-                    "'case.referral.created', '*')",
-                    path, SHOWN_VALUE_MAX, s);
+        return cfg_fail(
+            ld, item,
+            "'%s': pattern '%.*s' is not valid; use dot-separated segments of a-z, 0-9, "
+            "'_' and '-', or '*' for a whole segment (e.g. 'person.*', "
+            "'case.referral.created', '*')",
+            path, SHOWN_VALUE_MAX, s);
     char *copy = cfg_dup_or_fail(ld, item, s);
     if (copy == NULL)
         return -1;
@@ -380,11 +381,11 @@ static int add_pattern(loader_t *ld, const char *path, config_strings_t *out, ya
 typedef int (*item_fn)(loader_t *ld, const char *path, config_strings_t *out, yaml_node_t *item);
 
 int cfg_set_list(loader_t *ld, const char *path, yaml_node_t *val, config_strings_t *out,
-                    const char *hint, item_fn item)
+                 const char *hint, item_fn item)
 {
     if (val->type != YAML_SEQUENCE_NODE)
         return cfg_fail(ld, val, "'%s' must be %s, got %s", path, hint,
-                    cfg_is_null(val) ? "nothing" : cfg_kind_name(val));
+                        cfg_is_null(val) ? "nothing" : cfg_kind_name(val));
     cfg_strings_free(out);
     size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
     if (n == 0)
@@ -404,11 +405,9 @@ static int set_patterns(loader_t *ld, const scope_t *sc, const field_t *f, yaml_
     char path[KEY_PATH_MAX];
     cfg_key_path(sc, f->key, path, sizeof path);
     return cfg_set_list(ld, path, val, cfg_field_ptr(sc, f),
-                    "a list of event-type patterns such as [\"person.*\"] (write [] for none)",
-                    add_pattern);
+                        "a list of event-type patterns such as [\"person.*\"] (write [] for none)",
+                        add_pattern);
 }
-
-
 
 int cfg_set_parsed(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
 {
@@ -454,9 +453,9 @@ static int check_endpoint(loader_t *ld, const char *path, yaml_node_t *val, cons
     if (endpoint_ok(s))
         return 0;
     return cfg_fail(ld, val,
-                "'%s' must be a ZeroMQ endpoint such as 'tcp://127.0.0.1:7600' or "
-                "'ipc:///run/joinery/hub.sock', got '%.*s'",
-                path, SHOWN_VALUE_MAX, s);
+                    "'%s' must be a ZeroMQ endpoint such as 'tcp://127.0.0.1:7600' or "
+                    "'ipc:///run/joinery/hub.sock', got '%.*s'",
+                    path, SHOWN_VALUE_MAX, s);
 }
 
 static int check_hostport(loader_t *ld, const char *path, yaml_node_t *val, const char *s)
@@ -464,7 +463,7 @@ static int check_hostport(loader_t *ld, const char *path, yaml_node_t *val, cons
     if (hostport_ok(s))
         return 0;
     return cfg_fail(ld, val, "'%s' must be HOST:PORT such as '127.0.0.1:7680', got '%.*s'", path,
-                SHOWN_VALUE_MAX, s);
+                    SHOWN_VALUE_MAX, s);
 }
 
 static int check_adapter_name(loader_t *ld, const char *path, yaml_node_t *val, const char *s)
@@ -473,9 +472,9 @@ static int check_adapter_name(loader_t *ld, const char *path, yaml_node_t *val, 
     if (name_ok(s))
         return 0;
     return cfg_fail(ld, val,
-                "adapter name '%.*s' is not valid; use 1 to %d characters from a-z, 0-9, '_' "
-                "and '-' (e.g. 'crm', 'social-care')",
-                SHOWN_VALUE_MAX, s, ADAPTER_NAME_MAX);
+                    "adapter name '%.*s' is not valid; use 1 to %d characters from a-z, 0-9, '_' "
+                    "and '-' (e.g. 'crm', 'social-care')",
+                    SHOWN_VALUE_MAX, s, ADAPTER_NAME_MAX);
 }
 
 static int check_adapter_key(loader_t *ld, const char *path, yaml_node_t *val, const char *s)
@@ -483,9 +482,9 @@ static int check_adapter_key(loader_t *ld, const char *path, yaml_node_t *val, c
     if (z85_ok(s))
         return 0;
     return cfg_fail(ld, val,
-                "'%s' must be a Curve public key of exactly %d Z85 characters, got '%.*s' "
-                "(%zu characters)",
-                path, Z85_KEY_LEN, SHOWN_VALUE_MAX, s, strlen(s));
+                    "'%s' must be a Curve public key of exactly %d Z85 characters, got '%.*s' "
+                    "(%zu characters)",
+                    path, Z85_KEY_LEN, SHOWN_VALUE_MAX, s, strlen(s));
 }
 
 /* Only remembered: whether the files are read depends on security.curve. */
@@ -588,22 +587,24 @@ static int unknown_key(loader_t *ld, const scope_t *sc, const yaml_node_t *key,
     expected_keys(fields, n, expected, sizeof expected);
     if (sc->where[0] == '\0')
         return cfg_fail(ld, key, "unknown key '%.*s' at the top level (expected one of: %s)",
-                    SHOWN_VALUE_MAX, cfg_scalar_text(key), expected);
+                        SHOWN_VALUE_MAX, cfg_scalar_text(key), expected);
     return cfg_fail(ld, key, "unknown key '%.*s' in '%s' (expected one of: %s)", SHOWN_VALUE_MAX,
-                cfg_scalar_text(key), sc->where, expected);
+                    cfg_scalar_text(key), sc->where, expected);
 }
 
 /* libyaml's document API keeps every pair, so repeated keys are ours to catch:
  * silently letting the last one win hides a copy-and-paste mistake. */
 int cfg_check_duplicate(loader_t *ld, const scope_t *sc, const yaml_node_t *map,
-                           const yaml_node_pair_t *pair, const yaml_node_t *key)
+                        const yaml_node_pair_t *pair, const yaml_node_t *key)
 {
     for (const yaml_node_pair_t *p = map->data.mapping.pairs.start; p < pair; p++) {
         const yaml_node_t *prev = yaml_document_get_node(&ld->doc, p->key);
-        if (prev->type == YAML_SCALAR_NODE && strcmp(cfg_scalar_text(prev), cfg_scalar_text(key)) == 0)
-            return cfg_fail(ld, key, "duplicate key '%.*s' in '%s' (first on line %lu); keep only one",
-                        SHOWN_VALUE_MAX, cfg_scalar_text(key), sc->where[0] ? sc->where : "top level",
-                        cfg_line_of(prev));
+        if (prev->type == YAML_SCALAR_NODE &&
+            strcmp(cfg_scalar_text(prev), cfg_scalar_text(key)) == 0)
+            return cfg_fail(ld, key,
+                            "duplicate key '%.*s' in '%s' (first on line %lu); keep only one",
+                            SHOWN_VALUE_MAX, cfg_scalar_text(key),
+                            sc->where[0] ? sc->where : "top level", cfg_line_of(prev));
     }
     return 0;
 }
@@ -615,7 +616,7 @@ static int walk_pair(loader_t *ld, const scope_t *sc, const yaml_node_t *map,
     yaml_node_t *val = yaml_document_get_node(&ld->doc, pair->value);
     if (key->type != YAML_SCALAR_NODE)
         return cfg_fail(ld, key, "keys in '%s' must be plain names, got %s",
-                    sc->where[0] ? sc->where : "the top level", cfg_kind_name(key));
+                        sc->where[0] ? sc->where : "the top level", cfg_kind_name(key));
     if (cfg_check_duplicate(ld, sc, map, pair, key) != 0)
         return -1;
     for (size_t i = 0; i < n; i++)
@@ -625,14 +626,14 @@ static int walk_pair(loader_t *ld, const scope_t *sc, const yaml_node_t *map,
 }
 
 /* An absent or empty section (a key with nothing after it) keeps the defaults. */
-int cfg_walk_mapping(loader_t *ld, const scope_t *sc, const yaml_node_t *map,
-                        const field_t *fields, size_t n)
+int cfg_walk_mapping(loader_t *ld, const scope_t *sc, const yaml_node_t *map, const field_t *fields,
+                     size_t n)
 {
     if (cfg_is_null(map))
         return 0;
     if (map->type != YAML_MAPPING_NODE)
         return cfg_fail(ld, map, "'%s' must be a mapping of 'key: value' lines, got %s", sc->where,
-                    cfg_kind_name(map));
+                        cfg_kind_name(map));
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++)
         if (walk_pair(ld, sc, map, p, fields, n) != 0)
             return -1;
@@ -648,8 +649,6 @@ int cfg_set_section(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node
         return -1;
     return sub->check ? sub->check(ld, val) : 0;
 }
-
-
 
 /* Key files --------------------------------------------------------------- */
 
@@ -675,14 +674,15 @@ static int read_key_file(loader_t *ld, const yaml_node_t *node, const char *what
         rc = cfg_fail(ld, node, "cannot read %s '%s': %s", what, path, strerror(errno));
     } else if (fgets(line, sizeof line, f) == NULL || (strchr(line, '\n') == NULL && !feof(f))) {
         rc = cfg_fail(ld, node, "%s '%s' must hold a %d-character Z85 key on its first line", what,
-                  path, Z85_KEY_LEN);
+                      path, Z85_KEY_LEN);
     } else {
         trim(line);
         if (!z85_ok(line))
-            rc = cfg_fail(ld, node,
-                      "%s '%s' does not hold a %d-character Z85 key on its first line (found %zu "
-                      "characters)",
-                      what, path, Z85_KEY_LEN, strlen(line));
+            rc = cfg_fail(
+                ld, node,
+                "%s '%s' does not hold a %d-character Z85 key on its first line (found %zu "
+                "characters)",
+                what, path, Z85_KEY_LEN, strlen(line));
         else
             *out = cfg_dup_or_fail(ld, node, line);
         if (rc == 0 && *out == NULL)
@@ -710,10 +710,11 @@ static int check_security(loader_t *ld, yaml_node_t *val)
 static int check_delivery(loader_t *ld, yaml_node_t *val)
 {
     if (ld->cfg->retry_max_ms < ld->cfg->retry_base_ms)
-        return cfg_fail(ld, val,
-                    "'delivery.retry_max_ms' (%u) is smaller than 'delivery.retry_base_ms' (%u); "
-                    "raise retry_max_ms or lower retry_base_ms",
-                    ld->cfg->retry_max_ms, ld->cfg->retry_base_ms);
+        return cfg_fail(
+            ld, val,
+            "'delivery.retry_max_ms' (%u) is smaller than 'delivery.retry_base_ms' (%u); "
+            "raise retry_max_ms or lower retry_base_ms",
+            ld->cfg->retry_max_ms, ld->cfg->retry_base_ms);
     return 0;
 }
 
@@ -725,7 +726,8 @@ static int section_partners(loader_t *ld, const scope_t *sc, const field_t *f, y
     (void)f;
     if (cfg_is_null(val) || val->type == YAML_SEQUENCE_NODE)
         return 0;
-    return cfg_fail(ld, val, "'partners' must be a list (write [] for none), got %s", cfg_kind_name(val));
+    return cfg_fail(ld, val, "'partners' must be a list (write [] for none), got %s",
+                    cfg_kind_name(val));
 }
 
 static int check_unique_name(loader_t *ld, const yaml_node_t *seq, size_t i)
@@ -736,9 +738,9 @@ static int check_unique_name(loader_t *ld, const yaml_node_t *seq, size_t i)
             const yaml_node_t *first =
                 yaml_document_get_node(&ld->doc, seq->data.sequence.items.start[j]);
             return cfg_fail(ld, ld->seen[i].name,
-                        "adapter name '%s' is used twice (first by the adapter on line %lu); "
-                        "give each adapter its own name",
-                        a->name, cfg_line_of(first));
+                            "adapter name '%s' is used twice (first by the adapter on line %lu); "
+                            "give each adapter its own name",
+                            a->name, cfg_line_of(first));
         }
     }
     return 0;
@@ -751,7 +753,7 @@ static int load_adapter(loader_t *ld, const yaml_node_t *seq, size_t i)
     (void)snprintf(where, sizeof where, "adapters[%zu]", i);
     if (item->type != YAML_MAPPING_NODE)
         return cfg_fail(ld, item, "'%s' must be a mapping with at least 'name', got %s", where,
-                    cfg_kind_name(item));
+                        cfg_kind_name(item));
     ld->current = i;
     scope_t sc = {where, &ld->cfg->adapters[i]};
     if (cfg_walk_mapping(ld, &sc, item, adapter_fields, COUNT_OF(adapter_fields)) != 0)
@@ -761,8 +763,8 @@ static int load_adapter(loader_t *ld, const yaml_node_t *seq, size_t i)
         return cfg_fail(ld, item, "'%s' has no 'name'; add one such as 'name: crm'", where);
     if (seen->key != NULL && seen->key_file != NULL)
         return cfg_fail(ld, seen->key_file,
-                    "adapter '%s' sets both 'public_key' and 'public_key_file'; keep only one",
-                    ld->cfg->adapters[i].name);
+                        "adapter '%s' sets both 'public_key' and 'public_key_file'; keep only one",
+                        ld->cfg->adapters[i].name);
     return check_unique_name(ld, seq, i);
 }
 
@@ -775,8 +777,8 @@ static int section_adapters(loader_t *ld, const scope_t *sc, const field_t *f, y
         return 0; /* reported by finish(), with the other missing things */
     if (val->type != YAML_SEQUENCE_NODE)
         return cfg_fail(ld, val,
-                    "'adapters' must be a list of entries each starting '- name: ...', got %s",
-                    cfg_kind_name(val));
+                        "'adapters' must be a list of entries each starting '- name: ...', got %s",
+                        cfg_kind_name(val));
     size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
     if (n == 0)
         return cfg_fail(ld, val, "'adapters' is empty; configure at least one adapter");
@@ -819,9 +821,9 @@ static int check_unique_key(loader_t *ld, const yaml_node_t *key_node, size_t i)
         if (ld->cfg->adapters[j].public_key != NULL &&
             strcmp(ld->cfg->adapters[j].public_key, a->public_key) == 0)
             return cfg_fail(ld, key_node,
-                        "adapter '%s' has the same public key as adapter '%s'; each adapter "
-                        "needs its own key pair",
-                        a->name, ld->cfg->adapters[j].name);
+                            "adapter '%s' has the same public key as adapter '%s'; each adapter "
+                            "needs its own key pair",
+                            a->name, ld->cfg->adapters[j].name);
     return 0;
 }
 
@@ -840,9 +842,9 @@ static int finish_adapter_key(loader_t *ld, size_t i)
         const yaml_node_t *item =
             yaml_document_get_node(&ld->doc, ld->adapters->data.sequence.items.start[i]);
         return cfg_fail(ld, item,
-                    "adapter '%s' needs 'public_key' or 'public_key_file' because "
-                    "security.curve is true (or set 'curve: false' for development)",
-                    a->name);
+                        "adapter '%s' needs 'public_key' or 'public_key_file' because "
+                        "security.curve is true (or set 'curve: false' for development)",
+                        a->name);
     }
     if (seen->key_file != NULL &&
         read_key_file(ld, seen->key_file, "public key file", &a->public_key) != 0)
@@ -855,10 +857,11 @@ static int finish_hub_key(loader_t *ld, const yaml_node_t *root)
     if (!ld->cfg->curve)
         return 0;
     if (ld->hub_key_file == NULL)
-        return cfg_fail(ld, ld->security ? ld->security : root,
-                    "'security.hub_key_file' is required when security.curve is true: point it at "
-                    "a file holding the hub's 40-character Z85 secret key (or set 'curve: false' "
-                    "for development without encryption)");
+        return cfg_fail(
+            ld, ld->security ? ld->security : root,
+            "'security.hub_key_file' is required when security.curve is true: point it at "
+            "a file holding the hub's 40-character Z85 secret key (or set 'curve: false' "
+            "for development without encryption)");
     return read_key_file(ld, ld->hub_key_file, "hub key file", &ld->cfg->hub_secret_key);
 }
 
@@ -868,8 +871,8 @@ static int finish(loader_t *ld, const yaml_node_t *root)
         return -1;
     if (ld->cfg->nadapters == 0)
         return cfg_fail(ld, ld->adapters ? ld->adapters : root,
-                    "no adapters configured; add an 'adapters:' list with at least one entry "
-                    "(name, public_key_file, publish, subscribe)");
+                        "no adapters configured; add an 'adapters:' list with at least one entry "
+                        "(name, public_key_file, publish, subscribe)");
     for (size_t i = 0; i < ld->cfg->nadapters; i++)
         if (finish_adapter_key(ld, i) != 0)
             return -1;
@@ -918,10 +921,11 @@ static int set_string_defaults(loader_t *ld)
 static int load_root(loader_t *ld, const yaml_node_t *root)
 {
     if (root->type != YAML_MAPPING_NODE)
-        return cfg_fail(ld, root,
-                    "the top level must be a mapping of sections (hub, security, adapters, ...), "
-                    "got %s",
-                    cfg_kind_name(root));
+        return cfg_fail(
+            ld, root,
+            "the top level must be a mapping of sections (hub, security, adapters, ...), "
+            "got %s",
+            cfg_kind_name(root));
     scope_t sc = {"", ld->cfg};
     if (cfg_walk_mapping(ld, &sc, root, root_fields, COUNT_OF(root_fields)) != 0 ||
         finish(ld, root) != 0)
@@ -972,8 +976,8 @@ static int check_single_document(loader_t *ld, yaml_parser_t *parser, FILE *f)
     int rc = 0;
     if (root != NULL)
         rc = cfg_fail(ld, root,
-                  "a second YAML document starts here; the configuration must be one document "
-                  "(remove the extra '---')");
+                      "a second YAML document starts here; the configuration must be one document "
+                      "(remove the extra '---')");
     yaml_document_delete(&extra);
     return rc;
 }
@@ -1049,7 +1053,8 @@ config_t *config_load(const char *path, char *err, size_t errlen)
         ld.cfg->path = absolute_file(path);
         ld.cfg->file = strdup(path);
     }
-    if (ld.cfg == NULL || ld.cfg->path == NULL || ld.cfg->file == NULL || (ld.dir = dir_of(ld.cfg->path)) == NULL) {
+    if (ld.cfg == NULL || ld.cfg->path == NULL || ld.cfg->file == NULL ||
+        (ld.dir = dir_of(ld.cfg->path)) == NULL) {
         rc = fail_line(&ld, 1, "out of memory");
     } else {
         set_defaults(ld.cfg);

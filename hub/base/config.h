@@ -53,16 +53,16 @@ typedef struct {
  * the adapters, and the thresholds are match_params_default()'s. */
 typedef struct {
     union {
-        config_entity_rules_t person; /* master_data.person */
-        struct {                      /* the same, by the names it had first */
+        config_entity_rules_t person;      /* master_data.person */
+        struct {                           /* the same, by the names it had first */
             config_master_field_t *fields; /* owned array */
             size_t nfields;
             config_strings_t survivorship; /* source priority, best first */
         };
     };
-    double match_upper;            /* link automatically at or above */
-    double match_lower;            /* below: new golden record; between: steward queue */
-    config_match_level_t *levels;  /* owned array; every level of each field named */
+    double match_upper;           /* link automatically at or above */
+    double match_lower;           /* below: new golden record; between: steward queue */
+    config_match_level_t *levels; /* owned array; every level of each field named */
     size_t nlevels;
     config_entity_rules_t address; /* master_data.address */
     config_entity_rules_t case_;   /* master_data.case */

@@ -86,7 +86,6 @@ struct loader {
     size_t current;       /* the adapter entry being walked */
 };
 
-
 /* A scalar parsed into the field: PARSE returns 0, or -1 for "'PATH' must be MUST, got 'S'". */
 typedef struct {
     const char *what;
@@ -118,8 +117,8 @@ int cfg_store_string(loader_t *ld, char **slot, const yaml_node_t *val, const ch
 void cfg_strings_free(config_strings_t *list);
 
 /* Walking. */
-int cfg_walk_mapping(loader_t *ld, const scope_t *sc, const yaml_node_t *map,
-                     const field_t *fields, size_t n);
+int cfg_walk_mapping(loader_t *ld, const scope_t *sc, const yaml_node_t *map, const field_t *fields,
+                     size_t n);
 int cfg_check_duplicate(loader_t *ld, const scope_t *sc, const yaml_node_t *map,
                         const yaml_node_pair_t *pair, const yaml_node_t *key);
 

@@ -37,7 +37,6 @@ static const parsed_t ON_CONFLICT = {"correct or propose", parse_on_conflict,
                                      "'correct' (send the sender the owner's value) or 'propose' "
                                      "(forward the change to the owner)"};
 
-
 /* master_data: who owns which field of the golden record, the order in which
  * sources win otherwise, and the matching thresholds. Adapter names are
  * checked against the adapters list wherever it stands in the file, so a typo
@@ -118,7 +117,7 @@ static int expect_adapter(loader_t *ld, const char *path, yaml_node_t *val, cons
     names_list_t list = {names, sizeof names, 0};
     (void)each_adapter_name(ld, name_append, &list);
     return cfg_fail(ld, val, "'%s': '%.*s' is not a configured adapter (adapters: %s)", path,
-                SHOWN_VALUE_MAX, s, names[0] ? names : "none");
+                    SHOWN_VALUE_MAX, s, names[0] ? names : "none");
 }
 
 static int add_adapter(loader_t *ld, const char *path, config_strings_t *out, yaml_node_t *item)
@@ -129,7 +128,7 @@ static int add_adapter(loader_t *ld, const char *path, config_strings_t *out, ya
     for (size_t j = 0; j < out->count; j++)
         if (strcmp(out->items[j], s) == 0)
             return cfg_fail(ld, item, "'%s' names '%.*s' twice; list each adapter once", path,
-                        SHOWN_VALUE_MAX, s);
+                            SHOWN_VALUE_MAX, s);
     char *copy = cfg_dup_or_fail(ld, item, s);
     if (copy == NULL)
         return -1;
@@ -143,7 +142,7 @@ static int set_adapter_list(loader_t *ld, const scope_t *sc, const field_t *f, y
     char path[KEY_PATH_MAX];
     cfg_key_path(sc, f->key, path, sizeof path);
     return cfg_set_list(ld, path, val, cfg_field_ptr(sc, f),
-                    "a list of adapter names such as [health, socialcare]", add_adapter);
+                        "a list of adapter names such as [health, socialcare]", add_adapter);
 }
 
 static const text_t OWNER = {"an adapter name", expect_adapter, NULL, true};
@@ -169,8 +168,8 @@ static int load_master_rule(loader_t *ld, const char *where, yaml_node_t *key, y
         return cfg_fail(ld, key, "field path '%.*s' is too long", SHOWN_VALUE_MAX, name);
     if (val->type != YAML_MAPPING_NODE)
         return cfg_fail(ld, val,
-                    "'%s' must be a mapping such as {owner: health, fallback: [crm]}, got %s", path,
-                    cfg_is_null(val) ? "nothing" : cfg_kind_name(val));
+                        "'%s' must be a mapping such as {owner: health, fallback: [crm]}, got %s",
+                        path, cfg_is_null(val) ? "nothing" : cfg_kind_name(val));
     scope_t sc = {path, rule};
     if (cfg_walk_mapping(ld, &sc, val, master_rule_fields, COUNT_OF(master_rule_fields)) != 0)
         return -1;
@@ -178,9 +177,10 @@ static int load_master_rule(loader_t *ld, const char *where, yaml_node_t *key, y
         for (size_t i = 0; i < rule->fallback.count; i++)
             if (strcmp(rule->fallback.items[i], rule->owner) == 0)
                 return cfg_fail(ld, val, "'%s.fallback' names the owner '%s'; list only the others",
-                            path, rule->owner);
+                                path, rule->owner);
     if (rule->propose && rule->owner == NULL)
-        return cfg_fail(ld, val, "'%s' says on_conflict: propose but has no owner to propose to", path);
+        return cfg_fail(ld, val, "'%s' says on_conflict: propose but has no owner to propose to",
+                        path);
     return 0;
 }
 
@@ -201,7 +201,8 @@ static int each_entry(loader_t *ld, const scope_t *inner, yaml_node_t *val, cons
          p++) {
         yaml_node_t *key = yaml_document_get_node(&ld->doc, p->key);
         if (key->type != YAML_SCALAR_NODE)
-            return cfg_fail(ld, key, "keys in '%s' must be %s, got %s", path, keys, cfg_kind_name(key));
+            return cfg_fail(ld, key, "keys in '%s' must be %s, got %s", path, keys,
+                            cfg_kind_name(key));
         if (cfg_check_duplicate(ld, inner, val, p, key) != 0 ||
             fn(ld, path, key, yaml_document_get_node(&ld->doc, p->value), arg) != 0)
             return -1;
@@ -250,7 +251,7 @@ static int load_level_mu(loader_t *ld, const char *path, yaml_node_t *val, doubl
 {
     if (val->type != YAML_MAPPING_NODE)
         return cfg_fail(ld, val, "'%s' must be a mapping such as {m: 0.9, u: 0.01}, got %s", path,
-                    cfg_is_null(val) ? "nothing" : cfg_kind_name(val));
+                        cfg_is_null(val) ? "nothing" : cfg_kind_name(val));
     bool seen[2] = {false, false};
     for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top;
          p++) {
@@ -260,16 +261,16 @@ static int load_level_mu(loader_t *ld, const char *path, yaml_node_t *val, doubl
         int which = strcmp(name, "m") == 0 ? 0 : strcmp(name, "u") == 0 ? 1 : -1;
         if (which < 0)
             return cfg_fail(ld, k, "'%s' takes only 'm' and 'u', not '%.*s'", path, SHOWN_VALUE_MAX,
-                        name);
+                            name);
         const char *s = v->type == YAML_SCALAR_NODE ? cfg_scalar_text(v) : "";
         char *end = NULL;
         errno = 0;
         double x = strtod(s, &end);
         if (errno != 0 || end == s || *end != '\0' || !(x > 0.0 && x <= 1.0))
             return cfg_fail(ld, v,
-                        "'%s.%s' must be a probability above 0 and at most 1, such as 0.95, "
-                        "got '%.*s'",
-                        path, name, SHOWN_VALUE_MAX, s);
+                            "'%s.%s' must be a probability above 0 and at most 1, such as 0.95, "
+                            "got '%.*s'",
+                            path, name, SHOWN_VALUE_MAX, s);
         *(which ? u : m) = x;
         seen[which] = true;
     }
@@ -322,7 +323,7 @@ static int load_match_field(loader_t *ld, const char *where, yaml_node_t *key, y
     if (f < 0) {
         level_names(-1, 0, names, sizeof names);
         return cfg_fail(ld, key, "'%s': unknown field '%.*s' (fields: %s)", where, SHOWN_VALUE_MAX,
-                    name, names);
+                        name, names);
     }
     int w = snprintf(path, sizeof path, "%s.%s", where, name);
     if (w < 0 || (size_t)w >= sizeof path)
@@ -331,7 +332,7 @@ static int load_match_field(loader_t *ld, const char *where, yaml_node_t *key, y
     level_names(f, nlevels, names, sizeof names);
     if (val->type != YAML_MAPPING_NODE)
         return cfg_fail(ld, val, "'%s' must be a mapping of level -> {m: .., u: ..} for %s, got %s",
-                    path, names, cfg_is_null(val) ? "nothing" : cfg_kind_name(val));
+                        path, names, cfg_is_null(val) ? "nothing" : cfg_kind_name(val));
     config_master_t *mc = &ld->cfg->master;
     bool given[MATCH_MAX_LEVELS] = {false};
     double msum = 0, usum = 0;
@@ -342,8 +343,8 @@ static int load_match_field(loader_t *ld, const char *where, yaml_node_t *key, y
         const char *lname = lk->type == YAML_SCALAR_NODE ? cfg_scalar_text(lk) : "";
         int k = match_level_index(f, nlevels, lname);
         if (k < 0)
-            return cfg_fail(ld, lk, "'%s': unknown level '%.*s' (levels: %s)", path, SHOWN_VALUE_MAX,
-                        lname, names);
+            return cfg_fail(ld, lk, "'%s': unknown level '%.*s' (levels: %s)", path,
+                            SHOWN_VALUE_MAX, lname, names);
         if (given[k])
             return cfg_fail(ld, lk, "'%s': level '%s' is given twice", path, lname);
         char lpath[KEY_PATH_MAX];
@@ -361,14 +362,15 @@ static int load_match_field(loader_t *ld, const char *where, yaml_node_t *key, y
     }
     for (int k = 1; k < nlevels; k++)
         if (!given[k])
-            return cfg_fail(ld, val, "'%s' must give every level (%s); '%s' is missing", path, names,
-                        match_level_name((match_field_t)f, k));
+            return cfg_fail(ld, val, "'%s' must give every level (%s); '%s' is missing", path,
+                            names, match_level_name((match_field_t)f, k));
     /* Trained values are printed to six digits, so their sums can be off by a little. */
     if (msum < 0.99 || msum > 1.01 || usum < 0.99 || usum > 1.01)
-        return cfg_fail(ld, val,
-                    "'%s': m and u are each a distribution over the levels and must add up to 1 "
-                    "(m adds up to %.4f, u to %.4f)",
-                    path, msum, usum);
+        return cfg_fail(
+            ld, val,
+            "'%s': m and u are each a distribution over the levels and must add up to 1 "
+            "(m adds up to %.4f, u to %.4f)",
+            path, msum, usum);
     return 0;
 }
 
@@ -416,10 +418,11 @@ static const field_t master_matching_fields[] = {
 static int check_matching(loader_t *ld, yaml_node_t *val)
 {
     if (!(ld->cfg->master.match_upper > ld->cfg->master.match_lower))
-        return cfg_fail(ld, val,
-                    "'master_data.matching.upper' (%g) must be greater than "
-                    "'master_data.matching.lower' (%g): pairs between them go to the steward queue",
-                    ld->cfg->master.match_upper, ld->cfg->master.match_lower);
+        return cfg_fail(
+            ld, val,
+            "'master_data.matching.upper' (%g) must be greater than "
+            "'master_data.matching.lower' (%g): pairs between them go to the steward queue",
+            ld->cfg->master.match_upper, ld->cfg->master.match_lower);
     return 0;
 }
 
@@ -461,4 +464,3 @@ void cfg_master_free(config_master_t *mc)
     mc->levels = NULL;
     mc->nlevels = 0;
 }
-

@@ -29,8 +29,7 @@ static void rank_system(engine_t *e, size_t system, const char *name)
 
 /* NAME's index in NAMES (*N of them); with CREATE a copy is added when it is not there and
  * there is room for MAX. -1 if none. *ADDED says whether it was. */
-static int intern(char **names, size_t *n, size_t max, const char *name, bool create,
-                  bool *added)
+static int intern(char **names, size_t *n, size_t max, const char *name, bool create, bool *added)
 {
     *added = false;
     for (size_t i = 0; i < *n; i++)
@@ -169,8 +168,8 @@ static int init_kind(engine_t *e, md_kind_t *k)
 
 /* Life cycle ------------------------------------------------------------------------------- */
 
-int md_init(engine_t *e, const config_t *cfg, const md_words_t *words, const md_desc_t *const *descs,
-            const config_entity_rules_t *sections, size_t nkinds)
+int md_init(engine_t *e, const config_t *cfg, const md_words_t *words,
+            const md_desc_t *const *descs, const config_entity_rules_t *sections, size_t nkinds)
 {
     e->cfg = cfg;
     e->words = words;

@@ -204,8 +204,8 @@ typedef struct {
     } while (0)
 
 enum {
-    MD_NAMED = 1,       /* audit rows and corrections name the kind ("entity": "address") */
-    MD_OPEN_FIELDS = 2, /* field paths beyond the fixed ones are interned as first seen */
+    MD_NAMED = 1,        /* audit rows and corrections name the kind ("entity": "address") */
+    MD_OPEN_FIELDS = 2,  /* field paths beyond the fixed ones are interned as first seen */
     MD_SCORED_LINKS = 4, /* links carry a link state, how and score (audit rows say them) */
     MD_MERGES = 8        /* its records merge, and NAME.merged tells the subscribers */
 };
@@ -253,10 +253,10 @@ typedef struct {
 } md_messages_t;
 
 struct md_desc {
-    const char *name;    /* "person": config section, audit detail */
-    char prefix;         /* of master ids */
-    const char *payload; /* message name its events carry; its derived events are NAME.changed,
-                            NAME.correction, NAME.proposed (and with MD_MERGES NAME.merged) */
+    const char *name;        /* "person": config section, audit detail */
+    char prefix;             /* of master ids */
+    const char *payload;     /* message name its events carry; its derived events are NAME.changed,
+                                NAME.correction, NAME.proposed (and with MD_MERGES NAME.merged) */
     const char *needs_local; /* NULL, or the refusal of an event without source_record_id (%s
                                 type, %s source) */
     md_fieldset_t fields;
@@ -299,14 +299,14 @@ typedef struct {
 typedef struct {
     const md_desc_t *d;
     char changed[MD_TYPE_MAX], correction[MD_TYPE_MAX], proposed[MD_TYPE_MAX];
-    char merged[MD_TYPE_MAX]; /* "" unless MD_MERGES */
+    char merged[MD_TYPE_MAX];  /* "" unless MD_MERGES */
     config_entity_rules_t cfg; /* master_data.<name> (its strings are the configuration's) */
-    char **fields;                    /* field id -> path */
-    int *field_rule;                  /* field id -> index in rules, -1 none */
+    char **fields;             /* field id -> path */
+    int *field_rule;           /* field id -> index in rules, -1 none */
     size_t nfields;
     mrule_t *rules;
     size_t nrules;
-    uint32_t *sys_rank; /* survivorship position per system */
+    uint32_t *sys_rank;                                /* survivorship position per system */
     uint16_t *sub_changed, *sub_merged, *sub_proposed; /* systems subscribed to each */
     size_t nsub_changed, nsub_merged, nsub_proposed;
     size_t nactive; /* active records */
@@ -359,10 +359,10 @@ struct md_ctx {
     master_result_t *res;
     char *why;
     size_t why_len;
-    int src;          /* system id of the sender */
-    int64_t now;      /* hub time: received_at */
-    int64_t occurred; /* source time, for survivorship by recency */
-    bool exclude_src; /* the sender already holds the result */
+    int src;               /* system id of the sender */
+    int64_t now;           /* hub time: received_at */
+    int64_t occurred;      /* source time, for survivorship by recency */
+    bool exclude_src;      /* the sender already holds the result */
     master_result_t spare; /* the result when the caller wants none */
 };
 
@@ -379,11 +379,11 @@ typedef struct {
 
 /* The plan of one keyed update: what the record will be, built without touching it. */
 struct md_plan {
-    golden_t *g;    /* record the event applies to */
-    golden_t *newg; /* a new record, owned here until commit */
-    xref_t *x;      /* the sender's link, if it had one */
-    xref_t *newx;   /* the sender's new link, owned here until commit */
-    bool move;      /* X moves to G (an address whose UPRN changed) */
+    golden_t *g;             /* record the event applies to */
+    golden_t *newg;          /* a new record, owned here until commit */
+    xref_t *x;               /* the sender's link, if it had one */
+    xref_t *newx;            /* the sender's new link, owned here until commit */
+    bool move;               /* X moves to G (an address whose UPRN changed) */
     uint8_t link_state, how; /* of NEWX */
     double score;
     mchange_t ch[MD_MAX_INCOMING];
@@ -401,8 +401,8 @@ struct md_plan {
 
 /* Sets up E for the kinds DESCS (the configuration's sections SECTIONS). -1 out of memory or a
  * configuration the engine cannot take (ERR says which). */
-int md_init(engine_t *e, const config_t *cfg, const md_words_t *words, const md_desc_t *const *descs,
-            const config_entity_rules_t *sections, size_t nkinds);
+int md_init(engine_t *e, const config_t *cfg, const md_words_t *words,
+            const md_desc_t *const *descs, const config_entity_rules_t *sections, size_t nkinds);
 void md_fini(engine_t *e);
 int md_system_id(engine_t *e, const char *name, bool create);
 int md_field_id(md_kind_t *k, const char *path, bool create);
@@ -501,8 +501,8 @@ int md_vals_json(const engine_t *e, const md_kind_t *k, const mvals_t *b, mbuf_t
 const char *md_link_state_name(int s);
 const char *md_how_name(int h);
 int md_name_index(const char *const *names, int n, const char *s);
-int md_link_state_of(const char *name); /* -1 unknown */
-int md_how_of(const char *name);        /* -1 unknown */
+int md_link_state_of(const char *name);                     /* -1 unknown */
+int md_how_of(const char *name);                            /* -1 unknown */
 double md_parse_score(const PGresult *r, int row, int col); /* NAN for NULL */
 void md_state_clear(engine_t *e);
 
@@ -523,16 +523,16 @@ int md_vals_from_json(md_loader_t *l, md_kind_t *k, const char *text, const char
                       mvals_t **out);
 /* Runs LOAD (the kinds' rows, and anything more) in one snapshot, emptying the engine first and
  * again on failure; the engine refuses events until a load succeeds. */
-int md_load(engine_t *e, PGconn *conn, int (*load)(engine_t *e, PGconn *conn, void *ctx),
-            void *ctx, char *err, size_t errlen);
+int md_load(engine_t *e, PGconn *conn, int (*load)(engine_t *e, PGconn *conn, void *ctx), void *ctx,
+            char *err, size_t errlen);
 
 /* Dumping: LINES (the engine's own format) adds a record's lines through md_dump_line. */
 typedef struct md_dump md_dump_t;
 int md_dump_line(md_dump_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 mbuf_t *md_dump_buf(md_dump_t *d);
 int md_dump_end_line(md_dump_t *d);
-int md_dump(const engine_t *e, int (*lines)(const engine_t *e, md_dump_t *d, const golden_t *g,
-                                           void *ctx),
+int md_dump(const engine_t *e,
+            int (*lines)(const engine_t *e, md_dump_t *d, const golden_t *g, void *ctx),
             int (*more)(const engine_t *e, md_dump_t *d, void *ctx), void *ctx, char **out,
             size_t *len);
 

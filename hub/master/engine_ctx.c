@@ -144,7 +144,7 @@ static int run_upsert(md_ctx_t *c, const master_upsert_t *u, const char *stmt, i
 
 /* An append-only row: copied in bulk when the sink can, else one INSERT. */
 int md_run_append(md_ctx_t *c, const char *copy_stmt, const char *stmt, int n,
-                      const char *const *params)
+                  const char *const *params)
 {
     if (!c->sink->append)
         return md_run(c, stmt, n, params);
@@ -204,15 +204,33 @@ int md_sql_golden(md_ctx_t *c, const golden_t *g, uint64_t version, int state,
     const char *p[MD_MAX_COLS];
     for (int i = 0; i < t->ncols; i++) {
         switch (t->cols[i]) {
-        case GC_ID: p[i] = g->id; break;
-        case GC_VERSION: p[i] = v; break;
-        case GC_STATE: p[i] = state == MS_ACTIVE ? "ACTIVE" : "REDIRECTED"; break;
-        case GC_REDIRECT: p[i] = redirect ? redirect->id : NULL; break;
-        case GC_FIELDS: p[i] = c->e->json.p; break;
-        case GC_CREATED: p[i] = created; break;
-        case GC_UPDATED: p[i] = now; break;
-        case GC_KEY: p[i] = g->key; break;
-        default: p[i] = key_field_value(c, vals); break;
+        case GC_ID:
+            p[i] = g->id;
+            break;
+        case GC_VERSION:
+            p[i] = v;
+            break;
+        case GC_STATE:
+            p[i] = state == MS_ACTIVE ? "ACTIVE" : "REDIRECTED";
+            break;
+        case GC_REDIRECT:
+            p[i] = redirect ? redirect->id : NULL;
+            break;
+        case GC_FIELDS:
+            p[i] = c->e->json.p;
+            break;
+        case GC_CREATED:
+            p[i] = created;
+            break;
+        case GC_UPDATED:
+            p[i] = now;
+            break;
+        case GC_KEY:
+            p[i] = g->key;
+            break;
+        default:
+            p[i] = key_field_value(c, vals);
+            break;
         }
     }
     return run_row(c, t, p, fresh);
@@ -274,13 +292,27 @@ int md_sql_xref(md_ctx_t *c, int system, const char *local_id, const golden_t *g
     const char *p[MD_MAX_COLS];
     for (int i = 0; i < t->ncols; i++) {
         switch (t->cols[i]) {
-        case XC_SYSTEM: p[i] = c->e->systems[system]; break;
-        case XC_LOCAL: p[i] = local_id; break;
-        case XC_MASTER: p[i] = g->id; break;
-        case XC_STATE: p[i] = md_link_state_name(state); break;
-        case XC_HOW: p[i] = md_how_name(how); break;
-        case XC_SCORE: p[i] = md_num_d_again(c->e, s, score); break;
-        default: p[i] = at; break;
+        case XC_SYSTEM:
+            p[i] = c->e->systems[system];
+            break;
+        case XC_LOCAL:
+            p[i] = local_id;
+            break;
+        case XC_MASTER:
+            p[i] = g->id;
+            break;
+        case XC_STATE:
+            p[i] = md_link_state_name(state);
+            break;
+        case XC_HOW:
+            p[i] = md_how_name(how);
+            break;
+        case XC_SCORE:
+            p[i] = md_num_d_again(c->e, s, score);
+            break;
+        default:
+            p[i] = at;
+            break;
         }
     }
     return run_row(c, t, p, fresh);
@@ -295,7 +327,8 @@ int md_sql_audit(md_ctx_t *c, const golden_t *g, const char *action)
     return md_run_append(c, MASTER_COPY_AUDIT, MASTER_SQL_AUDIT, 6, p);
 }
 
-/* Addressing ------------------------------------------------------------------------------------ */
+/* Addressing ------------------------------------------------------------------------------------
+ */
 
 /* The same preference as md_primary_xref: a live link before one that only followed a merge,
  * then the oldest, then the smallest id. */

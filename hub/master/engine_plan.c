@@ -146,8 +146,8 @@ static const char *owner_of(const md_ctx_t *c, const mrule_t *rule)
     return rule && rule->owner >= 0 ? c->e->systems[rule->owner] : "";
 }
 
-static void refusal_reason(const md_ctx_t *c, const mref_t *r, const char *field,
-                           const char *owner, char *out, size_t len)
+static void refusal_reason(const md_ctx_t *c, const mref_t *r, const char *field, const char *owner,
+                           char *out, size_t len)
 {
     char subject[160];
     if (c->d->flags & MD_NAMED)
@@ -302,8 +302,9 @@ static int write_plan(md_ctx_t *c, md_plan_t *p)
     if (md_emit_changed(c, g, p->version, p->vals, fields, p->nch, NULL, 0) != 0)
         return -1;
     bool changed = p->nch > 0 || p->newg != NULL;
-    if (changed && (md_sql_golden(c, g, p->version, MS_ACTIVE, NULL, p->vals, p->newg != NULL) != 0 ||
-                    md_sql_history(c, g, p->version, p->ch, p->old, p->nch) != 0))
+    if (changed &&
+        (md_sql_golden(c, g, p->version, MS_ACTIVE, NULL, p->vals, p->newg != NULL) != 0 ||
+         md_sql_history(c, g, p->version, p->ch, p->old, p->nch) != 0))
         return -1;
     if (write_link(c, p) != 0)
         return -1;

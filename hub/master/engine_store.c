@@ -282,8 +282,8 @@ static bool next_val(const mvals_t *old, size_t *i, const mchange_t *ch, size_t 
         (*j)++;
         if (c->value == NULL)
             continue;
-        *v = (mval_t){.field = c->field, .source = c->source, .version = c->version,
-                      .at_us = c->at_us};
+        *v = (mval_t){
+            .field = c->field, .source = c->source, .version = c->version, .at_us = c->at_us};
         *value = c->value;
         return true;
     }
@@ -410,14 +410,24 @@ static int golden_col(md_loader_t *l, md_kind_t *k, golden_t *g, int col, const 
             return -1;
         (void)snprintf(g->id, sizeof g->id, "%s", v);
         return 0;
-    case GC_VERSION: return master_parse_u64(v, &g->version);
-    case GC_STATE: g->state = strcmp(v, "REDIRECTED") == 0 ? MS_REDIRECTED : MS_ACTIVE; return 0;
-    case GC_REDIRECT: *redirect = v; return 0;
-    case GC_FIELDS: return md_vals_from_json(l, k, v, g->id, &g->vals);
-    case GC_CREATED: return master_parse_i64(v, &g->created_us);
-    case GC_UPDATED: return master_parse_i64(v, &g->updated_us);
-    case GC_KEY: return (g->key = strdup(v)) ? 0 : -1;
-    default: return 0; /* GC_KEY_FIELD: the fields hold it */
+    case GC_VERSION:
+        return master_parse_u64(v, &g->version);
+    case GC_STATE:
+        g->state = strcmp(v, "REDIRECTED") == 0 ? MS_REDIRECTED : MS_ACTIVE;
+        return 0;
+    case GC_REDIRECT:
+        *redirect = v;
+        return 0;
+    case GC_FIELDS:
+        return md_vals_from_json(l, k, v, g->id, &g->vals);
+    case GC_CREATED:
+        return master_parse_i64(v, &g->created_us);
+    case GC_UPDATED:
+        return master_parse_i64(v, &g->updated_us);
+    case GC_KEY:
+        return (g->key = strdup(v)) ? 0 : -1;
+    default:
+        return 0; /* GC_KEY_FIELD: the fields hold it */
     }
 }
 
@@ -452,13 +462,28 @@ static int xref_col(md_loader_t *l, xref_t *x, golden_t **g, int col, const PGre
     const char *v = PQgetvalue(r, 0, i);
     int n;
     switch (col) {
-    case XC_SYSTEM: n = md_system_id(l->e, v, true); x->system = (uint16_t)n; return n < 0 ? -1 : 0;
-    case XC_LOCAL: return (x->local_id = strdup(v)) ? 0 : -1;
-    case XC_MASTER: *g = md_golden(l->e, v); return *g && (*g)->kind == l->kind ? 0 : -1;
-    case XC_STATE: n = md_name_index(link_state_names, XL_COUNT, v); x->state = (uint8_t)n; break;
-    case XC_HOW: n = md_name_index(how_names, XH_COUNT, v); x->how = (uint8_t)n; break;
-    case XC_SCORE: x->score = md_parse_score(r, 0, i); return 0;
-    default: return master_parse_i64(v, &x->linked_us);
+    case XC_SYSTEM:
+        n = md_system_id(l->e, v, true);
+        x->system = (uint16_t)n;
+        return n < 0 ? -1 : 0;
+    case XC_LOCAL:
+        return (x->local_id = strdup(v)) ? 0 : -1;
+    case XC_MASTER:
+        *g = md_golden(l->e, v);
+        return *g && (*g)->kind == l->kind ? 0 : -1;
+    case XC_STATE:
+        n = md_name_index(link_state_names, XL_COUNT, v);
+        x->state = (uint8_t)n;
+        break;
+    case XC_HOW:
+        n = md_name_index(how_names, XH_COUNT, v);
+        x->how = (uint8_t)n;
+        break;
+    case XC_SCORE:
+        x->score = md_parse_score(r, 0, i);
+        return 0;
+    default:
+        return master_parse_i64(v, &x->linked_us);
     }
     return n < 0 ? -1 : 0;
 }
@@ -472,13 +497,14 @@ static int xref_row(void *ctx, const PGresult *r)
         return master_fail(l->err, l->errlen, "out of memory");
     *x = (xref_t){.score = NAN, .kind = (uint8_t)l->kind};
     golden_t *g = NULL;
-    for (int i = 0; i < t->ncols; i++)
-        if (xref_col(l, x, &g, t->cols[i], r, i) != 0) {
-            md_xref_free(x);
-            return master_fail(l->err, l->errlen,
-                               "%s (%.64s, %.64s): unknown record, state or how", t->table,
-                               PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
-        }
+    int i = 0;
+    while (i < t->ncols && xref_col(l, x, &g, t->cols[i], r, i) == 0)
+        i++;
+    if (i < t->ncols || g == NULL) {
+        md_xref_free(x);
+        return master_fail(l->err, l->errlen, "%s (%.64s, %.64s): unknown record, state or how",
+                           t->table, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+    }
     md_xref_attach(g, x);
     if (md_xref_add(l->e, x) != 0)
         return master_fail(l->err, l->errlen, "out of memory");
@@ -496,8 +522,8 @@ int md_load_kind(md_loader_t *l, PGconn *conn, int (*after)(md_loader_t *l))
     return rc;
 }
 
-int md_load(engine_t *e, PGconn *conn, int (*load)(engine_t *e, PGconn *conn, void *ctx),
-            void *ctx, char *err, size_t errlen)
+int md_load(engine_t *e, PGconn *conn, int (*load)(engine_t *e, PGconn *conn, void *ctx), void *ctx,
+            char *err, size_t errlen)
 {
     md_state_clear(e);
     e->broken = true;
@@ -566,8 +592,8 @@ static int by_text(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int md_dump(const engine_t *e, int (*lines)(const engine_t *e, md_dump_t *d, const golden_t *g,
-                                           void *ctx),
+int md_dump(const engine_t *e,
+            int (*lines)(const engine_t *e, md_dump_t *d, const golden_t *g, void *ctx),
             int (*more)(const engine_t *e, md_dump_t *d, void *ctx), void *ctx, char **out,
             size_t *len)
 {

@@ -32,7 +32,7 @@ static const char *const CASE_FIELDS[CF_COUNT] = {
 static const char *const STATUS_NAMES[] = {"", "open", "on_hold", "closed", "transferred"};
 
 struct entity {
-    engine_t e; /* first: an event's md_ctx_t names it */
+    engine_t e;           /* first: an event's md_ctx_t names it */
     struct eincoming *in; /* per-event scratch, allocated once and cleared for each event */
 };
 
@@ -78,7 +78,7 @@ static int clean(md_ctx_t *c, const char *what, const char *s, bool upper, char 
                 len = 0;
         if (len == 0 || (len == 1 && ch < 0x20 && ch != '\t') || ch == 0x7f)
             return md_refused(c, "%s is not clean UTF-8 text (control characters or invalid bytes)",
-                           what),
+                              what),
                    -1;
         if (ch == ' ' || ch == '\t') {
             blank = n > 0;
@@ -112,10 +112,10 @@ static int flat_address(md_ctx_t *c, const Joinery__V1__Address *a, eincoming_t 
     char reason[160];
     if (a->uprn == NULL || a->uprn[0] == '\0')
         return md_refused(c,
-                       "%s needs address.uprn: the hub keeps one golden address per UPRN (the "
-                       "property's Unique Property Reference Number, 1-12 digits); look it up "
-                       "in your gazetteer and send it",
-                       c->ev->type),
+                          "%s needs address.uprn: the hub keeps one golden address per UPRN (the "
+                          "property's Unique Property Reference Number, 1-12 digits); look it up "
+                          "in your gazetteer and send it",
+                          c->ev->type),
                -1;
     if (validate_uprn(a->uprn, reason, sizeof reason) != 0)
         return md_refused(c, "address.uprn is not valid: %s", reason), -1;
@@ -133,7 +133,7 @@ static int flat_address(md_ctx_t *c, const Joinery__V1__Address *a, eincoming_t 
     size_t n = 0;
     if (a->n_lines > ELINES_MAX)
         return md_refused(c, "address.lines has %zu lines; at most %d are kept", a->n_lines,
-                       ELINES_MAX),
+                          ELINES_MAX),
                -1;
     for (size_t i = 0; i < a->n_lines; i++) {
         char line[EVALUE_MAX];
@@ -181,7 +181,7 @@ static int flat_case(md_ctx_t *c, const Joinery__V1__Case *k, eincoming_t *in)
         return -1;
     if (in->has[CF_OPENED] && in->has[CF_CLOSED] && strcmp(in->v[CF_CLOSED], in->v[CF_OPENED]) < 0)
         return md_refused(c, "case.closed_on %s is before case.opened_on %s", in->v[CF_CLOSED],
-                       in->v[CF_OPENED]),
+                          in->v[CF_OPENED]),
                -1;
     if (keep_text(c, in, CF_CLOSURE, "case.closure_reason", k->closure_reason, false) != 0 ||
         keep_text(c, in, CF_TEAM, "case.team", k->team, false) != 0 ||
@@ -201,7 +201,7 @@ static int flatten(md_ctx_t *c, eincoming_t *in)
     const master_event_t *ev = c->ev;
     if (ev->payload_type == NULL || strcmp(ev->payload_type, c->d->payload) != 0)
         return md_refused(c, "%s must carry a %s payload, not %s", ev->type, c->d->payload,
-                       ev->payload_type && ev->payload_type[0] ? ev->payload_type : "none"),
+                          ev->payload_type && ev->payload_type[0] ? ev->payload_type : "none"),
                -1;
     ProtobufCAllocator *alloc = pbarena_allocator(c->e->arena);
     int rc;
@@ -228,27 +228,28 @@ static int resolve_person(md_ctx_t *c, eincoming_t *in, const golden_t *current)
     if (in->person_local[0] != '\0' &&
         master_lookup(c->persons, c->ev->source, in->person_local, by_local) == NULL)
         return md_refused(c,
-                       "case.person_local_id '%.64s' is not a person %s has sent to the hub; "
-                       "publish person.updated for it first, or give person_master_id",
-                       in->person_local, c->ev->source),
+                          "case.person_local_id '%.64s' is not a person %s has sent to the hub; "
+                          "publish person.updated for it first, or give person_master_id",
+                          in->person_local, c->ev->source),
                -1;
     if (in->person_master[0] != '\0' &&
         master_final_id(c->persons, in->person_master, by_master) != 0)
         return md_refused(c,
-                       "case.person_master_id '%s' is not a golden person the hub knows; give "
-                       "person_local_id (your own id for the person) instead",
-                       in->person_master),
+                          "case.person_master_id '%s' is not a golden person the hub knows; give "
+                          "person_local_id (your own id for the person) instead",
+                          in->person_master),
                -1;
     if (by_local[0] && by_master[0] && strcmp(by_local, by_master) != 0)
         return md_refused(c,
-                       "case.person_local_id '%.64s' is golden person %s, but person_master_id "
-                       "says %s; send one of them, or put your record right",
-                       in->person_local, by_local, by_master),
+                          "case.person_local_id '%.64s' is golden person %s, but person_master_id "
+                          "says %s; send one of them, or put your record right",
+                          in->person_local, by_local, by_master),
                -1;
     const char *pid = by_local[0] ? by_local : by_master;
     if (pid[0] == '\0') {
         if (current == NULL)
-            return md_refused(c, "a new case needs the person it is about: set case.person_local_id "
+            return md_refused(c,
+                              "a new case needs the person it is about: set case.person_local_id "
                               "(your own id for the person) or case.person_master_id"),
                    -1;
         return 0;
@@ -257,7 +258,6 @@ static int resolve_person(md_ctx_t *c, eincoming_t *in, const golden_t *current)
     in->has[CF_PERSON] = true;
     return 0;
 }
-
 
 /* The cleaned fields as the engine's list, in field order. */
 static void list_incoming(md_ctx_t *c, const eincoming_t *in)
@@ -285,7 +285,6 @@ static bool same_person(const master_t *persons, const char *stored, const char 
     char final[MASTER_ID_MAX];
     return master_final_id(persons, stored, final) == 0 && strcmp(final, now) == 0;
 }
-
 
 static bool case_same(const md_ctx_t *c, int field, const char *stored, const char *sent)
 {
@@ -489,41 +488,42 @@ static int field_refusal(md_ctx_t *c, const md_refmsg_t *r, bool propose)
  * string literals, as the sink needs. */
 #define KEYED_COLS(key) "master_id, " key ", version, fields, created_at, updated_at"
 #define KEYED_COLS_LOAD(key) "master_id, " key ", version, fields::text, created_at, updated_at"
-#define KEYED_SET(set_key)                                                                          \
+#define KEYED_SET(set_key)                                                                         \
     "ON CONFLICT (master_id) DO UPDATE SET " set_key "version = EXCLUDED.version, "                \
     "fields = EXCLUDED.fields, updated_at = EXCLUDED.updated_at"
 #define KEYED_XREF_SET                                                                             \
     "ON CONFLICT (system, local_id) DO UPDATE SET master_id = EXCLUDED.master_id, "                \
     "linked_at = EXCLUDED.linked_at"
-#define KEYED_TABLES(name, key, set_key, key_col)                                                           \
-    .golden = {.table = "golden_" name,                                                           \
-               .sql = "INSERT INTO golden_" name " (" KEYED_COLS(key) ") VALUES ($1, $2, "         \
-                      "$3::bigint, $4::json, $5::bigint, $6::bigint) " KEYED_SET(set_key),        \
-               .copy = "COPY golden_" name " (" KEYED_COLS(key) ") FROM STDIN",                   \
-               .upsert = {"CREATE TEMP TABLE IF NOT EXISTS stage_golden_" name                   \
+#define KEYED_TABLES(name, key, set_key, key_col)                                                  \
+    .golden = {.table = "golden_" name,                                                            \
+               .sql = "INSERT INTO golden_" name " (" KEYED_COLS(                                  \
+                   key) ") VALUES ($1, $2, "                                                       \
+                        "$3::bigint, $4::json, $5::bigint, $6::bigint) " KEYED_SET(set_key),       \
+               .copy = "COPY golden_" name " (" KEYED_COLS(key) ") FROM STDIN",                    \
+               .upsert = {"CREATE TEMP TABLE IF NOT EXISTS stage_golden_" name                     \
                           " (LIKE golden_" name ") ON COMMIT DELETE ROWS",                         \
                           "COPY stage_golden_" name " (" KEYED_COLS(key) ") FROM STDIN",           \
                           "INSERT INTO golden_" name " (" KEYED_COLS(key) ") SELECT " KEYED_COLS(  \
                               key) " FROM stage_golden_" name " " KEYED_SET(set_key),              \
                           1},                                                                      \
                .load = "SELECT " KEYED_COLS_LOAD(key) " FROM golden_" name,                        \
-               .cols = {GC_ID, key_col, GC_VERSION, GC_FIELDS, GC_CREATED, GC_UPDATED},             \
+               .cols = {GC_ID, key_col, GC_VERSION, GC_FIELDS, GC_CREATED, GC_UPDATED},            \
                .ncols = 6},                                                                        \
     .sql_history = MD_SQL_HISTORY("golden_" name "_history"),                                      \
     .copy_history = MD_COPY_HISTORY("golden_" name "_history"),                                    \
     .xref = {.table = name "_xref",                                                                \
              .sql = "INSERT INTO " name "_xref (system, local_id, master_id, linked_at) VALUES "   \
                     "($1, $2, $3, $4::bigint) " KEYED_XREF_SET,                                    \
-             .copy = "COPY " name "_xref (system, local_id, master_id, linked_at) FROM STDIN",    \
-             .upsert = {"CREATE TEMP TABLE IF NOT EXISTS stage_" name "_xref (LIKE " name         \
+             .copy = "COPY " name "_xref (system, local_id, master_id, linked_at) FROM STDIN",     \
+             .upsert = {"CREATE TEMP TABLE IF NOT EXISTS stage_" name "_xref (LIKE " name          \
                         "_xref) ON COMMIT DELETE ROWS",                                            \
                         "COPY stage_" name "_xref (system, local_id, master_id, linked_at) FROM "  \
                         "STDIN",                                                                   \
                         "INSERT INTO " name "_xref (system, local_id, master_id, linked_at) "      \
-                        "SELECT system, local_id, master_id, linked_at FROM stage_" name "_xref "  \
-                        KEYED_XREF_SET,                                                            \
+                        "SELECT system, local_id, master_id, linked_at FROM stage_" name           \
+                        "_xref " KEYED_XREF_SET,                                                   \
                         2},                                                                        \
-             .load = "SELECT system, local_id, master_id, linked_at FROM " name "_xref",          \
+             .load = "SELECT system, local_id, master_id, linked_at FROM " name "_xref",           \
              .cols = {XC_SYSTEM, XC_LOCAL, XC_MASTER, XC_LINKED},                                  \
              .ncols = 4}
 
@@ -557,8 +557,8 @@ static const md_desc_t CASE_DESC = {
     .msg = {case_changed, case_changed_to, field_refusal},
 };
 
-static const md_desc_t *const KINDS[ENTITY_KINDS] = {[ENTITY_ADDRESS] = &ADDRESS_DESC,
-                                                    [ENTITY_CASE] = &CASE_DESC};
+static const md_desc_t *const KINDS[ENTITY_KINDS] = {
+    [ENTITY_ADDRESS] = &ADDRESS_DESC, [ENTITY_CASE] = &CASE_DESC};
 
 static const md_words_t ENTITY_WORDS = {
     "entity_apply: missing engine, event or sink",
@@ -619,8 +619,8 @@ int entity_apply(entity_t *e, const master_t *persons, const master_event_t *ev,
                  master_sink_t *sink, master_result_t *res, char *why, size_t why_len)
 {
     md_ctx_t c;
-    int rc = md_begin(&c, e ? &e->e : NULL, &ENTITY_WORDS, ev, sink, res, why, why_len,
-                      accept_type);
+    int rc =
+        md_begin(&c, e ? &e->e : NULL, &ENTITY_WORDS, ev, sink, res, why, why_len, accept_type);
     if (rc != 1)
         return rc;
     c.persons = persons;
@@ -724,14 +724,13 @@ static int dump_record(const engine_t *e, md_dump_t *d, const golden_t *g, void 
     for (uint32_t i = 0; g->vals != NULL && i < g->vals->n; i++) {
         const mval_t *v = &g->vals->v[i];
         if (md_dump_line(d, "%s %s field %s=%s source=%s n=%llu t=%lld", kn, g->id,
-                         md_field_name(k, v->field), md_val_text(g->vals, v),
-                         e->systems[v->source], (unsigned long long)v->version,
-                         (long long)v->at_us) != 0)
+                         md_field_name(k, v->field), md_val_text(g->vals, v), e->systems[v->source],
+                         (unsigned long long)v->version, (long long)v->at_us) != 0)
             return -1;
     }
     for (const xref_t *x = g->xrefs; x; x = x->mnext)
-        if (md_dump_line(d, "%s_xref %s %s -> %s at=%lld", kn, e->systems[x->system],
-                         x->local_id, g->id, (long long)x->linked_us) != 0)
+        if (md_dump_line(d, "%s_xref %s %s -> %s at=%lld", kn, e->systems[x->system], x->local_id,
+                         g->id, (long long)x->linked_us) != 0)
             return -1;
     return 0;
 }

@@ -94,7 +94,6 @@ void master_today(master_t *m, int64_t now_us, char out[32])
     }
 }
 
-
 static int person_decode(md_ctx_t *c)
 {
     master_t *m = M(c);
@@ -287,12 +286,18 @@ const md_desc_t PERSON_DESC = {
                "consent.<purpose>, ... or a prefix such as 'name' or 'consent'"},
     .key_field = -1,
     .flags = MD_OPEN_FIELDS | MD_SCORED_LINKS | MD_MERGES,
-    .golden = {"golden_person", SQL_GOLDEN, COPY_GOLDEN, UPSERT_GOLDEN,
+    .golden = {"golden_person",
+               SQL_GOLDEN,
+               COPY_GOLDEN,
+               UPSERT_GOLDEN,
                "SELECT master_id, version, state, coalesce(redirect_to, ''), fields::text, "
                "created_at, updated_at FROM golden_person",
                {GC_ID, GC_VERSION, GC_STATE, GC_REDIRECT, GC_FIELDS, GC_CREATED, GC_UPDATED},
                7},
-    .xref = {"xref", SQL_XREF, COPY_XREF, UPSERT_XREF,
+    .xref = {"xref",
+             SQL_XREF,
+             COPY_XREF,
+             UPSERT_XREF,
              "SELECT system, local_id, master_id, link_state, how, score, linked_at FROM xref",
              {XC_SYSTEM, XC_LOCAL, XC_MASTER, XC_STATE, XC_HOW, XC_SCORE, XC_LINKED},
              7},

@@ -82,10 +82,14 @@ int master_parent_field(int field)
  * someone is and where they live do, so only IDENTITY fields start a new search. */
 enum { MATCHES = 1, IDENTITY = 2 };
 static const uint8_t FIELD_USE[MF_FIXED_COUNT] = {
-    [MF_NHS] = MATCHES | IDENTITY,    [MF_NI] = MATCHES | IDENTITY,
-    [MF_GIVEN] = MATCHES | IDENTITY,  [MF_FAMILY] = MATCHES | IDENTITY,
-    [MF_BIRTH] = MATCHES | IDENTITY,  [MF_SEX] = MATCHES,
-    [MF_ADDR_POSTCODE] = MATCHES | IDENTITY, [MF_PHONE] = MATCHES,
+    [MF_NHS] = MATCHES | IDENTITY,
+    [MF_NI] = MATCHES | IDENTITY,
+    [MF_GIVEN] = MATCHES | IDENTITY,
+    [MF_FAMILY] = MATCHES | IDENTITY,
+    [MF_BIRTH] = MATCHES | IDENTITY,
+    [MF_SEX] = MATCHES,
+    [MF_ADDR_POSTCODE] = MATCHES | IDENTITY,
+    [MF_PHONE] = MATCHES,
     [MF_EMAIL] = MATCHES,
 };
 

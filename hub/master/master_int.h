@@ -39,10 +39,10 @@ enum {
     MF_FIXED_COUNT
 };
 
-#define PERSON 0                /* the person kind's index in its engine */
+#define PERSON 0 /* the person kind's index in its engine */
 #define MASTER_MAX_FIELDS MD_MAX_FIELDS
-#define MASTER_VALUE_MAX 512    /* longest field value accepted, bytes */
-#define MASTER_MAX_CONSENTS 32  /* per event */
+#define MASTER_VALUE_MAX 512   /* longest field value accepted, bytes */
+#define MASTER_MAX_CONSENTS 32 /* per event */
 #define MASTER_MAX_INCOMING (MF_FIXED_COUNT + MASTER_MAX_CONSENTS)
 _Static_assert(MASTER_MAX_INCOMING <= MD_MAX_INCOMING, "a Person's fields fit an event");
 #define MAX_POSSIBLE 3 /* steward items opened for one event */

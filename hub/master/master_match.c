@@ -112,8 +112,7 @@ static bool settled(void *ctx, const char *key)
     return identifier && s->link.g != NULL && s->link.how == XH_RULE;
 }
 
-void master_search(master_t *m, const match_person_t *p, const golden_t *self, int src,
-                   search_t *s)
+void master_search(master_t *m, const match_person_t *p, const golden_t *self, int src, search_t *s)
 {
     memset(s, 0, sizeof *s);
     s->m = m;
@@ -154,8 +153,8 @@ int master_evidence_json(const cand_t *c, mbuf_t *out)
         rc |= master_buf_printf(out, "%s\"%s\": {\"level\": ", f ? ", " : "",
                                 match_field_name((match_field_t)f));
         rc |= master_buf_json_str(out, match_level_name((match_field_t)f, c->ev.level[f]));
-        rc |=
-            master_buf_printf(out, ", \"weight\": %s}", md_num_d(num, c->ev.weight[f]) ? num : "null");
+        rc |= master_buf_printf(out, ", \"weight\": %s}",
+                                md_num_d(num, c->ev.weight[f]) ? num : "null");
     }
     return rc | master_buf_str(out, "}}");
 }

@@ -62,7 +62,8 @@ static bool first_wins(const master_t *m, int field, const mval_t *a, const mval
         if (ao || bo)
             return ao;
     }
-    uint32_t ra = md_rank_of(person_kind(m), r, a->source), rb = md_rank_of(person_kind(m), r, b->source);
+    uint32_t ra = md_rank_of(person_kind(m), r, a->source),
+             rb = md_rank_of(person_kind(m), r, b->source);
     if (ra != rb)
         return ra < rb;
     return a->at_us >= b->at_us;
@@ -86,7 +87,8 @@ int master_sql_queue_open(md_ctx_t *c, uint64_t id, const golden_t *a, const gol
     m->e.json.len = 0;
     if (master_buf_printf(&m->e.json, "{\"queue_id\": %llu, \"with\": ", (unsigned long long)id) ||
         master_buf_json_str(&m->e.json, a->id) ||
-        master_buf_printf(&m->e.json, ", \"score\": %s}", md_num_d(score, cand->score) ? score : "null"))
+        master_buf_printf(&m->e.json, ", \"score\": %s}",
+                          md_num_d(score, cand->score) ? score : "null"))
         return md_say(c, "out of memory");
     return md_sql_audit(c, b, "queue");
 }
@@ -204,7 +206,7 @@ static int write_merge(md_ctx_t *c, mplan_t *p)
         msg.survivor_local_id = (char *)md_primary_local(s, sys);
         msg.retired_local_id = (char *)md_primary_local(r, sys);
         if (md_emit(c, c->k->merged, m->e.systems[sys], s, msg.survivor_local_id,
-                 (const ProtobufCMessage *)&msg) != 0)
+                    (const ProtobufCMessage *)&msg) != 0)
             return -1;
     }
     if (md_emit_changed(c, s, vs, p->vals, p->changed, p->nchanged, p->view, p->nview) != 0)
@@ -216,8 +218,8 @@ static int write_merge(md_ctx_t *c, mplan_t *p)
         return -1;
     for (const xref_t *x = r->xrefs; x; x = x->mnext)
         if (md_sql_xref(c, x->system, x->local_id, s, p->moved_state,
-                     p->kind == MK_STEWARD_LINK ? XH_STEWARD : x->how, x->score, x->linked_us,
-                     false))
+                        p->kind == MK_STEWARD_LINK ? XH_STEWARD : x->how, x->score, x->linked_us,
+                        false))
             return -1;
     char id[NUM_LEN], ver[NUM_LEN], at[NUM_LEN];
     master_num_u(id, p->mg->id);
@@ -225,7 +227,8 @@ static int write_merge(md_ctx_t *c, mplan_t *p)
     master_num_i(at, c->now);
     mbuf_t before = {0};
     m->e.json.len = 0;
-    if (md_vals_json(&m->e, person_kind(m), s->vals, &before) != 0 || moved_json(m, p->mg, &m->e.json) != 0) {
+    if (md_vals_json(&m->e, person_kind(m), s->vals, &before) != 0 ||
+        moved_json(m, p->mg, &m->e.json) != 0) {
         master_buf_free(&before);
         return md_say(c, "out of memory");
     }
@@ -317,8 +320,8 @@ static int commit_merge(md_ctx_t *c, mplan_t *p)
     return 0;
 }
 
-static int do_merge(md_ctx_t *c, golden_t *s, golden_t *r, int kind, qitem_t *decided, const char *by,
-                    const char *reason)
+static int do_merge(md_ctx_t *c, golden_t *s, golden_t *r, int kind, qitem_t *decided,
+                    const char *by, const char *reason)
 {
     mplan_t *p = calloc(1, sizeof *p);
     if (p == NULL)
@@ -423,7 +426,7 @@ static int write_unmerge(md_ctx_t *c, uplan_t *p)
     for (size_t i = 0; i < p->nback; i++) {
         const moved_t *mv = p->how_back[i];
         if (md_sql_xref(c, mv->system, mv->local_id, r, mv->state, mv->how, mv->score,
-                     p->back[i]->linked_us, false) != 0)
+                        p->back[i]->linked_us, false) != 0)
             return -1;
     }
     char id[NUM_LEN], at[NUM_LEN];
@@ -480,10 +483,10 @@ static int do_unmerge(md_ctx_t *c, golden_t *s, golden_t *r)
     merge_t *mg = master_merge_of(M(c), r);
     if (mg == NULL || mg->survivor != s || r->state != MS_REDIRECTED || r->redirect != s)
         return md_refused(c, "%s was not merged into %s, or that merge was already undone", r->id,
-                       s->id);
+                          s->id);
     if (s->state != MS_ACTIVE)
         return md_refused(c, "%s has since been merged into another record; undo that merge first",
-                       s->id);
+                          s->id);
     uplan_t *p = calloc(1, sizeof *p);
     if (p == NULL)
         return md_say(c, "out of memory");
@@ -547,7 +550,7 @@ static int do_keep_apart(md_ctx_t *c, golden_t *a, golden_t *b, const char *by, 
             if (x->state != XL_POSSIBLE)
                 continue;
             if (md_sql_xref(c, x->system, x->local_id, both[i], XL_NO_MATCH, x->how, x->score,
-                         x->linked_us, false) != 0)
+                            x->linked_us, false) != 0)
                 return -1;
             settle[nsettle++] = x;
         }
@@ -611,7 +614,7 @@ int master_apply_steward(md_ctx_t *c, const char *action)
         q = hmap_get(m->queue_by_id, d->queue_id);
         if (q == NULL) {
             rc = md_refused(c, "steward queue item %llu is not open (unknown, or already decided)",
-                         (unsigned long long)d->queue_id);
+                            (unsigned long long)d->queue_id);
             goto done;
         }
         a = q->a;
@@ -624,8 +627,8 @@ int master_apply_steward(md_ctx_t *c, const char *action)
             int sys = md_system_id(&m->e, d->system, false);
             const xref_t *x = sys >= 0 ? md_xref(&m->e, PERSON, sys, d->local_id) : NULL;
             if (x == NULL) {
-                rc =
-                    md_refused(c, "%.64s has no record with local id '%.64s'", d->system, d->local_id);
+                rc = md_refused(c, "%.64s has no record with local id '%.64s'", d->system,
+                                d->local_id);
                 goto done;
             }
             b = x->master;
@@ -642,7 +645,7 @@ int master_apply_steward(md_ctx_t *c, const char *action)
     if (a == b) {
         if (strcmp(action, "keep_apart") == 0)
             rc = md_refused(c, "%s and %s are one record now; unmerge them first", d->master_id_a,
-                         d->master_id_b);
+                            d->master_id_b);
         else
             (void)snprintf(c->res->master_id, sizeof c->res->master_id, "%s", a->id);
         goto done;
@@ -678,9 +681,9 @@ int master_apply_source_merge(md_ctx_t *c)
     xref_t *xs = NULL, *xr = NULL;
     if (sl[0] == '\0' || rl[0] == '\0' || strcmp(sl, rl) == 0) {
         rc = md_refused(c,
-                     "person.merged needs survivor_local_id and retired_local_id: two "
-                     "different ids of the person in %s",
-                     ev->source);
+                        "person.merged needs survivor_local_id and retired_local_id: two "
+                        "different ids of the person in %s",
+                        ev->source);
         goto done;
     }
     xs = md_xref(&m->e, PERSON, c->src, sl);
@@ -715,7 +718,7 @@ int master_apply_source_merge(md_ctx_t *c)
         }
         if (rc == 0)
             rc = md_sql_xref(c, c->src, rl, xr->master, XL_REDIRECTED, xr->how, xr->score,
-                          xr->linked_us, false);
+                             xr->linked_us, false);
         m->e.json.len = 0;
         if (rc == 0 && (master_buf_str(&m->e.json, "{\"retired_local_id\": ") ||
                         master_buf_json_str(&m->e.json, rl) || master_buf_str(&m->e.json, "}")))
@@ -743,9 +746,9 @@ int master_apply_source_merge(md_ctx_t *c)
     golden_t *s = md_final(xs->master);
     if (master_kept_apart(m, s, r) != NULL) {
         rc = md_refused(c,
-                     "a data steward has decided %s and %s are different people; only a "
-                     "steward can merge them (steward.merge)",
-                     s->id, r->id);
+                        "a data steward has decided %s and %s are different people; only a "
+                        "steward can merge them (steward.merge)",
+                        s->id, r->id);
         goto done;
     }
     rc = do_merge(c, s, r, MK_SOURCE, NULL, NULL, pm->reason);

@@ -97,8 +97,9 @@ static int keep_row(void *ctx, const PGresult *r)
     if (a == NULL || b == NULL)
         return master_fail(l->l.err, l->l.errlen, "keep_apart (%.64s, %.64s): unknown record",
                            PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
-    return master_keep_apart_add(LM(l), a, b) == 0 ? 0
-                                                  : master_fail(l->l.err, l->l.errlen, "out of memory");
+    return master_keep_apart_add(LM(l), a, b) == 0
+               ? 0
+               : master_fail(l->l.err, l->l.errlen, "out of memory");
 }
 
 static int moved_from_json(loader_t *l, merge_t *mg, const char *text)
@@ -154,7 +155,8 @@ static int merge_row(void *ctx, const PGresult *r)
     int rc = 0;
     if (master_parse_u64(PQgetvalue(r, 0, 0), &mg->id) != 0 || mg->survivor == NULL ||
         mg->retired == NULL || master_parse_u64(PQgetvalue(r, 0, 3), &mg->survivor_version) != 0)
-        rc = master_fail(l->l.err, l->l.errlen, "golden_merge %.32s: bad id, version or unknown record",
+        rc = master_fail(l->l.err, l->l.errlen,
+                         "golden_merge %.32s: bad id, version or unknown record",
                          PQgetvalue(r, 0, 0));
     if (rc == 0)
         rc = md_vals_from_json(&l->l, person_kind(LM(l)), PQgetvalue(r, 0, 4), "golden_merge",
@@ -247,8 +249,8 @@ static int dump_vals(const master_t *m, md_dump_t *d, const char *prefix, const 
     mbuf_t *line = md_dump_buf(d);
     for (uint32_t i = 0; b != NULL && i < b->n; i++) {
         const mval_t *v = &b->v[i];
-        int rc = master_buf_printf(line, "%s %s = ", prefix,
-                                   md_field_name(person_kind(m), v->field));
+        int rc =
+            master_buf_printf(line, "%s %s = ", prefix, md_field_name(person_kind(m), v->field));
         rc |= master_buf_json_str(line, md_val_text(b, v));
         rc |= master_buf_printf(line, " from %s at %lld", m->e.systems[v->source],
                                 (long long)v->at_us);
@@ -263,9 +265,8 @@ static int dump_vals(const master_t *m, md_dump_t *d, const char *prefix, const 
 static int dump_xref(const master_t *m, md_dump_t *d, const golden_t *g, const xref_t *x)
 {
     mbuf_t *line = md_dump_buf(d);
-    int rc = master_buf_printf(line, "xref %s %s -> %s %s %s", m->e.systems[x->system],
-                               x->local_id, g->id, md_link_state_name(x->state),
-                               md_how_name(x->how));
+    int rc = master_buf_printf(line, "xref %s %s -> %s %s %s", m->e.systems[x->system], x->local_id,
+                               g->id, md_link_state_name(x->state), md_how_name(x->how));
     if (!isnan(x->score))
         rc |= master_buf_printf(line, " %.2f", x->score);
     rc |= master_buf_printf(line, " at %lld", (long long)x->linked_us);

@@ -754,12 +754,12 @@ static void test_master_data_address_and_case(void **state)
         fx,
         "master_data:\n  address:\n    fields:\n      birth_date: {owner: crm}\n" MASTER_ADAPTERS,
         ":4: ", "unknown field 'birth_date' (fields: lines, town, district, postcode");
-    expect_check_error(fx,
-                 "master_data:\n  person:\n    fields:\n      team: {owner: crm}\n" MASTER_ADAPTERS,
-                 ":4: ", "unknown field 'team'");
-    expect_check_error(fx,
-                 "master_data:\n  case:\n    fields:\n      uprn: {owner: crm}\n" MASTER_ADAPTERS,
-                 ":4: ", "unknown field 'uprn' (fields: person, status");
+    expect_check_error(
+        fx, "master_data:\n  person:\n    fields:\n      team: {owner: crm}\n" MASTER_ADAPTERS,
+        ":4: ", "unknown field 'team'");
+    expect_check_error(
+        fx, "master_data:\n  case:\n    fields:\n      uprn: {owner: crm}\n" MASTER_ADAPTERS,
+        ":4: ", "unknown field 'uprn' (fields: person, status");
     expect_error(
         fx, "master_data:\n  case:\n    fields:\n      team: {owner: social}\n" MASTER_ADAPTERS,
         ":4: ", "'social' is not a configured adapter");
