@@ -381,27 +381,13 @@ typedef struct {
     char *lines[ELINES_MAX];
 } achanged_t;
 
-/* The text members of a payload that carry a field as it is, by field (0: none). */
-static const size_t ADDRESS_TEXT[AF_COUNT] = {
-    [AF_TOWN] = offsetof(Joinery__V1__Address, town),
-    [AF_DISTRICT] = offsetof(Joinery__V1__Address, district),
-    [AF_POSTCODE] = offsetof(Joinery__V1__Address, postcode),
-};
-static const size_t CASE_TEXT[CF_COUNT] = {
-    [CF_OPENED] = offsetof(Joinery__V1__Case, opened_on),
-    [CF_CLOSED] = offsetof(Joinery__V1__Case, closed_on),
-    [CF_CLOSURE] = offsetof(Joinery__V1__Case, closure_reason),
-    [CF_TEAM] = offsetof(Joinery__V1__Case, team),
-    [CF_LEAD] = offsetof(Joinery__V1__Case, lead_worker),
-};
-
-/* Each text member of PAYLOAD (TEXT, by field) gets its field's changed value, or "". */
-static void fill_texts(void *payload, const size_t *text, size_t nfields, const mvals_t *vals,
+/* Each text member TEXT[f] of a payload (NULL: none) gets field f's changed value, or "". */
+static void fill_texts(char **const *text, size_t nfields, const mvals_t *vals,
                        const uint16_t *fields, size_t n)
 {
     for (size_t f = 0; f < nfields; f++)
-        if (text[f] != 0)
-            *(char **)((char *)payload + text[f]) = changed_value(vals, fields, n, (int)f);
+        if (text[f] != NULL)
+            *text[f] = changed_value(vals, fields, n, (int)f);
 }
 
 /* AddressChanged: the UPRN always, and the changed fields. */
@@ -420,7 +406,9 @@ static const ProtobufCMessage *address_changed(md_ctx_t *c, void *scratch, const
         s->a.n_lines = split_lines(lines, s->lines_buf, sizeof s->lines_buf, s->lines);
         s->a.lines = s->lines;
     }
-    fill_texts(&s->a, ADDRESS_TEXT, AF_COUNT, vals, fields, n);
+    char **const text[AF_COUNT] = {
+        [AF_TOWN] = &s->a.town, [AF_DISTRICT] = &s->a.district, [AF_POSTCODE] = &s->a.postcode};
+    fill_texts(text, AF_COUNT, vals, fields, n);
     s->msg = m_init;
     MD_FILL_CHANGED(s->msg, g, version, names, n);
     s->msg.address = &s->a;
@@ -448,7 +436,12 @@ static const ProtobufCMessage *case_changed(md_ctx_t *c, void *scratch, const go
     const char *status = changed_value(vals, fields, n, CF_STATUS);
     if (status[0] != '\0')
         s->k.status = status_of(status);
-    fill_texts(&s->k, CASE_TEXT, CF_COUNT, vals, fields, n);
+    char **const text[CF_COUNT] = {[CF_OPENED] = &s->k.opened_on,
+                                   [CF_CLOSED] = &s->k.closed_on,
+                                   [CF_CLOSURE] = &s->k.closure_reason,
+                                   [CF_TEAM] = &s->k.team,
+                                   [CF_LEAD] = &s->k.lead_worker};
+    fill_texts(text, CF_COUNT, vals, fields, n);
     s->msg = (Joinery__V1__CaseChanged)JOINERY__V1__CASE_CHANGED__INIT;
     MD_FILL_CHANGED(s->msg, g, version, names, n);
     s->msg.case_ = &s->k;
