@@ -189,16 +189,17 @@ static int plan_merge(md_ctx_t *c, mplan_t *p)
     return 0;
 }
 
-static int write_merge(md_ctx_t *c, mplan_t *p)
+static const char *const MERGE_KINDS[] = {"steward.merge", "steward.link", "person.merged"};
+
+/* PersonMerged to every subscriber, each in its own ids. */
+static int emit_merged(md_ctx_t *c, const mplan_t *p)
 {
     master_t *m = M(c);
     golden_t *s = p->s, *r = p->r;
-    uint64_t vs = s->version + 1, vr = r->version + 1;
-    static const char *const kinds[] = {"steward.merge", "steward.link", "person.merged"};
     Joinery__V1__PersonMerged msg = JOINERY__V1__PERSON_MERGED__INIT;
     msg.survivor_master_id = s->id;
     msg.retired_master_id = r->id;
-    msg.reason = (char *)(p->reason && *p->reason ? p->reason : kinds[p->kind]);
+    msg.reason = (char *)(p->reason && *p->reason ? p->reason : MERGE_KINDS[p->kind]);
     for (size_t i = 0; i < person_kind(m)->nsub_merged; i++) {
         int sys = person_kind(m)->sub_merged[i];
         if (c->exclude_src && sys == c->src)
@@ -209,32 +210,27 @@ static int write_merge(md_ctx_t *c, mplan_t *p)
                     (const ProtobufCMessage *)&msg) != 0)
             return -1;
     }
-    if (md_emit_changed(c, s, vs, p->vals, p->changed, p->nchanged, p->view, p->nview) != 0)
-        return -1;
-    if (md_sql_golden(c, s, vs, MS_ACTIVE, NULL, p->vals, false) != 0 ||
-        md_sql_golden(c, r, vr, MS_REDIRECTED, s, r->vals, false) != 0)
-        return -1;
-    if (md_sql_history(c, s, vs, p->ch, p->old, p->nch) != 0)
-        return -1;
-    for (const xref_t *x = r->xrefs; x; x = x->mnext)
-        if (md_sql_xref(c, x->system, x->local_id, s, p->moved_state,
-                        p->kind == MK_STEWARD_LINK ? XH_STEWARD : x->how, x->score, x->linked_us,
-                        false))
-            return -1;
+    return 0;
+}
+
+/* The golden_merge row: what an unmerge needs to undo it. */
+static int sql_merge_row(md_ctx_t *c, const mplan_t *p, uint64_t vs)
+{
+    master_t *m = M(c);
     char id[NUM_LEN], ver[NUM_LEN], at[NUM_LEN];
     master_num_u(id, p->mg->id);
     master_num_u(ver, vs);
     master_num_i(at, c->now);
     mbuf_t before = {0};
     m->e.json.len = 0;
-    if (md_vals_json(&m->e, person_kind(m), s->vals, &before) != 0 ||
+    if (md_vals_json(&m->e, person_kind(m), p->s->vals, &before) != 0 ||
         moved_json(m, p->mg, &m->e.json) != 0) {
         master_buf_free(&before);
         return md_say(c, "out of memory");
     }
     const char *mp[] = {id,
-                        s->id,
-                        r->id,
+                        p->s->id,
+                        p->r->id,
                         ver,
                         before.p,
                         m->e.json.p,
@@ -243,9 +239,14 @@ static int write_merge(md_ctx_t *c, mplan_t *p)
                         at};
     int rc = md_run(c, SQL_MERGE, 9, mp);
     master_buf_free(&before);
-    if (rc != 0)
-        return -1;
-    /* Open items between the two are settled by the merge. */
+    return rc;
+}
+
+/* Open items between the two are settled by the merge, and a keep-apart pair ends. */
+static int settle_pair(md_ctx_t *c, const mplan_t *p)
+{
+    master_t *m = M(c);
+    golden_t *s = p->s, *r = p->r;
     const golden_t *qa = s, *qb = r;
     ordered(&qa, &qb);
     for (qitem_t *q = hmap_get(m->queue_by_pair, master_pair_hash(s, r)); q; q = q->pnext)
@@ -253,28 +254,50 @@ static int write_merge(md_ctx_t *c, mplan_t *p)
             if (sql_queue_decide(c, q->id, q == p->decided ? QS_LINKED : QS_MERGED, p->by,
                                  p->reason) != 0)
                 return -1;
-    if (master_kept_apart(m, s, r) != NULL) {
-        const char *kp[] = {qa->id, qb->id};
-        if (md_run(c, SQL_KEEP_DEL, 2, kp) != 0)
-            return -1;
-    }
-    m->e.json.len = 0;
-    if (master_buf_str(&m->e.json, "{\"retired\": ") || master_buf_json_str(&m->e.json, r->id) ||
-        master_buf_printf(&m->e.json, ", \"by\": \"%s\", \"version\": %llu, \"moved\": %zu",
-                          kinds[p->kind], (unsigned long long)vs, p->mg->nmoved) ||
-        master_buf_str(&m->e.json, ", \"decided_by\": ") ||
-        master_buf_json_str(&m->e.json, p->by ? p->by : "") || master_buf_str(&m->e.json, "}"))
-        return md_say(c, "out of memory");
-    if (md_sql_audit(c, s, "merge") != 0)
-        return -1;
-    m->e.json.len = 0;
-    if (master_buf_str(&m->e.json, "{\"survivor\": ") || master_buf_json_str(&m->e.json, s->id) ||
-        master_buf_str(&m->e.json, "}"))
-        return md_say(c, "out of memory");
-    if (md_sql_audit(c, r, "merged_into") != 0)
-        return -1;
+    if (master_kept_apart(m, s, r) == NULL)
+        return 0;
+    const char *kp[] = {qa->id, qb->id};
+    return md_run(c, SQL_KEEP_DEL, 2, kp);
+}
 
-    return 0;
+static int audit_merge(md_ctx_t *c, const mplan_t *p, uint64_t vs)
+{
+    mbuf_t *j = &M(c)->e.json;
+    j->len = 0;
+    if (master_buf_str(j, "{\"retired\": ") || master_buf_json_str(j, p->r->id) ||
+        master_buf_printf(j, ", \"by\": \"%s\", \"version\": %llu, \"moved\": %zu",
+                          MERGE_KINDS[p->kind], (unsigned long long)vs, p->mg->nmoved) ||
+        master_buf_str(j, ", \"decided_by\": ") || master_buf_json_str(j, p->by ? p->by : "") ||
+        master_buf_str(j, "}"))
+        return md_say(c, "out of memory");
+    if (md_sql_audit(c, p->s, "merge") != 0)
+        return -1;
+    j->len = 0;
+    if (master_buf_str(j, "{\"survivor\": ") || master_buf_json_str(j, p->s->id) ||
+        master_buf_str(j, "}"))
+        return md_say(c, "out of memory");
+    return md_sql_audit(c, p->r, "merged_into");
+}
+
+static int write_merge(md_ctx_t *c, mplan_t *p)
+{
+    golden_t *s = p->s, *r = p->r;
+    uint64_t vs = s->version + 1, vr = r->version + 1;
+    if (emit_merged(c, p) != 0 ||
+        md_emit_changed(c, s, vs, p->vals, p->changed, p->nchanged, p->view, p->nview) != 0)
+        return -1;
+    if (md_sql_golden(c, s, vs, MS_ACTIVE, NULL, p->vals, false) != 0 ||
+        md_sql_golden(c, r, vr, MS_REDIRECTED, s, r->vals, false) != 0 ||
+        md_sql_history(c, s, vs, p->ch, p->old, p->nch) != 0)
+        return -1;
+    for (const xref_t *x = r->xrefs; x; x = x->mnext)
+        if (md_sql_xref(c, x->system, x->local_id, s, p->moved_state,
+                        p->kind == MK_STEWARD_LINK ? XH_STEWARD : x->how, x->score, x->linked_us,
+                        false))
+            return -1;
+    if (sql_merge_row(c, p, vs) != 0 || settle_pair(c, p) != 0)
+        return -1;
+    return audit_merge(c, p, vs);
 }
 
 static int commit_merge(md_ctx_t *c, mplan_t *p)
@@ -666,9 +689,85 @@ done:
 /* person.merged from a source system -------------------------------------------------- */
 
 /* The sender renumbered or merged its own records. */
-int master_apply_source_merge(md_ctx_t *c)
+/* The survivor id SL is new to us (XS NULL), or both ids are one record R already: the sender's
+ * ids change, the golden records do not. */
+static int local_merge(md_ctx_t *c, const xref_t *xs, xref_t *xr, golden_t *r, const char *sl,
+                       const char *rl)
 {
     master_t *m = M(c);
+    int rc = 0;
+    xref_t *nx = NULL;
+    if (xs == NULL) {
+        char *local = strdup(sl);
+        nx = local ? malloc(sizeof *nx) : NULL;
+        if (nx == NULL) {
+            free(local);
+            return md_say(c, "out of memory");
+        }
+        *nx = (xref_t){.local_id = local,
+                       .score = NAN,
+                       .linked_us = c->now,
+                       .system = (uint16_t)c->src,
+                       .state = XL_MATCH,
+                       .how = XH_RULE};
+        rc = md_sql_xref(c, c->src, sl, r, XL_MATCH, XH_RULE, NAN, c->now, true);
+    }
+    if (rc == 0)
+        rc = md_sql_xref(c, c->src, rl, xr->master, XL_REDIRECTED, xr->how, xr->score,
+                         xr->linked_us, false);
+    m->e.json.len = 0;
+    if (rc == 0 && (master_buf_str(&m->e.json, "{\"retired_local_id\": ") ||
+                    master_buf_json_str(&m->e.json, rl) || master_buf_str(&m->e.json, "}")))
+        rc = md_say(c, "out of memory");
+    if (rc == 0)
+        rc = md_sql_audit(c, r, "local_merge");
+    if (rc != 0) {
+        md_xref_free(nx);
+        return rc;
+    }
+    xr->state = XL_REDIRECTED;
+    if (nx != NULL) {
+        md_xref_attach(r, nx);
+        if (md_xref_add(&m->e, nx) != 0)
+            return md_broken(c);
+    }
+    (void)snprintf(c->res->master_id, sizeof c->res->master_id, "%s", r->id);
+    c->res->version = r->version;
+    return 0;
+}
+
+/* The sender's local ids SL (survivor) and RL (retired) are one person now. */
+static int merge_local_ids(md_ctx_t *c, const char *sl, const char *rl, const char *reason)
+{
+    master_t *m = M(c);
+    if (sl[0] == '\0' || rl[0] == '\0' || strcmp(sl, rl) == 0)
+        return md_refused(c,
+                          "person.merged needs survivor_local_id and retired_local_id: two "
+                          "different ids of the person in %s",
+                          c->ev->source);
+    xref_t *xs = md_xref(&m->e, PERSON, c->src, sl);
+    xref_t *xr = md_xref(&m->e, PERSON, c->src, rl);
+    if (xr == NULL) {
+        /* Nothing here knows the retired id: there is nothing to merge. */
+        if (xs != NULL)
+            (void)snprintf(c->res->master_id, sizeof c->res->master_id, "%s",
+                           md_final(xs->master)->id);
+        return 0;
+    }
+    golden_t *r = md_final(xr->master);
+    if (xs == NULL || md_final(xs->master) == r)
+        return local_merge(c, xs, xr, r, sl, rl);
+    golden_t *s = md_final(xs->master);
+    if (master_kept_apart(m, s, r) != NULL)
+        return md_refused(c,
+                          "a data steward has decided %s and %s are different people; only a "
+                          "steward can merge them (steward.merge)",
+                          s->id, r->id);
+    return do_merge(c, s, r, MK_SOURCE, NULL, NULL, reason);
+}
+
+int master_apply_source_merge(md_ctx_t *c)
+{
     const master_event_t *ev = c->ev;
     if (ev->payload_type == NULL || strcmp(ev->payload_type, MERGED_TYPE) != 0)
         return md_refused(c, "person.merged must carry a %s payload", MERGED_TYPE);
@@ -676,83 +775,7 @@ int master_apply_source_merge(md_ctx_t *c)
         joinery__v1__person_merged__unpack(NULL, ev->payload_len, ev->payload);
     if (pm == NULL)
         return md_refused(c, "the payload does not decode as %s", MERGED_TYPE);
-    int rc = 0;
-    const char *sl = pm->survivor_local_id, *rl = pm->retired_local_id;
-    xref_t *xs = NULL, *xr = NULL;
-    if (sl[0] == '\0' || rl[0] == '\0' || strcmp(sl, rl) == 0) {
-        rc = md_refused(c,
-                        "person.merged needs survivor_local_id and retired_local_id: two "
-                        "different ids of the person in %s",
-                        ev->source);
-        goto done;
-    }
-    xs = md_xref(&m->e, PERSON, c->src, sl);
-    xr = md_xref(&m->e, PERSON, c->src, rl);
-    if (xr == NULL) {
-        /* Nothing here knows the retired id: there is nothing to merge. */
-        if (xs != NULL)
-            (void)snprintf(c->res->master_id, sizeof c->res->master_id, "%s",
-                           md_final(xs->master)->id);
-        goto done;
-    }
-    golden_t *r = md_final(xr->master);
-    if (xs == NULL || md_final(xs->master) == r) {
-        /* The survivor id is new to us, or both ids are one record already:
-         * the sender's ids change, the golden records do not. */
-        xref_t *nx = NULL;
-        if (xs == NULL) {
-            char *local = strdup(sl);
-            nx = local ? malloc(sizeof *nx) : NULL;
-            if (nx == NULL) {
-                free(local);
-                rc = md_say(c, "out of memory");
-                goto done;
-            }
-            *nx = (xref_t){.local_id = local,
-                           .score = NAN,
-                           .linked_us = c->now,
-                           .system = (uint16_t)c->src,
-                           .state = XL_MATCH,
-                           .how = XH_RULE};
-            rc = md_sql_xref(c, c->src, sl, r, XL_MATCH, XH_RULE, NAN, c->now, true);
-        }
-        if (rc == 0)
-            rc = md_sql_xref(c, c->src, rl, xr->master, XL_REDIRECTED, xr->how, xr->score,
-                             xr->linked_us, false);
-        m->e.json.len = 0;
-        if (rc == 0 && (master_buf_str(&m->e.json, "{\"retired_local_id\": ") ||
-                        master_buf_json_str(&m->e.json, rl) || master_buf_str(&m->e.json, "}")))
-            rc = md_say(c, "out of memory");
-        if (rc == 0)
-            rc = md_sql_audit(c, r, "local_merge");
-        if (rc != 0) {
-            if (nx != NULL)
-                free(nx->local_id);
-            free(nx);
-            goto done;
-        }
-        xr->state = XL_REDIRECTED;
-        if (nx != NULL) {
-            md_xref_attach(r, nx);
-            if (md_xref_add(&m->e, nx) != 0) {
-                rc = md_broken(c);
-                goto done;
-            }
-        }
-        (void)snprintf(c->res->master_id, sizeof c->res->master_id, "%s", r->id);
-        c->res->version = r->version;
-        goto done;
-    }
-    golden_t *s = md_final(xs->master);
-    if (master_kept_apart(m, s, r) != NULL) {
-        rc = md_refused(c,
-                        "a data steward has decided %s and %s are different people; only a "
-                        "steward can merge them (steward.merge)",
-                        s->id, r->id);
-        goto done;
-    }
-    rc = do_merge(c, s, r, MK_SOURCE, NULL, NULL, pm->reason);
-done:
+    int rc = merge_local_ids(c, pm->survivor_local_id, pm->retired_local_id, pm->reason);
     joinery__v1__person_merged__free_unpacked(pm, NULL);
     return rc;
 }
