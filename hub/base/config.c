@@ -5,10 +5,8 @@
  * accepts are written down once and serve both the parser and the "expected
  * one of" hint. The first problem found ends the load: one precise message
  * that names the file, the line and the fix beats a cascade of consequences. */
-#include "base/config.h"
-#include "master/entity.h"
+#include "base/config_int.h"
 #include "base/log.h"
-#include "master/master.h"
 #include "match/match.h"
 
 #include <errno.h>
@@ -23,65 +21,13 @@
 
 #define Z85_KEY_LEN 40
 #define ADAPTER_NAME_MAX 64
-#define KEY_PATH_MAX 128
 #define EXPECTED_MAX 256
-#define SHOWN_VALUE_MAX 80
 #define KEY_LINE_MAX 128
 #define PORT_MAX 65535UL
 
-#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
-
-#if defined(__GNUC__)
-#define CONFIG_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#define CONFIG_PRINTF(f, a)
-#endif
-
-typedef struct loader loader_t;
-typedef struct field field_t;
-
-/* The mapping being walked: its dotted name for messages ("" at the top level,
- * "adapters[2]" for an entry) and the struct the field offsets point into. */
-typedef struct {
-    const char *where;
-    void *target;
-} scope_t;
-
-typedef int (*setter_fn)(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val);
-
-struct field {
-    const char *key;
-    setter_fn set;
-    size_t offset;
-};
-
-/* Key material one adapter entry names. Checked only once the whole file is
- * read: whether a key is required depends on security.curve, which may come
- * later in the file, and public_key and public_key_file exclude each other. */
-typedef struct {
-    yaml_node_t *name;
-    yaml_node_t *key;
-    yaml_node_t *key_file;
-} adapter_seen_t;
-
-struct loader {
-    const char *file; /* as the caller spelled it: messages should echo the user */
-    char *dir;        /* absolute directory of the file, base of relative paths */
-    yaml_document_t doc;
-    config_t *cfg;
-    char *err;
-    size_t errlen;
-    /* Remembered while sections are walked, for the checks made at the end. */
-    yaml_node_t *security;
-    yaml_node_t *adapters;
-    yaml_node_t *hub_key_file;
-    adapter_seen_t *seen; /* one per entry, parallel to cfg->adapters */
-    size_t current;       /* the adapter entry being walked */
-};
-
 /* Messages ---------------------------------------------------------------- */
 
-static unsigned long line_of(const yaml_node_t *node)
+unsigned long cfg_line_of(const yaml_node_t *node)
 {
     return node ? (unsigned long)node->start_mark.line + 1 : 1;
 }
@@ -106,22 +52,22 @@ static int fail_line(loader_t *ld, unsigned long line, const char *fmt, ...)
     return -1;
 }
 
-static int fail(loader_t *ld, const yaml_node_t *node, const char *fmt, ...) CONFIG_PRINTF(3, 4);
-static int fail(loader_t *ld, const yaml_node_t *node, const char *fmt, ...)
+int cfg_fail(loader_t *ld, const yaml_node_t *node, const char *fmt, ...) CONFIG_PRINTF(3, 4);
+int cfg_fail(loader_t *ld, const yaml_node_t *node, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vfail_line(ld, line_of(node), fmt, ap);
+    vfail_line(ld, cfg_line_of(node), fmt, ap);
     va_end(ap);
     return -1;
 }
 
-static void key_path(const scope_t *sc, const char *key, char *buf, size_t len)
+void cfg_key_path(const scope_t *sc, const char *key, char *buf, size_t len)
 {
     (void)snprintf(buf, len, "%s%s%s", sc->where, sc->where[0] ? "." : "", key);
 }
 
-static const char *kind_name(const yaml_node_t *node)
+const char *cfg_kind_name(const yaml_node_t *node)
 {
     switch (node->type) {
     case YAML_MAPPING_NODE:
@@ -135,51 +81,60 @@ static const char *kind_name(const yaml_node_t *node)
 
 /* Node helpers ------------------------------------------------------------ */
 
-static const char *scalar_text(const yaml_node_t *node)
+const char *cfg_scalar_text(const yaml_node_t *node)
 {
     return (const char *)node->data.scalar.value;
 }
 
 /* YAML's null spellings; only plain scalars, since "~" in quotes is a string. */
-static int is_null(const yaml_node_t *node)
+int cfg_is_null(const yaml_node_t *node)
 {
     if (node == NULL)
         return 1;
     if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return 0;
-    const char *s = scalar_text(node);
+    const char *s = cfg_scalar_text(node);
     return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
            strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
 }
 
 /* The text of a scalar value, or NULL after reporting why there is none. */
-static const char *expect_scalar(loader_t *ld, const char *path, yaml_node_t *val, const char *what)
+const char *cfg_expect_scalar(loader_t *ld, const char *path, yaml_node_t *val, const char *what)
 {
     if (val->type != YAML_SCALAR_NODE) {
-        fail(ld, val, "'%s' must be %s, got %s", path, what, kind_name(val));
+        cfg_fail(ld, val, "'%s' must be %s, got %s", path, what, cfg_kind_name(val));
         return NULL;
     }
-    if (is_null(val)) {
-        fail(ld, val, "'%s' has no value; it must be %s (or remove the key)", path, what);
+    if (cfg_is_null(val)) {
+        cfg_fail(ld, val, "'%s' has no value; it must be %s (or remove the key)", path, what);
         return NULL;
     }
-    if (strlen(scalar_text(val)) != val->data.scalar.length) {
-        fail(ld, val, "'%s' contains a NUL character; it must be %s", path, what);
+    if (strlen(cfg_scalar_text(val)) != val->data.scalar.length) {
+        cfg_fail(ld, val, "'%s' contains a NUL character; it must be %s", path, what);
         return NULL;
     }
-    return scalar_text(val);
+    return cfg_scalar_text(val);
 }
 
-static void *field_ptr(const scope_t *sc, const field_t *f)
+/* The scalar value of key F in scope SC, with its dotted path in PATH (KEY_PATH_MAX), or NULL
+ * after reporting why there is none. */
+const char *cfg_scalar_at(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val,
+                          const char *what, char *path)
+{
+    cfg_key_path(sc, f->key, path, KEY_PATH_MAX);
+    return cfg_expect_scalar(ld, path, val, what);
+}
+
+void *cfg_field_ptr(const scope_t *sc, const field_t *f)
 {
     return (char *)sc->target + f->offset;
 }
 
-static char *dup_or_fail(loader_t *ld, const yaml_node_t *node, const char *s)
+char *cfg_dup_or_fail(loader_t *ld, const yaml_node_t *node, const char *s)
 {
     char *copy = strdup(s);
     if (copy == NULL)
-        fail(ld, node, "out of memory");
+        cfg_fail(ld, node, "out of memory");
     return copy;
 }
 
@@ -342,9 +297,9 @@ static int hostport_ok(const char *s)
 
 /* Setters ----------------------------------------------------------------- */
 
-static int store_string(loader_t *ld, char **slot, const yaml_node_t *val, const char *s)
+int cfg_store_string(loader_t *ld, char **slot, const yaml_node_t *val, const char *s)
 {
-    char *copy = dup_or_fail(ld, val, s);
+    char *copy = cfg_dup_or_fail(ld, val, s);
     if (copy == NULL)
         return -1;
     free(*slot);
@@ -352,83 +307,18 @@ static int store_string(loader_t *ld, char **slot, const yaml_node_t *val, const
     return 0;
 }
 
-static int set_string(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    const char *s = expect_scalar(ld, path, val, "a non-empty string");
-    if (s == NULL)
-        return -1;
-    return store_string(ld, field_ptr(sc, f), val, s);
-}
-
 static int set_path(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
 {
     char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    const char *s = expect_scalar(ld, path, val, "a path");
+    const char *s = cfg_scalar_at(ld, sc, f, val, "a path", path);
     if (s == NULL)
         return -1;
     char *abs = resolve_path(ld, s);
     if (abs == NULL)
-        return fail(ld, val, "out of memory");
-    char **slot = field_ptr(sc, f);
+        return cfg_fail(ld, val, "out of memory");
+    char **slot = cfg_field_ptr(sc, f);
     free(*slot);
     *slot = abs;
-    return 0;
-}
-
-static int set_endpoint(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    const char *s = expect_scalar(ld, path, val, "a ZeroMQ endpoint");
-    if (s == NULL)
-        return -1;
-    if (!endpoint_ok(s))
-        return fail(ld, val,
-                    "'%s' must be a ZeroMQ endpoint such as 'tcp://127.0.0.1:7600' or "
-                    "'ipc:///run/joinery/hub.sock', got '%.*s'",
-                    path, SHOWN_VALUE_MAX, s);
-    return store_string(ld, field_ptr(sc, f), val, s);
-}
-
-static int set_hostport(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    const char *s = expect_scalar(ld, path, val, "HOST:PORT");
-    if (s == NULL)
-        return -1;
-    if (!hostport_ok(s))
-        return fail(ld, val, "'%s' must be HOST:PORT such as '127.0.0.1:7680', got '%.*s'", path,
-                    SHOWN_VALUE_MAX, s);
-    return store_string(ld, field_ptr(sc, f), val, s);
-}
-
-static int set_uint(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    const char *s = expect_scalar(ld, path, val, "a positive integer");
-    if (s == NULL)
-        return -1;
-    if (parse_positive(s, field_ptr(sc, f)) != 0)
-        return fail(ld, val, "'%s' must be a positive integer (1 to %u), got '%.*s'", path,
-                    UINT_MAX, SHOWN_VALUE_MAX, s);
-    return 0;
-}
-
-static int set_bool(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    const char *s = expect_scalar(ld, path, val, "true or false");
-    if (s == NULL)
-        return -1;
-    if (parse_bool(s, field_ptr(sc, f)) != 0)
-        return fail(ld, val, "'%s' must be true or false (or yes/no), got '%.*s'", path,
-                    SHOWN_VALUE_MAX, s);
     return 0;
 }
 
@@ -436,15 +326,15 @@ static int set_enum(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node
                     int (*parse)(const char *), const char *choices)
 {
     char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    const char *s = expect_scalar(ld, path, val, choices);
+    cfg_key_path(sc, f->key, path, sizeof path);
+    const char *s = cfg_expect_scalar(ld, path, val, choices);
     if (s == NULL)
         return -1;
     int v = parse(s);
     if (v < 0)
-        return fail(ld, val, "'%s' must be one of %s; got '%.*s'", path, choices, SHOWN_VALUE_MAX,
-                    s);
-    *(int *)field_ptr(sc, f) = v;
+        return cfg_fail(ld, val, "'%s' must be one of %s; got '%.*s'", path, choices,
+                        SHOWN_VALUE_MAX, s);
+    *(int *)cfg_field_ptr(sc, f) = v;
     return 0;
 }
 
@@ -458,7 +348,7 @@ static int set_log_format(loader_t *ld, const scope_t *sc, const field_t *f, yam
     return set_enum(ld, sc, f, val, log_format_parse, "text, json");
 }
 
-static void strings_free(config_strings_t *list)
+void cfg_strings_free(config_strings_t *list)
 {
     for (size_t i = 0; i < list->count; i++)
         free(list->items[i]);
@@ -469,143 +359,211 @@ static void strings_free(config_strings_t *list)
 
 static int add_pattern(loader_t *ld, const char *path, config_strings_t *out, yaml_node_t *item)
 {
-    const char *s = expect_scalar(ld, path, item, "a list of event-type patterns");
+    const char *s = cfg_expect_scalar(ld, path, item, "a list of event-type patterns");
     if (s == NULL)
         return -1;
     if (!pattern_ok(s))
-        return fail(ld, item,
-                    "'%s': pattern '%.*s' is not valid; use dot-separated segments of a-z, 0-9, "
-                    "'_' and '-', or '*' for a whole segment (e.g. 'person.*', "
-                    "'case.referral.created', '*')",
-                    path, SHOWN_VALUE_MAX, s);
-    char *copy = dup_or_fail(ld, item, s);
+        return cfg_fail(
+            ld, item,
+            "'%s': pattern '%.*s' is not valid; use dot-separated segments of a-z, 0-9, "
+            "'_' and '-', or '*' for a whole segment (e.g. 'person.*', "
+            "'case.referral.created', '*')",
+            path, SHOWN_VALUE_MAX, s);
+    char *copy = cfg_dup_or_fail(ld, item, s);
     if (copy == NULL)
         return -1;
     out->items[out->count++] = copy;
     return 0;
 }
 
-static int set_patterns(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+/* A list value at PATH into OUT (emptied first): ITEM adds each element. HINT says what the
+ * value must be when it is not a list. */
+typedef int (*item_fn)(loader_t *ld, const char *path, config_strings_t *out, yaml_node_t *item);
+
+int cfg_set_list(loader_t *ld, const char *path, yaml_node_t *val, config_strings_t *out,
+                 const char *hint, item_fn item)
 {
-    char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
     if (val->type != YAML_SEQUENCE_NODE)
-        return fail(ld, val,
-                    "'%s' must be a list of event-type patterns such as [\"person.*\"] "
-                    "(write [] for none), got %s",
-                    path, is_null(val) ? "nothing" : kind_name(val));
-    config_strings_t *out = field_ptr(sc, f);
-    strings_free(out);
+        return cfg_fail(ld, val, "'%s' must be %s, got %s", path, hint,
+                        cfg_is_null(val) ? "nothing" : cfg_kind_name(val));
+    cfg_strings_free(out);
     size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
     if (n == 0)
         return 0;
     out->items = calloc(n, sizeof *out->items);
     if (out->items == NULL)
-        return fail(ld, val, "out of memory");
+        return cfg_fail(ld, val, "out of memory");
     for (yaml_node_item_t *it = val->data.sequence.items.start; it < val->data.sequence.items.top;
          it++)
-        if (add_pattern(ld, path, out, yaml_document_get_node(&ld->doc, *it)) != 0)
+        if (item(ld, path, out, yaml_document_get_node(&ld->doc, *it)) != 0)
             return -1;
     return 0;
 }
 
-/* Only remembered: whether the file is read depends on security.curve. */
-static int set_hub_key_file(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+static int set_patterns(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
 {
     char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    if (expect_scalar(ld, path, val, "the path of the hub's secret key file") == NULL)
+    cfg_key_path(sc, f->key, path, sizeof path);
+    return cfg_set_list(ld, path, val, cfg_field_ptr(sc, f),
+                        "a list of event-type patterns such as [\"person.*\"] (write [] for none)",
+                        add_pattern);
+}
+
+int cfg_set_parsed(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    const parsed_t *t = f->arg;
+    char path[KEY_PATH_MAX];
+    const char *s = cfg_scalar_at(ld, sc, f, val, t->what, path);
+    if (s == NULL)
         return -1;
-    ld->hub_key_file = val;
+    if (t->parse(s, cfg_field_ptr(sc, f)) != 0)
+        return cfg_fail(ld, val, "'%s' must be %s, got '%.*s'", path, t->must, SHOWN_VALUE_MAX, s);
     return 0;
 }
 
-static int set_adapter_name(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+static int parse_uint(const char *s, void *slot)
 {
+    return parse_positive(s, slot);
+}
+
+static int parse_flag(const char *s, void *slot)
+{
+    return parse_bool(s, slot);
+}
+
+_Static_assert(UINT_MAX == 4294967295U, "the message below says the largest unsigned");
+static const parsed_t UINT_VALUE = {"a positive integer", parse_uint,
+                                    "a positive integer (1 to 4294967295)"};
+static const parsed_t BOOL_VALUE = {"true or false", parse_flag, "true or false (or yes/no)"};
+
+int cfg_set_text(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    const text_t *t = f->arg;
     char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    const char *s = expect_scalar(ld, path, val, "an adapter name");
-    if (s == NULL)
+    const char *s = cfg_scalar_at(ld, sc, f, val, t->what, path);
+    if (s == NULL || (t->check != NULL && t->check(ld, path, val, s) != 0))
         return -1;
-    if (!name_ok(s))
-        return fail(ld, val,
+    if (t->remember != NULL)
+        t->remember(ld, val);
+    return t->store ? cfg_store_string(ld, cfg_field_ptr(sc, f), val, s) : 0;
+}
+
+static int check_endpoint(loader_t *ld, const char *path, yaml_node_t *val, const char *s)
+{
+    if (endpoint_ok(s))
+        return 0;
+    return cfg_fail(ld, val,
+                    "'%s' must be a ZeroMQ endpoint such as 'tcp://127.0.0.1:7600' or "
+                    "'ipc:///run/joinery/hub.sock', got '%.*s'",
+                    path, SHOWN_VALUE_MAX, s);
+}
+
+static int check_hostport(loader_t *ld, const char *path, yaml_node_t *val, const char *s)
+{
+    if (hostport_ok(s))
+        return 0;
+    return cfg_fail(ld, val, "'%s' must be HOST:PORT such as '127.0.0.1:7680', got '%.*s'", path,
+                    SHOWN_VALUE_MAX, s);
+}
+
+static int check_adapter_name(loader_t *ld, const char *path, yaml_node_t *val, const char *s)
+{
+    (void)path;
+    if (name_ok(s))
+        return 0;
+    return cfg_fail(ld, val,
                     "adapter name '%.*s' is not valid; use 1 to %d characters from a-z, 0-9, '_' "
                     "and '-' (e.g. 'crm', 'social-care')",
                     SHOWN_VALUE_MAX, s, ADAPTER_NAME_MAX);
-    ld->seen[ld->current].name = val;
-    return store_string(ld, field_ptr(sc, f), val, s);
 }
 
-static int set_adapter_key(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+static int check_adapter_key(loader_t *ld, const char *path, yaml_node_t *val, const char *s)
 {
-    char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    const char *s = expect_scalar(ld, path, val, "a 40-character Z85 Curve public key");
-    if (s == NULL)
-        return -1;
-    if (!z85_ok(s))
-        return fail(ld, val,
+    if (z85_ok(s))
+        return 0;
+    return cfg_fail(ld, val,
                     "'%s' must be a Curve public key of exactly %d Z85 characters, got '%.*s' "
                     "(%zu characters)",
                     path, Z85_KEY_LEN, SHOWN_VALUE_MAX, s, strlen(s));
-    ld->seen[ld->current].key = val;
-    return store_string(ld, field_ptr(sc, f), val, s);
 }
 
-static int set_adapter_key_file(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+/* Only remembered: whether the files are read depends on security.curve. */
+static void remember_hub_key_file(loader_t *ld, yaml_node_t *val)
 {
-    char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    if (expect_scalar(ld, path, val, "the path of a public key file") == NULL)
-        return -1;
-    ld->seen[ld->current].key_file = val;
-    return 0;
+    ld->hub_key_file = val;
 }
+
+static void remember_adapter_name(loader_t *ld, yaml_node_t *val)
+{
+    ld->seen[ld->current].name = val;
+}
+
+static void remember_adapter_key(loader_t *ld, yaml_node_t *val)
+{
+    ld->seen[ld->current].key = val;
+}
+
+static void remember_adapter_key_file(loader_t *ld, yaml_node_t *val)
+{
+    ld->seen[ld->current].key_file = val;
+}
+
+static const text_t STRING = {"a non-empty string", NULL, NULL, true};
+static const text_t ENDPOINT = {"a ZeroMQ endpoint", check_endpoint, NULL, true};
+static const text_t HOSTPORT = {"HOST:PORT", check_hostport, NULL, true};
+static const text_t HUB_KEY_FILE = {"the path of the hub's secret key file", NULL,
+                                    remember_hub_key_file, false};
+static const text_t ADAPTER_NAME = {"an adapter name", check_adapter_name, remember_adapter_name,
+                                    true};
+static const text_t ADAPTER_KEY = {"a 40-character Z85 Curve public key", check_adapter_key,
+                                   remember_adapter_key, true};
+static const text_t ADAPTER_KEY_FILE = {"the path of a public key file", NULL,
+                                        remember_adapter_key_file, false};
 
 /* Section tables ---------------------------------------------------------- */
 
 static const field_t hub_fields[] = {
-    {"listen", set_endpoint, offsetof(config_t, listen)},
-    {"data_dir", set_path, offsetof(config_t, data_dir)},
-    {"log_level", set_log_level, offsetof(config_t, log_level)},
-    {"log_format", set_log_format, offsetof(config_t, log_format)},
-    {"heartbeat_ms", set_uint, offsetof(config_t, heartbeat_ms)},
-    {"heartbeat_misses", set_uint, offsetof(config_t, heartbeat_misses)},
-    {"max_message_bytes", set_uint, offsetof(config_t, max_message_bytes)},
-    {"max_batch", set_uint, offsetof(config_t, max_batch)},
+    {"listen", cfg_set_text, offsetof(config_t, listen), &ENDPOINT},
+    {"data_dir", set_path, offsetof(config_t, data_dir), NULL},
+    {"log_level", set_log_level, offsetof(config_t, log_level), NULL},
+    {"log_format", set_log_format, offsetof(config_t, log_format), NULL},
+    {"heartbeat_ms", cfg_set_parsed, offsetof(config_t, heartbeat_ms), &UINT_VALUE},
+    {"heartbeat_misses", cfg_set_parsed, offsetof(config_t, heartbeat_misses), &UINT_VALUE},
+    {"max_message_bytes", cfg_set_parsed, offsetof(config_t, max_message_bytes), &UINT_VALUE},
+    {"max_batch", cfg_set_parsed, offsetof(config_t, max_batch), &UINT_VALUE},
 };
 
 static const field_t database_fields[] = {
-    {"conninfo", set_string, offsetof(config_t, database)},
-    {"pg_bindir", set_path, offsetof(config_t, pg_bindir)},
+    {"conninfo", cfg_set_text, offsetof(config_t, database), &STRING},
+    {"pg_bindir", set_path, offsetof(config_t, pg_bindir), NULL},
 };
 
 static const field_t security_fields[] = {
-    {"curve", set_bool, offsetof(config_t, curve)},
-    {"hub_key_file", set_hub_key_file, 0},
+    {"curve", cfg_set_parsed, offsetof(config_t, curve), &BOOL_VALUE},
+    {"hub_key_file", cfg_set_text, 0, &HUB_KEY_FILE},
 };
 
 static const field_t delivery_fields[] = {
-    {"max_attempts", set_uint, offsetof(config_t, max_attempts)},
-    {"retry_base_ms", set_uint, offsetof(config_t, retry_base_ms)},
-    {"retry_max_ms", set_uint, offsetof(config_t, retry_max_ms)},
-    {"window_events", set_uint, offsetof(config_t, window_events)},
-    {"default_credit", set_uint, offsetof(config_t, default_credit)},
-    {"transient", set_patterns, offsetof(config_t, transient)},
+    {"max_attempts", cfg_set_parsed, offsetof(config_t, max_attempts), &UINT_VALUE},
+    {"retry_base_ms", cfg_set_parsed, offsetof(config_t, retry_base_ms), &UINT_VALUE},
+    {"retry_max_ms", cfg_set_parsed, offsetof(config_t, retry_max_ms), &UINT_VALUE},
+    {"window_events", cfg_set_parsed, offsetof(config_t, window_events), &UINT_VALUE},
+    {"default_credit", cfg_set_parsed, offsetof(config_t, default_credit), &UINT_VALUE},
+    {"transient", set_patterns, offsetof(config_t, transient), NULL},
 };
 
 static const field_t adapter_fields[] = {
-    {"name", set_adapter_name, offsetof(config_adapter_t, name)},
-    {"public_key", set_adapter_key, offsetof(config_adapter_t, public_key)},
-    {"public_key_file", set_adapter_key_file, 0},
-    {"publish", set_patterns, offsetof(config_adapter_t, publish)},
-    {"subscribe", set_patterns, offsetof(config_adapter_t, subscribe)},
-    {"operator", set_bool, offsetof(config_adapter_t, is_operator)},
+    {"name", cfg_set_text, offsetof(config_adapter_t, name), &ADAPTER_NAME},
+    {"public_key", cfg_set_text, offsetof(config_adapter_t, public_key), &ADAPTER_KEY},
+    {"public_key_file", cfg_set_text, 0, &ADAPTER_KEY_FILE},
+    {"publish", set_patterns, offsetof(config_adapter_t, publish), NULL},
+    {"subscribe", set_patterns, offsetof(config_adapter_t, subscribe), NULL},
+    {"operator", cfg_set_parsed, offsetof(config_adapter_t, is_operator), &BOOL_VALUE},
 };
 
 static const field_t admin_fields[] = {
-    {"enabled", set_bool, offsetof(config_t, admin_enabled)},
-    {"listen", set_hostport, offsetof(config_t, admin_listen)},
+    {"enabled", cfg_set_parsed, offsetof(config_t, admin_enabled), &BOOL_VALUE},
+    {"listen", cfg_set_text, offsetof(config_t, admin_listen), &HOSTPORT},
 };
 
 /* Mapping walker ---------------------------------------------------------- */
@@ -628,23 +586,25 @@ static int unknown_key(loader_t *ld, const scope_t *sc, const yaml_node_t *key,
     char expected[EXPECTED_MAX];
     expected_keys(fields, n, expected, sizeof expected);
     if (sc->where[0] == '\0')
-        return fail(ld, key, "unknown key '%.*s' at the top level (expected one of: %s)",
-                    SHOWN_VALUE_MAX, scalar_text(key), expected);
-    return fail(ld, key, "unknown key '%.*s' in '%s' (expected one of: %s)", SHOWN_VALUE_MAX,
-                scalar_text(key), sc->where, expected);
+        return cfg_fail(ld, key, "unknown key '%.*s' at the top level (expected one of: %s)",
+                        SHOWN_VALUE_MAX, cfg_scalar_text(key), expected);
+    return cfg_fail(ld, key, "unknown key '%.*s' in '%s' (expected one of: %s)", SHOWN_VALUE_MAX,
+                    cfg_scalar_text(key), sc->where, expected);
 }
 
 /* libyaml's document API keeps every pair, so repeated keys are ours to catch:
  * silently letting the last one win hides a copy-and-paste mistake. */
-static int check_duplicate(loader_t *ld, const scope_t *sc, const yaml_node_t *map,
-                           const yaml_node_pair_t *pair, const yaml_node_t *key)
+int cfg_check_duplicate(loader_t *ld, const scope_t *sc, const yaml_node_t *map,
+                        const yaml_node_pair_t *pair, const yaml_node_t *key)
 {
     for (const yaml_node_pair_t *p = map->data.mapping.pairs.start; p < pair; p++) {
         const yaml_node_t *prev = yaml_document_get_node(&ld->doc, p->key);
-        if (prev->type == YAML_SCALAR_NODE && strcmp(scalar_text(prev), scalar_text(key)) == 0)
-            return fail(ld, key, "duplicate key '%.*s' in '%s' (first on line %lu); keep only one",
-                        SHOWN_VALUE_MAX, scalar_text(key), sc->where[0] ? sc->where : "top level",
-                        line_of(prev));
+        if (prev->type == YAML_SCALAR_NODE &&
+            strcmp(cfg_scalar_text(prev), cfg_scalar_text(key)) == 0)
+            return cfg_fail(ld, key,
+                            "duplicate key '%.*s' in '%s' (first on line %lu); keep only one",
+                            SHOWN_VALUE_MAX, cfg_scalar_text(key),
+                            sc->where[0] ? sc->where : "top level", cfg_line_of(prev));
     }
     return 0;
 }
@@ -655,29 +615,39 @@ static int walk_pair(loader_t *ld, const scope_t *sc, const yaml_node_t *map,
     yaml_node_t *key = yaml_document_get_node(&ld->doc, pair->key);
     yaml_node_t *val = yaml_document_get_node(&ld->doc, pair->value);
     if (key->type != YAML_SCALAR_NODE)
-        return fail(ld, key, "keys in '%s' must be plain names, got %s",
-                    sc->where[0] ? sc->where : "the top level", kind_name(key));
-    if (check_duplicate(ld, sc, map, pair, key) != 0)
+        return cfg_fail(ld, key, "keys in '%s' must be plain names, got %s",
+                        sc->where[0] ? sc->where : "the top level", cfg_kind_name(key));
+    if (cfg_check_duplicate(ld, sc, map, pair, key) != 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (strcmp(scalar_text(key), fields[i].key) == 0)
+        if (strcmp(cfg_scalar_text(key), fields[i].key) == 0)
             return fields[i].set(ld, sc, &fields[i], val);
     return unknown_key(ld, sc, key, fields, n);
 }
 
 /* An absent or empty section (a key with nothing after it) keeps the defaults. */
-static int walk_mapping(loader_t *ld, const scope_t *sc, const yaml_node_t *map,
-                        const field_t *fields, size_t n)
+int cfg_walk_mapping(loader_t *ld, const scope_t *sc, const yaml_node_t *map, const field_t *fields,
+                     size_t n)
 {
-    if (is_null(map))
+    if (cfg_is_null(map))
         return 0;
     if (map->type != YAML_MAPPING_NODE)
-        return fail(ld, map, "'%s' must be a mapping of 'key: value' lines, got %s", sc->where,
-                    kind_name(map));
+        return cfg_fail(ld, map, "'%s' must be a mapping of 'key: value' lines, got %s", sc->where,
+                        cfg_kind_name(map));
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++)
         if (walk_pair(ld, sc, map, p, fields, n) != 0)
             return -1;
     return 0;
+}
+
+/* A key whose value is a section: walked with the scope's target moved by the field's offset. */
+int cfg_set_section(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    const section_t *sub = f->arg;
+    scope_t inner = {sub->where, (char *)sc->target + f->offset};
+    if (cfg_walk_mapping(ld, &inner, val, sub->fields, sub->n) != 0)
+        return -1;
+    return sub->check ? sub->check(ld, val) : 0;
 }
 
 /* Key files --------------------------------------------------------------- */
@@ -694,26 +664,27 @@ static void trim(char *s)
 /* Reads the Z85 key on the first line of the file NODE names into *out. */
 static int read_key_file(loader_t *ld, const yaml_node_t *node, const char *what, char **out)
 {
-    char *path = resolve_path(ld, scalar_text(node));
+    char *path = resolve_path(ld, cfg_scalar_text(node));
     if (path == NULL)
-        return fail(ld, node, "out of memory");
+        return cfg_fail(ld, node, "out of memory");
     int rc = 0;
     FILE *f = fopen(path, "r");
     char line[KEY_LINE_MAX] = "";
     if (f == NULL) {
-        rc = fail(ld, node, "cannot read %s '%s': %s", what, path, strerror(errno));
+        rc = cfg_fail(ld, node, "cannot read %s '%s': %s", what, path, strerror(errno));
     } else if (fgets(line, sizeof line, f) == NULL || (strchr(line, '\n') == NULL && !feof(f))) {
-        rc = fail(ld, node, "%s '%s' must hold a %d-character Z85 key on its first line", what,
-                  path, Z85_KEY_LEN);
+        rc = cfg_fail(ld, node, "%s '%s' must hold a %d-character Z85 key on its first line", what,
+                      path, Z85_KEY_LEN);
     } else {
         trim(line);
         if (!z85_ok(line))
-            rc = fail(ld, node,
-                      "%s '%s' does not hold a %d-character Z85 key on its first line (found %zu "
-                      "characters)",
-                      what, path, Z85_KEY_LEN, strlen(line));
+            rc = cfg_fail(
+                ld, node,
+                "%s '%s' does not hold a %d-character Z85 key on its first line (found %zu "
+                "characters)",
+                what, path, Z85_KEY_LEN, strlen(line));
         else
-            *out = dup_or_fail(ld, node, line);
+            *out = cfg_dup_or_fail(ld, node, line);
         if (rc == 0 && *out == NULL)
             rc = -1;
     }
@@ -730,605 +701,21 @@ static int read_key_file(loader_t *ld, const yaml_node_t *node, const char *what
  * the file is the one reported. Content is checked here, requirements that
  * span sections at the end (finish). */
 
-static int section_hub(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+static int check_security(loader_t *ld, yaml_node_t *val)
 {
-    (void)sc;
-    (void)f;
-    scope_t inner = {"hub", ld->cfg};
-    return walk_mapping(ld, &inner, val, hub_fields, COUNT_OF(hub_fields));
-}
-
-static int section_database(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    (void)sc;
-    (void)f;
-    scope_t inner = {"database", ld->cfg};
-    return walk_mapping(ld, &inner, val, database_fields, COUNT_OF(database_fields));
-}
-
-static int section_security(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    (void)sc;
-    (void)f;
-    scope_t inner = {"security", ld->cfg};
     ld->security = val;
-    return walk_mapping(ld, &inner, val, security_fields, COUNT_OF(security_fields));
+    return 0;
 }
 
-static int section_delivery(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+static int check_delivery(loader_t *ld, yaml_node_t *val)
 {
-    (void)sc;
-    (void)f;
-    scope_t inner = {"delivery", ld->cfg};
-    if (walk_mapping(ld, &inner, val, delivery_fields, COUNT_OF(delivery_fields)) != 0)
-        return -1;
     if (ld->cfg->retry_max_ms < ld->cfg->retry_base_ms)
-        return fail(ld, val,
-                    "'delivery.retry_max_ms' (%u) is smaller than 'delivery.retry_base_ms' (%u); "
-                    "raise retry_max_ms or lower retry_base_ms",
-                    ld->cfg->retry_max_ms, ld->cfg->retry_base_ms);
+        return cfg_fail(
+            ld, val,
+            "'delivery.retry_max_ms' (%u) is smaller than 'delivery.retry_base_ms' (%u); "
+            "raise retry_max_ms or lower retry_base_ms",
+            ld->cfg->retry_max_ms, ld->cfg->retry_base_ms);
     return 0;
-}
-
-static int section_admin(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    (void)sc;
-    (void)f;
-    scope_t inner = {"admin", ld->cfg};
-    return walk_mapping(ld, &inner, val, admin_fields, COUNT_OF(admin_fields));
-}
-
-/* master_data: who owns which field of the golden record, the order in which
- * sources win otherwise, and the matching thresholds. Adapter names are
- * checked against the adapters list wherever it stands in the file, so a typo
- * in an owner is caught at start-up rather than silently making a field
- * ownerless. */
-
-#define MASTER_NAMES_MAX 256
-
-/* The adapters: node of the document, found directly because master_data may
- * come before it in the file. */
-static const yaml_node_t *adapters_node(loader_t *ld)
-{
-    const yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
-    if (root == NULL || root->type != YAML_MAPPING_NODE)
-        return NULL;
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-         p++) {
-        const yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
-        if (k->type == YAML_SCALAR_NODE && strcmp(scalar_text(k), "adapters") == 0)
-            return yaml_document_get_node(&ld->doc, p->value);
-    }
-    return NULL;
-}
-
-/* Calls FN on each adapter name written in the file; stops when FN returns non-zero. */
-static int each_adapter_name(loader_t *ld, int (*fn)(const char *name, void *arg), void *arg)
-{
-    const yaml_node_t *seq = adapters_node(ld);
-    if (seq == NULL || seq->type != YAML_SEQUENCE_NODE)
-        return 0;
-    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
-         it++) {
-        const yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
-        if (item->type != YAML_MAPPING_NODE)
-            continue;
-        for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
-             p++) {
-            const yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
-            const yaml_node_t *v = yaml_document_get_node(&ld->doc, p->value);
-            if (k->type == YAML_SCALAR_NODE && strcmp(scalar_text(k), "name") == 0 &&
-                v->type == YAML_SCALAR_NODE) {
-                int rc = fn(scalar_text(v), arg);
-                if (rc != 0)
-                    return rc;
-            }
-        }
-    }
-    return 0;
-}
-
-static int name_equals(const char *name, void *arg)
-{
-    return strcmp(name, arg) == 0;
-}
-
-typedef struct {
-    char *buf;
-    size_t len, used;
-} names_list_t;
-
-static int name_append(const char *name, void *arg)
-{
-    names_list_t *l = arg;
-    if (l->used >= l->len)
-        return 1;
-    int w = snprintf(l->buf + l->used, l->len - l->used, "%s%s", l->used ? ", " : "", name);
-    if (w > 0)
-        l->used += (size_t)w;
-    return 0;
-}
-
-/* Checks that S names a configured adapter; PATH is the key for the message. */
-static int expect_adapter(loader_t *ld, const char *path, yaml_node_t *val, const char *s)
-{
-    if (each_adapter_name(ld, name_equals, (void *)s) != 0)
-        return 0;
-    char names[MASTER_NAMES_MAX] = "";
-    names_list_t list = {names, sizeof names, 0};
-    (void)each_adapter_name(ld, name_append, &list);
-    return fail(ld, val, "'%s': '%.*s' is not a configured adapter (adapters: %s)", path,
-                SHOWN_VALUE_MAX, s, names[0] ? names : "none");
-}
-
-/* A list of distinct adapter names, e.g. survivorship or fallback. */
-static int set_adapter_list(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    if (val->type != YAML_SEQUENCE_NODE)
-        return fail(ld, val,
-                    "'%s' must be a list of adapter names such as [health, socialcare], got %s",
-                    path, is_null(val) ? "nothing" : kind_name(val));
-    config_strings_t *out = field_ptr(sc, f);
-    strings_free(out);
-    size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
-    if (n == 0)
-        return 0;
-    out->items = calloc(n, sizeof *out->items);
-    if (out->items == NULL)
-        return fail(ld, val, "out of memory");
-    for (yaml_node_item_t *it = val->data.sequence.items.start; it < val->data.sequence.items.top;
-         it++) {
-        yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
-        const char *s = expect_scalar(ld, path, item, "a list of adapter names");
-        if (s == NULL || expect_adapter(ld, path, item, s) != 0)
-            return -1;
-        for (size_t j = 0; j < out->count; j++)
-            if (strcmp(out->items[j], s) == 0)
-                return fail(ld, item, "'%s' names '%.*s' twice; list each adapter once", path,
-                            SHOWN_VALUE_MAX, s);
-        char *copy = dup_or_fail(ld, item, s);
-        if (copy == NULL)
-            return -1;
-        out->items[out->count++] = copy;
-    }
-    return 0;
-}
-
-static int set_owner(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    const char *s = expect_scalar(ld, path, val, "an adapter name");
-    if (s == NULL || expect_adapter(ld, path, val, s) != 0)
-        return -1;
-    return store_string(ld, field_ptr(sc, f), val, s);
-}
-
-static int set_on_conflict(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    const char *s = expect_scalar(ld, path, val, "correct or propose");
-    if (s == NULL)
-        return -1;
-    bool *propose = field_ptr(sc, f);
-    if (strcmp(s, "correct") == 0)
-        *propose = false;
-    else if (strcmp(s, "propose") == 0)
-        *propose = true;
-    else
-        return fail(ld, val,
-                    "'%s' must be 'correct' (send the sender the owner's value) or 'propose' "
-                    "(forward the change to the owner), got '%.*s'",
-                    path, SHOWN_VALUE_MAX, s);
-    return 0;
-}
-
-/* A finite decimal number; "nan" and "inf" would make every comparison false. */
-static int set_double(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    const char *s = expect_scalar(ld, path, val, "a number");
-    if (s == NULL)
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(v > -1e9 && v < 1e9))
-        return fail(ld, val, "'%s' must be a number such as 32.0, got '%.*s'", path,
-                    SHOWN_VALUE_MAX, s);
-    *(double *)field_ptr(sc, f) = v;
-    return 0;
-}
-
-static const field_t master_rule_fields[] = {
-    {"owner", set_owner, offsetof(config_master_field_t, owner)},
-    {"fallback", set_adapter_list, offsetof(config_master_field_t, fallback)},
-    {"on_conflict", set_on_conflict, offsetof(config_master_field_t, propose)},
-};
-
-/* Which field paths a rule may name, per entity, and how to say so. */
-typedef struct {
-    int (*known)(const char *path);
-    const char *list; /* for the message */
-} rule_kind_t;
-
-static int address_field_known(const char *path)
-{
-    return entity_field_known(ENTITY_ADDRESS, path);
-}
-
-static int case_field_known(const char *path)
-{
-    return entity_field_known(ENTITY_CASE, path);
-}
-
-static const rule_kind_t PERSON_RULES = {
-    master_field_known,
-    "nhs_number, ni_number, name.given, name.family, birth_date, sex, death_date, address.home, "
-    "telecom.phone, telecom.email, gp_practice_ods, consent.<purpose>, ... or a prefix such as "
-    "'name' or 'consent'"};
-static const rule_kind_t ADDRESS_RULES = {address_field_known, "lines, town, district, postcode"};
-static const rule_kind_t CASE_RULES = {
-    case_field_known, "person, status, opened_on, closed_on, closure_reason, team, lead_worker"};
-
-static int load_master_rule(loader_t *ld, const char *where, yaml_node_t *key, yaml_node_t *val,
-                            const rule_kind_t *kind, config_master_field_t *rule)
-{
-    const char *name = scalar_text(key);
-    if (!kind->known(name))
-        return fail(ld, key, "'%s': unknown field '%.*s' (fields: %s; see docs/master-data.md)",
-                    where, SHOWN_VALUE_MAX, name, kind->list);
-    rule->path = dup_or_fail(ld, key, name);
-    if (rule->path == NULL)
-        return -1;
-    char path[KEY_PATH_MAX];
-    int w = snprintf(path, sizeof path, "%s.%s", where, name);
-    if (w < 0 || (size_t)w >= sizeof path)
-        return fail(ld, key, "field path '%.*s' is too long", SHOWN_VALUE_MAX, name);
-    if (val->type != YAML_MAPPING_NODE)
-        return fail(ld, val,
-                    "'%s' must be a mapping such as {owner: health, fallback: [crm]}, got %s", path,
-                    is_null(val) ? "nothing" : kind_name(val));
-    scope_t sc = {path, rule};
-    if (walk_mapping(ld, &sc, val, master_rule_fields, COUNT_OF(master_rule_fields)) != 0)
-        return -1;
-    if (rule->owner != NULL)
-        for (size_t i = 0; i < rule->fallback.count; i++)
-            if (strcmp(rule->fallback.items[i], rule->owner) == 0)
-                return fail(ld, val, "'%s.fallback' names the owner '%s'; list only the others",
-                            path, rule->owner);
-    if (rule->propose && rule->owner == NULL)
-        return fail(ld, val, "'%s' says on_conflict: propose but has no owner to propose to", path);
-    return 0;
-}
-
-/* A mapping of field path -> rule into *FIELDS (*NFIELDS counts them). */
-static int load_rules(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val,
-                      const rule_kind_t *kind, config_master_field_t **fields, size_t *nfields)
-{
-    char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    if (is_null(val))
-        return 0;
-    if (val->type != YAML_MAPPING_NODE)
-        return fail(ld, val,
-                    "'%s' must be a mapping of field path -> rule, such as "
-                    "'birth_date: {owner: socialcare}', got %s",
-                    path, kind_name(val));
-    size_t n = (size_t)(val->data.mapping.pairs.top - val->data.mapping.pairs.start);
-    if (n == 0)
-        return 0;
-    *fields = calloc(n, sizeof **fields);
-    if (*fields == NULL)
-        return fail(ld, val, "out of memory");
-    scope_t inner = {path, sc->target};
-    for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *key = yaml_document_get_node(&ld->doc, p->key);
-        yaml_node_t *rule = yaml_document_get_node(&ld->doc, p->value);
-        if (key->type != YAML_SCALAR_NODE)
-            return fail(ld, key, "keys in '%s' must be field paths, got %s", path, kind_name(key));
-        if (check_duplicate(ld, &inner, val, p, key) != 0)
-            return -1;
-        /* Counted before it is filled so config_destroy frees a half-read rule. */
-        (*nfields)++;
-        if (load_master_rule(ld, path, key, rule, kind, &(*fields)[*nfields - 1]) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int set_master_fields(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    config_master_t *mc = &ld->cfg->master;
-    return load_rules(ld, sc, f, val, &PERSON_RULES, &mc->fields, &mc->nfields);
-}
-
-/* The scope of master_data.address / master_data.case is its config_entity_rules_t. */
-static int set_address_fields(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    config_entity_rules_t *r = sc->target;
-    return load_rules(ld, sc, f, val, &ADDRESS_RULES, &r->fields, &r->nfields);
-}
-
-static int set_case_fields(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    config_entity_rules_t *r = sc->target;
-    return load_rules(ld, sc, f, val, &CASE_RULES, &r->fields, &r->nfields);
-}
-
-static const field_t master_person_fields[] = {
-    {"fields", set_master_fields, 0},
-    {"survivorship", set_adapter_list, offsetof(config_master_t, survivorship)},
-};
-static const field_t master_address_fields[] = {
-    {"fields", set_address_fields, 0},
-    {"survivorship", set_adapter_list, offsetof(config_entity_rules_t, survivorship)},
-};
-static const field_t master_case_fields[] = {
-    {"fields", set_case_fields, 0},
-    {"survivorship", set_adapter_list, offsetof(config_entity_rules_t, survivorship)},
-};
-
-/* One level's {m: .., u: ..}: probabilities, so in (0, 1]. */
-static int load_level_mu(loader_t *ld, const char *path, yaml_node_t *val, double *m, double *u)
-{
-    if (val->type != YAML_MAPPING_NODE)
-        return fail(ld, val, "'%s' must be a mapping such as {m: 0.9, u: 0.01}, got %s", path,
-                    is_null(val) ? "nothing" : kind_name(val));
-    bool seen[2] = {false, false};
-    for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(&ld->doc, p->value);
-        const char *name = k->type == YAML_SCALAR_NODE ? scalar_text(k) : "";
-        int which = strcmp(name, "m") == 0 ? 0 : strcmp(name, "u") == 0 ? 1 : -1;
-        if (which < 0)
-            return fail(ld, k, "'%s' takes only 'm' and 'u', not '%.*s'", path, SHOWN_VALUE_MAX,
-                        name);
-        const char *s = v->type == YAML_SCALAR_NODE ? scalar_text(v) : "";
-        char *end = NULL;
-        errno = 0;
-        double x = strtod(s, &end);
-        if (errno != 0 || end == s || *end != '\0' || !(x > 0.0 && x <= 1.0))
-            return fail(ld, v,
-                        "'%s.%s' must be a probability above 0 and at most 1, such as 0.95, "
-                        "got '%.*s'",
-                        path, name, SHOWN_VALUE_MAX, s);
-        *(which ? u : m) = x;
-        seen[which] = true;
-    }
-    if (!seen[0] || !seen[1])
-        return fail(ld, val, "'%s' needs both m and u", path);
-    return 0;
-}
-
-static int match_field_index(const char *name)
-{
-    for (int f = 0; f < MATCH_FIELD_COUNT; f++)
-        if (strcmp(match_field_name((match_field_t)f), name) == 0)
-            return f;
-    return -1;
-}
-
-static int match_level_index(int field, int nlevels, const char *name)
-{
-    for (int k = 1; k < nlevels; k++)
-        if (strcmp(match_level_name((match_field_t)field, k), name) == 0)
-            return k;
-    return -1;
-}
-
-/* Names the levels of FIELD (FIELD < 0: the fields themselves), for a message. */
-static void level_names(int field, int nlevels, char *out, size_t len)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    int from = field < 0 ? 0 : 1, to = field < 0 ? MATCH_FIELD_COUNT : nlevels;
-    for (int k = from; k < to && used < len; k++) {
-        const char *name = field < 0 ? match_field_name((match_field_t)k)
-                                     : match_level_name((match_field_t)field, k);
-        int w = field < 0
-                    ? snprintf(out + used, len - used, "%s%s", k > from ? ", " : "", name)
-                    : snprintf(out + used, len - used, "%s\"%s\"", k > from ? ", " : "", name);
-        if (w < 0)
-            break;
-        used += (size_t)w;
-    }
-}
-
-/* One field's levels: all of them, so that m and u are whole distributions. */
-static int load_match_field(loader_t *ld, const char *where, yaml_node_t *key, yaml_node_t *val,
-                            const match_params_t *defaults)
-{
-    const char *name = scalar_text(key);
-    int f = match_field_index(name);
-    char path[KEY_PATH_MAX], names[256];
-    if (f < 0) {
-        level_names(-1, 0, names, sizeof names);
-        return fail(ld, key, "'%s': unknown field '%.*s' (fields: %s)", where, SHOWN_VALUE_MAX,
-                    name, names);
-    }
-    int w = snprintf(path, sizeof path, "%s.%s", where, name);
-    if (w < 0 || (size_t)w >= sizeof path)
-        return fail(ld, key, "field name '%.*s' is too long", SHOWN_VALUE_MAX, name);
-    int nlevels = defaults->nlevels[f];
-    level_names(f, nlevels, names, sizeof names);
-    if (val->type != YAML_MAPPING_NODE)
-        return fail(ld, val, "'%s' must be a mapping of level -> {m: .., u: ..} for %s, got %s",
-                    path, names, is_null(val) ? "nothing" : kind_name(val));
-    config_master_t *mc = &ld->cfg->master;
-    bool given[MATCH_MAX_LEVELS] = {false};
-    double msum = 0, usum = 0;
-    for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *lk = yaml_document_get_node(&ld->doc, p->key);
-        yaml_node_t *lv = yaml_document_get_node(&ld->doc, p->value);
-        const char *lname = lk->type == YAML_SCALAR_NODE ? scalar_text(lk) : "";
-        int k = match_level_index(f, nlevels, lname);
-        if (k < 0)
-            return fail(ld, lk, "'%s': unknown level '%.*s' (levels: %s)", path, SHOWN_VALUE_MAX,
-                        lname, names);
-        if (given[k])
-            return fail(ld, lk, "'%s': level '%s' is given twice", path, lname);
-        char lpath[KEY_PATH_MAX];
-        w = snprintf(lpath, sizeof lpath, "%s.\"%s\"", path, lname);
-        if (w < 0 || (size_t)w >= sizeof lpath)
-            return fail(ld, lk, "level name '%.*s' is too long", SHOWN_VALUE_MAX, lname);
-        config_match_level_t *l = &mc->levels[mc->nlevels];
-        *l = (config_match_level_t){.field = f, .level = k};
-        if (load_level_mu(ld, lpath, lv, &l->m, &l->u) != 0)
-            return -1;
-        mc->nlevels++;
-        given[k] = true;
-        msum += l->m;
-        usum += l->u;
-    }
-    for (int k = 1; k < nlevels; k++)
-        if (!given[k])
-            return fail(ld, val, "'%s' must give every level (%s); '%s' is missing", path, names,
-                        match_level_name((match_field_t)f, k));
-    /* Trained values are printed to six digits, so their sums can be off by a little. */
-    if (msum < 0.99 || msum > 1.01 || usum < 0.99 || usum > 1.01)
-        return fail(ld, val,
-                    "'%s': m and u are each a distribution over the levels and must add up to 1 "
-                    "(m adds up to %.4f, u to %.4f)",
-                    path, msum, usum);
-    return 0;
-}
-
-static int set_match_fields(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    char path[KEY_PATH_MAX];
-    key_path(sc, f->key, path, sizeof path);
-    if (is_null(val))
-        return 0;
-    if (val->type != YAML_MAPPING_NODE)
-        return fail(ld, val,
-                    "'%s' must be a mapping of matching field -> levels, as `joinery match "
-                    "train` writes it, got %s",
-                    path, kind_name(val));
-    config_master_t *mc = &ld->cfg->master;
-    match_params_t defaults;
-    match_params_default(&defaults);
-    mc->levels = calloc((size_t)MATCH_FIELD_COUNT * MATCH_MAX_LEVELS, sizeof *mc->levels);
-    if (mc->levels == NULL)
-        return fail(ld, val, "out of memory");
-    scope_t inner = {path, mc};
-    for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *key = yaml_document_get_node(&ld->doc, p->key);
-        yaml_node_t *levels = yaml_document_get_node(&ld->doc, p->value);
-        if (key->type != YAML_SCALAR_NODE)
-            return fail(ld, key, "keys in '%s' must be matching fields, got %s", path,
-                        kind_name(key));
-        if (check_duplicate(ld, &inner, val, p, key) != 0 ||
-            load_match_field(ld, path, key, levels, &defaults) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* What `joinery match train` records about its run: kept in the file for the
- * people who review it, not used by the hub. */
-static int skip_trained(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    (void)ld;
-    (void)sc;
-    (void)f;
-    (void)val;
-    return 0;
-}
-
-static const field_t master_matching_fields[] = {
-    {"upper", set_double, offsetof(config_master_t, match_upper)},
-    {"lower", set_double, offsetof(config_master_t, match_lower)},
-    {"fields", set_match_fields, 0},
-    {"trained", skip_trained, 0},
-};
-
-static int master_person(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    (void)sc;
-    (void)f;
-    scope_t inner = {"master_data.person", &ld->cfg->master};
-    return walk_mapping(ld, &inner, val, master_person_fields, COUNT_OF(master_person_fields));
-}
-
-static int master_matching(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    (void)sc;
-    (void)f;
-    scope_t inner = {"master_data.matching", &ld->cfg->master};
-    if (walk_mapping(ld, &inner, val, master_matching_fields, COUNT_OF(master_matching_fields)) !=
-        0)
-        return -1;
-    if (!(ld->cfg->master.match_upper > ld->cfg->master.match_lower))
-        return fail(ld, val,
-                    "'master_data.matching.upper' (%g) must be greater than "
-                    "'master_data.matching.lower' (%g): pairs between them go to the steward queue",
-                    ld->cfg->master.match_upper, ld->cfg->master.match_lower);
-    return 0;
-}
-
-static int master_address(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    (void)sc;
-    (void)f;
-    scope_t inner = {"master_data.address", &ld->cfg->master.address};
-    return walk_mapping(ld, &inner, val, master_address_fields, COUNT_OF(master_address_fields));
-}
-
-static int master_case(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    (void)sc;
-    (void)f;
-    scope_t inner = {"master_data.case", &ld->cfg->master.case_};
-    return walk_mapping(ld, &inner, val, master_case_fields, COUNT_OF(master_case_fields));
-}
-
-static const field_t master_data_fields[] = {
-    {"person", master_person, 0},
-    {"address", master_address, 0},
-    {"case", master_case, 0},
-    {"matching", master_matching, 0},
-};
-
-static int section_master_data(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    (void)sc;
-    (void)f;
-    scope_t inner = {"master_data", ld->cfg};
-    return walk_mapping(ld, &inner, val, master_data_fields, COUNT_OF(master_data_fields));
-}
-
-static void rules_free(config_master_field_t **fields, size_t *nfields)
-{
-    for (size_t i = 0; i < *nfields; i++) {
-        free((*fields)[i].path);
-        free((*fields)[i].owner);
-        strings_free(&(*fields)[i].fallback);
-    }
-    free(*fields);
-    *fields = NULL;
-    *nfields = 0;
-}
-
-static void master_config_free(config_master_t *mc)
-{
-    rules_free(&mc->fields, &mc->nfields);
-    strings_free(&mc->survivorship);
-    rules_free(&mc->address.fields, &mc->address.nfields);
-    strings_free(&mc->address.survivorship);
-    rules_free(&mc->case_.fields, &mc->case_.nfields);
-    strings_free(&mc->case_.survivorship);
-    free(mc->levels);
-    mc->levels = NULL;
-    mc->nlevels = 0;
 }
 
 /* partners belongs to later work; only its shape is held to now, so a file
@@ -1337,9 +724,10 @@ static int section_partners(loader_t *ld, const scope_t *sc, const field_t *f, y
 {
     (void)sc;
     (void)f;
-    if (is_null(val) || val->type == YAML_SEQUENCE_NODE)
+    if (cfg_is_null(val) || val->type == YAML_SEQUENCE_NODE)
         return 0;
-    return fail(ld, val, "'partners' must be a list (write [] for none), got %s", kind_name(val));
+    return cfg_fail(ld, val, "'partners' must be a list (write [] for none), got %s",
+                    cfg_kind_name(val));
 }
 
 static int check_unique_name(loader_t *ld, const yaml_node_t *seq, size_t i)
@@ -1349,10 +737,10 @@ static int check_unique_name(loader_t *ld, const yaml_node_t *seq, size_t i)
         if (strcmp(ld->cfg->adapters[j].name, a->name) == 0) {
             const yaml_node_t *first =
                 yaml_document_get_node(&ld->doc, seq->data.sequence.items.start[j]);
-            return fail(ld, ld->seen[i].name,
-                        "adapter name '%s' is used twice (first by the adapter on line %lu); "
-                        "give each adapter its own name",
-                        a->name, line_of(first));
+            return cfg_fail(ld, ld->seen[i].name,
+                            "adapter name '%s' is used twice (first by the adapter on line %lu); "
+                            "give each adapter its own name",
+                            a->name, cfg_line_of(first));
         }
     }
     return 0;
@@ -1364,19 +752,19 @@ static int load_adapter(loader_t *ld, const yaml_node_t *seq, size_t i)
     char where[KEY_PATH_MAX];
     (void)snprintf(where, sizeof where, "adapters[%zu]", i);
     if (item->type != YAML_MAPPING_NODE)
-        return fail(ld, item, "'%s' must be a mapping with at least 'name', got %s", where,
-                    kind_name(item));
+        return cfg_fail(ld, item, "'%s' must be a mapping with at least 'name', got %s", where,
+                        cfg_kind_name(item));
     ld->current = i;
     scope_t sc = {where, &ld->cfg->adapters[i]};
-    if (walk_mapping(ld, &sc, item, adapter_fields, COUNT_OF(adapter_fields)) != 0)
+    if (cfg_walk_mapping(ld, &sc, item, adapter_fields, COUNT_OF(adapter_fields)) != 0)
         return -1;
     const adapter_seen_t *seen = &ld->seen[i];
     if (ld->cfg->adapters[i].name == NULL)
-        return fail(ld, item, "'%s' has no 'name'; add one such as 'name: crm'", where);
+        return cfg_fail(ld, item, "'%s' has no 'name'; add one such as 'name: crm'", where);
     if (seen->key != NULL && seen->key_file != NULL)
-        return fail(ld, seen->key_file,
-                    "adapter '%s' sets both 'public_key' and 'public_key_file'; keep only one",
-                    ld->cfg->adapters[i].name);
+        return cfg_fail(ld, seen->key_file,
+                        "adapter '%s' sets both 'public_key' and 'public_key_file'; keep only one",
+                        ld->cfg->adapters[i].name);
     return check_unique_name(ld, seq, i);
 }
 
@@ -1385,19 +773,19 @@ static int section_adapters(loader_t *ld, const scope_t *sc, const field_t *f, y
     (void)sc;
     (void)f;
     ld->adapters = val;
-    if (is_null(val))
+    if (cfg_is_null(val))
         return 0; /* reported by finish(), with the other missing things */
     if (val->type != YAML_SEQUENCE_NODE)
-        return fail(ld, val,
-                    "'adapters' must be a list of entries each starting '- name: ...', got %s",
-                    kind_name(val));
+        return cfg_fail(ld, val,
+                        "'adapters' must be a list of entries each starting '- name: ...', got %s",
+                        cfg_kind_name(val));
     size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
     if (n == 0)
-        return fail(ld, val, "'adapters' is empty; configure at least one adapter");
+        return cfg_fail(ld, val, "'adapters' is empty; configure at least one adapter");
     ld->cfg->adapters = calloc(n, sizeof *ld->cfg->adapters);
     ld->seen = calloc(n, sizeof *ld->seen);
     if (ld->cfg->adapters == NULL || ld->seen == NULL)
-        return fail(ld, val, "out of memory");
+        return cfg_fail(ld, val, "out of memory");
     /* Counted as they are started so config_destroy frees a half-read entry. */
     for (size_t i = 0; i < n; i++) {
         ld->cfg->nadapters = i + 1;
@@ -1407,11 +795,21 @@ static int section_adapters(loader_t *ld, const scope_t *sc, const field_t *f, y
     return 0;
 }
 
+SECTION(HUB_SECTION, "hub", hub_fields, NULL);
+SECTION(DATABASE_SECTION, "database", database_fields, NULL);
+SECTION(SECURITY_SECTION, "security", security_fields, check_security);
+SECTION(DELIVERY_SECTION, "delivery", delivery_fields, check_delivery);
+SECTION(ADMIN_SECTION, "admin", admin_fields, NULL);
+
 static const field_t root_fields[] = {
-    {"hub", section_hub, 0},           {"database", section_database, 0},
-    {"security", section_security, 0}, {"delivery", section_delivery, 0},
-    {"adapters", section_adapters, 0}, {"master_data", section_master_data, 0},
-    {"partners", section_partners, 0}, {"admin", section_admin, 0},
+    {"hub", cfg_set_section, 0, &HUB_SECTION},
+    {"database", cfg_set_section, 0, &DATABASE_SECTION},
+    {"security", cfg_set_section, 0, &SECURITY_SECTION},
+    {"delivery", cfg_set_section, 0, &DELIVERY_SECTION},
+    {"adapters", section_adapters, 0, NULL},
+    {"master_data", cfg_set_section, 0, &MASTER_DATA_SECTION},
+    {"partners", section_partners, 0, NULL},
+    {"admin", cfg_set_section, 0, &ADMIN_SECTION},
 };
 
 /* Requirements ------------------------------------------------------------ */
@@ -1422,10 +820,10 @@ static int check_unique_key(loader_t *ld, const yaml_node_t *key_node, size_t i)
     for (size_t j = 0; j < i; j++)
         if (ld->cfg->adapters[j].public_key != NULL &&
             strcmp(ld->cfg->adapters[j].public_key, a->public_key) == 0)
-            return fail(ld, key_node,
-                        "adapter '%s' has the same public key as adapter '%s'; each adapter "
-                        "needs its own key pair",
-                        a->name, ld->cfg->adapters[j].name);
+            return cfg_fail(ld, key_node,
+                            "adapter '%s' has the same public key as adapter '%s'; each adapter "
+                            "needs its own key pair",
+                            a->name, ld->cfg->adapters[j].name);
     return 0;
 }
 
@@ -1443,10 +841,10 @@ static int finish_adapter_key(loader_t *ld, size_t i)
     if (seen->key == NULL && seen->key_file == NULL) {
         const yaml_node_t *item =
             yaml_document_get_node(&ld->doc, ld->adapters->data.sequence.items.start[i]);
-        return fail(ld, item,
-                    "adapter '%s' needs 'public_key' or 'public_key_file' because "
-                    "security.curve is true (or set 'curve: false' for development)",
-                    a->name);
+        return cfg_fail(ld, item,
+                        "adapter '%s' needs 'public_key' or 'public_key_file' because "
+                        "security.curve is true (or set 'curve: false' for development)",
+                        a->name);
     }
     if (seen->key_file != NULL &&
         read_key_file(ld, seen->key_file, "public key file", &a->public_key) != 0)
@@ -1459,10 +857,11 @@ static int finish_hub_key(loader_t *ld, const yaml_node_t *root)
     if (!ld->cfg->curve)
         return 0;
     if (ld->hub_key_file == NULL)
-        return fail(ld, ld->security ? ld->security : root,
-                    "'security.hub_key_file' is required when security.curve is true: point it at "
-                    "a file holding the hub's 40-character Z85 secret key (or set 'curve: false' "
-                    "for development without encryption)");
+        return cfg_fail(
+            ld, ld->security ? ld->security : root,
+            "'security.hub_key_file' is required when security.curve is true: point it at "
+            "a file holding the hub's 40-character Z85 secret key (or set 'curve: false' "
+            "for development without encryption)");
     return read_key_file(ld, ld->hub_key_file, "hub key file", &ld->cfg->hub_secret_key);
 }
 
@@ -1471,9 +870,9 @@ static int finish(loader_t *ld, const yaml_node_t *root)
     if (finish_hub_key(ld, root) != 0)
         return -1;
     if (ld->cfg->nadapters == 0)
-        return fail(ld, ld->adapters ? ld->adapters : root,
-                    "no adapters configured; add an 'adapters:' list with at least one entry "
-                    "(name, public_key_file, publish, subscribe)");
+        return cfg_fail(ld, ld->adapters ? ld->adapters : root,
+                        "no adapters configured; add an 'adapters:' list with at least one entry "
+                        "(name, public_key_file, publish, subscribe)");
     for (size_t i = 0; i < ld->cfg->nadapters; i++)
         if (finish_adapter_key(ld, i) != 0)
             return -1;
@@ -1522,12 +921,13 @@ static int set_string_defaults(loader_t *ld)
 static int load_root(loader_t *ld, const yaml_node_t *root)
 {
     if (root->type != YAML_MAPPING_NODE)
-        return fail(ld, root,
-                    "the top level must be a mapping of sections (hub, security, adapters, ...), "
-                    "got %s",
-                    kind_name(root));
+        return cfg_fail(
+            ld, root,
+            "the top level must be a mapping of sections (hub, security, adapters, ...), "
+            "got %s",
+            cfg_kind_name(root));
     scope_t sc = {"", ld->cfg};
-    if (walk_mapping(ld, &sc, root, root_fields, COUNT_OF(root_fields)) != 0 ||
+    if (cfg_walk_mapping(ld, &sc, root, root_fields, COUNT_OF(root_fields)) != 0 ||
         finish(ld, root) != 0)
         return -1;
     return set_string_defaults(ld);
@@ -1575,9 +975,9 @@ static int check_single_document(loader_t *ld, yaml_parser_t *parser, FILE *f)
     const yaml_node_t *root = yaml_document_get_root_node(&extra);
     int rc = 0;
     if (root != NULL)
-        rc = fail(ld, root,
-                  "a second YAML document starts here; the configuration must be one document "
-                  "(remove the extra '---')");
+        rc = cfg_fail(ld, root,
+                      "a second YAML document starts here; the configuration must be one document "
+                      "(remove the extra '---')");
     yaml_document_delete(&extra);
     return rc;
 }
@@ -1649,9 +1049,12 @@ config_t *config_load(const char *path, char *err, size_t errlen)
     if (rc != 0)
         return NULL;
     ld.cfg = calloc(1, sizeof *ld.cfg);
-    if (ld.cfg != NULL)
+    if (ld.cfg != NULL) {
         ld.cfg->path = absolute_file(path);
-    if (ld.cfg == NULL || ld.cfg->path == NULL || (ld.dir = dir_of(ld.cfg->path)) == NULL) {
+        ld.cfg->file = strdup(path);
+    }
+    if (ld.cfg == NULL || ld.cfg->path == NULL || ld.cfg->file == NULL ||
+        (ld.dir = dir_of(ld.cfg->path)) == NULL) {
         rc = fail_line(&ld, 1, "out of memory");
     } else {
         set_defaults(ld.cfg);
@@ -1669,8 +1072,8 @@ static void adapter_free(config_adapter_t *a)
 {
     free(a->name);
     free(a->public_key);
-    strings_free(&a->publish);
-    strings_free(&a->subscribe);
+    cfg_strings_free(&a->publish);
+    cfg_strings_free(&a->subscribe);
 }
 
 void config_destroy(config_t **cfg)
@@ -1681,8 +1084,9 @@ void config_destroy(config_t **cfg)
     for (size_t i = 0; i < c->nadapters; i++)
         adapter_free(&c->adapters[i]);
     free(c->adapters);
-    strings_free(&c->transient);
+    cfg_strings_free(&c->transient);
     free(c->path);
+    free(c->file);
     free(c->listen);
     free(c->data_dir);
     free(c->database);
@@ -1691,7 +1095,7 @@ void config_destroy(config_t **cfg)
         explicit_bzero(c->hub_secret_key, strlen(c->hub_secret_key));
     free(c->hub_secret_key);
     free(c->admin_listen);
-    master_config_free(&c->master);
+    cfg_master_free(&c->master);
     free(c);
     *cfg = NULL;
 }

@@ -22,12 +22,15 @@ typedef struct {
     bool is_operator;           /* may use STATUS and other operator commands */
 } config_adapter_t;
 
-/* master_data.person.fields: who owns a field of the golden record. */
+/* master_data.person.fields: who owns a field of the golden record. The path
+ * is kept as written; whether the engine knows it is the engine's to say
+ * (master_check_config, hub/master/master.h). */
 typedef struct {
     char *path;                /* field path, e.g. "name.given", "address.home", "consent" */
     char *owner;               /* system of record (adapter name); NULL = no owner */
     config_strings_t fallback; /* systems, best first, while the owner has given no value */
     bool propose;              /* on_conflict: propose -> forward to the owner, not correct */
+    unsigned line;             /* where the rule is in the file, for the engine's messages */
 } config_master_field_t;
 
 /* master_data.address / master_data.case: field rules and survivorship for
@@ -49,12 +52,17 @@ typedef struct {
  * section is absent there are no owners, survivorship follows the order of
  * the adapters, and the thresholds are match_params_default()'s. */
 typedef struct {
-    config_master_field_t *fields; /* owned array */
-    size_t nfields;
-    config_strings_t survivorship; /* source priority, best first */
-    double match_upper;            /* link automatically at or above */
-    double match_lower;            /* below: new golden record; between: steward queue */
-    config_match_level_t *levels;  /* owned array; every level of each field named */
+    union {
+        config_entity_rules_t person;      /* master_data.person */
+        struct {                           /* the same, by the names it had first */
+            config_master_field_t *fields; /* owned array */
+            size_t nfields;
+            config_strings_t survivorship; /* source priority, best first */
+        };
+    };
+    double match_upper;           /* link automatically at or above */
+    double match_lower;           /* below: new golden record; between: steward queue */
+    config_match_level_t *levels; /* owned array; every level of each field named */
     size_t nlevels;
     config_entity_rules_t address; /* master_data.address */
     config_entity_rules_t case_;   /* master_data.case */
@@ -62,6 +70,7 @@ typedef struct {
 
 typedef struct {
     char *path; /* the file this was loaded from (absolute) */
+    char *file; /* the same as the caller spelled it, for messages */
 
     /* hub: */
     char *listen;               /* ZeroMQ endpoint, default "tcp://127.0.0.1:7600" */

@@ -121,6 +121,12 @@ void master_search_counts(const master_t *m, uint64_t *searches, uint64_t *score
 typedef int (*master_id_fn)(void *ctx, int64_t now_us, char *out, size_t len);
 void master_set_id_generator(master_t *m, master_id_fn fn, void *ctx);
 
+/* Are the field paths the master_data rules name (person, address and case)
+ * fields the engine knows? 0, or -1 with "FILE:LINE: ... unknown field ..."
+ * in ERR. master_new and entity_new check it too; joineryd --check-config
+ * calls it after config_load. */
+int master_check_config(const config_t *cfg, char *err, size_t errlen);
+
 /* Is PATH a field path a master_data rule may name? The fields
  * (nhs_number, name.given, address.home, consent.<purpose>, ...), and the
  * prefixes that cover several (name, address, telecom, consent). */

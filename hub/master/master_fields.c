@@ -17,7 +17,7 @@
 #define PURPOSE_MAX 64
 #define CODE_MAX 36
 
-static const char *const fixed_fields[MF_FIXED_COUNT] = {
+const char *const MASTER_FIELDS[MF_FIXED_COUNT] = {
     [MF_NHS] = "nhs_number",
     [MF_NHS_VERIFICATION] = "nhs_number_verification",
     [MF_NI] = "ni_number",
@@ -63,7 +63,7 @@ int master_field_known(const char *path)
     if (path == NULL)
         return 0;
     for (size_t i = 0; i < MF_FIXED_COUNT; i++)
-        if (strcmp(path, fixed_fields[i]) == 0)
+        if (strcmp(path, MASTER_FIELDS[i]) == 0)
             return 1;
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
         if (strcmp(path, prefixes[i]) == 0)
@@ -72,94 +72,45 @@ int master_field_known(const char *path)
     return strncmp(path, CONSENT_PREFIX, n) == 0 && purpose_ok(path + n);
 }
 
-const char *master_field_name(const master_t *m, int field)
-{
-    return field >= 0 && (size_t)field < m->nfields ? m->fields[field] : "?";
-}
-
 int master_parent_field(int field)
 {
     return field == MF_ADDR_POSTCODE || field == MF_ADDR_UPRN ? MF_ADDR : -1;
 }
 
+/* What a change to a field means. The matcher compares MATCHES fields (a change re-indexes
+ * the record); contact details change all the time and rarely reveal a duplicate, while who
+ * someone is and where they live do, so only IDENTITY fields start a new search. */
+enum { MATCHES = 1, IDENTITY = 2 };
+static const uint8_t FIELD_USE[MF_FIXED_COUNT] = {
+    [MF_NHS] = MATCHES | IDENTITY,
+    [MF_NI] = MATCHES | IDENTITY,
+    [MF_GIVEN] = MATCHES | IDENTITY,
+    [MF_FAMILY] = MATCHES | IDENTITY,
+    [MF_BIRTH] = MATCHES | IDENTITY,
+    [MF_SEX] = MATCHES,
+    [MF_ADDR_POSTCODE] = MATCHES | IDENTITY,
+    [MF_PHONE] = MATCHES,
+    [MF_EMAIL] = MATCHES,
+};
+
+static bool field_use(int field, int use)
+{
+    return field >= 0 && field < MF_FIXED_COUNT && (FIELD_USE[field] & use) != 0;
+}
+
 bool master_match_field(int field)
 {
-    switch (field) {
-    case MF_NHS:
-    case MF_NI:
-    case MF_GIVEN:
-    case MF_FAMILY:
-    case MF_BIRTH:
-    case MF_SEX:
-    case MF_ADDR_POSTCODE:
-    case MF_PHONE:
-    case MF_EMAIL:
-        return true;
-    default:
-        return false;
-    }
+    return field_use(field, MATCHES);
 }
 
-/* Contact details change all the time and rarely reveal a duplicate; who
- * someone is and where they live do. Only these start a new search. */
 bool master_identity_field(int field)
 {
-    switch (field) {
-    case MF_NHS:
-    case MF_NI:
-    case MF_GIVEN:
-    case MF_FAMILY:
-    case MF_BIRTH:
-    case MF_ADDR_POSTCODE:
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* A field's rule is the one for its own path, else for the longest dotted
- * prefix: a rule for "address.home" also governs address.home.postcode, and
- * one for "consent" every consent.<purpose>. */
-static int rule_for(const master_t *m, const char *path)
-{
-    char buf[CODE_MAX + PURPOSE_MAX + 16];
-    (void)snprintf(buf, sizeof buf, "%s", path);
-    for (;;) {
-        for (size_t i = 0; i < m->nrules; i++)
-            if (strcmp(m->cfg->master.fields[i].path, buf) == 0)
-                return (int)i;
-        char *dot = strrchr(buf, '.');
-        if (dot == NULL)
-            return -1;
-        *dot = '\0';
-    }
+    return field_use(field, IDENTITY);
 }
 
 int master_field_id(master_t *m, const char *path, bool create)
 {
-    for (size_t i = 0; i < m->nfields; i++)
-        if (strcmp(m->fields[i], path) == 0)
-            return (int)i;
-    if (!create || m->nfields >= MASTER_MAX_FIELDS)
-        return -1;
-    char *copy = strdup(path);
-    if (copy == NULL)
-        return -1;
-    m->fields[m->nfields] = copy;
-    m->field_rule[m->nfields] = rule_for(m, path);
-    return (int)m->nfields++;
-}
-
-int master_fields_init(master_t *m)
-{
-    m->fields = calloc(MASTER_MAX_FIELDS, sizeof *m->fields);
-    m->field_rule = calloc(MASTER_MAX_FIELDS, sizeof *m->field_rule);
-    if (m->fields == NULL || m->field_rule == NULL)
-        return -1;
-    for (int i = 0; i < MF_FIXED_COUNT; i++)
-        if (master_field_id(m, fixed_fields[i], true) != i)
-            return -1;
-    return 0;
+    return md_field_id(person_kind(m), path, create);
 }
 
 /* Text clean-up ------------------------------------------------------------ */
@@ -700,7 +651,7 @@ static void build_one(master_t *m, mperson_t *pb, int field, char *v)
         p->interpreter_required = strcmp(v, "true") == 0;
         break;
     default: {
-        const char *name = master_field_name(m, field);
+        const char *name = md_field_name(person_kind(m), field);
         size_t k = strlen(CONSENT_PREFIX);
         if (strncmp(name, CONSENT_PREFIX, k) != 0 || p->n_consents >= MASTER_OUT_CONSENTS)
             break;
@@ -729,19 +680,19 @@ int master_person_build(master_t *m, const uint16_t *fields, const char *const *
     pb->addr.use = "home";
     pb->tel[0] = pb->tel[1] = tel_init;
     /* Values are split in place, so they are copied first; one reservation
-     * keeps the pointers into m->text valid. */
+     * keeps the pointers into m->e.text valid. */
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += strlen(values[i]) + 1;
-    m->text.len = 0;
-    if (master_buf_reserve(&m->text, total + 1) != 0)
+    m->e.text.len = 0;
+    if (master_buf_reserve(&m->e.text, total + 1) != 0)
         return -1;
     int addr = 0;
     for (size_t i = 0; i < n; i++) {
-        char *v = m->text.p + m->text.len;
+        char *v = m->e.text.p + m->e.text.len;
         size_t len = strlen(values[i]);
         memcpy(v, values[i], len + 1);
-        m->text.len += len + 1;
+        m->e.text.len += len + 1;
         build_one(m, pb, fields[i], v);
         addr = addr || fields[i] == MF_ADDR || fields[i] == MF_ADDR_POSTCODE ||
                fields[i] == MF_ADDR_UPRN;

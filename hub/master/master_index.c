@@ -1,7 +1,7 @@
-/* master_index.c - the master-data engine's in-memory tables: records by id,
- * the cross-reference by (system, local id), the blocking index that finds
- * match candidates without scanning, name frequencies for the matcher, the
- * steward queue, keep-apart pairs and undoable merges.
+/* master_index.c - the person kind's own in-memory tables (records and the
+ * cross-reference are the engine's: engine_store.c): the blocking index that
+ * finds match candidates without scanning, name frequencies for the matcher,
+ * the steward queue, keep-apart pairs and undoable merges.
  *
  * Everything is keyed through hmap with 64-bit hashes; where two different
  * keys could share a hash the entries chain and are compared in full, except
@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEED_GOLDEN 0x676f6c64656eULL
-#define SEED_XREF 0x78726566ULL
 #define SEED_BLOCK 0x626c6f636bULL
 #define SEED_TF 0x7466ULL
 #define SEED_PAIR 0x70616972ULL
@@ -55,198 +53,6 @@ uint64_t master_hash_str(const char *s, uint64_t seed)
     return hmap_hash_bytes(s, strlen(s), seed);
 }
 
-/* Records --------------------------------------------------------------------- */
-
-golden_t *master_golden(const master_t *m, const char *id)
-{
-    for (golden_t *g = hmap_get(m->golden_by_id, master_hash_str(id, SEED_GOLDEN)); g; g = g->hnext)
-        if (strcmp(g->id, id) == 0)
-            return g;
-    return NULL;
-}
-
-/* Follows redirects to the record that holds the person now. Merges never
- * form a cycle (a survivor is ACTIVE when it is chosen), but the walk is
- * bounded anyway. */
-golden_t *master_final(golden_t *g)
-{
-    for (int i = 0; g != NULL && g->state == MS_REDIRECTED && g->redirect && i < 1000; i++)
-        g = g->redirect;
-    return g;
-}
-
-int master_golden_add(master_t *m, golden_t *g)
-{
-    if (m->ngoldens == m->capgoldens) {
-        size_t cap = m->capgoldens ? m->capgoldens * 2 : 1024;
-        golden_t **grown = realloc(m->goldens, cap * sizeof *grown);
-        if (grown == NULL)
-            return -1;
-        m->goldens = grown;
-        m->capgoldens = cap;
-    }
-    uint64_t h = master_hash_str(g->id, SEED_GOLDEN);
-    g->hnext = hmap_get(m->golden_by_id, h);
-    if (hmap_put(m->golden_by_id, h, g) != 0)
-        return -1;
-    m->goldens[m->ngoldens++] = g;
-    if (g->state == MS_ACTIVE)
-        m->nactive++;
-    return 0;
-}
-
-/* Cross-reference -------------------------------------------------------------- */
-
-static uint64_t xref_hash(uint16_t system, const char *local_id)
-{
-    return master_hash_str(local_id, SEED_XREF + system);
-}
-
-xref_t *master_xref(const master_t *m, uint16_t system, const char *local_id)
-{
-    for (xref_t *x = hmap_get(m->xref_by_key, xref_hash(system, local_id)); x; x = x->hnext)
-        if (x->system == system && strcmp(x->local_id, local_id) == 0)
-            return x;
-    return NULL;
-}
-
-int master_xref_add(master_t *m, xref_t *x)
-{
-    uint64_t h = xref_hash(x->system, x->local_id);
-    x->hnext = hmap_get(m->xref_by_key, h);
-    if (hmap_put(m->xref_by_key, h, x) != 0)
-        return -1;
-    m->nxrefs++;
-    return 0;
-}
-
-void master_xref_attach(golden_t *g, xref_t *x)
-{
-    x->master = g;
-    x->mnext = g->xrefs;
-    g->xrefs = x;
-}
-
-void master_xref_detach(xref_t *x)
-{
-    golden_t *g = x->master;
-    for (xref_t **p = &g->xrefs; *p; p = &(*p)->mnext)
-        if (*p == x) {
-            *p = x->mnext;
-            break;
-        }
-    x->mnext = NULL;
-    x->master = NULL;
-}
-
-/* The local id a system knows this record by: a live link before one that
- * only followed a merge, then the oldest, then the smallest id, so the choice
- * does not depend on the order links were made or loaded. */
-xref_t *master_primary_xref(const golden_t *g, uint16_t system)
-{
-    xref_t *best = NULL;
-    for (xref_t *x = g->xrefs; x; x = x->mnext) {
-        if (x->system != system)
-            continue;
-        if (best == NULL) {
-            best = x;
-            continue;
-        }
-        int xr = x->state == XL_REDIRECTED, br = best->state == XL_REDIRECTED;
-        if (xr != br) {
-            if (!xr)
-                best = x;
-            continue;
-        }
-        if (x->linked_us != best->linked_us) {
-            if (x->linked_us < best->linked_us)
-                best = x;
-            continue;
-        }
-        if (strcmp(x->local_id, best->local_id) < 0)
-            best = x;
-    }
-    return best;
-}
-
-/* Field blocks ----------------------------------------------------------------- */
-
-const mval_t *master_val(const mvals_t *b, int field)
-{
-    if (b == NULL)
-        return NULL;
-    size_t lo = 0, hi = b->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (b->v[mid].field == field)
-            return &b->v[mid];
-        if (b->v[mid].field < field)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
-
-const char *master_val_text(const mvals_t *b, const mval_t *v)
-{
-    return (const char *)b + v->off;
-}
-
-mvals_t *master_vals_build(const mvals_t *old, const mchange_t *ch, size_t n)
-{
-    size_t nold = old ? old->n : 0;
-    size_t count = 0, text = 0;
-    /* First pass sizes the block, second fills it: a merge of two sorted lists. */
-    for (int pass = 0; pass < 2; pass++) {
-        mvals_t *b = NULL;
-        if (pass == 1) {
-            size_t bytes = sizeof *b + count * sizeof b->v[0] + text;
-            if (bytes > UINT32_MAX || (b = malloc(bytes)) == NULL)
-                return NULL;
-            b->n = (uint32_t)count;
-            b->bytes = (uint32_t)bytes;
-        }
-        size_t i = 0, j = 0, k = 0;
-        size_t off = sizeof *b + count * sizeof b->v[0];
-        while (i < nold || j < n) {
-            const mval_t *o = i < nold ? &old->v[i] : NULL;
-            const mchange_t *c = j < n ? &ch[j] : NULL;
-            mval_t v;
-            const char *value;
-            if (c == NULL || (o != NULL && o->field < c->field)) {
-                v = *o;
-                value = master_val_text(old, o);
-                i++;
-            } else {
-                if (o != NULL && o->field == c->field)
-                    i++;
-                j++;
-                if (c->value == NULL)
-                    continue;
-                v = (mval_t){.field = c->field,
-                             .source = c->source,
-                             .version = c->version,
-                             .at_us = c->at_us};
-                value = c->value;
-            }
-            size_t len = strlen(value) + 1;
-            if (pass == 0) {
-                count++;
-                text += len;
-                continue;
-            }
-            v.off = (uint32_t)off;
-            memcpy((char *)b + off, value, len);
-            off += len;
-            b->v[k++] = v;
-        }
-        if (pass == 1)
-            return b;
-    }
-    return NULL;
-}
-
 /* Matching view ------------------------------------------------------------------ */
 
 static const char *first_word(const char *s, char *buf, size_t len)
@@ -263,8 +69,8 @@ static const char *first_word(const char *s, char *buf, size_t len)
 
 static const char *text_of(const mvals_t *b, int field)
 {
-    const mval_t *v = master_val(b, field);
-    return v ? master_val_text(b, v) : NULL;
+    const mval_t *v = md_val(b, field);
+    return v ? md_val_text(b, v) : NULL;
 }
 
 /* The matcher compares the first forename: "Mary Ann" and "Mary" are one
@@ -362,10 +168,10 @@ double master_tf(void *ctx, match_field_t f, const char *value)
 {
     const master_t *m = ctx;
     /* Negative: no table yet (see match_tf_fn); 0 below means "no resident has this value". */
-    if (m->nactive < TF_MIN_POPULATION)
+    if (person_kind(m)->nactive < TF_MIN_POPULATION)
         return -1;
     uintptr_t c = (uintptr_t)hmap_get(m->tf, tf_key(f, value));
-    return c ? (double)c / (double)m->nactive : 0;
+    return c ? (double)c / (double)person_kind(m)->nactive : 0;
 }
 
 /* Blocking index ----------------------------------------------------------------- */
@@ -520,8 +326,8 @@ void master_candidates(master_t *m, const match_person_t *p, master_candidate_fn
     _Static_assert(BLOCK_CAP <= UINT16_MAX, "block indexes fit 16 bits");
     uint16_t keep[BLOCK_CAP];
     if (++m->stamp == 0) {
-        for (size_t i = 0; i < m->ngoldens; i++)
-            m->goldens[i]->stamp = 0;
+        for (size_t i = 0; i < m->e.nrecs; i++)
+            m->e.recs[i]->stamp = 0;
         m->stamp = 1;
     }
     m->nsearches++;
@@ -747,28 +553,16 @@ static void free_merges(void *v)
     }
 }
 
-void master_state_clear(master_t *m)
+void master_state_clear(engine_t *e)
 {
+    master_t *m = (master_t *)e;
     free_map_values(m->blocks, free_block);
     free_map_values(m->keep_apart, free_kpairs);
     free_map_values(m->merges, free_merges);
     free_map_values(m->queue_by_id, free);
     hmap_clear(m->queue_by_pair);
     hmap_clear(m->tf);
-    for (size_t i = 0; i < m->ngoldens; i++) {
-        golden_t *g = m->goldens[i];
-        for (xref_t *x = g->xrefs; x;) {
-            xref_t *next = x->mnext;
-            free(x->local_id);
-            free(x);
-            x = next;
-        }
-        free(g->vals);
-        free(g);
-    }
-    hmap_clear(m->xref_by_key);
-    hmap_clear(m->golden_by_id);
-    m->ngoldens = m->nactive = m->nxrefs = m->nopen = m->nkeep = 0;
+    m->nopen = m->nkeep = 0;
     m->next_queue_id = m->next_merge_id = 1;
     m->stamp = 0;
 }

@@ -1,5 +1,5 @@
 /* master_util.c - ids and loading helpers shared by the master-data engines
- * (contract in master_util.h; the buffers are in master_store.c). */
+ * (contract in master_util.h): text buffers, ids and loading helpers. */
 #include "master/master_util.h"
 #include "base/route.h"
 
@@ -16,6 +16,124 @@ const char MASTER_COPY_AUDIT[] =
 const char MASTER_SQL_AUDIT[] =
     "INSERT INTO master_audit (at, event_id, source, master_id, action, detail) "
     "VALUES ($1::bigint, $2, $3, $4, $5, $6::json)";
+
+/* Buffers ------------------------------------------------------------------------ */
+
+int master_buf_reserve(mbuf_t *b, size_t more)
+{
+    if (b->len + more <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + more)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (p == NULL)
+        return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+int master_buf_add(mbuf_t *b, const void *p, size_t n)
+{
+    if (master_buf_reserve(b, n + 1) != 0)
+        return -1;
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+int master_buf_str(mbuf_t *b, const char *s)
+{
+    return master_buf_add(b, s, strlen(s));
+}
+
+int master_buf_printf(mbuf_t *b, const char *fmt, ...)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        size_t room = b->cap - b->len;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(room ? b->p + b->len : NULL, room, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return -1;
+        if ((size_t)n < room) {
+            b->len += (size_t)n;
+            return 0;
+        }
+        if (pass == 1 || master_buf_reserve(b, (size_t)n + 1) != 0)
+            return -1;
+    }
+    return -1;
+}
+
+/* JSON string with quotes. Values are UTF-8 without control characters
+ * (master_flatten refuses others), but escape them anyway: names of systems
+ * and fields come from elsewhere. */
+int master_buf_json_str(mbuf_t *b, const char *s)
+{
+    if (master_buf_reserve(b, strlen(s) * 6 + 3) != 0)
+        return -1;
+    char *o = b->p + b->len;
+    *o++ = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            *o++ = '\\';
+            *o++ = (char)*p;
+        } else if (*p < 0x20) {
+            static const char hex[] = "0123456789abcdef";
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[*p >> 4];
+            o[5] = hex[*p & 15];
+            o += 6;
+        } else {
+            *o++ = (char)*p;
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    b->len = (size_t)(o - b->p);
+    return 0;
+}
+
+void master_buf_free(mbuf_t *b)
+{
+    free(b->p);
+    *b = (mbuf_t){0};
+}
+
+/* Decimal digits without printf: this runs for every field of every
+ * changed record. */
+int master_buf_i64(mbuf_t *b, int64_t v)
+{
+    char tmp[24];
+    size_t n = sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        tmp[--n] = '-';
+    return master_buf_add(b, tmp + n, sizeof tmp - n);
+}
+
+int master_buf_field_json(mbuf_t *out, const char *name, const char *value, const char *source,
+                          uint64_t version, int64_t at_us)
+{
+    int rc = master_buf_json_str(out, name);
+    rc |= master_buf_str(out, ":{\"v\":");
+    rc |= master_buf_json_str(out, value);
+    rc |= master_buf_str(out, ",\"s\":");
+    rc |= master_buf_json_str(out, source);
+    rc |= master_buf_str(out, ",\"n\":");
+    rc |= master_buf_i64(out, (int64_t)version);
+    rc |= master_buf_str(out, ",\"t\":");
+    rc |= master_buf_i64(out, at_us);
+    return rc | master_buf_str(out, "}");
+}
 
 /* Ids ------------------------------------------------------------------------------ */
 

@@ -1,8 +1,6 @@
-/* master_util.h - what the two master-data engines, persons (hub/master/master*.c)
- * and addresses and cases (hub/master/entity.c), do alike: growable text buffers,
- * decimal text without printf, ULIDs, and the loaders' PostgreSQL helpers.
- * Internal to those files; master_int.h includes it. Kept apart from
- * master_int.h so that entity.c need not see the person engine's state. */
+/* master_util.h - the master-data engine's small tools (hub/master/): growable text
+ * buffers, decimal text without printf, ULIDs, the loaders' PostgreSQL helpers and the
+ * configuration's systems. Internal to hub/master/; engine.h includes it. */
 #ifndef JOINERY_MASTER_UTIL_H
 #define JOINERY_MASTER_UTIL_H
 
@@ -14,8 +12,7 @@
 
 #include "base/config.h"
 
-/* Buffers (defined in master_store.c, beside their hottest caller,
- * master_vals_json). The text is always NUL-terminated once anything was
+/* Buffers (master_util.c). The text is always NUL-terminated once anything was
  * added. */
 typedef struct {
     char *p;

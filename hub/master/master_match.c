@@ -1,0 +1,160 @@
+/* master_match.c - the person kind's identity rule: a candidate search over the blocking
+ * index (master_index.c), scoring each candidate with the matcher (lib/match) and keeping the
+ * link, the second link and the best few possible matches. The decisions are the matcher's;
+ * this file only says which records are compared and which outcome stands. */
+#include "master/master_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static int cand_before(const cand_t *a, const cand_t *b)
+{
+    if (a->score != b->score)
+        return a->score > b->score;
+    return strcmp(a->g->id, b->g->id) < 0;
+}
+
+static bool has_system(const golden_t *g, int system)
+{
+    for (const xref_t *x = g->xrefs; x; x = x->mnext)
+        if (x->system == system)
+            return true;
+    return false;
+}
+
+static void add_possible(search_t *s, const cand_t *c);
+
+/* Below the lower threshold and the best score so far, a candidate changes nothing. The best
+ * score only rises during a search, so a sketch dismissed once stays dismissed. */
+static bool dismissed(search_t *s, const match_sketch_t *sk)
+{
+    const match_params_t *mp = &s->m->params;
+    if (isnan(s->best) || !(match_bound(&s->bound, mp, sk) < fmin(mp->lower, s->best)))
+        return false;
+    s->m->nbounded++;
+    return true;
+}
+
+static bool dismiss_sketch(void *ctx, const match_sketch_t *sk)
+{
+    return dismissed(ctx, sk);
+}
+
+static void on_candidate(void *ctx, golden_t *g)
+{
+    search_t *s = ctx;
+    if (g == s->self || g->state != MS_ACTIVE)
+        return;
+    const match_params_t *mp = &s->m->params;
+    if (dismissed(s, &g->sketch))
+        return;
+    cand_t c = {.g = g};
+    c.decision = (int)match_decide_prep(mp, &s->p, &g->prep, master_tf, s->m, &c.ev, NULL, 0);
+    c.score = c.ev.total;
+    if (isnan(s->best) || c.score > s->best)
+        s->best = c.score;
+    if (c.decision == MATCH_DECISION_NONE)
+        return;
+    /* Most candidates are dismissed; the reason is written only for the few
+     * kept. Deterministic rules (same NHS number, same NI number and birth
+     * date) say so in it; everything else came from the score. */
+    (void)match_decide_prep(mp, &s->p, &g->prep, master_tf, s->m, &c.ev, c.why, sizeof c.why);
+    c.how = strncmp(c.why, "same N", 6) == 0 ? XH_RULE : XH_SCORE;
+    /* A system that keeps two records for what looks like one person may
+     * know something we do not (twins, a parent and child): ask a steward. */
+    if (c.decision == MATCH_DECISION_LINK && s->src >= 0 && has_system(g, s->src)) {
+        c.decision = MATCH_DECISION_POSSIBLE;
+        (void)snprintf(c.why, sizeof c.why,
+                       "would link, but the record already has a local id "
+                       "from the same system: steward review");
+    }
+    if (c.decision == MATCH_DECISION_LINK) {
+        if (s->link.g == NULL || cand_before(&c, &s->link)) {
+            if (s->link.g != NULL)
+                s->link2 = s->link;
+            s->link = c;
+        } else if (s->link2.g == NULL || cand_before(&c, &s->link2)) {
+            s->link2 = c;
+        }
+        return;
+    }
+    if (c.decision != MATCH_DECISION_POSSIBLE)
+        return;
+    add_possible(s, &c);
+}
+
+/* Keep the best few, best first. */
+static void add_possible(search_t *s, const cand_t *c)
+{
+    size_t i;
+    if (s->nposs < MAX_POSSIBLE)
+        i = s->nposs++;
+    else if (cand_before(c, &s->poss[MAX_POSSIBLE - 1]))
+        i = MAX_POSSIBLE - 1;
+    else
+        return;
+    s->poss[i] = *c;
+    for (; i > 0 && cand_before(&s->poss[i], &s->poss[i - 1]); i--) {
+        cand_t t = s->poss[i];
+        s->poss[i] = s->poss[i - 1];
+        s->poss[i - 1] = t;
+    }
+}
+
+/* A link by NHS or NI number found among the records holding that number
+ * settles the search: the records that only look alike could do no better
+ * than a rule, and a person's event should not pay for scoring them. */
+static bool settled(void *ctx, const char *key)
+{
+    const search_t *s = ctx;
+    bool identifier = strncmp(key, "nhs:", 4) == 0 || strncmp(key, "ni:", 3) == 0;
+    return identifier && s->link.g != NULL && s->link.how == XH_RULE;
+}
+
+void master_search(master_t *m, const match_person_t *p, const golden_t *self, int src, search_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->m = m;
+    match_prepare(p, &s->p);
+    match_prepare_tf(&s->p, master_tf, m); /* the frequencies stand still during a search */
+    match_bounder_init(&s->bound, &m->params, &s->p, master_tf, m);
+    s->self = self;
+    s->src = src;
+    s->best = NAN;
+    master_candidates(m, p, on_candidate, dismiss_sketch, settled, s);
+    /* Two different records both good enough to link by score: the person may be either (a
+     * father and son sharing a name and a home, namesakes), so neither is linked and a steward
+     * sees both. A link by NHS or NI number stands, and beats a look-alike that scores higher. */
+    if (s->link2.g != NULL && s->link.how == XH_SCORE && s->link2.how == XH_RULE) {
+        s->link = s->link2;
+    } else if (s->link2.g != NULL && s->link.how == XH_SCORE) {
+        cand_t both[2] = {s->link, s->link2};
+        for (int i = 0; i < 2; i++) {
+            both[i].decision = MATCH_DECISION_POSSIBLE;
+            (void)snprintf(both[i].why, sizeof both[i].why,
+                           "would link, but another record qualifies as well: steward review");
+            add_possible(s, &both[i]);
+        }
+        s->link.g = NULL;
+    }
+}
+
+int master_evidence_json(const cand_t *c, mbuf_t *out)
+{
+    int rc = master_buf_str(out, "{\"decision\": ");
+    rc |= master_buf_json_str(out, c->decision == MATCH_DECISION_LINK ? "link" : "possible");
+    rc |= master_buf_str(out, ", \"reason\": ");
+    rc |= master_buf_json_str(out, c->why);
+    char num[NUM_LEN];
+    rc |= master_buf_printf(out, ", \"total\": %s, \"fields\": {",
+                            md_num_d(num, c->ev.total) ? num : "null");
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        rc |= master_buf_printf(out, "%s\"%s\": {\"level\": ", f ? ", " : "",
+                                match_field_name((match_field_t)f));
+        rc |= master_buf_json_str(out, match_level_name((match_field_t)f, c->ev.level[f]));
+        rc |= master_buf_printf(out, ", \"weight\": %s}",
+                                md_num_d(num, c->ev.weight[f]) ? num : "null");
+    }
+    return rc | master_buf_str(out, "}}");
+}
