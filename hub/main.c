@@ -9,6 +9,7 @@
 #include "base/config.h"
 #include "core.h"
 #include "base/log.h"
+#include "master/master.h"
 #include "store/migrate.h"
 #include "store/pgcluster.h"
 #include "store/store.h"
@@ -160,6 +161,13 @@ int main(int argc, char **argv)
     config_t *cfg = config_load(path, err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "joineryd: %s\n", err);
+        return 1;
+    }
+    /* The configuration knows the shape of master_data; the engine knows which fields its
+     * entities have. Both are checked before --check-config says "valid". */
+    if (master_check_config(cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "joineryd: %s\n", err);
+        config_destroy(&cfg);
         return 1;
     }
     if (check) {
