@@ -107,7 +107,8 @@ struct joinery_client {
     int64_t last_beat_ms;
     int64_t hello_sent_ms;
     int64_t next_connect_ms;
-    int64_t waiting_due_ms; /* earliest resend time on the WAITING list */
+    int64_t waiting_due_ms;     /* earliest resend time on the WAITING list */
+    int64_t confirm_timeout_ms; /* CONFIRM_TIMEOUT_MS; tests shorten it */
     sdk_backoff_t reconnect;
 
     sdk_ulid_t ulid;
@@ -446,7 +447,7 @@ static void resend_due(joinery_client_t *c, int64_t now)
     for (;;) {
         uint32_t id = sdk_outbox_first(c->outbox, SDK_OUTBOX_INFLIGHT);
         sdk_outbox_entry_t *e = id == SDK_OUTBOX_NONE ? NULL : sdk_outbox_get(c->outbox, id);
-        if (e == NULL || now - e->due_ms < CONFIRM_TIMEOUT_MS) {
+        if (e == NULL || now - e->due_ms < c->confirm_timeout_ms) {
             break;
         }
         sdk_outbox_move(c->outbox, id, SDK_OUTBOX_QUEUED);
@@ -997,6 +998,7 @@ joinery_client_t *joinery_connect(const joinery_options_t *o, char *err, size_t 
     c->heartbeat_wish = o->heartbeat_ms ? o->heartbeat_ms : 1000;
     c->heartbeat_ms = c->heartbeat_wish;
     c->heartbeat_misses = 5;
+    c->confirm_timeout_ms = CONFIRM_TIMEOUT_MS;
     c->max_message = DEFAULT_MAX_MESSAGE;
     c->max_batch = DEFAULT_MAX_BATCH;
     c->endpoint = sdk_strdup(o->endpoint);
