@@ -107,7 +107,8 @@ struct joinery_client {
     int64_t last_beat_ms;
     int64_t hello_sent_ms;
     int64_t next_connect_ms;
-    int64_t waiting_due_ms; /* earliest resend time on the WAITING list */
+    int64_t waiting_due_ms;     /* earliest resend time on the WAITING list */
+    int64_t confirm_timeout_ms; /* CONFIRM_TIMEOUT_MS; tests shorten it */
     sdk_backoff_t reconnect;
 
     sdk_ulid_t ulid;
@@ -345,17 +346,36 @@ static void confirm_final(joinery_client_t *c, uint32_t id, joinery_status_t sta
     }
 }
 
-/* Sends QUEUED events as PUBLISH batches within the hub's limits. */
+/* Sends QUEUED events as PUBLISH batches within the hub's limits. An event whose record has an
+ * older event awaiting a resend is not sent but held by the outbox until that one is settled
+ * (sdk_outbox.h): resends keep each record's events in publish order. */
 static void send_queued(joinery_client_t *c, int64_t now)
 {
     while (c->state == ST_READY) {
-        uint32_t id = sdk_outbox_first(c->outbox, SDK_OUTBOX_QUEUED);
-        if (id == SDK_OUTBOX_NONE) {
-            return;
-        }
         size_t limit = c->max_message > PUBLISH_SLACK ? c->max_message - PUBLISH_SLACK : 0;
-        sdk_outbox_entry_t *e = sdk_outbox_get(c->outbox, id);
-        if (e->bytes.len + sdk_codec_publish_overhead(e->bytes.len) > limit) {
+        c->body.len = 0;
+        size_t n = 0;
+        uint32_t id = sdk_outbox_first(c->outbox, SDK_OUTBOX_QUEUED);
+        while (id != SDK_OUTBOX_NONE && n < c->max_batch) {
+            sdk_outbox_entry_t *e = sdk_outbox_get(c->outbox, id);
+            uint32_t next = e->next;
+            if (sdk_outbox_hold(c->outbox, id)) {
+                id = next;
+                continue;
+            }
+            size_t need = e->bytes.len + sdk_codec_publish_overhead(e->bytes.len);
+            if (c->body.len + need > limit ||
+                sdk_codec_publish_append(&c->body, e->bytes.data, e->bytes.len) != 0) {
+                break;
+            }
+            n++;
+            id = next;
+        }
+        if (n == 0) {
+            sdk_outbox_entry_t *e = id == SDK_OUTBOX_NONE ? NULL : sdk_outbox_get(c->outbox, id);
+            if (e == NULL || e->bytes.len + sdk_codec_publish_overhead(e->bytes.len) <= limit) {
+                return; /* nothing to send, or out of memory */
+            }
             /* Checked at publish time too, but the hub may have lowered its limit since. */
             char why[128];
             snprintf(why, sizeof why, "event is %zu bytes; the hub takes at most %u per message",
@@ -363,19 +383,10 @@ static void send_queued(joinery_client_t *c, int64_t now)
             confirm_final(c, id, JOINERY_REJECTED, why, 0, NULL);
             continue;
         }
-        c->body.len = 0;
-        size_t n = 0;
-        for (; id != SDK_OUTBOX_NONE && n < c->max_batch; id = e->next, n++) {
-            e = sdk_outbox_get(c->outbox, id);
-            size_t need = e->bytes.len + sdk_codec_publish_overhead(e->bytes.len);
-            if (c->body.len + need > limit ||
-                sdk_codec_publish_append(&c->body, e->bytes.data, e->bytes.len) != 0) {
-                break;
-            }
-        }
         if (send_raw(c, "PUBLISH", c->body.data, c->body.len) != 0) {
             return; /* queue full or socket gone: try again on the next wake */
         }
+        /* The held ones left QUEUED during the walk: the batch is its first n entries. */
         for (size_t i = 0; i < n; i++) {
             id = sdk_outbox_first(c->outbox, SDK_OUTBOX_QUEUED);
             sdk_outbox_get(c->outbox, id)->due_ms = now;
@@ -411,18 +422,21 @@ static void handle_confirm(joinery_client_t *c, const Joinery__V1__Confirm *m, i
             e->attempts++;
             e->due_ms = now + sdk_backoff_delay(RETRY_MIN_MS, RETRY_MAX_MS, e->attempts,
                                                 randombytes_random());
-            if (sdk_outbox_count_in(c->outbox, SDK_OUTBOX_WAITING) == 0 ||
-                e->due_ms < c->waiting_due_ms) {
+            int none_waiting = sdk_outbox_count_in(c->outbox, SDK_OUTBOX_WAITING) == 0;
+            /* WAITING if it is its record's oldest unconfirmed event; else HELD behind that
+             * one, and sent (backoff or not) once the hub has settled it. */
+            if (sdk_outbox_retry(c->outbox, id) == SDK_OUTBOX_WAITING &&
+                (none_waiting || e->due_ms < c->waiting_due_ms)) {
                 c->waiting_due_ms = e->due_ms;
             }
-            sdk_outbox_move(c->outbox, id, SDK_OUTBOX_WAITING);
             break;
         }
         }
     }
 }
 
-/* Moves due WAITING events back to QUEUED and stale INFLIGHT ones too. */
+/* Moves due WAITING events back to QUEUED, and stale INFLIGHT ones too (or to HELD, behind an
+ * older event of their record). */
 static void resend_due(joinery_client_t *c, int64_t now)
 {
     if (sdk_outbox_count_in(c->outbox, SDK_OUTBOX_WAITING) > 0 && now >= c->waiting_due_ms) {
@@ -446,10 +460,10 @@ static void resend_due(joinery_client_t *c, int64_t now)
     for (;;) {
         uint32_t id = sdk_outbox_first(c->outbox, SDK_OUTBOX_INFLIGHT);
         sdk_outbox_entry_t *e = id == SDK_OUTBOX_NONE ? NULL : sdk_outbox_get(c->outbox, id);
-        if (e == NULL || now - e->due_ms < CONFIRM_TIMEOUT_MS) {
+        if (e == NULL || now - e->due_ms < c->confirm_timeout_ms) {
             break;
         }
-        sdk_outbox_move(c->outbox, id, SDK_OUTBOX_QUEUED);
+        sdk_outbox_resend(c->outbox, id);
     }
 }
 
@@ -997,6 +1011,7 @@ joinery_client_t *joinery_connect(const joinery_options_t *o, char *err, size_t 
     c->heartbeat_wish = o->heartbeat_ms ? o->heartbeat_ms : 1000;
     c->heartbeat_ms = c->heartbeat_wish;
     c->heartbeat_misses = 5;
+    c->confirm_timeout_ms = CONFIRM_TIMEOUT_MS;
     c->max_message = DEFAULT_MAX_MESSAGE;
     c->max_batch = DEFAULT_MAX_BATCH;
     c->endpoint = sdk_strdup(o->endpoint);
@@ -1064,13 +1079,15 @@ void joinery_close(joinery_client_t **cp)
     }
     socket_close(c);
     static const sdk_outbox_state_t order[] = {SDK_OUTBOX_INFLIGHT, SDK_OUTBOX_WAITING,
-                                               SDK_OUTBOX_QUEUED};
-    for (size_t i = 0; i < 3; i++) {
-        uint32_t id;
-        while ((id = sdk_outbox_first(c->outbox, order[i])) != SDK_OUTBOX_NONE) {
-            confirm_final(c, id, JOINERY_UNCONFIRMED, "client closed before the hub confirmed", 0,
-                          NULL);
+                                               SDK_OUTBOX_QUEUED, SDK_OUTBOX_HELD};
+    /* Settling one may move others between lists (a held event's turn comes). */
+    while (sdk_outbox_count(c->outbox) > 0) {
+        uint32_t id = SDK_OUTBOX_NONE;
+        for (size_t i = 0; i < SDK_OUTBOX_NLISTS && id == SDK_OUTBOX_NONE; i++) {
+            id = sdk_outbox_first(c->outbox, order[i]);
         }
+        confirm_final(c, id, JOINERY_UNCONFIRMED, "client closed before the hub confirmed", 0,
+                      NULL);
     }
     client_free(c);
     *cp = NULL;
@@ -1131,7 +1148,8 @@ static int enqueue(joinery_client_t *c, const joinery_event_t *ev, joinery_confi
                                    c->err, sizeof c->err) != 0) {
         return -1;
     }
-    if (sdk_outbox_add(c->outbox, event_id, c->enc.data, c->enc.len, cb, ud, c->err,
+    uint64_t record = sdk_outbox_record(ev->source_record_id, ev->master_id);
+    if (sdk_outbox_add(c->outbox, event_id, c->enc.data, c->enc.len, record, cb, ud, c->err,
                        sizeof c->err) == SDK_OUTBOX_NONE) {
         return -1;
     }

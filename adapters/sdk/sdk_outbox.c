@@ -1,4 +1,7 @@
-/* sdk_outbox.c - slot array + free list + three intrusive lists + event_id hash index. */
+/* sdk_outbox.c - slot array + free list + four intrusive lists + event_id hash index, and the
+ * records: a pool of record slots, each heading the intrusive list of its unconfirmed events in
+ * publish order, found by key hash. A record lives exactly as long as it has unconfirmed
+ * events, so the pool never holds more than max records and is reused without allocating. */
 #include "sdk_outbox.h"
 
 #include "sdk_hindex.h"
@@ -15,14 +18,26 @@ typedef struct {
     size_t count;
 } list_t;
 
+typedef struct {
+    uint64_t key;        /* sdk_outbox_record() */
+    uint32_t head, tail; /* unconfirmed events, oldest first; tail doubles as the free link */
+    uint32_t nresend;    /* of them marked for resending: the record is blocked while > 0 */
+} rec_t;
+
 struct sdk_outbox {
     sdk_outbox_entry_t *slots;
     size_t nslots; /* slots allocated so far (grows up to max) */
     size_t max;
     size_t count;
     uint32_t free_head;
-    list_t lists[3];
+    list_t lists[SDK_OUTBOX_NLISTS];
     sdk_hindex_t index;
+    rec_t *recs;
+    size_t nrecs; /* record slots allocated so far (grows up to max) */
+    size_t recs_used;
+    size_t blocked;
+    uint32_t rec_free;
+    sdk_hindex_t rec_index;
 };
 
 static uint64_t id_hash(const char *s)
@@ -45,6 +60,34 @@ static int id_eq(const void *ctx, uint32_t id, const void *key)
     return strcmp(ob->slots[id].event_id, key) == 0;
 }
 
+static int rec_eq(const void *ctx, uint32_t id, const void *key)
+{
+    const sdk_outbox_t *ob = ctx;
+    return ob->recs[id].key == *(const uint64_t *)key;
+}
+
+uint64_t sdk_outbox_record(const char *source_record_id, const char *master_id)
+{
+    /* Tagged, so a source_record_id and a master_id that read the same stay apart. */
+    char tag = 'r';
+    const char *s = source_record_id;
+    if (s == NULL || s[0] == '\0') {
+        tag = 'm';
+        s = master_id;
+    }
+    if (s == NULL || s[0] == '\0') {
+        return 0;
+    }
+    uint64_t h = (0xcbf29ce484222325ull ^ (uint8_t)tag) * 0x100000001b3ull;
+    for (; *s; s++) {
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h != 0 ? h : 1;
+}
+
 sdk_outbox_t *sdk_outbox_new(size_t max)
 {
     if (max == 0 || max >= SDK_OUTBOX_NONE) {
@@ -58,9 +101,15 @@ sdk_outbox_t *sdk_outbox_new(size_t max)
         free(ob);
         return NULL;
     }
+    if (sdk_hindex_init(&ob->rec_index, max) != 0) {
+        sdk_hindex_free(&ob->index);
+        free(ob);
+        return NULL;
+    }
     ob->max = max;
     ob->free_head = SDK_OUTBOX_NONE;
-    for (int i = 0; i < 3; i++) {
+    ob->rec_free = SDK_OUTBOX_NONE;
+    for (int i = 0; i < SDK_OUTBOX_NLISTS; i++) {
         ob->lists[i].head = ob->lists[i].tail = SDK_OUTBOX_NONE;
     }
     return ob;
@@ -76,6 +125,8 @@ void sdk_outbox_destroy(sdk_outbox_t **ob)
     }
     free((*ob)->slots);
     sdk_hindex_free(&(*ob)->index);
+    free((*ob)->recs);
+    sdk_hindex_free(&(*ob)->rec_index);
     free(*ob);
     *ob = NULL;
 }
@@ -161,8 +212,139 @@ static uint32_t slot_take(sdk_outbox_t *ob)
     return id;
 }
 
+/* The record slot for key: the one that exists, else a new one. SDK_OUTBOX_NONE when out of
+ * memory. */
+static uint32_t rec_get(sdk_outbox_t *ob, uint64_t key)
+{
+    uint32_t r = sdk_hindex_find(&ob->rec_index, key, rec_eq, ob, &key);
+    if (r != SDK_HINDEX_NONE) {
+        return r;
+    }
+    if (ob->rec_free == SDK_OUTBOX_NONE) {
+        /* Never more records than events, so never more than max. */
+        size_t n = ob->nrecs ? ob->nrecs * 2 : 64;
+        if (n > ob->max) {
+            n = ob->max;
+        }
+        if (n <= ob->nrecs) {
+            return SDK_OUTBOX_NONE;
+        }
+        rec_t *g = realloc(ob->recs, n * sizeof *g);
+        if (g == NULL) {
+            return SDK_OUTBOX_NONE;
+        }
+        ob->recs = g;
+        for (size_t i = n; i-- > ob->nrecs;) {
+            g[i].tail = ob->rec_free;
+            ob->rec_free = (uint32_t)i;
+        }
+        ob->nrecs = n;
+    }
+    r = ob->rec_free;
+    rec_t *rc = &ob->recs[r];
+    ob->rec_free = rc->tail;
+    rc->key = key;
+    rc->head = rc->tail = SDK_OUTBOX_NONE;
+    rc->nresend = 0;
+    sdk_hindex_insert(&ob->rec_index, key, r);
+    ob->recs_used++;
+    return r;
+}
+
+static void rec_append(sdk_outbox_t *ob, uint32_t id, uint32_t r)
+{
+    sdk_outbox_entry_t *e = &ob->slots[id];
+    rec_t *rc = &ob->recs[r];
+    e->rec = r;
+    e->rnext = SDK_OUTBOX_NONE;
+    e->rprev = rc->tail;
+    if (rc->tail != SDK_OUTBOX_NONE) {
+        ob->slots[rc->tail].rnext = id;
+    } else {
+        rc->head = id;
+    }
+    rc->tail = id;
+}
+
+/* Whether the entry may be sent while its record is blocked: it has no record, or it is the
+ * record's oldest unconfirmed event. */
+static int rec_first(const sdk_outbox_entry_t *e)
+{
+    return e->rec == SDK_OUTBOX_NONE || e->rprev == SDK_OUTBOX_NONE;
+}
+
+static void mark_resend(sdk_outbox_t *ob, sdk_outbox_entry_t *e)
+{
+    if (e->resend) {
+        return;
+    }
+    e->resend = 1;
+    if (e->rec != SDK_OUTBOX_NONE && ob->recs[e->rec].nresend++ == 0) {
+        ob->blocked++;
+    }
+}
+
+static void list_move(sdk_outbox_t *ob, uint32_t id, sdk_outbox_state_t state, int front)
+{
+    list_unlink(ob, id);
+    if (front) {
+        list_prepend(ob, id, state);
+    } else {
+        list_append(ob, id, state);
+    }
+}
+
+/* The entry leaves its record (it was settled). What the record held may go next: all of it,
+ * in publish order, once nothing of the record awaits a resend; else its new oldest event. */
+static void rec_leave(sdk_outbox_t *ob, uint32_t id)
+{
+    sdk_outbox_entry_t *e = &ob->slots[id];
+    uint32_t r = e->rec;
+    if (r == SDK_OUTBOX_NONE) {
+        return;
+    }
+    rec_t *rc = &ob->recs[r];
+    int was_first = e->rprev == SDK_OUTBOX_NONE;
+    if (e->rprev != SDK_OUTBOX_NONE) {
+        ob->slots[e->rprev].rnext = e->rnext;
+    } else {
+        rc->head = e->rnext;
+    }
+    if (e->rnext != SDK_OUTBOX_NONE) {
+        ob->slots[e->rnext].rprev = e->rprev;
+    } else {
+        rc->tail = e->rprev;
+    }
+    e->rec = e->rprev = e->rnext = SDK_OUTBOX_NONE;
+    int unblocked = 0;
+    if (e->resend && --rc->nresend == 0) {
+        ob->blocked--;
+        unblocked = 1;
+    }
+    if (rc->head == SDK_OUTBOX_NONE) {
+        sdk_hindex_remove(&ob->rec_index, rc->key, r);
+        rc->tail = ob->rec_free;
+        ob->rec_free = r;
+        ob->recs_used--;
+        return;
+    }
+    if (unblocked) {
+        /* To the end of QUEUED in publish order, unsent QUEUED ones too: an unsent event may
+         * still sit in QUEUED ahead of older ones that were held. */
+        for (uint32_t x = rc->head; x != SDK_OUTBOX_NONE; x = ob->slots[x].rnext) {
+            int st = ob->slots[x].state;
+            if (st == SDK_OUTBOX_HELD || st == SDK_OUTBOX_QUEUED) {
+                list_move(ob, x, SDK_OUTBOX_QUEUED, 0);
+            }
+        }
+    } else if (rc->nresend > 0 && was_first && ob->slots[rc->head].state == SDK_OUTBOX_HELD) {
+        /* Its turn now, backoff or not: the hub has just answered the one before it. */
+        list_move(ob, rc->head, SDK_OUTBOX_QUEUED, 1);
+    }
+}
+
 uint32_t sdk_outbox_add(sdk_outbox_t *ob, const char *event_id, const uint8_t *bytes, size_t len,
-                        joinery_confirm_fn cb, void *ud, char *err, size_t errlen)
+                        uint64_t record, joinery_confirm_fn cb, void *ud, char *err, size_t errlen)
 {
     size_t idlen = strlen(event_id);
     if (idlen == 0 || idlen > JOINERY_EVENT_ID_MAX) {
@@ -184,7 +366,9 @@ uint32_t sdk_outbox_add(sdk_outbox_t *ob, const char *event_id, const uint8_t *b
     }
     sdk_outbox_entry_t *e = &ob->slots[id];
     e->bytes.len = 0;
-    if (sdk_buf_append(&e->bytes, bytes, len) != 0) {
+    uint32_t r = SDK_OUTBOX_NONE;
+    if (sdk_buf_append(&e->bytes, bytes, len) != 0 ||
+        (record != 0 && (r = rec_get(ob, record)) == SDK_OUTBOX_NONE)) {
         e->state = -1;
         e->next = ob->free_head;
         ob->free_head = id;
@@ -197,8 +381,15 @@ uint32_t sdk_outbox_add(sdk_outbox_t *ob, const char *event_id, const uint8_t *b
     e->due_ms = 0;
     e->attempts = 0;
     e->hash = id_hash(event_id);
+    e->resend = 0;
+    e->rec = e->rprev = e->rnext = SDK_OUTBOX_NONE;
     sdk_hindex_insert(&ob->index, e->hash, id);
-    list_append(ob, id, SDK_OUTBOX_QUEUED);
+    int held = 0;
+    if (r != SDK_OUTBOX_NONE) {
+        held = ob->recs[r].nresend > 0;
+        rec_append(ob, id, r);
+    }
+    list_append(ob, id, held ? SDK_OUTBOX_HELD : SDK_OUTBOX_QUEUED);
     ob->count++;
     return id;
 }
@@ -224,6 +415,8 @@ void sdk_outbox_remove(sdk_outbox_t *ob, uint32_t id)
     }
     list_unlink(ob, id);
     sdk_hindex_remove(&ob->index, e->hash, id);
+    rec_leave(ob, id);
+    e->resend = 0;
     if (e->bytes.cap > KEEP_BUFFER_BYTES) {
         sdk_buf_free(&e->bytes);
     }
@@ -263,26 +456,50 @@ uint32_t sdk_outbox_last(const sdk_outbox_t *ob, sdk_outbox_state_t state)
     return ob->lists[state].tail;
 }
 
+int sdk_outbox_hold(sdk_outbox_t *ob, uint32_t id)
+{
+    sdk_outbox_entry_t *e = &ob->slots[id];
+    /* The common case, no record blocked, reads nothing else. */
+    if (ob->blocked == 0 || rec_first(e) || ob->recs[e->rec].nresend == 0) {
+        return 0;
+    }
+    list_move(ob, id, SDK_OUTBOX_HELD, 0);
+    return 1;
+}
+
+sdk_outbox_state_t sdk_outbox_retry(sdk_outbox_t *ob, uint32_t id)
+{
+    sdk_outbox_entry_t *e = &ob->slots[id];
+    mark_resend(ob, e);
+    sdk_outbox_state_t st = rec_first(e) ? SDK_OUTBOX_WAITING : SDK_OUTBOX_HELD;
+    list_move(ob, id, st, 0);
+    return st;
+}
+
+sdk_outbox_state_t sdk_outbox_resend(sdk_outbox_t *ob, uint32_t id)
+{
+    sdk_outbox_entry_t *e = &ob->slots[id];
+    mark_resend(ob, e);
+    sdk_outbox_state_t st = rec_first(e) ? SDK_OUTBOX_QUEUED : SDK_OUTBOX_HELD;
+    list_move(ob, id, st, 0);
+    return st;
+}
+
 void sdk_outbox_requeue_inflight(sdk_outbox_t *ob)
 {
-    list_t *in = &ob->lists[SDK_OUTBOX_INFLIGHT];
-    list_t *q = &ob->lists[SDK_OUTBOX_QUEUED];
-    if (in->head == SDK_OUTBOX_NONE) {
-        return;
+    /* Backwards, each to the front: QUEUED then starts with them in send order. */
+    uint32_t id = ob->lists[SDK_OUTBOX_INFLIGHT].tail;
+    while (id != SDK_OUTBOX_NONE) {
+        sdk_outbox_entry_t *e = &ob->slots[id];
+        uint32_t preceding = e->prev;
+        mark_resend(ob, e);
+        if (rec_first(e)) {
+            list_move(ob, id, SDK_OUTBOX_QUEUED, 1);
+        } else {
+            list_move(ob, id, SDK_OUTBOX_HELD, 0);
+        }
+        id = preceding;
     }
-    for (uint32_t id = in->head; id != SDK_OUTBOX_NONE; id = ob->slots[id].next) {
-        ob->slots[id].state = SDK_OUTBOX_QUEUED;
-    }
-    ob->slots[in->tail].next = q->head;
-    if (q->head != SDK_OUTBOX_NONE) {
-        ob->slots[q->head].prev = in->tail;
-    } else {
-        q->tail = in->tail;
-    }
-    q->head = in->head;
-    q->count += in->count;
-    in->head = in->tail = SDK_OUTBOX_NONE;
-    in->count = 0;
 }
 
 size_t sdk_outbox_count(const sdk_outbox_t *ob)
@@ -298,4 +515,14 @@ size_t sdk_outbox_count_in(const sdk_outbox_t *ob, sdk_outbox_state_t state)
 int sdk_outbox_full(const sdk_outbox_t *ob)
 {
     return ob->count >= ob->max;
+}
+
+size_t sdk_outbox_records(const sdk_outbox_t *ob)
+{
+    return ob->recs_used;
+}
+
+size_t sdk_outbox_blocked(const sdk_outbox_t *ob)
+{
+    return ob->blocked;
 }

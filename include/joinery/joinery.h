@@ -29,7 +29,16 @@
  * journaled it, resending it with the SAME event_id after reconnects and RETRY answers, and the
  * hub answers a repeat with DUPLICATE. Receiving is at-least-once too; the SDK drops
  * redeliveries of events your handler already acknowledged (within the last 65536 per
- * subscription), so a handler normally sees each event once, but must tolerate a rare repeat. */
+ * subscription), so a handler normally sees each event once, but must tolerate a rare repeat.
+ *
+ * Per-record order: the events of one record (same source_record_id; same master_id for events
+ * without one) reach the journal, and so subscribers, in the order they were published, also
+ * when some must be resent. While an event of a record awaits a resend (after a RETRY answer,
+ * a lost confirmation or a reconnect) the SDK holds newer events of that record back and
+ * resends the record's events one at a time, oldest first, each after the one before it is
+ * confirmed, refused or withdrawn; events of other records are not held. An event already sent
+ * when the hub answered RETRY to an older one of its record cannot be recalled and may be
+ * journaled first. docs/protocol.md section 4.4 gives the rule for other clients. */
 #ifndef JOINERY_JOINERY_H
 #define JOINERY_JOINERY_H
 

@@ -2,7 +2,8 @@
  * scripted fake hub: a ROUTER socket on loopback served by a thread in this process. They pin
  * the adapter side of docs/protocol.md without a database or the real joineryd: HELLO/WELCOME,
  * batching, CONFIRM matching by event_id, RETRY resends, session loss and recovery with
- * resend of unconfirmed events, delivery de-duplication, ACK/NACK, refusals and STATUS. */
+ * resend of unconfirmed events, per-record order through RETRY, timeouts and reconnects,
+ * delivery de-duplication, ACK/NACK, refusals and STATUS. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,6 +41,14 @@ typedef struct {
     char event_id[32];
 } fh_delivery_t;
 
+/* How the hub treats one event_id: its first `swallow` sightings get no answer at all (as if
+ * the CONFIRM was lost), then its first `retry` answers are RETRY. */
+typedef struct {
+    char event_id[40];
+    int swallow;
+    int retry;
+} fh_rule_t;
+
 typedef struct {
     pthread_t thread;
     pthread_mutex_t mu;
@@ -57,6 +66,8 @@ typedef struct {
     int bad;            /* protocol violations seen; cmocka asserts only work in main */
     fh_delivery_t script[FH_MAX_DELIVER]; /* DELIVERed after SUBSCRIBED, each its own message */
     size_t nscript;
+    fh_rule_t rules[8];
+    size_t nrules;
 
     /* what happened */
     int hellos;
@@ -115,14 +126,25 @@ static uint64_t fh_journal_find(fakehub_t *h, const char *id)
     return 0;
 }
 
-/* Answers for the given ids, split over two CONFIRM messages in reverse order: the SDK must
- * match by event_id, not position. */
+static fh_rule_t *fh_rule(fakehub_t *h, const char *id)
+{
+    for (size_t i = 0; i < h->nrules; i++) {
+        if (strcmp(h->rules[i].event_id, id) == 0) {
+            return &h->rules[i];
+        }
+    }
+    return NULL;
+}
+
+/* Answers for the given ids, decided (and journaled) in message order like the real hub, but
+ * sent split over two CONFIRM messages in reverse order: the SDK must match by event_id, not
+ * position. */
 static void fh_confirm(fakehub_t *h, char (*ids)[40], size_t n)
 {
     Joinery__V1__ConfirmEntry *entries = calloc(n ? n : 1, sizeof *entries);
     Joinery__V1__ConfirmEntry **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-    for (size_t k = 0; k < n; k++) {
-        size_t i = n - 1 - k;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = n - 1 - i;
         Joinery__V1__ConfirmEntry init = JOINERY__V1__CONFIRM_ENTRY__INIT;
         entries[k] = init;
         entries[k].event_id = ids[i];
@@ -133,12 +155,17 @@ static void fh_confirm(fakehub_t *h, char (*ids)[40], size_t n)
                 break;
             }
         }
+        fh_rule_t *rule = fh_rule(h, ids[i]);
         uint64_t seq = fh_journal_find(h, ids[i]);
         if (seq != 0) {
             entries[k].status = JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE;
             entries[k].seq = seq;
-        } else if (h->retries[slot] < h->retry_times) {
-            h->retries[slot]++;
+        } else if ((rule != NULL && rule->retry > 0) || h->retries[slot] < h->retry_times) {
+            if (rule != NULL && rule->retry > 0) {
+                rule->retry--;
+            } else {
+                h->retries[slot]++;
+            }
             entries[k].status = JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY;
             entries[k].reason = (char *)"database away";
         } else if (strncmp(ids[i], "BAD", 3) == 0) {
@@ -162,7 +189,9 @@ static void fh_confirm(fakehub_t *h, char (*ids)[40], size_t n)
     Joinery__V1__Confirm c2 = JOINERY__V1__CONFIRM__INIT;
     c2.entries = ptrs + half;
     c2.n_entries = n - half;
-    fh_send(h, "CONFIRM", (const ProtobufCMessage *)&c2);
+    if (n > 0) {
+        fh_send(h, "CONFIRM", (const ProtobufCMessage *)&c2);
+    }
     free(entries);
     free(ptrs);
 }
@@ -235,18 +264,25 @@ static void fh_handle(fakehub_t *h, const char *cmd, const uint8_t *data, size_t
             h->max_batch_seen = m->n_events;
         }
         char(*ids)[40] = calloc(m->n_events + 1, 40);
+        size_t nanswer = 0;
         for (size_t i = 0; i < m->n_events; i++) {
             h->bad += strcmp(m->events[i]->source, "crm") != 0;
-            snprintf(ids[i], 40, "%s", m->events[i]->event_id);
+            snprintf(ids[nanswer], 40, "%s", m->events[i]->event_id);
             if (h->nids < FH_MAX_IDS) {
-                memcpy(h->ids[h->nids++], ids[i], 40);
+                memcpy(h->ids[h->nids++], ids[nanswer], 40);
             }
             if (h->hold_confirms && h->nheld < FH_MAX_IDS) {
-                memcpy(h->held[h->nheld++], ids[i], 40);
+                memcpy(h->held[h->nheld++], ids[nanswer], 40);
             }
+            fh_rule_t *rule = fh_rule(h, ids[nanswer]);
+            if (rule != NULL && rule->swallow > 0) {
+                rule->swallow--; /* no answer: the client must resend it by itself */
+                continue;
+            }
+            nanswer++;
         }
         if (!h->hold_confirms) {
-            fh_confirm(h, ids, m->n_events);
+            fh_confirm(h, ids, nanswer);
         }
         free(ids);
         joinery__v1__publish__free_unpacked(m, NULL);
@@ -713,6 +749,138 @@ static void test_status_json(void **state)
     joinery_close(&c);
 }
 
+/* ---- per-record order ------------------------------------------------------------------ */
+
+/* Helpers below run under the hub's lock. */
+
+static void fh_add_rule(fakehub_t *h, const char *id, int swallow, int retry)
+{
+    fh_rule_t *r = &h->rules[h->nrules++];
+    snprintf(r->event_id, sizeof r->event_id, "%s", id);
+    r->swallow = swallow;
+    r->retry = retry;
+}
+
+/* Where the n-th (1-based) copy of id arrived among everything the hub received; FH_MAX_IDS
+ * if it never did. */
+static size_t fh_sighting(fakehub_t *h, const char *id, int n)
+{
+    for (size_t i = 0; i < h->nids; i++) {
+        if (strcmp(h->ids[i], id) == 0 && --n == 0) {
+            return i;
+        }
+    }
+    return FH_MAX_IDS;
+}
+
+/* The journaled event ids that start with prefix, in journal order, space-separated. */
+static void fh_journal_of(fakehub_t *h, const char *prefix, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < h->njournal; i++) {
+        if (strncmp(h->journal[i], prefix, strlen(prefix)) == 0) {
+            size_t n = strlen(out);
+            snprintf(out + n, cap - n, "%s%s", n ? " " : "", h->journal[i]);
+        }
+    }
+}
+
+static void publish_for(joinery_client_t *c, const char *id, const char *record)
+{
+    joinery_event_t ev = {.event_id = id, .type = "person.updated", .source_record_id = record};
+    assert_int_equal(joinery_publish_async(c, &ev, NULL, NULL, NULL), 0);
+}
+
+static void test_retry_holds_newer_events_of_record(void **state)
+{
+    fakehub_t *h = *state;
+    LOCKED(h, fh_add_rule(h, "R1-1", 0, 1));
+    joinery_client_t *c = connect_to(h);
+    publish_for(c, "R1-1", "R1");
+    /* answered RETRY: the client backs off before resending it */
+    POLL_UNTIL(c, h, 3000, sdk_outbox_count_in(c->outbox, SDK_OUTBOX_WAITING) == 1);
+    publish_for(c, "R1-2", "R1");
+    publish_for(c, "S1-1", "S1");
+    publish_for(c, "R1-3", "R1");
+    publish_for(c, "S1-2", "S1");
+    publish_for(c, "N-1", NULL); /* no record: never held */
+    /* other records' events go at once, while R1-1 waits */
+    POLL_UNTIL(c, h, 3000, fh_journal_find(h, "S1-2") != 0 && fh_journal_find(h, "N-1") != 0);
+    assert_int_equal(joinery_flush(c, 5000), 0);
+    char order[256];
+    size_t retried, next, s_at, r_at;
+    LOCKED(h, fh_journal_of(h, "R1-", order, sizeof order); retried = fh_sighting(h, "R1-1", 2);
+           next = fh_sighting(h, "R1-2", 1); s_at = fh_journal_find(h, "S1-2");
+           r_at = fh_journal_find(h, "R1-1"));
+    assert_string_equal(order, "R1-1 R1-2 R1-3");
+    assert_true(next > retried); /* R1-2 not even sent before R1-1 went again */
+    assert_true(s_at < r_at);    /* S1 was not held behind R1 */
+    joinery_close(&c);
+}
+
+static void test_resends_in_publish_order(void **state)
+{
+    fakehub_t *h = *state;
+    /* Both in flight when the RETRYs come; the older needs more tries than the newer. */
+    LOCKED(h, fh_add_rule(h, "R2-1", 0, 2); fh_add_rule(h, "R2-2", 0, 1));
+    joinery_client_t *c = connect_to(h);
+    publish_for(c, "R2-1", "R2");
+    publish_for(c, "R2-2", "R2");
+    assert_int_equal(joinery_flush(c, 5000), 0);
+    char order[256];
+    size_t older_ok, newer_again;
+    LOCKED(h, fh_journal_of(h, "R2-", order, sizeof order); older_ok = fh_sighting(h, "R2-1", 3);
+           newer_again = fh_sighting(h, "R2-2", 2));
+    assert_string_equal(order, "R2-1 R2-2");
+    assert_true(newer_again > older_ok);
+    joinery_close(&c);
+}
+
+static void test_timeout_holds_newer_events_of_record(void **state)
+{
+    fakehub_t *h = *state;
+    /* R3-1's CONFIRM is lost twice: the client resends it after its confirmation timeout */
+    LOCKED(h, fh_add_rule(h, "R3-1", 2, 0));
+    joinery_client_t *c = connect_to(h);
+    c->confirm_timeout_ms = 300;
+    publish_for(c, "R3-1", "R3");
+    POLL_UNTIL(c, h, 3000, fh_sighting(h, "R3-1", 2) != FH_MAX_IDS);
+    publish_for(c, "R3-2", "R3");
+    publish_for(c, "S3-1", "S3");
+    POLL_UNTIL(c, h, 3000, fh_journal_find(h, "S3-1") != 0);
+    assert_int_equal(joinery_flush(c, 5000), 0);
+    char order[256];
+    size_t answered, next;
+    LOCKED(h, fh_journal_of(h, "R3-", order, sizeof order); answered = fh_sighting(h, "R3-1", 3);
+           next = fh_sighting(h, "R3-2", 1));
+    assert_string_equal(order, "R3-1 R3-2");
+    assert_true(next > answered);
+    joinery_close(&c);
+}
+
+static void test_reconnect_holds_newer_events_of_record(void **state)
+{
+    fakehub_t *h = *state;
+    joinery_client_t *c = connect_to(h);
+    LOCKED(h, h->hold_confirms = 1);
+    publish_for(c, "R4-1", "R4");
+    publish_for(c, "R4-2", "R4");
+    publish_for(c, "S4-1", "S4");
+    POLL_UNTIL(c, h, 3000, h->nheld == 3);
+    /* The session is lost with all three unanswered; in the next one R4-1 is answered RETRY. */
+    LOCKED(h, h->hold_confirms = 0; h->expire_session = 1; fh_add_rule(h, "R4-1", 0, 1));
+    assert_int_equal(joinery_flush(c, 5000), 0);
+    char order[256];
+    int hellos;
+    size_t older_ok, newer_again;
+    LOCKED(h, fh_journal_of(h, "R4-", order, sizeof order); hellos = h->hellos;
+           older_ok = fh_sighting(h, "R4-1", 3); newer_again = fh_sighting(h, "R4-2", 2));
+    assert_int_equal(hellos, 2);
+    assert_string_equal(order, "R4-1 R4-2");
+    assert_true(newer_again > older_ok);
+    joinery_close(&c);
+}
+
 static void test_close_reports_unconfirmed(void **state)
 {
     fakehub_t *h = *state;
@@ -843,6 +1011,13 @@ int main(void)
         cmocka_unit_test(test_no_hub_times_out),
         cmocka_unit_test_setup_teardown(test_silence_reconnects, fh_setup, fh_teardown),
         cmocka_unit_test_setup_teardown(test_status_json, fh_setup, fh_teardown),
+        cmocka_unit_test_setup_teardown(test_retry_holds_newer_events_of_record, fh_setup,
+                                        fh_teardown),
+        cmocka_unit_test_setup_teardown(test_resends_in_publish_order, fh_setup, fh_teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_holds_newer_events_of_record, fh_setup,
+                                        fh_teardown),
+        cmocka_unit_test_setup_teardown(test_reconnect_holds_newer_events_of_record, fh_setup,
+                                        fh_teardown),
         cmocka_unit_test_setup_teardown(test_close_reports_unconfirmed, fh_setup, fh_teardown),
         cmocka_unit_test(test_event_id_new),
         cmocka_unit_test(test_keys),
