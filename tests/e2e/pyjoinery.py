@@ -80,6 +80,14 @@ def check(cond, what, defect=None):
     print("ok -", what, flush=True)
 
 
+def require(cond, what):
+    """A check that is not counted or printed when it passes: for what the
+    helpers below must see to go on (a confirm, a probe coming back)."""
+    if not cond:
+        print("FAIL: %s" % what, flush=True)
+        raise CheckFailed(what)
+
+
 def wait_for(what, fn, timeout_s=TIMEOUT_MS / 1000.0, interval_s=0.05):
     """Calls fn until it returns something true and returns that; a failed
     check naming WHAT (and the last value) if it has not after TIMEOUT_S."""
@@ -89,7 +97,7 @@ def wait_for(what, fn, timeout_s=TIMEOUT_MS / 1000.0, interval_s=0.05):
         if got:
             return got
         if time.time() >= deadline:
-            check(False, "%s (still %r after %.0f s)" % (what, got, timeout_s))
+            require(False, "%s (still %r after %.0f s)" % (what, got, timeout_s))
         time.sleep(interval_s)
 
 
@@ -248,7 +256,7 @@ class Client:
     def publish_one(self, envelope, timeout_ms=TIMEOUT_MS):
         """Publishes one envelope; its ConfirmEntry, or a failed check if none came."""
         got = self.publish([envelope], timeout_ms).get(envelope.event_id)
-        check(got is not None, "%s: a CONFIRM for %s" % (self.adapter, envelope.event_id))
+        require(got is not None, "%s: a CONFIRM for %s" % (self.adapter, envelope.event_id))
         return got
 
     def subscribe(self, name, patterns, credit=100, from_beginning=False):
@@ -295,7 +303,7 @@ class Client:
             left = int((deadline - time.time()) * 1000)
             batch = self._take(left, ack) if left > 0 else None
             if batch is None:
-                check(False, "%s: %s (got only %s)" % (
+                require(False, "%s: %s (got only %s)" % (
                     self.adapter, what, [(g.subscription, g.env.type, g.delivery.seq)
                                          for g in got][:20]))
             got += batch
@@ -320,7 +328,8 @@ class Client:
             probe = self.event(PROBE_TYPE, record_id="probe-%d-%d" % (os.getpid(),
                                                                      next(_probe_ids)))
             got = self.publish_one(probe, timeout_ms)
-            check(got.status == P.CONFIRM_OK, "%s: probe confirmed OK" % self.adapter)
+            require(got.status == P.CONFIRM_OK, "%s: probe confirmed OK: %s" % (self.adapter,
+                                                                                got.reason))
 
             def back(g):
                 return any(x.env.event_id == probe.event_id and (
@@ -330,7 +339,7 @@ class Client:
             out += real
             if not real:
                 return out
-        check(False, "%s: deliveries kept coming for 20 probe rounds" % self.adapter)
+        require(False, "%s: deliveries kept coming for 20 probe rounds" % self.adapter)
 
     def collect(self, until=None, what="", subscription=None, timeout_ms=TIMEOUT_MS):
         """Everything delivered until until(list) is true (if given), then
