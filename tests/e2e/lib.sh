@@ -68,7 +68,7 @@ e2e_cleanup() {
         else
             wait "$HUB_PID" 2>/dev/null
             hub_rc=$?
-            echo "FAIL: joineryd (pid $HUB_PID) had died on its own, status $hub_rc$( ((hub_rc > 128)) && echo " (signal $((hub_rc - 128)))")" >&2
+            echo "FAIL: joineryd (pid $HUB_PID) had exited without the test stopping it, status $hub_rc$( ((hub_rc > 128)) && echo " (signal $((hub_rc - 128)))")" >&2
             [[ $rc -eq 0 || $rc -eq $E2E_SKIP ]] && rc=1
         fi
     fi
