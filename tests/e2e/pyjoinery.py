@@ -159,6 +159,7 @@ def key(keydir, name, kind):
 Delivered = collections.namedtuple("Delivered", "subscription delivery env")
 
 _probe_ids = itertools.count(1)
+_event_numbers = itertools.count(1)
 
 
 class Client:
@@ -176,7 +177,6 @@ class Client:
         self.adapter = adapter
         self.seq = 0
         self.backlog = []  # messages that arrived while publish() waited for its confirms
-        self.events = []   # socket monitor events seen by recv()
 
     @classmethod
     def curve(cls, endpoint, name, keydir, as_name=None, monitor=False):
@@ -197,14 +197,6 @@ class Client:
 
     def send_raw(self, frames):
         self.sock.send_multipart(frames)
-
-    def monitor_event(self, timeout_ms=TIMEOUT_MS):
-        """The next event of the socket monitor (a dict, see pyzmq), or None."""
-        if self.events:
-            return self.events.pop(0)
-        if self.monitor is None or not self.monitor.poll(timeout_ms):
-            return None
-        return zmq.utils.monitor.recv_monitor_message(self.monitor)
 
     def recv(self, timeout_ms=TIMEOUT_MS, skip=("HEARTBEAT",), until_event=None):
         """Next (command, message) not in skip; (None, None) on timeout. With
@@ -244,7 +236,9 @@ class Client:
         return self.recv()
 
     def event(self, type_, record_id="", payload=b"", payload_type="", event_id=None, **kw):
-        self.seq += 1
+        # Numbered per process, not per client: two clients of one adapter
+        # must not make the same event_id (it would be a DUPLICATE).
+        self.seq = next(_event_numbers)
         return E.Envelope(event_id=event_id or "%s-%d-%d" % (self.adapter, os.getpid(), self.seq),
                           type=type_, source=self.adapter, source_record_id=record_id,
                           occurred_at=now_us(), payload=payload, payload_type=payload_type, **kw)
@@ -277,9 +271,18 @@ class Client:
         return got
 
     def subscribe(self, name, patterns, credit=100, from_beginning=False):
+        """Sends SUBSCRIBE; returns the answer (SUBSCRIBED or ERROR). Deliveries
+        that come first (of another subscription, or this one's redeliveries
+        if it was open) are kept for recv()."""
         self.send("SUBSCRIBE", P.Subscribe(subscription=name, patterns=patterns, credit=credit,
                                            from_beginning=from_beginning))
-        return self.recv()
+        kept = []
+        while True:
+            cmd, m = self.recv()
+            if cmd != "DELIVER":
+                self.backlog = kept + self.backlog
+                return cmd, m
+            kept.append((cmd, m))
 
     def ack(self, name, seqs):
         self.send("ACK", P.Ack(subscription=name, seqs=list(seqs)))
@@ -397,20 +400,3 @@ def payload_of(env, cls):
     m.ParseFromString(env.payload)
     return m
 
-
-def drain(client, timeout_ms=1500):
-    """Every DELIVER until TIMEOUT_MS of silence, acked; returns [(Delivery, Envelope)].
-    Being replaced by Client.collect()/sync(), which do not wait for silence."""
-    out = []
-    while True:
-        cmd, m = client.recv(timeout_ms)
-        if cmd is None:
-            return out
-        if cmd != "DELIVER":
-            continue
-        for d in m.deliveries:
-            env = E.Envelope()
-            env.ParseFromString(d.envelope)
-            out.append((d, env))
-        if not m.deliveries[0].transient:
-            client.ack(m.subscription, [d.seq for d in m.deliveries])
