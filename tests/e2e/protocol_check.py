@@ -188,6 +188,10 @@ if cmd == "DELIVER":
 check(cmd == "DELIVER" and m.deliveries[0].transient and env.event_id == ping.event_id
       and env.payload == b"on shift" and env.received_at > 0,
       "the transient event reaches the connected subscriber intact")
+# A durable event published after it is journaled by a later commit than any
+# that could have held the transient one.
+after = crm.event("crm.contact.updated", record_id="c-after")
+check(crm.publish_one(after).status == P.CONFIRM_OK, "a durable event after it is confirmed")
 check(sql("SELECT count(*) FROM journal WHERE event_id = '%s'" % ping.event_id) == "0",
       "a transient event is not journaled")
 
