@@ -79,7 +79,7 @@ def check(cond, what, defect=None):
     if not cond:
         if defect:
             print("FAIL: %s [known hub defect: %s]" % (what, defect), flush=True)
-            failed.append("%s [%s]" % (what, defect))
+            failed.append("%s [known hub defect: %s]" % (what, defect))
             return
         print("FAIL: %s" % what, flush=True)
         raise CheckFailed(what)
@@ -88,10 +88,11 @@ def check(cond, what, defect=None):
 
 
 def finish(name):
-    """Prints the summary; exits 1 if a check of a known defect failed."""
+    """Prints the summary; exits 1 if any check failed without ending the run
+    (a known defect's, or one that ended a scenario of run_scenarios)."""
     print("%s: %d checks passed" % (name, checks), flush=True)
     if failed:
-        print("%s: %d check(s) FAILED (known hub defects):" % (name, len(failed)), flush=True)
+        print("%s: %d check(s) FAILED:" % (name, len(failed)), flush=True)
         for f in failed:
             print("  FAIL:", f, flush=True)
         sys.exit(1)
@@ -119,16 +120,17 @@ def wait_for(what, fn, timeout_s=TIMEOUT_MS / 1000.0, interval_s=0.05):
 
 
 def run_scenarios(scenarios):
-    """Runs each function; a failed check ends its scenario, not the run.
-    Returns the names of the scenarios that failed."""
-    failed = []
+    """Runs each function; a failed check (or an unexpected message) ends its
+    scenario, not the run. The failures go to `failed`, for finish()."""
     for fn in scenarios:
         print("--", fn.__name__, flush=True)
         try:
             fn()
         except CheckFailed as e:
             failed.append("%s: %s" % (fn.__name__, e.what))
-    return failed
+        except RuntimeError as e:
+            print("FAIL: %s: %s" % (fn.__name__, e), flush=True)
+            failed.append("%s: %s" % (fn.__name__, e))
 
 
 class Sql:

@@ -34,7 +34,6 @@ start_hub "$E2E_DIR/hub.yaml"
 export JOINERY_ENDPOINT="tcp://127.0.0.1:$port" JOINERY_DB="$db"
 unset JOINERY_KEYS
 out="$E2E_DIR/out"
-err="$E2E_DIR/err"
 checks=0
 ok() {
     checks=$((checks + 1))
