@@ -3,7 +3,13 @@
  * confirmed event id to OUT. Exits 0 once every event is confirmed OK or
  * DUPLICATE; the test kills and restarts the hub and PostgreSQL meanwhile.
  *
- *   e2e_publisher ENDPOINT ADAPTER KEYDIR|- COUNT ENTITIES RATE PREFIX OUT */
+ * Event i is about record "ent-(i % ENTITIES)" and is that record's n-th
+ * event as published (n from 1). The payload says so, {"i":i,"n":n}, and
+ * PUBLISHED gets one line "event_id record n" per event, written as it is
+ * handed to the SDK: the order a subscriber and the journal must keep per
+ * record is this one.
+ *
+ *   e2e_publisher ENDPOINT ADAPTER KEYDIR|- COUNT ENTITIES RATE PREFIX OUT PUBLISHED */
 #include <joinery/joinery.h>
 
 #include <stdio.h>
@@ -38,9 +44,9 @@ static double now_s(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 9) {
+    if (argc != 10) {
         fprintf(stderr, "usage: e2e_publisher ENDPOINT ADAPTER KEYDIR|- COUNT ENTITIES RATE "
-                        "PREFIX OUT\n");
+                        "PREFIX OUT PUBLISHED\n");
         return 2;
     }
     char *end;
@@ -56,6 +62,13 @@ int main(int argc, char **argv)
         return 1;
     }
     setvbuf(st.out, NULL, _IOLBF, 0);
+    FILE *published = fopen(argv[9], "w");
+    unsigned long *per_entity = calloc(entities, sizeof *per_entity);
+    if (!published || !per_entity) {
+        perror(argv[9]);
+        return 1;
+    }
+    setvbuf(published, NULL, _IOLBF, 0);
     joinery_options_t o = {.endpoint = argv[1],
                            .adapter = argv[2],
                            .keys_dir = strcmp(argv[3], "-") ? argv[3] : NULL,
@@ -72,9 +85,10 @@ int main(int argc, char **argv)
     double start = now_s();
     for (unsigned long i = 0; i < count; i++) {
         char id[64], rec[32], payload[64];
+        unsigned long nth = ++per_entity[i % entities];
         snprintf(id, sizeof id, "%s-%lu", argv[7], i);
         snprintf(rec, sizeof rec, "ent-%lu", i % entities);
-        int n = snprintf(payload, sizeof payload, "{\"i\":%lu}", i);
+        int n = snprintf(payload, sizeof payload, "{\"i\":%lu,\"n\":%lu}", i, nth);
         joinery_event_t ev = {.event_id = id,
                               .type = "crm.contact.updated",
                               .source_record_id = rec,
@@ -85,6 +99,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "e2e_publisher: %s\n", joinery_last_error(c));
             return 1;
         }
+        fprintf(published, "%s %s %lu\n", id, rec, nth);
         while (now_s() - start < (double)(i + 1) / rate)
             joinery_poll(c, 1);
     }
@@ -93,6 +108,8 @@ int main(int argc, char **argv)
             continue; /* the SDK reconnects by itself */
     joinery_close(&c);
     fclose(st.out);
+    fclose(published);
+    free(per_entity);
     printf("e2e_publisher: %zu confirmed, %zu refused in %.1f s\n", st.confirmed, st.rejected,
            now_s() - start);
     return st.rejected ? 1 : 0;

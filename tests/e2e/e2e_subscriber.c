@@ -1,7 +1,8 @@
 /* e2e_subscriber - subscribes with libjoinery and writes one line per handled
- * event ("event_id seq source_record_id") to OUT; exits 0 once its handler has
- * run COUNT times (the SDK drops redeliveries, so the test's checker can
- * compare sets), 1 after TIMEOUT seconds without. Prints "subscribed"
+ * event to OUT, in the order handled: "event_id seq source_record_id payload"
+ * (the payload as it came: e2e_publisher's one-line JSON). Exits 0 once its
+ * handler has run COUNT times (the SDK drops redeliveries, so the test's
+ * checker can compare sets), 1 after TIMEOUT seconds without. Prints "subscribed"
  * on stdout once the subscription is open, so a test can start publishing.
  *
  *   e2e_subscriber ENDPOINT ADAPTER KEYDIR|- SUBSCRIPTION PATTERN COUNT TIMEOUT OUT */
@@ -24,8 +25,9 @@ static joinery_verdict_t on_event(void *ud, const joinery_event_t *ev, uint64_t 
     (void)reason;
     (void)reason_len;
     state_t *st = ud;
-    fprintf(st->out, "%s %llu %s\n", ev->event_id, (unsigned long long)seq,
-            ev->source_record_id ? ev->source_record_id : "");
+    fprintf(st->out, "%s %llu %s %.*s\n", ev->event_id, (unsigned long long)seq,
+            ev->source_record_id ? ev->source_record_id : "", (int)ev->payload_len,
+            ev->payload ? (const char *)ev->payload : "");
     st->handled++;
     return JOINERY_ACK;
 }

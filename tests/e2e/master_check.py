@@ -3,7 +3,6 @@ hub, seen by three systems and an operator (see test_master_data.sh)."""
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pyjoinery as J  # noqa: E402
@@ -11,45 +10,32 @@ from joinery.v1 import master_pb2 as M  # noqa: E402
 from joinery.v1 import person_pb2 as PERSON  # noqa: E402
 from joinery.v1 import protocol_pb2 as P  # noqa: E402
 
-EP, DB = sys.argv[1], sys.argv[2]
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print("FAIL:", what)
-        sys.exit(1)
-    checks += 1
-    print("ok -", what)
-
-
-def sql(q):
-    bindir = sorted(os.listdir("/usr/lib/postgresql"))[-1]
-    return subprocess.run(["/usr/lib/postgresql/%s/bin/psql" % bindir, "-X", "-A", "-t", "-q",
-                           "-d", DB, "-c", q], check=True, capture_output=True,
-                          text=True).stdout.strip()
+EP, DB, PGCTL = sys.argv[1], sys.argv[2], sys.argv[3]
+check, sql = J.check, J.Sql(DB)
 
 
 def connect(name):
     c = J.Client(EP, name)
-    assert c.hello()[0] == "WELCOME"
-    assert c.subscribe("people", ["person.*"] if name != "ops" else ["*"], credit=100)[0] \
-        == "SUBSCRIBED"
+    check(c.hello()[0] == "WELCOME", "%s connects" % name)
+    # probe.*: what Client.sync shows "nothing else came" with.
+    cmd, _ = c.subscribe("people", ["person.*", "probe.*"] if name != "ops" else ["*"],
+                         credit=100)
+    check(cmd == "SUBSCRIBED", "%s subscribes" % name)
     return c
 
 
 def publish(c, local_id, payload):
-    ev = c.event("person.updated", record_id=local_id, payload=payload,
-                 payload_type="joinery.v1.Person")
-    got = c.publish([ev])[ev.event_id]
-    return got
+    return c.publish_one(c.event("person.updated", record_id=local_id, payload=payload,
+                                 payload_type="joinery.v1.Person"))
 
 
-def payload_of(env, cls):
-    m = cls()
-    m.ParseFromString(env.payload)
-    return m
+def received(c, type_):
+    """The envelopes of TYPE among what C is sent, once at least one has come
+    and everything else the hub had for C has too."""
+    return J.of_type(c.collect(J.has_type(type_), "%s receives %s" % (c.adapter, type_)), type_)
+
+
+payload_of = J.payload_of
 
 
 sc, crm, health, ops = (connect(n) for n in ("socialcare", "crm", "health", "ops"))
@@ -71,30 +57,29 @@ again = crm.event("person.updated", record_id="CRM-77",
                   payload=J.person("Ann", "Smith", "1960-01-05", NHS,
                                    phone="07700 900123"),
                   payload_type="joinery.v1.Person", event_id="crm-resend-1")
-first_try = crm.publish([again])["crm-resend-1"]
-resent = crm.publish([again])["crm-resend-1"]
+first_try = crm.publish_one(again)
+resent = crm.publish_one(again)
 check(first_try.status == P.CONFIRM_OK and resent.status == P.CONFIRM_DUPLICATE
       and resent.master_id == gold and resent.seq == first_try.seq,
       "a re-sent person event is confirmed DUPLICATE with its golden record (%s)"
       % resent.master_id)
 for x in (sc, crm, health, ops):
-    J.drain(x, 800)
+    x.collect()
 
 # The CRM changes a date of birth social care owns.
 c = publish(crm, "CRM-77", J.person("Ann", "Smith", "1960-05-01", NHS, phone="07700 900123"))
 check(c.status == P.CONFIRM_OK, "the CRM's event is accepted (the refusal is per field)")
-got = J.drain(crm)
-corr = [(d, e) for d, e in got if e.type == "person.correction"]
+corr = received(crm, "person.correction")
 check(len(corr) == 1, "the CRM receives one correction (%d)" % len(corr))
-fix = payload_of(corr[0][1], PERSON.PersonCorrection)
+fix = payload_of(corr[0], PERSON.PersonCorrection)
 check(fix.field == "birth_date" and fix.current_value == "1960-01-05"
       and fix.refused_value == "1960-05-01" and fix.owner == "socialcare",
       "the correction carries social care's value: %s -> %s" % (fix.refused_value,
                                                                 fix.current_value))
-check(corr[0][1].source_record_id == "CRM-77" and fix.local_id == "CRM-77",
+check(corr[0].source_record_id == "CRM-77" and fix.local_id == "CRM-77",
       "in the CRM's own id")
-check(J.drain(sc, 800) == [], "social care sees nothing of it")
-check(J.drain(health, 300) == [], "nor does the trust")
+check(sc.collect() == [], "social care sees nothing of it")
+check(health.collect() == [], "nor does the trust")
 check(sql("SELECT fields->'birth_date'->>'v' FROM golden_person WHERE master_id = '%s'" % gold)
       == "1960-01-05", "the golden record keeps the owner's value")
 
@@ -102,25 +87,30 @@ check(sql("SELECT fields->'birth_date'->>'v' FROM golden_person WHERE master_id 
 s = publish(sc, "SC-1", J.person("Ann", "Smith", "1960-01-06", NHS, "LS1 4AP"))
 check(s.status == P.CONFIRM_OK and s.master_id == gold, "the owner's change is accepted")
 for system, local in ((crm, "CRM-77"), (health, "RR8-42")):
-    got = [e for d, e in J.drain(system) if e.type == "person.changed"]
-    check(len(got) == 1, "%s receives person.changed" % system.adapter)
+    got = received(system, "person.changed")
+    check(len(got) == 1, "%s receives one person.changed (%d)" % (system.adapter, len(got)))
     ch = payload_of(got[0], PERSON.PersonChanged)
     check(ch.local_id == local and got[0].source_record_id == local and ch.master_id == gold
           and "birth_date" in ch.changed_fields and ch.person.birth_date == "1960-01-06",
           "%s gets the new date of birth in its own id %s" % (system.adapter, local))
-check(J.drain(sc, 500) == [], "the owner is not echoed its own change")
+check(sc.collect() == [], "the owner is not echoed its own change")
 check(sql("SELECT count(*) FROM golden_person_field_history WHERE master_id = '%s' "
           "AND field = 'birth_date' AND new_value = '1960-01-06' AND source = 'socialcare'" % gold)
       == "1", "the change is in the golden record's history")
-raw = [e for d, e in J.drain(ops, 500) if e.type == "person.updated"]
-check(len(raw) >= 1, "the operator still sees the raw input")
+raw = J.of_type(ops.collect(lambda got: [g for g in got if g.env.type == "person.updated"
+                                         and g.env.source_record_id == "SC-1"],
+                            "the operator receives social care's person.updated"),
+                "person.updated")
+check([e for e in raw if e.source == "socialcare" and e.source_record_id == "SC-1"
+       and payload_of(e, PERSON.Person).birth_date == "1960-01-06"],
+      "the operator still sees the raw input")
 
 # A steward merges a duplicate, then unmerges it: everything as before.
 dup = publish(crm, "CRM-99", J.person("Bob", "Jones", "1971-03-02", postcode="M1 1AE"))
 other = dup.master_id
 check(dup.status == P.CONFIRM_OK and other and other != gold, "a second resident, another record")
 for x in (sc, crm, health, ops):
-    J.drain(x, 500)
+    x.collect()
 xref_q = "SELECT string_agg(system||'/'||local_id||'='||master_id||':'||link_state, ',' " \
          "ORDER BY system, local_id) FROM xref"
 # Field values (not their versions or times, which the round trip moves on).
@@ -135,13 +125,13 @@ def steward(action):
                           reason="e2e", decided_by="e2e steward")
     ev = ops.event("steward." + action, payload=d.SerializeToString(),
                    payload_type="joinery.v1.StewardDecision")
-    return ops.publish([ev])[ev.event_id]
+    return ops.publish_one(ev)
 
 
 m = steward("merge")
 check(m.status == P.CONFIRM_OK, "the steward's merge is accepted: %s" % m.reason)
-merged = [e for d, e in J.drain(crm) if e.type == "person.merged"]
-check(len(merged) == 1, "the CRM is told of the merge")
+merged = received(crm, "person.merged")
+check(len(merged) == 1, "the CRM is told of the merge (%d)" % len(merged))
 pm = payload_of(merged[0], PERSON.PersonMerged)
 check(pm.survivor_master_id == gold and pm.retired_master_id == other
       and pm.retired_local_id == "CRM-99", "in its own ids (retired CRM-99)")
@@ -154,21 +144,22 @@ check(sql(gold_q) == before_g, "and both golden records are ACTIVE with their va
 # The database goes away: a person event is answered RETRY (whether the hub
 # noticed before applying it, or a commit holding the engine's rows failed and
 # the engine is reloaded), and once the database is back it applies once.
-subprocess.run([sys.argv[3], "stop"], check=True)
+subprocess.run([PGCTL, "stop"], check=True)
 late = sc.event("person.updated", record_id="SC-1", payload_type="joinery.v1.Person",
                 payload=J.person("Ann", "Smith", "1960-01-07", NHS, "LS1 4AP"))
 got = sc.publish([late], timeout_ms=15000).get(late.event_id)
 check(got and got.status == P.CONFIRM_RETRY, "with the database away a person event gets RETRY")
-subprocess.run([sys.argv[3], "start"], check=True)
-status = None
-for _ in range(60):
+subprocess.run([PGCTL, "start"], check=True)
+
+
+def applied():
     got = sc.publish([late], timeout_ms=5000).get(late.event_id)
-    status = got.status if got else None
-    if status == P.CONFIRM_OK:
-        break
-    time.sleep(0.5)
-check(status == P.CONFIRM_OK and got.master_id == gold,
-      "once it is back the same event applies to the same record")
+    return got if got and got.status == P.CONFIRM_OK else None
+
+
+got = J.wait_for("the same event, resent, is accepted once the database is back", applied,
+                 timeout_s=60, interval_s=0.2)
+check(got.master_id == gold, "once it is back the same event applies to the same record")
 check(sql("SELECT fields->'birth_date'->>'v' FROM golden_person WHERE master_id = '%s'" % gold)
       == "1960-01-07", "the golden record has the change exactly once")
-print("master_check: %d checks passed" % checks)
+print("master_check: %d checks passed" % J.checks)

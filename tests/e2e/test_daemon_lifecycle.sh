@@ -3,7 +3,8 @@
 # applies migrations, says it is ready; SIGTERM stops it and the cluster; a
 # second start reuses the data. Also: --check-config accepts a good file and
 # refuses bad ones with the line number.
-source "$(dirname "$0")/lib.sh"
+set -euo pipefail
+source "$(dirname "$0")/lib.sh" || exit 1
 
 port=$(free_port)
 cat >"$E2E_DIR/hub.yaml" <<YAML
@@ -18,42 +19,47 @@ adapters:
     subscribe: ["crm.*"]
 YAML
 
-"$JOINERYD" --check-config "$E2E_DIR/hub.yaml" | grep -q "configuration is valid" ||
-    fail "--check-config refused a valid file"
+"$JOINERYD" --check-config "$E2E_DIR/hub.yaml" >"$E2E_DIR/check.out" ||
+    fail "--check-config refused a valid file: $(cat "$E2E_DIR/check.out")"
+grep -q "configuration is valid" "$E2E_DIR/check.out" || fail "--check-config: $(cat "$E2E_DIR/check.out")"
 
 printf 'hub:\n  listen: tcp://127.0.0.1:1\n  colour: blue\n' >"$E2E_DIR/bad.yaml"
-if out=$("$JOINERYD" --check-config "$E2E_DIR/bad.yaml" 2>&1); then fail "unknown key accepted"; fi
-grep -q "bad.yaml:3: unknown key 'colour'" <<<"$out" || fail "unknown key message: $out"
-if out=$("$JOINERYD" --check-config "$E2E_DIR/missing.yaml" 2>&1); then fail "missing file accepted"; fi
-grep -q "missing.yaml: cannot read" <<<"$out" || fail "missing file message: $out"
+expect_fail 1 "bad.yaml:3: unknown key 'colour'" "$JOINERYD" --check-config "$E2E_DIR/bad.yaml"
+expect_fail 1 "missing.yaml: cannot read" "$JOINERYD" --check-config "$E2E_DIR/missing.yaml"
 
 # First start: initdb, migrations, ready.
 start_hub "$E2E_DIR/hub.yaml"
-grep -q "no database configured: using the private PostgreSQL cluster" "$E2E_DIR/hub.log" ||
+log_has "$E2E_DIR/hub.log" "no database configured: using the private PostgreSQL cluster" ||
     fail "private cluster not announced"
-grep -q "applied migration 0001_journal.sql" "$E2E_DIR/hub.log" || fail "migrations not applied"
+log_has "$E2E_DIR/hub.log" "applied migration 0001_journal.sql" || fail "migrations not applied"
 [[ -S "$E2E_DIR/data/pg/run/.s.PGSQL.5432" ]] || fail "no Unix socket inside the data directory"
 conn="host=$E2E_DIR/data/pg/run dbname=joinery user=joinery"
 [[ -z $(psql_db "$conn" "SHOW listen_addresses") ]] || fail "private cluster listens on TCP"
 
 # Put something in the journal through the real protocol, so the restart can show it survived.
-"$PY" - "tcp://127.0.0.1:$port" <<'PY'
-import sys; sys.path.insert(0, __import__("os").environ["JOINERY_SOURCE_DIR"] + "/tests/e2e")
+"$PY" - "tcp://127.0.0.1:$port" "$E2E_SRC" <<'PY'
+import sys; sys.path.insert(0, sys.argv[2])
 import pyjoinery as J
-c = J.Client(sys.argv[1], "crm"); assert c.hello()[0] == "WELCOME"
+from joinery.v1 import protocol_pb2 as P
+c = J.Client(sys.argv[1], "crm")
+J.check(c.hello()[0] == "WELCOME", "crm connects")
 evs = [c.event("crm.contact.updated", record_id="c%d" % i) for i in range(5)]
-got = c.publish(evs); assert len(got) == 5 and all(e.status == 0 for e in got.values()), got
+got = c.publish(evs)
+J.check(len(got) == 5 and all(e.status == P.CONFIRM_OK for e in got.values()),
+        "5 events confirmed OK")
 PY
 [[ $(psql_db "$conn" "SELECT count(*) FROM journal") == 5 ]] || fail "journal does not hold 5 events"
 
 stop_hub
-grep -q "stopped cleanly" "$E2E_DIR/hub.log" || fail "no clean stop"
-grep -q "private PostgreSQL cluster stopped" "$E2E_DIR/hub.log" || fail "cluster not stopped"
+log_has "$E2E_DIR/hub.log" "stopped cleanly" || fail "no clean stop"
+log_has "$E2E_DIR/hub.log" "private PostgreSQL cluster stopped" || fail "cluster not stopped"
 [[ ! -e "$E2E_DIR/data/pg/data/postmaster.pid" ]] || fail "postmaster still running after SIGTERM"
 
 # Second start reuses the cluster and its data: no initdb, no new migration.
 start_hub "$E2E_DIR/hub.yaml" "$E2E_DIR/hub2.log"
-grep -q "journal head 5" "$E2E_DIR/hub2.log" || fail "second start did not find the journal"
-grep -q "applied migration" "$E2E_DIR/hub2.log" && fail "migration applied twice"
+log_has "$E2E_DIR/hub2.log" "journal head 5," || fail "second start did not find the journal"
+log_has "$E2E_DIR/hub2.log" "database schema at version" ||
+    fail "second start did not get to its migrations"
+log_has "$E2E_DIR/hub2.log" "applied migration" && fail "migration applied twice"
 stop_hub
 echo "test_daemon_lifecycle: ok"

@@ -6,19 +6,14 @@
 # by UPRN from two systems is one golden address with both local ids; the
 # rows commit with the journal entry; malformed events are refused with a
 # reason and kept; after a restart the hub decides from the reloaded state.
-# Each step is in tests/e2e/entities_check.py.
-source "$(dirname "$0")/lib.sh"
+# Each step is in tests/e2e/entities_check.py; probe.* is what its clients
+# show "nothing else came" with (pyjoinery's Client.sync).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh" || exit 1
 
 db=$(fresh_db e2e_entities)
 port=$(free_port)
-keys=$("$PY" -c 'import zmq
-for n in ("hub","socialcare","crm","health","ops"):
-    p,s = zmq.curve_keypair(); print(n, p.decode(), s.decode())')
-mkdir -p "$E2E_DIR/keys"
-while read -r name pub sec; do
-    printf '%s\n' "$pub" >"$E2E_DIR/keys/$name.pub"
-    printf '%s\n' "$sec" >"$E2E_DIR/keys/$name.key"
-done <<<"$keys"
+make_keys "$E2E_DIR/keys" hub socialcare crm health ops
 
 cat >"$E2E_DIR/hub.yaml" <<YAML
 hub:
@@ -33,19 +28,20 @@ security:
 adapters:
   - name: socialcare
     public_key_file: keys/socialcare.pub
-    publish: ["person.*", "address.*", "case.*"]
-    subscribe: ["person.*", "address.*", "case.*"]
+    publish: ["person.*", "address.*", "case.*", "probe.*"]
+    subscribe: ["person.*", "address.*", "case.*", "probe.*"]
   - name: crm
     public_key_file: keys/crm.pub
-    publish: ["person.*", "address.*", "case.*"]
-    subscribe: ["person.*", "address.*", "case.*"]
+    publish: ["person.*", "address.*", "case.*", "probe.*"]
+    subscribe: ["person.*", "address.*", "case.*", "probe.*"]
   - name: health
     public_key_file: keys/health.pub
-    publish: ["person.*", "address.*"]
-    subscribe: ["person.*"]
+    publish: ["person.*", "address.*", "probe.*"]
+    subscribe: ["person.*", "probe.*"]
   - name: ops
     public_key_file: keys/ops.pub
     operator: true
+    publish: ["probe.*"]
     subscribe: ["*"]
 master_data:
   person:
@@ -63,13 +59,15 @@ master_data:
       team:   {owner: socialcare}
 YAML
 start_hub "$E2E_DIR/hub.yaml"
-check="$(dirname "$0")/entities_check.py"
+check="$E2E_SRC/entities_check.py"
 "$PY" "$check" "tcp://127.0.0.1:$port" "$E2E_DIR/keys" "$db" "$E2E_DIR/state.json" before
 stop_hub
-grep -q "1 golden address(es), 1 golden case(s)" "$E2E_DIR/hub.log" &&
+log_has "$E2E_DIR/hub.log" "0 golden address\(es\), 0 golden case\(s\)" ||
+    fail "the first start did not begin without entities"
+log_has "$E2E_DIR/hub.log" "1 golden address\(es\), 1 golden case\(s\)" &&
     fail "the first start already had entities"
 start_hub "$E2E_DIR/hub.yaml"
-grep -q "1 golden address(es), 1 golden case(s)" "$E2E_DIR/hub.log" ||
+log_has "$E2E_DIR/hub.log" "1 golden address\(es\), 1 golden case\(s\)" ||
     fail "the restarted hub did not load the golden address and case"
 make_pgctl
 "$PY" "$check" "tcp://127.0.0.1:$port" "$E2E_DIR/keys" "$db" "$E2E_DIR/state.json" after \
@@ -95,15 +93,16 @@ assert sorted(x["system"] + "/" + x["local_id"] for x in g["xref"]) == \
 assert any(h["field"] == "district" and h["new"] == "West Yorkshire" and h["source"] == "crm"
            for h in g["history"]), g["history"]
 PY
-"$JOINERY" golden show CRM-CASE-9 --db "$db" 2>"$E2E_DIR/err.txt" && fail "a local id is not a master id"
-grep -qF "crm's local id for case $case_id" "$E2E_DIR/err.txt" || fail "golden show does not say whose local id it is: $(cat "$E2E_DIR/err.txt")"
+expect_fail 1 "crm's local id for case $case_id" "$JOINERY" golden show CRM-CASE-9 --db "$db"
 "$JOINERY" xref export --entity address --db "$db" >"$E2E_DIR/axref.csv" || fail "xref export --entity address failed"
 printf 'system,local_id,master_id,link_state,score\ncrm,CRM-ADDR-7,%s,MATCH,\nhealth,RR8-ADDR-1,%s,MATCH,\nsocialcare,SC-ADDR-1,%s,MATCH,\n' \
     "$address_id" "$address_id" "$address_id" | diff - "$E2E_DIR/axref.csv" || fail "xref export --entity address"
-"$JOINERY" xref export --entity case --system crm --db "$db" | grep -qx "crm,CRM-CASE-9,$case_id,MATCH," ||
-    fail "xref export --entity case --system crm"
-"$JOINERY" xref export --entity nobody --db "$db" 2>/dev/null && fail "--entity nobody accepted"
-if grep -q "go as text" "$E2E_DIR/hub.log"; then
+"$JOINERY" xref export --entity case --system crm --db "$db" >"$E2E_DIR/cxref.csv" ||
+    fail "xref export --entity case --system crm failed"
+grep -qx "crm,CRM-CASE-9,$case_id,MATCH," "$E2E_DIR/cxref.csv" ||
+    fail "xref export --entity case --system crm: $(cat "$E2E_DIR/cxref.csv")"
+expect_fail 2 "--entity is person, address or case" "$JOINERY" xref export --entity nobody --db "$db"
+if log_has "$E2E_DIR/hub.log" "go as text"; then
     grep "go as text" "$E2E_DIR/hub.log" >&2
     fail "some address or case rows were sent as text COPY"
 fi

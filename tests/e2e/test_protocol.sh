@@ -1,26 +1,20 @@
 #!/usr/bin/env bash
 # The wire protocol as a black box, from a client that is not the C SDK:
 # malformed frames, refusals with reasons, permissions, unknown Curve keys,
-# dead letters. Each step is in tests/e2e/protocol_check.py.
-source "$(dirname "$0")/lib.sh"
+# dead letters. Each step is in tests/e2e/protocol_check.py; the limits are
+# in test_limits.sh.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh" || exit 1
 
 db=$(fresh_db e2e_protocol)
 port=$(free_port)
-keys=$("$PY" -c 'import zmq
-for n in ("hub","crm","socialcare","ops","intruder"):
-    p,s = zmq.curve_keypair(); print(n, p.decode(), s.decode())')
-mkdir -p "$E2E_DIR/keys"
-while read -r name pub sec; do
-    printf '%s\n' "$pub" >"$E2E_DIR/keys/$name.pub"
-    printf '%s\n' "$sec" >"$E2E_DIR/keys/$name.key"
-done <<<"$keys"
+make_keys "$E2E_DIR/keys" hub crm socialcare ops intruder
 
 cat >"$E2E_DIR/hub.yaml" <<YAML
 hub:
   listen: tcp://127.0.0.1:$port
   data_dir: $E2E_DIR/data
   heartbeat_ms: 1000
-  max_message_bytes: 65536
 database:
   conninfo: "$db"
 security:
@@ -46,7 +40,9 @@ adapters:
     subscribe: ["*"]
 YAML
 start_hub "$E2E_DIR/hub.yaml"
-"$PY" "$(dirname "$0")/protocol_check.py" "tcp://127.0.0.1:$port" "$E2E_DIR/keys" "$db"
+"$PY" "$E2E_SRC/protocol_check.py" "tcp://127.0.0.1:$port" "$E2E_DIR/keys" "$db"
 stop_hub
-grep -q "stopped cleanly" "$E2E_DIR/hub.log" || fail "no clean stop logged"
+grep -qF "refused a connection with unknown Curve key $(cat "$E2E_DIR/keys/intruder.pub")" "$E2E_DIR/hub.log" ||
+    fail "the intruder's key is not named in the log"
+log_has "$E2E_DIR/hub.log" "stopped cleanly" || fail "no clean stop logged"
 echo "test_protocol: ok"

@@ -4,7 +4,8 @@
 # returns; with PostgreSQL stopped, publishes are answered RETRY (the hub
 # neither crashes nor buffers), and accepted again once it is back; on
 # SIGTERM every adapter is told GOODBYE.
-source "$(dirname "$0")/lib.sh"
+set -euo pipefail
+source "$(dirname "$0")/lib.sh" || exit 1
 
 db=$(fresh_db e2e_sessions)
 port=$(free_port)
@@ -27,21 +28,21 @@ YAML
 start_hub "$E2E_DIR/hub.yaml"
 make_pgctl
 
-export E2E_DIR
-( while [[ ! -e "$E2E_DIR/goodbye.wait" ]]; do sleep 0.1; done; kill -TERM "$HUB_PID" ) &
-"$PY" - "tcp://127.0.0.1:$port" "$E2E_DIR/pgctl.sh" <<'PY'
-import subprocess, sys, time, os
-sys.path.insert(0, os.environ["JOINERY_SOURCE_DIR"] + "/tests/e2e")
+"$PY" - "tcp://127.0.0.1:$port" "$E2E_DIR/pgctl.sh" "$E2E_DIR/hub.log" "$HUB_PID" "$E2E_SRC" <<'PY'
+import os, signal, subprocess, sys
+sys.path.insert(0, sys.argv[5])
 import pyjoinery as J
 from joinery.v1 import protocol_pb2 as P
-ep, pgctl = sys.argv[1], sys.argv[2]
+ep, pgctl, log, hub_pid = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+check = J.check
 
-def check(cond, what):
-    if not cond:
-        print("FAIL:", what); sys.exit(1)
-    print("ok -", what)
 
-def publish_one(client, ev, timeout_ms):
+def log_count(text):
+    with open(log) as f:
+        return sum(1 for line in f if text in line)
+
+
+def publish_resuming(client, ev, timeout_ms):
     # This client sends no heartbeats while it waits on pg_ctl: if the hub
     # expired its session meanwhile, open a new one, as the SDK would.
     try:
@@ -49,60 +50,69 @@ def publish_one(client, ev, timeout_ms):
     except RuntimeError as e:
         if "NO_SESSION" not in str(e):
             raise
-        assert client.hello()[0] == "WELCOME"
+        check(client.hello()[0] == "WELCOME", "an expired publisher opens a new session")
         return client.publish([ev], timeout_ms=timeout_ms).get(ev.event_id)
 
-pub = J.Client(ep, "crm"); assert pub.hello()[0] == "WELCOME"
-sub = J.Client(ep, "socialcare"); assert sub.hello()[0] == "WELCOME"
-assert sub.subscribe("s", ["crm.*"], credit=50)[0] == "SUBSCRIBED"
+
+pub = J.Client(ep, "crm")
+check(pub.hello()[0] == "WELCOME", "crm connects")
+sub = J.Client(ep, "socialcare")
+check(sub.hello()[0] == "WELCOME", "socialcare connects")
+check(sub.subscribe("s", ["crm.*"], credit=50)[0] == "SUBSCRIBED", "socialcare subscribes")
 evs = [pub.event("crm.contact.updated", record_id="c%d" % i) for i in range(5)]
 got = pub.publish(evs)
-check(all(e.status == P.CONFIRM_OK for e in got.values()), "5 events confirmed")
-seqs = []
-while len(seqs) < 5:
-    cmd, m = sub.recv(3000)
-    check(cmd == "DELIVER", "deliveries arrive")
-    seqs += [d.seq for d in m.deliveries]
+check(len(got) == 5 and all(e.status == P.CONFIRM_OK for e in got.values()), "5 events confirmed")
+first = sub.receive(lambda g: len(g) >= 5, "5 deliveries", ack=False)
+seqs = sorted(g.delivery.seq for g in first)
+check(len(first) == 5 and seqs == sorted(e.seq for e in got.values()), "the 5 are delivered")
 # Silent (no heartbeats, no acks) for longer than 3 x 300 ms: the hub expires us.
-time.sleep(1.6)
+expired = "adapter 'socialcare' disconnected: silent for more than 3 heartbeats"
+J.wait_for("the hub to log that it expired the silent subscriber", lambda: log_count(expired))
 sub.send("HEARTBEAT", P.Heartbeat())
-cmd, m = sub.recv(2000)
+cmd, m = sub.recv()
 check(cmd == "ERROR" and m.code == P.ERROR_NO_SESSION, "a silent subscriber's session expired")
 sub.close()
-back = J.Client(ep, "socialcare"); assert back.hello()[0] == "WELCOME"
-assert back.subscribe("s", ["crm.*"], credit=50)[0] == "SUBSCRIBED"
-again = []
-while len(again) < 5:
-    cmd, m = back.recv(3000)
-    check(cmd == "DELIVER", "redeliveries arrive")
-    again += [d.seq for d in m.deliveries]
-check(sorted(again) == sorted(seqs), "unacknowledged deliveries come again after the return")
-back.ack("s", again)
+back = J.Client(ep, "socialcare")
+check(back.hello()[0] == "WELCOME", "socialcare comes back")
+check(back.subscribe("s", ["crm.*"], credit=50)[0] == "SUBSCRIBED", "and subscribes again")
+again = back.receive(lambda g: len(g) >= 5, "5 redeliveries", ack=False)
+check(sorted(g.delivery.seq for g in again) == seqs,
+      "unacknowledged deliveries come again after the return")
+# docs/protocol.md 7.2: attempt is "1 on first delivery, counting up on every redelivery".
+check(all(g.delivery.attempt == 2 for g in again),
+      "and are counted as their second attempt: %s" % [g.delivery.attempt for g in again],
+      defect="a delivery's attempt count restarts at 1 when its session ends (deliver_detach "
+      "frees it), so max_attempts never dead-letters an event whose handling kills the adapter")
+back.ack("s", seqs)
 
 check(pub.hello()[0] == "WELCOME", "the publisher, silent too, opens a new session")
 subprocess.run([pgctl, "stop"], check=True)
 retry = pub.event("crm.contact.updated", record_id="x")
-got = publish_one(pub, retry, 15000)
+got = publish_resuming(pub, retry, 15000)
 check(got and got.status == P.CONFIRM_RETRY,
       "with the database down a publish is answered RETRY: %s" % (got.reason if got else "none"))
-got = publish_one(pub, retry, 15000)
+got = publish_resuming(pub, retry, 15000)
 check(got and got.status == P.CONFIRM_RETRY,
       "and again, while it stays down: %s" % (got.reason if got else "none"))
 subprocess.run([pgctl, "start"], check=True)
-deadline, status = time.time() + 30, None
-while time.time() < deadline:
-    got = publish_one(pub, retry, 5000)
-    status = got.status if got else None
-    if status == P.CONFIRM_OK:
-        break
-    time.sleep(0.3)
-check(status == P.CONFIRM_OK, "once the database is back the same event is journaled")
-open(os.environ["E2E_DIR"] + "/goodbye.wait", "w").close()
+
+
+def journaled():
+    got = publish_resuming(pub, retry, 5000)
+    return got if got and got.status == P.CONFIRM_OK else None
+
+
+J.wait_for("the same event, resent, is accepted once the database is back", journaled,
+           timeout_s=60, interval_s=0.2)
+check(True, "once the database is back the same event is journaled")
+os.kill(hub_pid, signal.SIGTERM)
 cmd, m = pub.recv(20000, skip=("HEARTBEAT", "CONFIRM"))
 check(cmd == "GOODBYE" and "shutting down" in m.reason, "SIGTERM: the hub says GOODBYE")
+J.finish("test_sessions")
 PY
-wait "$HUB_PID" || fail "joineryd exited non-zero on SIGTERM"
+wait_exit "$HUB_PID" "joineryd, on SIGTERM,"
 HUB_PID=""
-grep -q "journal database unavailable" "$E2E_DIR/hub.log" || fail "outage not logged"
-grep -q "journal database available again" "$E2E_DIR/hub.log" || fail "recovery not logged"
+log_has "$E2E_DIR/hub.log" "journal database unavailable" || fail "outage not logged"
+log_has "$E2E_DIR/hub.log" "journal database available again" || fail "recovery not logged"
+log_has "$E2E_DIR/hub.log" "stopped cleanly" || fail "no clean stop logged"
 echo "test_sessions: ok"
