@@ -6,12 +6,11 @@
  * The envelope is parsed in place (pbwire) and journaled as received, with
  * the hub's received_at (and source, if the publisher left it empty)
  * appended: protobuf's last-value-wins rule makes the appended fields count. */
-#include "core.h"
+#include "ingest.h"
 
-#include "deliver.h"
-#include "ingest_master.h"
 #include "base/log.h"
 #include "base/route.h"
+#include "ingest_master.h"
 
 #include <joinery/v1/case.pb-c.h>
 #include <joinery/v1/crm.pb-c.h>
@@ -21,6 +20,7 @@
 #include <joinery/v1/person.pb-c.h>
 #include <joinery/v1/protocol.pb-c.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PENDING_MAX_EVENTS 100000 /* beyond this, publishers are asked to retry */
@@ -191,8 +191,8 @@ static void refuse(core_t *c, session_t *s, const pb_envelope_t *v, const char *
     snprintf(type, sizeof type, "%.*s", (int)(v->type_len > 128 ? 128 : v->type_len),
              v->type ? v->type : "");
     if (!c->db_up || c->pending->nrejects >= PENDING_MAX_REJECTS) {
-        session_add_confirm(c, s, event_id, idl, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
-                            "the hub cannot keep refused events right now; resend later");
+        core_confirm(c, s, event_id, idl, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
+                     "the hub cannot keep refused events right now; resend later");
         return;
     }
     jbatch_add_reject(c->pending, s->adapter->name, event_id, type, why, env, len, c->now_us);
@@ -239,9 +239,8 @@ static int apply_master(core_t *c, session_t *s, const pb_envelope_t *v, const u
                         size_t len, master_result_t *res)
 {
     if (c->master_stale) {
-        session_add_confirm(c, s, v->event_id, v->event_id_len,
-                            JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
-                            "master data is being reloaded after a failed commit; resend shortly");
+        core_confirm(c, s, v->event_id, v->event_id_len, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY,
+                     0, "master data is being reloaded after a failed commit; resend shortly");
         return 0;
     }
     char event_id[MAX_EVENT_ID + 1], type[129], local[MAX_RECORD_ID + 1], ptype[129], why[512];
@@ -266,9 +265,8 @@ static int apply_master(core_t *c, session_t *s, const pb_envelope_t *v, const u
                              .payload_len = v->payload_len};
     if (ingest_master_apply(c, &in, res, why, sizeof why) < 0) {
         log_warn("ingest", "master-data engine could not apply %s: %s", event_id, why);
-        session_add_confirm(c, s, v->event_id, v->event_id_len,
-                            JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
-                            "the master-data engine could not apply this event now; resend");
+        core_confirm(c, s, v->event_id, v->event_id_len, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY,
+                     0, "the master-data engine could not apply this event now; resend");
         return 0;
     }
     if (res->outcome == MASTER_REFUSED) {
@@ -314,12 +312,12 @@ static void confirm_duplicate(core_t *c, session_t *s, const pb_envelope_t *v, u
     const char *master = duplicate_master(c, s, v, mid);
     if (!(seq & DEDUP_PENDING)) {
         if (master)
-            session_add_confirm_master(c, s, v->event_id, v->event_id_len,
-                                       JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, master,
-                                       strlen(master));
+            core_confirm_master(c, s, v->event_id, v->event_id_len,
+                                JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, master,
+                                strlen(master));
         else
-            session_add_confirm(c, s, v->event_id, v->event_id_len,
-                                JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, NULL);
+            core_confirm(c, s, v->event_id, v->event_id_len,
+                         JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, NULL);
         return;
     }
     /* The original is still on its way to the journal: answer when it lands.
@@ -337,6 +335,27 @@ static void confirm_duplicate(core_t *c, session_t *s, const pb_envelope_t *v, u
 static bool pending_full(const core_t *c)
 {
     return c->pending->n >= PENDING_MAX_EVENTS || c->pending->data.len >= PENDING_MAX_BYTES;
+}
+
+/* Notes a transient event for deliver_transients: ENV stays in the message. */
+static int note_transient(core_t *c, const session_t *s, const pb_envelope_t *v, const uint8_t *env,
+                          size_t len)
+{
+    if (c->ntransient == c->captransient) {
+        size_t ncap = c->captransient ? c->captransient * 2 : 256;
+        transient_t *nt = realloc(c->transient, ncap * sizeof *nt);
+        if (!nt)
+            return -1;
+        c->transient = nt;
+        c->captransient = ncap;
+    }
+    transient_t *t = &c->transient[c->ntransient++];
+    t->type = v->type;
+    t->type_len = (uint32_t)v->type_len;
+    t->env = env;
+    t->env_len = (uint32_t)len;
+    t->extra_len = (uint16_t)hub_fields(c, s, v, NULL, t->extra, sizeof t->extra);
+    return 0;
 }
 
 static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
@@ -365,20 +384,19 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
         return;
     }
     if (route_match_any(c->cfg->transient.items, c->cfg->transient.count, v.type, v.type_len)) {
-        uint8_t extra[160];
-        size_t nextra = hub_fields(c, s, &v, NULL, extra, sizeof extra);
-        /* Transient: routed now, never journaled, confirmed at once. */
-        pb_buf_t *o = &c->env;
-        o->len = 0;
-        pb_put_raw(o, env, len);
-        pb_put_raw(o, extra, nextra);
-        deliver_transient(c, v.type, v.type_len, o->data, o->len);
-        session_add_confirm(c, s, v.event_id, v.event_id_len, 0, 0, NULL);
+        /* Transient: never journaled, confirmed at once, and routed as soon
+         * as the router has dispatched this message (c->transient). */
+        if (note_transient(c, s, &v, env, len) < 0) {
+            core_confirm(c, s, v.event_id, v.event_id_len,
+                         JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0, "hub out of memory");
+            return;
+        }
+        core_confirm(c, s, v.event_id, v.event_id_len, 0, 0, NULL);
         return;
     }
     if (retry) {
-        session_add_confirm(c, s, v.event_id, v.event_id_len,
-                            JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0, retry);
+        core_confirm(c, s, v.event_id, v.event_id_len, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY,
+                     0, retry);
         return;
     }
     master_result_t res = {0};
@@ -395,8 +413,8 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
         jbatch_add(c->pending, seq, v.type, v.type_len, s->adapter->name, strlen(s->adapter->name),
                    v.event_id, v.event_id_len, ek, eklen, env, len, c->now_us);
     if (!e || jbatch_extend_last(c->pending, extra, nextra) < 0) {
-        session_add_confirm(c, s, v.event_id, v.event_id_len,
-                            JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0, "hub out of memory");
+        core_confirm(c, s, v.event_id, v.event_id_len, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY,
+                     0, "hub out of memory");
         return;
     }
     e->session = s->id;
@@ -446,7 +464,7 @@ static void confirm_entry(core_t *c, const jbatch_t *b, const jentry_t *e, int s
 {
     session_t *s = core_session(c, e->session);
     if (s)
-        session_add_confirm(c, s, jentry_event_id(b, e), e->event_id_len, status, seq, reason);
+        core_confirm(c, s, jentry_event_id(b, e), e->event_id_len, status, seq, reason);
 }
 
 static void confirm_owed(core_t *c, const jbatch_t *b, bool failed)
@@ -457,15 +475,14 @@ static void confirm_owed(core_t *c, const jbatch_t *b, bool failed)
         if (!s)
             continue;
         if (failed)
-            session_add_confirm(c, s, k->event_id, strlen(k->event_id),
-                                JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
-                                "not kept: the journal commit failed; resend");
+            core_confirm(c, s, k->event_id, strlen(k->event_id),
+                         JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
+                         "not kept: the journal commit failed; resend");
         else if (k->master_id[0] != '\0')
-            session_add_confirm_master(c, s, k->event_id, strlen(k->event_id), k->status, k->seq,
-                                       k->master_id, strlen(k->master_id));
+            core_confirm_master(c, s, k->event_id, strlen(k->event_id), k->status, k->seq,
+                                k->master_id, strlen(k->master_id));
         else
-            session_add_confirm(c, s, k->event_id, strlen(k->event_id), k->status, k->seq,
-                                k->reason);
+            core_confirm(c, s, k->event_id, strlen(k->event_id), k->status, k->seq, k->reason);
     }
 }
 
@@ -489,10 +506,10 @@ void ingest_committed(core_t *c, jbatch_t *b)
             /* An entity event's ordering key is its golden record: "m:<master id>". */
             const char *ek = jentry_entity_key(b, e);
             if (e->entity_key_len > 2 && ek[0] == 'm' && ek[1] == ':')
-                session_add_confirm_master(c, s, jentry_event_id(b, e), e->event_id_len, 0, e->seq,
-                                           ek + 2, e->entity_key_len - 2u);
+                core_confirm_master(c, s, jentry_event_id(b, e), e->event_id_len, 0, e->seq, ek + 2,
+                                    e->entity_key_len - 2u);
             else
-                session_add_confirm(c, s, jentry_event_id(b, e), e->event_id_len, 0, e->seq, NULL);
+                core_confirm(c, s, jentry_event_id(b, e), e->event_id_len, 0, e->seq, NULL);
             c->adapter_stats[s->adapter_index].published++;
         }
         if (e->seq > c->head_seq)

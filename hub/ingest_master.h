@@ -21,5 +21,8 @@ int ingest_master_apply(core_t *c, const ingest_master_in_t *in, master_result_t
                         size_t why_len);
 /* Journals the held events, caused by event CAUSE, after it. */
 int ingest_master_commit_derived(core_t *c, const char *cause, size_t cause_len);
+/* Rebuilds the master-data engines (persons, addresses and cases) from the
+ * database (after a failed commit). */
+int ingest_master_reload(core_t *c);
 
 #endif
