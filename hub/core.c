@@ -52,9 +52,9 @@ void core_destroy(core_t **cp)
     core_t *c = *cp;
     if (!c)
         return;
-    /* First: the store thread finishes what it holds. */
+    /* First: the store thread finishes what it holds and gives back (or
+     * frees) every batch still in its pipe. */
     store_destroy(&c->store);
-    jbatch_release(&c->inflight);
     for (size_t i = 0; i < CORE_MAX_SESSIONS; i++) {
         pb_buf_free(&c->sessions[i].confirm);
         free(c->sessions[i].subs);
@@ -62,6 +62,8 @@ void core_destroy(core_t **cp)
     window_destroy(&c->window);
     dedup_destroy(&c->dedup);
     jbatch_release(&c->pending);
+    free(c->pending_owed.v);
+    free(c->inflight.owed.v);
     uint64_t searches = 0, scored = 0, bounded = 0;
     if (c->master)
         master_search_counts(c->master, &searches, &scored, &bounded);
@@ -191,21 +193,26 @@ void core_flush_confirms(core_t *c, session_t *s)
 
 bool core_pending_empty(const core_t *c)
 {
-    return jbatch_empty(c->pending);
+    return jbatch_empty(c->pending) && c->pending_owed.n == 0;
 }
 
 void core_dispatch(core_t *c)
 {
-    if (c->inflight || !c->db_up || core_pending_empty(c))
+    if (c->inflight.away || !c->db_up || core_pending_empty(c))
         return;
     jbatch_t *next = jbatch_new(JB_COMMIT);
     if (!next)
         return;
-    c->pending->created_us = c->now_us;
     if (store_submit(c->store, c->pending) < 0) {
         jbatch_release(&next);
         return;
     }
-    c->inflight = c->pending;
+    /* The batch is the store's now: only the core's bookkeeping stays. The
+     * owed lists swap, so neither is allocated again. */
     c->pending = next;
+    c->inflight.away = true;
+    owed_list_t owed = c->inflight.owed;
+    c->inflight.owed = c->pending_owed;
+    c->pending_owed = owed;
+    c->pending_owed.n = 0;
 }

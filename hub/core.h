@@ -72,6 +72,34 @@ typedef struct {
     size_t nsubs, capsubs;
 } session_t;
 
+/* A CONFIRM owed once a commit's outcome is known, for a publish that is not
+ * an entry of that batch: a refusal (kept as a rejected_event row) or a
+ * re-send of an event still on its way to the journal. */
+typedef struct {
+    int32_t session;
+    uint8_t status; /* ConfirmStatus */
+    uint64_t seq;
+    char event_id[129];
+    char reason[256];
+    char master_id[MASTER_ID_MAX]; /* "" or the golden record a re-sent entity event resolved to */
+} owed_t;
+
+typedef struct {
+    owed_t *v;
+    size_t n, cap;
+} owed_list_t;
+
+/* What the core keeps of a group commit. The batch itself (jbatch_t: the
+ * events and rows the store writes) passes to the store thread with
+ * store_submit and comes back with store_receive; in between the core holds
+ * no pointer to it, so it cannot touch it. What the core adds to a commit
+ * while it is away (a re-send's CONFIRM) goes here, in memory the store never
+ * sees. */
+typedef struct {
+    bool away;        /* with the store thread */
+    owed_list_t owed; /* CONFIRMs to send when it comes back */
+} commit_t;
+
 /* A person payload decodes into well under this; a larger one takes a block of its own. */
 #define PB_ARENA_BLOCK 16384
 
@@ -86,8 +114,9 @@ typedef struct core {
     /* journal */
     window_t *window;
     dedup_t *dedup;
-    jbatch_t *pending;  /* gathering the next group commit */
-    jbatch_t *inflight; /* with the store; only core-only fields may be touched */
+    jbatch_t *pending;        /* gathering the next group commit */
+    owed_list_t pending_owed; /* CONFIRMs owed when it commits */
+    commit_t inflight;        /* the commit with the store, if any */
     bool db_up;
     uint64_t next_seq; /* next sequence number to assign */
     uint64_t head_seq; /* highest committed */

@@ -836,7 +836,7 @@ void deliver_queue_cursors(core_t *c)
     for (size_t i = 0; i < c->nsubs; i++) {
         sub_t *s = c->subs[i];
         uint64_t f = deliver_floor(s);
-        if (f > s->queued_floor || (f > s->persisted_floor && !c->inflight)) {
+        if (f > s->queued_floor || (f > s->persisted_floor && !c->inflight.away)) {
             if (jbatch_add_cursor(c->pending, s->adapter, s->name, f, NULL, 0) == 0)
                 s->queued_floor = f;
         }

@@ -182,6 +182,35 @@ void ingest_keep_refused(core_t *c, const char *adapter, const char *reason, con
     jbatch_add_reject(c->pending, adapter, "", "", reason, bytes, len, c->now_us);
 }
 
+/* A CONFIRM for when the commit that holds what it answers comes back. */
+static int owe(owed_list_t *l, int32_t session, const char *event_id, size_t len, int status,
+               uint64_t seq, const char *reason, const char *master_id)
+{
+    if (len >= sizeof l->v[0].event_id)
+        return -1;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        owed_t *nv = realloc(l->v, ncap * sizeof *nv);
+        if (!nv)
+            return -1;
+        l->v = nv;
+        l->cap = ncap;
+    }
+    owed_t *o = &l->v[l->n++];
+    o->session = session;
+    o->status = (uint8_t)status;
+    o->seq = seq;
+    memcpy(o->event_id, event_id, len);
+    o->event_id[len] = '\0';
+    snprintf(o->reason, sizeof o->reason, "%s", reason ? reason : "");
+    size_t mlen = master_id ? strlen(master_id) : 0;
+    if (mlen >= sizeof o->master_id)
+        mlen = 0;
+    memcpy(o->master_id, master_id ? master_id : "", mlen);
+    o->master_id[mlen] = '\0';
+    return 0;
+}
+
 static void refuse(core_t *c, session_t *s, const pb_envelope_t *v, const char *why,
                    const uint8_t *env, size_t len)
 {
@@ -196,8 +225,8 @@ static void refuse(core_t *c, session_t *s, const pb_envelope_t *v, const char *
         return;
     }
     jbatch_add_reject(c->pending, s->adapter->name, event_id, type, why, env, len, c->now_us);
-    jbatch_add_confirm(c->pending, s->id, event_id, idl,
-                       JOINERY__V1__CONFIRM_STATUS__CONFIRM_REJECTED, 0, why);
+    owe(&c->pending_owed, s->id, event_id, idl, JOINERY__V1__CONFIRM_STATUS__CONFIRM_REJECTED, 0,
+        why, NULL);
     c->adapter_stats[s->adapter_index].rejected++;
     c->rejected++;
 }
@@ -276,9 +305,6 @@ static int apply_master(core_t *c, session_t *s, const pb_envelope_t *v, const u
     return 1;
 }
 
-_Static_assert(sizeof(((jconfirm_t *)0)->master_id) >= MASTER_ID_MAX,
-               "a deferred confirm holds a whole master id");
-
 static bool has_prefix(const pb_envelope_t *v, const char *prefix)
 {
     size_t n = strlen(prefix);
@@ -321,15 +347,15 @@ static void confirm_duplicate(core_t *c, session_t *s, const pb_envelope_t *v, u
         return;
     }
     /* The original is still on its way to the journal: answer when it lands.
-     * It is in the pending batch unless a commit is in flight and holds it. */
+     * It is in the pending batch unless a commit is in flight and holds it;
+     * then the answer waits in the core's bookkeeping of that commit, not in
+     * the batch, which is the store's while it is away. */
     seq &= ~DEDUP_PENDING;
-    jbatch_t *b = c->pending;
-    if (c->pending->n == 0 || seq < c->pending->e[0].seq)
-        b = c->inflight ? c->inflight : c->pending;
-    if (jbatch_add_confirm(b, s->id, v->event_id, v->event_id_len,
-                           JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, NULL) == 0 &&
-        master)
-        jbatch_set_confirm_master(b, master);
+    owed_list_t *owed = &c->pending_owed;
+    if ((c->pending->n == 0 || seq < c->pending->e[0].seq) && c->inflight.away)
+        owed = &c->inflight.owed;
+    owe(owed, s->id, v->event_id, v->event_id_len, JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE,
+        seq, NULL, master);
 }
 
 static bool pending_full(const core_t *c)
@@ -467,10 +493,11 @@ static void confirm_entry(core_t *c, const jbatch_t *b, const jentry_t *e, int s
         core_confirm(c, s, jentry_event_id(b, e), e->event_id_len, status, seq, reason);
 }
 
-static void confirm_owed(core_t *c, const jbatch_t *b, bool failed)
+/* Sends the CONFIRMs OWED for a commit that came back, and empties it. */
+static void confirm_owed(core_t *c, owed_list_t *owed, bool failed)
 {
-    for (size_t i = 0; i < b->nconfirms; i++) {
-        const jconfirm_t *k = &b->confirms[i];
+    for (size_t i = 0; i < owed->n; i++) {
+        const owed_t *k = &owed->v[i];
         session_t *s = core_session(c, k->session);
         if (!s)
             continue;
@@ -484,9 +511,10 @@ static void confirm_owed(core_t *c, const jbatch_t *b, bool failed)
         else
             core_confirm(c, s, k->event_id, strlen(k->event_id), k->status, k->seq, k->reason);
     }
+    owed->n = 0;
 }
 
-void ingest_committed(core_t *c, jbatch_t *b)
+void ingest_committed(core_t *c, jbatch_t *b, owed_list_t *owed)
 {
     bool any = false;
     for (size_t i = 0; i < b->n; i++) {
@@ -515,7 +543,7 @@ void ingest_committed(core_t *c, jbatch_t *b)
         if (e->seq > c->head_seq)
             c->head_seq = e->seq;
     }
-    confirm_owed(c, b, false);
+    confirm_owed(c, owed, false);
     /* The engine's rows are in the database now; the window keeps a batch
      * for its events only, and a quarter of a million events' worth of rows
      * would be memory held for nothing (and fresh memory for every batch). */
@@ -524,7 +552,7 @@ void ingest_committed(core_t *c, jbatch_t *b)
         window_push(c->window, b);
 }
 
-void ingest_failed(core_t *c, jbatch_t *b)
+void ingest_failed(core_t *c, jbatch_t *b, owed_list_t *owed)
 {
     char reason[320];
     snprintf(reason, sizeof reason, "not journaled (%s); resend", b->error);
@@ -534,7 +562,7 @@ void ingest_failed(core_t *c, jbatch_t *b)
                                       e->event_id_len));
         confirm_entry(c, b, e, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0, reason);
     }
-    confirm_owed(c, b, true);
+    confirm_owed(c, owed, true);
     /* Dead letters were settled in memory already: they must reach the table. */
     jbatch_take_dead(c->pending, b);
     if (b->nsql && c->master) {
@@ -554,7 +582,7 @@ void ingest_failed(core_t *c, jbatch_t *b)
                               pending->cursors[i].patterns, pending->cursors[i].npatterns);
         snprintf(pending->error, sizeof pending->error, "an earlier commit failed");
         jbatch_truncate_sql(pending, 0); /* its rows came from the stale engine: drop them */
-        ingest_failed(c, pending);
+        ingest_failed(c, pending, &c->pending_owed);
         jbatch_release(&pending);
     }
 }

@@ -6,9 +6,10 @@
 #include "core.h"
 
 void ingest_publish(core_t *c, session_t *s, const uint8_t *body, size_t len);
-/* A commit came back from the store. */
-void ingest_committed(core_t *c, jbatch_t *b);
-void ingest_failed(core_t *c, jbatch_t *b);
+/* A commit came back: B is the batch the store wrote, OWED what the core kept
+ * of it while it was away (emptied here). */
+void ingest_committed(core_t *c, jbatch_t *b, owed_list_t *owed);
+void ingest_failed(core_t *c, jbatch_t *b, owed_list_t *owed);
 /* Keeps refused bytes that never became an envelope (bad frames). */
 void ingest_keep_refused(core_t *c, const char *adapter, const char *reason, const void *bytes,
                          size_t len);

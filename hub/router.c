@@ -81,12 +81,14 @@ static void on_store(core_t *c)
         } else if (b->kind == JB_FETCH) {
             deliver_fetched(c, b);
         } else {
-            c->inflight = NULL;
+            /* The commit is back: its batch and the core's bookkeeping of it
+             * meet again. */
+            c->inflight.away = false;
             if (b->status == JB_COMMITTED) {
-                ingest_committed(c, b);
+                ingest_committed(c, b, &c->inflight.owed);
                 deliver_cursors_committed(c, b);
             } else {
-                ingest_failed(c, b);
+                ingest_failed(c, b, &c->inflight.owed);
             }
             jbatch_release(&b);
             deliver_pump_all(c);
@@ -525,7 +527,7 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
         deliver_pump_all(c); /* retries that fell due */
         *next_cursor = c->now_us + CURSOR_FLUSH_US;
     }
-    if (c->master_stale && c->db_up && !c->inflight && c->now_us >= c->master_retry_us) {
+    if (c->master_stale && c->db_up && !c->inflight.away && c->now_us >= c->master_retry_us) {
         if (ingest_master_reload(c) < 0)
             c->master_retry_us = c->now_us + 1000000;
     }
@@ -550,7 +552,7 @@ static void loop(core_t *c)
         if (c->stopping) {
             if (!stop_by)
                 stop_by = c->now_us + STOP_GRACE_US;
-            bool drained = !c->inflight && (core_pending_empty(c) || !c->db_up);
+            bool drained = !c->inflight.away && (core_pending_empty(c) || !c->db_up);
             if (drained || c->now_us > stop_by)
                 break;
         }

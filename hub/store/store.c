@@ -1158,6 +1158,15 @@ void store_destroy(store_t **sp)
     if (s->started) {
         send_msg(s->core_sock, 0, NULL);
         pthread_join(s->thread, NULL);
+        /* What the thread handed back that nobody received, and what it never
+         * took: each batch is freed once, here. */
+        store_msg_t m;
+        while (zmq_recv(s->core_sock, &m, sizeof m, ZMQ_DONTWAIT) == (int)sizeof m)
+            if (m.batch)
+                jbatch_release(&m.batch);
+        while (zmq_recv(s->store_sock, &m, sizeof m, ZMQ_DONTWAIT) == (int)sizeof m)
+            if (m.batch)
+                jbatch_release(&m.batch);
     } else {
         PQfinish(s->conn);
     }
@@ -1178,7 +1187,8 @@ void *store_socket(store_t *s)
 
 int store_submit(store_t *s, jbatch_t *b)
 {
-    return send_msg(s->core_sock, STORE_BATCH, b);
+    store_msg_t m = {STORE_BATCH, b};
+    return zmq_send(s->core_sock, &m, sizeof m, ZMQ_DONTWAIT) == (int)sizeof m ? 0 : -1;
 }
 
 int store_receive(store_t *s, store_event_t *ev, jbatch_t **b)

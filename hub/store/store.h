@@ -28,11 +28,13 @@ typedef enum { STORE_BATCH = 1, STORE_DB_DOWN, STORE_DB_UP } store_event_t;
 
 /* Starts the store thread on CTX with its own connection to CONNINFO. */
 store_t *store_new(void *ctx, const char *conninfo, char *err, size_t errlen);
-/* Stops the thread after the batch in flight, if any, is finished. */
+/* Stops the thread after the batch in flight, if any, is finished, then frees
+ * every batch it did not hand back. */
 void store_destroy(store_t **s);
 /* The core's end of the pipe, for zmq_poll. */
 void *store_socket(store_t *s);
-/* Hands B to the store (JB_COMMIT or JB_FETCH). Ownership passes. */
+/* Hands B to the store (JB_COMMIT or JB_FETCH). Ownership passes. Never
+ * blocks: -1 (ownership stays) if the pipe is full. */
 int store_submit(store_t *s, jbatch_t *b);
 /* After the socket polls readable: what happened, and for STORE_BATCH the
  * batch, whose ownership returns to the caller. 0, or -1 if nothing. */
