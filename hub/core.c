@@ -53,7 +53,7 @@ void core_destroy(core_t **cp)
     if (!c)
         return;
     /* First: the store thread finishes what it holds and gives back (or
-     * frees) every batch still in its pipe. */
+     * frees) every batch and job still in its pipe. */
     store_destroy(&c->store);
     for (size_t i = 0; i < CORE_MAX_SESSIONS; i++) {
         pb_buf_free(&c->sessions[i].confirm);

@@ -4,9 +4,9 @@
  * session), the session table, and handing the pending batch to the store.
  *
  * Everything here is touched by the core thread only; other threads (the
- * store) receive batches by pointer and give them back. Like Redis's server
- * struct, one struct holds it all so a reader finds the whole state in one
- * place; each module owns its part of it.
+ * store) receive batches and jobs by pointer and give them back. Like Redis's
+ * server struct, one struct holds it all so a reader finds the whole state in
+ * one place; each module owns its part of it.
  *
  * The modules above core.c (hub/README.md, "Files of the core thread"):
  *   router.c   the poll loop and message dispatch; the only module that calls
@@ -137,11 +137,12 @@ typedef struct core {
 
     /* master data (ingest_master.c's) */
     master_t *master;
-    entity_t *entity;  /* addresses and cases; reloaded with master */
-    bool master_stale; /* a commit with master-data rows failed: reload first */
-    int64_t master_retry_us;
-    const char *conninfo;
-    pb_buf_t derived; /* events the engine emitted for the envelope being ingested */
+    entity_t *entity;        /* addresses and cases; reloaded with master */
+    bool master_stale;       /* a commit with master-data rows failed: reload first */
+    bool master_reloading;   /* a reload is with the store thread */
+    uint64_t master_epoch;   /* counts the times the engines went stale */
+    int64_t master_retry_us; /* no reload before this (after one failed) */
+    pb_buf_t derived;        /* events the engine emitted for the envelope being ingested */
     size_t nderived;
 
     /* counters */

@@ -455,7 +455,7 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
         /* The engine has moved on; its effects cannot be journaled. */
         log_error("ingest", "could not journal the master-data events caused by seq %llu",
                   (unsigned long long)seq);
-        c->master_stale = true;
+        ingest_master_stale(c);
     }
 }
 
@@ -568,7 +568,7 @@ void ingest_failed(core_t *c, jbatch_t *b, owed_list_t *owed)
     if (b->nsql && c->master) {
         /* The engine's memory is ahead of the database, and the pending batch
          * was decided on top of it: refuse that too (RETRY) and reload. */
-        c->master_stale = true;
+        ingest_master_stale(c);
         jbatch_t *pending = c->pending;
         c->pending = jbatch_new(JB_COMMIT);
         if (!c->pending) {

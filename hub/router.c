@@ -69,7 +69,8 @@ static void on_store(core_t *c)
 {
     store_event_t ev;
     jbatch_t *b;
-    while (store_receive(c->store, &ev, &b) == 0) {
+    store_job_t *job;
+    while (store_receive(c->store, &ev, &b, &job) == 0) {
         if (ev == STORE_DB_DOWN) {
             if (c->db_up)
                 log_warn("router", "journal database unavailable: publishes are answered RETRY");
@@ -78,6 +79,8 @@ static void on_store(core_t *c)
             if (!c->db_up)
                 log_info("router", "journal database available again");
             c->db_up = true;
+        } else if (ev == STORE_JOB) {
+            ingest_master_job_done(c, job); /* the only jobs there are */
         } else if (b->kind == JB_FETCH) {
             deliver_fetched(c, b);
         } else {
@@ -527,10 +530,7 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
         deliver_pump_all(c); /* retries that fell due */
         *next_cursor = c->now_us + CURSOR_FLUSH_US;
     }
-    if (c->master_stale && c->db_up && !c->inflight.away && c->now_us >= c->master_retry_us) {
-        if (ingest_master_reload(c) < 0)
-            c->master_retry_us = c->now_us + 1000000;
-    }
+    ingest_master_reload(c); /* hands the store a job if the engines are stale */
     deliver_flush_transient(c);
     for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
         if (c->sessions[i].active && c->sessions[i].confirm.len)
@@ -587,7 +587,6 @@ int router_run(const config_t *cfg, const char *conninfo)
         goto out;
     }
     c->ctx = zmq_ctx_new();
-    c->conninfo = conninfo;
     c->store = c->ctx ? store_new(c->ctx, conninfo, err, sizeof err) : NULL;
     if (!c->store) {
         log_error("router", "%s", c->ctx ? err : "cannot create a ZeroMQ context");
