@@ -1,10 +1,21 @@
-/* core.h - the state owned by the hub's one core thread, and the functions
- * the core modules (router, session, ingest, deliver) call on each other.
+/* core.h - the state owned by the hub's one core thread, and core.c, the
+ * part of the core every module may call: making and freeing the core,
+ * sending to adapters (core_send, core_send_error, the CONFIRMs gathered per
+ * session), the session table, and handing the pending batch to the store.
  *
  * Everything here is touched by the core thread only; other threads (the
- * store) receive batches by pointer and give them back. Like Redis's server
- * struct, one struct holds it all so a reader finds the whole state in one
- * place; each module owns its part of it. */
+ * store) receive batches and jobs by pointer and give them back. Like Redis's
+ * server struct, one struct holds it all so a reader finds the whole state in
+ * one place; each module owns its part of it.
+ *
+ * The modules above core.c (hub/README.md, "Files of the core thread"):
+ *   router.c   the poll loop and message dispatch; the only module that calls
+ *              the others (router.h)
+ *   session.c  HELLO's session, heartbeats, expiry (session.h)
+ *   ingest.c   PUBLISH, CONFIRM after commit (ingest.h); ingest_master.c
+ *              puts the master-data engine on that path (ingest_master.h)
+ *   deliver.c  subscriptions (deliver.h)
+ * Each of them calls core.c and its own header; none calls another's. */
 #ifndef JOINERY_CORE_H
 #define JOINERY_CORE_H
 
@@ -12,12 +23,12 @@
 #include <stdint.h>
 
 #include "base/config.h"
-#include "master/entity.h"
 #include "base/hmap.h"
-#include "master/master.h"
 #include "base/pbarena.h"
-#include "store/journal.h"
 #include "base/pbwire.h"
+#include "master/entity.h"
+#include "master/master.h"
+#include "store/journal.h"
 #include "store/store.h"
 
 #define CORE_MAX_SESSIONS 1024
@@ -26,8 +37,21 @@
  * that has gone is never sent to whoever took its slot. */
 #define SESSION_SLOT(id) ((id) & (CORE_MAX_SESSIONS - 1))
 #define SESSION_GEN(id) ((uint32_t)(id) >> 10)
+#define DEDUP_CAPACITY (512u * 1024)
 
 typedef struct sub sub_t;
+
+/* A transient event of the message being handled: ingest.c notes it, and
+ * deliver.c routes it once the router has dispatched the message, before the
+ * message is released. The envelope is not copied: it stays in the message;
+ * the hub's fields to append to it are. */
+typedef struct {
+    const char *type;
+    const uint8_t *env;
+    uint32_t env_len, type_len;
+    uint16_t extra_len;
+    uint8_t extra[160];
+} transient_t;
 
 typedef struct {
     uint64_t published, delivered, rejected;
@@ -43,10 +67,38 @@ typedef struct {
     const config_adapter_t *adapter;
     size_t adapter_index;
     int64_t last_seen_us;
-    pb_buf_t confirm; /* ConfirmEntry fields waiting to be sent */
-    sub_t **subs;     /* subscriptions attached to this session */
+    pb_buf_t confirm; /* ConfirmEntry fields waiting to be sent (core_confirm) */
+    sub_t **subs;     /* subscriptions attached to this session (deliver.c's) */
     size_t nsubs, capsubs;
 } session_t;
+
+/* A CONFIRM owed once a commit's outcome is known, for a publish that is not
+ * an entry of that batch: a refusal (kept as a rejected_event row) or a
+ * re-send of an event still on its way to the journal. */
+typedef struct {
+    int32_t session;
+    uint8_t status; /* ConfirmStatus */
+    uint64_t seq;
+    char event_id[129];
+    char reason[256];
+    char master_id[MASTER_ID_MAX]; /* "" or the golden record a re-sent entity event resolved to */
+} owed_t;
+
+typedef struct {
+    owed_t *v;
+    size_t n, cap;
+} owed_list_t;
+
+/* What the core keeps of a group commit. The batch itself (jbatch_t: the
+ * events and rows the store writes) passes to the store thread with
+ * store_submit and comes back with store_receive; in between the core holds
+ * no pointer to it, so it cannot touch it. What the core adds to a commit
+ * while it is away (a re-send's CONFIRM) goes here, in memory the store never
+ * sees. */
+typedef struct {
+    bool away;        /* with the store thread */
+    owed_list_t owed; /* CONFIRMs to send when it comes back */
+} commit_t;
 
 /* A person payload decodes into well under this; a larger one takes a block of its own. */
 #define PB_ARENA_BLOCK 16384
@@ -62,37 +114,42 @@ typedef struct core {
     /* journal */
     window_t *window;
     dedup_t *dedup;
-    jbatch_t *pending;  /* gathering the next group commit */
-    jbatch_t *inflight; /* with the store; only core-only fields may be touched */
+    jbatch_t *pending;        /* gathering the next group commit */
+    owed_list_t pending_owed; /* CONFIRMs owed when it commits */
+    commit_t inflight;        /* the commit with the store, if any */
     bool db_up;
     uint64_t next_seq; /* next sequence number to assign */
     uint64_t head_seq; /* highest committed */
 
-    /* sessions */
+    /* sessions (the table is core.c's; session.c opens and closes them) */
     session_t sessions[CORE_MAX_SESSIONS];
     adapter_stats_t *adapter_stats; /* one per configured adapter */
 
-    /* subscriptions */
+    /* subscriptions (deliver.c's) */
     sub_t **subs;
     size_t nsubs, capsubs;
     uint64_t next_sub_id;
     struct dlv *dlv_free; /* pool of delivery records */
     struct ent *ent_free; /* pool of entity records */
+    /* transient events of the message being handled (see transient_t) */
+    transient_t *transient;
+    size_t ntransient, captransient;
 
-    /* master data */
+    /* master data (ingest_master.c's) */
     master_t *master;
-    entity_t *entity;  /* addresses and cases; reloaded with master */
-    bool master_stale; /* a commit with master-data rows failed: reload first */
-    int64_t master_retry_us;
-    const char *conninfo;
-    pb_buf_t derived; /* events the engine emitted for the envelope being ingested */
+    entity_t *entity;        /* addresses and cases; reloaded with master */
+    bool master_stale;       /* a commit with master-data rows failed: reload first */
+    bool master_reloading;   /* a reload is with the store thread */
+    uint64_t master_epoch;   /* counts the times the engines went stale */
+    int64_t master_retry_us; /* no reload before this (after one failed) */
+    pb_buf_t derived;        /* events the engine emitted for the envelope being ingested */
     size_t nderived;
 
     /* counters */
     uint64_t dead_letters, rejected, malformed;
 
     /* scratch buffers reused for every message: out for outgoing bodies,
-     * env for a transient envelope being routed (it is copied into out) */
+     * env for an envelope being built (it is copied into a batch) */
     pb_buf_t out;
     pb_buf_t env;
     pbarena_t *arena; /* decoded payloads, reset after each envelope's check */
@@ -101,44 +158,40 @@ typedef struct core {
 } core_t;
 
 int64_t core_now_us(void);
+
+/* The core with its window, dedup table and first pending batch; the rest
+ * (sockets, store, engines) is filled in by the router as it starts. */
+core_t *core_new(const config_t *cfg);
+/* Frees what core_new and the router's start put in: stops the store thread
+ * first. Sessions must have been closed (session_close) and subscriptions
+ * freed (deliver_destroy_all) before. */
+void core_destroy(core_t **c);
+
 /* Sends [rid][command][body] on the ROUTER; drops silently if the peer is gone. */
 void core_send(core_t *c, const session_t *s, const char *command, const void *body, size_t len);
 /* Sends ERROR to a peer that may have no session. */
 void core_send_error(core_t *c, const uint8_t *rid, size_t rid_len, int code, const char *command,
                      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-/* Hands the pending batch to the store if none is in flight. */
-void core_dispatch(core_t *c);
+
 /* The session with this id if it is still open, else NULL. */
 session_t *core_session(core_t *c, int32_t id);
+/* The open session on this routing id, or NULL. */
+session_t *core_session_find(core_t *c, const uint8_t *rid, size_t rid_len);
 
-/* session.c */
-session_t *session_find(core_t *c, const uint8_t *rid, size_t rid_len);
-session_t *session_open(core_t *c, const uint8_t *rid, size_t rid_len,
-                        const config_adapter_t *adapter);
-void session_close(core_t *c, session_t *s, const char *why);
-void session_add_confirm(core_t *c, session_t *s, const char *event_id, size_t id_len, int status,
-                         uint64_t seq, const char *reason);
+/* One ConfirmEntry for S, sent with the others gathered in this turn (one
+ * CONFIRM per session per turn). */
+void core_confirm(core_t *c, session_t *s, const char *event_id, size_t id_len, int status,
+                  uint64_t seq, const char *reason);
 /* The same, for a journaled event whose golden record is known (STATUS 0 OK, or DUPLICATE for a
  * re-sent one). */
-void session_add_confirm_master(core_t *c, session_t *s, const char *event_id, size_t id_len,
-                                int status, uint64_t seq, const char *master_id, size_t master_len);
-void session_flush_confirms(core_t *c, session_t *s);
-void session_tick(core_t *c); /* heartbeats and expiry */
-int session_attach(session_t *s, sub_t *sub);
-void session_detach(session_t *s, const sub_t *sub);
+void core_confirm_master(core_t *c, session_t *s, const char *event_id, size_t id_len, int status,
+                         uint64_t seq, const char *master_id, size_t master_len);
+/* Sends S's gathered CONFIRM entries. */
+void core_flush_confirms(core_t *c, session_t *s);
 
-/* router.c: runs the hub until SIGTERM/SIGINT; 0 on a clean stop. */
-int router_run(const config_t *cfg, const char *conninfo);
-
-/* ingest.c */
-/* Rebuilds the master-data engines (persons, addresses and cases) from the
- * database (after a failed commit). */
-int ingest_master_reload(core_t *c);
-void ingest_publish(core_t *c, session_t *s, const uint8_t *body, size_t len);
-void ingest_committed(core_t *c, jbatch_t *b);
-void ingest_failed(core_t *c, jbatch_t *b);
-/* Keeps refused bytes that never became an envelope (bad frames). */
-void ingest_keep_refused(core_t *c, const char *adapter, const char *reason, const void *bytes,
-                         size_t len);
+/* Hands the pending batch to the store if none is in flight. */
+void core_dispatch(core_t *c);
+/* Is there nothing to commit? */
+bool core_pending_empty(const core_t *c);
 
 #endif

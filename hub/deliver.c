@@ -123,6 +123,34 @@ static int ready_push(sub_t *s, uint64_t seq)
 
 /* ---- subscriptions ---- */
 
+/* A session's list of its subscriptions (session_t.subs), kept here. */
+static int attach_sub(session_t *s, sub_t *sub)
+{
+    for (size_t i = 0; i < s->nsubs; i++)
+        if (s->subs[i] == sub)
+            return 0;
+    if (s->nsubs == s->capsubs) {
+        size_t ncap = s->capsubs ? s->capsubs * 2 : 4;
+        sub_t **n = realloc(s->subs, ncap * sizeof *n);
+        if (!n)
+            return -1;
+        s->subs = n;
+        s->capsubs = ncap;
+    }
+    s->subs[s->nsubs++] = sub;
+    return 0;
+}
+
+static void detach_sub(session_t *s, const sub_t *sub)
+{
+    for (size_t i = 0; i < s->nsubs; i++) {
+        if (s->subs[i] == sub) {
+            s->subs[i] = s->subs[--s->nsubs];
+            return;
+        }
+    }
+}
+
 static void free_patterns(char **p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -246,6 +274,13 @@ uint64_t deliver_min_floor(const core_t *c)
             m = f;
     }
     return m;
+}
+
+void deliver_session_closed(core_t *c, session_t *sess)
+{
+    for (size_t i = 0; i < sess->nsubs; i++)
+        deliver_detach(c, sess->subs[i]);
+    sess->nsubs = 0;
 }
 
 void deliver_detach(core_t *c, sub_t *s)
@@ -496,9 +531,10 @@ static void flush_transient(core_t *c, sub_t *s)
     s->ntransient = 0;
 }
 
-void deliver_transient(core_t *c, const char *type, size_t type_len, const uint8_t *env,
-                       size_t env_len)
+static void route_transient(core_t *c, const transient_t *t)
 {
+    const char *type = t->type;
+    size_t type_len = t->type_len, env_len = (size_t)t->env_len + t->extra_len;
     for (size_t i = 0; i < c->nsubs; i++) {
         sub_t *s = c->subs[i];
         if (s->session < 0 || !route_match_any(s->patterns, s->npatterns, type, type_len))
@@ -506,15 +542,24 @@ void deliver_transient(core_t *c, const char *type, size_t type_len, const uint8
         pb_buf_t *b = &s->transient;
         if (!s->ntransient && pb_put_bytes_field(b, 1, s->name, strlen(s->name)) < 0)
             continue;
+        /* The envelope as journaled would be: the publisher's bytes, then the hub's fields. */
         size_t inner = pb_field_size_varint(2, 1) + pb_field_size_len(3, env_len) + 2;
         if (pb_put_len_header(b, 2, inner) < 0 || pb_put_varint_field(b, 2, 1) < 0 ||
-            pb_put_bytes_field(b, 3, env, env_len) < 0 || pb_put_varint_field(b, 4, 1) < 0)
+            pb_put_len_header(b, 3, env_len) < 0 || pb_put_raw(b, t->env, t->env_len) < 0 ||
+            pb_put_raw(b, t->extra, t->extra_len) < 0 || pb_put_varint_field(b, 4, 1) < 0)
             continue;
         s->ntransient++;
         s->delivered++;
         if (s->ntransient >= DELIVER_MAX_PER_MSG || b->len >= DELIVER_MAX_BYTES)
             flush_transient(c, s);
     }
+}
+
+void deliver_transients(core_t *c)
+{
+    for (size_t i = 0; i < c->ntransient; i++)
+        route_transient(c, &c->transient[i]);
+    c->ntransient = 0;
 }
 
 void deliver_flush_transient(core_t *c)
@@ -766,10 +811,10 @@ void deliver_subscribe(core_t *c, session_t *sess, const uint8_t *body, size_t l
              * delivered again. */
             session_t *old = core_session(c, s->session);
             if (old)
-                session_detach(old, s);
+                detach_sub(old, s);
             deliver_detach(c, s);
             s->session = sess->id;
-            session_attach(sess, s);
+            attach_sub(sess, s);
             s->credit = m->credit ? m->credit : c->cfg->default_credit;
             Joinery__V1__Subscribed ok = JOINERY__V1__SUBSCRIBED__INIT;
             ok.subscription = s->name;
@@ -791,7 +836,7 @@ void deliver_queue_cursors(core_t *c)
     for (size_t i = 0; i < c->nsubs; i++) {
         sub_t *s = c->subs[i];
         uint64_t f = deliver_floor(s);
-        if (f > s->queued_floor || (f > s->persisted_floor && !c->inflight)) {
+        if (f > s->queued_floor || (f > s->persisted_floor && !c->inflight.away)) {
             if (jbatch_add_cursor(c->pending, s->adapter, s->name, f, NULL, 0) == 0)
                 s->queued_floor = f;
         }

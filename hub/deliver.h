@@ -51,14 +51,19 @@ void deliver_ack(core_t *c, session_t *s, const uint8_t *body, size_t len);
 void deliver_nack(core_t *c, session_t *s, const uint8_t *body, size_t len);
 void deliver_credit(core_t *c, session_t *s, const uint8_t *body, size_t len);
 
-/* The session went away: everything in flight will be delivered again. */
+/* The subscription's session went away, or it is subscribed afresh:
+ * everything in flight will be delivered again. */
 void deliver_detach(core_t *c, sub_t *sub);
+/* The session is closing: detaches each of its subscriptions. Call before
+ * session_close. */
+void deliver_session_closed(core_t *c, session_t *s);
 /* New events were committed, credit arrived, a retry fell due... */
 void deliver_pump_all(core_t *c);
-/* A transient event: straight to the attached subscribers, at most once.
- * Gathered per subscription and sent by deliver_flush_transient. */
-void deliver_transient(core_t *c, const char *type, size_t type_len, const uint8_t *env,
-                       size_t env_len);
+/* The transient events ingest noted in c->transient: straight to the attached
+ * subscribers, at most once. Gathered per subscription and sent by
+ * deliver_flush_transient. Must run before the message they came in is
+ * released: their envelopes are still in it. */
+void deliver_transients(core_t *c);
 void deliver_flush_transient(core_t *c);
 /* Queues changed acked floors into the pending batch. */
 void deliver_queue_cursors(core_t *c);

@@ -6,12 +6,11 @@
  * The envelope is parsed in place (pbwire) and journaled as received, with
  * the hub's received_at (and source, if the publisher left it empty)
  * appended: protobuf's last-value-wins rule makes the appended fields count. */
-#include "core.h"
+#include "ingest.h"
 
-#include "deliver.h"
-#include "ingest_master.h"
 #include "base/log.h"
 #include "base/route.h"
+#include "ingest_master.h"
 
 #include <joinery/v1/case.pb-c.h>
 #include <joinery/v1/crm.pb-c.h>
@@ -21,6 +20,7 @@
 #include <joinery/v1/person.pb-c.h>
 #include <joinery/v1/protocol.pb-c.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PENDING_MAX_EVENTS 100000 /* beyond this, publishers are asked to retry */
@@ -182,6 +182,35 @@ void ingest_keep_refused(core_t *c, const char *adapter, const char *reason, con
     jbatch_add_reject(c->pending, adapter, "", "", reason, bytes, len, c->now_us);
 }
 
+/* A CONFIRM for when the commit that holds what it answers comes back. */
+static int owe(owed_list_t *l, int32_t session, const char *event_id, size_t len, int status,
+               uint64_t seq, const char *reason, const char *master_id)
+{
+    if (len >= sizeof l->v[0].event_id)
+        return -1;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        owed_t *nv = realloc(l->v, ncap * sizeof *nv);
+        if (!nv)
+            return -1;
+        l->v = nv;
+        l->cap = ncap;
+    }
+    owed_t *o = &l->v[l->n++];
+    o->session = session;
+    o->status = (uint8_t)status;
+    o->seq = seq;
+    memcpy(o->event_id, event_id, len);
+    o->event_id[len] = '\0';
+    snprintf(o->reason, sizeof o->reason, "%s", reason ? reason : "");
+    size_t mlen = master_id ? strlen(master_id) : 0;
+    if (mlen >= sizeof o->master_id)
+        mlen = 0;
+    memcpy(o->master_id, master_id ? master_id : "", mlen);
+    o->master_id[mlen] = '\0';
+    return 0;
+}
+
 static void refuse(core_t *c, session_t *s, const pb_envelope_t *v, const char *why,
                    const uint8_t *env, size_t len)
 {
@@ -191,13 +220,13 @@ static void refuse(core_t *c, session_t *s, const pb_envelope_t *v, const char *
     snprintf(type, sizeof type, "%.*s", (int)(v->type_len > 128 ? 128 : v->type_len),
              v->type ? v->type : "");
     if (!c->db_up || c->pending->nrejects >= PENDING_MAX_REJECTS) {
-        session_add_confirm(c, s, event_id, idl, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
-                            "the hub cannot keep refused events right now; resend later");
+        core_confirm(c, s, event_id, idl, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
+                     "the hub cannot keep refused events right now; resend later");
         return;
     }
     jbatch_add_reject(c->pending, s->adapter->name, event_id, type, why, env, len, c->now_us);
-    jbatch_add_confirm(c->pending, s->id, event_id, idl,
-                       JOINERY__V1__CONFIRM_STATUS__CONFIRM_REJECTED, 0, why);
+    owe(&c->pending_owed, s->id, event_id, idl, JOINERY__V1__CONFIRM_STATUS__CONFIRM_REJECTED, 0,
+        why, NULL);
     c->adapter_stats[s->adapter_index].rejected++;
     c->rejected++;
 }
@@ -239,9 +268,8 @@ static int apply_master(core_t *c, session_t *s, const pb_envelope_t *v, const u
                         size_t len, master_result_t *res)
 {
     if (c->master_stale) {
-        session_add_confirm(c, s, v->event_id, v->event_id_len,
-                            JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
-                            "master data is being reloaded after a failed commit; resend shortly");
+        core_confirm(c, s, v->event_id, v->event_id_len, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY,
+                     0, "master data is being reloaded after a failed commit; resend shortly");
         return 0;
     }
     char event_id[MAX_EVENT_ID + 1], type[129], local[MAX_RECORD_ID + 1], ptype[129], why[512];
@@ -266,9 +294,8 @@ static int apply_master(core_t *c, session_t *s, const pb_envelope_t *v, const u
                              .payload_len = v->payload_len};
     if (ingest_master_apply(c, &in, res, why, sizeof why) < 0) {
         log_warn("ingest", "master-data engine could not apply %s: %s", event_id, why);
-        session_add_confirm(c, s, v->event_id, v->event_id_len,
-                            JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
-                            "the master-data engine could not apply this event now; resend");
+        core_confirm(c, s, v->event_id, v->event_id_len, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY,
+                     0, "the master-data engine could not apply this event now; resend");
         return 0;
     }
     if (res->outcome == MASTER_REFUSED) {
@@ -277,9 +304,6 @@ static int apply_master(core_t *c, session_t *s, const pb_envelope_t *v, const u
     }
     return 1;
 }
-
-_Static_assert(sizeof(((jconfirm_t *)0)->master_id) >= MASTER_ID_MAX,
-               "a deferred confirm holds a whole master id");
 
 static bool has_prefix(const pb_envelope_t *v, const char *prefix)
 {
@@ -314,29 +338,50 @@ static void confirm_duplicate(core_t *c, session_t *s, const pb_envelope_t *v, u
     const char *master = duplicate_master(c, s, v, mid);
     if (!(seq & DEDUP_PENDING)) {
         if (master)
-            session_add_confirm_master(c, s, v->event_id, v->event_id_len,
-                                       JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, master,
-                                       strlen(master));
+            core_confirm_master(c, s, v->event_id, v->event_id_len,
+                                JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, master,
+                                strlen(master));
         else
-            session_add_confirm(c, s, v->event_id, v->event_id_len,
-                                JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, NULL);
+            core_confirm(c, s, v->event_id, v->event_id_len,
+                         JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, NULL);
         return;
     }
     /* The original is still on its way to the journal: answer when it lands.
-     * It is in the pending batch unless a commit is in flight and holds it. */
+     * It is in the pending batch unless a commit is in flight and holds it;
+     * then the answer waits in the core's bookkeeping of that commit, not in
+     * the batch, which is the store's while it is away. */
     seq &= ~DEDUP_PENDING;
-    jbatch_t *b = c->pending;
-    if (c->pending->n == 0 || seq < c->pending->e[0].seq)
-        b = c->inflight ? c->inflight : c->pending;
-    if (jbatch_add_confirm(b, s->id, v->event_id, v->event_id_len,
-                           JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE, seq, NULL) == 0 &&
-        master)
-        jbatch_set_confirm_master(b, master);
+    owed_list_t *owed = &c->pending_owed;
+    if ((c->pending->n == 0 || seq < c->pending->e[0].seq) && c->inflight.away)
+        owed = &c->inflight.owed;
+    owe(owed, s->id, v->event_id, v->event_id_len, JOINERY__V1__CONFIRM_STATUS__CONFIRM_DUPLICATE,
+        seq, NULL, master);
 }
 
 static bool pending_full(const core_t *c)
 {
     return c->pending->n >= PENDING_MAX_EVENTS || c->pending->data.len >= PENDING_MAX_BYTES;
+}
+
+/* Notes a transient event for deliver_transients: ENV stays in the message. */
+static int note_transient(core_t *c, const session_t *s, const pb_envelope_t *v, const uint8_t *env,
+                          size_t len)
+{
+    if (c->ntransient == c->captransient) {
+        size_t ncap = c->captransient ? c->captransient * 2 : 256;
+        transient_t *nt = realloc(c->transient, ncap * sizeof *nt);
+        if (!nt)
+            return -1;
+        c->transient = nt;
+        c->captransient = ncap;
+    }
+    transient_t *t = &c->transient[c->ntransient++];
+    t->type = v->type;
+    t->type_len = (uint32_t)v->type_len;
+    t->env = env;
+    t->env_len = (uint32_t)len;
+    t->extra_len = (uint16_t)hub_fields(c, s, v, NULL, t->extra, sizeof t->extra);
+    return 0;
 }
 
 static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
@@ -365,20 +410,19 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
         return;
     }
     if (route_match_any(c->cfg->transient.items, c->cfg->transient.count, v.type, v.type_len)) {
-        uint8_t extra[160];
-        size_t nextra = hub_fields(c, s, &v, NULL, extra, sizeof extra);
-        /* Transient: routed now, never journaled, confirmed at once. */
-        pb_buf_t *o = &c->env;
-        o->len = 0;
-        pb_put_raw(o, env, len);
-        pb_put_raw(o, extra, nextra);
-        deliver_transient(c, v.type, v.type_len, o->data, o->len);
-        session_add_confirm(c, s, v.event_id, v.event_id_len, 0, 0, NULL);
+        /* Transient: never journaled, confirmed at once, and routed as soon
+         * as the router has dispatched this message (c->transient). */
+        if (note_transient(c, s, &v, env, len) < 0) {
+            core_confirm(c, s, v.event_id, v.event_id_len,
+                         JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0, "hub out of memory");
+            return;
+        }
+        core_confirm(c, s, v.event_id, v.event_id_len, 0, 0, NULL);
         return;
     }
     if (retry) {
-        session_add_confirm(c, s, v.event_id, v.event_id_len,
-                            JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0, retry);
+        core_confirm(c, s, v.event_id, v.event_id_len, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY,
+                     0, retry);
         return;
     }
     master_result_t res = {0};
@@ -395,8 +439,8 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
         jbatch_add(c->pending, seq, v.type, v.type_len, s->adapter->name, strlen(s->adapter->name),
                    v.event_id, v.event_id_len, ek, eklen, env, len, c->now_us);
     if (!e || jbatch_extend_last(c->pending, extra, nextra) < 0) {
-        session_add_confirm(c, s, v.event_id, v.event_id_len,
-                            JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0, "hub out of memory");
+        core_confirm(c, s, v.event_id, v.event_id_len, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY,
+                     0, "hub out of memory");
         return;
     }
     e->session = s->id;
@@ -411,7 +455,7 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
         /* The engine has moved on; its effects cannot be journaled. */
         log_error("ingest", "could not journal the master-data events caused by seq %llu",
                   (unsigned long long)seq);
-        c->master_stale = true;
+        ingest_master_stale(c);
     }
 }
 
@@ -446,30 +490,31 @@ static void confirm_entry(core_t *c, const jbatch_t *b, const jentry_t *e, int s
 {
     session_t *s = core_session(c, e->session);
     if (s)
-        session_add_confirm(c, s, jentry_event_id(b, e), e->event_id_len, status, seq, reason);
+        core_confirm(c, s, jentry_event_id(b, e), e->event_id_len, status, seq, reason);
 }
 
-static void confirm_owed(core_t *c, const jbatch_t *b, bool failed)
+/* Sends the CONFIRMs OWED for a commit that came back, and empties it. */
+static void confirm_owed(core_t *c, owed_list_t *owed, bool failed)
 {
-    for (size_t i = 0; i < b->nconfirms; i++) {
-        const jconfirm_t *k = &b->confirms[i];
+    for (size_t i = 0; i < owed->n; i++) {
+        const owed_t *k = &owed->v[i];
         session_t *s = core_session(c, k->session);
         if (!s)
             continue;
         if (failed)
-            session_add_confirm(c, s, k->event_id, strlen(k->event_id),
-                                JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
-                                "not kept: the journal commit failed; resend");
+            core_confirm(c, s, k->event_id, strlen(k->event_id),
+                         JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
+                         "not kept: the journal commit failed; resend");
         else if (k->master_id[0] != '\0')
-            session_add_confirm_master(c, s, k->event_id, strlen(k->event_id), k->status, k->seq,
-                                       k->master_id, strlen(k->master_id));
+            core_confirm_master(c, s, k->event_id, strlen(k->event_id), k->status, k->seq,
+                                k->master_id, strlen(k->master_id));
         else
-            session_add_confirm(c, s, k->event_id, strlen(k->event_id), k->status, k->seq,
-                                k->reason);
+            core_confirm(c, s, k->event_id, strlen(k->event_id), k->status, k->seq, k->reason);
     }
+    owed->n = 0;
 }
 
-void ingest_committed(core_t *c, jbatch_t *b)
+void ingest_committed(core_t *c, jbatch_t *b, owed_list_t *owed)
 {
     bool any = false;
     for (size_t i = 0; i < b->n; i++) {
@@ -489,16 +534,16 @@ void ingest_committed(core_t *c, jbatch_t *b)
             /* An entity event's ordering key is its golden record: "m:<master id>". */
             const char *ek = jentry_entity_key(b, e);
             if (e->entity_key_len > 2 && ek[0] == 'm' && ek[1] == ':')
-                session_add_confirm_master(c, s, jentry_event_id(b, e), e->event_id_len, 0, e->seq,
-                                           ek + 2, e->entity_key_len - 2u);
+                core_confirm_master(c, s, jentry_event_id(b, e), e->event_id_len, 0, e->seq, ek + 2,
+                                    e->entity_key_len - 2u);
             else
-                session_add_confirm(c, s, jentry_event_id(b, e), e->event_id_len, 0, e->seq, NULL);
+                core_confirm(c, s, jentry_event_id(b, e), e->event_id_len, 0, e->seq, NULL);
             c->adapter_stats[s->adapter_index].published++;
         }
         if (e->seq > c->head_seq)
             c->head_seq = e->seq;
     }
-    confirm_owed(c, b, false);
+    confirm_owed(c, owed, false);
     /* The engine's rows are in the database now; the window keeps a batch
      * for its events only, and a quarter of a million events' worth of rows
      * would be memory held for nothing (and fresh memory for every batch). */
@@ -507,7 +552,7 @@ void ingest_committed(core_t *c, jbatch_t *b)
         window_push(c->window, b);
 }
 
-void ingest_failed(core_t *c, jbatch_t *b)
+void ingest_failed(core_t *c, jbatch_t *b, owed_list_t *owed)
 {
     char reason[320];
     snprintf(reason, sizeof reason, "not journaled (%s); resend", b->error);
@@ -517,13 +562,13 @@ void ingest_failed(core_t *c, jbatch_t *b)
                                       e->event_id_len));
         confirm_entry(c, b, e, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0, reason);
     }
-    confirm_owed(c, b, true);
+    confirm_owed(c, owed, true);
     /* Dead letters were settled in memory already: they must reach the table. */
     jbatch_take_dead(c->pending, b);
     if (b->nsql && c->master) {
         /* The engine's memory is ahead of the database, and the pending batch
          * was decided on top of it: refuse that too (RETRY) and reload. */
-        c->master_stale = true;
+        ingest_master_stale(c);
         jbatch_t *pending = c->pending;
         c->pending = jbatch_new(JB_COMMIT);
         if (!c->pending) {
@@ -537,7 +582,7 @@ void ingest_failed(core_t *c, jbatch_t *b)
                               pending->cursors[i].patterns, pending->cursors[i].npatterns);
         snprintf(pending->error, sizeof pending->error, "an earlier commit failed");
         jbatch_truncate_sql(pending, 0); /* its rows came from the stale engine: drop them */
-        ingest_failed(c, pending);
+        ingest_failed(c, pending, &c->pending_owed);
         jbatch_release(&pending);
     }
 }

@@ -7,14 +7,28 @@
  * causes commit in one transaction. The engine changes its in-memory state as
  * it decides; if that transaction then fails, the state is ahead of the
  * database, so the core marks it stale and reloads it before it takes another
- * entity event. */
-#include "core.h"
-
+ * entity event.
+ *
+ * The reload never runs on the core thread: connecting and reading every
+ * golden record can take seconds, and the core must go on answering
+ * heartbeats, STATUS and other publishes meanwhile. It is a job for the store
+ * thread (store_submit_job), which builds new engines on its own connection
+ * and hands them back through the store pipe; the core swaps them in between
+ * two turns. Until then entity events are answered RETRY.
+ *
+ * Why the new engines match what the old ones will have committed: a reload
+ * is asked for only when the pending batch holds no engine rows, while the
+ * engines are stale nothing adds any (entity events are refused), and the
+ * store runs the job after every batch submitted before it. So the tables
+ * the job reads hold every engine row that will ever commit from the old
+ * engines, and nothing commits on top until the new ones are in. */
 #include "ingest_master.h"
+
 #include "base/log.h"
 #include "store/store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Derived events are gathered in c->derived as length-prefixed records until
@@ -173,35 +187,105 @@ int ingest_master_commit_derived(core_t *c, const char *cause, size_t cause_len)
     return rc;
 }
 
-int ingest_master_reload(core_t *c)
+/* ---- reload ---- */
+
+#define RELOAD_RETRY_US 1000000
+
+/* The job: on the store thread, builds MASTER and ENTITY from the database,
+ * or (DISCARD) frees the ones the core swapped out. */
+typedef struct {
+    store_job_t job; /* first: the store hands back this pointer */
+    const config_t *cfg;
+    master_t *master;
+    entity_t *entity;
+    bool discard;
+    uint64_t epoch; /* c->master_epoch when it was asked for */
+} reload_job_t;
+
+static int reload_run(store_job_t *job, PGconn *conn, char *err, size_t errlen)
 {
-    char err[512];
-    PGconn *conn = store_connect(c->conninfo, 5000, err, sizeof err);
-    if (!conn) {
-        log_warn("master", "cannot reload master data yet: %s", err);
-        return -1;
+    reload_job_t *r = (reload_job_t *)job;
+    if (r->discard) {
+        master_destroy(&r->master);
+        entity_destroy(&r->entity);
+        return 0;
     }
-    master_t *m = master_new(c->cfg, err, sizeof err);
-    entity_t *e = m ? entity_new(c->cfg, err, sizeof err) : NULL;
+    r->master = master_new(r->cfg, err, errlen);
+    r->entity = r->master ? entity_new(r->cfg, err, errlen) : NULL;
     /* Both engines' rows were in the failed transaction: both reload, from
      * the same committed state. */
-    if (!m || !e || master_load(m, conn, err, sizeof err) < 0 ||
-        entity_load(e, conn, err, sizeof err) < 0) {
-        log_error("master", "reloading master data failed: %s", err);
-        master_destroy(&m);
-        entity_destroy(&e);
-        PQfinish(conn);
+    if (!r->master || !r->entity || master_load(r->master, conn, err, errlen) < 0 ||
+        entity_load(r->entity, conn, err, errlen) < 0) {
+        master_destroy(&r->master);
+        entity_destroy(&r->entity);
         return -1;
     }
-    PQfinish(conn);
-    master_destroy(&c->master);
-    entity_destroy(&c->entity);
-    c->master = m;
-    c->entity = e;
+    return 0;
+}
+
+static void reload_drop(store_job_t *job)
+{
+    reload_job_t *r = (reload_job_t *)job;
+    master_destroy(&r->master);
+    entity_destroy(&r->entity);
+    free(r);
+}
+
+void ingest_master_stale(core_t *c)
+{
+    c->master_stale = true;
+    c->master_epoch++;
+}
+
+void ingest_master_reload(core_t *c)
+{
+    if (!c->master_stale || c->master_reloading || !c->db_up || c->pending->nsql ||
+        c->now_us < c->master_retry_us)
+        return;
+    reload_job_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return;
+    *r = (reload_job_t){
+        .job = {.run = reload_run, .drop = reload_drop}, .cfg = c->cfg, .epoch = c->master_epoch};
+    if (store_submit_job(c->store, &r->job) < 0) {
+        free(r);
+        c->master_retry_us = c->now_us + RELOAD_RETRY_US;
+        return;
+    }
+    c->master_reloading = true;
+    log_info("master", "reloading master data from the database; entity events are answered "
+                       "RETRY until it is done");
+}
+
+void ingest_master_job_done(core_t *c, store_job_t *job)
+{
+    reload_job_t *r = (reload_job_t *)job;
+    if (r->discard) {
+        free(r);
+        return;
+    }
+    c->master_reloading = false;
+    if (r->job.rc < 0 || r->epoch != c->master_epoch) {
+        if (r->job.rc < 0)
+            log_warn("master", "reloading master data failed (trying again): %s", r->job.error);
+        c->master_retry_us = r->job.rc < 0 ? c->now_us + RELOAD_RETRY_US : 0;
+        reload_drop(job);
+        return;
+    }
+    master_t *old_master = c->master;
+    entity_t *old_entity = c->entity;
+    c->master = r->master;
+    c->entity = r->entity;
     c->master_stale = false;
     log_info("master",
              "master data reloaded from the database: %zu golden records, %zu addresses, %zu "
              "cases",
-             master_golden_count(m), entity_count(e, ENTITY_ADDRESS), entity_count(e, ENTITY_CASE));
-    return 0;
+             master_golden_count(c->master), entity_count(c->entity, ENTITY_ADDRESS),
+             entity_count(c->entity, ENTITY_CASE));
+    /* Freeing a large engine takes a while too: the store thread does it. */
+    r->master = old_master;
+    r->entity = old_entity;
+    r->discard = true;
+    if (store_submit_job(c->store, &r->job) < 0)
+        reload_drop(job);
 }

@@ -1,5 +1,6 @@
-/* ingest_master.h - the master-data engine's place on the ingest path (see
- * ingest_master.c). Used by ingest.c and router.c only. */
+/* ingest_master.h - the master-data engine's place on the ingest path, and
+ * its reload after a failed commit (see ingest_master.c). Used by ingest.c
+ * and router.c only. */
 #ifndef JOINERY_INGEST_MASTER_H
 #define JOINERY_INGEST_MASTER_H
 
@@ -21,5 +22,16 @@ int ingest_master_apply(core_t *c, const ingest_master_in_t *in, master_result_t
                         size_t why_len);
 /* Journals the held events, caused by event CAUSE, after it. */
 int ingest_master_commit_derived(core_t *c, const char *cause, size_t cause_len);
+
+/* The engines' memory is ahead of the database (a commit of their rows
+ * failed): they take no event until they are reloaded. */
+void ingest_master_stale(core_t *c);
+/* Once a turn: if the engines are stale and a reload can start, hands the
+ * store a job that builds new engines from the database. Never waits. */
+void ingest_master_reload(core_t *c);
+/* A job of ours came back from the store (STORE_JOB): new engines to swap in
+ * (the old ones go back to the store thread to be freed), a failure to retry,
+ * or old engines freed. */
+void ingest_master_job_done(core_t *c, store_job_t *job);
 
 #endif

@@ -7,7 +7,7 @@
  * no database is configured, apply migrations, then hand over to the core
  * loop (router.c) until SIGTERM or SIGINT. */
 #include "base/config.h"
-#include "core.h"
+#include "router.h"
 #include "base/log.h"
 #include "master/master.h"
 #include "store/migrate.h"

@@ -1,29 +1,35 @@
 /* router.c - the core thread: one zmq_poll loop over the adapters' ROUTER
  * socket, the ZAP authentication socket, the store pipe and a signalfd, plus
- * timers for heartbeats and cursor flushes. Every command handler runs here,
- * so routing and subscription state need no locks (the Redis / Malamute
- * shape). See hub/README.md for the life of an event.
+ * timers for heartbeats and cursor flushes. Every command handler runs on
+ * this thread, so routing and subscription state need no locks (the Redis /
+ * Malamute shape). See hub/README.md for the life of an event.
+ *
+ * The router is the one module that calls the others (session, ingest,
+ * ingest_master, deliver): where an event concerns two of them (a session
+ * closes and its subscriptions must let go; a commit comes back to be
+ * confirmed and delivered) it is the router that tells each. They call only
+ * core.c below them.
  *
  * Message layout on the ROUTER: [routing id][command][body]. */
-#include "core.h"
+#include "router.h"
 
-#include "deliver.h"
 #include "base/log.h"
-#include "master/master.h"
+#include "core.h"
+#include "deliver.h"
+#include "ingest.h"
+#include "ingest_master.h"
+#include "session.h"
 
 #include <joinery/v1/protocol.pb-c.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #define PROTOCOL_VERSION 1
-#define DEDUP_CAPACITY (512u * 1024)
 #define MESSAGES_PER_TURN 512
 /* A turn ends once it has added this many events to the pending batch. One
  * message can carry a thousand events and a publisher many messages, so a
@@ -36,58 +42,25 @@
 #define CURSOR_FLUSH_US 200000
 #define STOP_GRACE_US (10LL * 1000000)
 
-int64_t core_now_us(void)
+/* ---- sessions ---- */
+
+/* A session ends: its subscriptions let go of what they had in flight first. */
+static void close_session(core_t *c, session_t *s, const char *why)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    deliver_session_closed(c, s);
+    session_close(c, s, why);
 }
 
-static void send_to(core_t *c, const uint8_t *rid, size_t rid_len, const char *command,
-                    const void *body, size_t len)
+static void heartbeats(core_t *c)
 {
-    if (zmq_send(c->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        return; /* peer gone or hopelessly behind: its session will expire */
-    zmq_send(c->router, command, strlen(command), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send(c->router, body, len, ZMQ_DONTWAIT);
-}
-
-void core_send(core_t *c, const session_t *s, const char *command, const void *body, size_t len)
-{
-    send_to(c, s->rid, s->rid_len, command, body, len);
-}
-
-void core_send_error(core_t *c, const uint8_t *rid, size_t rid_len, int code, const char *command,
-                     const char *fmt, ...)
-{
-    char reason[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-    Joinery__V1__Error e = JOINERY__V1__ERROR__INIT;
-    e.code = (Joinery__V1__ErrorCode)code;
-    e.reason = reason;
-    e.command = (char *)command;
-    uint8_t buf[640];
-    size_t n = joinery__v1__error__pack(&e, buf);
-    send_to(c, rid, rid_len, "ERROR", buf, n);
-}
-
-void core_dispatch(core_t *c)
-{
-    if (c->inflight || !c->db_up || jbatch_empty(c->pending))
-        return;
-    jbatch_t *next = jbatch_new(JB_COMMIT);
-    if (!next)
-        return;
-    c->pending->created_us = c->now_us;
-    if (store_submit(c->store, c->pending) < 0) {
-        jbatch_release(&next);
-        return;
+    size_t pos = 0;
+    session_t *s;
+    while ((s = session_next_expired(c, &pos)) != NULL) {
+        char why[96];
+        snprintf(why, sizeof why, "silent for more than %u heartbeats", c->cfg->heartbeat_misses);
+        close_session(c, s, why);
     }
-    c->inflight = c->pending;
-    c->pending = next;
+    session_heartbeat(c);
 }
 
 /* ---- store events ---- */
@@ -96,7 +69,8 @@ static void on_store(core_t *c)
 {
     store_event_t ev;
     jbatch_t *b;
-    while (store_receive(c->store, &ev, &b) == 0) {
+    store_job_t *job;
+    while (store_receive(c->store, &ev, &b, &job) == 0) {
         if (ev == STORE_DB_DOWN) {
             if (c->db_up)
                 log_warn("router", "journal database unavailable: publishes are answered RETRY");
@@ -105,15 +79,19 @@ static void on_store(core_t *c)
             if (!c->db_up)
                 log_info("router", "journal database available again");
             c->db_up = true;
+        } else if (ev == STORE_JOB) {
+            ingest_master_job_done(c, job); /* the only jobs there are */
         } else if (b->kind == JB_FETCH) {
             deliver_fetched(c, b);
         } else {
-            c->inflight = NULL;
+            /* The commit is back: its batch and the core's bookkeeping of it
+             * meet again. */
+            c->inflight.away = false;
             if (b->status == JB_COMMITTED) {
-                ingest_committed(c, b);
+                ingest_committed(c, b, &c->inflight.owed);
                 deliver_cursors_committed(c, b);
             } else {
-                ingest_failed(c, b);
+                ingest_failed(c, b, &c->inflight.owed);
             }
             jbatch_release(&b);
             deliver_pump_all(c);
@@ -161,6 +139,10 @@ static void on_hello(core_t *c, const uint8_t *rid, size_t rid_len, const uint8_
     else if (!(a = authenticate(c, m, user_id, why, sizeof why)))
         core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_NOT_AUTHORISED, "HELLO",
                         "%s", why);
+    /* A HELLO on a connection that already has a session starts it afresh. */
+    session_t *old = a ? core_session_find(c, rid, rid_len) : NULL;
+    if (old)
+        close_session(c, old, "said HELLO again");
     session_t *s = a ? session_open(c, rid, rid_len, a) : NULL;
     if (a && !s)
         core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_BAD_REQUEST, "HELLO",
@@ -261,7 +243,7 @@ static void on_command(core_t *c, const uint8_t *rid, size_t rid_len, const char
         on_hello(c, rid, rid_len, body, len, user_id);
         return;
     }
-    session_t *s = session_find(c, rid, rid_len);
+    session_t *s = core_session_find(c, rid, rid_len);
     if (!s) {
         core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_NO_SESSION, cmd,
                         "no session: send HELLO first (or again, if the session expired)");
@@ -269,9 +251,11 @@ static void on_command(core_t *c, const uint8_t *rid, size_t rid_len, const char
     }
     s->last_seen_us = c->now_us;
     c->adapter_stats[s->adapter_index].last_seen_us = c->now_us;
-    if (strcmp(cmd, "PUBLISH") == 0)
+    if (strcmp(cmd, "PUBLISH") == 0) {
         ingest_publish(c, s, body, len);
-    else if (strcmp(cmd, "ACK") == 0)
+        if (c->ntransient)
+            deliver_transients(c);
+    } else if (strcmp(cmd, "ACK") == 0)
         deliver_ack(c, s, body, len);
     else if (strcmp(cmd, "HEARTBEAT") == 0)
         return;
@@ -284,7 +268,7 @@ static void on_command(core_t *c, const uint8_t *rid, size_t rid_len, const char
     else if (strcmp(cmd, "STATUS") == 0)
         on_status(c, s);
     else if (strcmp(cmd, "GOODBYE") == 0)
-        session_close(c, s, "said goodbye");
+        close_session(c, s, "said goodbye");
 }
 
 static const char *const known_commands[] = {
@@ -329,7 +313,7 @@ static int on_message(core_t *c)
     if (n >= 1) {
         const uint8_t *rid = zmq_msg_data(&f[0]);
         size_t rid_len = zmq_msg_size(&f[0]);
-        session_t *s = session_find(c, rid, rid_len);
+        session_t *s = core_session_find(c, rid, rid_len);
         const char *who = s ? s->adapter->name : "";
         char cmd[32], shown[160];
         if (n < 3 || extra) {
@@ -502,70 +486,6 @@ out:
     return rc;
 }
 
-static core_t *core_new(const config_t *cfg)
-{
-    core_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    c->cfg = cfg;
-    c->signal_fd = -1;
-    c->window = window_new(cfg->window_events);
-    c->dedup = dedup_new(DEDUP_CAPACITY);
-    c->pending = jbatch_new(JB_COMMIT);
-    c->arena = pbarena_new(PB_ARENA_BLOCK);
-    c->adapter_stats = calloc(cfg->nadapters + 1, sizeof *c->adapter_stats);
-    c->db_up = true;
-    c->now_us = core_now_us();
-    if (!c->window || !c->dedup || !c->pending || !c->adapter_stats || !c->arena) {
-        pbarena_destroy(&c->arena);
-        window_destroy(&c->window);
-        dedup_destroy(&c->dedup);
-        jbatch_release(&c->pending);
-        free(c->adapter_stats);
-        free(c);
-        return NULL;
-    }
-    return c;
-}
-
-static void core_destroy(core_t **cp)
-{
-    core_t *c = *cp;
-    for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
-        session_close(c, &c->sessions[i], "hub stopped");
-    store_destroy(&c->store);
-    jbatch_release(&c->inflight);
-    deliver_destroy_all(c);
-    window_destroy(&c->window);
-    dedup_destroy(&c->dedup);
-    jbatch_release(&c->pending);
-    uint64_t searches, scored, bounded;
-    master_search_counts(c->master, &searches, &scored, &bounded);
-    if (searches)
-        log_info("router",
-                 "master data: %llu candidate searches read %llu candidate records (%.1f "
-                 "each); %llu candidates were dismissed on their sketch without scoring",
-                 (unsigned long long)searches, (unsigned long long)scored,
-                 (double)scored / (double)searches, (unsigned long long)bounded);
-    master_destroy(&c->master);
-    entity_destroy(&c->entity);
-    pb_buf_free(&c->derived);
-    pb_buf_free(&c->out);
-    pb_buf_free(&c->env);
-    pbarena_destroy(&c->arena);
-    free(c->adapter_stats);
-    if (c->router)
-        zmq_close(c->router);
-    if (c->zap)
-        zmq_close(c->zap);
-    if (c->ctx)
-        zmq_ctx_term(c->ctx);
-    if (c->signal_fd >= 0)
-        close(c->signal_fd);
-    free(c);
-    *cp = NULL;
-}
-
 /* ---- the loop ---- */
 
 static void goodbye_all(core_t *c, const char *why)
@@ -602,7 +522,7 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
                 break;
     }
     if (c->now_us >= *next_hb) {
-        session_tick(c);
+        heartbeats(c);
         *next_hb = c->now_us + (int64_t)c->cfg->heartbeat_ms * 1000;
     }
     if (c->now_us >= *next_cursor) {
@@ -610,14 +530,11 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
         deliver_pump_all(c); /* retries that fell due */
         *next_cursor = c->now_us + CURSOR_FLUSH_US;
     }
-    if (c->master_stale && c->db_up && !c->inflight && c->now_us >= c->master_retry_us) {
-        if (ingest_master_reload(c) < 0)
-            c->master_retry_us = c->now_us + 1000000;
-    }
+    ingest_master_reload(c); /* hands the store a job if the engines are stale */
     deliver_flush_transient(c);
     for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
         if (c->sessions[i].active && c->sessions[i].confirm.len)
-            session_flush_confirms(c, &c->sessions[i]);
+            core_flush_confirms(c, &c->sessions[i]);
     core_dispatch(c);
 }
 
@@ -635,7 +552,7 @@ static void loop(core_t *c)
         if (c->stopping) {
             if (!stop_by)
                 stop_by = c->now_us + STOP_GRACE_US;
-            bool drained = !c->inflight && (jbatch_empty(c->pending) || !c->db_up);
+            bool drained = !c->inflight.away && (core_pending_empty(c) || !c->db_up);
             if (drained || c->now_us > stop_by)
                 break;
         }
@@ -670,7 +587,6 @@ int router_run(const config_t *cfg, const char *conninfo)
         goto out;
     }
     c->ctx = zmq_ctx_new();
-    c->conninfo = conninfo;
     c->store = c->ctx ? store_new(c->ctx, conninfo, err, sizeof err) : NULL;
     if (!c->store) {
         log_error("router", "%s", c->ctx ? err : "cannot create a ZeroMQ context");
@@ -685,6 +601,9 @@ int router_run(const config_t *cfg, const char *conninfo)
     log_info("router", "stopped cleanly at journal head %llu", (unsigned long long)c->head_seq);
     rc = 0;
 out:
+    for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
+        close_session(c, &c->sessions[i], "hub stopped");
+    deliver_destroy_all(c);
     core_destroy(&c);
     return rc;
 }

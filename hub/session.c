@@ -1,12 +1,9 @@
-/* session.c - adapter sessions: who is connected, on which ZeroMQ routing id,
- * under which configured adapter; heartbeats and expiry.
+/* session.c - see session.h.
  *
  * Adapters are few (one per council system), so sessions live in a fixed
- * table searched linearly; the last hit is checked first because messages
- * come in runs from one peer. */
-#include "core.h"
+ * table (core.c's) searched linearly. */
+#include "session.h"
 
-#include "deliver.h"
 #include "base/log.h"
 
 #include <joinery/v1/protocol.pb-c.h>
@@ -14,33 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-session_t *session_find(core_t *c, const uint8_t *rid, size_t rid_len)
-{
-    for (size_t i = 0; i < CORE_MAX_SESSIONS; i++) {
-        session_t *s = &c->sessions[i];
-        if (s->active && s->rid_len == rid_len && memcmp(s->rid, rid, rid_len) == 0)
-            return s;
-    }
-    return NULL;
-}
-
-session_t *core_session(core_t *c, int32_t id)
-{
-    if (id < 0)
-        return NULL;
-    session_t *s = &c->sessions[SESSION_SLOT(id)];
-    return s->active && s->id == id ? s : NULL;
-}
-
 session_t *session_open(core_t *c, const uint8_t *rid, size_t rid_len,
                         const config_adapter_t *adapter)
 {
     if (rid_len > CORE_ROUTING_ID_MAX)
         return NULL;
-    /* A HELLO on a connection that already has a session starts it afresh. */
-    session_t *old = session_find(c, rid, rid_len);
-    if (old)
-        session_close(c, old, "said HELLO again");
     /* An adapter may hold several sessions (two operator commands at once).
      * A reconnecting adapter's old session needs no replacing either: its
      * subscriptions move to whichever session subscribes to them next, and
@@ -69,9 +44,7 @@ void session_close(core_t *c, session_t *s, const char *why)
 {
     if (!s->active)
         return;
-    session_flush_confirms(c, s);
-    for (size_t i = 0; i < s->nsubs; i++)
-        deliver_detach(c, s->subs[i]);
+    core_flush_confirms(c, s);
     s->nsubs = 0;
     s->active = false;
     pb_buf_free(&s->confirm);
@@ -81,92 +54,24 @@ void session_close(core_t *c, session_t *s, const char *why)
     log_info("session", "adapter '%s' disconnected: %s", s->adapter->name, why);
 }
 
-int session_attach(session_t *s, sub_t *sub)
-{
-    for (size_t i = 0; i < s->nsubs; i++)
-        if (s->subs[i] == sub)
-            return 0;
-    if (s->nsubs == s->capsubs) {
-        size_t ncap = s->capsubs ? s->capsubs * 2 : 4;
-        sub_t **n = realloc(s->subs, ncap * sizeof *n);
-        if (!n)
-            return -1;
-        s->subs = n;
-        s->capsubs = ncap;
-    }
-    s->subs[s->nsubs++] = sub;
-    return 0;
-}
-
-void session_detach(session_t *s, const sub_t *sub)
-{
-    for (size_t i = 0; i < s->nsubs; i++) {
-        if (s->subs[i] == sub) {
-            s->subs[i] = s->subs[--s->nsubs];
-            return;
-        }
-    }
-}
-
-/* CONFIRM entries are appended as they become known and sent once per loop
- * turn, so a batch of a thousand publishes is answered by one message. */
-void session_add_confirm(core_t *c, session_t *s, const char *event_id, size_t id_len, int status,
-                         uint64_t seq, const char *reason)
-{
-    size_t rlen = reason ? strlen(reason) : 0;
-    size_t inner = pb_field_size_len(1, id_len) + (status ? pb_field_size_varint(2, status) : 0) +
-                   (rlen ? pb_field_size_len(3, rlen) : 0) +
-                   (seq ? pb_field_size_varint(4, seq) : 0);
-    pb_buf_t *b = &s->confirm;
-    if (pb_put_len_header(b, 1, inner) < 0 || pb_put_bytes_field(b, 1, event_id, id_len) < 0 ||
-        (status && pb_put_varint_field(b, 2, (uint64_t)status) < 0) ||
-        (rlen && pb_put_bytes_field(b, 3, reason, rlen) < 0) ||
-        (seq && pb_put_varint_field(b, 4, seq) < 0))
-        return;
-    if (b->len > 256 * 1024)
-        session_flush_confirms(c, s);
-}
-
-void session_add_confirm_master(core_t *c, session_t *s, const char *event_id, size_t id_len,
-                                int status, uint64_t seq, const char *master_id, size_t master_len)
-{
-    size_t inner = pb_field_size_len(1, id_len) + (status ? pb_field_size_varint(2, status) : 0) +
-                   pb_field_size_varint(4, seq) + pb_field_size_len(5, master_len);
-    pb_buf_t *b = &s->confirm;
-    if (pb_put_len_header(b, 1, inner) < 0 || pb_put_bytes_field(b, 1, event_id, id_len) < 0 ||
-        (status && pb_put_varint_field(b, 2, (uint64_t)status) < 0) ||
-        pb_put_varint_field(b, 4, seq) < 0 || pb_put_bytes_field(b, 5, master_id, master_len) < 0)
-        return;
-    if (b->len > 256 * 1024)
-        session_flush_confirms(c, s);
-}
-
-void session_flush_confirms(core_t *c, session_t *s)
-{
-    if (!s->active || !s->confirm.len)
-        return;
-    core_send(c, s, "CONFIRM", s->confirm.data, s->confirm.len);
-    s->confirm.len = 0;
-}
-
-void session_tick(core_t *c)
+session_t *session_next_expired(core_t *c, size_t *pos)
 {
     int64_t expire_us = (int64_t)c->cfg->heartbeat_ms * c->cfg->heartbeat_misses * 1000;
+    for (; *pos < CORE_MAX_SESSIONS; (*pos)++) {
+        session_t *s = &c->sessions[*pos];
+        if (s->active && c->now_us - s->last_seen_us > expire_us)
+            return &c->sessions[(*pos)++];
+    }
+    return NULL;
+}
+
+void session_heartbeat(core_t *c)
+{
     uint8_t buf[16];
     Joinery__V1__Heartbeat hb = JOINERY__V1__HEARTBEAT__INIT;
     hb.time_us = (uint64_t)c->now_us;
     size_t n = joinery__v1__heartbeat__pack(&hb, buf);
-    for (size_t i = 0; i < CORE_MAX_SESSIONS; i++) {
-        session_t *s = &c->sessions[i];
-        if (!s->active)
-            continue;
-        if (c->now_us - s->last_seen_us > expire_us) {
-            char why[96];
-            snprintf(why, sizeof why, "silent for more than %u heartbeats",
-                     c->cfg->heartbeat_misses);
-            session_close(c, s, why);
-            continue;
-        }
-        core_send(c, s, "HEARTBEAT", buf, n);
-    }
+    for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
+        if (c->sessions[i].active)
+            core_send(c, &c->sessions[i], "HEARTBEAT", buf, n);
 }

@@ -121,14 +121,12 @@ void jbatch_release(jbatch_t **bp)
     free(b->e);
     pb_buf_free(&b->data);
     free_rows(b);
-    free(b->confirms);
     free(b);
 }
 
 bool jbatch_empty(const jbatch_t *b)
 {
-    return b->n == 0 && b->nrejects == 0 && b->ndead == 0 && b->ncursors == 0 &&
-           b->nconfirms == 0 && b->nsql == 0;
+    return b->n == 0 && b->nrejects == 0 && b->ndead == 0 && b->ncursors == 0 && b->nsql == 0;
 }
 
 /* Grows an array of ELEM-byte items to hold one more. */
@@ -324,31 +322,6 @@ int jbatch_add_cursor(jbatch_t *b, const char *adapter, const char *subscription
         }
     }
     return 0;
-}
-
-int jbatch_add_confirm(jbatch_t *b, int32_t session, const char *event_id, size_t len, int status,
-                       uint64_t seq, const char *reason)
-{
-    if (len >= sizeof b->confirms[0].event_id ||
-        grow((void **)&b->confirms, &b->capconfirms, b->nconfirms, sizeof *b->confirms) < 0)
-        return -1;
-    jconfirm_t *c = &b->confirms[b->nconfirms++];
-    c->session = session;
-    c->status = (uint8_t)status;
-    c->seq = seq;
-    memcpy(c->event_id, event_id, len);
-    c->event_id[len] = '\0';
-    snprintf(c->reason, sizeof c->reason, "%s", reason ? reason : "");
-    c->master_id[0] = '\0';
-    return 0;
-}
-
-void jbatch_set_confirm_master(jbatch_t *b, const char *master_id)
-{
-    size_t n = master_id ? strlen(master_id) : 0;
-    if (b->nconfirms == 0 || n >= sizeof b->confirms[0].master_id)
-        return;
-    memcpy(b->confirms[b->nconfirms - 1].master_id, master_id, n + 1);
 }
 
 int jbatch_take_dead(jbatch_t *to, jbatch_t *from)

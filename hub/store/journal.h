@@ -38,7 +38,8 @@ typedef struct {
     uint32_t off; /* into data: type, source, event_id, entity_key, envelope */
     uint32_t env_len;
     uint16_t type_len, source_len, event_id_len, entity_key_len;
-    int32_t session;     /* core only: publisher's session slot, -1 if none */
+    int32_t session;     /* publisher's session, -1 if none: the core's, set before the batch
+                            goes to the store and read when it is back; the store ignores it */
     int16_t target;      /* 0: every matching subscriber; else adapter index + 1; -1: nobody */
     uint16_t target_len; /* the target adapter's name follows the envelope in data */
     uint8_t state;
@@ -86,22 +87,14 @@ typedef struct {
     size_t npatterns;
 } jcursor_t;
 
-/* A CONFIRM owed once the batch commits, for publishes that did not become
- * journal entries of this batch: refusals (kept as rejected_event rows) and
- * re-sends of an event still in flight. */
-typedef struct {
-    int32_t session;
-    uint8_t status; /* ConfirmStatus */
-    uint64_t seq;
-    char event_id[129];
-    char reason[256];
-    char master_id[40]; /* "" or the golden record a re-sent person event resolved to
-                           (MASTER_ID_MAX) */
-} jconfirm_t;
-
 typedef enum { JB_COMMIT = 0, JB_FETCH = 1 } jbatch_kind_t;
 typedef enum { JB_PENDING = 0, JB_COMMITTED, JB_FAILED } jbatch_status_t;
 
+/* A batch holds what the store thread reads and writes, and nothing else:
+ * whoever holds the pointer may touch it, and between store_submit and
+ * store_receive that is the store alone. What the core keeps of a commit
+ * meanwhile (the CONFIRMs it owes when the commit comes back) lives in the
+ * core's own memory (hub/core.h, commit_t). */
 typedef struct jbatch {
     jbatch_kind_t kind;
     jbatch_status_t status;
@@ -126,11 +119,9 @@ typedef struct jbatch {
     uint32_t fetch_limit;
     uint64_t fetch_owner;
 
-    /* Core only. */
-    jconfirm_t *confirms;
-    size_t nconfirms, capconfirms;
+    /* References: the holder's (one, while the store has it), then the
+     * window's and each delivery's pointing into it, all on the core thread. */
     int refs;
-    int64_t created_us;
 } jbatch_t;
 
 jbatch_t *jbatch_new(jbatch_kind_t kind);
@@ -191,10 +182,6 @@ int jbatch_add_dead(jbatch_t *b, const char *adapter, const char *subscription, 
                     const void *envelope, size_t envelope_len, int64_t at);
 int jbatch_add_cursor(jbatch_t *b, const char *adapter, const char *subscription,
                       uint64_t acked_seq, char *const *patterns, size_t npatterns);
-int jbatch_add_confirm(jbatch_t *b, int32_t session, const char *event_id, size_t len, int status,
-                       uint64_t seq, const char *reason);
-/* The last confirm added will carry MASTER_ID (ignored if too long). */
-void jbatch_set_confirm_master(jbatch_t *b, const char *master_id);
 /* Moves dead letters from a failed batch into another, so none is lost. */
 int jbatch_take_dead(jbatch_t *to, jbatch_t *from);
 

@@ -21,6 +21,7 @@
 typedef struct {
     int kind; /* store_event_t, or 0 = stop (core -> store) */
     jbatch_t *batch;
+    store_job_t *job;
 } store_msg_t;
 
 #define STORE_MAX_PREPARED 64
@@ -49,6 +50,13 @@ struct store {
     char *conninfo;
     pthread_t thread;
     bool started;
+    /* So that a stop need not wait for a long job: the running job's cancel
+     * handle (NULL when none runs), and whether the hub is stopping (no job
+     * starts then). The only state shared under a lock, taken when a job
+     * starts and ends and when the hub stops. */
+    pthread_mutex_t cancel_mu;
+    PGcancel *cancel;
+    bool stopping;
     /* Thread-only state. */
     PGconn *conn;
     pb_buf_t copybuf;
@@ -75,8 +83,14 @@ static int64_t now_ms(void)
 
 static int send_msg(void *sock, int kind, jbatch_t *b)
 {
-    store_msg_t m = {kind, b};
+    store_msg_t m = {kind, b, NULL};
     return zmq_send(sock, &m, sizeof m, 0) == (int)sizeof m ? 0 : -1;
+}
+
+static int send_job(void *sock, store_job_t *job, int flags)
+{
+    store_msg_t m = {STORE_JOB, NULL, job};
+    return zmq_send(sock, &m, sizeof m, flags) == (int)sizeof m ? 0 : -1;
 }
 
 /* ---- connection ---- */
@@ -1045,6 +1059,12 @@ static commit_outcome_t settle_unknown(store_t *s, jbatch_t *b, bool *stop)
                     *stop = true;
                     return COMMIT_UNKNOWN;
                 }
+                if (m.kind == STORE_JOB) {
+                    m.job->rc = -1;
+                    snprintf(m.job->error, sizeof m.job->error, "database unavailable");
+                    send_job(s->store_sock, m.job, 0);
+                    continue;
+                }
                 snprintf(m.batch->error, sizeof m.batch->error, "database unavailable");
                 m.batch->status = JB_FAILED;
                 send_msg(s->store_sock, STORE_BATCH, m.batch);
@@ -1088,6 +1108,44 @@ static void handle(store_t *s, jbatch_t *b, bool *stop)
     send_msg(s->store_sock, STORE_BATCH, b);
 }
 
+/* Runs a job on the connection and hands it back. A job that broke the
+ * connection is reported like a batch that did. */
+static void run_job(store_t *s, store_job_t *job)
+{
+    bool was_up = !conn_lost(s->conn);
+    if (!was_up) {
+        job->rc = -1;
+        snprintf(job->error, sizeof job->error, "database unavailable");
+    } else {
+        PGcancel *cancel = PQgetCancel(s->conn);
+        pthread_mutex_lock(&s->cancel_mu);
+        bool stopping = s->stopping;
+        s->cancel = stopping ? NULL : cancel;
+        pthread_mutex_unlock(&s->cancel_mu);
+        job->error[0] = '\0';
+        if (stopping) {
+            job->rc = -1;
+            snprintf(job->error, sizeof job->error, "the hub is stopping");
+        } else {
+            job->rc = job->run(job, s->conn, job->error, sizeof job->error);
+        }
+        pthread_mutex_lock(&s->cancel_mu);
+        s->cancel = NULL;
+        pthread_mutex_unlock(&s->cancel_mu);
+        PQfreeCancel(cancel);
+        /* The next batch starts with BEGIN: leave no transaction open. */
+        if (!conn_lost(s->conn) && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+            char err[256];
+            exec_ok(s->conn, "ROLLBACK", err, sizeof err);
+        }
+    }
+    if (was_up && conn_lost(s->conn)) {
+        log_warn("store", "database connection lost: %s", PQerrorMessage(s->conn));
+        send_msg(s->store_sock, STORE_DB_DOWN, NULL);
+    }
+    send_job(s->store_sock, job, 0);
+}
+
 static void *store_main(void *arg)
 {
     store_t *s = arg;
@@ -1104,7 +1162,10 @@ static void *store_main(void *arg)
                 continue;
             if (m.kind == 0)
                 break;
-            handle(s, m.batch, &stop);
+            if (m.kind == STORE_JOB)
+                run_job(s, m.job);
+            else
+                handle(s, m.batch, &stop);
         }
         if (!stop && conn_lost(s->conn)) {
             reconnect(s);
@@ -1126,6 +1187,7 @@ store_t *store_new(void *ctx, const char *conninfo, char *err, size_t errlen)
         return NULL;
     }
     s->ctx = ctx;
+    pthread_mutex_init(&s->cancel_mu, NULL);
     s->conninfo = strdup(conninfo);
     snprintf(s->endpoint, sizeof s->endpoint, STORE_ENDPOINT_FMT, (void *)s);
     s->store_sock = zmq_socket(ctx, ZMQ_PAIR);
@@ -1156,8 +1218,28 @@ void store_destroy(store_t **sp)
         return;
     store_t *s = *sp;
     if (s->started) {
+        pthread_mutex_lock(&s->cancel_mu);
+        s->stopping = true;
+        if (s->cancel) {
+            char err[256];
+            PQcancel(s->cancel, err, sizeof err);
+        }
+        pthread_mutex_unlock(&s->cancel_mu);
         send_msg(s->core_sock, 0, NULL);
         pthread_join(s->thread, NULL);
+        /* What the thread handed back that nobody received, and what it never
+         * took: each batch and job is freed once, here. */
+        store_msg_t m;
+        while (zmq_recv(s->core_sock, &m, sizeof m, ZMQ_DONTWAIT) == (int)sizeof m)
+            if (m.kind == STORE_JOB)
+                m.job->drop(m.job);
+            else if (m.batch)
+                jbatch_release(&m.batch);
+        while (zmq_recv(s->store_sock, &m, sizeof m, ZMQ_DONTWAIT) == (int)sizeof m)
+            if (m.kind == STORE_JOB)
+                m.job->drop(m.job);
+            else if (m.batch)
+                jbatch_release(&m.batch);
     } else {
         PQfinish(s->conn);
     }
@@ -1166,6 +1248,7 @@ void store_destroy(store_t **sp)
     if (s->store_sock)
         zmq_close(s->store_sock);
     forget_formats(s);
+    pthread_mutex_destroy(&s->cancel_mu);
     free(s->conninfo);
     free(s);
     *sp = NULL;
@@ -1178,16 +1261,23 @@ void *store_socket(store_t *s)
 
 int store_submit(store_t *s, jbatch_t *b)
 {
-    return send_msg(s->core_sock, STORE_BATCH, b);
+    store_msg_t m = {STORE_BATCH, b, NULL};
+    return zmq_send(s->core_sock, &m, sizeof m, ZMQ_DONTWAIT) == (int)sizeof m ? 0 : -1;
 }
 
-int store_receive(store_t *s, store_event_t *ev, jbatch_t **b)
+int store_submit_job(store_t *s, store_job_t *job)
+{
+    return send_job(s->core_sock, job, ZMQ_DONTWAIT);
+}
+
+int store_receive(store_t *s, store_event_t *ev, jbatch_t **b, store_job_t **job)
 {
     store_msg_t m;
     if (zmq_recv(s->core_sock, &m, sizeof m, ZMQ_DONTWAIT) != (int)sizeof m)
         return -1;
     *ev = (store_event_t)m.kind;
     *b = m.batch;
+    *job = m.job;
     return 0;
 }
 

@@ -12,7 +12,13 @@
  * reconnects with backoff, and tells it again when it is back (STORE_DB_UP).
  * A commit whose outcome is unknown (the connection died during COMMIT) is
  * held until the store can look in the journal and say which it was: a batch
- * is never reported failed when it committed, nor committed when it failed. */
+ * is never reported failed when it committed, nor committed when it failed.
+ *
+ * Other work that needs the database and must not hold up the core (rebuilding
+ * the master-data engine after a failed commit) goes through the same pipe as
+ * a job: the store runs it on its connection, in order with the batches, so a
+ * job sees every commit submitted before it, and hands it back. The store does
+ * not know what a job does. */
 #ifndef JOINERY_STORE_H
 #define JOINERY_STORE_H
 
@@ -24,19 +30,37 @@
 
 typedef struct store store_t;
 
-typedef enum { STORE_BATCH = 1, STORE_DB_DOWN, STORE_DB_UP } store_event_t;
+typedef enum { STORE_BATCH = 1, STORE_DB_DOWN, STORE_DB_UP, STORE_JOB } store_event_t;
+
+typedef struct store_job store_job_t;
+struct store_job {
+    /* On the store thread, with its connection (up, and idle: not in a
+     * transaction). 0, or -1 with a message in error. */
+    int (*run)(store_job_t *job, PGconn *conn, char *error, size_t errlen);
+    /* Frees a job that never came back to the core (the hub stopped first). */
+    void (*drop)(store_job_t *job);
+    /* Set by the store: run's answer, or -1 without running it when the
+     * database was unavailable. */
+    int rc;
+    char error[256];
+};
 
 /* Starts the store thread on CTX with its own connection to CONNINFO. */
 store_t *store_new(void *ctx, const char *conninfo, char *err, size_t errlen);
-/* Stops the thread after the batch in flight, if any, is finished. */
+/* Stops the thread after the batch in flight, if any, is finished (a job
+ * running is cancelled), then frees every batch and job it did not hand back. */
 void store_destroy(store_t **s);
 /* The core's end of the pipe, for zmq_poll. */
 void *store_socket(store_t *s);
-/* Hands B to the store (JB_COMMIT or JB_FETCH). Ownership passes. */
+/* Hands B to the store (JB_COMMIT or JB_FETCH). Ownership passes. Never
+ * blocks: -1 (ownership stays) if the pipe is full. */
 int store_submit(store_t *s, jbatch_t *b);
+/* Hands JOB to the store, as store_submit. */
+int store_submit_job(store_t *s, store_job_t *job);
 /* After the socket polls readable: what happened, and for STORE_BATCH the
- * batch, whose ownership returns to the caller. 0, or -1 if nothing. */
-int store_receive(store_t *s, store_event_t *ev, jbatch_t **b);
+ * batch, for STORE_JOB the job, whose ownership returns to the caller (the
+ * other pointer is NULL). 0, or -1 if nothing. */
+int store_receive(store_t *s, store_event_t *ev, jbatch_t **b, store_job_t **job);
 
 /* ---- start-up, on a blocking connection before the core loop runs ---- */
 

@@ -1,0 +1,10 @@
+/* router.h - the hub's core thread (router.c). */
+#ifndef JOINERY_ROUTER_H
+#define JOINERY_ROUTER_H
+
+#include "base/config.h"
+
+/* Runs the hub until SIGTERM/SIGINT; 0 on a clean stop. */
+int router_run(const config_t *cfg, const char *conninfo);
+
+#endif
