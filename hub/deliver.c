@@ -7,6 +7,7 @@
 #include "base/route.h"
 
 #include <joinery/v1/protocol.pb-c.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,50 @@ static int ready_push(sub_t *s, uint64_t seq)
     return 0;
 }
 
+/* ---- attempts across a lost session (sub.tries) ---- */
+
+/* SEQ was in flight, delivered ATTEMPTS times, when the subscription let go of it. */
+static void tries_keep(sub_t *s, uint64_t seq, uint32_t attempts)
+{
+    if (!attempts)
+        return;
+    if ((!s->tries && !(s->tries = hmap_new(64))) ||
+        hmap_put(s->tries, seq, (void *)(uintptr_t)attempts) < 0)
+        log_warn("deliver", "out of memory: the attempts of seq %llu for %s/%s start again",
+                 (unsigned long long)seq, s->adapter, s->name);
+}
+
+/* How many times SEQ was delivered before the subscription last let go of it
+ * (0: never); forgets it, since the delivery record counts on from there. */
+static uint32_t tries_take(sub_t *s, uint64_t seq)
+{
+    if (!s->tries || !hmap_count(s->tries))
+        return 0;
+    return (uint32_t)(uintptr_t)hmap_del(s->tries, seq);
+}
+
+/* Forgets the counts of events at or below FLOOR: they are settled. Only an
+ * event whose subscription no longer matches it is left to this. */
+static void tries_prune(sub_t *s, uint64_t floor)
+{
+    if (!s->tries || !hmap_count(s->tries) || floor <= s->tries_floor)
+        return;
+    s->tries_floor = floor;
+    uint64_t gone[64];
+    size_t n;
+    do {
+        size_t pos = 0;
+        uint64_t key;
+        void *val;
+        n = 0;
+        while (n < sizeof gone / sizeof *gone && hmap_next(s->tries, &pos, &key, &val))
+            if (key <= floor)
+                gone[n++] = key;
+        for (size_t i = 0; i < n; i++)
+            hmap_del(s->tries, gone[i]);
+    } while (n == sizeof gone / sizeof *gone);
+}
+
 /* ---- subscriptions ---- */
 
 /* A session's list of its subscriptions (session_t.subs), kept here. */
@@ -188,6 +233,7 @@ static void sub_free(sub_t *s)
     free_patterns(s->patterns, s->npatterns);
     hmap_destroy(&s->inflight);
     hmap_destroy(&s->busy);
+    hmap_destroy(&s->tries);
     free(s->ready);
     jbatch_release(&s->catchup);
     pb_buf_free(&s->transient);
@@ -289,9 +335,13 @@ void deliver_detach(core_t *c, sub_t *s)
     size_t pos = 0;
     uint64_t key;
     void *val;
-    while (hmap_next(s->inflight, &pos, &key, &val))
-        dlv_put(c, val);
+    while (hmap_next(s->inflight, &pos, &key, &val)) {
+        dlv_t *d = val;
+        tries_keep(s, d->seq, d->attempts); /* its next delivery counts on */
+        dlv_put(c, d);
+    }
     hmap_clear(s->inflight);
+    tries_prune(s, floor);
     pos = 0;
     while (hmap_next(s->busy, &pos, &key, &val))
         ent_put(c, val);
@@ -395,7 +445,13 @@ static void send_dlv(out_t *o, dlv_t *d)
     out_add(o, d->seq, d->attempts, jentry_envelope(d->batch, d->e), d->e->env_len, false);
 }
 
-/* Puts SEQ in flight: it is its entity's head. */
+static void settle(core_t *c, sub_t *s, dlv_t *d);
+static void dead_letter(core_t *c, sub_t *s, dlv_t *d, const char *reason);
+
+/* Puts SEQ in flight: it is its entity's head. An event already delivered
+ * max_attempts times, each time left unsettled when its session ended or the
+ * subscription was taken afresh, is dead-lettered instead: an event whose
+ * handling kills the adapter must not come back for ever. */
 static int start_dlv(out_t *o, uint64_t seq, jbatch_t *b, jentry_t *e)
 {
     dlv_t *d = dlv_get(o->c);
@@ -406,7 +462,19 @@ static int start_dlv(out_t *o, uint64_t seq, jbatch_t *b, jentry_t *e)
     d->batch = b;
     b->refs++;
     d->e = e;
+    d->attempts = tries_take(o->s, seq);
+    if (d->attempts && d->attempts >= o->c->cfg->max_attempts) {
+        char why[192];
+        snprintf(why, sizeof why,
+                 "delivered %u times without being settled: no ACK or NACK came before the "
+                 "session ended or the subscription was subscribed afresh",
+                 d->attempts);
+        dead_letter(o->c, o->s, d, why);
+        settle(o->c, o->s, d);
+        return 0;
+    }
     if (hmap_put(o->s->inflight, seq, d) < 0) {
+        tries_keep(o->s, seq, d->attempts);
         dlv_put(o->c, d);
         return -1;
     }
@@ -840,6 +908,7 @@ void deliver_queue_cursors(core_t *c)
             if (jbatch_add_cursor(c->pending, s->adapter, s->name, f, NULL, 0) == 0)
                 s->queued_floor = f;
         }
+        tries_prune(s, f);
     }
 }
 

@@ -39,6 +39,14 @@ struct sub {
     pb_buf_t transient; /* a DELIVER of transient events, sent at the end of the turn */
     size_t ntransient;
     uint64_t delivered, acked, dead;
+    /* seq -> deliveries made (a count, not a pointer) of an event that was in
+     * flight unsettled when the subscription let go of it (its session ended,
+     * or a SUBSCRIBE started it afresh or took it over): its next delivery
+     * counts on from there, and max_attempts dead-letters it. Only events
+     * above the acked floor, so at most what was in flight; NULL until
+     * needed. In memory only: a hub restart starts the count again. */
+    hmap_t *tries;
+    uint64_t tries_floor; /* entries at or below this have been pruned */
 };
 
 sub_t *deliver_sub_find(core_t *c, const char *adapter, const char *name);
@@ -52,7 +60,8 @@ void deliver_nack(core_t *c, session_t *s, const uint8_t *body, size_t len);
 void deliver_credit(core_t *c, session_t *s, const uint8_t *body, size_t len);
 
 /* The subscription's session went away, or it is subscribed afresh:
- * everything in flight will be delivered again. */
+ * everything in flight will be delivered again, its attempt counting on
+ * (sub.tries). */
 void deliver_detach(core_t *c, sub_t *sub);
 /* The session is closing: detaches each of its subscriptions. Call before
  * session_close. */

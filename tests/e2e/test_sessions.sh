@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sessions and outages, from a raw protocol client: a subscriber that goes
 # silent is expired and gets its unacknowledged deliveries again when it
-# returns; with PostgreSQL stopped, publishes are answered RETRY (the hub
+# returns, its attempt counting on, and an event left unsettled by
+# max_attempts sessions in a row is dead-lettered; with PostgreSQL stopped, publishes are answered RETRY (the hub
 # neither crashes nor buffers), and accepted again once it is back; on
 # SIGTERM every adapter is told GOODBYE.
 set -euo pipefail
@@ -15,6 +16,8 @@ hub:
   data_dir: $E2E_DIR/data
   heartbeat_ms: 300
   heartbeat_misses: 3
+delivery:
+  max_attempts: 3
 database:
   conninfo: "$db"
 security:
@@ -28,13 +31,14 @@ YAML
 start_hub "$E2E_DIR/hub.yaml"
 make_pgctl
 
-"$PY" - "tcp://127.0.0.1:$port" "$E2E_DIR/pgctl.sh" "$E2E_DIR/hub.log" "$HUB_PID" "$E2E_SRC" <<'PY'
+"$PY" - "tcp://127.0.0.1:$port" "$E2E_DIR/pgctl.sh" "$E2E_DIR/hub.log" "$HUB_PID" "$E2E_SRC" \
+    "$db" <<'PY'
 import os, signal, subprocess, sys
 sys.path.insert(0, sys.argv[5])
 import pyjoinery as J
 from joinery.v1 import protocol_pb2 as P
 ep, pgctl, log, hub_pid = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-check = J.check
+check, sql = J.check, J.Sql(sys.argv[6])
 
 
 def log_count(text):
@@ -86,6 +90,47 @@ check(all(g.delivery.attempt == 2 for g in again),
 back.ack("s", seqs)
 
 check(pub.hello()[0] == "WELCOME", "the publisher, silent too, opens a new session")
+
+# An event whose handling kills its adapter: delivered, never ACKed or NACKed,
+# the adapter gone each time (issue 23 item 4). The count goes on across a
+# takeover by a new connection while the old session is still open, and
+# across a session that ended; with max_attempts 3, the 3rd unsettled delivery
+# is the last: the event is dead-lettered, and the next event of its record,
+# held behind it, comes instead.
+poison = pub.event("crm.poison.created", record_id="p-1")
+after = pub.event("crm.poison.created", record_id="p-1")
+got = pub.publish([poison, after])
+check(all(got[e.event_id].status == P.CONFIRM_OK for e in (poison, after)),
+      "a poisonous event and the next of its record are confirmed")
+attempts = []
+for n in (1, 2, 3):
+    s = J.Client(ep, "socialcare")
+    J.require(s.hello()[0] == "WELCOME", "socialcare connects (%d)" % n)
+    J.require(s.subscribe("poison", ["crm.poison.*"], credit=10, from_beginning=True)[0]
+              == "SUBSCRIBED",
+              "socialcare subscribes to poison (%d)" % n)
+    d = s.receive(lambda g: len(g) >= 1, "delivery %d of the poisonous event" % n, ack=False)
+    check([g.env.event_id for g in d] == [poison.event_id],
+          "delivery %d is the poisonous event alone (the next one waits behind it)" % n)
+    attempts.append(d[0].delivery.attempt)
+    if n == 2:
+        s.send("GOODBYE", P.Goodbye(reason="handler crashed"))  # the session ends
+    s.close()  # else the new connection takes the subscription over from an open session
+check(attempts == [1, 2, 3], "its attempt counts on across sessions: %s" % attempts)
+last = J.Client(ep, "socialcare")
+check(last.hello()[0] == "WELCOME", "socialcare connects a 4th time")
+check(last.subscribe("poison", ["crm.poison.*"], credit=10)[0] == "SUBSCRIBED",
+      "and subscribes to poison again")
+d = last.receive(lambda g: len(g) >= 1, "the next event of the record")
+check([(g.env.event_id, g.delivery.attempt) for g in d] == [(after.event_id, 1)],
+      "no 4th delivery: the next event of the record comes, at attempt 1 (%s)"
+      % [(g.env.event_id, g.delivery.attempt) for g in d])
+row = J.wait_for("the poisonous event's dead letter", lambda: sql(
+    "SELECT attempts || '|' || reason FROM dead_letter WHERE event_id = '%s' "
+    "AND subscription = 'poison'" % poison.event_id))
+check(row.startswith("3|delivered 3 times without being settled"),
+      "dead-lettered after its 3rd delivery, saying so: %s" % row)
+last.close()
 subprocess.run([pgctl, "stop"], check=True)
 retry = pub.event("crm.contact.updated", record_id="x")
 got = publish_resuming(pub, retry, 15000)
