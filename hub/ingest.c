@@ -479,6 +479,14 @@ void ingest_publish(core_t *c, session_t *s, const uint8_t *body, size_t len)
                         "%s; nothing in it was accepted", why);
         return;
     }
+    if (count == 0) {
+        /* Well-formed but wrong: there is nothing to confirm, so without an
+         * ERROR the sender would hear nothing at all. */
+        core_send_error(c, s->rid, s->rid_len, JOINERY__V1__ERROR_CODE__ERROR_BAD_REQUEST,
+                        "PUBLISH", "PUBLISH carries no envelopes; send 1 to %u in 'events'",
+                        c->cfg->max_batch);
+        return;
+    }
     r.p = body;
     while (pb_next(&r, &f) == 1)
         if (f.field == 1 && f.wire == PB_LEN)

@@ -41,6 +41,14 @@
 #define HOUSEKEEPING_US 50000
 #define CURSOR_FLUSH_US 200000
 #define STOP_GRACE_US (10LL * 1000000)
+/* The transport ceiling: every body up to TRANSPORT_FACTOR x max_message_bytes
+ * reaches the hub and is answered ERROR TOO_LARGE, the session kept. libzmq's
+ * ZMQ_MAXMSGSIZE limits a frame as it travels, which with Curve is the body
+ * and 33 bytes of framing (the MESSAGE command's name, nonce, MAC and flags),
+ * so the socket's limit is the ceiling plus this headroom. A frame over that
+ * cannot be answered: libzmq closes the connection (docs/protocol.md 2.1). */
+#define TRANSPORT_FACTOR 4
+#define TRANSPORT_HEADROOM 4096
 
 /* ---- sessions ---- */
 
@@ -398,13 +406,13 @@ static int open_sockets(core_t *c, char *err, size_t errlen)
 {
     const config_t *cfg = c->cfg;
     c->router = zmq_socket(c->ctx, ZMQ_ROUTER);
-    int hwm = 100000, linger = 0, maxsize = (int)cfg->max_message_bytes * 4;
-    int64_t maxmsg = maxsize > 0 ? maxsize : INT32_MAX;
+    int hwm = 100000, linger = 0;
+    int64_t maxmsg = (int64_t)cfg->max_message_bytes * TRANSPORT_FACTOR + TRANSPORT_HEADROOM;
     zmq_setsockopt(c->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(c->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(c->router, ZMQ_LINGER, &linger, sizeof linger);
-    /* A hard ceiling far above the refusal limit: bigger frames cannot even
-     * be buffered; the peer is disconnected. */
+    /* A hard ceiling far above the refusal limit: bigger frames are not even
+     * buffered; libzmq disconnects the peer, and the hub never sees them. */
     zmq_setsockopt(c->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     if (cfg->curve) {
         c->zap = zmq_socket(c->ctx, ZMQ_REP);

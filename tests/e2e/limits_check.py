@@ -2,7 +2,8 @@
 values (see test_limits.sh): the documented defaults of docs/protocol.md and
 hub/base/config.c (max_message_bytes 1048576, max_batch 1000, default_credit
 1000), a message at the limit, one byte over and at the transport ceiling
-(the hub's ZMQ_MAXMSGSIZE, 4 x max_message_bytes), PUBLISH over max_batch,
+(4 x max_message_bytes, docs/protocol.md 2.1), a body above it (the
+connection is closed unanswered), PUBLISH with no envelopes and over max_batch,
 credit exhaustion, a subscriber pushed out of a small window (the config's
 window_events) who must catch up from the journal, from_beginning, a
 subscription taken over by a second session, and a wildcard in the middle of
@@ -26,11 +27,13 @@ check, sql = J.check, J.Sql(DB)
 MAX_MESSAGE_BYTES = 1048576
 MAX_BATCH = 1000
 DEFAULT_CREDIT = 1000
-# hub/router.c: ZMQ_MAXMSGSIZE = 4 x max_message_bytes, "far above the refusal limit".
+# docs/protocol.md 2.1: every body up to 4 x max_message_bytes is answered TOO_LARGE; the
+# hub's socket (hub/router.c, ZMQ_MAXMSGSIZE) takes frames of up to 4096 bytes more as they
+# travel, which with Curve is the body and 33 bytes of framing.
 TRANSPORT_CEILING = 4 * MAX_MESSAGE_BYTES
+WIRE_LIMIT = TRANSPORT_CEILING + 4096
+CURVE_FRAMING = 33
 WINDOW_EVENTS = 64  # test_limits.sh's delivery.window_events
-ISSUE_23_9 = ("issue 23 item 9: a message over the transport ceiling (ZMQ_MAXMSGSIZE) drops "
-              "the connection silently instead of ERROR TOO_LARGE")
 
 
 def connect(name, monitor=False):
@@ -173,8 +176,7 @@ def at_transport_ceiling():
     # docs/protocol.md 2: "a body longer than max_message_bytes [is answered] with ERROR TOO_LARGE"
     expect_error(crm, P.ERROR_TOO_LARGE, "PUBLISH",
                  "PUBLISH body of %d bytes exceeds" % TRANSPORT_CEILING,
-                 "a body at the transport ceiling (4 x max_message_bytes = %d)" % TRANSPORT_CEILING,
-                 defect=ISSUE_23_9)
+                 "a body at the transport ceiling (4 x max_message_bytes = %d)" % TRANSPORT_CEILING)
     small = crm.event("crm.big.created", record_id="small")
     try:
         got = crm.publish([small]).get(small.event_id)
@@ -182,8 +184,52 @@ def at_transport_ceiling():
     except RuntimeError as e:
         got, outcome = None, str(e).replace("\n", " ")
     check(got is not None and got.status == P.CONFIRM_OK,
-          "the session goes on after it: %s" % outcome, defect=ISSUE_23_9)
+          "the session goes on after it: %s" % outcome)
     check(journaled([ev.event_id]) == 0, "nothing of the refused body was journaled")
+    crm.close()
+
+
+def above_transport_ceiling():
+    """docs/protocol.md 2.1: the largest body the hub still answers is the socket's limit
+    less Curve's framing; one byte more and libzmq closes the connection before the hub
+    sees the message. It cannot be answered; the adapter's socket reconnects by itself,
+    without a session, and the hub goes on."""
+    last = WIRE_LIMIT - CURVE_FRAMING
+    crm = connect("crm")
+    ev = sized_event(crm, last, "crm.big.created")
+    crm.send("PUBLISH", P.Publish(events=[ev]))
+    expect_error(crm, P.ERROR_TOO_LARGE, "PUBLISH", "PUBLISH body of %d bytes exceeds" % last,
+                 "the largest body that reaches the hub (4 x max_message_bytes + 4096 - 33 = %d)"
+                 % last)
+    crm.close()
+    crm = connect("crm", monitor=True)
+    over = sized_event(crm, last + 1, "crm.big.created")
+    crm.send("PUBLISH", P.Publish(events=[over]))
+    cmd, m = crm.recv(until_event={zmq.EVENT_DISCONNECTED})
+    check(cmd == "EVENT", "a body one byte larger (%d): the connection is closed, unanswered (%s %s)"
+          % (last + 1, cmd, str(m).replace("\n", " ")))
+    crm.send("HEARTBEAT", P.Heartbeat())
+    cmd, m = crm.recv()
+    check(cmd == "ERROR" and m.code == P.ERROR_NO_SESSION,
+          "the socket reconnects by itself, without a session: its next command is answered "
+          "NO_SESSION (%s %s)" % (cmd, str(m).replace("\n", " ")))
+    check(crm.hello()[0] == "WELCOME", "the adapter starts again: HELLO, WELCOME")
+    small = crm.event("crm.big.created", record_id="small")
+    check(crm.publish_one(small).status == P.CONFIRM_OK, "and publishes")
+    check(journaled([over.event_id]) == 0, "nothing of the cut message was journaled")
+    crm.close()
+
+
+def publish_no_envelopes():
+    crm = connect("crm")
+    crm.send("PUBLISH", P.Publish())
+    expect_error(crm, P.ERROR_BAD_REQUEST, "PUBLISH", "PUBLISH carries no envelopes",
+                 "a PUBLISH with zero envelopes")
+    after = crm.event("crm.batch.created", record_id="after-empty")
+    answers = confirms_until(crm, after)
+    check([getattr(a, "event_id", None) for a in answers] == [after.event_id],
+          "the session goes on: the next event is confirmed, nothing else came (%s)"
+          % [getattr(a, "event_id", a) for a in answers])
     crm.close()
 
 
@@ -370,6 +416,7 @@ def wildcard_in_the_middle():
 
 
 J.run_scenarios([welcome_limits, message_at_limit, between_limit_and_ceiling, at_transport_ceiling,
-                 publish_over_max_batch, default_credit, window_catch_up, from_beginning, takeover,
+                 above_transport_ceiling, publish_no_envelopes, publish_over_max_batch,
+                 default_credit, window_catch_up, from_beginning, takeover,
                  wildcard_in_the_middle])
 J.finish("limits_check")
