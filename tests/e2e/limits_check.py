@@ -206,8 +206,8 @@ def above_transport_ceiling():
     over = sized_event(crm, last + 1, "crm.big.created")
     crm.send("PUBLISH", P.Publish(events=[over]))
     cmd, m = crm.recv(until_event={zmq.EVENT_DISCONNECTED})
-    check(cmd == "EVENT", "a body one byte larger (%d): the connection is closed, unanswered (%s %s)"
-          % (last + 1, cmd, str(m).replace("\n", " ")))
+    check(cmd == "EVENT", "a body one byte larger (%d): the connection is closed, unanswered "
+          "(%s %s)" % (last + 1, cmd, str(m).replace("\n", " ")))
     crm.send("HEARTBEAT", P.Heartbeat())
     cmd, m = crm.recv()
     check(cmd == "ERROR" and m.code == P.ERROR_NO_SESSION,

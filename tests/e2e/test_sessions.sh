@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Sessions and outages, from a raw protocol client: a subscriber that goes
 # silent is expired and gets its unacknowledged deliveries again when it
-# returns, its attempt counting on, and an event left unsettled by
-# max_attempts sessions in a row is dead-lettered; with PostgreSQL stopped, publishes are answered RETRY (the hub
-# neither crashes nor buffers), and accepted again once it is back; on
-# SIGTERM every adapter is told GOODBYE.
+# returns, their attempt counting on; an event left unsettled by
+# max_attempts sessions in a row is dead-lettered; with PostgreSQL stopped,
+# publishes are answered RETRY (the hub neither crashes nor buffers), and
+# accepted again once it is back; on SIGTERM every adapter is told GOODBYE.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" || exit 1
 
