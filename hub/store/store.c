@@ -45,9 +45,9 @@ struct store {
     PGconn *conn;
     pb_buf_t copybuf;
     int backoff_ms;
-    /* Statements prepared on this connection, by the address of their text
-     * (the engine's statements are string literals). Emptied on reconnect. */
-    const char *prepared[STORE_MAX_PREPARED];
+    /* Statements prepared on this connection ("j<index>"), by their text.
+     * Emptied on reconnect. */
+    char *prepared[STORE_MAX_PREPARED];
     size_t nprepared;
     /* Upsert stage tables created on this connection (temporary tables), by
      * descriptor. */
@@ -247,14 +247,23 @@ static int insert_one_by_one(store_t *s, jbatch_t *b, char *err, size_t errlen)
 }
 
 /* The prepared statement name for STMT ("j<index>"), preparing it on first
- * use; -1 if it cannot be (then it is sent unprepared). */
+ * use; -1 if it cannot be (then it is sent unprepared), -2 on error. A
+ * statement is known by its text, not by the address it was handed at: two
+ * statements with one text share a name, and a statement is never run as
+ * another that once lived at the same address. (Statements are the engine's
+ * rare ones -- steward decisions, merges --, a handful of texts.) */
 static int prepared_index(store_t *s, const char *stmt, int nparams, char *err, size_t errlen)
 {
     for (size_t i = 0; i < s->nprepared; i++)
-        if (s->prepared[i] == stmt)
+        if (strcmp(s->prepared[i], stmt) == 0)
             return (int)i;
     if (s->nprepared == STORE_MAX_PREPARED)
         return -1;
+    char *text = strdup(stmt);
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+        return -2;
+    }
     char name[16];
     snprintf(name, sizeof name, "j%zu", s->nprepared);
     PGresult *r = PQprepare(s->conn, name, stmt, nparams, NULL);
@@ -262,10 +271,19 @@ static int prepared_index(store_t *s, const char *stmt, int nparams, char *err, 
     if (!ok)
         snprintf(err, errlen, "prepare master-data statement: %s", PQresultErrorMessage(r));
     PQclear(r);
-    if (!ok)
+    if (!ok) {
+        free(text);
         return -2;
-    s->prepared[s->nprepared] = stmt;
+    }
+    s->prepared[s->nprepared] = text;
     return (int)s->nprepared++;
+}
+
+static void forget_prepared(store_t *s)
+{
+    for (size_t i = 0; i < s->nprepared; i++)
+        free(s->prepared[i]);
+    s->nprepared = 0;
 }
 
 /* ---- the engine's rows in binary ---- */
@@ -498,22 +516,26 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Sends statements [from, to) of B and a sync, then reads their results up to
+/* A statement of the batch and its prepared name's index (-1: sent unprepared). */
+typedef struct {
+    const jsql_t *q;
+    int id;
+} pstmt_t;
+
+/* Sends statements [from, to) of ST and a sync, then reads their results up to
  * the sync. Returns 0, -1 if a statement failed (err says which), -2 if the
  * connection broke (it is then dropped: nothing was committed). */
-static int pipeline_chunk(store_t *s, const jbatch_t *b, const int *ids, size_t from, size_t to,
-                          char *err, size_t errlen)
+static int pipeline_chunk(store_t *s, const pstmt_t *st, size_t from, size_t to, char *err,
+                          size_t errlen)
 {
     int sent_ok = 1;
     for (size_t i = from; i < to && sent_ok; i++) {
-        const jsql_t *q = &b->sql[i];
-        if (!q->stmt)
-            continue;
+        const jsql_t *q = st[i].q;
         const char *const *params = (const char *const *)q->params;
         char name[16];
-        snprintf(name, sizeof name, "j%d", ids[i]);
+        snprintf(name, sizeof name, "j%d", st[i].id);
         sent_ok =
-            ids[i] >= 0
+            st[i].id >= 0
                 ? PQsendQueryPrepared(s->conn, name, q->nparams, params, NULL, NULL, 0) == 1
                 : PQsendQueryParams(s->conn, q->stmt, q->nparams, NULL, params, NULL, NULL, 0) == 1;
     }
@@ -531,12 +553,12 @@ static int pipeline_chunk(store_t *s, const jbatch_t *b, const int *ids, size_t 
                 return -2;
             continue; /* end of one statement's results */
         }
-        ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_PIPELINE_SYNC) {
+        ExecStatusType est = PQresultStatus(r);
+        if (est == PGRES_PIPELINE_SYNC) {
             PQclear(r);
             return rc;
         }
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == 0) {
+        if (est != PGRES_COMMAND_OK && est != PGRES_TUPLES_OK && rc == 0) {
             snprintf(err, errlen, "master-data row: %s", PQresultErrorMessage(r));
             rc = -1;
         }
@@ -544,50 +566,65 @@ static int pipeline_chunk(store_t *s, const jbatch_t *b, const int *ids, size_t 
     }
 }
 
-/* The master-data engine's rows, in pipelines: a batch of a thousand person
- * events costs a few round trips, not thousands. Each pipeline is kept short
- * and read to its sync before the next is sent: the connection blocks, so a
- * pipeline whose results filled the server's socket buffer while we were
- * still sending would deadlock. A sync inside BEGIN ... COMMIT does not end
- * the transaction. */
+/* The master-data engine's statements (the rows go by COPY), in pipelines: a
+ * batch of a thousand person events costs a few round trips, not thousands.
+ * Each pipeline is kept short and read to its sync before the next is sent:
+ * the connection blocks, so a pipeline whose results filled the server's
+ * socket buffer while we were still sending would deadlock. A sync inside
+ * BEGIN ... COMMIT does not end the transaction. */
 #define PIPELINE_CHUNK 256
 
-static int write_sql(store_t *s, const jbatch_t *b, btimes_t *t, char *err, size_t errlen)
+static int write_statements(store_t *s, const jbatch_t *b, char *err, size_t errlen)
 {
-    t->pipeline = t->copies = t->journal;
-    if (!b->nsql)
+    size_t n = 0;
+    for (size_t i = 0; i < b->nsql; i++)
+        n += b->sql[i].stmt != NULL;
+    if (!n)
         return 0;
-    /* Prepared first: each statement is parsed and planned once per
-     * connection instead of once per row. */
-    int *ids = malloc(b->nsql * sizeof *ids);
-    if (!ids) {
+    pstmt_t *st = malloc(n * sizeof *st);
+    if (!st) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    /* Appends first: a statement may refer to a row appended in the same
-     * batch (a steward's decision on an item opened a moment before), and no
-     * appended row depends on a statement. */
-    int rc = write_copies(s, b, err, errlen);
-    t->copies = now_us();
+    /* Prepared first: each statement is parsed and planned once per
+     * connection instead of once per row. */
+    int rc = 0;
+    n = 0;
     for (size_t i = 0; i < b->nsql && rc == 0; i++) {
-        ids[i] =
-            b->sql[i].stmt ? prepared_index(s, b->sql[i].stmt, b->sql[i].nparams, err, errlen) : -1;
-        if (ids[i] == -2)
-            rc = -1;
+        const jsql_t *q = &b->sql[i];
+        if (!q->stmt)
+            continue;
+        st[n] = (pstmt_t){q, prepared_index(s, q->stmt, q->nparams, err, errlen)};
+        rc = st[n++].id == -2 ? -1 : 0;
     }
     if (rc == 0 && PQenterPipelineMode(s->conn) != 1) {
         snprintf(err, errlen, "enter pipeline mode: %s", PQerrorMessage(s->conn));
         rc = -1;
     } else if (rc == 0) {
-        for (size_t from = 0; from < b->nsql && rc == 0; from += PIPELINE_CHUNK) {
-            size_t to = from + PIPELINE_CHUNK < b->nsql ? from + PIPELINE_CHUNK : b->nsql;
-            rc = pipeline_chunk(s, b, ids, from, to, err, errlen);
-        }
+        for (size_t from = 0; from < n && rc == 0; from += PIPELINE_CHUNK)
+            rc = pipeline_chunk(s, st, from, from + PIPELINE_CHUNK < n ? from + PIPELINE_CHUNK : n,
+                                err, errlen);
         if (rc != -2)
             PQexitPipelineMode(s->conn);
         rc = rc < 0 ? -1 : 0;
     }
-    free(ids);
+    free(st);
+    return rc;
+}
+
+/* The engine's rows and statements: appends first (a statement may refer to
+ * a row appended in the same batch -- a steward's decision on an item opened
+ * a moment before -- and no appended row depends on a statement), then the
+ * statements, then the gathered upserts. */
+static int write_sql(store_t *s, const jbatch_t *b, btimes_t *t, char *err, size_t errlen)
+{
+    t->pipeline = t->copies = t->journal;
+    if (!b->nsql)
+        return 0;
+    int rc = write_copies(s, b, err, errlen);
+    t->copies = now_us();
+    if (rc == 0)
+        rc = write_statements(s, b, err, errlen);
     t->pipeline = now_us();
     return rc == 0 ? write_upserts(s, b, err, errlen) : rc;
 }
@@ -849,7 +886,7 @@ static void reconnect(store_t *s)
 {
     char err[512];
     PQfinish(s->conn);
-    s->nprepared = 0;
+    forget_prepared(s);
     s->nstaged = 0;
     s->conn = store_connect(s->conninfo, 0, err, sizeof err);
     if (s->conn) {
@@ -1060,6 +1097,7 @@ void store_destroy(store_t **sp)
         zmq_close(s->core_sock);
     if (s->store_sock)
         zmq_close(s->store_sock);
+    forget_prepared(s);
     pthread_mutex_destroy(&s->cancel_mu);
     free(s->conninfo);
     free(s);
