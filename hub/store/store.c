@@ -99,12 +99,13 @@ static bool conn_lost(PGconn *c)
     return !c || PQstatus(c) != CONNECTION_OK;
 }
 
+/* Runs SQL; on failure ERR says the statement's start and the server's message. */
 static int exec_ok(PGconn *c, const char *sql, char *err, size_t errlen)
 {
     PGresult *r = PQexec(c, sql);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok)
-        snprintf(err, errlen, "%s: %s", sql, PQerrorMessage(c));
+        snprintf(err, errlen, "%.100s: %s", sql, PQerrorMessage(c));
     PQclear(r);
     return ok ? 0 : -1;
 }
