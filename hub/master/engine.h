@@ -350,7 +350,7 @@ struct engine {
     master_ulid_t ulid;
     pbarena_t *arena; /* the payload being applied */
     /* The last score written as text (md_num_d_again): an event's link score goes into its
-     * xref row and again into its audit row. */
+     * audit row, and for a sink that takes statements only into its xref row too. */
     uint64_t num_bits;
     char num_text[MD_NUM_LEN];
     mbuf_t json, out, text, hist;

@@ -107,7 +107,8 @@ const char *md_num_d(char *buf, double v)
     return match_g17(v, buf);
 }
 
-/* md_num_d, remembering the last value: the same score is written twice per event. */
+/* md_num_d, remembering the last value: a score may be written twice per event (its audit row,
+ * and its xref row as text for a sink that takes statements only). */
 const char *md_num_d_again(engine_t *e, char *buf, double v)
 {
     uint64_t bits;
