@@ -1,13 +1,13 @@
 /* ingest_master.c - the master-data engine on the ingest path.
  *
  * For an entity event, the engine decides (golden record, ownership,
- * matching) and hands back derived events and SQL rows through a sink; this
- * file turns them into journal entries and statements of the pending batch,
- * so the event, the golden-record change, its history and the events it
- * causes commit in one transaction. The engine changes its in-memory state as
- * it decides; if that transaction then fails, the state is ahead of the
- * database, so the core marks it stale and reloads it before it takes another
- * entity event.
+ * matching) and hands back derived events, typed rows and statements through
+ * a sink; this file turns them into journal entries, rows and statements of
+ * the pending batch, so the event, the golden-record change, its history and
+ * the events it causes commit in one transaction. The engine changes its
+ * in-memory state as it decides; if that transaction then fails, the state is
+ * ahead of the database, so the core marks it stale and reloads it before it
+ * takes another entity event.
  *
  * The reload never runs on the core thread: connecting and reading every
  * golden record can take seconds, and the core must go on answering
@@ -67,17 +67,17 @@ static int sink_sql(void *ctx, const char *stmt, int nparams, const char *const 
     return jbatch_add_sql(c->pending, stmt, nparams, params);
 }
 
-static int sink_upsert(void *ctx, const master_upsert_t *u, const char *stmt, int nparams,
-                       const char *const *params)
+/* The engine's typed rows go into the batch as they will be copied (store/journal.h). */
+static int sink_upsert(void *ctx, const row_upsert_t *u, const row_val_t *vals)
 {
     core_t *c = ctx;
-    return jbatch_add_upsert_row(c->pending, u, stmt, nparams, params);
+    return jbatch_add_upsert_row(c->pending, u, vals);
 }
 
-static int sink_append(void *ctx, const char *copy_stmt, int nparams, const char *const *params)
+static int sink_append(void *ctx, const row_desc_t *row, const row_val_t *vals)
 {
     core_t *c = ctx;
-    return jbatch_add_copy_row(c->pending, copy_stmt, nparams, params);
+    return jbatch_add_row(c->pending, row, vals);
 }
 
 /* Writes one derived event's envelope into c->env. */

@@ -136,23 +136,31 @@ enum {
     XC_SCORE,     /* score */
     XC_LINKED,    /* linked_at */
 };
-#define MD_MAX_COLS 8
+#define MD_MAX_COLS ROW_MAX_COLS
 
-/* The history table's statements: the same columns for every kind. */
+/* The history table's row and statement: the same columns for every kind. */
+#define MD_HISTORY_ROW(table)                                                                      \
+    {                                                                                              \
+        table, 6,                                                                                  \
+        {                                                                                          \
+            {"master_id", ROW_TEXT}, {"version", ROW_INT8}, {"source", ROW_TEXT},                  \
+                {"event_id", ROW_TEXT}, {"at", ROW_INT8},                                          \
+            {                                                                                      \
+                "changes", ROW_JSON                                                                \
+            }                                                                                      \
+        }                                                                                          \
+    }
 #define MD_SQL_HISTORY(table)                                                                      \
     "INSERT INTO " table " (master_id, version, source, event_id, at, changes) "                   \
     "VALUES ($1, $2::bigint, $3, $4, $5::bigint, $6::json)"
-#define MD_COPY_HISTORY(table)                                                                     \
-    "COPY " table " (master_id, version, source, event_id, at, changes) FROM STDIN"
 
+/* A golden-record or cross-reference table. ROW's columns, in order, are what COLS says. */
 typedef struct {
-    const char *table;
-    const char *sql;  /* upsert statement, parameters in column order */
-    const char *copy; /* COPY of a new row */
-    master_upsert_t upsert;
-    const char *load; /* SELECT of every row, columns in order */
+    const row_desc_t *row;      /* a new row is appended */
+    const row_upsert_t *upsert; /* a changed one is upserted, gathered per batch */
+    const char *sql;            /* the same upsert as one statement (a sink without upsert) */
+    const char *load;           /* SELECT of every row, columns in order */
     uint8_t cols[MD_MAX_COLS];
-    int ncols;
 } md_table_t;
 
 /* A refused field's message, for the kind's packer. */
@@ -263,7 +271,8 @@ struct md_desc {
     int key_field; /* GC_KEY_FIELD's field, -1 none */
     unsigned flags;
     md_table_t golden, xref;
-    const char *sql_history, *copy_history;
+    const row_desc_t *history;
+    const char *sql_history;
     md_sizes_t size;
     md_identity_t id;
     md_messages_t msg;
@@ -283,6 +292,9 @@ struct md_desc {
     int (*index)(engine_t *e, golden_t *g);
     void (*unindex)(engine_t *e, golden_t *g);
 };
+
+/* The kinds (master.c, entity.c). */
+extern const md_desc_t PERSON_DESC, ADDRESS_DESC, CASE_DESC;
 
 /* Engine state --------------------------------------------------------------------- */
 
@@ -338,7 +350,7 @@ struct engine {
     master_ulid_t ulid;
     pbarena_t *arena; /* the payload being applied */
     /* The last score written as text (md_num_d_again): an event's link score goes into its
-     * xref row and again into its audit row. */
+     * audit row, and for a sink that takes statements only into its xref row too. */
     uint64_t num_bits;
     char num_text[MD_NUM_LEN];
     mbuf_t json, out, text, hist;
@@ -437,9 +449,9 @@ int md_new_id(md_ctx_t *c, char out[MASTER_ID_MAX]);
 const char *md_num_d(char *buf, double v);
 const char *md_num_d_again(engine_t *e, char *buf, double v);
 int md_run(md_ctx_t *c, const char *stmt, int n, const char *const *params);
-/* An append-only row: copied in bulk when the sink can, else STMT. */
-int md_run_append(md_ctx_t *c, const char *copy_stmt, const char *stmt, int n,
-                  const char *const *params);
+/* A new row of ROW's table, one value per column: copied in bulk when the sink can, else STMT
+ * (an INSERT of the same columns) with the values as text. */
+int md_run_append(md_ctx_t *c, const row_desc_t *row, const char *stmt, const row_val_t *vals);
 int md_emit(md_ctx_t *c, const char *type, const char *target, const golden_t *g,
             const char *local_id, const ProtobufCMessage *msg);
 /* A refused field's packed correction to the sender, or (PROPOSE) proposal to the owner. */

@@ -5,6 +5,7 @@
  * messages. */
 #include "master/engine.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +107,8 @@ const char *md_num_d(char *buf, double v)
     return match_g17(v, buf);
 }
 
-/* md_num_d, remembering the last value: the same score is written twice per event. */
+/* md_num_d, remembering the last value: a score may be written twice per event (its audit row,
+ * and its xref row as text for a sink that takes statements only). */
 const char *md_num_d_again(engine_t *e, char *buf, double v)
 {
     uint64_t bits;
@@ -131,33 +133,70 @@ int md_run(md_ctx_t *c, const char *stmt, int n, const char *const *params)
     return 0;
 }
 
-/* An upsert: gathered per batch when the sink can, else one statement. */
-static int run_upsert(md_ctx_t *c, const master_upsert_t *u, const char *stmt, int n,
-                      const char *const *params)
+/* ROW's values as text parameters into P, for a sink that takes statements only: numbers in
+ * decimal, a double in seventeen digits (every bit of it), a boolean as t or f. NUM holds the
+ * numbers' text. */
+static void row_params(engine_t *e, const row_desc_t *row, const row_val_t *v,
+                       char (*num)[MD_NUM_LEN], const char **p)
 {
-    if (!c->sink->upsert)
-        return md_run(c, stmt, n, params);
-    if (c->sink->upsert(c->sink->ctx, u, stmt, n, params) != 0)
-        return md_say(c, "the store refused a master-data row");
-    return 0;
+    for (int i = 0; i < row->ncols; i++) {
+        if (v[i].null) {
+            p[i] = NULL;
+            continue;
+        }
+        switch (row->cols[i].type) {
+        case ROW_INT8:
+        case ROW_INT4:
+            p[i] = master_num_i(num[i], v[i].i);
+            break;
+        case ROW_FLOAT8:
+            p[i] = md_num_d_again(e, num[i], v[i].d);
+            break;
+        case ROW_BOOL:
+            p[i] = v[i].b ? "t" : "f";
+            break;
+        default:
+            p[i] = v[i].s;
+            break;
+        }
+    }
 }
 
-/* An append-only row: copied in bulk when the sink can, else one INSERT. */
-int md_run_append(md_ctx_t *c, const char *copy_stmt, const char *stmt, int n,
-                  const char *const *params)
+/* STMT, whose parameters are ROW's columns, with V as text. */
+static int run_values(md_ctx_t *c, const row_desc_t *row, const char *stmt, const row_val_t *v)
+{
+    char num[ROW_MAX_COLS][MD_NUM_LEN];
+    const char *p[ROW_MAX_COLS];
+    row_params(c->e, row, v, num, p);
+    return md_run(c, stmt, row->ncols, p);
+}
+
+int md_run_append(md_ctx_t *c, const row_desc_t *row, const char *stmt, const row_val_t *v)
 {
     if (!c->sink->append)
-        return md_run(c, stmt, n, params);
-    if (c->sink->append(c->sink->ctx, copy_stmt, n, params) != 0)
+        return run_values(c, row, stmt, v);
+    if (c->sink->append(c->sink->ctx, row, v) != 0)
         return md_say(c, "the store refused a master-data row");
     return 0;
 }
 
-static int run_row(md_ctx_t *c, const md_table_t *t, const char *const *params, bool fresh)
+/* A golden-record or cross-reference row: a new one appended (FRESH), else upserted -- gathered
+ * per batch when the sink can, else one statement. */
+static int run_row(md_ctx_t *c, const md_table_t *t, const row_val_t *v, bool fresh)
 {
     if (fresh)
-        return md_run_append(c, t->copy, t->sql, t->ncols, params);
-    return run_upsert(c, &t->upsert, t->sql, t->ncols, params);
+        return md_run_append(c, t->row, t->sql, v);
+    if (!c->sink->upsert)
+        return run_values(c, t->row, t->sql, v);
+    if (c->sink->upsert(c->sink->ctx, t->upsert, v) != 0)
+        return md_say(c, "the store refused a master-data row");
+    return 0;
+}
+
+/* A score, or NULL for none (not a number). */
+static row_val_t score_val(double score)
+{
+    return isfinite(score) ? row_float8(score) : row_null();
 }
 
 int md_emit(md_ctx_t *c, const char *type, const char *target, const golden_t *g,
@@ -194,46 +233,42 @@ int md_sql_golden(md_ctx_t *c, const golden_t *g, uint64_t version, int state,
                   const golden_t *redirect, const mvals_t *vals, bool fresh)
 {
     const md_table_t *t = &c->d->golden;
-    char v[MD_NUM_LEN], created[MD_NUM_LEN], now[MD_NUM_LEN];
-    master_num_u(v, version);
-    master_num_i(created, g->created_us ? g->created_us : c->now);
-    master_num_i(now, c->now);
     c->e->json.len = 0;
     if (md_vals_json(c->e, c->k, vals, &c->e->json) != 0)
         return md_say(c, "out of memory");
-    const char *p[MD_MAX_COLS];
-    for (int i = 0; i < t->ncols; i++) {
+    row_val_t v[MD_MAX_COLS];
+    for (int i = 0; i < t->row->ncols; i++) {
         switch (t->cols[i]) {
         case GC_ID:
-            p[i] = g->id;
+            v[i] = row_text(g->id);
             break;
         case GC_VERSION:
-            p[i] = v;
+            v[i] = row_int((int64_t)version);
             break;
         case GC_STATE:
-            p[i] = state == MS_ACTIVE ? "ACTIVE" : "REDIRECTED";
+            v[i] = row_text(state == MS_ACTIVE ? "ACTIVE" : "REDIRECTED");
             break;
         case GC_REDIRECT:
-            p[i] = redirect ? redirect->id : NULL;
+            v[i] = row_text(redirect ? redirect->id : NULL);
             break;
         case GC_FIELDS:
-            p[i] = c->e->json.p;
+            v[i] = row_text(c->e->json.p);
             break;
         case GC_CREATED:
-            p[i] = created;
+            v[i] = row_int(g->created_us ? g->created_us : c->now);
             break;
         case GC_UPDATED:
-            p[i] = now;
+            v[i] = row_int(c->now);
             break;
         case GC_KEY:
-            p[i] = g->key;
+            v[i] = row_text(g->key);
             break;
         default:
-            p[i] = key_field_value(c, vals);
+            v[i] = row_text(key_field_value(c, vals));
             break;
         }
     }
-    return run_row(c, t, p, fresh);
+    return run_row(c, t, v, fresh);
 }
 
 /* One history row for all of one version's changes. CH[i].source is the system each new
@@ -275,56 +310,53 @@ int md_sql_history(md_ctx_t *c, const golden_t *g, uint64_t version, const mchan
         return 0;
     if (history_json(c, ch, old, n) != 0)
         return md_say(c, "out of memory");
-    char v[MD_NUM_LEN], at[MD_NUM_LEN];
-    master_num_u(v, version);
-    master_num_i(at, c->now);
-    const char *p[] = {g->id, v,           c->ev->source, c->ev->event_id ? c->ev->event_id : "",
-                       at,    c->e->hist.p};
-    return md_run_append(c, c->d->copy_history, c->d->sql_history, 6, p);
+    const row_val_t v[] = {
+        row_text(g->id),         row_int((int64_t)version),
+        row_text(c->ev->source), row_text(c->ev->event_id ? c->ev->event_id : ""),
+        row_int(c->now),         row_text(c->e->hist.p)};
+    return md_run_append(c, c->d->history, c->d->sql_history, v);
 }
 
 int md_sql_xref(md_ctx_t *c, int system, const char *local_id, const golden_t *g, int state,
                 int how, double score, int64_t linked_us, bool fresh)
 {
     const md_table_t *t = &c->d->xref;
-    char s[MD_NUM_LEN], at[MD_NUM_LEN];
-    master_num_i(at, linked_us);
-    const char *p[MD_MAX_COLS];
-    for (int i = 0; i < t->ncols; i++) {
+    row_val_t v[MD_MAX_COLS];
+    for (int i = 0; i < t->row->ncols; i++) {
         switch (t->cols[i]) {
         case XC_SYSTEM:
-            p[i] = c->e->systems[system];
+            v[i] = row_text(c->e->systems[system]);
             break;
         case XC_LOCAL:
-            p[i] = local_id;
+            v[i] = row_text(local_id);
             break;
         case XC_MASTER:
-            p[i] = g->id;
+            v[i] = row_text(g->id);
             break;
         case XC_STATE:
-            p[i] = md_link_state_name(state);
+            v[i] = row_text(md_link_state_name(state));
             break;
         case XC_HOW:
-            p[i] = md_how_name(how);
+            v[i] = row_text(md_how_name(how));
             break;
         case XC_SCORE:
-            p[i] = md_num_d_again(c->e, s, score);
+            v[i] = score_val(score);
             break;
         default:
-            p[i] = at;
+            v[i] = row_int(linked_us);
             break;
         }
     }
-    return run_row(c, t, p, fresh);
+    return run_row(c, t, v, fresh);
 }
 
 int md_sql_audit(md_ctx_t *c, const golden_t *g, const char *action)
 {
-    char at[MD_NUM_LEN];
-    master_num_i(at, c->now);
-    const char *p[] = {at,     c->ev->event_id ? c->ev->event_id : "", c->ev->source, g->id,
-                       action, c->e->json.len ? c->e->json.p : "{}"};
-    return md_run_append(c, MASTER_COPY_AUDIT, MASTER_SQL_AUDIT, 6, p);
+    const row_val_t v[] = {
+        row_int(c->now),         row_text(c->ev->event_id ? c->ev->event_id : ""),
+        row_text(c->ev->source), row_text(g->id),
+        row_text(action),        row_text(c->e->json.len ? c->e->json.p : "{}")};
+    return md_run_append(c, &MASTER_ROW_AUDIT, MASTER_SQL_AUDIT, v);
 }
 
 /* Addressing ------------------------------------------------------------------------------------

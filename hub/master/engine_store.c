@@ -441,13 +441,13 @@ static int golden_row(void *ctx, const PGresult *r)
         return master_fail(l->err, l->errlen, "out of memory");
     g->kind = (uint8_t)l->kind;
     const char *redirect = "";
-    for (int i = 0; i < t->ncols; i++)
+    for (int i = 0; i < t->row->ncols; i++)
         if (golden_col(l, k, g, t->cols[i], PQgetvalue(r, 0, i), &redirect) != 0) {
             md_golden_free(g);
             return master_fail(l->err, l->errlen,
                                "%s '%.64s': id too long or repeated, or bad version, times, key "
                                "or fields",
-                               t->table, PQgetvalue(r, 0, 0));
+                               t->row->table, PQgetvalue(r, 0, 0));
         }
     if (md_golden_add(l->e, g) != 0) /* it owns G now */
         return master_fail(l->err, l->errlen, "out of memory");
@@ -498,12 +498,12 @@ static int xref_row(void *ctx, const PGresult *r)
     *x = (xref_t){.score = NAN, .kind = (uint8_t)l->kind};
     golden_t *g = NULL;
     int i = 0;
-    while (i < t->ncols && xref_col(l, x, &g, t->cols[i], r, i) == 0)
+    while (i < t->row->ncols && xref_col(l, x, &g, t->cols[i], r, i) == 0)
         i++;
-    if (i < t->ncols || g == NULL) {
+    if (i < t->row->ncols || g == NULL) {
         md_xref_free(x);
         return master_fail(l->err, l->errlen, "%s (%.64s, %.64s): unknown record, state or how",
-                           t->table, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+                           t->row->table, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
     }
     md_xref_attach(g, x);
     if (md_xref_add(l->e, x) != 0)

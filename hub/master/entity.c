@@ -475,10 +475,11 @@ static int field_refusal(md_ctx_t *c, const md_refmsg_t *r, bool propose)
 
 /* Descriptors --------------------------------------------------------------------------- */
 
-/* The statements of an entity kind whose tables are golden_NAME (master_id, KEY, version, fields,
- * created_at, updated_at), golden_NAME_history and NAME_xref (system, local_id, master_id,
- * linked_at); SET_KEY is what an update sets besides the fields ("" or "KEY = EXCLUDED.KEY, "). All
- * string literals, as the sink needs. */
+/* The rows and statements of an entity kind whose tables are golden_NAME (master_id, KEY,
+ * version, fields, created_at, updated_at), golden_NAME_history and NAME_xref (system, local_id,
+ * master_id, linked_at); SET_KEY is what an update sets besides the fields ("" or
+ * "KEY = EXCLUDED.KEY, "). KEYED_ROWS defines P_GOLDEN, P_XREF (each with P_..._UPSERT) and
+ * P_HISTORY; KEYED_TABLES names them in the descriptor. */
 #define KEYED_COLS(key) "master_id, " key ", version, fields, created_at, updated_at"
 #define KEYED_COLS_LOAD(key) "master_id, " key ", version, fields::text, created_at, updated_at"
 #define KEYED_SET(set_key)                                                                         \
@@ -487,53 +488,67 @@ static int field_refusal(md_ctx_t *c, const md_refmsg_t *r, bool propose)
 #define KEYED_XREF_SET                                                                             \
     "ON CONFLICT (system, local_id) DO UPDATE SET master_id = EXCLUDED.master_id, "                \
     "linked_at = EXCLUDED.linked_at"
-#define KEYED_TABLES(name, key, set_key, key_col)                                                  \
-    .golden = {.table = "golden_" name,                                                            \
+/* clang-format off */
+#define KEYED_MERGE(name, key, set_key)                                                            \
+    "INSERT INTO golden_" name " (" KEYED_COLS(key) ") "                                           \
+    "SELECT " KEYED_COLS(key) " FROM stage_golden_" name " " KEYED_SET(set_key)
+/* clang-format on */
+#define KEYED_ROWS(P, name, key, set_key)                                                          \
+    static const row_desc_t P##_GOLDEN = {"golden_" name,                                          \
+                                          6,                                                       \
+                                          {{"master_id", ROW_TEXT},                                \
+                                           {key, ROW_TEXT},                                        \
+                                           {"version", ROW_INT8},                                  \
+                                           {"fields", ROW_JSON},                                   \
+                                           {"created_at", ROW_INT8},                               \
+                                           {"updated_at", ROW_INT8}}};                             \
+    static const row_upsert_t P##_GOLDEN_UPSERT = {&P##_GOLDEN, "stage_golden_" name,              \
+                                                   KEYED_MERGE(name, key, set_key), 1};            \
+    static const row_desc_t P##_XREF = {name "_xref",                                              \
+                                        4,                                                         \
+                                        {{"system", ROW_TEXT},                                     \
+                                         {"local_id", ROW_TEXT},                                   \
+                                         {"master_id", ROW_TEXT},                                  \
+                                         {"linked_at", ROW_INT8}}};                                \
+    static const row_upsert_t P##_XREF_UPSERT = {                                                  \
+        &P##_XREF, "stage_" name "_xref",                                                          \
+        "INSERT INTO " name "_xref (system, local_id, master_id, linked_at) "                      \
+        "SELECT system, local_id, master_id, linked_at FROM stage_" name "_xref " KEYED_XREF_SET,  \
+        2};                                                                                        \
+    static const row_desc_t P##_HISTORY = MD_HISTORY_ROW("golden_" name "_history")
+#define KEYED_TABLES(P, name, key, set_key, key_col)                                               \
+    .golden = {.row = &P##_GOLDEN,                                                                 \
+               .upsert = &P##_GOLDEN_UPSERT,                                                       \
                .sql = "INSERT INTO golden_" name " (" KEYED_COLS(                                  \
                    key) ") VALUES ($1, $2, "                                                       \
                         "$3::bigint, $4::json, $5::bigint, $6::bigint) " KEYED_SET(set_key),       \
-               .copy = "COPY golden_" name " (" KEYED_COLS(key) ") FROM STDIN",                    \
-               .upsert = {"CREATE TEMP TABLE IF NOT EXISTS stage_golden_" name                     \
-                          " (LIKE golden_" name ") ON COMMIT DELETE ROWS",                         \
-                          "COPY stage_golden_" name " (" KEYED_COLS(key) ") FROM STDIN",           \
-                          "INSERT INTO golden_" name " (" KEYED_COLS(key) ") SELECT " KEYED_COLS(  \
-                              key) " FROM stage_golden_" name " " KEYED_SET(set_key),              \
-                          1},                                                                      \
                .load = "SELECT " KEYED_COLS_LOAD(key) " FROM golden_" name,                        \
-               .cols = {GC_ID, key_col, GC_VERSION, GC_FIELDS, GC_CREATED, GC_UPDATED},            \
-               .ncols = 6},                                                                        \
-    .sql_history = MD_SQL_HISTORY("golden_" name "_history"),                                      \
-    .copy_history = MD_COPY_HISTORY("golden_" name "_history"),                                    \
-    .xref = {.table = name "_xref",                                                                \
+               .cols = {GC_ID, key_col, GC_VERSION, GC_FIELDS, GC_CREATED, GC_UPDATED}},           \
+    .history = &P##_HISTORY, .sql_history = MD_SQL_HISTORY("golden_" name "_history"),             \
+    .xref = {.row = &P##_XREF,                                                                     \
+             .upsert = &P##_XREF_UPSERT,                                                           \
              .sql = "INSERT INTO " name "_xref (system, local_id, master_id, linked_at) VALUES "   \
                     "($1, $2, $3, $4::bigint) " KEYED_XREF_SET,                                    \
-             .copy = "COPY " name "_xref (system, local_id, master_id, linked_at) FROM STDIN",     \
-             .upsert = {"CREATE TEMP TABLE IF NOT EXISTS stage_" name "_xref (LIKE " name          \
-                        "_xref) ON COMMIT DELETE ROWS",                                            \
-                        "COPY stage_" name "_xref (system, local_id, master_id, linked_at) FROM "  \
-                        "STDIN",                                                                   \
-                        "INSERT INTO " name "_xref (system, local_id, master_id, linked_at) "      \
-                        "SELECT system, local_id, master_id, linked_at FROM stage_" name           \
-                        "_xref " KEYED_XREF_SET,                                                   \
-                        2},                                                                        \
              .load = "SELECT system, local_id, master_id, linked_at FROM " name "_xref",           \
-             .cols = {XC_SYSTEM, XC_LOCAL, XC_MASTER, XC_LINKED},                                  \
-             .ncols = 4}
+             .cols = {XC_SYSTEM, XC_LOCAL, XC_MASTER, XC_LINKED}}
 
-static const md_desc_t ADDRESS_DESC = {
+KEYED_ROWS(ADDRESS, "address", "uprn", "");
+KEYED_ROWS(CASE, "case", "person_master_id", "person_master_id = EXCLUDED.person_master_id, ");
+
+const md_desc_t ADDRESS_DESC = {
     .name = "address",
     .prefix = 'A',
     .payload = "joinery.v1.Address",
     .fields = {ADDRESS_FIELDS, AF_COUNT, NULL, "lines, town, district, postcode"},
     .key_field = -1,
     .flags = MD_NAMED,
-    KEYED_TABLES("address", "uprn", "", GC_KEY),
+    KEYED_TABLES(ADDRESS, "address", "uprn", "", GC_KEY),
     .size = {sizeof(md_plan_t), sizeof(achanged_t), offsetof(achanged_t, msg.local_id)},
     .id = {entity_decode, address_identify, NULL},
     .msg = {address_changed, NULL, field_refusal},
 };
 
-static const md_desc_t CASE_DESC = {
+const md_desc_t CASE_DESC = {
     .name = "case",
     .prefix = 'C',
     .payload = "joinery.v1.Case",
@@ -543,7 +558,7 @@ static const md_desc_t CASE_DESC = {
                    "golden case and tell you about it in your own id",
     .key_field = CF_PERSON,
     .flags = MD_NAMED,
-    KEYED_TABLES("case", "person_master_id", "person_master_id = EXCLUDED.person_master_id, ",
+    KEYED_TABLES(CASE, "case", "person_master_id", "person_master_id = EXCLUDED.person_master_id, ",
                  GC_KEY_FIELD),
     .size = {sizeof(md_plan_t), sizeof(cchanged_t), offsetof(cchanged_t, msg.local_id)},
     .id = {entity_decode, case_identify, case_same},

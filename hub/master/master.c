@@ -29,32 +29,43 @@ static const char SQL_XREF[] =
     "ON CONFLICT (system, local_id) DO UPDATE SET master_id = EXCLUDED.master_id, "
     "link_state = EXCLUDED.link_state, how = EXCLUDED.how, score = EXCLUDED.score, "
     "linked_at = EXCLUDED.linked_at";
-/* The same two upserts, gathered per batch (see master_upsert_t). */
-static const master_upsert_t UPSERT_GOLDEN = {
-    "CREATE TEMP TABLE IF NOT EXISTS stage_golden_person (LIKE golden_person) "
-    "ON COMMIT DELETE ROWS",
-    "COPY stage_golden_person (master_id, version, state, redirect_to, fields, created_at, "
-    "updated_at) FROM STDIN",
+/* The rows of the person tables (base/rows.h): a new record or link is appended, a changed one
+ * upserted, gathered per batch. */
+static const row_desc_t ROW_GOLDEN = {"golden_person",
+                                      7,
+                                      {{"master_id", ROW_TEXT},
+                                       {"version", ROW_INT8},
+                                       {"state", ROW_TEXT},
+                                       {"redirect_to", ROW_TEXT},
+                                       {"fields", ROW_JSON},
+                                       {"created_at", ROW_INT8},
+                                       {"updated_at", ROW_INT8}}};
+static const row_upsert_t UPSERT_GOLDEN = {
+    &ROW_GOLDEN, "stage_golden_person",
     "INSERT INTO golden_person (master_id, version, state, redirect_to, fields, created_at, "
     "updated_at) SELECT master_id, version, state, redirect_to, fields, created_at, updated_at "
     "FROM stage_golden_person ON CONFLICT (master_id) DO UPDATE SET version = EXCLUDED.version, "
     "state = EXCLUDED.state, redirect_to = EXCLUDED.redirect_to, fields = EXCLUDED.fields, "
     "updated_at = EXCLUDED.updated_at",
     1};
-static const master_upsert_t UPSERT_XREF = {
-    "CREATE TEMP TABLE IF NOT EXISTS stage_xref (LIKE xref) ON COMMIT DELETE ROWS",
-    "COPY stage_xref (system, local_id, master_id, link_state, how, score, linked_at) FROM STDIN",
+static const row_desc_t ROW_XREF = {"xref",
+                                    7,
+                                    {{"system", ROW_TEXT},
+                                     {"local_id", ROW_TEXT},
+                                     {"master_id", ROW_TEXT},
+                                     {"link_state", ROW_TEXT},
+                                     {"how", ROW_TEXT},
+                                     {"score", ROW_FLOAT8},
+                                     {"linked_at", ROW_INT8}}};
+static const row_upsert_t UPSERT_XREF = {
+    &ROW_XREF, "stage_xref",
     "INSERT INTO xref (system, local_id, master_id, link_state, how, score, linked_at) "
     "SELECT system, local_id, master_id, link_state, how, score, linked_at FROM stage_xref "
     "ON CONFLICT (system, local_id) DO UPDATE SET master_id = EXCLUDED.master_id, "
     "link_state = EXCLUDED.link_state, how = EXCLUDED.how, score = EXCLUDED.score, "
     "linked_at = EXCLUDED.linked_at",
     2};
-
-static const char COPY_GOLDEN[] = "COPY golden_person (master_id, version, state, redirect_to, "
-                                  "fields, created_at, updated_at) FROM STDIN";
-static const char COPY_XREF[] =
-    "COPY xref (system, local_id, master_id, link_state, how, score, linked_at) FROM STDIN";
+static const row_desc_t ROW_HISTORY = MD_HISTORY_ROW("golden_person_history");
 
 /* A person event's plan: the engine's, and the steward items it opens. */
 typedef struct {
@@ -286,23 +297,19 @@ const md_desc_t PERSON_DESC = {
                "consent.<purpose>, ... or a prefix such as 'name' or 'consent'"},
     .key_field = -1,
     .flags = MD_OPEN_FIELDS | MD_SCORED_LINKS | MD_MERGES,
-    .golden = {"golden_person",
+    .golden = {&ROW_GOLDEN,
+               &UPSERT_GOLDEN,
                SQL_GOLDEN,
-               COPY_GOLDEN,
-               UPSERT_GOLDEN,
                "SELECT master_id, version, state, coalesce(redirect_to, ''), fields::text, "
                "created_at, updated_at FROM golden_person",
-               {GC_ID, GC_VERSION, GC_STATE, GC_REDIRECT, GC_FIELDS, GC_CREATED, GC_UPDATED},
-               7},
-    .xref = {"xref",
+               {GC_ID, GC_VERSION, GC_STATE, GC_REDIRECT, GC_FIELDS, GC_CREATED, GC_UPDATED}},
+    .xref = {&ROW_XREF,
+             &UPSERT_XREF,
              SQL_XREF,
-             COPY_XREF,
-             UPSERT_XREF,
              "SELECT system, local_id, master_id, link_state, how, score, linked_at FROM xref",
-             {XC_SYSTEM, XC_LOCAL, XC_MASTER, XC_STATE, XC_HOW, XC_SCORE, XC_LINKED},
-             7},
+             {XC_SYSTEM, XC_LOCAL, XC_MASTER, XC_STATE, XC_HOW, XC_SCORE, XC_LINKED}},
+    .history = &ROW_HISTORY,
     .sql_history = MD_SQL_HISTORY("golden_person_history"),
-    .copy_history = MD_COPY_HISTORY("golden_person_history"),
     .size = {sizeof(pplan_t), sizeof(pchanged_t), offsetof(pchanged_t, msg.local_id)},
     .id = {person_decode, person_identify, NULL},
     .msg = {person_changed, NULL, person_refusal},
@@ -331,6 +338,21 @@ static const char *const handled[] = {
     "person.updated", "person.created",     "person.merged",   "steward.link",
     "steward.merge",  "steward.keep_apart", "steward.unmerge",
 };
+
+size_t master_row_tables(const row_desc_t **out, size_t cap)
+{
+    const md_desc_t *const kinds[] = {&PERSON_DESC, &ADDRESS_DESC, &CASE_DESC};
+    const row_desc_t *all[3 * 3 + 2] = {&MASTER_ROW_AUDIT, &MASTER_ROW_QUEUE};
+    size_t n = 2;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        all[n++] = kinds[k]->golden.row;
+        all[n++] = kinds[k]->xref.row;
+        all[n++] = kinds[k]->history;
+    }
+    for (size_t i = 0; i < n && i < cap; i++)
+        out[i] = all[i];
+    return n;
+}
 
 int master_handles(const char *type, size_t len)
 {

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "base/config.h"
+#include "base/rows.h"
 
 typedef struct master master_t;
 
@@ -33,16 +34,6 @@ typedef struct {
     size_t payload_len;
 } master_event_t;
 
-/* How rows of an upsert statement can be gathered for a whole batch: copied
- * into a temporary stage table, the last row per key kept, then merged into
- * the table in one statement. All strings are literals. */
-typedef struct master_upsert {
-    const char *create_stage; /* CREATE TEMP TABLE IF NOT EXISTS ... ON COMMIT DELETE ROWS */
-    const char *copy_stage;   /* COPY stage (columns in parameter order) FROM STDIN */
-    const char *merge;        /* INSERT INTO table SELECT ... FROM stage ON CONFLICT ... */
-    int nkey;                 /* the first NKEY parameters are the conflict key */
-} master_upsert_t;
-
 /* Where the engine's decisions go. Both return 0, or -1 (the event is then
  * answered RETRY and the engine must not have changed its state). */
 typedef struct {
@@ -56,16 +47,17 @@ typedef struct {
      * (NULL = SQL NULL); the parameters are copied. STMT is kept by pointer,
      * so it must be a string literal. Statements run in the order given. */
     int (*sql)(void *ctx, const char *stmt, int nparams, const char *const *params);
-    /* An append-only row (history, audit): COPY_STMT is "COPY table (cols)
-     * FROM STDIN" naming the columns in parameter order, a string literal. The
-     * hub gathers a batch's rows for each such statement into one COPY. May be
-     * NULL: the engine then sends the row through sql. */
-    int (*append)(void *ctx, const char *copy_stmt, int nparams, const char *const *params);
-    /* An upsert whose effect is its last row per key within the batch (golden
-     * records, the cross-reference). May be NULL: the engine then sends STMT
-     * through sql. */
-    int (*upsert)(void *ctx, const master_upsert_t *u, const char *stmt, int nparams,
-                  const char *const *params);
+    /* A new row of ROW's table (history, audit, a new golden record or link,
+     * a steward item): one typed value per column of ROW, in order
+     * (base/rows.h); strings are copied. ROW is static data, kept by
+     * pointer. The hub gathers a batch's rows of each table into one binary
+     * COPY. May be NULL: the engine then sends each row through sql, as an
+     * INSERT with the values as text. */
+    int (*append)(void *ctx, const row_desc_t *row, const row_val_t *vals);
+    /* A row whose effect is its last row per key within the batch (a golden
+     * record or link changed): U->row's columns, as append. May be NULL: the
+     * engine then sends an INSERT ... ON CONFLICT through sql. */
+    int (*upsert)(void *ctx, const row_upsert_t *u, const row_val_t *vals);
 } master_sink_t;
 
 typedef enum {
@@ -80,6 +72,11 @@ typedef struct {
     unsigned changed;   /* fields changed */
     unsigned refused;   /* fields refused (not owner / stale base_version) */
 } master_result_t;
+
+/* Every table the engines (persons, addresses and cases) write rows to, as their row
+ * descriptors declare it, into OUT (at most CAP); returns how many there are. For a test that
+ * the declarations match the schema. */
+size_t master_row_tables(const row_desc_t **out, size_t cap);
 
 /* Does the engine handle events of this type? (person.*, steward.*) */
 int master_handles(const char *type, size_t len);

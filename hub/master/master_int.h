@@ -121,7 +121,8 @@ static inline md_kind_t *person_kind(const master_t *m)
 }
 
 /* master.c */
-extern const md_desc_t PERSON_DESC;
+/* A new steward queue item's row (master_steward.c). */
+extern const row_desc_t MASTER_ROW_QUEUE;
 void master_today(master_t *m, int64_t now_us, char out[32]);
 
 /* master_match.c: candidate searches */

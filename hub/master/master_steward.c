@@ -13,9 +13,15 @@
 static const char *const MERGED_TYPE = "joinery.v1.PersonMerged";
 static const char *const DECISION_TYPE = "joinery.v1.StewardDecision";
 
-/* state takes the table's default, OPEN, as in SQL_QUEUE. */
-static const char COPY_QUEUE[] =
-    "COPY steward_queue (id, master_a, master_b, score, evidence, created_at) FROM STDIN";
+/* A new item; state takes the table's default, OPEN, as in SQL_QUEUE. */
+const row_desc_t MASTER_ROW_QUEUE = {"steward_queue",
+                                     6,
+                                     {{"id", ROW_INT8},
+                                      {"master_a", ROW_TEXT},
+                                      {"master_b", ROW_TEXT},
+                                      {"score", ROW_FLOAT8},
+                                      {"evidence", ROW_JSON},
+                                      {"created_at", ROW_INT8}}};
 static const char SQL_QUEUE[] =
     "INSERT INTO steward_queue (id, master_a, master_b, score, evidence, state, created_at) "
     "VALUES ($1::bigint, $2, $3, $4::double precision, $5::json, 'OPEN', $6::bigint)";
@@ -75,14 +81,15 @@ int master_sql_queue_open(md_ctx_t *c, uint64_t id, const golden_t *a, const gol
                           const cand_t *cand)
 {
     master_t *m = M(c);
-    char qid[NUM_LEN], score[NUM_LEN], at[NUM_LEN];
-    master_num_u(qid, id);
-    master_num_i(at, c->now);
+    char score[NUM_LEN];
     m->e.json.len = 0;
     if (master_evidence_json(cand, &m->e.json) != 0)
         return md_say(c, "out of memory");
-    const char *p[] = {qid, a->id, b->id, md_num_d(score, cand->score), m->e.json.p, at};
-    if (md_run_append(c, COPY_QUEUE, SQL_QUEUE, 6, p) != 0)
+    const row_val_t v[] = {
+        row_int((int64_t)id),  row_text(a->id),
+        row_text(b->id),       isfinite(cand->score) ? row_float8(cand->score) : row_null(),
+        row_text(m->e.json.p), row_int(c->now)};
+    if (md_run_append(c, &MASTER_ROW_QUEUE, SQL_QUEUE, v) != 0)
         return -1;
     m->e.json.len = 0;
     if (master_buf_printf(&m->e.json, "{\"queue_id\": %llu, \"with\": ", (unsigned long long)id) ||

@@ -11,8 +11,14 @@
 #include <sys/random.h>
 #include <time.h>
 
-const char MASTER_COPY_AUDIT[] =
-    "COPY master_audit (at, event_id, source, master_id, action, detail) FROM STDIN";
+const row_desc_t MASTER_ROW_AUDIT = {"master_audit",
+                                     6,
+                                     {{"at", ROW_INT8},
+                                      {"event_id", ROW_TEXT},
+                                      {"source", ROW_TEXT},
+                                      {"master_id", ROW_TEXT},
+                                      {"action", ROW_TEXT},
+                                      {"detail", ROW_JSON}}};
 const char MASTER_SQL_AUDIT[] =
     "INSERT INTO master_audit (at, event_id, source, master_id, action, detail) "
     "VALUES ($1::bigint, $2, $3, $4, $5, $6::json)";

@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 
 #include "base/config.h"
+#include "base/rows.h"
 
 /* Buffers (master_util.c). The text is always NUL-terminated once anything was
  * added. */
@@ -74,7 +75,7 @@ static inline bool master_subscribes(const uint16_t *subs, size_t n, int system)
 
 /* The audit row both engines write: (at, event_id, source, master_id,
  * action, detail), copied in bulk or inserted (master_util.c). */
-extern const char MASTER_COPY_AUDIT[];
+extern const row_desc_t MASTER_ROW_AUDIT;
 extern const char MASTER_SQL_AUDIT[];
 
 /* Ids (master_util.c). A ULID with a monotonic random part: ids made in one

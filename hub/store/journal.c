@@ -3,6 +3,8 @@
 
 #include "base/hmap.h"
 
+#include <arpa/inet.h>
+#include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,9 +196,20 @@ int jbatch_set_target(jbatch_t *b, int16_t index, const char *name, size_t len)
     return 0;
 }
 
+/* A new entry of the batch's statements and rows, zeroed. */
+static jsql_t *add_entry(jbatch_t *b)
+{
+    if (grow((void **)&b->sql, &b->capsql, b->nsql, sizeof *b->sql) < 0)
+        return NULL;
+    jsql_t *q = &b->sql[b->nsql];
+    memset(q, 0, sizeof *q);
+    return q;
+}
+
 int jbatch_add_sql(jbatch_t *b, const char *stmt, int nparams, const char *const *params)
 {
-    if (nparams < 0 || grow((void **)&b->sql, &b->capsql, b->nsql, sizeof *b->sql) < 0)
+    jsql_t *q = nparams >= 0 && stmt ? add_entry(b) : NULL;
+    if (!q)
         return -1;
     size_t bytes = (size_t)nparams * sizeof(char *);
     for (int i = 0; i < nparams; i++)
@@ -215,30 +228,123 @@ int jbatch_add_sql(jbatch_t *b, const char *stmt, int nparams, const char *const
         p[i] = text;
         text += n;
     }
-    b->sql[b->nsql].stmt = stmt;
-    b->sql[b->nsql].nparams = nparams;
-    b->sql[b->nsql].params = p;
-    b->sql[b->nsql].copy = false;
-    b->sql[b->nsql].upsert = NULL;
+    q->stmt = stmt;
+    q->nparams = nparams;
+    q->params = p;
     b->nsql++;
     return 0;
 }
 
-int jbatch_add_upsert_row(jbatch_t *b, const struct master_upsert *u, const char *stmt, int nparams,
-                          const char *const *params)
+static uint8_t *put_be32(uint8_t *p, uint32_t v)
 {
-    if (jbatch_add_sql(b, stmt, nparams, params) < 0)
+    v = htonl(v);
+    memcpy(p, &v, 4);
+    return p + 4;
+}
+
+static uint8_t *put_be64(uint8_t *p, uint64_t v)
+{
+    v = htobe64(v);
+    memcpy(p, &v, 8);
+    return p + 8;
+}
+
+/* One value's length in the binary COPY format (-1: NULL), and for a string its strlen in
+ * *SLEN; -2 if the value does not fit its type. */
+static int64_t field_len(row_type_t t, const row_val_t *v, size_t *slen)
+{
+    if (v->null)
         return -1;
-    b->sql[b->nsql - 1].upsert = u;
+    switch (t) {
+    case ROW_INT8:
+    case ROW_FLOAT8:
+        return 8;
+    case ROW_INT4:
+        return v->i < INT32_MIN || v->i > INT32_MAX ? -2 : 4;
+    case ROW_BOOL:
+        return 1;
+    case ROW_JSONB:
+        if (!v->s)
+            return -1;
+        *slen = strlen(v->s);
+        return (int64_t)*slen + 1; /* jsonb's binary form: version 1, then the text */
+    default:
+        if (!v->s)
+            return -1;
+        *slen = strlen(v->s);
+        return (int64_t)*slen;
+    }
+}
+
+/* Encodes the row as one tuple of a binary COPY (the field count, then each field's length
+ * and bytes, big-endian), in the batch's text blocks. */
+static int add_row(jbatch_t *b, const row_desc_t *row, const row_upsert_t *u, const row_val_t *vals)
+{
+    if (row->ncols <= 0 || row->ncols > ROW_MAX_COLS)
+        return -1;
+    int64_t len[ROW_MAX_COLS];
+    size_t slen[ROW_MAX_COLS], bytes = 2;
+    for (int i = 0; i < row->ncols; i++) {
+        len[i] = field_len(row->cols[i].type, &vals[i], &slen[i]);
+        if (len[i] < -1 || len[i] > INT32_MAX)
+            return -1;
+        bytes += 4 + (len[i] > 0 ? (size_t)len[i] : 0);
+    }
+    jsql_t *q = add_entry(b);
+    uint8_t *t = q ? text_alloc(b, bytes) : NULL;
+    if (!t)
+        return -1;
+    q->row = row;
+    q->upsert = u;
+    q->tuple = t;
+    q->tuple_len = bytes;
+    uint16_t n = htons((uint16_t)row->ncols);
+    memcpy(t, &n, 2);
+    t += 2;
+    for (int i = 0; i < row->ncols; i++) {
+        const row_val_t *v = &vals[i];
+        t = put_be32(t, (uint32_t)(int32_t)len[i]);
+        if (len[i] < 0)
+            continue;
+        switch (row->cols[i].type) {
+        case ROW_INT8:
+            t = put_be64(t, (uint64_t)v->i);
+            break;
+        case ROW_INT4:
+            t = put_be32(t, (uint32_t)(int32_t)v->i);
+            break;
+        case ROW_FLOAT8: {
+            uint64_t bits;
+            memcpy(&bits, &v->d, sizeof bits);
+            t = put_be64(t, bits);
+            break;
+        }
+        case ROW_BOOL:
+            *t++ = v->b ? 1 : 0;
+            break;
+        case ROW_JSONB:
+            *t++ = 1;
+            memcpy(t, v->s, slen[i]);
+            t += slen[i];
+            break;
+        default:
+            memcpy(t, v->s, slen[i]);
+            t += slen[i];
+            break;
+        }
+    }
+    b->nsql++;
     return 0;
 }
 
-int jbatch_add_copy_row(jbatch_t *b, const char *copy_stmt, int nparams, const char *const *params)
+int jbatch_add_row(jbatch_t *b, const row_desc_t *row, const row_val_t *vals)
 {
-    if (jbatch_add_sql(b, copy_stmt, nparams, params) < 0)
-        return -1;
-    b->sql[b->nsql - 1].copy = true;
-    return 0;
+    return add_row(b, row, NULL, vals);
+}
+
+int jbatch_add_upsert_row(jbatch_t *b, const row_upsert_t *u, const row_val_t *vals)
+{
+    return add_row(b, u->row, u, vals);
 }
 
 int jbatch_add_reject(jbatch_t *b, const char *adapter, const char *event_id, const char *type,
@@ -339,7 +445,8 @@ void jbatch_truncate_sql(jbatch_t *b, size_t mark)
 {
     if (mark >= b->nsql)
         return;
-    text_rewind(b, mark == 0 ? NULL : b->sql[mark].params);
+    const jsql_t *q = &b->sql[mark];
+    text_rewind(b, mark == 0 ? NULL : q->stmt ? (const void *)q->params : q->tuple);
     b->nsql = mark;
 }
 

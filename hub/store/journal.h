@@ -20,8 +20,7 @@
 #include <stdint.h>
 
 #include "base/pbwire.h"
-
-struct master_upsert; /* master.h */
+#include "base/rows.h"
 
 enum { JE_OK = 0, JE_DUPLICATE = 1 };
 #define JENTRY_TARGET_UNRESOLVED (-2) /* read back from the journal: name not yet mapped */
@@ -61,19 +60,24 @@ typedef struct {
     int64_t at;
 } jdead_t;
 
-/* A statement from the master-data engine, run in the batch's transaction. */
+/* A statement or a typed row from the master-data engine, written in the batch's
+ * transaction. A statement has STMT and text PARAMS; a row has ROW (its table: the rows of one
+ * table go in one binary COPY) or UPSERT (gathered per batch, the last row per key), and is
+ * kept as its binary COPY tuple, encoded when it is added. */
 typedef struct {
-    const char *stmt; /* string literal */
+    const char *stmt; /* a statement (kept by pointer until the commit), or NULL: a row */
     int nparams;
-    bool copy;                          /* stmt is a COPY ... FROM STDIN: the row joins that COPY */
-    const struct master_upsert *upsert; /* non-NULL: gathered per batch (master.h) */
-    char **params; /* the pointer array followed by the strings, in the batch's sqltext */
+    char **params;              /* the pointer array followed by the strings, in sqltext */
+    const row_desc_t *row;      /* a row: its table */
+    const row_upsert_t *upsert; /* a row gathered per batch; row is upsert->row */
+    uint8_t *tuple;             /* a row: field count and fields (COPY binary), in sqltext */
+    size_t tuple_len;
 } jsql_t;
 
 #define JTEXT_BLOCK 65536
 
-/* Where the engine's rows keep their text: a few large blocks per batch instead of a malloc per
- * row (four rows per person event). Newest block first. */
+/* Where the engine's rows and statements keep their bytes: a few large blocks per batch instead
+ * of a malloc per row (four rows per person event). Newest block first. */
 typedef struct jtext {
     struct jtext *next;
     size_t cap, used;
@@ -112,7 +116,7 @@ typedef struct jbatch {
     size_t ncursors, capcursors;
     jsql_t *sql;
     size_t nsql, capsql;
-    jtext_t *sqltext; /* owns every sql[i].params */
+    jtext_t *sqltext; /* owns every sql[i].params and sql[i].tuple */
 
     /* FETCH: what to read, and for whom (core's subscription id). */
     uint64_t fetch_from;
@@ -139,14 +143,15 @@ jentry_t *jbatch_add(jbatch_t *b, uint64_t seq, const char *type, size_t type_le
 int jbatch_extend_last(jbatch_t *b, const uint8_t *p, size_t len);
 /* Addresses the last entry to one adapter (INDEX is its position + 1). */
 int jbatch_set_target(jbatch_t *b, int16_t index, const char *name, size_t len);
-/* A statement for the same transaction; see master_sink_t.sql. */
+/* A statement for the same transaction, with text parameters (NULL: SQL NULL), which are
+ * copied; STMT is kept by pointer until the batch is committed (a string literal). */
 int jbatch_add_sql(jbatch_t *b, const char *stmt, int nparams, const char *const *params);
-/* A row of an upsert gathered per batch (see master_upsert_t). */
-int jbatch_add_upsert_row(jbatch_t *b, const struct master_upsert *u, const char *stmt, int nparams,
-                          const char *const *params);
-/* A row for a COPY ... FROM STDIN statement (append-only tables). */
-int jbatch_add_copy_row(jbatch_t *b, const char *copy_stmt, int nparams, const char *const *params);
-/* Drops the statements added after the first MARK (a decision that was undone). */
+/* A row of ROW's table, appended: one value per column (base/rows.h), strings copied. -1 out
+ * of memory, or an integer column's value out of its range. */
+int jbatch_add_row(jbatch_t *b, const row_desc_t *row, const row_val_t *vals);
+/* A row gathered per batch: of the rows with the same key, only the last is written. */
+int jbatch_add_upsert_row(jbatch_t *b, const row_upsert_t *u, const row_val_t *vals);
+/* Drops the statements and rows added after the first MARK (a decision that was undone). */
 void jbatch_truncate_sql(jbatch_t *b, size_t mark);
 
 static inline const char *jentry_type(const jbatch_t *b, const jentry_t *e)

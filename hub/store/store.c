@@ -2,7 +2,6 @@
 #include "store/store.h"
 
 #include "base/log.h"
-#include "master/master.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -25,22 +24,7 @@ typedef struct {
 } store_msg_t;
 
 #define STORE_MAX_PREPARED 64
-#define STORE_MAX_FORMATS 16
-#define COPY_MAX_COLUMNS 16
-
-/* How one column of an engine COPY is sent in binary format. The engine hands over every value
- * as text; these are the types its tables use. */
-enum { CK_RAW, CK_INT8, CK_INT4, CK_FLOAT8, CK_BOOL, CK_JSONB };
-
-/* An engine COPY statement (by the address of its text) and how its rows go in binary: parsing
- * text rows was a seventh of the database's time per person event. binary_stmt NULL: the table
- * has a column type not listed above, or the catalog could not say; then rows go as text. */
-typedef struct {
-    const char *stmt;
-    char *binary_stmt; /* owned */
-    int ncols;
-    unsigned char kind[COPY_MAX_COLUMNS];
-} copyfmt_t;
+#define STORE_MAX_STAGED 8
 
 struct store {
     void *ctx;
@@ -61,17 +45,14 @@ struct store {
     PGconn *conn;
     pb_buf_t copybuf;
     int backoff_ms;
-    /* Statements prepared on this connection, by the address of their text
-     * (the engine's statements are string literals). Emptied on reconnect. */
-    const char *prepared[STORE_MAX_PREPARED];
+    /* Statements prepared on this connection ("j<index>"), by their text.
+     * Emptied on reconnect. */
+    char *prepared[STORE_MAX_PREPARED];
     size_t nprepared;
-    /* Upsert stage tables created on this connection (temporary tables). */
-    const master_upsert_t *staged[8];
+    /* Upsert stage tables created on this connection (temporary tables), by
+     * descriptor. */
+    const row_upsert_t *staged[STORE_MAX_STAGED];
     size_t nstaged;
-    /* Binary formats of the engine's COPY statements, learnt from the catalog
-     * on first use on this connection. */
-    copyfmt_t formats[STORE_MAX_FORMATS];
-    size_t nformats;
 };
 
 static int64_t now_ms(void)
@@ -118,12 +99,13 @@ static bool conn_lost(PGconn *c)
     return !c || PQstatus(c) != CONNECTION_OK;
 }
 
+/* Runs SQL; on failure ERR says the statement's start and the server's message. */
 static int exec_ok(PGconn *c, const char *sql, char *err, size_t errlen)
 {
     PGresult *r = PQexec(c, sql);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok)
-        snprintf(err, errlen, "%s: %s", sql, PQerrorMessage(c));
+        snprintf(err, errlen, "%.100s: %s", sql, PQerrorMessage(c));
     PQclear(r);
     return ok ? 0 : -1;
 }
@@ -266,14 +248,23 @@ static int insert_one_by_one(store_t *s, jbatch_t *b, char *err, size_t errlen)
 }
 
 /* The prepared statement name for STMT ("j<index>"), preparing it on first
- * use; -1 if it cannot be (then it is sent unprepared). */
+ * use; -1 if it cannot be (then it is sent unprepared), -2 on error. A
+ * statement is known by its text, not by the address it was handed at: two
+ * statements with one text share a name, and a statement is never run as
+ * another that once lived at the same address. (Statements are the engine's
+ * rare ones -- steward decisions, merges --, a handful of texts.) */
 static int prepared_index(store_t *s, const char *stmt, int nparams, char *err, size_t errlen)
 {
     for (size_t i = 0; i < s->nprepared; i++)
-        if (s->prepared[i] == stmt)
+        if (strcmp(s->prepared[i], stmt) == 0)
             return (int)i;
     if (s->nprepared == STORE_MAX_PREPARED)
         return -1;
+    char *text = strdup(stmt);
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+        return -2;
+    }
     char name[16];
     snprintf(name, sizeof name, "j%zu", s->nprepared);
     PGresult *r = PQprepare(s->conn, name, stmt, nparams, NULL);
@@ -281,249 +272,36 @@ static int prepared_index(store_t *s, const char *stmt, int nparams, char *err, 
     if (!ok)
         snprintf(err, errlen, "prepare master-data statement: %s", PQresultErrorMessage(r));
     PQclear(r);
-    if (!ok)
+    if (!ok) {
+        free(text);
         return -2;
-    s->prepared[s->nprepared] = stmt;
+    }
+    s->prepared[s->nprepared] = text;
     return (int)s->nprepared++;
 }
 
-/* One text-format COPY field: backslash, tab, newline and carriage return
- * escaped; NULL as \N. */
-static void copy_text_field(pb_buf_t *out, const char *v)
+static void forget_prepared(store_t *s)
 {
-    if (!v) {
-        pb_put_raw(out, "\\N", 2);
-        return;
-    }
-    while (*v) {
-        size_t plain = strcspn(v, "\\\t\n\r");
-        pb_put_raw(out, v, plain);
-        v += plain;
-        if (!*v)
-            break;
-        const char *esc = *v == '\\' ? "\\\\" : *v == '\t' ? "\\t" : *v == '\n' ? "\\n" : "\\r";
-        pb_put_raw(out, esc, 2);
-        v++;
-    }
+    for (size_t i = 0; i < s->nprepared; i++)
+        free(s->prepared[i]);
+    s->nprepared = 0;
 }
 
-/* ---- the engine's COPY rows in binary ---- */
+/* ---- the engine's rows in binary ---- */
 
-static int send_copy(store_t *s, const char *copy_stmt, char *err, size_t errlen);
-static void copy_text_row(pb_buf_t *out, const jsql_t *q);
-
-static void forget_formats(store_t *s)
+/* "COPY TABLE (the row's columns) FROM STDIN (FORMAT binary)" into OUT; -1 if it does not fit
+ * (descriptors are short: it always does). */
+static int copy_statement(char *out, size_t cap, const char *table, const row_desc_t *row)
 {
-    for (size_t i = 0; i < s->nformats; i++)
-        free(s->formats[i].binary_stmt);
-    s->nformats = 0;
+    int n = snprintf(out, cap, "COPY %s (", table);
+    for (int i = 0; i < row->ncols && n > 0 && (size_t)n < cap; i++)
+        n += snprintf(out + n, cap - (size_t)n, "%s%s", i ? ", " : "", row->cols[i].name);
+    if (n > 0 && (size_t)n < cap)
+        n += snprintf(out + n, cap - (size_t)n, ") FROM STDIN (FORMAT binary)");
+    return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
-static int column_kind(const char *type)
-{
-    static const struct {
-        const char *name;
-        int kind;
-    } known[] = {{"text", CK_RAW},     {"character varying", CK_RAW},
-                 {"json", CK_RAW},     {"bigint", CK_INT8},
-                 {"integer", CK_INT4}, {"double precision", CK_FLOAT8},
-                 {"boolean", CK_BOOL}, {"jsonb", CK_JSONB}};
-    for (size_t i = 0; type && i < sizeof known / sizeof known[0]; i++)
-        if (strcmp(type, known[i].name) == 0)
-            return known[i].kind;
-    return -1;
-}
-
-/* "COPY name (a, b, c) FROM STDIN": the table into TABLE and the columns as a text[] literal
- * ("{a,b,c}") into COLS; -1 if the statement is not of that shape. */
-static int parse_copy(const char *stmt, char *table, size_t tlen, char *cols, size_t clen,
-                      int *ncols)
-{
-    if (strncmp(stmt, "COPY ", 5) != 0)
-        return -1;
-    const char *p = stmt + 5, *open = strchr(p, '('), *close = open ? strchr(open, ')') : NULL;
-    if (!open || !close || open == p || (size_t)(open - p) >= tlen ||
-        (size_t)(close - open) + 2 > clen || strcmp(close, ") FROM STDIN") != 0)
-        return -1;
-    size_t n = (size_t)(open - p);
-    while (n > 0 && p[n - 1] == ' ')
-        n--;
-    memcpy(table, p, n);
-    table[n] = '\0';
-    size_t k = 0;
-    cols[k++] = '{';
-    *ncols = 1;
-    for (const char *c = open + 1; c < close; c++) {
-        if (*c == ' ')
-            continue;
-        *ncols += *c == ',';
-        cols[k++] = *c;
-    }
-    cols[k++] = '}';
-    cols[k] = '\0';
-    return 0;
-}
-
-/* The column types of STMT's table, in its column order, from the catalog. Never fails the
- * transaction: to_regclass answers NULL for a name it does not know. Returns -1 when the
- * catalog could not be asked (the answer is then not remembered), 0 when F says binary or text
- * for good. */
-static int learn_format(store_t *s, const char *stmt, int nparams, copyfmt_t *f)
-{
-    *f = (copyfmt_t){.stmt = stmt};
-    char table[128], cols[512];
-    int ncols = 0;
-    if (parse_copy(stmt, table, sizeof table, cols, sizeof cols, &ncols) < 0 || ncols != nparams ||
-        ncols > COPY_MAX_COLUMNS)
-        return 0;
-    const char *params[2] = {table, cols};
-    PGresult *r = PQexecParams(
-        s->conn,
-        "SELECT format_type(a.atttypid, NULL) FROM unnest($2::text[]) WITH ORDINALITY AS c(name, "
-        "i) "
-        "LEFT JOIN pg_attribute a ON a.attrelid = to_regclass($1) AND a.attname = c.name "
-        "AND NOT a.attisdropped ORDER BY c.i",
-        2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
-        return -1;
-    }
-    bool ok = PQntuples(r) == ncols;
-    for (int i = 0; ok && i < ncols; i++) {
-        int kind = PQgetisnull(r, i, 0) ? -1 : column_kind(PQgetvalue(r, i, 0));
-        ok = kind >= 0;
-        f->kind[i] = (unsigned char)kind;
-    }
-    PQclear(r);
-    if (!ok)
-        return 0;
-    size_t len = strlen(stmt) + sizeof " (FORMAT binary)";
-    f->binary_stmt = malloc(len);
-    if (!f->binary_stmt)
-        return -1;
-    (void)snprintf(f->binary_stmt, len, "%s (FORMAT binary)", stmt);
-    f->ncols = ncols;
-    return 0;
-}
-
-static const copyfmt_t *copy_format(store_t *s, const char *stmt, int nparams)
-{
-    for (size_t i = 0; i < s->nformats; i++)
-        if (s->formats[i].stmt == stmt)
-            return &s->formats[i];
-    if (s->nformats == STORE_MAX_FORMATS)
-        return NULL;
-    copyfmt_t *f = &s->formats[s->nformats];
-    if (learn_format(s, stmt, nparams, f) < 0)
-        return NULL; /* text this time; ask again next batch */
-    s->nformats++;
-    if (!f->binary_stmt)
-        log_info("store", "rows of \"%.60s...\" go as text: their column types are not known",
-                 stmt);
-    return f;
-}
-
-/* One value as its column's binary form; -1 if the text is not a value of that type (the text
- * COPY would have refused it too). */
-static int put_binary_value(pb_buf_t *out, int kind, const char *v)
-{
-    if (!v) {
-        put_i32(out, -1);
-        return 0;
-    }
-    char *end = NULL;
-    errno = 0;
-    switch (kind) {
-    case CK_INT8: {
-        long long x = strtoll(v, &end, 10);
-        if (errno || end == v || *end)
-            return -1;
-        put_i64_field(out, (int64_t)x);
-        return 0;
-    }
-    case CK_INT4: {
-        long x = strtol(v, &end, 10);
-        if (errno || end == v || *end || x < INT32_MIN || x > INT32_MAX)
-            return -1;
-        put_i32(out, 4);
-        put_i32(out, (int32_t)x);
-        return 0;
-    }
-    case CK_FLOAT8: {
-        double d = strtod(v, &end);
-        if (errno == EINVAL || end == v || *end)
-            return -1;
-        uint64_t bits;
-        memcpy(&bits, &d, sizeof bits);
-        bits = htobe64(bits);
-        put_i32(out, 8);
-        pb_put_raw(out, &bits, 8);
-        return 0;
-    }
-    case CK_BOOL:
-        if (strcmp(v, "t") != 0 && strcmp(v, "f") != 0 && strcmp(v, "true") != 0 &&
-            strcmp(v, "false") != 0)
-            return -1;
-        put_i32(out, 1);
-        pb_put_raw(out, v[0] == 't' ? "\1" : "\0", 1);
-        return 0;
-    case CK_JSONB: {
-        size_t n = strlen(v);
-        put_i32(out, (int32_t)(n + 1));
-        pb_put_raw(out, "\1", 1); /* jsonb's binary format: version 1, then the text */
-        pb_put_raw(out, v, n);
-        return 0;
-    }
-    default:
-        put_bytes_field(out, v, strlen(v));
-        return 0;
-    }
-}
-
-static int copy_binary_row(pb_buf_t *out, const copyfmt_t *f, const jsql_t *q)
-{
-    put_i16(out, (int16_t)q->nparams);
-    for (int i = 0; i < q->nparams; i++)
-        if (put_binary_value(out, f->kind[i], q->params[i]) < 0)
-            return -1;
-    return 0;
-}
-
-/* Starts s->copybuf for rows of STMT: the binary header, or nothing for text. */
-static const copyfmt_t *copy_begin(store_t *s, const char *stmt, int nparams)
-{
-    const copyfmt_t *f = copy_format(s, stmt, nparams);
-    if (f && !f->binary_stmt)
-        f = NULL;
-    s->copybuf.len = 0;
-    if (f)
-        pb_put_raw(&s->copybuf, copy_header, 19);
-    return f;
-}
-
-/* Appends one row in the format copy_begin chose. */
-static int copy_row(store_t *s, const copyfmt_t *f, const jsql_t *q, char *err, size_t errlen)
-{
-    if (!f) {
-        copy_text_row(&s->copybuf, q);
-        return 0;
-    }
-    if (q->nparams != f->ncols || copy_binary_row(&s->copybuf, f, q) < 0) {
-        snprintf(err, errlen, "%s: a value does not fit its column's type", q->stmt);
-        return -1;
-    }
-    return 0;
-}
-
-/* Sends the rows: the binary trailer and statement, or the text statement. */
-static int copy_end(store_t *s, const copyfmt_t *f, const char *stmt, char *err, size_t errlen)
-{
-    if (f)
-        put_i16(&s->copybuf, -1);
-    return send_copy(s, f ? f->binary_stmt : stmt, err, errlen);
-}
-
-/* Runs COPY_STMT with the text rows in s->copybuf. */
+/* Runs COPY_STMT with the binary rows in s->copybuf (header, tuples, trailer). */
 static int send_copy(store_t *s, const char *copy_stmt, char *err, size_t errlen)
 {
     PGresult *r = PQexec(s->conn, copy_stmt);
@@ -532,13 +310,13 @@ static int send_copy(store_t *s, const char *copy_stmt, char *err, size_t errlen
     if (st != PGRES_COPY_IN ||
         PQputCopyData(s->conn, (const char *)s->copybuf.data, (int)s->copybuf.len) != 1 ||
         PQputCopyEnd(s->conn, NULL) != 1) {
-        snprintf(err, errlen, "%s: %s", copy_stmt, PQerrorMessage(s->conn));
+        snprintf(err, errlen, "%.100s: %s", copy_stmt, PQerrorMessage(s->conn));
         return -1;
     }
     int rc = 0;
     while ((r = PQgetResult(s->conn)) != NULL) {
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            snprintf(err, errlen, "%s: %s", copy_stmt, PQresultErrorMessage(r));
+            snprintf(err, errlen, "%.100s: %s", copy_stmt, PQresultErrorMessage(r));
             rc = -1;
         }
         PQclear(r);
@@ -546,69 +324,126 @@ static int send_copy(store_t *s, const char *copy_stmt, char *err, size_t errlen
     return rc;
 }
 
-static void copy_text_row(pb_buf_t *out, const jsql_t *q)
+/* Starts s->copybuf: the binary COPY header. */
+static int copy_begin(store_t *s, size_t bytes)
 {
-    for (int f = 0; f < q->nparams; f++) {
-        if (f)
-            pb_put_raw(out, "\t", 1);
-        copy_text_field(out, q->params[f]);
-    }
-    pb_put_raw(out, "\n", 1);
+    s->copybuf.len = 0;
+    if (pb_buf_reserve(&s->copybuf, bytes + 21) < 0)
+        return -1;
+    pb_put_raw(&s->copybuf, copy_header, 19);
+    return 0;
 }
 
-/* The append-only rows, one COPY per statement for the whole batch. */
+/* Ends s->copybuf with the trailer and sends it into TABLE, whose rows are ROW's. */
+static int copy_end(store_t *s, const char *table, const row_desc_t *row, char *err, size_t errlen)
+{
+    char stmt[1024];
+    if (copy_statement(stmt, sizeof stmt, table, row) < 0) {
+        snprintf(err, errlen, "COPY %s: too many columns", table);
+        return -1;
+    }
+    put_i16(&s->copybuf, -1);
+    return send_copy(s, stmt, err, errlen);
+}
+
+/* The append-only rows, one COPY per table for the whole batch, in the order they came. */
 static int write_copies(store_t *s, const jbatch_t *b, char *err, size_t errlen)
 {
-    const char *done[16];
+    const row_desc_t *done[16];
     size_t ndone = 0;
     for (size_t i = 0; i < b->nsql; i++) {
-        const char *stmt = b->sql[i].stmt;
-        bool seen = !b->sql[i].copy;
+        const row_desc_t *row = b->sql[i].row;
+        bool seen = !row || b->sql[i].upsert;
         for (size_t k = 0; k < ndone && !seen; k++)
-            seen = done[k] == stmt;
+            seen = done[k] == row;
         if (seen)
             continue;
         if (ndone == sizeof done / sizeof *done) {
-            snprintf(err, errlen, "too many kinds of COPY rows in one batch");
+            snprintf(err, errlen, "too many tables of appended rows in one batch");
             return -1;
         }
-        done[ndone++] = stmt;
-        const copyfmt_t *f = copy_begin(s, stmt, b->sql[i].nparams);
+        done[ndone++] = row;
+        size_t bytes = 0;
         for (size_t j = i; j < b->nsql; j++)
-            if (b->sql[j].copy && b->sql[j].stmt == stmt &&
-                copy_row(s, f, &b->sql[j], err, errlen) < 0)
-                return -1;
-        if (copy_end(s, f, stmt, err, errlen) < 0)
+            if (b->sql[j].row == row && !b->sql[j].upsert)
+                bytes += b->sql[j].tuple_len;
+        if (copy_begin(s, bytes) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        for (size_t j = i; j < b->nsql; j++)
+            if (b->sql[j].row == row && !b->sql[j].upsert)
+                pb_put_raw(&s->copybuf, b->sql[j].tuple, b->sql[j].tuple_len);
+        if (copy_end(s, row->table, row, err, errlen) < 0)
             return -1;
     }
     return 0;
 }
 
-/* Orders rows of one upsert by key, then by position in the batch. */
+/* Rows of one upsert, ordered by key, then by position in the batch. KEY is the encoded key
+ * fields of the tuple (each a length and bytes), NKEY of them. */
 typedef struct {
     const jsql_t *q;
     size_t pos;
     int nkey;
 } urow_t;
 
+/* Compares the first NKEY fields of two tuples as strcmp compares text (byte order, the
+ * shorter first when one is the start of the other); a NULL sorts as empty. */
+static int key_cmp(const uint8_t *x, const uint8_t *y, int nkey)
+{
+    x += 2;
+    y += 2;
+    for (int k = 0; k < nkey; k++) {
+        uint32_t lx, ly;
+        memcpy(&lx, x, 4);
+        memcpy(&ly, y, 4);
+        int32_t nx = (int32_t)ntohl(lx), ny = (int32_t)ntohl(ly);
+        size_t ax = nx > 0 ? (size_t)nx : 0, ay = ny > 0 ? (size_t)ny : 0;
+        size_t n = ax < ay ? ax : ay;
+        int c = n ? memcmp(x + 4, y + 4, n) : 0;
+        if (c)
+            return c;
+        if (ax != ay)
+            return ax < ay ? -1 : 1;
+        x += 4 + ax;
+        y += 4 + ay;
+    }
+    return 0;
+}
+
 static int urow_cmp(const void *a, const void *b)
 {
     const urow_t *x = a, *y = b;
-    for (int k = 0; k < x->nkey; k++) {
-        const char *p = x->q->params[k] ? x->q->params[k] : "";
-        const char *q = y->q->params[k] ? y->q->params[k] : "";
-        int c = strcmp(p, q);
-        if (c)
-            return c;
-    }
+    int c = key_cmp(x->q->tuple, y->q->tuple, x->nkey);
+    if (c)
+        return c;
     return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
 static bool same_key(const urow_t *x, const urow_t *y)
 {
-    urow_t a = *x, b = *y;
-    a.pos = b.pos = 0;
-    return urow_cmp(&a, &b) == 0;
+    return key_cmp(x->q->tuple, y->q->tuple, x->nkey) == 0;
+}
+
+/* The stage table of U on this connection, created on first use. */
+static int stage_ready(store_t *s, const row_upsert_t *u, char *err, size_t errlen)
+{
+    for (size_t k = 0; k < s->nstaged; k++)
+        if (s->staged[k] == u)
+            return 0;
+    char sql[512];
+    int n = snprintf(sql, sizeof sql,
+                     "CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s) ON COMMIT DELETE ROWS", u->stage,
+                     u->row->table);
+    if (n < 0 || (size_t)n >= sizeof sql || s->nstaged == STORE_MAX_STAGED) {
+        snprintf(err, errlen, "cannot stage rows of %s", u->row->table);
+        return -1;
+    }
+    if (exec_ok(s->conn, sql, err, errlen) < 0)
+        return -1;
+    s->staged[s->nstaged++] = u;
+    return 0;
 }
 
 /* Gathered upserts: nothing else in a batch reads these tables, so applying
@@ -616,12 +451,12 @@ static bool same_key(const urow_t *x, const urow_t *y)
  * order. One COPY into a stage table and one INSERT ... ON CONFLICT per kind. */
 static int write_upserts(store_t *s, const jbatch_t *b, char *err, size_t errlen)
 {
-    const master_upsert_t *done[8];
+    const row_upsert_t *done[STORE_MAX_STAGED];
     size_t ndone = 0;
     urow_t *rows = NULL;
     int rc = 0;
     for (size_t i = 0; i < b->nsql && rc == 0; i++) {
-        const master_upsert_t *u = b->sql[i].upsert;
+        const row_upsert_t *u = b->sql[i].upsert;
         bool seen = !u;
         for (size_t k = 0; k < ndone && !seen; k++)
             seen = done[k] == u;
@@ -633,18 +468,11 @@ static int write_upserts(store_t *s, const jbatch_t *b, char *err, size_t errlen
             break;
         }
         done[ndone++] = u;
-        bool staged = false;
-        for (size_t k = 0; k < s->nstaged && !staged; k++)
-            staged = s->staged[k] == u;
-        if (!staged) {
-            if (s->nstaged == sizeof s->staged / sizeof *s->staged ||
-                exec_ok(s->conn, u->create_stage, err, errlen) < 0) {
-                rc = -1;
-                break;
-            }
-            s->staged[s->nstaged++] = u;
+        if (stage_ready(s, u, err, errlen) < 0) {
+            rc = -1;
+            break;
         }
-        size_t n = 0;
+        size_t n = 0, bytes = 0;
         for (size_t j = i; j < b->nsql; j++)
             n += b->sql[j].upsert == u;
         free(rows);
@@ -656,16 +484,21 @@ static int write_upserts(store_t *s, const jbatch_t *b, char *err, size_t errlen
         }
         n = 0;
         for (size_t j = i; j < b->nsql; j++)
-            if (b->sql[j].upsert == u)
+            if (b->sql[j].upsert == u) {
                 rows[n++] = (urow_t){&b->sql[j], j, u->nkey};
+                bytes += b->sql[j].tuple_len;
+            }
         qsort(rows, n, sizeof *rows, urow_cmp);
-        const copyfmt_t *f = copy_begin(s, u->copy_stage, rows[0].q->nparams);
-        for (size_t j = 0; j < n && rc == 0; j++)
-            if ((j + 1 == n || !same_key(&rows[j], &rows[j + 1])) &&
-                copy_row(s, f, rows[j].q, err, errlen) < 0)
-                rc = -1;
-        if (rc == 0 && (copy_end(s, f, u->copy_stage, err, errlen) < 0 ||
-                        exec_ok(s->conn, u->merge, err, errlen) < 0))
+        if (copy_begin(s, bytes) < 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+            break;
+        }
+        for (size_t j = 0; j < n; j++)
+            if (j + 1 == n || !same_key(&rows[j], &rows[j + 1]))
+                pb_put_raw(&s->copybuf, rows[j].q->tuple, rows[j].q->tuple_len);
+        if (copy_end(s, u->stage, u->row, err, errlen) < 0 ||
+            exec_ok(s->conn, u->merge, err, errlen) < 0)
             rc = -1;
     }
     free(rows);
@@ -684,22 +517,26 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Sends statements [from, to) of B and a sync, then reads their results up to
+/* A statement of the batch and its prepared name's index (-1: sent unprepared). */
+typedef struct {
+    const jsql_t *q;
+    int id;
+} pstmt_t;
+
+/* Sends statements [from, to) of ST and a sync, then reads their results up to
  * the sync. Returns 0, -1 if a statement failed (err says which), -2 if the
  * connection broke (it is then dropped: nothing was committed). */
-static int pipeline_chunk(store_t *s, const jbatch_t *b, const int *ids, size_t from, size_t to,
-                          char *err, size_t errlen)
+static int pipeline_chunk(store_t *s, const pstmt_t *st, size_t from, size_t to, char *err,
+                          size_t errlen)
 {
     int sent_ok = 1;
     for (size_t i = from; i < to && sent_ok; i++) {
-        const jsql_t *q = &b->sql[i];
-        if (q->copy || q->upsert)
-            continue;
+        const jsql_t *q = st[i].q;
         const char *const *params = (const char *const *)q->params;
         char name[16];
-        snprintf(name, sizeof name, "j%d", ids[i]);
+        snprintf(name, sizeof name, "j%d", st[i].id);
         sent_ok =
-            ids[i] >= 0
+            st[i].id >= 0
                 ? PQsendQueryPrepared(s->conn, name, q->nparams, params, NULL, NULL, 0) == 1
                 : PQsendQueryParams(s->conn, q->stmt, q->nparams, NULL, params, NULL, NULL, 0) == 1;
     }
@@ -717,12 +554,12 @@ static int pipeline_chunk(store_t *s, const jbatch_t *b, const int *ids, size_t 
                 return -2;
             continue; /* end of one statement's results */
         }
-        ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_PIPELINE_SYNC) {
+        ExecStatusType est = PQresultStatus(r);
+        if (est == PGRES_PIPELINE_SYNC) {
             PQclear(r);
             return rc;
         }
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == 0) {
+        if (est != PGRES_COMMAND_OK && est != PGRES_TUPLES_OK && rc == 0) {
             snprintf(err, errlen, "master-data row: %s", PQresultErrorMessage(r));
             rc = -1;
         }
@@ -730,50 +567,65 @@ static int pipeline_chunk(store_t *s, const jbatch_t *b, const int *ids, size_t 
     }
 }
 
-/* The master-data engine's rows, in pipelines: a batch of a thousand person
- * events costs a few round trips, not thousands. Each pipeline is kept short
- * and read to its sync before the next is sent: the connection blocks, so a
- * pipeline whose results filled the server's socket buffer while we were
- * still sending would deadlock. A sync inside BEGIN ... COMMIT does not end
- * the transaction. */
+/* The master-data engine's statements (the rows go by COPY), in pipelines: a
+ * batch of a thousand person events costs a few round trips, not thousands.
+ * Each pipeline is kept short and read to its sync before the next is sent:
+ * the connection blocks, so a pipeline whose results filled the server's
+ * socket buffer while we were still sending would deadlock. A sync inside
+ * BEGIN ... COMMIT does not end the transaction. */
 #define PIPELINE_CHUNK 256
 
-static int write_sql(store_t *s, const jbatch_t *b, btimes_t *t, char *err, size_t errlen)
+static int write_statements(store_t *s, const jbatch_t *b, char *err, size_t errlen)
 {
-    t->pipeline = t->copies = t->journal;
-    if (!b->nsql)
+    size_t n = 0;
+    for (size_t i = 0; i < b->nsql; i++)
+        n += b->sql[i].stmt != NULL;
+    if (!n)
         return 0;
-    /* Prepared first: each statement is parsed and planned once per
-     * connection instead of once per row. */
-    int *ids = malloc(b->nsql * sizeof *ids);
-    if (!ids) {
+    pstmt_t *st = malloc(n * sizeof *st);
+    if (!st) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    /* Appends first: a statement may refer to a row appended in the same
-     * batch (a steward's decision on an item opened a moment before), and no
-     * appended row depends on a statement. */
-    int rc = write_copies(s, b, err, errlen);
-    t->copies = now_us();
+    /* Prepared first: each statement is parsed and planned once per
+     * connection instead of once per row. */
+    int rc = 0;
+    n = 0;
     for (size_t i = 0; i < b->nsql && rc == 0; i++) {
-        ids[i] =
-            b->sql[i].copy ? -1 : prepared_index(s, b->sql[i].stmt, b->sql[i].nparams, err, errlen);
-        if (ids[i] == -2)
-            rc = -1;
+        const jsql_t *q = &b->sql[i];
+        if (!q->stmt)
+            continue;
+        st[n] = (pstmt_t){q, prepared_index(s, q->stmt, q->nparams, err, errlen)};
+        rc = st[n++].id == -2 ? -1 : 0;
     }
     if (rc == 0 && PQenterPipelineMode(s->conn) != 1) {
         snprintf(err, errlen, "enter pipeline mode: %s", PQerrorMessage(s->conn));
         rc = -1;
     } else if (rc == 0) {
-        for (size_t from = 0; from < b->nsql && rc == 0; from += PIPELINE_CHUNK) {
-            size_t to = from + PIPELINE_CHUNK < b->nsql ? from + PIPELINE_CHUNK : b->nsql;
-            rc = pipeline_chunk(s, b, ids, from, to, err, errlen);
-        }
+        for (size_t from = 0; from < n && rc == 0; from += PIPELINE_CHUNK)
+            rc = pipeline_chunk(s, st, from, from + PIPELINE_CHUNK < n ? from + PIPELINE_CHUNK : n,
+                                err, errlen);
         if (rc != -2)
             PQexitPipelineMode(s->conn);
         rc = rc < 0 ? -1 : 0;
     }
-    free(ids);
+    free(st);
+    return rc;
+}
+
+/* The engine's rows and statements: appends first (a statement may refer to
+ * a row appended in the same batch -- a steward's decision on an item opened
+ * a moment before -- and no appended row depends on a statement), then the
+ * statements, then the gathered upserts. */
+static int write_sql(store_t *s, const jbatch_t *b, btimes_t *t, char *err, size_t errlen)
+{
+    t->pipeline = t->copies = t->journal;
+    if (!b->nsql)
+        return 0;
+    int rc = write_copies(s, b, err, errlen);
+    t->copies = now_us();
+    if (rc == 0)
+        rc = write_statements(s, b, err, errlen);
     t->pipeline = now_us();
     return rc == 0 ? write_upserts(s, b, err, errlen) : rc;
 }
@@ -1035,9 +887,8 @@ static void reconnect(store_t *s)
 {
     char err[512];
     PQfinish(s->conn);
-    s->nprepared = 0;
+    forget_prepared(s);
     s->nstaged = 0;
-    forget_formats(s);
     s->conn = store_connect(s->conninfo, 0, err, sizeof err);
     if (s->conn) {
         log_info("store", "database connection restored");
@@ -1247,7 +1098,7 @@ void store_destroy(store_t **sp)
         zmq_close(s->core_sock);
     if (s->store_sock)
         zmq_close(s->store_sock);
-    forget_formats(s);
+    forget_prepared(s);
     pthread_mutex_destroy(&s->cancel_mu);
     free(s->conninfo);
     free(s);

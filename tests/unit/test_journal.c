@@ -1,6 +1,7 @@
 /* test_journal.c - the engine's rows in a batch: their text is kept whole across
  * text blocks, a failed event's rows are dropped back to a mark (and their room
- * reused), and dropping them all leaves an empty batch that takes rows again. */
+ * reused), and dropping them all leaves an empty batch that takes rows again. A
+ * typed row is kept as its binary COPY tuple, exactly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,9 +84,50 @@ static void test_truncating_to_a_mark_drops_later_rows_only(void **state)
     jbatch_release(&b);
 }
 
+static const row_desc_t ROW = {
+    "t", 5, {{"a", ROW_TEXT}, {"b", ROW_INT8}, {"c", ROW_JSONB}, {"d", ROW_INT4}, {"e", ROW_BOOL}}};
+
+static void test_a_typed_row_is_its_copy_tuple(void **state)
+{
+    (void)state;
+    jbatch_t *b = jbatch_new(JB_COMMIT);
+    const row_val_t v[] = {row_text("hi"), row_int(-2), row_text("{}"), row_null(), row_bool(true)};
+    assert_int_equal(jbatch_add_row(b, &ROW, v), 0);
+    static const uint8_t want[] = {0,    5,                           /* fields */
+                                   0,    0,    0,    2,    'h',  'i', /* text */
+                                   0,    0,    0,    8,    0xff, 0xff, 0xff,
+                                   0xff, 0xff, 0xff, 0xff, 0xfe,            /* bigint */
+                                   0,    0,    0,    3,    1,    '{',  '}', /* jsonb: version 1 */
+                                   0xff, 0xff, 0xff, 0xff,                  /* NULL */
+                                   0,    0,    0,    1,    1};              /* boolean */
+    assert_int_equal(b->nsql, 1);
+    assert_null(b->sql[0].stmt);
+    assert_ptr_equal(b->sql[0].row, &ROW);
+    assert_null(b->sql[0].upsert);
+    assert_int_equal(b->sql[0].tuple_len, sizeof want);
+    assert_memory_equal(b->sql[0].tuple, want, sizeof want);
+    /* Rows and statements drop back to a mark together. */
+    add_row(b, 1, 10);
+    size_t mark = b->nsql;
+    for (int i = 0; i < 3000; i++) {
+        assert_int_equal(jbatch_add_row(b, &ROW, v), 0);
+        add_row(b, (size_t)i, 10);
+    }
+    jbatch_truncate_sql(b, mark);
+    assert_int_equal(b->nsql, mark);
+    assert_memory_equal(b->sql[0].tuple, want, sizeof want);
+    assert_row(b, 1, 10);
+    const row_val_t wide[] = {row_text("x"), row_int(0), row_text("{}"), row_int(INT64_C(1) << 40),
+                              row_bool(false)};
+    assert_int_equal(jbatch_add_row(b, &ROW, wide), -1);
+    assert_int_equal(b->nsql, mark);
+    jbatch_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_typed_row_is_its_copy_tuple),
         cmocka_unit_test(test_rows_keep_their_text_across_blocks),
         cmocka_unit_test(test_truncating_to_a_mark_drops_later_rows_only),
     };

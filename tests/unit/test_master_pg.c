@@ -5,7 +5,11 @@
  * migrated with hub/store/migrate.c, one transaction per event, as the hub does.
  * A second engine then master_loads the tables and must hold exactly the
  * state of the first (master_dump with versions and steward state), and
- * must go on deciding exactly as the first would. */
+ * must go on deciding exactly as the first would.
+ *
+ * And the rows the engines hand the hub's store are declared, table by table,
+ * as static data (base/rows.h): every declaration must say what the migrated
+ * schema says, so that a migration cannot silently disagree with it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -425,9 +429,60 @@ static void test_failed_load_leaves_an_engine_that_refuses_work(void **state)
     close_fixture(&fx);
 }
 
+/* Every table the engines write rows to, after the migrations: each declared column is there
+ * with the declared type, and every column left out of the rows takes a default or may be
+ * NULL (a binary COPY of the declared columns fills the rest so). */
+static void test_row_declarations_match_the_schema(void **state)
+{
+    (void)state;
+    fixture_t fx = {0};
+    open_fixture(&fx, "test_master_pg_rows");
+    const row_desc_t *rows[32];
+    size_t n = master_row_tables(rows, 32);
+    assert_true(n >= 11 && n <= 32); /* 3 kinds x (golden, xref, history), audit, queue */
+    for (size_t i = 0; i < n; i++) {
+        const row_desc_t *d = rows[i];
+        for (size_t j = 0; j < i; j++)
+            assert_true(strcmp(rows[j]->table, d->table) != 0);
+        assert_true(d->ncols > 0 && d->ncols <= ROW_MAX_COLS);
+        const char *p[1] = {d->table};
+        PGresult *r = PQexecParams(fx.conn,
+                                   "SELECT a.attname, format_type(a.atttypid, NULL), "
+                                   "a.attnotnull AND NOT a.atthasdef "
+                                   "FROM pg_attribute a WHERE a.attrelid = $1::regclass "
+                                   "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                                   1, NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            fail_msg("%s: %s", d->table, PQerrorMessage(fx.conn));
+        int found = 0;
+        for (int t = 0; t < PQntuples(r); t++) {
+            const char *name = PQgetvalue(r, t, 0), *type = PQgetvalue(r, t, 1);
+            int c = 0;
+            while (c < d->ncols && strcmp(d->cols[c].name, name) != 0)
+                c++;
+            if (c == d->ncols) {
+                if (strcmp(PQgetvalue(r, t, 2), "t") == 0)
+                    fail_msg("%s.%s is NOT NULL without a default, and no row gives it", d->table,
+                             name);
+                continue;
+            }
+            found++;
+            if (strcmp(type, row_type_sql(d->cols[c].type)) != 0)
+                fail_msg("%s.%s is %s in the schema, declared %s", d->table, name, type,
+                         row_type_sql(d->cols[c].type));
+        }
+        PQclear(r);
+        if (found != d->ncols)
+            fail_msg("%s: %d of its %d declared columns are not in the table", d->table,
+                     d->ncols - found, d->ncols);
+    }
+    close_fixture(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_row_declarations_match_the_schema),
         cmocka_unit_test(test_load_rebuilds_the_same_state),
         cmocka_unit_test(test_failed_load_leaves_an_engine_that_refuses_work),
     };
