@@ -249,12 +249,12 @@ int md_open(engine_t *e, const char *who, size_t arena_block, const config_t *cf
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (cfg == NULL)
-        return master_fail(err, errlen, "%s: no configuration", who);
+        return err_set(err, errlen, "%s: no configuration", who);
     if (master_check_config(cfg, err, errlen) != 0)
         return -1;
     e->arena = pbarena_new(arena_block);
     if (e->arena == NULL || md_init(e, cfg, words, descs, sections, nkinds) != 0)
-        return master_fail(err, errlen, "%s: out of memory", who);
+        return err_set(err, errlen, "%s: out of memory", who);
     return 0;
 }
 
@@ -293,11 +293,11 @@ int md_check_rules(const config_t *cfg, const md_desc_t *d, const config_entity_
         const config_master_field_t *f = &rules->fields[i];
         if (field_named(d, f->path))
             continue;
-        return master_fail(err, errlen,
-                           "%s:%u: 'master_data.%s.fields': unknown field '%.*s' (fields: %s; see "
-                           "docs/master-data.md)",
-                           cfg->file ? cfg->file : "configuration", f->line, d->name,
-                           SHOWN_NAME_MAX, f->path, d->fields.list);
+        return err_set(err, errlen,
+                       "%s:%u: 'master_data.%s.fields': unknown field '%.*s' (fields: %s; see "
+                       "docs/master-data.md)",
+                       cfg->file ? cfg->file : "configuration", f->line, d->name, SHOWN_NAME_MAX,
+                       f->path, d->fields.list);
     }
     return 0;
 }

@@ -362,12 +362,12 @@ int md_vals_from_json(md_loader_t *l, md_kind_t *k, const char *text, const char
     json_t *root = json_loads(text, 0, &jerr);
     if (root == NULL || !json_is_object(root)) {
         json_decref(root);
-        return master_fail(l->err, l->errlen, "fields of %s are not a JSON object: %s", whose,
-                           jerr.text);
+        return err_set(l->err, l->errlen, "fields of %s are not a JSON object: %s", whose,
+                       jerr.text);
     }
     size_t n = json_object_size(root), got = 0;
     mchange_t *ch = calloc(n ? n : 1, sizeof *ch);
-    int rc = ch ? 0 : master_fail(l->err, l->errlen, "out of memory");
+    int rc = ch ? 0 : err_set(l->err, l->errlen, "out of memory");
     const char *key;
     json_t *val;
     json_object_foreach(root, key, val)
@@ -375,16 +375,16 @@ int md_vals_from_json(md_loader_t *l, md_kind_t *k, const char *text, const char
         if (rc != 0)
             break;
         if (field_change(l, k, key, val, &ch[got++]) != 0)
-            rc = master_fail(l->err, l->errlen,
-                             "field '%s' of %s is not a known field as {v, s, n, t} (or too many "
-                             "fields/systems)",
-                             key, whose);
+            rc = err_set(l->err, l->errlen,
+                         "field '%s' of %s is not a known field as {v, s, n, t} (or too many "
+                         "fields/systems)",
+                         key, whose);
     }
     if (rc == 0) {
         qsort(ch, got, sizeof *ch, by_change_field);
         *out = got ? md_vals_build(NULL, ch, got) : NULL;
         if (got && *out == NULL)
-            rc = master_fail(l->err, l->errlen, "out of memory");
+            rc = err_set(l->err, l->errlen, "out of memory");
     }
     free(ch);
     json_decref(root);
@@ -438,19 +438,19 @@ static int golden_row(void *ctx, const PGresult *r)
     const md_table_t *t = &k->d->golden;
     golden_t *g = calloc(1, sizeof *g);
     if (g == NULL)
-        return master_fail(l->err, l->errlen, "out of memory");
+        return err_set(l->err, l->errlen, "out of memory");
     g->kind = (uint8_t)l->kind;
     const char *redirect = "";
     for (int i = 0; i < t->row->ncols; i++)
         if (golden_col(l, k, g, t->cols[i], PQgetvalue(r, 0, i), &redirect) != 0) {
             md_golden_free(g);
-            return master_fail(l->err, l->errlen,
-                               "%s '%.64s': id too long or repeated, or bad version, times, key "
-                               "or fields",
-                               t->row->table, PQgetvalue(r, 0, 0));
+            return err_set(l->err, l->errlen,
+                           "%s '%.64s': id too long or repeated, or bad version, times, key "
+                           "or fields",
+                           t->row->table, PQgetvalue(r, 0, 0));
         }
     if (md_golden_add(l->e, g) != 0) /* it owns G now */
-        return master_fail(l->err, l->errlen, "out of memory");
+        return err_set(l->err, l->errlen, "out of memory");
     if (g->state == MS_REDIRECTED && l->redirect)
         return l->redirect(l, g, redirect);
     return 0;
@@ -494,7 +494,7 @@ static int xref_row(void *ctx, const PGresult *r)
     const md_table_t *t = &l->e->kinds[l->kind].d->xref;
     xref_t *x = calloc(1, sizeof *x);
     if (x == NULL)
-        return master_fail(l->err, l->errlen, "out of memory");
+        return err_set(l->err, l->errlen, "out of memory");
     *x = (xref_t){.score = NAN, .kind = (uint8_t)l->kind};
     golden_t *g = NULL;
     int i = 0;
@@ -502,12 +502,12 @@ static int xref_row(void *ctx, const PGresult *r)
         i++;
     if (i < t->row->ncols || g == NULL) {
         md_xref_free(x);
-        return master_fail(l->err, l->errlen, "%s (%.64s, %.64s): unknown record, state or how",
-                           t->row->table, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+        return err_set(l->err, l->errlen, "%s (%.64s, %.64s): unknown record, state or how",
+                       t->row->table, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
     }
     md_xref_attach(g, x);
     if (md_xref_add(l->e, x) != 0)
-        return master_fail(l->err, l->errlen, "out of memory");
+        return err_set(l->err, l->errlen, "out of memory");
     return 0;
 }
 

@@ -646,7 +646,7 @@ entity_t *entity_new(const config_t *cfg, char *err, size_t errlen)
     if (cfg != NULL)
         sections(cfg, rules);
     if (e == NULL || (e->in = calloc(1, sizeof *e->in)) == NULL)
-        (void)master_fail(err, errlen, "entity_new: out of memory");
+        (void)err_set(err, errlen, "entity_new: out of memory");
     else if (md_open(&e->e, "entity_new", PB_ENTITY_ARENA, cfg, &ENTITY_WORDS, KINDS, rules,
                      ENTITY_KINDS, err, errlen) == 0)
         return e;
@@ -715,7 +715,7 @@ static int load_kinds(engine_t *e, PGconn *conn, void *ctx)
 int entity_load(entity_t *e, PGconn *conn, char *err, size_t errlen)
 {
     if (e == NULL || conn == NULL)
-        return master_fail(err, errlen, "entity_load: no engine or connection");
+        return err_set(err, errlen, "entity_load: no engine or connection");
     md_loader_t l = {.e = &e->e, .err = err, .errlen = errlen};
     return md_load(&e->e, conn, load_kinds, &l, err, errlen);
 }

@@ -388,7 +388,7 @@ int master_apply(master_t *m, const master_event_t *ev, master_sink_t *sink, mas
 int master_check_config(const config_t *cfg, char *err, size_t errlen)
 {
     if (cfg == NULL)
-        return master_fail(err, errlen, "no configuration");
+        return err_set(err, errlen, "no configuration");
     if (md_check_rules(cfg, &PERSON_DESC, &cfg->master.person, err, errlen) != 0)
         return -1;
     return entity_check_config(cfg, err, errlen);
@@ -436,9 +436,9 @@ master_t *master_new(const config_t *cfg, char *err, size_t errlen)
     master_t *m = calloc(1, sizeof *m);
     int rc = m ? md_open(&m->e, "master_new", PB_PERSON_ARENA_BLOCK, cfg, &PERSON_WORDS, descs,
                          cfg ? &cfg->master.person : NULL, 1, err, errlen)
-               : master_fail(err, errlen, "master_new: out of memory");
+               : err_set(err, errlen, "master_new: out of memory");
     if (rc == 0 && init_person(m, cfg) != 0)
-        rc = master_fail(err, errlen, "master_new: out of memory");
+        rc = err_set(err, errlen, "master_new: out of memory");
     if (rc == 0)
         return m;
     master_destroy(&m);

@@ -37,7 +37,7 @@ static int next_id(loader_t *l, PGconn *conn, const char *sql, uint64_t *out)
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
         master_parse_u64(PQgetvalue(r, 0, 0), out) != 0)
-        rc = master_fail(l->l.err, l->l.errlen, "%s: %s", sql, PQerrorMessage(conn));
+        rc = err_set(l->l.err, l->l.errlen, "%s: %s", sql, PQerrorMessage(conn));
     PQclear(r);
     return rc;
 }
@@ -49,17 +49,17 @@ static int remember_redirect(md_loader_t *ml, golden_t *g, const char *to)
         size_t cap = l->capredir ? l->capredir * 2 : 64;
         golden_t **gs = realloc(l->redir, cap * sizeof *gs);
         if (gs == NULL)
-            return master_fail(l->l.err, l->l.errlen, "out of memory");
+            return err_set(l->l.err, l->l.errlen, "out of memory");
         l->redir = gs;
         char **ts = realloc(l->redir_to, cap * sizeof *ts);
         if (ts == NULL)
-            return master_fail(l->l.err, l->l.errlen, "out of memory");
+            return err_set(l->l.err, l->l.errlen, "out of memory");
         l->redir_to = ts;
         l->capredir = cap;
     }
     char *copy = strdup(to);
     if (copy == NULL)
-        return master_fail(l->l.err, l->l.errlen, "out of memory");
+        return err_set(l->l.err, l->l.errlen, "out of memory");
     l->redir[l->nredir] = g;
     l->redir_to[l->nredir++] = copy;
     return 0;
@@ -72,19 +72,19 @@ static int queue_row(void *ctx, const PGresult *r)
     master_t *m = LM(l);
     qitem_t *q = calloc(1, sizeof *q);
     if (q == NULL)
-        return master_fail(l->l.err, l->l.errlen, "out of memory");
+        return err_set(l->l.err, l->l.errlen, "out of memory");
     q->a = md_golden(&m->e, PQgetvalue(r, 0, 1));
     q->b = md_golden(&m->e, PQgetvalue(r, 0, 2));
     q->score = md_parse_score(r, 0, 3);
     if (master_parse_u64(PQgetvalue(r, 0, 0), &q->id) != 0 || q->id == 0 || q->a == NULL ||
         q->b == NULL || master_parse_i64(PQgetvalue(r, 0, 4), &q->created_us) != 0) {
         free(q);
-        return master_fail(l->l.err, l->l.errlen, "steward_queue %.32s: bad id or unknown record",
-                           PQgetvalue(r, 0, 0));
+        return err_set(l->l.err, l->l.errlen, "steward_queue %.32s: bad id or unknown record",
+                       PQgetvalue(r, 0, 0));
     }
     if (master_queue_add(m, q) != 0) {
         free(q);
-        return master_fail(l->l.err, l->l.errlen, "out of memory");
+        return err_set(l->l.err, l->l.errlen, "out of memory");
     }
     return 0;
 }
@@ -95,11 +95,11 @@ static int keep_row(void *ctx, const PGresult *r)
     golden_t *a = md_golden(&LM(l)->e, PQgetvalue(r, 0, 0));
     golden_t *b = md_golden(&LM(l)->e, PQgetvalue(r, 0, 1));
     if (a == NULL || b == NULL)
-        return master_fail(l->l.err, l->l.errlen, "keep_apart (%.64s, %.64s): unknown record",
-                           PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+        return err_set(l->l.err, l->l.errlen, "keep_apart (%.64s, %.64s): unknown record",
+                       PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
     return master_keep_apart_add(LM(l), a, b) == 0
                ? 0
-               : master_fail(l->l.err, l->l.errlen, "out of memory");
+               : err_set(l->l.err, l->l.errlen, "out of memory");
 }
 
 static int moved_from_json(loader_t *l, merge_t *mg, const char *text)
@@ -109,13 +109,13 @@ static int moved_from_json(loader_t *l, merge_t *mg, const char *text)
     size_t n = json_is_array(root) ? json_array_size(root) : 0;
     if (!json_is_array(root)) {
         json_decref(root);
-        return master_fail(l->l.err, l->l.errlen, "golden_merge %llu: moved is not a JSON array",
-                           (unsigned long long)mg->id);
+        return err_set(l->l.err, l->l.errlen, "golden_merge %llu: moved is not a JSON array",
+                       (unsigned long long)mg->id);
     }
     mg->moved = calloc(n ? n : 1, sizeof *mg->moved);
     if (mg->moved == NULL) {
         json_decref(root);
-        return master_fail(l->l.err, l->l.errlen, "out of memory");
+        return err_set(l->l.err, l->l.errlen, "out of memory");
     }
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -131,9 +131,9 @@ static int moved_from_json(loader_t *l, merge_t *mg, const char *text)
         char *copy = local ? strdup(local) : NULL;
         if (s < 0 || st < 0 || h < 0 || copy == NULL) {
             free(copy);
-            rc = master_fail(l->l.err, l->l.errlen,
-                             "golden_merge %llu: moved[%zu] is not {system, local_id, state, how}",
-                             (unsigned long long)mg->id, i);
+            rc = err_set(l->l.err, l->l.errlen,
+                         "golden_merge %llu: moved[%zu] is not {system, local_id, state, how}",
+                         (unsigned long long)mg->id, i);
             break;
         }
         mg->moved[mg->nmoved++] = (moved_t){(uint16_t)s, copy, (uint8_t)st, (uint8_t)h,
@@ -149,22 +149,21 @@ static int merge_row(void *ctx, const PGresult *r)
     loader_t *l = ctx;
     merge_t *mg = calloc(1, sizeof *mg);
     if (mg == NULL)
-        return master_fail(l->l.err, l->l.errlen, "out of memory");
+        return err_set(l->l.err, l->l.errlen, "out of memory");
     mg->survivor = md_golden(&LM(l)->e, PQgetvalue(r, 0, 1));
     mg->retired = md_golden(&LM(l)->e, PQgetvalue(r, 0, 2));
     int rc = 0;
     if (master_parse_u64(PQgetvalue(r, 0, 0), &mg->id) != 0 || mg->survivor == NULL ||
         mg->retired == NULL || master_parse_u64(PQgetvalue(r, 0, 3), &mg->survivor_version) != 0)
-        rc = master_fail(l->l.err, l->l.errlen,
-                         "golden_merge %.32s: bad id, version or unknown record",
-                         PQgetvalue(r, 0, 0));
+        rc = err_set(l->l.err, l->l.errlen, "golden_merge %.32s: bad id, version or unknown record",
+                     PQgetvalue(r, 0, 0));
     if (rc == 0)
         rc = md_vals_from_json(&l->l, person_kind(LM(l)), PQgetvalue(r, 0, 4), "golden_merge",
                                &mg->before);
     if (rc == 0)
         rc = moved_from_json(l, mg, PQgetvalue(r, 0, 5));
     if (rc == 0 && master_merge_add(LM(l), mg) != 0)
-        rc = master_fail(l->l.err, l->l.errlen, "out of memory");
+        rc = err_set(l->l.err, l->l.errlen, "out of memory");
     if (rc != 0)
         master_merge_free(mg);
     return rc;
@@ -176,9 +175,9 @@ static int resolve_redirects(md_loader_t *ml)
     for (size_t i = 0; i < l->nredir; i++) {
         golden_t *to = md_golden(&LM(l)->e, l->redir_to[i]);
         if (to == NULL || to == l->redir[i])
-            return master_fail(l->l.err, l->l.errlen,
-                               "golden_person '%.64s' redirects to unknown record '%.64s'",
-                               l->redir[i]->id, l->redir_to[i]);
+            return err_set(l->l.err, l->l.errlen,
+                           "golden_person '%.64s' redirects to unknown record '%.64s'",
+                           l->redir[i]->id, l->redir_to[i]);
         l->redir[i]->redirect = to;
     }
     return 0;
@@ -189,7 +188,7 @@ static int index_all(loader_t *l)
     master_t *m = LM(l);
     for (size_t i = 0; i < m->e.nrecs; i++)
         if (m->e.recs[i]->state == MS_ACTIVE && master_index_add(m, m->e.recs[i]) != 0)
-            return master_fail(l->l.err, l->l.errlen, "out of memory building the blocking index");
+            return err_set(l->l.err, l->l.errlen, "out of memory building the blocking index");
     return 0;
 }
 
@@ -227,7 +226,7 @@ static int load_persons(engine_t *e, PGconn *conn, void *ctx)
 int master_load(master_t *m, PGconn *conn, char *err, size_t errlen)
 {
     if (m == NULL || conn == NULL)
-        return master_fail(err, errlen, "master_load: no engine or connection");
+        return err_set(err, errlen, "master_load: no engine or connection");
     loader_t l = {.l = {.e = &m->e,
                         .kind = PERSON,
                         .err = err,

@@ -185,17 +185,6 @@ void master_ulid_next(master_ulid_t *u, char prefix, int64_t now_us, char out[MA
 
 /* Loading ------------------------------------------------------------------------- */
 
-int master_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        (void)vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 int master_parse_u64(const char *s, uint64_t *out)
 {
     if (s == NULL || *s < '0' || *s > '9')
@@ -226,7 +215,7 @@ int master_each_row(PGconn *conn, const char *sql, master_row_fn fn, void *ctx, 
                     size_t errlen)
 {
     if (!PQsendQuery(conn, sql))
-        return master_fail(err, errlen, "%s: %s", sql, PQerrorMessage(conn));
+        return err_set(err, errlen, "%s: %s", sql, PQerrorMessage(conn));
     (void)PQsetSingleRowMode(conn);
     int rc = 0;
     PGresult *r;
@@ -235,7 +224,7 @@ int master_each_row(PGconn *conn, const char *sql, master_row_fn fn, void *ctx, 
         if (rc == 0 && st == PGRES_SINGLE_TUPLE)
             rc = fn(ctx, r);
         else if (rc == 0 && st != PGRES_TUPLES_OK)
-            rc = master_fail(err, errlen, "%s: %s", sql, PQresultErrorMessage(r));
+            rc = err_set(err, errlen, "%s: %s", sql, PQresultErrorMessage(r));
         PQclear(r);
     }
     return rc;
@@ -246,7 +235,7 @@ int master_exec_ok(PGconn *conn, const char *sql, char *err, size_t errlen)
     PGresult *r = PQexec(conn, sql);
     int rc = PQresultStatus(r) == PGRES_COMMAND_OK
                  ? 0
-                 : master_fail(err, errlen, "%s: %s", sql, PQerrorMessage(conn));
+                 : err_set(err, errlen, "%s: %s", sql, PQerrorMessage(conn));
     PQclear(r);
     return rc;
 }
@@ -255,7 +244,7 @@ int master_load_end(PGconn *conn, int rc, char *err, size_t errlen)
 {
     PGresult *r = PQexec(conn, rc == 0 ? "COMMIT" : "ROLLBACK");
     if (rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK)
-        rc = master_fail(err, errlen, "COMMIT: %s", PQerrorMessage(conn));
+        rc = err_set(err, errlen, "COMMIT: %s", PQerrorMessage(conn));
     PQclear(r);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 
 #include "base/config.h"
+#include "base/err.h"
 #include "base/rows.h"
 
 /* Buffers (master_util.c). The text is always NUL-terminated once anything was
@@ -94,8 +95,6 @@ void master_ulid_seed(master_ulid_t *u);
 void master_ulid_next(master_ulid_t *u, char prefix, int64_t now_us, char out[MASTER_ULID_LEN]);
 
 /* Loading (master_util.c). Each returns 0, or -1 with a message in ERR. */
-int master_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 /* Decimal text, the whole of S. */
 int master_parse_u64(const char *s, uint64_t *out);
 int master_parse_i64(const char *s, int64_t *out);

@@ -13,6 +13,7 @@
 
 #include "store/migrate.h"
 
+#include "base/err.h"
 #include "base/log.h"
 
 #include <dirent.h>
@@ -52,20 +53,6 @@ typedef struct {
     migration_t *items; /* owned, sorted by version */
     size_t count;
 } migration_list_t;
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        (void)vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* libpq messages end in a newline, which would split our one-line errors. */
 static const char *chomp(char *buf, size_t len, const char *msg)
@@ -144,12 +131,12 @@ static int check_sequence(const migration_list_t *list, char *err, size_t errlen
     for (size_t i = 0; i < list->count; i++) {
         const migration_t *m = &list->items[i];
         if (i > 0 && m->version == list->items[i - 1].version)
-            return fail(err, errlen, "duplicate migration number %04d: %s and %s", m->version,
-                        list->items[i - 1].file, m->file);
+            return err_set(err, errlen, "duplicate migration number %04d: %s and %s", m->version,
+                           list->items[i - 1].file, m->file);
         if ((size_t)m->version != i + 1)
-            return fail(err, errlen, "gap in migration numbering: expected %04zu, found %s%s%s",
-                        i + 1, m->file, i > 0 ? " after " : "",
-                        i > 0 ? list->items[i - 1].file : "");
+            return err_set(err, errlen, "gap in migration numbering: expected %04zu, found %s%s%s",
+                           i + 1, m->file, i > 0 ? " after " : "",
+                           i > 0 ? list->items[i - 1].file : "");
     }
     return 0;
 }
@@ -158,18 +145,18 @@ static int list_load(const char *sql_dir, migration_list_t *list, char *err, siz
 {
     DIR *d = opendir(sql_dir);
     if (d == NULL)
-        return fail(err, errlen, "cannot open migration directory %s: %s", sql_dir,
-                    strerror(errno));
+        return err_set(err, errlen, "cannot open migration directory %s: %s", sql_dir,
+                       strerror(errno));
     int rc = 0;
     const struct dirent *e;
     while (rc == 0 && (e = readdir(d)) != NULL) {
         int version = 0;
         int kind = parse_name(e->d_name, &version);
         if (kind < 0)
-            rc = fail(err, errlen, "%s/%s: migration files must be named NNNN_name.sql", sql_dir,
-                      e->d_name);
+            rc = err_set(err, errlen, "%s/%s: migration files must be named NNNN_name.sql", sql_dir,
+                         e->d_name);
         else if (kind > 0 && list_add(list, version, e->d_name) != 0)
-            rc = fail(err, errlen, "out of memory");
+            rc = err_set(err, errlen, "out of memory");
     }
     (void)closedir(d);
     if (rc == 0 && list->count > 0) {
@@ -187,14 +174,14 @@ static char *read_sql(const char *sql_dir, const char *file, char *err, size_t e
     char path[PATH_MAX];
     int n = snprintf(path, sizeof path, "%s/%s", sql_dir, file);
     if (n < 0 || (size_t)n >= sizeof path) {
-        fail(err, errlen, "%s/%s: path too long", sql_dir, file);
+        err_set(err, errlen, "%s/%s: path too long", sql_dir, file);
         return NULL;
     }
     FILE *f = fopen(path, "re");
     struct stat st;
     if (f == NULL || fstat(fileno(f), &st) != 0 || st.st_size > MAX_SQL_BYTES) {
-        fail(err, errlen, "cannot read %s: %s", path,
-             f ? "too large or unreadable" : strerror(errno));
+        err_set(err, errlen, "cannot read %s: %s", path,
+                f ? "too large or unreadable" : strerror(errno));
         if (f != NULL)
             (void)fclose(f);
         return NULL;
@@ -204,8 +191,8 @@ static char *read_sql(const char *sql_dir, const char *file, char *err, size_t e
     size_t got = sql != NULL ? fread(sql, 1, size, f) : 0;
     (void)fclose(f);
     if (sql == NULL || got != size || memchr(sql, '\0', size) != NULL) {
-        fail(err, errlen, "cannot read %s: %s", path,
-             sql == NULL ? "out of memory" : "short read or NUL byte");
+        err_set(err, errlen, "cannot read %s: %s", path,
+                sql == NULL ? "out of memory" : "short read or NUL byte");
         free(sql);
         return NULL;
     }
@@ -223,7 +210,7 @@ static int exec_sql(PGconn *conn, const char *sql, char *err, size_t errlen)
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return 0;
     char msg[512];
-    return fail(err, errlen, "%s: %s", sql, chomp(msg, sizeof msg, PQerrorMessage(conn)));
+    return err_set(err, errlen, "%s: %s", sql, chomp(msg, sizeof msg, PQerrorMessage(conn)));
 }
 
 static void rollback(PGconn *conn)
@@ -252,13 +239,13 @@ static int query_version(PGconn *conn, int *version, char *err, size_t errlen)
     int rc = 0;
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         char msg[512];
-        rc = fail(err, errlen, "cannot read the schema version: %s",
-                  chomp(msg, sizeof msg, PQerrorMessage(conn)));
+        rc = err_set(err, errlen, "cannot read the schema version: %s",
+                     chomp(msg, sizeof msg, PQerrorMessage(conn)));
     } else {
         char *end = NULL;
         long v = strtol(PQgetvalue(res, 0, 0), &end, 10);
         if (*end != '\0' || v < 0 || v > INT_MAX)
-            rc = fail(err, errlen, "odd schema version \"%s\"", PQgetvalue(res, 0, 0));
+            rc = err_set(err, errlen, "odd schema version \"%s\"", PQgetvalue(res, 0, 0));
         *version = (int)v;
     }
     PQclear(res);
@@ -295,9 +282,10 @@ static int run_migration_sql(PGconn *conn, const char *sql, const char *file, ch
         char where[32] = "";
         if (line > 0)
             (void)snprintf(where, sizeof where, " at line %ld", line);
-        rc = fail(err, errlen, "migration %s failed%s: %s (SQLSTATE %s); rolled back", file, where,
-                  chomp(msg, sizeof msg, primary != NULL ? primary : PQerrorMessage(conn)),
-                  state != NULL ? state : "?");
+        rc =
+            err_set(err, errlen, "migration %s failed%s: %s (SQLSTATE %s); rolled back", file,
+                    where, chomp(msg, sizeof msg, primary != NULL ? primary : PQerrorMessage(conn)),
+                    state != NULL ? state : "?");
     }
     PQclear(res);
     return rc;
@@ -315,8 +303,8 @@ static int record_version(PGconn *conn, const migration_t *m, char *err, size_t 
     int rc = 0;
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         char msg[512];
-        rc = fail(err, errlen, "cannot record migration %s: %s", m->file,
-                  chomp(msg, sizeof msg, PQerrorMessage(conn)));
+        rc = err_set(err, errlen, "cannot record migration %s: %s", m->file,
+                     chomp(msg, sizeof msg, PQerrorMessage(conn)));
     }
     PQclear(res);
     return rc;
@@ -336,7 +324,7 @@ static int apply_one(PGconn *conn, const char *sql_dir, const migration_t *m, ch
         rc = query_version(conn, &now, err, errlen);
     bool needed = rc == 0 && now < m->version;
     if (needed && now != m->version - 1)
-        rc = fail(err, errlen, "schema is at version %d, cannot apply %s", now, m->file);
+        rc = err_set(err, errlen, "schema is at version %d, cannot apply %s", now, m->file);
     if (needed && rc == 0)
         rc = run_migration_sql(conn, sql, m->file, err, errlen);
     if (needed && rc == 0)
@@ -349,8 +337,8 @@ static int apply_one(PGconn *conn, const char *sql_dir, const migration_t *m, ch
     }
     if (exec_sql(conn, "COMMIT", err, errlen) != 0) {
         char msg[512];
-        return fail(err, errlen, "migration %s failed at commit: %s", m->file,
-                    chomp(msg, sizeof msg, PQerrorMessage(conn)));
+        return err_set(err, errlen, "migration %s failed at commit: %s", m->file,
+                       chomp(msg, sizeof msg, PQerrorMessage(conn)));
     }
     if (needed)
         log_info(MIG_LOG, "applied migration %s", m->file);
@@ -373,9 +361,9 @@ static int prepare_table(PGconn *conn, int *version, char *err, size_t errlen)
 static int check_connection(PGconn *conn, char *err, size_t errlen)
 {
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
-        return fail(err, errlen, "migrate: no database connection");
+        return err_set(err, errlen, "migrate: no database connection");
     if (PQtransactionStatus(conn) != PQTRANS_IDLE)
-        return fail(err, errlen, "migrate: the connection is inside a transaction");
+        return err_set(err, errlen, "migrate: the connection is inside a transaction");
     return 0;
 }
 
@@ -386,7 +374,7 @@ int migrate_apply(PGconn *conn, const char *sql_dir, char *err, size_t errlen)
     if (check_connection(conn, err, errlen) != 0)
         return -1;
     if (sql_dir == NULL)
-        return fail(err, errlen, "migrate: no migration directory");
+        return err_set(err, errlen, "migrate: no migration directory");
     migration_list_t list = {NULL, 0};
     if (list_load(sql_dir, &list, err, errlen) != 0)
         return -1;
@@ -394,10 +382,10 @@ int migrate_apply(PGconn *conn, const char *sql_dir, char *err, size_t errlen)
     int current = 0;
     int rc = prepare_table(conn, &current, err, errlen);
     if (rc == 0 && current > known)
-        rc = fail(err, errlen,
-                  "database schema is version %d but this hub knows only up to %d: "
-                  "upgrade the hub (refusing to start)",
-                  current, known);
+        rc = err_set(err, errlen,
+                     "database schema is version %d but this hub knows only up to %d: "
+                     "upgrade the hub (refusing to start)",
+                     current, known);
     for (size_t i = 0; rc == 0 && i < list.count; i++)
         if (list.items[i].version > current)
             rc = apply_one(conn, sql_dir, &list.items[i], err, errlen);
@@ -410,12 +398,12 @@ int migrate_apply(PGconn *conn, const char *sql_dir, char *err, size_t errlen)
 int migrate_current(PGconn *conn, char *err, size_t errlen)
 {
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
-        return fail(err, errlen, "migrate: no database connection");
+        return err_set(err, errlen, "migrate: no database connection");
     PGresult *res = PQexec(conn, "SELECT to_regclass('joinery_schema_version') IS NOT NULL");
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         char msg[512];
-        fail(err, errlen, "cannot look for joinery_schema_version: %s",
-             chomp(msg, sizeof msg, PQerrorMessage(conn)));
+        err_set(err, errlen, "cannot look for joinery_schema_version: %s",
+                chomp(msg, sizeof msg, PQerrorMessage(conn)));
         PQclear(res);
         return -1;
     }

@@ -16,6 +16,7 @@
 
 #include "store/pgcluster.h"
 
+#include "base/err.h"
 #include "base/log.h"
 
 #include <dirent.h>
@@ -81,20 +82,6 @@ struct pgcluster {
 };
 
 /* Small helpers ---------------------------------------------------------- */
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        (void)vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static char *strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -207,8 +194,9 @@ static char *find_bindir(const char *bindir, char *err, size_t errlen)
     char *found = NULL;
     if (bindir != NULL) {
         if (!has_server_programs(bindir)) {
-            fail(err, errlen,
-                 "PostgreSQL server programs (initdb, pg_ctl, postgres) not found in %s", bindir);
+            err_set(err, errlen,
+                    "PostgreSQL server programs (initdb, pg_ctl, postgres) not found in %s",
+                    bindir);
             return NULL;
         }
         found = strdup(bindir);
@@ -217,15 +205,15 @@ static char *find_bindir(const char *bindir, char *err, size_t errlen)
         if (found == NULL)
             found = bindir_newest_debian();
         if (found == NULL) {
-            fail(err, errlen,
-                 "PostgreSQL server programs (initdb, pg_ctl, postgres) not found in PATH or "
-                 "%s/*/bin: install PostgreSQL or set database.pg_bindir",
-                 DEBIAN_PG_ROOT);
+            err_set(err, errlen,
+                    "PostgreSQL server programs (initdb, pg_ctl, postgres) not found in PATH or "
+                    "%s/*/bin: install PostgreSQL or set database.pg_bindir",
+                    DEBIAN_PG_ROOT);
             return NULL;
         }
     }
     if (found == NULL)
-        fail(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
     return found;
 }
 
@@ -265,20 +253,20 @@ static int run_user_init(run_user_t *u, const char *datadir, char *err, size_t e
     struct stat st;
     if (path_exists(datadir, "PG_VERSION") && stat(datadir, &st) == 0) {
         if (st.st_uid == 0)
-            return fail(err, errlen,
-                        "%s belongs to root, but PostgreSQL cannot run as root: "
-                        "chown -R postgres: %s (or remove it)",
-                        datadir, datadir);
+            return err_set(err, errlen,
+                           "%s belongs to root, but PostgreSQL cannot run as root: "
+                           "chown -R postgres: %s (or remove it)",
+                           datadir, datadir);
         if (lookup_user(u, NULL, st.st_uid, false) == 0)
             return 0;
-        return fail(err, errlen, "%s belongs to uid %u, which has no passwd entry", datadir,
-                    (unsigned)st.st_uid);
+        return err_set(err, errlen, "%s belongs to uid %u, which has no passwd entry", datadir,
+                       (unsigned)st.st_uid);
     }
     if (lookup_user(u, "postgres", 0, true) == 0 || lookup_user(u, "nobody", 0, true) == 0)
         return 0;
-    return fail(err, errlen,
-                "running as root but neither user postgres nor nobody exists: "
-                "PostgreSQL cannot run as root");
+    return err_set(err, errlen,
+                   "running as root but neither user postgres nor nobody exists: "
+                   "PostgreSQL cannot run as root");
 }
 
 /* Running child programs ------------------------------------------------- */
@@ -336,7 +324,7 @@ static int run_prog(const pgcluster_t *pc, char *const argv[], int out_fd, char 
 {
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null_fd < 0)
-        return fail(err, errlen, "cannot open /dev/null: %s", strerror(errno));
+        return err_set(err, errlen, "cannot open /dev/null: %s", strerror(errno));
     long maxfd = sysconf(_SC_OPEN_MAX);
     pid_t pid = fork();
     if (pid == 0)
@@ -344,17 +332,17 @@ static int run_prog(const pgcluster_t *pc, char *const argv[], int out_fd, char 
     int saved = errno;
     (void)close(null_fd);
     if (pid < 0)
-        return fail(err, errlen, "cannot fork for %s: %s", argv[0], strerror(saved));
+        return err_set(err, errlen, "cannot fork for %s: %s", argv[0], strerror(saved));
     int rc = wait_child(pid);
     if (rc < 0)
-        return fail(err, errlen, "cannot wait for %s: %s", argv[0], strerror(errno));
+        return err_set(err, errlen, "cannot wait for %s: %s", argv[0], strerror(errno));
     if (rc == CHILD_NO_DIR)
-        return fail(err, errlen,
-                    "user %s cannot enter %s: make it and its parent directories traversable "
-                    "(chmod o+x)",
-                    pc->user.name, pc->dir);
+        return err_set(err, errlen,
+                       "user %s cannot enter %s: make it and its parent directories traversable "
+                       "(chmod o+x)",
+                       pc->user.name, pc->dir);
     if (rc == CHILD_NO_EXEC)
-        return fail(err, errlen, "cannot run %s as %s", argv[0], pc->user.name);
+        return err_set(err, errlen, "cannot run %s as %s", argv[0], pc->user.name);
     return rc;
 }
 
@@ -364,13 +352,13 @@ static int open_log(const pgcluster_t *pc, const char *name, bool truncate, char
 {
     char *path = strfmt("%s/%s", pc->dir, name);
     if (path == NULL)
-        return fail(err, errlen, "out of memory");
+        return err_set(err, errlen, "out of memory");
     int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (truncate ? O_TRUNC : O_APPEND);
     int fd = open(path, flags, 0600);
     if (fd < 0)
-        fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        err_set(err, errlen, "cannot open %s: %s", path, strerror(errno));
     else if (pc->user.drop && fchown(fd, pc->user.uid, pc->user.gid) != 0) {
-        fail(err, errlen, "cannot chown %s to %s: %s", path, pc->user.name, strerror(errno));
+        err_set(err, errlen, "cannot chown %s to %s: %s", path, pc->user.name, strerror(errno));
         (void)close(fd);
         fd = -1;
     }
@@ -403,9 +391,10 @@ static int mkdir_p(const char *path, mode_t mode)
 static int make_private_dir(const pgcluster_t *pc, const char *path, char *err, size_t errlen)
 {
     if (mkdir(path, 0700) != 0 && errno != EEXIST)
-        return fail(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return err_set(err, errlen, "cannot create %s: %s", path, strerror(errno));
     if (pc->user.drop && lchown(path, pc->user.uid, pc->user.gid) != 0)
-        return fail(err, errlen, "cannot chown %s to %s: %s", path, pc->user.name, strerror(errno));
+        return err_set(err, errlen, "cannot chown %s to %s: %s", path, pc->user.name,
+                       strerror(errno));
     return 0;
 }
 
@@ -423,24 +412,24 @@ static bool path_is_plain(const char *path)
 static int prepare_dir(pgcluster_t *pc, const char *dir, char *err, size_t errlen)
 {
     if (mkdir_p(dir, pc->user.drop ? 0711 : 0700) != 0)
-        return fail(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        return err_set(err, errlen, "cannot create %s: %s", dir, strerror(errno));
     pc->dir = realpath(dir, NULL);
     if (pc->dir == NULL)
-        return fail(err, errlen, "cannot resolve %s: %s", dir, strerror(errno));
+        return err_set(err, errlen, "cannot resolve %s: %s", dir, strerror(errno));
     if (!path_is_plain(pc->dir))
-        return fail(err, errlen,
-                    "%s: quotes, backslashes, commas and control characters are "
-                    "not supported in the cluster directory",
-                    pc->dir);
+        return err_set(err, errlen,
+                       "%s: quotes, backslashes, commas and control characters are "
+                       "not supported in the cluster directory",
+                       pc->dir);
     if (strlen(pc->dir) + strlen("/run") + SOCKET_NAME_RESERVE >= SUN_PATH_MAX)
-        return fail(err, errlen, "%s: path too long for a Unix socket (limit about %d bytes)",
-                    pc->dir, SUN_PATH_MAX - SOCKET_NAME_RESERVE - 4);
+        return err_set(err, errlen, "%s: path too long for a Unix socket (limit about %d bytes)",
+                       pc->dir, SUN_PATH_MAX - SOCKET_NAME_RESERVE - 4);
     struct stat st;
     if (stat(pc->dir, &st) != 0)
-        return fail(err, errlen, "cannot stat %s: %s", pc->dir, strerror(errno));
+        return err_set(err, errlen, "cannot stat %s: %s", pc->dir, strerror(errno));
     if (pc->user.drop && st.st_uid == 0 && (st.st_mode & S_IXOTH) == 0 &&
         chmod(pc->dir, (st.st_mode & 07777) | S_IXOTH) != 0)
-        return fail(err, errlen, "cannot chmod o+x %s: %s", pc->dir, strerror(errno));
+        return err_set(err, errlen, "cannot chmod o+x %s: %s", pc->dir, strerror(errno));
     return 0;
 }
 
@@ -451,11 +440,11 @@ static int write_settings(const pgcluster_t *pc, char *err, size_t errlen)
 {
     char *path = strfmt("%s/joinery.conf", pc->datadir);
     if (path == NULL)
-        return fail(err, errlen, "out of memory");
+        return err_set(err, errlen, "out of memory");
     int rc = -1;
     FILE *f = fopen(path, "we");
     if (f == NULL) {
-        fail(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        err_set(err, errlen, "cannot write %s: %s", path, strerror(errno));
         free(path);
         return -1;
     }
@@ -498,7 +487,7 @@ static int write_settings(const pgcluster_t *pc, char *err, size_t errlen)
     if (fclose(f) == 0 && wrote)
         rc = 0;
     else
-        fail(err, errlen, "cannot write %s: %s", path, strerror(saved));
+        err_set(err, errlen, "cannot write %s: %s", path, strerror(saved));
     free(path);
     return rc;
 }
@@ -510,10 +499,10 @@ static int ensure_include(const pgcluster_t *pc, char *err, size_t errlen)
 {
     char *path = strfmt("%s/postgresql.conf", pc->datadir);
     if (path == NULL)
-        return fail(err, errlen, "out of memory");
+        return err_set(err, errlen, "out of memory");
     FILE *f = fopen(path, "re");
     if (f == NULL) {
-        fail(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        err_set(err, errlen, "cannot read %s: %s", path, strerror(errno));
         free(path);
         return -1;
     }
@@ -529,9 +518,9 @@ static int ensure_include(const pgcluster_t *pc, char *err, size_t errlen)
         f = fopen(path, "ae");
         if (f == NULL ||
             fputs("\n# Joinery's settings (hub/store/pgcluster.c)\n" INCLUDE_LINE "\n", f) < 0)
-            rc = fail(err, errlen, "cannot append to %s: %s", path, strerror(errno));
+            rc = err_set(err, errlen, "cannot append to %s: %s", path, strerror(errno));
         if (f != NULL && fclose(f) != 0 && rc == 0)
-            rc = fail(err, errlen, "cannot append to %s: %s", path, strerror(errno));
+            rc = err_set(err, errlen, "cannot append to %s: %s", path, strerror(errno));
     }
     free(path);
     return rc;
@@ -554,7 +543,7 @@ static int run_initdb(const pgcluster_t *pc, char *err, size_t errlen)
     int rc = run_prog(pc, argv, fd, err, errlen);
     (void)close(fd);
     if (rc > 0)
-        return fail(err, errlen, "initdb failed (exit %d): see %s/initdb.log", rc, pc->dir);
+        return err_set(err, errlen, "initdb failed (exit %d): see %s/initdb.log", rc, pc->dir);
     return rc;
 }
 
@@ -570,7 +559,7 @@ static int start_server(const pgcluster_t *pc, char *err, size_t errlen)
 {
     char *logpath = strfmt("%s/postgres.log", pc->dir);
     if (logpath == NULL)
-        return fail(err, errlen, "out of memory");
+        return err_set(err, errlen, "out of memory");
     /* pg_ctl's own complaints land in the server log too: one place to look. */
     int fd = open_log(pc, "postgres.log", false, err, errlen);
     int rc = -1;
@@ -580,7 +569,7 @@ static int start_server(const pgcluster_t *pc, char *err, size_t errlen)
         rc = run_prog(pc, argv, fd, err, errlen);
         (void)close(fd);
         if (rc > 0)
-            rc = fail(err, errlen, "pg_ctl start failed (exit %d): see %s", rc, logpath);
+            rc = err_set(err, errlen, "pg_ctl start failed (exit %d): see %s", rc, logpath);
     }
     free(logpath);
     return rc;
@@ -603,12 +592,12 @@ static int wait_ready(const pgcluster_t *pc, bool reused, char *err, size_t errl
         if (ping == PQPING_OK)
             return 0;
         if (ping == PQPING_NO_ATTEMPT)
-            return fail(err, errlen, "bad conninfo: %s", pc->admin_conninfo);
+            return err_set(err, errlen, "bad conninfo: %s", pc->admin_conninfo);
         if (waited >= READY_TIMEOUT_MS)
-            return fail(err, errlen,
-                        "PostgreSQL in %s not accepting connections after %d s: "
-                        "see %s/postgres.log",
-                        pc->dir, READY_TIMEOUT_MS / 1000, pc->dir);
+            return err_set(err, errlen,
+                           "PostgreSQL in %s not accepting connections after %d s: "
+                           "see %s/postgres.log",
+                           pc->dir, READY_TIMEOUT_MS / 1000, pc->dir);
         if (reused && ping == PQPING_NO_RESPONSE && waited % RECHECK_MS == 0 && waited > 0) {
             int running = server_running(pc, err, errlen);
             if (running < 0)
@@ -630,7 +619,7 @@ static int create_database(PGconn *conn, char *err, size_t errlen)
     PGresult *res = PQexecParams(conn, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL,
                                  params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        fail(err, errlen, "cannot query pg_database: %s", PQerrorMessage(conn));
+        err_set(err, errlen, "cannot query pg_database: %s", PQerrorMessage(conn));
         PQclear(res);
         return -1;
     }
@@ -643,7 +632,7 @@ static int create_database(PGconn *conn, char *err, size_t errlen)
     /* 42P04 duplicate_database: another hub won the race, which is fine. */
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     if (PQresultStatus(res) != PGRES_COMMAND_OK && (state == NULL || strcmp(state, "42P04") != 0))
-        rc = fail(err, errlen, "CREATE DATABASE " DB_NAME " failed: %s", PQerrorMessage(conn));
+        rc = err_set(err, errlen, "CREATE DATABASE " DB_NAME " failed: %s", PQerrorMessage(conn));
     else if (PQresultStatus(res) == PGRES_COMMAND_OK)
         log_info(PG_LOG, "created database " DB_NAME);
     PQclear(res);
@@ -655,8 +644,8 @@ static int ensure_database(const pgcluster_t *pc, char *err, size_t errlen)
     PGconn *conn = PQconnectdb(pc->admin_conninfo);
     int rc;
     if (PQstatus(conn) != CONNECTION_OK)
-        rc =
-            fail(err, errlen, "cannot connect to %s: %s", pc->admin_conninfo, PQerrorMessage(conn));
+        rc = err_set(err, errlen, "cannot connect to %s: %s", pc->admin_conninfo,
+                     PQerrorMessage(conn));
     else
         rc = create_database(conn, err, errlen);
     PQfinish(conn);
@@ -668,13 +657,13 @@ static int lock_dir(const pgcluster_t *pc, char *err, size_t errlen)
 {
     char *path = strfmt("%s/pgcluster.lock", pc->dir);
     if (path == NULL)
-        return fail(err, errlen, "out of memory");
+        return err_set(err, errlen, "out of memory");
     int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     int rc = fd;
     if (fd < 0)
-        rc = fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        rc = err_set(err, errlen, "cannot open %s: %s", path, strerror(errno));
     else if (flock(fd, LOCK_EX) != 0) {
-        rc = fail(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+        rc = err_set(err, errlen, "cannot lock %s: %s", path, strerror(errno));
         (void)close(fd);
     }
     free(path);
@@ -692,7 +681,7 @@ static pgcluster_t *cluster_new(const char *dir, const char *bindir, char *err, 
 {
     pgcluster_t *pc = calloc(1, sizeof *pc);
     if (pc == NULL) {
-        fail(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         return NULL;
     }
     char *bin = find_bindir(bindir, err, errlen);
@@ -700,7 +689,7 @@ static pgcluster_t *cluster_new(const char *dir, const char *bindir, char *err, 
     if (bin == NULL || datadir == NULL || run_user_init(&pc->user, datadir, err, errlen) != 0 ||
         prepare_dir(pc, dir, err, errlen) != 0) {
         if (bin != NULL && datadir == NULL)
-            fail(err, errlen, "out of memory");
+            err_set(err, errlen, "out of memory");
         free(bin);
         free(datadir);
         pgcluster_destroy(&pc);
@@ -716,7 +705,7 @@ static pgcluster_t *cluster_new(const char *dir, const char *bindir, char *err, 
     pc->admin_conninfo = pc->rundir ? make_conninfo(pc->rundir, "postgres") : NULL;
     if (!pc->datadir || !pc->rundir || !pc->initdb || !pc->pg_ctl || !pc->conninfo ||
         !pc->admin_conninfo) {
-        fail(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         pgcluster_destroy(&pc);
     }
     return pc;
@@ -753,7 +742,7 @@ static int bring_up(const pgcluster_t *pc, char *err, size_t errlen)
 pgcluster_t *pgcluster_start(const char *dir, const char *bindir, char *err, size_t errlen)
 {
     if (dir == NULL || dir[0] == '\0') {
-        fail(err, errlen, "pgcluster_start: no directory given");
+        err_set(err, errlen, "pgcluster_start: no directory given");
         return NULL;
     }
     pgcluster_t *pc = cluster_new(dir, bindir, err, errlen);
@@ -791,7 +780,7 @@ static int stop_server(const pgcluster_t *pc, char *err, size_t errlen)
     char *status_argv[] = {pc->pg_ctl, "-D", pc->datadir, "status", NULL};
     if (run_prog(pc, status_argv, -1, err, errlen) == PG_CTL_NOT_RUNNING)
         return 0;
-    return fail(err, errlen, "pg_ctl stop failed (exit %d): see %s/postgres.log", rc, pc->dir);
+    return err_set(err, errlen, "pg_ctl stop failed (exit %d): see %s/postgres.log", rc, pc->dir);
 }
 
 int pgcluster_stop(pgcluster_t **pc, char *err, size_t errlen)

@@ -1,4 +1,4 @@
-/* test_deliver.c - delivery's attempt count (docs/protocol.md 7.2 and 7.3):
+/* test_deliver_attempts.c - delivery's attempt count (docs/protocol.md 7.2 and 7.3):
  * an event left unsettled when its subscription lets go of it (the session
  * ends, a SUBSCRIBE starts the subscription afresh or takes it over from
  * another session) is delivered again with its attempt counting on, and once

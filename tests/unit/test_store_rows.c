@@ -1,4 +1,4 @@
-/* test_store.c - typed rows through the store thread into PostgreSQL.
+/* test_store_rows.c - typed rows through the store thread into PostgreSQL.
  * JOINERY_NEEDS_PG: ctest gives this test the "pg" fixture (tests/CMakeLists.txt).
  *
  * The store builds its binary COPY from the rows' descriptors alone: every
