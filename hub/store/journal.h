@@ -151,7 +151,8 @@ int jbatch_add_sql(jbatch_t *b, const char *stmt, int nparams, const char *const
 int jbatch_add_row(jbatch_t *b, const row_desc_t *row, const row_val_t *vals);
 /* A row gathered per batch: of the rows with the same key, only the last is written. */
 int jbatch_add_upsert_row(jbatch_t *b, const row_upsert_t *u, const row_val_t *vals);
-/* Drops the statements and rows added after the first MARK (a decision that was undone). */
+/* Drops the statements and rows added after the first MARK (a decision that was undone); MARK 0
+ * frees all of their memory, the array too (a committed batch kept for its events). */
 void jbatch_truncate_sql(jbatch_t *b, size_t mark);
 
 static inline const char *jentry_type(const jbatch_t *b, const jentry_t *e)
