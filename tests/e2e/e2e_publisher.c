@@ -66,6 +66,9 @@ int main(int argc, char **argv)
     unsigned long *per_entity = calloc(entities, sizeof *per_entity);
     if (!published || !per_entity) {
         perror(argv[9]);
+        if (published)
+            fclose(published);
+        free(per_entity);
         return 1;
     }
     setvbuf(published, NULL, _IOLBF, 0);
@@ -80,6 +83,8 @@ int main(int argc, char **argv)
     joinery_client_t *c = joinery_connect(&o, err, sizeof err);
     if (!c) {
         fprintf(stderr, "e2e_publisher: %s\n", err);
+        fclose(published);
+        free(per_entity);
         return 1;
     }
     double start = now_s();

@@ -113,6 +113,8 @@ static int rig_setup(void **state)
     }
     snprintf(r->dir, sizeof r->dir, "/tmp/joinery-sdk-order-XXXXXX");
     if (mkdtemp(r->dir) == NULL) {
+        free(r->conninfo);
+        free(r);
         return -1;
     }
     chmod(r->dir, 0711);
