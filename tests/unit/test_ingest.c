@@ -47,6 +47,7 @@
 #include "router.h"
 #include "session.h"
 #include "store/migrate.h"
+#include "support_core.h"
 #include "support_fixture.h"
 #include "testdb.h"
 
@@ -657,41 +658,6 @@ static void test_transient_confirmed_at_once_not_journaled(void **state)
 }
 
 /* ---- the running core ----------------------------------------------------------- */
-
-typedef struct {
-    char dir[256];
-    char endpoint[128];
-    config_t *cfg;
-    char *conninfo;
-    PGconn *db; /* the test's own connection to the core's database */
-    pthread_t thread;
-    int rc;
-    void *ctx;
-    void *sock; /* the adapter's DEALER */
-} running_t;
-
-static void *run_core(void *arg)
-{
-    running_t *r = arg;
-    r->rc = router_run(r->cfg, r->conninfo);
-    return NULL;
-}
-
-/* The core stops on SIGTERM, read from a signalfd: every thread must block it. */
-static void block_stop_signals(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    assert_int_equal(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
-}
-
-static void client_send(running_t *r, const char *cmd, const void *body, size_t len)
-{
-    assert_int_equal(zmq_send(r->sock, cmd, strlen(cmd), ZMQ_SNDMORE), (int)strlen(cmd));
-    assert_int_equal(zmq_send(r->sock, body, len, 0), (int)len);
-}
 
 /* The next message other than HEARTBEAT: command into CMD, body into BODY;
  * fails after ten seconds. */

@@ -40,6 +40,7 @@
 #include "router.h"
 #include "session.h"
 #include "store/migrate.h"
+#include "support_core.h"
 #include "support_fixture.h"
 #include "testdb.h"
 
@@ -331,40 +332,6 @@ static void test_closing_sends_the_confirms_owed(void **state)
 }
 
 /* ---- the running core ----------------------------------------------------------- */
-
-typedef struct {
-    char dir[256];
-    char endpoint[128];
-    config_t *cfg;
-    char *conninfo;
-    pthread_t thread;
-    int rc;
-    void *ctx;
-    void *sock; /* the adapter's DEALER */
-} running_t;
-
-static void *run_core(void *arg)
-{
-    running_t *r = arg;
-    r->rc = router_run(r->cfg, r->conninfo);
-    return NULL;
-}
-
-/* The core stops on SIGTERM, read from a signalfd: every thread must block it. */
-static void block_stop_signals(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    assert_int_equal(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
-}
-
-static void client_send(running_t *r, const char *cmd, const void *body, size_t len)
-{
-    assert_int_equal(zmq_send(r->sock, cmd, strlen(cmd), ZMQ_SNDMORE), (int)strlen(cmd));
-    assert_int_equal(zmq_send(r->sock, body, len, 0), (int)len);
-}
 
 /* The next message's command into CMD and its body into BODY; false after TIMEOUT_MS. */
 static bool client_recv(running_t *r, char *cmd, size_t cap, zmq_msg_t *body, int timeout_ms)
