@@ -7,7 +7,9 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <zmq.h>
 
 #include "base/config.h"
 
@@ -22,6 +24,16 @@ typedef struct {
     void *ctx;
     void *sock; /* the adapter's DEALER */
 } running_t;
+
+/* Starts the core on a fresh, migrated database DBNAME with CONFIG (a format
+ * taking the endpoint, then the conninfo) and opens a session as ADAPTER.
+ * R->db stays open for the test. */
+running_t *start_core(const char *dbname, const char *config, const char *adapter);
+/* Stops the core with SIGTERM (it must exit 0) and frees everything. */
+void stop_core(running_t *r);
+/* The next message's command into CMD and its body into BODY (the caller
+ * closes it); false after TIMEOUT_MS. */
+bool client_recv(running_t *r, char *cmd, size_t cap, zmq_msg_t *body, int timeout_ms);
 
 /* The thread's body: router_run on R's configuration and database; its result into R->rc. */
 void *run_core(void *arg);

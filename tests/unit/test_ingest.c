@@ -661,76 +661,15 @@ static void test_transient_confirmed_at_once_not_journaled(void **state)
 
 /* The next message other than HEARTBEAT: command into CMD, body into BODY;
  * fails after ten seconds. */
-static void client_recv(running_t *r, char *cmd, size_t cap, zmq_msg_t *body)
+static void client_reply(running_t *r, char *cmd, size_t cap, zmq_msg_t *body)
 {
     for (;;) {
-        zmq_pollitem_t it = {r->sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&it, 1, 10000) != 1)
+        if (!client_recv(r, cmd, cap, body, 10000))
             fail_msg("the core said nothing for ten seconds");
-        int n = zmq_recv(r->sock, cmd, cap - 1, 0);
-        assert_true(n >= 0);
-        cmd[(size_t)n < cap - 1 ? (size_t)n : cap - 1] = '\0';
-        zmq_msg_init(body);
-        assert_true(zmq_msg_recv(body, r->sock, 0) >= 0);
         if (strcmp(cmd, "HEARTBEAT") != 0)
             return;
         zmq_msg_close(body);
     }
-}
-
-/* Starts the core on its own database with CONFIG (a format taking the
- * endpoint and the conninfo) and opens a session as crm. */
-static running_t *start_core(const char *dbname, const char *config)
-{
-    running_t *r = calloc(1, sizeof *r);
-    assert_non_null(r);
-    (void)snprintf(r->endpoint, sizeof r->endpoint, "ipc:///tmp/joinery-%s-%d.sock", dbname,
-                   (int)getpid());
-    char err[512] = "";
-    r->conninfo = testdb_fresh(dbname, err, sizeof err);
-    if (!r->conninfo)
-        fail_msg("testdb_fresh: %s", err);
-    r->db = testdb_connect(r->conninfo);
-    assert_non_null(r->db);
-    if (migrate_apply(r->db, migrate_default_dir(), err, sizeof err) < 0)
-        fail_msg("migrate_apply: %s", err);
-    char text[1024];
-    (void)snprintf(text, sizeof text, config, r->endpoint, r->conninfo);
-    r->cfg = fixture_config(r->dir, sizeof r->dir, "/tmp/joinery-ingest-run-XXXXXX", text);
-    block_stop_signals();
-    assert_int_equal(pthread_create(&r->thread, NULL, run_core, r), 0);
-
-    r->ctx = zmq_ctx_new();
-    r->sock = zmq_socket(r->ctx, ZMQ_DEALER);
-    int linger = 0;
-    assert_int_equal(zmq_setsockopt(r->sock, ZMQ_LINGER, &linger, sizeof linger), 0);
-    assert_int_equal(zmq_connect(r->sock, r->endpoint), 0);
-    Joinery__V1__Hello hello = JOINERY__V1__HELLO__INIT;
-    hello.protocol_version = 1;
-    hello.adapter = "crm";
-    uint8_t buf[128];
-    client_send(r, "HELLO", buf, joinery__v1__hello__pack(&hello, buf));
-    char cmd[32];
-    zmq_msg_t body;
-    client_recv(r, cmd, sizeof cmd, &body);
-    zmq_msg_close(&body);
-    assert_string_equal(cmd, "WELCOME");
-    return r;
-}
-
-static void stop_core(running_t *r)
-{
-    zmq_close(r->sock);
-    zmq_ctx_term(r->ctx);
-    assert_int_equal(kill(getpid(), SIGTERM), 0);
-    assert_int_equal(pthread_join(r->thread, NULL), 0);
-    assert_int_equal(r->rc, 0);
-    PQfinish(r->db);
-    config_destroy(&r->cfg);
-    fixture_remove_dir(r->dir);
-    (void)unlink(r->endpoint + strlen("ipc://"));
-    free(r->conninfo);
-    free(r);
 }
 
 static const char RUNNING_CONFIG[] = "hub:\n"
@@ -777,7 +716,7 @@ static void confirms_for(running_t *r, const char *const *ids, int *status, size
     while (got < n) {
         char cmd[32];
         zmq_msg_t body;
-        client_recv(r, cmd, sizeof cmd, &body);
+        client_reply(r, cmd, sizeof cmd, &body);
         assert_string_equal(cmd, "CONFIRM");
         Joinery__V1__Confirm *c =
             joinery__v1__confirm__unpack(NULL, zmq_msg_size(&body), zmq_msg_data(&body));
@@ -796,7 +735,7 @@ static void confirms_for(running_t *r, const char *const *ids, int *status, size
 static void test_body_of_exactly_the_limit_is_taken(void **state)
 {
     (void)state;
-    running_t *r = start_core("test_ingest_limit", RUNNING_CONFIG);
+    running_t *r = start_core("test_ingest_limit", RUNNING_CONFIG, "crm");
     uint8_t *body = publish_body("L1", 1024);
     client_send(r, "PUBLISH", body, 1024);
     free(body);
@@ -810,7 +749,7 @@ static void test_body_of_exactly_the_limit_is_taken(void **state)
     free(body);
     char cmd[32];
     zmq_msg_t msg;
-    client_recv(r, cmd, sizeof cmd, &msg);
+    client_reply(r, cmd, sizeof cmd, &msg);
     assert_string_equal(cmd, "ERROR");
     Joinery__V1__Error *e =
         joinery__v1__error__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
@@ -824,7 +763,7 @@ static void test_body_of_exactly_the_limit_is_taken(void **state)
 static void test_refused_commit_answered_retry(void **state)
 {
     (void)state;
-    running_t *r = start_core("test_ingest_refused_commit", RUNNING_CONFIG);
+    running_t *r = start_core("test_ingest_refused_commit", RUNNING_CONFIG, "crm");
     /* The database refuses any batch holding an event whose id starts "fail-". */
     PGresult *res = PQexec(
         r->db, "CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -875,7 +814,7 @@ static bool database_up(running_t *r)
     client_send(r, "STATUS", buf, joinery__v1__status_request__pack(&q, buf));
     char cmd[32];
     zmq_msg_t body;
-    client_recv(r, cmd, sizeof cmd, &body);
+    client_reply(r, cmd, sizeof cmd, &body);
     assert_string_equal(cmd, "STATUS-REPLY");
     Joinery__V1__StatusReply *m =
         joinery__v1__status_reply__unpack(NULL, zmq_msg_size(&body), zmq_msg_data(&body));
@@ -918,7 +857,7 @@ static void admin_exec(const char *conninfo, const char *sql)
 static void test_database_away_and_back(void **state)
 {
     (void)state;
-    running_t *r = start_core("test_ingest_outage", RUNNING_CONFIG);
+    running_t *r = start_core("test_ingest_outage", RUNNING_CONFIG, "crm");
     assert_int_equal(publish_status(r, "A1"), JOINERY__V1__CONFIRM_STATUS__CONFIRM_OK);
     assert_true(database_up(r));
 
