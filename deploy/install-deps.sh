@@ -9,6 +9,7 @@ packages=(
     protobuf-c-compiler libprotobuf-c-dev   # schemas -> C
     librdkafka-dev                          # partner exchange (Kafka)
     libpq-dev postgresql-15 postgresql-client-15
+    libssl-dev                              # SHA-256 of refused input (libcrypto)
     libmicrohttpd-dev libjansson-dev libyaml-dev
     libcmocka-dev                           # unit tests
     python3 python3-zmq python3-protobuf protobuf-compiler  # e2e wire-protocol tests

@@ -4,6 +4,7 @@
 #include "core.h"
 
 #include "base/log.h"
+#include "base/text.h"
 
 #include <joinery/v1/protocol.pb-c.h>
 #include <stdarg.h>
@@ -117,9 +118,14 @@ void core_send_error(core_t *c, const uint8_t *rid, size_t rid_len, int code, co
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
+    /* A reason may quote what the peer sent (a claimed name, a subscription
+     * name): a string field the peer's protobuf cannot parse unless it is
+     * UTF-8, and cut at 511 bytes it may end inside a character. */
+    char shown[sizeof reason];
+    text_clean(shown, sizeof shown, reason, strlen(reason));
     Joinery__V1__Error e = JOINERY__V1__ERROR__INIT;
     e.code = (Joinery__V1__ErrorCode)code;
-    e.reason = reason;
+    e.reason = shown;
     e.command = (char *)command;
     uint8_t buf[640];
     size_t n = joinery__v1__error__pack(&e, buf);

@@ -56,6 +56,12 @@ typedef struct {
 typedef struct {
     uint64_t published, delivered, rejected;
     int64_t last_seen_us;
+    /* Refused input (ingest.c's quota; the entry after the last adapter is
+     * '', input refused before HELLO): kept today, and not kept for the
+     * quota since the hub started, of which some not yet counted in
+     * rejected_dropped and some not yet logged. */
+    uint64_t refused_bytes, refused_rows;
+    uint64_t refusals_dropped, refusals_unsaved, refusals_unlogged;
 } adapter_stats_t;
 
 typedef struct {
@@ -147,6 +153,12 @@ typedef struct core {
 
     /* counters */
     uint64_t dead_letters, rejected, malformed;
+
+    /* refused input's daily quota and expiry (ingest.c's) */
+    int64_t refusals_day;                         /* UTC day the counts are for */
+    uint64_t refused_bytes_day, refused_rows_day; /* kept today, all adapters */
+    int64_t refusals_next_job_us, refusals_next_log_us;
+    bool refusals_job_away; /* the expiry job is with the store */
 
     /* scratch buffers reused for every message: out for outgoing bodies,
      * env for an envelope being built (it is copied into a batch) */

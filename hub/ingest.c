@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "base/route.h"
+#include "base/text.h"
 #include "ingest_master.h"
 
 #include <joinery/v1/case.pb-c.h>
@@ -29,6 +30,9 @@
 #define MAX_EVENT_ID 128
 #define MAX_RECORD_ID 256
 #define MAX_FUTURE_US (24LL * 3600 * 1000000) /* clocks drift; a day ahead is an error */
+#define DAY_US (24LL * 3600 * 1000000)
+#define DROP_LOG_US (60LL * 1000000) /* refusals not kept are logged this often at most */
+#define REASON_MAX 512
 
 static const ProtobufCMessageDescriptor *const payload_types[] = {
     &joinery__v1__person__descriptor,
@@ -87,21 +91,11 @@ static bool printable_id(const char *s, size_t len, size_t max)
     return true;
 }
 
-/* Valid UTF-8 without control characters: these become PostgreSQL text. */
+/* Valid UTF-8 without control characters: these become PostgreSQL text (the
+ * journal's entity_key), where one invalid byte fails the whole batch. */
 static bool clean_utf8(const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = p[i];
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (n == 0 || i + n > len || (n == 1 && c < 0x20))
-            return false;
-        for (size_t k = 1; k < n; k++)
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-        i += n;
-    }
-    return true;
+    return text_valid(s, len);
 }
 
 static int check_payload(pbarena_t *arena, const pb_envelope_t *v, char *why, size_t why_len)
@@ -173,13 +167,200 @@ static int check_envelope(core_t *c, const session_t *s, const pb_envelope_t *v,
     return check_payload(c->arena, v, why, why_len);
 }
 
+/* ---- refused input: what is kept of it (config refusals:) ---- */
+
+static void refusals_roll(core_t *c)
+{
+    int64_t day = c->now_us / DAY_US;
+    if (day == c->refusals_day)
+        return;
+    c->refusals_day = day;
+    c->refused_bytes_day = c->refused_rows_day = 0;
+    for (size_t i = 0; i <= c->cfg->nadapters; i++)
+        c->adapter_stats[i].refused_bytes = c->adapter_stats[i].refused_rows = 0;
+}
+
+static uint64_t room(uint64_t cap, uint64_t used)
+{
+    return used < cap ? cap - used : 0;
+}
+
+static void refusal_dropped(core_t *c, size_t slot)
+{
+    adapter_stats_t *a = &c->adapter_stats[slot];
+    a->refusals_dropped++;
+    a->refusals_unsaved++;
+    a->refusals_unlogged++;
+}
+
+/* Whether a refusal of LEN bytes from adapter SLOT (nadapters: '') gets a
+ * row, and how many of its bytes: the first keep_bytes_per_event, while the
+ * day's byte quotas last; then a row with no bytes (its size and hash say
+ * what it was) while the row quotas last; then nothing but a count. */
+static bool refusal_quota(core_t *c, size_t slot, size_t len, size_t *keep)
+{
+    const config_refusals_t *q = &c->cfg->refusals;
+    adapter_stats_t *a = &c->adapter_stats[slot];
+    refusals_roll(c);
+    if (a->refused_rows >= q->keep_rows_per_adapter_per_day ||
+        c->refused_rows_day >= q->keep_rows_per_day) {
+        refusal_dropped(c, slot);
+        return false;
+    }
+    uint64_t k = len < q->keep_bytes_per_event ? len : q->keep_bytes_per_event;
+    uint64_t r = room(q->keep_bytes_per_adapter_per_day, a->refused_bytes);
+    k = k < r ? k : r;
+    r = room(q->keep_bytes_per_day, c->refused_bytes_day);
+    k = k < r ? k : r;
+    a->refused_rows++;
+    c->refused_rows_day++;
+    a->refused_bytes += k;
+    c->refused_bytes_day += k;
+    *keep = (size_t)k;
+    return true;
+}
+
 void ingest_keep_refused(core_t *c, const char *adapter, const char *reason, const void *bytes,
                          size_t len)
 {
     c->malformed++;
-    if (c->pending->nrejects >= PENDING_MAX_REJECTS)
-        return; /* a flood of garbage must not exhaust memory; counted above */
-    jbatch_add_reject(c->pending, adapter, "", "", reason, bytes, len, c->now_us);
+    /* Only a configured name is an adapter's: the router may pass one that a
+     * peer claimed, which is kept (as text) in the reason, not as its name. */
+    const config_adapter_t *a = adapter && *adapter ? config_adapter(c->cfg, adapter) : NULL;
+    size_t slot = a ? (size_t)(a - c->cfg->adapters) : c->cfg->nadapters;
+    size_t keep;
+    if (c->pending->nrejects >= PENDING_MAX_REJECTS) {
+        refusal_dropped(c, slot); /* a flood of garbage must not exhaust memory */
+        return;
+    }
+    if (!refusal_quota(c, slot, len, &keep))
+        return;
+    char why[REASON_MAX], claimed[65 * 4];
+    if (!a && adapter && *adapter) {
+        text_clean(claimed, sizeof claimed, adapter, strlen(adapter));
+        snprintf(why, sizeof why, "claimed adapter '%s': %s", claimed, reason ? reason : "");
+        reason = why;
+    }
+    jbatch_add_reject(c->pending, a ? a->name : "", "", "", reason, bytes, len, keep, c->now_us);
+}
+
+static void log_dropped(core_t *c)
+{
+    if (c->now_us < c->refusals_next_log_us)
+        return;
+    bool any = false;
+    for (size_t i = 0; i <= c->cfg->nadapters; i++) {
+        adapter_stats_t *a = &c->adapter_stats[i];
+        if (!a->refusals_unlogged)
+            continue;
+        log_warn("ingest",
+                 "refused input from adapter '%s' not kept: %llu more (%llu since the hub "
+                 "started); its quota (refusals: in the configuration) is used up for today",
+                 i < c->cfg->nadapters ? c->cfg->adapters[i].name : "",
+                 (unsigned long long)a->refusals_unlogged, (unsigned long long)a->refusals_dropped);
+        a->refusals_unlogged = 0;
+        any = true;
+    }
+    if (any)
+        c->refusals_next_log_us = c->now_us + DROP_LOG_US;
+}
+
+/* The store job that expires old refusals, saves the counts of those not
+ * kept and reads back the day's quota use (so a restart does not renew it).
+ * One allocation: the job, then per adapter its name, dropped, bytes, rows. */
+typedef struct {
+    store_job_t job; /* first: the store hands back this pointer */
+    store_refusals_t r;
+    int64_t day;
+} refusals_job_t;
+
+static int refusals_run(store_job_t *job, PGconn *conn, char *err, size_t errlen)
+{
+    return store_refusals_maintain(conn, &((refusals_job_t *)job)->r, err, errlen);
+}
+
+static void refusals_drop(store_job_t *job)
+{
+    free(job);
+}
+
+static refusals_job_t *refusals_job_new(core_t *c)
+{
+    size_t n = c->cfg->nadapters + 1;
+    refusals_job_t *j = calloc(1, sizeof *j + n * (sizeof(char *) + 3 * sizeof(uint64_t)));
+    if (!j)
+        return NULL;
+    const char **names = (const char **)(j + 1);
+    uint64_t *dropped = (uint64_t *)(names + n);
+    for (size_t i = 0; i < n; i++) {
+        names[i] = i < c->cfg->nadapters ? c->cfg->adapters[i].name : "";
+        dropped[i] = c->adapter_stats[i].refusals_unsaved;
+    }
+    int64_t keep_us = (int64_t)c->cfg->refusals.keep_days * DAY_US;
+    j->day = c->now_us / DAY_US;
+    j->job = (store_job_t){.run = refusals_run, .drop = refusals_drop};
+    j->r = (store_refusals_t){.expire_before_us = c->now_us - keep_us,
+                              .day_start_us = j->day * DAY_US,
+                              .n = n,
+                              .names = names,
+                              .dropped = dropped,
+                              .bytes = dropped + n,
+                              .rows = dropped + 2 * n};
+    return j;
+}
+
+void ingest_tick(core_t *c)
+{
+    log_dropped(c);
+    if (c->refusals_job_away || c->stopping || !c->db_up || c->now_us < c->refusals_next_job_us)
+        return;
+    refusals_job_t *j = refusals_job_new(c);
+    if (!j)
+        return;
+    if (store_submit_job(c->store, &j->job) < 0) {
+        refusals_drop(&j->job); /* the pipe is full: next turn */
+        return;
+    }
+    /* The job owns these counts now; they come back if it fails. */
+    for (size_t i = 0; i <= c->cfg->nadapters; i++)
+        c->adapter_stats[i].refusals_unsaved = 0;
+    c->refusals_job_away = true;
+    c->refusals_next_job_us = c->now_us + (int64_t)c->cfg->refusals.expire_every_s * 1000000;
+}
+
+bool ingest_job_done(core_t *c, store_job_t *job)
+{
+    if (job->run != refusals_run)
+        return false;
+    refusals_job_t *j = (refusals_job_t *)job;
+    c->refusals_job_away = false;
+    if (!j->r.dropped_saved)
+        for (size_t i = 0; i < j->r.n; i++)
+            c->adapter_stats[i].refusals_unsaved += j->r.dropped[i];
+    if (job->rc < 0) {
+        log_warn("ingest", "expiring refused input failed (trying again later): %s", job->error);
+    } else {
+        if (j->r.deleted)
+            log_info("ingest", "expired %lld refused message(s) older than %u days", j->r.deleted,
+                     c->cfg->refusals.keep_days);
+        /* What the table holds of today counts too: after a restart, the
+         * quota goes on from there. Rows still on their way are in the
+         * core's counts, not the table's, so the larger is right. */
+        refusals_roll(c);
+        for (size_t i = 0; j->day == c->refusals_day && i < j->r.n; i++) {
+            adapter_stats_t *a = &c->adapter_stats[i];
+            if (j->r.bytes[i] > a->refused_bytes) {
+                c->refused_bytes_day += j->r.bytes[i] - a->refused_bytes;
+                a->refused_bytes = j->r.bytes[i];
+            }
+            if (j->r.rows[i] > a->refused_rows) {
+                c->refused_rows_day += j->r.rows[i] - a->refused_rows;
+                a->refused_rows = j->r.rows[i];
+            }
+        }
+    }
+    refusals_drop(job);
+    return true;
 }
 
 /* A CONFIRM for when the commit that holds what it answers comes back. */
@@ -202,7 +383,7 @@ static int owe(owed_list_t *l, int32_t session, const char *event_id, size_t len
     o->seq = seq;
     memcpy(o->event_id, event_id, len);
     o->event_id[len] = '\0';
-    snprintf(o->reason, sizeof o->reason, "%s", reason ? reason : "");
+    text_clean(o->reason, sizeof o->reason, reason, reason ? strlen(reason) : 0);
     size_t mlen = master_id ? strlen(master_id) : 0;
     if (mlen >= sizeof o->master_id)
         mlen = 0;
@@ -211,24 +392,52 @@ static int owe(owed_list_t *l, int32_t session, const char *event_id, size_t len
     return 0;
 }
 
+/* Answers REJECTED once the refusal's row has committed. Everything the
+ * sender said is written as text (base/text.h) before it goes into the row or
+ * back to the sender: an invalid byte would fail the batch's insert, or the
+ * sender's parse of the CONFIRM, with every other entry in it. */
 static void refuse(core_t *c, session_t *s, const pb_envelope_t *v, const char *why,
                    const uint8_t *env, size_t len)
 {
-    char event_id[MAX_EVENT_ID + 1], type[129];
+    char event_id[MAX_EVENT_ID + 1], type[129], reason[REASON_MAX];
+    /* The answer names the event as its sender did (so it can find it), cut
+     * to the longest valid id, unless that would not parse; the row's copy
+     * is escaped by jbatch_add_reject. */
     size_t idl = v->event_id_len > MAX_EVENT_ID ? MAX_EVENT_ID : v->event_id_len;
-    snprintf(event_id, sizeof event_id, "%.*s", (int)idl, v->event_id ? v->event_id : "");
-    snprintf(type, sizeof type, "%.*s", (int)(v->type_len > 128 ? 128 : v->type_len),
-             v->type ? v->type : "");
+    if (text_utf8(v->event_id, idl)) {
+        memcpy(event_id, v->event_id ? v->event_id : "", idl);
+        event_id[idl] = '\0';
+    } else {
+        idl = text_clean(event_id, sizeof event_id, v->event_id, idl);
+    }
+    text_clean(type, sizeof type, v->type, v->type_len > 128 ? 128 : v->type_len);
+    text_clean(reason, sizeof reason, why, strlen(why));
     if (!c->db_up || c->pending->nrejects >= PENDING_MAX_REJECTS) {
         core_confirm(c, s, event_id, idl, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
                      "the hub cannot keep refused events right now; resend later");
         return;
     }
-    jbatch_add_reject(c->pending, s->adapter->name, event_id, type, why, env, len, c->now_us);
-    owe(&c->pending_owed, s->id, event_id, idl, JOINERY__V1__CONFIRM_STATUS__CONFIRM_REJECTED, 0,
-        why, NULL);
     c->adapter_stats[s->adapter_index].rejected++;
     c->rejected++;
+    size_t keep;
+    if (!refusal_quota(c, s->adapter_index, len, &keep)) {
+        /* Nothing to wait for: the refusal is final, and nothing is kept. */
+        char full[REASON_MAX + 96];
+        snprintf(full, sizeof full,
+                 "%s (not kept: the hub's quota of refused input is used up "
+                 "for today)",
+                 reason);
+        core_confirm(c, s, event_id, idl, JOINERY__V1__CONFIRM_STATUS__CONFIRM_REJECTED, 0, full);
+        return;
+    }
+    if (jbatch_add_reject(c->pending, s->adapter->name, event_id, type, reason, env, len, keep,
+                          c->now_us) < 0) {
+        core_confirm(c, s, event_id, idl, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
+                     "hub out of memory");
+        return;
+    }
+    owe(&c->pending_owed, s->id, event_id, idl, JOINERY__V1__CONFIRM_STATUS__CONFIRM_REJECTED, 0,
+        reason, NULL);
 }
 
 /* The key that orders delivery: events with the same key are delivered in

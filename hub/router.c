@@ -88,7 +88,8 @@ static void on_store(core_t *c)
                 log_info("router", "journal database available again");
             c->db_up = true;
         } else if (ev == STORE_JOB) {
-            ingest_master_job_done(c, job); /* the only jobs there are */
+            if (!ingest_job_done(c, job))
+                ingest_master_job_done(c, job);
         } else if (b->kind == JB_FETCH) {
             deliver_fetched(c, b);
         } else {
@@ -539,6 +540,7 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
         *next_cursor = c->now_us + CURSOR_FLUSH_US;
     }
     ingest_master_reload(c); /* hands the store a job if the engines are stale */
+    ingest_tick(c);          /* refused input: quota log lines, expiry */
     deliver_flush_transient(c);
     for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
         if (c->sessions[i].active && c->sessions[i].confirm.len)

@@ -561,6 +561,21 @@ static const field_t adapter_fields[] = {
     {"operator", cfg_set_parsed, offsetof(config_adapter_t, is_operator), &BOOL_VALUE},
 };
 
+static const field_t refusals_fields[] = {
+    {"keep_bytes_per_event", cfg_set_parsed, offsetof(config_refusals_t, keep_bytes_per_event),
+     &UINT_VALUE},
+    {"keep_bytes_per_adapter_per_day", cfg_set_parsed,
+     offsetof(config_refusals_t, keep_bytes_per_adapter_per_day), &UINT_VALUE},
+    {"keep_bytes_per_day", cfg_set_parsed, offsetof(config_refusals_t, keep_bytes_per_day),
+     &UINT_VALUE},
+    {"keep_rows_per_adapter_per_day", cfg_set_parsed,
+     offsetof(config_refusals_t, keep_rows_per_adapter_per_day), &UINT_VALUE},
+    {"keep_rows_per_day", cfg_set_parsed, offsetof(config_refusals_t, keep_rows_per_day),
+     &UINT_VALUE},
+    {"keep_days", cfg_set_parsed, offsetof(config_refusals_t, keep_days), &UINT_VALUE},
+    {"expire_every_s", cfg_set_parsed, offsetof(config_refusals_t, expire_every_s), &UINT_VALUE},
+};
+
 static const field_t admin_fields[] = {
     {"enabled", cfg_set_parsed, offsetof(config_t, admin_enabled), &BOOL_VALUE},
     {"listen", cfg_set_text, offsetof(config_t, admin_listen), &HOSTPORT},
@@ -800,6 +815,7 @@ SECTION(DATABASE_SECTION, "database", database_fields, NULL);
 SECTION(SECURITY_SECTION, "security", security_fields, check_security);
 SECTION(DELIVERY_SECTION, "delivery", delivery_fields, check_delivery);
 SECTION(ADMIN_SECTION, "admin", admin_fields, NULL);
+SECTION(REFUSALS_SECTION, "refusals", refusals_fields, NULL);
 
 static const field_t root_fields[] = {
     {"hub", cfg_set_section, 0, &HUB_SECTION},
@@ -810,6 +826,7 @@ static const field_t root_fields[] = {
     {"master_data", cfg_set_section, 0, &MASTER_DATA_SECTION},
     {"partners", section_partners, 0, NULL},
     {"admin", cfg_set_section, 0, &ADMIN_SECTION},
+    {"refusals", cfg_set_section, offsetof(config_t, refusals), &REFUSALS_SECTION},
 };
 
 /* Requirements ------------------------------------------------------------ */
@@ -896,6 +913,16 @@ static void set_defaults(config_t *cfg)
     cfg->window_events = 262144;
     cfg->default_credit = 1000;
     cfg->admin_enabled = false;
+    /* Enough of a refused message to see what it was (a whole envelope, as a rule), and per
+     * adapter about a thousand such a day; the totals bound the table at some 15 GB after
+     * keep_days however many keys leak. */
+    cfg->refusals.keep_bytes_per_event = 64u << 10;
+    cfg->refusals.keep_bytes_per_adapter_per_day = 64u << 20;
+    cfg->refusals.keep_bytes_per_day = 512u << 20;
+    cfg->refusals.keep_rows_per_adapter_per_day = 100000;
+    cfg->refusals.keep_rows_per_day = 1000000;
+    cfg->refusals.keep_days = 30;
+    cfg->refusals.expire_every_s = 3600;
     match_params_t mp;
     match_params_default(&mp);
     cfg->master.match_upper = mp.upper;

@@ -68,6 +68,20 @@ typedef struct {
     config_entity_rules_t case_;   /* master_data.case */
 } config_master_t;
 
+/* refusals: how much of what the hub refuses it keeps in rejected_event. Anyone holding a key
+ * (and, before HELLO, anyone who can connect) can send refusable input as fast as the network
+ * takes it, so what is kept is capped per UTC day, per adapter and in all; input refused before
+ * HELLO counts as the adapter ''. */
+typedef struct {
+    unsigned keep_bytes_per_event;           /* first bytes kept of one refusal; default 64 KiB */
+    unsigned keep_bytes_per_adapter_per_day; /* beyond: no bytes, only size and hash; 64 MiB */
+    unsigned keep_bytes_per_day;             /* the same, all adapters together; 512 MiB */
+    unsigned keep_rows_per_adapter_per_day;  /* beyond: nothing but a count; default 100000 */
+    unsigned keep_rows_per_day;              /* the same, all adapters together; 1000000 */
+    unsigned keep_days;                      /* older refusals are deleted; default 30 */
+    unsigned expire_every_s;                 /* how often that is done; default 3600 */
+} config_refusals_t;
+
 typedef struct {
     char *path; /* the file this was loaded from (absolute) */
     char *file; /* the same as the caller spelled it, for messages */
@@ -102,6 +116,8 @@ typedef struct {
     size_t nadapters;
 
     config_master_t master; /* master_data: */
+
+    config_refusals_t refusals; /* refusals: */
 
     /* admin API (filled by the operations issue): */
     bool admin_enabled; /* default false */

@@ -2,9 +2,11 @@
 #include "store/journal.h"
 
 #include "base/hmap.h"
+#include "base/text.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,24 +349,51 @@ int jbatch_add_upsert_row(jbatch_t *b, const row_upsert_t *u, const row_val_t *v
     return add_row(b, u->row, u, vals);
 }
 
+/* What a column of rejected_event shows of a text, escapes included: an event_id or type four
+ * times its longest valid length; a reason, the longest the hub writes. */
+#define REJECT_ID_TEXT_MAX 520
+#define REJECT_REASON_TEXT_MAX 1024
+
+static char *dup_text(const char *s, size_t cap)
+{
+    char buf[REJECT_REASON_TEXT_MAX + 1];
+    if (cap > sizeof buf)
+        cap = sizeof buf;
+    text_clean(buf, cap, s, s ? strlen(s) : 0);
+    return strdup(buf);
+}
+
 int jbatch_add_reject(jbatch_t *b, const char *adapter, const char *event_id, const char *type,
-                      const char *reason, const void *bytes, size_t len, int64_t at)
+                      const char *reason, const void *bytes, size_t len, size_t keep, int64_t at)
 {
     if (grow((void **)&b->rejects, &b->caprejects, b->nrejects, sizeof *b->rejects) < 0)
         return -1;
     jreject_t *r = &b->rejects[b->nrejects];
-    r->bytes = malloc(len ? len : 1);
-    r->adapter = dup_str(adapter);
-    r->event_id = dup_str(event_id);
-    r->type = dup_str(type);
-    r->reason = dup_str(reason);
-    r->len = len;
+    memset(r, 0, sizeof *r);
+    size_t kept = keep < len ? keep : len;
+    r->bytes = malloc(kept ? kept : 1);
+    r->adapter = dup_text(adapter, REJECT_ID_TEXT_MAX);
+    r->event_id = dup_text(event_id, REJECT_ID_TEXT_MAX);
+    r->type = dup_text(type, REJECT_ID_TEXT_MAX);
+    r->reason = dup_text(reason, REJECT_REASON_TEXT_MAX);
+    r->len = kept;
+    r->size = len;
     r->at = at;
-    b->nrejects++; /* counted first so free_rows releases partial rows */
-    if (!r->bytes || !r->adapter || !r->event_id || !r->type || !r->reason)
+    unsigned int hlen = 0;
+    if (!r->bytes || !r->adapter || !r->event_id || !r->type || !r->reason ||
+        EVP_Digest(len ? bytes : "", len, r->sha256, &hlen, EVP_sha256(), NULL) != 1 ||
+        hlen != sizeof r->sha256) {
+        /* Out of memory: no half-made row may reach the insert. */
+        free(r->bytes);
+        free(r->adapter);
+        free(r->event_id);
+        free(r->type);
+        free(r->reason);
         return -1;
-    if (len)
-        memcpy(r->bytes, bytes, len);
+    }
+    if (kept)
+        memcpy(r->bytes, bytes, kept);
+    b->nrejects++;
     return 0;
 }
 

@@ -44,10 +44,16 @@ typedef struct {
     uint8_t state;
 } jentry_t;
 
+/* A refusal kept in rejected_event. Its text is valid UTF-8 by construction
+ * (jbatch_add_reject), so no sender's bytes can fail the batch's insert; the
+ * sender's own bytes are in BYTES, whole or their first LEN of SIZE. */
+#define JREJECT_SHA256_LEN 32
 typedef struct {
     char *adapter, *event_id, *type, *reason;
     uint8_t *bytes;
-    size_t len;
+    size_t len;  /* bytes kept */
+    size_t size; /* bytes refused: more than LEN when only the first were kept */
+    uint8_t sha256[JREJECT_SHA256_LEN]; /* of all SIZE bytes, to recognise what was cut */
     int64_t at;
 } jreject_t;
 
@@ -180,9 +186,12 @@ static inline const char *jentry_target_name(const jbatch_t *b, const jentry_t *
     return (const char *)jentry_envelope(b, e) + e->env_len;
 }
 
-/* Rows that commit with the batch. Strings are copied. */
+/* A refusal of LEN BYTES, of which the first KEEP are kept (KEEP > LEN keeps them all). The
+ * strings are copied as text (base/text.h: an invalid byte becomes \xNN, and each is cut to a
+ * length a column of rejected_event can show), whatever the caller checked. */
 int jbatch_add_reject(jbatch_t *b, const char *adapter, const char *event_id, const char *type,
-                      const char *reason, const void *bytes, size_t len, int64_t at);
+                      const char *reason, const void *bytes, size_t len, size_t keep, int64_t at);
+/* Rows that commit with the batch. Strings are copied. */
 int jbatch_add_dead(jbatch_t *b, const char *adapter, const char *subscription, uint64_t seq,
                     const char *event_id, const char *type, uint32_t attempts, const char *reason,
                     const void *envelope, size_t envelope_len, int64_t at);

@@ -16,6 +16,8 @@
 
 #define STORE_ENDPOINT_FMT "inproc://joinery-store-%p"
 #define SQLSTATE_UNIQUE "23505"
+#define STORE_STR_(x) #x
+#define STORE_STR(x) STORE_STR_(x)
 
 typedef struct {
     int kind; /* store_event_t, or 0 = stop (core -> store) */
@@ -53,6 +55,10 @@ struct store {
      * descriptor. */
     const row_upsert_t *staged[STORE_MAX_STAGED];
     size_t nstaged;
+    /* Refused rows that could not be written (write_rejects): how many since
+     * the last log line, and when the next may be written. */
+    uint64_t rejects_lost;
+    int64_t rejects_log_ms;
 };
 
 static int64_t now_ms(void)
@@ -630,28 +636,80 @@ static int write_sql(store_t *s, const jbatch_t *b, btimes_t *t, char *err, size
     return rc == 0 ? write_upserts(s, b, err, errlen) : rc;
 }
 
+static int insert_reject(PGconn *c, const jreject_t *r)
+{
+    char at[24], size[24];
+    snprintf(at, sizeof at, "%lld", (long long)r->at);
+    snprintf(size, sizeof size, "%zu", r->size);
+    const char *vals[9] = {at,
+                           r->adapter,
+                           r->event_id,
+                           r->type,
+                           r->reason,
+                           (const char *)r->bytes,
+                           size,
+                           (const char *)r->sha256,
+                           r->len < r->size ? "t" : "f"};
+    int lens[9] = {0, 0, 0, 0, 0, (int)r->len, 0, (int)sizeof r->sha256, 0};
+    int fmts[9] = {0, 0, 0, 0, 0, 1, 0, 1, 0};
+    PGresult *res = PQexecParams(c,
+                                 "INSERT INTO rejected_event (received_at, adapter, event_id, "
+                                 "type, reason, bytes, size, sha256, truncated) VALUES "
+                                 "($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+                                 9, NULL, vals, lens, fmts, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/* One refused row must never fail the batch it rides in: the events in it
+ * would all be answered RETRY, for ever if the row came again. Its text is
+ * valid by construction (jbatch_add_reject); should a row fail all the same
+ * (a constraint added by hand, a bug), the rows are redone one by one and
+ * those that fail are left out, counted and logged once a minute at most.
+ * The rows share one savepoint, so a flood of them costs one round trip
+ * more per batch, not one per row; only after a failure does each row get a
+ * savepoint of its own. */
 static int write_rejects(store_t *s, const jbatch_t *b, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < b->nrejects; i++) {
-        const jreject_t *r = &b->rejects[i];
-        char at[24];
-        snprintf(at, sizeof at, "%lld", (long long)r->at);
-        const char *vals[6] = {at,      r->adapter, r->event_id,
-                               r->type, r->reason,  (const char *)r->bytes};
-        int lens[6] = {0, 0, 0, 0, 0, (int)r->len};
-        int fmts[6] = {0, 0, 0, 0, 0, 1};
-        PGresult *res = PQexecParams(s->conn,
-                                     "INSERT INTO rejected_event (received_at, adapter, event_id, "
-                                     "type, reason, bytes) VALUES ($1,$2,$3,$4,$5,$6)",
-                                     6, NULL, vals, lens, fmts, 0);
-        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-        PQclear(res);
-        if (!ok) {
-            snprintf(err, errlen, "insert rejected_event: %s", PQerrorMessage(s->conn));
-            return -1;
-        }
+    if (b->nrejects == 0)
+        return 0;
+    if (exec_ok(s->conn, "SAVEPOINT rejects", err, errlen) < 0)
+        return -1;
+    size_t i = 0;
+    while (i < b->nrejects && insert_reject(s->conn, &b->rejects[i]) == 0)
+        i++;
+    if (i == b->nrejects)
+        return exec_ok(s->conn, "RELEASE SAVEPOINT rejects", err, errlen);
+    char first[256];
+    snprintf(first, sizeof first, "%s", PQerrorMessage(s->conn));
+    first[strcspn(first, "\n")] = '\0';
+    if (conn_lost(s->conn) || exec_ok(s->conn, "ROLLBACK TO SAVEPOINT rejects", err, errlen) < 0) {
+        snprintf(err, errlen, "insert rejected_event: %.200s", first);
+        return -1;
     }
-    return 0;
+    size_t lost = 0;
+    for (i = 0; i < b->nrejects; i++) {
+        if (exec_ok(s->conn, "SAVEPOINT reject", err, errlen) < 0)
+            return -1;
+        const char *end = "RELEASE SAVEPOINT reject";
+        if (insert_reject(s->conn, &b->rejects[i]) < 0) {
+            lost++;
+            end = "ROLLBACK TO SAVEPOINT reject";
+        }
+        if (exec_ok(s->conn, end, err, errlen) < 0)
+            return -1;
+    }
+    s->rejects_lost += lost;
+    if (lost && now_ms() >= s->rejects_log_ms) {
+        log_error("store",
+                  "%llu refused message(s) could not be kept in rejected_event (%llu since the "
+                  "last such line); the rest of their batches committed. First error: %s",
+                  (unsigned long long)lost, (unsigned long long)s->rejects_lost, first);
+        s->rejects_lost = 0;
+        s->rejects_log_ms = now_ms() + 60000;
+    }
+    return exec_ok(s->conn, "RELEASE SAVEPOINT rejects", err, errlen);
 }
 
 static int write_dead(store_t *s, const jbatch_t *b, char *err, size_t errlen)
@@ -1262,4 +1320,99 @@ int store_load_dedup(PGconn *c, uint64_t after, dedup_t *d, char *err, size_t er
     }
     PQclear(r);
     return 0;
+}
+
+/* ---- refused input ---- */
+
+#define EXPIRE_CHUNK 10000 /* rows per DELETE */
+#define EXPIRE_CHUNKS 20   /* DELETEs per run */
+#define UTC_DAY_SQL "(to_timestamp($1::bigint / 1000000.0) AT TIME ZONE 'UTC')::date"
+
+static int exec_params(PGconn *c, const char *sql, int n, const char *const *vals, long long *rows,
+                       char *err, size_t errlen)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, vals, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        snprintf(err, errlen, "%.60s: %s", sql, PQerrorMessage(c));
+    else if (rows)
+        *rows = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static int save_dropped(PGconn *c, store_refusals_t *r, char *err, size_t errlen)
+{
+    char day[24], n[24];
+    snprintf(day, sizeof day, "%lld", (long long)r->day_start_us);
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->dropped[i] == 0)
+            continue;
+        snprintf(n, sizeof n, "%llu", (unsigned long long)r->dropped[i]);
+        const char *vals[3] = {day, r->names[i], n};
+        if (exec_params(c,
+                        "INSERT INTO rejected_dropped (day, adapter, dropped) VALUES (" UTC_DAY_SQL
+                        ", $2, $3) ON CONFLICT (day, adapter) DO UPDATE SET dropped = "
+                        "rejected_dropped.dropped + EXCLUDED.dropped",
+                        3, vals, NULL, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int expire(PGconn *c, store_refusals_t *r, char *err, size_t errlen)
+{
+    char before[24];
+    snprintf(before, sizeof before, "%lld", (long long)r->expire_before_us);
+    const char *vals[1] = {before};
+    r->deleted = 0;
+    for (int i = 0; i < EXPIRE_CHUNKS; i++) {
+        long long n = 0;
+        if (exec_params(c,
+                        "DELETE FROM rejected_event WHERE id IN (SELECT id FROM rejected_event "
+                        "WHERE received_at < $1::bigint LIMIT " STORE_STR(EXPIRE_CHUNK) ")",
+                        1, vals, &n, err, errlen) < 0)
+            return -1;
+        r->deleted += n;
+        if (n < EXPIRE_CHUNK)
+            break;
+    }
+    return exec_params(c, "DELETE FROM rejected_dropped WHERE day < " UTC_DAY_SQL, 1, vals, NULL,
+                       err, errlen);
+}
+
+static int read_usage(PGconn *c, store_refusals_t *r, char *err, size_t errlen)
+{
+    char from[24];
+    snprintf(from, sizeof from, "%lld", (long long)r->day_start_us);
+    const char *vals[1] = {from};
+    PGresult *res = PQexecParams(c,
+                                 "SELECT adapter, sum(octet_length(bytes)), count(*) FROM "
+                                 "rejected_event WHERE received_at >= $1::bigint GROUP BY adapter",
+                                 1, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "read the day's refusals: %s", PQerrorMessage(c));
+        PQclear(res);
+        return -1;
+    }
+    /* Rows of adapters no longer configured count for nobody. */
+    for (int row = 0; row < PQntuples(res); row++)
+        for (size_t i = 0; i < r->n; i++)
+            if (strcmp(PQgetvalue(res, row, 0), r->names[i]) == 0) {
+                r->bytes[i] = strtoull(PQgetvalue(res, row, 1), NULL, 10);
+                r->rows[i] = strtoull(PQgetvalue(res, row, 2), NULL, 10);
+            }
+    PQclear(res);
+    return 0;
+}
+
+int store_refusals_maintain(PGconn *c, store_refusals_t *r, char *err, size_t errlen)
+{
+    /* All the counts or none, so the core knows whether to count them again. */
+    r->dropped_saved = false;
+    if (exec_ok(c, "BEGIN", err, errlen) < 0 || save_dropped(c, r, err, errlen) < 0 ||
+        exec_ok(c, "COMMIT", err, errlen) < 0)
+        return -1;
+    r->dropped_saved = true;
+    return expire(c, r, err, errlen) < 0 || read_usage(c, r, err, errlen) < 0 ? -1 : 0;
 }

@@ -83,6 +83,25 @@ int store_load_window(PGconn *c, uint64_t after, window_t *w, char *err, size_t 
 /* (source, event_id) of entries with seq > AFTER into D. */
 int store_load_dedup(PGconn *c, uint64_t after, dedup_t *d, char *err, size_t errlen);
 
+/* ---- refused input: its expiry and the day's quota (hub/ingest.c's job) ---- */
+
+typedef struct {
+    int64_t expire_before_us; /* refusals received before this are deleted */
+    int64_t day_start_us;     /* the UTC day the counts below are for starts here */
+    size_t n;                 /* adapters; the last is "" (refusals before HELLO) */
+    const char *const *names;
+    const uint64_t *dropped; /* per adapter, not kept since the last run: for rejected_dropped */
+    bool dropped_saved;      /* out: DROPPED was added to rejected_dropped */
+    uint64_t *bytes, *rows;  /* out: bytes and rows kept since day_start_us, per adapter */
+    long long deleted;       /* out: rows deleted this run */
+} store_refusals_t;
+
+/* On a connection with no transaction open: counts R's dropped refusals, deletes at most a
+ * bounded number of expired ones (a long backlog goes over several runs, so the batches waiting
+ * behind this are not held up), and reads what each adapter has kept today. 0, or -1 with a
+ * message. */
+int store_refusals_maintain(PGconn *c, store_refusals_t *r, char *err, size_t errlen);
+
 /* Executes one read into a JB_FETCH batch (also used by the thread). */
 int store_fetch(PGconn *c, jbatch_t *b, char *err, size_t errlen);
 

@@ -168,7 +168,7 @@ static void test_batch_committed_and_read_back(void **state)
     char *patterns[] = {"crm.*"};
     assert_int_equal(jbatch_add_cursor(b, "socialcare", "main", 0, patterns, 1), 0);
     assert_int_equal(
-        jbatch_add_reject(b, "crm", "R1", "crm.bad", "type is invalid", "\x01\x02", 2, 5), 0);
+        jbatch_add_reject(b, "crm", "R1", "crm.bad", "type is invalid", "\x01\x02", 2, 2, 5), 0);
     assert_int_equal(jbatch_add_dead(b, "socialcare", "main", 1, "E1", "crm.contact.updated", 3,
                                      "too many attempts",
                                      "\x0a\x02"
@@ -238,7 +238,7 @@ static void test_failed_batch_commits_nothing(void **state)
     jbatch_t *b = events(2, 2, "E");
     const char *p[] = {"x"};
     assert_int_equal(jbatch_add_sql(b, "INSERT INTO no_such_table VALUES ($1)", 1, p), 0);
-    assert_int_equal(jbatch_add_reject(b, "crm", "R1", "crm.bad", "why", "\x01", 1, 5), 0);
+    assert_int_equal(jbatch_add_reject(b, "crm", "R1", "crm.bad", "why", "\x01", 1, 1, 5), 0);
     b = commit(f, b);
     assert_int_equal(b->status, JB_FAILED);
     if (strstr(b->error, "no_such_table") == NULL)
