@@ -35,6 +35,7 @@ core_t *core_new(const config_t *cfg)
     c->arena = pbarena_new(PB_ARENA_BLOCK);
     c->adapter_stats = calloc(cfg->nadapters + 1, sizeof *c->adapter_stats);
     c->db_up = true;
+    dbstate_init(&c->db, core_now_us());
     c->now_us = core_now_us();
     if (!c->window || !c->dedup || !c->pending || !c->adapter_stats || !c->arena) {
         pbarena_destroy(&c->arena);
@@ -204,7 +205,8 @@ bool core_pending_empty(const core_t *c)
 
 void core_dispatch(core_t *c)
 {
-    if (c->inflight.away || !c->db_up || core_pending_empty(c))
+    if (c->inflight.away || !c->db_up || core_pending_empty(c) ||
+        !dbstate_may_commit(&c->db, c->now_us))
         return;
     jbatch_t *next = jbatch_new(JB_COMMIT);
     if (!next)

@@ -26,6 +26,7 @@
 #include "base/hmap.h"
 #include "base/pbarena.h"
 #include "base/pbwire.h"
+#include "dbstate.h"
 #include "master/entity.h"
 #include "master/master.h"
 #include "store/journal.h"
@@ -123,7 +124,8 @@ typedef struct core {
     jbatch_t *pending;        /* gathering the next group commit */
     owed_list_t pending_owed; /* CONFIRMs owed when it commits */
     commit_t inflight;        /* the commit with the store, if any */
-    bool db_up;
+    bool db_up;        /* connected: the store has a connection (see db for commits failing) */
+    dbstate_t db;      /* up, down or failing, and when to try a commit again */
     uint64_t next_seq; /* next sequence number to assign */
     uint64_t head_seq; /* highest committed */
 

@@ -80,12 +80,11 @@ static void on_store(core_t *c)
     store_job_t *job;
     while (store_receive(c->store, &ev, &b, &job) == 0) {
         if (ev == STORE_DB_DOWN) {
-            if (c->db_up)
-                log_warn("router", "journal database unavailable: publishes are answered RETRY");
+            dbstate_down(&c->db, "the connection to PostgreSQL is lost; the hub reconnects",
+                         c->now_us);
             c->db_up = false;
         } else if (ev == STORE_DB_UP) {
-            if (!c->db_up)
-                log_info("router", "journal database available again");
+            dbstate_up(&c->db, c->now_us);
             c->db_up = true;
         } else if (ev == STORE_JOB) {
             if (!ingest_job_done(c, job))
@@ -97,9 +96,19 @@ static void on_store(core_t *c)
              * meet again. */
             c->inflight.away = false;
             if (b->status == JB_COMMITTED) {
+                /* Only a commit that journaled events proves a refusing
+                 * database writes again: a cursor update may fit in a page
+                 * a full disk still has. */
+                if (b->n > 0 || c->db.health != DB_FAILING)
+                    dbstate_commit_ok(&c->db, c->now_us);
                 ingest_committed(c, b, &c->inflight.owed);
                 deliver_cursors_committed(c, b);
             } else {
+                /* A batch cut off by a lost connection is the store's
+                 * DB_DOWN, sent before it; anything else is a commit the
+                 * database refused. */
+                if (c->db_up)
+                    dbstate_commit_failed(&c->db, b->error, c->now_us);
                 ingest_failed(c, b, &c->inflight.owed);
             }
             jbatch_release(&b);
@@ -219,7 +228,11 @@ static void on_status(core_t *c, session_t *s)
     r.head_seq = c->head_seq;
     r.dead_letters = c->dead_letters;
     r.rejected = c->rejected + c->malformed;
-    r.database_up = c->db_up;
+    char state[320];
+    dbstate_describe(&c->db, c->now_us, state, sizeof state);
+    r.database_up = c->db_up && c->db.health == DB_UP;
+    r.database_state = state;
+    r.failed_commits = c->db.failures_total;
     r.hub_version = (char *)JOINERY_VERSION;
     size_t n = joinery__v1__status_reply__get_packed_size(&r);
     uint8_t *buf = malloc(n ? n : 1);
@@ -537,6 +550,7 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
     if (c->now_us >= *next_cursor) {
         deliver_queue_cursors(c);
         deliver_pump_all(c); /* retries that fell due */
+        dbstate_tick(&c->db, c->now_us);
         *next_cursor = c->now_us + CURSOR_FLUSH_US;
     }
     ingest_master_reload(c); /* hands the store a job if the engines are stale */

@@ -38,10 +38,11 @@ char *sdk_status_json(const Joinery__V1__StatusReply *r)
     for (size_t i = 0; subs != NULL && i < r->n_subscriptions; i++) {
         json_array_append_new(subs, subscription_json(r->subscriptions[i]));
     }
-    json_t *root = json_pack("{s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "hub_version", r->hub_version,
-                             "database_up", r->database_up, "head_seq", u64(r->head_seq),
-                             "dead_letters", u64(r->dead_letters), "rejected", u64(r->rejected),
-                             "adapters", adapters, "subscriptions", subs);
+    json_t *root = json_pack(
+        "{s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "hub_version", r->hub_version,
+        "database_up", r->database_up, "database_state", r->database_state, "failed_commits",
+        u64(r->failed_commits), "head_seq", u64(r->head_seq), "dead_letters", u64(r->dead_letters),
+        "rejected", u64(r->rejected), "adapters", adapters, "subscriptions", subs);
     if (root == NULL) {
         return NULL;
     }

@@ -1007,8 +1007,10 @@ static void handle(store_t *s, jbatch_t *b, bool *stop)
             o = settle_unknown(s, b, stop);
         }
         b->status = o == COMMIT_OK ? JB_COMMITTED : JB_FAILED;
+        /* The core says so, once per change of state (dbstate.c): a full
+         * disk fails every commit, and must not fill the log too. */
         if (o == COMMIT_FAILED)
-            log_warn("store", "commit failed: %s", b->error);
+            log_debug("store", "commit failed: %s", b->error);
     }
     if (was_up && conn_lost(s->conn)) {
         log_warn("store", "database connection lost: %s", PQerrorMessage(s->conn));

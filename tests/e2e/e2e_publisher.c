@@ -9,9 +9,19 @@
  * handed to the SDK: the order a subscriber and the journal must keep per
  * record is this one.
  *
- *   e2e_publisher ENDPOINT ADAPTER KEYDIR|- COUNT ENTITIES RATE PREFIX OUT PUBLISHED */
+ * With MODE "person" (an optional tenth argument) the events are instead
+ * person.updated with a joinery.v1.Person payload: record ent-K is one
+ * resident whose name and birth date never change and whose phone number is
+ * "07700 9" followed by n as five digits, so the golden record's phone says
+ * which update won (issue 23, item 1: a stale person.updated must not).
+ *
+ *   e2e_publisher ENDPOINT ADAPTER KEYDIR|- COUNT ENTITIES RATE PREFIX OUT PUBLISHED [person] */
 #include <joinery/joinery.h>
 
+#include "joinery/v1/person.pb-c.h"
+
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,13 +52,41 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Record K's n-th person.updated into BUF; returns its length. */
+static size_t person_payload(unsigned long k, unsigned long nth, uint8_t *buf, size_t cap)
+{
+    static const char *const given[] = {"Amelia", "Oliver", "Isla", "George", "Ava", "Noah"};
+    char family[32], phone[32], birth[16];
+    snprintf(family, sizeof family, "Testperson%lu", k);
+    snprintf(phone, sizeof phone, "07700 9%05lu", nth % 100000);
+    snprintf(birth, sizeof birth, "19%02lu-%02lu-%02lu", 40 + k % 60, 1 + k % 12, 1 + k % 28);
+    char *g = (char *)given[k % 6];
+    Joinery__V1__HumanName name = JOINERY__V1__HUMAN_NAME__INIT;
+    name.given = &g;
+    name.n_given = 1;
+    name.family = family;
+    Joinery__V1__ContactPoint tel = JOINERY__V1__CONTACT_POINT__INIT, *telp = &tel;
+    tel.system = "phone";
+    tel.value = phone;
+    tel.use = "home";
+    Joinery__V1__Person p = JOINERY__V1__PERSON__INIT;
+    p.name = &name;
+    p.birth_date = birth;
+    p.telecom = &telp;
+    p.n_telecom = 1;
+    if (joinery__v1__person__get_packed_size(&p) > cap)
+        return 0;
+    return joinery__v1__person__pack(&p, buf);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 10) {
+    if (argc != 10 && !(argc == 11 && strcmp(argv[10], "person") == 0)) {
         fprintf(stderr, "usage: e2e_publisher ENDPOINT ADAPTER KEYDIR|- COUNT ENTITIES RATE "
-                        "PREFIX OUT PUBLISHED\n");
+                        "PREFIX OUT PUBLISHED [person]\n");
         return 2;
     }
+    bool person = argc == 11;
     char *end;
     unsigned long count = strtoul(argv[4], &end, 10), entities = strtoul(argv[5], NULL, 10);
     double rate = strtod(argv[6], NULL);
@@ -89,17 +127,19 @@ int main(int argc, char **argv)
     }
     double start = now_s();
     for (unsigned long i = 0; i < count; i++) {
-        char id[64], rec[32], payload[64];
+        char id[64], rec[32], payload[256];
         unsigned long nth = ++per_entity[i % entities];
         snprintf(id, sizeof id, "%s-%lu", argv[7], i);
         snprintf(rec, sizeof rec, "ent-%lu", i % entities);
-        int n = snprintf(payload, sizeof payload, "{\"i\":%lu,\"n\":%lu}", i, nth);
+        size_t n = person ? person_payload(i % entities, nth, (uint8_t *)payload, sizeof payload)
+                          : (size_t)snprintf(payload, sizeof payload, "{\"i\":%lu,\"n\":%lu}",
+                                             i, nth);
         joinery_event_t ev = {.event_id = id,
-                              .type = "crm.contact.updated",
+                              .type = person ? "person.updated" : "crm.contact.updated",
                               .source_record_id = rec,
-                              .payload_type = "application/json",
+                              .payload_type = person ? "joinery.v1.Person" : "application/json",
                               .payload = payload,
-                              .payload_len = (size_t)n};
+                              .payload_len = n};
         if (joinery_publish_async(c, &ev, on_confirm, &st, NULL) < 0) {
             fprintf(stderr, "e2e_publisher: %s\n", joinery_last_error(c));
             return 1;
