@@ -33,14 +33,17 @@ core_t *core_new(const config_t *cfg)
     c->pending = jbatch_new(JB_COMMIT);
     c->arena = pbarena_new(PB_ARENA_BLOCK);
     c->adapter_stats = calloc(cfg->nadapters + 1, sizeof *c->adapter_stats);
+    c->hello_refusals = calloc(cfg->nadapters + 1, sizeof *c->hello_refusals);
     c->db_up = true;
     c->now_us = core_now_us();
-    if (!c->window || !c->dedup || !c->pending || !c->adapter_stats || !c->arena) {
+    if (!c->window || !c->dedup || !c->pending || !c->adapter_stats || !c->arena ||
+        !c->hello_refusals) {
         pbarena_destroy(&c->arena);
         window_destroy(&c->window);
         dedup_destroy(&c->dedup);
         jbatch_release(&c->pending);
         free(c->adapter_stats);
+        free(c->hello_refusals);
         free(c);
         return NULL;
     }
@@ -81,6 +84,7 @@ void core_destroy(core_t **cp)
     pb_buf_free(&c->env);
     pbarena_destroy(&c->arena);
     free(c->adapter_stats);
+    free(c->hello_refusals);
     if (c->router)
         zmq_close(c->router);
     if (c->zap)
@@ -91,6 +95,85 @@ void core_destroy(core_t **cp)
         close(c->signal_fd);
     free(c);
     *cp = NULL;
+}
+
+/* ---- text from clients ---- */
+
+/* Length of the valid UTF-8 character at P (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF, as protobuf's parsers check), or 0. */
+static size_t utf8_char(const uint8_t *p, size_t len)
+{
+    uint8_t b = p[0];
+    size_t n;
+    uint8_t lo = 0x80, hi = 0xbf; /* the second byte's range */
+    if (b < 0x80)
+        return 1;
+    if (b >= 0xc2 && b <= 0xdf)
+        n = 2;
+    else if (b >= 0xe0 && b <= 0xef)
+        n = 3;
+    else if (b >= 0xf0 && b <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    if (b == 0xe0)
+        lo = 0xa0;
+    else if (b == 0xed)
+        hi = 0x9f;
+    else if (b == 0xf0)
+        lo = 0x90;
+    else if (b == 0xf4)
+        hi = 0x8f;
+    if (len < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+static bool escaped_byte(uint8_t b, unsigned flags)
+{
+    return (flags & CORE_ESC_CONTROL) && (b < 0x20 || b == 0x7f);
+}
+
+bool core_text_clean(const void *in, size_t len, unsigned flags)
+{
+    const uint8_t *p = in;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_char(p + i, len - i);
+        if (n == 0 || (n == 1 && escaped_byte(p[i], flags)))
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+size_t core_text_escape(char *out, size_t cap, const void *in, size_t len, unsigned flags)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *p = in;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_char(p + i, len - i);
+        if (n == 0 || (n == 1 && escaped_byte(p[i], flags))) {
+            if (o + 4 >= cap)
+                break;
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[p[i] >> 4];
+            out[o++] = hex[p[i] & 15];
+            i++;
+            continue;
+        }
+        if (o + n >= cap)
+            break;
+        memcpy(out + o, p + i, n);
+        o += n;
+        i += n;
+    }
+    out[o] = '\0';
+    return o;
 }
 
 /* ---- sending ---- */
@@ -109,19 +192,34 @@ void core_send(core_t *c, const session_t *s, const char *command, const void *b
     send_to(c, s->rid, s->rid_len, command, body, len);
 }
 
+/* A subscription name is at most 64 characters; more is only shown in part. */
+#define ERROR_SUB_SHOWN 64
+
 void core_send_error(core_t *c, const uint8_t *rid, size_t rid_len, int code, const char *command,
                      const char *fmt, ...)
 {
-    char reason[512];
+    /* Handlers quote what the client sent; the escaping here, once, is what
+     * keeps every ERROR parseable. Up to 4 bytes out for each byte in. */
+    char raw[512], reason[4 * sizeof raw], cmd[4 * 32], sub[4 * ERROR_SUB_SHOWN + 1];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
     Joinery__V1__Error e = JOINERY__V1__ERROR__INIT;
     e.code = (Joinery__V1__ErrorCode)code;
+    core_text_escape(reason, sizeof reason, raw, strlen(raw), 0);
     e.reason = reason;
-    e.command = (char *)command;
-    uint8_t buf[640];
+    core_text_escape(cmd, sizeof cmd, command, strnlen(command, 32), 0);
+    e.command = cmd;
+    e.request_id = c->request_id;
+    if (c->request_sub) {
+        size_t n = c->request_sub_len < ERROR_SUB_SHOWN ? c->request_sub_len : ERROR_SUB_SHOWN;
+        core_text_escape(sub, sizeof sub, c->request_sub, n, 0);
+        e.subscription = sub;
+    }
+    uint8_t buf[sizeof reason + sizeof cmd + sizeof sub + 32];
+    if (joinery__v1__error__get_packed_size(&e) > sizeof buf)
+        return; /* cannot be: every field is bounded above */
     size_t n = joinery__v1__error__pack(&e, buf);
     send_to(c, rid, rid_len, "ERROR", buf, n);
 }
@@ -148,12 +246,26 @@ session_t *core_session_find(core_t *c, const uint8_t *rid, size_t rid_len)
 
 /* ---- CONFIRM ---- */
 
+/* A string for a ConfirmEntry: P itself when it is valid UTF-8 (every event
+ * the hub takes: one pass, no copy), else its escaped copy in BUF. */
+static const char *confirm_text(const char *p, size_t *len, char *buf, size_t cap)
+{
+    if (core_text_clean(p, *len, 0))
+        return p;
+    *len = core_text_escape(buf, cap, p, *len, 0);
+    return buf;
+}
+
 /* CONFIRM entries are appended as they become known and sent once per loop
  * turn, so a batch of a thousand publishes is answered by one message. */
 void core_confirm(core_t *c, session_t *s, const char *event_id, size_t id_len, int status,
                   uint64_t seq, const char *reason)
 {
+    char idbuf[4 * 129], whybuf[1024];
     size_t rlen = reason ? strlen(reason) : 0;
+    event_id = confirm_text(event_id, &id_len, idbuf, sizeof idbuf);
+    if (rlen)
+        reason = confirm_text(reason, &rlen, whybuf, sizeof whybuf);
     size_t inner = pb_field_size_len(1, id_len) + (status ? pb_field_size_varint(2, status) : 0) +
                    (rlen ? pb_field_size_len(3, rlen) : 0) +
                    (seq ? pb_field_size_varint(4, seq) : 0);
@@ -170,6 +282,9 @@ void core_confirm(core_t *c, session_t *s, const char *event_id, size_t id_len, 
 void core_confirm_master(core_t *c, session_t *s, const char *event_id, size_t id_len, int status,
                          uint64_t seq, const char *master_id, size_t master_len)
 {
+    char idbuf[4 * 129], midbuf[4 * MASTER_ID_MAX];
+    event_id = confirm_text(event_id, &id_len, idbuf, sizeof idbuf);
+    master_id = confirm_text(master_id, &master_len, midbuf, sizeof midbuf);
     size_t inner = pb_field_size_len(1, id_len) + (status ? pb_field_size_varint(2, status) : 0) +
                    pb_field_size_varint(4, seq) + pb_field_size_len(5, master_len);
     pb_buf_t *b = &s->confirm;

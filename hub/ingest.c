@@ -224,7 +224,13 @@ static void refuse(core_t *c, session_t *s, const pb_envelope_t *v, const char *
                      "the hub cannot keep refused events right now; resend later");
         return;
     }
-    jbatch_add_reject(c->pending, s->adapter->name, event_id, type, why, env, len, c->now_us);
+    /* The row is PostgreSQL text: the client's invalid UTF-8 would fail the whole commit. */
+    char id_text[4 * sizeof event_id], type_text[4 * sizeof type], why_text[1024];
+    core_text_escape(id_text, sizeof id_text, event_id, strlen(event_id), 0);
+    core_text_escape(type_text, sizeof type_text, type, strlen(type), 0);
+    core_text_escape(why_text, sizeof why_text, why, strlen(why), 0);
+    jbatch_add_reject(c->pending, s->adapter->name, id_text, type_text, why_text, env, len,
+                      c->now_us);
     owe(&c->pending_owed, s->id, event_id, idl, JOINERY__V1__CONFIRM_STATUS__CONFIRM_REJECTED, 0,
         why, NULL);
     c->adapter_stats[s->adapter_index].rejected++;
