@@ -34,15 +34,18 @@ core_t *core_new(const config_t *cfg)
     c->pending = jbatch_new(JB_COMMIT);
     c->arena = pbarena_new(PB_ARENA_BLOCK);
     c->adapter_stats = calloc(cfg->nadapters + 1, sizeof *c->adapter_stats);
+    c->hello_refusals = calloc(cfg->nadapters + 1, sizeof *c->hello_refusals);
     c->db_up = true;
     dbstate_init(&c->db, core_now_us());
     c->now_us = core_now_us();
-    if (!c->window || !c->dedup || !c->pending || !c->adapter_stats || !c->arena) {
+    if (!c->window || !c->dedup || !c->pending || !c->adapter_stats || !c->arena ||
+        !c->hello_refusals) {
         pbarena_destroy(&c->arena);
         window_destroy(&c->window);
         dedup_destroy(&c->dedup);
         jbatch_release(&c->pending);
         free(c->adapter_stats);
+        free(c->hello_refusals);
         free(c);
         return NULL;
     }
@@ -83,6 +86,7 @@ void core_destroy(core_t **cp)
     pb_buf_free(&c->env);
     pbarena_destroy(&c->arena);
     free(c->adapter_stats);
+    free(c->hello_refusals);
     if (c->router)
         zmq_close(c->router);
     if (c->zap)
@@ -94,6 +98,8 @@ void core_destroy(core_t **cp)
     free(c);
     *cp = NULL;
 }
+
+/* ---- text from clients ---- */
 
 /* ---- sending ---- */
 
@@ -111,24 +117,34 @@ void core_send(core_t *c, const session_t *s, const char *command, const void *b
     send_to(c, s->rid, s->rid_len, command, body, len);
 }
 
+/* A subscription name is at most 64 characters; more is only shown in part. */
+#define ERROR_SUB_SHOWN 64
+
 void core_send_error(core_t *c, const uint8_t *rid, size_t rid_len, int code, const char *command,
                      const char *fmt, ...)
 {
-    char reason[512];
+    /* Handlers quote what the client sent; the escaping here, once, is what
+     * keeps every ERROR parseable. Up to 4 bytes out for each byte in. */
+    char raw[512], reason[4 * sizeof raw], cmd[4 * 32], sub[4 * ERROR_SUB_SHOWN + 1];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    /* A reason may quote what the peer sent (a claimed name, a subscription
-     * name): a string field the peer's protobuf cannot parse unless it is
-     * UTF-8, and cut at 511 bytes it may end inside a character. */
-    char shown[sizeof reason];
-    text_clean(shown, sizeof shown, reason, strlen(reason));
     Joinery__V1__Error e = JOINERY__V1__ERROR__INIT;
     e.code = (Joinery__V1__ErrorCode)code;
-    e.reason = shown;
-    e.command = (char *)command;
-    uint8_t buf[640];
+    text_clean(reason, sizeof reason, raw, strlen(raw));
+    e.reason = reason;
+    text_clean(cmd, sizeof cmd, command, strnlen(command, 32));
+    e.command = cmd;
+    e.request_id = c->request_id;
+    if (c->request_sub) {
+        size_t n = c->request_sub_len < ERROR_SUB_SHOWN ? c->request_sub_len : ERROR_SUB_SHOWN;
+        text_clean(sub, sizeof sub, c->request_sub, n);
+        e.subscription = sub;
+    }
+    uint8_t buf[sizeof reason + sizeof cmd + sizeof sub + 32];
+    if (joinery__v1__error__get_packed_size(&e) > sizeof buf)
+        return; /* cannot be: every field is bounded above */
     size_t n = joinery__v1__error__pack(&e, buf);
     send_to(c, rid, rid_len, "ERROR", buf, n);
 }
@@ -155,12 +171,26 @@ session_t *core_session_find(core_t *c, const uint8_t *rid, size_t rid_len)
 
 /* ---- CONFIRM ---- */
 
+/* A string for a ConfirmEntry: P itself when it is valid UTF-8 (every event
+ * the hub takes: one pass, no copy), else its escaped copy in BUF. */
+static const char *confirm_text(const char *p, size_t *len, char *buf, size_t cap)
+{
+    if (text_utf8(p, *len))
+        return p;
+    *len = text_clean(buf, cap, p, *len);
+    return buf;
+}
+
 /* CONFIRM entries are appended as they become known and sent once per loop
  * turn, so a batch of a thousand publishes is answered by one message. */
 void core_confirm(core_t *c, session_t *s, const char *event_id, size_t id_len, int status,
                   uint64_t seq, const char *reason)
 {
+    char idbuf[4 * 129], whybuf[1024];
     size_t rlen = reason ? strlen(reason) : 0;
+    event_id = confirm_text(event_id, &id_len, idbuf, sizeof idbuf);
+    if (rlen)
+        reason = confirm_text(reason, &rlen, whybuf, sizeof whybuf);
     size_t inner = pb_field_size_len(1, id_len) + (status ? pb_field_size_varint(2, status) : 0) +
                    (rlen ? pb_field_size_len(3, rlen) : 0) +
                    (seq ? pb_field_size_varint(4, seq) : 0);
@@ -177,6 +207,9 @@ void core_confirm(core_t *c, session_t *s, const char *event_id, size_t id_len, 
 void core_confirm_master(core_t *c, session_t *s, const char *event_id, size_t id_len, int status,
                          uint64_t seq, const char *master_id, size_t master_len)
 {
+    char idbuf[4 * 129], midbuf[4 * MASTER_ID_MAX];
+    event_id = confirm_text(event_id, &id_len, idbuf, sizeof idbuf);
+    master_id = confirm_text(master_id, &master_len, midbuf, sizeof midbuf);
     size_t inner = pb_field_size_len(1, id_len) + (status ? pb_field_size_varint(2, status) : 0) +
                    pb_field_size_varint(4, seq) + pb_field_size_len(5, master_len);
     pb_buf_t *b = &s->confirm;

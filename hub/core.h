@@ -65,6 +65,13 @@ typedef struct {
     uint64_t refusals_dropped, refusals_unsaved, refusals_unlogged;
 } adapter_stats_t;
 
+/* One source of log lines that a client can trigger at will (a refused
+ * HELLO): at most one line per interval, and how many were left out. */
+typedef struct {
+    int64_t last_us;
+    uint64_t suppressed;
+} log_limit_t;
+
 typedef struct {
     bool active;
     uint32_t gen;
@@ -162,6 +169,16 @@ typedef struct core {
     int64_t refusals_next_job_us, refusals_next_log_us;
     bool refusals_job_away; /* the expiry job is with the store */
 
+    /* The request being handled: the router reads them from the message
+     * before it dispatches it and clears them after, and core_send_error puts
+     * them in every ERROR meanwhile, so no handler has to pass them on.
+     * request_sub points into the message (SUBSCRIBE, ACK, NACK, CREDIT). */
+    uint64_t request_id;
+    const char *request_sub;
+    size_t request_sub_len;
+    /* refused HELLOs logged, per Curve key's adapter; the last for no key */
+    log_limit_t *hello_refusals;
+
     /* scratch buffers reused for every message: out for outgoing bodies,
      * env for an envelope being built (it is copied into a batch) */
     pb_buf_t out;
@@ -183,7 +200,9 @@ void core_destroy(core_t **c);
 
 /* Sends [rid][command][body] on the ROUTER; drops silently if the peer is gone. */
 void core_send(core_t *c, const session_t *s, const char *command, const void *body, size_t len);
-/* Sends ERROR to a peer that may have no session. */
+/* Sends ERROR to a peer that may have no session. Client bytes in the reason
+ * are escaped (text_clean, base/text.h); the request's id and subscription, if the
+ * router noted them, go with it. */
 void core_send_error(core_t *c, const uint8_t *rid, size_t rid_len, int code, const char *command,
                      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
@@ -193,7 +212,8 @@ session_t *core_session(core_t *c, int32_t id);
 session_t *core_session_find(core_t *c, const uint8_t *rid, size_t rid_len);
 
 /* One ConfirmEntry for S, sent with the others gathered in this turn (one
- * CONFIRM per session per turn). */
+ * CONFIRM per session per turn). Its strings are escaped where they are not
+ * valid UTF-8 (a refused event's id, a reason quoting the envelope). */
 void core_confirm(core_t *c, session_t *s, const char *event_id, size_t id_len, int status,
                   uint64_t seq, const char *reason);
 /* The same, for a journaled event whose golden record is known (STATUS 0 OK, or DUPLICATE for a

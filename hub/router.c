@@ -14,6 +14,7 @@
 #include "router.h"
 
 #include "base/log.h"
+#include "base/text.h"
 #include "core.h"
 #include "deliver.h"
 #include "ingest.h"
@@ -49,6 +50,13 @@
  * cannot be answered: libzmq closes the connection (docs/protocol.md 2.1). */
 #define TRANSPORT_FACTOR 4
 #define TRANSPORT_HEADROOM 4096
+/* Every request message carries its request_id as field 15, and those that
+ * name a subscription carry it as field 1 (protocol.proto). */
+#define REQUEST_ID_FIELD 15
+#define SUBSCRIPTION_FIELD 1
+/* Refused HELLOs are logged at most once a second per Curve key: an impostor
+ * may send thousands, and each would otherwise be a line. */
+#define REFUSAL_LOG_US 1000000
 
 /* ---- sessions ---- */
 
@@ -59,8 +67,64 @@ static void close_session(core_t *c, session_t *s, const char *why)
     session_close(c, s, why);
 }
 
+/* ---- refused HELLOs in the log ---- */
+
+/* Which rate limit a connection's refusals count against: its Curve key's
+ * adapter, or the last slot for a connection without a known key. */
+static log_limit_t *refusal_limit(core_t *c, const config_adapter_t *key)
+{
+    return &c->hello_refusals[key ? (size_t)(key - c->cfg->adapters) : c->cfg->nadapters];
+}
+
+static const char *key_owner(const core_t *c, size_t slot)
+{
+    return slot < c->cfg->nadapters ? c->cfg->adapters[slot].name : NULL;
+}
+
+/* Logs a refused HELLO: who the key belongs to, whom it claimed to be, and
+ * why, with the claim escaped (it is the client's bytes). */
+static void log_refused_hello(core_t *c, const char *user_id, const char *claimed, const char *why)
+{
+    const config_adapter_t *key = user_id ? config_adapter(c->cfg, user_id) : NULL;
+    log_limit_t *l = refusal_limit(c, key);
+    if (l->last_us && c->now_us - l->last_us < REFUSAL_LOG_US) {
+        l->suppressed++;
+        return;
+    }
+    char shown[4 * 64 + 1], reason[1024], more[96] = "";
+    text_clean(shown, sizeof shown, claimed ? claimed : "", claimed ? strnlen(claimed, 64) : 0);
+    text_clean(reason, sizeof reason, why, strlen(why));
+    if (l->suppressed)
+        snprintf(more, sizeof more, " (and %llu more refused since the last line, not logged)",
+                 (unsigned long long)l->suppressed);
+    log_warn("session", "refused HELLO from a connection with %s%s%s claiming to be '%s': %s%s",
+             key ? "the Curve key of adapter '" : "unknown key", key ? key->name : "",
+             key ? "'" : "", claimed ? shown : "(unreadable HELLO)", reason, more);
+    l->last_us = c->now_us;
+    l->suppressed = 0;
+}
+
+/* Refusals left out of the log are counted there once their interval is
+ * over, so a flood that stops is still reported in full. */
+static void log_suppressed_refusals(core_t *c)
+{
+    for (size_t i = 0; i <= c->cfg->nadapters; i++) {
+        log_limit_t *l = &c->hello_refusals[i];
+        if (!l->suppressed || c->now_us - l->last_us < REFUSAL_LOG_US)
+            continue;
+        const char *owner = key_owner(c, i);
+        log_warn("session", "%llu more HELLO(s) refused from connections with %s%s%s, not logged",
+                 (unsigned long long)l->suppressed,
+                 owner ? "the Curve key of adapter '" : "unknown key", owner ? owner : "",
+                 owner ? "'" : "");
+        l->last_us = c->now_us;
+        l->suppressed = 0;
+    }
+}
+
 static void heartbeats(core_t *c)
 {
+    log_suppressed_refusals(c);
     size_t pos = 0;
     session_t *s;
     while ((s = session_next_expired(c, &pos)) != NULL) {
@@ -139,45 +203,60 @@ static const config_adapter_t *authenticate(core_t *c, const Joinery__V1__Hello 
     return a;
 }
 
+static void refuse_hello(core_t *c, const uint8_t *rid, size_t rid_len, const char *user_id,
+                         const char *claimed, int code, const char *why)
+{
+    core_send_error(c, rid, rid_len, code, "HELLO", "%s", why);
+    log_refused_hello(c, user_id, claimed, why);
+}
+
+static void welcome(core_t *c, const session_t *s)
+{
+    Joinery__V1__Welcome w = JOINERY__V1__WELCOME__INIT;
+    w.protocol_version = PROTOCOL_VERSION;
+    w.hub_version = (char *)JOINERY_VERSION;
+    w.heartbeat_ms = c->cfg->heartbeat_ms;
+    w.heartbeat_misses = c->cfg->heartbeat_misses;
+    w.session_id = (uint64_t)s->id;
+    w.max_message_bytes = c->cfg->max_message_bytes;
+    w.max_batch = c->cfg->max_batch;
+    uint8_t buf[128];
+    size_t n = joinery__v1__welcome__pack(&w, buf);
+    core_send(c, s, "WELCOME", buf, n);
+}
+
 static void on_hello(core_t *c, const uint8_t *rid, size_t rid_len, const uint8_t *body, size_t len,
                      const char *user_id)
 {
     Joinery__V1__Hello *m = joinery__v1__hello__unpack(NULL, len, body);
     char why[256];
     if (!m) {
-        core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_BAD_FRAME, "HELLO",
-                        "HELLO body is not a valid Hello message");
+        refuse_hello(c, rid, rid_len, user_id, NULL, JOINERY__V1__ERROR_CODE__ERROR_BAD_FRAME,
+                     "HELLO body is not a valid Hello message");
         return;
     }
     const config_adapter_t *a = NULL;
-    if (m->protocol_version != PROTOCOL_VERSION)
-        core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_VERSION, "HELLO",
-                        "protocol_version %u is not supported; this hub speaks version %d",
-                        m->protocol_version, PROTOCOL_VERSION);
-    else if (!(a = authenticate(c, m, user_id, why, sizeof why)))
-        core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_NOT_AUTHORISED, "HELLO",
-                        "%s", why);
+    if (m->protocol_version != PROTOCOL_VERSION) {
+        snprintf(why, sizeof why,
+                 "protocol_version %u is not supported; this hub speaks version %d",
+                 m->protocol_version, PROTOCOL_VERSION);
+        refuse_hello(c, rid, rid_len, user_id, m->adapter, JOINERY__V1__ERROR_CODE__ERROR_VERSION,
+                     why);
+    } else if (!(a = authenticate(c, m, user_id, why, sizeof why))) {
+        refuse_hello(c, rid, rid_len, user_id, m->adapter,
+                     JOINERY__V1__ERROR_CODE__ERROR_NOT_AUTHORISED, why);
+    }
     /* A HELLO on a connection that already has a session starts it afresh. */
     session_t *old = a ? core_session_find(c, rid, rid_len) : NULL;
     if (old)
         close_session(c, old, "said HELLO again");
     session_t *s = a ? session_open(c, rid, rid_len, a) : NULL;
     if (a && !s)
-        core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_BAD_REQUEST, "HELLO",
-                        "the hub has no room for another session");
-    if (s) {
-        Joinery__V1__Welcome w = JOINERY__V1__WELCOME__INIT;
-        w.protocol_version = PROTOCOL_VERSION;
-        w.hub_version = (char *)JOINERY_VERSION;
-        w.heartbeat_ms = c->cfg->heartbeat_ms;
-        w.heartbeat_misses = c->cfg->heartbeat_misses;
-        w.session_id = (uint64_t)s->id;
-        w.max_message_bytes = c->cfg->max_message_bytes;
-        w.max_batch = c->cfg->max_batch;
-        uint8_t buf[128];
-        size_t n = joinery__v1__welcome__pack(&w, buf);
-        core_send(c, s, "WELCOME", buf, n);
-    }
+        refuse_hello(c, rid, rid_len, user_id, m->adapter,
+                     JOINERY__V1__ERROR_CODE__ERROR_BAD_REQUEST,
+                     "the hub has no room for another session");
+    if (s)
+        welcome(c, s);
     joinery__v1__hello__free_unpacked(m, NULL);
 }
 
@@ -293,6 +372,34 @@ static void on_command(core_t *c, const uint8_t *rid, size_t rid_len, const char
         close_session(c, s, "said goodbye");
 }
 
+/* Notes the request's id (and the subscription it names) for
+ * core_send_error, reading the body once at its top level. A body that does
+ * not parse gives neither: its Error carries no request_id. */
+static void note_request(core_t *c, const char *cmd, const uint8_t *body, size_t len)
+{
+    bool names_sub = strcmp(cmd, "SUBSCRIBE") == 0 || strcmp(cmd, "ACK") == 0 ||
+                     strcmp(cmd, "NACK") == 0 || strcmp(cmd, "CREDIT") == 0;
+    pb_reader_t r = {body, body + len};
+    pb_field_t f;
+    uint64_t id = 0;
+    const uint8_t *sub = NULL;
+    size_t sub_len = 0;
+    int rc;
+    while ((rc = pb_next(&r, &f)) == 1) {
+        if (f.field == REQUEST_ID_FIELD && f.wire == PB_VARINT) {
+            id = f.u;
+        } else if (names_sub && f.field == SUBSCRIPTION_FIELD && f.wire == PB_LEN) {
+            sub = f.ptr;
+            sub_len = f.len;
+        }
+    }
+    if (rc < 0)
+        return;
+    c->request_id = id;
+    c->request_sub = (const char *)sub;
+    c->request_sub_len = sub_len;
+}
+
 static const char *const known_commands[] = {
     "HELLO", "PUBLISH", "ACK", "NACK", "SUBSCRIBE", "CREDIT", "STATUS", "GOODBYE", "HEARTBEAT"};
 
@@ -307,6 +414,29 @@ static bool command_known(const zmq_msg_t *m, char *out, size_t cap)
         }
     }
     return false;
+}
+
+/* A message with a known command: refused if too large, else carried out;
+ * either way an ERROR it causes names the request (note_request). */
+static void on_request(core_t *c, const uint8_t *rid, size_t rid_len, const char *who,
+                       const char *cmd, zmq_msg_t *cmd_frame, zmq_msg_t *body_frame)
+{
+    const uint8_t *body = zmq_msg_data(body_frame);
+    size_t len = zmq_msg_size(body_frame);
+    note_request(c, cmd, body, len);
+    if (len > c->cfg->max_message_bytes) {
+        char why[128];
+        snprintf(why, sizeof why, "%s body of %zu bytes exceeds the hub's limit of %u", cmd, len,
+                 c->cfg->max_message_bytes);
+        ingest_keep_refused(c, who, why, body, len);
+        core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_TOO_LARGE, cmd, "%s", why);
+    } else {
+        on_command(c, rid, rid_len, cmd, body, len, zmq_msg_gets(cmd_frame, "User-Id"));
+    }
+    /* request_sub points into the message, which the caller closes next. */
+    c->request_id = 0;
+    c->request_sub = NULL;
+    c->request_sub_len = 0;
 }
 
 /* Reads one whole message; 0 when there was none. Frames past the third are
@@ -356,16 +486,8 @@ static int on_message(core_t *c)
                             "unknown command '%s'; expected HELLO, PUBLISH, ACK, NACK, SUBSCRIBE, "
                             "CREDIT, STATUS, HEARTBEAT or GOODBYE",
                             shown);
-        } else if (zmq_msg_size(&f[2]) > c->cfg->max_message_bytes) {
-            char why[128];
-            snprintf(why, sizeof why, "%s body of %zu bytes exceeds the hub's limit of %u", cmd,
-                     zmq_msg_size(&f[2]), c->cfg->max_message_bytes);
-            ingest_keep_refused(c, who, why, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));
-            core_send_error(c, rid, rid_len, JOINERY__V1__ERROR_CODE__ERROR_TOO_LARGE, cmd, "%s",
-                            why);
         } else {
-            on_command(c, rid, rid_len, cmd, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]),
-                       zmq_msg_gets(&f[1], "User-Id"));
+            on_request(c, rid, rid_len, who, cmd, &f[1], &f[2]);
         }
     }
     for (int i = 0; i < 3; i++)

@@ -44,8 +44,13 @@
 /* Limits assumed before the first WELCOME tells the real ones. */
 #define DEFAULT_MAX_MESSAGE 1048576u
 #define DEFAULT_MAX_BATCH 1000u
-/* Headroom under max_message_bytes for the PUBLISH framing of a batch. */
+/* Headroom under max_message_bytes for the PUBLISH framing of a batch (and its request_id). */
 #define PUBLISH_SLACK 64u
+/* Every request names itself with field 15 (protocol.proto), so the hub's ERROR can name it. */
+#define REQUEST_ID_TAG 0x78u /* field 15, varint */
+/* An event's outbox `request` while it waits to be sent in a PUBLISH of its own: it was in a
+ * refused PUBLISH with others, and only alone can the hub's answer be pinned on it. */
+#define REQUEST_ALONE UINT64_MAX
 
 typedef enum { ST_IDLE, ST_HELLO, ST_READY } state_t;
 
@@ -59,10 +64,11 @@ typedef struct {
     void *ud;
     uint64_t *acks; /* seqs handled but not yet acknowledged to the hub */
     size_t nacks;
-    int subscribed; /* SUBSCRIBED received in the current session */
-    int awaiting;   /* joinery_subscribe is waiting for the hub's answer */
-    int refused;    /* the hub refused it while joinery_subscribe waited */
-    int dead;       /* withdrawn after a refusal; kept so indices stay stable */
+    uint64_t request; /* request_id of the last SUBSCRIBE sent for it */
+    int subscribed;   /* SUBSCRIBED received in the current session */
+    int awaiting;     /* joinery_subscribe is waiting for the hub's answer */
+    int refused;      /* the hub refused it while joinery_subscribe waited */
+    int dead;         /* withdrawn after a refusal; kept so indices stay stable */
 } sub_t;
 
 /* A DELIVER that arrived while a handler was running (it called joinery_publish, say): kept
@@ -97,7 +103,8 @@ struct joinery_client {
     void *monitor;
     unsigned socket_serial;
     state_t state;
-    uint64_t session; /* bumped whenever a session starts or ends */
+    uint64_t session;      /* bumped whenever a session starts or ends */
+    uint64_t last_request; /* request_ids go up from 1 for the client's life: never reused */
 
     unsigned heartbeat_ms;
     unsigned heartbeat_misses;
@@ -182,6 +189,8 @@ static int send_msg(joinery_client_t *c, const char *cmd, const ProtobufCMessage
 static void send_subscribe(joinery_client_t *c, sub_t *s)
 {
     Joinery__V1__Subscribe m = JOINERY__V1__SUBSCRIBE__INIT;
+    s->request = ++c->last_request;
+    m.request_id = s->request;
     m.subscription = s->name;
     m.patterns = s->patterns;
     m.n_patterns = s->npatterns;
@@ -346,6 +355,19 @@ static void confirm_final(joinery_client_t *c, uint32_t id, joinery_status_t sta
     }
 }
 
+static int put_request_id(sdk_buf_t *b, uint64_t id)
+{
+    uint8_t v[11];
+    size_t n = 0;
+    v[n++] = REQUEST_ID_TAG;
+    while (id >= 0x80) {
+        v[n++] = (uint8_t)(id | 0x80);
+        id >>= 7;
+    }
+    v[n++] = (uint8_t)id;
+    return sdk_buf_append(b, v, n);
+}
+
 /* Sends QUEUED events as PUBLISH batches within the hub's limits. An event whose record has an
  * older event awaiting a resend is not sent but held by the outbox until that one is settled
  * (sdk_outbox.h): resends keep each record's events in publish order. */
@@ -356,12 +378,17 @@ static void send_queued(joinery_client_t *c, int64_t now)
         c->body.len = 0;
         size_t n = 0;
         uint32_t id = sdk_outbox_first(c->outbox, SDK_OUTBOX_QUEUED);
-        while (id != SDK_OUTBOX_NONE && n < c->max_batch) {
+        int alone = 0;
+        while (id != SDK_OUTBOX_NONE && n < c->max_batch && !alone) {
             sdk_outbox_entry_t *e = sdk_outbox_get(c->outbox, id);
             uint32_t next = e->next;
             if (sdk_outbox_hold(c->outbox, id)) {
                 id = next;
                 continue;
+            }
+            alone = e->request == REQUEST_ALONE;
+            if (alone && n > 0) {
+                break; /* it goes first in the next PUBLISH, by itself */
             }
             size_t need = e->bytes.len + sdk_codec_publish_overhead(e->bytes.len);
             if (c->body.len + need > limit ||
@@ -383,13 +410,18 @@ static void send_queued(joinery_client_t *c, int64_t now)
             confirm_final(c, id, JOINERY_REJECTED, why, 0, NULL);
             continue;
         }
-        if (send_raw(c, "PUBLISH", c->body.data, c->body.len) != 0) {
+        uint64_t request = c->last_request + 1;
+        if (put_request_id(&c->body, request) != 0 ||
+            send_raw(c, "PUBLISH", c->body.data, c->body.len) != 0) {
             return; /* queue full or socket gone: try again on the next wake */
         }
+        c->last_request = request;
         /* The held ones left QUEUED during the walk: the batch is its first n entries. */
         for (size_t i = 0; i < n; i++) {
             id = sdk_outbox_first(c->outbox, SDK_OUTBOX_QUEUED);
-            sdk_outbox_get(c->outbox, id)->due_ms = now;
+            sdk_outbox_entry_t *e = sdk_outbox_get(c->outbox, id);
+            e->due_ms = now;
+            e->request = request;
             sdk_outbox_move(c->outbox, id, SDK_OUTBOX_INFLIGHT);
         }
     }
@@ -548,10 +580,76 @@ static void handle_deliver(joinery_client_t *c, const Joinery__V1__Deliver *m)
     }
 }
 
+/* The hub refused the PUBLISH with this request_id, and none of its events was accepted if
+ * the hub kept to the protocol (an envelope that does not parse is refused by itself, though,
+ * the rest taken). So an event that went alone is refused for good; events that went together
+ * go again one per PUBLISH, where the hub's answer to each is its own: a repeat of one it took
+ * is answered DUPLICATE. Events of other PUBLISHes are not touched. */
+static void publish_refused(joinery_client_t *c, const Joinery__V1__Error *m)
+{
+    size_t n = 0;
+    uint32_t only = SDK_OUTBOX_NONE;
+    for (uint32_t id = sdk_outbox_first(c->outbox, SDK_OUTBOX_INFLIGHT); id != SDK_OUTBOX_NONE;
+         id = sdk_outbox_get(c->outbox, id)->next) {
+        if (sdk_outbox_get(c->outbox, id)->request == m->request_id) {
+            n++;
+            only = id;
+        }
+    }
+    if (n == 1) {
+        char why[600];
+        snprintf(why, sizeof why, "hub refused the PUBLISH holding it: %s (error %d)",
+                 m->reason[0] ? m->reason : "no reason given", (int)m->code);
+        confirm_final(c, only, JOINERY_REJECTED, why, 0, NULL);
+        return;
+    }
+    uint32_t id = sdk_outbox_first(c->outbox, SDK_OUTBOX_INFLIGHT);
+    while (id != SDK_OUTBOX_NONE) {
+        sdk_outbox_entry_t *e = sdk_outbox_get(c->outbox, id);
+        uint32_t next = e->next;
+        if (e->request == m->request_id) {
+            e->request = REQUEST_ALONE;
+            sdk_outbox_resend(c->outbox, id); /* keeps its record's order */
+        }
+        id = next;
+    }
+}
+
+static sub_t *sub_by_request(joinery_client_t *c, uint64_t request)
+{
+    for (size_t i = 0; i < c->nsubs; i++) {
+        if (!c->subs[i].dead && c->subs[i].request == request) {
+            return &c->subs[i];
+        }
+    }
+    return NULL;
+}
+
+/* The hub refused a SUBSCRIBE: the one its request_id names (a hub older than request_id
+ * names none: then the one joinery_subscribe waits for). Refused while joinery_subscribe
+ * waits, that call fails; refused on re-subscribing after a reconnect, it is the operator's
+ * to fix, and joinery_poll says so. */
+static void subscribe_refused(joinery_client_t *c, const Joinery__V1__Error *m)
+{
+    sub_t *s = m->request_id ? sub_by_request(c, m->request_id) : NULL;
+    for (size_t i = 0; s == NULL && m->request_id == 0 && i < c->nsubs; i++) {
+        if (c->subs[i].awaiting) {
+            s = &c->subs[i];
+        }
+    }
+    if (s != NULL && s->awaiting) {
+        s->refused = 1;
+        return;
+    }
+    c->refused = 1;
+}
+
 static void handle_error(joinery_client_t *c, const Joinery__V1__Error *m, int64_t now)
 {
-    seterr(c, "hub refused %s: %s (error %d)", m->command[0] ? m->command : "a command",
-           m->reason[0] ? m->reason : "no reason given", (int)m->code);
+    const char *sub = m->subscription != NULL ? m->subscription : "";
+    seterr(c, "hub refused %s%s%s: %s (error %d)", m->command[0] ? m->command : "a command",
+           sub[0] ? " of subscription " : "", sub, m->reason[0] ? m->reason : "no reason given",
+           (int)m->code);
     if (m->code == JOINERY__V1__ERROR_CODE__ERROR_NO_SESSION) {
         session_lost(c, now);
         return;
@@ -563,16 +661,12 @@ static void handle_error(joinery_client_t *c, const Joinery__V1__Error *m, int64
         session_lost(c, now);
         return;
     }
+    if (strcmp(m->command, "PUBLISH") == 0 && m->request_id != 0) {
+        publish_refused(c, m);
+        return;
+    }
     if (strcmp(m->command, "SUBSCRIBE") == 0) {
-        /* Error carries no subscription name: blame the one joinery_subscribe waits for; a
-         * refusal while re-subscribing after a reconnect is the operator's to fix. */
-        for (size_t i = 0; i < c->nsubs; i++) {
-            if (c->subs[i].awaiting) {
-                c->subs[i].refused = 1;
-                return;
-            }
-        }
-        c->refused = 1;
+        subscribe_refused(c, m);
         return;
     }
     if (strcmp(m->command, "STATUS") == 0 && c->status_wanted) {
@@ -1149,10 +1243,12 @@ static int enqueue(joinery_client_t *c, const joinery_event_t *ev, joinery_confi
         return -1;
     }
     uint64_t record = sdk_outbox_record(ev->source_record_id, ev->master_id);
-    if (sdk_outbox_add(c->outbox, event_id, c->enc.data, c->enc.len, record, cb, ud, c->err,
-                       sizeof c->err) == SDK_OUTBOX_NONE) {
+    uint32_t id = sdk_outbox_add(c->outbox, event_id, c->enc.data, c->enc.len, record, cb, ud,
+                                 c->err, sizeof c->err);
+    if (id == SDK_OUTBOX_NONE) {
         return -1;
     }
+    sdk_outbox_get(c->outbox, id)->request = 0; /* a reused slot's is its last event's */
     return 0;
 }
 
@@ -1321,14 +1417,27 @@ int joinery_subscribe_with(joinery_client_t *c, const joinery_subscription_t *op
     }
     s->awaiting = 1;
     send_subscribe(c, s);
-    wait_until(c, SUBSCRIBE_WAIT_MS, sub_answered, &index);
+    /* A refusal of another request (a re-SUBSCRIBE after a reconnect) ends wait_until early; it
+     * is not this subscription's, so wait on, and leave it for joinery_poll to report. */
+    int64_t deadline = sdk_now_ms() + SUBSCRIBE_WAIT_MS;
+    int64_t left = SUBSCRIBE_WAIT_MS;
+    int other_refused = 0;
+    while (wait_until(c, (int)left, sub_answered, &index) != 0 && c->refused &&
+           !c->subs[index].refused) {
+        other_refused = 1;
+        left = deadline - sdk_now_ms();
+        if (left <= 0) {
+            break;
+        }
+    }
     s = &c->subs[index]; /* handlers run while waiting may have grown the array */
     s->awaiting = 0;
     if (s->refused) {
         s->dead = 1; /* the message is already set from the hub's ERROR */
         return -1;
     }
-    c->refused = 0;
+    /* Also set when the other refusal came with our answer, in the same wait. */
+    c->refused |= other_refused;
     return 0;
 }
 

@@ -39,6 +39,7 @@ typedef struct {
     void *ud;
     int64_t due_ms;    /* INFLIGHT: when sent; WAITING: when to resend */
     unsigned attempts; /* RETRY answers so far: drives the backoff */
+    uint64_t request;  /* the client's (sdk_client.c): the PUBLISH it went in, or to go alone */
     /* private to the outbox: */
     uint64_t hash;
     int state; /* sdk_outbox_state_t, or -1 while free */

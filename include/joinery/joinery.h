@@ -116,7 +116,10 @@ typedef struct {
 typedef enum {
     JOINERY_OK = 0,         /* durably journaled (or routed, for transient types) */
     JOINERY_DUPLICATE = 1,  /* journaled before under this event_id; seq is the original: success */
-    JOINERY_REJECTED = 2,   /* refused for good; reason says why. Do not resend unchanged */
+    JOINERY_REJECTED = 2,   /* refused for good; reason says why (also when the hub refused, with
+                             * an ERROR, the PUBLISH that carried the event by itself: the SDK
+                             * names each request, so an ERROR fails only the events of the
+                             * request it names). Do not resend unchanged */
     JOINERY_UNCONFIRMED = 3 /* no answer: the client was closed first (async) or the wait timed
                              * out (joinery_publish). The event may or may not be journaled;
                              * publish it again with the same event_id */
@@ -215,8 +218,9 @@ int joinery_subscribe_with(joinery_client_t *c, const joinery_subscription_t *s)
 /* Does the client's work - reads from the hub, calls handlers and confirmation callbacks, sends
  * batched events and acknowledgements, heartbeats, reconnects - waiting up to timeout_ms (-1:
  * no limit) for the hub to say something. Returns the number of hub messages handled (0 on
- * timeout or when a signal interrupted the wait), or -1 when the hub refused this adapter
- * (joinery_last_error says why; the client keeps trying, so you may poll on or give up). */
+ * timeout or when a signal interrupted the wait), or -1 when the hub refused this adapter, or
+ * one of its subscriptions when subscribing again after a reconnect (joinery_last_error says
+ * why and names the subscription; the client keeps trying, so you may poll on or give up). */
 int joinery_poll(joinery_client_t *c, int timeout_ms);
 
 /* A file descriptor for another event loop (ZeroMQ's ZMQ_FD: edge-triggered, may be readable
