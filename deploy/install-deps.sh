@@ -14,6 +14,7 @@ packages=(
     libcmocka-dev                           # unit tests
     python3 python3-zmq python3-protobuf protobuf-compiler  # e2e wire-protocol tests
     clang-format cppcheck
+    clang libclang-rt-14-dev                # libFuzzer harnesses (tests/fuzz)
 )
 
 sudo=()

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# run.sh BUILD_DIR [SECONDS] - builds the libFuzzer harnesses with clang
+# (-fsanitize=fuzzer,address,undefined) and runs each for SECONDS (default 10) over its seed
+# corpus: the HL7 samples in tests/data/hl7v2 (framed with MLLP for the framer) and every input
+# in regressions/, which are first replayed one by one: an input that once crashed must not crash
+# again. Exits 77 (skipped) without clang or libFuzzer (Debian: clang, libclang-rt-14-dev).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+build=${1:?usage: run.sh BUILD_DIR [SECONDS]}
+secs=${2:-10}
+cc=$(command -v clang || command -v clang-14 || true)
+if [[ -z $cc ]]; then
+    echo "fuzz: no clang; skipped" >&2
+    exit 77
+fi
+work=$(mktemp -d /tmp/joinery-fuzz.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+if ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){(void)d;(void)n;return 0;}' \
+    >"$work/probe.c" || ! "$cc" -fsanitize=fuzzer "$work/probe.c" -o "$work/probe" 2>/dev/null; then
+    echo "fuzz: $cc has no libFuzzer; skipped" >&2
+    exit 77
+fi
+gen=$build/gen
+if [[ ! -f $gen/joinery/v1/person.pb-c.c ]]; then
+    echo "fuzz: $gen has no generated protobuf code; build the project first" >&2
+    exit 1
+fi
+flags=(-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
+       -fno-sanitize-recover=undefined -I"$src/adapters" -I"$src/lib" -I"$gen")
+health=("$src"/adapters/health/{mllp,hl7,hl7_ack,hl7_map}.c)
+proto=("$gen"/joinery/v1/{person,health}.pb-c.c)
+"$cc" "${flags[@]}" "$here/fuzz_mllp.c" "$src/adapters/health/mllp.c" -o "$work/fuzz_mllp"
+"$cc" "${flags[@]}" "$here/fuzz_hl7.c" "${health[@]}" "$src"/lib/match/*.c "${proto[@]}" \
+    $(pkg-config --cflags --libs libprotobuf-c) -lm -o "$work/fuzz_hl7"
+
+# Seeds: the samples as they are for the parser; framed, several to an input, for the framer
+# (its first byte chooses the frame limit and the read size).
+mkdir -p "$work/seed_hl7" "$work/seed_mllp" "$work/new_hl7" "$work/new_mllp"
+cp "$src"/tests/data/hl7v2/*.hl7 "$work/seed_hl7/"
+i=0
+for f in "$src"/tests/data/hl7v2/*.hl7; do
+    { printf "$(printf '\\x%02x' $(( (i * 37) % 256 )))"; printf 'junk\x0b'; cat "$f"; printf '\x1c\r\x0b'; \
+      head -c 200 "$f"; printf '\x1c'; } >"$work/seed_mllp/$i"
+    i=$((i + 1))
+done
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+for h in mllp hl7; do
+    reg=("$here"/regressions/"$h"-*)
+    if [[ -e ${reg[0]} ]]; then
+        echo "fuzz: replaying ${#reg[@]} $h regression inputs"
+        "$work/fuzz_$h" "${reg[@]}" >"$work/$h-regress.log" 2>&1 || {
+            cat "$work/$h-regress.log" >&2
+            echo "fuzz: a $h regression input fails again" >&2
+            exit 1
+        }
+    fi
+    echo "fuzz: $h for ${secs}s"
+    if ! "$work/fuzz_$h" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=1024 \
+        -artifact_prefix="$work/crash-$h-" -print_final_stats=1 \
+        "$work/new_$h" "$work/seed_$h" >"$work/$h.log" 2>&1; then
+        tail -60 "$work/$h.log" >&2
+        mkdir -p "$build/fuzz-crashes"
+        cp "$work"/crash-"$h"-* "$build/fuzz-crashes/" 2>/dev/null || true
+        echo "fuzz: $h found a crash; the input is in $build/fuzz-crashes (add it to" \
+            "tests/fuzz/regressions/$h-NAME)" >&2
+        exit 1
+    fi
+    grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$work/$h.log" || true
+done
+echo "fuzz: no crash"
