@@ -460,12 +460,17 @@ static int boot(core_t *c, const char *conninfo, char *err, size_t errlen)
         goto out;
     uint64_t from = c->head_seq;
     for (size_t i = 0; i < nrows; i++) {
-        if (!deliver_sub_restore(c, rows[i].adapter, rows[i].name, rows[i].patterns,
-                                 rows[i].npatterns, rows[i].acked_seq))
+        sub_t *s = deliver_sub_restore(c, rows[i].adapter, rows[i].name, rows[i].patterns,
+                                       rows[i].npatterns, rows[i].acked_seq);
+        if (!s || deliver_sub_restore_attempts(s, rows[i].attempts, rows[i].nattempts) < 0) {
+            snprintf(err, errlen, "out of memory restoring subscription %s/%s", rows[i].adapter,
+                     rows[i].name);
             goto out;
+        }
         if (rows[i].acked_seq < from)
             from = rows[i].acked_seq;
     }
+    window_set_max_bytes(c->window, c->cfg->window_bytes);
     uint64_t keep = c->cfg->window_events;
     if (c->head_seq > keep && from < c->head_seq - keep)
         from = c->head_seq - keep;
