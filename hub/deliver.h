@@ -25,7 +25,7 @@ struct sub {
     char **patterns;
     size_t npatterns;
     bool patterns_saved; /* the subscription row holds these patterns */
-    int32_t session; /* -1 when no adapter is attached */
+    int32_t session;     /* -1 when no adapter is attached */
     int64_t credit;
     uint64_t scan_seq;        /* next journal seq to consider */
     uint64_t persisted_floor; /* acked floor last committed */

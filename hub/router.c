@@ -21,6 +21,9 @@
 #include "session.h"
 
 #include <joinery/v1/protocol.pb-c.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -449,6 +452,15 @@ static int open_signals(core_t *c)
  * subscriptions and their cursors, the recent window and dedup keys. */
 static int boot(core_t *c, const char *conninfo, char *err, size_t errlen)
 {
+#ifdef __GLIBC__
+    /* Large blocks (events of hundreds of KB, the window's batches, bodies of
+     * refused messages) get their own mappings, given back to the system
+     * when freed. glibc's default raises this threshold after the first such
+     * block is freed, and from then on they come from the heaps of three
+     * threads, where freed memory mostly stays in the process: the window
+     * would move on, and the hub would not shrink. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
     PGconn *conn = store_connect(conninfo, 60000, err, errlen);
     if (!conn)
         return -1;
