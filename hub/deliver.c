@@ -15,11 +15,20 @@
 #define DELIVER_MAX_PER_MSG 512
 #define DELIVER_MAX_BYTES (512 * 1024)
 #define SCAN_BUDGET 65536 /* journal entries one pump may pass over */
+/* A first delivery is written to delivery_attempt only once it has been in
+ * flight this long: most are settled sooner, and writing a row for each would
+ * double the store's work for nothing. Later deliveries (rare) are written at
+ * the next cursor flush. The price: a first delivery made less than about
+ * this long (plus one flush) before the hub dies is not counted. */
+#define SAVE_FIRST_AFTER_US 200000
 
 typedef struct dlv {
     uint64_t seq, entity;
     uint32_t attempts;
+    uint32_t saved;  /* attempts known committed to delivery_attempt */
+    uint32_t queued; /* attempts last added to a batch for it */
     int64_t due_us;
+    int64_t sent_us; /* last delivery */
     jbatch_t *batch; /* reference held while in flight */
     jentry_t *e;
     struct dlv *next; /* retry list or free list */
@@ -122,26 +131,45 @@ static int ready_push(sub_t *s, uint64_t seq)
     return 0;
 }
 
-/* ---- attempts across a lost session (sub.tries) ---- */
+/* ---- attempts across a lost session or a restart (sub.tries) ---- */
 
-/* SEQ was in flight, delivered ATTEMPTS times, when the subscription let go of it. */
-static void tries_keep(sub_t *s, uint64_t seq, uint32_t attempts)
+/* A count in sub.tries, with whether it is committed (saved) or on its way
+ * (queued) to delivery_attempt, packed into the map's value (never 0: a
+ * count is at least 1). */
+typedef struct {
+    uint32_t attempts;
+    bool saved, queued;
+} try_t;
+
+static void *try_pack(try_t t)
 {
-    if (!attempts)
+    return (void *)(((uintptr_t)t.attempts << 2) | (t.saved ? 2u : 0u) | (t.queued ? 1u : 0u));
+}
+
+static try_t try_unpack(const void *v)
+{
+    uintptr_t u = (uintptr_t)v;
+    return (try_t){(uint32_t)(u >> 2), (u & 2u) != 0, (u & 1u) != 0};
+}
+
+/* SEQ was delivered T.attempts times when the subscription let go of it (or
+ * before the hub restarted). */
+static void tries_keep(sub_t *s, uint64_t seq, try_t t)
+{
+    if (!t.attempts || t.attempts > (UINT32_MAX >> 2))
         return;
-    if ((!s->tries && !(s->tries = hmap_new(64))) ||
-        hmap_put(s->tries, seq, (void *)(uintptr_t)attempts) < 0)
+    if ((!s->tries && !(s->tries = hmap_new(64))) || hmap_put(s->tries, seq, try_pack(t)) < 0)
         log_warn("deliver", "out of memory: the attempts of seq %llu for %s/%s start again",
                  (unsigned long long)seq, s->adapter, s->name);
 }
 
 /* How many times SEQ was delivered before the subscription last let go of it
  * (0: never); forgets it, since the delivery record counts on from there. */
-static uint32_t tries_take(sub_t *s, uint64_t seq)
+static try_t tries_take(sub_t *s, uint64_t seq)
 {
     if (!s->tries || !hmap_count(s->tries))
-        return 0;
-    return (uint32_t)(uintptr_t)hmap_del(s->tries, seq);
+        return (try_t){0, false, false};
+    return try_unpack(hmap_del(s->tries, seq));
 }
 
 /* Forgets the counts of events at or below FLOOR: they are settled. Only an
@@ -267,6 +295,7 @@ sub_t *deliver_sub_restore(core_t *c, const char *adapter, const char *name, cha
     s->is_operator = a && a->is_operator;
     s->scan_seq = acked_seq + 1;
     s->persisted_floor = s->queued_floor = acked_seq;
+    s->patterns_saved = true; /* open_sub says otherwise for a new one */
     if (!s->adapter || !s->name || !s->patterns || !s->inflight || !s->busy) {
         sub_free(s);
         return NULL;
@@ -337,7 +366,9 @@ void deliver_detach(core_t *c, sub_t *s)
     void *val;
     while (hmap_next(s->inflight, &pos, &key, &val)) {
         dlv_t *d = val;
-        tries_keep(s, d->seq, d->attempts); /* its next delivery counts on */
+        /* its next delivery counts on */
+        tries_keep(s, d->seq,
+                   (try_t){d->attempts, d->saved >= d->attempts, d->queued >= d->attempts});
         dlv_put(c, d);
     }
     hmap_clear(s->inflight);
@@ -366,6 +397,9 @@ static void request_fetch(core_t *c, sub_t *s, uint64_t from)
         return;
     b->fetch_from = from;
     b->fetch_limit = 4096;
+    /* A read is held while the subscription works through it: a part of
+     * what the window may hold, not 4096 events of any size. */
+    b->fetch_max_bytes = c->cfg->window_bytes ? c->cfg->window_bytes / 8 + 1 : 0;
     b->fetch_owner = s->id;
     if (store_submit(c->store, b) < 0) {
         jbatch_release(&b);
@@ -440,6 +474,7 @@ static void send_dlv(out_t *o, dlv_t *d)
 {
     d->due_us = 0; /* in flight, not waiting for a retry */
     d->attempts++;
+    d->sent_us = o->c->now_us;
     o->s->credit--;
     o->s->delivered++;
     out_add(o, d->seq, d->attempts, jentry_envelope(d->batch, d->e), d->e->env_len, false);
@@ -462,7 +497,10 @@ static int start_dlv(out_t *o, uint64_t seq, jbatch_t *b, jentry_t *e)
     d->batch = b;
     b->refs++;
     d->e = e;
-    d->attempts = tries_take(o->s, seq);
+    try_t t = tries_take(o->s, seq);
+    d->attempts = t.attempts;
+    d->saved = t.saved ? t.attempts : 0;
+    d->queued = t.queued ? t.attempts : 0;
     if (d->attempts && d->attempts >= o->c->cfg->max_attempts) {
         char why[192];
         snprintf(why, sizeof why,
@@ -474,7 +512,7 @@ static int start_dlv(out_t *o, uint64_t seq, jbatch_t *b, jentry_t *e)
         return 0;
     }
     if (hmap_put(o->s->inflight, seq, d) < 0) {
-        tries_keep(o->s, seq, d->attempts);
+        tries_keep(o->s, seq, t);
         dlv_put(o->c, d);
         return -1;
     }
@@ -837,6 +875,7 @@ static sub_t *open_sub(core_t *c, session_t *sess, const Joinery__V1__Subscribe 
                                 start);
         if (!s)
             return NULL;
+        s->patterns_saved = false;
         jbatch_add_cursor(c->pending, s->adapter, s->name, start, s->patterns, s->npatterns);
         log_info("deliver", "new subscription %s/%s from seq %llu", s->adapter, s->name,
                  (unsigned long long)start + 1);
@@ -849,6 +888,7 @@ static sub_t *open_sub(core_t *c, session_t *sess, const Joinery__V1__Subscribe 
         free_patterns(s->patterns, s->npatterns);
         s->patterns = np;
         s->npatterns = m->n_patterns;
+        s->patterns_saved = false;
         jbatch_add_cursor(c->pending, s->adapter, s->name, s->persisted_floor, s->patterns,
                           s->npatterns);
     }
@@ -868,6 +908,11 @@ void deliver_subscribe(core_t *c, session_t *sess, const uint8_t *body, size_t l
         core_send_error(c, sess->rid, sess->rid_len, 7, "SUBSCRIBE",
                         "subscription name '%.64s' is invalid: 1-64 of a-z 0-9 _ - .",
                         m->subscription);
+    } else if (m->n_patterns > DELIVER_MAX_PATTERNS) {
+        core_send_error(c, sess->rid, sess->rid_len, 7, "SUBSCRIBE",
+                        "SUBSCRIBE names %zu patterns: at most %d patterns of at most 128 "
+                        "characters each",
+                        m->n_patterns, DELIVER_MAX_PATTERNS);
     } else if (check_patterns(sess->adapter, m, why, sizeof why)) {
         core_send_error(c, sess->rid, sess->rid_len, 5, "SUBSCRIBE", "%s", why);
     } else {
@@ -899,26 +944,121 @@ void deliver_subscribe(core_t *c, session_t *sess, const uint8_t *body, size_t l
 
 /* ---- cursors and reads ---- */
 
+/* Counts in flight not yet in delivery_attempt go into the pending batch,
+ * with the cursor. RESEND: nothing is away, so a count queued before and not
+ * marked saved was in a batch that failed. */
+static void queue_inflight_attempts(core_t *c, sub_t *s, bool resend)
+{
+    size_t pos = 0;
+    uint64_t key;
+    void *val;
+    while (hmap_next(s->inflight, &pos, &key, &val)) {
+        dlv_t *d = val;
+        if (d->attempts <= d->saved || (d->attempts <= d->queued && !resend))
+            continue;
+        if (d->attempts == 1 && !c->stopping && c->now_us - d->sent_us < SAVE_FIRST_AFTER_US)
+            continue;
+        if (jbatch_add_attempt(c->pending, s->adapter, s->name, d->seq, d->attempts) == 0)
+            d->queued = d->attempts;
+    }
+}
+
+/* The same for the counts of events let go of (sub.tries). The map cannot
+ * change while it is walked, so the seqs are gathered first; this runs only
+ * while a subscription holds counts not yet saved. */
+static void queue_kept_attempts(core_t *c, sub_t *s, bool resend)
+{
+    size_t pos = 0, n = 0;
+    uint64_t key;
+    void *val;
+    while (hmap_next(s->tries, &pos, &key, &val)) {
+        try_t t = try_unpack(val);
+        n += !t.saved && (!t.queued || resend);
+    }
+    uint64_t *todo = n ? malloc(n * sizeof *todo) : NULL;
+    if (!todo)
+        return; /* nothing to do, or out of memory: the next flush tries again */
+    size_t got = 0;
+    pos = 0;
+    while (got < n && hmap_next(s->tries, &pos, &key, &val)) {
+        try_t t = try_unpack(val);
+        if (!t.saved && (!t.queued || resend))
+            todo[got++] = key;
+    }
+    for (size_t i = 0; i < got; i++) {
+        try_t t = try_unpack(hmap_get(s->tries, todo[i]));
+        if (jbatch_add_attempt(c->pending, s->adapter, s->name, todo[i], t.attempts) < 0)
+            break;
+        t.queued = true;
+        hmap_put(s->tries, todo[i], try_pack(t)); /* replaces: the map does not grow */
+    }
+    free(todo);
+}
+
 void deliver_queue_cursors(core_t *c)
 {
+    bool resend = !c->inflight.away;
     for (size_t i = 0; i < c->nsubs; i++) {
         sub_t *s = c->subs[i];
         uint64_t f = deliver_floor(s);
-        if (f > s->queued_floor || (f > s->persisted_floor && !c->inflight.away)) {
+        if (!s->patterns_saved && resend)
+            jbatch_add_cursor(c->pending, s->adapter, s->name, s->persisted_floor, s->patterns,
+                              s->npatterns); /* the batch that created it failed */
+        if (f > s->queued_floor || (f > s->persisted_floor && resend)) {
             if (jbatch_add_cursor(c->pending, s->adapter, s->name, f, NULL, 0) == 0)
                 s->queued_floor = f;
         }
         tries_prune(s, f);
+        queue_inflight_attempts(c, s, resend);
+        if (s->tries && hmap_count(s->tries))
+            queue_kept_attempts(c, s, resend);
+    }
+}
+
+/* The counts of CUR are in delivery_attempt now. */
+static void attempts_committed(sub_t *s, const jcursor_t *cur)
+{
+    for (size_t i = 0; i < cur->nattempts; i++) {
+        const jattempt_t *a = &cur->attempts[i];
+        dlv_t *d = hmap_get(s->inflight, a->seq);
+        if (d && d->saved < a->attempts)
+            d->saved = a->attempts;
+        void *v = !d && s->tries ? hmap_get(s->tries, a->seq) : NULL;
+        if (v) {
+            try_t t = try_unpack(v);
+            if (t.attempts <= a->attempts && !t.saved) {
+                t.saved = true;
+                hmap_put(s->tries, a->seq, try_pack(t));
+            }
+        }
     }
 }
 
 void deliver_cursors_committed(core_t *c, const jbatch_t *b)
 {
     for (size_t i = 0; i < b->ncursors; i++) {
-        sub_t *s = deliver_sub_find(c, b->cursors[i].adapter, b->cursors[i].subscription);
-        if (s && b->cursors[i].acked_seq > s->persisted_floor)
-            s->persisted_floor = b->cursors[i].acked_seq;
+        const jcursor_t *cur = &b->cursors[i];
+        sub_t *s = deliver_sub_find(c, cur->adapter, cur->subscription);
+        if (!s)
+            continue;
+        if (cur->acked_seq > s->persisted_floor)
+            s->persisted_floor = cur->acked_seq;
+        if (cur->patterns && same_patterns(s, cur->patterns, cur->npatterns))
+            s->patterns_saved = true;
+        attempts_committed(s, cur);
     }
+}
+
+int deliver_sub_restore_attempts(sub_t *s, const jattempt_t *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].seq <= s->persisted_floor || !a[i].attempts)
+            continue; /* settled: the next cursor write deletes it */
+        if ((!s->tries && !(s->tries = hmap_new(64))) ||
+            hmap_put(s->tries, a[i].seq, try_pack((try_t){a[i].attempts, true, true})) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 void deliver_fetched(core_t *c, jbatch_t *b)

@@ -24,7 +24,8 @@ struct sub {
     bool is_operator;
     char **patterns;
     size_t npatterns;
-    int32_t session; /* -1 when no adapter is attached */
+    bool patterns_saved; /* the subscription row holds these patterns */
+    int32_t session;     /* -1 when no adapter is attached */
     int64_t credit;
     uint64_t scan_seq;        /* next journal seq to consider */
     uint64_t persisted_floor; /* acked floor last committed */
@@ -39,12 +40,14 @@ struct sub {
     pb_buf_t transient; /* a DELIVER of transient events, sent at the end of the turn */
     size_t ntransient;
     uint64_t delivered, acked, dead;
-    /* seq -> deliveries made (a count, not a pointer) of an event that was in
-     * flight unsettled when the subscription let go of it (its session ended,
-     * or a SUBSCRIBE started it afresh or took it over): its next delivery
+    /* seq -> deliveries made (a count and two flags packed into the value,
+     * not a pointer) of an event that was in flight unsettled when the
+     * subscription let go of it (its session ended, or a SUBSCRIBE started it
+     * afresh or took it over), or before the hub restarted: its next delivery
      * counts on from there, and max_attempts dead-letters it. Only events
      * above the acked floor, so at most what was in flight; NULL until
-     * needed. In memory only: a hub restart starts the count again. */
+     * needed. The counts are kept in delivery_attempt with the cursor (see
+     * deliver_queue_cursors) and read back at start-up. */
     hmap_t *tries;
     uint64_t tries_floor; /* entries at or below this have been pruned */
 };
@@ -53,6 +56,14 @@ sub_t *deliver_sub_find(core_t *c, const char *adapter, const char *name);
 /* A subscription known from the database at start-up. */
 sub_t *deliver_sub_restore(core_t *c, const char *adapter, const char *name, char *const *patterns,
                            size_t n, uint64_t acked_seq);
+/* Its delivery counts from delivery_attempt (store_subscriptions), read at
+ * start-up: the next delivery of each of those events counts on. 0, or -1
+ * out of memory. */
+int deliver_sub_restore_attempts(sub_t *s, const jattempt_t *a, size_t n);
+
+/* The most patterns one SUBSCRIBE may name; each is at most 128 characters
+ * (route_pattern_valid). Every event is matched against each of them. */
+#define DELIVER_MAX_PATTERNS 1024
 
 void deliver_subscribe(core_t *c, session_t *s, const uint8_t *body, size_t len);
 void deliver_ack(core_t *c, session_t *s, const uint8_t *body, size_t len);
@@ -74,7 +85,10 @@ void deliver_pump_all(core_t *c);
  * released: their envelopes are still in it. */
 void deliver_transients(core_t *c);
 void deliver_flush_transient(core_t *c);
-/* Queues changed acked floors into the pending batch. */
+/* Queues changed acked floors into the pending batch, with the delivery
+ * counts not yet kept (an unsettled event's, once it has been in flight for
+ * a while or been delivered more than once; all of them when the hub is
+ * stopping), and again what a failed batch held. */
 void deliver_queue_cursors(core_t *c);
 void deliver_cursors_committed(core_t *c, const jbatch_t *b);
 void deliver_fetched(core_t *c, jbatch_t *b);

@@ -22,6 +22,9 @@
 #include "session.h"
 
 #include <joinery/v1/protocol.pb-c.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -585,6 +588,15 @@ static int open_signals(core_t *c)
  * subscriptions and their cursors, the recent window and dedup keys. */
 static int boot(core_t *c, const char *conninfo, char *err, size_t errlen)
 {
+#ifdef __GLIBC__
+    /* Large blocks (events of hundreds of KB, the window's batches, bodies of
+     * refused messages) get their own mappings, given back to the system
+     * when freed. glibc's default raises this threshold after the first such
+     * block is freed, and from then on they come from the heaps of three
+     * threads, where freed memory mostly stays in the process: the window
+     * would move on, and the hub would not shrink. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
     PGconn *conn = store_connect(conninfo, 60000, err, errlen);
     if (!conn)
         return -1;
@@ -596,12 +608,17 @@ static int boot(core_t *c, const char *conninfo, char *err, size_t errlen)
         goto out;
     uint64_t from = c->head_seq;
     for (size_t i = 0; i < nrows; i++) {
-        if (!deliver_sub_restore(c, rows[i].adapter, rows[i].name, rows[i].patterns,
-                                 rows[i].npatterns, rows[i].acked_seq))
+        sub_t *s = deliver_sub_restore(c, rows[i].adapter, rows[i].name, rows[i].patterns,
+                                       rows[i].npatterns, rows[i].acked_seq);
+        if (!s || deliver_sub_restore_attempts(s, rows[i].attempts, rows[i].nattempts) < 0) {
+            snprintf(err, errlen, "out of memory restoring subscription %s/%s", rows[i].adapter,
+                     rows[i].name);
             goto out;
+        }
         if (rows[i].acked_seq < from)
             from = rows[i].acked_seq;
     }
+    window_set_max_bytes(c->window, c->cfg->window_bytes);
     uint64_t keep = c->cfg->window_events;
     if (c->head_seq > keep && from < c->head_seq - keep)
         from = c->head_seq - keep;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -426,6 +427,21 @@ static int parse_uint(const char *s, void *slot)
     return parse_positive(s, slot);
 }
 
+/* A byte count: a size_t, unlike the other numbers, since a window of more
+ * than 4 GiB is a reasonable thing to ask for. */
+static int parse_bytes(const char *s, void *slot)
+{
+    if (*s < '0' || *s > '9')
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v == 0 || v > SIZE_MAX / 2)
+        return -1;
+    *(size_t *)slot = (size_t)v;
+    return 0;
+}
+
 static int parse_flag(const char *s, void *slot)
 {
     return parse_bool(s, slot);
@@ -434,6 +450,8 @@ static int parse_flag(const char *s, void *slot)
 _Static_assert(UINT_MAX == 4294967295U, "the message below says the largest unsigned");
 static const parsed_t UINT_VALUE = {"a positive integer", parse_uint,
                                     "a positive integer (1 to 4294967295)"};
+static const parsed_t BYTES_VALUE = {"a number of bytes", parse_bytes,
+                                     "a positive number of bytes, e.g. 268435456 for 256 MiB"};
 static const parsed_t BOOL_VALUE = {"true or false", parse_flag, "true or false (or yes/no)"};
 
 int cfg_set_text(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
@@ -548,6 +566,7 @@ static const field_t delivery_fields[] = {
     {"retry_base_ms", cfg_set_parsed, offsetof(config_t, retry_base_ms), &UINT_VALUE},
     {"retry_max_ms", cfg_set_parsed, offsetof(config_t, retry_max_ms), &UINT_VALUE},
     {"window_events", cfg_set_parsed, offsetof(config_t, window_events), &UINT_VALUE},
+    {"window_bytes", cfg_set_parsed, offsetof(config_t, window_bytes), &BYTES_VALUE},
     {"default_credit", cfg_set_parsed, offsetof(config_t, default_credit), &UINT_VALUE},
     {"transient", set_patterns, offsetof(config_t, transient), NULL},
 };
@@ -911,6 +930,7 @@ static void set_defaults(config_t *cfg)
     cfg->retry_base_ms = 200;
     cfg->retry_max_ms = 30000;
     cfg->window_events = 262144;
+    cfg->window_bytes = (size_t)256 * 1024 * 1024;
     cfg->default_credit = 1000;
     cfg->admin_enabled = false;
     /* Enough of a refused message to see what it was (a whole envelope, as a rule), and per

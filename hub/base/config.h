@@ -109,6 +109,7 @@ typedef struct {
     unsigned retry_base_ms;     /* first retry delay, doubles each try; default 200 */
     unsigned retry_max_ms;      /* default 30000 */
     unsigned window_events;     /* journal entries kept in memory, default 262144 */
+    size_t window_bytes;        /* and at most these bytes of them, default 256 MiB */
     unsigned default_credit;    /* default 1000 */
     config_strings_t transient; /* event-type patterns routed but not journaled */
 

@@ -98,6 +98,7 @@ static void free_rows(jbatch_t *b)
         for (size_t j = 0; j < c->npatterns; j++)
             free(c->patterns[j]);
         free(c->patterns);
+        free(c->attempts);
     }
     free_text(b->sqltext);
     b->sqltext = NULL;
@@ -459,6 +460,26 @@ int jbatch_add_cursor(jbatch_t *b, const char *adapter, const char *subscription
     return 0;
 }
 
+int jbatch_add_attempt(jbatch_t *b, const char *adapter, const char *subscription, uint64_t seq,
+                       uint32_t attempts)
+{
+    jcursor_t *c = NULL;
+    for (size_t i = 0; i < b->ncursors && !c; i++)
+        if (strcmp(b->cursors[i].adapter, adapter) == 0 &&
+            strcmp(b->cursors[i].subscription, subscription) == 0)
+            c = &b->cursors[i];
+    if (!c) {
+        /* acked_seq 0: the row carries counts only, and moves no floor. */
+        if (jbatch_add_cursor(b, adapter, subscription, 0, NULL, 0) < 0)
+            return -1;
+        c = &b->cursors[b->ncursors - 1];
+    }
+    if (grow((void **)&c->attempts, &c->capattempts, c->nattempts, sizeof *c->attempts) < 0)
+        return -1;
+    c->attempts[c->nattempts++] = (jattempt_t){seq, attempts};
+    return 0;
+}
+
 int jbatch_take_dead(jbatch_t *to, jbatch_t *from)
 {
     for (size_t i = 0; i < from->ndead; i++) {
@@ -514,6 +535,7 @@ struct window {
     jbatch_t **ring;
     size_t head, count, cap;
     size_t events, max_events;
+    size_t bytes, max_bytes; /* max_bytes 0: no byte bound */
 };
 
 window_t *window_new(size_t max_events)
@@ -531,6 +553,38 @@ window_t *window_new(size_t max_events)
     return w;
 }
 
+void window_set_max_bytes(window_t *w, size_t max_bytes)
+{
+    w->max_bytes = max_bytes;
+}
+
+size_t jbatch_bytes(const jbatch_t *b)
+{
+    return b->cap * sizeof *b->e + b->data.cap;
+}
+
+/* A batch grew by doubling while it was filled; in the window it never grows
+ * again, so the slack (up to half of each buffer) would be memory held for
+ * nothing until the batch leaves the window. A failed shrink keeps the
+ * bigger buffer, which is still correct. */
+static void shrink_to_fit(jbatch_t *b)
+{
+    if (b->n && b->cap > b->n) {
+        jentry_t *e = realloc(b->e, b->n * sizeof *e);
+        if (e) {
+            b->e = e;
+            b->cap = b->n;
+        }
+    }
+    if (b->data.len && b->data.cap > b->data.len) {
+        uint8_t *d = realloc(b->data.data, b->data.len);
+        if (d) {
+            b->data.data = d;
+            b->data.cap = b->data.len;
+        }
+    }
+}
+
 static jbatch_t *ring_at(const window_t *w, size_t i)
 {
     return w->ring[(w->head + i) & (w->cap - 1)];
@@ -543,6 +597,7 @@ static void evict_oldest(window_t *w)
     w->head = (w->head + 1) & (w->cap - 1);
     w->count--;
     w->events -= b->n;
+    w->bytes -= jbatch_bytes(b);
     jbatch_release(&b);
 }
 
@@ -556,6 +611,11 @@ void window_destroy(window_t **wp)
     free(w->ring);
     free(w);
     *wp = NULL;
+}
+
+static bool over_bounds(const window_t *w)
+{
+    return w->events > w->max_events || (w->max_bytes && w->bytes > w->max_bytes);
 }
 
 int window_push(window_t *w, jbatch_t *b)
@@ -572,11 +632,13 @@ int window_push(window_t *w, jbatch_t *b)
         w->head = 0;
         w->cap = ncap;
     }
+    shrink_to_fit(b);
     b->refs++;
     w->ring[(w->head + w->count) & (w->cap - 1)] = b;
     w->count++;
     w->events += b->n;
-    while (w->count > 1 && w->events > w->max_events)
+    w->bytes += jbatch_bytes(b);
+    while (w->count > 1 && over_bounds(w))
         evict_oldest(w);
     return 0;
 }
@@ -597,6 +659,16 @@ uint64_t window_last(const window_t *w)
 size_t window_events(const window_t *w)
 {
     return w->events;
+}
+
+size_t window_bytes(const window_t *w)
+{
+    return w->bytes;
+}
+
+size_t window_max_bytes(const window_t *w)
+{
+    return w->max_bytes;
 }
 
 jentry_t *window_find(const window_t *w, uint64_t seq, jbatch_t **batch)

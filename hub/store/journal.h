@@ -90,11 +90,22 @@ typedef struct jtext {
     max_align_t data[]; /* cap bytes */
 } jtext_t;
 
+/* An event delivered ATTEMPTS times to a subscription and not settled yet. */
+typedef struct {
+    uint64_t seq;
+    uint32_t attempts;
+} jattempt_t;
+
 typedef struct {
     char *adapter, *subscription;
     uint64_t acked_seq;
     char **patterns; /* non-NULL: create or replace the subscription's patterns */
     size_t npatterns;
+    /* Delivery counts to keep with the cursor (delivery_attempt); the store
+     * also drops the counts at or below acked_seq. A seq may come twice: the
+     * larger count wins. */
+    jattempt_t *attempts;
+    size_t nattempts, capattempts;
 } jcursor_t;
 
 typedef enum { JB_COMMIT = 0, JB_FETCH = 1 } jbatch_kind_t;
@@ -127,6 +138,8 @@ typedef struct jbatch {
     /* FETCH: what to read, and for whom (core's subscription id). */
     uint64_t fetch_from;
     uint32_t fetch_limit;
+    size_t fetch_max_bytes; /* and at most about this many envelope bytes (0: no bound); the
+                               first entry is read whatever its size */
     uint64_t fetch_owner;
 
     /* References: the holder's (one, while the store has it), then the
@@ -197,6 +210,10 @@ int jbatch_add_dead(jbatch_t *b, const char *adapter, const char *subscription, 
                     const void *envelope, size_t envelope_len, int64_t at);
 int jbatch_add_cursor(jbatch_t *b, const char *adapter, const char *subscription,
                       uint64_t acked_seq, char *const *patterns, size_t npatterns);
+/* Adds a delivery count to the subscription's cursor row in B (one with
+ * acked_seq 0, which moves nothing, if the batch has none yet). */
+int jbatch_add_attempt(jbatch_t *b, const char *adapter, const char *subscription, uint64_t seq,
+                       uint32_t attempts);
 /* Moves dead letters from a failed batch into another, so none is lost. */
 int jbatch_take_dead(jbatch_t *to, jbatch_t *from);
 
@@ -205,8 +222,12 @@ typedef struct window window_t;
 
 window_t *window_new(size_t max_events);
 void window_destroy(window_t **w);
-/* Takes a reference to B (a committed batch with events); evicts the oldest
- * batches while more than max_events are held. */
+/* Bounds the window by the bytes its batches hold too (0: no byte bound).
+ * A batch is always kept while it is the only one. */
+void window_set_max_bytes(window_t *w, size_t max_bytes);
+/* Takes a reference to B (a committed batch with events), gives back the
+ * slack of its buffers, and evicts the oldest batches while more than
+ * max_events or max_bytes are held. */
 int window_push(window_t *w, jbatch_t *b);
 /* Lowest seq still held (0 if empty) and highest. */
 uint64_t window_first(const window_t *w);
@@ -215,6 +236,11 @@ uint64_t window_last(const window_t *w);
  * journaled). *batch is set to its batch. */
 jentry_t *window_find(const window_t *w, uint64_t seq, jbatch_t **batch);
 size_t window_events(const window_t *w);
+/* Bytes held by the window's batches (jbatch_bytes of each), and its bound. */
+size_t window_bytes(const window_t *w);
+size_t window_max_bytes(const window_t *w);
+/* The heap a batch's events hold: entries and data, by capacity. */
+size_t jbatch_bytes(const jbatch_t *b);
 
 /* Entry lookup within a fetched batch (catch-up reads). */
 jentry_t *jbatch_find(const jbatch_t *b, uint64_t seq);

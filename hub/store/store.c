@@ -741,58 +741,107 @@ static int write_dead(store_t *s, const jbatch_t *b, char *err, size_t errlen)
 }
 
 /* Patterns are validated to [a-z0-9_.*-] on the way in, so quoting each
- * element is enough to make a safe array literal. */
-static int pattern_array(const jcursor_t *c, char *out, size_t cap)
+ * element is enough to make a safe array literal. Any number of them: the
+ * SUBSCRIBE was answered before this commit, which must not fail for them. */
+static int pattern_array(const jcursor_t *c, pb_buf_t *out)
 {
-    size_t n = 0;
-    int w = snprintf(out, cap, "{");
-    n += (size_t)w;
-    for (size_t i = 0; i < c->npatterns && n < cap; i++) {
-        w = snprintf(out + n, cap - n, "%s\"%s\"", i ? "," : "", c->patterns[i]);
-        if (w < 0)
-            return -1;
-        n += (size_t)w;
-    }
-    if (n + 2 > cap)
+    out->len = 0;
+    if (pb_put_raw(out, "{", 1) < 0)
         return -1;
-    snprintf(out + n, cap - n, "}");
+    for (size_t i = 0; i < c->npatterns; i++) {
+        if ((i && pb_put_raw(out, ",", 1) < 0) || pb_put_raw(out, "\"", 1) < 0 ||
+            pb_put_raw(out, c->patterns[i], strlen(c->patterns[i])) < 0 ||
+            pb_put_raw(out, "\"", 1) < 0)
+            return -1;
+    }
+    return pb_put_raw(out, "}", 2); /* with the NUL */
+}
+
+/* The cursor's delivery counts as two array literals, seqs and counts, each
+ * NUL-terminated, one after the other in OUT; *COUNTS_AT is where the second
+ * starts. */
+static int attempt_arrays(const jcursor_t *c, pb_buf_t *out, size_t *counts_at)
+{
+    out->len = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass)
+            *counts_at = out->len;
+        if (pb_put_raw(out, "{", 1) < 0)
+            return -1;
+        for (size_t i = 0; i < c->nattempts; i++) {
+            char num[24];
+            int w = pass ? snprintf(num, sizeof num, "%s%u", i ? "," : "", c->attempts[i].attempts)
+                         : snprintf(num, sizeof num, "%s%llu", i ? "," : "",
+                                    (unsigned long long)c->attempts[i].seq);
+            if (w < 0 || pb_put_raw(out, num, (size_t)w) < 0)
+                return -1;
+        }
+        if (pb_put_raw(out, "}", 2) < 0)
+            return -1;
+    }
     return 0;
+}
+
+/* Both forms of a cursor row also delete the subscription's delivery counts
+ * at or below its acked floor (settled) and keep the counts it carries (the
+ * largest per seq), in the same statement: no round trip of their own. */
+#define CURSOR_ATTEMPTS_SQL                                                                        \
+    "WITH pruned AS (DELETE FROM delivery_attempt WHERE adapter = $1 AND subscription = $2 "       \
+    "AND seq <= $3), counted AS (INSERT INTO delivery_attempt (adapter, subscription, seq, "       \
+    "attempts) SELECT DISTINCT ON (t.seq) $1, $2, t.seq, t.n FROM unnest($4::bigint[], "           \
+    "$5::integer[]) AS t(seq, n) WHERE t.seq > $3 ORDER BY t.seq, t.n DESC "                       \
+    "ON CONFLICT (adapter, subscription, seq) DO UPDATE SET attempts = "                           \
+    "greatest(delivery_attempt.attempts, EXCLUDED.attempts)) "
+
+static int write_cursor(store_t *s, const jcursor_t *c, pb_buf_t *arr, pb_buf_t *att, char *err,
+                        size_t errlen)
+{
+    char seq[24];
+    size_t counts_at = 0;
+    snprintf(seq, sizeof seq, "%llu", (unsigned long long)c->acked_seq);
+    if (attempt_arrays(c, att, &counts_at) < 0 || (c->patterns && pattern_array(c, arr) < 0)) {
+        snprintf(err, errlen, "out of memory writing the cursor of subscription %s",
+                 c->subscription);
+        return -1;
+    }
+    const char *vals[6] = {c->adapter,
+                           c->subscription,
+                           seq,
+                           (const char *)att->data,
+                           (const char *)att->data + counts_at,
+                           c->patterns ? (const char *)arr->data : NULL};
+    /* A floor that came in the same batch as the patterns was merged into
+     * this row (jbatch_add_cursor): the upsert keeps the larger floor. */
+    PGresult *r =
+        c->patterns
+            ? PQexecParams(s->conn,
+                           CURSOR_ATTEMPTS_SQL
+                           "INSERT INTO subscription (adapter, name, patterns, acked_seq) "
+                           "VALUES ($1,$2,$6,$3) ON CONFLICT (adapter, name) DO UPDATE SET "
+                           "patterns = EXCLUDED.patterns, acked_seq = greatest("
+                           "subscription.acked_seq, EXCLUDED.acked_seq), updated_at = now()",
+                           6, NULL, vals, NULL, NULL, 0)
+            : PQexecParams(s->conn,
+                           CURSOR_ATTEMPTS_SQL
+                           "UPDATE subscription SET acked_seq = $3, updated_at = now() "
+                           "WHERE adapter = $1 AND name = $2 AND acked_seq < $3",
+                           5, NULL, vals, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok)
+        snprintf(err, errlen, "write subscription cursor: %s", PQerrorMessage(s->conn));
+    return ok ? 0 : -1;
 }
 
 static int write_cursors(store_t *s, const jbatch_t *b, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < b->ncursors; i++) {
-        const jcursor_t *c = &b->cursors[i];
-        char seq[24];
-        snprintf(seq, sizeof seq, "%llu", (unsigned long long)c->acked_seq);
-        PGresult *r;
-        if (c->patterns) {
-            char arr[4096];
-            if (pattern_array(c, arr, sizeof arr) < 0) {
-                snprintf(err, errlen, "subscription %s has too many patterns", c->subscription);
-                return -1;
-            }
-            const char *vals[4] = {c->adapter, c->subscription, arr, seq};
-            r = PQexecParams(s->conn,
-                             "INSERT INTO subscription (adapter, name, patterns, acked_seq) "
-                             "VALUES ($1,$2,$3,$4) ON CONFLICT (adapter, name) DO UPDATE SET "
-                             "patterns = EXCLUDED.patterns, updated_at = now()",
-                             4, NULL, vals, NULL, NULL, 0);
-        } else {
-            const char *vals[3] = {c->adapter, c->subscription, seq};
-            r = PQexecParams(s->conn,
-                             "UPDATE subscription SET acked_seq = $3, updated_at = now() "
-                             "WHERE adapter = $1 AND name = $2 AND acked_seq < $3",
-                             3, NULL, vals, NULL, NULL, 0);
-        }
-        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        PQclear(r);
-        if (!ok) {
-            snprintf(err, errlen, "write subscription cursor: %s", PQerrorMessage(s->conn));
-            return -1;
-        }
-    }
-    return 0;
+    pb_buf_t arr = {0}, att = {0};
+    int rc = 0;
+    for (size_t i = 0; i < b->ncursors && rc == 0; i++)
+        rc = write_cursor(s, &b->cursors[i], &arr, &att, err, errlen);
+    pb_buf_free(&arr);
+    pb_buf_free(&att);
+    return rc;
 }
 
 static size_t count_events(const jbatch_t *b)
@@ -900,15 +949,22 @@ static uint64_t be64_at(const char *p)
 
 int store_fetch(PGconn *c, jbatch_t *b, char *err, size_t errlen)
 {
-    char from[24], limit[16];
+    char from[24], limit[16], bytes[24];
     snprintf(from, sizeof from, "%llu", (unsigned long long)b->fetch_from);
     snprintf(limit, sizeof limit, "%u", b->fetch_limit ? b->fetch_limit : 4096);
-    const char *vals[2] = {from, limit};
+    snprintf(bytes, sizeof bytes, "%zu", b->fetch_max_bytes ? b->fetch_max_bytes : SIZE_MAX / 2);
+    const char *vals[3] = {from, limit, bytes};
+    /* Bounded in bytes as well as rows: 4096 events of 1 MiB would be 4 GiB in
+     * this result and again in the batch. octet_length of a stored envelope
+     * reads its size, not its bytes, so the rows left out are never read. */
     PGresult *r = PQexecParams(c,
                                "SELECT seq, type, source, event_id, entity_key, received_at, "
-                               "envelope, target FROM journal WHERE seq >= $1 ORDER BY seq "
-                               "LIMIT $2",
-                               2, NULL, vals, NULL, NULL, 1);
+                               "envelope, target FROM (SELECT j.*, sum(octet_length(envelope)) "
+                               "OVER (ORDER BY seq) AS upto FROM (SELECT seq, type, source, "
+                               "event_id, entity_key, received_at, envelope, target FROM journal "
+                               "WHERE seq >= $1 ORDER BY seq LIMIT $2) j) k "
+                               "WHERE upto - octet_length(envelope) < $3::bigint ORDER BY seq",
+                               3, NULL, vals, NULL, NULL, 1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(err, errlen, "read journal: %s", PQerrorMessage(c));
         PQclear(r);
@@ -1238,6 +1294,70 @@ static int split_array(const char *lit, char ***out, size_t *n)
     return 0;
 }
 
+/* The row of ADAPTER/NAME in ROWS (sorted by adapter, then name, byte-wise). */
+static store_sub_row_t *find_sub_row(store_sub_row_t *rows, size_t n, const char *adapter,
+                                     const char *name)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = strcmp(rows[mid].adapter, adapter);
+        if (cmp == 0)
+            cmp = strcmp(rows[mid].name, name);
+        if (cmp == 0)
+            return &rows[mid];
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static int add_sub_attempt(store_sub_row_t *row, uint64_t seq, uint32_t attempts)
+{
+    jattempt_t *a = realloc(row->attempts, (row->nattempts + 1) * sizeof *a);
+    if (!a)
+        return -1;
+    row->attempts = a;
+    a[row->nattempts++] = (jattempt_t){seq, attempts};
+    return 0;
+}
+
+/* Each subscription's delivery counts above its floor, into ROWS. At start-up
+ * only, and the table holds at most what was in flight. */
+static int load_attempts(PGconn *c, store_sub_row_t *rows, size_t n, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, "SELECT a.adapter, a.subscription, a.seq, a.attempts "
+                            "FROM delivery_attempt a JOIN subscription s ON s.adapter = a.adapter "
+                            "AND s.name = a.subscription WHERE a.seq > s.acked_seq");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "read delivery attempts: %s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        store_sub_row_t *row = find_sub_row(rows, n, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+        char *end;
+        unsigned long long seq = strtoull(PQgetvalue(r, i, 2), &end, 10);
+        unsigned long att = strtoul(PQgetvalue(r, i, 3), &end, 10);
+        if (row && att > 0 && att <= UINT32_MAX && add_sub_attempt(row, seq, (uint32_t)att) < 0) {
+            snprintf(err, errlen, "out of memory reading delivery attempts");
+            rc = -1;
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int sub_row_cmp(const void *a, const void *b)
+{
+    const store_sub_row_t *x = a, *y = b;
+    int cmp = strcmp(x->adapter, y->adapter);
+    return cmp ? cmp : strcmp(x->name, y->name);
+}
+
 int store_subscriptions(PGconn *c, store_sub_row_t **rows, size_t *n, char *err, size_t errlen)
 {
     PGresult *r = PQexec(c, "SELECT adapter, name, patterns, acked_seq FROM subscription "
@@ -1260,9 +1380,16 @@ int store_subscriptions(PGconn *c, store_sub_row_t **rows, size_t *n, char *err,
         row->name = strdup(PQgetvalue(r, i, 1));
         split_array(PQgetvalue(r, i, 2), &row->patterns, &row->npatterns);
         row->acked_seq = strtoull(PQgetvalue(r, i, 3), NULL, 10);
+        if (!row->adapter || !row->name || !row->patterns) {
+            snprintf(err, errlen, "out of memory reading subscriptions");
+            PQclear(r);
+            return -1;
+        }
     }
     PQclear(r);
-    return 0;
+    /* The database's collation orders the names; the search wants bytes. */
+    qsort(*rows, *n, sizeof **rows, sub_row_cmp);
+    return load_attempts(c, *rows, *n, err, errlen);
 }
 
 void store_sub_rows_free(store_sub_row_t *rows, size_t n)
@@ -1273,19 +1400,54 @@ void store_sub_rows_free(store_sub_row_t *rows, size_t n)
         for (size_t j = 0; j < rows[i].npatterns; j++)
             free(rows[i].patterns[j]);
         free(rows[i].patterns);
+        free(rows[i].attempts);
     }
     free(rows);
 }
 
+/* The first seq above AFTER from which the journal's newest entries fit in
+ * MAX_BYTES (at least the newest; 0: AFTER + 1): what is older would be evicted as soon as it was
+ * read, and reading it could take as long as the journal is big. */
+static int window_start(PGconn *c, uint64_t after, size_t max_bytes, uint64_t *start, char *err,
+                        size_t errlen)
+{
+    *start = after + 1;
+    if (!max_bytes)
+        return 0;
+    char from[24], bytes[24];
+    snprintf(from, sizeof from, "%llu", (unsigned long long)after);
+    snprintf(bytes, sizeof bytes, "%zu", max_bytes);
+    const char *vals[2] = {from, bytes};
+    PGresult *r = PQexecParams(c,
+                               "SELECT coalesce(min(seq) FILTER (WHERE upto <= $2::bigint), "
+                               "max(seq)) FROM (SELECT seq, sum(octet_length(envelope)) OVER "
+                               "(ORDER BY seq DESC) AS upto FROM journal WHERE seq > $1) t",
+                               2, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "size the journal window: %s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    if (!PQgetisnull(r, 0, 0))
+        *start = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
 int store_load_window(PGconn *c, uint64_t after, window_t *w, char *err, size_t errlen)
 {
-    uint64_t from = after + 1;
+    size_t max_bytes = window_max_bytes(w);
+    uint64_t from;
+    if (window_start(c, after, max_bytes, &from, err, errlen) < 0)
+        return -1;
     for (;;) {
         jbatch_t *b = jbatch_new(JB_FETCH);
         if (!b)
             return -1;
         b->fetch_from = from;
         b->fetch_limit = 8192;
+        /* Several reads per window, so that each batch is a small part of it. */
+        b->fetch_max_bytes = max_bytes ? max_bytes / 8 + 1 : 0;
         if (store_fetch(c, b, err, errlen) < 0) {
             jbatch_release(&b);
             return -1;
@@ -1296,7 +1458,7 @@ int store_load_window(PGconn *c, uint64_t after, window_t *w, char *err, size_t 
             window_push(w, b);
         }
         jbatch_release(&b);
-        if (got < 8192)
+        if (!got)
             return 0;
     }
 }

@@ -69,13 +69,16 @@ typedef struct {
     char **patterns;
     size_t npatterns;
     uint64_t acked_seq;
+    jattempt_t *attempts; /* delivery counts of unsettled events (delivery_attempt) */
+    size_t nattempts;
 } store_sub_row_t;
 
 /* Connects, retrying with backoff for up to WAIT_MS (the database may still be
  * starting). NULL with a message on failure. */
 PGconn *store_connect(const char *conninfo, int wait_ms, char *err, size_t errlen);
 int store_head(PGconn *c, uint64_t *head, char *err, size_t errlen);
-/* Every subscription; the caller frees with store_sub_rows_free. */
+/* Every subscription, with its delivery counts above its acked floor; the
+ * caller frees with store_sub_rows_free. */
 int store_subscriptions(PGconn *c, store_sub_row_t **rows, size_t *n, char *err, size_t errlen);
 void store_sub_rows_free(store_sub_row_t *rows, size_t n);
 /* Journal entries with seq > AFTER, in batches pushed to W. */
