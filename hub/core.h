@@ -178,6 +178,7 @@ typedef struct core {
     size_t request_sub_len;
     /* refused HELLOs logged, per Curve key's adapter; the last for no key */
     log_limit_t *hello_refusals;
+    log_limit_t zap_refusals; /* connections with keys no adapter has */
 
     /* scratch buffers reused for every message: out for outgoing bodies,
      * env for an envelope being built (it is copied into a batch) */

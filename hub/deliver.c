@@ -778,7 +778,17 @@ void deliver_nack(core_t *c, session_t *sess, const uint8_t *body, size_t len)
         return;
     }
     sub_t *s = session_sub(sess, m->subscription, strlen(m->subscription));
-    dlv_t *d = s ? hmap_get(s->inflight, m->seq) : NULL;
+    if (!s) {
+        /* As for ACK and CREDIT: a NACK that names no subscription of the
+         * session is a fault of the adapter, and it should hear of it. */
+        core_send_error(c, sess->rid, sess->rid_len, JOINERY__V1__ERROR_CODE__ERROR_BAD_REQUEST,
+                        "NACK", "NACK names a subscription this session has not subscribed");
+        joinery__v1__nack__free_unpacked(m, NULL);
+        return;
+    }
+    /* A seq not in flight (settled already, or delivered to a session that
+     * has ended) is not an error: after a reconnect that is normal. */
+    dlv_t *d = hmap_get(s->inflight, m->seq);
     if (d && d->due_us == 0) {
         s->credit++;
         bool reject = m->action == JOINERY__V1__NACK_ACTION__NACK_REJECT;
@@ -807,7 +817,10 @@ void deliver_credit(core_t *c, session_t *sess, const uint8_t *body, size_t len)
     }
     sub_t *s = session_sub(sess, m->subscription, strlen(m->subscription));
     if (s) {
-        s->credit += m->credit;
+        /* Credit adds up, to a ceiling no window needs: a CREDIT of 4e9, sent
+         * again and again, must not wrap the count. */
+        s->credit =
+            s->credit + m->credit > DELIVER_MAX_CREDIT ? DELIVER_MAX_CREDIT : s->credit + m->credit;
         pump(c, s);
     } else {
         core_send_error(c, sess->rid, sess->rid_len, 7, "CREDIT",
@@ -842,28 +855,33 @@ static bool same_patterns(const sub_t *s, char *const *p, size_t n)
 
 /* Refusal text for the first requested pattern that is malformed or not
  * permitted; NULL if all are fine. */
-static const char *check_patterns(const config_adapter_t *a, const Joinery__V1__Subscribe *m,
-                                  char *why, size_t why_len)
+/* The ERROR code for the first requested pattern that is malformed
+ * (BAD_REQUEST: a fault in the request, docs/protocol.md 7.1) or not
+ * permitted (NOT_AUTHORISED: the configuration's call), with its reason in
+ * WHY; 0 if all are fine. */
+static int check_patterns(const config_adapter_t *a, const Joinery__V1__Subscribe *m, char *why,
+                          size_t why_len)
 {
     if (m->n_patterns == 0)
-        return snprintf(why, why_len, "SUBSCRIBE needs at least one pattern"), why;
+        return snprintf(why, why_len, "SUBSCRIBE needs at least one pattern"),
+               JOINERY__V1__ERROR_CODE__ERROR_BAD_REQUEST;
     for (size_t i = 0; i < m->n_patterns; i++) {
         if (!route_pattern_valid(m->patterns[i])) {
             snprintf(why, why_len,
-                     "pattern '%s' is malformed: use dot-separated segments of a-z 0-9 _ - "
+                     "pattern '%.128s' is malformed: use dot-separated segments of a-z 0-9 _ - "
                      "or '*'",
                      m->patterns[i]);
-            return why;
+            return JOINERY__V1__ERROR_CODE__ERROR_BAD_REQUEST;
         }
         if (!route_covered(a->subscribe.items, a->subscribe.count, m->patterns[i])) {
             snprintf(why, why_len,
                      "adapter '%s' may not subscribe to '%s'; its configuration permits: %s%s",
                      a->name, m->patterns[i], a->subscribe.count ? a->subscribe.items[0] : "none",
                      a->subscribe.count > 1 ? ", ..." : "");
-            return why;
+            return JOINERY__V1__ERROR_CODE__ERROR_NOT_AUTHORISED;
         }
     }
-    return NULL;
+    return 0;
 }
 
 static sub_t *open_sub(core_t *c, session_t *sess, const Joinery__V1__Subscribe *m)
@@ -899,6 +917,7 @@ void deliver_subscribe(core_t *c, session_t *sess, const uint8_t *body, size_t l
 {
     Joinery__V1__Subscribe *m = joinery__v1__subscribe__unpack(NULL, len, body);
     char why[512];
+    int code;
     if (!m) {
         core_send_error(c, sess->rid, sess->rid_len, 1, "SUBSCRIBE",
                         "SUBSCRIBE body is not a valid Subscribe message");
@@ -913,8 +932,8 @@ void deliver_subscribe(core_t *c, session_t *sess, const uint8_t *body, size_t l
                         "SUBSCRIBE names %zu patterns: at most %d patterns of at most 128 "
                         "characters each",
                         m->n_patterns, DELIVER_MAX_PATTERNS);
-    } else if (check_patterns(sess->adapter, m, why, sizeof why)) {
-        core_send_error(c, sess->rid, sess->rid_len, 5, "SUBSCRIBE", "%s", why);
+    } else if ((code = check_patterns(sess->adapter, m, why, sizeof why)) != 0) {
+        core_send_error(c, sess->rid, sess->rid_len, code, "SUBSCRIBE", "%s", why);
     } else {
         sub_t *s = open_sub(c, sess, m);
         if (!s) {
@@ -929,6 +948,8 @@ void deliver_subscribe(core_t *c, session_t *sess, const uint8_t *body, size_t l
             s->session = sess->id;
             attach_sub(sess, s);
             s->credit = m->credit ? m->credit : c->cfg->default_credit;
+            if (s->credit > DELIVER_MAX_CREDIT)
+                s->credit = DELIVER_MAX_CREDIT;
             Joinery__V1__Subscribed ok = JOINERY__V1__SUBSCRIBED__INIT;
             ok.subscription = s->name;
             ok.acked_seq = deliver_floor(s);

@@ -64,6 +64,8 @@ int deliver_sub_restore_attempts(sub_t *s, const jattempt_t *a, size_t n);
 /* The most patterns one SUBSCRIBE may name; each is at most 128 characters
  * (route_pattern_valid). Every event is matched against each of them. */
 #define DELIVER_MAX_PATTERNS 1024
+/* The most credit a subscription holds (docs/protocol.md 7.3). */
+#define DELIVER_MAX_CREDIT 1000000000LL
 
 void deliver_subscribe(core_t *c, session_t *s, const uint8_t *body, size_t len);
 void deliver_ack(core_t *c, session_t *s, const uint8_t *body, size_t len);

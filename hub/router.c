@@ -107,10 +107,35 @@ static void log_refused_hello(core_t *c, const char *user_id, const char *claime
     l->suppressed = 0;
 }
 
+/* A connection with a key no adapter has: a flood of them (any client can
+ * make keys) is logged like refused HELLOs, once a second and a count. */
+static void log_unknown_key(core_t *c, const char *z85)
+{
+    log_limit_t *l = &c->zap_refusals;
+    if (l->last_us && c->now_us - l->last_us < REFUSAL_LOG_US) {
+        l->suppressed++;
+        return;
+    }
+    char more[96] = "";
+    if (l->suppressed)
+        snprintf(more, sizeof more, " (and %llu more since the last line, not logged)",
+                 (unsigned long long)l->suppressed);
+    log_warn("zap", "refused a connection with unknown Curve key %s%s", z85, more);
+    l->last_us = c->now_us;
+    l->suppressed = 0;
+}
+
 /* Refusals left out of the log are counted there once their interval is
  * over, so a flood that stops is still reported in full. */
 static void log_suppressed_refusals(core_t *c)
 {
+    log_limit_t *z = &c->zap_refusals;
+    if (z->suppressed && c->now_us - z->last_us >= REFUSAL_LOG_US) {
+        log_warn("zap", "%llu more connection(s) with unknown Curve keys refused, not logged",
+                 (unsigned long long)z->suppressed);
+        z->last_us = c->now_us;
+        z->suppressed = 0;
+    }
     for (size_t i = 0; i <= c->cfg->nadapters; i++) {
         log_limit_t *l = &c->hello_refusals[i];
         if (!l->suppressed || c->now_us - l->last_us < REFUSAL_LOG_US)
@@ -525,7 +550,7 @@ static void on_zap(core_t *c)
         zmq_z85_encode(z85, zmq_msg_data(&f[6]), 32);
         a = config_adapter_by_key(c->cfg, z85);
         if (!a)
-            log_warn("zap", "refused a connection with unknown Curve key %s", z85);
+            log_unknown_key(c, z85);
     }
     const char *code = a ? "200" : "400";
     const char *text = a ? "OK" : "unknown key";
@@ -545,10 +570,16 @@ static int open_sockets(core_t *c, char *err, size_t errlen)
 {
     const config_t *cfg = c->cfg;
     c->router = zmq_socket(c->ctx, ZMQ_ROUTER);
-    int hwm = 100000, linger = 0;
+    /* Per peer. What a peer may queue towards the hub is what it can make the
+     * hub hold (up to the transport ceiling each): a thousand messages keep
+     * a fast publisher busy (each PUBLISH holds up to max_batch events) and
+     * bound a hostile one. Outgoing, deliveries are bounded by credit; the
+     * rest (CONFIRMs, ERRORs to a peer that never reads) is dropped beyond
+     * the mark, and its session expires or its publishes are resent. */
+    int rcvhwm = 1000, sndhwm = 10000, linger = 0;
     int64_t maxmsg = (int64_t)cfg->max_message_bytes * TRANSPORT_FACTOR + TRANSPORT_HEADROOM;
-    zmq_setsockopt(c->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(c->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(c->router, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm);
+    zmq_setsockopt(c->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
     zmq_setsockopt(c->router, ZMQ_LINGER, &linger, sizeof linger);
     /* A hard ceiling far above the refusal limit: bigger frames are not even
      * buffered; libzmq disconnects the peer, and the hub never sees them. */

@@ -409,9 +409,12 @@ int jbatch_add_dead(jbatch_t *b, const char *adapter, const char *subscription, 
     d->envelope = malloc(envelope_len ? envelope_len : 1);
     d->adapter = dup_str(adapter);
     d->subscription = dup_str(subscription);
-    d->event_id = dup_str(event_id);
-    d->type = dup_str(type);
-    d->reason = dup_str(reason);
+    /* Text the subscriber or publisher chose (a NACK's reason, the event's
+     * id and type) goes into text columns: one invalid byte would fail the
+     * whole commit, so it is cleaned like a refusal's. */
+    d->event_id = dup_text(event_id, REJECT_ID_TEXT_MAX);
+    d->type = dup_text(type, REJECT_ID_TEXT_MAX);
+    d->reason = dup_text(reason, REJECT_REASON_TEXT_MAX);
     d->seq = seq;
     d->attempts = attempts;
     d->envelope_len = envelope_len;
