@@ -309,6 +309,8 @@ static void on_status(core_t *c, session_t *s)
             as[i].published = c->adapter_stats[i].published;
             as[i].delivered = c->adapter_stats[i].delivered;
             as[i].last_seen_us = c->adapter_stats[i].last_seen_us;
+            as[i].rejected = c->adapter_stats[i].rejected;
+            as[i].refusals_dropped = c->adapter_stats[i].refusals_dropped;
             for (size_t k = 0; k < CORE_MAX_SESSIONS; k++)
                 if (c->sessions[k].active && c->sessions[k].adapter_index == i)
                     as[i].connected = 1;
@@ -340,6 +342,8 @@ static void on_status(core_t *c, session_t *s)
     r.database_up = c->db_up && c->db.health == DB_UP;
     r.database_state = state;
     r.failed_commits = c->db.failures_total;
+    for (size_t i = 0; i <= na; i++) /* the last slot: refusals before HELLO */
+        r.refusals_dropped += c->adapter_stats[i].refusals_dropped;
     r.hub_version = (char *)JOINERY_VERSION;
     size_t n = joinery__v1__status_reply__get_packed_size(&r);
     uint8_t *buf = malloc(n ? n : 1);

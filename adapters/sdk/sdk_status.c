@@ -12,9 +12,10 @@ static json_t *u64(uint64_t v)
 
 static json_t *adapter_json(const Joinery__V1__AdapterStatus *a)
 {
-    return json_pack("{s:s, s:b, s:o, s:o, s:I}", "name", a->name, "connected", a->connected,
-                     "published", u64(a->published), "delivered", u64(a->delivered), "last_seen_us",
-                     (json_int_t)a->last_seen_us);
+    return json_pack("{s:s, s:b, s:o, s:o, s:I, s:o, s:o}", "name", a->name, "connected",
+                     a->connected, "published", u64(a->published), "delivered", u64(a->delivered),
+                     "last_seen_us", (json_int_t)a->last_seen_us, "rejected", u64(a->rejected),
+                     "refusals_dropped", u64(a->refusals_dropped));
 }
 
 static json_t *subscription_json(const Joinery__V1__SubscriptionStatus *s)
@@ -38,11 +39,12 @@ char *sdk_status_json(const Joinery__V1__StatusReply *r)
     for (size_t i = 0; subs != NULL && i < r->n_subscriptions; i++) {
         json_array_append_new(subs, subscription_json(r->subscriptions[i]));
     }
-    json_t *root = json_pack(
-        "{s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "hub_version", r->hub_version,
-        "database_up", r->database_up, "database_state", r->database_state, "failed_commits",
-        u64(r->failed_commits), "head_seq", u64(r->head_seq), "dead_letters", u64(r->dead_letters),
-        "rejected", u64(r->rejected), "adapters", adapters, "subscriptions", subs);
+    json_t *root = json_pack("{s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "hub_version",
+                             r->hub_version, "database_up", r->database_up, "database_state",
+                             r->database_state, "failed_commits", u64(r->failed_commits),
+                             "refusals_dropped", u64(r->refusals_dropped), "head_seq",
+                             u64(r->head_seq), "dead_letters", u64(r->dead_letters), "rejected",
+                             u64(r->rejected), "adapters", adapters, "subscriptions", subs);
     if (root == NULL) {
         return NULL;
     }

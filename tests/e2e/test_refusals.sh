@@ -13,7 +13,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh" || exit 1
 
 db=$(fresh_db e2e_refusals)
-make_keys "$E2E_DIR/keys" hub crm finance
+make_keys "$E2E_DIR/keys" hub crm finance ops
 
 config() { # FILE PORT CURVE EXTRA
     cat >"$1" <<YAML
@@ -34,14 +34,18 @@ adapters:
   - name: finance
     public_key_file: keys/finance.pub
     publish: ["finance.*"]
+  - name: ops
+    public_key_file: keys/ops.pub
+    operator: true
 $4
 YAML
 }
 
 no_failed_commit() { # LOG
     local n
-    n=$(log_count "$1" "commit failed|could not be kept")
-    [[ $n -eq 0 ]] || { grep -E "commit failed|could not be kept" "$1" | head -5 >&2; fail "$n failed commit(s) in $1"; }
+    local re="commit failed|commits are failing|could not be kept"
+    n=$(log_count "$1" "$re")
+    [[ $n -eq 0 ]] || { grep -E "$re" "$1" | head -5 >&2; fail "$n failed commit(s) in $1"; }
 }
 
 echo "-- 1. poison, CurveZMQ"
@@ -76,6 +80,15 @@ start_hub "$E2E_DIR/quota.yaml" "$E2E_DIR/hub3.log"
 "$PY" "$E2E_SRC/refusals_check.py" quota "tcp://127.0.0.1:$port" "$E2E_DIR/keys" "$db"
 wait_for 70 "a log line counting the refusals not kept" \
     log_has "$E2E_DIR/hub3.log" "refused input from adapter '' not kept"
+# The operator sees the same counts in STATUS.
+JOINERY_ENDPOINT="tcp://127.0.0.1:$port" JOINERY_KEYS="$E2E_DIR/keys" \
+    "$JOINERY" --adapter ops status >"$E2E_DIR/status.json" || fail "status: $(cat "$E2E_DIR/status.json")"
+"$PY" - "$E2E_DIR/status.json" <<'PY' || fail "STATUS does not count the refusals not kept: $(cat "$E2E_DIR/status.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+crm = [a for a in s["adapters"] if a["name"] == "crm"][0]
+assert s["refusals_dropped"] == 12 and crm["refusals_dropped"] == 4, s
+PY
 stop_hub
 psql_db "$db" "INSERT INTO rejected_event (received_at, adapter, reason, bytes) VALUES
     ((extract(epoch from now()) * 1000000)::bigint - 40 * 86400000000, 'crm', 'old2', '\\x00')" \
