@@ -103,6 +103,9 @@ typedef struct {
 
     config_master_t master; /* master_data: */
 
+    /* partners: only counted until the Kafka bridge exists */
+    size_t npartners;
+
     /* admin API (filled by the operations issue): */
     bool admin_enabled; /* default false */
     char *admin_listen; /* default "127.0.0.1:7680" */
