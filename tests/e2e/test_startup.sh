@@ -59,6 +59,9 @@ pg_as_owner() {
     (cd /tmp && "${as[@]}" "$pgbin/pg_ctl" -D "$data" "$@")
 }
 
+# A hub that should refuse to start runs under `timeout`: if it starts
+# instead, the test fails rather than waits for ever.
+
 # Whatever happens, no private PostgreSQL of this test outlives it.
 stop_private_clusters() {
     local d
@@ -83,17 +86,17 @@ cp "$keys/hub.key" "$keys/loose.key"
 chmod 0644 "$keys/loose.key"
 sed "s|$keys/hub.key|$keys/loose.key|" "$E2E_DIR/good.yaml" >"$E2E_DIR/loose.yaml"
 expect_fail 1 "loose.key' is readable by group or others \(mode 0644\).*chmod 600 $keys/loose.key" \
-    "$JOINERYD" --config "$E2E_DIR/loose.yaml"
+    timeout 60 "$JOINERYD" --config "$E2E_DIR/loose.yaml"
 
 sed "s|$keys/hub.key|$keys/hub.pub|" "$E2E_DIR/good.yaml" >"$E2E_DIR/pub.yaml"
 expect_fail 1 "hub.pub' holds a public key; hub_key_file needs the secret key" \
-    "$JOINERYD" --config "$E2E_DIR/pub.yaml"
+    timeout 60 "$JOINERYD" --config "$E2E_DIR/pub.yaml"
 # The public key copied over the secret one's name, private and all: its hub.pub gives it away.
 mkdir -p "$E2E_DIR/copied"
 cp "$keys/hub.pub" "$E2E_DIR/copied/hub.pub"
 install -m 0600 "$keys/hub.pub" "$E2E_DIR/copied/hub.key"
 sed "s|$keys/hub.key|$E2E_DIR/copied/hub.key|" "$E2E_DIR/good.yaml" >"$E2E_DIR/copied.yaml"
-expect_fail 1 "copied/hub.key' holds a public key" "$JOINERYD" --check-config "$E2E_DIR/copied.yaml"
+expect_fail 1 "copied/hub.key' holds a public key" timeout 60 "$JOINERYD" --config "$E2E_DIR/copied.yaml"
 
 echo "== databases that are not there"
 sed "s|dbname=e2e_startup|dbname=e2e_startup_missing|" "$E2E_DIR/good.yaml" >"$E2E_DIR/nodb.yaml"
@@ -101,7 +104,7 @@ sed "s|user=joinery|user=nobody_here|" "$E2E_DIR/good.yaml" >"$E2E_DIR/norole.ya
 for what in 'database "e2e_startup_missing"':nodb 'role "nobody_here"':norole; do
     start=$SECONDS
     expect_fail 1 "cannot connect to PostgreSQL at .*: .*${what%:*} does not exist" \
-        "$JOINERYD" --config "$E2E_DIR/${what#*:}.yaml"
+        timeout 90 "$JOINERYD" --config "$E2E_DIR/${what#*:}.yaml"
     ((SECONDS - start <= 5)) || fail "${what%:*}: refused after $((SECONDS - start)) s, not at once"
     grep -q "waiting up to" "$E2E_DIR/last.err" && fail "${what%:*}: a refusal by the server was waited for"
 done
@@ -150,7 +153,8 @@ publish_ok "$port" || fail "hub 1 does not confirm a publish"
 
 echo "== a second hub on the same data directory"
 start=$SECONDS
-expect_fail 1 "another joineryd \(pid $hub1\) holds $E2E_DIR/one" "$JOINERYD" --config "$E2E_DIR/one.yaml"
+expect_fail 1 "another joineryd \(pid $hub1\) holds $E2E_DIR/one" \
+    timeout 60 "$JOINERYD" --config "$E2E_DIR/one.yaml"
 ((SECONDS - start <= 5)) || fail "the second hub took $((SECONDS - start)) s to give up"
 grep -q "PostgreSQL" "$E2E_DIR/last.err" && fail "the second hub touched PostgreSQL: $(cat "$E2E_DIR/last.err")"
 kill -0 "$hub1" || fail "hub 1 died"
@@ -160,7 +164,7 @@ publish_ok "$port" || fail "hub 1 no longer confirms a publish after the second 
 
 echo "== another data directory, the same address"
 hub_config "$E2E_DIR/three.yaml" "$E2E_DIR/three" "$port"
-expect_fail 1 "Address already in use" "$JOINERYD" --config "$E2E_DIR/three.yaml"
+expect_fail 1 "Address already in use" timeout 90 "$JOINERYD" --config "$E2E_DIR/three.yaml"
 [[ -e $E2E_DIR/three/pg/data/postmaster.pid ]] && fail "the third hub left its own PostgreSQL running"
 kill -0 "$hub1" || fail "hub 1 died"
 [[ -e $E2E_DIR/one/pg/data/postmaster.pid ]] || fail "hub 1's PostgreSQL was stopped by the third hub"
