@@ -199,7 +199,7 @@ static void announce(const config_t *cfg)
     if (secret_config_exposes_password(cfg->path, &mode))
         log_warn("main",
                  "%s holds a password and is readable by group or others (mode %04o): "
-                 "chmod 600 %s (or chmod 640 and a group of the hub's own)",
+                 "chmod 600 %s, or move the password to ~/.pgpass",
                  cfg->path, (unsigned)mode, cfg->path);
     char pub[41];
     if (cfg->curve && cfg->hub_secret_key && zmq_curve_public(pub, cfg->hub_secret_key) == 0)
