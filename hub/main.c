@@ -3,24 +3,36 @@
  *   joineryd --config FILE          run the hub
  *   joineryd --check-config FILE    validate the configuration and exit
  *
- * Start-up: load the configuration, start the private PostgreSQL cluster when
- * no database is configured, apply migrations, then hand over to the core
- * loop (router.c) until SIGTERM or SIGINT. */
+ * Start-up: load the configuration, lock the data directory, start the
+ * private PostgreSQL cluster when no database is configured, apply
+ * migrations, then hand over to the core loop (router.c) until SIGTERM or
+ * SIGINT.
+ *
+ * The lock comes before anything is touched: a second hub on the same data
+ * directory used to reuse the first one's cluster, fail to bind, and then stop
+ * that cluster on its way out, leaving the running hub without a database. */
 #include "base/config.h"
 #include "router.h"
 #include "base/log.h"
+#include "base/secret.h"
 #include "master/master.h"
 #include "store/migrate.h"
 #include "store/pgcluster.h"
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define LOCK_NAME "joineryd.lock"
 
 static void usage(FILE *out)
 {
@@ -73,6 +85,68 @@ static int migrate(const char *conninfo)
     return 0;
 }
 
+/* The pid the lock holder wrote, or 0 if it has not written it yet. */
+static long lock_holder(int fd)
+{
+    char buf[32] = "";
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *end = NULL;
+    errno = 0;
+    long pid = strtol(buf, &end, 10);
+    return errno == 0 && end != buf && pid > 0 ? pid : 0;
+}
+
+/* Holds DATA_DIR/joineryd.lock for the life of the process (the kernel lets
+ * go when it exits, however it exits); the file says whose it is. Returns the
+ * descriptor, or -1 having logged why, another hub's pid included. */
+static int lock_data_dir(const char *data_dir)
+{
+    char path[4200];
+    if (snprintf(path, sizeof path, "%s/" LOCK_NAME, data_dir) >= (int)sizeof path) {
+        log_error("main", "data directory path too long: %s", data_dir);
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_error("main", "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            log_error("main",
+                      "another joineryd (pid %ld) holds %s (%s): stop it first, or give this hub "
+                      "a hub.data_dir of its own; nothing of the other hub was touched",
+                      lock_holder(fd), data_dir, path);
+        else
+            log_error("main", "cannot lock %s: %s", path, strerror(errno));
+        (void)close(fd);
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != (ssize_t)n)
+        log_warn("main", "cannot write the pid into %s: %s", path, strerror(errno));
+    return fd;
+}
+
+static pgcluster_t *start_private_cluster(const config_t *cfg)
+{
+    char dir[4200], err[512];
+    snprintf(dir, sizeof dir, "%s/pg", cfg->data_dir);
+    log_info("main", "no database configured: using the private PostgreSQL cluster in %s", dir);
+    pgcluster_t *pc = pgcluster_start(dir, cfg->pg_bindir, err, sizeof err);
+    if (!pc) {
+        log_error("main", "%s", err);
+        return NULL;
+    }
+    /* An operator's way in while the hub runs (docs/operations.md). */
+    log_info("main", "private PostgreSQL cluster: psql \"%s\"", pgcluster_conninfo(pc));
+    return pc;
+}
+
 static int run(const config_t *cfg)
 {
     char err[512];
@@ -80,15 +154,15 @@ static int run(const config_t *cfg)
         log_error("main", "cannot create data directory %s: %s", cfg->data_dir, strerror(errno));
         return 1;
     }
+    int lock = lock_data_dir(cfg->data_dir);
+    if (lock < 0)
+        return 1;
     pgcluster_t *pc = NULL;
     const char *conninfo = cfg->database;
     if (!conninfo) {
-        char dir[4200];
-        snprintf(dir, sizeof dir, "%s/pg", cfg->data_dir);
-        log_info("main", "no database configured: using the private PostgreSQL cluster in %s", dir);
-        pc = pgcluster_start(dir, cfg->pg_bindir, err, sizeof err);
+        pc = start_private_cluster(cfg);
         if (!pc) {
-            log_error("main", "%s", err);
+            (void)close(lock);
             return 1;
         }
         conninfo = pgcluster_conninfo(pc);
@@ -102,7 +176,34 @@ static int run(const config_t *cfg)
             log_info("main", "private PostgreSQL cluster stopped");
         }
     }
+    (void)close(lock); /* last: the cluster is stopped before another hub may start it */
     return rc;
+}
+
+/* What an operator should know before anything else is logged: parts of the
+ * configuration that are accepted but do nothing yet, a password others can
+ * read, and the hub's public key (what every adapter's hub.pub must hold). */
+static void announce(const config_t *cfg)
+{
+    if (cfg->admin_enabled)
+        log_warn("main",
+                 "admin.enabled is set, but the admin API is not implemented yet: "
+                 "nothing listens on %s",
+                 cfg->admin_listen);
+    if (cfg->npartners > 0)
+        log_warn("main",
+                 "partners: %zu configured, but partner bridges are not implemented yet: "
+                 "nothing is sent to them",
+                 cfg->npartners);
+    mode_t mode = 0;
+    if (secret_config_exposes_password(cfg->path, &mode))
+        log_warn("main",
+                 "%s holds a password and is readable by group or others (mode %04o): "
+                 "chmod 600 %s, or move the password to ~/.pgpass",
+                 cfg->path, (unsigned)mode, cfg->path);
+    char pub[41];
+    if (cfg->curve && cfg->hub_secret_key && zmq_curve_public(pub, cfg->hub_secret_key) == 0)
+        log_info("main", "hub public key %s (adapters' hub.pub must hold it)", pub);
 }
 
 int main(int argc, char **argv)
@@ -178,6 +279,7 @@ int main(int argc, char **argv)
     log_configure(level ? (log_level_t)ll : (log_level_t)cfg->log_level,
                   format ? (log_format_t)lf : (log_format_t)cfg->log_format);
     log_info("main", "joineryd %s starting with %s", JOINERY_VERSION, cfg->path);
+    announce(cfg);
     int rc = run(cfg);
     config_destroy(&cfg);
     return rc;

@@ -2,6 +2,7 @@
 #include "cli_common.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,22 @@ joinery_client_t *cli_connect(const cli_common_t *o)
         fprintf(stderr, "joinery: %s\n", err);
     }
     return c;
+}
+
+/* Short: it is asked after a publish already waited its whole timeout. */
+#define STATUS_PROBE_MS 3000
+
+int cli_hub_database_down(joinery_client_t *c)
+{
+    char *text = NULL;
+    if (joinery_status(c, &text, STATUS_PROBE_MS) != 0) {
+        return 0;
+    }
+    json_t *st = json_loads(text, 0, NULL);
+    free(text);
+    int down = st != NULL && json_is_false(json_object_get(st, "database_up"));
+    json_decref(st);
+    return down;
 }
 
 int cli_parse_ull(const char *name, const char *s, unsigned long long min, unsigned long long max,

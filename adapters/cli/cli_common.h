@@ -42,6 +42,11 @@ int cli_common_option(cli_common_t *o, int opt, const char *arg);
 /* Connects and opens a session; on failure prints why to stderr and returns NULL. */
 joinery_client_t *cli_connect(const cli_common_t *o);
 
+/* Whether the hub says (STATUS) that its database is down: why a publish went unconfirmed
+ * when the hub itself answers. 0 also when the hub does not tell (no answer, or the adapter
+ * is not an operator). */
+int cli_hub_database_down(joinery_client_t *c);
+
 /* Parses a whole decimal number in [min, max]; on failure prints "--NAME: ..." to stderr. */
 int cli_parse_ull(const char *name, const char *s, unsigned long long min, unsigned long long max,
                   unsigned long long *out);

@@ -57,6 +57,22 @@ static void on_confirm(void *ud, const joinery_confirm_t *cf)
     }
 }
 
+/* A timeout alone hides the usual cause: the hub is up but its database is not, and it
+ * answers RETRY until it is back. Ask it, and say so when that is the reason. */
+static void report_unconfirmed(joinery_client_t *c, const char *what)
+{
+    char why[512];
+    snprintf(why, sizeof why, "%s", joinery_last_error(c));
+    if (cli_hub_database_down(c)) {
+        fprintf(stderr,
+                "joinery publish: the hub's database is unavailable: %s not accepted; retry "
+                "later (%s)\n",
+                what, why);
+    } else {
+        fprintf(stderr, "joinery publish: %s\n", why);
+    }
+}
+
 static double seconds_now(void)
 {
     struct timespec ts;
@@ -101,7 +117,7 @@ static int publish_synthetic(joinery_client_t *c, const char *type, unsigned lon
     int flushed = joinery_flush(c, timeout);
     double elapsed = seconds_now() - t0;
     if (flushed != 0) {
-        fprintf(stderr, "joinery publish: %s\n", joinery_last_error(c));
+        report_unconfirmed(c, "some events were");
     }
     free(payload);
     free(pad);
@@ -141,7 +157,7 @@ static int publish_one(joinery_client_t *c, const char *path, int timeout)
     rc = joinery_publish(c, &e.ev, &cf, timeout);
     cli_event_free(&e);
     if (rc != 0) {
-        fprintf(stderr, "joinery publish: %s\n", joinery_last_error(c));
+        report_unconfirmed(c, "the event was");
         joinery_close(&c);
         return CLI_FAIL;
     }

@@ -123,18 +123,23 @@ int cli_status_main(int argc, char **argv, cli_common_t *common)
         return CLI_FAIL;
     }
     joinery_close(&c);
-    if (!table) {
-        printf("%s\n", json);
-        free(json);
-        return CLI_OK;
-    }
     json_t *st = json_loads(json, 0, NULL);
-    free(json);
     if (st == NULL) {
+        free(json);
         fprintf(stderr, "joinery status: the SDK returned unreadable JSON\n");
         return CLI_FAIL;
     }
-    print_table(st);
+    /* On stderr, so the JSON on stdout stays what scripts parse. */
+    if (json_is_false(json_object_get(st, "database_up"))) {
+        fprintf(stderr, "joinery status: the hub's database is unavailable: publishes are "
+                        "answered RETRY until it is back\n");
+    }
+    if (!table) {
+        printf("%s\n", json);
+    } else {
+        print_table(st);
+    }
+    free(json);
     json_decref(st);
     return CLI_OK;
 }

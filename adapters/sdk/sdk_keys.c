@@ -1,5 +1,9 @@
 /* sdk_keys.c - CurveZMQ key files: one Z85 key and a newline per file, NAME.key (secret, 0600)
- * beside NAME.pub. The same format serves adapters and the hub's own pair. */
+ * beside NAME.pub. The same format serves adapters and the hub's own pair.
+ *
+ * The name says which half a file holds, so a NAME.key that group or others can read is
+ * refused when it is read: a secret key anyone on the machine can copy lets them connect as
+ * that adapter. (The hub checks its own key the same way, in hub/base/secret.c.) */
 #include "../../include/joinery/joinery.h" /* by path: see sdk_codec.h */
 
 #include "sdk_util.h"
@@ -18,6 +22,32 @@ static int key_check(const char *key, const char *what, char *err, size_t errlen
     uint8_t raw[32];
     if (key == NULL || strlen(key) != 40 || zmq_z85_decode(raw, key) == NULL) {
         sdk_errf(err, errlen, "%s is not a 40-character Z85 Curve key", what);
+        return -1;
+    }
+    return 0;
+}
+
+#define SECRET_SUFFIX ".key"
+
+static int is_secret_key_path(const char *path)
+{
+    size_t n = strlen(path), m = strlen(SECRET_SUFFIX);
+    return n >= m && strcmp(path + n - m, SECRET_SUFFIX) == 0;
+}
+
+/* 0 when the open secret key file can be read by its owner only. */
+static int check_private(FILE *f, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        sdk_errf(err, errlen, "cannot stat key file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+        sdk_errf(err, errlen,
+                 "key file %s is readable by group or others (mode %04o): it holds a secret key; "
+                 "chmod 600 %s",
+                 path, (unsigned)(st.st_mode & 07777), path);
         return -1;
     }
     return 0;
@@ -105,6 +135,10 @@ int joinery_key_read(const char *path, char out[JOINERY_KEY_LEN], char *err, siz
     FILE *f = fopen(path, "re");
     if (f == NULL) {
         sdk_errf(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (is_secret_key_path(path) && check_private(f, path, err, errlen) != 0) {
+        fclose(f);
         return -1;
     }
     char buf[128];

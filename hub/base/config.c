@@ -7,6 +7,7 @@
  * that names the file, the line and the fix beats a cascade of consequences. */
 #include "base/config_int.h"
 #include "base/log.h"
+#include "base/secret.h"
 #include "match/match.h"
 
 #include <errno.h>
@@ -695,8 +696,27 @@ static void trim(char *s)
     memmove(s, s + lead, n - lead + 1);
 }
 
-/* Reads the Z85 key on the first line of the file NODE names into *out. */
-static int read_key_file(loader_t *ld, const yaml_node_t *node, const char *what, char **out)
+/* A secret key file must be the secret half and private to its owner; the
+ * public half is checked first, as hub.pub is world-readable by design and
+ * "chmod 600" would be the wrong advice for it. */
+static int check_secret_key_file(loader_t *ld, const yaml_node_t *node, FILE *f, const char *what,
+                                 const char *path, const char *key)
+{
+    if (secret_is_public_key_file(path, key))
+        return cfg_fail(ld, node,
+                        "%s '%s' holds a public key; hub_key_file needs the secret key (the .key "
+                        "file from `joinery keygen hub`, mode 0600)",
+                        what, path);
+    char why[PATH_MAX + 128];
+    if (secret_check_private(fileno(f), what, path, why, sizeof why) != 0)
+        return cfg_fail(ld, node, "%s", why);
+    return 0;
+}
+
+/* Reads the Z85 key on the first line of the file NODE names into *out; a
+ * SECRET one must also pass check_secret_key_file. */
+static int read_key_file(loader_t *ld, const yaml_node_t *node, const char *what, bool secret,
+                         char **out)
 {
     char *path = resolve_path(ld, cfg_scalar_text(node));
     if (path == NULL)
@@ -717,6 +737,8 @@ static int read_key_file(loader_t *ld, const yaml_node_t *node, const char *what
                 "%s '%s' does not hold a %d-character Z85 key on its first line (found %zu "
                 "characters)",
                 what, path, Z85_KEY_LEN, strlen(line));
+        else if (secret && check_secret_key_file(ld, node, f, what, path, line) != 0)
+            rc = -1;
         else
             *out = cfg_dup_or_fail(ld, node, line);
         if (rc == 0 && *out == NULL)
@@ -758,6 +780,9 @@ static int section_partners(loader_t *ld, const scope_t *sc, const field_t *f, y
 {
     (void)sc;
     (void)f;
+    if (val->type == YAML_SEQUENCE_NODE)
+        ld->cfg->npartners =
+            (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
     if (cfg_is_null(val) || val->type == YAML_SEQUENCE_NODE)
         return 0;
     return cfg_fail(ld, val, "'partners' must be a list (write [] for none), got %s",
@@ -883,7 +908,7 @@ static int finish_adapter_key(loader_t *ld, size_t i)
                         a->name);
     }
     if (seen->key_file != NULL &&
-        read_key_file(ld, seen->key_file, "public key file", &a->public_key) != 0)
+        read_key_file(ld, seen->key_file, "public key file", false, &a->public_key) != 0)
         return -1;
     return check_unique_key(ld, seen->key_file ? seen->key_file : seen->key, i);
 }
@@ -898,7 +923,7 @@ static int finish_hub_key(loader_t *ld, const yaml_node_t *root)
             "'security.hub_key_file' is required when security.curve is true: point it at "
             "a file holding the hub's 40-character Z85 secret key (or set 'curve: false' "
             "for development without encryption)");
-    return read_key_file(ld, ld->hub_key_file, "hub key file", &ld->cfg->hub_secret_key);
+    return read_key_file(ld, ld->hub_key_file, "hub key file", true, &ld->cfg->hub_secret_key);
 }
 
 static int finish(loader_t *ld, const yaml_node_t *root)

@@ -119,6 +119,8 @@ typedef struct {
     config_master_t master; /* master_data: */
 
     config_refusals_t refusals; /* refusals: */
+    /* partners: only counted until the Kafka bridge exists */
+    size_t npartners;
 
     /* admin API (filled by the operations issue): */
     bool admin_enabled; /* default false */

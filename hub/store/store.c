@@ -82,18 +82,78 @@ static int send_job(void *sock, store_job_t *job, int flags)
 
 /* ---- connection ---- */
 
+/* CONNINFO as "key=value ..." without its password, for messages and logs. */
+static void conninfo_shown(const char *conninfo, char *out, size_t outlen)
+{
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    size_t used = 0;
+    out[0] = '\0';
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+        if (o->val == NULL || o->val[0] == '\0' || strcmp(o->keyword, "password") == 0)
+            continue;
+        const char *q = strpbrk(o->val, " \t'") != NULL ? "'" : "";
+        int n = snprintf(out + used, outlen - used, "%s%s=%s%s%s", used ? " " : "", o->keyword, q,
+                         o->val, q);
+        if (n < 0 || (size_t)n >= outlen - used)
+            break;
+        used += (size_t)n;
+    }
+    PQconninfoFree(opts);
+}
+
+/* libpq's message on one line: it ends in a newline, may hold several, and
+ * indents its hints with tabs. */
+static void connect_error(PGconn *c, char *err, size_t errlen)
+{
+    const char *m = PQerrorMessage(c);
+    size_t n = 0;
+    for (; *m != '\0' && n + 1 < errlen; m++) {
+        bool space = *m == ' ' || *m == '\n' || *m == '\t';
+        if (space && (n == 0 || err[n - 1] == ' '))
+            continue;
+        err[n++] = space ? ' ' : *m;
+    }
+    while (n > 0 && err[n - 1] == ' ')
+        n--;
+    err[n] = '\0';
+}
+
+/* A server that answers a ping is up and refused us for a reason of its own
+ * (no such database, role or password; pg_hba.conf): waiting cannot fix that,
+ * and an operator should not stare at a silent hub for a minute to learn it. */
+static bool connect_hopeless(const char *conninfo)
+{
+    PGPing ping = PQping(conninfo);
+    return ping == PQPING_OK || ping == PQPING_NO_ATTEMPT;
+}
+
 PGconn *store_connect(const char *conninfo, int wait_ms, char *err, size_t errlen)
 {
-    int64_t deadline = now_ms() + wait_ms;
+    int64_t start = now_ms(), deadline = start + wait_ms;
     int delay = 50;
-    for (;;) {
+    char why[512], where[512];
+    for (bool waited = false;; waited = true) {
         PGconn *c = PQconnectdb(conninfo);
-        if (PQstatus(c) == CONNECTION_OK)
+        if (PQstatus(c) == CONNECTION_OK) {
+            if (waited)
+                log_info("store", "connected to PostgreSQL after %.1f s",
+                         (double)(now_ms() - start) / 1000.0);
             return c;
-        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", PQerrorMessage(c));
+        }
+        connect_error(c, why, sizeof why);
         PQfinish(c);
-        if (now_ms() + delay > deadline)
+        conninfo_shown(conninfo, where, sizeof where);
+        if ((wait_ms > 0 && connect_hopeless(conninfo)) || now_ms() + delay > deadline) {
+            char after[64] = "";
+            if (waited)
+                snprintf(after, sizeof after, " (after waiting %d s)",
+                         (int)((now_ms() - start + 500) / 1000));
+            snprintf(err, errlen, "cannot connect to PostgreSQL at %s: %s%s", where, why, after);
             return NULL;
+        }
+        if (!waited)
+            log_warn("store", "waiting up to %d s for PostgreSQL at %s: %s", (wait_ms + 999) / 1000,
+                     where, why);
         struct timespec ts = {delay / 1000, (long)(delay % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         delay = delay * 2 > 2000 ? 2000 : delay * 2;

@@ -74,7 +74,10 @@ typedef struct {
 } store_sub_row_t;
 
 /* Connects, retrying with backoff for up to WAIT_MS (the database may still be
- * starting). NULL with a message on failure. */
+ * starting); the first failed attempt of a wait is logged at once with what it
+ * waits for. A server that is up and refuses (no such database or role, wrong
+ * password) is not waited for. NULL with a message, which names the conninfo
+ * without its password, on failure. */
 PGconn *store_connect(const char *conninfo, int wait_ms, char *err, size_t errlen);
 int store_head(PGconn *c, uint64_t *head, char *err, size_t errlen);
 /* Every subscription, with its delivery counts above its acked floor; the

@@ -94,6 +94,8 @@ static void write_file(const fixture_t *fx, const char *rel, const char *text)
     assert_non_null(f);
     assert_int_equal(fputs(text, f) >= 0, 1);
     assert_int_equal(fclose(f), 0);
+    /* As `joinery keygen` leaves a secret key: the hub refuses one others can read. */
+    assert_int_equal(chmod(path, 0600), 0);
 }
 
 static config_t *load_text(fixture_t *fx, const char *text)
