@@ -35,8 +35,14 @@ static const char *yes(json_t *o, const char *key)
 
 static void print_table(json_t *st)
 {
+    /* database_state says how long and why ("failing for 12 s (7 failed
+     * commits): ..."); a hub older than the field sends "". */
+    const char *state = str(st, "database_state");
     printf("hub %s   database %s   head_seq %lld   dead letters %lld   rejected %lld\n\n",
-           str(st, "hub_version"), json_is_true(json_object_get(st, "database_up")) ? "up" : "DOWN",
+           str(st, "hub_version"),
+           *state                                             ? state
+           : json_is_true(json_object_get(st, "database_up")) ? "up"
+                                                              : "DOWN",
            num(st, "head_seq"), num(st, "dead_letters"), num(st, "rejected"));
     printf("%-24s %-9s %12s %12s  %s\n", "ADAPTER", "CONNECTED", "PUBLISHED", "DELIVERED",
            "LAST SEEN (UTC)");
@@ -131,8 +137,10 @@ int cli_status_main(int argc, char **argv, cli_common_t *common)
     }
     /* On stderr, so the JSON on stdout stays what scripts parse. */
     if (json_is_false(json_object_get(st, "database_up"))) {
-        fprintf(stderr, "joinery status: the hub's database is unavailable: publishes are "
-                        "answered RETRY until it is back\n");
+        fprintf(stderr,
+                "joinery status: the hub's database is unavailable (%s): publishes are "
+                "answered RETRY until it is back\n",
+                str(st, "database_state"));
     }
     if (!table) {
         printf("%s\n", json);
