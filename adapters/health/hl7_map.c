@@ -117,23 +117,6 @@ static void nulled(ctx_t *c, const char *person_field)
 
 /* Values ---------------------------------------------------------------------------------- */
 
-/* Length of the UTF-8 sequence at S (1..4), 0 if it is not valid: the hub's rule. */
-static size_t utf8_len(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t n = (s[0] & 0xe0) == 0xc0   ? 2
-               : (s[0] & 0xf0) == 0xe0 ? 3
-               : (s[0] & 0xf8) == 0xf0 ? 4
-                                       : 0;
-    if (n == 0 || (n == 2 && s[0] < 0xc2) || (n == 4 && s[0] > 0xf4))
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
 static int is_blank(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
@@ -150,7 +133,7 @@ static const char *clean(char *s, char *why, size_t whylen)
             p++;
             continue;
         }
-        size_t len = utf8_len(p);
+        size_t len = validate_utf8_char(p, 4); /* NUL-terminated: see validate.h */
         if (len == 0) {
             (void)snprintf(why, whylen, "is not UTF-8 text");
             return NULL;

@@ -1,42 +1,10 @@
 /* text.c - see text.h. */
 #include "base/text.h"
 
+#include "match/validate.h"
+
 #include <stdint.h>
 #include <stdio.h>
-
-/* The length of the well-formed character at P (at most LEFT bytes), or 0 if
- * there is none: the table of RFC 3629, section 4, so that anything this
- * accepts PostgreSQL accepts too. */
-static size_t char_len(const uint8_t *p, size_t left)
-{
-    uint8_t c = p[0];
-    size_t n;
-    uint8_t lo = 0x80, hi = 0xbf; /* the second byte's range */
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4;
-    else
-        return 0;
-    if (c == 0xe0)
-        lo = 0xa0; /* overlong */
-    else if (c == 0xed)
-        hi = 0x9f; /* surrogates */
-    else if (c == 0xf0)
-        lo = 0x90; /* overlong */
-    else if (c == 0xf4)
-        hi = 0x8f; /* above U+10FFFF */
-    if (left < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t k = 2; k < n; k++)
-        if ((p[k] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
 
 static bool is_control(uint8_t c)
 {
@@ -47,7 +15,7 @@ bool text_valid(const void *in, size_t len)
 {
     const uint8_t *p = in;
     for (size_t i = 0; i < len;) {
-        size_t n = char_len(p + i, len - i);
+        size_t n = validate_utf8_char(p + i, len - i);
         if (n == 0 || (n == 1 && is_control(p[i])))
             return false;
         i += n;
@@ -59,7 +27,7 @@ bool text_utf8(const void *in, size_t len)
 {
     const uint8_t *p = in;
     for (size_t i = 0; i < len;) {
-        size_t n = char_len(p + i, len - i);
+        size_t n = validate_utf8_char(p + i, len - i);
         if (n == 0)
             return false;
         i += n;
@@ -74,7 +42,7 @@ size_t text_clean(char *out, size_t cap, const void *in, size_t len)
     if (p == NULL)
         len = 0;
     for (size_t i = 0; i < len;) {
-        size_t n = char_len(p + i, len - i);
+        size_t n = validate_utf8_char(p + i, len - i);
         bool escape = n == 0 || (n == 1 && is_control(p[i]));
         size_t need = escape ? 4 : n;
         if (w + need >= cap)

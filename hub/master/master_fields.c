@@ -136,23 +136,6 @@ static int refuse(flat_t *f, const char *fmt, ...)
     return -1;
 }
 
-/* Length of the UTF-8 sequence starting at S (1..4), 0 if it is not valid. */
-static size_t utf8_len(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t n = (s[0] & 0xe0) == 0xc0   ? 2
-               : (s[0] & 0xf0) == 0xe0 ? 3
-               : (s[0] & 0xf8) == 0xf0 ? 4
-                                       : 0;
-    if (n == 0 || (n == 2 && s[0] < 0xc2) || (n == 4 && s[0] > 0xf4))
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
@@ -174,7 +157,7 @@ static const char *clean(flat_t *f, const char *what, const char *s, char extra_
             p++;
             continue;
         }
-        size_t len = utf8_len(p);
+        size_t len = validate_utf8_char(p, 4); /* NUL-terminated: see validate.h */
         if (len == 0) {
             refuse(f, "%s is not valid UTF-8 text", what);
             return NULL;

@@ -16,6 +16,13 @@
 
 #include <stddef.h>
 
+/* The length of the well-formed UTF-8 character at P (at most LEFT bytes), or 0 if there is
+ * none: the table of RFC 3629, section 4 (no overlong forms, no surrogates, nothing above
+ * U+10FFFF), so whatever it accepts PostgreSQL's text and protobuf's strings accept too. The
+ * one UTF-8 rule of the hub and the adapters. On a NUL-terminated string LEFT may be 4: the
+ * NUL is no continuation byte, so nothing past it is read. */
+size_t validate_utf8_char(const unsigned char *p, size_t left);
+
 /* NHS number: exactly 10 digits, or the display form "943 476 5919" (3-3-4, single spaces).
  * The last digit is the modulus 11 check digit over the first nine (weights 10..2); a check value
  * of 10 means no valid number has those first nine digits. */

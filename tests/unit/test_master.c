@@ -689,6 +689,19 @@ static void test_invalid_nhs_number_refuses_the_event(void **state)
     assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
     assert_int_equal(fx->res.outcome, MASTER_REFUSED);
     assert_non_null(strstr(fx->why, "ni_number"));
+    /* Text PostgreSQL would refuse must be refused here: accepted, it would fail the commit of
+     * every event in its batch, and the publisher's resend again, for ever. */
+    static const char *const not_text[] = {"Jo\xed\xa0\x80nes", /* a surrogate */
+                                           "Jo\xe0\x80\x80nes", /* overlong */
+                                           "Jo\xc0\xafnes",     /* overlong */
+                                           "Jo\xf4\x90\x80\x80nes"};
+    for (size_t i = 0; i < sizeof not_text / sizeof not_text[0]; i++) {
+        bad = ANNE;
+        bad.family = not_text[i];
+        assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
+        assert_int_equal(fx->res.outcome, MASTER_REFUSED);
+        assert_non_null(strstr(fx->why, "UTF-8"));
+    }
     assert_int_equal(master_golden_count(fx->m), 0);
 }
 

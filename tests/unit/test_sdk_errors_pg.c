@@ -39,133 +39,24 @@
 #include "../../adapters/sdk/sdk_ulid.c"
 #include "../../adapters/sdk/sdk_util.c"
 
+#include "support_hubproc.h"
 #include "testdb.h"
 
-typedef struct {
-    char dir[64];
-    char log[128];
-    char endpoint[64];
-    char *conninfo;
-    PGconn *db;
-    pid_t hub;
-} rig_t;
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int log_has(const rig_t *r, const char *what)
-{
-    FILE *f = fopen(r->log, "r");
-    char line[1024];
-    int found = 0;
-    while (f != NULL && !found && fgets(line, sizeof line, f) != NULL) {
-        found = strstr(line, what) != NULL;
-    }
-    if (f != NULL) {
-        fclose(f);
-    }
-    return found;
-}
+typedef hubproc_t rig_t;
 
 static int rig_setup(void **state)
 {
-    const char *build = getenv("JOINERY_BUILD_DIR");
-    char hubbin[512];
-    snprintf(hubbin, sizeof hubbin, "%s/hub/joineryd", build ? build : ".");
-    if (build == NULL || access(hubbin, X_OK) != 0) {
-        fprintf(stderr, "no joineryd at %s: skipped\n", hubbin);
-        *state = NULL;
-        return 0;
-    }
-    rig_t *r = calloc(1, sizeof *r);
-    char err[512];
-    r->conninfo = testdb_fresh("sdk_errors", err, sizeof err);
-    if (r->conninfo == NULL) {
-        fprintf(stderr, "%s\n", err);
-        free(r);
-        return -1;
-    }
-    snprintf(r->dir, sizeof r->dir, "/tmp/joinery-sdk-errors-XXXXXX");
-    if (mkdtemp(r->dir) == NULL) {
-        free(r->conninfo);
-        free(r);
-        return -1;
-    }
-    chmod(r->dir, 0711);
-    snprintf(r->log, sizeof r->log, "%s/hub.log", r->dir);
-    int port = free_port();
-    snprintf(r->endpoint, sizeof r->endpoint, "tcp://127.0.0.1:%d", port);
-    char cfg[128];
-    snprintf(cfg, sizeof cfg, "%s/hub.yaml", r->dir);
-    FILE *f = fopen(cfg, "w");
-    fprintf(f,
-            "hub:\n  listen: %s\n  data_dir: %s/data\ndatabase:\n  conninfo: \"%s\"\n"
-            "security:\n  curve: false\nadapters:\n  - name: crm\n    publish: [\"crm.*\"]\n"
-            "    subscribe: [\"crm.*\"]\n",
-            r->endpoint, r->dir, r->conninfo);
-    fclose(f);
-    r->hub = fork();
-    if (r->hub == 0) {
-        int fd = open(r->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(hubbin, hubbin, "--config", cfg, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 300 && !log_has(r, "ready: listening"); i++) {
-        if (waitpid(r->hub, NULL, WNOHANG) == r->hub) {
-            fprintf(stderr, "joineryd exited during start-up; see %s\n", r->log);
-            r->hub = 0;
-            return -1;
-        }
-        struct timespec ts = {0, 100000000};
-        nanosleep(&ts, NULL);
-    }
-    if (!log_has(r, "ready: listening")) {
-        fprintf(stderr, "joineryd not ready in 30 s; see %s\n", r->log);
-        return -1;
-    }
-    r->db = testdb_connect(r->conninfo);
-    if (r->db == NULL) {
-        return -1;
-    }
+    rig_t *r;
+    int rc = hubproc_start(&r, "sdk_errors",
+                           "  - name: crm\n    publish: [\"crm.*\"]\n    subscribe: [\"crm.*\"]\n");
     *state = r;
-    return 0;
+    return rc;
 }
 
 static int rig_teardown(void **state)
 {
     rig_t *r = *state;
-    if (r == NULL) {
-        return 0;
-    }
-    if (r->hub > 0) {
-        kill(r->hub, SIGTERM);
-        waitpid(r->hub, NULL, 0);
-    }
-    if (r->db != NULL) {
-        PQfinish(r->db);
-    }
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->dir);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "could not remove %s\n", r->dir);
-    }
-    free(r->conninfo);
-    free(r);
+    hubproc_stop(&r);
     return 0;
 }
 

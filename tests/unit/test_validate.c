@@ -605,6 +605,35 @@ static void birth_death_names_which_date_is_malformed(void **state)
     assert_non_null(strstr(why, "today's date is missing"));
 }
 
+/* The one UTF-8 rule (validate_utf8_char): what PostgreSQL's text would refuse is refused
+ * here, so a value that passes can never fail a commit. */
+static void utf8_char_follows_rfc3629(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes;
+        size_t len, want;
+    } cases[] = {
+        {"a", 1, 1},
+        {"\xc3\xa9", 2, 2},         /* e acute */
+        {"\xe2\x82\xac", 3, 3},     /* euro sign */
+        {"\xf0\x9f\x98\x80", 4, 4}, /* emoji, U+1F600 */
+        {"\xc0\x80", 2, 0},         /* overlong NUL */
+        {"\xc1\xbf", 2, 0},         /* overlong */
+        {"\xe0\x80\x80", 3, 0},     /* overlong */
+        {"\xed\xa0\x80", 3, 0},     /* a surrogate, U+D800 */
+        {"\xf4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
+        {"\xf5\x80\x80\x80", 4, 0}, /* no such lead byte */
+        {"\xff", 1, 0},
+        {"\x80", 1, 0},         /* a continuation byte alone */
+        {"\xe2\x82", 2, 0},     /* cut short by LEFT */
+        {"\xe2\x82\x00", 4, 0}, /* cut short by a NUL */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal(validate_utf8_char((const unsigned char *)cases[i].bytes, cases[i].len),
+                         cases[i].want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,6 +697,7 @@ int main(void)
         cmocka_unit_test(birth_death_rejects_death_before_birth),
         cmocka_unit_test(birth_death_rejects_future_death),
         cmocka_unit_test(birth_death_names_which_date_is_malformed),
+        cmocka_unit_test(utf8_char_follows_rfc3629),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
