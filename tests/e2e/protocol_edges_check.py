@@ -15,13 +15,7 @@ EP, DB = sys.argv[1], sys.argv[2]
 check, sql = J.check, J.Sql(DB)
 
 
-def varint(v):
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7F) | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
+varint = J.varint
 
 
 def no_reply(c, what):

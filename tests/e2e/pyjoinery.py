@@ -157,6 +157,28 @@ def key(keydir, name, kind):
         return f.read().strip()
 
 
+# ---- protobuf by hand: Python's classes will not hold invalid UTF-8 ------
+
+def varint(v):
+    """V as a protobuf varint."""
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def f_bytes(num, b):
+    """Field NUM, length-delimited (a string, bytes or a message), holding B as it is."""
+    return varint(num << 3 | 2) + varint(len(b)) + b
+
+
+def f_varint(num, v):
+    """Field NUM, a varint."""
+    return varint(num << 3) + varint(v)
+
+
 # A delivery as received: which subscription, the Delivery, its parsed Envelope.
 Delivered = collections.namedtuple("Delivered", "subscription delivery env")
 

@@ -42,17 +42,7 @@ KEEP_ROWS_PER_ADAPTER = 12
 MAX_MESSAGE_BYTES = 65536
 
 
-def varint(n):
-    out = b""
-    while True:
-        b, n = n & 0x7F, n >> 7
-        if not n:
-            return out + bytes([b])
-        out += bytes([b | 0x80])
-
-
-def fld(num, data):
-    return varint(num << 3 | 2) + varint(len(data)) + data
+varint, fld = J.varint, J.f_bytes
 
 
 def client(name, hello=True):
