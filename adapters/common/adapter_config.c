@@ -239,8 +239,7 @@ static int read_doc(adapter_config_t *c, FILE *f, char *err, size_t errlen)
 
 static int load_hub(adapter_config_t *c, char *err, size_t errlen)
 {
-    static const char *const hub_keys[] = {"endpoint", "adapter", "keys_dir", "heartbeat_ms",
-                                           NULL};
+    static const char *const hub_keys[] = {"endpoint", "adapter", "keys_dir", "heartbeat_ms", NULL};
     static const char *const log_keys[] = {"level", NULL};
     yaml_node_t *hub = lookup(c, root(c), "hub", 3);
     if (hub == NULL || hub->type != YAML_MAPPING_NODE)

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SLOTS 512            /* messages a connection may have in its queue */
+#define SLOTS 512 /* messages a connection may have in its queue */
 #define RING_BYTES (256 * 1024)
 #define RING_READ_FREE (64 * 1024) /* ring room needed before reading more */
 #define OUT_BYTES (32 * 1024)
@@ -38,7 +38,7 @@
 #define REASON_MAX 400
 #define MAX_ATTRS (4 + HL7_MAP_MAX_ISSUES)
 #define ATTR_TEXT 4096
-#define LOG_BURST 10   /* refusals logged per minute before the rest are only counted */
+#define LOG_BURST 10 /* refusals logged per minute before the rest are only counted */
 #define KEEP_ESCAPED (MLLP_KEEP * 4 + 8)
 
 typedef enum { SLOT_WAIT, SLOT_READY, SLOT_ABANDONED } slot_state_t;
@@ -47,8 +47,8 @@ typedef struct conn conn_t;
 
 typedef struct {
     conn_t *conn;
-    uint32_t off, cap;  /* this slot's bytes in the ring */
-    uint32_t msh_len;   /* MSH copy at off (deferred answers) */
+    uint32_t off, cap; /* this slot's bytes in the ring */
+    uint32_t msh_len;  /* MSH copy at off (deferred answers) */
     uint32_t ack_off, ack_len;
     uint8_t state, nwait, failed, code;
     char reason[REASON_MAX];
@@ -409,12 +409,11 @@ static size_t make_attrs(health_inbound_t *h, const hl7_mapped_t *mp)
         used++;
         h->attrs[n++] = (joinery_attr_t){"hl7.nulled", start};
     }
-    static const char *const keys[] = {"hl7.dropped.1",  "hl7.dropped.2",  "hl7.dropped.3",
-                                       "hl7.dropped.4",  "hl7.dropped.5",  "hl7.dropped.6",
-                                       "hl7.dropped.7",  "hl7.dropped.8",  "hl7.dropped.9",
-                                       "hl7.dropped.10", "hl7.dropped.11", "hl7.dropped.12",
-                                       "hl7.dropped.13", "hl7.dropped.14", "hl7.dropped.15",
-                                       "hl7.dropped.16"};
+    static const char *const keys[] = {
+        "hl7.dropped.1",  "hl7.dropped.2",  "hl7.dropped.3",  "hl7.dropped.4",
+        "hl7.dropped.5",  "hl7.dropped.6",  "hl7.dropped.7",  "hl7.dropped.8",
+        "hl7.dropped.9",  "hl7.dropped.10", "hl7.dropped.11", "hl7.dropped.12",
+        "hl7.dropped.13", "hl7.dropped.14", "hl7.dropped.15", "hl7.dropped.16"};
     for (size_t i = 0; i < mp->n_issues && i < 16 && used + 32 < ATTR_TEXT; i++) {
         const hl7_issue_t *is = &mp->issues[i];
         char *start = t + used;
@@ -556,7 +555,7 @@ static void count_type(health_inbound_t *h, const char *type)
         else {
             (void)snprintf(h->by_type[i].type, sizeof h->by_type[i].type, "%s",
                            h->ntypes == sizeof h->by_type / sizeof h->by_type[0] - 1 ? "other"
-                                                                                    : type);
+                                                                                     : type);
             h->ntypes++;
         }
     }
@@ -809,7 +808,8 @@ static int bind_listener(health_inbound_t *h, char *err, size_t errlen)
                        h->o.listen);
         return -1;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
@@ -844,8 +844,8 @@ size_t health_inbound_max_events(const health_inbound_opts_t *o)
     return o->max_connections * o->window * 2 + 4 * SLOTS;
 }
 
-health_inbound_t *health_inbound_new(const health_inbound_opts_t *o, joinery_client_t *c,
-                                     char *err, size_t errlen)
+health_inbound_t *health_inbound_new(const health_inbound_opts_t *o, joinery_client_t *c, char *err,
+                                     size_t errlen)
 {
     health_inbound_t *h = calloc(1, sizeof *h);
     if (h == NULL) {

@@ -47,8 +47,8 @@ typedef struct health_inbound health_inbound_t;
 
 /* Binds the listener. C is the SDK client the events go through (borrowed; may not be NULL).
  * NULL and ERR when the address cannot be bound. */
-health_inbound_t *health_inbound_new(const health_inbound_opts_t *o, joinery_client_t *c,
-                                     char *err, size_t errlen);
+health_inbound_t *health_inbound_new(const health_inbound_opts_t *o, joinery_client_t *c, char *err,
+                                     size_t errlen);
 /* Closes every connection (unanswered messages get no ACK: the trust resends them). */
 void health_inbound_destroy(health_inbound_t **h);
 

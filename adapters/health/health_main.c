@@ -42,8 +42,8 @@ static int read_settings(const adapter_config_t *cfg, settings_t *s, char *err, 
     int um;
     if (adapter_config_keys(cfg, "mllp", mllp_keys, err, errlen) != 0 ||
         adapter_config_keys(cfg, "trust", trust_keys, err, errlen) != 0 ||
-        adapter_config_string(cfg, "mllp.listen", "127.0.0.1:2575", &s->in.listen, err,
-                              errlen) != 0 ||
+        adapter_config_string(cfg, "mllp.listen", "127.0.0.1:2575", &s->in.listen, err, errlen) !=
+            0 ||
         adapter_config_uint(cfg, "mllp.max_frame_bytes", 1024, 64UL << 20, 1UL << 20, &frame, err,
                             errlen) != 0 ||
         adapter_config_uint(cfg, "mllp.max_connections", 1, 4096, 256, &conns, err, errlen) != 0 ||
@@ -82,8 +82,7 @@ static int usage(const char *prog)
 }
 
 /* The loop: wait, let the SDK answer, read and publish, send the ACKs that are due. */
-static int run(adapter_loop_t *loop, joinery_client_t *client, health_inbound_t *in,
-               size_t maxfds)
+static int run(adapter_loop_t *loop, joinery_client_t *client, health_inbound_t *in, size_t maxfds)
 {
     struct pollfd *fds = calloc(maxfds, sizeof *fds);
     if (fds == NULL) {
