@@ -911,7 +911,10 @@ size_t health_inbound_fds(health_inbound_t *h, struct pollfd *fds, size_t cap)
     for (size_t i = 0; i < h->nconns && n < cap; i++) {
         conn_t *c = h->conns[i];
         short ev = (short)((wants_read(h, c) ? POLLIN : 0) | (c->olen > 0 ? POLLOUT : 0));
-        fds[n++] = (struct pollfd){.fd = c->fd, .events = ev};
+        /* A peer that has closed makes poll report POLLHUP whatever is asked: leave its socket
+         * out while its answers are pending, or the loop would spin until they come. */
+        int fd = c->eof && c->olen == 0 ? -1 : c->fd;
+        fds[n++] = (struct pollfd){.fd = fd, .events = ev};
     }
     return n;
 }
@@ -925,7 +928,7 @@ void health_inbound_handle(health_inbound_t *h, const struct pollfd *fds, size_t
     for (size_t i = 1; i < n && i - 1 < h->nconns; i++) {
         conn_t *c = h->conns[i - 1];
         if (fds[i].fd != c->fd)
-            continue;
+            continue; /* left out of this poll */
         if (fds[i].revents & (POLLERR | POLLNVAL))
             c->dead = 1;
         else if (fds[i].revents & (POLLIN | POLLHUP)) {
