@@ -16,7 +16,7 @@ dir=$(mktemp -d /tmp/joinery-bench-health.XXXXXX)
 chmod 0711 "$dir"
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 mkdir -p "$dir/keys"
-for n in hub health; do build-bench/adapters/cli/joinery keygen "$n" --dir "$dir/keys" >/dev/null; done
+for n in hub health; do build-bench/adapters/cli/joinery keygen "$n" --dir "$dir/keys" >/dev/null 2>&1; done
 port=$((20000 + RANDOM % 20000))
 mllp=$((port + 1))
 cat >"$dir/hub.yaml" <<YAML
@@ -63,9 +63,11 @@ if [[ ${PERF:-0} == 1 ]]; then
     wait "$p1" "$p2" 2>/dev/null || true
     for who in health hub; do
         echo "---- $who: top symbols (self)"
-        perf report -q -i "$dir/$who.perf" --no-children --sort dso,symbol 2>/dev/null | head -n 25
+        perf report -q -i "$dir/$who.perf" --no-children -g none --sort dso,symbol 2>/dev/null |
+            grep -v "^$" | head -n 15 || true
     done
 fi
+echo "CPU seconds used: joinery-health $(ps -o cputime= -p "$health"), joineryd $(ps -o cputime= -p "$hub")"
 echo "joinery-health resident memory: $(grep VmRSS /proc/$health/status | awk '{print $2/1024 " MiB"}')"
 kill -TERM "$health"
 wait "$health" || true
