@@ -16,7 +16,7 @@ declare -A allowed=(
     ["hub/store"]='^(store/[a-z_]+\.h|base/[a-z_]+\.h|joinery/v1/[a-z_]+\.pb-c\.h|[a-z_]+\.h)$'
     ["hub/master"]='^(master/[a-z_]+\.h|base/[a-z_]+\.h|match/[a-z_]+\.h|joinery/v1/[a-z_]+\.pb-c\.h|[a-z_]+\.h)$'
     # adapters: a bare name may hold digits (adapters/health/hl7.h)
-    ["adapters"]='^((\.\./\.\./include/)?joinery/[a-z_/]+\.h|joinery/v1/[a-z_]+\.pb-c\.h|match/[a-z_]+\.h|[a-z0-9_]+\.h)$'
+    ["adapters"]='^((\.\./\.\./include/)?joinery/[a-z_/]+\.h|common/adapter_[a-z_]+\.h|joinery/v1/[a-z_]+\.pb-c\.h|match/[a-z_]+\.h|[a-z0-9_]+\.h)$'
     ["bench"]='^(joinery/[a-z_/]+\.h|joinery/v1/[a-z_]+\.pb-c\.h|match/[a-z_]+\.h|[a-z_]+\.h)$'
 )
 
