@@ -99,7 +99,7 @@ typedef struct {
     Joinery__V1__ContactPoint *tel_ptrs[FHIR_MAX_TELECOM];
 } fhir_store_t;
 
-/* One Patient, read. Large (about 40 KiB): allocate it once and reuse it. The protobuf messages
+/* One Patient, read. Large (about 46 KiB): allocate it once and reuse it. The protobuf messages
  * in it are only for packing: never free_unpacked them. */
 typedef struct {
     Joinery__V1__Person person;
