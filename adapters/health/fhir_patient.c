@@ -89,10 +89,17 @@ static int is_blank(unsigned char ch)
 static const char *keep(ctx_t *c, const char *s, size_t n, const char *loc, const char *field)
 {
     fhir_store_t *st = &c->out->st;
-    if (n > FHIR_MAX_TEXT || st->used + n + 1 > sizeof st->text) {
+    if (n > FHIR_MAX_TEXT) {
         problem(c, FHIR_ERROR, FHIR_ISSUE_TOO_LONG, field, loc,
                 "the value is longer than this interface takes (%d bytes); it was refused",
                 FHIR_MAX_TEXT);
+        return NULL;
+    }
+    if (st->used + n + 1 > sizeof st->text) {
+        problem(c, FHIR_ERROR, FHIR_ISSUE_TOO_LONG, field, loc,
+                "the Patient holds more text than this interface takes (%d bytes); the value "
+                "was refused",
+                FHIR_TEXT);
         return NULL;
     }
     char *dst = st->text + st->used;

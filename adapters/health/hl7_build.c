@@ -582,6 +582,7 @@ int hl7_build_changed(const Joinery__V1__PersonChanged *pc, hl7_build_kind_t kin
                       size_t errlen)
 {
     static const Joinery__V1__Person none = JOINERY__V1__PERSON__INIT;
+    static char *const no_fields[1] = {NULL};
     ctx_t c = start(o, out, cap, err, errlen);
     if (pc == NULL) {
         fail(&c, "no PersonChanged");
@@ -589,7 +590,7 @@ int hl7_build_changed(const Joinery__V1__PersonChanged *pc, hl7_build_kind_t kin
     }
     src_t s = {pc->person ? pc->person : &none, pc->changed_fields, pc->n_changed_fields};
     if (s.changed == NULL) /* a change with no fields still names only what it lists: none */
-        s.changed = (char *const[]){NULL};
+        s.changed = no_fields;
     cx_t id = {pc->local_id, o ? o->trust_ods : NULL, "MR"};
     if (!nonempty(pc->local_id)) {
         if (kind != HL7_BUILD_A28 || !nonempty(pc->master_id))
@@ -666,7 +667,7 @@ static void say(reason_t *r, const char *s, size_t n)
     for (size_t i = 0; i < n;) {
         size_t k = utf8_len(p + i, n - i);
         if (r->n + (k ? k : 1) + 1 > r->cap)
-            return;
+            break;
         if (k == 0 || (k == 1 && (p[i] < 0x20 || p[i] == 0x7f))) {
             r->out[r->n++] = k == 0 ? '?' : ' ';
             i++;

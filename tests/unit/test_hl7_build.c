@@ -287,6 +287,20 @@ static void test_a31_group_path(void **state)
     assert_string_equal(OUT, MSH_A31 "PID|1||RR8123456^^^RR8^MR||O'Brien-Jones^Siân^Zoë^^Ms^^L\r");
 }
 
+/* A change that lists no fields sends none: only the patient's id. */
+static void test_a31_no_changed_fields(void **state)
+{
+    (void)state;
+    golden_t g;
+    golden(&g);
+    Joinery__V1__PersonChanged pc = JOINERY__V1__PERSON_CHANGED__INIT;
+    pc.local_id = "RR8123456";
+    pc.person = &g.p;
+    assert_int_equal(
+        hl7_build_changed(&pc, HL7_BUILD_A31, &OPTS, OUT, sizeof OUT, &LEN, ERR, sizeof ERR), 0);
+    assert_string_equal(OUT, MSH_A31 "PID|1||RR8123456^^^RR8^MR\r");
+}
+
 static void test_escapes_round_trip(void **state)
 {
     (void)state;
@@ -520,6 +534,7 @@ static void test_ack_reason_is_clean_text(void **state)
     (void)state;
     hl7_ack_code_t code;
     char reason[14];
+    memset(reason, '#', sizeof reason); /* a cut reason must still end where it ends */
     const char *ae = TRUST_MSH "MSA|AE|J-42|caf\xe9\\.br\\Zoë Zoë\r";
     assert_int_equal(read_ack(ae, "J-42", &code, reason, sizeof reason), 0);
     /* Latin-1 é is not UTF-8: '?'; the line break a blank; the second ë does not fit whole */
@@ -569,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_a31_changed_fields_exact),
         cmocka_unit_test(test_a31_cleared_fields_are_explicit_nulls),
         cmocka_unit_test(test_a31_group_path),
+        cmocka_unit_test(test_a31_no_changed_fields),
         cmocka_unit_test(test_escapes_round_trip),
         cmocka_unit_test(test_whole_person_round_trip),
         cmocka_unit_test(test_further_given_names),

@@ -407,6 +407,31 @@ static void test_many_problems(void **state)
     assert_string_equal(P->problems[FHIR_MAX_PROBLEMS - 1].location, "Patient.telecom[30].system");
 }
 
+/* Long values in many identifiers fill the Patient's text store: what does not fit is refused
+ * and said so, and here that is the trust's id itself. */
+static void test_text_store_full(void **state)
+{
+    (void)state;
+    size_t cap = 80000;
+    char *doc = malloc(cap), big[1001], filler[641];
+    assert_non_null(doc);
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    memset(filler, 'y', sizeof filler - 1);
+    filler[sizeof filler - 1] = '\0';
+    /* 16 identifiers of 2006 bytes, then 647: 25 of the 32768 left, too few for the system */
+    size_t k = (size_t)snprintf(doc, cap, "{\"resourceType\":\"Patient\",\"identifier\":[");
+    for (int i = 0; i < 16; i++)
+        k += (size_t)snprintf(doc + k, cap - k, "{\"system\":\"urn:%s\",\"value\":\"%s\"},", big,
+                              big);
+    k += (size_t)snprintf(doc + k, cap - k, "{\"system\":\"urn:x\",\"value\":\"%s\"},", filler);
+    (void)snprintf(doc + k, cap - k, "{\"system\":\"" LOCAL "\",\"value\":\"RR8123456\"}]}");
+    assert_int_equal(rd(doc), FHIR_READ_INVALID);
+    assert_non_null(strstr(problem_at("Patient.identifier[17].system")->reason, "more text"));
+    assert_int_equal(P->person.n_identifiers, FHIR_MAX_IDS);
+    free(doc);
+}
+
 /* Writing ------------------------------------------------------------------------------------ */
 
 static const char *const GOLDEN_JSON =
@@ -588,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_huge_arrays),
         cmocka_unit_test(test_many_problems),
+        cmocka_unit_test(test_text_store_full),
         cmocka_unit_test(test_write_exact_and_round_trip),
         cmocka_unit_test(test_write_minimal_and_refusals),
         cmocka_unit_test(test_operation_outcome),
