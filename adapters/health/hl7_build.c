@@ -311,19 +311,21 @@ static void pid_ids(w_t *w, const src_t *s, const cx_t *id)
         cx(w, nhs, "NHS", "NH");
 }
 
-static const char *name_type(const char *use)
+/* HL7 table 0200 (2.5) has no "temporary" or "former" name: those go as U, unspecified. The
+ * name itself, when it says nothing, is the legal one (L), which is how the trust finds it. */
+static const char *name_type(const char *use, int primary)
 {
-    static const char *const map[][2] = {{"official", "L"}, {"usual", "D"}, {"nickname", "N"},
-                                         {"maiden", "M"},   {"old", "M"},   {"temp", "TEMP"}};
+    static const char *const map[][2] = {
+        {"official", "L"}, {"usual", "D"}, {"nickname", "N"}, {"maiden", "M"}, {"anonymous", "S"}};
     for (size_t i = 0; use && i < sizeof map / sizeof map[0]; i++)
         if (strcmp(use, map[i][0]) == 0)
             return map[i][1];
-    return "L";
+    return primary && !nonempty(use) ? "L" : "U";
 }
 
 /* One XPN: family, first given name, the others (HL7's "second and further given names",
  * space separated), prefix, type. */
-static void xpn(w_t *w, const src_t *s, const Joinery__V1__HumanName *n)
+static void xpn(w_t *w, const src_t *s, const Joinery__V1__HumanName *n, int primary)
 {
     const char *family = pick(s, "name.family", n ? n->family : NULL);
     const char *prefix = pick(s, "name.prefix", n ? n->prefix : NULL);
@@ -339,16 +341,16 @@ static void xpn(w_t *w, const src_t *s, const Joinery__V1__HumanName *n)
     if (given && n_given > 1)
         joined(w, 3, n->given + 1, n_given - 1, " ");
     value(w, 5, prefix);
-    value(w, 7, name_type(n ? n->use : NULL));
+    value(w, 7, name_type(n ? n->use : NULL, primary));
 }
 
 static void pid_names(w_t *w, const src_t *s)
 {
-    xpn(w, s, s->p->name);
+    xpn(w, s, s->p->name, 1);
     if (s->changed != NULL) /* a change names only the golden record's name */
         return;
     for (size_t i = 0; i < s->p->n_other_names; i++)
-        xpn(w, s, s->p->other_names[i]);
+        xpn(w, s, s->p->other_names[i], 0);
 }
 
 static void pid_sex(w_t *w, const src_t *s)

@@ -355,6 +355,29 @@ static void test_whole_person_round_trip(void **state)
     assert_string_equal(R->person.identifiers[0]->assigner_ods, "RR8");
 }
 
+/* Name uses HL7 2.5 has no code for go as U (unspecified), and come back without a use. */
+static void test_name_types(void **state)
+{
+    (void)state;
+    golden_t g;
+    golden(&g);
+    g.name.use = ""; /* the name, saying nothing: legal */
+    g.maiden.use = "temp";
+    assert_int_equal(hl7_build_person(&g.p, "RR8123456", HL7_BUILD_A31, &OPTS, OUT, sizeof OUT,
+                                      &LEN, ERR, sizeof ERR),
+                     0);
+    assert_non_null(strstr(OUT, "|O'Brien-Jones^Siân^Zoë^^Ms^^L~Byrne^Siân^^^^^U|"));
+    assert_int_equal(map_back(), 0);
+    assert_string_equal(R->person.name->use, "official");
+    assert_string_equal(R->person.other_names[0]->use, "");
+    g.name.use = "usual";
+    g.maiden.use = "anonymous";
+    assert_int_equal(hl7_build_person(&g.p, "RR8123456", HL7_BUILD_A31, &OPTS, OUT, sizeof OUT,
+                                      &LEN, ERR, sizeof ERR),
+                     0);
+    assert_non_null(strstr(OUT, "|O'Brien-Jones^Siân^Zoë^^Ms^^D~Byrne^Siân^^^^^S|"));
+}
+
 /* Three or more given names: HL7's second component takes the further ones, space separated,
  * so the hub's text for name.given is the same after the round trip. */
 static void test_further_given_names(void **state)
@@ -588,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_escapes_round_trip),
         cmocka_unit_test(test_whole_person_round_trip),
         cmocka_unit_test(test_further_given_names),
+        cmocka_unit_test(test_name_types),
         cmocka_unit_test(test_a28_new_to_trust),
         cmocka_unit_test(test_a40_exact_and_mapped),
         cmocka_unit_test(test_refusals),
