@@ -106,7 +106,9 @@ if [[ -n $full ]]; then
     wait_for 30 "the hub to find the disk full" log_has "$E2E_DIR/hub.log" "commits are failing" $((n0 + 1))
     sleep 3
     rm -f "$full/filler"
-    wait_for 30 "the hub to write again" log_has "$E2E_DIR/hub.log" "commits succeed again" $((n0 + 1))
+    # The next commit with events decides it: the SDK resends its RETRY answers after a
+    # backoff that may by now be tens of seconds (RETRY_MAX_MS 30 s).
+    wait_for 120 "the hub to write again" log_has "$E2E_DIR/hub.log" "commits succeed again" $((n0 + 1))
 fi
 confirmed_at_least $((5 * N / 6))
 echo "== kill -9 the hub (2)"

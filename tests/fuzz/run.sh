@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # run.sh BUILD_DIR [SECONDS] - builds the libFuzzer harnesses with clang
 # (-fsanitize=fuzzer,address,undefined) and runs each for SECONDS (default 10) over its seed
-# corpus: the HL7 samples in tests/data/hl7v2 (framed with MLLP for the framer) and every input
-# in regressions/, which are first replayed one by one: an input that once crashed must not crash
-# again. Exits 77 (skipped) without clang or libFuzzer (Debian: clang, libclang-rt-14-dev).
+# corpus: the HL7 samples in tests/data/hl7v2 (framed with MLLP for the framer; as they are for
+# the parser and for the outbound round trip, hl7_build), the Patients in fhir_seeds/ for the
+# FHIR reader (fhir), and every input in regressions/, which are first replayed one by one: an
+# input that once crashed must not crash again. Exits 77 (skipped) without clang or libFuzzer
+# (Debian: clang, libclang-rt-14-dev).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
@@ -33,11 +35,20 @@ proto=("$gen"/joinery/v1/{person,health}.pb-c.c)
 "$cc" "${flags[@]}" "$here/fuzz_mllp.c" "$src/adapters/health/mllp.c" -o "$work/fuzz_mllp"
 "$cc" "${flags[@]}" "$here/fuzz_hl7.c" "${health[@]}" "$src"/lib/match/*.c "${proto[@]}" \
     $(pkg-config --cflags --libs libprotobuf-c) -lm -o "$work/fuzz_hl7"
+"$cc" "${flags[@]}" "$here/fuzz_hl7_build.c" "${health[@]}" "$src/adapters/health/hl7_build.c" \
+    "$src"/lib/match/*.c "${proto[@]}" $(pkg-config --cflags --libs libprotobuf-c) -lm \
+    -o "$work/fuzz_hl7_build"
+"$cc" "${flags[@]}" "$here/fuzz_fhir_patient.c" "$src/adapters/health/fhir_patient.c" \
+    "$src"/lib/match/*.c "$gen/joinery/v1/person.pb-c.c" \
+    $(pkg-config --cflags --libs libprotobuf-c jansson) -lm -o "$work/fuzz_fhir"
 
 # Seeds: the samples as they are for the parser; framed, several to an input, for the framer
 # (its first byte chooses the frame limit and the read size).
-mkdir -p "$work/seed_hl7" "$work/seed_mllp" "$work/new_hl7" "$work/new_mllp"
+mkdir -p "$work/seed_hl7" "$work/seed_mllp" "$work/seed_fhir" "$work/new_hl7" "$work/new_mllp" \
+    "$work/new_hl7_build" "$work/new_fhir"
 cp "$src"/tests/data/hl7v2/*.hl7 "$work/seed_hl7/"
+ln -s "$work/seed_hl7" "$work/seed_hl7_build"
+cp "$here"/fhir_seeds/*.json "$work/seed_fhir/"
 i=0
 for f in "$src"/tests/data/hl7v2/*.hl7; do
     { printf "$(printf '\\x%02x' $(( (i * 37) % 256 )))"; printf 'junk\x0b'; cat "$f"; printf '\x1c\r\x0b'; \
@@ -46,7 +57,7 @@ for f in "$src"/tests/data/hl7v2/*.hl7; do
 done
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for h in mllp hl7; do
+for h in mllp hl7 hl7_build fhir; do
     reg=("$here"/regressions/"$h"-*)
     if [[ -e ${reg[0]} ]]; then
         echo "fuzz: replaying ${#reg[@]} $h regression inputs"
