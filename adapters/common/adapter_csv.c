@@ -279,6 +279,9 @@ static int needs_quotes(const char *s, size_t n, char delim)
 {
     if (n > 0 && (s[0] == ' ' || s[0] == '\t' || s[n - 1] == ' ' || s[n - 1] == '\t'))
         return 1;
+    /* A value that begins with U+FEFF would, first in a file, be read as a byte order mark. */
+    if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+        return 1;
     for (size_t i = 0; i < n; i++)
         if (s[i] == delim || s[i] == '"' || s[i] == '\r' || s[i] == '\n')
             return 1;
