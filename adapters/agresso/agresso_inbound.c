@@ -493,7 +493,7 @@ static void publish_some(agresso_inbound_t *in)
         if (rc == 0) {
             f->eof = 1;
         } else if (rc < 0) {
-            char column[40], text[REASON_MAX];
+            char column[40] = "", text[REASON_MAX];
             if (e.field <= f->header.nfields) {
                 for (int k = 0; k < COL_COUNT; k++)
                     if (f->header.at[k] == e.field - 1)
