@@ -3,9 +3,9 @@
 # (-fsanitize=fuzzer,address,undefined) and runs each for SECONDS (default 10) over its seed
 # corpus: the HL7 samples in tests/data/hl7v2 (framed with MLLP for the framer; as they are for
 # the parser and for the outbound round trip, hl7_build), the Patients in fhir_seeds/ for the
-# FHIR reader (fhir), and every input in regressions/, which are first replayed one by one: an
-# input that once crashed must not crash again. Exits 77 (skipped) without clang or libFuzzer
-# (Debian: clang, libclang-rt-14-dev).
+# FHIR reader (fhir), the CSV files in seeds_csv/ for the CSV reader (csv), and every input in
+# regressions/, which are first replayed one by one: an input that once crashed must not crash
+# again. Exits 77 (skipped) without clang or libFuzzer (Debian: clang, libclang-rt-14-dev).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
@@ -41,6 +41,10 @@ proto=("$gen"/joinery/v1/{person,health}.pb-c.c)
 "$cc" "${flags[@]}" "$here/fuzz_fhir_patient.c" "$src/adapters/health/fhir_patient.c" \
     "$src"/lib/match/*.c "$gen/joinery/v1/person.pb-c.c" \
     $(pkg-config --cflags --libs libprotobuf-c jansson) -lm -o "$work/fuzz_fhir"
+# The shared CSV reader and writer, with the Agresso customer mapping behind it.
+"$cc" "${flags[@]}" "$here/fuzz_csv.c" "$src"/adapters/common/adapter_csv.c \
+    "$src"/adapters/agresso/agresso_customer.c "$src"/lib/match/*.c "$gen"/joinery/v1/person.pb-c.c \
+    $(pkg-config --cflags --libs libprotobuf-c) -lm -o "$work/fuzz_csv"
 
 # Seeds: the samples as they are for the parser; framed, several to an input, for the framer
 # (its first byte chooses the frame limit and the read size).
@@ -55,9 +59,12 @@ for f in "$src"/tests/data/hl7v2/*.hl7; do
       head -c 200 "$f"; printf '\x1c'; } >"$work/seed_mllp/$i"
     i=$((i + 1))
 done
+# CSV: the seeds in seeds_csv/ (their first byte picks the delimiter and limits).
+mkdir -p "$work/seed_csv" "$work/new_csv"
+cp "$here"/seeds_csv/* "$work/seed_csv/"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for h in mllp hl7 hl7_build fhir; do
+for h in mllp hl7 hl7_build fhir csv; do
     reg=("$here"/regressions/"$h"-*)
     if [[ -e ${reg[0]} ]]; then
         echo "fuzz: replaying ${#reg[@]} $h regression inputs"
