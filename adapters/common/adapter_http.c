@@ -334,11 +334,12 @@ adapter_http_t *adapter_http_new(const adapter_http_opts_t *o, char *err, size_t
     h->max_body = o->max_body ? o->max_body : DEFAULT_BODY;
     unsigned conns = o->max_connections ? o->max_connections : 256;
     unsigned idle = o->idle_timeout_s ? o->idle_timeout_s : 60;
+    /* The logger first: options before it would still log through MHD's own. */
     h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-                            NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                            NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_CONNECTION_TIMEOUT, idle,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
     if (h->d == NULL) {
         (void)snprintf(err, errlen, "cannot listen for HTTP on %s (in use, or not this host's)",
                        o->listen);
