@@ -250,8 +250,10 @@ static int read_file(const char *path, char **out, size_t *len)
         buf = b;
         cap *= 2;
     }
-    int bad = ferror(f) || buf == NULL;
+    int bad = ferror(f);
     fclose(f);
+    if (buf == NULL)
+        return -1;
     if (bad) {
         free(buf);
         return -1;
