@@ -597,7 +597,10 @@ void health_fhir_destroy(health_fhir_t **fp)
     health_fhir_t *f = *fp;
     if (f == NULL)
         return;
-    /* The server first: its stop answers the waiting requests and drops their waiters. */
+    /* What the closing client answered (UNCONFIRMED) goes out as an OperationOutcome; then the
+     * server's stop answers the rest and drops their waiters. */
+    if (f->http != NULL && f->waits != NULL && f->pending != NULL)
+        health_fhir_flush(f);
     adapter_http_destroy(&f->http);
     for (size_t i = 0; f->waits && i < f->o.max_waiting; i++)
         if (f->waits[i].used)

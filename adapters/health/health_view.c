@@ -542,7 +542,8 @@ static int merge(const Joinery__V1__Person *old, const Joinery__V1__Person *ev,
     return 0;
 }
 
-/* Merges, saves, and only then takes the change in memory. */
+/* Merges and saves. A failed save leaves the change in memory only: the event is then
+ * delivered again and merging it twice gives the same record. */
 static int apply(health_view_t *v, rec_t *r, const Joinery__V1__Person *ev,
                  const char *const *paths, size_t n, char *err, size_t errlen)
 {
