@@ -10,9 +10,11 @@
  *   trust: {ods_code: RR8}
  *   unmapped: accept            # or reject: what ORU, SIU and other unmapped types get
  *   refused_dir: /var/lib/joinery-health/refused   # optional: refused messages kept whole
+ *   fhir: {listen: "127.0.0.1:8080", data_dir: /var/lib/joinery-health/fhir}  # optional
  *
  * Exit status: 0 after a clean stop (SIGTERM, SIGINT), 1 when it cannot start, 2 for usage. */
 #include "health_inbound.h"
+#include "health_fhir.h"
 #include "hl7_map.h"
 #include "common/adapter_config.h"
 #include "common/adapter_log.h"
@@ -29,6 +31,7 @@
 
 typedef struct {
     health_inbound_opts_t in;
+    health_fhir_opts_t fhir;
     const adapter_hub_t *hub;
 } settings_t;
 
@@ -50,7 +53,8 @@ static int read_settings(const adapter_config_t *cfg, settings_t *s, char *err, 
         adapter_config_uint(cfg, "mllp.window", 1, 256, 64, &window, err, errlen) != 0 ||
         adapter_config_string(cfg, "trust.ods_code", NULL, &s->in.trust_ods, err, errlen) != 0 ||
         adapter_config_choice(cfg, "unmapped", unmapped, 0, &um, err, errlen) != 0 ||
-        adapter_config_string(cfg, "refused_dir", NULL, &s->in.refused_dir, err, errlen) != 0)
+        adapter_config_string(cfg, "refused_dir", NULL, &s->in.refused_dir, err, errlen) != 0 ||
+        health_fhir_settings(cfg, &s->fhir, err, errlen) != 0)
         return -1;
     if (s->in.trust_ods == NULL) {
         (void)snprintf(err, errlen,
@@ -82,7 +86,8 @@ static int usage(const char *prog)
 }
 
 /* The loop: wait, let the SDK answer, read and publish, send the ACKs that are due. */
-static int run(adapter_loop_t *loop, joinery_client_t *client, health_inbound_t *in, size_t maxfds)
+static int run(adapter_loop_t *loop, joinery_client_t *client, health_inbound_t *in,
+               health_fhir_t *fhir, size_t maxfds)
 {
     struct pollfd *fds = calloc(maxfds, sizeof *fds);
     if (fds == NULL) {
@@ -93,15 +98,18 @@ static int run(adapter_loop_t *loop, joinery_client_t *client, health_inbound_t 
     time_t last = time(NULL);
     int rc = 0;
     while (!adapter_loop_stopping(loop)) {
-        size_t n = health_inbound_fds(in, fds, maxfds);
-        if (adapter_loop_run_once(loop, client, fds, n, 1000, err, sizeof err) < 0) {
+        size_t n = health_inbound_fds(in, fds, maxfds - 1);
+        fds[n] = (struct pollfd){.fd = health_fhir_fd(fhir), .events = POLLIN}; /* -1: ignored */
+        if (adapter_loop_run_once(loop, client, fds, n + 1, 1000, err, sizeof err) < 0) {
             adapter_log(ADAPTER_LOG_ERROR, "%s", err);
             rc = -1;
             break;
         }
         health_inbound_handle(in, fds, n);
+        health_fhir_handle(fhir);
         adapter_loop_drive(client); /* what was just published goes out now */
         health_inbound_flush(in);
+        health_fhir_flush(fhir);
         if (time(NULL) - last >= COUNTERS_EVERY_S) {
             last = time(NULL);
             health_inbound_log_counters(in, 0);
@@ -137,7 +145,8 @@ int main(int argc, char **argv)
     }
     if (config == NULL)
         return usage(argv[0]);
-    static const char *const sections[] = {"mllp", "trust", "unmapped", "refused_dir", NULL};
+    static const char *const sections[] = {"mllp",        "trust", "unmapped",
+                                           "refused_dir", "fhir",  NULL};
     char err[512];
     adapter_config_t *cfg = adapter_config_load(config, sections, err, sizeof err);
     settings_t s = {0};
@@ -156,6 +165,7 @@ int main(int argc, char **argv)
     err[0] = '\0';
     joinery_client_t *client = NULL;
     health_inbound_t *in = NULL;
+    health_fhir_t *fhir = NULL;
     adapter_loop_t *loop = adapter_loop_new(err, sizeof err); /* before the SDK's threads */
     if (loop == NULL)
         goto out;
@@ -164,7 +174,8 @@ int main(int argc, char **argv)
         .adapter = s.hub->adapter,
         .keys_dir = s.hub->keys_dir,
         .heartbeat_ms = s.hub->heartbeat_ms,
-        .max_unconfirmed = (unsigned)health_inbound_max_events(&s.in),
+        .max_unconfirmed =
+            (unsigned)(health_inbound_max_events(&s.in) + health_fhir_max_events(&s.fhir)),
         .connect_timeout_ms = -1, /* trusts' messages wait for the hub; starting need not */
     };
     client = joinery_connect(&jo, err, sizeof err);
@@ -173,12 +184,14 @@ int main(int argc, char **argv)
     in = health_inbound_new(&s.in, client, err, sizeof err);
     if (in == NULL)
         goto out;
+    if (s.fhir.listen != NULL && (fhir = health_fhir_new(&s.fhir, client, err, sizeof err)) == NULL)
+        goto out;
     adapter_log(ADAPTER_LOG_INFO,
                 "ready: listening for MLLP on port %d (trust %s, unmapped types %s), hub %s as %s",
                 health_inbound_port(in), s.in.trust_ods,
                 s.in.unmapped == HL7_UNMAPPED_ACCEPT ? "accepted" : "refused", s.hub->endpoint,
                 s.hub->adapter);
-    rc = run(loop, client, in, s.in.max_connections + 1) == 0 ? 0 : 1;
+    rc = run(loop, client, in, fhir, s.in.max_connections + 2) == 0 ? 0 : 1;
     health_inbound_log_counters(in, 1);
 out:
     if (rc != 0 && err[0])
@@ -186,6 +199,7 @@ out:
     /* The client first: closing reports unconfirmed events to the listener's callbacks. */
     joinery_close(&client);
     health_inbound_destroy(&in);
+    health_fhir_destroy(&fhir);
     adapter_loop_destroy(&loop);
     adapter_config_destroy(&cfg);
     return rc;
