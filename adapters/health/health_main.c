@@ -10,9 +10,11 @@
  *   trust: {ods_code: RR8}
  *   unmapped: accept            # or reject: what ORU, SIU and other unmapped types get
  *   refused_dir: /var/lib/joinery-health/refused   # optional: refused messages kept whole
+ *   outbound: {endpoint: "10.1.2.3:2576"}   # optional: person.changed/merged to the trust
  *
  * Exit status: 0 after a clean stop (SIGTERM, SIGINT), 1 when it cannot start, 2 for usage. */
 #include "health_inbound.h"
+#include "health_outbound.h"
 #include "hl7_map.h"
 #include "common/adapter_config.h"
 #include "common/adapter_log.h"
@@ -30,6 +32,8 @@
 typedef struct {
     health_inbound_opts_t in;
     const adapter_hub_t *hub;
+    health_outbound_opts_t out;
+    int outbound; /* an outbound section was given */
 } settings_t;
 
 static int read_settings(const adapter_config_t *cfg, settings_t *s, char *err, size_t errlen)
@@ -72,7 +76,7 @@ static int read_settings(const adapter_config_t *cfg, settings_t *s, char *err, 
     s->in.window = window;
     s->in.unmapped = um == 0 ? HL7_UNMAPPED_ACCEPT : HL7_UNMAPPED_REJECT;
     s->hub = adapter_config_hub(cfg);
-    return 0;
+    return health_outbound_config(cfg, s->in.trust_ods, &s->out, &s->outbound, err, errlen);
 }
 
 static int usage(const char *prog)
@@ -82,7 +86,8 @@ static int usage(const char *prog)
 }
 
 /* The loop: wait, let the SDK answer, read and publish, send the ACKs that are due. */
-static int run(adapter_loop_t *loop, joinery_client_t *client, health_inbound_t *in, size_t maxfds)
+static int run(adapter_loop_t *loop, joinery_client_t *client, health_inbound_t *in,
+               health_outbound_t *out, size_t maxfds)
 {
     struct pollfd *fds = calloc(maxfds, sizeof *fds);
     if (fds == NULL) {
@@ -93,13 +98,18 @@ static int run(adapter_loop_t *loop, joinery_client_t *client, health_inbound_t 
     time_t last = time(NULL);
     int rc = 0;
     while (!adapter_loop_stopping(loop)) {
-        size_t n = health_inbound_fds(in, fds, maxfds);
-        if (adapter_loop_run_once(loop, client, fds, n, 1000, err, sizeof err) < 0) {
+        size_t n = health_inbound_fds(in, fds, maxfds - 1), nin = n;
+        int wait = out ? health_outbound_timeout_ms(out) : -1;
+        n += out ? health_outbound_fds(out, fds + n, 1) : 0;
+        if (adapter_loop_run_once(loop, client, fds, n, wait < 0 || wait > 1000 ? 1000 : wait, err,
+                                  sizeof err) < 0) {
             adapter_log(ADAPTER_LOG_ERROR, "%s", err);
             rc = -1;
             break;
         }
-        health_inbound_handle(in, fds, n);
+        health_inbound_handle(in, fds, nin);
+        if (out)
+            health_outbound_handle(out, fds + nin, n - nin);
         adapter_loop_drive(client); /* what was just published goes out now */
         health_inbound_flush(in);
         if (time(NULL) - last >= COUNTERS_EVERY_S) {
@@ -137,7 +147,8 @@ int main(int argc, char **argv)
     }
     if (config == NULL)
         return usage(argv[0]);
-    static const char *const sections[] = {"mllp", "trust", "unmapped", "refused_dir", NULL};
+    static const char *const sections[] = {"mllp",        "trust",    "unmapped",
+                                           "refused_dir", "outbound", NULL};
     char err[512];
     adapter_config_t *cfg = adapter_config_load(config, sections, err, sizeof err);
     settings_t s = {0};
@@ -156,6 +167,7 @@ int main(int argc, char **argv)
     err[0] = '\0';
     joinery_client_t *client = NULL;
     health_inbound_t *in = NULL;
+    health_outbound_t *outb = NULL;
     adapter_loop_t *loop = adapter_loop_new(err, sizeof err); /* before the SDK's threads */
     if (loop == NULL)
         goto out;
@@ -173,12 +185,17 @@ int main(int argc, char **argv)
     in = health_inbound_new(&s.in, client, err, sizeof err);
     if (in == NULL)
         goto out;
+    if (s.outbound && (outb = health_outbound_new(&s.out, client, err, sizeof err)) == NULL)
+        goto out;
     adapter_log(ADAPTER_LOG_INFO,
                 "ready: listening for MLLP on port %d (trust %s, unmapped types %s), hub %s as %s",
                 health_inbound_port(in), s.in.trust_ods,
                 s.in.unmapped == HL7_UNMAPPED_ACCEPT ? "accepted" : "refused", s.hub->endpoint,
                 s.hub->adapter);
-    rc = run(loop, client, in, s.in.max_connections + 1) == 0 ? 0 : 1;
+    if (outb)
+        adapter_log(ADAPTER_LOG_INFO, "outbound: person.changed and person.merged to %s",
+                    s.out.endpoint);
+    rc = run(loop, client, in, outb, s.in.max_connections + 2) == 0 ? 0 : 1;
     health_inbound_log_counters(in, 1);
 out:
     if (rc != 0 && err[0])
@@ -186,6 +203,7 @@ out:
     /* The client first: closing reports unconfirmed events to the listener's callbacks. */
     joinery_close(&client);
     health_inbound_destroy(&in);
+    health_outbound_destroy(&outb); /* what it held unsettled the hub delivers again */
     adapter_loop_destroy(&loop);
     adapter_config_destroy(&cfg);
     return rc;
