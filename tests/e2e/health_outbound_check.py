@@ -47,6 +47,7 @@ class Receiver:
         self.lock = threading.Lock()
         self.lsock = None
         self.conns = []
+        self.hang_up_on = None  # a phone: its message is kept, and the connection closed unanswered
 
     def up(self):
         s = socket.socket()
@@ -104,6 +105,12 @@ class Receiver:
                        str(mrg[1]) if mrg else "", text)
                 with self.lock:
                     self.got.append(rec)
+                    hang_up = self.hang_up_on is not None and self.hang_up_on in rec[3]
+                    if hang_up:
+                        self.hang_up_on = None
+                if hang_up:
+                    c.close()
+                    return
                 code, extra = ("AE", "|" + AE_WORDS) if AE_PHONE in rec[3] else ("AA", "")
                 ack = ("MSH|^~\\&|PAS|RR8|JOINERY|LCC|20240301093000||ACK|A%s|P|2.5\r"
                        "MSA|%s|%s%s\r" % (rec[0], code, rec[0], extra)).encode()
@@ -213,6 +220,23 @@ def down():
     crm.collect()
 
 
+def hang_up():
+    # The trust takes a message and drops the connection before its ACK: it comes again, with
+    # the same control id, and the person's next change only after it.
+    crm_id, number, family, given, dob = PEOPLE["RR8-OUT-1"]
+    rx.hang_up_on = "07700900350"
+    crm_update(crm_id, number, family, given, dob, "07700900350")
+    crm_update(crm_id, number, family, given, dob, "07700900351")
+    J.wait_for("the change after the unanswered one",
+               lambda: phones_of("RR8-OUT-1")[-1:] == ["07700900351"])
+    got = phones_of("RR8-OUT-1")[-3:]
+    check(got == ["07700900350", "07700900350", "07700900351"],
+          "the unanswered message is sent again before the next: %s" % got)
+    ids = [m[0] for m in rx.messages() if "07700900350" in m[3]]
+    check(len(ids) == 2 and ids[0] == ids[1], "with the same control id: %s" % ids)
+    crm.collect()
+
+
 def ae():
     crm_id, number, family, given, dob = PEOPLE["RR8-OUT-2"]
     crm_update(crm_id, number, family, given, dob, AE_PHONE)
@@ -265,6 +289,8 @@ def merge():
           "the trust is not sent its own merge back")
 
 
-J.run_scenarios([changed, down, ae, merge])
+J.run_scenarios([changed, down, hang_up, ae, merge])
+if J.failed:
+    print("the receiver got, last 8:", [m[:5] for m in rx.messages()][-8:])
 crm.close()
 J.finish("health_outbound_check")
