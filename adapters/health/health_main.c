@@ -11,10 +11,12 @@
  *   unmapped: accept            # or reject: what ORU, SIU and other unmapped types get
  *   refused_dir: /var/lib/joinery-health/refused   # optional: refused messages kept whole
  *   fhir: {listen: "127.0.0.1:8080", data_dir: /var/lib/joinery-health/fhir}  # optional
+ *   outbound: {endpoint: "10.1.2.3:2576"}   # optional: person.changed/merged to the trust
  *
  * Exit status: 0 after a clean stop (SIGTERM, SIGINT), 1 when it cannot start, 2 for usage. */
 #include "health_inbound.h"
 #include "health_fhir.h"
+#include "health_outbound.h"
 #include "hl7_map.h"
 #include "common/adapter_config.h"
 #include "common/adapter_log.h"
@@ -33,6 +35,8 @@ typedef struct {
     health_inbound_opts_t in;
     health_fhir_opts_t fhir;
     const adapter_hub_t *hub;
+    health_outbound_opts_t out;
+    int outbound; /* an outbound section was given */
 } settings_t;
 
 static int read_settings(const adapter_config_t *cfg, settings_t *s, char *err, size_t errlen)
@@ -76,7 +80,7 @@ static int read_settings(const adapter_config_t *cfg, settings_t *s, char *err, 
     s->in.window = window;
     s->in.unmapped = um == 0 ? HL7_UNMAPPED_ACCEPT : HL7_UNMAPPED_REJECT;
     s->hub = adapter_config_hub(cfg);
-    return 0;
+    return health_outbound_config(cfg, s->in.trust_ods, &s->out, &s->outbound, err, errlen);
 }
 
 static int usage(const char *prog)
@@ -87,7 +91,7 @@ static int usage(const char *prog)
 
 /* The loop: wait, let the SDK answer, read and publish, send the ACKs that are due. */
 static int run(adapter_loop_t *loop, joinery_client_t *client, health_inbound_t *in,
-               health_fhir_t *fhir, size_t maxfds)
+               health_fhir_t *fhir, health_outbound_t *out, size_t maxfds)
 {
     struct pollfd *fds = calloc(maxfds, sizeof *fds);
     if (fds == NULL) {
@@ -98,15 +102,23 @@ static int run(adapter_loop_t *loop, joinery_client_t *client, health_inbound_t 
     time_t last = time(NULL);
     int rc = 0;
     while (!adapter_loop_stopping(loop)) {
-        size_t n = health_inbound_fds(in, fds, maxfds - 1);
-        fds[n] = (struct pollfd){.fd = health_fhir_fd(fhir), .events = POLLIN}; /* -1: ignored */
-        if (adapter_loop_run_once(loop, client, fds, n + 1, 1000, err, sizeof err) < 0) {
+        /* the listener and its connections, the FHIR endpoint (-1 when off: ignored), the
+         * outbound connection */
+        size_t n = health_inbound_fds(in, fds, maxfds - 2), nin = n;
+        fds[n++] = (struct pollfd){.fd = health_fhir_fd(fhir), .events = POLLIN};
+        size_t nout = n;
+        int wait = out ? health_outbound_timeout_ms(out) : -1;
+        n += out ? health_outbound_fds(out, fds + n, 1) : 0;
+        if (adapter_loop_run_once(loop, client, fds, n, wait < 0 || wait > 1000 ? 1000 : wait, err,
+                                  sizeof err) < 0) {
             adapter_log(ADAPTER_LOG_ERROR, "%s", err);
             rc = -1;
             break;
         }
-        health_inbound_handle(in, fds, n);
+        health_inbound_handle(in, fds, nin);
         health_fhir_handle(fhir);
+        if (out)
+            health_outbound_handle(out, fds + nout, n - nout);
         adapter_loop_drive(client); /* what was just published goes out now */
         health_inbound_flush(in);
         health_fhir_flush(fhir);
@@ -145,8 +157,8 @@ int main(int argc, char **argv)
     }
     if (config == NULL)
         return usage(argv[0]);
-    static const char *const sections[] = {"mllp",        "trust", "unmapped",
-                                           "refused_dir", "fhir",  NULL};
+    static const char *const sections[] = {"mllp", "trust",    "unmapped", "refused_dir",
+                                           "fhir", "outbound", NULL};
     char err[512];
     adapter_config_t *cfg = adapter_config_load(config, sections, err, sizeof err);
     settings_t s = {0};
@@ -166,6 +178,7 @@ int main(int argc, char **argv)
     joinery_client_t *client = NULL;
     health_inbound_t *in = NULL;
     health_fhir_t *fhir = NULL;
+    health_outbound_t *outb = NULL;
     adapter_loop_t *loop = adapter_loop_new(err, sizeof err); /* before the SDK's threads */
     if (loop == NULL)
         goto out;
@@ -186,12 +199,17 @@ int main(int argc, char **argv)
         goto out;
     if (s.fhir.listen != NULL && (fhir = health_fhir_new(&s.fhir, client, err, sizeof err)) == NULL)
         goto out;
+    if (s.outbound && (outb = health_outbound_new(&s.out, client, err, sizeof err)) == NULL)
+        goto out;
     adapter_log(ADAPTER_LOG_INFO,
                 "ready: listening for MLLP on port %d (trust %s, unmapped types %s), hub %s as %s",
                 health_inbound_port(in), s.in.trust_ods,
                 s.in.unmapped == HL7_UNMAPPED_ACCEPT ? "accepted" : "refused", s.hub->endpoint,
                 s.hub->adapter);
-    rc = run(loop, client, in, fhir, s.in.max_connections + 2) == 0 ? 0 : 1;
+    if (outb)
+        adapter_log(ADAPTER_LOG_INFO, "outbound: person.changed and person.merged to %s",
+                    s.out.endpoint);
+    rc = run(loop, client, in, fhir, outb, s.in.max_connections + 3) == 0 ? 0 : 1;
     health_inbound_log_counters(in, 1);
 out:
     if (rc != 0 && err[0])
@@ -200,6 +218,7 @@ out:
     joinery_close(&client);
     health_inbound_destroy(&in);
     health_fhir_destroy(&fhir);
+    health_outbound_destroy(&outb); /* what it held unsettled the hub delivers again */
     adapter_loop_destroy(&loop);
     adapter_config_destroy(&cfg);
     return rc;

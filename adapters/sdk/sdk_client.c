@@ -54,6 +54,16 @@
 
 typedef enum { ST_IDLE, ST_HELLO, ST_READY } state_t;
 
+/* A delivery its handler answered JOINERY_DEFER, awaiting joinery_settle. The event's key is
+ * copied so that an ACK can still be remembered for de-duplication after the handler returned;
+ * fixed-size, so holding one costs no allocation (the array grows once, to the credit). */
+typedef struct {
+    uint64_t seq;
+    int remember; /* the key fitted: remember it on ACK */
+    char source[65];
+    char event_id[JOINERY_EVENT_ID_MAX + 1];
+} deferred_t;
+
 typedef struct {
     char *name;
     char **patterns;
@@ -64,6 +74,8 @@ typedef struct {
     void *ud;
     uint64_t *acks; /* seqs handled but not yet acknowledged to the hub */
     size_t nacks;
+    deferred_t *deferred; /* of the current session only: a lost session takes them along */
+    size_t ndeferred, capdeferred;
     uint64_t request; /* request_id of the last SUBSCRIBE sent for it */
     int subscribed;   /* SUBSCRIBED received in the current session */
     int awaiting;     /* joinery_subscribe is waiting for the hub's answer */
@@ -324,6 +336,7 @@ static void session_lost(joinery_client_t *c, int64_t now)
     sdk_outbox_requeue_inflight(c->outbox);
     for (size_t i = 0; i < c->nsubs; i++) {
         c->subs[i].nacks = 0;
+        c->subs[i].ndeferred = 0; /* the hub delivers them again, to the next session */
         c->subs[i].subscribed = 0;
     }
     backlog_clear(c);
@@ -525,6 +538,44 @@ static void ack_add(joinery_client_t *c, sub_t *s, uint64_t seq)
     }
 }
 
+static deferred_t *deferred_find(sub_t *s, uint64_t seq)
+{
+    for (size_t i = 0; i < s->ndeferred; i++) {
+        if (s->deferred[i].seq == seq) {
+            return &s->deferred[i];
+        }
+    }
+    return NULL;
+}
+
+/* Keeps SEQ for joinery_settle. A redelivery of a seq already held (the hub started the
+ * subscription afresh) replaces it. -1 when out of memory. */
+static int deferred_add(sub_t *s, uint64_t seq, const joinery_event_t *ev)
+{
+    deferred_t *d = deferred_find(s, seq);
+    if (d == NULL) {
+        if (s->ndeferred == s->capdeferred) {
+            size_t cap = s->capdeferred ? s->capdeferred * 2 : 16;
+            deferred_t *grown = realloc(s->deferred, cap * sizeof *grown);
+            if (grown == NULL) {
+                return -1;
+            }
+            s->deferred = grown;
+            s->capdeferred = cap;
+        }
+        d = &s->deferred[s->ndeferred++];
+    }
+    d->seq = seq;
+    const char *src = ev->source ? ev->source : "";
+    const char *id = ev->event_id ? ev->event_id : "";
+    d->remember = strlen(src) < sizeof d->source && strlen(id) < sizeof d->event_id;
+    if (d->remember) {
+        memcpy(d->source, src, strlen(src) + 1);
+        memcpy(d->event_id, id, strlen(id) + 1);
+    }
+    return 0;
+}
+
 static void deliver_one(joinery_client_t *c, size_t si, const Joinery__V1__Delivery *d,
                         uint64_t session)
 {
@@ -554,7 +605,14 @@ static void deliver_one(joinery_client_t *c, size_t si, const Joinery__V1__Deliv
         sdk_arena_release(c->arena, mark);
         return;
     }
-    if (v == JOINERY_ACK) {
+    if (v == JOINERY_DEFER) {
+        /* Not remembered for de-duplication until it is settled with ACK: its redelivery after
+         * a lost session must reach the handler again. A session lost inside the handler
+         * takes the delivery along; the hub delivers it again. */
+        if (session == c->session && deferred_add(s, d->seq, &ev) != 0) {
+            send_nack(c, s, d->seq, 0, "out of memory holding a deferred delivery");
+        }
+    } else if (v == JOINERY_ACK) {
         /* Remembered even if the session changed meanwhile: the redelivery is then ACKed
          * without running the handler again. */
         sdk_dedup_add(c->dedup, s->name, ev.source, ev.event_id);
@@ -1057,6 +1115,7 @@ static void client_free(joinery_client_t *c)
         }
         free(c->subs[i].patterns);
         free(c->subs[i].acks);
+        free(c->subs[i].deferred);
     }
     free(c->subs);
     backlog_clear(c);
@@ -1438,6 +1497,37 @@ int joinery_subscribe_with(joinery_client_t *c, const joinery_subscription_t *op
     }
     /* Also set when the other refusal came with our answer, in the same wait. */
     c->refused |= other_refused;
+    return 0;
+}
+
+int joinery_settle(joinery_client_t *c, const char *subscription, uint64_t seq, joinery_verdict_t v,
+                   const char *reason)
+{
+    if (v != JOINERY_ACK && v != JOINERY_RETRY && v != JOINERY_REJECT) {
+        seterr(c, "joinery_settle: the verdict must be ACK, RETRY or REJECT");
+        return -1;
+    }
+    sub_t *s = subscription != NULL ? sub_find(c, subscription, NULL) : NULL;
+    deferred_t *d = s != NULL ? deferred_find(s, seq) : NULL;
+    if (d == NULL) {
+        seterr(c,
+               "subscription %s has no deferred delivery %llu in this session (settled "
+               "already, or its session was lost: the hub delivers it again)",
+               subscription ? subscription : "(null)", (unsigned long long)seq);
+        return -1;
+    }
+    if (v == JOINERY_ACK) {
+        if (d->remember) {
+            sdk_dedup_add(c->dedup, s->name, d->source, d->event_id);
+        }
+        ack_add(c, s, seq);
+        /* Settled outside a handler, an ACK would otherwise wait for the next poll's end. */
+        flush_acks(c);
+    } else {
+        send_nack(c, s, seq, v == JOINERY_REJECT,
+                  reason != NULL && reason[0] ? reason : "rejected by handler");
+    }
+    *d = s->deferred[--s->ndeferred];
     return 0;
 }
 

@@ -138,18 +138,36 @@ typedef struct {
 typedef void (*joinery_confirm_fn)(void *ud, const joinery_confirm_t *c);
 
 typedef enum {
-    JOINERY_ACK = 0,   /* handled; the hub will not send it again */
-    JOINERY_RETRY = 1, /* could not handle it now; the hub redelivers it later, with backoff */
-    JOINERY_REJECT = 2 /* can never handle it; the hub dead-letters it */
+    JOINERY_ACK = 0,    /* handled; the hub will not send it again */
+    JOINERY_RETRY = 1,  /* could not handle it now; the hub redelivers it later, with backoff */
+    JOINERY_REJECT = 2, /* can never handle it; the hub dead-letters it */
+    JOINERY_DEFER = 3   /* the handler keeps it and settles it later with joinery_settle */
 } joinery_verdict_t;
 
 /* Handles one delivered event. seq is its journal sequence number, attempt is 1 on first
  * delivery. For RETRY and REJECT, write a short reason into reason (reason_len bytes, starts
- * empty). Events arrive in journal order per entity and the SDK calls the handler in arrival
- * order. A handler of a transient event type may return anything: transient events are
- * at-most-once and never acknowledged. */
+ * empty). DEFER keeps the delivery unsettled for joinery_settle (e.g. while the event waits
+ * for another system's answer); copy what you need from ev, which lives only during the call.
+ * Events arrive in journal order per entity and the SDK calls the handler in arrival order. A
+ * handler of a transient event type may return anything: transient events are at-most-once and
+ * never acknowledged. */
 typedef joinery_verdict_t (*joinery_handler_fn)(void *ud, const joinery_event_t *ev, uint64_t seq,
                                                 unsigned attempt, char *reason, size_t reason_len);
+
+/* Settles a delivery its handler answered JOINERY_DEFER: ACK, RETRY (the hub redelivers it
+ * later) or REJECT (dead-lettered with REASON; NULL or "" says "rejected by handler"). Until it
+ * is settled, a deferred delivery keeps its credit, so the subscription's credit bounds how many
+ * a handler can hold, and the hub delivers no later event of the same entity. Returns 0, or -1
+ * (joinery_last_error says why) when SUBSCRIPTION has no deferred delivery SEQ in the current
+ * session - never deferred, settled already, or its session was lost meanwhile - or V is
+ * JOINERY_DEFER. A lost session takes its deferred deliveries with it: the hub delivers them
+ * again to the next session, with a higher attempt, and the handler sees the same seq again
+ * (the SDK's de-duplication skips only events settled with ACK). So an adapter must cope with a
+ * redelivery of an event it still holds: keep one copy, answer JOINERY_DEFER again, and settle
+ * it once: a settle applies to the current delivery of that seq. May be called from a handler,
+ * for another delivery. */
+int joinery_settle(joinery_client_t *c, const char *subscription, uint64_t seq, joinery_verdict_t v,
+                   const char *reason);
 
 /* Connects and opens a session (HELLO/WELCOME), waiting up to o->connect_timeout_ms. Returns
  * NULL with a message in err when the options are wrong, the keys cannot be read, the hub
