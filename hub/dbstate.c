@@ -19,13 +19,35 @@ static double seconds(int64_t us)
     return (double)us / 1e6;
 }
 
+/* libpq's messages run over several lines (the error, then HINT and CONTEXT,
+ * which names the row that failed): one log line gets them joined by "; ". */
 static void set_error(dbstate_t *d, const char *why)
 {
     snprintf(d->error, sizeof d->error, "%s", why && *why ? why : "no reason given");
-    /* libpq's messages end in a newline, which a log line must not carry. */
     size_t n = strlen(d->error);
     while (n && (d->error[n - 1] == '\n' || d->error[n - 1] == ' '))
         d->error[--n] = '\0';
+    char joined[sizeof d->error];
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 3 < sizeof joined; i++) {
+        char ch = d->error[i];
+        if (ch == '\n') {
+            joined[o++] = ';';
+            joined[o++] = ' ';
+        } else {
+            joined[o++] = ch == '\t' ? ' ' : ch;
+        }
+    }
+    joined[o] = '\0';
+    memcpy(d->error, joined, o + 1);
+}
+
+/* Is the database's reason the same as before? Only its first part counts: the
+ * CONTEXT that follows names the row, which differs from one try to the next. */
+static bool same_reason(const char *a, const char *b)
+{
+    size_t la = strcspn(a, ";"), lb = strcspn(b, ";");
+    return la == lb && memcmp(a, b, la) == 0;
 }
 
 /* Leaving the failing state, with what it cost. */
@@ -80,7 +102,7 @@ void dbstate_commit_failed(dbstate_t *d, const char *error, int64_t now_us)
                  "commits are failing: %s; publishes are answered RETRY and commits retried "
                  "with a pause doubling up to %.0f s",
                  d->error, seconds(DBSTATE_BACKOFF_MAX_US));
-    } else if (strcmp(previous, d->error) != 0) {
+    } else if (!same_reason(previous, d->error)) {
         /* A new reason is news (the disk freed, now a privilege is missing). */
         d->reminded_us = now_us;
         d->failures_logged = d->failures;
