@@ -384,7 +384,7 @@ static void file_start(agresso_inbound_t *in, const char *name)
         return;
     }
     adapter_csv_row_t row;
-    adapter_csv_error_t e;
+    adapter_csv_error_t e = {0};
     rc = adapter_csv_next(f->csv, &row, &e);
     if (rc == 0)
         return file_failed(in, f, 1, "the file is empty: no header row", NULL, 0);
@@ -488,7 +488,7 @@ static void publish_some(agresso_inbound_t *in)
     refresh_today(in);
     for (int i = 0; i < ROWS_PER_TURN && !f->eof && room(in) && !in->quiet; i++) {
         adapter_csv_row_t row;
-        adapter_csv_error_t e;
+        adapter_csv_error_t e = {0};
         int rc = adapter_csv_next(f->csv, &row, &e);
         if (rc == 0) {
             f->eof = 1;

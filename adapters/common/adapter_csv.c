@@ -108,6 +108,7 @@ static int fail(adapter_csv_t *r, const rowstate_t *s, adapter_csv_error_t *e, s
 {
     va_list ap;
     va_start(ap, fmt);
+    /* cppcheck-suppress ctuuninitvar ; E is written here, not read: callers need not clear it */
     (void)vsnprintf(e->reason, sizeof e->reason, fmt, ap);
     va_end(ap);
     size_t line_end, resume;

@@ -746,6 +746,7 @@ static int encounter(ctx_t *c)
     hl7_mapped_t *out = c->out;
     long pv1 = hl7_segment_find(c->m, "PV1", 0);
     if (pv1 < 0) {
+        /* cppcheck-suppress varFuncNullUB ; NULL is the typed person_field */
         issue(c, &(pos_t){0, "PV1", 0, 0, 0, 0}, NULL, HL7_ERR_SEGMENT_SEQUENCE,
               (hl7_span_t){NULL, 0}, "ADT^%s has no PV1 segment: there is no encounter to take",
               out->trigger);
@@ -779,6 +780,7 @@ static int merge(ctx_t *c)
     hl7_mapped_t *out = c->out;
     long mrg = hl7_segment_find(c->m, "MRG", 0);
     if (mrg < 0) {
+        /* cppcheck-suppress varFuncNullUB ; NULL is the typed person_field */
         issue(c, &(pos_t){0, "MRG", 0, 0, 0, 0}, NULL, HL7_ERR_SEGMENT_SEQUENCE,
               (hl7_span_t){NULL, 0},
               "ADT^A40 has no MRG segment: the retired hospital number is not known");
@@ -788,6 +790,7 @@ static int merge(ctx_t *c)
     if (retired.rep == 0) {
         hl7_span_t raw;
         (void)hl7_get(c->m, (size_t)mrg, 1, 0, 0, 0, &raw);
+        /* cppcheck-suppress varFuncNullUB ; NULL is the typed person_field */
         issue(c, &(pos_t){(size_t)mrg, "MRG", 1, 0, 0, 0}, NULL, HL7_ERR_REQUIRED_MISSING, raw,
               "MRG-1 has no identifier of type MR: the retired hospital number is not known");
         return -1;
@@ -847,6 +850,7 @@ int hl7_map_adt(const hl7_msg_t *m, const hl7_map_opts_t *o, hl7_mapped_t *out, 
         if (c.o->unmapped == HL7_UNMAPPED_ACCEPT)
             return 1;
         int adt = strcmp(out->type, "ADT") == 0;
+        /* cppcheck-suppress varFuncNullUB ; NULL is the typed person_field */
         issue(&c, &(pos_t){0, "MSH", 9, 0, 0, 0}, NULL,
               adt ? HL7_ERR_UNSUPPORTED_EVENT : HL7_ERR_UNSUPPORTED_TYPE, (hl7_span_t){NULL, 0},
               "%s^%s is not a message type this interface takes", out->type, out->trigger);
@@ -857,6 +861,7 @@ int hl7_map_adt(const hl7_msg_t *m, const hl7_map_opts_t *o, hl7_mapped_t *out, 
     }
     long pid = hl7_segment_find(m, "PID", 0);
     if (pid < 0) {
+        /* cppcheck-suppress varFuncNullUB ; NULL is the typed person_field */
         issue(&c, &(pos_t){0, "PID", 0, 0, 0, 0}, NULL, HL7_ERR_SEGMENT_SEQUENCE,
               (hl7_span_t){NULL, 0}, "the message has no PID segment: there is no patient");
         return refuse(&c, HL7_AE, err, errlen);

@@ -131,9 +131,9 @@ int main(int argc, char **argv)
         unsigned long nth = ++per_entity[i % entities];
         snprintf(id, sizeof id, "%s-%lu", argv[7], i);
         snprintf(rec, sizeof rec, "ent-%lu", i % entities);
-        size_t n = person ? person_payload(i % entities, nth, (uint8_t *)payload, sizeof payload)
-                          : (size_t)snprintf(payload, sizeof payload, "{\"i\":%lu,\"n\":%lu}",
-                                             i, nth);
+        size_t n = person
+                       ? person_payload(i % entities, nth, (uint8_t *)payload, sizeof payload)
+                       : (size_t)snprintf(payload, sizeof payload, "{\"i\":%lu,\"n\":%lu}", i, nth);
         joinery_event_t ev = {.event_id = id,
                               .type = person ? "person.updated" : "crm.contact.updated",
                               .source_record_id = rec,

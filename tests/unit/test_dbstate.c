@@ -97,12 +97,14 @@ static void test_reminders_are_rate_limited(void **state)
     dbstate_tick(&d, 200 * S); /* nothing failed since: no line */
     assert_int_equal(d.reminded_us, 61 * S + 1);
     /* The same error at another row is not news: libpq's CONTEXT names the row. */
-    dbstate_commit_failed(&d, "ERROR:  could not extend file: No space left on device\n"
-                              "HINT:  Check free disk space.\nCONTEXT:  COPY journal, line 2\n",
+    dbstate_commit_failed(&d,
+                          "ERROR:  could not extend file: No space left on device\n"
+                          "HINT:  Check free disk space.\nCONTEXT:  COPY journal, line 2\n",
                           190 * S);
     int64_t news = d.reminded_us;
-    dbstate_commit_failed(&d, "ERROR:  could not extend file: No space left on device\n"
-                              "HINT:  Check free disk space.\nCONTEXT:  COPY journal, line 67\n",
+    dbstate_commit_failed(&d,
+                          "ERROR:  could not extend file: No space left on device\n"
+                          "HINT:  Check free disk space.\nCONTEXT:  COPY journal, line 67\n",
                           191 * S);
     assert_int_equal(d.reminded_us, news);
     assert_string_equal(d.error, "ERROR:  could not extend file: No space left on device; HINT:  "
