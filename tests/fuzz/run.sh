@@ -3,7 +3,8 @@
 # (-fsanitize=fuzzer,address,undefined) and runs each for SECONDS (default 10) over its seed
 # corpus: the HL7 samples in tests/data/hl7v2 (framed with MLLP for the framer; as they are for
 # the parser and for the outbound round trip, hl7_build), the Patients in fhir_seeds/ for the
-# FHIR reader (fhir), the CSV files in seeds_csv/ for the CSV reader (csv), and every input in
+# FHIR reader (fhir), the CSV files in seeds_csv/ for the CSV reader (csv), the Dataverse webhooks in
+# tests/data/crm for the CRM webhook mapper (crm), and every input in
 # regressions/, which are first replayed one by one: an input that once crashed must not crash
 # again. Exits 77 (skipped) without clang or libFuzzer (Debian: clang, libclang-rt-14-dev).
 set -euo pipefail
@@ -46,6 +47,11 @@ proto=("$gen"/joinery/v1/{person,health}.pb-c.c)
     "$src"/adapters/agresso/agresso_customer.c "$src"/lib/match/*.c "$gen"/joinery/v1/person.pb-c.c \
     $(pkg-config --cflags --libs libprotobuf-c) -lm -o "$work/fuzz_csv"
 
+# The Dataverse webhook mapper of joinery-crm.
+"$cc" "${flags[@]}" "$here/fuzz_crm_webhook.c" "$src/adapters/crm/crm_webhook.c" \
+    "$src"/lib/match/*.c "$gen"/joinery/v1/{person,crm}.pb-c.c \
+    $(pkg-config --cflags --libs libprotobuf-c jansson) -lm -o "$work/fuzz_crm"
+
 # Seeds: the samples as they are for the parser; framed, several to an input, for the framer
 # (its first byte chooses the frame limit and the read size).
 mkdir -p "$work/seed_hl7" "$work/seed_mllp" "$work/seed_fhir" "$work/new_hl7" "$work/new_mllp" \
@@ -62,9 +68,12 @@ done
 # CSV: the seeds in seeds_csv/ (their first byte picks the delimiter and limits).
 mkdir -p "$work/seed_csv" "$work/new_csv"
 cp "$here"/seeds_csv/* "$work/seed_csv/"
+# Webhooks: the Dataverse samples in tests/data/crm.
+mkdir -p "$work/seed_crm" "$work/new_crm"
+cp "$src"/tests/data/crm/*.json "$work/seed_crm/"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for h in mllp hl7 hl7_build fhir csv; do
+for h in mllp hl7 hl7_build fhir csv crm; do
     reg=("$here"/regressions/"$h"-*)
     if [[ -e ${reg[0]} ]]; then
         echo "fuzz: replaying ${#reg[@]} $h regression inputs"
