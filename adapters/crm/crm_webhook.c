@@ -73,7 +73,7 @@ static const char *clean(ctx_t *c, const char *s, size_t n, char *why, size_t wh
 {
     crm_store_t *st = &c->out->st;
     if (n > CRM_MAX_TEXT) {
-        (void)snprintf(why, whylen, "is longer than %u bytes", CRM_MAX_TEXT);
+        (void)snprintf(why, whylen, "is longer than %d bytes", CRM_MAX_TEXT);
         return NULL;
     }
     if (st->used + n + 1 > sizeof st->text) {
