@@ -458,7 +458,8 @@ static void socket_action(adapter_httpc_t *c, curl_socket_t fd, int flags)
 void adapter_httpc_handle(adapter_httpc_t *c, const struct pollfd *fds, size_t n)
 {
     (void)fds;
-    (void)n; /* the epoll set says which sockets are ready; asking it costs one call */
+    (void)n;      /* the epoll set says which sockets are ready; asking it costs one call */
+    start_due(c); /* first, so a new transfer's immediate timer is served below, not next turn */
     struct epoll_event ev[EPOLL_BATCH];
     int k;
     while ((k = epoll_wait(c->epfd, ev, EPOLL_BATCH, 0)) > 0) {
@@ -479,7 +480,7 @@ void adapter_httpc_handle(adapter_httpc_t *c, const struct pollfd *fds, size_t n
         c->timer_ms = -1;
         socket_action(c, CURL_SOCKET_TIMEOUT, 0);
     }
-    start_due(c);
+    start_due(c); /* transfers that ended above made room for waiting requests */
 }
 
 size_t adapter_httpc_fds(adapter_httpc_t *c, struct pollfd *fds, size_t cap)
