@@ -11,6 +11,7 @@ packages=(
     libpq-dev postgresql-15 postgresql-client-15
     libssl-dev                              # SHA-256 of refused input (libcrypto)
     libmicrohttpd-dev libjansson-dev libyaml-dev
+    libcurl4-openssl-dev                    # adapters: HTTP client (adapter_httpc)
     libcmocka-dev                           # unit tests
     python3 python3-zmq python3-protobuf protobuf-compiler  # e2e wire-protocol tests
     python3-hl7                             # e2e: an MLLP client no one here wrote (mllp_send)
