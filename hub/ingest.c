@@ -541,6 +541,24 @@ static const char *duplicate_master(const core_t *c, const session_t *s, const p
     return found ? master_id : NULL;
 }
 
+/* A health.* event names its patient by the trust's own id (source_record_id), which the
+ * trust's person.* events linked to a golden person: that person goes on the event as its
+ * master_id (docs/protocol.md section 5), so a subscriber such as social care knows whom a
+ * discharge is about without holding the trust's ids. The cross-reference is in memory: no
+ * query on this path. An event whose sender set a master_id keeps it. */
+static void patient_master(const core_t *c, const session_t *s, const pb_envelope_t *v,
+                           char master_id[MASTER_ID_MAX])
+{
+    char local[256];
+    if (c->master == NULL || v->master_id_len != 0 || !has_prefix(v, "health.") ||
+        v->source_record_id_len == 0 || v->source_record_id_len >= sizeof local)
+        return;
+    memcpy(local, v->source_record_id, v->source_record_id_len);
+    local[v->source_record_id_len] = '\0';
+    if (master_lookup(c->master, s->adapter->name, local, master_id) == NULL)
+        master_id[0] = '\0';
+}
+
 static void confirm_duplicate(core_t *c, session_t *s, const pb_envelope_t *v, uint64_t seq)
 {
     char mid[MASTER_ID_MAX];
@@ -639,6 +657,8 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
                     (c->entity && entity_handles(v.type, v.type_len));
     if (mastered && !apply_master(c, s, &v, env, len, &res))
         return;
+    if (!mastered)
+        patient_master(c, s, &v, res.master_id);
     uint8_t extra[320];
     size_t nextra = hub_fields(c, s, &v, res.master_id, extra, sizeof extra);
     char ek[600];

@@ -4,11 +4,13 @@
 #include "adapter_config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #define KEY_MAX 64
@@ -333,4 +335,64 @@ const adapter_hub_t *adapter_config_hub(const adapter_config_t *c)
 adapter_log_level_t adapter_config_log_level(const adapter_config_t *c)
 {
     return c->level;
+}
+
+/* The key from FILE: its first line, without the line end. */
+static int secret_file(const char *path, const char *what, char *key, size_t cap, char *err,
+                       size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        (void)snprintf(err, errlen, "'%s': cannot open %s: %s", what, path, strerror(errno));
+        return -1;
+    }
+    ssize_t n = read(fd, key, cap - 1);
+    close(fd);
+    if (n < 0) {
+        (void)snprintf(err, errlen, "'%s': cannot read %s", what, path);
+        return -1;
+    }
+    key[n] = '\0';
+    key[strcspn(key, "\r\n")] = '\0';
+    return 0;
+}
+
+int adapter_config_secret(const adapter_config_t *c, const char *section, char *key, size_t cap,
+                          char *err, size_t errlen)
+{
+    char kp[KEY_MAX * 2], fp[KEY_MAX * 2];
+    const char *k, *f;
+    (void)snprintf(kp, sizeof kp, "%s.key", section);
+    (void)snprintf(fp, sizeof fp, "%s.key_file", section);
+    if (cap < 18 || adapter_config_string(c, kp, NULL, &k, err, errlen) != 0 ||
+        adapter_config_string(c, fp, NULL, &f, err, errlen) != 0)
+        return -1;
+    if ((k == NULL) == (f == NULL)) {
+        (void)snprintf(err, errlen, "give exactly one of '%s' and '%s': the shared key", kp, fp);
+        return -1;
+    }
+    if (k != NULL && strlen(k) >= cap) {
+        (void)snprintf(err, errlen, "'%s' is too long", kp);
+        return -1;
+    }
+    if (k != NULL)
+        (void)snprintf(key, cap, "%s", k);
+    else if (secret_file(f, fp, key, cap, err, errlen) != 0)
+        return -1;
+    /* A key goes in an HTTP header: printable ASCII without blanks, and too long to guess. */
+    size_t n = strlen(key);
+    for (size_t i = 0; i < n; i++)
+        if (key[i] < 0x21 || key[i] > 0x7e) {
+            (void)snprintf(err, errlen, "the %s key must be printable ASCII without blanks",
+                           section);
+            return -1;
+        }
+    if (n < 16 || n >= cap - 1) {
+        (void)snprintf(err, errlen,
+                       "the %s key must be 16 to %zu characters (e.g. the output of: openssl "
+                       "rand -hex 32)",
+                       section, cap - 2);
+        return -1;
+    }
+    return 0;
 }

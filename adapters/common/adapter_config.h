@@ -57,4 +57,10 @@ int adapter_config_uint(const adapter_config_t *c, const char *path, unsigned lo
 int adapter_config_choice(const adapter_config_t *c, const char *path, const char *const *choices,
                           int dflt, int *out, char *err, size_t errlen);
 
+/* A shared key between a system and its adapter, from SECTION.key or SECTION.key_file (the
+ * file's first line), exactly one of the two: printable ASCII without blanks, 16 to CAP - 2
+ * characters, into KEY (CAP bytes). -1 and ERR when absent, both given, unreadable or weak. */
+int adapter_config_secret(const adapter_config_t *c, const char *section, char *key, size_t cap,
+                          char *err, size_t errlen);
+
 #endif

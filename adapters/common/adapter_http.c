@@ -445,18 +445,29 @@ const void *adapter_http_body(const adapter_http_req_t *r, size_t *len)
     return r->body ? r->body : "";
 }
 
-int adapter_http_bearer_ok(const adapter_http_req_t *r, const char *token)
+/* GOT equals TOKEN, in a time that depends on TOKEN's length only. */
+static int same_secret(const char *got, const char *token)
 {
-    static const char scheme[] = "Bearer ";
-    const char *got = adapter_http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (token == NULL || token[0] == '\0' || got == NULL ||
-        strncmp(got, scheme, sizeof scheme - 1) != 0)
+    if (token == NULL || token[0] == '\0' || got == NULL)
         return 0;
-    got += sizeof scheme - 1;
     size_t n = strlen(token), m = strlen(got);
     unsigned char diff = (unsigned char)(n != m);
     /* Every byte of the expected token is looked at, whatever the given one is. */
     for (size_t i = 0; i < n; i++)
         diff |= (unsigned char)(token[i] ^ (i < m ? got[i] : 0));
     return diff == 0;
+}
+
+int adapter_http_bearer_ok(const adapter_http_req_t *r, const char *token)
+{
+    static const char scheme[] = "Bearer ";
+    const char *got = adapter_http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (got == NULL || strncmp(got, scheme, sizeof scheme - 1) != 0)
+        return 0;
+    return same_secret(got + sizeof scheme - 1, token);
+}
+
+int adapter_http_key_ok(const adapter_http_req_t *r, const char *name, const char *key)
+{
+    return same_secret(adapter_http_header(r, name), key);
 }

@@ -80,6 +80,8 @@ const void *adapter_http_body(const adapter_http_req_t *r, size_t *len);
  * time independent of where they differ), else 0. For a shared key between a system and its
  * adapter; TOKEN NULL or "" never matches. */
 int adapter_http_bearer_ok(const adapter_http_req_t *r, const char *token);
+/* The same for a key sent as the whole value of header NAME (e.g. "x-joinery-key"). */
+int adapter_http_key_ok(const adapter_http_req_t *r, const char *name, const char *key);
 
 /* Answers R with STATUS, CONTENT_TYPE (NULL: none) and LEN bytes of BODY (copied). HEADERS is
  * NULL or name, value pairs ending with NULL. From the handler the answer is queued at once; for
