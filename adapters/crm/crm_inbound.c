@@ -7,14 +7,11 @@
 #include "common/adapter_log.h"
 #include "common/adapter_pending.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define JSON_TYPE "application/json"
 #define OUT_BYTES (64u << 10)
@@ -74,20 +71,6 @@ static void respond_error(crm_inbound_t *in, adapter_http_req_t *r, unsigned sta
                           const char *error, const char *message, const char *const *headers)
 {
     respond(in, r, status, json_pack("{s:s, s:s}", "error", error, "message", message), headers);
-}
-
-/* ---- the shared key ------------------------------------------------------------------------ */
-
-/* GOT equals WANT, in a time that depends on WANT's length only. */
-static int key_ok(const char *got, const char *want)
-{
-    if (got == NULL || want == NULL || want[0] == '\0')
-        return 0;
-    size_t gl = strlen(got), wl = strlen(want);
-    unsigned char d = gl != wl;
-    for (size_t i = 0; i < wl; i++)
-        d |= (unsigned char)(want[i] ^ (i < gl ? got[i] : 0));
-    return d == 0;
 }
 
 /* ---- the waits ----------------------------------------------------------------------------- */
@@ -249,7 +232,7 @@ static void today(char out[11])
 static void on_post(void *ud, adapter_http_req_t *r)
 {
     crm_inbound_t *in = ud;
-    if (!key_ok(adapter_http_header(r, in->o.key_header), in->o.key)) {
+    if (!adapter_http_key_ok(r, in->o.key_header, in->o.key)) {
         adapter_log(ADAPTER_LOG_WARN, "webhook: refused a POST without the right %s header",
                     in->o.key_header);
         respond_error(in, r, 401, "unauthorized",
@@ -296,69 +279,6 @@ static void on_other(void *ud, adapter_http_req_t *r)
 
 /* ---- set-up -------------------------------------------------------------------------------- */
 
-/* The key from FILE: its first line, without the line end. */
-static int read_key_file(const char *path, char *key, size_t cap, char *err, size_t errlen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        (void)snprintf(err, errlen, "'webhook.key_file': cannot open %s: %s", path,
-                       strerror(errno));
-        return -1;
-    }
-    ssize_t n = read(fd, key, cap - 1);
-    close(fd);
-    if (n < 0) {
-        (void)snprintf(err, errlen, "'webhook.key_file': cannot read %s", path);
-        return -1;
-    }
-    key[n] = '\0';
-    key[strcspn(key, "\r\n")] = '\0';
-    return 0;
-}
-
-/* A key goes in an HTTP header: printable ASCII without blanks, and long enough to guess. */
-static int key_check(const char *key, char *err, size_t errlen)
-{
-    size_t n = strlen(key);
-    for (size_t i = 0; i < n; i++)
-        if (key[i] < 0x21 || key[i] > 0x7e) {
-            (void)snprintf(err, errlen, "the webhook key must be printable ASCII without blanks");
-            return -1;
-        }
-    if (n < 16 || n >= CRM_KEY_MAX - 1) {
-        (void)snprintf(err, errlen,
-                       "the webhook key must be 16 to %d characters (e.g. the "
-                       "output of: openssl rand -hex 32)",
-                       CRM_KEY_MAX - 2);
-        return -1;
-    }
-    return 0;
-}
-
-static int read_key(const adapter_config_t *cfg, crm_inbound_opts_t *o, char *err, size_t errlen)
-{
-    const char *key, *file;
-    if (adapter_config_string(cfg, "webhook.key", NULL, &key, err, errlen) != 0 ||
-        adapter_config_string(cfg, "webhook.key_file", NULL, &file, err, errlen) != 0)
-        return -1;
-    if ((key == NULL) == (file == NULL)) {
-        (void)snprintf(err, errlen,
-                       "give exactly one of 'webhook.key' and 'webhook.key_file': "
-                       "the shared key Dataverse sends in the webhook's header");
-        return -1;
-    }
-    if (key != NULL) {
-        if (strlen(key) >= sizeof o->key) {
-            (void)snprintf(err, errlen, "'webhook.key' is too long");
-            return -1;
-        }
-        (void)snprintf(o->key, sizeof o->key, "%s", key);
-    } else if (read_key_file(file, o->key, sizeof o->key, err, errlen) != 0) {
-        return -1;
-    }
-    return key_check(o->key, err, errlen);
-}
-
 int crm_inbound_settings(const adapter_config_t *cfg, crm_inbound_opts_t *o, char *err,
                          size_t errlen)
 {
@@ -381,7 +301,7 @@ int crm_inbound_settings(const adapter_config_t *cfg, crm_inbound_opts_t *o, cha
         adapter_config_uint(cfg, "webhook.max_waiting", 1, 4096, 256, &waiting, err, errlen) != 0 ||
         adapter_config_string(cfg, "nhs_number_attribute", NULL, &o->nhs_number_attribute, err,
                               errlen) != 0 ||
-        read_key(cfg, o, err, errlen) != 0)
+        adapter_config_secret(cfg, "webhook", o->key, sizeof o->key, err, errlen) != 0)
         return -1;
     if (o->path[0] != '/' || o->path[1] == '\0') {
         (void)snprintf(err, errlen,
