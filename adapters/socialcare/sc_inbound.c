@@ -5,7 +5,7 @@
 #include "sc_map.h"
 #include "common/adapter_http.h"
 #include "common/adapter_log.h"
-#include "common/adapter_pending.h"
+#include "common/adapter_rest.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -13,27 +13,18 @@
 #include <string.h>
 #include <time.h>
 
-#define JSON_TYPE "application/json"
-#define OUT_BYTES (64u << 10)
-#define DROPPED_BYTES 4096
-#define RETRY_AFTER "30"
-#define REASON_LEN 256
 #define KINDS 5
 
+/* What a request keeps while the hub has its event (adapter_rest's note): what the discharge
+ * side learns once the hub took it, and the dropped fields for the answer. */
 typedef struct {
-    int used, done, ok, duplicate, closing;
-    adapter_http_req_t *req;
-    uint64_t req_id;
-    int64_t deadline_ms;
     sc_kind_t kind;
     int case_open;
-    char event_id[SC_EVENT_ID_MAX + 1];
     char record_id[SC_ID_MAX + 1];
     char person_id[SC_ID_MAX + 1];
-    char reason[REASON_LEN];
-    char master[65];
-    char dropped[DROPPED_BYTES]; /* the dropped fields as a JSON array */
-} wait_t;
+    char dropped[ADAPTER_REST_NOTE - 2 * (SC_ID_MAX + 1) - 2 * sizeof(int)];
+} note_t;
+_Static_assert(sizeof(note_t) <= ADAPTER_REST_NOTE, "a note fits adapter_rest's");
 
 typedef struct {
     struct sc_inbound *in;
@@ -45,81 +36,14 @@ struct sc_inbound {
     joinery_client_t *client;  /* borrowed */
     sc_discharge_t *discharge; /* borrowed, may be NULL */
     adapter_http_t *http;
-    adapter_pending_t *pending;
+    adapter_rest_t *rest; /* requests waiting for the hub's CONFIRM */
     route_t routes[KINDS];
-    wait_t *waits;    /* o.max_waiting; owned */
     sc_mapped_t *map; /* one mapper's result, reused; owned */
-    char *out;        /* OUT_BYTES: answers are written here; owned */
+    note_t note;      /* the note of the request being published */
 };
 
 static const char *const PATHS[KINDS] = {"/people", "/referrals", "/cases", "/assessments",
                                          "/care-packages"};
-static const char *const retry_headers[] = {"Retry-After", RETRY_AFTER, NULL};
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---- answers ------------------------------------------------------------------------------- */
-
-/* Answers R with OBJ (taken: freed here) as JSON. */
-static void respond(sc_inbound_t *in, adapter_http_req_t *r, unsigned status, json_t *obj,
-                    const char *const *headers)
-{
-    size_t len = obj ? json_dumpb(obj, in->out, OUT_BYTES, JSON_COMPACT) : 0;
-    json_decref(obj);
-    if (len == 0 || len > OUT_BYTES) {
-        static const char fallback[] = "{\"error\":\"internal\"}";
-        len = sizeof fallback - 1;
-        memcpy(in->out, fallback, len);
-    }
-    if (adapter_http_respond(r, status, JSON_TYPE, in->out, len, headers) != 0)
-        adapter_log(ADAPTER_LOG_WARN, "api: cannot answer %s %s", adapter_http_method(r),
-                    adapter_http_path(r));
-}
-
-static void respond_error(sc_inbound_t *in, adapter_http_req_t *r, unsigned status,
-                          const char *error, const char *message, const char *const *headers)
-{
-    respond(in, r, status, json_pack("{s:s, s:s}", "error", error, "message", message), headers);
-}
-
-/* ---- the waits ----------------------------------------------------------------------------- */
-
-static wait_t *wait_take(sc_inbound_t *in)
-{
-    for (size_t i = 0; i < in->o.max_waiting; i++)
-        if (!in->waits[i].used) {
-            wait_t *w = &in->waits[i];
-            memset(w, 0, sizeof *w);
-            w->used = 1;
-            return w;
-        }
-    return NULL;
-}
-
-static void wait_release(wait_t *w)
-{
-    memset(w, 0, sizeof *w);
-}
-
-/* adapter_pending's answer: only recorded here (it runs inside the SDK); flush answers. */
-static void on_answer(void *ud, void *token, int ok, const char *reason,
-                      const joinery_confirm_t *cf)
-{
-    (void)ud;
-    wait_t *w = token;
-    w->done = 1;
-    w->ok = ok;
-    w->duplicate = cf != NULL && cf->status == JOINERY_DUPLICATE;
-    w->closing = cf != NULL && cf->status == JOINERY_UNCONFIRMED;
-    (void)snprintf(w->reason, sizeof w->reason, "%s", reason ? reason : "");
-    if (cf != NULL && cf->master_id != NULL)
-        (void)snprintf(w->master, sizeof w->master, "%s", cf->master_id);
-}
 
 /* The mapper's dropped fields as a JSON array into DST. */
 static void dropped_json(const sc_mapped_t *m, char *dst, size_t cap)
@@ -137,62 +61,37 @@ static void dropped_json(const sc_mapped_t *m, char *dst, size_t cap)
 }
 
 /* What the hub took of people and cases is what the discharge side knows them by. */
-static void tell_discharge(sc_inbound_t *in, const wait_t *w)
+static void tell_discharge(sc_inbound_t *in, const note_t *n, const char *master)
 {
-    if (in->discharge == NULL || w->master[0] == '\0')
+    if (in->discharge == NULL || master[0] == '\0')
         return;
-    if (w->kind == SC_PEOPLE)
-        sc_discharge_person(in->discharge, w->record_id, w->master);
-    else if (w->kind == SC_CASES && w->case_open >= 0)
-        sc_discharge_case(in->discharge, w->person_id, w->record_id, w->case_open);
+    if (n->kind == SC_PEOPLE)
+        sc_discharge_person(in->discharge, n->record_id, master);
+    else if (n->kind == SC_CASES && n->case_open >= 0)
+        sc_discharge_case(in->discharge, n->person_id, n->record_id, n->case_open);
 }
 
-static void answer(sc_inbound_t *in, wait_t *w)
+/* The hub has it: 201 (200 for a repeat), with what was dropped. */
+static void on_taken(void *ud, adapter_http_req_t *r, const adapter_rest_taken_t *t)
 {
-    if (w->ok) {
-        tell_discharge(in, w);
-        json_error_t e;
-        json_t *dropped = json_loads(w->dropped, 0, &e);
-        respond(in, w->req, w->duplicate ? 200 : 201,
-                json_pack("{s:s, s:s, s:s, s:o*}", "status", w->duplicate ? "duplicate" : "ok",
-                          "event_id", w->event_id, "master_id", w->master, "dropped", dropped),
-                NULL);
-    } else if (w->closing) {
-        respond_error(in, w->req, 503, "unavailable",
-                      "the adapter is stopping; whether the hub has it is not known: send it again",
-                      retry_headers);
-    } else {
-        char why[REASON_LEN + 32];
-        (void)snprintf(why, sizeof why, "the hub refused it: %s", w->reason);
-        adapter_log(ADAPTER_LOG_WARN, "api: event %s refused by the hub: %s", w->event_id,
-                    w->reason);
-        respond_error(in, w->req, 422, "rejected", why, NULL);
-    }
+    sc_inbound_t *in = ud;
+    note_t n;
+    memcpy(&n, t->note, sizeof n);
+    tell_discharge(in, &n, t->master_id);
+    json_error_t e;
+    json_t *dropped = json_loads(n.dropped, 0, &e);
+    adapter_rest_json(in->rest, r, t->duplicate ? 200 : 201,
+                      json_pack("{s:s, s:s, s:s, s:o*}", "status",
+                                t->duplicate ? "duplicate" : "ok", "event_id", t->event_id,
+                                "master_id", t->master_id, "dropped", dropped),
+                      NULL);
 }
 
 void sc_inbound_flush(sc_inbound_t *in)
 {
     if (in == NULL)
         return;
-    int64_t now = now_ms();
-    for (size_t i = 0; i < in->o.max_waiting; i++) {
-        wait_t *w = &in->waits[i];
-        if (!w->used)
-            continue;
-        if (w->done) {
-            answer(in, w);
-        } else if (now >= w->deadline_ms) {
-            /* The event stays with the SDK and may still be journaled: the case system's retry
-             * has the same id and is then a DUPLICATE, or joins this wait. */
-            (void)adapter_pending_drop_owner(in->pending, w->req_id);
-            respond_error(in, w->req, 503, "unavailable",
-                          "the hub has not confirmed it in time; send it again later",
-                          retry_headers);
-        } else {
-            continue;
-        }
-        wait_release(w);
-    }
+    adapter_rest_flush(in->rest);
     adapter_http_run(in->http);
 }
 
@@ -201,55 +100,28 @@ static void on_closed(void *ud, adapter_http_req_t *r, uint64_t id)
 {
     (void)r;
     sc_inbound_t *in = ud;
-    for (size_t i = 0; i < in->o.max_waiting; i++)
-        if (in->waits[i].used && in->waits[i].req_id == id) {
-            (void)adapter_pending_drop_owner(in->pending, id);
-            wait_release(&in->waits[i]);
-        }
+    adapter_rest_closed(in->rest, id);
 }
 
 /* ---- the records --------------------------------------------------------------------------- */
 
-static void busy(sc_inbound_t *in, adapter_http_req_t *r)
-{
-    respond_error(in, r, 503, "busy", "too many requests wait for the hub; send it again later",
-                  retry_headers);
-}
-
 static void publish(sc_inbound_t *in, adapter_http_req_t *r, sc_kind_t kind)
 {
     sc_mapped_t *m = in->map;
-    wait_t *w = wait_take(in);
-    if (w == NULL) {
-        busy(in, r);
-        return;
-    }
-    w->req = r;
-    w->req_id = adapter_http_req_id(r);
-    w->deadline_ms = now_ms() + in->o.answer_timeout_ms;
-    w->kind = kind;
-    w->case_open = m->case_open;
-    (void)snprintf(w->event_id, sizeof w->event_id, "%s", m->event_id);
-    (void)snprintf(w->record_id, sizeof w->record_id, "%s", m->record_id);
-    (void)snprintf(w->person_id, sizeof w->person_id, "%s", m->person_id);
-    dropped_json(m, w->dropped, sizeof w->dropped);
-    int rc = adapter_pending_add(in->pending, m->event_id, w, w->req_id);
-    if (rc < 0) {
-        wait_release(w);
-        busy(in, r);
-        return;
-    }
-    adapter_http_suspend(r);
-    if (rc == 1)
-        return; /* the same POST is in flight already: this one waits for its answer */
+    note_t *n = &in->note;
+    memset(n, 0, sizeof *n);
+    n->kind = kind;
+    n->case_open = m->case_open;
+    (void)snprintf(n->record_id, sizeof n->record_id, "%s", m->record_id);
+    (void)snprintf(n->person_id, sizeof n->person_id, "%s", m->person_id);
+    dropped_json(m, n->dropped, sizeof n->dropped);
     joinery_event_t ev = {.event_id = m->event_id,
                           .type = m->type,
                           .source_record_id = m->record_id,
                           .payload_type = m->payload_type,
                           .payload = m->payload,
                           .payload_len = m->payload_len};
-    if (joinery_publish_async(in->client, &ev, adapter_pending_on_confirm, in->pending, NULL) != 0)
-        adapter_pending_fail(in->pending, m->event_id, joinery_last_error(in->client));
+    adapter_rest_publish(in->rest, r, &ev, n, sizeof *n);
 }
 
 static void today(char out[11])
@@ -267,10 +139,10 @@ static void on_post(void *ud, adapter_http_req_t *r)
     if (!adapter_http_key_ok(r, in->o.key_header, in->o.key)) {
         adapter_log(ADAPTER_LOG_WARN, "api: refused a POST to %s without the right %s header",
                     PATHS[rt->kind], in->o.key_header);
-        respond_error(in, r, 401, "unauthorized",
-                      "the key is missing or wrong: send it in the header the adapter is "
-                      "configured with",
-                      NULL);
+        adapter_rest_error(in->rest, r, 401, "unauthorized",
+                           "the key is missing or wrong: send it in the header the adapter is "
+                           "configured with",
+                           NULL);
         return;
     }
     size_t len;
@@ -286,11 +158,11 @@ static void on_post(void *ud, adapter_http_req_t *r)
     case SC_MAP_UNREADABLE:
         adapter_log(ADAPTER_LOG_WARN, "api: refused a body to %s that is not JSON: %s",
                     PATHS[rt->kind], m->why);
-        respond_error(in, r, 400, "malformed", m->why, NULL);
+        adapter_rest_error(in->rest, r, 400, "malformed", m->why, NULL);
         return;
     case SC_MAP_UNMAPPABLE:
         adapter_log(ADAPTER_LOG_WARN, "api: refused a record to %s: %s", PATHS[rt->kind], m->why);
-        respond_error(in, r, 422, "unmappable", m->why, NULL);
+        adapter_rest_error(in->rest, r, 422, "unmappable", m->why, NULL);
         return;
     }
 }
@@ -298,10 +170,10 @@ static void on_post(void *ud, adapter_http_req_t *r)
 static void on_other(void *ud, adapter_http_req_t *r)
 {
     sc_inbound_t *in = ud;
-    respond_error(in, r, 404, "not-found",
-                  "not an endpoint of this adapter: POST to /people, /referrals, /cases, "
-                  "/assessments or /care-packages",
-                  NULL);
+    adapter_rest_error(in->rest, r, 404, "not-found",
+                       "not an endpoint of this adapter: POST to /people, /referrals, /cases, "
+                       "/assessments or /care-packages",
+                       NULL);
 }
 
 /* ---- set-up -------------------------------------------------------------------------------- */
@@ -341,11 +213,14 @@ sc_inbound_t *sc_inbound_new(const sc_inbound_opts_t *o, joinery_client_t *c, sc
     in->o = *o;
     in->client = c;
     in->discharge = d;
-    in->waits = calloc(o->max_waiting, sizeof *in->waits);
     in->map = malloc(sizeof *in->map);
-    in->out = malloc(OUT_BYTES);
-    in->pending = adapter_pending_new(o->max_waiting, o->max_waiting, on_answer, in);
-    if (in->waits == NULL || in->map == NULL || in->out == NULL || in->pending == NULL) {
+    adapter_rest_opts_t ro = {.what = "api",
+                              .max_waiting = o->max_waiting,
+                              .timeout_ms = o->answer_timeout_ms,
+                              .on_taken = on_taken,
+                              .ud = in};
+    in->rest = adapter_rest_new(&ro, c, err, errlen);
+    if (in->map == NULL || in->rest == NULL) {
         (void)snprintf(err, errlen, "out of memory");
         sc_inbound_destroy(&in);
         return NULL;
@@ -375,14 +250,12 @@ void sc_inbound_destroy(sc_inbound_t **inp)
     if (in == NULL)
         return;
     /* What the closing client answered (UNCONFIRMED) goes out as a 503; then the server's stop
-     * answers the rest and drops their waiters. */
-    if (in->http != NULL && in->waits != NULL && in->pending != NULL)
+     * answers the rest and drops their waiters (on_closed, while the waits still exist). */
+    if (in->http != NULL && in->rest != NULL)
         sc_inbound_flush(in);
     adapter_http_destroy(&in->http);
-    adapter_pending_destroy(&in->pending);
-    free(in->waits);
+    adapter_rest_destroy(&in->rest);
     free(in->map);
-    free(in->out);
     free(in);
     *inp = NULL;
 }
@@ -405,8 +278,5 @@ void sc_inbound_handle(sc_inbound_t *in)
 
 size_t sc_inbound_waiting(const sc_inbound_t *in)
 {
-    size_t n = 0;
-    for (size_t i = 0; in != NULL && i < in->o.max_waiting; i++)
-        n += in->waits[i].used != 0;
-    return n;
+    return in ? adapter_rest_waiting(in->rest) : 0;
 }
