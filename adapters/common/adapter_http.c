@@ -404,9 +404,19 @@ int adapter_http_timeout_ms(const adapter_http_t *h)
     return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
+/* A resumed connection is only taken up again by the next MHD_run, and writing the answer may
+ * need one more: until MHD says it has nothing due now, run it again, so an answer made after
+ * the hub's CONFIRM goes out at once instead of at the loop's next timeout. Bounded, so a storm
+ * of new connections cannot hold the loop here. */
+#define RUN_ROUNDS 4
 void adapter_http_run(adapter_http_t *h)
 {
-    (void)MHD_run(h->d);
+    for (int i = 0; i < RUN_ROUNDS; i++) {
+        (void)MHD_run(h->d);
+        MHD_UNSIGNED_LONG_LONG ms;
+        if (MHD_get_timeout(h->d, &ms) != MHD_YES || ms > 0)
+            break;
+    }
 }
 
 size_t adapter_http_suspended(const adapter_http_t *h)
