@@ -139,14 +139,15 @@ class Day:
                            % (q(field), q(master)))
 
     def derived(self, cause_source, cause_id, type_, master):
-        """The hub's own event of TYPE about MASTER that CAUSE made (journaled right after it):
-        (seq, event_id), or None."""
+        """The journal seqs of the hub's own events of TYPE about MASTER that CAUSE made: one
+        per receiving system, journaled in the cause's transaction, right after it."""
         r = self.db.rows(
-            "SELECT j.seq, j.event_id FROM journal j, journal c WHERE c.source = %s AND "
-            "c.event_id = %s AND j.source = 'joinery' AND j.type = %s AND j.seq > c.seq AND "
-            "j.entity_key = %s ORDER BY j.seq LIMIT 1"
+            "SELECT j.seq FROM journal j, journal c WHERE c.source = %s AND c.event_id = %s AND "
+            "j.source = 'joinery' AND j.type = %s AND j.seq > c.seq AND j.entity_key = %s AND "
+            "NOT EXISTS (SELECT 1 FROM journal k WHERE k.seq > c.seq AND k.seq < j.seq AND "
+            "k.source <> 'joinery') ORDER BY j.seq"
             % (q(cause_source), q(cause_id), q(type_), q("m:" + master)))
-        return tuple(r[0]) if r else None
+        return [int(x[0]) for x in r]
 
     def journal_like(self, source, type_, prefix):
         r = self.db.rows("SELECT seq, event_id FROM journal WHERE source = %s AND type = %s AND "
@@ -292,10 +293,11 @@ class Day:
                   local_id=MARY["crm"], master_id=MARY["master"])
         changed = self.wait("the hub's person.changed", lambda: self.derived(
             "crm", body["event_id"], "person.changed", MARY["master"]))
-        self.say("hub", "golden record %s: new home address (person.changed, journal seq %s)"
-                 % (MARY["master"], changed[0]))
+        self.say("hub", "golden record %s: new home address (person.changed to %d systems, "
+                 "journal seqs %s)" % (MARY["master"], len(changed),
+                                       ", ".join(map(str, changed))))
         self.fact(kind="derived", type="person.changed", cause=body["event_id"],
-                  master_id=MARY["master"], seq=int(changed[0]))
+                  master_id=MARY["master"], seqs=changed)
         self.fact(kind="golden", master_id=MARY["master"], field="address.home.postcode",
                   value=NEW_ADDRESS["postcode"])
 
@@ -323,7 +325,7 @@ class Day:
             row[0], MARY["agresso"], row[2].get("address_line1"), row[2].get("postcode"),
             row[2].get("changed_fields")))
         self.fact(kind="seq", seq=int(row[1]), type="person.changed", master_id=MARY["master"],
-                  system="agresso", local_id=MARY["agresso"])
+                  system="agresso", local_id=MARY["agresso"], cause=body["event_id"])
 
         msg = self.wait("an ADT^A31 for MRN %s at the trust" % MARY["mrn"],
                         lambda: self.trust.inbox.find(
@@ -333,7 +335,8 @@ class Day:
         self.say("trust", "%s control %s: PID-3 %s, PID-11 %s" % (
             msg["type"], msg["control"], msg["pid3"].split("~")[0], msg["pid11"]))
         self.fact(kind="seq", seq=int(msg["control"]), type="person.changed",
-                  master_id=MARY["master"], system="health", local_id=MARY["mrn"])
+                  master_id=MARY["master"], system="health", local_id=MARY["mrn"],
+                  cause=body["event_id"])
 
     def step3(self):
         self.begin(3, "A hospital discharge reaches the social-care team")
@@ -390,7 +393,7 @@ class Day:
         self.say("hub", "refused: birth_date belongs to social care, which says %s; "
                  "person.correction to the CRM (journal seq %s)" % (value, corr[0]))
         self.fact(kind="derived", type="person.correction", cause=body["event_id"],
-                  master_id=PRIYA["master"], seq=int(corr[0]), target="crm",
+                  master_id=PRIYA["master"], seqs=corr, target="crm",
                   local_id=PRIYA["crm"], field="birth_date", value=PRIYA["dob"])
         self.fact(kind="golden", master_id=PRIYA["master"], field="birth_date",
                   value=PRIYA["dob"])
@@ -453,11 +456,12 @@ class Day:
                   type="case.updated", local_id=ARTHUR["case"])
         changed = self.wait("the hub's case.changed", lambda: self.derived(
             "socialcare", body["event_id"], "case.changed", body["master_id"]))
-        self.say("hub", "golden case %s: status %s (case.changed, journal seq %s), to the CRM "
-                 "in its contact id %s" % (body["master_id"], CASE_STATUS, changed[0],
-                                           ARTHUR["crm"]))
+        self.say("hub", "golden case %s: status %s (case.changed, journal seqs %s), to the CRM "
+                 "about its contact %s" % (body["master_id"], CASE_STATUS,
+                                           ", ".join(map(str, changed)), ARTHUR["crm"]))
         self.fact(kind="derived", type="case.changed", cause=body["event_id"],
-                  master_id=body["master_id"], seq=int(changed[0]))
+                  master_id=body["master_id"], seqs=changed, target="crm",
+                  person_local_id=ARTHUR["crm"])
         self.fact(kind="case", master_id=body["master_id"], field="status", value=CASE_STATUS)
         if self.crm_out:
             got = self.wait("POST annotations at Dataverse", lambda: self.crm.inbox.find(
