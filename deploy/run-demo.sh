@@ -42,22 +42,79 @@ account=${JOINERY_DEMO_ACCOUNT:-$demo/account.json}
 tty=0
 [[ -t 1 ]] && tty=1
 
-# progress LABEL LOG CMD...: runs CMD (output to LOG) with one line saying how it goes: the
-# build's percentage when CMD prints one, and the time taken. On failure: LOG's tail.
-progress() {
-    local label=$1 log=$2 start=$SECONDS pid rc=0 pct
-    shift 2
-    "$@" >"$log" 2>&1 &
-    pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
-        if ((tty)); then
-            pct=$(grep -oE '^\[ *[0-9]+%\]' "$log" 2>/dev/null | tail -n1 | tr -d '[ ]' || true)
-            printf '\r== %s ... %s%ds ' "$label" "${pct:+$pct, }" $((SECONDS - start))
-        fi
-        sleep 0.5
+# ---- processes, and stopping them all ------------------------------------------------------
+# Everything this script starts is its own child, stopped here on any exit (Ctrl-C included):
+# the progress line, the day, the adapters, then the hub, which stops its PostgreSQL.
+hub=""
+declare -A pid=()
+day=""
+monitor=""
+stopping=0
+stop_all() {
+    local rc=$? p a bad=0
+    ((stopping)) && return
+    stopping=1
+    set +e
+    trap - INT TERM
+    if [[ -n $monitor ]]; then
+        kill "$monitor" 2>/dev/null
+        wait "$monitor" 2>/dev/null
+        printf '\r\033[K'
+    fi
+    if [[ -n $day ]] && kill -0 "$day" 2>/dev/null; then
+        kill -TERM "$day" 2>/dev/null
+        wait "$day" 2>/dev/null
+    fi
+    for a in "${!pid[@]}"; do kill -TERM "${pid[$a]}" 2>/dev/null; done
+    for a in "${!pid[@]}"; do
+        wait "${pid[$a]}" 2>/dev/null
+        p=$?
+        ((p == 0)) || {
+            echo "joinery-$a exited with status $p (log: $demo/logs/$a.log)" >&2
+            bad=1
+        }
     done
-    wait "$pid" || rc=$?
-    if ((tty)); then printf '\r\033[K'; fi
+    if [[ -n $hub ]]; then
+        kill -TERM "$hub" 2>/dev/null
+        wait "$hub" 2>/dev/null
+        p=$?
+        ((p == 0)) || {
+            echo "joineryd exited with status $p (log: $demo/logs/joineryd.log)" >&2
+            bad=1
+        }
+    fi
+    if [[ -n $hub ]]; then
+        echo "== stopped: the adapters, joineryd and its PostgreSQL"
+    fi
+    ((rc == 0 && bad)) && rc=1
+    exit "$rc"
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# progress LABEL LOG CMD...: runs CMD (output to LOG) in the foreground, so that Ctrl-C stops
+# it, while a line says how it goes: the build's percentage when CMD prints one, and the time
+# taken. On failure: LOG's tail.
+progress() {
+    local label=$1 log=$2 start=$SECONDS rc=0
+    shift 2
+    if ((tty)); then
+        (
+            while sleep 0.5; do
+                pct=$(grep -oE '^\[ *[0-9]+%\]' "$log" 2>/dev/null | tail -n1 | tr -d '[ ]' || true)
+                printf '\r== %s ... %s%ds ' "$label" "${pct:+$pct, }" $((SECONDS - start))
+            done
+        ) &
+        monitor=$!
+    fi
+    "$@" >"$log" 2>&1 || rc=$?
+    if [[ -n $monitor ]]; then
+        kill "$monitor" 2>/dev/null
+        wait "$monitor" 2>/dev/null || true
+        monitor=""
+        printf '\r\033[K'
+    fi
     if ((rc != 0)); then
         echo "== $label FAILED (exit $rc); the end of $log:" >&2
         tail -n 30 "$log" >&2
@@ -74,8 +131,12 @@ if [[ -n ${JOINERY_BUILD_DIR:-} ]]; then
     }
     echo "== using the build in $build (JOINERY_BUILD_DIR): no install, no build"
 else
-    progress "installing what is needed (log: $demo/install.log)" "$demo/install.log" \
+    if [[ $(id -u) -eq 0 ]] || sudo -n true 2>/dev/null; then
+        progress "installing what is needed (log: $demo/install.log)" "$demo/install.log" \
+            bash deploy/install-deps.sh
+    else # sudo will ask for a password: let it be seen
         bash deploy/install-deps.sh
+    fi
     build=$root/build-demo
     progress "configuring (Release) in build-demo/" "$demo/build.log" \
         cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=Release -DJOINERY_TESTS=OFF
@@ -159,49 +220,6 @@ fi
 for a in crm socialcare agresso health; do
     "${bin[$a]}" --config "$demo/$a.yaml" --check-config >/dev/null
 done
-
-# ---- processes, and stopping them all ------------------------------------------------------
-hub=""
-declare -A pid=()
-day=""
-stopping=0
-stop_all() {
-    local rc=$? p a bad=0
-    ((stopping)) && return
-    stopping=1
-    set +e
-    trap - INT TERM
-    if [[ -n $day ]] && kill -0 "$day" 2>/dev/null; then
-        kill -TERM "$day" 2>/dev/null
-        wait "$day" 2>/dev/null
-    fi
-    for a in "${!pid[@]}"; do kill -TERM "${pid[$a]}" 2>/dev/null; done
-    for a in "${!pid[@]}"; do
-        wait "${pid[$a]}" 2>/dev/null
-        p=$?
-        ((p == 0)) || {
-            echo "joinery-$a exited with status $p (log: $demo/logs/$a.log)" >&2
-            bad=1
-        }
-    done
-    if [[ -n $hub ]]; then
-        kill -TERM "$hub" 2>/dev/null
-        wait "$hub" 2>/dev/null
-        p=$?
-        ((p == 0)) || {
-            echo "joineryd exited with status $p (log: $demo/logs/joineryd.log)" >&2
-            bad=1
-        }
-    fi
-    if [[ -n $hub ]]; then
-        echo "== stopped: the adapters, joineryd and its PostgreSQL"
-    fi
-    ((rc == 0 && bad)) && rc=1
-    exit "$rc"
-}
-trap stop_all EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # wait_log LOG REGEX PID WHAT: until LOG has REGEX, with a progress line; fails if PID exits
 # first or 60 s pass.
