@@ -393,10 +393,13 @@ static joinery_verdict_t on_discharge(sc_discharge_t *d, const joinery_event_t *
 {
     if (deferred_of(d, seq) != NULL)
         return JOINERY_DEFER; /* redelivered after a lost session: its task is on its way */
-    const char *master = discharge_person(d, ev);
-    const char *case_id = id_ok(master) ? table_get(&d->cases, master) : NULL;
+    /* A copy: the person may point into the decode arena, which the task's body reuses. */
+    char master[ID_MAX + 1];
+    const char *who = discharge_person(d, ev);
+    const char *case_id = id_ok(who) ? table_get(&d->cases, who) : NULL;
     if (case_id == NULL)
         return JOINERY_ACK; /* no open case: nothing for social care */
+    (void)snprintf(master, sizeof master, "%s", who);
     deferred_t *w = NULL;
     for (unsigned i = 0; w == NULL && i < d->o.credit; i++)
         if (!d->waits[i].used)

@@ -87,9 +87,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def post(path, name):
+def post(path, name, change=None):
+    """POSTs the sample NAME (its JSON changed by CHANGE, a dict) in as the case system does."""
     with open(os.path.join(DATA, name), "rb") as f:
         body = f.read()
+    if change:
+        body = json.dumps(dict(json.loads(body), **change)).encode()
     req = urllib.request.Request("http://127.0.0.1:%d%s" % (HTTP_PORT, path), data=body,
                                  method="POST", headers={"Content-Type": "application/json",
                                                          "x-joinery-key": IN_KEY})
@@ -125,11 +128,12 @@ def client(name):
     return c
 
 
-def crm_phone(phone):
-    """The CRM's update of Mary with PHONE; the seq of social care's person.changed it makes."""
+def crm_phone(phone, crm_id=CRM_ID, who=("Mary", "Shelley", "1947-08-30", NHS)):
+    """The CRM's update of Mary (or WHO) with PHONE; the seq of social care's person.changed it
+    makes."""
     c = client("crm")
-    got = c.publish_one(c.event("person.updated", CRM_ID, J.person(
-        "Mary", "Shelley", "1947-08-30", NHS, phone=phone), "joinery.v1.Person"))
+    got = c.publish_one(c.event("person.updated", crm_id, J.person(*who, phone=phone),
+                                "joinery.v1.Person"))
     c.close()
     require(got.status == P.CONFIRM_OK, "the CRM's phone %s is journaled (%r)" % (phone, got))
     return wait_for("the person.changed with phone %s" % phone,
@@ -223,6 +227,34 @@ def exhausted():
           "NACKed RETRY once its three tries were spent (the adapter's log says so)")
 
 
+def not_held():
+    """A person social care does not hold changes: its person.changed (empty local id) is
+    acknowledged without a request."""
+    before = len(case.requests())
+    seq = crm_phone("07700900999", "CRM-777", ("Dylan", "Evans", "1990-02-03", "9449305552"))
+    wait_for("the person.changed settled", lambda: settled_out(seq))
+    check(len(case.requests()) == before,
+          "no request for a person social care does not hold (%d)"
+          % (len(case.requests()) - before))
+
+
+def corrected():
+    """Social care sends a phone the CRM owns: the hub refuses it and sends social care
+    person.correction; the case system gets the CRM's phone back on POST /people/{id}."""
+    before = len(to_people())
+    check(post("/people", "person.json", {"phone": "0113 496 1111"}) == 201,
+          "social care POSTs Mary with another phone: 201 (the rest is taken)")
+    got = wait_for("POST /people/%s with the owner's phone" % PERSON,
+                   lambda: to_people()[before:])
+    body = got[0][2]
+    check(isinstance(body, dict) and body.get("changed") == ["telecom.phone"]
+          and body.get("phone") == "07700900789" and body.get("person_id") == PERSON,
+          "the CRM's phone is sent back, only it (%r)" % body)
+    seq = journal_seq("person.correction", PERSON)
+    check(seq > 0, "the hub sent social care person.correction")
+    wait_for("the correction settled", lambda: settled_out(seq))
+
+
 def referral():
     """The contact centre's enquiry reaches social care's front door."""
     c = client("crm")
@@ -301,7 +333,8 @@ def discharge():
 
 case = CaseSystem(CASE_PORT)
 threading.Thread(target=case.serve_forever, daemon=True).start()
-J.run_scenarios([setup, retried_then_taken, refused, exhausted, referral, discharge])
+J.run_scenarios([setup, retried_then_taken, refused, exhausted, not_held, corrected, referral,
+                 discharge])
 case.release.set()
 case.shutdown()
 finish("socialcare_outbound_check")

@@ -9,6 +9,9 @@
 #                       503, 503, then 201: three tries of one delivery, settled once
 #   refused             a 422 with {"message": ...}: dead-lettered with the case system's words
 #   exhausted           503 on all of max_attempts: NACKed RETRY, the hub's redelivery taken
+#   not_held            a person social care does not hold changes: acknowledged, no request
+#   corrected           social care sends a phone the CRM owns: the hub's person.correction
+#                       comes back as POST /people/LL-100234 with the CRM's phone
 #   referral            crm.service_request.created: POST /referrals/inbound
 #   discharge           the trust discharges Mary: case.discharge_notified journaled AND
 #                       POST /tasks; the discharge unsettled while the answer is held, settled
