@@ -221,6 +221,10 @@ REQUIRED = {
 NOT_BUILT = {2: not SC_OUT, 3: not SC_OUT, 4: not CRM_OUT, 6: not CRM_OUT}
 
 check(acc["ok"] is True, "the day went as planned (the account says so)")
+# This tree builds both write-back sides, so the day must use them: a "not built yet" here
+# would mean run-demo.sh failed to configure them.
+check(CRM_OUT and SC_OUT, "the day wrote back to the CRM (joinery-crm's dataverse section) and "
+      "to the case system (joinery-socialcare's outbound section)")
 check([s["n"] for s in acc["steps"]] == [1, 2, 3, 4, 5, 6], "the account tells all six steps")
 for step in acc["steps"]:
     n = step["n"]
