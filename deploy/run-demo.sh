@@ -102,7 +102,7 @@ progress() {
     if ((tty)); then
         (
             while sleep 0.5; do
-                pct=$(grep -oE '^\[ *[0-9]+%\]' "$log" 2>/dev/null | tail -n1 | tr -d '[ ]' || true)
+                pct=$(grep -oE '^\[ *[0-9]+%\]' "$log" 2>/dev/null | tail -n1 | sed 's/[][ ]//g' || true)
                 printf '\r== %s ... %s%ds ' "$label" "${pct:+$pct, }" $((SECONDS - start))
             done
         ) &
@@ -153,14 +153,14 @@ for a in crm socialcare agresso health; do
         exit 1
     }
 done
-psql=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)/psql
+psql=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n1)/psql
 [[ -x $psql ]] || psql=$(command -v psql) || {
     echo "run-demo.sh: psql not found (Debian: postgresql-client)" >&2
     exit 1
 }
 
 # A fresh day: the previous run's data and logs go; keys stay.
-rm -rf "$demo/var" "$demo/agresso" "$demo/logs" "$demo/secrets" "$account"
+rm -rf "${demo:?}/var" "$demo/agresso" "$demo/logs" "$demo/secrets" "$account"
 mkdir -p "$demo/keys" "$demo/logs" "$demo/var/socialcare" "$demo/agresso/in" "$demo/agresso/out" \
     "$demo/secrets"
 chmod 0700 "$demo/secrets"
