@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree the demo runs from
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sims  # noqa: E402
 
@@ -181,12 +182,13 @@ class Day:
             a["jn_nhsnumber"] = r["nhs"]
         return a
 
-    def pid(self, r, with_address):
-        xad = ("%s^%s^%s^^%s^^H" % (r["lines"][0], ", ".join(r["lines"][1:]), r["town"],
-                                     r["postcode"])) if with_address else ""
-        return "PID|1||%s^^^%s^MR~%s^^^NHS^NH||%s^%s^^^^^L||%s|%s|||%s" % (
+    def pid(self, r):
+        """PID with the trust's MRN, the NHS number, name, birth date and sex. No address: the
+        CRM owns it (on_conflict: propose), so the trust's copy of an old one would be proposed
+        to the CRM instead of simply agreeing."""
+        return "PID|1||%s^^^%s^MR~%s^^^NHS^NH||%s^%s^^^^^L||%s|%s" % (
             r["mrn"], self.st["trust"]["ods"], r["nhs"], r["family"], r["given"],
-            r["dob"].replace("-", ""), "M" if r["sex"] == "male" else "F", xad)
+            r["dob"].replace("-", ""), "M" if r["sex"] == "male" else "F")
 
     def pv1(self, r, more):
         """PV1 of an inpatient stay on ward 7 (PV1-19 the visit number), with MORE by field."""
@@ -230,11 +232,11 @@ class Day:
 
         for r in RESIDENTS:
             if r is ARTHUR:  # in hospital: an admission
-                cid, code = self.trust.send("A01", "ADT_A01", [self.pid(r, False), self.pv1(
+                cid, code = self.trust.send("A01", "ADT_A01", [self.pid(r), self.pv1(
                     r, {44: time.strftime("%Y%m%d0930")})])
                 what = "ADT^A01 (admitted to ward 7)"
             else:
-                cid, code = self.trust.send("A28", "ADT_A05", [self.pid(r, False)])
+                cid, code = self.trust.send("A28", "ADT_A05", [self.pid(r)])
                 what = "ADT^A28"
             if code != "AA":
                 raise sims.Timeout("joinery-health answered %s to %s" % (code, what))
@@ -343,7 +345,7 @@ class Day:
         sc_mark = self.sc.inbox.mark()
         pv1 = self.pv1(ARTHUR, {36: "01", 37: "HOME", 44: time.strftime("%Y%m%d0930"),
                                 45: time.strftime("%Y%m%d%H%M")})
-        cid, code = self.trust.send("A03", "ADT_A03", [self.pid(ARTHUR, False), pv1])
+        cid, code = self.trust.send("A03", "ADT_A03", [self.pid(ARTHUR), pv1])
         if code != "AA":
             raise sims.Timeout("joinery-health answered %s to the ADT^A03" % code)
         rows = self.journal_like("health", "health.discharge",
