@@ -172,26 +172,28 @@ secret() { # NAME: a random shared key in secrets/NAME, readable by us only
 }
 for s in crm-webhook.key socialcare-api.key case-system.key dataverse.token; do secret "$s"; done
 
-# port PREFERRED: PREFERRED if it is free on loopback, else any free one.
-port() {
-    /usr/bin/python3 - "$1" <<'PY'
-import socket, sys
-s = socket.socket()
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-PY
-}
+# The ports: each one's usual number if it is free on loopback, else any free one (all held
+# open until all are chosen, so no two are the same).
 declare -A P
-P[HUB_PORT]=$(port 7600)
-P[CRM_PORT]=$(port 8081)
-P[SC_PORT]=$(port 8082)
-P[MLLP_PORT]=$(port 2575)
-P[TRUST_PORT]=$(port 2576)
-P[DATAVERSE_PORT]=$(port 8091)
-P[CASESYS_PORT]=$(port 8092)
+names=(HUB_PORT CRM_PORT SC_PORT MLLP_PORT TRUST_PORT DATAVERSE_PORT CASESYS_PORT)
+read -r -a ports < <(/usr/bin/python3 - 7600 8081 8082 2575 2576 8091 8092 <<'PY'
+import socket, sys
+held = []
+for want in sys.argv[1:]:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", int(want)))
+    except OSError:
+        s.bind(("127.0.0.1", 0))
+    held.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in held))
+PY
+)
+[[ ${#ports[@]} -eq ${#names[@]} ]] || {
+    echo "run-demo.sh: could not choose the demo's ports" >&2
+    exit 1
+}
+for i in "${!names[@]}"; do P[${names[$i]}]=${ports[$i]}; done
 fill() { # TEMPLATE: deploy/demo/TEMPLATE with @DEMO@ and the ports filled in, on stdout
     local args=(-e "s|@DEMO@|$demo|g") k
     for k in "${!P[@]}"; do args+=(-e "s|@$k@|${P[$k]}|g"); done
