@@ -508,13 +508,13 @@ def main():
     account = {"ok": ok, "residents": RESIDENTS, "duplicate": DUPLICATE,
                "new_address": NEW_ADDRESS, "crm_writeback": day.crm_out,
                "socialcare_outbound": day.sc_out, "steps": day.steps}
-    if a.account:
+    print("\n== the day %s" % ("went as planned" if ok else "did NOT go as planned: see "
+                                 "FAILED above, and the logs"), flush=True)
+    if a.account:  # last: run-demo.sh prints what follows once the account is there
         tmp = a.account + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(account, f, indent=1)
         os.replace(tmp, a.account)
-    print("\n== the day %s" % ("went as planned" if ok else "did NOT go as planned: see "
-                                 "FAILED above"), flush=True)
     if a.serve:
         try:
             signal.pause()
