@@ -231,6 +231,23 @@ def retry():
           "nothing dead-lettered")
 
 
+def give_up():
+    # Dataverse busy for all max_attempts (4) tries: the adapter gives up with NACK retry, never
+    # an ACK; the hub delivers the event again and the fifth request is answered.
+    n0 = dv.count()
+    busy = (503, b'{"error":{"code":"0x80072321","message":"busy"}}', {})
+    dv.answer_next(busy, busy, busy, busy)
+    sc_person("Carter-Busy")
+    reqs = next_requests(n0, 5, "the PATCH tried 4 times, then again on the hub's redelivery")
+    seq = last_to_crm("person.changed")
+    settled(seq, "the PATCH answered at the redelivery")
+    check(len(dv.since(n0)) == 5 and all(is_patch(r, {"lastname": "Carter-Busy"}) for r in reqs),
+          "4 tries, the hub's redelivery, one more: %d requests" % len(dv.since(n0)))
+    check(sql("SELECT count(*) FROM dead_letter WHERE adapter = 'crm'") == "0",
+          "not dead-lettered")
+    check(dv.patches_applied[-1] == {"lastname": "Carter-Busy"}, "applied once it was answered")
+
+
 REFUSAL = "The last name is locked by a business rule"
 
 
@@ -306,6 +323,6 @@ def notes():
     settled(last_to_crm("case.changed"), "the second note")
 
 
-J.run_scenarios([link, rename, retry, reject, correction, no_echo, notes])
+J.run_scenarios([link, rename, retry, give_up, reject, correction, no_echo, notes])
 sc.close()
 finish("crm_writeback_check")

@@ -8,6 +8,8 @@
 #   rename      social care's new family name: PATCH contacts(<the CRM's contactid>), If-Match: *,
 #               the bearer token, {"lastname": ...} only; unsettled until Dataverse answers
 #   retry       503, then 204: the same PATCH twice, applied once, settled, no dead letter
+#   give_up     503 for every one of max_attempts tries: NACK retry (never an ACK), the hub's
+#               redelivery answered 204
 #   reject      400 with Dataverse's error JSON: dead-lettered at once with its message
 #   correction  the CRM's change of a field social care owns: person.correction, PATCHed back
 #   no_echo     the CRM's own phone change is not sent back to it
@@ -35,6 +37,8 @@ database:
 security:
   curve: true
   hub_key_file: keys/hub.key
+delivery:
+  retry_base_ms: 200
 adapters:
   - name: crm
     public_key_file: keys/crm.pub
@@ -105,6 +109,8 @@ wait_for 30 "the crm-writeback subscription" subscribed
 
 "$PY" "$E2E_SRC/crm_writeback_check.py" "$dv_port" "$http_port" "$port" "$db" "$E2E_DIR"
 
+log_has "$E2E_DIR/crm.log" "write-back: seq [0-9]+ to be retried by the hub: Dataverse did not answer: gave up after 4 attempts" ||
+    fail "giving up was not logged"
 log_has "$E2E_DIR/crm.log" "write-back: seq [0-9]+ rejected: Dataverse refused it \(HTTP 400\)" ||
     fail "the refused PATCH was not logged"
 kill -TERM "$CRM_PID"
