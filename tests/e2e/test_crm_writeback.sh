@@ -15,6 +15,8 @@
 #   no_echo     the CRM's own phone change is not sent back to it
 #   notes       case.updated by social care: a note (POST annotations) on the CRM's contact,
 #               for the opening and again for the closure
+#   restart     the hub killed (-9) and restarted while Dataverse holds a PATCH: the redelivery
+#               joins the request in flight (one PATCH), settled once Dataverse answers
 # and before them the dataverse section's configuration checks; after them a clean SIGTERM.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" || exit 1
@@ -79,7 +81,7 @@ nhs_number_attribute: jn_nhsnumber
 dataverse:
   base_url: http://127.0.0.1:$dv_port
   token_file: $E2E_DIR/dataverse.token
-  timeout_ms: 5000
+  timeout_ms: 60000
   max_attempts: 4
   retry_min_ms: 100
   retry_max_ms: 400
@@ -108,6 +110,14 @@ subscribed() {
 wait_for 30 "the crm-writeback subscription" subscribed
 
 "$PY" "$E2E_SRC/crm_writeback_check.py" "$dv_port" "$http_port" "$port" "$db" "$E2E_DIR"
+
+"$PY" "$E2E_SRC/crm_writeback_check.py" "$dv_port" "$http_port" "$port" "$db" "$E2E_DIR" restart &
+restart_check=$!
+wait_for 60 "a PATCH held by the fake Dataverse" test -e "$E2E_DIR/inflight"
+kill_hub
+start_hub "$E2E_DIR/hub.yaml"
+touch "$E2E_DIR/restarted"
+wait_exit "$restart_check" "the restart checks"
 
 log_has "$E2E_DIR/crm.log" "write-back: seq [0-9]+ to be retried by the hub: Dataverse did not answer: gave up after 4 attempts" ||
     fail "giving up was not logged"
