@@ -670,10 +670,15 @@ static joinery_verdict_t on_event(void *ud, const joinery_event_t *ev, uint64_t 
                                   unsigned attempt, char *reason, size_t reason_len)
 {
     crm_outbound_t *o = ud;
-    (void)attempt;
-    /* A redelivery (the hub session was lost) of what is still in hand: keep the one request. */
-    if (held_find(o, seq) != NULL)
+    /* A redelivery (the hub session was lost) of what is still in hand: keep the one request.
+     * Rare (a new session), so worth a line. */
+    if (held_find(o, seq) != NULL) {
+        adapter_log(ADAPTER_LOG_INFO,
+                    "write-back: seq %" PRIu64 " delivered again (attempt %u) while its request "
+                    "is with Dataverse; it is settled when Dataverse answers",
+                    seq, attempt);
         return JOINERY_DEFER;
+    }
     held_t *h = held_free(o);
     if (h == NULL) {
         (void)snprintf(reason, reason_len, "write-back queue full (%u requests)", o->o.credit);

@@ -1,5 +1,6 @@
-"""crm_writeback_check.py DV_PORT HTTP_PORT HUB_PORT CONNINFO E2E_DIR - the scenarios of
-test_crm_writeback.sh, in order (each builds on the one before).
+"""crm_writeback_check.py DV_PORT HTTP_PORT HUB_PORT CONNINFO E2E_DIR [restart] - the scenarios
+of test_crm_writeback.sh, in order (each builds on the one before); with `restart`, the one run
+while the shell kills and restarts the hub (files in E2E_DIR say when).
 
 Dataverse is a fake here: Python's http.server on 127.0.0.1:DV_PORT, recording every request and
 answering what the scenario scripted (204 unless told). The CRM's inbound side is urllib POSTing
@@ -23,6 +24,7 @@ from joinery.v1 import protocol_pb2 as P  # noqa: E402
 
 DV_PORT, HTTP_PORT, HUB_PORT = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 CONNINFO, E2E_DIR = sys.argv[4], sys.argv[5]
+PHASE = sys.argv[6] if len(sys.argv) > 6 else "main"
 WEBHOOK = "http://127.0.0.1:%d/dataverse/webhook" % HTTP_PORT
 KEY = "k3y-for-the-crm-webhook-0123456789"
 TOKEN = "test-token-for-the-fake-dataverse"
@@ -231,6 +233,23 @@ def retry():
           "nothing dead-lettered")
 
 
+def give_up():
+    # Dataverse busy for all max_attempts (4) tries: the adapter gives up with NACK retry, never
+    # an ACK; the hub delivers the event again and the fifth request is answered.
+    n0 = dv.count()
+    busy = (503, b'{"error":{"code":"0x80072321","message":"busy"}}', {})
+    dv.answer_next(busy, busy, busy, busy)
+    sc_person("Carter-Busy")
+    reqs = next_requests(n0, 5, "the PATCH tried 4 times, then again on the hub's redelivery")
+    seq = last_to_crm("person.changed")
+    settled(seq, "the PATCH answered at the redelivery")
+    check(len(dv.since(n0)) == 5 and all(is_patch(r, {"lastname": "Carter-Busy"}) for r in reqs),
+          "4 tries, the hub's redelivery, one more: %d requests" % len(dv.since(n0)))
+    check(sql("SELECT count(*) FROM dead_letter WHERE adapter = 'crm'") == "0",
+          "not dead-lettered")
+    check(dv.patches_applied[-1] == {"lastname": "Carter-Busy"}, "applied once it was answered")
+
+
 REFUSAL = "The last name is locked by a business rule"
 
 
@@ -306,6 +325,36 @@ def notes():
     settled(last_to_crm("case.changed"), "the second note")
 
 
-J.run_scenarios([link, rename, retry, reject, correction, no_echo, notes])
+def crm_log_has(text):
+    with open(os.path.join(E2E_DIR, "crm.log"), errors="replace") as f:
+        return text in f.read()
+
+
+def restart():
+    # The hub dies while Dataverse holds a PATCH: the delivery goes down with the session and the
+    # restarted hub delivers it again. The adapter keeps its one request (no second PATCH) and
+    # settles the new delivery once Dataverse answers.
+    dv.gate = threading.Event()
+    sc_person("Carter-Restart")
+    seq = wait_for("the person.changed", lambda: last_to_crm("person.changed") > acked()
+                   and last_to_crm("person.changed"))
+    next_requests(0, 1, "the PATCH, held by Dataverse")
+    open(os.path.join(E2E_DIR, "inflight"), "w").close()
+    wait_for("the shell to restart the hub", lambda: os.path.exists(
+        os.path.join(E2E_DIR, "restarted")), timeout_s=90)
+    wait_for("joinery-crm to see the redelivery", lambda: crm_log_has(
+        "write-back: seq %d delivered again" % seq), timeout_s=60)
+    check(acked() < seq, "not settled while Dataverse holds the request")
+    dv.gate.set()
+    settled(seq, "the redelivered event, once Dataverse answered")
+    reqs = dv.since(0)
+    check(len(reqs) == 1 and is_patch(reqs[0], {"lastname": "Carter-Restart"}),
+          "one PATCH across the hub's restart: %d" % len(reqs))
+
+
+if PHASE == "restart":
+    J.run_scenarios([restart])
+else:
+    J.run_scenarios([link, rename, retry, give_up, reject, correction, no_echo, notes])
 sc.close()
-finish("crm_writeback_check")
+finish("crm_writeback_check " + PHASE)

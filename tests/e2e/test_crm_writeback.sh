@@ -8,11 +8,15 @@
 #   rename      social care's new family name: PATCH contacts(<the CRM's contactid>), If-Match: *,
 #               the bearer token, {"lastname": ...} only; unsettled until Dataverse answers
 #   retry       503, then 204: the same PATCH twice, applied once, settled, no dead letter
+#   give_up     503 for every one of max_attempts tries: NACK retry (never an ACK), the hub's
+#               redelivery answered 204
 #   reject      400 with Dataverse's error JSON: dead-lettered at once with its message
 #   correction  the CRM's change of a field social care owns: person.correction, PATCHed back
 #   no_echo     the CRM's own phone change is not sent back to it
 #   notes       case.updated by social care: a note (POST annotations) on the CRM's contact,
 #               for the opening and again for the closure
+#   restart     the hub killed (-9) and restarted while Dataverse holds a PATCH: the redelivery
+#               joins the request in flight (one PATCH), settled once Dataverse answers
 # and before them the dataverse section's configuration checks; after them a clean SIGTERM.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" || exit 1
@@ -35,6 +39,8 @@ database:
 security:
   curve: true
   hub_key_file: keys/hub.key
+delivery:
+  retry_base_ms: 200
 adapters:
   - name: crm
     public_key_file: keys/crm.pub
@@ -75,7 +81,7 @@ nhs_number_attribute: jn_nhsnumber
 dataverse:
   base_url: http://127.0.0.1:$dv_port
   token_file: $E2E_DIR/dataverse.token
-  timeout_ms: 5000
+  timeout_ms: 60000
   max_attempts: 4
   retry_min_ms: 100
   retry_max_ms: 400
@@ -105,6 +111,16 @@ wait_for 30 "the crm-writeback subscription" subscribed
 
 "$PY" "$E2E_SRC/crm_writeback_check.py" "$dv_port" "$http_port" "$port" "$db" "$E2E_DIR"
 
+"$PY" "$E2E_SRC/crm_writeback_check.py" "$dv_port" "$http_port" "$port" "$db" "$E2E_DIR" restart &
+restart_check=$!
+wait_for 60 "a PATCH held by the fake Dataverse" test -e "$E2E_DIR/inflight"
+kill_hub
+start_hub "$E2E_DIR/hub.yaml"
+touch "$E2E_DIR/restarted"
+wait_exit "$restart_check" "the restart checks"
+
+log_has "$E2E_DIR/crm.log" "write-back: seq [0-9]+ to be retried by the hub: Dataverse did not answer: gave up after 4 attempts" ||
+    fail "giving up was not logged"
 log_has "$E2E_DIR/crm.log" "write-back: seq [0-9]+ rejected: Dataverse refused it \(HTTP 400\)" ||
     fail "the refused PATCH was not logged"
 kill -TERM "$CRM_PID"

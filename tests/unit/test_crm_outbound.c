@@ -126,7 +126,7 @@ static void gender(void **state)
     static const char tmpl[] =
         "{\"MessageName\":\"Update\",\"PrimaryEntityName\":\"contact\",\"PrimaryEntityId\":"
         "\"" CONTACT "\",\"CorrelationId\":\"9f3c2b1a-4e5d-4c6b-8a7f-1e2d3c4b5a69\","
-                     "\"InputParameters\":[{\"key\":\"Target\","
+        "\"InputParameters\":[{\"key\":\"Target\","
         "\"value\":{\"LogicalName\":\"contact\",\"Id\":\"" CONTACT "\",\"Attributes\":[{\"key\":"
         "\"gendercode\",\"value\":{\"Value\":%d}}]}}]}";
     static crm_mapped_t m;
