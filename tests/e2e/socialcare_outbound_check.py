@@ -25,6 +25,7 @@ from joinery.v1 import protocol_pb2 as P  # noqa: E402
 HTTP_PORT, CASE_PORT, HUB_PORT = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 sql = J.Sql(sys.argv[4])
 LOG = sys.argv[5]  # joinery-socialcare's log
+E2E_DIR = os.path.dirname(LOG)
 EP = "tcp://127.0.0.1:%d" % HUB_PORT
 IN_KEY = "k3y-for-the-case-system-0123456789"
 OUT_KEY = "k3y-of-the-case-system-for-joinery-987"
@@ -46,6 +47,8 @@ class CaseSystem(http.server.ThreadingHTTPServer):
         self.script = {}
         self.hold_tasks = threading.Event()  # set: /tasks waits for release
         self.release = threading.Event()
+        self.hold_people = threading.Event()  # set: /people/... waits for release_people
+        self.release_people = threading.Event()
 
     def requests(self, path=None):
         with self.lock:
@@ -78,13 +81,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                             self.headers.get("Content-Type")))
         if self.path == "/tasks" and srv.hold_tasks.is_set():
             srv.release.wait(60)
+        if self.path.startswith("/people/") and srv.hold_people.is_set():
+            srv.release_people.wait(60)
         status, answer = srv.next_answer(self.path)
         data = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:
+            pass  # the adapter went away meanwhile (the restart scenario)
 
 
 def post(path, name, change=None):
@@ -331,10 +339,33 @@ def discharge():
     check(len(case.requests("/tasks")) == 1 and len(tasks()) == 1, "one task, POSTed once")
 
 
+def restart():
+    """joinery-socialcare is stopped while the case system holds its answer to a change: it
+    stops at once, the delivery stays unsettled, and the restarted adapter sends it again."""
+    case.hold_people.set()
+    before = len(to_people())
+    seq = crm_phone("07700900321")
+    wait_for("the POST of the change (held)", lambda: len(to_people()) > before)
+    check(not settled_out(seq), "unsettled while the case system has not answered")
+    with open(os.path.join(E2E_DIR, "restart-now"), "w"):
+        pass  # test_socialcare_outbound.sh stops and starts the adapter
+    wait_for("the adapter restarted", lambda: os.path.exists(os.path.join(E2E_DIR, "restarted")),
+             timeout_s=60)
+    check(not settled_out(seq), "a stop does not settle what the case system did not answer")
+    case.hold_people.clear()
+    case.release_people.set()
+    wait_for("the change settled after the restart", lambda: settled_out(seq))
+    got = [g for g in to_people()[before:] if "07700900321" in str(g[2])]
+    check(len(got) == 2 and got[0][2] == got[1][2],
+          "the same change POSTed again by the restarted adapter (%d)" % len(got))
+    check(not [d for d in dead("socialcare-out") if int(d[0]) == seq], "not dead-lettered")
+
+
 case = CaseSystem(CASE_PORT)
 threading.Thread(target=case.serve_forever, daemon=True).start()
 J.run_scenarios([setup, retried_then_taken, refused, exhausted, not_held, corrected, referral,
-                 discharge])
+                 discharge, restart])
 case.release.set()
+case.release_people.set()
 case.shutdown()
 finish("socialcare_outbound_check")

@@ -16,6 +16,8 @@
 #   discharge           the trust discharges Mary: case.discharge_notified journaled AND
 #                       POST /tasks; the discharge unsettled while the answer is held, settled
 #                       after the 2xx
+#   restart             the adapter stopped (SIGTERM) while the case system holds its answer:
+#                       it exits at once, the change unsettled; restarted, it sends it again
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" || exit 1
 
@@ -96,13 +98,33 @@ sed 's/^  key_file: .*out.key$/  key: short/' "$E2E_DIR/socialcare.yaml" >"$E2E_
 expect_fail 1 "the outbound key must be 16 to" "$SC" --config "$E2E_DIR/bad.yaml" --check-config
 
 start_hub "$E2E_DIR/hub.yaml"
-"$SC" --config "$E2E_DIR/socialcare.yaml" >>"$E2E_DIR/socialcare.log" 2>&1 &
-SC_PID=$!
-wait_for 30 "joinery-socialcare to listen" log_has "$E2E_DIR/socialcare.log" \
-    "ready: listening on port $http_port.*changes POSTed to http://127.0.0.1:$case_port"
+start_sc() {
+    "$SC" --config "$E2E_DIR/socialcare.yaml" >>"$E2E_DIR/socialcare.log" 2>&1 &
+    SC_PID=$!
+    wait_for 30 "joinery-socialcare to listen" log_has "$E2E_DIR/socialcare.log" \
+        "ready: listening on port $http_port.*changes POSTed to http://127.0.0.1:$case_port" "$1"
+}
+start_sc 1
 
+# The checker runs beside this script: when it asks (restart-now), the adapter is stopped while
+# a request is held, must exit at once, and is started again (restarted).
 "$PY" "$E2E_SRC/socialcare_outbound_check.py" "$http_port" "$case_port" "$port" "$db" \
-    "$E2E_DIR/socialcare.log"
+    "$E2E_DIR/socialcare.log" &
+CHECK_PID=$!
+while [[ ! -e $E2E_DIR/restart-now ]] && kill -0 "$CHECK_PID" 2>/dev/null; do
+    sleep 0.05
+done
+if [[ -e $E2E_DIR/restart-now ]]; then
+    t0=$SECONDS
+    kill -TERM "$SC_PID"
+    wait_exit "$SC_PID" "joinery-socialcare on SIGTERM with a request held"
+    ((SECONDS - t0 <= 5)) || fail "joinery-socialcare took $((SECONDS - t0)) s to stop"
+    start_sc 2
+    touch "$E2E_DIR/restarted"
+fi
+check_rc=0
+wait "$CHECK_PID" || check_rc=$?
+[[ $check_rc -eq 0 ]] || fail "socialcare_outbound_check.py failed ($check_rc)"
 
 kill -TERM "$SC_PID"
 wait_exit "$SC_PID" "joinery-socialcare on SIGTERM"
