@@ -1,7 +1,9 @@
 /* sc_discharge.c - discharges of persons with an open case as tasks (contract in
- * sc_discharge.h). The handler only decides and publishes; the task's CONFIRM is recorded by
- * the SDK's callback and settled by sc_discharge_flush from the loop. */
+ * sc_discharge.h). The handler only decides and publishes (and writes the task's body for the
+ * case system); the task's CONFIRM is recorded by the SDK's callback, the case system's answer by
+ * the HTTP client's, and sc_discharge_flush acts on both from the loop. */
 #include "sc_discharge.h"
+#include "sc_outmap.h"
 #include "common/adapter_log.h"
 
 #include <errno.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "joinery/v1/case.pb-c.h"
@@ -19,6 +22,7 @@
 #define DECODE_BYTES (64u << 10) /* what one payload may take decoded */
 #define PAYLOAD_MAX (32u << 10)  /* a payload longer than this is no Discharge or CaseChanged */
 #define FILE_NAME "socialcare-cases"
+#define TASK_BODY 2048 /* the JSON of one task for the case system */
 
 enum { EMPTY, USED, GONE };
 
@@ -33,11 +37,17 @@ typedef struct {
     size_t cap, used, live;
 } table_t;
 
+/* One discharge held unsettled: its task published (DONE once the hub answered, OK when it
+ * took it) and, with an outbound section, POSTed to the case system (POSTED; ANSWERED once the
+ * case system answered, VERDICT what that means for the discharge). */
 typedef struct {
-    int used, done, ok, closing;
+    int used, done, ok, closing, posted, answered;
+    joinery_verdict_t verdict;
     uint64_t seq;
     char event_id[JOINERY_EVENT_ID_MAX + 1];
-    char reason[256];
+    char reason[400];
+    char body[TASK_BODY];
+    size_t body_len;
 } deferred_t;
 
 struct sc_discharge {
@@ -45,6 +55,8 @@ struct sc_discharge {
     joinery_client_t *client; /* borrowed */
     table_t persons;          /* the case system's person id -> golden person id */
     table_t cases;            /* golden person id -> the open case's id */
+    table_t locals;           /* golden person id -> the case system's person id */
+    sc_outbound_t *out;       /* borrowed; NULL: no outbound section */
     deferred_t *waits;        /* o.credit; owned */
     int fd;                   /* the file, appended to */
     char path[4096];
@@ -143,8 +155,11 @@ static int id_ok(const char *s)
 
 static int apply(sc_discharge_t *d, char op, const char *a, const char *b)
 {
-    if (op == 'P')
+    if (op == 'P') {
+        /* The reverse is only a hint for the task's person_id: a full table loses no person. */
+        (void)table_put(&d->locals, b, a);
         return table_put(&d->persons, a, b);
+    }
     if (op == 'O')
         return table_put(&d->cases, a, b);
     if (op == 'X')
@@ -222,6 +237,8 @@ void sc_discharge_person(sc_discharge_t *d, const char *local_id, const char *ma
     if (d == NULL || !id_ok(local_id) || !id_ok(master_id))
         return;
     int rc = table_put(&d->persons, local_id, master_id);
+    if (rc >= 0)
+        (void)table_put(&d->locals, master_id, local_id);
     if (rc == 1)
         record(d, 'P', local_id, master_id);
     else if (rc < 0)
@@ -343,15 +360,46 @@ static const char *discharge_person(sc_discharge_t *d, const joinery_event_t *ev
     return dc->encounter->person_master_id;
 }
 
+/* The day the event happened, YYYY-MM-DD (UTC): the discharge's date when its encounter has no
+ * end. */
+static void event_day(const joinery_event_t *ev, char out[11])
+{
+    time_t t = (time_t)(ev->occurred_at_us / 1000000);
+    struct tm tm;
+    if (ev->occurred_at_us <= 0 || gmtime_r(&t, &tm) == NULL ||
+        strftime(out, 11, "%Y-%m-%d", &tm) != 10)
+        out[0] = '\0';
+}
+
+/* W's body for the case system's POST /tasks; -1 when it does not fit. */
+static int task_body(sc_discharge_t *d, deferred_t *w, const joinery_event_t *ev,
+                     const char *master, const char *case_id)
+{
+    char day[11];
+    event_day(ev, day);
+    Joinery__V1__Discharge *dc =
+        (Joinery__V1__Discharge *)decode(d, &joinery__v1__discharge__descriptor, ev);
+    sc_outmap_task_t t = {.task_id = w->event_id,
+                          .case_id = case_id,
+                          .person_id = table_get(&d->locals, master),
+                          .master_id = master,
+                          .discharge = dc,
+                          .discharged_on = day};
+    return sc_outmap_task(&t, w->body, sizeof w->body, &w->body_len);
+}
+
 static joinery_verdict_t on_discharge(sc_discharge_t *d, const joinery_event_t *ev, uint64_t seq,
                                       char *reason, size_t reason_len)
 {
     if (deferred_of(d, seq) != NULL)
         return JOINERY_DEFER; /* redelivered after a lost session: its task is on its way */
-    const char *master = discharge_person(d, ev);
-    const char *case_id = id_ok(master) ? table_get(&d->cases, master) : NULL;
+    /* A copy: the person may point into the decode arena, which the task's body reuses. */
+    char master[ID_MAX + 1];
+    const char *who = discharge_person(d, ev);
+    const char *case_id = id_ok(who) ? table_get(&d->cases, who) : NULL;
     if (case_id == NULL)
         return JOINERY_ACK; /* no open case: nothing for social care */
+    (void)snprintf(master, sizeof master, "%s", who);
     deferred_t *w = NULL;
     for (unsigned i = 0; w == NULL && i < d->o.credit; i++)
         if (!d->waits[i].used)
@@ -376,6 +424,12 @@ static joinery_verdict_t on_discharge(sc_discharge_t *d, const joinery_event_t *
                             .payload_len = ev->payload_len,
                             .attrs = attrs,
                             .nattrs = sizeof attrs / sizeof attrs[0]};
+    if (d->out != NULL && task_body(d, w, ev, master, case_id) != 0) {
+        (void)snprintf(reason, reason_len, "the task for the case system is over %d bytes",
+                       TASK_BODY);
+        memset(w, 0, sizeof *w);
+        return JOINERY_REJECT;
+    }
     w->used = 1;
     w->seq = seq;
     if (joinery_publish_async(d->client, &task, on_published, d, NULL) != 0) {
@@ -399,20 +453,62 @@ static joinery_verdict_t on_event(void *ud, const joinery_event_t *ev, uint64_t 
     return JOINERY_ACK;
 }
 
+/* The case system's answer to a task's POST: recorded, acted on by sc_discharge_flush. */
+static void on_task_answer(void *ud, const adapter_httpc_result_t *r)
+{
+    deferred_t *w = ud;
+    w->answered = 1;
+    w->verdict = sc_outbound_verdict(r, w->reason, sizeof w->reason);
+    w->closing = w->verdict == JOINERY_DEFER; /* stopped: the hub delivers it again */
+}
+
+/* The hub took W's task: with an outbound section, POST it; the discharge is settled once the
+ * case system answered. 0 while it waits. */
+static int post_task(sc_discharge_t *d, deferred_t *w)
+{
+    char why[200];
+    if (w->posted)
+        return 0;
+    if (sc_outbound_post(d->out, "/tasks", w->body, w->body_len, on_task_answer, w, why,
+                         sizeof why) != 0) {
+        w->answered = 1;
+        w->verdict = JOINERY_RETRY;
+        (void)snprintf(w->reason, sizeof w->reason, "cannot POST the task: %s", why);
+        return 1;
+    }
+    w->posted = 1;
+    return 0;
+}
+
+/* What settles W: the hub's refusal of its task, else the case system's answer, else (no
+ * outbound section) the CONFIRM alone. */
+static joinery_verdict_t verdict(const sc_discharge_t *d, const deferred_t *w)
+{
+    if (!w->ok)
+        return JOINERY_REJECT;
+    return d->out != NULL ? w->verdict : JOINERY_ACK;
+}
+
 void sc_discharge_flush(sc_discharge_t *d)
 {
     for (unsigned i = 0; d != NULL && i < d->o.credit; i++) {
         deferred_t *w = &d->waits[i];
         if (!w->used || !w->done)
             continue;
+        if (w->ok && !w->closing && d->out != NULL && !w->answered && post_task(d, w) == 0)
+            continue;
+        joinery_verdict_t v = verdict(d, w);
         /* A closing client: the hub delivers the discharge again to the next session. */
-        if (!w->closing && joinery_settle(d->client, SC_DISCHARGE_SUBSCRIPTION, w->seq,
-                                          w->ok ? JOINERY_ACK : JOINERY_REJECT, w->reason) != 0)
+        if (!w->closing &&
+            joinery_settle(d->client, SC_DISCHARGE_SUBSCRIPTION, w->seq, v, w->reason) != 0)
             adapter_log(ADAPTER_LOG_WARN, "discharge %llu: %s", (unsigned long long)w->seq,
                         joinery_last_error(d->client));
         if (!w->ok && !w->closing)
             adapter_log(ADAPTER_LOG_WARN, "discharge %llu: the hub refused its task: %s",
                         (unsigned long long)w->seq, w->reason);
+        else if (v != JOINERY_ACK && !w->closing)
+            adapter_log(ADAPTER_LOG_WARN, "discharge %llu: task %s: %s", (unsigned long long)w->seq,
+                        w->event_id, w->reason);
         memset(w, 0, sizeof *w);
     }
 }
@@ -448,8 +544,8 @@ int sc_discharge_settings(const adapter_config_t *cfg, sc_discharge_opts_t *o, c
     return 0;
 }
 
-sc_discharge_t *sc_discharge_new(const sc_discharge_opts_t *o, joinery_client_t *c, char *err,
-                                 size_t errlen)
+sc_discharge_t *sc_discharge_new(const sc_discharge_opts_t *o, joinery_client_t *c,
+                                 sc_outbound_t *out, char *err, size_t errlen)
 {
     sc_discharge_t *d = calloc(1, sizeof *d);
     if (d == NULL) {
@@ -458,11 +554,12 @@ sc_discharge_t *sc_discharge_new(const sc_discharge_opts_t *o, joinery_client_t 
     }
     d->o = *o;
     d->client = c;
+    d->out = out;
     d->fd = -1;
     d->waits = calloc(o->credit, sizeof *d->waits);
     d->arena = malloc(DECODE_BYTES);
     if (d->waits == NULL || d->arena == NULL || table_init(&d->persons, o->max_people) != 0 ||
-        table_init(&d->cases, o->max_people) != 0) {
+        table_init(&d->cases, o->max_people) != 0 || table_init(&d->locals, o->max_people) != 0) {
         (void)snprintf(err, errlen, "out of memory");
         sc_discharge_destroy(&d);
         return NULL;
@@ -489,6 +586,7 @@ void sc_discharge_destroy(sc_discharge_t **dp)
         close(d->fd);
     free(d->persons.e);
     free(d->cases.e);
+    free(d->locals.e);
     free(d->waits);
     free(d->arena);
     free(d);

@@ -13,9 +13,14 @@
  * For a person with an open case it publishes case.discharge_notified: the Discharge payload as
  * it came, source_record_id the case id, attributes case_id, person_master_id and
  * discharge_event_id; and it acknowledges the discharge only once the hub has CONFIRMED that
- * (JOINERY_DEFER, then joinery_settle). A discharge of anyone else is acknowledged at once.
+ * (JOINERY_DEFER, then joinery_settle). With an outbound section (sc_outbound) the confirmed task
+ * is also POSTed to the case system's /tasks (sc_outmap_task: task_id the task's event id, the
+ * case, social care's id for the person when known), and the discharge is settled only by the
+ * case system's answer: 2xx ACK, a final 4xx REJECT with its reason, tries exhausted RETRY. A
+ * task the hub refuses dead-letters the discharge with the hub's reason, unposted. A discharge
+ * of anyone else is acknowledged at once.
  *
- * Memory is fixed at creation: the two tables, the pool of deferred deliveries (as many as the
+ * Memory is fixed at creation: the three tables, the pool of deferred deliveries (as many as the
  * subscription's credit), and a buffer payloads are decoded into. Not thread-safe. */
 #ifndef JOINERY_SC_DISCHARGE_H
 #define JOINERY_SC_DISCHARGE_H
@@ -25,6 +30,7 @@
 #include <joinery/joinery.h>
 
 #include "common/adapter_config.h"
+#include "sc_outbound.h"
 
 #define SC_DISCHARGE_SUBSCRIPTION "socialcare-discharge"
 
@@ -40,10 +46,12 @@ typedef struct sc_discharge sc_discharge_t;
 int sc_discharge_settings(const adapter_config_t *cfg, sc_discharge_opts_t *o, char *err,
                           size_t errlen);
 
-/* Loads (and compacts) DATA_DIR/socialcare-cases. C is borrowed. NULL and ERR when the file
- * cannot be read or written, or holds more persons than max_people. */
-sc_discharge_t *sc_discharge_new(const sc_discharge_opts_t *o, joinery_client_t *c, char *err,
-                                 size_t errlen);
+/* Loads (and compacts) DATA_DIR/socialcare-cases. C and OUT are borrowed; OUT (NULL: no
+ * outbound section) is where the tasks are POSTed, and must be destroyed before the result (its
+ * stopped callbacks reach the result's slots). NULL and ERR when the file cannot be read or
+ * written, or holds more persons than max_people. */
+sc_discharge_t *sc_discharge_new(const sc_discharge_opts_t *o, joinery_client_t *c,
+                                 sc_outbound_t *out, char *err, size_t errlen);
 void sc_discharge_destroy(sc_discharge_t **d);
 
 /* Opens the subscription: 0, or -1 and ERR when the hub refused it. */
@@ -55,7 +63,8 @@ void sc_discharge_person(sc_discharge_t *d, const char *local_id, const char *ma
 void sc_discharge_case(sc_discharge_t *d, const char *person_local_id, const char *case_id,
                        int open);
 
-/* Settles the discharges whose task the hub has answered. Call after the SDK ran. */
+/* POSTs the tasks the hub has confirmed (with an outbound section) and settles the discharges
+ * whose task is answered. Call after the SDK and the HTTP client ran. */
 void sc_discharge_flush(sc_discharge_t *d);
 /* Open cases known; discharges waiting for their task's CONFIRM. */
 size_t sc_discharge_open_cases(const sc_discharge_t *d);

@@ -19,10 +19,21 @@
  *     data_dir: /var/lib/joinery-socialcare   # which persons have an open case
  *     max_people: 100000
  *     credit: 32
+ *   outbound:                     # optional: without it nothing is sent to the case system
+ *     base_url: https://casesystem.example.gov.uk/joinery
+ *     key_header: x-joinery-key   # the header the adapter sends the case system's key in
+ *     key_file: /etc/joinery/socialcare-out.key   # or key: "..." (one of the two)
+ *     timeout_ms: 30000           # one attempt
+ *     max_attempts: 5             # then the delivery is NACKed RETRY: the hub sends it again
+ *     retry_min_ms: 500           # the pause between attempts, doubling up to retry_max_ms
+ *     retry_max_ms: 60000
+ *     subscription: socialcare-out
+ *     credit: 32                  # deliveries waiting for the case system at once
  *
  * Exit status: 0 after a clean stop (SIGTERM, SIGINT), 1 when it cannot start, 2 for usage. */
 #include "sc_discharge.h"
 #include "sc_inbound.h"
+#include "sc_outbound.h"
 #include "common/adapter_config.h"
 #include "common/adapter_log.h"
 #include "common/adapter_loop.h"
@@ -46,17 +57,29 @@ static void settle(sc_inbound_t *in, sc_discharge_t *d)
     sc_discharge_flush(d);
 }
 
-static int run(adapter_loop_t *loop, joinery_client_t *client, sc_inbound_t *in, sc_discharge_t *d)
+/* The loop's wait: a second at most, less when the HTTP client has a timer due. */
+static int wait_ms(const sc_outbound_t *out)
+{
+    int t = sc_outbound_timeout_ms(out);
+    return t >= 0 && t < 1000 ? t : 1000;
+}
+
+static int run(adapter_loop_t *loop, joinery_client_t *client, sc_inbound_t *in, sc_discharge_t *d,
+               sc_outbound_t *out)
 {
     char err[256];
     while (!adapter_loop_stopping(loop)) {
-        struct pollfd fd = {.fd = sc_inbound_fd(in), .events = POLLIN};
-        if (adapter_loop_run_once(loop, client, &fd, 1, 1000, err, sizeof err) < 0) {
+        struct pollfd fds[2] = {{.fd = sc_inbound_fd(in), .events = POLLIN}};
+        size_t n = 1 + sc_outbound_fds(out, fds + 1, 1);
+        if (adapter_loop_run_once(loop, client, fds, n, wait_ms(out), err, sizeof err) < 0) {
             adapter_log(ADAPTER_LOG_ERROR, "%s", err);
             return -1;
         }
         sc_inbound_handle(in);
-        adapter_loop_drive(client); /* what was just published goes out now */
+        /* Confirmed tasks are POSTed first, so the client starts them in this same turn. */
+        sc_discharge_flush(d);
+        sc_outbound_handle(out, fds + 1, n - 1);
+        adapter_loop_drive(client); /* what was just published or settled goes out now */
         settle(in, d);
     }
     /* A clean stop: what the hub confirms in the next moments is still answered; the rest gets
@@ -72,12 +95,14 @@ static int run(adapter_loop_t *loop, joinery_client_t *client, sc_inbound_t *in,
 }
 
 static int settings(const adapter_config_t *cfg, sc_inbound_opts_t *io, sc_discharge_opts_t *dopt,
-                    char *err, size_t errlen)
+                    sc_outbound_opts_t *oo, char *err, size_t errlen)
 {
-    return sc_inbound_settings(cfg, io, err, errlen) != 0 ||
-                   sc_discharge_settings(cfg, dopt, err, errlen) != 0
-               ? -1
-               : 0;
+    if (sc_inbound_settings(cfg, io, err, errlen) != 0 ||
+        sc_discharge_settings(cfg, dopt, err, errlen) != 0 ||
+        sc_outbound_settings(cfg, oo, err, errlen) != 0)
+        return -1;
+    oo->extra_requests = dopt->data_dir != NULL ? dopt->credit : 0; /* the discharge tasks */
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -94,12 +119,13 @@ int main(int argc, char **argv)
     }
     if (config == NULL)
         return usage(argv[0]);
-    static const char *const sections[] = {"api", "discharge", NULL};
+    static const char *const sections[] = {"api", "discharge", "outbound", NULL};
     char err[512];
     adapter_config_t *cfg = adapter_config_load(config, sections, err, sizeof err);
     sc_inbound_opts_t o;
     sc_discharge_opts_t dopt;
-    if (cfg == NULL || settings(cfg, &o, &dopt, err, sizeof err) != 0) {
+    sc_outbound_opts_t oo;
+    if (cfg == NULL || settings(cfg, &o, &dopt, &oo, err, sizeof err) != 0) {
         fprintf(stderr, "joinery-socialcare: %s\n", err);
         adapter_config_destroy(&cfg);
         return 1;
@@ -116,6 +142,7 @@ int main(int argc, char **argv)
     joinery_client_t *client = NULL;
     sc_inbound_t *in = NULL;
     sc_discharge_t *d = NULL;
+    sc_outbound_t *out = NULL;
     adapter_loop_t *loop = adapter_loop_new(err, sizeof err); /* before the SDK's threads */
     if (loop == NULL)
         goto out;
@@ -130,24 +157,29 @@ int main(int argc, char **argv)
     client = joinery_connect(&jo, err, sizeof err);
     if (client == NULL)
         goto out;
-    if (dopt.data_dir != NULL && ((d = sc_discharge_new(&dopt, client, err, sizeof err)) == NULL ||
-                                  sc_discharge_subscribe(d, err, sizeof err) != 0))
+    if (oo.base_url != NULL && (out = sc_outbound_new(&oo, client, err, sizeof err)) == NULL)
+        goto out;
+    if (dopt.data_dir != NULL &&
+        ((d = sc_discharge_new(&dopt, client, out, err, sizeof err)) == NULL ||
+         sc_discharge_subscribe(d, err, sizeof err) != 0))
         goto out;
     in = sc_inbound_new(&o, client, d, err, sizeof err);
     if (in == NULL)
         goto out;
     adapter_log(ADAPTER_LOG_INFO,
                 "ready: listening on port %d (key in %s), hub %s as %s; discharges %s (%zu open "
-                "cases known)",
+                "cases known); changes %s%s",
                 sc_inbound_port(in), o.key_header, hub->endpoint, hub->adapter,
-                d ? "become tasks" : "are not read", sc_discharge_open_cases(d));
-    rc = run(loop, client, in, d) == 0 ? 0 : 1;
+                d ? "become tasks" : "are not read", sc_discharge_open_cases(d),
+                out ? "POSTed to " : "not sent to the case system", out ? oo.base_url : "");
+    rc = run(loop, client, in, d, out) == 0 ? 0 : 1;
 out:
     if (rc != 0 && err[0])
         adapter_log(ADAPTER_LOG_ERROR, "%s", err);
     /* The client first: closing reports unconfirmed events to the endpoint's callbacks. */
     joinery_close(&client);
     sc_inbound_destroy(&in);
+    sc_outbound_destroy(&out); /* before the discharge side: its stopped callbacks reach it */
     sc_discharge_destroy(&d);
     adapter_loop_destroy(&loop);
     adapter_config_destroy(&cfg);
