@@ -14,7 +14,8 @@
 #               data"): every record loaded as person.updated from two or three systems, scored
 #               against the file's truth (splink `cluster`, FEBRL rec-N-org / rec-N-dup-K)
 # Environment: SYSTEMS=3 also loads a health system; UPPER and LOWER set the matching
-# thresholds (master_data.matching); CSV=FILE writes every record with its person; KEEP=1 keeps
+# thresholds (master_data.matching); CSV=FILE writes every record with its person; OUTCOME=FILE
+# (external) every record with the golden record it went to; KEEP=1 keeps
 # the data directory (the hub and PostgreSQL are stopped all the same); ENTITIES=1 then loads
 # every system's addresses and socialcare's cases and checks them in the database.
 set -euo pipefail
@@ -140,7 +141,7 @@ fi
 echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print int($2/1048576)" GiB"}'), $(date -u +%Y-%m-%d)"
 if [[ $mode == external ]]; then
     echo "mode: external, $systems systems, thresholds ${UPPER:-default}/${LOWER:-default}"
-    build-bench/bench/bench_matching "${external[@]}" --systems "$systems" \
+    build-bench/bench/bench_matching "${external[@]}" --systems "$systems" ${OUTCOME:+--outcome "$OUTCOME"} \
         --endpoint "tcp://127.0.0.1:$port" --keys "$dir/keys" \
         --pg "host=$dir/data/pg/run dbname=joinery user=joinery" --hub-pid "$hub"
 else

@@ -470,7 +470,8 @@ typedef struct {
     int32_t *ws;     /* per record: its golden record's union-find root with stewards */
     char **master;   /* golden index -> master id (borrowed from o->ids) */
     pq_t *pq;
-    counts_t c[2];    /* [0] within one system, [1] across systems */
+    const char *outcome_csv; /* --outcome FILE, or NULL */
+    counts_t c[2];           /* [0] within one system, [1] across systems */
     size_t *kinds[4]; /* histograms: missed (auto), missed with stewards, false links, and all
                          true pairs (what the others are measured against) */
     uint32_t ex_missed[2][SHOW][2], ex_false[2][SHOW][2];
@@ -754,32 +755,69 @@ static int load_all(const options_t *opt, pq_t *pq, view_t *views, xphase_t *ph)
     return 0;
 }
 
+typedef struct {
+    const char *text;
+    size_t n;
+} why_t;
+
+static int cmp_why(const void *a, const void *b)
+{
+    const why_t *x = a, *y = b;
+    return x->n != y->n ? (x->n < y->n ? 1 : -1) : strcmp(x->text, y->text);
+}
+
+/* Refusals by reason, the systems' counts added up, most frequent first. */
 static void print_refusals(const xphase_t *ph, int nsys, size_t records)
 {
-    size_t refused = 0;
-    for (int s = 0; s < nsys; s++)
+    why_t w[MAX_SYSTEMS * (TALLY_WHY + 1)];
+    memset(w, 0, sizeof w);
+    size_t nw = 0, refused = 0;
+    for (int s = 0; s < nsys; s++) {
         refused += ph[s].tally.rejected + ph[s].tally.unconfirmed;
-    printf("refused: %zu of %zu records (%.2f%%)\n", refused, records, pct(refused, records));
-    /* The same reason may come from several systems: add them up. */
-    for (int s = 0; s < nsys; s++)
         for (size_t k = 0; k <= TALLY_WHY; k++) {
-            const char *text = ph[s].tally.why[k].text;
-            if (!ph[s].tally.why[k].n)
+            const tally_t *t = &ph[s].tally;
+            if (!t->why[k].n)
                 continue;
-            bool seen = false;
-            for (int s2 = 0; s2 <= s && !seen; s2++)
-                for (size_t k2 = 0; k2 <= TALLY_WHY && !seen; k2++)
-                    seen = (s2 < s || k2 < k) && ph[s2].tally.why[k2].n &&
-                           strcmp(ph[s2].tally.why[k2].text, text) == 0;
-            if (seen)
-                continue;
-            size_t n = 0;
-            for (int s2 = s; s2 < nsys; s2++)
-                for (size_t k2 = 0; k2 <= TALLY_WHY; k2++)
-                    if (strcmp(ph[s2].tally.why[k2].text, text) == 0)
-                        n += ph[s2].tally.why[k2].n;
-            printf("  %7zu  %s\n", n, text);
+            size_t j = 0;
+            while (j < nw && strcmp(w[j].text, t->why[k].text) != 0)
+                j++;
+            if (j == nw)
+                w[nw++] = (why_t){.text = t->why[k].text, .n = 0};
+            w[j].n += t->why[k].n;
         }
+    }
+    qsort(w, nw, sizeof *w, cmp_why);
+    printf("refused: %zu of %zu records (%.2f%%)%s\n", refused, records, pct(refused, records),
+           nw ? ", by reason (numbers shown as N):" : "");
+    for (size_t j = 0; j < nw; j++)
+        printf("  %7zu  %s\n", w[j].n, w[j].text);
+}
+
+/* Every record with where it went, for checking the scores with another tool or reading the
+ * clusters: file id, truth, system, local id, golden record, group with stewards, link state. */
+static int write_outcome(const score_t *sc, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "bench_matching: cannot write %s\n", path);
+        return -1;
+    }
+    const extset_t *x = sc->x;
+    fprintf(f, "file_id,truth,system,local_id,golden,golden_with_stewards,link_state\n");
+    for (size_t g = 0; g < x->n; g++) {
+        int s = x->sys[g];
+        char id[32];
+        local_id(sc->views[s].pf, x->local[g], id, sizeof id);
+        uint8_t st = sc->o->state[s][x->local[g]];
+        fprintf(f, "%s,%u,%s,%s,%s,%s,%s\n", x->ext[g], x->rec[g].person, sc->views[s].pf->adapter,
+                id, sc->golden[g] >= 0 ? sc->master[sc->golden[g]] : "",
+                sc->ws[g] >= 0 ? sc->master[sc->ws[g]] : "", link_state_name[st < 5 ? st : 0]);
+    }
+    if (fclose(f) != 0) {
+        fprintf(stderr, "bench_matching: cannot write %s\n", path);
+        return -1;
+    }
+    return 0;
 }
 
 static int evaluate_external(score_t *sc, const xphase_t *ph, int nsys, const char *label)
@@ -816,6 +854,8 @@ static int evaluate_external(score_t *sc, const xphase_t *ph, int nsys, const ch
         sc->ws[g] = sc->golden[g] >= 0 ? uf_find(up, sc->golden[g]) : -1;
     }
     size_t oversized = 0;
+    if (sc->outcome_csv && write_outcome(sc, sc->outcome_csv) < 0)
+        goto out;
     if (sort_by(x, NULL, by) < 0)
         goto out;
     score_true_pairs(sc, by);
@@ -977,7 +1017,7 @@ int external_run(const options_t *opt)
         fprintf(stderr, "bench_matching: could not read the outcome\n");
         goto done;
     }
-    score_t sc = {.x = &x, .views = views, .o = &out, .pq = &pq};
+    score_t sc = {.x = &x, .views = views, .o = &out, .pq = &pq, .outcome_csv = opt->outcome};
     rc = evaluate_external(&sc, ph, opt->systems, label) < 0 ? 1 : 0;
 done:
     outcome_free(&out);

@@ -15,12 +15,47 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Loading through the hub                                                                      */
 
+/* A reason without its particulars (numbers, month names), so that one rule's refusals count
+ * together: "date has month 61" and "date has month 95" are one reason. */
+static void reason_kind(const char *r, char *out, size_t cap)
+{
+    static const char *const months[] = {"January",   "February", "March",    "April",
+                                         "May",       "June",     "July",     "August",
+                                         "September", "October",  "November", "December"};
+    size_t o = 0;
+    while (*r && o + 6 < cap) {
+        /* A digit next to a capital letter is part of a pattern (A9 9AA), not a value. */
+        if (*r >= '0' && *r <= '9' && !(o && out[o - 1] >= 'A' && out[o - 1] <= 'Z')) {
+            const char *e = r;
+            while (*e >= '0' && *e <= '9')
+                e++;
+            if (!(*e >= 'A' && *e <= 'Z')) {
+                r = e;
+                out[o++] = 'N';
+                continue;
+            }
+        }
+        size_t m = 0;
+        while (m < 12 && strncmp(r, months[m], strlen(months[m])) != 0)
+            m++;
+        if (m < 12) {
+            memcpy(out + o, "MONTH", 5);
+            o += 5;
+            r += strlen(months[m]);
+            continue;
+        }
+        out[o++] = *r++;
+    }
+    out[o] = '\0';
+}
+
 /* Counts a refusal under its reason: a record the hub refuses must be accounted for, by why. */
 static void tally_why(tally_t *t, const char *reason)
 {
-    const char *r = reason && reason[0] ? reason : "(no reason given)";
+    char r[sizeof t->why[0].text];
+    reason_kind(reason && reason[0] ? reason : "(no reason given)", r, sizeof r);
     size_t k = 0;
-    while (k < t->nwhy && strncmp(t->why[k].text, r, sizeof t->why[k].text - 1) != 0)
+    while (k < t->nwhy && strcmp(t->why[k].text, r) != 0)
         k++;
     if (k == t->nwhy) {
         if (t->nwhy == TALLY_WHY) {

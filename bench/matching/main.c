@@ -55,6 +55,7 @@ static void usage(FILE *f)
             "  --format splink|febrl   the CSV's shape (default: from its header)\n"
             "  --layout spread|split   spread: each record to a system by a hash of its id;\n"
             "                    split: one system per file, per `source` value, or per half\n"
+            "  --outcome FILE    with --external: every record and the golden record it went to\n"
             "  --in-a F --b-given-a F --in-c F --namesakes F --twin-rate F\n"
             "                    population shape (0.8, 0.7, 0.85, 0.01, 0.016)\n");
 }
@@ -124,6 +125,9 @@ static int parse_args(int argc, char **argv, options_t *o)
             bad = !val || o->n_external == MAX_SYSTEMS;
             if (!bad)
                 o->external[o->n_external++] = val;
+        } else if (strcmp(a, "--outcome") == 0) {
+            o->outcome = val;
+            bad = !val;
         } else if (strcmp(a, "--format") == 0) {
             o->format = val;
             bad = !val || (strcmp(val, "splink") != 0 && strcmp(val, "febrl") != 0);

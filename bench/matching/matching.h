@@ -44,6 +44,7 @@ typedef struct {
     const char *external[MAX_SYSTEMS];
     int n_external;
     const char *format, *layout;
+    const char *outcome; /* --outcome FILE: every external record and where it went */
     /* Population shape (fractions). */
     double in_a, b_given_a, in_c, namesakes, twin_rate;
 } options_t;
@@ -375,7 +376,7 @@ long long pg_rows(pq_t *pq);
 /* ------------------------------------------------------------------------------------------ */
 /* load.c                                                                                       */
 
-#define TALLY_WHY 16 /* distinct refusal reasons counted; the rest are "other" */
+#define TALLY_WHY 32 /* distinct refusal reasons counted; the rest are "other" */
 
 /* The confirmations of one load, with the first few reasons for a refusal and how many events
  * each distinct reason refused. */
@@ -384,7 +385,7 @@ typedef struct {
     char reasons[5][200];
     size_t nreasons;
     struct {
-        char text[160];
+        char text[200];
         size_t n;
     } why[TALLY_WHY + 1];
     size_t nwhy;
