@@ -18,6 +18,8 @@
 # (external) every record with the golden record it went to; KEEP=1 keeps
 # the data directory (the hub and PostgreSQL are stopped all the same); ENTITIES=1 then loads
 # every system's addresses and socialcare's cases and checks them in the database.
+# BENCH_MATCHING=PATH runs another build of bench_matching (a sanitizer build, say) against the
+# Release hub.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage() {
@@ -141,12 +143,12 @@ fi
 echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print int($2/1048576)" GiB"}'), $(date -u +%Y-%m-%d)"
 if [[ $mode == external ]]; then
     echo "mode: external, $systems systems, thresholds ${UPPER:-default}/${LOWER:-default}"
-    build-bench/bench/bench_matching "${external[@]}" --systems "$systems" ${OUTCOME:+--outcome "$OUTCOME"} \
+    "${BENCH_MATCHING:-build-bench/bench/bench_matching}" "${external[@]}" --systems "$systems" ${OUTCOME:+--outcome "$OUTCOME"} \
         --endpoint "tcp://127.0.0.1:$port" --keys "$dir/keys" \
         --pg "host=$dir/data/pg/run dbname=joinery user=joinery" --hub-pid "$hub"
 else
     echo "mode: $mode, $people people, seed $seed, $systems systems, thresholds ${UPPER:-default}/${LOWER:-default}"
-    build-bench/bench/bench_matching --people "$people" --seed "$seed" --systems "$systems" --stats \
+    "${BENCH_MATCHING:-build-bench/bench/bench_matching}" --people "$people" --seed "$seed" --systems "$systems" --stats \
         --endpoint "tcp://127.0.0.1:$port" --keys "$dir/keys" \
         --pg "host=$dir/data/pg/run dbname=joinery user=joinery" --hub-pid "$hub" \
         --pg-pid "$(head -n1 "$dir/data/pg/data/postmaster.pid")" \

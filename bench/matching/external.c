@@ -598,7 +598,8 @@ static int sort_by(const extset_t *x, const int32_t *group, uint32_t *out)
     if (!k)
         return -1;
     for (size_t g = 0; g < x->n; g++)
-        k[g] = (keyed_t){.key = (group ? (int64_t)group[g] << 32 : 0) + x->rec[g].person,
+        k[g] = (keyed_t){.key = (group ? (int64_t)group[g] * (INT64_C(1) << 32) : 0) +
+                                x->rec[g].person,
                          .rec = (uint32_t)g};
     qsort(k, x->n, sizeof *k, cmp_keyed);
     for (size_t g = 0; g < x->n; g++)

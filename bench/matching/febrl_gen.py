@@ -31,6 +31,7 @@ duplicate: the truth.
 import argparse
 import calendar
 import csv
+import math
 import os
 import random
 
@@ -193,8 +194,8 @@ class Gen:
         r = self.r
         female = r.random() < 0.5
         rec = {
-            "given_name": self.zipf(GIVEN_F if female else GIVEN_M, 0.8),
-            "surname": self.zipf(SURNAMES, 0.9),
+            "given_name": self.zipf(GIVEN_F if female else GIVEN_M, 0.6),
+            "surname": self.zipf(SURNAMES, 0.5),
             "street_number": str(1 + int(r.expovariate(1 / 30.0)) if r.random() < 0.8
                                  else r.randint(1, 400)),
             "address_1": self.zipf(STREETS, 0.6) + " " + self.zipf(STREET_TYPES, 1.2),
@@ -327,9 +328,12 @@ COLUMNS = ["rec_id", "given_name", "surname", "street_number", "address_1", "add
 
 def dups_per_original(g, originals, n_dups, max_dups, dist):
     """{original: how many duplicates}, N_DUPS in all, 1..MAX_DUPS each: originals are taken
-    at random and each draws its number from DIST (zipf: 1/k^2, uniform), as FEBRL does."""
+    at random and each draws its number from DIST (zipf: 1/k^2; poisson: mean 1; uniform), as
+    FEBRL does."""
     counts = {}
-    weights = [(1.0 / k ** 2 if dist == "zipf" else 1.0) for k in range(1, max_dups + 1)]
+    weights = [(1.0 / k ** 2 if dist == "zipf" else
+                1.0 / math.factorial(k) if dist == "poisson" else 1.0)
+               for k in range(1, max_dups + 1)]
     left = n_dups
     while left > 0:
         i = g.r.randrange(originals)
@@ -376,8 +380,8 @@ def make_set(path, seed, originals, duplicates, max_dups=1, split=False, dist="z
 SETS = [  # name, originals, duplicates, max duplicates per original, their distribution, layout
     ("set_a", 5000, 5000, 1, "zipf", "split"),
     ("set_b", 500, 500, 1, "zipf", "spread"),
-    ("set_c", 4000, 1000, 5, "zipf", "spread"),
-    ("set_d", 2000, 3000, 5, "uniform", "spread"),
+    ("set_c", 4000, 1000, 5, "poisson", "spread"),
+    ("set_d", 2000, 3000, 5, "zipf", "spread"),
 ]
 
 README = """# FEBRL-style generated sets (NOT the held-out benchmark)

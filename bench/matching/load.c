@@ -24,16 +24,21 @@ static void reason_kind(const char *r, char *out, size_t cap)
                                          "September", "October",  "November", "December"};
     size_t o = 0;
     while (*r && o + 6 < cap) {
-        /* A digit next to a capital letter is part of a pattern (A9 9AA), not a value. */
-        if (*r >= '0' && *r <= '9' && !(o && out[o - 1] >= 'A' && out[o - 1] <= 'Z')) {
+        /* Digits next to a capital letter are part of a pattern (A99 9AA), not a value. */
+        if (*r >= '0' && *r <= '9') {
             const char *e = r;
             while (*e >= '0' && *e <= '9')
                 e++;
-            if (!(*e >= 'A' && *e <= 'Z')) {
-                r = e;
+            bool pattern =
+                (o && out[o - 1] >= 'A' && out[o - 1] <= 'Z') || (*e >= 'A' && *e <= 'Z');
+            if (pattern) {
+                while (r < e && o + 6 < cap)
+                    out[o++] = *r++;
+            } else {
                 out[o++] = 'N';
-                continue;
             }
+            r = e;
+            continue;
         }
         size_t m = 0;
         while (m < 12 && strncmp(r, months[m], strlen(months[m])) != 0)
