@@ -19,7 +19,8 @@
 # the data directory (the hub and PostgreSQL are stopped all the same); ENTITIES=1 then loads
 # every system's addresses and socialcare's cases and checks them in the database.
 # BENCH_MATCHING=PATH runs another build of bench_matching (a sanitizer build, say) against the
-# Release hub.
+# Release hub. EXTRA_YAML=FILE is appended to the hub's configuration (say, a master_data section
+# naming a parameters file; not together with UPPER/LOWER, which write master_data too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage() {
@@ -124,6 +125,9 @@ YAML
     done
     if [[ -n ${UPPER:-} ]]; then
         printf 'master_data:\n  matching:\n    upper: %s\n    lower: %s\n' "$UPPER" "$LOWER"
+    fi
+    if [[ -n ${EXTRA_YAML:-} ]]; then
+        cat "$EXTRA_YAML"
     fi
 } >"$dir/hub.yaml"
 
