@@ -23,7 +23,9 @@
 
 enum { FMT_SPLINK, FMT_FEBRL };
 
-/* The data set: every record of every file, with the system it goes to. */
+/* The data set: every record of every file, with the system it goes to. Owned by external_run;
+ * the systems' views hold copies of the records, not pointers into rec (which moves as it
+ * grows). */
 typedef struct {
     record_t *rec;    /* rec[g].person: the truth (dense index of the true entity) */
     char (*ext)[40];  /* the record's own id in the file */
@@ -37,6 +39,7 @@ typedef struct {
 /* ------------------------------------------------------------------------------------------ */
 /* Reading the files                                                                           */
 
+/* The whole file, NUL-terminated; the caller owns it. NULL (with a message) if unreadable. */
 static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
