@@ -1,6 +1,7 @@
 /* agresso_outbound.c - deliveries as Agresso import files (contract in agresso_outbound.h). */
 #include "agresso_outbound.h"
 #include "agresso_customer.h"
+#include "common/adapter_arena.h"
 #include "common/adapter_csv.h"
 #include "common/adapter_log.h"
 
@@ -23,30 +24,11 @@
 struct agresso_outbound {
     agresso_outbound_opts_t o;
     int dirfd, tmpfd;
-    /* protobuf-c's allocator over a bump arena: decoding a delivery allocates nothing. */
-    ProtobufCAllocator alloc;
-    unsigned char *arena; /* ARENA_BYTES; owned */
-    size_t arena_used;
+    adapter_arena_t *arena; /* deliveries decoded without an allocation, reset per one; owned */
     char file[FILE_BYTES];
     char text[TEXT_BYTES];
     agresso_outbound_counters_t n;
 };
-
-static void *arena_alloc(void *ud, size_t size)
-{
-    agresso_outbound_t *o = ud;
-    size_t at = (o->arena_used + 15) & ~(size_t)15;
-    if (at > ARENA_BYTES || size > ARENA_BYTES - at)
-        return NULL;
-    o->arena_used = at + size;
-    return o->arena + at;
-}
-
-static void arena_free(void *ud, void *p)
-{
-    (void)ud;
-    (void)p; /* the arena is reset per delivery */
-}
 
 static int open_dir(int at, const char *path, char *err, size_t errlen)
 {
@@ -64,14 +46,13 @@ agresso_outbound_t *agresso_outbound_new(const agresso_outbound_opts_t *opts, ch
                                          size_t errlen)
 {
     agresso_outbound_t *o = calloc(1, sizeof *o);
-    if (o == NULL || (o->arena = malloc(ARENA_BYTES)) == NULL) {
+    if (o == NULL || (o->arena = adapter_arena_new(ARENA_BYTES)) == NULL) {
         free(o);
         (void)snprintf(err, errlen, "out of memory");
         return NULL;
     }
     o->o = *opts;
     o->tmpfd = -1;
-    o->alloc = (ProtobufCAllocator){.alloc = arena_alloc, .free = arena_free, .allocator_data = o};
     o->dirfd = open_dir(AT_FDCWD, opts->dir, err, errlen);
     if (o->dirfd >= 0)
         o->tmpfd = open_dir(o->dirfd, ".tmp", err, errlen);
@@ -91,7 +72,7 @@ void agresso_outbound_destroy(agresso_outbound_t **op)
         close(o->dirfd);
     if (o->tmpfd >= 0)
         close(o->tmpfd);
-    free(o->arena);
+    adapter_arena_destroy(&o->arena);
     free(o);
     *op = NULL;
 }
@@ -173,7 +154,7 @@ static joinery_verdict_t person_changed(agresso_outbound_t *o, const joinery_eve
                                         uint64_t seq, char *reason, size_t reason_len)
 {
     Joinery__V1__PersonChanged *pc = joinery__v1__person_changed__unpack(
-        &o->alloc, ev->payload_len, (const uint8_t *)ev->payload);
+        adapter_arena_pb(o->arena), ev->payload_len, (const uint8_t *)ev->payload);
     if (pc == NULL) {
         (void)snprintf(reason, reason_len, "the payload does not decode as PersonChanged");
         o->n.rejected++;
@@ -213,8 +194,8 @@ static joinery_verdict_t care_package(agresso_outbound_t *o, const joinery_event
         o->n.rejected++;
         return JOINERY_REJECT;
     }
-    Joinery__V1__CarePackage *cp =
-        joinery__v1__care_package__unpack(&o->alloc, ev->payload_len, (const uint8_t *)ev->payload);
+    Joinery__V1__CarePackage *cp = joinery__v1__care_package__unpack(
+        adapter_arena_pb(o->arena), ev->payload_len, (const uint8_t *)ev->payload);
     if (cp == NULL) {
         (void)snprintf(reason, reason_len, "the payload does not decode as CarePackage");
         o->n.rejected++;
@@ -248,7 +229,7 @@ joinery_verdict_t agresso_outbound_handle(void *ud, const joinery_event_t *ev, u
 {
     agresso_outbound_t *o = ud;
     (void)attempt;
-    o->arena_used = 0;
+    adapter_arena_reset(o->arena);
     if (strcmp(ev->type, "person.changed") == 0)
         return person_changed(o, ev, seq, reason, reason_len);
     if (strncmp(ev->type, "case.care_package.", 18) == 0)

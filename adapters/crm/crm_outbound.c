@@ -4,6 +4,7 @@
  * copies it into a slot of its own pool) and answers JOINERY_DEFER. The answer comes to on_done
  * from crm_outbound_handle, outside the SDK, and settles the delivery there. */
 #include "crm_outbound.h"
+#include "common/adapter_arena.h"
 #include "common/adapter_httpc.h"
 #include "common/adapter_log.h"
 
@@ -39,20 +40,13 @@ typedef struct {
     int used;
 } held_t;
 
-/* A bump allocator for unpacking one payload: reset per event, so no malloc per event. */
-typedef struct {
-    ProtobufCAllocator pa;
-    unsigned char *buf; /* ARENA_BYTES; owned */
-    size_t used;
-} arena_t;
-
 struct crm_outbound {
     crm_outbound_opts_t o;
     joinery_client_t *client; /* borrowed */
     adapter_httpc_t *hc;      /* owned */
     held_t *held;             /* o.credit of them; owned */
     size_t nheld;
-    arena_t arena;
+    adapter_arena_t *arena; /* payloads unpacked, reset per event; owned */
     char url[URL_MAX];
     char body[BODY_MAX];
 };
@@ -493,23 +487,6 @@ void crm_outbound_reason(long status, const char *body, size_t len, char *out, s
 
 /* ---- the delivery's life ------------------------------------------------------------------- */
 
-static void *arena_alloc(void *ud, size_t n)
-{
-    arena_t *a = ud;
-    size_t need = (n + 15) & ~(size_t)15;
-    if (need > ARENA_BYTES - a->used)
-        return NULL;
-    void *p = a->buf + a->used;
-    a->used += need;
-    return p;
-}
-
-static void arena_free(void *ud, void *p)
-{
-    (void)ud;
-    (void)p; /* released all at once, by the next event */
-}
-
 /* A Dataverse GUID, 8-4-4-4-12 hex digits: the only thing put into the URL's key. */
 static int guid_ok(const char *s)
 {
@@ -551,8 +528,8 @@ static void day_of(int64_t us, char *out, size_t cap)
 static int build_changed(crm_outbound_t *o, const joinery_event_t *ev, size_t *len, char *why,
                          size_t whylen)
 {
-    Joinery__V1__PersonChanged *pc =
-        joinery__v1__person_changed__unpack(&o->arena.pa, ev->payload_len, ev->payload);
+    Joinery__V1__PersonChanged *pc = joinery__v1__person_changed__unpack(
+        adapter_arena_pb(o->arena), ev->payload_len, ev->payload);
     if (pc == NULL) {
         (void)snprintf(why, whylen, "the payload (%zu bytes) is not a joinery.v1.PersonChanged",
                        ev->payload_len);
@@ -568,8 +545,8 @@ static int build_changed(crm_outbound_t *o, const joinery_event_t *ev, size_t *l
 static int build_correction(crm_outbound_t *o, const joinery_event_t *ev, size_t *len, char *why,
                             size_t whylen)
 {
-    Joinery__V1__PersonCorrection *pc =
-        joinery__v1__person_correction__unpack(&o->arena.pa, ev->payload_len, ev->payload);
+    Joinery__V1__PersonCorrection *pc = joinery__v1__person_correction__unpack(
+        adapter_arena_pb(o->arena), ev->payload_len, ev->payload);
     if (pc == NULL) {
         (void)snprintf(why, whylen, "the payload (%zu bytes) is not a joinery.v1.PersonCorrection",
                        ev->payload_len);
@@ -586,7 +563,7 @@ static int build_note(crm_outbound_t *o, const joinery_event_t *ev, size_t *len,
                       size_t whylen)
 {
     Joinery__V1__CaseChanged *cc =
-        joinery__v1__case_changed__unpack(&o->arena.pa, ev->payload_len, ev->payload);
+        joinery__v1__case_changed__unpack(adapter_arena_pb(o->arena), ev->payload_len, ev->payload);
     if (cc == NULL) {
         (void)snprintf(why, whylen, "the payload (%zu bytes) is not a joinery.v1.CaseChanged",
                        ev->payload_len);
@@ -608,7 +585,7 @@ static int build_note(crm_outbound_t *o, const joinery_event_t *ev, size_t *len,
 static int build(crm_outbound_t *o, const joinery_event_t *ev, int *post, size_t *len, char *why,
                  size_t whylen)
 {
-    o->arena.used = 0;
+    adapter_arena_reset(o->arena);
     *post = 0;
     if (strcmp(ev->type, CHANGED_TYPE) == 0)
         return build_changed(o, ev, len, why, whylen);
@@ -852,9 +829,8 @@ crm_outbound_t *crm_outbound_new(const crm_outbound_opts_t *opts, joinery_client
     o->o.credit = opts->credit ? opts->credit : DEFAULT_CREDIT;
     o->client = c;
     o->held = calloc(o->o.credit, sizeof *o->held);
-    o->arena.buf = malloc(ARENA_BYTES);
-    o->arena.pa = (ProtobufCAllocator){arena_alloc, arena_free, &o->arena};
-    if (o->held == NULL || o->arena.buf == NULL) {
+    o->arena = adapter_arena_new(ARENA_BYTES);
+    if (o->held == NULL || o->arena == NULL) {
         (void)snprintf(err, errlen, "out of memory");
         crm_outbound_destroy(&o);
         return NULL;
@@ -896,7 +872,7 @@ void crm_outbound_destroy(crm_outbound_t **op)
     if (o == NULL)
         return;
     adapter_httpc_destroy(&o->hc); /* on_done with stopped: nothing is settled */
-    free(o->arena.buf);
+    adapter_arena_destroy(&o->arena);
     free(o->held);
     free(o);
     *op = NULL;

@@ -8,6 +8,7 @@
 #include "hl7.h"
 #include "hl7_build.h"
 #include "mllp.h"
+#include "common/adapter_arena.h"
 #include "common/adapter_config.h"
 #include "common/adapter_log.h"
 
@@ -43,13 +44,6 @@ typedef struct {
 
 typedef enum { LINK_DOWN, LINK_CONNECTING, LINK_UP } link_t;
 
-/* A bump allocator for unpacking one payload: reset per event, so no malloc per event. */
-typedef struct {
-    ProtobufCAllocator pa;
-    unsigned char *buf; /* ARENA_BYTES; owned */
-    size_t used;
-} arena_t;
-
 struct health_outbound {
     health_outbound_opts_t o;
     joinery_client_t *client; /* borrowed */
@@ -75,7 +69,7 @@ struct health_outbound {
     hl7_ack_code_t code;
     char reason[REASON_MAX];
 
-    arena_t arena;
+    adapter_arena_t *arena; /* payloads unpacked, reset per event; owned */
     char build[SLOT_BYTES - 3];
     char stamp[24];
     health_outbound_counters_t n;
@@ -86,23 +80,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void *arena_alloc(void *ud, size_t n)
-{
-    arena_t *a = ud;
-    size_t need = (n + 15) & ~(size_t)15;
-    if (need > ARENA_BYTES - a->used)
-        return NULL;
-    void *p = a->buf + a->used;
-    a->used += need;
-    return p;
-}
-
-static void arena_free(void *ud, void *p)
-{
-    (void)ud;
-    (void)p; /* released all at once, by the next event */
 }
 
 static slot_t *slot_at(health_outbound_t *h, size_t i)
@@ -140,10 +117,10 @@ static int build(health_outbound_t *h, const joinery_event_t *ev, const char *co
                            .trust_ods = h->o.trust_ods,
                            .timestamp = h->stamp,
                            .control_id = control_id};
-    h->arena.used = 0;
+    adapter_arena_reset(h->arena);
     if (strcmp(ev->type, CHANGED_TYPE) == 0) {
-        Joinery__V1__PersonChanged *pc =
-            joinery__v1__person_changed__unpack(&h->arena.pa, ev->payload_len, ev->payload);
+        Joinery__V1__PersonChanged *pc = joinery__v1__person_changed__unpack(
+            adapter_arena_pb(h->arena), ev->payload_len, ev->payload);
         if (pc == NULL) {
             (void)snprintf(why, whylen, "the payload (%zu bytes) is not a joinery.v1.PersonChanged",
                            ev->payload_len);
@@ -156,8 +133,8 @@ static int build(health_outbound_t *h, const joinery_event_t *ev, const char *co
                    : -1;
     }
     if (strcmp(ev->type, MERGED_TYPE) == 0) {
-        Joinery__V1__PersonMerged *pm =
-            joinery__v1__person_merged__unpack(&h->arena.pa, ev->payload_len, ev->payload);
+        Joinery__V1__PersonMerged *pm = joinery__v1__person_merged__unpack(
+            adapter_arena_pb(h->arena), ev->payload_len, ev->payload);
         if (pm == NULL) {
             (void)snprintf(why, whylen, "the payload (%zu bytes) is not a joinery.v1.PersonMerged",
                            ev->payload_len);
@@ -512,11 +489,10 @@ health_outbound_t *health_outbound_new(const health_outbound_opts_t *o, joinery_
     h->backoff = h->o.retry_min_ms;
     h->slots = calloc(h->o.credit, sizeof *h->slots);
     h->frames = malloc((size_t)h->o.credit * SLOT_BYTES);
-    h->arena.buf = malloc(ARENA_BYTES);
-    h->arena.pa = (ProtobufCAllocator){arena_alloc, arena_free, &h->arena};
+    h->arena = adapter_arena_new(ARENA_BYTES);
     h->framer = mllp_new(ACK_FRAME_MAX);
     h->ack_msg = hl7_msg_new(HL7_MAX_SEGMENTS_DEFAULT);
-    if (h->slots == NULL || h->frames == NULL || h->arena.buf == NULL || h->framer == NULL ||
+    if (h->slots == NULL || h->frames == NULL || h->arena == NULL || h->framer == NULL ||
         h->ack_msg == NULL) {
         (void)snprintf(err, errlen, "out of memory");
         health_outbound_destroy(&h);
@@ -548,7 +524,7 @@ void health_outbound_destroy(health_outbound_t **hp)
         close(h->fd);
     mllp_destroy(&h->framer);
     hl7_msg_destroy(&h->ack_msg);
-    free(h->arena.buf);
+    adapter_arena_destroy(&h->arena);
     free(h->frames);
     free(h->slots);
     free(h);

@@ -4,6 +4,7 @@
  * the HTTP client's, and sc_discharge_flush acts on both from the loop. */
 #include "sc_discharge.h"
 #include "sc_outmap.h"
+#include "common/adapter_arena.h"
 #include "common/adapter_log.h"
 
 #include <errno.h>
@@ -60,8 +61,7 @@ struct sc_discharge {
     deferred_t *waits;        /* o.credit; owned */
     int fd;                   /* the file, appended to */
     char path[4096];
-    unsigned char *arena; /* DECODE_BYTES; owned */
-    size_t arena_used;
+    adapter_arena_t *arena; /* payloads unpacked, reset per event; owned */
 };
 
 /* ---- the tables: open addressing, fixed size ----------------------------------------------- */
@@ -278,30 +278,12 @@ void sc_discharge_case(sc_discharge_t *d, const char *person_local_id, const cha
 
 /* ---- decoding without an allocation per event ---------------------------------------------- */
 
-static void *arena_alloc(void *ud, size_t size)
-{
-    sc_discharge_t *d = ud;
-    size_t at = (d->arena_used + 15) & ~(size_t)15;
-    if (size > DECODE_BYTES || at > DECODE_BYTES - size)
-        return NULL;
-    d->arena_used = at + size;
-    return d->arena + at;
-}
-
-static void arena_free(void *ud, void *p)
-{
-    (void)ud;
-    (void)p;
-}
-
 static ProtobufCMessage *decode(sc_discharge_t *d, const ProtobufCMessageDescriptor *desc,
                                 const joinery_event_t *ev)
 {
-    ProtobufCAllocator a = {arena_alloc, arena_free, d};
-    d->arena_used = 0;
     if (ev->payload_len > PAYLOAD_MAX)
         return NULL;
-    return protobuf_c_message_unpack(desc, &a, ev->payload_len, ev->payload);
+    return adapter_arena_unpack(d->arena, desc, ev->payload, ev->payload_len);
 }
 
 /* ---- the subscription ---------------------------------------------------------------------- */
@@ -557,7 +539,7 @@ sc_discharge_t *sc_discharge_new(const sc_discharge_opts_t *o, joinery_client_t 
     d->out = out;
     d->fd = -1;
     d->waits = calloc(o->credit, sizeof *d->waits);
-    d->arena = malloc(DECODE_BYTES);
+    d->arena = adapter_arena_new(DECODE_BYTES);
     if (d->waits == NULL || d->arena == NULL || table_init(&d->persons, o->max_people) != 0 ||
         table_init(&d->cases, o->max_people) != 0 || table_init(&d->locals, o->max_people) != 0) {
         (void)snprintf(err, errlen, "out of memory");
@@ -588,7 +570,7 @@ void sc_discharge_destroy(sc_discharge_t **dp)
     free(d->cases.e);
     free(d->locals.e);
     free(d->waits);
-    free(d->arena);
+    adapter_arena_destroy(&d->arena);
     free(d);
     *dp = NULL;
 }

@@ -6,6 +6,7 @@
  * callback settles the delivery and frees our slot. */
 #include "sc_outbound.h"
 #include "sc_outmap.h"
+#include "common/adapter_arena.h"
 #include "common/adapter_log.h"
 
 #include <inttypes.h>
@@ -35,38 +36,19 @@ struct sc_outbound {
     joinery_client_t *client; /* borrowed */
     adapter_httpc_t *http;    /* owned */
     slot_t *slots;            /* o.credit; owned */
-    unsigned char *arena;     /* ARENA_BYTES; owned */
-    size_t arena_used;
+    adapter_arena_t *arena;   /* payloads unpacked, reset per event; owned */
     char body[SC_OUT_BODY_MAX];
     char url[SC_OUT_URL_MAX];
 };
 
 /* ---- decoding without an allocation per event ---------------------------------------------- */
 
-static void *arena_alloc(void *ud, size_t size)
-{
-    struct sc_outbound *o = ud;
-    size_t at = (o->arena_used + 15) & ~(size_t)15;
-    if (size > ARENA_BYTES || at > ARENA_BYTES - size)
-        return NULL;
-    o->arena_used = at + size;
-    return o->arena + at;
-}
-
-static void arena_free(void *ud, void *p)
-{
-    (void)ud;
-    (void)p; /* released all at once, by the next event */
-}
-
 static ProtobufCMessage *decode(sc_outbound_t *o, const ProtobufCMessageDescriptor *desc,
                                 const joinery_event_t *ev)
 {
-    ProtobufCAllocator a = {arena_alloc, arena_free, o};
-    o->arena_used = 0;
     if (ev->payload_len > PAYLOAD_MAX)
         return NULL;
-    return protobuf_c_message_unpack(desc, &a, ev->payload_len, ev->payload);
+    return adapter_arena_unpack(o->arena, desc, ev->payload, ev->payload_len);
 }
 
 /* ---- the answer ---------------------------------------------------------------------------- */
@@ -326,7 +308,7 @@ sc_outbound_t *sc_outbound_new(const sc_outbound_opts_t *o, joinery_client_t *c,
     out->o.credit = o->credit ? o->credit : DEFAULT_CREDIT;
     out->client = c;
     out->slots = calloc(out->o.credit, sizeof *out->slots);
-    out->arena = malloc(ARENA_BYTES);
+    out->arena = adapter_arena_new(ARENA_BYTES);
     if (out->slots == NULL || out->arena == NULL) {
         (void)snprintf(err, errlen, "out of memory");
         sc_outbound_destroy(&out);
@@ -366,7 +348,7 @@ void sc_outbound_destroy(sc_outbound_t **op)
     if (o == NULL)
         return;
     adapter_httpc_destroy(&o->http); /* the callbacks come now, stopped, and settle nothing */
-    free(o->arena);
+    adapter_arena_destroy(&o->arena);
     free(o->slots);
     free(o);
     *op = NULL;
