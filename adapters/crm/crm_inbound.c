@@ -242,6 +242,11 @@ int crm_inbound_fd(const crm_inbound_t *in)
     return in ? adapter_http_fd(in->http) : -1;
 }
 
+int crm_inbound_timeout_ms(const crm_inbound_t *in)
+{
+    return in ? adapter_http_timeout_ms(in->http) : -1;
+}
+
 void crm_inbound_handle(crm_inbound_t *in)
 {
     if (in != NULL)

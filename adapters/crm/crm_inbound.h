@@ -50,6 +50,9 @@ void crm_inbound_destroy(crm_inbound_t **in);
 
 int crm_inbound_port(const crm_inbound_t *in);
 int crm_inbound_fd(const crm_inbound_t *in);
+/* How long the loop may wait before crm_inbound_handle at most (-1: no limit): 0 while the
+ * server has work due now (a request read whole, an answer to write). */
+int crm_inbound_timeout_ms(const crm_inbound_t *in);
 /* Does the server's work: call when its descriptor is readable, and after the loop's wait. */
 void crm_inbound_handle(crm_inbound_t *in);
 /* Answers the requests the hub has answered or whose time is up. Call after the SDK ran. */

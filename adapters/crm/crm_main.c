@@ -46,17 +46,21 @@ static int usage(const char *prog)
 }
 
 /* One loop over both halves: the webhook server's descriptor and the Dataverse client's (the
- * write-back, when configured), waiting no longer than the client's next retry or timeout. */
+ * write-back, when configured), waiting no longer than the server's or the client's next
+ * timer. */
 static int run_once(adapter_loop_t *loop, joinery_client_t *client, crm_inbound_t *in,
                     crm_outbound_t *out, int timeout_ms)
 {
     char err[256];
     struct pollfd fds[2] = {{.fd = crm_inbound_fd(in), .events = POLLIN}};
     size_t n = 1, nout = 0;
+    int t = crm_inbound_timeout_ms(in); /* MHD may have a request or an answer due now */
+    if (t >= 0 && t < timeout_ms)
+        timeout_ms = t;
     if (out != NULL) {
         nout = crm_outbound_fds(out, fds + 1, 1);
         n += nout;
-        int t = crm_outbound_timeout_ms(out);
+        t = crm_outbound_timeout_ms(out);
         if (t >= 0 && t < timeout_ms)
             timeout_ms = t;
     }

@@ -625,6 +625,11 @@ int health_fhir_fd(const health_fhir_t *f)
     return f ? adapter_http_fd(f->http) : -1;
 }
 
+int health_fhir_timeout_ms(const health_fhir_t *f)
+{
+    return f ? adapter_http_timeout_ms(f->http) : -1;
+}
+
 void health_fhir_handle(health_fhir_t *f)
 {
     if (f != NULL)

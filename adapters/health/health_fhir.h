@@ -58,6 +58,8 @@ size_t health_fhir_max_events(const health_fhir_opts_t *o);
 int health_fhir_port(const health_fhir_t *f);
 /* The descriptor to poll for POLLIN (-1: none). */
 int health_fhir_fd(const health_fhir_t *f);
+/* How long the loop may wait at most (-1: no limit): 0 while the server has work due now. */
+int health_fhir_timeout_ms(const health_fhir_t *f);
 /* The server's work: call after every poll. */
 void health_fhir_handle(health_fhir_t *f);
 /* Answers what the hub has answered and what waited too long. Call after the SDK ran. */

@@ -108,9 +108,11 @@ static int run(adapter_loop_t *loop, joinery_client_t *client, health_inbound_t 
         fds[n++] = (struct pollfd){.fd = health_fhir_fd(fhir), .events = POLLIN};
         size_t nout = n;
         int wait = out ? health_outbound_timeout_ms(out) : -1;
+        wait = wait < 0 || wait > 1000 ? 1000 : wait;
+        int fw = health_fhir_timeout_ms(fhir); /* a FHIR request or answer due now */
+        wait = fw >= 0 && fw < wait ? fw : wait;
         n += out ? health_outbound_fds(out, fds + n, 1) : 0;
-        if (adapter_loop_run_once(loop, client, fds, n, wait < 0 || wait > 1000 ? 1000 : wait, err,
-                                  sizeof err) < 0) {
+        if (adapter_loop_run_once(loop, client, fds, n, wait, err, sizeof err) < 0) {
             adapter_log(ADAPTER_LOG_ERROR, "%s", err);
             rc = -1;
             break;

@@ -270,6 +270,11 @@ int sc_inbound_fd(const sc_inbound_t *in)
     return in ? adapter_http_fd(in->http) : -1;
 }
 
+int sc_inbound_timeout_ms(const sc_inbound_t *in)
+{
+    return in ? adapter_http_timeout_ms(in->http) : -1;
+}
+
 void sc_inbound_handle(sc_inbound_t *in)
 {
     if (in != NULL)

@@ -54,6 +54,9 @@ void sc_inbound_destroy(sc_inbound_t **in);
 
 int sc_inbound_port(const sc_inbound_t *in);
 int sc_inbound_fd(const sc_inbound_t *in);
+/* How long the loop may wait before sc_inbound_handle at most (-1: no limit): 0 while the
+ * server has work due now (a request read whole, an answer to write). */
+int sc_inbound_timeout_ms(const sc_inbound_t *in);
 /* Does the server's work: call when its descriptor is readable, and after the loop's wait. */
 void sc_inbound_handle(sc_inbound_t *in);
 /* Answers the requests the hub has answered or whose time is up. Call after the SDK ran. */

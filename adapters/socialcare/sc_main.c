@@ -57,11 +57,13 @@ static void settle(sc_inbound_t *in, sc_discharge_t *d)
     sc_discharge_flush(d);
 }
 
-/* The loop's wait: a second at most, less when the HTTP client has a timer due. */
-static int wait_ms(const sc_outbound_t *out)
+/* The loop's wait: a second at most, less when the HTTP server (a request read whole, an answer
+ * to write) or the HTTP client has a timer due. */
+static int wait_ms(const sc_inbound_t *in, const sc_outbound_t *out)
 {
-    int t = sc_outbound_timeout_ms(out);
-    return t >= 0 && t < 1000 ? t : 1000;
+    int t = sc_outbound_timeout_ms(out), s = sc_inbound_timeout_ms(in);
+    int w = t >= 0 && t < 1000 ? t : 1000;
+    return s >= 0 && s < w ? s : w;
 }
 
 static int run(adapter_loop_t *loop, joinery_client_t *client, sc_inbound_t *in, sc_discharge_t *d,
@@ -71,7 +73,7 @@ static int run(adapter_loop_t *loop, joinery_client_t *client, sc_inbound_t *in,
     while (!adapter_loop_stopping(loop)) {
         struct pollfd fds[2] = {{.fd = sc_inbound_fd(in), .events = POLLIN}};
         size_t n = 1 + sc_outbound_fds(out, fds + 1, 1);
-        if (adapter_loop_run_once(loop, client, fds, n, wait_ms(out), err, sizeof err) < 0) {
+        if (adapter_loop_run_once(loop, client, fds, n, wait_ms(in, out), err, sizeof err) < 0) {
             adapter_log(ADAPTER_LOG_ERROR, "%s", err);
             return -1;
         }

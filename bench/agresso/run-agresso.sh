@@ -9,14 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROWS=${1:-100000}
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DJOINERY_TESTS=OFF >/dev/null
-cmake --build build-bench -j2 --target joineryd joinery-agresso joinery_cli >/dev/null
-dir=$(mktemp -d /tmp/joinery-bench-agresso.XXXXXX)
-chmod 0711 "$dir"
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
-mkdir -p "$dir/keys" "$dir/in" "$dir/out" "$dir/stage"
-for n in hub agresso; do build-bench/adapters/cli/joinery keygen "$n" --dir "$dir/keys" >/dev/null 2>&1; done
-port=$((20000 + RANDOM % 20000))
+. bench/lib.sh
+bench_build joineryd joinery-agresso joinery_cli
+bench_dir agresso
+mkdir -p "$dir/in" "$dir/out" "$dir/stage"
+bench_keys hub agresso
+port=$(bench_port)
 cat >"$dir/hub.yaml" <<YAML
 hub:
   listen: tcp://127.0.0.1:$port
@@ -51,13 +49,11 @@ with open(path, "w") as f:
             100000 + i, g, fam, g, fam, 1930 + i % 70, 1 + i % 12, 1 + i % 28, i % 500 + 1,
             pcs[i % 8], i % 10000))
 PY
-build-bench/hub/joineryd --config "$dir/hub.yaml" >"$dir/hub.log" 2>&1 &
-hub=$!
-for _ in $(seq 1 600); do grep -q "ready" "$dir/hub.log" && break; sleep 0.1; done
-build-bench/adapters/agresso/joinery-agresso --config "$dir/agresso.yaml" >"$dir/agresso.log" 2>&1 &
-agresso=$!
-for _ in $(seq 1 300); do grep -q "ready" "$dir/agresso.log" && break; sleep 0.1; done
-echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print int($2/1048576)" GiB"}'), $(date -u +%Y-%m-%d)"
+bench_start "$dir/hub.log" build-bench/hub/joineryd --config "$dir/hub.yaml"
+hub=$started
+bench_start "$dir/agresso.log" build-bench/adapters/agresso/joinery-agresso --config "$dir/agresso.yaml"
+agresso=$started
+bench_machine
 echo "file: $ROWS rows, $(stat -c %s "$dir/stage/customers.csv") bytes"
 t0=$(date +%s.%N)
 mv "$dir/stage/customers.csv" "$dir/in/customers.csv"

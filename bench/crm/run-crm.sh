@@ -13,15 +13,12 @@ cd "$(dirname "$0")/../.."
 COUNT=${1:-100000}
 CONNS=${2:-128}
 CONTACTS=${3:-200}
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DJOINERY_TESTS=OFF >/dev/null
-cmake --build build-bench -j2 --target joineryd joinery-crm joinery_cli >/dev/null
+. bench/lib.sh
+bench_build joineryd joinery-crm joinery_cli
 cc -O2 -Wall -Wextra -o build-bench/webhook_load bench/crm/webhook_load.c
-dir=$(mktemp -d /tmp/joinery-bench-crm.XXXXXX)
-chmod 0711 "$dir"
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
-mkdir -p "$dir/keys"
-for n in hub crm; do build-bench/adapters/cli/joinery keygen "$n" --dir "$dir/keys" >/dev/null 2>&1; done
-port=$((20000 + RANDOM % 20000))
+bench_dir crm
+bench_keys hub crm
+port=$(bench_port)
 http=$((port + 1))
 printf 'bench-webhook-key-0123456789abcdef\n' >"$dir/webhook.key"
 chmod 600 "$dir/webhook.key"
@@ -51,13 +48,11 @@ webhook:
   key_file: $dir/webhook.key
   max_waiting: $((CONNS * 2))
 YAML
-build-bench/hub/joineryd --config "$dir/hub.yaml" >"$dir/hub.log" 2>&1 &
-hub=$!
-for _ in $(seq 1 600); do grep -q "ready" "$dir/hub.log" && break; sleep 0.1; done
-build-bench/adapters/crm/joinery-crm --config "$dir/crm.yaml" >"$dir/crm.log" 2>&1 &
-crm=$!
-for _ in $(seq 1 300); do grep -q "ready" "$dir/crm.log" && break; sleep 0.1; done
-echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print int($2/1048576)" GiB"}'), $(date -u +%Y-%m-%d)"
+bench_start "$dir/hub.log" build-bench/hub/joineryd --config "$dir/hub.yaml"
+hub=$started
+bench_start "$dir/crm.log" build-bench/adapters/crm/joinery-crm --config "$dir/crm.yaml"
+crm=$started
+bench_machine
 load() { build-bench/webhook_load 127.0.0.1 "$http" /webhook "$dir/webhook.key" "$@"; }
 load "$((CONNS * CONTACTS))" "$CONNS" "$CONTACTS" create
 if [[ ${PERF:-0} == 1 ]]; then

@@ -9,15 +9,12 @@ cd "$(dirname "$0")/../.."
 COUNT=${1:-100000}
 CONNS=${2:-20}
 WINDOW=${3:-32}
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DJOINERY_TESTS=OFF >/dev/null
-cmake --build build-bench -j2 --target joineryd joinery-health joinery_cli >/dev/null
+. bench/lib.sh
+bench_build joineryd joinery-health joinery_cli
 cc -O2 -Wall -Wextra -o build-bench/mllp_load bench/health/mllp_load.c
-dir=$(mktemp -d /tmp/joinery-bench-health.XXXXXX)
-chmod 0711 "$dir"
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
-mkdir -p "$dir/keys"
-for n in hub health; do build-bench/adapters/cli/joinery keygen "$n" --dir "$dir/keys" >/dev/null 2>&1; done
-port=$((20000 + RANDOM % 20000))
+bench_dir health
+bench_keys hub health
+port=$(bench_port)
 mllp=$((port + 1))
 cat >"$dir/hub.yaml" <<YAML
 hub:
@@ -41,13 +38,11 @@ hub: {endpoint: "tcp://127.0.0.1:$port", adapter: health, keys_dir: $dir/keys}
 mllp: {listen: "127.0.0.1:$mllp", max_connections: 256, window: 64}
 trust: {ods_code: RR8}
 YAML
-build-bench/hub/joineryd --config "$dir/hub.yaml" >"$dir/hub.log" 2>&1 &
-hub=$!
-for _ in $(seq 1 600); do grep -q "ready" "$dir/hub.log" && break; sleep 0.1; done
-build-bench/adapters/health/joinery-health --config "$dir/health.yaml" >"$dir/health.log" 2>&1 &
-health=$!
-for _ in $(seq 1 300); do grep -q "ready" "$dir/health.log" && break; sleep 0.1; done
-echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print int($2/1048576)" GiB"}'), $(date -u +%Y-%m-%d)"
+bench_start "$dir/hub.log" build-bench/hub/joineryd --config "$dir/hub.yaml"
+hub=$started
+bench_start "$dir/health.log" build-bench/adapters/health/joinery-health --config "$dir/health.yaml"
+health=$started
+bench_machine
 # A first pass creates the golden records; the measured pass updates them.
 build-bench/mllp_load 127.0.0.1 "$mllp" "$((CONNS * 500))" "$CONNS" "$WINDOW" >/dev/null
 if [[ ${PERF:-0} == 1 ]]; then
