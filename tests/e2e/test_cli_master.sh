@@ -93,9 +93,9 @@ cat "$E2E_DIR/xref0.csv"
 import csv, json, sys
 rows = list(csv.reader(open(sys.argv[1], newline="")))
 small = json.load(open(sys.argv[2]))
-assert rows[0] == ["system", "local_id", "master_id", "link_state", "score"], rows[0]
+assert rows[0] == ["system", "local_id", "master_id", "link_state", "score", "linked_records"], rows[0]
 body = rows[1:]
-assert all(len(r) == 5 for r in body), body
+assert all(len(r) == 6 for r in body), body
 assert body == sorted(body, key=lambda r: (r[0].encode(), r[1].encode())), "not ordered"
 got = {(r[0], r[1]): r for r in body}
 assert set(got) == {(v["system"], k) for k, v in small.items()}, sorted(got)
@@ -103,7 +103,11 @@ for k, v in small.items():
     assert got[(v["system"], k)][2] == v["master_id"], (k, got[(v["system"], k)])
 state = {k: got[(v["system"], k)][3] for k, v in small.items()}
 assert state["CRM-1"] == "MATCH" and state["CRM-2"] == "POSSIBLE_MATCH", state
-assert state["SC-1"] == state["SC-3"] == 'NO_MATCH' and state['CRM-"5",x'] == "NO_MATCH", state
+# Ann's founding record reads MATCH once CRM-1 linked to it; Carol's stays alone.
+assert state["SC-1"] == "MATCH" and state["SC-3"] == 'NO_MATCH', state
+assert state['CRM-"5",x'] == "NO_MATCH", state
+linked = {k: got[(v["system"], k)][5] for k, v in small.items()}
+assert linked["SC-1"] == linked["CRM-1"] == "1" and linked["SC-3"] == "0", linked
 assert float(got[("crm", "CRM-2")][4]) > 16, got[("crm", "CRM-2")]
 PY
 grep -qF 'crm,"CRM-""5"",x",' "$E2E_DIR/xref0.csv" || fail "a local id with quotes and a comma is not quoted"
