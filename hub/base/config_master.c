@@ -465,11 +465,15 @@ static int set_parameters_file(loader_t *ld, const scope_t *sc, const field_t *f
                         "master_data.matching, not both",
                         path);
     loader_t sub;
-    if (cfg_load_yaml_file(ld, val, s, &sub, &mc->params_file, mc->params_sum) != 0)
+    char *abs = NULL;
+    if (cfg_load_yaml_file(ld, val, s, &sub, &abs, mc->params_sum) != 0) {
+        free(abs);
         return -1;
+    }
     int rc = load_parameters(&sub, val);
     yaml_document_delete(&sub.doc);
     free(sub.dir);
+    mc->params_file = abs; /* after: its levels are set, not given twice */
     return rc;
 }
 

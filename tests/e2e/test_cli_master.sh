@@ -198,7 +198,8 @@ text = open(sys.argv[1]).read()
 assert "For review" in text and "master_data.matching" in text, text[:400]
 doc = yaml.safe_load(text)
 fields = doc["master_data"]["matching"]["fields"]
-assert doc["master_data"]["matching"]["trained"]["records"] >= 290, doc["master_data"]
+# Trained on the source records (each system's local ids), not the golden records.
+assert doc["master_data"]["matching"]["trained"]["source_records"] >= 300, doc["master_data"]
 for f in ("given", "family", "birth_date", "sex", "postcode"):
     ex = fields[f]["exact"]
     assert ex["m"] > ex["u"], (f, ex)
@@ -225,6 +226,38 @@ sed 's/^\( *"exact": *{m: \)[0-9.e-]*/\10.5/' "$E2E_DIR/defaults.yaml" >"$E2E_DI
 cat "$E2E_DIR/hub.yaml" "$E2E_DIR/broken.yaml" >"$E2E_DIR/trained.yaml"
 expect_fail 1 "must add up to 1" "$JOINERYD" --check-config "$E2E_DIR/trained.yaml"
 ok "the hub's configuration takes match train's parameters and match defaults, and refuses m that do not add up to 1"
+
+# master_data.matching.parameters_file: the hub loads the reviewed file, and says so.
+params_cfg() {
+    cat "$E2E_DIR/hub.yaml"
+    printf 'master_data:\n  matching:\n    parameters_file: %s\n' "$1"
+}
+params_cfg "$E2E_DIR/params.yaml" >"$E2E_DIR/withfile.yaml"
+"$JOINERYD" --check-config "$E2E_DIR/withfile.yaml" >"$out" 2>&1 || { cat "$out"; fail "the hub refuses parameters_file params.yaml"; }
+params_cfg "$E2E_DIR/nowhere.yaml" >"$E2E_DIR/nofile.yaml"
+expect_fail 1 "the matching parameters file $E2E_DIR/nowhere.yaml: cannot read" "$JOINERYD" --check-config "$E2E_DIR/nofile.yaml"
+params_cfg "$E2E_DIR/broken.yaml" >"$E2E_DIR/badfile.yaml"
+expect_fail 1 "broken.yaml:" "$JOINERYD" --check-config "$E2E_DIR/badfile.yaml"
+expect_fail 1 "must add up to 1" "$JOINERYD" --check-config "$E2E_DIR/badfile.yaml"
+"$PY" - "$E2E_DIR/params.yaml" "$E2E_DIR/partial.yaml" <<'PY' || fail "cannot write a parameters file without one field"
+import sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+del doc["master_data"]["matching"]["fields"]["email"]
+yaml.safe_dump(doc, open(sys.argv[2], "w"))
+PY
+params_cfg "$E2E_DIR/partial.yaml" >"$E2E_DIR/partialfile.yaml"
+expect_fail 1 "'email' is missing" "$JOINERYD" --check-config "$E2E_DIR/partialfile.yaml"
+stop_hub
+start_hub "$E2E_DIR/withfile.yaml"
+sum=$("$PY" -c '
+import sys
+h = 0xcbf29ce484222325
+for b in open(sys.argv[1], "rb").read():
+    h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+print("%016x" % h)' "$E2E_DIR/params.yaml")
+log_has "$E2E_DIR/hub.log" "matching parameters: $E2E_DIR/params.yaml \\(fnv1a-64 $sum\\)" ||
+    { grep "matching parameters" "$E2E_DIR/hub.log" >&2; fail "the hub does not log the parameters file it loaded"; }
+ok "parameters_file: loaded and logged with its checksum; a missing, wrong or partial file stops the hub with the reason"
 
 stop_hub
 echo "test_cli_master: ok ($checks checks)"

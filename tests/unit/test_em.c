@@ -65,9 +65,9 @@ static match_vector_t *sample(const match_params_t *t, size_t n)
     for (size_t i = 0; i < n; i++) {
         int is_match = uniform(&seed) < LAMBDA;
         for (int f = 0; f < MATCH_FIELD_COUNT; f++)
-            v[i].level[f] = uniform(&seed) < 0.1 ? 0 /* missing */
-                                                 : draw(&seed, is_match ? t->m[f] : t->u[f],
-                                                        t->nlevels[f]);
+            v[i].level[f] = uniform(&seed) < 0.1
+                                ? 0 /* missing */
+                                : draw(&seed, is_match ? t->m[f] : t->u[f], t->nlevels[f]);
     }
     return v;
 }
