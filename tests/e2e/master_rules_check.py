@@ -59,7 +59,8 @@ o1 = publish(sc, "SC-2", J.person("Omar", "Haddad", "1975-11-30", postcode="LS6 
                                   phone="07700 900123", sex=1))
 o2 = publish(sc, "SC-2b", J.person("Omar", "Haddad", "1975-11-30", postcode="LS6 2QT",
                                    phone="07700900123", sex=1))
-check(o1.master_id == o2.master_id, "a duplicate found by score links too")
+check(o1.master_id == o2.master_id and o2.reason == "",
+      "a duplicate found by score links too (an OK with nothing dropped says nothing)")
 omar = o1.master_id
 dups = J.of_type(sc.collect(J.has_type("person.duplicate_found")), "person.duplicate_found")
 check(len(dups) == 1 and list(J.payload_of(dups[0], PERSON.DuplicateFound).local_ids)
@@ -84,6 +85,9 @@ c = crm.publish_one(ev)
 check(c.status == P.CONFIRM_OK and c.master_id == omar,
       "a Person with an invalid birth date is kept and matched on the rest (%s: %s)"
       % (P.ConfirmStatus.Name(c.status), c.master_id or c.reason))
+check(c.reason.startswith("kept; dropped birth_date: not a valid birth date")
+      and "1906 is not a leap year" in c.reason,
+      "its CONFIRM says which field was dropped and why: %s" % c.reason)
 check(sql("SELECT count(*) FROM journal WHERE event_id = '%s'" % ev.event_id) == "1",
       "and journaled")
 check(sql("SELECT field || '|' || value || '|' || system || '|' || local_id || '|' || master_id "
