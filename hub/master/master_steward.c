@@ -872,7 +872,7 @@ int master_report_dropped(md_ctx_t *c, const golden_t *g)
 
 void master_dropped_text(const master_t *m, char *out, size_t len)
 {
-    if (len == 0)
+    if (out == NULL || len == 0)
         return;
     out[0] = '\0';
     size_t n = 0;
