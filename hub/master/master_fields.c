@@ -391,6 +391,26 @@ static const Joinery__V1__Address *home_address(const Joinery__V1__Person *p)
     return unnamed;
 }
 
+/* A postal code of 3 to 10 digits (blanks dropped) into OUT: 0, or -1 if S is not one. */
+static int foreign_code(const char *s, char *out, size_t len)
+{
+    size_t n = 0;
+    for (; *s; s++) {
+        if (is_space(*s))
+            continue;
+        if (*s < '0' || *s > '9' || n + 1 >= len) {
+            out[0] = '\0';
+            return -1;
+        }
+        out[n++] = *s;
+    }
+    out[n] = '\0';
+    if (n >= 3 && n <= 10)
+        return 0;
+    out[0] = '\0';
+    return -1;
+}
+
 /* address.home is "line\nline|TOWN|POSTCODE|UPRN": every part canonical, so
  * two systems holding the same address hold the same text. '|' inside a part
  * counts as a blank, since it separates the parts. */
@@ -399,13 +419,17 @@ static int flat_address(flat_t *f, const Joinery__V1__Person *p)
     const Joinery__V1__Address *a = home_address(p);
     if (a == NULL)
         return 0;
-    char postcode[16] = "", uprn[16] = "", reason[160];
-    /* A postcode or UPRN that cannot exist is dropped; the lines and town are kept. */
+    char postcode[16] = "", other[16] = "", uprn[16] = "", reason[160];
+    /* A postcode or UPRN that cannot exist is dropped; the lines and town are kept. A numeric
+     * postal code is another country's, not a UK postcode keyed wrong: it stays in the address
+     * text, where the matcher compares it, and is not address.home.postcode. */
     if (a->postcode && a->postcode[0] &&
         validate_postcode_normalise(a->postcode, postcode, sizeof postcode) != 0) {
         postcode[0] = '\0';
-        (void)validate_postcode(a->postcode, reason, sizeof reason);
-        (void)drop(f, MF_ADDR_POSTCODE, a->postcode, "not a valid postcode: %s", reason);
+        if (foreign_code(a->postcode, other, sizeof other) != 0) {
+            (void)validate_postcode(a->postcode, reason, sizeof reason);
+            (void)drop(f, MF_ADDR_POSTCODE, a->postcode, "not a valid postcode: %s", reason);
+        }
     }
     if (a->uprn && a->uprn[0]) {
         if (validate_uprn(a->uprn, reason, sizeof reason) != 0) {
@@ -419,7 +443,7 @@ static int flat_address(flat_t *f, const Joinery__V1__Person *p)
     }
     char text[MASTER_VALUE_MAX];
     size_t n = 0;
-    int any = postcode[0] || uprn[0];
+    int any = postcode[0] || other[0] || uprn[0];
     for (size_t i = 0; i < a->n_lines; i++) {
         const char *raw = a->lines[i] ? a->lines[i] : "";
         const char *line = clean(f, "address.home line", raw, '|', 0);
@@ -441,7 +465,8 @@ static int flat_address(flat_t *f, const Joinery__V1__Person *p)
         return 0;
     char town_copy[MASTER_VALUE_MAX];
     (void)snprintf(town_copy, sizeof town_copy, "%s", town);
-    int w = snprintf(text + n, sizeof text - n, "|%s|%s|%s", town_copy, postcode, uprn);
+    int w = snprintf(text + n, sizeof text - n, "|%s|%s|%s", town_copy,
+                     postcode[0] ? postcode : other, uprn);
     if (w < 0 || (size_t)w >= sizeof text - n)
         return drop(f, MF_ADDR, town_copy, "longer than %d bytes", MASTER_VALUE_MAX - 1);
     if (keep(f, MF_ADDR, literal(f, text)) != 0)

@@ -735,6 +735,26 @@ static void test_invalid_fields_are_dropped_not_the_person(void **state)
     assert_int_equal(fx->cap.nemits, 0);
 }
 
+/* A numeric postal code is another country's: kept in the address text, where the matcher
+ * compares it, not as address.home.postcode, and not a finding. */
+static void test_foreign_postal_code_stays_in_the_address(void **state)
+{
+    fixture_t *fx = *state;
+    spec_t s = ANNE;
+    s.postcode = " 26 17 ";
+    s.line1 = "12 Banksia Street";
+    s.town = "Kingsford";
+    update(fx, "health", "H1", &s);
+    assert_value(fx, "P0001", "address.home", "12 Banksia Street|KINGSFORD|2617|", "health");
+    assert_null(master_value(fx->m, "P0001", "address.home.postcode", NULL));
+    assert_int_equal(sink_count_emits(&fx->cap, "person.data_quality", NULL), 0);
+    assert_string_equal(fx->why, "");
+    s.postcode = "26A7"; /* neither a UK postcode nor a numeric code: dropped */
+    update(fx, "health", "H1", &s);
+    assert_int_equal(sink_count_emits(&fx->cap, "person.data_quality", "health"), 1);
+    assert_value(fx, "P0001", "address.home", "12 Banksia Street|KINGSFORD||", "health");
+}
+
 static void test_missing_local_id_or_wrong_payload_is_refused(void **state)
 {
     fixture_t *fx = *state;
@@ -1350,6 +1370,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_possible_match_is_queued_with_evidence_and_keep_apart_stops_requeue, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_postal_code_stays_in_the_address, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_invalid_fields_are_dropped_not_the_person, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_missing_local_id_or_wrong_payload_is_refused, setup,
