@@ -313,16 +313,20 @@ static int flat_name(flat_t *f, const Joinery__V1__Person *p)
      * the arena's free space and copied out before the next. */
     char joined[MASTER_VALUE_MAX];
     size_t total = 0;
+    /* One bad forename drops name.given whole (a part of it would be another name); the
+     * surname and prefix below are still taken. */
     for (size_t i = 0; i < name->n_given; i++) {
         const char *raw = name->given[i] ? name->given[i] : "";
         const char *g = clean(f, "name.given", raw, 0, 0);
-        if (g == NULL)
-            return drop(f, MF_GIVEN, raw, "%s", f->bad);
-        size_t len = strlen(g);
-        if (len == 0)
+        size_t len = g ? strlen(g) : 0;
+        if (g != NULL && len == 0)
             continue;
-        if (total + len + 2 > sizeof joined)
-            return drop(f, MF_GIVEN, raw, "longer than %d bytes", MASTER_VALUE_MAX - 1);
+        if (g == NULL || total + len + 2 > sizeof joined) {
+            (void)drop(f, MF_GIVEN, raw, "%s",
+                       g == NULL ? f->bad : "name.given is longer than 511 bytes");
+            total = 0;
+            break;
+        }
         if (total > 0)
             joined[total++] = ' ';
         memcpy(joined + total, g, len);

@@ -726,6 +726,13 @@ static void test_invalid_fields_are_dropped_not_the_person(void **state)
         assert_string_equal(fx->res.master_id, "P0001"); /* still Anne, on the rest */
     }
     assert_int_equal(master_golden_count(fx->m), 1);
+    /* A bad forename drops the forenames, not the surname after it. */
+    spec_t other = {.given = "Bo\x01b", .family = "Quayle", .birth = "1970-01-01"};
+    assert_int_equal(apply_person(fx, "crm", "C2", &other), 0);
+    assert_dropped(fx, "crm", "name.given", "control character");
+    assert_string_equal(fx->res.master_id, "P0002");
+    assert_null(master_value(fx->m, "P0002", "name.given", NULL));
+    assert_string_equal(master_value(fx->m, "P0002", "name.family", NULL), "Quayle");
     /* A Person with nothing the hub can take is refused whole: there is no record to keep. */
     spec_t nothing = {.birth = "1906-02-29"};
     assert_int_equal(apply_person(fx, "crm", "C9", &nothing), 0);
