@@ -207,14 +207,26 @@ void core_confirm(core_t *c, session_t *s, const char *event_id, size_t id_len, 
 void core_confirm_master(core_t *c, session_t *s, const char *event_id, size_t id_len, int status,
                          uint64_t seq, const char *master_id, size_t master_len)
 {
-    char idbuf[4 * 129], midbuf[4 * MASTER_ID_MAX];
+    core_confirm_master_note(c, s, event_id, id_len, status, seq, master_id, master_len, NULL);
+}
+
+void core_confirm_master_note(core_t *c, session_t *s, const char *event_id, size_t id_len,
+                              int status, uint64_t seq, const char *master_id, size_t master_len,
+                              const char *reason)
+{
+    char idbuf[4 * 129], midbuf[4 * MASTER_ID_MAX], whybuf[1024];
+    size_t rlen = reason ? strlen(reason) : 0;
     event_id = confirm_text(event_id, &id_len, idbuf, sizeof idbuf);
     master_id = confirm_text(master_id, &master_len, midbuf, sizeof midbuf);
+    if (rlen)
+        reason = confirm_text(reason, &rlen, whybuf, sizeof whybuf);
     size_t inner = pb_field_size_len(1, id_len) + (status ? pb_field_size_varint(2, status) : 0) +
-                   pb_field_size_varint(4, seq) + pb_field_size_len(5, master_len);
+                   (rlen ? pb_field_size_len(3, rlen) : 0) + pb_field_size_varint(4, seq) +
+                   pb_field_size_len(5, master_len);
     pb_buf_t *b = &s->confirm;
     if (pb_put_len_header(b, 1, inner) < 0 || pb_put_bytes_field(b, 1, event_id, id_len) < 0 ||
         (status && pb_put_varint_field(b, 2, (uint64_t)status) < 0) ||
+        (rlen && pb_put_bytes_field(b, 3, reason, rlen) < 0) ||
         pb_put_varint_field(b, 4, seq) < 0 || pb_put_bytes_field(b, 5, master_id, master_len) < 0)
         return;
     if (b->len > 256 * 1024)

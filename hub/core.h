@@ -221,6 +221,11 @@ void core_confirm(core_t *c, session_t *s, const char *event_id, size_t id_len, 
  * re-sent one). */
 void core_confirm_master(core_t *c, session_t *s, const char *event_id, size_t id_len, int status,
                          uint64_t seq, const char *master_id, size_t master_len);
+/* The same with a REASON (may be NULL): an entity event kept without some of its fields says
+ * which ("kept; dropped birth_date: ..."). */
+void core_confirm_master_note(core_t *c, session_t *s, const char *event_id, size_t id_len,
+                              int status, uint64_t seq, const char *master_id, size_t master_len,
+                              const char *reason);
 /* Sends S's gathered CONFIRM entries. */
 void core_flush_confirms(core_t *c, session_t *s);
 

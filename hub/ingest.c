@@ -474,7 +474,7 @@ static size_t hub_fields(const core_t *c, const session_t *s, const pb_envelope_
 /* Runs the master-data engine for an entity event. 1: go on and journal it
  * (*master_id set); 0: answered already (refused, or retry). */
 static int apply_master(core_t *c, session_t *s, const pb_envelope_t *v, const uint8_t *env,
-                        size_t len, master_result_t *res)
+                        size_t len, master_result_t *res, char *note, size_t note_len)
 {
     if (c->master_stale) {
         core_confirm(c, s, v->event_id, v->event_id_len, JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY,
@@ -510,6 +510,12 @@ static int apply_master(core_t *c, session_t *s, const pb_envelope_t *v, const u
     if (res->outcome == MASTER_REFUSED) {
         refuse(c, s, v, why, env, len);
         return 0;
+    }
+    /* A Person kept without some of its fields: its CONFIRM says which (docs/master-data.md). */
+    if (strncmp(why, "kept; ", 6) == 0 && note_len > 0) {
+        size_t n = strnlen(why, note_len - 1); /* the owed CONFIRM keeps 255 bytes of it */
+        memcpy(note, why, n);
+        note[n] = '\0';
     }
     return 1;
 }
@@ -653,9 +659,10 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
         return;
     }
     master_result_t res = {0};
+    char note[256] = "";
     bool mastered = (c->master && master_handles(v.type, v.type_len)) ||
                     (c->entity && entity_handles(v.type, v.type_len));
-    if (mastered && !apply_master(c, s, &v, env, len, &res))
+    if (mastered && !apply_master(c, s, &v, env, len, &res, note, sizeof note))
         return;
     if (!mastered)
         patient_master(c, s, &v, res.master_id);
@@ -673,6 +680,12 @@ static void ingest_one(core_t *c, session_t *s, const uint8_t *env, size_t len)
         return;
     }
     e->session = s->id;
+    /* With a note, the CONFIRM is owed instead (it carries the reason); the entry's own is not
+     * sent. The owed list is answered with the same commit, RETRY if it fails. */
+    if (note[0] != '\0' &&
+        owe(&c->pending_owed, s->id, v.event_id, v.event_id_len,
+            JOINERY__V1__CONFIRM_STATUS__CONFIRM_OK, seq, note, res.master_id) == 0)
+        e->session = -1;
     /* What the systems hear of an entity event is the engine's answer, in
      * their own ids; the raw input is for operators' eyes. */
     if (mastered)
@@ -742,10 +755,12 @@ static void confirm_owed(core_t *c, owed_list_t *owed, bool failed)
             core_confirm(c, s, k->event_id, strlen(k->event_id),
                          JOINERY__V1__CONFIRM_STATUS__CONFIRM_RETRY, 0,
                          "not kept: the journal commit failed; resend");
-        else if (k->master_id[0] != '\0')
-            core_confirm_master(c, s, k->event_id, strlen(k->event_id), k->status, k->seq,
-                                k->master_id, strlen(k->master_id));
-        else
+        else if (k->master_id[0] != '\0') {
+            core_confirm_master_note(c, s, k->event_id, strlen(k->event_id), k->status, k->seq,
+                                     k->master_id, strlen(k->master_id), k->reason);
+            if (k->status == JOINERY__V1__CONFIRM_STATUS__CONFIRM_OK)
+                c->adapter_stats[s->adapter_index].published++; /* a kept event with a note */
+        } else
             core_confirm(c, s, k->event_id, strlen(k->event_id), k->status, k->seq, k->reason);
     }
     owed->n = 0;

@@ -1,12 +1,19 @@
-/* cli_match.c - `joinery match train`: estimates the matcher's Fellegi-Sunter m and u from the
- * golden records in the hub's database (u from random pairs, m by EM over the pairs blocking
- * finds) and writes them as YAML for review; `joinery match defaults` prints the built-in ones. */
+/* cli_match.c - `joinery match train`: estimates the matcher's Fellegi-Sunter m and u as
+ * record-linkage practice does, from the SOURCE records the hub holds (each system's latest
+ * person.* event per local id, from the journal: as they were sent, before any link was made, so
+ * the links already made do not bias the estimate): u from random pairs, m by EM over each
+ * blocking rule's candidate pairs with the rule's own fields left out, u held. It writes them as
+ * YAML for review, which the hub loads from master_data.matching.parameters_file;
+ * `joinery match defaults` prints the built-in ones. */
 #include "cli_commands.h"
 #include "cli_master_common.h"
 #include "match/match.h"
 
 #include <errno.h>
+#include <joinery/v1/envelope.pb-c.h>
+#include <joinery/v1/person.pb-c.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,24 +24,50 @@
 #define TRAIN_BLOCK_MAX 2000       /* as the hub: a key this common says too little */
 #define TRAIN_PAIRS_PER_RULE 50000 /* sampled per blocking rule, so no rule dominates */
 #define TRAIN_KEYS 8
+#define TRAIN_MIN_RULE_PAIRS 50 /* a rule with fewer candidate pairs tells EM too little */
 
-/* The golden records' current values, as the hub's matcher sees them. */
-static const char SQL_TRAIN_PEOPLE[] =
-    "SELECT fields->'nhs_number'->>'v', fields->'ni_number'->>'v', "
-    "fields->'name.given'->>'v', fields->'name.family'->>'v', fields->'birth_date'->>'v', "
-    "fields->'sex'->>'v', fields->'address.home.postcode'->>'v', "
-    "fields->'telecom.phone'->>'v', fields->'telecom.email'->>'v' "
-    "FROM golden_person WHERE state = 'ACTIVE' ORDER BY master_id COLLATE \"C\"";
+/* Every person event the systems sent, newest first: the first seen of each (system, local id)
+ * is that record as its system holds it now. Binary, for the envelopes' bytes. */
+static const char SQL_TRAIN_EVENTS[] =
+    "SELECT source, envelope FROM journal WHERE type IN ('person.updated', 'person.created') "
+    "AND source <> 'joinery' ORDER BY seq DESC";
 
 /* Blocking rules, by the prefix of match_blocking_keys' keys; "other" catches new ones. */
 static const char *const RULES[] = {"nhs", "ni", "dob", "pc", "ph", "dm", "tel", "em", "other"};
 #define NRULES (sizeof RULES / sizeof RULES[0])
+/* The matching fields each rule's key is made of: pairs found by sharing a birth date agree on it
+ * by construction, so that rule's pairs say nothing of how often true pairs agree on it. */
+#define RULE_FIELDS_MAX 3
+static const int RULE_FIELDS[NRULES][RULE_FIELDS_MAX] = {
+    {-1, -1, -1},                                               /* nhs */
+    {-1, -1, -1},                                               /* ni */
+    {MATCH_FIELD_BIRTH, -1, -1},                                /* dob */
+    {MATCH_FIELD_POSTCODE, -1, -1},                             /* pc */
+    {MATCH_FIELD_FAMILY, MATCH_FIELD_BIRTH, -1},                /* ph */
+    {MATCH_FIELD_GIVEN, MATCH_FIELD_FAMILY, MATCH_FIELD_BIRTH}, /* dm */
+    {MATCH_FIELD_PHONE, -1, -1},                                /* tel */
+    {MATCH_FIELD_EMAIL, -1, -1},                                /* em */
+    {-1, -1, -1},                                               /* other */
+};
+
+static bool rule_uses(size_t r, int f)
+{
+    for (int i = 0; i < RULE_FIELDS_MAX; i++)
+        if (RULE_FIELDS[r][i] == f)
+            return true;
+    return false;
+}
+
+/* One source record's matching values: strings in TEXT, NUL-separated (owned). */
+typedef struct {
+    char *text;
+} record_t;
 
 typedef struct {
-    PGresult *res;
-    size_t n;
+    size_t n, cap;
     match_person_t *p;
-    char (*given)[MATCH_JW_MAX_LEN]; /* first forenames */
+    record_t *r;
+    size_t events; /* person events read */
 } people_t;
 
 typedef struct {
@@ -48,8 +81,12 @@ typedef struct {
 } pair_t;
 
 typedef struct {
-    size_t records, candidates;
+    size_t records, candidates, events;
     size_t per_rule[NRULES];
+    size_t rule_off[NRULES];
+    int rule_iter[NRULES];
+    double rule_lambda[NRULES];
+    bool rule_used[NRULES];
     unsigned long long sample, seed;
     int iterations;
     double lambda;
@@ -77,53 +114,215 @@ static uint64_t rng_below(uint64_t *s, uint64_t n)
 
 static void people_free(people_t *pp)
 {
-    PQclear(pp->res);
+    for (size_t i = 0; i < pp->n; i++)
+        free(pp->r[i].text);
     free(pp->p);
-    free(pp->given);
+    free(pp->r);
 }
 
-/* The matcher compares the first forename only, as the hub does (master_match_view). */
-static const char *first_word(const char *s, char *out, size_t len)
+static bool ascii_ieq(const char *a, const char *b)
 {
-    if (s == NULL) {
-        return NULL;
+    for (; *a && *b; a++, b++) {
+        char x = (char)(*a >= 'A' && *a <= 'Z' ? *a - 'A' + 'a' : *a);
+        char y = (char)(*b >= 'A' && *b <= 'Z' ? *b - 'A' + 'a' : *b);
+        if (x != y)
+            return false;
     }
-    size_t n = strcspn(s, " ");
-    n = n < len ? n : len - 1;
-    memcpy(out, s, n);
-    out[n] = '\0';
-    return out;
+    return *a == *b;
+}
+
+/* The home address, as the hub takes it: the first with use "home", else the first with none. */
+static const Joinery__V1__Address *home_address(const Joinery__V1__Person *p)
+{
+    const Joinery__V1__Address *unnamed = NULL;
+    for (size_t i = 0; i < p->n_addresses; i++) {
+        const Joinery__V1__Address *a = p->addresses[i];
+        if (a == NULL)
+            continue;
+        if (a->use && ascii_ieq(a->use, "home"))
+            return a;
+        if (unnamed == NULL && (a->use == NULL || a->use[0] == '\0'))
+            unnamed = a;
+    }
+    return unnamed;
+}
+
+static const char *telecom(const Joinery__V1__Person *p, const char *sys, const char *alt)
+{
+    for (size_t i = 0; i < p->n_telecom; i++) {
+        const Joinery__V1__ContactPoint *t = p->telecom[i];
+        if (t != NULL && t->system && t->value && t->value[0] &&
+            (ascii_ieq(t->system, sys) || (alt && ascii_ieq(t->system, alt))))
+            return t->value;
+    }
+    return NULL;
+}
+
+enum { V_NHS, V_NI, V_GIVEN, V_FAMILY, V_BIRTH, V_SEX, V_POSTCODE, V_PHONE, V_EMAIL, V_COUNT };
+
+/* The values the matcher compares, copied into one allocation the record owns. The forename is
+ * the first word of the first, as the hub compares it (master_match_view). */
+static int record_of(const Joinery__V1__Person *p, record_t *r, match_person_t *mp)
+{
+    static const char *const sexes[] = {NULL, "male", "female", "other", "unknown"};
+    const Joinery__V1__Address *a = home_address(p);
+    const char *given = p->name && p->name->n_given > 0 ? p->name->given[0] : NULL;
+    const char *v[V_COUNT] = {
+        p->nhs_number,
+        p->ni_number,
+        given,
+        p->name ? p->name->family : NULL,
+        p->birth_date,
+        p->sex > 0 && p->sex < 5 ? sexes[p->sex] : NULL,
+        a ? a->postcode : NULL,
+        telecom(p, "phone", "sms"),
+        telecom(p, "email", NULL),
+    };
+    size_t len[V_COUNT], total = 0;
+    for (int i = 0; i < V_COUNT; i++) {
+        len[i] = v[i] && v[i][0] ? strlen(v[i]) : 0;
+        if (i == V_GIVEN)
+            len[i] = v[i] ? strcspn(v[i], " ") : 0;
+        if (len[i] > 512)
+            len[i] = 0; /* the hub would have dropped it */
+        total += len[i] + 1;
+    }
+    if ((r->text = malloc(total)) == NULL)
+        return -1;
+    const char *at[V_COUNT];
+    char *w = r->text;
+    for (int i = 0; i < V_COUNT; i++) {
+        memcpy(w, len[i] ? v[i] : "", len[i]);
+        w[len[i]] = '\0';
+        at[i] = len[i] ? w : NULL;
+        w += len[i] + 1;
+    }
+    *mp = (match_person_t){.nhs_number = at[V_NHS],
+                           .ni_number = at[V_NI],
+                           .given = at[V_GIVEN],
+                           .family = at[V_FAMILY],
+                           .birth_date = at[V_BIRTH],
+                           .sex = at[V_SEX],
+                           .postcode = at[V_POSTCODE],
+                           .phone = at[V_PHONE],
+                           .email = at[V_EMAIL]};
+    return 0;
+}
+
+static uint64_t fnv1a_n(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Has (SOURCE, LOCAL) been seen? Open addressing on a 64-bit hash of both: two records whose
+ * hashes collide (one in 10^10 at a million records) would count as one, which moves no
+ * estimate. */
+typedef struct {
+    uint64_t *slot;
+    size_t cap, n;
+} seen_t;
+
+static int seen_add(seen_t *s, const char *source, const char *local, bool *was)
+{
+    if (s->n * 2 >= s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 4096;
+        uint64_t *ns = calloc(ncap, sizeof *ns);
+        if (ns == NULL)
+            return -1;
+        for (size_t i = 0; i < s->cap; i++)
+            for (size_t j = s->slot[i] % ncap; s->slot[i] != 0; j = (j + 1) % ncap)
+                if (ns[j] == 0) {
+                    ns[j] = s->slot[i];
+                    break;
+                }
+        free(s->slot);
+        s->slot = ns;
+        s->cap = ncap;
+    }
+    uint64_t h =
+        fnv1a_n(fnv1a_n(0xcbf29ce484222325ull, source, strlen(source) + 1), local, strlen(local));
+    h = h ? h : 1;
+    for (size_t j = h % s->cap;; j = (j + 1) % s->cap) {
+        if (s->slot[j] == h) {
+            *was = true;
+            return 0;
+        }
+        if (s->slot[j] == 0) {
+            s->slot[j] = h;
+            s->n++;
+            *was = false;
+            return 0;
+        }
+    }
+}
+
+static int people_push(people_t *pp, const Joinery__V1__Person *person)
+{
+    if (pp->n == pp->cap) {
+        size_t ncap = pp->cap ? pp->cap * 2 : 1024;
+        match_person_t *np = realloc(pp->p, ncap * sizeof *np);
+        if (np != NULL)
+            pp->p = np;
+        record_t *nr = np ? realloc(pp->r, ncap * sizeof *nr) : NULL;
+        if (nr == NULL)
+            return -1;
+        pp->r = nr;
+        pp->cap = ncap;
+    }
+    if (record_of(person, &pp->r[pp->n], &pp->p[pp->n]) != 0)
+        return -1;
+    pp->n++;
+    return 0;
+}
+
+/* One journaled event: its record, unless a newer event of the same local id came first. */
+static int take_event(people_t *pp, seen_t *seen, const char *source, const uint8_t *env,
+                      size_t len)
+{
+    Joinery__V1__Envelope *e = joinery__v1__envelope__unpack(NULL, len, env);
+    if (e == NULL)
+        return 0; /* the hub journals only envelopes that decode; skip what does not */
+    int rc = 0;
+    bool was = true;
+    if (e->source_record_id && e->source_record_id[0] && e->payload_type &&
+        strcmp(e->payload_type, "joinery.v1.Person") == 0)
+        rc = seen_add(seen, source, e->source_record_id, &was);
+    Joinery__V1__Person *p =
+        rc == 0 && !was ? joinery__v1__person__unpack(NULL, e->payload.len, e->payload.data) : NULL;
+    if (p != NULL) {
+        rc = people_push(pp, p);
+        joinery__v1__person__free_unpacked(p, NULL);
+    }
+    joinery__v1__envelope__free_unpacked(e, NULL);
+    return rc;
 }
 
 static int people_load(PGconn *c, people_t *pp, cm_err_t *e)
 {
-    if ((pp->res = cm_db_rows(c, SQL_TRAIN_PEOPLE, 0, NULL, e)) == NULL) {
+    PGresult *r = PQexecParams(c, SQL_TRAIN_EVENTS, 0, NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        cm_fail(e, "cannot read the journal: %s", PQerrorMessage(c));
+        PQclear(r);
         return -1;
     }
-    pp->n = (size_t)PQntuples(pp->res);
-    if (pp->n > UINT32_MAX) {
-        return cm_fail(e, "too many golden records (%zu)", pp->n);
+    seen_t seen = {0};
+    int rc = 0;
+    pp->events = (size_t)PQntuples(r);
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        char source[256];
+        int sl = PQgetlength(r, i, 0);
+        (void)snprintf(source, sizeof source, "%.*s", sl, PQgetvalue(r, i, 0));
+        rc = take_event(pp, &seen, source, (const uint8_t *)PQgetvalue(r, i, 1),
+                        (size_t)PQgetlength(r, i, 1));
     }
-    pp->p = calloc(pp->n ? pp->n : 1, sizeof pp->p[0]);
-    pp->given = calloc(pp->n ? pp->n : 1, sizeof pp->given[0]);
-    if (pp->p == NULL || pp->given == NULL) {
-        return cm_fail(e, "out of memory for %zu records", pp->n);
-    }
-    for (size_t i = 0; i < pp->n; i++) {
-        const PGresult *r = pp->res;
-        int row = (int)i;
-        pp->p[i] = (match_person_t){
-            .nhs_number = cm_col(r, row, 0),
-            .ni_number = cm_col(r, row, 1),
-            .given = first_word(cm_col(r, row, 2), pp->given[i], sizeof pp->given[i]),
-            .family = cm_col(r, row, 3),
-            .birth_date = cm_col(r, row, 4),
-            .sex = cm_col(r, row, 5),
-            .postcode = cm_col(r, row, 6),
-            .phone = cm_col(r, row, 7),
-            .email = cm_col(r, row, 8),
-        };
-    }
+    free(seen.slot);
+    PQclear(r);
+    if (rc != 0)
+        return cm_fail(e, "out of memory for %zu source records", pp->n);
+    if (pp->n > UINT32_MAX)
+        return cm_fail(e, "too many source records (%zu)", pp->n);
     return 0;
 }
 
@@ -271,8 +470,8 @@ static void rule_pairs(const keyent_t *k, size_t from, size_t to, reservoir_t *r
     }
 }
 
-/* Candidate pairs, as the hub's blocking finds them: per rule, capped; then without repeats
- * (a pair sharing a birth date and a postcode is still one pair). */
+/* Candidate pairs, as the hub's blocking finds them: per rule, capped, each rule's pairs kept
+ * apart (t->rule_off, t->per_rule) for its own EM. */
 static pair_t *candidate_pairs(const people_t *pp, train_t *t, size_t *npairs, cm_err_t *e)
 {
     size_t nkeys = 0;
@@ -294,54 +493,84 @@ static pair_t *candidate_pairs(const people_t *pp, train_t *t, size_t *npairs, c
         }
         reservoir_t r = {.pairs = pairs + total, .rng = &rng};
         rule_pairs(k, i, j, &r);
+        t->rule_off[k[i].rule] = total;
         t->per_rule[k[i].rule] = r.stored;
+        /* Sorted, so a reviewer rerunning with the same seed sees the same pairs in order. */
+        qsort(r.pairs, r.stored, sizeof *r.pairs, pair_cmp);
         total += r.stored;
         i = j;
     }
     free(k);
-    qsort(pairs, total, sizeof *pairs, pair_cmp);
-    size_t n = 0;
-    for (size_t x = 0; x < total; x++) {
-        if (n == 0 || pair_cmp(&pairs[n - 1], &pairs[x]) != 0) {
-            pairs[n++] = pairs[x];
-        }
-    }
-    *npairs = n;
+    *npairs = total;
     return pairs;
 }
 
-/* m: EM over the candidate pairs, a mixture of matches and non-matches, starting from the
- * built-in defaults with u from the random sample. */
-static int estimate_m(const people_t *pp, const pair_t *pairs, train_t *t, cm_err_t *e)
+/* One rule's EM: its candidate pairs' vectors with the rule's own fields set to missing, u held
+ * at the random pairs' estimate, m starting from the built-in defaults. Fills MR. */
+static int rule_em(const people_t *pp, const pair_t *pairs, size_t r, train_t *t, match_vector_t *v,
+                   double mr[][MATCH_MAX_LEVELS], cm_err_t *e)
 {
-    match_vector_t *v = malloc(t->candidates * sizeof *v);
-    if (v == NULL) {
-        return cm_fail(e, "out of memory for %zu comparison vectors", t->candidates);
-    }
-    for (size_t i = 0; i < t->candidates; i++) {
-        tally_pair(&pp->p[pairs[i].a], &pp->p[pairs[i].b], t->mcount, &v[i]);
+    size_t n = t->per_rule[r];
+    const pair_t *rp = pairs + t->rule_off[r];
+    for (size_t i = 0; i < n; i++) {
+        tally_pair(&pp->p[rp[i].a], &pp->p[rp[i].b], t->mcount, &v[i]);
+        for (int f = 0; f < MATCH_FIELD_COUNT; f++)
+            if (rule_uses(r, f))
+                v[i].level[f] = 0;
     }
     match_params_t p;
     match_params_default(&p);
-    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
-        for (int k = 1; k < t->nlevels[f] && t->u_seen[f]; k++) {
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++)
+        for (int k = 1; k < t->nlevels[f]; k++)
             p.u[f][k] = t->u[f][k];
-        }
-    }
-    t->iterations = match_train_em(&p, v, t->candidates, &t->lambda);
-    free(v);
-    if (t->iterations < 0) {
+    t->rule_iter[r] = match_train_em_m(&p, v, n, &t->rule_lambda[r]);
+    if (t->rule_iter[r] < 0)
         return cm_fail(e, "EM refused the comparison vectors (a bug: please report it)");
-    }
-    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
-        unsigned long long seen = 0;
-        for (int k = 1; k < t->nlevels[f]; k++) {
-            t->m[f][k] = p.m[f][k];
-            seen += t->mcount[f][k];
-        }
-        t->m_seen[f] = seen > 0;
-    }
+    memcpy(mr, p.m, sizeof p.m);
     return 0;
+}
+
+/* m: per rule EM, then for each field the mean of the estimates of the rules that leave it out
+ * and compared it at all (the splink way); a field no rule can speak for keeps the default. */
+static int estimate_m(const people_t *pp, const pair_t *pairs, train_t *t, cm_err_t *e)
+{
+    size_t most = 0;
+    for (size_t r = 0; r < NRULES; r++)
+        most = t->per_rule[r] > most ? t->per_rule[r] : most;
+    match_vector_t *v = malloc((most ? most : 1) * sizeof *v);
+    if (v == NULL)
+        return cm_fail(e, "out of memory for %zu comparison vectors", most);
+    double sum[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS] = {{0}};
+    int nrules[MATCH_FIELD_COUNT] = {0};
+    int rc = 0;
+    for (size_t r = 0; r < NRULES && rc == 0; r++) {
+        if (t->per_rule[r] < TRAIN_MIN_RULE_PAIRS)
+            continue;
+        unsigned long long before[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS];
+        memcpy(before, t->mcount, sizeof before);
+        double mr[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS];
+        if ((rc = rule_em(pp, pairs, r, t, v, mr, e)) != 0)
+            break;
+        t->rule_used[r] = true;
+        t->iterations += t->rule_iter[r];
+        for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+            unsigned long long seen = 0;
+            for (int k = 1; k < t->nlevels[f]; k++)
+                seen += t->mcount[f][k] - before[f][k];
+            if (rule_uses(r, f) || seen == 0)
+                continue;
+            nrules[f]++;
+            for (int k = 1; k < t->nlevels[f]; k++)
+                sum[f][k] += mr[f][k];
+        }
+    }
+    free(v);
+    for (int f = 0; f < MATCH_FIELD_COUNT && rc == 0; f++) {
+        t->m_seen[f] = nrules[f] > 0;
+        for (int k = 1; k < t->nlevels[f] && nrules[f] > 0; k++)
+            t->m[f][k] = sum[f][k] / nrules[f];
+    }
+    return rc;
 }
 
 static double weight(const train_t *t, int f, int k)
@@ -372,39 +601,42 @@ static void print_train_table(FILE *out, const train_t *t)
 static void write_yaml_head(FILE *f, const train_t *t)
 {
     fprintf(f,
-            "# Fellegi-Sunter parameters estimated by `joinery match train` from %zu active "
-            "golden records.\n",
-            t->records);
-    fprintf(f, "# For review: a person compares them with the built-in defaults (`joinery match\n"
-               "# defaults`) before anyone changes the matcher. To use them, put the `fields:`\n"
-               "# block under master_data.matching in the hub's configuration and restart it;\n"
-               "# the hub checks that every level of a field is given and that m and u each\n"
-               "# add up to 1.\n");
+            "# Fellegi-Sunter parameters estimated by `joinery match train` from %zu source "
+            "records\n# (each system's latest person event per local id, from %zu journaled "
+            "events).\n",
+            t->records, t->events);
+    fprintf(f, "# For review: compare them with the built-in defaults (`joinery match defaults`)\n"
+               "# before the hub uses them. To use them, name this file in the hub's\n"
+               "# configuration as master_data.matching.parameters_file and restart it; the hub\n"
+               "# checks every field and level is given and that m and u each add up to 1, and\n"
+               "# logs the file's path and checksum.\n");
     fprintf(f, "#   u: share of each comparison level among %llu random pairs (seed %llu).\n",
             t->sample, t->seed);
     fprintf(f,
-            "#   m: EM (match_train_em) over %zu candidate pairs sharing a blocking key (at "
-            "most %d per rule):\n#      ",
-            t->candidates, TRAIN_PAIRS_PER_RULE);
+            "#   m: EM (match_train_em_m, u held) over each blocking rule's candidate pairs (at "
+            "most %d per\n#      rule), the rule's own fields left out; then per field the "
+            "mean over the rules\n#      that left it out. Pairs per rule (share of matches "
+            "EM found):\n#      ",
+            TRAIN_PAIRS_PER_RULE);
     for (size_t r = 0; r < NRULES; r++) {
         fprintf(f, "%s%s %zu", r ? ", " : "", RULES[r], t->per_rule[r]);
+        if (t->rule_used[r])
+            fprintf(f, " (%.3f)", t->rule_lambda[r]);
     }
-    fprintf(f, "; estimated share of matches %.4f after %d iterations.\n", t->lambda,
-            t->iterations);
+    fprintf(f, "\n#      A rule with fewer than %d pairs is not used.\n", TRAIN_MIN_RULE_PAIRS);
     fprintf(f, "#   weight = log2(m/u). Levels are best first; \"missing\" is not modelled.\n"
                "#   A level no random pair showed gets half a count, so that no u is 0.\n"
-               "#   Estimates for levels with few pairs (see the counts) are weak, and m is\n"
-               "#   biased towards agreement on the fields the blocking keys are made of.\n");
+               "#   Estimates for levels with few pairs (see the counts) are weak.\n");
 }
 
 static void write_yaml(FILE *f, const train_t *t)
 {
     write_yaml_head(f, t);
     fprintf(f, "master_data:\n  matching:\n    trained:\n");
-    fprintf(f, "      records: %zu\n      random_pairs: %llu\n      seed: %llu\n", t->records,
-            t->sample, t->seed);
-    fprintf(f, "      candidate_pairs: %zu\n      em_iterations: %d\n      match_share: %.6g\n",
-            t->candidates, t->iterations, t->lambda);
+    fprintf(f, "      source_records: %zu\n      random_pairs: %llu\n      seed: %llu\n",
+            t->records, t->sample, t->seed);
+    fprintf(f, "      candidate_pairs: %zu\n      em_iterations: %d\n", t->candidates,
+            t->iterations);
     fprintf(f, "    fields:\n");
     for (int fi = 0; fi < MATCH_FIELD_COUNT; fi++) {
         fprintf(f, "      %s:", match_field_name((match_field_t)fi));
@@ -482,8 +714,10 @@ static int match_train(PGconn *c, train_t *t, const char *out, cm_err_t *e)
     people_t pp = {0};
     int rc = people_load(c, &pp, e);
     t->records = pp.n;
+    t->events = pp.events;
     if (rc == 0 && pp.n < TRAIN_MIN_RECORDS) {
-        too_little("active golden records", pp.n, TRAIN_MIN_RECORDS);
+        too_little("source records (person events' local ids in the journal)", pp.n,
+                   TRAIN_MIN_RECORDS);
         people_free(&pp);
         return 0;
     }
@@ -510,7 +744,9 @@ static int match_train(PGconn *c, train_t *t, const char *out, cm_err_t *e)
         rc = write_yaml_to(out, t, e);
         if (rc == 0 && strcmp(out, "-") != 0) {
             print_train_table(stdout, t);
-            printf("\nWrote %s: for review; the hub does not load these parameters yet.\n", out);
+            printf("\nWrote %s: for review; the hub uses it once named as\n"
+                   "master_data.matching.parameters_file in its configuration.\n",
+                   out);
         }
     }
     free(pairs);
@@ -522,15 +758,17 @@ static const char match_usage[] =
     "Usage: joinery match train [--db CONNINFO] [--sample N] [--seed N] [--out FILE]\n"
     "       joinery match defaults\n"
     "\n"
-    "Estimates the matcher's Fellegi-Sunter parameters from the golden records in the hub's\n"
-    "database: u (how often each comparison level occurs between different people) from N\n"
-    "random pairs, and m (how often it occurs for the same person) by EM over the pairs that\n"
-    "share a blocking key, at most 50,000 per blocking rule. Prints m and u per field and\n"
-    "level and writes them as YAML for a person to review; the hub takes them from\n"
-    "master_data.matching.fields in its configuration. `defaults` prints the built-in ones.\n"
-    "With fewer than 50 golden records it says there is too little data.\n"
+    "Estimates the matcher's Fellegi-Sunter parameters from the source records the hub holds\n"
+    "(each system's latest person event per local id, read from the journal, so the links\n"
+    "already made do not bias them): u (how often each comparison level occurs between\n"
+    "different people) from N random pairs, and m (how often it occurs for the same person)\n"
+    "by EM over each blocking rule's pairs (at most 50,000 per rule), the rule's own fields\n"
+    "left out and u held. Prints m and u per field and level and writes them as YAML for a\n"
+    "person to review; the hub loads such a file from master_data.matching.parameters_file.\n"
+    "`defaults` prints the built-in ones. With fewer than 50 source records it says there is\n"
+    "too little data.\n"
     "  --db CONNINFO    libpq connection string (default $JOINERY_DB)\n"
-    "  --sample N       random pairs for u (default 100000)\n"
+    "  --sample N       random pairs for u (default 200000)\n"
     "  --seed N         random seed; the same seed on the same data gives the same result\n"
     "                   (default 1)\n"
     "  --out FILE       write the YAML to FILE and print a table (default: YAML on stdout)\n";
@@ -554,7 +792,7 @@ int cli_match_main(int argc, char **argv, cli_common_t *common)
         fputs(match_usage, stderr);
         return CLI_USAGE;
     }
-    train_t t = {.sample = 100000, .seed = 1};
+    train_t t = {.sample = 200000, .seed = 1};
     const char *db = NULL, *out = "-";
     int opt;
     optind = 0;

@@ -8,17 +8,27 @@
 #include <string.h>
 
 /* Per entity: persons' cross-reference, then addresses' and cases' (0006), whose links are
- * deterministic (by UPRN, or by the system's own case id): always MATCH, never a score. */
+ * deterministic (by UPRN, or by the system's own case id): always MATCH, never a score.
+ * linked_records counts the OTHER local ids on the same golden record, over every system
+ * whatever --system says, so a data owner reads a cluster's size on each of its rows. The record
+ * that founded a golden record was NO_MATCH when it came (nothing to link to); once another
+ * links to it, it reads MATCH, as the others do: the link is a fact about both. */
 static const char *const SQL_XREF_EXPORT[] = {
-    "SELECT system, local_id, master_id, link_state, score FROM xref "
+    "SELECT system, local_id, master_id, "
+    "CASE WHEN link_state = 'NO_MATCH' AND linked > 0 THEN 'MATCH' ELSE link_state END, score, "
+    "linked FROM (SELECT system, local_id, master_id, link_state, score, "
+    "count(*) OVER (PARTITION BY master_id) - 1 AS linked FROM xref) x "
     "WHERE $1::text IS NULL OR system = $1::text "
     "ORDER BY system COLLATE \"C\", local_id COLLATE \"C\"",
-    "SELECT system, local_id, master_id, 'MATCH', NULL FROM address_xref "
+    "SELECT system, local_id, master_id, 'MATCH', NULL, linked FROM (SELECT system, local_id, "
+    "master_id, count(*) OVER (PARTITION BY master_id) - 1 AS linked FROM address_xref) x "
     "WHERE $1::text IS NULL OR system = $1::text "
     "ORDER BY system COLLATE \"C\", local_id COLLATE \"C\"",
-    "SELECT system, local_id, master_id, 'MATCH', NULL FROM case_xref "
+    "SELECT system, local_id, master_id, 'MATCH', NULL, linked FROM (SELECT system, local_id, "
+    "master_id, count(*) OVER (PARTITION BY master_id) - 1 AS linked FROM case_xref) x "
     "WHERE $1::text IS NULL OR system = $1::text "
     "ORDER BY system COLLATE \"C\", local_id COLLATE \"C\""};
+#define XREF_COLS 6
 static const char *const ENTITY_NAMES[] = {"person", "address", "case"};
 
 /* RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
@@ -47,10 +57,10 @@ static int xref_export(PGconn *c, int entity, const char *system, int crlf, cm_e
         return -1;
     }
     const char *eol = crlf ? "\r\n" : "\n";
-    printf("system,local_id,master_id,link_state,score%s", eol);
+    printf("system,local_id,master_id,link_state,score,linked_records%s", eol);
     for (int i = 0; i < PQntuples(r); i++) {
-        for (int k = 0; k < 5; k++) {
-            csv_field(stdout, cm_col(r, i, k), k == 4, eol);
+        for (int k = 0; k < XREF_COLS; k++) {
+            csv_field(stdout, cm_col(r, i, k), k == XREF_COLS - 1, eol);
         }
     }
     PQclear(r);
@@ -65,8 +75,10 @@ static const char xref_usage[] =
     "       [--crlf]\n"
     "\n"
     "Writes the cross-reference (every system's local id and its golden record) as CSV on\n"
-    "standard output: header system,local_id,master_id,link_state,score, one row per local\n"
-    "id ordered by system and local id (byte order), RFC 4180 quoting, score empty when none.\n"
+    "standard output: header system,local_id,master_id,link_state,score,linked_records, one\n"
+    "row per local id ordered by system and local id (byte order), RFC 4180 quoting, score\n"
+    "empty when none. linked_records: how many other local ids (of any system) share the\n"
+    "golden record; a record that founded one reads MATCH once another has linked to it.\n"
     "  --db CONNINFO    libpq connection string (default $JOINERY_DB)\n"
     "  --entity E       whose cross-reference: person (default), address or case; addresses'\n"
     "                   and cases' links are always MATCH, without a score\n"

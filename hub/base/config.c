@@ -1102,6 +1102,42 @@ static int load_document(loader_t *ld)
     return load_root(ld, root);
 }
 
+static void file_sum(FILE *f, char sum[17])
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    int c;
+    rewind(f);
+    while ((c = fgetc(f)) != EOF)
+        h = (h ^ (unsigned char)c) * 0x100000001b3ull;
+    rewind(f);
+    (void)snprintf(sum, 17, "%016llx", (unsigned long long)h);
+}
+
+int cfg_load_yaml_file(loader_t *ld, const yaml_node_t *at, const char *path, loader_t *sub,
+                       char **abs, char sum[17])
+{
+    *abs = resolve_path(ld, path);
+    if (*abs == NULL)
+        return cfg_fail(ld, at, "out of memory");
+    *sub = (loader_t){.file = *abs, .cfg = ld->cfg, .err = ld->err, .errlen = ld->errlen};
+    FILE *f = NULL;
+    if (open_config(sub, *abs, &f) != 0) {
+        char why[256];
+        (void)snprintf(why, sizeof why, "%s", ld->err ? ld->err : "");
+        return cfg_fail(ld, at, "the matching parameters file %s", why);
+    }
+    file_sum(f, sum);
+    int rc = parse_file(sub, f);
+    fclose(f);
+    if (rc != 0)
+        return -1;
+    if ((sub->dir = dir_of(*abs)) == NULL) {
+        yaml_document_delete(&sub->doc);
+        return cfg_fail(ld, at, "out of memory");
+    }
+    return 0;
+}
+
 config_t *config_load(const char *path, char *err, size_t errlen)
 {
     loader_t ld = {.file = path, .err = err, .errlen = errlen};

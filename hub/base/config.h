@@ -64,6 +64,11 @@ typedef struct {
     double match_lower;           /* below: new golden record; between: steward queue */
     config_match_level_t *levels; /* owned array; every level of each field named */
     size_t nlevels;
+    /* master_data.matching.parameters_file: where LEVELS came from (absolute, owned; NULL when
+     * they are the configuration's own or there are none) and its FNV-1a 64 checksum in hex,
+     * for the hub's start-up log line. */
+    char *params_file;
+    char params_sum[17];
     config_entity_rules_t address; /* master_data.address */
     config_entity_rules_t case_;   /* master_data.case */
 } config_master_t;

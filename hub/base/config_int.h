@@ -130,6 +130,13 @@ typedef int (*item_fn)(loader_t *ld, const char *path, config_strings_t *out, ya
 int cfg_set_list(loader_t *ld, const char *path, yaml_node_t *val, config_strings_t *out,
                  const char *hint, item_fn item);
 
+/* Reads the YAML file PATH (relative to the configuration's directory) into SUB, a loader of the
+ * same configuration whose messages name that file; *ABS gets its absolute path (owned by the
+ * caller) and SUM its FNV-1a 64 checksum in hex. The caller deletes SUB->doc and frees SUB->dir.
+ * -1 with the message in LD's error (a missing file, a YAML syntax error). */
+int cfg_load_yaml_file(loader_t *ld, const yaml_node_t *at, const char *path, loader_t *sub,
+                       char **abs, char sum[17]);
+
 /* config_master.c: master_data, and freeing what it read. */
 extern const section_t MASTER_DATA_SECTION;
 void cfg_master_free(config_master_t *mc);

@@ -383,6 +383,10 @@ static int match_entry(loader_t *ld, const char *path, yaml_node_t *key, yaml_no
 static int set_match_fields(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
 {
     config_master_t *mc = &ld->cfg->master;
+    if (mc->levels != NULL || mc->params_file != NULL)
+        return cfg_fail(ld, val,
+                        "give either 'fields' or 'parameters_file' under master_data.matching, "
+                        "not both");
     char path[KEY_PATH_MAX];
     cfg_key_path(sc, f->key, path, sizeof path);
     match_params_t defaults;
@@ -395,6 +399,82 @@ static int set_match_fields(loader_t *ld, const scope_t *sc, const field_t *f, y
     return each_entry(ld, &inner, val,
                       "a mapping of matching field -> levels, as `joinery match train` writes it",
                       "matching fields", match_entry, &defaults);
+}
+
+static yaml_node_t *mapping_get(yaml_document_t *doc, yaml_node_t *map, const char *key)
+{
+    if (map == NULL || map->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        if (k != NULL && k->type == YAML_SCALAR_NODE && strcmp(cfg_scalar_text(k), key) == 0)
+            return yaml_document_get_node(doc, p->value);
+    }
+    return NULL;
+}
+
+/* A parameters file replaces the built-in m and u whole: a field it leaves out would be the
+ * defaults' silently, beside trained neighbours they were never weighed against. */
+static int check_every_field(loader_t *sub, yaml_node_t *fields)
+{
+    config_master_t *mc = &sub->cfg->master;
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+        bool given = false;
+        for (size_t i = 0; i < mc->nlevels && !given; i++)
+            given = mc->levels[i].field == f;
+        if (!given)
+            return cfg_fail(sub, fields,
+                            "'master_data.matching.fields' must give every matching field; '%s' "
+                            "is missing (run `joinery match train` again to write them all)",
+                            match_field_name((match_field_t)f));
+    }
+    return 0;
+}
+
+static int load_parameters(loader_t *sub, yaml_node_t *at)
+{
+    yaml_node_t *root = yaml_document_get_root_node(&sub->doc);
+    yaml_node_t *fields = mapping_get(
+        &sub->doc, mapping_get(&sub->doc, mapping_get(&sub->doc, root, "master_data"), "matching"),
+        "fields");
+    if (fields == NULL)
+        return cfg_fail(sub, root ? root : at,
+                        "no 'master_data.matching.fields' in the matching parameters file (it "
+                        "takes the form `joinery match train` writes)");
+    static const field_t fields_key = {"fields", NULL, 0, NULL};
+    scope_t sc = {"master_data.matching", &sub->cfg->master};
+    if (set_match_fields(sub, &sc, &fields_key, fields) != 0)
+        return -1;
+    return check_every_field(sub, fields);
+}
+
+/* master_data.matching.parameters_file: reviewed m and u (`joinery match train` writes them), in
+ * place of the built-in ones. A file that is missing or wrong stops the hub: matching on
+ * parameters other than the ones the operator named would go unnoticed until the links did. */
+static int set_parameters_file(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    char path[KEY_PATH_MAX];
+    const char *s = cfg_scalar_at(ld, sc, f, val, "the path of a parameters file", path);
+    if (s == NULL)
+        return -1;
+    config_master_t *mc = &ld->cfg->master;
+    if (mc->levels != NULL || mc->params_file != NULL)
+        return cfg_fail(ld, val,
+                        "'%s': give either 'fields' or 'parameters_file' under "
+                        "master_data.matching, not both",
+                        path);
+    loader_t sub;
+    char *abs = NULL;
+    if (cfg_load_yaml_file(ld, val, s, &sub, &abs, mc->params_sum) != 0) {
+        free(abs);
+        return -1;
+    }
+    int rc = load_parameters(&sub, val);
+    yaml_document_delete(&sub.doc);
+    free(sub.dir);
+    mc->params_file = abs; /* after: its levels are set, not given twice */
+    return rc;
 }
 
 /* What `joinery match train` records about its run: kept in the file for the
@@ -412,6 +492,7 @@ static const field_t master_matching_fields[] = {
     {"upper", cfg_set_parsed, offsetof(config_master_t, match_upper), &DOUBLE_VALUE},
     {"lower", cfg_set_parsed, offsetof(config_master_t, match_lower), &DOUBLE_VALUE},
     {"fields", set_match_fields, 0, NULL},
+    {"parameters_file", set_parameters_file, 0, NULL},
     {"trained", skip_trained, 0, NULL},
 };
 
@@ -463,4 +544,6 @@ void cfg_master_free(config_master_t *mc)
     free(mc->levels);
     mc->levels = NULL;
     mc->nlevels = 0;
+    free(mc->params_file);
+    mc->params_file = NULL;
 }

@@ -5,6 +5,8 @@
  * the hub makes. The keyed update itself, the rows and the loading are the engine's. */
 #include "master/master_int.h"
 
+#include "base/log.h"
+
 #include <joinery/v1/master.pb-c.h>
 #include <math.h>
 #include <stddef.h>
@@ -73,6 +75,7 @@ typedef struct {
     cand_t queue[MAX_POSSIBLE];
     qitem_t *q[MAX_POSSIBLE]; /* owned until commit */
     size_t nq;
+    cand_t dup; /* a link to a record holding another of the sender's ids; g NULL if none */
 } pplan_t;
 
 static void pplan_free(md_plan_t *bp)
@@ -166,6 +169,8 @@ static int person_identify(md_ctx_t *c, md_plan_t *bp)
         bp->link_state = XL_MATCH;
         bp->how = s.link.how;
         bp->score = s.link.score;
+        if (s.link.same_system)
+            ((pplan_t *)bp)->dup = s.link;
         return 0;
     }
     if (md_plan_new(c, bp, NULL) != 0)
@@ -207,6 +212,12 @@ static int write_queue(md_ctx_t *c, md_plan_t *bp)
     for (size_t i = 0; i < p->nq; i++)
         if (master_sql_queue_open(c, p->q[i]->id, p->q[i]->a, p->q[i]->b, &p->queue[i]) != 0)
             return -1;
+    if (p->dup.g != NULL && master_emit_duplicate(c, p->dup.g, &p->dup) != 0)
+        return -1;
+    if (master_report_dropped(c, bp->g) != 0)
+        return -1;
+    /* What the CONFIRM of a kept event says about the fields it lost (ingest reads it). */
+    master_dropped_text(M(c), c->why, c->why_len);
     return 0;
 }
 
@@ -342,8 +353,8 @@ static const char *const handled[] = {
 size_t master_row_tables(const row_desc_t **out, size_t cap)
 {
     const md_desc_t *const kinds[] = {&PERSON_DESC, &ADDRESS_DESC, &CASE_DESC};
-    const row_desc_t *all[3 * 3 + 2] = {&MASTER_ROW_AUDIT, &MASTER_ROW_QUEUE};
-    size_t n = 2;
+    const row_desc_t *all[3 * 3 + 3] = {&MASTER_ROW_AUDIT, &MASTER_ROW_QUEUE, &MASTER_ROW_FINDING};
+    size_t n = 3;
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         all[n++] = kinds[k]->golden.row;
         all[n++] = kinds[k]->xref.row;
@@ -407,6 +418,15 @@ static void init_params(master_t *m, const config_t *cfg)
         m->params.lower = cfg->master.match_lower;
     }
     match_params_freeze(&m->params);
+    /* Which parameters decide the links is the first thing to know about a hub's matching. */
+    if (cfg->master.params_file != NULL)
+        log_info("master", "matching parameters: %s (fnv1a-64 %s)", cfg->master.params_file,
+                 cfg->master.params_sum);
+    else if (cfg->master.nlevels > 0)
+        log_info("master", "matching parameters: built-in defaults with %zu levels from %s",
+                 cfg->master.nlevels, cfg->file ? cfg->file : "the configuration");
+    else
+        log_info("master", "matching parameters: built-in defaults");
 }
 
 /* What only persons have; md_open made the engine. */

@@ -122,6 +122,7 @@ typedef struct {
     size_t used; /* bytes of m->incoming_text */
     char *why;
     size_t why_len;
+    char bad[160]; /* why clean() could not take a value, for the field's drop */
 } flat_t;
 
 static int refuse(flat_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -134,6 +135,51 @@ static int refuse(flat_t *f, const char *fmt, ...)
         va_end(ap);
     }
     return -1;
+}
+
+static int keep(flat_t *f, int field, const char *value);
+
+/* A field the hub cannot take is dropped, not the Person: the rest is kept and matched, and the
+ * sender is told which field and why (master_report_dropped). The value is kept truncated: a
+ * finding names what was sent without storing a whole payload twice. */
+static int drop(flat_t *f, int field, const char *value, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int drop(flat_t *f, int field, const char *value, const char *fmt, ...)
+{
+    master_t *m = f->m;
+    if (m->ndropped >= MASTER_MAX_DROPPED)
+        return 0; /* the first few say enough; the field is dropped all the same */
+    mdropped_t *d = &m->dropped[m->ndropped++];
+    d->field = MASTER_FIELDS[field];
+    size_t n = 0;
+    /* Printable ASCII only: the value may be the invalid UTF-8 that was the problem. */
+    for (const char *v = value ? value : ""; *v && n + 1 < sizeof d->value; v++)
+        d->value[n++] = (*v >= 0x20 && *v < 0x7f) ? *v : '?';
+    d->value[n] = '\0';
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(d->reason, sizeof d->reason, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+/* clean()'s reason for not taking a value, without its refusal of the whole Person. */
+static int bad(flat_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad(flat_t *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(f->bad, sizeof f->bad, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Keeps FIELD's cleaned text, or drops the field with clean()'s reason when it had none. */
+static int keep_clean(flat_t *f, int field, const char *cleaned, const char *raw)
+{
+    if (cleaned == NULL)
+        return drop(f, field, raw, "%s", f->bad);
+    return keep(f, field, cleaned);
 }
 
 static int is_space(char c)
@@ -159,15 +205,15 @@ static const char *clean(flat_t *f, const char *what, const char *s, char extra_
         }
         size_t len = validate_utf8_char(p, 4); /* NUL-terminated: see validate.h */
         if (len == 0) {
-            refuse(f, "%s is not valid UTF-8 text", what);
+            bad(f, "%s is not valid UTF-8 text", what);
             return NULL;
         }
         if (*p < 0x20 || *p == 0x7f) {
-            refuse(f, "%s contains a control character", what);
+            bad(f, "%s contains a control character", what);
             return NULL;
         }
         if (n + pending_space + len + 1 > MASTER_VALUE_MAX || n + pending_space + len + 1 > room) {
-            refuse(f, "%s is longer than %d bytes", what, MASTER_VALUE_MAX - 1);
+            bad(f, "%s is longer than %d bytes", what, MASTER_VALUE_MAX - 1);
             return NULL;
         }
         if (pending_space)
@@ -227,11 +273,11 @@ static int flat_nhs(flat_t *f, const Joinery__V1__Person *p)
     char digits[11];
     if (validate_nhs_number(p->nhs_number, reason, sizeof reason) != 0 ||
         validate_nhs_number_normalise(p->nhs_number, digits) != 0)
-        return refuse(f, "nhs_number is not valid: %s", reason);
+        return drop(f, MF_NHS, p->nhs_number, "not valid: %s", reason);
     /* 0000000000 and the like pass the check digit but are placeholders. */
     if (strspn(digits, (char[]){digits[0], '\0'}) == 10)
-        return refuse(f, "nhs_number is a placeholder (one digit repeated); send no NHS number "
-                         "instead");
+        return drop(f, MF_NHS, p->nhs_number,
+                    "a placeholder (one digit repeated); send no NHS number instead");
     if (keep(f, MF_NHS, literal(f, digits)) != 0)
         return -1;
     if (p->nhs_number_verification > 0 && p->nhs_number_verification <= 8) {
@@ -248,7 +294,7 @@ static int flat_ni(flat_t *f, const Joinery__V1__Person *p)
         return 0;
     char reason[160];
     if (validate_ni_number(p->ni_number, reason, sizeof reason) != 0)
-        return refuse(f, "ni_number is not valid: %s", reason);
+        return drop(f, MF_NI, p->ni_number, "not valid: %s", reason);
     char norm[16];
     size_t n = 0;
     for (const char *c = p->ni_number; *c && n + 1 < sizeof norm; c++)
@@ -267,15 +313,20 @@ static int flat_name(flat_t *f, const Joinery__V1__Person *p)
      * the arena's free space and copied out before the next. */
     char joined[MASTER_VALUE_MAX];
     size_t total = 0;
+    /* One bad forename drops name.given whole (a part of it would be another name); the
+     * surname and prefix below are still taken. */
     for (size_t i = 0; i < name->n_given; i++) {
-        const char *g = clean(f, "name.given", name->given[i] ? name->given[i] : "", 0, 0);
-        if (g == NULL)
-            return -1;
-        size_t len = strlen(g);
-        if (len == 0)
+        const char *raw = name->given[i] ? name->given[i] : "";
+        const char *g = clean(f, "name.given", raw, 0, 0);
+        size_t len = g ? strlen(g) : 0;
+        if (g != NULL && len == 0)
             continue;
-        if (total + len + 2 > sizeof joined)
-            return refuse(f, "name.given is longer than %d bytes", MASTER_VALUE_MAX - 1);
+        if (g == NULL || total + len + 2 > sizeof joined) {
+            (void)drop(f, MF_GIVEN, raw, "%s",
+                       g == NULL ? f->bad : "name.given is longer than 511 bytes");
+            total = 0;
+            break;
+        }
         if (total > 0)
             joined[total++] = ' ';
         memcpy(joined + total, g, len);
@@ -284,9 +335,11 @@ static int flat_name(flat_t *f, const Joinery__V1__Person *p)
     joined[total] = '\0';
     if (total > 0 && keep(f, MF_GIVEN, literal(f, joined)) != 0)
         return -1;
-    if (name->family && keep(f, MF_FAMILY, clean(f, "name.family", name->family, 0, 0)) != 0)
+    if (name->family &&
+        keep_clean(f, MF_FAMILY, clean(f, "name.family", name->family, 0, 0), name->family) != 0)
         return -1;
-    if (name->prefix && keep(f, MF_PREFIX, clean(f, "name.prefix", name->prefix, 0, 0)) != 0)
+    if (name->prefix &&
+        keep_clean(f, MF_PREFIX, clean(f, "name.prefix", name->prefix, 0, 0), name->prefix) != 0)
         return -1;
     return 0;
 }
@@ -296,12 +349,17 @@ static int flat_dates(flat_t *f, const Joinery__V1__Person *p, const char *today
     const char *birth = p->birth_date && p->birth_date[0] ? p->birth_date : NULL;
     const char *death = p->death_date && p->death_date[0] ? p->death_date : NULL;
     char reason[160];
-    if (birth && validate_date(birth, reason, sizeof reason) != 0)
-        return refuse(f, "birth_date is not valid: %s", reason);
-    if (death && validate_date(death, reason, sizeof reason) != 0)
-        return refuse(f, "death_date is not valid: %s", reason);
-    if ((birth || death) && validate_birth_death(birth, death, today, reason, sizeof reason) != 0)
-        return refuse(f, "birth_date/death_date: %s", reason);
+    /* Each date on its own first, so a bad death date does not cost a good birth date. */
+    if (birth && (validate_date(birth, reason, sizeof reason) != 0 ||
+                  validate_birth_death(birth, NULL, today, reason, sizeof reason) != 0)) {
+        (void)drop(f, MF_BIRTH, birth, "not a valid birth date: %s", reason);
+        birth = NULL;
+    }
+    if (death && (validate_date(death, reason, sizeof reason) != 0 ||
+                  validate_birth_death(birth, death, today, reason, sizeof reason) != 0)) {
+        (void)drop(f, MF_DEATH, death, "not a valid death date: %s", reason);
+        death = NULL;
+    }
     if (birth && keep(f, MF_BIRTH, literal(f, birth)) != 0)
         return -1;
     if (death && keep(f, MF_DEATH, literal(f, death)) != 0)
@@ -337,6 +395,26 @@ static const Joinery__V1__Address *home_address(const Joinery__V1__Person *p)
     return unnamed;
 }
 
+/* A postal code of 3 to 10 digits (blanks dropped) into OUT: 0, or -1 if S is not one. */
+static int foreign_code(const char *s, char *out, size_t len)
+{
+    size_t n = 0;
+    for (; *s; s++) {
+        if (is_space(*s))
+            continue;
+        if (*s < '0' || *s > '9' || n + 1 >= len) {
+            out[0] = '\0';
+            return -1;
+        }
+        out[n++] = *s;
+    }
+    out[n] = '\0';
+    if (n >= 3 && n <= 10)
+        return 0;
+    out[0] = '\0';
+    return -1;
+}
+
 /* address.home is "line\nline|TOWN|POSTCODE|UPRN": every part canonical, so
  * two systems holding the same address hold the same text. '|' inside a part
  * counts as a blank, since it separates the parts. */
@@ -345,47 +423,56 @@ static int flat_address(flat_t *f, const Joinery__V1__Person *p)
     const Joinery__V1__Address *a = home_address(p);
     if (a == NULL)
         return 0;
-    char postcode[16] = "", uprn[16] = "", reason[160];
-    if (a->postcode && a->postcode[0]) {
-        if (validate_postcode_normalise(a->postcode, postcode, sizeof postcode) != 0) {
+    char postcode[16] = "", other[16] = "", uprn[16] = "", reason[160];
+    /* A postcode or UPRN that cannot exist is dropped; the lines and town are kept. A numeric
+     * postal code is another country's, not a UK postcode keyed wrong: it stays in the address
+     * text, where the matcher compares it, and is not address.home.postcode. */
+    if (a->postcode && a->postcode[0] &&
+        validate_postcode_normalise(a->postcode, postcode, sizeof postcode) != 0) {
+        postcode[0] = '\0';
+        if (foreign_code(a->postcode, other, sizeof other) != 0) {
             (void)validate_postcode(a->postcode, reason, sizeof reason);
-            return refuse(f, "address.home.postcode is not valid: %s", reason);
+            (void)drop(f, MF_ADDR_POSTCODE, a->postcode, "not a valid postcode: %s", reason);
         }
     }
     if (a->uprn && a->uprn[0]) {
-        if (validate_uprn(a->uprn, reason, sizeof reason) != 0)
-            return refuse(f, "address.home.uprn is not valid: %s", reason);
-        const char *d = a->uprn;
-        while (*d == '0' && d[1] != '\0')
-            d++;
-        (void)snprintf(uprn, sizeof uprn, "%s", d);
+        if (validate_uprn(a->uprn, reason, sizeof reason) != 0) {
+            (void)drop(f, MF_ADDR_UPRN, a->uprn, "not a valid UPRN: %s", reason);
+        } else {
+            const char *d = a->uprn;
+            while (*d == '0' && d[1] != '\0')
+                d++;
+            (void)snprintf(uprn, sizeof uprn, "%s", d);
+        }
     }
     char text[MASTER_VALUE_MAX];
     size_t n = 0;
-    int any = postcode[0] || uprn[0];
+    int any = postcode[0] || other[0] || uprn[0];
     for (size_t i = 0; i < a->n_lines; i++) {
-        const char *line = clean(f, "address.home line", a->lines[i] ? a->lines[i] : "", '|', 0);
+        const char *raw = a->lines[i] ? a->lines[i] : "";
+        const char *line = clean(f, "address.home line", raw, '|', 0);
         if (line == NULL)
-            return -1;
+            return drop(f, MF_ADDR, raw, "%s", f->bad);
         if (line[0] == '\0')
             continue;
         int w = snprintf(text + n, sizeof text - n, "%s%s", n ? "\n" : "", line);
         if (w < 0 || (size_t)w >= sizeof text - n)
-            return refuse(f, "address.home is too long");
+            return drop(f, MF_ADDR, line, "longer than %d bytes", MASTER_VALUE_MAX - 1);
         n += (size_t)w;
         any = 1;
     }
     const char *town = clean(f, "address.home town", a->town ? a->town : "", '|', 1);
     if (town == NULL)
-        return -1;
+        return drop(f, MF_ADDR, a->town, "%s", f->bad);
     any = any || town[0];
     if (!any)
         return 0;
     char town_copy[MASTER_VALUE_MAX];
     (void)snprintf(town_copy, sizeof town_copy, "%s", town);
-    int w = snprintf(text + n, sizeof text - n, "|%s|%s|%s", town_copy, postcode, uprn);
+    int w = snprintf(text + n, sizeof text - n, "|%s|%s|%s", town_copy,
+                     postcode[0] ? postcode : other, uprn);
     if (w < 0 || (size_t)w >= sizeof text - n)
-        return refuse(f, "address.home is too long");
+        return drop(f, MF_ADDR, town_copy, "longer than %d bytes", MASTER_VALUE_MAX - 1);
     if (keep(f, MF_ADDR, literal(f, text)) != 0)
         return -1;
     if (postcode[0] && keep(f, MF_ADDR_POSTCODE, literal(f, postcode)) != 0)
@@ -402,7 +489,7 @@ static int flat_phone(flat_t *f, const char *value)
 {
     const char *c = clean(f, "telecom phone", value, 0, 0);
     if (c == NULL)
-        return -1;
+        return drop(f, MF_PHONE, value, "%s", f->bad);
     char digits[MASTER_VALUE_MAX];
     size_t n = 0;
     int ok = 1;
@@ -431,7 +518,7 @@ static int flat_telecom(flat_t *f, const Joinery__V1__Person *p)
                 return -1;
         } else if (!email && ascii_ieq(t->system, "email")) {
             email = 1;
-            if (keep(f, MF_EMAIL, clean(f, "telecom email", t->value, 0, -1)) != 0)
+            if (keep_clean(f, MF_EMAIL, clean(f, "telecom email", t->value, 0, -1), t->value) != 0)
                 return -1;
         }
     }
@@ -457,16 +544,18 @@ static int flat_codes(flat_t *f, const Joinery__V1__Person *p)
 {
     if (p->gp_practice_ods && p->gp_practice_ods[0]) {
         if (!code_ok(p->gp_practice_ods, 3, 10, 0))
-            return refuse(f, "gp_practice_ods is not valid: an ODS code is 3 to 10 letters and "
-                             "digits, e.g. A81001");
-        if (keep(f, MF_GP, clean(f, "gp_practice_ods", p->gp_practice_ods, 0, 1)) != 0)
+            (void)drop(f, MF_GP, p->gp_practice_ods,
+                       "not valid: an ODS code is 3 to 10 letters and digits, e.g. A81001");
+        else if (keep(f, MF_GP, clean(f, "gp_practice_ods", p->gp_practice_ods, 0, 1)) != 0)
             return -1;
     }
     if (p->preferred_language && p->preferred_language[0]) {
         if (!code_ok(p->preferred_language, 2, CODE_MAX - 1, 1))
-            return refuse(f, "preferred_language is not valid: use an ISO 639-1 code such as 'en' "
-                             "or 'pl' (optionally with a region, 'pt-BR')");
-        if (keep(f, MF_LANGUAGE, clean(f, "preferred_language", p->preferred_language, 0, -1)) != 0)
+            (void)drop(f, MF_LANGUAGE, p->preferred_language,
+                       "not valid: use an ISO 639-1 code such as 'en' or 'pl' (optionally with a "
+                       "region, 'pt-BR')");
+        else if (keep(f, MF_LANGUAGE,
+                      clean(f, "preferred_language", p->preferred_language, 0, -1)) != 0)
             return -1;
     }
     if (p->interpreter_required && keep(f, MF_INTERPRETER, literal(f, "true")) != 0)
@@ -516,10 +605,16 @@ int master_flatten(master_t *m, const Joinery__V1__Person *p, const char *today,
                    size_t *n, char *why, size_t why_len)
 {
     flat_t f = {.m = m, .out = out, .why = why, .why_len = why_len};
+    m->ndropped = 0;
     if (flat_nhs(&f, p) != 0 || flat_ni(&f, p) != 0 || flat_name(&f, p) != 0 ||
         flat_dates(&f, p, today) != 0 || flat_address(&f, p) != 0 || flat_telecom(&f, p) != 0 ||
         flat_codes(&f, p) != 0 || flat_consents(&f, p) != 0)
         return -1;
+    /* Nothing left to keep: the record is unusable, and the sender must hear why as a refusal
+     * (a finding about a record the hub does not hold would name nothing). */
+    if (f.n == 0 && m->ndropped > 0)
+        return refuse(&f, "no field could be taken: %s %s", m->dropped[0].field,
+                      m->dropped[0].reason);
     qsort(out, f.n, sizeof *out, by_field);
     *n = f.n;
     return 0;

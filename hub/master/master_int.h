@@ -81,6 +81,15 @@ typedef struct merge {
     struct merge *hnext; /* by retired */
 } merge_t;
 
+/* A field of an incoming Person the hub could not take (master_flatten): dropped, reported. */
+#define MASTER_MAX_DROPPED 8
+#define MASTER_DROPPED_VALUE 65 /* bytes of the value kept in a finding, with the NUL */
+typedef struct {
+    const char *field; /* static: a MASTER_FIELDS path */
+    char value[MASTER_DROPPED_VALUE];
+    char reason[160];
+} mdropped_t;
+
 /* A decoded Person takes well under this; a larger one gets a block of its own. */
 #define PB_PERSON_ARENA_BLOCK 16384
 
@@ -89,6 +98,8 @@ struct master {
     match_params_t params;
     char *incoming_text; /* the event's field values (master_flatten) */
     size_t incoming_cap;
+    mdropped_t dropped[MASTER_MAX_DROPPED]; /* the event's dropped fields (master_flatten) */
+    size_t ndropped;
     int64_t today_day; /* day number of today[], -1 none (today_of) */
     char today[32];
 
@@ -131,6 +142,7 @@ typedef struct {
     double score;
     int decision;
     uint8_t how;
+    bool same_system; /* a LINK to a record already holding a local id of the sender's */
     match_evidence_t ev;
     char why[128];
 } cand_t;
@@ -157,6 +169,15 @@ int master_apply_steward(md_ctx_t *c, const char *action);
 int master_apply_source_merge(md_ctx_t *c);
 int master_sql_queue_open(md_ctx_t *c, uint64_t id, const golden_t *a, const golden_t *b,
                           const cand_t *cand);
+/* person.duplicate_found to the sender, in its ids: G (which LINK found) holds another of its
+ * local ids, and the event's local id joins them. */
+int master_emit_duplicate(md_ctx_t *c, const golden_t *g, const cand_t *link);
+/* The data-quality findings of the event's dropped fields: a row each, and person.data_quality
+ * to the sender. G is the record the rest of the Person went to. */
+extern const row_desc_t MASTER_ROW_FINDING;
+int master_report_dropped(md_ctx_t *c, const golden_t *g);
+/* "kept; dropped birth_date: ..." for the CONFIRM, into OUT; "" when nothing was dropped. */
+void master_dropped_text(const master_t *m, char *out, size_t len);
 
 /* master_fields.c */
 extern const char *const MASTER_FIELDS[MF_FIXED_COUNT];

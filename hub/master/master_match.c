@@ -61,14 +61,11 @@ static void on_candidate(void *ctx, golden_t *g)
      * date) say so in it; everything else came from the score. */
     (void)match_decide_prep(mp, &s->p, &g->prep, master_tf, s->m, &c.ev, c.why, sizeof c.why);
     c.how = strncmp(c.why, "same N", 6) == 0 ? XH_RULE : XH_SCORE;
-    /* A system that keeps two records for what looks like one person may
-     * know something we do not (twins, a parent and child): ask a steward. */
-    if (c.decision == MATCH_DECISION_LINK && s->src >= 0 && has_system(g, s->src)) {
-        c.decision = MATCH_DECISION_POSSIBLE;
-        (void)snprintf(c.why, sizeof c.why,
-                       "would link, but the record already has a local id "
-                       "from the same system: steward review");
-    }
+    /* A system's own duplicate is linked on the same evidence and anchors as a link between
+     * two systems: twins, a parent and a child fail the anchors (forename, birth date, sex)
+     * whichever systems hold them, so a steward is no safer judge of the pair than the rule.
+     * The sender is told (person.duplicate_found), in its ids, so it can merge its copies. */
+    c.same_system = c.decision == MATCH_DECISION_LINK && s->src >= 0 && has_system(g, s->src);
     if (c.decision == MATCH_DECISION_LINK) {
         if (s->link.g == NULL || cand_before(&c, &s->link)) {
             if (s->link.g != NULL)

@@ -786,3 +786,101 @@ int master_apply_source_merge(md_ctx_t *c)
     joinery__v1__person_merged__free_unpacked(pm, NULL);
     return rc;
 }
+
+/* A system's own duplicates and the fields it sent that the hub could not take -------------- */
+
+/* At most this many of one system's ids for one person are named in a DuplicateFound. */
+#define DUP_MAX_IDS 16
+
+int master_emit_duplicate(md_ctx_t *c, const golden_t *g, const cand_t *link)
+{
+    const char *mine = c->ev->local_id ? c->ev->local_id : "";
+    char *ids[DUP_MAX_IDS];
+    size_t n = 0;
+    /* The oldest first, as the xref lists them, then the one just linked. */
+    for (const xref_t *x = g->xrefs; x != NULL && n + 1 < DUP_MAX_IDS; x = x->mnext)
+        if (x->system == c->src && strcmp(x->local_id, mine) != 0)
+            ids[n++] = x->local_id;
+    ids[n++] = (char *)mine;
+    Joinery__V1__DuplicateFound msg = JOINERY__V1__DUPLICATE_FOUND__INIT;
+    msg.master_id = (char *)g->id;
+    msg.local_ids = ids;
+    msg.n_local_ids = n;
+    msg.reason = (char *)link->why;
+    msg.score = isfinite(link->score) ? link->score : 0.0;
+    return md_emit(c, "person.duplicate_found", c->ev->source, g, mine, &msg.base);
+}
+
+const row_desc_t MASTER_ROW_FINDING = {"person_data_quality",
+                                       8,
+                                       {{"event_id", ROW_TEXT},
+                                        {"system", ROW_TEXT},
+                                        {"local_id", ROW_TEXT},
+                                        {"master_id", ROW_TEXT},
+                                        {"field", ROW_TEXT},
+                                        {"value", ROW_TEXT},
+                                        {"reason", ROW_TEXT},
+                                        {"found_at", ROW_INT8}}};
+static const char SQL_FINDING[] =
+    "INSERT INTO person_data_quality (event_id, system, local_id, master_id, field, value, "
+    "reason, found_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bigint)";
+
+static int emit_data_quality(md_ctx_t *c, const golden_t *g)
+{
+    const master_t *m = M(c);
+    Joinery__V1__DroppedField fields[MASTER_MAX_DROPPED];
+    Joinery__V1__DroppedField *list[MASTER_MAX_DROPPED];
+    for (size_t i = 0; i < m->ndropped; i++) {
+        static const Joinery__V1__DroppedField init = JOINERY__V1__DROPPED_FIELD__INIT;
+        fields[i] = init;
+        fields[i].field = (char *)m->dropped[i].field;
+        fields[i].value = (char *)m->dropped[i].value;
+        fields[i].reason = (char *)m->dropped[i].reason;
+        list[i] = &fields[i];
+    }
+    Joinery__V1__DataQuality msg = JOINERY__V1__DATA_QUALITY__INIT;
+    msg.master_id = (char *)g->id;
+    msg.local_id = (char *)(c->ev->local_id ? c->ev->local_id : "");
+    msg.event_id = (char *)(c->ev->event_id ? c->ev->event_id : "");
+    msg.dropped = list;
+    msg.n_dropped = m->ndropped;
+    return md_emit(c, "person.data_quality", c->ev->source, g, msg.local_id, &msg.base);
+}
+
+int master_report_dropped(md_ctx_t *c, const golden_t *g)
+{
+    const master_t *m = M(c);
+    if (m->ndropped == 0)
+        return 0;
+    if (emit_data_quality(c, g) != 0)
+        return -1;
+    for (size_t i = 0; i < m->ndropped; i++) {
+        const mdropped_t *d = &m->dropped[i];
+        const row_val_t v[] = {row_text(c->ev->event_id ? c->ev->event_id : ""),
+                               row_text(c->ev->source),
+                               row_text(c->ev->local_id ? c->ev->local_id : ""),
+                               row_text(g->id),
+                               row_text(d->field),
+                               row_text(d->value),
+                               row_text(d->reason),
+                               row_int(c->now)};
+        if (md_run_append(c, &MASTER_ROW_FINDING, SQL_FINDING, v) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void master_dropped_text(const master_t *m, char *out, size_t len)
+{
+    if (out == NULL || len == 0)
+        return;
+    out[0] = '\0';
+    size_t n = 0;
+    for (size_t i = 0; i < m->ndropped && n + 1 < len; i++) {
+        int w = snprintf(out + n, len - n, "%s%s: %s", i ? "; dropped " : "kept; dropped ",
+                         m->dropped[i].field, m->dropped[i].reason);
+        if (w < 0)
+            break;
+        n += (size_t)w < len - n ? (size_t)w : len - n - 1;
+    }
+}

@@ -99,7 +99,10 @@ static double em_update_row(double *row, const double *count, int nlevels)
     return change;
 }
 
-int match_train_em(match_params_t *p, const match_vector_t *v, size_t n, double *lambda_out)
+/* EM proper; with FIX_U only m and lambda move (u is the random pairs' estimate, which is better
+ * than any EM can make of it: random pairs are almost all non-matches). */
+static int em_run(match_params_t *p, const match_vector_t *v, size_t n, double *lambda_out,
+                  int fix_u)
 {
     if (!em_valid(p, v, n))
         return -1;
@@ -119,7 +122,7 @@ int match_train_em(match_params_t *p, const match_vector_t *v, size_t n, double 
         lambda = next;
         for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
             double dm = em_update_row(p->m[f], c.m[f], p->nlevels[f]);
-            double du = em_update_row(p->u[f], c.u[f], p->nlevels[f]);
+            double du = fix_u ? 0.0 : em_update_row(p->u[f], c.u[f], p->nlevels[f]);
             change = fmax(change, fmax(dm, du));
         }
         if (change < EM_TOL)
@@ -128,4 +131,14 @@ int match_train_em(match_params_t *p, const match_vector_t *v, size_t n, double 
     if (lambda_out != NULL)
         *lambda_out = lambda;
     return iter;
+}
+
+int match_train_em(match_params_t *p, const match_vector_t *v, size_t n, double *lambda_out)
+{
+    return em_run(p, v, n, lambda_out, 0);
+}
+
+int match_train_em_m(match_params_t *p, const match_vector_t *v, size_t n, double *lambda_out)
+{
+    return em_run(p, v, n, lambda_out, 1);
 }

@@ -330,6 +330,13 @@ typedef struct {
     int level[MATCH_FIELD_COUNT];
 } match_vector_t;
 int match_train_em(match_params_t *p, const match_vector_t *v, size_t n, double *lambda_out);
+/* Issue 17 (training as record-linkage practice does): the same EM with p->u held as given, so
+   only m and lambda are estimated. `joinery match train` estimates u from random pairs of the
+   records the hub holds (nearly all non-matches, so a direct count) and runs this over each
+   blocking rule's candidate pairs, with the rule's own fields set to level 0 (a pair found by
+   sharing a birth date says nothing about how often true pairs agree on it). Same return values
+   and input checks as match_train_em. */
+int match_train_em_m(match_params_t *p, const match_vector_t *v, size_t n, double *lambda_out);
 
 /* 1 if the nickname lookup index agrees with the nickname groups (a test hook). */
 int match_name_index_consistent(void);

@@ -93,9 +93,9 @@ cat "$E2E_DIR/xref0.csv"
 import csv, json, sys
 rows = list(csv.reader(open(sys.argv[1], newline="")))
 small = json.load(open(sys.argv[2]))
-assert rows[0] == ["system", "local_id", "master_id", "link_state", "score"], rows[0]
+assert rows[0] == ["system", "local_id", "master_id", "link_state", "score", "linked_records"], rows[0]
 body = rows[1:]
-assert all(len(r) == 5 for r in body), body
+assert all(len(r) == 6 for r in body), body
 assert body == sorted(body, key=lambda r: (r[0].encode(), r[1].encode())), "not ordered"
 got = {(r[0], r[1]): r for r in body}
 assert set(got) == {(v["system"], k) for k, v in small.items()}, sorted(got)
@@ -103,7 +103,11 @@ for k, v in small.items():
     assert got[(v["system"], k)][2] == v["master_id"], (k, got[(v["system"], k)])
 state = {k: got[(v["system"], k)][3] for k, v in small.items()}
 assert state["CRM-1"] == "MATCH" and state["CRM-2"] == "POSSIBLE_MATCH", state
-assert state["SC-1"] == state["SC-3"] == 'NO_MATCH' and state['CRM-"5",x'] == "NO_MATCH", state
+# Ann's founding record reads MATCH once CRM-1 linked to it; Carol's stays alone.
+assert state["SC-1"] == "MATCH" and state["SC-3"] == 'NO_MATCH', state
+assert state['CRM-"5",x'] == "NO_MATCH", state
+linked = {k: got[(v["system"], k)][5] for k, v in small.items()}
+assert linked["SC-1"] == linked["CRM-1"] == "1" and linked["SC-3"] == "0", linked
 assert float(got[("crm", "CRM-2")][4]) > 16, got[("crm", "CRM-2")]
 PY
 grep -qF 'crm,"CRM-""5"",x",' "$E2E_DIR/xref0.csv" || fail "a local id with quotes and a comma is not quoted"
@@ -194,7 +198,8 @@ text = open(sys.argv[1]).read()
 assert "For review" in text and "master_data.matching" in text, text[:400]
 doc = yaml.safe_load(text)
 fields = doc["master_data"]["matching"]["fields"]
-assert doc["master_data"]["matching"]["trained"]["records"] >= 290, doc["master_data"]
+# Trained on the source records (each system's local ids), not the golden records.
+assert doc["master_data"]["matching"]["trained"]["source_records"] >= 300, doc["master_data"]
 for f in ("given", "family", "birth_date", "sex", "postcode"):
     ex = fields[f]["exact"]
     assert ex["m"] > ex["u"], (f, ex)
@@ -221,6 +226,38 @@ sed 's/^\( *"exact": *{m: \)[0-9.e-]*/\10.5/' "$E2E_DIR/defaults.yaml" >"$E2E_DI
 cat "$E2E_DIR/hub.yaml" "$E2E_DIR/broken.yaml" >"$E2E_DIR/trained.yaml"
 expect_fail 1 "must add up to 1" "$JOINERYD" --check-config "$E2E_DIR/trained.yaml"
 ok "the hub's configuration takes match train's parameters and match defaults, and refuses m that do not add up to 1"
+
+# master_data.matching.parameters_file: the hub loads the reviewed file, and says so.
+params_cfg() {
+    cat "$E2E_DIR/hub.yaml"
+    printf 'master_data:\n  matching:\n    parameters_file: %s\n' "$1"
+}
+params_cfg "$E2E_DIR/params.yaml" >"$E2E_DIR/withfile.yaml"
+"$JOINERYD" --check-config "$E2E_DIR/withfile.yaml" >"$out" 2>&1 || { cat "$out"; fail "the hub refuses parameters_file params.yaml"; }
+params_cfg "$E2E_DIR/nowhere.yaml" >"$E2E_DIR/nofile.yaml"
+expect_fail 1 "the matching parameters file $E2E_DIR/nowhere.yaml: cannot read" "$JOINERYD" --check-config "$E2E_DIR/nofile.yaml"
+params_cfg "$E2E_DIR/broken.yaml" >"$E2E_DIR/badfile.yaml"
+expect_fail 1 "broken.yaml:" "$JOINERYD" --check-config "$E2E_DIR/badfile.yaml"
+expect_fail 1 "must add up to 1" "$JOINERYD" --check-config "$E2E_DIR/badfile.yaml"
+"$PY" - "$E2E_DIR/params.yaml" "$E2E_DIR/partial.yaml" <<'PY' || fail "cannot write a parameters file without one field"
+import sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+del doc["master_data"]["matching"]["fields"]["email"]
+yaml.safe_dump(doc, open(sys.argv[2], "w"))
+PY
+params_cfg "$E2E_DIR/partial.yaml" >"$E2E_DIR/partialfile.yaml"
+expect_fail 1 "'email' is missing" "$JOINERYD" --check-config "$E2E_DIR/partialfile.yaml"
+stop_hub
+start_hub "$E2E_DIR/withfile.yaml"
+sum=$("$PY" -c '
+import sys
+h = 0xcbf29ce484222325
+for b in open(sys.argv[1], "rb").read():
+    h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+print("%016x" % h)' "$E2E_DIR/params.yaml")
+log_has "$E2E_DIR/hub.log" "matching parameters: $E2E_DIR/params.yaml \\(fnv1a-64 $sum\\)" ||
+    { grep "matching parameters" "$E2E_DIR/hub.log" >&2; fail "the hub does not log the parameters file it loaded"; }
+ok "parameters_file: loaded and logged with its checksum; a missing, wrong or partial file stops the hub with the reason"
 
 stop_hub
 echo "test_cli_master: ok ($checks checks)"

@@ -95,11 +95,11 @@ assert any(h["field"] == "district" and h["new"] == "West Yorkshire" and h["sour
 PY
 expect_fail 1 "crm's local id for case $case_id" "$JOINERY" golden show CRM-CASE-9 --db "$db"
 "$JOINERY" xref export --entity address --db "$db" >"$E2E_DIR/axref.csv" || fail "xref export --entity address failed"
-printf 'system,local_id,master_id,link_state,score\ncrm,CRM-ADDR-7,%s,MATCH,\nhealth,RR8-ADDR-1,%s,MATCH,\nsocialcare,SC-ADDR-1,%s,MATCH,\n' \
+printf 'system,local_id,master_id,link_state,score,linked_records\ncrm,CRM-ADDR-7,%s,MATCH,,2\nhealth,RR8-ADDR-1,%s,MATCH,,2\nsocialcare,SC-ADDR-1,%s,MATCH,,2\n' \
     "$address_id" "$address_id" "$address_id" | diff - "$E2E_DIR/axref.csv" || fail "xref export --entity address"
 "$JOINERY" xref export --entity case --system crm --db "$db" >"$E2E_DIR/cxref.csv" ||
     fail "xref export --entity case --system crm failed"
-grep -qx "crm,CRM-CASE-9,$case_id,MATCH," "$E2E_DIR/cxref.csv" ||
+grep -qx "crm,CRM-CASE-9,$case_id,MATCH,,1" "$E2E_DIR/cxref.csv" ||
     fail "xref export --entity case --system crm: $(cat "$E2E_DIR/cxref.csv")"
 expect_fail 2 "--entity is person, address or case" "$JOINERY" xref export --entity nobody --db "$db"
 if log_has "$E2E_DIR/hub.log" "go as text"; then

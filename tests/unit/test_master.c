@@ -652,57 +652,114 @@ static void test_possible_match_is_queued_with_evidence_and_keep_apart_stops_req
     assert_non_null(strstr(fx->why, "not open"));
 }
 
-static void test_invalid_nhs_number_refuses_the_event(void **state)
+/* The finding the last event left: its person.data_quality to SENDER names FIELD, a
+ * person_data_quality row names it, and the reason for the CONFIRM says it was dropped. */
+static void assert_dropped(const fixture_t *fx, const char *sender, const char *field,
+                           const char *reason_part)
+{
+    assert_int_equal(fx->res.outcome, MASTER_APPLIED);
+    const emitted_t *e = sink_find_emit(&fx->cap, "person.data_quality", sender);
+    assert_non_null(e);
+    assert_int_equal(sink_count_emits(&fx->cap, "person.data_quality", NULL), 1);
+    Joinery__V1__DataQuality *dq = joinery__v1__data_quality__unpack(NULL, e->len, e->payload);
+    assert_non_null(dq);
+    bool named = false;
+    for (size_t i = 0; i < dq->n_dropped; i++)
+        named = named || (strcmp(dq->dropped[i]->field, field) == 0 &&
+                          strstr(dq->dropped[i]->reason, reason_part) != NULL);
+    assert_true(named);
+    assert_string_equal(dq->master_id, fx->res.master_id);
+    joinery__v1__data_quality__free_unpacked(dq, NULL);
+    const stmt_t *row = sink_find_sql(&fx->cap, "INSERT INTO person_data_quality", 0);
+    assert_non_null(row);
+    assert_string_equal(row->params[4], field);
+    char want[96];
+    (void)snprintf(want, sizeof want, "dropped %s:", field);
+    assert_non_null(strstr(fx->why, want));
+}
+
+/* Issue 17: an invalid value drops THAT field; the rest of the Person is kept and matched. */
+static void test_invalid_fields_are_dropped_not_the_person(void **state)
 {
     fixture_t *fx = *state;
     spec_t bad = ANNE;
     bad.nhs = "9434765918"; /* check digit wrong */
     assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
-    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
-    assert_non_null(strstr(fx->why, "nhs_number"));
-    assert_int_equal(fx->cap.nstmts, 0);
-    assert_int_equal(fx->cap.nemits, 0);
-    assert_int_equal(master_golden_count(fx->m), 0);
-    assert_null(master_lookup(fx->m, "health", "H1", NULL));
+    assert_dropped(fx, "health", "nhs_number", "check digit");
+    assert_int_equal(master_golden_count(fx->m), 1);
+    assert_null(master_value(fx->m, fx->res.master_id, "nhs_number", NULL));
+    assert_string_equal(master_value(fx->m, fx->res.master_id, "birth_date", NULL), "1984-03-07");
+    assert_lookup(fx, "health", "H1", fx->res.master_id, "NO_MATCH");
+    /* The rest is matched: crm's Anne, with her valid number, links to it on name, birth date
+     * and postcode. */
+    update(fx, "crm", "C1", &ANNE);
+    assert_lookup(fx, "crm", "C1", "P0001", "MATCH");
+    assert_int_equal(sink_count_emits(&fx->cap, "person.data_quality", NULL), 0);
+    assert_string_equal(fx->why, "");
 
-    bad = ANNE;
-    bad.birth = "1984-02-30";
-    assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
+    struct {
+        const char *birth, *death, *postcode, *nhs, *ni, *family, *field, *reason;
+    } cases[] = {
+        {"1906-02-29", NULL, NULL, NULL, NULL, NULL, "birth_date", "not a valid birth date"},
+        {"1984-95-07", NULL, NULL, NULL, NULL, NULL, "birth_date", "not a valid birth date"},
+        {NULL, NULL, "LS1 4A", NULL, NULL, NULL, "address.home.postcode", "not a valid postcode"},
+        {NULL, "1980-01-01", NULL, NULL, NULL, NULL, "death_date", "death"}, /* before birth */
+        {NULL, NULL, NULL, "0000000000", NULL, NULL, "nhs_number", "placeholder"},
+        {NULL, NULL, NULL, NULL, "QQ123456C", NULL, "ni_number", "not valid"},
+        /* Text PostgreSQL would refuse must not reach it: accepted, it would fail the commit of
+         * every event in its batch, and the publisher's resend again, for ever. */
+        {NULL, NULL, NULL, NULL, NULL, "Jo\xed\xa0\x80nes", "name.family", "UTF-8"},
+        {NULL, NULL, NULL, NULL, NULL, "Jo\xc0\xafnes", "name.family", "UTF-8"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bad = ANNE;
+        bad.nhs = cases[i].nhs ? cases[i].nhs : ANNE.nhs;
+        bad.birth = cases[i].birth ? cases[i].birth : ANNE.birth;
+        bad.death = cases[i].death;
+        bad.postcode = cases[i].postcode ? cases[i].postcode : ANNE.postcode;
+        bad.ni = cases[i].ni;
+        bad.family = cases[i].family ? cases[i].family : ANNE.family;
+        char local[16];
+        (void)snprintf(local, sizeof local, "S%zu", i);
+        assert_int_equal(apply_person(fx, "socialcare", local, &bad), 0);
+        assert_dropped(fx, "socialcare", cases[i].field, cases[i].reason);
+        assert_string_equal(fx->res.master_id, "P0001"); /* still Anne, on the rest */
+    }
+    assert_int_equal(master_golden_count(fx->m), 1);
+    /* A bad forename drops the forenames, not the surname after it. */
+    spec_t other = {.given = "Bo\x01b", .family = "Quayle", .birth = "1970-01-01"};
+    assert_int_equal(apply_person(fx, "crm", "C2", &other), 0);
+    assert_dropped(fx, "crm", "name.given", "control character");
+    assert_string_equal(fx->res.master_id, "P0002");
+    assert_null(master_value(fx->m, "P0002", "name.given", NULL));
+    assert_string_equal(master_value(fx->m, "P0002", "name.family", NULL), "Quayle");
+    /* A Person with nothing the hub can take is refused whole: there is no record to keep. */
+    spec_t nothing = {.birth = "1906-02-29"};
+    assert_int_equal(apply_person(fx, "crm", "C9", &nothing), 0);
     assert_int_equal(fx->res.outcome, MASTER_REFUSED);
     assert_non_null(strstr(fx->why, "birth_date"));
-    bad = ANNE;
-    bad.postcode = "LS1 4A";
-    assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
-    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
-    assert_non_null(strstr(fx->why, "postcode"));
-    bad = ANNE;
-    bad.death = "1980-01-01"; /* before birth */
-    assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
-    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
-    bad = ANNE;
-    bad.nhs = "0000000000"; /* passes the check digit, but a placeholder */
-    assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
-    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
-    assert_non_null(strstr(fx->why, "placeholder"));
-    bad = ANNE;
-    bad.ni = "QQ123456C";
-    assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
-    assert_int_equal(fx->res.outcome, MASTER_REFUSED);
-    assert_non_null(strstr(fx->why, "ni_number"));
-    /* Text PostgreSQL would refuse must be refused here: accepted, it would fail the commit of
-     * every event in its batch, and the publisher's resend again, for ever. */
-    static const char *const not_text[] = {"Jo\xed\xa0\x80nes", /* a surrogate */
-                                           "Jo\xe0\x80\x80nes", /* overlong */
-                                           "Jo\xc0\xafnes",     /* overlong */
-                                           "Jo\xf4\x90\x80\x80nes"};
-    for (size_t i = 0; i < sizeof not_text / sizeof not_text[0]; i++) {
-        bad = ANNE;
-        bad.family = not_text[i];
-        assert_int_equal(apply_person(fx, "health", "H1", &bad), 0);
-        assert_int_equal(fx->res.outcome, MASTER_REFUSED);
-        assert_non_null(strstr(fx->why, "UTF-8"));
-    }
-    assert_int_equal(master_golden_count(fx->m), 0);
+    assert_int_equal(fx->cap.nstmts, 0);
+    assert_int_equal(fx->cap.nemits, 0);
+}
+
+/* A numeric postal code is another country's: kept in the address text, where the matcher
+ * compares it, not as address.home.postcode, and not a finding. */
+static void test_foreign_postal_code_stays_in_the_address(void **state)
+{
+    fixture_t *fx = *state;
+    spec_t s = ANNE;
+    s.postcode = " 26 17 ";
+    s.line1 = "12 Banksia Street";
+    s.town = "Kingsford";
+    update(fx, "health", "H1", &s);
+    assert_value(fx, "P0001", "address.home", "12 Banksia Street|KINGSFORD|2617|", "health");
+    assert_null(master_value(fx->m, "P0001", "address.home.postcode", NULL));
+    assert_int_equal(sink_count_emits(&fx->cap, "person.data_quality", NULL), 0);
+    assert_string_equal(fx->why, "");
+    s.postcode = "26A7"; /* neither a UK postcode nor a numeric code: dropped */
+    update(fx, "health", "H1", &s);
+    assert_int_equal(sink_count_emits(&fx->cap, "person.data_quality", "health"), 1);
+    assert_value(fx, "P0001", "address.home", "12 Banksia Street|KINGSFORD||", "health");
 }
 
 static void test_missing_local_id_or_wrong_payload_is_refused(void **state)
@@ -1065,24 +1122,56 @@ static void test_steward_link_by_master_ids_settles_the_open_item(void **state)
     assert_non_null(strstr(fx->why, "P0404"));
 }
 
-static void test_second_record_from_the_same_system_goes_to_a_steward(void **state)
+/* Issue 17: a system's own duplicate is linked on the same evidence as a link between two
+ * systems, and that system alone is told, in its ids. */
+static void test_second_record_from_the_same_system_links_and_is_notified(void **state)
 {
     fixture_t *fx = *state;
     update(fx, "health", "H1", &ANNE);
-    /* health sends a second record with Anne's NHS number: a duplicate
-     * registration, or a mistake; either way a steward decides. */
+    /* health sends a second record with Anne's NHS number and all the rest: a duplicate
+     * registration. */
     update(fx, "health", "H1b", &ANNE);
-    assert_string_equal(fx->res.master_id, "P0002");
-    assert_lookup(fx, "health", "H1b", "P0002", "POSSIBLE_MATCH");
-    assert_int_equal(master_steward_count(fx->m), 1);
+    assert_string_equal(fx->res.master_id, "P0001");
+    assert_lookup(fx, "health", "H1", "P0001", "NO_MATCH");
+    assert_lookup(fx, "health", "H1b", "P0001", "MATCH");
+    assert_int_equal(master_golden_count(fx->m), 1);
+    assert_int_equal(master_steward_count(fx->m), 0);
+    assert_int_equal(sink_count_emits(&fx->cap, "person.duplicate_found", NULL), 1);
+    const emitted_t *e = sink_find_emit(&fx->cap, "person.duplicate_found", "health");
+    assert_non_null(e);
+    assert_string_equal(e->local_id, "H1b");
+    Joinery__V1__DuplicateFound *d = joinery__v1__duplicate_found__unpack(NULL, e->len, e->payload);
+    assert_non_null(d);
+    assert_string_equal(d->master_id, "P0001");
+    assert_int_equal(d->n_local_ids, 2);
+    assert_string_equal(d->local_ids[0], "H1");
+    assert_string_equal(d->local_ids[1], "H1b");
+    assert_non_null(strstr(d->reason, "NHS"));
+    joinery__v1__duplicate_found__free_unpacked(d, NULL);
+    /* A link from another system tells nobody of a duplicate. */
+    update(fx, "crm", "C1", &ANNE);
+    assert_int_equal(sink_count_emits(&fx->cap, "person.duplicate_found", NULL), 0);
+    /* Twins in one system (same surname, birth date and address, other forenames) stay apart:
+     * the anchors that keep them apart across systems keep them apart within one. */
+    spec_t twin = ANNE;
+    twin.nhs = NULL;
+    twin.given = "Hannah";
+    update(fx, "health", "H2", &twin);
+    assert_string_not_equal(fx->res.master_id, "P0001");
+    assert_int_equal(sink_count_emits(&fx->cap, "person.duplicate_found", NULL), 0);
 }
 
 static void test_two_records_that_both_qualify_go_to_a_steward_not_the_first(void **state)
 {
     fixture_t *fx = *state;
-    /* health keeps two records for what looks like one man (a father and son sharing a name, a
-     * birth date typed from the wrong form): the second is queued and becomes its own record. */
+    /* health keeps two records that came to look like one man (a father and son sharing a name,
+     * a birth date typed from the wrong form): the second became its own record first, then
+     * changed to look like the first, which queues the pair for a steward. */
     update(fx, "health", "H2", &OMAR_HEALTH);
+    spec_t son = OMAR_HEALTH;
+    son.given = "Yusuf";
+    son.birth = "2001-04-12";
+    update(fx, "health", "H2b", &son);
     update(fx, "health", "H2b", &OMAR_HEALTH);
     assert_int_equal(master_golden_count(fx->m), 2);
     assert_int_equal(master_steward_count(fx->m), 1);
@@ -1288,7 +1377,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_possible_match_is_queued_with_evidence_and_keep_apart_stops_requeue, setup,
             teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_nhs_number_refuses_the_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_postal_code_stays_in_the_address, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_fields_are_dropped_not_the_person, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_missing_local_id_or_wrong_payload_is_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_values_are_normalised, setup, teardown),
@@ -1311,8 +1403,8 @@ int main(void)
             test_two_records_that_both_qualify_go_to_a_steward_not_the_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_steward_link_by_master_ids_settles_the_open_item,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_second_record_from_the_same_system_goes_to_a_steward,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_second_record_from_the_same_system_links_and_is_notified, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sink_failure_leaves_the_engine_unchanged, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_messages_reach_the_sink_before_statements, setup,
