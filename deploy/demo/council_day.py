@@ -13,7 +13,9 @@ for the effects that prove it:
   2. an address change in the CRM reaches social care, Agresso and the trust, each in its id
   3. a hospital discharge (ADT^A03) of a person with an open case reaches the social-care team
   4. the CRM changes a birth date social care owns: refused, and the CRM is corrected
-  5. a second CRM contact for an existing resident (a typo in the name): the steward queue
+  5. a second CRM contact for an existing resident (a typo in the name): linked, and the CRM
+     told its two contacts are one person; an ERP customer with the resident's NHS number but
+     another birth date: the steward queue
   6. social care moves a case to a new status: a note on the contact's timeline in the CRM
 
 It prints the account (what happened, in which system, in whose ids) and, with --account,
@@ -62,6 +64,9 @@ RESIDENTS = [MARY, ARTHUR, PRIYA]
 NEW_ADDRESS = {"lines": ["7 Victoria Road"], "town": "Leeds", "postcode": "LS6 1DL"}
 WRONG_DOB = "1985-04-16"  # what a CRM user keys in for Priya
 DUPLICATE = {"crm": "6d1c2b3a-8f7e-ee11-9ae6-000d3a0b1c04", "given": "Pryia"}
+# An ERP customer keyed with Priya's NHS number and someone else's birth date and address.
+DOUBTFUL = {"agresso": "C-1031", "given": "Priya", "dob": "1962-11-03", "line": "9 Otley Road",
+            "postcode": "LS16 5AB"}
 CASE_STATUS = "on_hold"
 
 
@@ -417,27 +422,56 @@ class Day:
                            "journaled for the CRM but not PATCHed into Dataverse yet")
 
     def step5(self):
-        self.begin(5, "A second CRM contact for an existing resident goes to the steward queue")
-        before = self.db.one("SELECT coalesce(max(id), 0) FROM steward_queue")
+        self.begin(5, "Duplicates: the CRM's own second contact linked and reported; a doubtful "
+                      "record to the steward queue")
+        # A second contact for Priya in the CRM itself (a typo in her name, the same birth date,
+        # address and phone): as strong as any link, so the hub links it and tells the CRM, in
+        # its own ids, that its two contacts are one person so it can merge them.
         body = self.answered("joinery-crm", "the contact Create webhook",
                              self.crm.create_contact(DUPLICATE["crm"], self.crm_contact(
                                  PRIYA, given=DUPLICATE["given"], with_nhs=False)), (200,))
-        self.say("crm", "contact %s (%s %s, born %s, %s) created: a new golden record %s"
+        self.say("crm", "contact %s (%s %s, born %s, %s) created: linked to %s's golden record %s"
                  % (DUPLICATE["crm"], DUPLICATE["given"], PRIYA["family"], PRIYA["dob"],
-                    PRIYA["postcode"], body["master_id"]))
+                    PRIYA["postcode"], PRIYA["name"], body["master_id"]))
         self.fact(kind="journal", source="crm", event_id=body["event_id"], type="person.updated",
                   local_id=DUPLICATE["crm"], master_id=body["master_id"])
+        if body["master_id"] != PRIYA["master"]:
+            self.failed("the CRM's second contact was not linked to %s's record %s"
+                        % (PRIYA["name"], PRIYA["master"]))
+        dup = self.wait("the hub's person.duplicate_found", lambda: self.derived(
+            "crm", body["event_id"], "person.duplicate_found", PRIYA["master"]))
+        self.say("hub", "person.duplicate_found to the CRM (journal seq %s): its contacts %s and "
+                 "%s are one resident, merge them" % (dup[0], PRIYA["crm"], DUPLICATE["crm"]))
+        self.fact(kind="derived", type="person.duplicate_found", cause=body["event_id"],
+                  master_id=PRIYA["master"], seqs=dup, target="crm",
+                  local_ids=[PRIYA["crm"], DUPLICATE["crm"]])
+        self.fact(kind="xref", system="crm", local_id=DUPLICATE["crm"],
+                  master_id=PRIYA["master"])
+        # An Agresso customer keyed with Priya's NHS number but another person's birth date:
+        # one identifier that says "the same" against a date that says "someone else" is for a
+        # person to decide, never the hub.
+        before = self.db.one("SELECT coalesce(max(id), 0) FROM steward_queue")
+        row = {"customer_id": DOUBTFUL["agresso"], "name": "%s %s" % (DOUBTFUL["given"],
+                                                                      PRIYA["family"]),
+               "given_name": DOUBTFUL["given"], "family_name": PRIYA["family"],
+               "date_of_birth": DOUBTFUL["dob"], "address_line1": DOUBTFUL["line"],
+               "town": "Leeds", "postcode": DOUBTFUL["postcode"], "nhs_number": PRIYA["nhs"]}
+        fname = "customers-%s-b.csv" % time.strftime("%Y%m%d-%H%M%S")
+        self.agresso.drop_customers(fname, [row])
+        self.wait("%s taken by joinery-agresso (in done/)" % fname,
+                  lambda: self.agresso.done(fname))
+        self.say("agresso", "customer %s (%s %s, born %s, NHS number %s) in %s"
+                 % (DOUBTFUL["agresso"], DOUBTFUL["given"], PRIYA["family"], DOUBTFUL["dob"],
+                    PRIYA["nhs"], fname))
         item = self.wait("a steward queue item", lambda: self.db.rows(
             "SELECT id, master_a, master_b, round(score::numeric, 2), state FROM steward_queue "
             "WHERE id > %s AND %s IN (master_a, master_b) ORDER BY id LIMIT 1"
-            % (int(before), q(body["master_id"]))))[0]
-        self.say("hub", "steward queue item %s: %s and %s may be one person (score %s)"
-                 % (item[0], item[1], item[2], item[3]))
+            % (int(before), q(PRIYA["master"]))))[0]
+        self.say("hub", "steward queue item %s: %s and %s may be one person (same NHS number, "
+                 "birth dates %s and %s)" % (item[0], item[1], item[2], PRIYA["dob"],
+                                             DOUBTFUL["dob"]))
         self.fact(kind="steward", queue_id=int(item[0]), master_a=item[1], master_b=item[2],
                   state="OPEN")
-        if PRIYA["master"] not in (item[1], item[2]):
-            self.failed("the queue item does not name %s's record %s" % (PRIYA["name"],
-                                                                         PRIYA["master"]))
         out = subprocess.run([self.st["joinery"], "steward", "list", "--db", self.st["db"]],
                              capture_output=True, text=True)
         for line in out.stdout.splitlines():
@@ -505,7 +539,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     day = Day(st)
     ok = day.run()
-    account = {"ok": ok, "residents": RESIDENTS, "duplicate": DUPLICATE,
+    account = {"ok": ok, "residents": RESIDENTS, "duplicate": DUPLICATE, "doubtful": DOUBTFUL,
                "new_address": NEW_ADDRESS, "crm_writeback": day.crm_out,
                "socialcare_outbound": day.sc_out, "steps": day.steps}
     print("\n== the day %s" % ("went as planned" if ok else "did NOT go as planned: see "
