@@ -98,6 +98,79 @@ static bool clean_utf8(const char *s, size_t len)
     return text_valid(s, len);
 }
 
+/* A namespace of the master-data engine: the message that is its record, and the types the
+ * engine takes it in (a name here the engine does not handle is never suggested). */
+typedef struct {
+    const char *prefix;
+    const ProtobufCMessageDescriptor *record;
+    const char *types[2];
+} md_namespace_t;
+
+static const md_namespace_t md_namespaces[] = {
+    {"person.", &joinery__v1__person__descriptor, {"person.updated", "person.created"}},
+    {"address.", &joinery__v1__address__descriptor, {"address.updated", "address.created"}},
+    {"case.", &joinery__v1__case__descriptor, {"case.updated", "case.created"}},
+};
+
+/* Levenshtein distance between two short strings; over 64 bytes counts as far apart. */
+static size_t edit_distance(const char *a, size_t la, const char *b)
+{
+    size_t lb = strlen(b), row[65];
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            best = up + 1 < best ? up + 1 : best;
+            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static bool engine_handles(const char *t, size_t len)
+{
+    return master_handles(t, len) || entity_handles(t, len);
+}
+
+/* The engine decides by type: a namespace's record (a Person in person.*, and so on) under a
+ * type it does not take would be journaled and routed but never reach the golden record, which
+ * is almost always a typing slip. Other payloads in the namespace (a Referral in
+ * case.referral.created, a Discharge in case.discharge_notified) are ordinary events. */
+static int check_engine_type(const pb_envelope_t *v, const ProtobufCMessageDescriptor *d, char *why,
+                             size_t why_len)
+{
+    const md_namespace_t *ns = NULL;
+    for (size_t i = 0; i < sizeof md_namespaces / sizeof md_namespaces[0]; i++)
+        if (md_namespaces[i].record == d && v->type_len > strlen(md_namespaces[i].prefix) &&
+            memcmp(v->type, md_namespaces[i].prefix, strlen(md_namespaces[i].prefix)) == 0)
+            ns = &md_namespaces[i];
+    if (ns == NULL || engine_handles(v->type, v->type_len))
+        return 0;
+    const char *near = NULL;
+    size_t near_d = SIZE_MAX;
+    for (size_t i = 0; i < 2; i++) {
+        size_t dist = edit_distance(v->type, v->type_len, ns->types[i]);
+        if (engine_handles(ns->types[i], strlen(ns->types[i])) && dist < near_d) {
+            near = ns->types[i];
+            near_d = dist;
+        }
+    }
+    int plen = (int)strlen(ns->prefix) - 1;
+    snprintf(why, why_len,
+             "unknown event type '%.*s' in the %.*s namespace: did you mean %s? (the master-data "
+             "engine takes a %s only as %s or %s)",
+             (int)(v->type_len > 80 ? 80 : v->type_len), v->type, plen, ns->prefix,
+             near ? near : ns->types[0], d->name, ns->types[0], ns->types[1]);
+    return -1;
+}
+
 static int check_payload(pbarena_t *arena, const pb_envelope_t *v, char *why, size_t why_len)
 {
     if (!is_entity_type(v->type, v->type_len))
@@ -119,7 +192,7 @@ static int check_payload(pbarena_t *arena, const pb_envelope_t *v, char *why, si
         snprintf(why, why_len, "payload does not decode as %s", d->name);
         return -1;
     }
-    return 0;
+    return check_engine_type(v, d, why, why_len);
 }
 
 /* Everything about an envelope that can be wrong, with a reason a person can act on. */

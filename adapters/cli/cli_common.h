@@ -6,6 +6,8 @@
 
 #include <joinery/joinery.h>
 
+#include <jansson.h>
+
 #include <getopt.h>
 
 /* Exit statuses of every command. */
@@ -18,7 +20,11 @@ typedef struct {
     const char *adapter;
     const char *keys;
     int insecure;
+    /* How long connecting may take, from the command's --timeout; 0: CLI_CONNECT_MS. */
+    int timeout_ms;
 } cli_common_t;
+
+#define CLI_CONNECT_MS 10000
 
 /* getopt_long entries for the common options; splice into each command's table. */
 #define CLI_COMMON_OPTIONS                                                                         \
@@ -39,13 +45,24 @@ typedef struct {
 void cli_common_init(cli_common_t *o);
 /* Applies a common option returned by getopt_long: 1 if it was one, else 0. */
 int cli_common_option(cli_common_t *o, int opt, const char *arg);
-/* Connects and opens a session; on failure prints why to stderr and returns NULL. */
+/* Connects and opens a session within o->timeout_ms; on failure prints why to stderr and returns
+ * NULL. Nothing listening at the endpoint is said at once, not after the timeout. */
 joinery_client_t *cli_connect(const cli_common_t *o);
+/* The same, quiet: NULL with the reason in err. */
+joinery_client_t *cli_connect_err(const cli_common_t *o, char *err, size_t errlen);
+
+/* The names of the adapters the hub is configured with, from its STATUS (needs an operator
+ * adapter): a JSON array of strings the caller owns, or NULL with the reason in err. */
+json_t *cli_hub_adapters(const cli_common_t *o, char *err, size_t errlen);
 
 /* Whether the hub says (STATUS) that its database is down: why a publish went unconfirmed
  * when the hub itself answers. 0 also when the hub does not tell (no answer, or the adapter
  * is not an operator). */
 int cli_hub_database_down(joinery_client_t *c);
+
+/* The candidate (NULL-terminated list) closest to word by edit distance, if a typing slip away
+ * (at most 2 edits, and fewer than half of word's length); else NULL. For "did you mean". */
+const char *cli_closest(const char *word, const char *const *candidates);
 
 /* Parses a whole decimal number in [min, max]; on failure prints "--NAME: ..." to stderr. */
 int cli_parse_ull(const char *name, const char *s, unsigned long long min, unsigned long long max,

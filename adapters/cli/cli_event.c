@@ -1,5 +1,6 @@
 /* cli_event.c - JSON <-> joinery_event_t for the CLI, with jansson and libsodium's base64. */
 #include "cli_event.h"
+#include "cli_common.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -49,6 +50,44 @@ static const char *const known_keys[] = {"type",
                                          "schema_version",
                                          NULL};
 
+static void unknown_key(const char *key, char *err, size_t errlen)
+{
+    const char *near = cli_closest(key, known_keys);
+    if (near != NULL) {
+        snprintf(err, errlen, "unknown key \"%s\": did you mean \"%s\"?", key, near);
+        return;
+    }
+    size_t used = (size_t)snprintf(err, errlen, "unknown key \"%s\"; the keys are", key);
+    for (size_t i = 0; known_keys[i] != NULL && used < errlen; i++) {
+        used += (size_t)snprintf(err + used, errlen - used, "%s %s", i ? "," : "", known_keys[i]);
+    }
+}
+
+/* Microseconds since 1970 before this are 1973 or earlier: far likelier seconds or
+ * milliseconds, which the hub would take as a moment in January 1970. */
+#define OCCURRED_AT_MIN_US 100000000000000LL
+
+static int get_occurred_at(json_t *root, long long *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, "occurred_at");
+    if (v == NULL || json_is_null(v)) {
+        return 0;
+    }
+    long long us = json_is_integer(v) ? json_integer_value(v) : -1;
+    if (us < 0 || (us > 0 && us < OCCURRED_AT_MIN_US)) {
+        snprintf(err, errlen,
+                 "\"occurred_at\" is a whole number of microseconds since 1970-01-01 UTC, such "
+                 "as %lld for 2026-01-01; %s",
+                 1767225600000000LL,
+                 us > 0 ? "this one looks like seconds or milliseconds"
+                        : "not text or a negative number; leave it out for the time of "
+                          "publishing");
+        return -1;
+    }
+    *out = us;
+    return 0;
+}
+
 int cli_event_parse(const char *text, cli_event_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -73,7 +112,7 @@ int cli_event_parse(const char *text, cli_event_t *out, char *err, size_t errlen
             known |= strcmp(key, known_keys[i]) == 0;
         }
         if (!known) {
-            snprintf(err, errlen, "unknown key \"%s\"", key);
+            unknown_key(key, err, errlen);
             goto fail;
         }
     }
@@ -85,7 +124,7 @@ int cli_event_parse(const char *text, cli_event_t *out, char *err, size_t errlen
         get_string(root, "payload_type", &ev->payload_type, err, errlen) != 0 ||
         get_string(root, "correlation_id", &ev->correlation_id, err, errlen) != 0 ||
         get_string(root, "causation_id", &ev->causation_id, err, errlen) != 0 ||
-        get_int(root, "occurred_at", 0, &occurred, err, errlen) != 0 ||
+        get_occurred_at(root, &occurred, err, errlen) != 0 ||
         get_int(root, "base_version", 0, &base, err, errlen) != 0 ||
         get_int(root, "schema_version", 0, &schema, err, errlen) != 0) {
         goto fail;

@@ -28,7 +28,8 @@ static const char usage[] =
     "duplicates, rejected, unconfirmed, elapsed_s, events_per_s}. Exit status 1 unless\n"
     "every event was confirmed.\n"
     "\n"
-    "  --timeout MS   how long to wait for confirmations (default 30000; synthetic: 300000)\n"
+    "  --timeout MS   how long to wait for the hub to answer the connection (default 10000)\n"
+    "                 and for confirmations (default 30000; synthetic: 300000)\n"
     "\n" CLI_COMMON_HELP;
 
 typedef struct {
@@ -136,25 +137,37 @@ static int publish_synthetic(joinery_client_t *c, const char *type, unsigned lon
     return all ? CLI_OK : CLI_FAIL;
 }
 
-static int publish_one(joinery_client_t *c, const char *path, int timeout)
+/* Reads and parses the event before connecting: a mistake in it is said at once, with or
+ * without a hub. 0, or -1 having said why on stderr. */
+static int read_event(const char *path, cli_event_t *e)
 {
     size_t len = 0;
     char *text = cli_read_all(path, 64u << 20, &len);
     if (text == NULL) {
-        joinery_close(&c);
-        return CLI_FAIL;
+        return -1;
     }
-    cli_event_t e;
-    char err[512];
-    int rc = cli_event_parse(text, &e, err, sizeof err);
+    char err[1024];
+    int rc = cli_event_parse(text, e, err, sizeof err);
     free(text);
     if (rc != 0) {
-        fprintf(stderr, "joinery publish: %s: %s\n", path ? path : "-", err);
-        joinery_close(&c);
+        fprintf(stderr, "joinery publish: %s: %s\n", path, err);
+    }
+    return rc;
+}
+
+static int publish_one(const cli_common_t *common, const char *path, int timeout)
+{
+    cli_event_t e;
+    if (read_event(path, &e) != 0) {
+        return CLI_FAIL;
+    }
+    joinery_client_t *c = cli_connect(common);
+    if (c == NULL) {
+        cli_event_free(&e);
         return CLI_FAIL;
     }
     joinery_confirm_t cf;
-    rc = joinery_publish(c, &e.ev, &cf, timeout);
+    int rc = joinery_publish(c, &e.ev, &cf, timeout);
     cli_event_free(&e);
     if (rc != 0) {
         report_unconfirmed(c, "the event was");
@@ -222,12 +235,14 @@ int cli_publish_main(int argc, char **argv, cli_common_t *common)
         fputs(usage, stderr);
         return CLI_USAGE;
     }
+    common->timeout_ms = (int)timeout;
+    if (!synthetic) {
+        return publish_one(common, optind < argc ? argv[optind] : "-",
+                           timeout ? (int)timeout : 30000);
+    }
     joinery_client_t *c = cli_connect(common);
     if (c == NULL) {
         return CLI_FAIL;
     }
-    if (synthetic) {
-        return publish_synthetic(c, type, count, size, entities, timeout ? (int)timeout : 300000);
-    }
-    return publish_one(c, optind < argc ? argv[optind] : "-", timeout ? (int)timeout : 30000);
+    return publish_synthetic(c, type, count, size, entities, timeout ? (int)timeout : 300000);
 }

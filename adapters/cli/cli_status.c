@@ -117,6 +117,7 @@ int cli_status_main(int argc, char **argv, cli_common_t *common)
         fputs(usage, stderr);
         return CLI_USAGE;
     }
+    common->timeout_ms = (int)timeout;
     joinery_client_t *c = cli_connect(common);
     if (c == NULL) {
         return CLI_FAIL;

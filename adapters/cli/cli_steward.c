@@ -493,6 +493,7 @@ static int steward_decision_main(const verb_t *verb, int argc, char **argv, cli_
                 return CLI_USAGE;
             }
             d.timeout_ms = (int)timeout;
+            common->timeout_ms = (int)timeout;
             break;
         case 'h':
             fputs(steward_usage, stdout);

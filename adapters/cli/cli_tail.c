@@ -28,7 +28,8 @@ static const char usage[] =
     "  --credit C           deliveries the hub may have outstanding (default: the hub's)\n"
     "  --from-beginning     a new subscription starts from the oldest journaled event\n"
     "                       rather than after the newest\n"
-    "  --timeout MS         with --count: exit 1 if N events did not come within MS\n"
+    "  --timeout MS         with --count: exit 1 if N events did not come within MS; also\n"
+    "                       bounds connecting (default 10000)\n"
     "  --reject-seq S       (for tests) reject the event with seq S instead of printing it:\n"
     "                       the hub dead-letters it with reason \"rejected by tail\"\n"
     "\n" CLI_COMMON_HELP;
@@ -142,6 +143,7 @@ int cli_tail_main(int argc, char **argv, cli_common_t *common)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+    common->timeout_ms = (int)timeout;
     joinery_client_t *c = cli_connect(common);
     if (c == NULL) {
         return CLI_FAIL;

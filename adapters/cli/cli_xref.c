@@ -70,6 +70,90 @@ static int xref_export(PGconn *c, int entity, const char *system, int crlf, cm_e
     return 0;
 }
 
+/* Every system that has local ids in any cross-reference. */
+static const char SQL_XREF_SYSTEMS[] =
+    "SELECT system FROM xref UNION SELECT system FROM address_xref "
+    "UNION SELECT system FROM case_xref ORDER BY 1";
+
+static int has_name(json_t *names, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(names, i, v)
+    {
+        if (strcmp(json_string_value(v), name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* "crm, socialcare" into out; the names as candidates for "did you mean" into near. */
+static void name_list(json_t *names, char *out, size_t len, const char **near, const char *word)
+{
+    const char *cand[65] = {NULL};
+    size_t used = 0, i;
+    json_t *v;
+    out[0] = '\0';
+    json_array_foreach(names, i, v)
+    {
+        if (i < 64) {
+            cand[i] = json_string_value(v);
+        }
+        if (used < len) {
+            used += (size_t)snprintf(out + used, len - used, "%s%s", i ? ", " : "",
+                                     json_string_value(v));
+        }
+    }
+    *near = cli_closest(word, cand);
+}
+
+/* An empty CSV for a misspelt system looks like a system without records: say instead that no
+ * adapter has that name. Known are the systems in the cross-references and, when the hub can be
+ * asked, its configured adapters (one that has sent nothing yet is known all the same). */
+static int check_system(PGconn *c, const cli_common_t *common, const char *system, cm_err_t *e)
+{
+    PGresult *r = cm_db_rows(c, SQL_XREF_SYSTEMS, 0, NULL, e);
+    if (r == NULL) {
+        return -1;
+    }
+    json_t *names = json_array();
+    for (int i = 0; names != NULL && i < PQntuples(r); i++) {
+        json_array_append_new(names, json_string(PQgetvalue(r, i, 0)));
+    }
+    PQclear(r);
+    char hub_err[512] = "";
+    json_t *hub =
+        has_name(names, system) ? NULL : cli_hub_adapters(common, hub_err, sizeof hub_err);
+    size_t i;
+    json_t *v;
+    json_array_foreach(hub, i, v)
+    {
+        if (!has_name(names, json_string_value(v))) {
+            json_array_append(names, v);
+        }
+    }
+    json_decref(hub);
+    int known = names == NULL || has_name(names, system);
+    if (!known) {
+        char list[512];
+        const char *near = NULL;
+        name_list(names, list, sizeof list, &near, system);
+        char asked[600] = "";
+        if (hub_err[0] != '\0') {
+            snprintf(asked, sizeof asked, "; the hub could not be asked for its adapters: %s",
+                     hub_err);
+        }
+        char mean[96] = "";
+        if (near != NULL) {
+            snprintf(mean, sizeof mean, ": did you mean '%s'?", near);
+        }
+        cm_fail(e, "no adapter '%s' (known: %s)%s%s", system, list[0] ? list : "none", mean, asked);
+    }
+    json_decref(names);
+    return known ? 0 : -1;
+}
+
 static const char xref_usage[] =
     "Usage: joinery xref export [--db CONNINFO] [--entity person|address|case] [--system S]\n"
     "       [--crlf]\n"
@@ -82,16 +166,21 @@ static const char xref_usage[] =
     "  --db CONNINFO    libpq connection string (default $JOINERY_DB)\n"
     "  --entity E       whose cross-reference: person (default), address or case; addresses'\n"
     "                   and cases' links are always MATCH, without a score\n"
-    "  --system S       only system S's local ids\n"
-    "  --crlf           end lines with CRLF, as RFC 4180 has it (default LF)\n";
+    "  --system S       only system S's local ids; exit status 1 if no adapter is called S\n"
+    "                   (known: the systems in the cross-references, and the hub's adapters\n"
+    "                   when it can be asked, with the connection options)\n"
+    "  --crlf           end lines with CRLF, as RFC 4180 has it (default LF)\n"
+    "\n" CLI_COMMON_HELP;
 
 int cli_xref_main(int argc, char **argv, cli_common_t *common)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},     {"system", required_argument, NULL, 's'},
-        {"entity", required_argument, NULL, 'e'}, {"crlf", no_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},         {0}};
-    (void)common;
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"system", required_argument, NULL, 's'},
+                                         {"entity", required_argument, NULL, 'e'},
+                                         {"crlf", no_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         CLI_COMMON_OPTIONS,
+                                         {0}};
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(xref_usage, stdout);
         return CLI_OK;
@@ -104,6 +193,9 @@ int cli_xref_main(int argc, char **argv, cli_common_t *common)
     int crlf = 0, opt, entity = 0;
     optind = 0;
     while ((opt = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        if (cli_common_option(common, opt, optarg)) {
+            continue;
+        }
         switch (opt) {
         case 'd':
             db = optarg;
@@ -142,5 +234,9 @@ int cli_xref_main(int argc, char **argv, cli_common_t *common)
         return status;
     }
     cm_err_t e = {""};
-    return cm_db_close("xref export", c, xref_export(c, entity, system, crlf, &e), &e);
+    int rc = system != NULL ? check_system(c, common, system, &e) : 0;
+    if (rc == 0) {
+        rc = xref_export(c, entity, system, crlf, &e);
+    }
+    return cm_db_close("xref export", c, rc, &e);
 }

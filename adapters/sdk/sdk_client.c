@@ -258,6 +258,26 @@ static void socket_close(joinery_client_t *c)
     }
 }
 
+/* ZeroMQ says only "Invalid argument" or "Protocol not supported" for an endpoint written
+ * as a person would write an address; say what it wants instead. */
+static void endpoint_error(joinery_client_t *c, int e)
+{
+    const char *ep = c->endpoint;
+    if (strstr(ep, "://") == NULL) {
+        seterr(c, "cannot connect to %s: the endpoint needs a transport: did you mean tcp://%s?",
+               ep, ep);
+    } else if (e == EPROTONOSUPPORT) {
+        seterr(c,
+               "cannot connect to %s: unknown transport; the hub listens on tcp://HOST:PORT "
+               "or ipc://PATH",
+               ep);
+    } else if (e == EINVAL && strncmp(ep, "tcp://", 6) == 0) {
+        seterr(c, "cannot connect to %s: give tcp://HOST:PORT, such as tcp://127.0.0.1:7600", ep);
+    } else {
+        seterr(c, "cannot connect to %s: %s", ep, zmq_strerror(e));
+    }
+}
+
 static int socket_open(joinery_client_t *c)
 {
     int linger = 0;
@@ -291,7 +311,7 @@ static int socket_open(joinery_client_t *c)
         }
     }
     if (zmq_connect(c->sock, c->endpoint) != 0) {
-        seterr(c, "cannot connect to %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
+        endpoint_error(c, zmq_errno());
         socket_close(c);
         return -1;
     }

@@ -127,10 +127,32 @@ static bool connect_hopeless(const char *conninfo)
     return ping == PQPING_OK || ping == PQPING_NO_ATTEMPT;
 }
 
+#define WAIT_LOG_EVERY_MS 10000
+
+/* An operator watching a hub that waits for its database sees at once why and for how long,
+ * and then that it is still waiting, rather than a minute of silence before the verdict. */
+static void wait_log(bool waited, int64_t start, int wait_ms, int64_t *next_log, const char *where,
+                     const char *why)
+{
+    int64_t now = now_ms();
+    if (!waited)
+        log_warn("store",
+                 "database unreachable: waiting up to %d s for PostgreSQL at %s: %s (check that "
+                 "it runs there, and database.conninfo)",
+                 (wait_ms + 999) / 1000, where, why);
+    else if (now >= *next_log)
+        log_warn("store", "database still unreachable after %d s of %d s: PostgreSQL at %s: %s",
+                 (int)((now - start + 500) / 1000), (wait_ms + 999) / 1000, where, why);
+    else
+        return;
+    *next_log = now + WAIT_LOG_EVERY_MS;
+}
+
 PGconn *store_connect(const char *conninfo, int wait_ms, char *err, size_t errlen)
 {
     int64_t start = now_ms(), deadline = start + wait_ms;
     int delay = 50;
+    int64_t next_log = 0;
     char why[512], where[512];
     for (bool waited = false;; waited = true) {
         PGconn *c = PQconnectdb(conninfo);
@@ -151,9 +173,7 @@ PGconn *store_connect(const char *conninfo, int wait_ms, char *err, size_t errle
             snprintf(err, errlen, "cannot connect to PostgreSQL at %s: %s%s", where, why, after);
             return NULL;
         }
-        if (!waited)
-            log_warn("store", "waiting up to %d s for PostgreSQL at %s: %s", (wait_ms + 999) / 1000,
-                     where, why);
+        wait_log(waited, start, wait_ms, &next_log, where, why);
         struct timespec ts = {delay / 1000, (long)(delay % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         delay = delay * 2 > 2000 ? 2000 : delay * 2;
