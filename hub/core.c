@@ -252,6 +252,7 @@ void core_dispatch(core_t *c)
      * owed lists swap, so neither is allocated again. */
     c->pending = next;
     c->inflight.away = true;
+    c->inflight.sent_us = c->now_us;
     owed_list_t owed = c->inflight.owed;
     c->inflight.owed = c->pending_owed;
     c->pending_owed = owed;

@@ -112,7 +112,21 @@ typedef struct {
 typedef struct {
     bool away;        /* with the store thread */
     owed_list_t owed; /* CONFIRMs to send when it comes back */
+    int64_t sent_us;  /* when it was handed over (the commit latency metric) */
 } commit_t;
+
+/* A Prometheus histogram kept by the core: counts per bucket (the last is
+ * +Inf), their sum; observed once per commit, never per event. */
+#define CORE_HIST_BUCKETS 12
+typedef struct {
+    uint64_t counts[CORE_HIST_BUCKETS];
+    double sum;
+    uint64_t count;
+} core_hist_t;
+
+/* Per adapter, published and delivered counts a second apart over the last
+ * CORE_RATE_SECONDS, for events/s each way (sampled once a second). */
+#define CORE_RATE_SECONDS 10
 
 /* A person payload decodes into well under this; a larger one takes a block of its own. */
 #define PB_ARENA_BLOCK 16384
@@ -160,8 +174,20 @@ typedef struct core {
     pb_buf_t derived;        /* events the engine emitted for the envelope being ingested */
     size_t nderived;
 
-    /* counters */
+    /* counters; dead_letters and rejected start from the database's counts */
     uint64_t dead_letters, rejected, malformed;
+    uint64_t dead_lettered, replayed, discarded; /* since the hub started */
+
+    /* the admin API's end (hub/admin/admin_core.c's): its inproc socket, the
+     * request waiting for a store job (0: none), what the metrics show */
+    void *admin;
+    uint64_t admin_waiting;
+    bool replays_done; /* some subscription has settled replays to record */
+    bool admin_job_away;
+    core_hist_t commit_latency, batch_size;
+    uint64_t (*rate_samples)[2]; /* [adapter * (CORE_RATE_SECONDS + 1) + i][published, delivered] */
+    unsigned rate_pos;
+    int64_t rate_next_us;
 
     /* refused input's daily quota and expiry (ingest.c's) */
     int64_t refusals_day;                         /* UTC day the counts are for */
