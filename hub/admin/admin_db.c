@@ -112,10 +112,8 @@ int admin_db_add_counts(PGconn *c, json_t *subs, char *err, size_t errlen)
         PQclear(r);
         return -1;
     }
-    size_t i;
-    json_t *s;
-    json_array_foreach(subs, i, s)
-    {
+    for (size_t i = 0; i < json_array_size(subs); i++) {
+        json_t *s = json_array_get(subs, i);
         json_int_t n = 0;
         const char *a = json_string_value(json_object_get(s, "adapter"));
         const char *name = json_string_value(json_object_get(s, "name"));

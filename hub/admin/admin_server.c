@@ -314,9 +314,8 @@ static enum MHD_Result on_subscriptions(admin_server_t *s, struct MHD_Connection
     PGconn *c = db(s);
     if (!c || admin_db_add_counts(c, subs, err, sizeof err) < 0) {
         /* Live state is still worth having: the stored counts are null. */
-        size_t i;
-        json_t *o;
-        json_array_foreach(subs, i, o) json_object_set_new(o, "dead_letters", json_null());
+        for (size_t i = 0; i < json_array_size(subs); i++)
+            json_object_set_new(json_array_get(subs, i), "dead_letters", json_null());
     }
     return respond_json(s, conn, 200, json_pack("{so}", "subscriptions", subs));
 }
@@ -372,10 +371,12 @@ static json_t *replay_ids(const request_t *rq, const char **why)
     if (!j)
         return NULL;
     json_t *ids = json_object_get(j, "ids");
-    size_t n = json_array_size(ids), i;
-    json_t *v;
+    size_t n = json_array_size(ids);
     bool ok = json_is_array(ids) && n >= 1 && n <= ADMIN_MAX_REPLAY && json_object_size(j) == 1;
-    json_array_foreach(ids, i, v) ok = ok && json_is_integer(v) && json_integer_value(v) > 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        const json_t *v = json_array_get(ids, i);
+        ok = json_is_integer(v) && json_integer_value(v) > 0;
+    }
     if (!ok) {
         *why = "the body must be {\"ids\": [...]}, 1 to 1000 dead letter ids (positive integers)";
         json_decref(j);
@@ -410,13 +411,11 @@ static enum MHD_Result on_replay(admin_server_t *s, struct MHD_Connection *conn,
     /* What was asked and did not move: no such dead letter (or already
      * replayed), or its subscription is gone. */
     json_t *moved = json_object_get(ans, "replayed"), *left = json_array();
-    size_t i, k;
-    json_t *v, *m;
-    json_array_foreach(want, i, v)
-    {
+    for (size_t i = 0; i < json_array_size(want); i++) {
+        json_t *v = json_array_get(want, i);
         bool found = false;
-        json_array_foreach(moved, k, m) found =
-            found || json_integer_value(m) == json_integer_value(v);
+        for (size_t k = 0; k < json_array_size(moved) && !found; k++)
+            found = json_integer_value(json_array_get(moved, k)) == json_integer_value(v);
         if (!found)
             json_array_append(left, v);
     }
