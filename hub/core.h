@@ -184,6 +184,7 @@ typedef struct core {
     uint64_t admin_waiting;
     bool replays_done; /* some subscription has settled replays to record */
     bool admin_job_away;
+    int64_t admin_retry_us; /* no settled replays recorded before this (after a failure) */
     core_hist_t commit_latency, batch_size;
     uint64_t (*rate_samples)[2]; /* [adapter * (CORE_RATE_SECONDS + 1) + i][published, delivered] */
     unsigned rate_pos;

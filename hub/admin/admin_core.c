@@ -379,6 +379,13 @@ static void on_delete_sub(core_t *c, uint64_t id, json_t *args)
         reply_error(c, id, 409, "the subscription is being saved; try again in a second");
         return;
     }
+    /* Forgotten in memory before its row is deleted: only when the delete
+     * can be handed to the store (a failed delete brings it back at the
+     * next start, and says so). */
+    if (!c->db_up) {
+        reply_error(c, id, 503, "the database is unavailable; try again");
+        return;
+    }
     admin_job_t *a = job_new(c, JOB_DELETE_SUB, id);
     if (!a) {
         reply_error(c, id, 500, "out of memory");
@@ -410,6 +417,22 @@ static void replay_done(core_t *c, admin_job_t *a)
     reply_json(c, a->request, 200, json_pack("{so}", "replayed", moved));
 }
 
+/* A settled replay whose recording failed goes back to be recorded again
+ * (not delivered again: it is settled). */
+static void keep_done(core_t *c, sub_t *s, uint64_t seq)
+{
+    if (s->ndone == s->capdone) {
+        size_t ncap = s->capdone ? s->capdone * 2 : 8;
+        uint64_t *n = realloc(s->replays_done, ncap * sizeof *n);
+        if (!n)
+            return; /* at worst it is delivered again after a restart */
+        s->replays_done = n;
+        s->capdone = ncap;
+    }
+    s->replays_done[s->ndone++] = seq;
+    c->replays_done = true;
+}
+
 static void job_done(core_t *c, admin_job_t *a)
 {
     int rc = a->base.rc;
@@ -419,12 +442,14 @@ static void job_done(core_t *c, admin_job_t *a)
          * delivered again after a restart; try again. */
         for (size_t i = 0; rc < 0 && i < a->ndone; i++) {
             sub_t *s = deliver_sub_find(c, a->done[i].adapter, a->done[i].subscription);
-            if (s && deliver_replay(c, s, a->done[i].seq) == 0)
-                continue;
+            if (s)
+                keep_done(c, s, a->done[i].seq);
         }
-        if (rc < 0)
-            log_warn("admin", "could not record settled replays (%s); they will be sent again",
+        if (rc < 0) {
+            log_warn("admin", "could not record settled replays (%s); trying again in 5 s",
                      a->base.error);
+            c->admin_retry_us = c->now_us + 5000000;
+        }
         return;
     }
     if (c->admin_waiting == a->request)
@@ -595,7 +620,7 @@ void admin_core_tick(core_t *c)
 {
     if (!c->admin)
         return;
-    if (c->replays_done && !c->admin_job_away)
+    if (c->replays_done && !c->admin_job_away && c->now_us >= c->admin_retry_us)
         record_settled(c);
     if (c->now_us >= c->rate_next_us) {
         sample_rates(c);

@@ -13,6 +13,7 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -23,6 +24,7 @@
 #include <zmq.h>
 
 #define CORE_WAIT_MS 15000
+#define CORE_POLL_MS 100
 #define MAX_BODY 65536
 #define MAX_REASON 1000
 #define DL_LIMIT_DEFAULT 100
@@ -39,6 +41,7 @@ struct admin_server {
     uint64_t next_id;
     char *tls_cert, *tls_key; /* PEM in memory, as libmicrohttpd wants them */
     uint64_t responses[6];    /* by status class, 1xx..5xx; the MHD thread's */
+    atomic_bool stopping;     /* set by admin_server_stop: a wait for the core ends */
 };
 
 typedef struct {
@@ -102,12 +105,16 @@ static int ask_core(admin_server_t *s, const char *verb, json_t *args, int *stat
         zmq_send(s->sock, verb, strlen(verb), ZMQ_SNDMORE) < 0 ||
         zmq_send(s->sock, a ? a : "", a ? strlen(a) : 0, 0) < 0)
         goto out;
-    int64_t left = CORE_WAIT_MS;
-    while (left > 0) {
+    /* In slices, so a hub that is stopping (and whose core no longer
+     * answers) is not held up for the whole wait. */
+    for (int64_t left = CORE_WAIT_MS; left > 0 && !atomic_load(&s->stopping);) {
         zmq_pollitem_t it = {s->sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&it, 1, (long)left) <= 0)
+        int ready = zmq_poll(&it, 1, CORE_POLL_MS);
+        if (ready < 0)
             break;
-        left -= 1; /* good enough: an answer for another id is rare */
+        left -= CORE_POLL_MS;
+        if (ready == 0)
+            continue;
         zmq_msg_t f[3];
         int n = 0, more = 1;
         for (int i = 0; i < 3; i++)
@@ -763,6 +770,7 @@ void admin_server_stop(admin_server_t **sp)
     admin_server_t *s = *sp;
     if (!s)
         return;
+    atomic_store(&s->stopping, true);
     if (s->d)
         MHD_stop_daemon(s->d); /* joins its thread: nothing below is in use after */
     if (s->sock)

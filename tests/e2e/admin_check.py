@@ -10,6 +10,7 @@ read back with psql.
 Tokens (the test's hub.yaml): reader (read), operator (operate)."""
 import json
 import os
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -24,6 +25,9 @@ OPERATOR = "operator-token-fedcba9876543210"
 WRONG = "not-a-token-at-all-0000000000"
 sql = Sql(CONNINFO)
 STATE = os.path.join(os.environ["E2E_DIR"], "admin_state.json")
+# With TLS (phase tls): the test's self-signed certificate is the only one trusted.
+CAFILE = os.environ.get("ADMIN_CAFILE")
+TLS = ssl.create_default_context(cafile=CAFILE) if CAFILE else None
 
 
 def call(method, path, token=None, body=None, raw=None):
@@ -35,7 +39,7 @@ def call(method, path, token=None, body=None, raw=None):
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=TLS) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -343,5 +347,21 @@ def after_restart():
     sc.close()
 
 
-{"first": first, "after_restart": after_restart}[PHASE]()
+def tls():
+    require(URL.startswith("https://"), "the tls phase is given an https URL")
+    status, j = jcall("GET", "/healthz")
+    check(status == 200, "over TLS: GET /healthz 200 (certificate verified against the test's)")
+    status, j = jcall("GET", "/api/v1/adapters", READER)
+    check(status == 200 and any(a["name"] == "crm" for a in j), "over TLS: the API with a token")
+    status, headers, data = call("GET", "/api/v1/adapters")
+    check(status == 401, "over TLS: still 401 without a token")
+    plain = "http://" + URL[len("https://"):]
+    try:
+        urllib.request.urlopen(plain + "/healthz", timeout=10).read()
+        check(False, "plain HTTP to the TLS port is not answered")
+    except (urllib.error.URLError, ConnectionError, OSError, ValueError) as e:
+        check(True, "plain HTTP to the TLS port is not answered (%s)" % type(e).__name__)
+
+
+{"first": first, "after_restart": after_restart, "tls": tls}[PHASE]()
 finish("admin_check " + PHASE)

@@ -15,7 +15,10 @@
 #  - /metrics accepted by promtool (Debian's prometheus package: without it
 #    the test fails), and the stored counts survive a restart;
 #  - --check-config refuses a non-loopback listen without tokens, and a
-#    token file others can read.
+#    token file others can read;
+#  - TLS: with admin.tls (a self-signed certificate made here by openssl) the
+#    API answers over HTTPS, verified against that certificate, and not over
+#    plain HTTP; a key file others can read is refused.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" || exit 1
 
@@ -94,6 +97,21 @@ start_hub "$E2E_DIR/hub.yaml"
 check after_restart
 stop_hub
 log_has "$E2E_DIR/hub.log" "dead letter [0-9]+ .* replayed by operator" || fail "no replay in the log"
+
+# TLS.
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$E2E_DIR/keys/admin.key" \
+    -out "$E2E_DIR/keys/admin.crt" >"$E2E_DIR/openssl.out" 2>&1 || fail "openssl could not make a certificate"
+cp "$E2E_DIR/hub.yaml" "$E2E_DIR/tls.yaml"
+printf '  tls:\n    cert_file: keys/admin.crt\n    key_file: keys/admin.key\n' >>"$E2E_DIR/tls.yaml"
+chmod 644 "$E2E_DIR/keys/admin.key"
+expect_fail 1 "admin.tls.key_file .* is readable by group or others" "$JOINERYD" --check-config "$E2E_DIR/tls.yaml"
+chmod 600 "$E2E_DIR/keys/admin.key"
+start_hub "$E2E_DIR/tls.yaml"
+log_has "$E2E_DIR/hub.log" "admin API listening on 127.0.0.1:$aport with TLS" || fail "TLS is not announced"
+ADMIN_CAFILE="$E2E_DIR/keys/admin.crt" "$PY" "$E2E_SRC/admin_check.py" tls "tcp://127.0.0.1:$port" \
+    "$E2E_DIR/keys" "$db" "https://127.0.0.1:$aport"
+stop_hub
 log_has "$E2E_DIR/hub.log" "discarded by operator: sent twice" || fail "no discard in the log"
 if grep -qE "reader-token|operator-token" "$E2E_DIR/hub.log"; then
     fail "a token is in the hub's log"
