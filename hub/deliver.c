@@ -640,6 +640,14 @@ static bool pump_replay(out_t *o)
 {
     sub_t *s = o->s;
     uint64_t seq = s->replays[s->replays_sent];
+    /* At or above the scan (a session ended, and everything above the floor
+     * is delivered again): the scan delivers it. Reading it back from here
+     * would also move a scan that is behind the window past what it has not
+     * read (deliver_fetched jumps to the first entry of a read). */
+    if (seq >= s->scan_seq) {
+        replay_settled(o->c, s, seq);
+        return true;
+    }
     jbatch_t *b;
     jentry_t *e;
     at_t at = entry_at(o->c, s, seq, &b, &e);

@@ -345,6 +345,47 @@ def after_restart():
           (m.dead_letters if m else None))
     ops.close()
     sc.close()
+    behind_the_window()
+
+
+def behind_the_window():
+    """A replay for a subscription that fell behind the window (window_events
+    64 in the test's hub.yaml) while detached, with an earlier event B still
+    unsettled: B is delivered again with the rest, not skipped."""
+    crm, sb = client("crm"), client("socialcare")
+    cmd, _ = sb.subscribe("behind", ["crm.behind.*"], credit=2)
+    require(cmd == "SUBSCRIBED", "behind: SUBSCRIBED")
+    for rec, eid in (("b-1", "behind-b"), ("b-2", "behind-a")):
+        require(crm.publish_one(crm.event("crm.behind.x", record_id=rec, event_id=eid)).status ==
+                P.CONFIRM_OK, "%s confirmed" % eid)
+    got = sb.receive(lambda g: len(g) >= 2, "B and A to behind", ack=False)
+    a = [g for g in got if g.env.event_id == "behind-a"][0]
+    sb.nack("behind", a.delivery.seq, reject=True, reason="cannot yet")
+    ida = int(wait_for("A dead-lettered", lambda: sql(
+        "SELECT id FROM dead_letter WHERE event_id = 'behind-a'")))
+    sb.send("GOODBYE", P.Goodbye(reason="the test reconnects"))
+    sb.close()
+    for k in range(2):
+        got = crm.publish([crm.event("crm.behind.x", record_id="f-%d-%d" % (k, i),
+                                     event_id="filler-%d-%d" % (k, i)) for i in range(100)])
+        require(all(e.status == P.CONFIRM_OK for e in got.values()), "fillers confirmed")
+    status, j = jcall("POST", "/api/v1/dead-letters/%d/replay" % ida, OPERATOR)
+    check(status == 200 and j["replayed"] == [ida], "A replayed while its subscription is away")
+    sb = client("socialcare")
+    cmd, _ = sb.subscribe("behind", ["crm.behind.*"], credit=1000)
+    require(cmd == "SUBSCRIBED", "behind: SUBSCRIBED again")
+    want = {"behind-b", "behind-a"} | {"filler-%d-%d" % (k, i) for k in range(2)
+                                        for i in range(100)}
+    got = sb.receive(lambda g: want <= {x.env.event_id for x in g},
+                     "B, A and the 200 fillers, read back from the journal")
+    check(want <= {x.env.event_id for x in got},
+          "behind the window: B (unsettled before), the replayed A and every later event are "
+          "delivered; nothing is skipped")
+    wait_for("A's replay is recorded settled", lambda: sql(
+        "SELECT count(*) FROM dead_letter_replay WHERE id = %d AND settled_at IS NOT NULL"
+        % ida) == "1")
+    sb.close()
+    crm.close()
 
 
 def tls():

@@ -11,7 +11,8 @@
 #    "fixed", the event is replayed through the API and delivered exactly
 #    once, and not again after a restart; discard keeps an audit row;
 #  - events waiting per subscription (not journal positions), delete a
-#    subscription;
+#    subscription; a replay for a subscription that is behind the window
+#    skips none of the events it has still to receive;
 #  - /metrics accepted by promtool (Debian's prometheus package: without it
 #    the test fails), and the stored counts survive a restart;
 #  - --check-config refuses a non-loopback listen without tokens, and a
@@ -42,6 +43,8 @@ database:
 security:
   curve: true
   hub_key_file: keys/hub.key
+delivery:
+  window_events: 64  # so a subscription can fall behind it (admin_check.py behind_the_window)
 adapters:
   - name: crm
     public_key_file: keys/crm.pub
