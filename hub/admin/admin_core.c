@@ -551,7 +551,7 @@ static void dispatch(core_t *c, uint64_t id, const char *verb, json_t *args)
     } else if (strcmp(verb, ADMIN_VERB_STATUS) == 0) {
         reply_json(c, id, 200, status_json(c));
     } else if (strcmp(verb, ADMIN_VERB_ADAPTERS) == 0) {
-        reply_json(c, id, 200, adapters_json(c));
+        reply_json(c, id, 200, json_pack("{so}", "adapters", adapters_json(c)));
     } else if (strcmp(verb, ADMIN_VERB_SUBSCRIPTIONS) == 0) {
         reply_json(c, id, 200, subscriptions_json(c));
     } else if (strcmp(verb, ADMIN_VERB_METRICS) == 0) {

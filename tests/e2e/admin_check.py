@@ -124,7 +124,7 @@ def auth():
     status, headers, data = call("DELETE", "/api/v1/subscriptions/socialcare/work", READER)
     check(status == 403, "a read token deleting a subscription: 403 (got %s)" % status)
     status, j = jcall("GET", "/api/v1/adapters", READER)
-    check(status == 200 and {a["name"] for a in j} >= {"crm", "socialcare"},
+    check(status == 200 and {a["name"] for a in j["adapters"]} >= {"crm", "socialcare"},
           "GET /api/v1/adapters with the read token: 200, every adapter (%s)" % status)
 
 
@@ -160,6 +160,9 @@ def first():
     auth()
     bad_params()
     crm, sc = client("crm"), client("socialcare")
+    # A refused event: kept in rejected_event, counted by STATUS after a restart.
+    got = crm.publish_one(crm.event("finance.not.permitted", record_id="r-1"))
+    check(got.status == P.CONFIRM_REJECTED, "crm publishing finance.*: REJECTED")
     # A subscription that nothing it publishes matches, and one left behind.
     cmd, _ = sc.subscribe("idle", ["crm.nothing.*"])
     require(cmd == "SUBSCRIBED", "idle: SUBSCRIBED")
@@ -283,7 +286,7 @@ def first():
     check(w["dead_letters"] == 1 and w["connected"] and w["events_waiting_exact"],
           "work: nothing waiting, 1 dead letter stored (%s)" % w)
     status, j = jcall("GET", "/api/v1/adapters", READER)
-    a = {x["name"]: x for x in j}
+    a = {x["name"]: x for x in j["adapters"]}
     check(a["crm"]["connected"] and a["crm"]["published"] >= 8 and
           a["socialcare"]["delivered"] >= 8 and "published_per_s" in a["crm"],
           "adapters: connected, counts and rates (%s)" % a["crm"])
@@ -340,9 +343,12 @@ def after_restart():
     ops = client("ops")
     ops.send("STATUS", P.StatusRequest())
     cmd, m = ops.recv()
-    check(cmd == "STATUS-REPLY" and m.dead_letters == 1 and m.rejected >= 0,
-          "STATUS after a restart: dead letters 1, from the table (got %s)" %
-          (m.dead_letters if m else None))
+    stored = int(sql("SELECT count(*) FROM rejected_event"))
+    check(cmd == "STATUS-REPLY" and m.dead_letters == 1 and m.rejected == stored and stored >= 1,
+          "STATUS after a restart: dead letters 1 and rejected %d, from the tables (got %s, %s)"
+          % (stored, m.dead_letters if m else None, m.rejected if m else None))
+    check(("joinery_events_refused %d\n" % stored).encode() in data,
+          "/metrics after a restart: the refused input stored (%d)" % stored)
     ops.close()
     sc.close()
     behind_the_window()
@@ -393,7 +399,8 @@ def tls():
     status, j = jcall("GET", "/healthz")
     check(status == 200, "over TLS: GET /healthz 200 (certificate verified against the test's)")
     status, j = jcall("GET", "/api/v1/adapters", READER)
-    check(status == 200 and any(a["name"] == "crm" for a in j), "over TLS: the API with a token")
+    check(status == 200 and any(a["name"] == "crm" for a in j["adapters"]),
+          "over TLS: the API with a token")
     status, headers, data = call("GET", "/api/v1/adapters")
     check(status == 401, "over TLS: still 401 without a token")
     plain = "http://" + URL[len("https://"):]
