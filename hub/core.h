@@ -124,6 +124,20 @@ typedef struct {
     uint64_t count;
 } core_hist_t;
 
+/* Events confirmed and rejected per (adapter, type), for the admin API's
+ * metrics: an open-addressed table of fixed size, so a count is a hash and a
+ * compare on the core thread, and a type is copied once, when first seen. A
+ * full table (a sender of endless new types) counts new pairs only in
+ * types_untracked; the per-adapter totals stay exact. */
+#define CORE_TYPE_SLOTS 1024
+#define CORE_TYPE_MAX_FILL 768
+typedef struct {
+    char *type; /* NULL: free; owned */
+    uint32_t adapter;
+    uint64_t hash;
+    uint64_t confirmed, rejected;
+} type_count_t;
+
 /* Per adapter, published and delivered counts a second apart over the last
  * CORE_RATE_SECONDS, for events/s each way (sampled once a second). */
 #define CORE_RATE_SECONDS 10
@@ -186,6 +200,9 @@ typedef struct core {
     bool admin_job_away;
     int64_t admin_retry_us; /* no settled replays recorded before this (after a failure) */
     core_hist_t commit_latency, batch_size;
+    type_count_t *types; /* CORE_TYPE_SLOTS */
+    size_t ntypes;
+    uint64_t types_untracked;
     uint64_t (*rate_samples)[2]; /* [adapter * (CORE_RATE_SECONDS + 1) + i][published, delivered] */
     unsigned rate_pos;
     int64_t rate_next_us;
@@ -250,6 +267,10 @@ void core_confirm_master(core_t *c, session_t *s, const char *event_id, size_t i
                          uint64_t seq, const char *master_id, size_t master_len);
 /* Sends S's gathered CONFIRM entries. */
 void core_flush_confirms(core_t *c, session_t *s);
+
+/* Counts one event of TYPE from adapter ADAPTER (its index) as confirmed or
+ * rejected, per type (core_t.types). */
+void core_count_type(core_t *c, size_t adapter, const char *type, size_t len, bool confirmed);
 
 /* Hands the pending batch to the store if none is in flight. */
 void core_dispatch(core_t *c);

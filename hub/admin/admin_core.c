@@ -160,6 +160,24 @@ static void adapter_metrics(metrics_t *m, core_t *c)
             metrics_sample(m, fams[f].name, l, 1, (double)v);
         }
     }
+    metrics_family(m, "joinery_events_by_type_total", "counter",
+                   "Events confirmed or rejected, by publishing adapter and event type");
+    for (size_t i = 0; i < CORE_TYPE_SLOTS; i++) {
+        const type_count_t *t = &c->types[i];
+        if (!t->type || t->adapter >= c->cfg->nadapters)
+            continue;
+        const char *l[] = {
+            "adapter", c->cfg->adapters[t->adapter].name, "type", t->type, "outcome", "confirmed"};
+        if (t->confirmed)
+            metrics_sample(m, "joinery_events_by_type_total", l, 3, (double)t->confirmed);
+        l[5] = "rejected";
+        if (t->rejected)
+            metrics_sample(m, "joinery_events_by_type_total", l, 3, (double)t->rejected);
+    }
+    metrics_family(m, "joinery_events_by_type_untracked_total", "counter",
+                   "Events not counted by type: more (adapter, type) pairs than the table holds");
+    metrics_sample(m, "joinery_events_by_type_untracked_total", NULL, 0,
+                   (double)c->types_untracked);
     metrics_family(m, "joinery_adapter_connected", "gauge", "1 if the adapter has a session");
     for (size_t i = 0; i < c->cfg->nadapters; i++) {
         const char *l[] = {"adapter", c->cfg->adapters[i].name};

@@ -314,7 +314,11 @@ def first():
                  'joinery_dead_letters_discarded_total 1\n',
                  'joinery_events_confirmed_total{adapter="crm"}',
                  'joinery_subscription_events_waiting{adapter="socialcare",subscription="idle"} 0',
-                 'joinery_commit_latency_seconds_bucket{le="+Inf"}', 'joinery_database_up 1'):
+                 'joinery_commit_latency_seconds_bucket{le="+Inf"}', 'joinery_database_up 1',
+                 'joinery_events_by_type_total{adapter="crm",type="crm.contact.created",'
+                 'outcome="confirmed"} 8\n',
+                 'joinery_events_by_type_total{adapter="crm",type="finance.not.permitted",'
+                 'outcome="rejected"} 1\n'):
         check(want in text, "/metrics has %r" % want.strip())
     save(id3=id3, seq1=seq1)
     crm.close()
