@@ -35,11 +35,13 @@ core_t *core_new(const config_t *cfg)
     c->arena = pbarena_new(PB_ARENA_BLOCK);
     c->adapter_stats = calloc(cfg->nadapters + 1, sizeof *c->adapter_stats);
     c->hello_refusals = calloc(cfg->nadapters + 1, sizeof *c->hello_refusals);
+    c->types = calloc(CORE_TYPE_SLOTS, sizeof *c->types);
     c->db_up = true;
     dbstate_init(&c->db, core_now_us());
     c->now_us = core_now_us();
     if (!c->window || !c->dedup || !c->pending || !c->adapter_stats || !c->arena ||
-        !c->hello_refusals) {
+        !c->hello_refusals || !c->types) {
+        free(c->types);
         pbarena_destroy(&c->arena);
         window_destroy(&c->window);
         dedup_destroy(&c->dedup);
@@ -87,6 +89,9 @@ void core_destroy(core_t **cp)
     pbarena_destroy(&c->arena);
     free(c->adapter_stats);
     free(c->hello_refusals);
+    for (size_t i = 0; c->types && i < CORE_TYPE_SLOTS; i++)
+        free(c->types[i].type);
+    free(c->types);
     if (c->router)
         zmq_close(c->router);
     if (c->zap)
@@ -241,6 +246,36 @@ void core_flush_confirms(core_t *c, session_t *s)
     s->confirm.len = 0;
 }
 
+/* ---- counts per type ---- */
+
+void core_count_type(core_t *c, size_t adapter, const char *type, size_t len, bool confirmed)
+{
+    uint64_t h = 1469598103934665603ULL ^ adapter; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)type[i]) * 1099511628211ULL;
+    size_t i = (size_t)h & (CORE_TYPE_SLOTS - 1);
+    type_count_t *t = &c->types[i];
+    while (t->type && !(t->hash == h && t->adapter == adapter && strlen(t->type) == len &&
+                        memcmp(t->type, type, len) == 0)) {
+        i = (i + 1) & (CORE_TYPE_SLOTS - 1);
+        t = &c->types[i];
+    }
+    if (!t->type) {
+        /* Once per (adapter, type) seen, never more than the table holds. */
+        if (c->ntypes >= CORE_TYPE_MAX_FILL || !(t->type = strndup(type, len))) {
+            c->types_untracked++;
+            return;
+        }
+        t->hash = h;
+        t->adapter = (uint32_t)adapter;
+        c->ntypes++;
+    }
+    if (confirmed)
+        t->confirmed++;
+    else
+        t->rejected++;
+}
+
 /* ---- the pending batch ---- */
 
 bool core_pending_empty(const core_t *c)
@@ -264,6 +299,7 @@ void core_dispatch(core_t *c)
      * owed lists swap, so neither is allocated again. */
     c->pending = next;
     c->inflight.away = true;
+    c->inflight.sent_us = c->now_us;
     owed_list_t owed = c->inflight.owed;
     c->inflight.owed = c->pending_owed;
     c->pending_owed = owed;

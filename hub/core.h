@@ -112,7 +112,35 @@ typedef struct {
 typedef struct {
     bool away;        /* with the store thread */
     owed_list_t owed; /* CONFIRMs to send when it comes back */
+    int64_t sent_us;  /* when it was handed over (the commit latency metric) */
 } commit_t;
+
+/* A Prometheus histogram kept by the core: counts per bucket (the last is
+ * +Inf), their sum; observed once per commit, never per event. */
+#define CORE_HIST_BUCKETS 12
+typedef struct {
+    uint64_t counts[CORE_HIST_BUCKETS];
+    double sum;
+    uint64_t count;
+} core_hist_t;
+
+/* Events confirmed and rejected per (adapter, type), for the admin API's
+ * metrics: an open-addressed table of fixed size, so a count is a hash and a
+ * compare on the core thread, and a type is copied once, when first seen. A
+ * full table (a sender of endless new types) counts new pairs only in
+ * types_untracked; the per-adapter totals stay exact. */
+#define CORE_TYPE_SLOTS 1024
+#define CORE_TYPE_MAX_FILL 768
+typedef struct {
+    char *type; /* NULL: free; owned */
+    uint32_t adapter;
+    uint64_t hash;
+    uint64_t confirmed, rejected;
+} type_count_t;
+
+/* Per adapter, published and delivered counts a second apart over the last
+ * CORE_RATE_SECONDS, for events/s each way (sampled once a second). */
+#define CORE_RATE_SECONDS 10
 
 /* A person payload decodes into well under this; a larger one takes a block of its own. */
 #define PB_ARENA_BLOCK 16384
@@ -160,8 +188,24 @@ typedef struct core {
     pb_buf_t derived;        /* events the engine emitted for the envelope being ingested */
     size_t nderived;
 
-    /* counters */
+    /* counters; dead_letters and rejected start from the database's counts */
     uint64_t dead_letters, rejected, malformed;
+    uint64_t dead_lettered, replayed, discarded; /* since the hub started */
+
+    /* the admin API's end (hub/admin/admin_core.c's): its inproc socket, the
+     * request waiting for a store job (0: none), what the metrics show */
+    void *admin;
+    uint64_t admin_waiting;
+    bool replays_done; /* some subscription has settled replays to record */
+    bool admin_job_away;
+    int64_t admin_retry_us; /* no settled replays recorded before this (after a failure) */
+    core_hist_t commit_latency, batch_size;
+    type_count_t *types; /* CORE_TYPE_SLOTS */
+    size_t ntypes;
+    uint64_t types_untracked;
+    uint64_t (*rate_samples)[2]; /* [adapter * (CORE_RATE_SECONDS + 1) + i][published, delivered] */
+    unsigned rate_pos;
+    int64_t rate_next_us;
 
     /* refused input's daily quota and expiry (ingest.c's) */
     int64_t refusals_day;                         /* UTC day the counts are for */
@@ -228,6 +272,10 @@ void core_confirm_master_note(core_t *c, session_t *s, const char *event_id, siz
                               const char *reason);
 /* Sends S's gathered CONFIRM entries. */
 void core_flush_confirms(core_t *c, session_t *s);
+
+/* Counts one event of TYPE from adapter ADAPTER (its index) as confirmed or
+ * rejected, per type (core_t.types). */
+void core_count_type(core_t *c, size_t adapter, const char *type, size_t len, bool confirmed);
 
 /* Hands the pending batch to the store if none is in flight. */
 void core_dispatch(core_t *c);

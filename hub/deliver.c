@@ -29,6 +29,7 @@ typedef struct dlv {
     uint32_t queued; /* attempts last added to a batch for it */
     int64_t due_us;
     int64_t sent_us; /* last delivery */
+    bool replay;     /* a replayed dead letter (sub.replays), outside the entity order */
     jbatch_t *batch; /* reference held while in flight */
     jentry_t *e;
     struct dlv *next; /* retry list or free list */
@@ -263,6 +264,8 @@ static void sub_free(sub_t *s)
     hmap_destroy(&s->busy);
     hmap_destroy(&s->tries);
     free(s->ready);
+    free(s->replays);
+    free(s->replays_done);
     jbatch_release(&s->catchup);
     pb_buf_free(&s->transient);
     free(s);
@@ -295,6 +298,7 @@ sub_t *deliver_sub_restore(core_t *c, const char *adapter, const char *name, cha
     s->is_operator = a && a->is_operator;
     s->scan_seq = acked_seq + 1;
     s->persisted_floor = s->queued_floor = acked_seq;
+    s->count_seq = acked_seq;
     s->patterns_saved = true; /* open_sub says otherwise for a new one */
     if (!s->adapter || !s->name || !s->patterns || !s->inflight || !s->busy) {
         sub_free(s);
@@ -366,9 +370,10 @@ void deliver_detach(core_t *c, sub_t *s)
     void *val;
     while (hmap_next(s->inflight, &pos, &key, &val)) {
         dlv_t *d = val;
-        /* its next delivery counts on */
-        tries_keep(s, d->seq,
-                   (try_t){d->attempts, d->saved >= d->attempts, d->queued >= d->attempts});
+        /* its next delivery counts on (a replay starts again: it is in sub.replays) */
+        if (!d->replay)
+            tries_keep(s, d->seq,
+                       (try_t){d->attempts, d->saved >= d->attempts, d->queued >= d->attempts});
         dlv_put(c, d);
     }
     hmap_clear(s->inflight);
@@ -379,7 +384,13 @@ void deliver_detach(core_t *c, sub_t *s)
     hmap_clear(s->busy);
     s->retry_head = NULL;
     s->ready_len = s->ready_head = 0;
+    s->replays_sent = 0;
     s->scan_seq = floor + 1;
+    /* Everything above the floor will be delivered again, settled or not:
+     * events waiting are counted afresh from there. */
+    s->count_seq = floor;
+    s->matched = s->settled = 0;
+    s->count_inexact = false;
     s->credit = 0;
     s->session = -1;
 }
@@ -598,6 +609,73 @@ static bool pump_scan(out_t *o)
     return true;
 }
 
+static void replay_settled(core_t *c, sub_t *s, uint64_t seq)
+{
+    for (size_t i = 0; i < s->nreplays; i++) {
+        if (s->replays[i] != seq)
+            continue;
+        if (i < s->replays_sent)
+            s->replays_sent--;
+        memmove(&s->replays[i], &s->replays[i + 1], (s->nreplays - i - 1) * sizeof *s->replays);
+        s->nreplays--;
+        break;
+    }
+    if (s->ndone == s->capdone) {
+        size_t ncap = s->capdone ? s->capdone * 2 : 8;
+        uint64_t *n = realloc(s->replays_done, ncap * sizeof *n);
+        if (!n) {
+            log_warn("deliver", "out of memory: replay of seq %llu for %s/%s stays unsettled",
+                     (unsigned long long)seq, s->adapter, s->name);
+            return;
+        }
+        s->replays_done = n;
+        s->capdone = ncap;
+    }
+    s->replays_done[s->ndone++] = seq;
+    c->replays_done = true;
+}
+
+/* The next replayed dead letter out; false when it must wait for a journal read. */
+static bool pump_replay(out_t *o)
+{
+    sub_t *s = o->s;
+    uint64_t seq = s->replays[s->replays_sent];
+    /* At or above the scan (a session ended, and everything above the floor
+     * is delivered again): the scan delivers it. Reading it back from here
+     * would also move a scan that is behind the window past what it has not
+     * read (deliver_fetched jumps to the first entry of a read). */
+    if (seq >= s->scan_seq) {
+        replay_settled(o->c, s, seq);
+        return true;
+    }
+    jbatch_t *b;
+    jentry_t *e;
+    at_t at = entry_at(o->c, s, seq, &b, &e);
+    if (at == AT_WAIT)
+        return false;
+    /* No such entry, or the seq is in flight already (a reconnect made the scan
+     * deliver it again): delivering it is what the replay asked for. */
+    if (at == AT_SKIP || hmap_get(s->inflight, seq)) {
+        replay_settled(o->c, s, seq);
+        return true;
+    }
+    dlv_t *d = dlv_get(o->c);
+    if (!d || hmap_put(s->inflight, seq, d) < 0) {
+        if (d)
+            dlv_put(o->c, d);
+        return false;
+    }
+    d->seq = seq;
+    d->entity = e->entity;
+    d->batch = b;
+    b->refs++;
+    d->e = e;
+    d->replay = true;
+    s->replays_sent++;
+    send_dlv(o, d);
+    return true;
+}
+
 static void pump(core_t *c, sub_t *s)
 {
     session_t *sess = core_session(c, s->session);
@@ -607,7 +685,10 @@ static void pump(core_t *c, sub_t *s)
     out_begin(&o);
     int budget = SCAN_BUDGET;
     while (s->credit > 0 && budget-- > 0) {
-        if (s->ready_len) {
+        if (s->replays_sent < s->nreplays) {
+            if (!pump_replay(&o))
+                break;
+        } else if (s->ready_len) {
             if (!pump_ready(&o))
                 break;
         } else if (s->retry_head && s->retry_head->due_us <= c->now_us) {
@@ -688,6 +769,12 @@ static sub_t *session_sub(session_t *sess, const char *name, size_t len)
 /* The event is done (acked or dead-lettered): free its entity for the next. */
 static void settle(core_t *c, sub_t *s, dlv_t *d)
 {
+    if (d->replay) {
+        replay_settled(c, s, d->seq);
+        dlv_put(c, d);
+        return;
+    }
+    s->settled++;
     ent_t *e = hmap_get(s->busy, d->entity);
     if (e) {
         if (e->qlen) {
@@ -713,6 +800,7 @@ static void dead_letter(core_t *c, sub_t *s, dlv_t *d, const char *reason)
              (unsigned long long)d->seq, event_id, s->adapter, s->name, d->attempts, reason);
     s->dead++;
     c->dead_letters++;
+    c->dead_lettered++;
 }
 
 void deliver_ack(core_t *c, session_t *sess, const uint8_t *body, size_t len)
@@ -800,6 +888,7 @@ void deliver_nack(core_t *c, session_t *sess, const uint8_t *body, size_t len)
             hmap_del(s->inflight, m->seq);
             settle(c, s, d);
         } else {
+            s->retries++;
             d->due_us = c->now_us + retry_delay_us(c->cfg, d->attempts);
             schedule_retry(s, d);
         }
@@ -975,7 +1064,7 @@ static void queue_inflight_attempts(core_t *c, sub_t *s, bool resend)
     void *val;
     while (hmap_next(s->inflight, &pos, &key, &val)) {
         dlv_t *d = val;
-        if (d->attempts <= d->saved || (d->attempts <= d->queued && !resend))
+        if (d->replay || d->attempts <= d->saved || (d->attempts <= d->queued && !resend))
             continue;
         if (d->attempts == 1 && !c->stopping && c->now_us - d->sent_us < SAVE_FIRST_AFTER_US)
             continue;
@@ -1108,4 +1197,66 @@ void deliver_fetched(core_t *c, jbatch_t *b)
     jbatch_release(&s->catchup);
     s->catchup = b;
     pump(c, s);
+}
+
+/* ---- for the admin API ---- */
+
+int deliver_replay(core_t *c, sub_t *s, uint64_t seq)
+{
+    for (size_t i = 0; i < s->nreplays; i++)
+        if (s->replays[i] == seq)
+            return 0;
+    if (s->nreplays == s->capreplays) {
+        size_t ncap = s->capreplays ? s->capreplays * 2 : 8;
+        uint64_t *n = realloc(s->replays, ncap * sizeof *n);
+        if (!n)
+            return -1;
+        s->replays = n;
+        s->capreplays = ncap;
+    }
+    s->replays[s->nreplays++] = seq;
+    pump(c, s);
+    return 0;
+}
+
+/* Counting goes as far as the window reaches; what was pushed out of it
+ * before it was counted cannot be (the count is then a lower bound). */
+uint64_t deliver_waiting(core_t *c, sub_t *s, bool *exact)
+{
+    uint64_t first = window_first(c->window);
+    if (first && s->count_seq + 1 < first) {
+        s->count_inexact = true;
+        s->count_seq = first - 1;
+    }
+    for (uint64_t seq = s->count_seq + 1; seq <= c->head_seq; seq++) {
+        jbatch_t *b;
+        jentry_t *e = window_find(c->window, seq, &b);
+        if (e && for_adapter(c, s, b, e) &&
+            route_match_any(s->patterns, s->npatterns, jentry_type(b, e), e->type_len))
+            s->matched++;
+    }
+    if (c->head_seq > s->count_seq)
+        s->count_seq = c->head_seq;
+    *exact = !s->count_inexact;
+    return s->matched > s->settled ? s->matched - s->settled : 0;
+}
+
+size_t deliver_retrying(const sub_t *s)
+{
+    size_t n = 0;
+    for (const dlv_t *d = s->retry_head; d; d = d->next)
+        n++;
+    return n;
+}
+
+void deliver_sub_delete(core_t *c, sub_t *s)
+{
+    deliver_detach(c, s);
+    for (size_t i = 0; i < c->nsubs; i++) {
+        if (c->subs[i] == s) {
+            c->subs[i] = c->subs[--c->nsubs];
+            break;
+        }
+    }
+    sub_free(s);
 }

@@ -50,6 +50,18 @@ struct sub {
      * deliver_queue_cursors) and read back at start-up. */
     hmap_t *tries;
     uint64_t tries_floor; /* entries at or below this have been pruned */
+    /* Dead letters replayed by the admin API (dead_letter_replay rows not
+     * yet settled): delivered again whatever the floor, outside the entity
+     * order. The first replays_sent are in flight. Settled ones wait in
+     * replays_done until admin_core.c records them (a store job). */
+    uint64_t *replays;
+    size_t nreplays, capreplays, replays_sent;
+    uint64_t *replays_done;
+    size_t ndone, capdone;
+    /* Events waiting (deliver_waiting): matching events counted from the
+     * floor where counting began up to count_seq, and those settled since. */
+    uint64_t count_seq, matched, settled, retries;
+    bool count_inexact; /* some were out of the window when counted */
 };
 
 sub_t *deliver_sub_find(core_t *c, const char *adapter, const char *name);
@@ -98,5 +110,19 @@ void deliver_fetched(core_t *c, jbatch_t *b);
 uint64_t deliver_min_floor(const core_t *c);
 uint64_t deliver_floor(const sub_t *sub);
 void deliver_destroy_all(core_t *c);
+
+/* ---- for the admin API (hub/admin/admin_core.c) ---- */
+
+/* SEQ, a dead letter of S moved to dead_letter_replay, is to be delivered
+ * again (once settled, it goes to S->replays_done). 0, or -1 out of memory. */
+int deliver_replay(core_t *c, sub_t *s, uint64_t seq);
+/* Events matching S after its acked floor and not yet settled, counted over
+ * the window from where the last count stopped (the first call counts the
+ * whole window). *EXACT is false once some were out of the window. */
+uint64_t deliver_waiting(core_t *c, sub_t *s, bool *exact);
+/* Events of S waiting for a retry after a NACK. */
+size_t deliver_retrying(const sub_t *s);
+/* Removes S (no session attached) from the core and frees it. */
+void deliver_sub_delete(core_t *c, sub_t *s);
 
 #endif

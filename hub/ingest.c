@@ -492,6 +492,11 @@ static void refuse(core_t *c, session_t *s, const pb_envelope_t *v, const char *
     }
     c->adapter_stats[s->adapter_index].rejected++;
     c->rejected++;
+    /* A type that is not one is counted as such, not as what the sender wrote. */
+    if (route_type_valid(type, strlen(type)))
+        core_count_type(c, s->adapter_index, type, strlen(type), false);
+    else
+        core_count_type(c, s->adapter_index, "(invalid)", 9, false);
     size_t keep;
     if (!refusal_quota(c, s->adapter_index, len, &keep)) {
         /* Nothing to wait for: the refusal is final, and nothing is kept. */
@@ -864,6 +869,7 @@ void ingest_committed(core_t *c, jbatch_t *b, owed_list_t *owed)
             else
                 core_confirm(c, s, jentry_event_id(b, e), e->event_id_len, 0, e->seq, NULL);
             c->adapter_stats[s->adapter_index].published++;
+            core_count_type(c, s->adapter_index, jentry_type(b, e), e->type_len, true);
         }
         if (e->seq > c->head_seq)
             c->head_seq = e->seq;

@@ -181,14 +181,15 @@ static int run(const config_t *cfg)
 }
 
 /* What an operator should know before anything else is logged: parts of the
- * configuration that are accepted but do nothing yet, a password others can
+ * configuration that are accepted but do nothing yet, an admin API open to
+ * every local user, a password others can
  * read, and the hub's public key (what every adapter's hub.pub must hold). */
 static void announce(const config_t *cfg)
 {
-    if (cfg->admin_enabled)
+    if (cfg->admin_enabled && cfg->nadmin_tokens == 0)
         log_warn("main",
-                 "admin.enabled is set, but the admin API is not implemented yet: "
-                 "nothing listens on %s",
+                 "admin API on %s without tokens: every local user may call it; configure "
+                 "admin.tokens",
                  cfg->admin_listen);
     if (cfg->npartners > 0)
         log_warn("main",

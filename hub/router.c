@@ -13,6 +13,8 @@
  * Message layout on the ROUTER: [routing id][command][body]. */
 #include "router.h"
 
+#include "admin/admin_core.h"
+#include "admin/admin_server.h"
 #include "base/log.h"
 #include "base/text.h"
 #include "core.h"
@@ -179,7 +181,7 @@ static void on_store(core_t *c)
             dbstate_up(&c->db, c->now_us);
             c->db_up = true;
         } else if (ev == STORE_JOB) {
-            if (!ingest_job_done(c, job))
+            if (!admin_core_job_done(c, job) && !ingest_job_done(c, job))
                 ingest_master_job_done(c, job);
         } else if (b->kind == JB_FETCH) {
             deliver_fetched(c, b);
@@ -187,6 +189,7 @@ static void on_store(core_t *c)
             /* The commit is back: its batch and the core's bookkeeping of it
              * meet again. */
             c->inflight.away = false;
+            admin_core_commit_observed(c, c->now_us - c->inflight.sent_us, b->n);
             if (b->status == JB_COMMITTED) {
                 /* Only a commit that journaled events proves a refusing
                  * database writes again: a cursor update may fit in a page
@@ -619,6 +622,26 @@ static int open_signals(core_t *c)
     return c->signal_fd < 0 ? -1 : 0;
 }
 
+/* Dead letters replayed through the admin API and not yet settled by their
+ * subscriber are delivered again (dead_letter_replay). */
+static int restore_replays(core_t *c, PGconn *conn, char *err, size_t errlen)
+{
+    store_replay_t *r = NULL;
+    size_t n = 0;
+    if (store_replays_waiting(conn, &r, &n, err, errlen) < 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sub_t *s = deliver_sub_find(c, r[i].adapter, r[i].subscription);
+        if (s && deliver_replay(c, s, r[i].seq) < 0) {
+            snprintf(err, errlen, "out of memory restoring replays");
+            rc = -1;
+        }
+    }
+    free(r);
+    return rc;
+}
+
 /* Loads what the hub must know before it serves anyone: the journal head,
  * subscriptions and their cursors, the recent window and dedup keys. */
 static int boot(core_t *c, const char *conninfo, char *err, size_t errlen)
@@ -639,6 +662,7 @@ static int boot(core_t *c, const char *conninfo, char *err, size_t errlen)
     size_t nrows = 0;
     int rc = -1;
     if (store_head(conn, &c->head_seq, err, errlen) < 0 ||
+        store_stored_counts(conn, &c->dead_letters, &c->rejected, err, errlen) < 0 ||
         store_subscriptions(conn, &rows, &nrows, err, errlen) < 0)
         goto out;
     uint64_t from = c->head_seq;
@@ -653,6 +677,8 @@ static int boot(core_t *c, const char *conninfo, char *err, size_t errlen)
         if (rows[i].acked_seq < from)
             from = rows[i].acked_seq;
     }
+    if (restore_replays(c, conn, err, errlen) < 0)
+        goto out;
     window_set_max_bytes(c->window, c->cfg->window_bytes);
     uint64_t keep = c->cfg->window_events;
     if (c->head_seq > keep && from < c->head_seq - keep)
@@ -717,6 +743,8 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
             if (c->pending->n >= before + EVENTS_PER_TURN)
                 break;
     }
+    if (items[4].revents & ZMQ_POLLIN)
+        admin_core_request(c); /* after the adapters' messages of this turn */
     if (c->now_us >= *next_hb) {
         heartbeats(c);
         *next_hb = c->now_us + (int64_t)c->cfg->heartbeat_ms * 1000;
@@ -729,6 +757,7 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
     }
     ingest_master_reload(c); /* hands the store a job if the engines are stale */
     ingest_tick(c);          /* refused input: quota log lines, expiry */
+    admin_core_tick(c);      /* settled replays recorded, rates sampled */
     deliver_flush_transient(c);
     for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
         if (c->sessions[i].active && c->sessions[i].confirm.len)
@@ -738,13 +767,14 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
 
 static void loop(core_t *c)
 {
-    zmq_pollitem_t items[4] = {{c->router, 0, ZMQ_POLLIN, 0},
+    zmq_pollitem_t items[5] = {{c->router, 0, ZMQ_POLLIN, 0},
                                {c->zap, 0, c->zap ? ZMQ_POLLIN : 0, 0},
                                {store_socket(c->store), 0, ZMQ_POLLIN, 0},
-                               {NULL, c->signal_fd, ZMQ_POLLIN, 0}};
+                               {NULL, c->signal_fd, ZMQ_POLLIN, 0},
+                               {c->admin, 0, c->admin ? ZMQ_POLLIN : 0, 0}};
     int64_t next_hb = 0, next_cursor = 0, stop_by = 0;
     for (;;) {
-        if (zmq_poll(items, 4, HOUSEKEEPING_US / 1000) < 0 && zmq_errno() != EINTR)
+        if (zmq_poll(items, 5, HOUSEKEEPING_US / 1000) < 0 && zmq_errno() != EINTR)
             break;
         turn(c, items, &next_hb, &next_cursor);
         if (c->stopping) {
@@ -770,6 +800,7 @@ int router_run(const config_t *cfg, const char *conninfo)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    admin_server_t *admin = NULL;
     core_t *c = core_new(cfg);
     if (!c) {
         log_error("router", "out of memory");
@@ -794,11 +825,20 @@ int router_run(const config_t *cfg, const char *conninfo)
         log_error("router", "%s", err);
         goto out;
     }
+    /* The admin thread talks to the core only through c->admin. */
+    if (cfg->admin_enabled &&
+        (admin_core_open(c, err, sizeof err) < 0 ||
+         !(admin = admin_server_start(cfg, c->ctx, conninfo, err, sizeof err)))) {
+        log_error("router", "%s", err);
+        goto out;
+    }
     log_info("router", "ready: listening on %s (curve %s)", cfg->listen, cfg->curve ? "on" : "OFF");
     loop(c);
     log_info("router", "stopped cleanly at journal head %llu", (unsigned long long)c->head_seq);
     rc = 0;
 out:
+    admin_server_stop(&admin); /* first: its thread may be waiting on the core */
+    admin_core_close(c);
     for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
         close_session(c, &c->sessions[i], "hub stopped");
     deliver_destroy_all(c);

@@ -596,9 +596,213 @@ static const field_t refusals_fields[] = {
     {"expire_every_s", cfg_set_parsed, offsetof(config_refusals_t, expire_every_s), &UINT_VALUE},
 };
 
+/* admin: tokens and TLS --------------------------------------------------- */
+
+/* A token is a password sent on every request: shorter than this is guessable
+ * over a loopback connection in an afternoon. */
+#define ADMIN_TOKEN_MIN 16
+#define ADMIN_TOKEN_MAX 256
+
+static void trim(char *s);
+
+bool config_listen_is_loopback(const char *hostport)
+{
+    const char *colon = hostport ? strrchr(hostport, ':') : NULL;
+    if (colon == NULL)
+        return false;
+    size_t n = (size_t)(colon - hostport);
+    if (n == 9 && strncmp(hostport, "localhost", 9) == 0)
+        return true;
+    if (n == 5 && strncmp(hostport, "[::1]", 5) == 0)
+        return true;
+    return n > 4 && strncmp(hostport, "127.", 4) == 0;
+}
+
+static int parse_role(const char *s)
+{
+    if (strcmp(s, "read") == 0)
+        return ADMIN_ROLE_READ;
+    if (strcmp(s, "operate") == 0)
+        return ADMIN_ROLE_OPERATE;
+    if (strcmp(s, "steward") == 0)
+        return ADMIN_ROLE_STEWARD;
+    return -1;
+}
+
+/* Visible ASCII only: it travels in an Authorization header. */
+static bool token_text_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < ADMIN_TOKEN_MIN || n > ADMIN_TOKEN_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x21 || s[i] > 0x7e)
+            return false;
+    return true;
+}
+
+/* The token on the first line of the file NODE names, which must be private
+ * to its owner like the hub's secret key. */
+static int read_token_file(loader_t *ld, const yaml_node_t *node, char **out)
+{
+    char *path = resolve_path(ld, cfg_scalar_text(node));
+    if (path == NULL)
+        return cfg_fail(ld, node, "out of memory");
+    char line[ADMIN_TOKEN_MAX + 8] = "", why[PATH_MAX + 128];
+    int rc = 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        rc = cfg_fail(ld, node, "cannot read admin token file '%s': %s", path, strerror(errno));
+    else if (secret_check_private(fileno(f), "admin token file", path, why, sizeof why) != 0)
+        rc = cfg_fail(ld, node, "%s", why);
+    else if (fgets(line, sizeof line, f) == NULL)
+        rc = cfg_fail(ld, node, "admin token file '%s' is empty", path);
+    if (f != NULL)
+        fclose(f);
+    trim(line);
+    if (rc == 0 && !token_text_ok(line))
+        rc = cfg_fail(ld, node,
+                      "admin token file '%s' must hold a token of %d to %d visible ASCII "
+                      "characters on its first line",
+                      path, ADMIN_TOKEN_MIN, ADMIN_TOKEN_MAX);
+    if (rc == 0 && (*out = cfg_dup_or_fail(ld, node, line)) == NULL)
+        rc = -1;
+    explicit_bzero(line, sizeof line);
+    free(path);
+    return rc;
+}
+
+static int admin_token_key(loader_t *ld, config_admin_token_t *t, const yaml_node_t *key,
+                           yaml_node_t *val, const char *where)
+{
+    const char *k = cfg_scalar_text(key);
+    char path[KEY_PATH_MAX];
+    /* Only known keys get this far with their path: a long one is refused below. */
+    if (snprintf(path, sizeof path, "%s.%.16s", where, k) < 0)
+        return -1;
+    if (strcmp(k, "name") != 0 && strcmp(k, "token") != 0 && strcmp(k, "token_file") != 0 &&
+        strcmp(k, "role") != 0)
+        return cfg_fail(ld, key,
+                        "unknown key '%.*s' in '%s'; expected one of: name, token, "
+                        "token_file, role",
+                        SHOWN_VALUE_MAX, k, where);
+    const char *s = cfg_expect_scalar(ld, path, val, "a single value");
+    if (s == NULL)
+        return -1;
+    if (strcmp(k, "name") == 0)
+        return name_ok(s) ? cfg_store_string(ld, &t->name, val, s)
+                          : cfg_fail(ld, val, "'%s' must be a name of a-z 0-9 _ -", path);
+    if (strcmp(k, "role") == 0) {
+        int r = parse_role(s);
+        if (r < 0)
+            return cfg_fail(ld, val, "'%s' must be read, operate or steward, got '%.*s'", path,
+                            SHOWN_VALUE_MAX, s);
+        t->role = (admin_role_t)r;
+        return 0;
+    }
+    if (t->token != NULL)
+        return cfg_fail(ld, val, "'%s' sets both 'token' and 'token_file'; keep only one", where);
+    if (strcmp(k, "token_file") == 0)
+        return read_token_file(ld, val, &t->token);
+    if (!token_text_ok(s))
+        return cfg_fail(ld, val, "'%s' must be %d to %d visible ASCII characters", path,
+                        ADMIN_TOKEN_MIN, ADMIN_TOKEN_MAX);
+    return cfg_store_string(ld, &t->token, val, s);
+}
+
+static int load_admin_token(loader_t *ld, yaml_node_t *item, size_t i)
+{
+    char where[KEY_PATH_MAX];
+    (void)snprintf(where, sizeof where, "admin.tokens[%zu]", i);
+    if (item->type != YAML_MAPPING_NODE)
+        return cfg_fail(ld, item, "'%s' must be a mapping of name, token or token_file, role",
+                        where);
+    config_admin_token_t *t = &ld->cfg->admin_tokens[i];
+    scope_t sc = {where, t};
+    for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *key = yaml_document_get_node(&ld->doc, p->key);
+        if (key->type != YAML_SCALAR_NODE)
+            return cfg_fail(ld, key, "keys in '%s' must be plain names", where);
+        if (cfg_check_duplicate(ld, &sc, item, p, key) != 0 ||
+            admin_token_key(ld, t, key, yaml_document_get_node(&ld->doc, p->value), where) != 0)
+            return -1;
+    }
+    if (t->name == NULL || t->token == NULL || t->role == 0)
+        return cfg_fail(ld, item, "'%s' needs a name, a token or token_file, and a role", where);
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(ld->cfg->admin_tokens[j].name, t->name) == 0 ||
+            strcmp(ld->cfg->admin_tokens[j].token, t->token) == 0)
+            return cfg_fail(ld, item, "'%s' repeats the name or the token of admin.tokens[%zu]",
+                            where, j);
+    return 0;
+}
+
+static int set_admin_tokens(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    (void)sc;
+    (void)f;
+    if (cfg_is_null(val))
+        return 0;
+    if (val->type != YAML_SEQUENCE_NODE)
+        return cfg_fail(ld, val, "'admin.tokens' must be a list, got %s", cfg_kind_name(val));
+    size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
+    ld->cfg->admin_tokens = calloc(n ? n : 1, sizeof *ld->cfg->admin_tokens);
+    if (ld->cfg->admin_tokens == NULL)
+        return cfg_fail(ld, val, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        ld->cfg->nadmin_tokens = i + 1; /* so config_destroy frees a half-read entry */
+        yaml_node_t *item = yaml_document_get_node(&ld->doc, val->data.sequence.items.start[i]);
+        if (load_admin_token(ld, item, i) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int check_admin_tls(loader_t *ld, yaml_node_t *val)
+{
+    config_t *cfg = ld->cfg;
+    if ((cfg->admin_tls_cert == NULL) != (cfg->admin_tls_key == NULL))
+        return cfg_fail(ld, val, "'admin.tls' needs both cert_file and key_file");
+    if (cfg->admin_tls_key == NULL)
+        return 0;
+    char why[PATH_MAX + 128];
+    FILE *f = fopen(cfg->admin_tls_key, "r");
+    if (f == NULL)
+        return cfg_fail(ld, val, "cannot read admin.tls.key_file '%s': %s", cfg->admin_tls_key,
+                        strerror(errno));
+    int rc =
+        secret_check_private(fileno(f), "admin.tls.key_file", cfg->admin_tls_key, why, sizeof why);
+    fclose(f);
+    return rc != 0 ? cfg_fail(ld, val, "%s", why) : 0;
+}
+
+/* An API open to the network with no token would hand the hub to anyone who
+ * can reach the port. */
+static int check_admin(loader_t *ld, yaml_node_t *val)
+{
+    const config_t *cfg = ld->cfg;
+    if (cfg->nadmin_tokens == 0 && cfg->admin_listen != NULL &&
+        !config_listen_is_loopback(cfg->admin_listen))
+        return cfg_fail(ld, val,
+                        "'admin.listen' is %s, not a loopback address, and admin.tokens is "
+                        "empty: configure tokens, or listen on 127.0.0.1",
+                        cfg->admin_listen);
+    return 0;
+}
+
+static const field_t admin_tls_fields[] = {
+    {"cert_file", set_path, offsetof(config_t, admin_tls_cert), NULL},
+    {"key_file", set_path, offsetof(config_t, admin_tls_key), NULL},
+};
+
+SECTION(ADMIN_TLS_SECTION, "admin.tls", admin_tls_fields, check_admin_tls);
+
 static const field_t admin_fields[] = {
     {"enabled", cfg_set_parsed, offsetof(config_t, admin_enabled), &BOOL_VALUE},
     {"listen", cfg_set_text, offsetof(config_t, admin_listen), &HOSTPORT},
+    {"tokens", set_admin_tokens, 0, NULL},
+    {"tls", cfg_set_section, 0, &ADMIN_TLS_SECTION},
 };
 
 /* Mapping walker ---------------------------------------------------------- */
@@ -858,7 +1062,7 @@ SECTION(HUB_SECTION, "hub", hub_fields, NULL);
 SECTION(DATABASE_SECTION, "database", database_fields, NULL);
 SECTION(SECURITY_SECTION, "security", security_fields, check_security);
 SECTION(DELIVERY_SECTION, "delivery", delivery_fields, check_delivery);
-SECTION(ADMIN_SECTION, "admin", admin_fields, NULL);
+SECTION(ADMIN_SECTION, "admin", admin_fields, check_admin);
 SECTION(REFUSALS_SECTION, "refusals", refusals_fields, NULL);
 
 static const field_t root_fields[] = {
@@ -1203,6 +1407,15 @@ void config_destroy(config_t **cfg)
         explicit_bzero(c->hub_secret_key, strlen(c->hub_secret_key));
     free(c->hub_secret_key);
     free(c->admin_listen);
+    for (size_t i = 0; i < c->nadmin_tokens; i++) {
+        free(c->admin_tokens[i].name);
+        if (c->admin_tokens[i].token)
+            explicit_bzero(c->admin_tokens[i].token, strlen(c->admin_tokens[i].token));
+        free(c->admin_tokens[i].token);
+    }
+    free(c->admin_tokens);
+    free(c->admin_tls_cert);
+    free(c->admin_tls_key);
     cfg_master_free(&c->master);
     free(c);
     *cfg = NULL;

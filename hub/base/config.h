@@ -87,6 +87,17 @@ typedef struct {
     unsigned expire_every_s;                 /* how often that is done; default 3600 */
 } config_refusals_t;
 
+/* What an admin API token may do; each role includes those before it. */
+typedef enum { ADMIN_ROLE_READ = 1, ADMIN_ROLE_OPERATE = 2, ADMIN_ROLE_STEWARD = 3 } admin_role_t;
+
+/* One bearer token of admin.tokens: the secret itself (from token or
+ * token_file), its name (for the log and the audit of discards) and role. */
+typedef struct {
+    char *name;
+    char *token;
+    admin_role_t role;
+} config_admin_token_t;
+
 typedef struct {
     char *path; /* the file this was loaded from (absolute) */
     char *file; /* the same as the caller spelled it, for messages */
@@ -127,9 +138,12 @@ typedef struct {
     /* partners: only counted until the Kafka bridge exists */
     size_t npartners;
 
-    /* admin API (filled by the operations issue): */
-    bool admin_enabled; /* default false */
-    char *admin_listen; /* default "127.0.0.1:7680" */
+    /* admin: the HTTP API (hub/admin/) */
+    bool admin_enabled;                 /* default false */
+    char *admin_listen;                 /* default "127.0.0.1:7680" */
+    config_admin_token_t *admin_tokens; /* owned array */
+    size_t nadmin_tokens;
+    char *admin_tls_cert, *admin_tls_key; /* absolute paths, or both NULL for plain HTTP */
 } config_t;
 
 /* Load and check FILE. On failure returns NULL and writes
@@ -142,5 +156,7 @@ void config_destroy(config_t **cfg);
 const config_adapter_t *config_adapter(const config_t *cfg, const char *name);
 /* The adapter whose Curve public key (Z85) is this, or NULL. */
 const config_adapter_t *config_adapter_by_key(const config_t *cfg, const char *z85);
+/* Whether HOST:PORT names a loopback address (127.x, localhost, [::1]). */
+bool config_listen_is_loopback(const char *hostport);
 
 #endif

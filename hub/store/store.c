@@ -1660,3 +1660,142 @@ int store_refusals_maintain(PGconn *c, store_refusals_t *r, char *err, size_t er
     r->dropped_saved = true;
     return expire(c, r, err, errlen) < 0 || read_usage(c, r, err, errlen) < 0 ? -1 : 0;
 }
+
+/* ---- the admin API's operations (hub/admin/admin_core.c's jobs) ---- */
+
+int store_stored_counts(PGconn *c, uint64_t *dead, uint64_t *rejected, char *err, size_t errlen)
+{
+    /* Refusals past the row quota were only counted (rejected_dropped); they
+     * were refused all the same. */
+    PGresult *r = PQexec(c, "SELECT (SELECT count(*) FROM dead_letter), "
+                            "(SELECT count(*) FROM rejected_event) + "
+                            "(SELECT coalesce(sum(dropped), 0) FROM rejected_dropped)");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        snprintf(err, errlen, "count dead letters and refusals: %s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    *dead = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    *rejected = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int store_replays_waiting(PGconn *c, store_replay_t **out, size_t *n, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, "SELECT adapter, subscription, seq FROM dead_letter_replay "
+                            "WHERE settled_at IS NULL ORDER BY seq");
+    *out = NULL;
+    *n = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "read replays waiting: %s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    int rc = store_replay_rows(r, 0, out, n);
+    if (rc < 0)
+        snprintf(err, errlen, "out of memory reading replays");
+    PQclear(r);
+    return rc;
+}
+
+int store_replay_rows(PGresult *r, int first_col, store_replay_t **out, size_t *n)
+{
+    int nt = PQntuples(r);
+    *out = calloc((size_t)nt + 1, sizeof **out);
+    *n = 0;
+    if (!*out)
+        return -1;
+    for (int i = 0; i < nt; i++) {
+        store_replay_t *p = &(*out)[i];
+        snprintf(p->adapter, sizeof p->adapter, "%s", PQgetvalue(r, i, first_col));
+        snprintf(p->subscription, sizeof p->subscription, "%s", PQgetvalue(r, i, first_col + 1));
+        p->seq = strtoull(PQgetvalue(r, i, first_col + 2), NULL, 10);
+        p->id = first_col > 0 ? strtoll(PQgetvalue(r, i, 0), NULL, 10) : 0;
+    }
+    *n = (size_t)nt;
+    return 0;
+}
+
+/* The dead letters IDS (a Postgres array literal of ids) of subscriptions that
+ * still exist leave dead_letter for dead_letter_replay in one commit: the row
+ * that says "deliver this again" is written in the same transaction that
+ * removes the dead letter, so a crash leaves one or the other. */
+int store_replay_dead_letters(PGconn *c, const char *ids, const char *who, int64_t now_us,
+                              store_replay_t **out, size_t *n, char *err, size_t errlen)
+{
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)now_us);
+    const char *vals[3] = {ids, who, now};
+    PGresult *r = PQexecParams(
+        c,
+        "WITH d AS (DELETE FROM dead_letter d USING subscription s WHERE d.id = ANY($1::bigint[]) "
+        "AND s.adapter = d.adapter AND s.name = d.subscription AND NOT EXISTS (SELECT 1 FROM "
+        "dead_letter_replay w WHERE w.adapter = d.adapter AND w.subscription = d.subscription AND "
+        "w.seq = d.seq AND w.settled_at IS NULL) RETURNING d.*) "
+        "INSERT INTO dead_letter_replay (id, adapter, subscription, seq, event_id, type, reason, "
+        "dead_at, replayed_by, replayed_at) SELECT id, adapter, subscription, seq, event_id, type, "
+        "reason, dead_at, $2, $3::bigint FROM d RETURNING id, adapter, subscription, seq",
+        3, NULL, vals, NULL, NULL, 0);
+    *out = NULL;
+    *n = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "replay dead letters: %s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    int rc = store_replay_rows(r, 1, out, n);
+    if (rc < 0)
+        snprintf(err, errlen, "out of memory reading replayed dead letters");
+    PQclear(r);
+    return rc;
+}
+
+int store_discard_dead_letter(PGconn *c, long long id, const char *who, const char *reason,
+                              int64_t now_us, long long *rows, char *err, size_t errlen)
+{
+    char sid[24], now[24];
+    snprintf(sid, sizeof sid, "%lld", id);
+    snprintf(now, sizeof now, "%lld", (long long)now_us);
+    const char *vals[4] = {sid, who, reason, now};
+    return exec_params(c,
+                       "WITH d AS (DELETE FROM dead_letter WHERE id = $1::bigint RETURNING *) "
+                       "INSERT INTO dead_letter_discarded (id, adapter, subscription, seq, "
+                       "event_id, type, attempts, reason, dead_at, envelope, discarded_by, "
+                       "discarded_at, discard_reason) SELECT id, adapter, subscription, seq, "
+                       "event_id, type, attempts, reason, dead_at, envelope, $2, $4::bigint, $3 "
+                       "FROM d",
+                       4, vals, rows, err, errlen);
+}
+
+int store_replay_settled(PGconn *c, const char *adapter, const char *subscription, uint64_t seq,
+                         int64_t now_us, char *err, size_t errlen)
+{
+    char sseq[24], now[24];
+    snprintf(sseq, sizeof sseq, "%llu", (unsigned long long)seq);
+    snprintf(now, sizeof now, "%lld", (long long)now_us);
+    const char *vals[4] = {adapter, subscription, sseq, now};
+    return exec_params(c,
+                       "UPDATE dead_letter_replay SET settled_at = $4::bigint WHERE adapter = $1 "
+                       "AND subscription = $2 AND seq = $3::bigint AND settled_at IS NULL",
+                       4, vals, NULL, err, errlen);
+}
+
+int store_delete_subscription(PGconn *c, const char *adapter, const char *name, char *err,
+                              size_t errlen)
+{
+    const char *vals[2] = {adapter, name};
+    /* Its replays still waiting go with it; their audit rows say so. */
+    if (exec_ok(c, "BEGIN", err, errlen) < 0 ||
+        exec_params(c, "DELETE FROM subscription WHERE adapter = $1 AND name = $2", 2, vals, NULL,
+                    err, errlen) < 0 ||
+        exec_params(c, "DELETE FROM delivery_attempt WHERE adapter = $1 AND subscription = $2", 2,
+                    vals, NULL, err, errlen) < 0 ||
+        exec_params(c,
+                    "UPDATE dead_letter_replay SET settled_at = -1 WHERE adapter = $1 AND "
+                    "subscription = $2 AND settled_at IS NULL",
+                    2, vals, NULL, err, errlen) < 0 ||
+        exec_ok(c, "COMMIT", err, errlen) < 0)
+        return -1;
+    return 0;
+}

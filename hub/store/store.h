@@ -108,6 +108,37 @@ typedef struct {
  * message. */
 int store_refusals_maintain(PGconn *c, store_refusals_t *r, char *err, size_t errlen);
 
+/* ---- the admin API's operations (jobs of hub/admin/admin_core.c, and start-up) ---- */
+
+/* A dead letter replayed: to be delivered again to its subscription. */
+typedef struct {
+    long long id; /* the dead_letter id it had (0 when read back at start-up) */
+    char adapter[65], subscription[65];
+    uint64_t seq;
+} store_replay_t;
+
+/* Rows now in dead_letter, and refusals kept or counted (rejected_event,
+ * rejected_dropped): what the counters start from, so a restart does not zero them. */
+int store_stored_counts(PGconn *c, uint64_t *dead, uint64_t *rejected, char *err, size_t errlen);
+/* Replays not yet settled by their subscriber (start-up); *OUT is the caller's (free). */
+int store_replays_waiting(PGconn *c, store_replay_t **out, size_t *n, char *err, size_t errlen);
+/* Rows (id?, adapter, subscription, seq) of R from FIRST_COL into a new array (the caller's). */
+int store_replay_rows(PGresult *r, int first_col, store_replay_t **out, size_t *n);
+/* Moves the dead letters IDS ("{1,2,3}") of existing subscriptions to dead_letter_replay in one
+ * statement; *OUT (the caller's) says which moved. WHO is the admin token's name. */
+int store_replay_dead_letters(PGconn *c, const char *ids, const char *who, int64_t now_us,
+                              store_replay_t **out, size_t *n, char *err, size_t errlen);
+/* Moves dead letter ID to dead_letter_discarded with WHO and REASON; *ROWS is 0 if there was none.
+ */
+int store_discard_dead_letter(PGconn *c, long long id, const char *who, const char *reason,
+                              int64_t now_us, long long *rows, char *err, size_t errlen);
+/* The replayed SEQ has been settled by the subscription. */
+int store_replay_settled(PGconn *c, const char *adapter, const char *subscription, uint64_t seq,
+                         int64_t now_us, char *err, size_t errlen);
+/* The subscription's row, its delivery counts and its waiting replays, in one transaction. */
+int store_delete_subscription(PGconn *c, const char *adapter, const char *name, char *err,
+                              size_t errlen);
+
 /* Executes one read into a JB_FETCH batch (also used by the thread). */
 int store_fetch(PGconn *c, jbatch_t *b, char *err, size_t errlen);
 

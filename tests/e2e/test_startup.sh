@@ -8,7 +8,8 @@
 #  - database problems: a database or role that does not exist fails within
 #    seconds with libpq's reason; a server that is not there is waited for,
 #    and the wait is logged at once; the private cluster's conninfo is logged;
-#    admin: and partners:, accepted but not implemented, are warned about;
+#    an admin API without tokens and partners: (accepted but not
+#    implemented) are warned about;
 #  - a second joineryd on the same data directory is refused at once and the
 #    first, with its private PostgreSQL, is unharmed; one on another data
 #    directory but the same address fails to bind and stops only its own;
@@ -133,14 +134,16 @@ stop_hub
 
 echo "== the private cluster, admin and partners"
 port=$(free_port)
+aport=$(free_port)
 hub_config "$E2E_DIR/one.yaml" "$E2E_DIR/one" "$port" "admin:
   enabled: true
+  listen: 127.0.0.1:$aport
 partners:
   - name: kafka-east"
 start_hub "$E2E_DIR/one.yaml" "$E2E_DIR/hub-one.log"
 hub1=$HUB_PID
-log_has "$E2E_DIR/hub-one.log" "admin.enabled is set, but the admin API is not implemented yet" ||
-    fail "no warning that admin is not implemented"
+log_has "$E2E_DIR/hub-one.log" "admin API on 127.0.0.1:$aport without tokens: every local user may call it" ||
+    fail "no warning that the admin API has no tokens"
 log_has "$E2E_DIR/hub-one.log" "partners: 1 configured, but partner bridges are not implemented yet" ||
     fail "no warning that partners are not implemented"
 log_has "$E2E_DIR/hub-one.log" "holds a password" && fail "password warning without a password"

@@ -1,0 +1,26 @@
+/* admin_proto.h - the messages between the admin thread (admin_server.c) and
+ * the core thread (admin_core.c), over one inproc PAIR socket the core binds
+ * and polls.
+ *
+ *   admin -> core  [request id, 8 bytes][verb][arguments: JSON, may be empty]
+ *   core -> admin  [request id][HTTP status, 3 digits][body]
+ *
+ * One request is outstanding at a time (the admin thread waits for its
+ * answer); an answer whose id is not the one awaited (it came after the
+ * admin gave up) is dropped. Verbs and their bodies: */
+#ifndef JOINERY_ADMIN_PROTO_H
+#define JOINERY_ADMIN_PROTO_H
+
+#define ADMIN_INPROC "inproc://joinery-admin"
+
+#define ADMIN_VERB_STATUS "status"                  /* -> {database_up, database_state, head_seq} */
+#define ADMIN_VERB_ADAPTERS "adapters"              /* -> [adapter] */
+#define ADMIN_VERB_SUBSCRIPTIONS "subscriptions"    /* -> [subscription] */
+#define ADMIN_VERB_METRICS "metrics"                /* -> Prometheus text */
+#define ADMIN_VERB_REPLAY "replay"                  /* {ids, who} -> {replayed, not_replayed} */
+#define ADMIN_VERB_DISCARD "discard"                /* {id, who, reason} -> {discarded} */
+#define ADMIN_VERB_DELETE_SUB "delete-subscription" /* {adapter, name} -> {deleted} */
+
+#define ADMIN_MAX_REPLAY 1000 /* ids in one replay request */
+
+#endif
