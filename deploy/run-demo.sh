@@ -170,13 +170,13 @@ done
 secret() { # NAME: a random shared key in secrets/NAME, readable by us only
     (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$demo/secrets/$1" && echo >>"$demo/secrets/$1")
 }
-for s in crm-webhook.key socialcare-api.key case-system.key dataverse.token; do secret "$s"; done
+for s in crm-webhook.key socialcare-api.key case-system.key dataverse.token admin.token; do secret "$s"; done
 
 # The ports: each one's usual number if it is free on loopback, else any free one (all held
 # open until all are chosen, so no two are the same).
 declare -A P
-names=(HUB_PORT CRM_PORT SC_PORT MLLP_PORT TRUST_PORT DATAVERSE_PORT CASESYS_PORT)
-read -r -a ports < <(/usr/bin/python3 - 7600 8081 8082 2575 2576 8091 8092 <<'PY'
+names=(HUB_PORT CRM_PORT SC_PORT MLLP_PORT TRUST_PORT DATAVERSE_PORT CASESYS_PORT ADMIN_PORT)
+read -r -a ports < <(/usr/bin/python3 - 7600 8081 8082 2575 2576 8091 8092 7680 <<'PY'
 import socket, sys
 held = []
 for want in sys.argv[1:]:
@@ -297,7 +297,9 @@ where_next() {
      $joinery golden show ${mary:-MASTER_ID}  # Mary Shelley's golden record, ids and history
      $joinery xref export                     # every system's ids and their golden records
    the hub's database:    $psql '$conninfo'
-   the dashboard:         not built yet (issue: operations)
+   the admin API:         curl -H "Authorization: Bearer \$(cat $demo/secrets/admin.token)" \\
+                            http://127.0.0.1:${P[ADMIN_PORT]}/api/v1/subscriptions   (also /metrics,
+                            /api/v1/adapters, /api/v1/dead-letters; docs/operations.md)
 EOF
 }
 
