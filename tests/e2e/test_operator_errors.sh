@@ -124,7 +124,7 @@ expect_fail 1 "no adapter 'nosuch' \(known: crm\); the hub could not be asked fo
     "$JOINERY" --endpoint "$ep" xref export --db "$db" --system nosuch
 "$JOINERY" --insecure --endpoint "$ep" xref export --db "$db" --system ops >"$E2E_DIR/ops.csv" ||
     fail "xref export for a configured adapter without local ids failed"
-[[ $(cat "$E2E_DIR/ops.csv") == "system,local_id,master_id,link_state,score" ]] ||
+[[ $(cat "$E2E_DIR/ops.csv") == "system,local_id,master_id,link_state,score,linked_records" ]] ||
     fail "xref export --system ops: $(cat "$E2E_DIR/ops.csv")"
 "$JOINERY" xref export --db "$db" --system crm >"$E2E_DIR/crm.csv" || fail "xref export --system crm failed"
 grep -q "^crm,CRM-1,P" "$E2E_DIR/crm.csv" || fail "xref export --system crm: $(cat "$E2E_DIR/crm.csv")"
