@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-600}
 RATE=${RATE:-2000}
-PEOPLE=${PEOPLE:-50000}
+PEOPLE=${PEOPLE:-20000}
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DJOINERY_TESTS=OFF >/dev/null
 cmake --build build-bench -j "$(nproc)" --target joineryd joinery_cli >/dev/null
 dir=$(mktemp -d /tmp/joinery-soak.XXXXXX)
