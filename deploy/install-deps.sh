@@ -17,6 +17,7 @@ packages=(
     python3-hl7                             # e2e: an MLLP client no one here wrote (mllp_send)
     clang-format cppcheck
     clang libclang-rt-14-dev                # libFuzzer harnesses (tests/fuzz)
+    rabbitmq-server librabbitmq-dev         # bench/compare: RabbitMQ side by side
 )
 
 sudo=()

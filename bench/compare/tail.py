@@ -53,8 +53,8 @@ def main():
                 total = sum(phases)
                 batches.append((end - total, end, int(m.group(2)), phases[-1], total))
     batches.sort(key=lambda b: b[1])
-    ends = [b[1] for b in batches]
-    starts = sorted(b[0] for b in batches)
+    by_start = {b[0]: i for i, b in enumerate(batches)}
+    starts = sorted(by_start)
     lats = [e[1] for e in events]
     print("events %d: publish -> subscriber p50 %s ms, p99 %s ms, p99.9 %s ms, max %s ms; "
           "over %s ms: %d (%.2f%%)" % (len(events), ms(pct(lats, .5)), ms(pct(lats, .99)),
@@ -88,12 +88,13 @@ def main():
         if i >= len(starts) or starts[i] > recv:
             causes["no batch near it (stall)"] += 1
             continue
-        b = next(x for x in batches if x[0] == starts[i])
+        bi = by_start[starts[i]]
+        b = batches[bi]
         wait, own, after = b[0] - sent, b[4], recv - b[1]
         parts["waiting for the batch before"].append(wait)
         parts["own batch (write + COMMIT)"].append(own)
         parts["after its commit (confirm, deliver, subscriber)"].append(after)
-        prev = batches[max(0, ends.index(b[1]) - 1)]
+        prev = batches[max(0, bi - 1)]
         fsync = b[3] + (prev[3] if wait > 0 else 0)
         if after > lat / 2:
             causes["after the commit (delivery side)"] += 1
@@ -115,7 +116,6 @@ def main():
     if len(sys.argv) > 3:
         with open(sys.argv[3]) as f:
             rows = [ln.split() for ln in f if ln.split() and ln.split()[0].isdigit()]
-        t0 = events[0][0] // 1000000 if events else 0
         # vmstat -n 1: one line a second from its start; line k is second k from the first.
         for k, r in enumerate(rows[1:]):
             vm[k] = r
@@ -125,7 +125,6 @@ def main():
                   "mean %.1f, max %d; seconds with st >= 10%%: %d of %d" % (
                       sum(st) / len(st), max(st), sum(int(r[0]) for r in rows[1:]) / len(st),
                       max(int(r[0]) for r in rows[1:]), sum(1 for x in st if x >= 10), len(st)))
-        del t0
     per_s = {}
     for sent, lat in events:
         k = sent // 1000000
