@@ -8,6 +8,11 @@
  * events, 20,000 unless given). With RATE events/s it paces itself, which
  * shows latency under a steady load.
  *
+ * Paced, the publisher spins in joinery_poll(c, 0) between events unless
+ * BENCH_PACE_TICK_MS=N is set: then, when ahead of its schedule, it waits in
+ * joinery_poll(c, N) and sends what fell due meanwhile together. On two cores
+ * the spinning publisher takes a whole core from the hub and PostgreSQL.
+ *
  * BENCH_TRACE=FILE writes one line per event received, after the run (no
  * I/O while measuring): the time it was queued and its publish -> subscriber
  * latency, both in microseconds, to line the slow ones up with the hub's
@@ -30,6 +35,7 @@ typedef struct {
     const char *endpoint, *keys, *type;
     size_t count, size, entities, inflight;
     double rate;
+    int tick_ms;         /* paced: wait this long when ahead (0: spin) */
     int64_t *queued_us;  /* per event index */
     int64_t *confirm_us; /* latency, per event */
     int64_t *deliver_us; /* latency, per received event */
@@ -182,7 +188,7 @@ static int publish_all(bench_t *b)
             return -1;
         }
         while (b->rate > 0 && now_us() - b->pub_start < (int64_t)((double)(i + 1) * 1e6 / b->rate))
-            joinery_poll(c, 0);
+            joinery_poll(c, b->tick_ms);
     }
     joinery_flush(c, -1);
     b->pub_end = now_us();
@@ -204,6 +210,16 @@ int main(int argc, char **argv)
     b.entities = argc > 6 ? strtoul(argv[6], NULL, 10) : b.count;
     b.rate = argc > 7 ? strtod(argv[7], NULL) : 0;
     b.inflight = argc > 8 ? strtoul(argv[8], NULL, 10) : 20000;
+    const char *tick = getenv("BENCH_PACE_TICK_MS");
+    if (tick && *tick) {
+        char *end;
+        long t = strtol(tick, &end, 10);
+        if (*end || t < 0 || t > 1000) {
+            fprintf(stderr, "bench: BENCH_PACE_TICK_MS: 0 to 1000\n");
+            return 2;
+        }
+        b.tick_ms = (int)t;
+    }
     if (!b.count || !b.size || !b.entities || !b.inflight || b.inflight > 1000000)
         return 2;
     b.queued_us = calloc(b.count, sizeof(int64_t));

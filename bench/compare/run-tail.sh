@@ -91,7 +91,7 @@ sql "SELECT pg_stat_reset_shared('wal')" >/dev/null
 start_log=$(wc -l <"$dir/hub.log")
 vmstat -n 1 >"$dir/vmstat.log" &
 vm=$!
-BENCH_TRACE="$dir/trace" nice -n "${NICE:-0}" build-bench/bench/bench_throughput "tcp://127.0.0.1:$port" "$dir/keys" \
+BENCH_TRACE="$dir/trace" BENCH_PACE_TICK_MS="${TICK_MS:-}" nice -n "${NICE:-0}" build-bench/bench/bench_throughput "tcp://127.0.0.1:$port" "$dir/keys" \
     bench.durable "$COUNT" 300 "$COUNT" "$RATE"
 kill "$vm"
 vm=

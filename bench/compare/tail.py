@@ -133,12 +133,12 @@ def main():
     first = min(per_s)
     worst = sorted(per_s.items(), key=lambda kv: -kv[1][0])[:8]
     print("seconds with the most slow events (second of run: slow, worst ms, batches' max COMMIT "
-          "ms, vmstat r/us/sy/wa/st):")
+          "ms, vmstat r/bo/us/sy/wa/st):")
     for k, (n, w) in sorted(worst):
         lo, hi = k * 1000000, (k + 1) * 1000000
         mc = max([b[3] for b in batches if lo <= b[1] < hi] or [0])
         v = vm.get(k - first + 1)
-        vs = "/".join(v[i] for i in (0, 12, 13, 15, 16)) if v and len(v) > 16 else "?"
+        vs = "/".join(v[i] for i in (0, 9, 12, 13, 15, 16)) if v and len(v) > 16 else "?"
         print("  %3d: %5d slow, worst %7s, max COMMIT %6s, vmstat %s" % (k - first, n, ms(w),
                                                                           ms(mc), vs))
 
