@@ -150,11 +150,11 @@ static int publish_all(load_t *l)
     if (!conn)
         return -1;
     amqp_confirm_select(conn, 1);
-    if (rpc_ok(conn, "confirm.select") < 0)
+    char *body = rpc_ok(conn, "confirm.select") == 0 ? malloc(l->size) : NULL;
+    if (!body) {
+        close_channel(conn);
         return -1;
-    char *body = malloc(l->size);
-    if (!body)
-        return -1;
+    }
     memset(body, 'x', l->size);
     amqp_basic_properties_t props = {
         ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG,
@@ -202,6 +202,7 @@ static void *consumer(void *arg)
     amqp_basic_consume(conn, 1, amqp_cstring_bytes(l->queue), amqp_empty_bytes, 0, 0, 0,
                        amqp_empty_table);
     if (rpc_ok(conn, "basic.consume") < 0) {
+        close_channel(conn);
         atomic_store(&l->consuming, -1);
         return NULL;
     }
