@@ -91,7 +91,9 @@ sql "SELECT pg_stat_reset_shared('wal')" >/dev/null
 start_log=$(wc -l <"$dir/hub.log")
 vmstat -n 1 >"$dir/vmstat.log" &
 vm=$!
-BENCH_TRACE="$dir/trace" BENCH_PACE_TICK_MS="${TICK_MS:-}" nice -n "${NICE:-0}" build-bench/bench/bench_throughput "tcp://127.0.0.1:$port" "$dir/keys" \
+# Its CPU time says whether the publisher spun (a whole core) or waited.
+TIMEFORMAT='bench_throughput: %U s user + %S s system CPU in %R s'
+time BENCH_TRACE="$dir/trace" BENCH_PACE_TICK_MS="${TICK_MS:-}" nice -n "${NICE:-0}" build-bench/bench/bench_throughput "tcp://127.0.0.1:$port" "$dir/keys" \
     bench.durable "$COUNT" 300 "$COUNT" "$RATE"
 kill "$vm"
 vm=
