@@ -1,11 +1,22 @@
 /* bench_throughput - publisher -> hub -> subscriber through libjoinery, one
  * client per thread, and reports events/s and latency percentiles.
  *
- *   bench_throughput ENDPOINT KEYDIR|- TYPE COUNT SIZE [ENTITIES [RATE]]
+ *   bench_throughput ENDPOINT KEYDIR|- TYPE COUNT SIZE [ENTITIES [RATE [INFLIGHT]]]
  *
- * Without RATE the publisher goes as fast as the hub confirms (throughput;
- * latency is then mostly queueing behind 20,000 unconfirmed events). With
- * RATE events/s it paces itself, which shows latency under a steady load.
+ * Without RATE (or with 0) the publisher goes as fast as the hub confirms
+ * (throughput; latency is then mostly queueing behind INFLIGHT unconfirmed
+ * events, 20,000 unless given). With RATE events/s it paces itself, which
+ * shows latency under a steady load.
+ *
+ * Paced, the publisher spins in joinery_poll(c, 0) between events unless
+ * BENCH_PACE_TICK_MS=N is set: then, when ahead of its schedule, it waits in
+ * joinery_poll(c, N) and sends what fell due meanwhile together. On two cores
+ * the spinning publisher takes a whole core from the hub and PostgreSQL.
+ *
+ * BENCH_TRACE=FILE writes one line per event received, after the run (no
+ * I/O while measuring): the time it was queued and its publish -> subscriber
+ * latency, both in microseconds, to line the slow ones up with the hub's
+ * commits (bench/compare/tail.py).
  *
  * Publish-to-confirm latency is measured per event from the moment it was
  * queued to its CONFIRM; end-to-end latency from occurred_at (stamped when
@@ -22,11 +33,13 @@
 
 typedef struct {
     const char *endpoint, *keys, *type;
-    size_t count, size, entities;
+    size_t count, size, entities, inflight;
     double rate;
+    int tick_ms;         /* paced: wait this long when ahead (0: spin) */
     int64_t *queued_us;  /* per event index */
     int64_t *confirm_us; /* latency, per event */
     int64_t *deliver_us; /* latency, per received event */
+    int64_t *sent_us;    /* occurred_at, per received event, for BENCH_TRACE */
     atomic_size_t received;
     size_t confirmed;
     int64_t pub_start, pub_end, sub_end;
@@ -45,7 +58,7 @@ static joinery_client_t *connect_as(const bench_t *b, const char *adapter)
     joinery_options_t o = {.endpoint = b->endpoint,
                            .adapter = adapter,
                            .keys_dir = strcmp(b->keys, "-") ? b->keys : NULL,
-                           .max_unconfirmed = 20000};
+                           .max_unconfirmed = (unsigned)b->inflight};
     char err[512];
     joinery_client_t *c = joinery_connect(&o, err, sizeof err);
     if (!c)
@@ -77,8 +90,10 @@ static joinery_verdict_t on_event(void *ud, const joinery_event_t *ev, uint64_t 
     (void)reason_len;
     bench_t *b = ud;
     size_t n = atomic_fetch_add(&b->received, 1);
-    if (n < b->count)
+    if (n < b->count) {
         b->deliver_us[n] = now_us() - ev->occurred_at_us;
+        b->sent_us[n] = ev->occurred_at_us;
+    }
     return JOINERY_ACK;
 }
 
@@ -127,8 +142,25 @@ static void report_latency(const char *what, int64_t *v, size_t n)
     if (!n)
         return;
     qsort(v, n, sizeof *v, cmp64);
-    printf("  %-22s p50 %8.2f ms   p99 %8.2f ms   max %8.2f ms\n", what, v[n / 2] / 1000.0,
-           v[(size_t)((double)n * 0.99)] / 1000.0, v[n - 1] / 1000.0);
+    printf("  %-22s p50 %8.2f ms   p99 %8.2f ms   p99.9 %8.2f ms   max %8.2f ms\n", what,
+           (double)v[n / 2] / 1000.0, (double)v[(size_t)((double)n * 0.99)] / 1000.0,
+           (double)v[(size_t)((double)n * 0.999)] / 1000.0, (double)v[n - 1] / 1000.0);
+}
+
+/* Before the latencies are sorted: line i is still event i's pair. */
+static void write_trace(const bench_t *b, size_t n)
+{
+    const char *path = getenv("BENCH_TRACE");
+    if (!path || !*path)
+        return;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%lld %lld\n", (long long)b->sent_us[i], (long long)b->deliver_us[i]);
+    fclose(f);
 }
 
 static int publish_all(bench_t *b)
@@ -156,7 +188,7 @@ static int publish_all(bench_t *b)
             return -1;
         }
         while (b->rate > 0 && now_us() - b->pub_start < (int64_t)((double)(i + 1) * 1e6 / b->rate))
-            joinery_poll(c, 0);
+            joinery_poll(c, b->tick_ms);
     }
     joinery_flush(c, -1);
     b->pub_end = now_us();
@@ -168,8 +200,8 @@ static int publish_all(bench_t *b)
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr,
-                "usage: bench_throughput ENDPOINT KEYDIR|- TYPE COUNT SIZE [ENTITIES [RATE]]\n");
+        fprintf(stderr, "usage: bench_throughput ENDPOINT KEYDIR|- TYPE COUNT SIZE "
+                        "[ENTITIES [RATE [INFLIGHT]]]\n");
         return 2;
     }
     bench_t b = {.endpoint = argv[1], .keys = argv[2], .type = argv[3]};
@@ -177,11 +209,23 @@ int main(int argc, char **argv)
     b.size = strtoul(argv[5], NULL, 10);
     b.entities = argc > 6 ? strtoul(argv[6], NULL, 10) : b.count;
     b.rate = argc > 7 ? strtod(argv[7], NULL) : 0;
-    if (!b.count || !b.size || !b.entities)
+    b.inflight = argc > 8 ? strtoul(argv[8], NULL, 10) : 20000;
+    const char *tick = getenv("BENCH_PACE_TICK_MS");
+    if (tick && *tick) {
+        char *end;
+        long t = strtol(tick, &end, 10);
+        if (*end || t < 0 || t > 1000) {
+            fprintf(stderr, "bench: BENCH_PACE_TICK_MS: 0 to 1000\n");
+            return 2;
+        }
+        b.tick_ms = (int)t;
+    }
+    if (!b.count || !b.size || !b.entities || !b.inflight || b.inflight > 1000000)
         return 2;
     b.queued_us = calloc(b.count, sizeof(int64_t));
     b.confirm_us = calloc(b.count, sizeof(int64_t));
     b.deliver_us = calloc(b.count, sizeof(int64_t));
+    b.sent_us = calloc(b.count, sizeof(int64_t));
     pthread_t sub;
     pthread_create(&sub, NULL, subscriber, &b);
     while (atomic_load(&b.subscribed) == 0) {
@@ -194,19 +238,21 @@ int main(int argc, char **argv)
     size_t got = atomic_load(&b.received);
     double pub_s = (double)(b.pub_end - b.pub_start) / 1e6;
     double e2e_s = (double)(b.sub_end - b.pub_start) / 1e6;
-    printf("%s: %zu events of %zu bytes payload, %zu entities, %s\n", b.type, b.count, b.size,
-           b.entities, b.rate > 0 ? "paced" : "as fast as confirmed");
+    printf("%s: %zu events of %zu bytes payload, %zu entities, %zu unconfirmed, %s\n", b.type,
+           b.count, b.size, b.entities, b.inflight, b.rate > 0 ? "paced" : "as fast as confirmed");
     if (b.rate > 0)
         printf("  offered rate          %10.0f events/s\n", b.rate);
     printf("  published+confirmed   %10.0f events/s (%.2f s)\n", (double)b.confirmed / pub_s,
            pub_s);
     printf("  end to end (acked)    %10.0f events/s (%.2f s), %zu of %zu received\n",
            (double)got / e2e_s, e2e_s, got, b.count);
+    write_trace(&b, got < b.count ? got : b.count);
     report_latency("publish -> confirm", b.confirm_us,
                    b.confirmed < b.count ? b.confirmed : b.count);
     report_latency("publish -> subscriber", b.deliver_us, got < b.count ? got : b.count);
     free(b.queued_us);
     free(b.confirm_us);
     free(b.deliver_us);
+    free(b.sent_us);
     return got == b.count ? 0 : 1;
 }

@@ -18,6 +18,7 @@ packages=(
     prometheus                              # e2e: promtool checks the admin API's /metrics
     clang-format cppcheck
     clang libclang-rt-14-dev                # libFuzzer harnesses (tests/fuzz)
+    rabbitmq-server librabbitmq-dev         # bench/compare: RabbitMQ side by side
 )
 
 sudo=()
