@@ -58,6 +58,7 @@ static double now_s(void)
 
 static int make_body(char *out, size_t cap, const load_t *L, const conn_t *c, unsigned long n)
 {
+    static const char inward[] = "ABDEFGHJLNPQRSTUWXYZ"; /* the letters an inward code may use */
     unsigned p = (unsigned)(n % L->contacts);
     char id[40];
     (void)snprintf(id, sizeof id, "6d1c2b3a-%04x-4e11-9ae6-%012x", c->idx & 0xffff, p);
@@ -83,14 +84,17 @@ static int make_body(char *out, size_t cap, const load_t *L, const conn_t *c, un
         "{\"key\":\"birthdate\",\"value\":\"\\/Date(%lld)\\/\"},"
         "{\"key\":\"address1_line1\",\"value\":\"%u Park Row\"},"
         "{\"key\":\"address1_city\",\"value\":\"Leeds\"},"
-        "{\"key\":\"address1_postalcode\",\"value\":\"LS6 3AA\"},"
-        "{\"key\":\"telephone1\",\"value\":\"0113 496 0000\"},"
+        "{\"key\":\"address1_postalcode\",\"value\":\"LS%u %u%c%c\"},"
+        "{\"key\":\"telephone1\",\"value\":\"0113 496 %04u\"},"
         "{\"key\":\"contactid\",\"value\":\"%s\"}],\"Id\":\"%s\","
         "\"LogicalName\":\"contact\"}}],\"MessageName\":\"Create\","
         "\"OrganizationName\":\"leedscc\",\"PostEntityImages\":[],"
         "\"PrimaryEntityId\":\"%s\",\"PrimaryEntityName\":\"contact\",\"Stage\":40}",
         corr >> 16, corr & 0xffff, c->idx, p,
-        (long long)(p % 20000) * 86400000LL + 86400000LL * 3650, p % 200 + 1, id, id, id);
+        (long long)(p % 20000) * 86400000LL + 86400000LL * 3650, p % 200 + 1,
+        /* a postcode of a street's size: some fifteen contacts each, as in a city */
+        (c->idx + p) % 28 + 1, p % 10, inward[(c->idx / 7 + p) % 20], inward[(p / 3) % 20],
+        (c->idx * 211 + p) % 10000, id, id, id);
 }
 
 static int queue_request(load_t *L, conn_t *c)
