@@ -15,6 +15,7 @@ packages=(
     libcmocka-dev                           # unit tests
     python3 python3-zmq python3-protobuf protobuf-compiler  # e2e wire-protocol tests
     python3-hl7                             # e2e: an MLLP client no one here wrote (mllp_send)
+    kcat python3-confluent-kafka            # e2e: Kafka clients no one here wrote (partners)
     clang-format cppcheck
     clang libclang-rt-14-dev                # libFuzzer harnesses (tests/fuzz)
 )

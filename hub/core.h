@@ -187,6 +187,8 @@ typedef struct core {
     pbarena_t *arena; /* decoded payloads, reset after each envelope's check */
     bool stopping;
     int64_t now_us;
+
+    struct partner *partner; /* the partners' threads (partner/partner_core.c), or NULL */
 } core_t;
 
 int64_t core_now_us(void);

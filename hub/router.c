@@ -19,6 +19,7 @@
 #include "deliver.h"
 #include "ingest.h"
 #include "ingest_master.h"
+#include "partner/partner_core.h"
 #include "session.h"
 
 #include <joinery/v1/protocol.pb-c.h>
@@ -709,6 +710,8 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
     }
     if (items[2].revents & ZMQ_POLLIN)
         on_store(c);
+    if (items[4].revents & ZMQ_POLLIN)
+        partner_core_receive(c);
     if (items[1].revents & ZMQ_POLLIN)
         on_zap(c);
     if (items[0].revents & ZMQ_POLLIN) {
@@ -738,13 +741,15 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
 
 static void loop(core_t *c)
 {
-    zmq_pollitem_t items[4] = {{c->router, 0, ZMQ_POLLIN, 0},
+    void *partners = partner_core_socket(c);
+    zmq_pollitem_t items[5] = {{c->router, 0, ZMQ_POLLIN, 0},
                                {c->zap, 0, c->zap ? ZMQ_POLLIN : 0, 0},
                                {store_socket(c->store), 0, ZMQ_POLLIN, 0},
-                               {NULL, c->signal_fd, ZMQ_POLLIN, 0}};
+                               {NULL, c->signal_fd, ZMQ_POLLIN, 0},
+                               {partners, 0, partners ? ZMQ_POLLIN : 0, 0}};
     int64_t next_hb = 0, next_cursor = 0, stop_by = 0;
     for (;;) {
-        if (zmq_poll(items, 4, HOUSEKEEPING_US / 1000) < 0 && zmq_errno() != EINTR)
+        if (zmq_poll(items, 5, HOUSEKEEPING_US / 1000) < 0 && zmq_errno() != EINTR)
             break;
         turn(c, items, &next_hb, &next_cursor);
         if (c->stopping) {
@@ -790,7 +795,7 @@ int router_run(const config_t *cfg, const char *conninfo)
         log_error("router", "%s", c->ctx ? err : "cannot create a ZeroMQ context");
         goto out;
     }
-    if (open_sockets(c, err, sizeof err) < 0) {
+    if (open_sockets(c, err, sizeof err) < 0 || partner_core_start(c, err, sizeof err) < 0) {
         log_error("router", "%s", err);
         goto out;
     }
@@ -799,6 +804,7 @@ int router_run(const config_t *cfg, const char *conninfo)
     log_info("router", "stopped cleanly at journal head %llu", (unsigned long long)c->head_seq);
     rc = 0;
 out:
+    partner_core_stop(c); /* its threads' sockets must close before the context */
     for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
         close_session(c, &c->sessions[i], "hub stopped");
     deliver_destroy_all(c);
