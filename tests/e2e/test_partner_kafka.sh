@@ -58,7 +58,7 @@ cat >"$E2E_DIR/hub.yaml" <<YAML
 hub:
   listen: $ep
   data_dir: $E2E_DIR/data
-  heartbeat_ms: 500
+  heartbeat_ms: 2000
 database:
   conninfo: "$db"
 security:
