@@ -188,7 +188,7 @@ typedef struct core {
     bool stopping;
     int64_t now_us;
 
-    struct partner *partner; /* the partners' threads (partner/partner_core.c), or NULL */
+    struct partner_core *partner; /* partners over Kafka (partner/partner_core.c), or NULL */
 } core_t;
 
 int64_t core_now_us(void);

@@ -196,6 +196,7 @@ static void on_store(core_t *c)
                     dbstate_commit_ok(&c->db, c->now_us);
                 ingest_committed(c, b, &c->inflight.owed);
                 deliver_cursors_committed(c, b);
+                partner_core_committed(c, b);
             } else {
                 /* A batch cut off by a lost connection is the store's
                  * DB_DOWN, sent before it; anything else is a commit the
@@ -203,6 +204,7 @@ static void on_store(core_t *c)
                 if (c->db_up)
                     dbstate_commit_failed(&c->db, b->error, c->now_us);
                 ingest_failed(c, b, &c->inflight.owed);
+                partner_core_failed(c);
             }
             jbatch_release(&b);
             deliver_pump_all(c);

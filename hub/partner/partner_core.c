@@ -10,6 +10,7 @@
 
 #include <joinery/v1/protocol.pb-c.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -37,6 +38,18 @@ static const row_desc_t REFUSED_ROW = {"partner_refused",
                                         {"kafka_offset", ROW_INT8},
                                         {"reason", ROW_TEXT}}};
 
+/* A report whose rows went into BATCH, kept until that batch commits. */
+typedef struct kept {
+    partner_report_t *r;
+    const jbatch_t *batch;
+    struct kept *next;
+} kept_t;
+
+typedef struct partner_core {
+    partner_t *threads;
+    kept_t *kept;
+} partner_core_t;
+
 int partner_core_start(core_t *c, char *err, size_t errlen)
 {
     if (c->cfg->npartners == 0)
@@ -50,8 +63,10 @@ int partner_core_start(core_t *c, char *err, size_t errlen)
         snprintf(err, errlen, "cannot bind the partners' endpoint: %s", zmq_strerror(zmq_errno()));
         return -1;
     }
-    c->partner = partner_new(c->ctx, c->cfg, endpoint, err, errlen);
-    if (!c->partner)
+    if ((c->partner = calloc(1, sizeof *c->partner)) == NULL)
+        return snprintf(err, errlen, "out of memory"), -1;
+    c->partner->threads = partner_new(c->ctx, c->cfg, endpoint, err, errlen);
+    if (!c->partner->threads)
         return -1;
     log_info("partner", "%zu partner(s) linked through %s", c->cfg->npartners, endpoint);
     return 0;
@@ -59,7 +74,7 @@ int partner_core_start(core_t *c, char *err, size_t errlen)
 
 void *partner_core_socket(core_t *c)
 {
-    return c->partner ? partner_socket(c->partner) : NULL;
+    return c->partner && c->partner->threads ? partner_socket(c->partner->threads) : NULL;
 }
 
 static session_t *partner_session(core_t *c, const config_partner_t *p)
@@ -125,24 +140,47 @@ static void answer(core_t *c, partner_report_t *r)
     }
 }
 
+static void add_rows(core_t *c, const partner_report_t *r)
+{
+    for (size_t i = 0; i < r->nd; i++)
+        add_disclosure(c, r->partner, &r->d[i]);
+    for (size_t i = 0; i < r->nr; i++)
+        add_refusal(c, r->partner, &r->r[i]);
+}
+
+/* Keeps R (rows only) until the pending batch it went into commits. */
+static void keep(core_t *c, partner_report_t **rp)
+{
+    kept_t *k = malloc(sizeof *k);
+    if (!k) {
+        partner_report_free(rp); /* its rows are in the batch; only a retry would lack them */
+        return;
+    }
+    k->r = *rp;
+    k->batch = c->pending;
+    k->next = c->partner->kept;
+    c->partner->kept = k;
+    *rp = NULL;
+}
+
 void partner_core_receive(core_t *c)
 {
     partner_report_t *r;
     bool any = false;
-    while (c->partner && (r = partner_receive(c->partner)) != NULL) {
-        for (size_t i = 0; i < r->nd; i++)
-            add_disclosure(c, r->partner, &r->d[i]);
-        for (size_t i = 0; i < r->nr; i++)
-            add_refusal(c, r->partner, &r->r[i]);
+    partner_t *p = c->partner ? c->partner->threads : NULL;
+    while (p && (r = partner_receive(p)) != NULL) {
+        add_rows(c, r);
         /* A session gone meanwhile released these deliveries: they come
          * again (and are disclosed again) on the next session. */
         session_t *s = partner_session(c, r->partner);
         if (s && r->nd)
             ack(c, s, r);
         any = true;
-        if (r->held) {
+        if (r->held) { /* a question carries no rows (partner.c's ask) */
             answer(c, r);
-            partner_answer(c->partner, &r);
+            partner_answer(p, &r);
+        } else if (r->nd || r->nr) {
+            keep(c, &r);
         } else {
             partner_report_free(&r);
         }
@@ -151,7 +189,43 @@ void partner_core_receive(core_t *c)
         deliver_queue_cursors(c);
 }
 
+void partner_core_committed(core_t *c, const jbatch_t *b)
+{
+    for (kept_t **k = c->partner ? &c->partner->kept : NULL; k && *k;) {
+        if ((*k)->batch != b) {
+            k = &(*k)->next;
+            continue;
+        }
+        kept_t *done = *k;
+        *k = done->next;
+        partner_report_free(&done->r);
+        free(done);
+    }
+}
+
+/* Every kept report not in the pending batch was in the failed one (or in a
+ * pending batch ingest_failed threw away with it). */
+void partner_core_failed(core_t *c)
+{
+    for (kept_t *k = c->partner ? c->partner->kept : NULL; k; k = k->next) {
+        if (k->batch == c->pending)
+            continue;
+        add_rows(c, k->r);
+        k->batch = c->pending;
+    }
+}
+
 void partner_core_stop(core_t *c)
 {
-    partner_destroy(&c->partner);
+    if (!c->partner)
+        return;
+    partner_destroy(&c->partner->threads);
+    while (c->partner->kept) {
+        kept_t *k = c->partner->kept;
+        c->partner->kept = k->next;
+        partner_report_free(&k->r);
+        free(k);
+    }
+    free(c->partner);
+    c->partner = NULL;
 }

@@ -227,6 +227,38 @@ def sar(master, was_shared):
     check(("WITHHELD" in text) != was_shared and "trust" in text, "disclosures as text")
 
 
+def commit_fails():
+    """Commits that fail after Kafka acknowledged: the disclosure rows they held
+    are written by a later commit, no later than the partner's cursor."""
+    sql("CREATE TABLE test_refuse_flag (x int); INSERT INTO test_refuse_flag VALUES (1); "
+        "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF EXISTS (SELECT 1 FROM test_refuse_flag) THEN "
+        "RAISE EXCEPTION 'test: disclosures refused'; END IF; RETURN NEW; END $$; "
+        "CREATE TRIGGER test_refuse BEFORE INSERT ON partner_disclosure FOR EACH ROW "
+        "EXECUTE FUNCTION test_refuse()")
+    crm = client("crm")
+    envs = [person_event(crm, 300 + i, "Consented%d" % (300 + i), True,
+                         event_id="refused-%d" % i) for i in range(3)]
+    masters = publish(crm, envs)
+    ids = {e.event_id for e in envs}
+    t = Topic()
+    t.read_until("the events whose disclosure rows fail", lambda r: ids <= {e.causation_id
+                                                                          for _, e in r})
+    log = os.path.join(os.environ["E2E_DIR"], "hub.log")
+    pj.wait_for("a commit refused by the test's trigger",
+                lambda: "test: disclosures refused" in open(log, errors="replace").read())
+    check(not disclosures(masters.values()), "no disclosure row while the table refuses them")
+    sql("DELETE FROM test_refuse_flag")
+    pj.wait_for("the disclosure rows after the failed commits", lambda: len(
+        [r for r in disclosures(masters.values()) if r[1]]) == 3, timeout_s=60)
+    pj.wait_for("the partner's cursor at the journal head", lambda: partner_floor() >= head())
+    check(True, "disclosure rows of a failed commit are written by a later one")
+    sql("DROP TRIGGER test_refuse ON partner_disclosure; DROP FUNCTION test_refuse(); "
+        "DROP TABLE test_refuse_flag")
+    t.close()
+    crm.close()
+
+
 def mock(cmd):
     """A command to kafka_mock, waiting for its answer."""
     out = os.path.join(os.environ["E2E_DIR"], "mock.out")
@@ -378,7 +410,7 @@ def crash_verify():
     t.close()
 
 
-RUN = {"outbound": outbound, "outage": outage, "inbound": inbound,
+RUN = {"outbound": outbound, "commit-fails": commit_fails, "outage": outage, "inbound": inbound,
        "crash-publish": crash_publish, "crash-verify": crash_verify}
 for s in SCENARIOS:
     print("== %s" % s, flush=True)

@@ -9,6 +9,8 @@
 #              are withheld and recorded, records keyed by master id with
 #              type / event id / schema version headers, one disclosure row
 #              per event, and the partner's cursor at the head;
+#   commit-fails  commits refused after Kafka acknowledged: their disclosure
+#              rows are written by a later commit, before the cursor moves;
 #   outage     every broker down: the cursor stops, local subscribers do not;
 #              brokers up: everything arrives;
 #   inbound    records on the partner's topic are journaled as
@@ -101,7 +103,7 @@ wait_for 30 "the partner link" log_has "$E2E_DIR/hub.log" "partner 'trust': link
 check() { # SCENARIO...
     "$PY" "$E2E_SRC/partner_kafka_check.py" "$ep" "$keys" "$db" "$@" || fail "partner_kafka_check.py $*"
 }
-check outbound outage inbound
+check outbound commit-fails outage inbound
 
 echo "== kill -9 the hub while it produces"
 "$PY" "$E2E_SRC/partner_kafka_check.py" "$ep" "$keys" "$db" crash-publish >"$E2E_DIR/crash.out" 2>&1 &
