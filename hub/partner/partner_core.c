@@ -191,7 +191,9 @@ void partner_core_receive(core_t *c)
 
 void partner_core_committed(core_t *c, const jbatch_t *b)
 {
-    for (kept_t **k = c->partner ? &c->partner->kept : NULL; k && *k;) {
+    if (!c->partner)
+        return;
+    for (kept_t **k = &c->partner->kept; *k;) {
         if ((*k)->batch != b) {
             k = &(*k)->next;
             continue;
