@@ -9,8 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 COUNT=${1:-50000}
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build-bench -j "$(nproc)" --target joineryd bench_throughput joinery_cli kafka_mock >/dev/null
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER_LAUNCHER=ccache >/dev/null
+cmake --build build-bench -j 2 --target joineryd bench_throughput joinery_cli kafka_mock >/dev/null
 dir=$(mktemp -d /tmp/joinery-bench-partner.XXXXXX)
 chmod 0711 "$dir"
 trap 'exec 3>&- 2>/dev/null; kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
@@ -36,7 +36,7 @@ adapters:
     publish: ["bench.*"]
   - name: bench-sub
     public_key_file: keys/bench-sub.pub
-    subscribe: ["bench.durable"]
+    subscribe: ["bench.*"]
 partners:
   - name: bench
     agreement: "bench agreement"
