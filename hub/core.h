@@ -231,6 +231,8 @@ typedef struct core {
     pbarena_t *arena; /* decoded payloads, reset after each envelope's check */
     bool stopping;
     int64_t now_us;
+
+    struct partner_core *partner; /* partners over Kafka (partner/partner_core.c), or NULL */
 } core_t;
 
 int64_t core_now_us(void);

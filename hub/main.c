@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/secret.h"
 #include "master/master.h"
+#include "partner/partner.h"
 #include "store/migrate.h"
 #include "store/pgcluster.h"
 #include "store/store.h"
@@ -191,11 +192,6 @@ static void announce(const config_t *cfg)
                  "admin API on %s without tokens: every local user may call it; configure "
                  "admin.tokens",
                  cfg->admin_listen);
-    if (cfg->npartners > 0)
-        log_warn("main",
-                 "partners: %zu configured, but partner bridges are not implemented yet: "
-                 "nothing is sent to them",
-                 cfg->npartners);
     mode_t mode = 0;
     if (secret_config_exposes_password(cfg->path, &mode))
         log_warn("main",
@@ -281,6 +277,11 @@ int main(int argc, char **argv)
                   format ? (log_format_t)lf : (log_format_t)cfg->log_format);
     log_info("main", "joineryd %s starting with %s", JOINERY_VERSION, cfg->path);
     announce(cfg);
+    if (partner_make_keys(cfg, err, sizeof err) != 0) {
+        log_error("main", "%s", err);
+        config_destroy(&cfg);
+        return 1;
+    }
     int rc = run(cfg);
     config_destroy(&cfg);
     return rc;

@@ -21,6 +21,7 @@
 #include "deliver.h"
 #include "ingest.h"
 #include "ingest_master.h"
+#include "partner/partner_core.h"
 #include "session.h"
 
 #include <joinery/v1/protocol.pb-c.h>
@@ -198,6 +199,7 @@ static void on_store(core_t *c)
                     dbstate_commit_ok(&c->db, c->now_us);
                 ingest_committed(c, b, &c->inflight.owed);
                 deliver_cursors_committed(c, b);
+                partner_core_committed(c, b);
             } else {
                 /* A batch cut off by a lost connection is the store's
                  * DB_DOWN, sent before it; anything else is a commit the
@@ -205,6 +207,7 @@ static void on_store(core_t *c)
                 if (c->db_up)
                     dbstate_commit_failed(&c->db, b->error, c->now_us);
                 ingest_failed(c, b, &c->inflight.owed);
+                partner_core_failed(c);
             }
             jbatch_release(&b);
             deliver_pump_all(c);
@@ -735,6 +738,8 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
     }
     if (items[2].revents & ZMQ_POLLIN)
         on_store(c);
+    if (items[5].revents & ZMQ_POLLIN)
+        partner_core_receive(c);
     if (items[1].revents & ZMQ_POLLIN)
         on_zap(c);
     if (items[0].revents & ZMQ_POLLIN) {
@@ -767,14 +772,16 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
 
 static void loop(core_t *c)
 {
-    zmq_pollitem_t items[5] = {{c->router, 0, ZMQ_POLLIN, 0},
+    void *partners = partner_core_socket(c);
+    zmq_pollitem_t items[6] = {{c->router, 0, ZMQ_POLLIN, 0},
                                {c->zap, 0, c->zap ? ZMQ_POLLIN : 0, 0},
                                {store_socket(c->store), 0, ZMQ_POLLIN, 0},
                                {NULL, c->signal_fd, ZMQ_POLLIN, 0},
-                               {c->admin, 0, c->admin ? ZMQ_POLLIN : 0, 0}};
+                               {c->admin, 0, c->admin ? ZMQ_POLLIN : 0, 0},
+                               {partners, 0, partners ? ZMQ_POLLIN : 0, 0}};
     int64_t next_hb = 0, next_cursor = 0, stop_by = 0;
     for (;;) {
-        if (zmq_poll(items, 5, HOUSEKEEPING_US / 1000) < 0 && zmq_errno() != EINTR)
+        if (zmq_poll(items, 6, HOUSEKEEPING_US / 1000) < 0 && zmq_errno() != EINTR)
             break;
         turn(c, items, &next_hb, &next_cursor);
         if (c->stopping) {
@@ -821,7 +828,7 @@ int router_run(const config_t *cfg, const char *conninfo)
         log_error("router", "%s", c->ctx ? err : "cannot create a ZeroMQ context");
         goto out;
     }
-    if (open_sockets(c, err, sizeof err) < 0) {
+    if (open_sockets(c, err, sizeof err) < 0 || partner_core_start(c, err, sizeof err) < 0) {
         log_error("router", "%s", err);
         goto out;
     }
@@ -839,6 +846,7 @@ int router_run(const config_t *cfg, const char *conninfo)
 out:
     admin_server_stop(&admin); /* first: its thread may be waiting on the core */
     admin_core_close(c);
+    partner_core_stop(c); /* its threads' sockets must close before the context */
     for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
         close_session(c, &c->sessions[i], "hub stopped");
     deliver_destroy_all(c);

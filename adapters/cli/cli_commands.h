@@ -16,5 +16,6 @@ int cli_steward_main(int argc, char **argv, cli_common_t *common);
 int cli_xref_main(int argc, char **argv, cli_common_t *common);
 int cli_golden_main(int argc, char **argv, cli_common_t *common);
 int cli_match_main(int argc, char **argv, cli_common_t *common);
+int cli_disclosures_main(int argc, char **argv, cli_common_t *common); /* cli_disclosures.c */
 
 #endif

@@ -17,6 +17,7 @@ static const char usage[] =
     "  xref export       the cross-reference of local ids as CSV\n"
     "  golden show ID    a golden record with its local ids and history\n"
     "  match train       estimate the matcher's m and u from the golden records\n"
+    "  disclosures       what was shared with partners about a person (--person ID)\n"
     "\n"
     "Run `joinery COMMAND --help` for a command's options.\n"
     "\n" CLI_COMMON_HELP;
@@ -53,10 +54,15 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*run)(int, char **, cli_common_t *);
-    } commands[] = {{"keygen", cli_keygen_main},   {"publish", cli_publish_main},
-                    {"tail", cli_tail_main},       {"status", cli_status_main},
-                    {"steward", cli_steward_main}, {"xref", cli_xref_main},
-                    {"golden", cli_golden_main},   {"match", cli_match_main}};
+    } commands[] = {{"keygen", cli_keygen_main},
+                    {"publish", cli_publish_main},
+                    {"tail", cli_tail_main},
+                    {"status", cli_status_main},
+                    {"steward", cli_steward_main},
+                    {"xref", cli_xref_main},
+                    {"golden", cli_golden_main},
+                    {"match", cli_match_main},
+                    {"disclosures", cli_disclosures_main}};
     const char *cmd = argv[optind];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0) {

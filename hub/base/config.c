@@ -978,21 +978,6 @@ static int check_delivery(loader_t *ld, yaml_node_t *val)
     return 0;
 }
 
-/* partners belongs to later work; only its shape is held to now, so a file
- * written for that work already loads. */
-static int section_partners(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
-{
-    (void)sc;
-    (void)f;
-    if (val->type == YAML_SEQUENCE_NODE)
-        ld->cfg->npartners =
-            (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
-    if (cfg_is_null(val) || val->type == YAML_SEQUENCE_NODE)
-        return 0;
-    return cfg_fail(ld, val, "'partners' must be a list (write [] for none), got %s",
-                    cfg_kind_name(val));
-}
-
 static int check_unique_name(loader_t *ld, const yaml_node_t *seq, size_t i)
 {
     const config_adapter_t *a = &ld->cfg->adapters[i];
@@ -1072,7 +1057,7 @@ static const field_t root_fields[] = {
     {"delivery", cfg_set_section, 0, &DELIVERY_SECTION},
     {"adapters", section_adapters, 0, NULL},
     {"master_data", cfg_set_section, 0, &MASTER_DATA_SECTION},
-    {"partners", section_partners, 0, NULL},
+    {"partners", cfg_section_partners, 0, NULL},
     {"admin", cfg_set_section, 0, &ADMIN_SECTION},
     {"refusals", cfg_set_section, offsetof(config_t, refusals), &REFUSALS_SECTION},
 };
@@ -1141,7 +1126,7 @@ static int finish(loader_t *ld, const yaml_node_t *root)
     for (size_t i = 0; i < ld->cfg->nadapters; i++)
         if (finish_adapter_key(ld, i) != 0)
             return -1;
-    return 0;
+    return cfg_partner_adapters(ld);
 }
 
 /* Whole file -------------------------------------------------------------- */
@@ -1417,6 +1402,7 @@ void config_destroy(config_t **cfg)
     free(c->admin_tls_cert);
     free(c->admin_tls_key);
     cfg_master_free(&c->master);
+    cfg_partners_free(c);
     free(c);
     *cfg = NULL;
 }

@@ -98,6 +98,34 @@ typedef struct {
     admin_role_t role;
 } config_admin_token_t;
 
+/* partners[].outbound.fields: the fields of one payload type that the agreement shares (the
+ * top-level protobuf field names); every other field is cleared before an event leaves. */
+typedef struct {
+    char *payload_type;      /* e.g. "joinery.v1.Person" */
+    config_strings_t fields; /* e.g. nhs_number, name, birth_date */
+} config_partner_fields_t;
+
+/* partners: one data-sharing agreement with one organisation, exchanged over Kafka
+ * (hub/partner/, docs/operations.md "Partners (Kafka)"). Its events come and go as the
+ * internal adapter "partner:NAME", whose permissions are the types below. */
+typedef struct {
+    char *name;              /* [a-z0-9_-]{1,64} */
+    char *adapter;           /* "partner:NAME", the adapter it publishes and subscribes as */
+    char *agreement;         /* the agreement's reference, written into every disclosure row */
+    char *purpose;           /* the lawful purpose; also the Consent.purpose that must be granted */
+    bool consent_required;   /* share a person's data only with a granted consent for purpose */
+    char *brokers;           /* kafka.brokers: bootstrap.servers */
+    config_strings_t kprops; /* kafka.properties: key, value, key, value... for librdkafka */
+    char *out_topic;         /* outbound.topic; NULL: nothing is sent */
+    config_strings_t out_types;      /* outbound.types: event-type patterns shared */
+    config_partner_fields_t *fields; /* outbound.fields (owned array) */
+    size_t nfields;
+    char *in_topic;            /* inbound.topic; NULL: nothing is read */
+    char *in_group;            /* inbound.group: consumer group, default "joinery-NAME" */
+    config_strings_t in_types; /* inbound.types: what the partner may publish */
+    char *secret_key;          /* the internal link's Curve secret key, made by the hub at start */
+} config_partner_t;
+
 typedef struct {
     char *path; /* the file this was loaded from (absolute) */
     char *file; /* the same as the caller spelled it, for messages */
@@ -135,7 +163,7 @@ typedef struct {
     config_master_t master; /* master_data: */
 
     config_refusals_t refusals; /* refusals: */
-    /* partners: only counted until the Kafka bridge exists */
+    config_partner_t *partners; /* partners: (owned array; config_partner.c) */
     size_t npartners;
 
     /* admin: the HTTP API (hub/admin/) */
@@ -151,6 +179,9 @@ typedef struct {
  * result and frees it with config_destroy. */
 config_t *config_load(const char *path, char *err, size_t errlen);
 void config_destroy(config_t **cfg);
+
+/* The partner with this name, or NULL. */
+const config_partner_t *config_partner(const config_t *cfg, const char *name);
 
 /* The adapter with this name, or NULL. */
 const config_adapter_t *config_adapter(const config_t *cfg, const char *name);

@@ -23,6 +23,11 @@
 #define CONFIG_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define CONFIG_PRINTF(f, a)
+/* config_partner.c: partners, the adapters their agreements make, and freeing them. */
+int cfg_section_partners(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val);
+int cfg_partner_adapters(loader_t *ld);
+void cfg_partners_free(config_t *cfg);
+
 #endif
 
 typedef struct loader loader_t;
@@ -140,5 +145,10 @@ int cfg_load_yaml_file(loader_t *ld, const yaml_node_t *at, const char *path, lo
 /* config_master.c: master_data, and freeing what it read. */
 extern const section_t MASTER_DATA_SECTION;
 void cfg_master_free(config_master_t *mc);
+
+/* config_partner.c: partners, the adapters their agreements make, and freeing them. */
+int cfg_section_partners(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val);
+int cfg_partner_adapters(loader_t *ld);
+void cfg_partners_free(config_t *cfg);
 
 #endif

@@ -38,7 +38,7 @@ typedef enum {
     ROW_BOOL,   /* boolean */
 } row_type_t;
 
-#define ROW_MAX_COLS 8
+#define ROW_MAX_COLS 10
 
 typedef struct {
     const char *name;

@@ -8,8 +8,7 @@
 #  - database problems: a database or role that does not exist fails within
 #    seconds with libpq's reason; a server that is not there is waited for,
 #    and the wait is logged at once; the private cluster's conninfo is logged;
-#    an admin API without tokens and partners: (accepted but not
-#    implemented) are warned about;
+#    an admin API without tokens is warned about; partners: start their links;
 #  - a second joineryd on the same data directory is refused at once and the
 #    first, with its private PostgreSQL, is unharmed; one on another data
 #    directory but the same address fails to bind and stops only its own;
@@ -139,13 +138,17 @@ hub_config "$E2E_DIR/one.yaml" "$E2E_DIR/one" "$port" "admin:
   enabled: true
   listen: 127.0.0.1:$aport
 partners:
-  - name: kafka-east"
+  - name: kafka-east
+    agreement: DSA-1
+    purpose: direct-care
+    kafka: {brokers: \"127.0.0.1:9\"}
+    outbound: {topic: to-east, types: [\"person.*\"]}"
 start_hub "$E2E_DIR/one.yaml" "$E2E_DIR/hub-one.log"
 hub1=$HUB_PID
 log_has "$E2E_DIR/hub-one.log" "admin API on 127.0.0.1:$aport without tokens: every local user may call it" ||
     fail "no warning that the admin API has no tokens"
-log_has "$E2E_DIR/hub-one.log" "partners: 1 configured, but partner bridges are not implemented yet" ||
-    fail "no warning that partners are not implemented"
+log_has "$E2E_DIR/hub-one.log" "1 partner\(s\) linked through tcp://127.0.0.1:" ||
+    fail "the partner's link is not started"
 log_has "$E2E_DIR/hub-one.log" "holds a password" && fail "password warning without a password"
 grep -qF "hub public key $(cat "$keys/hub.pub")" "$E2E_DIR/hub-one.log" || fail "the hub's public key is not logged"
 conn=$(sed -nE 's/.*private PostgreSQL cluster: psql "([^"]+)".*/\1/p' "$E2E_DIR/hub-one.log")

@@ -197,6 +197,15 @@ static void test_full_file(void **state)
              "  matching: {upper: 30.5, lower: 12}\n"
              "partners:\n"
              "  - name: whatever\n"
+             "    agreement: DSA-1\n"
+             "    purpose: direct-care\n"
+             "    consent_required: true\n"
+             "    kafka: {brokers: \"localhost:9092\", properties: {security.protocol: ssl}}\n"
+             "    outbound:\n"
+             "      topic: to-whatever\n"
+             "      types: [\"person.*\"]\n"
+             "      fields: {joinery.v1.PersonChanged: [master_id, person.name]}\n"
+             "    inbound: {topic: from-whatever, types: [\"health.*\"]}\n"
              "admin:\n"
              "  enabled: true\n"
              "  listen: \"[::1]:9000\"\n",
@@ -236,7 +245,20 @@ static void test_full_file(void **state)
     assert_true(cfg->master.match_upper == 30.5);
     assert_true(cfg->master.match_lower == 12.0);
 
-    assert_int_equal(cfg->nadapters, 2);
+    /* The partner's agreement makes its adapter, after the configured ones. */
+    assert_int_equal(cfg->npartners, 1);
+    const config_partner_t *p = config_partner(cfg, "whatever");
+    assert_non_null(p);
+    assert_string_equal(p->adapter, "partner:whatever");
+    assert_string_equal(p->in_group, "joinery-whatever");
+    assert_true(p->consent_required);
+    assert_int_equal(p->kprops.count, 2);
+    assert_int_equal(p->nfields, 1);
+    assert_string_equal(p->fields[0].fields.items[1], "person.name");
+    assert_int_equal(cfg->nadapters, 3);
+    assert_string_equal(cfg->adapters[2].name, "partner:whatever");
+    assert_string_equal(cfg->adapters[2].subscribe.items[0], "person.*");
+    assert_string_equal(cfg->adapters[2].publish.items[0], "health.*");
     const config_adapter_t *a = &cfg->adapters[0];
     assert_string_equal(a->name, "crm");
     assert_string_equal(a->public_key, crm.pub);
@@ -523,6 +545,7 @@ static void test_wrong_type(void **state)
     expect_error(fx, "admin:\n  listen: localhost\n", ":2: ", "HOST:PORT");
     expect_error(fx, "master_data: [1]\n", ":1: ", "'master_data' must be a mapping");
     expect_error(fx, "partners: {a: 1}\n", ":1: ", "'partners' must be a list");
+    expect_error(fx, "partners:\n  - name: trust\n", ":2: ", "has no 'agreement'");
     expect_error(fx, "delivery:\n  retry_base_ms: 500\n  retry_max_ms: 100\n",
                  ":2: ", "retry_max_ms");
 }
