@@ -15,7 +15,7 @@
 #define SEED_BLOCK 0x626c6f636bULL
 #define SEED_TF 0x7466ULL
 #define SEED_PAIR 0x70616972ULL
-#define MAX_KEYS 8
+#define MAX_KEYS MATCH_MAX_KEYS
 /* A blocking key shared by more records than this (a placeholder birth date,
  * a pseudo-postcode, a common name in one year) says too little to be worth
  * scoring every record in it; the other keys still find true matches. Such a
@@ -73,6 +73,17 @@ static const char *text_of(const mvals_t *b, int field)
     return v ? md_val_text(b, v) : NULL;
 }
 
+/* address.home is stored as "lines|TOWN|POSTCODE|UPRN" (master_fields.c); the matcher reads
+ * the lines up to the first '|' and the town after it, in place. */
+static void address_view(const char *addr, match_person_t *p)
+{
+    if (addr == NULL)
+        return;
+    const char *bar = strchr(addr, '|');
+    p->address = addr;
+    p->locality = bar != NULL ? bar + 1 : NULL;
+}
+
 /* The matcher compares the first forename: "Mary Ann" and "Mary" are one
  * person more often than not, and the middle names add noise. */
 void master_match_view(const mvals_t *b, match_person_t *p, char *buf, size_t len)
@@ -88,6 +99,7 @@ void master_match_view(const mvals_t *b, match_person_t *p, char *buf, size_t le
         .phone = text_of(b, MF_PHONE),
         .email = text_of(b, MF_EMAIL),
     };
+    address_view(text_of(b, MF_ADDR), p);
 }
 
 void master_match_view_incoming(const incoming_t *in, size_t n, match_person_t *p, char *buf,
@@ -123,6 +135,9 @@ void master_match_view_incoming(const incoming_t *in, size_t n, match_person_t *
             break;
         case MF_EMAIL:
             p->email = v;
+            break;
+        case MF_ADDR:
+            address_view(v, p);
             break;
         default:
             break;

@@ -87,6 +87,36 @@ static void add_name_date_keys(keyset_t *ks, const match_person_t *p, const mi_y
     add_key(ks, "dm:", buf);
 }
 
+/* Keys that find a record whose birth date is missing or wrong and whose postcode has a slip:
+ * the house number with the street's first word, and the forename's initial with the surname's
+ * phonetic key in the locality. Each survives a typo in the fields the other is made of. */
+static void add_place_keys(keyset_t *ks, const match_person_t *p)
+{
+    match_prep_t o;
+    memset(&o, 0, sizeof o);
+    mi_prepare_place(p, &o);
+    char buf[MATCH_KEY_LEN];
+    size_t lh = strlen(o.house), ls = strcspn(o.street, " ");
+    if (lh > 0 && ls > 0 && lh + 1 + ls < 40) {
+        memcpy(buf, o.house, lh);
+        buf[lh] = ':';
+        memcpy(buf + lh + 1, o.street, ls);
+        buf[lh + 1 + ls] = '\0';
+        add_key(ks, "st:", buf);
+    }
+    char fam[8], given[NAME_BUF];
+    match_phonetic(p->family, fam, sizeof fam);
+    size_t lf = strlen(fam), ll = strlen(o.locality);
+    if (lf == 0 || ll == 0 || mi_norm_letters(p->given, given, sizeof given) == 0)
+        return;
+    /* initial + phonetic (<= 4) + ':' + locality (< MATCH_LOCALITY_BUF) fits with the prefix */
+    buf[0] = given[0];
+    memcpy(buf + 1, fam, lf);
+    buf[1 + lf] = ':';
+    memcpy(buf + 2 + lf, o.locality, ll + 1);
+    add_key(ks, "fl:", buf);
+}
+
 int match_blocking_keys(const match_person_t *p, char keys[][MATCH_KEY_LEN], int max)
 {
     keyset_t ks = {keys, max, 0};
@@ -114,5 +144,6 @@ int match_blocking_keys(const match_person_t *p, char keys[][MATCH_KEY_LEN], int
     if (mi_norm_phone(p->phone, phone, sizeof phone))
         add_key(&ks, "tel:", phone);
     add_email_key(&ks, p->email);
+    add_place_keys(&ks, p);
     return ks.n;
 }

@@ -49,12 +49,16 @@ void match_params_default(match_params_t *p)
     if (p == NULL)
         return;
     memset(p, 0, sizeof *p);
-    /* Forename: exact, nickname, jw92, jw80, phonetic, different. u(exact) ~ 0.01: the sum of
-     * squared forename frequencies, the top names being 1-2% each. m(different) = 0.01 covers
-     * people known by a middle name; keeping it small is what makes a different forename strong
-     * evidence of a different person (twins). */
-    static const double gm[] = {0.855, 0.04, 0.05, 0.03, 0.015, 0.01};
-    static const double gu[] = {0.01, 0.002, 0.003, 0.015, 0.01, 0.96};
+    /* Forename: exact, swapped, nickname, jw92, jw80, phonetic, different. Swapped (forename and
+     * surname in each other's boxes) happens to about one record in a hundred where names are
+     * keyed into two boxes by hand; two different people whose names agree crosswise are rarer
+     * than two with the same forename, but not unknown (James Thomas, Thomas James), so u is set
+     * to give it nearly an exact forename's weight (6.1 bits against 6.4), never more. u(exact) ~
+     * 0.01: the sum of squared forename frequencies, the top names being 1-2% each. m(different) =
+     * 0.01 covers people known by a middle name; keeping it small is what makes a different
+     * forename strong evidence of a different person (twins). */
+    static const double gm[] = {0.845, 0.01, 0.04, 0.05, 0.03, 0.015, 0.01};
+    static const double gu[] = {0.01, 1.5e-4, 0.002, 0.003, 0.015, 0.01, 0.95985};
     /* Surname: exact, jw92, jw80, phonetic, different. u(exact) ~ 0.002 (Smith alone is 1.26%, so
      * the sum of squares is ~0.001-0.002). m(different) = 0.055 because surnames change on
      * marriage and divorce. */
@@ -101,6 +105,27 @@ void match_params_default(match_params_t *p)
     set_row(p, MATCH_FIELD_POSTCODE, MATCH_POSTCODE_NLEVELS, pm, pu);
     set_row(p, MATCH_FIELD_PHONE, MATCH_BINARY_NLEVELS, tm, tu);
     set_row(p, MATCH_FIELD_EMAIL, MATCH_BINARY_NLEVELS, em, eu);
+    /* Address (house number and street): exact, same house (street keyed with a slip), same
+     * street (a number on one side only), neighbour (another number), a street word in common,
+     * different. m: as for the postcode, about a fifth of true pairs were recorded at different
+     * addresses (people move, systems lag), and house numbers and street words are each dropped
+     * or mistyped in a few per cent of records. u: two random residents share a house about once
+     * in 10^5 pairs, but pairs are only compared inside blocks (same postcode, name or birth
+     * date) and households share an address, so u(exact) is set fifty times higher, at 5e-4:
+     * an address is worth about as much as a rare surname (10.3 bits). Full names, house and
+     * town alike then reach the upper threshold without a birth date; a parent and child of one
+     * name at one address are kept apart by the birth-date and two-link guards, not by this. Where
+     * both records carry a UK postcode the postcode already says most of this, so the address only
+     * adds what the postcode could not (see place_weights). */
+    static const double am[] = {0.63, 0.08, 0.05, 0.03, 0.03, 0.18};
+    static const double au[] = {5e-4, 3e-4, 2e-3, 3e-3, 0.01, 0.9842};
+    /* Locality (town, suburb): exact, similar (a slip), different. u(exact) = 0.02: a hub's
+     * residents spread over some fifty towns and suburbs of unequal size. m(different) = 0.15:
+     * movers, and towns written as the district or the village. */
+    static const double lm[] = {0.80, 0.05, 0.15};
+    static const double lu[] = {0.02, 0.005, 0.975};
+    set_row(p, MATCH_FIELD_ADDRESS, MATCH_ADDRESS_NLEVELS, am, au);
+    set_row(p, MATCH_FIELD_LOCALITY, MATCH_LOCALITY_NLEVELS, lm, lu);
     p->upper = 30.0;
     p->lower = 16.0;
 }
@@ -196,6 +221,24 @@ double match_score(const match_params_t *p, const match_person_t *a, const match
     return match_score_prep(p, &pa, &pb, tf, tf_ctx, ev);
 }
 
+/* A UK unit postcode holds some fifteen households, so where both records carry one, the same
+ * postcode already implies the same street and town, and another postcode already counts the
+ * move: the address and the locality would count both twice (conditional independence fails). So
+ * with two UK postcodes they add nothing, except their agreement when the postcodes share the
+ * district (a postcode keyed with a slip at the same house). A house of the same number and
+ * street name under a postcode in another district or area is another High Street. Elsewhere (no
+ * postcode, or codes that are not UK ones: a four-digit code covers a whole suburb) they count in
+ * full. */
+static void place_weights(const match_prep_t *a, const match_prep_t *b, match_evidence_t *ev)
+{
+    if (a->pc_area[0] == '\0' || b->pc_area[0] == '\0')
+        return;
+    int pc = ev->level[MATCH_FIELD_POSTCODE];
+    int slip = pc == MATCH_POSTCODE_SECTOR || pc == MATCH_POSTCODE_DISTRICT;
+    for (int f = MATCH_FIELD_ADDRESS; f <= MATCH_FIELD_LOCALITY; f++)
+        ev->weight[f] = slip ? fmax(ev->weight[f], 0.0) : 0.0;
+}
+
 double match_score_prep(const match_params_t *p, const match_prep_t *a, const match_prep_t *b,
                         match_tf_fn tf, void *tf_ctx, match_evidence_t *ev)
 {
@@ -207,10 +250,11 @@ double match_score_prep(const match_params_t *p, const match_prep_t *a, const ma
         return 0.0;
     /* The levels first, then the weights in field order: the same sum, one call. */
     mi_levels(a, b, ev->level);
-    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++)
         ev->weight[f] = field_weight(p, (match_field_t)f, ev->level[f], tf, tf_ctx, a);
+    place_weights(a, b, ev);
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++)
         ev->total += ev->weight[f];
-    }
     return ev->total;
 }
 
@@ -260,6 +304,8 @@ static const char *anchor_failure(const match_prep_t *a, const match_evidence_t 
     int g = ev->level[MATCH_FIELD_GIVEN];
     int bd = ev->level[MATCH_FIELD_BIRTH];
     int loose = g == MATCH_GIVEN_JW80 || g == MATCH_GIVEN_PHONETIC;
+    int forename_close = g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_NICKNAME ||
+                         g == MATCH_GIVEN_SWAPPED || g == MATCH_GIVEN_JW92;
     if (g == MATCH_GIVEN_MISSING || g == MATCH_GIVEN_DIFFERENT ||
         (loose && !forename_unseen(a, tf, tf_ctx)))
         return "forenames missing or only loosely similar (twin/sibling risk)";
@@ -272,6 +318,18 @@ static const char *anchor_failure(const match_prep_t *a, const match_evidence_t 
     int dob_missing_ok = bd == MATCH_BIRTH_MISSING && pc == MATCH_POSTCODE_EXACT &&
                          ev->level[MATCH_FIELD_PHONE] == MATCH_BINARY_EXACT && mi_is_mobile(a) &&
                          (g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_NICKNAME);
+    /* Records from systems that never held a birth date (or held one so wrong it was refused)
+     * still name the house: the same house number and street in the same postcode or town, with
+     * a forename that agrees, stands in for the missing date. A date present on both sides and
+     * different still stops the pair (parent and child at one address); twins differ in their
+     * forenames. */
+    int al = ev->level[MATCH_FIELD_ADDRESS], ll = ev->level[MATCH_FIELD_LOCALITY];
+    int house = al == MATCH_ADDRESS_EXACT || al == MATCH_ADDRESS_SAME_HOUSE;
+    /* the town counts only where place_weights let it (not against another UK postcode) */
+    int town = pc == MATCH_POSTCODE_EXACT ||
+               ((ll == MATCH_LOCALITY_EXACT || ll == MATCH_LOCALITY_SIMILAR) &&
+                ev->weight[MATCH_FIELD_LOCALITY] > 0.0);
+    dob_missing_ok |= bd == MATCH_BIRTH_MISSING && house && town && forename_close;
     if (!birth_agrees_closely(bd) && !dob_missing_ok)
         return "birth dates missing or disagree (parent/child risk)";
     if (ev->level[MATCH_FIELD_SEX] == MATCH_BINARY_DIFFERENT) {
@@ -288,7 +346,10 @@ static const char *anchor_failure(const match_prep_t *a, const match_evidence_t 
      * missing or in another area, no phone or e-mail alike) must carry MATCH_UNCORROBORATED_MARGIN
      * more weight than upper. */
     int place = pc == MATCH_POSTCODE_EXACT || pc == MATCH_POSTCODE_SECTOR ||
-                pc == MATCH_POSTCODE_DISTRICT || pc == MATCH_POSTCODE_AREA;
+                pc == MATCH_POSTCODE_DISTRICT || pc == MATCH_POSTCODE_AREA ||
+                (al >= MATCH_ADDRESS_EXACT && al <= MATCH_ADDRESS_NEIGHBOUR &&
+                 ev->weight[MATCH_FIELD_ADDRESS] > 0.0) ||
+                (ll == MATCH_LOCALITY_EXACT && ev->weight[MATCH_FIELD_LOCALITY] > 0.0);
     if (!place && !contact && ev->total < upper + MATCH_UNCORROBORATED_MARGIN)
         return "nothing but name and birth date in common (namesake risk)";
     return NULL;
