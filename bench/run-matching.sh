@@ -9,30 +9,63 @@
 #   accuracy    (default) 20,000 people
 #   throughput  312,500 people: socialcare holds 80% of them, so crm is loaded against about
 #               250,000 golden records
+# run-matching.sh external FILE [FILE2] [--format splink|febrl] [--systems 2|3]
+#                 [--layout spread|split] - another's data set (bench/MATCHING.md, "External
+#               data"): every record loaded as person.updated from two or three systems, scored
+#               against the file's truth (splink `cluster`, FEBRL rec-N-org / rec-N-dup-K)
 # Environment: SYSTEMS=3 also loads a health system; UPPER and LOWER set the matching
-# thresholds (master_data.matching); CSV=FILE writes every record with its person; KEEP=1 keeps
+# thresholds (master_data.matching); CSV=FILE writes every record with its person; OUTCOME=FILE
+# (external) every record with the golden record it went to; KEEP=1 keeps
 # the data directory (the hub and PostgreSQL are stopped all the same); ENTITIES=1 then loads
 # every system's addresses and socialcare's cases and checks them in the database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+usage() {
+    echo "usage: $0 [accuracy|throughput] [PEOPLE] [SEED]" >&2
+    echo "       $0 external FILE [FILE2] [--format splink|febrl] [--systems 2|3] [--layout spread|split]" >&2
+    exit 2
+}
 mode=${1:-accuracy}
+systems=${SYSTEMS:-2}
+external=()
 case $mode in
 accuracy) people=${2:-20000} ;;
 throughput) people=${2:-312500} ;;
-*)
-    echo "usage: $0 [accuracy|throughput] [PEOPLE] [SEED]" >&2
-    exit 2
+external)
+    shift
+    layout=spread
+    format=""
+    while [[ $# -gt 0 ]]; do
+        case $1 in
+        --format) format=${2:-}; shift 2 || usage ;;
+        --systems) systems=${2:-}; shift 2 || usage ;;
+        --layout) layout=${2:-}; shift 2 || usage ;;
+        -*) usage ;;
+        *)
+            [[ -f $1 ]] || { echo "$0: no such file: $1" >&2; exit 2; }
+            external+=(--external "$(realpath "$1")")
+            shift
+            ;;
+        esac
+    done
+    [[ ${#external[@]} -gt 0 ]] || usage
+    [[ $systems == 2 || $systems == 3 ]] || usage
+    [[ $layout == spread || $layout == split ]] || usage
+    [[ -z $format || $format == splink || $format == febrl ]] || usage
+    external+=(--layout "$layout")
+    [[ -n $format ]] && external+=(--format "$format")
     ;;
+*) usage ;;
 esac
 seed=${3:-1}
-systems=${SYSTEMS:-2}
+[[ $mode == external ]] && seed=1
 if [[ -n ${UPPER:-} || -n ${LOWER:-} ]] && [[ -z ${UPPER:-} || -z ${LOWER:-} ]]; then
     echo "$0: set both UPPER and LOWER, or neither" >&2
     exit 2
 fi
 
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DJOINERY_TESTS=OFF >/dev/null
-cmake --build build-bench -j "$(nproc)" --target joineryd joinery_cli bench_matching >/dev/null
+cmake --build build-bench -j "${JOBS:-$(nproc)}" --target joineryd joinery_cli bench_matching >/dev/null
 
 dir=$(mktemp -d /tmp/joinery-matching.XXXXXX)
 chmod 0711 "$dir" # PostgreSQL runs as an unprivileged user and must reach its data below
@@ -106,12 +139,19 @@ if ! grep -q "ready" "$dir/hub.log"; then
 fi
 
 echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print int($2/1048576)" GiB"}'), $(date -u +%Y-%m-%d)"
-echo "mode: $mode, $people people, seed $seed, $systems systems, thresholds ${UPPER:-default}/${LOWER:-default}"
-build-bench/bench/bench_matching --people "$people" --seed "$seed" --systems "$systems" --stats \
-    --endpoint "tcp://127.0.0.1:$port" --keys "$dir/keys" \
-    --pg "host=$dir/data/pg/run dbname=joinery user=joinery" --hub-pid "$hub" \
-    --pg-pid "$(head -n1 "$dir/data/pg/data/postmaster.pid")" \
-    ${CSV:+--csv "$CSV"} ${ENTITIES:+--entities}
+if [[ $mode == external ]]; then
+    echo "mode: external, $systems systems, thresholds ${UPPER:-default}/${LOWER:-default}"
+    build-bench/bench/bench_matching "${external[@]}" --systems "$systems" ${OUTCOME:+--outcome "$OUTCOME"} \
+        --endpoint "tcp://127.0.0.1:$port" --keys "$dir/keys" \
+        --pg "host=$dir/data/pg/run dbname=joinery user=joinery" --hub-pid "$hub"
+else
+    echo "mode: $mode, $people people, seed $seed, $systems systems, thresholds ${UPPER:-default}/${LOWER:-default}"
+    build-bench/bench/bench_matching --people "$people" --seed "$seed" --systems "$systems" --stats \
+        --endpoint "tcp://127.0.0.1:$port" --keys "$dir/keys" \
+        --pg "host=$dir/data/pg/run dbname=joinery user=joinery" --hub-pid "$hub" \
+        --pg-pid "$(head -n1 "$dir/data/pg/data/postmaster.pid")" \
+        ${CSV:+--csv "$CSV"} ${ENTITIES:+--entities}
+fi
 
 kill -TERM "$hub"
 wait "$hub" || true

@@ -15,6 +15,60 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Loading through the hub                                                                      */
 
+/* A reason without its particulars (numbers, month names), so that one rule's refusals count
+ * together: "date has month 61" and "date has month 95" are one reason. */
+static void reason_kind(const char *r, char *out, size_t cap)
+{
+    static const char *const months[] = {"January",   "February", "March",    "April",
+                                         "May",       "June",     "July",     "August",
+                                         "September", "October",  "November", "December"};
+    size_t o = 0;
+    while (*r && o + 6 < cap) {
+        /* A digit next to a capital letter is part of a pattern (A9 9AA), not a value. */
+        if (*r >= '0' && *r <= '9' && !(o && out[o - 1] >= 'A' && out[o - 1] <= 'Z')) {
+            const char *e = r;
+            while (*e >= '0' && *e <= '9')
+                e++;
+            if (!(*e >= 'A' && *e <= 'Z')) {
+                r = e;
+                out[o++] = 'N';
+                continue;
+            }
+        }
+        size_t m = 0;
+        while (m < 12 && strncmp(r, months[m], strlen(months[m])) != 0)
+            m++;
+        if (m < 12) {
+            memcpy(out + o, "MONTH", 5);
+            o += 5;
+            r += strlen(months[m]);
+            continue;
+        }
+        out[o++] = *r++;
+    }
+    out[o] = '\0';
+}
+
+/* Counts a refusal under its reason: a record the hub refuses must be accounted for, by why. */
+static void tally_why(tally_t *t, const char *reason)
+{
+    char r[sizeof t->why[0].text];
+    reason_kind(reason && reason[0] ? reason : "(no reason given)", r, sizeof r);
+    size_t k = 0;
+    while (k < t->nwhy && strcmp(t->why[k].text, r) != 0)
+        k++;
+    if (k == t->nwhy) {
+        if (t->nwhy == TALLY_WHY) {
+            k = TALLY_WHY; /* the overflow slot */
+            copy_str(t->why[k].text, sizeof t->why[k].text, "(other reasons)");
+        } else {
+            copy_str(t->why[k].text, sizeof t->why[k].text, r);
+            t->nwhy++;
+        }
+    }
+    t->why[k].n++;
+}
+
 static void on_confirm(void *ud, const joinery_confirm_t *c)
 {
     tally_t *t = ud;
@@ -37,6 +91,8 @@ static void on_confirm(void *ud, const joinery_confirm_t *c)
     if ((c->status == JOINERY_REJECTED || c->status == JOINERY_UNCONFIRMED) && t->nreasons < 5)
         (void)snprintf(t->reasons[t->nreasons++], sizeof t->reasons[0], "%s: %s", c->event_id,
                        c->reason ? c->reason : "");
+    if (c->status == JOINERY_REJECTED || c->status == JOINERY_UNCONFIRMED)
+        tally_why(t, c->status == JOINERY_UNCONFIRMED ? "(unconfirmed)" : c->reason);
 }
 
 /* The record as the adapter would publish it: a joinery.v1.Person. 0 if it does not fit. */
@@ -58,16 +114,23 @@ static size_t pack_record(const view_t *v, size_t idx, uint8_t *buf, size_t cap)
     maiden.family = (char *)r->maiden;
     Joinery__V1__HumanName *others[1] = {&maiden};
 
+    /* External data may lack lines, or the whole address: only what the record holds is sent. */
     Joinery__V1__Address addr = JOINERY__V1__ADDRESS__INIT;
-    char *lines[1] = {(char *)r->line};
+    char *lines[2];
+    size_t nlines = 0;
+    if (r->line[0])
+        lines[nlines++] = (char *)r->line;
+    if (r->line2[0])
+        lines[nlines++] = (char *)r->line2;
     addr.use = (char *)"home";
     addr.lines = lines;
-    addr.n_lines = 1;
+    addr.n_lines = nlines;
     addr.town = (char *)r->town;
     addr.district = (char *)r->county;
     addr.postcode = (char *)r->postcode;
     addr.uprn = (char *)r->uprn;
     Joinery__V1__Address *addrs[1] = {&addr};
+    bool has_addr = nlines || r->town[0] || r->county[0] || r->postcode[0] || r->uprn[0];
 
     Joinery__V1__ContactPoint phone = JOINERY__V1__CONTACT_POINT__INIT;
     Joinery__V1__ContactPoint email = JOINERY__V1__CONTACT_POINT__INIT;
@@ -105,7 +168,7 @@ static size_t pack_record(const view_t *v, size_t idx, uint8_t *buf, size_t cap)
     p.birth_date = (char *)r->birth;
     p.sex = (Joinery__V1__AdministrativeSex)r->sex;
     p.addresses = addrs;
-    p.n_addresses = 1;
+    p.n_addresses = has_addr ? 1 : 0;
     p.telecom = tel;
     p.n_telecom = ntel;
     p.identifiers = idents;

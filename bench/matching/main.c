@@ -15,6 +15,8 @@
  *
  *   bench_matching [--people N] [--seed S] [--systems 2|3] [--stats] [--csv FILE]
  *                  [--endpoint E --keys DIR|-] [--pg CONNINFO] [--hub-pid PID] [--eval-only]
+ *                  [--external FILE [--external FILE2] [--format splink|febrl]
+ *                   [--layout spread|split]]
  *
  * Without --endpoint it only generates (and prints --stats or writes --csv). Everything is
  * deterministic from the seed: one seed, one population, one set of records, byte for byte.
@@ -48,6 +50,12 @@ static void usage(FILE *f)
             "  --eval-only       do not load; evaluate what the database holds\n"
             "  --entities        after the people, every system's addresses (by UPRN) and a\n"
             "                    case for every fourth socialcare record; checked in the database\n"
+            "  --external FILE   score another's data set instead (splink or FEBRL-style CSV;\n"
+            "                    repeat for one file per system with --layout split)\n"
+            "  --format splink|febrl   the CSV's shape (default: from its header)\n"
+            "  --layout spread|split   spread: each record to a system by a hash of its id;\n"
+            "                    split: one system per file, per `source` value, or per half\n"
+            "  --outcome FILE    with --external: every record and the golden record it went to\n"
             "  --in-a F --b-given-a F --in-c F --namesakes F --twin-rate F\n"
             "                    population shape (0.8, 0.7, 0.85, 0.01, 0.016)\n");
 }
@@ -113,6 +121,19 @@ static int parse_args(int argc, char **argv, options_t *o)
         } else if (strcmp(a, "--pg") == 0) {
             o->pg = val;
             bad = !val;
+        } else if (strcmp(a, "--external") == 0) {
+            bad = !val || o->n_external == MAX_SYSTEMS;
+            if (!bad)
+                o->external[o->n_external++] = val;
+        } else if (strcmp(a, "--outcome") == 0) {
+            o->outcome = val;
+            bad = !val;
+        } else if (strcmp(a, "--format") == 0) {
+            o->format = val;
+            bad = !val || (strcmp(val, "splink") != 0 && strcmp(val, "febrl") != 0);
+        } else if (strcmp(a, "--layout") == 0) {
+            o->layout = val;
+            bad = !val || (strcmp(val, "spread") != 0 && strcmp(val, "split") != 0);
         } else if (strcmp(a, "--in-a") == 0) {
             bad = parse_frac(val, &o->in_a);
         } else if (strcmp(a, "--b-given-a") == 0) {
@@ -168,6 +189,8 @@ int main(int argc, char **argv)
     if (parsed != 0)
         return parsed > 0 ? 0 : 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (opt.n_external)
+        return external_run(&opt);
 
     int rc = 1;
     pop_t pop = {.opt = &opt};

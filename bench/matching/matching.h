@@ -9,6 +9,7 @@
  *   load.c        publishing the records (and with --entities addresses and cases) to the hub
  *   probe.c       clocks, CPU, memory and PostgreSQL counters around the load
  *   evaluate.c    the outcome read back from PostgreSQL, against the ground truth
+ *   external.c    --external: another's data set (splink, FEBRL-style) loaded and scored
  *   main.c        the command line and the run
  */
 #ifndef BENCH_MATCHING_H
@@ -38,6 +39,12 @@ typedef struct {
     const char *csv;
     const char *endpoint, *keys, *pg;
     long hub_pid, pg_pid;
+    /* External data (external.c): the files, their format and how they are spread over the
+     * systems. */
+    const char *external[MAX_SYSTEMS];
+    int n_external;
+    const char *format, *layout;
+    const char *outcome; /* --outcome FILE: every external record and where it went */
     /* Population shape (fractions). */
     double in_a, b_given_a, in_c, namesakes, twin_rate;
 } options_t;
@@ -309,7 +316,8 @@ typedef struct {
     uint8_t sex;    /* Joinery__V1__AdministrativeSex; 0 unspecified */
     char given[NAME_LEN], middle[NAME_LEN], family[NAME_LEN], maiden[NAME_LEN], prefix[8];
     char birth[16], nhs[14], ni[14];
-    char line[64], town[24], county[24], postcode[10], uprn[24]; /* UPRN: 12 digits at most */
+    char line[64], line2[64];                          /* line2: external data's second line only */
+    char town[32], county[24], postcode[10], uprn[24]; /* UPRN: 12 digits at most */
     char phone[18], email[EMAIL_LEN];
 } record_t;
 
@@ -323,6 +331,7 @@ typedef struct {
 } view_t;
 
 int build_view(const pop_t *pop, int sys, view_t *v);
+const profile_t *system_profile(int sys);
 void view_free(view_t *v);
 void local_id(const profile_t *pf, size_t idx, char *out, size_t cap);
 void noise_text(uint32_t noise, char *out, size_t cap);
@@ -367,11 +376,19 @@ long long pg_rows(pq_t *pq);
 /* ------------------------------------------------------------------------------------------ */
 /* load.c                                                                                       */
 
-/* The confirmations of one load, with the first few reasons for a refusal. */
+#define TALLY_WHY 32 /* distinct refusal reasons counted; the rest are "other" */
+
+/* The confirmations of one load, with the first few reasons for a refusal and how many events
+ * each distinct reason refused. */
 typedef struct {
     size_t ok, duplicate, rejected, unconfirmed, with_master;
     char reasons[5][200];
     size_t nreasons;
+    struct {
+        char text[200];
+        size_t n;
+    } why[TALLY_WHY + 1];
+    size_t nwhy;
 } tally_t;
 
 int load_view(const options_t *opt, const view_t *v, tally_t *t, double *seconds);
@@ -417,5 +434,10 @@ int read_outcome(pq_t *pq, const view_t *views, int nsys, outcome_t *o);
 int evaluate(const pop_t *pop, const view_t *views, int nsys, const outcome_t *o,
              const phase_t *phases);
 void outcome_free(outcome_t *o);
+
+/* ------------------------------------------------------------------------------------------ */
+/* external.c                                                                                   */
+
+int external_run(const options_t *opt);
 
 #endif

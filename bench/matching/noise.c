@@ -455,6 +455,11 @@ int build_view(const pop_t *pop, int sys, view_t *v)
     return 0;
 }
 
+const profile_t *system_profile(int sys)
+{
+    return sys >= 0 && sys < MAX_SYSTEMS ? &profiles[sys] : NULL;
+}
+
 void view_free(view_t *v)
 {
     free(v->rec);
