@@ -101,7 +101,9 @@ void match_bounder_init(match_bounder_t *b, const match_params_t *p, const match
     b->given_swapped = frozen_w(p, MATCH_FIELD_GIVEN, MATCH_GIVEN_SWAPPED);
     b->address_all = max_w_from(p, MATCH_FIELD_ADDRESS, MATCH_ADDRESS_EXACT);
     b->address_other = max_w_from(p, MATCH_FIELD_ADDRESS, MATCH_ADDRESS_EXACT + 1);
-    b->locality_all = max_w_from(p, MATCH_FIELD_LOCALITY, MATCH_LOCALITY_EXACT);
+    b->locality_all =
+        fmax(mi_field_weight(p, MATCH_FIELD_LOCALITY, MATCH_LOCALITY_EXACT, tf, tf_ctx, a),
+             max_w_from(p, MATCH_FIELD_LOCALITY, MATCH_LOCALITY_EXACT + 1));
     b->locality_other = max_w_from(p, MATCH_FIELD_LOCALITY, MATCH_LOCALITY_EXACT + 1);
     b->family_other = max_w_from(p, MATCH_FIELD_FAMILY, MATCH_FAMILY_EXACT + 1);
     b->postcode_other = max_w_from(p, MATCH_FIELD_POSTCODE, MATCH_POSTCODE_EXACT + 1);
@@ -151,7 +153,9 @@ static double place_bound(const match_bounder_t *bd, const match_sketch_t *c)
     double addr = hashed_bound(a->address, c->address, bd->address_all, bd->address_other);
     double loc = hashed_bound(a->locality, c->locality, bd->locality_all, bd->locality_other);
     if (a->uk_postcode && c->uk_postcode)
-        return fmax(addr, 0.0) + fmax(loc, 0.0);
+        return fmax(fmax(addr, 0.0),
+                    a->address != 0 && c->address != 0 ? MATCH_IN_POSTCODE_MAX : 0.0) +
+               fmax(loc, 0.0);
     return addr + loc;
 }
 

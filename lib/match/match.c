@@ -144,11 +144,19 @@ static double safe_log2_ratio(double num, double den)
 
 /* NORM is the normalised name (match_prep_t). */
 /* The frequency hook's answer for one of A's names, from A's cache when it holds this hook's. */
+/* The normalised value of A's field F that the frequency hook is asked about. */
+static const char *tf_value(match_field_t f, const match_prep_t *a)
+{
+    return f == MATCH_FIELD_GIVEN ? a->given : f == MATCH_FIELD_FAMILY ? a->family : a->locality;
+}
+
 static double ask_tf(match_tf_fn tf, void *ctx, match_field_t f, const match_prep_t *a)
 {
     if (a->tf_fn != NULL && a->tf_fn == (void (*)(void))tf && a->tf_ctx == ctx)
-        return f == MATCH_FIELD_GIVEN ? a->tf_given : a->tf_family;
-    return tf(ctx, f, f == MATCH_FIELD_GIVEN ? a->given : a->family);
+        return f == MATCH_FIELD_GIVEN    ? a->tf_given
+               : f == MATCH_FIELD_FAMILY ? a->tf_family
+                                         : a->tf_locality;
+    return tf(ctx, f, tf_value(f, a));
 }
 
 void match_prepare_tf(match_prep_t *p, match_tf_fn tf, void *tf_ctx)
@@ -158,19 +166,21 @@ void match_prepare_tf(match_prep_t *p, match_tf_fn tf, void *tf_ctx)
         return;
     p->tf_given = p->given[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_GIVEN, p->given) : 0.0;
     p->tf_family = p->family[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_FAMILY, p->family) : 0.0;
+    p->tf_locality = p->locality[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_LOCALITY, p->locality) : 0.0;
     p->tf_fn = (void (*)(void))tf;
     p->tf_ctx = tf_ctx;
 }
 
 static double name_tf(match_tf_fn tf, void *ctx, match_field_t f, const match_prep_t *a)
 {
-    const char *norm = f == MATCH_FIELD_GIVEN ? a->given : a->family;
-    if (tf == NULL || norm[0] == '\0')
+    if (tf == NULL || tf_value(f, a)[0] == '\0')
         return 0.0;
     double v = ask_tf(tf, ctx, f, a);
     if (!(v > 0.0)) /* also rejects NaN */
         return 0.0;
-    double floor = f == MATCH_FIELD_GIVEN ? MATCH_TF_GIVEN_FLOOR : MATCH_TF_FLOOR;
+    double floor = f == MATCH_FIELD_GIVEN      ? MATCH_TF_GIVEN_FLOOR
+                   : f == MATCH_FIELD_LOCALITY ? MATCH_TF_LOCALITY_FLOOR
+                                               : MATCH_TF_FLOOR;
     if (v < floor)
         return floor;
     return v > 1.0 ? 1.0 : v;
@@ -182,8 +192,9 @@ static double field_weight(const match_params_t *p, match_field_t f, int level, 
     if (level <= 0 || level >= p->nlevels[f] || level >= MATCH_MAX_LEVELS)
         return 0.0;
     double u = p->u[f][level];
-    if (level == 1 && (f == MATCH_FIELD_GIVEN || f == MATCH_FIELD_FAMILY)) {
-        /* Level 1 is EXACT for both name fields. */
+    if (level == 1 &&
+        (f == MATCH_FIELD_GIVEN || f == MATCH_FIELD_FAMILY || f == MATCH_FIELD_LOCALITY)) {
+        /* Level 1 is EXACT for both name fields and the locality. */
         double freq = name_tf(tf, tf_ctx, f, a);
         if (freq > 0.0)
             return safe_log2_ratio(p->m[f][level], freq);
@@ -221,22 +232,34 @@ double match_score(const match_params_t *p, const match_person_t *a, const match
     return match_score_prep(p, &pa, &pb, tf, tf_ctx, ev);
 }
 
-/* A UK unit postcode holds some fifteen households, so where both records carry one, the same
- * postcode already implies the same street and town, and another postcode already counts the
- * move: the address and the locality would count both twice (conditional independence fails). So
- * with two UK postcodes they add nothing, except their agreement when the postcodes share the
- * district (a postcode keyed with a slip at the same house). A house of the same number and
- * street name under a postcode in another district or area is another High Street. Elsewhere (no
- * postcode, or codes that are not UK ones: a four-digit code covers a whole suburb) they count in
- * full. */
+/* A UK unit postcode holds some fifteen households, so where both records carry one the
+ * postcode already says most of what the address and the town would: the same postcode implies
+ * the same street and town, and another postcode already counts a move. Counted in full they
+ * would count it twice (conditional independence fails). So with two UK postcodes:
+ * - the same postcode: the town adds nothing, and the address only what it says within one
+ *   postcode (IN_POSTCODE: m as the same person's records look when the postcode agrees, u as
+ *   two residents of one postcode do, one household in fifteen): the same house a little for,
+ *   another house there (a neighbour with the same name) clearly against;
+ * - the district in common (a postcode keyed with a slip): their agreement, not disagreement;
+ * - postcodes further apart: nothing, since the same number on a street of the same name under
+ *   a postcode in another district is another High Street.
+ * Elsewhere (no postcode, or codes that are not UK ones: a four-digit code covers a whole
+ * suburb) they count in full. */
 static void place_weights(const match_prep_t *a, const match_prep_t *b, match_evidence_t *ev)
 {
+    /* log2(m/u) for exact, same house, same street, neighbour, word, different, with
+     * m = 0.90, 0.04, 0.03, 0.01, 0.01, 0.01 and u = 0.067, 0.01, 0.15, 0.60, 0.05, 0.123
+     * (written out: this runs for every candidate in the same postcode) */
+    static const double in_pc_w[] = {
+        MATCH_IN_POSTCODE_MAX, 2.0, -2.3219, -5.9069, -2.3219, -3.6206};
     if (a->pc_area[0] == '\0' || b->pc_area[0] == '\0')
         return;
-    int pc = ev->level[MATCH_FIELD_POSTCODE];
+    int pc = ev->level[MATCH_FIELD_POSTCODE], al = ev->level[MATCH_FIELD_ADDRESS];
     int slip = pc == MATCH_POSTCODE_SECTOR || pc == MATCH_POSTCODE_DISTRICT;
     for (int f = MATCH_FIELD_ADDRESS; f <= MATCH_FIELD_LOCALITY; f++)
         ev->weight[f] = slip ? fmax(ev->weight[f], 0.0) : 0.0;
+    if (pc == MATCH_POSTCODE_EXACT && al > MATCH_ADDRESS_MISSING && al < MATCH_ADDRESS_NLEVELS)
+        ev->weight[MATCH_FIELD_ADDRESS] = in_pc_w[al - 1];
 }
 
 double match_score_prep(const match_params_t *p, const match_prep_t *a, const match_prep_t *b,
@@ -330,7 +353,13 @@ static const char *anchor_failure(const match_prep_t *a, const match_evidence_t 
                ((ll == MATCH_LOCALITY_EXACT || ll == MATCH_LOCALITY_SIMILAR) &&
                 ev->weight[MATCH_FIELD_LOCALITY] > 0.0);
     dob_missing_ok |= bd == MATCH_BIRTH_MISSING && house && town && forename_close;
-    if (!birth_agrees_closely(bd) && !dob_missing_ok)
+    /* Dates in the same year (or a month apart across a year's end) cannot be a parent's and a
+     * child's, and twins differ in their forenames: with forenames that agree, such a date is a
+     * keying error, not another person. The score still has to reach upper, and the namesake
+     * check below still asks for a place or a contact in common. */
+    int same_generation =
+        (bd == MATCH_BIRTH_WITHIN_MONTH || bd == MATCH_BIRTH_SAME_YEAR) && forename_close;
+    if (!birth_agrees_closely(bd) && !dob_missing_ok && !same_generation)
         return "birth dates missing or disagree (parent/child risk)";
     if (ev->level[MATCH_FIELD_SEX] == MATCH_BINARY_DIFFERENT) {
         /* Boy/girl twins have different forenames (opposite-sex forms of one name compare as

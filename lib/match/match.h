@@ -104,7 +104,7 @@ typedef struct {
     void (*tf_fn)(
         void); /* the hook, only compared (match_tf_fn is declared below); NULL: not asked */
     void *tf_ctx;
-    double tf_given, tf_family;
+    double tf_given, tf_family, tf_locality;
 } match_prep_t;
 
 void match_prepare(const match_person_t *p, match_prep_t *out); /* p NULL: everything missing */
@@ -238,10 +238,11 @@ typedef struct {
 } match_evidence_t;
 
 /* Term-frequency lookup: the fraction of the population with this exact value for a name field
-   (e.g. "SMITH" ~ 0.0126). Return a negative number if there is no table to ask (too small a
-   population for frequencies to mean anything), and exactly 0 if the table is live and no record
-   has the value -- match_decide reads that as "a forename nobody has", i.e. a typo. May be NULL
-   (no frequencies). The value passed is the normalised name (match_norm_name). */
+   (e.g. "SMITH" ~ 0.0126), or a locality for MATCH_FIELD_LOCALITY. Return a negative number if
+   there is no table to ask (too small a population for frequencies to mean anything), and exactly 0
+   if the table is live and no record has the value -- match_decide reads that as "a forename nobody
+   has", i.e. a typo. May be NULL (no frequencies). The value passed is the normalised name
+   (match_norm_name). */
 typedef double (*match_tf_fn)(void *ctx, match_field_t f, const char *value);
 
 /* The normalised form of a name used for comparison and for the frequency hook: upper-case ASCII
@@ -265,6 +266,12 @@ void match_prepare_tf(match_prep_t *p, match_tf_fn tf, void *tf_ctx);
  * whole population) a forename counts as that, at most ~9.7 bits, never the ~16 a unique one would
  * claim. Namesakes of such names were the false merges before this floor. */
 #define MATCH_TF_GIVEN_FLOOR 1e-3
+/* Localities are frequency-adjusted too: a town where a fifth of the hub's residents live says
+ * little, a suburb of a few hundred says much (u is one number for every town, and hubs serve one
+ * city or a hundred suburbs). Clamped like forenames: a locality no more than 1 in 1,000 residents
+ * share counts as that (~9.6 bits), since a place is shared by households, not drawn anew for each
+ * person. */
+#define MATCH_TF_LOCALITY_FLOOR 1e-3
 
 /* Score a candidate pair: fills evidence (ev may be NULL), returns total weight. For an EXACT name
  * agreement with known frequency tf, use the TF-adjusted weight log2(m / tf) instead of

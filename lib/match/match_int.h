@@ -87,6 +87,10 @@ void mi_prepare_place(const match_person_t *p, match_prep_t *o);
 /* A UK mobile number (07..., also written +44 7...): one person's, unlike a household landline. */
 int mi_is_mobile(const match_prep_t *p);
 
+/* The most an address weighs within one UK postcode (place_weights in match.c): log2(0.9/0.067),
+ * the same house where one household in fifteen lives. */
+#define MATCH_IN_POSTCODE_MAX 3.7477
+
 /* match.c ---------------------------------------------------------------------------------- */
 
 /* Field F's weight at LEVEL for a pair whose incoming record is A: log2(m/u), or log2(m/tf) for an

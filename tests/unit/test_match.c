@@ -1573,7 +1573,15 @@ static void test_uk_postcode_leaves_address_nothing_to_count_twice(void **state)
     match_person_t b = a;
     match_evidence_t ev;
     (void)match_score(&p, &a, &b, NULL, NULL, &ev);
-    assert_true(ev.weight[MATCH_FIELD_ADDRESS] == 0.0 && ev.weight[MATCH_FIELD_LOCALITY] == 0.0);
+    /* within one postcode the town says nothing more and the house only a little (one
+     * household in fifteen) ... */
+    assert_true(ev.weight[MATCH_FIELD_LOCALITY] == 0.0);
+    assert_true(ev.weight[MATCH_FIELD_ADDRESS] > 3.0 && ev.weight[MATCH_FIELD_ADDRESS] < 4.0);
+    /* ... and another house in it is a neighbour, clearly against */
+    b.address = "5 Mill Lane";
+    (void)match_score(&p, &a, &b, NULL, NULL, &ev);
+    assert_true(ev.weight[MATCH_FIELD_ADDRESS] < -5.0);
+    b = a;
     /* another postcode: a move already counted there, so no penalty twice ... */
     b.address = "9 Park Road";
     b.locality = "Otley";
@@ -1614,6 +1622,70 @@ static void test_blocking_keys_find_a_duplicate_without_birth_date(void **state)
     int n = keys_of(base, k);
     assert_true(has_key(k, n, "st:31:WATTLE"));
     assert_true(has_key(k, n, "fl:JPNSL:KINGSFORD"));
+}
+
+/* Frequencies of localities: a town a fifth of the residents share against a suburb of few. */
+static double tf_places(void *ctx, match_field_t f, const char *value)
+{
+    (void)ctx;
+    if (f != MATCH_FIELD_LOCALITY)
+        return 0.0;
+    return strcmp(value, "LEEDS") == 0 ? 0.2 : strcmp(value, "KINGSFORD") == 0 ? 2e-6 : 0.0;
+}
+
+static void test_locality_weighs_by_how_many_residents_share_it(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    match_params_freeze(&p);
+    match_person_t a = {0};
+    a.locality = "Leeds";
+    match_evidence_t common, rare, plain;
+    (void)match_score(&p, &a, &a, tf_places, NULL, &common);
+    (void)match_score(&p, &a, &a, NULL, NULL, &plain);
+    a.locality = "Kingsford";
+    (void)match_score(&p, &a, &a, tf_places, NULL, &rare);
+    assert_true(common.weight[MATCH_FIELD_LOCALITY] < plain.weight[MATCH_FIELD_LOCALITY]);
+    assert_true(rare.weight[MATCH_FIELD_LOCALITY] > plain.weight[MATCH_FIELD_LOCALITY]);
+    /* clamped at 1 in 1,000: a place is shared by households */
+    assert_true(fabs(rare.weight[MATCH_FIELD_LOCALITY] -
+                     log2(p.m[MATCH_FIELD_LOCALITY][MATCH_LOCALITY_EXACT] /
+                          MATCH_TF_LOCALITY_FLOOR)) < 1e-9);
+    /* and the bound allows for it */
+    match_prep_t pa;
+    match_prepare(&a, &pa);
+    match_bounder_t b;
+    match_bounder_init(&b, &p, &pa, tf_places, NULL);
+    match_sketch_t sk;
+    match_sketch(&pa, &sk);
+    assert_true(match_bound(&b, &p, &sk) >= rare.total);
+}
+
+static void test_birth_date_in_the_same_year_is_a_slip_when_forenames_agree(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    /* the same resident: the day keyed wrong twice, the same e-mail */
+    match_person_t a = person("Reuben", "Henderson", "1995-10-27", NULL, NULL);
+    match_person_t b = person("Reuben", "Henderson", "1995-10-02", NULL, NULL);
+    a.email = b.email = "reubenh@landry.org";
+    a.locality = b.locality = "Bristol";
+    match_evidence_t ev;
+    assert_int_equal(match_decide(&p, &a, &b, tf_none, NULL, &ev, NULL, 0), MATCH_DECISION_LINK);
+    assert_int_equal(ev.level[MATCH_FIELD_BIRTH], MATCH_BIRTH_WITHIN_MONTH);
+    /* a year apart is another generation's date as far as the guard can tell */
+    b.birth_date = "1994-03-02";
+    assert_int_not_equal(match_decide(&p, &a, &b, tf_none, NULL, NULL, NULL, 0),
+                         MATCH_DECISION_LINK);
+    /* and twins born across midnight differ in their forenames */
+    a.given = "Jack";
+    b = a;
+    b.given = "Jake";
+    b.birth_date = "1995-10-28";
+    assert_int_not_equal(match_decide(&p, &a, &b, tf_population, NULL, NULL, NULL, 0),
+                         MATCH_DECISION_LINK);
 }
 
 static void test_blocking_keys_respect_max_and_hash_long_emails(void **state)
@@ -1845,6 +1917,8 @@ int main(void)
         cmocka_unit_test(test_twins_and_parent_child_at_one_address_stay_apart),
         cmocka_unit_test(test_uk_postcode_leaves_address_nothing_to_count_twice),
         cmocka_unit_test(test_blocking_keys_find_a_duplicate_without_birth_date),
+        cmocka_unit_test(test_locality_weighs_by_how_many_residents_share_it),
+        cmocka_unit_test(test_birth_date_in_the_same_year_is_a_slip_when_forenames_agree),
         cmocka_unit_test(test_em_recovers_known_m_u_and_lambda_from_synthetic_sample),
         cmocka_unit_test(test_em_keeps_unseen_levels_at_a_small_floor),
         cmocka_unit_test(test_em_rejects_bad_input),
