@@ -352,7 +352,12 @@ static const char *anchor_failure(const match_prep_t *a, const match_evidence_t 
     int town = pc == MATCH_POSTCODE_EXACT ||
                ((ll == MATCH_LOCALITY_EXACT || ll == MATCH_LOCALITY_SIMILAR) &&
                 ev->weight[MATCH_FIELD_LOCALITY] > 0.0);
-    dob_missing_ok |= bd == MATCH_BIRTH_MISSING && house && town && forename_close;
+    /* ... unless a personal contact disagrees: a mother and daughter of one name at one house
+     * carry their own mobiles. */
+    int contact_differs = ev->level[MATCH_FIELD_PHONE] == MATCH_BINARY_DIFFERENT ||
+                          ev->level[MATCH_FIELD_EMAIL] == MATCH_BINARY_DIFFERENT;
+    dob_missing_ok |=
+        bd == MATCH_BIRTH_MISSING && house && town && forename_close && !contact_differs;
     /* Dates in the same year (or a month apart across a year's end) cannot be a parent's and a
      * child's, and twins differ in their forenames: with forenames that agree, such a date is a
      * keying error, not another person. The score still has to reach upper, and the namesake

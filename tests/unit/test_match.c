@@ -1539,6 +1539,15 @@ static void test_twins_and_parent_child_at_one_address_stay_apart(void **state)
     b.birth_date = NULL;
     assert_int_not_equal(match_decide(&p, &a, &b, tf_population, NULL, NULL, NULL, 0),
                          MATCH_DECISION_LINK);
+    /* a mother and daughter of one name at one house, one birth date missing: their own
+     * mobiles tell them apart */
+    match_person_t m1 = febrl("Teresa", "Goldside", NULL, "42 Oxford Close", "Liverpool", "L7 7HZ");
+    match_person_t m2 =
+        febrl("Teresa", "Goldside", "2001-04-21", "42 Oxford Close", "Liverpool", "L7 7HZ");
+    m1.phone = "07564 921728";
+    m2.phone = "07322 412440";
+    assert_int_not_equal(match_decide(&p, &m1, &m2, tf_population, NULL, NULL, NULL, 0),
+                         MATCH_DECISION_LINK);
     /* parent and child: same names, same house, birth dates present and different */
     match_person_t f = febrl("John", "Smith", "1960-03-02", "4 Elm Grove", "Leeds", "LS1 4AP");
     match_person_t s = febrl("John", "Smith", "1992-08-19", "4 Elm Grove", "Leeds", "LS1 4AP");
