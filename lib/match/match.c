@@ -347,7 +347,9 @@ static const char *anchor_failure(const match_prep_t *a, const match_evidence_t 
      * different still stops the pair (parent and child at one address); twins differ in their
      * forenames. */
     int al = ev->level[MATCH_FIELD_ADDRESS], ll = ev->level[MATCH_FIELD_LOCALITY];
-    int house = al == MATCH_ADDRESS_EXACT || al == MATCH_ADDRESS_SAME_HOUSE;
+    /* the same house: number and street, or the street with the number on one side only */
+    int house =
+        al == MATCH_ADDRESS_EXACT || al == MATCH_ADDRESS_SAME_HOUSE || al == MATCH_ADDRESS_STREET;
     /* the town counts only where place_weights let it (not against another UK postcode) */
     int town = pc == MATCH_POSTCODE_EXACT ||
                ((ll == MATCH_LOCALITY_EXACT || ll == MATCH_LOCALITY_SIMILAR) &&

@@ -1503,6 +1503,17 @@ static void test_febrl_pair_without_birth_date_links_on_name_and_address(void **
     b.postcode = NULL;
     assert_int_equal(match_decide(&p, &a, &b, tf_none, NULL, &ev, NULL, 0), MATCH_DECISION_LINK);
     assert_true(ev.weight[MATCH_FIELD_POSTCODE] == 0.0);
+    /* the house number lost on one side: still the house, no other number contradicts it */
+    b.postcode = "2615";
+    b.address = "Wattle Crescent";
+    assert_int_equal(match_decide(&p, &a, &b, tf_none, NULL, &ev, NULL, 0), MATCH_DECISION_LINK);
+    assert_int_equal(ev.level[MATCH_FIELD_ADDRESS], MATCH_ADDRESS_STREET);
+    /* another number on the street is not */
+    b.address = "37 Wattle Crescent";
+    assert_int_not_equal(match_decide(&p, &a, &b, tf_none, NULL, &ev, NULL, 0),
+                         MATCH_DECISION_LINK);
+    b.address = "31 Wattle Cres";
+    b.postcode = NULL;
     /* the same names and house but another town is not the same house: a steward decides */
     b.locality = "Belconnen";
     assert_int_not_equal(match_decide(&p, &a, &b, tf_none, NULL, &ev, NULL, 0),
