@@ -293,18 +293,24 @@ typedef enum { MATCH_DECISION_NONE, MATCH_DECISION_POSSIBLE, MATCH_DECISION_LINK
    date -> LINK. Otherwise thresholds on the score. Different NHS numbers both present -> NONE (two
    people), whatever the score. Writes a short reason (why may be NULL).
    Precision guard on the score path: a pair at or above `upper` is only linked automatically when
-   - both forenames are present and agree at least at jw>=0.92 (nickname counts), or only loosely
-     (jw>=0.80, phonetic) while a's forename is one no record in the frequency table has (tf
-     answers exactly 0: a typo, "Jafk" for Jack, not a twin's real name, Jake for Jack);
+   - both forenames are present and agree at least at jw>=0.92 (nickname and swapped count), or
+     only loosely (jw>=0.80, phonetic) while a's forename is one no record in the frequency table
+     has (tf answers exactly 0: a typo, "Jafk" for Jack, not a twin's real name, Jake for Jack);
    - both birth dates are present and agree at least as a one-digit typo, or one is missing while
      the postcode is the same, the phone numbers are the same UK mobile (07...) and the forenames
-     agree exactly or as a short form (a landline or an e-mail address may be the household's);
+     agree exactly or as a short form (a landline or an e-mail address may be the household's),
+     or one is missing while the house (number and street, or the street with a number on one
+     side only) is the same in the same postcode or town, the forenames agree at least at
+     jw>=0.92 (swapped counts) and no phone or e-mail disagrees; or both are in the same year
+     (or within a month) and the forenames agree so (a parent and child cannot share a birth
+     year, twins differ in their forenames);
    - sex does not disagree, unless forename and birth date are both exact and the forename is
      neither a short form of two names (Alex, Sam) nor one keystroke from its opposite-sex form
      (Martin/Martina, John/Joan): boy/girl twins have different forenames, and one slip turns
      Martina into Martin;
    - something besides name and birth date ties the pair: the postcode agrees at least to the area,
-     or the phone or e-mail agrees; otherwise the total must reach upper +
+     the street or the locality agrees where it counts (see the address levels), or the phone or
+     e-mail agrees; otherwise the total must reach upper +
      MATCH_UNCORROBORATED_MARGIN (namesakes).
    Otherwise it goes to the steward queue. Twins, parents and children sharing a name and an
    address, and namesakes fail exactly these anchors while the rest of their evidence adds up. a
