@@ -388,7 +388,15 @@ void master_candidates(master_t *m, const match_person_t *p, master_candidate_fn
     m->nsearches++;
     char keys[MAX_KEYS][MATCH_KEY_LEN];
     int n = match_blocking_keys(p, keys, MAX_KEYS);
+    bool dated = false;
     for (int i = 0; i < n; i++) {
+        /* The place keys (house and street, name in the town) are there for a record whose birth
+         * date is missing or not a date; one with a date finds its match by the date and name
+         * keys, and searching a city's "J SMITH in LEEDS" for it read ten times the
+         * candidates. Records are indexed under them all the same. */
+        dated = dated || strncmp(keys[i], "dob:", 4) == 0;
+        if (dated && (strncmp(keys[i], "st:", 3) == 0 || strncmp(keys[i], "fl:", 3) == 0))
+            continue;
         void *cur = hmap_get(m->blocks, master_hash_str(keys[i], SEED_BLOCK));
         if (cur == NULL)
             continue;

@@ -321,8 +321,9 @@ static int forename_unseen(const match_prep_t *a, match_tf_fn tf, void *tf_ctx)
 }
 
 /* The identity anchors that twins and same-named parents/children fail; see match.h. */
-static const char *anchor_failure(const match_prep_t *a, const match_evidence_t *ev, double upper,
-                                  match_tf_fn tf, void *tf_ctx)
+static const char *anchor_failure(const match_prep_t *a, const match_prep_t *b,
+                                  const match_evidence_t *ev, double upper, match_tf_fn tf,
+                                  void *tf_ctx)
 {
     int g = ev->level[MATCH_FIELD_GIVEN];
     int bd = ev->level[MATCH_FIELD_BIRTH];
@@ -358,14 +359,20 @@ static const char *anchor_failure(const match_prep_t *a, const match_evidence_t 
      * carry their own mobiles. */
     int contact_differs = ev->level[MATCH_FIELD_PHONE] == MATCH_BINARY_DIFFERENT ||
                           ev->level[MATCH_FIELD_EMAIL] == MATCH_BINARY_DIFFERENT;
+    /* Not where both records carry a UK postcode: there the systems are ones that record birth
+     * dates, and a record without one at a house where someone of that name lives was, in our own
+     * population of 250,000, as often a parent's or child's as the same person's (seven false
+     * merges of same-named parent and child when the house stood in there too); the same mobile
+     * above is what settles it. */
+    int uk = a->pc_area[0] != '\0' && b->pc_area[0] != '\0';
     dob_missing_ok |=
-        bd == MATCH_BIRTH_MISSING && house && town && forename_close && !contact_differs;
+        bd == MATCH_BIRTH_MISSING && house && town && forename_close && !contact_differs && !uk;
     /* Dates in the same year (or a month apart across a year's end) cannot be a parent's and a
      * child's, and twins differ in their forenames: with forenames that agree, such a date is a
      * keying error, not another person. The score still has to reach upper, and the namesake
      * check below still asks for a place or a contact in common. */
-    int same_generation =
-        (bd == MATCH_BIRTH_WITHIN_MONTH || bd == MATCH_BIRTH_SAME_YEAR) && forename_close;
+    int same_generation = (bd == MATCH_BIRTH_WITHIN_MONTH || bd == MATCH_BIRTH_SAME_YEAR) &&
+                          (g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_NICKNAME);
     if (!birth_agrees_closely(bd) && !dob_missing_ok && !same_generation)
         return "birth dates missing or disagree (parent/child risk)";
     if (ev->level[MATCH_FIELD_SEX] == MATCH_BINARY_DIFFERENT) {
@@ -392,8 +399,8 @@ static const char *anchor_failure(const match_prep_t *a, const match_evidence_t 
 }
 
 static match_decision_t by_score(const match_params_t *p, const match_prep_t *a,
-                                 const match_evidence_t *ev, match_tf_fn tf, void *tf_ctx,
-                                 char *why, size_t why_len)
+                                 const match_prep_t *b, const match_evidence_t *ev, match_tf_fn tf,
+                                 void *tf_ctx, char *why, size_t why_len)
 {
     if (ev->total < p->lower) {
         say(why, why_len, "below lower threshold", ev->total);
@@ -403,7 +410,7 @@ static match_decision_t by_score(const match_params_t *p, const match_prep_t *a,
         say(why, why_len, "between thresholds: steward review", ev->total);
         return MATCH_DECISION_POSSIBLE;
     }
-    const char *failure = anchor_failure(a, ev, p->upper, tf, tf_ctx);
+    const char *failure = anchor_failure(a, b, ev, p->upper, tf, tf_ctx);
     if (failure != NULL) {
         char text[128];
         snprintf(text, sizeof text, "above upper threshold but %s: steward review", failure);
@@ -468,5 +475,5 @@ match_decision_t match_decide_prep(const match_params_t *p, const match_prep_t *
         say(why, why_len, "same NI number and birth date", score);
         return MATCH_DECISION_LINK;
     }
-    return by_score(p, a, ev, tf, tf_ctx, why, why_len);
+    return by_score(p, a, b, ev, tf, tf_ctx, why, why_len);
 }

@@ -1559,6 +1559,13 @@ static void test_twins_and_parent_child_at_one_address_stay_apart(void **state)
     m2.phone = "07322 412440";
     assert_int_not_equal(match_decide(&p, &m1, &m2, tf_population, NULL, NULL, NULL, 0),
                          MATCH_DECISION_LINK);
+    /* a father and son of one name at one house with a UK postcode, the son's record without a
+     * birth date and neither with a phone: in UK council data that is a household, not a slip */
+    match_person_t e1 = febrl("Errol", "Francis", NULL, "33 Lime Court", "Bromsgrove", "B82 0QS");
+    match_person_t e2 =
+        febrl("Errol", "Francis", "2020-05-24", "33 Lime Court", "Bromsgrove", "B82 0QS");
+    assert_int_not_equal(match_decide(&p, &e1, &e2, tf_population, NULL, NULL, NULL, 0),
+                         MATCH_DECISION_LINK);
     /* parent and child: same names, same house, birth dates present and different */
     match_person_t f = febrl("John", "Smith", "1960-03-02", "4 Elm Grove", "Leeds", "LS1 4AP");
     match_person_t s = febrl("John", "Smith", "1992-08-19", "4 Elm Grove", "Leeds", "LS1 4AP");

@@ -236,36 +236,38 @@ static void test_a_house_links_records_without_birth_date_and_survives_a_reload(
 {
     fixture_t *fx = *state;
     populate(fx);
-    /* Social care has the birth date; the CRM never had one and keyed the street type short. */
+    /* Social care has the birth date; the CRM never had one and keyed the street type short.
+     * No postcode (a code that is not a UK one is dropped by the hub): the house and a locality
+     * few residents share carry it. */
     char gold[40];
     (void)snprintf(gold, sizeof gold, "%s",
                    person(fx, "socialcare", "SC-1",
                           (rec_t){"Joshua", "Bensley", "1983-02-10", "31 Wattle Crescent",
-                                  "Kingsford", "LS6 2AB"}));
+                                  "Wattle Park", NULL}));
     const char *crm =
         person(fx, "crm", "CRM-1",
-               (rec_t){"Joshua", "Bensley", NULL, "31 Wattle Cres", "Kingsford", "LS6 2AB"});
+               (rec_t){"Joshua", "Bensley", NULL, "31 Wattle Cres", "Wattle Park", NULL});
     assert_string_equal(crm, gold);
     assert_link_state(fx, "CRM-1", "MATCH");
     /* Names keyed in each other's boxes, the same house: the same resident. */
     const char *swapped =
         person(fx, "health", "H-2",
-               (rec_t){"Bensley", "Joshua", NULL, "31 Wattle Crescent", "Kingsford", "LS6 2AB"});
+               (rec_t){"Bensley", "Joshua", NULL, "31 Wattle Crescent", "Wattle Park", NULL});
     assert_string_equal(swapped, gold);
     assert_link_state(fx, "H-2", "MATCH");
 
     /* Twins at one house: same surname, birth date and house, different forenames. */
     (void)person(
         fx, "socialcare", "SC-2",
-        (rec_t){"Oliver", "Quayle", "2015-06-01", "4 Banksia Street", "Randwick", "LS7 3QT"});
+        (rec_t){"Oliver", "Quayle", "2015-06-01", "4 Banksia Street", "Banksia Vale", NULL});
     (void)person(fx, "crm", "CRM-3",
-                 (rec_t){"Harry", "Quayle", "2015-06-01", "4 Banksia St", "Randwick", "LS7 3QT"});
+                 (rec_t){"Harry", "Quayle", "2015-06-01", "4 Banksia St", "Banksia Vale", NULL});
     assert_not_linked(fx, "CRM-3");
     /* A parent and child of one name at one house, both birth dates known. */
     (void)person(fx, "socialcare", "SC-3",
-                 (rec_t){"Leon", "Marsh", "1960-03-02", "9 Acacia Avenue", "Kingsford", "LS6 4EX"});
+                 (rec_t){"Leon", "Marsh", "1960-03-02", "9 Acacia Avenue", "Acacia Heights", NULL});
     (void)person(fx, "crm", "CRM-4",
-                 (rec_t){"Leon", "Marsh", "1992-08-19", "9 Acacia Ave", "Kingsford", "LS6 4EX"});
+                 (rec_t){"Leon", "Marsh", "1992-08-19", "9 Acacia Ave", "Acacia Heights", NULL});
     assert_not_linked(fx, "CRM-4");
 
     /* A second engine loads the tables and finds the house again for another newcomer. */
@@ -277,7 +279,7 @@ static void test_a_house_links_records_without_birth_date_and_survives_a_reload(
     fx->m = loaded;
     const char *again =
         person(fx, "housing", "HO-5",
-               (rec_t){"Joshua", "Bensley", NULL, "31 Wattle Crescent", "Kingsford", "LS6 2AB"});
+               (rec_t){"Joshua", "Bensley", NULL, "31 Wattle Crescent", "Wattle Park", NULL});
     assert_string_equal(again, gold);
 }
 
