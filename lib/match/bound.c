@@ -49,6 +49,7 @@ void match_sketch(const match_prep_t *p, match_sketch_t *o)
         o->address = fold16(mi_fnv1a(p->street) ^ (mi_fnv1a(p->house) * 0x9e3779b97f4a7c15ULL));
     }
     o->locality = hash16(p->locality);
+    o->district = hash16(p->pc_outward);
 }
 
 /* birth_level, on sketches: the same level for the same dates. */
@@ -152,10 +153,15 @@ static double place_bound(const match_bounder_t *bd, const match_sketch_t *c)
     const match_sketch_t *a = &bd->a;
     double addr = hashed_bound(a->address, c->address, bd->address_all, bd->address_other);
     double loc = hashed_bound(a->locality, c->locality, bd->locality_all, bd->locality_other);
-    if (a->uk_postcode && c->uk_postcode)
+    if (a->uk_postcode && c->uk_postcode) {
+        /* Outward codes that differ prove the postcodes are at most in one area, where
+         * place_weights counts nothing. */
+        if (a->district != c->district)
+            return 0.0;
         return fmax(fmax(addr, 0.0),
                     a->address != 0 && c->address != 0 ? MATCH_IN_POSTCODE_MAX : 0.0) +
                fmax(loc, 0.0);
+    }
     return addr + loc;
 }
 

@@ -328,7 +328,7 @@ match_decision_t match_decide_prep(const match_params_t *p, const match_prep_t *
 /* A candidate dismissed on one cache line. A search scores some twenty candidates, most of them
  * neighbours or people born the same day with nothing else in common, and reading each one's
  * preparation (several cache lines) was most of the cost. A sketch is a record's matching fields
- * in 28 bytes: its birth date exactly, 16-bit hashes of the rest (0 = missing). From the event's
+ * in 30 bytes: its birth date exactly, 16-bit hashes of the rest (0 = missing). From the event's
  * preparation and a candidate's sketch, match_bound gives a score the pair cannot exceed: a hash
  * that differs proves the values differ, a hash that agrees allows the best level. */
 typedef struct {
@@ -337,6 +337,7 @@ typedef struct {
     uint16_t given, family, postcode, phone, email, nhs, ni;
     uint16_t address;  /* house number and street together; 0: no street */
     uint16_t locality; /* 0 missing */
+    uint16_t district; /* a UK postcode's outward code ("SW1A"); 0 none */
     unsigned char sex;
     unsigned char uk_postcode; /* 1: the postcode has a UK shape (see place_weights in match.c) */
 } match_sketch_t;
