@@ -367,13 +367,7 @@ static const char *anchor_failure(const match_prep_t *a, const match_prep_t *b,
     int uk = a->pc_area[0] != '\0' && b->pc_area[0] != '\0';
     dob_missing_ok |=
         bd == MATCH_BIRTH_MISSING && house && town && forename_close && !contact_differs && !uk;
-    /* Dates in the same year (or a month apart across a year's end) cannot be a parent's and a
-     * child's, and twins differ in their forenames: with forenames that agree, such a date is a
-     * keying error, not another person. The score still has to reach upper, and the namesake
-     * check below still asks for a place or a contact in common. */
-    int same_generation = (bd == MATCH_BIRTH_WITHIN_MONTH || bd == MATCH_BIRTH_SAME_YEAR) &&
-                          (g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_NICKNAME);
-    if (!birth_agrees_closely(bd) && !dob_missing_ok && !same_generation)
+    if (!birth_agrees_closely(bd) && !dob_missing_ok)
         return "birth dates missing or disagree (parent/child risk)";
     if (ev->level[MATCH_FIELD_SEX] == MATCH_BINARY_DIFFERENT) {
         /* Boy/girl twins have different forenames (opposite-sex forms of one name compare as

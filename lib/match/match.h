@@ -301,9 +301,8 @@ typedef enum { MATCH_DECISION_NONE, MATCH_DECISION_POSSIBLE, MATCH_DECISION_LINK
      agree exactly or as a short form (a landline or an e-mail address may be the household's),
      or one is missing while the house (number and street, or the street with a number on one
      side only) is the same in the same postcode or town, the forenames agree at least at
-     jw>=0.92 (swapped counts) and no phone or e-mail disagrees; or both are in the same year
-     (or within a month) and the forenames agree so (a parent and child cannot share a birth
-     year, twins differ in their forenames);
+     jw>=0.92 (swapped counts), no phone or e-mail disagrees and the two do not both carry a UK
+     postcode (there the same mobile settles it, as above);
    - sex does not disagree, unless forename and birth date are both exact and the forename is
      neither a short form of two names (Alex, Sam) nor one keystroke from its opposite-sex form
      (Martin/Martina, John/Joan): boy/girl twins have different forenames, and one slip turns
