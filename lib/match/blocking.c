@@ -63,10 +63,12 @@ static char *put_date(char *out, int y, int m, int d)
     return out;
 }
 
-static void add_name_date_keys(keyset_t *ks, const match_person_t *p, const mi_ymd_t *dob)
+/* FAM is the family name's phonetic key, made once for all the keys that use it: it is the
+ * dearest part of a key. */
+static void add_name_date_keys(keyset_t *ks, const match_person_t *p, const char *fam,
+                               const mi_ymd_t *dob)
 {
-    char fam[8], given[NAME_BUF], buf[MATCH_KEY_LEN];
-    match_phonetic(p->family, fam, sizeof fam);
+    char given[NAME_BUF], buf[MATCH_KEY_LEN];
     size_t lf = strlen(fam);
     if (lf == 0)
         return;
@@ -90,8 +92,10 @@ static void add_name_date_keys(keyset_t *ks, const match_person_t *p, const mi_y
 /* Keys that find a record whose birth date is missing or wrong and whose postcode has a slip:
  * the house number with the street's first word, and the forename's initial with the surname's
  * phonetic key in the locality. Each survives a typo in the fields the other is made of. */
-static void add_place_keys(keyset_t *ks, const match_person_t *p)
+static void add_place_keys(keyset_t *ks, const match_person_t *p, const char *fam)
 {
+    if (p->address == NULL && p->locality == NULL)
+        return;
     match_prep_t o;
     memset(&o, 0, sizeof o);
     mi_prepare_place(p, &o);
@@ -104,8 +108,7 @@ static void add_place_keys(keyset_t *ks, const match_person_t *p)
         buf[lh + 1 + ls] = '\0';
         add_key(ks, "st:", buf);
     }
-    char fam[8], given[NAME_BUF];
-    match_phonetic(p->family, fam, sizeof fam);
+    char given[NAME_BUF];
     size_t lf = strlen(fam), ll = strlen(o.locality);
     if (lf == 0 || ll == 0 || mi_norm_letters(p->given, given, sizeof given) == 0)
         return;
@@ -126,6 +129,8 @@ int match_blocking_keys(const match_person_t *p, char keys[][MATCH_KEY_LEN], int
 
     if (p == NULL || keys == NULL || max <= 0)
         return 0;
+    char fam[8];
+    match_phonetic(p->family, fam, sizeof fam);
     if (mi_nhs_normalise(p->nhs_number, buf))
         add_key(&ks, "nhs:", buf);
     char suffix;
@@ -139,11 +144,11 @@ int match_blocking_keys(const match_person_t *p, char keys[][MATCH_KEY_LEN], int
     if (mi_parse_postcode(p->postcode, &pc))
         add_key(&ks, "pc:", pc.full);
     if (have_dob)
-        add_name_date_keys(&ks, p, &dob);
+        add_name_date_keys(&ks, p, fam, &dob);
     char phone[PHONE_BUF];
     if (mi_norm_phone(p->phone, phone, sizeof phone))
         add_key(&ks, "tel:", phone);
     add_email_key(&ks, p->email);
-    add_place_keys(&ks, p);
+    add_place_keys(&ks, p, fam);
     return ks.n;
 }
