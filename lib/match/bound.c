@@ -147,22 +147,39 @@ static double hashed_bound(uint16_t a, uint16_t b, double all, double other)
     return a == b ? all : other;
 }
 
-/* Address and locality, as place_weights in match.c counts them. */
-static double place_bound(const match_bounder_t *bd, const match_sketch_t *c)
+/* The postcode's weight bounded alone: exact only if the hashes agree. */
+static double postcode_bound(const match_bounder_t *bd, const match_params_t *p,
+                             const match_sketch_t *c)
 {
     const match_sketch_t *a = &bd->a;
+    if (a->postcode == 0 || c->postcode == 0)
+        return 0.0;
+    double exact = frozen_w(p, MATCH_FIELD_POSTCODE, MATCH_POSTCODE_EXACT);
+    return a->postcode == c->postcode ? fmax(exact, bd->postcode_other) : bd->postcode_other;
+}
+
+/* Postcode, address and locality together, as place_weights in match.c counts them. Between
+ * two UK postcodes the address counts little when the postcodes are the same and more when they
+ * differ by a slip, so the two cases are bounded apart: the same postcode (hashes agree) with the
+ * most the address weighs within one, or another postcode of the district with the address and
+ * locality's agreement. Outward codes that differ prove the postcodes are at most in one area,
+ * where the address and locality count nothing. */
+static double place_bound(const match_bounder_t *bd, const match_params_t *p,
+                          const match_sketch_t *c)
+{
+    const match_sketch_t *a = &bd->a;
+    double pc = postcode_bound(bd, p, c);
     double addr = hashed_bound(a->address, c->address, bd->address_all, bd->address_other);
     double loc = hashed_bound(a->locality, c->locality, bd->locality_all, bd->locality_other);
-    if (a->uk_postcode && c->uk_postcode) {
-        /* Outward codes that differ prove the postcodes are at most in one area, where
-         * place_weights counts nothing. */
-        if (a->district != c->district)
-            return 0.0;
-        return fmax(fmax(addr, 0.0),
-                    a->address != 0 && c->address != 0 ? MATCH_IN_POSTCODE_MAX : 0.0) +
-               fmax(loc, 0.0);
-    }
-    return addr + loc;
+    if (!a->uk_postcode || !c->uk_postcode)
+        return pc + addr + loc;
+    if (a->district != c->district)
+        return bd->postcode_other;
+    double other = bd->postcode_other + fmax(addr, 0.0) + fmax(loc, 0.0);
+    if (a->postcode != c->postcode)
+        return other;
+    double in_pc = a->address != 0 && c->address != 0 ? MATCH_IN_POSTCODE_MAX : 0.0;
+    return fmax(frozen_w(p, MATCH_FIELD_POSTCODE, MATCH_POSTCODE_EXACT) + in_pc, other);
 }
 
 double match_bound(const match_bounder_t *bd, const match_params_t *p, const match_sketch_t *c)
@@ -170,16 +187,11 @@ double match_bound(const match_bounder_t *bd, const match_params_t *p, const mat
     const match_sketch_t *a = &bd->a;
     if (!bd->usable || (a->nhs != 0 && a->nhs == c->nhs) || (a->ni != 0 && a->ni == c->ni))
         return INFINITY;
-    double total = names_bound(bd, c) + place_bound(bd, c);
+    double total = names_bound(bd, c) + place_bound(bd, p, c);
     total += frozen_w(p, MATCH_FIELD_BIRTH, sketch_birth_level(a, c));
     if (a->sex != 0 && c->sex != 0)
         total += frozen_w(p, MATCH_FIELD_SEX,
                           a->sex == c->sex ? MATCH_BINARY_EXACT : MATCH_BINARY_DIFFERENT);
-    if (a->postcode != 0 && c->postcode != 0)
-        total +=
-            a->postcode == c->postcode
-                ? fmax(frozen_w(p, MATCH_FIELD_POSTCODE, MATCH_POSTCODE_EXACT), bd->postcode_other)
-                : bd->postcode_other;
     total += binary_bound(p, MATCH_FIELD_PHONE, a->phone, c->phone);
     total += binary_bound(p, MATCH_FIELD_EMAIL, a->email, c->email);
     /* Summed in another order than the score: allow for rounding. */
