@@ -88,6 +88,7 @@ static const uint8_t FIELD_USE[MF_FIXED_COUNT] = {
     [MF_FAMILY] = MATCHES | IDENTITY,
     [MF_BIRTH] = MATCHES | IDENTITY,
     [MF_SEX] = MATCHES,
+    [MF_ADDR] = MATCHES | IDENTITY, /* lines and town: the matcher compares them too */
     [MF_ADDR_POSTCODE] = MATCHES | IDENTITY,
     [MF_PHONE] = MATCHES,
     [MF_EMAIL] = MATCHES,

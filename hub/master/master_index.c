@@ -15,7 +15,7 @@
 #define SEED_BLOCK 0x626c6f636bULL
 #define SEED_TF 0x7466ULL
 #define SEED_PAIR 0x70616972ULL
-#define MAX_KEYS 8
+#define MAX_KEYS MATCH_MAX_KEYS
 /* A blocking key shared by more records than this (a placeholder birth date,
  * a pseudo-postcode, a common name in one year) says too little to be worth
  * scoring every record in it; the other keys still find true matches. Such a
@@ -73,10 +73,37 @@ static const char *text_of(const mvals_t *b, int field)
     return v ? md_val_text(b, v) : NULL;
 }
 
+/* The bytes at the end of a view's buffer that hold a postcode read from the address text. */
+#define VIEW_PC 16
+
+/* address.home is stored as "lines|TOWN|POSTCODE|UPRN" (master_fields.c); the matcher reads
+ * the lines up to the first '|' and the town after it, in place. A postcode kept only in the
+ * address text (one that is not a UK postcode, so not address.home.postcode) is copied into
+ * PC (VIEW_PC bytes) for the matcher to compare exactly. */
+static void address_view(const char *addr, match_person_t *p, char *pc)
+{
+    if (addr == NULL)
+        return;
+    const char *bar = strchr(addr, '|');
+    p->address = addr;
+    p->locality = bar != NULL ? bar + 1 : NULL;
+    const char *code = bar != NULL ? strchr(bar + 1, '|') : NULL;
+    if (code == NULL || p->postcode != NULL || pc == NULL)
+        return;
+    size_t n = strcspn(code + 1, "|");
+    if (n == 0 || n >= VIEW_PC)
+        return;
+    memcpy(pc, code + 1, n);
+    pc[n] = '\0';
+    p->postcode = pc;
+}
+
 /* The matcher compares the first forename: "Mary Ann" and "Mary" are one
  * person more often than not, and the middle names add noise. */
 void master_match_view(const mvals_t *b, match_person_t *p, char *buf, size_t len)
 {
+    char *pc = len > 2 * VIEW_PC ? buf + len - VIEW_PC : NULL;
+    len = pc != NULL ? len - VIEW_PC : len;
     *p = (match_person_t){
         .nhs_number = text_of(b, MF_NHS),
         .ni_number = text_of(b, MF_NI),
@@ -88,11 +115,15 @@ void master_match_view(const mvals_t *b, match_person_t *p, char *buf, size_t le
         .phone = text_of(b, MF_PHONE),
         .email = text_of(b, MF_EMAIL),
     };
+    address_view(text_of(b, MF_ADDR), p, pc);
 }
 
 void master_match_view_incoming(const incoming_t *in, size_t n, match_person_t *p, char *buf,
                                 size_t len)
 {
+    char *pc = len > 2 * VIEW_PC ? buf + len - VIEW_PC : NULL;
+    len = pc != NULL ? len - VIEW_PC : len;
+    const char *addr = NULL;
     *p = (match_person_t){0};
     for (size_t i = 0; i < n; i++) {
         const char *v = in[i].value;
@@ -124,10 +155,14 @@ void master_match_view_incoming(const incoming_t *in, size_t n, match_person_t *
         case MF_EMAIL:
             p->email = v;
             break;
+        case MF_ADDR:
+            addr = v; /* after the loop: address.home.postcode comes later */
+            break;
         default:
             break;
         }
     }
+    address_view(addr, p, pc);
 }
 
 /* Name frequencies --------------------------------------------------------------- */
@@ -140,7 +175,23 @@ static uint64_t tf_key(match_field_t f, const char *value)
     size_t n = match_norm_name(value, norm, sizeof norm);
     if (n == 0)
         return 0;
+    if (f == MATCH_FIELD_LOCALITY && n >= MATCH_LOCALITY_BUF)
+        n = MATCH_LOCALITY_BUF - 1; /* as match_prepare cuts it, so lookups find the count */
     return hmap_hash_bytes(norm, n, SEED_TF + (uint64_t)f);
+}
+
+/* The locality as the matcher reads it: the town up to the '|' that ends it in the address
+ * text, into BUF. */
+static const char *locality_of(const match_person_t *p, char *buf, size_t len)
+{
+    if (p->locality == NULL)
+        return NULL;
+    size_t n = strcspn(p->locality, "|");
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, p->locality, n);
+    buf[n] = '\0';
+    return buf;
 }
 
 static void tf_count(master_t *m, match_field_t f, const char *value, int delta)
@@ -270,8 +321,10 @@ int master_index_add(master_t *m, golden_t *g)
     for (int i = 0; i < n; i++)
         if (block_add(m, h[i], g) != 0)
             return -1;
+    char town[MATCH_JW_MAX_LEN];
     tf_count(m, MATCH_FIELD_GIVEN, p.given, 1);
     tf_count(m, MATCH_FIELD_FAMILY, p.family, 1);
+    tf_count(m, MATCH_FIELD_LOCALITY, locality_of(&p, town, sizeof town), 1);
     return 0;
 }
 
@@ -284,8 +337,10 @@ void master_index_remove(master_t *m, golden_t *g)
     match_person_t p;
     char given[MATCH_JW_MAX_LEN];
     master_match_view(g->vals, &p, given, sizeof given);
+    char town[MATCH_JW_MAX_LEN];
     tf_count(m, MATCH_FIELD_GIVEN, p.given, -1);
     tf_count(m, MATCH_FIELD_FAMILY, p.family, -1);
+    tf_count(m, MATCH_FIELD_LOCALITY, locality_of(&p, town, sizeof town), -1);
 }
 
 static void visit(master_t *m, golden_t *g, master_candidate_fn fn, void *ctx)
@@ -333,7 +388,15 @@ void master_candidates(master_t *m, const match_person_t *p, master_candidate_fn
     m->nsearches++;
     char keys[MAX_KEYS][MATCH_KEY_LEN];
     int n = match_blocking_keys(p, keys, MAX_KEYS);
+    bool dated = false;
     for (int i = 0; i < n; i++) {
+        /* The place keys (house and street, name in the town) are there for a record whose birth
+         * date is missing or not a date; one with a date finds its match by the date and name
+         * keys, and searching a city's "J SMITH in LEEDS" for it read ten times the
+         * candidates. Records are indexed under them all the same. */
+        dated = dated || strncmp(keys[i], "dob:", 4) == 0;
+        if (dated && (strncmp(keys[i], "st:", 3) == 0 || strncmp(keys[i], "fl:", 3) == 0))
+            continue;
         void *cur = hmap_get(m->blocks, master_hash_str(keys[i], SEED_BLOCK));
         if (cur == NULL)
             continue;

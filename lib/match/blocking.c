@@ -63,10 +63,12 @@ static char *put_date(char *out, int y, int m, int d)
     return out;
 }
 
-static void add_name_date_keys(keyset_t *ks, const match_person_t *p, const mi_ymd_t *dob)
+/* FAM is the family name's phonetic key, made once for all the keys that use it: it is the
+ * dearest part of a key. */
+static void add_name_date_keys(keyset_t *ks, const match_person_t *p, const char *fam,
+                               const mi_ymd_t *dob)
 {
-    char fam[8], given[NAME_BUF], buf[MATCH_KEY_LEN];
-    match_phonetic(p->family, fam, sizeof fam);
+    char given[NAME_BUF], buf[MATCH_KEY_LEN];
     size_t lf = strlen(fam);
     if (lf == 0)
         return;
@@ -87,6 +89,37 @@ static void add_name_date_keys(keyset_t *ks, const match_person_t *p, const mi_y
     add_key(ks, "dm:", buf);
 }
 
+/* Keys that find a record whose birth date is missing or wrong and whose postcode has a slip:
+ * the house number with the street's first word, and the forename's initial with the surname's
+ * phonetic key in the locality. Each survives a typo in the fields the other is made of. */
+static void add_place_keys(keyset_t *ks, const match_person_t *p, const char *fam)
+{
+    if (p->address == NULL && p->locality == NULL)
+        return;
+    match_prep_t o;
+    memset(&o, 0, sizeof o);
+    mi_prepare_place(p, &o);
+    char buf[MATCH_KEY_LEN];
+    size_t lh = strlen(o.house), ls = strcspn(o.street, " ");
+    if (lh > 0 && ls > 0 && lh + 1 + ls < 40) {
+        memcpy(buf, o.house, lh);
+        buf[lh] = ':';
+        memcpy(buf + lh + 1, o.street, ls);
+        buf[lh + 1 + ls] = '\0';
+        add_key(ks, "st:", buf);
+    }
+    char given[NAME_BUF];
+    size_t lf = strlen(fam), ll = strlen(o.locality);
+    if (lf == 0 || ll == 0 || mi_norm_letters(p->given, given, sizeof given) == 0)
+        return;
+    /* initial + phonetic (<= 4) + ':' + locality (< MATCH_LOCALITY_BUF) fits with the prefix */
+    buf[0] = given[0];
+    memcpy(buf + 1, fam, lf);
+    buf[1 + lf] = ':';
+    memcpy(buf + 2 + lf, o.locality, ll + 1);
+    add_key(ks, "fl:", buf);
+}
+
 int match_blocking_keys(const match_person_t *p, char keys[][MATCH_KEY_LEN], int max)
 {
     keyset_t ks = {keys, max, 0};
@@ -96,6 +129,8 @@ int match_blocking_keys(const match_person_t *p, char keys[][MATCH_KEY_LEN], int
 
     if (p == NULL || keys == NULL || max <= 0)
         return 0;
+    char fam[8];
+    match_phonetic(p->family, fam, sizeof fam);
     if (mi_nhs_normalise(p->nhs_number, buf))
         add_key(&ks, "nhs:", buf);
     char suffix;
@@ -109,10 +144,11 @@ int match_blocking_keys(const match_person_t *p, char keys[][MATCH_KEY_LEN], int
     if (mi_parse_postcode(p->postcode, &pc))
         add_key(&ks, "pc:", pc.full);
     if (have_dob)
-        add_name_date_keys(&ks, p, &dob);
+        add_name_date_keys(&ks, p, fam, &dob);
     char phone[PHONE_BUF];
     if (mi_norm_phone(p->phone, phone, sizeof phone))
         add_key(&ks, "tel:", phone);
     add_email_key(&ks, p->email);
+    add_place_keys(&ks, p, fam);
     return ks.n;
 }

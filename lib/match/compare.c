@@ -114,6 +114,17 @@ static int birth_level(const match_prep_t *a, const match_prep_t *b)
     return a->by == b->by ? MATCH_BIRTH_SAME_YEAR : MATCH_BIRTH_DIFFERENT;
 }
 
+/* Two codes of one length that differ in one character: a postcode that is not a UK one (a
+ * four-digit code, say) keyed with one slip is as near as the same area, not another place. */
+static int one_slip(const char *a, const char *b)
+{
+    int diffs = 0;
+    size_t i = 0;
+    for (; a[i] != '\0' && b[i] != '\0'; i++)
+        diffs += a[i] != b[i];
+    return a[i] == '\0' && b[i] == '\0' && diffs == 1;
+}
+
 static int postcode_level(const match_prep_t *a, const match_prep_t *b)
 {
     if (a->pc_full[0] == '\0' || b->pc_full[0] == '\0')
@@ -121,7 +132,7 @@ static int postcode_level(const match_prep_t *a, const match_prep_t *b)
     if (str_eq(a->pc_full, b->pc_full))
         return MATCH_POSTCODE_EXACT;
     if (a->pc_area[0] == '\0' || b->pc_area[0] == '\0') /* not both UK postcodes */
-        return MATCH_POSTCODE_DIFFERENT;
+        return one_slip(a->pc_full, b->pc_full) ? MATCH_POSTCODE_AREA : MATCH_POSTCODE_DIFFERENT;
     if (str_eq(a->pc_sector, b->pc_sector))
         return MATCH_POSTCODE_SECTOR;
     if (str_eq(a->pc_outward, b->pc_outward))
@@ -160,6 +171,170 @@ static int email_level(const match_prep_t *a, const match_prep_t *b)
 {
     int present = a->has_email && b->has_email;
     return binary_level(present, present && a->email_hash == b->email_hash);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Addresses                                                                                   */
+
+/* Street types and unit words, each with the one form it compares as. Systems write "Road",
+ * "Rd" and "Rd." for one street; the folded form makes them one string for Jaro-Winkler. */
+static const char *const street_types[][2] = {
+    {"ROAD", "RD"},     {"RD", "RD"},          {"STREET", "ST"},    {"ST", "ST"},
+    {"AVENUE", "AVE"},  {"AVE", "AVE"},        {"AV", "AVE"},       {"DRIVE", "DR"},
+    {"DR", "DR"},       {"LANE", "LN"},        {"LN", "LN"},        {"CRESCENT", "CRES"},
+    {"CRES", "CRES"},   {"CR", "CRES"},        {"CLOSE", "CL"},     {"CL", "CL"},
+    {"PLACE", "PL"},    {"PL", "PL"},          {"COURT", "CT"},     {"CT", "CT"},
+    {"TERRACE", "TCE"}, {"TCE", "TCE"},        {"TER", "TCE"},      {"GARDENS", "GDNS"},
+    {"GDNS", "GDNS"},   {"SQUARE", "SQ"},      {"SQ", "SQ"},        {"GROVE", "GR"},
+    {"GR", "GR"},       {"PARADE", "PDE"},     {"PDE", "PDE"},      {"HIGHWAY", "HWY"},
+    {"HWY", "HWY"},     {"BOULEVARD", "BLVD"}, {"BLVD", "BLVD"},    {"CIRCUIT", "CCT"},
+    {"CCT", "CCT"},     {"WAY", "WAY"},        {"PARKWAY", "PKWY"}, {"PKWY", "PKWY"},
+};
+
+/* A word after which a number is a flat's or a unit's, not the house's. */
+static int unit_word(const char *w)
+{
+    static const char *const units[] = {"FLAT",  "UNIT",  "APT",   "APARTMENT", "SUITE", "ROOM",
+                                        "LEVEL", "FLOOR", "BLOCK", "LOT",       "SHOP"};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(w, units[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *street_type(const char *w)
+{
+    for (size_t i = 0; i < sizeof street_types / sizeof street_types[0]; i++)
+        if (strcmp(w, street_types[i][0]) == 0)
+            return street_types[i][1];
+    return NULL;
+}
+
+/* The next word of an address at *S: letters and digits upper-cased, apostrophes and full stops
+ * inside it dropped ("St." and "John's" are ST and JOHNS); every other character separates words.
+ * Reading stops at NUL or '|'. Returns the word's length (0: no more words); *NEWLINE is set when
+ * a line break came before it. Overlong words are cut. */
+static size_t next_word(const char **s, char *w, size_t cap, int *newline)
+{
+    const char *p = *s;
+    *newline = 0;
+    while (*p != '\0' && *p != '|' && !isalnum((unsigned char)*p)) {
+        *newline |= *p == '\n';
+        p++;
+    }
+    size_t n = 0;
+    while (*p != '\0' && *p != '|' &&
+           (isalnum((unsigned char)*p) || ((*p == '\'' || *p == '.') && n > 0))) {
+        if (isalnum((unsigned char)*p) && n + 1 < cap)
+            w[n++] = (char)toupper((unsigned char)*p);
+        p++;
+    }
+    w[n] = '\0';
+    *s = p;
+    return n;
+}
+
+static void append_word(char *street, size_t *len, const char *w)
+{
+    size_t lw = strlen(w), need = lw + (*len > 0);
+    if (*len + need >= MATCH_STREET_BUF)
+        return; /* the first words tell streets apart; the rest is cut */
+    if (*len > 0)
+        street[(*len)++] = ' ';
+    memcpy(street + *len, w, lw + 1);
+    *len += lw;
+}
+
+/* The house number (the first number that is not a flat's or unit's, with a letter suffix: 12A),
+ * and the street: the words of the first line that has any, street types folded, numbers and unit
+ * words left out. */
+static void prepare_address(const char *lines, match_prep_t *o)
+{
+    char w[32];
+    size_t len = 0, nwords = 0;
+    int newline, after_unit = 0, street_line_done = 0;
+    for (const char *s = lines; next_word(&s, w, sizeof w, &newline) > 0;) {
+        if (newline && len > 0)
+            street_line_done = 1;
+        if (w[0] >= '0' && w[0] <= '9') {
+            if (o->house[0] == '\0' && !after_unit) {
+                size_t n = strlen(w) < sizeof o->house ? strlen(w) : sizeof o->house - 1;
+                memcpy(o->house, w, n);
+                o->house[n] = '\0';
+            }
+            after_unit = 0;
+            continue;
+        }
+        after_unit = unit_word(w);
+        if (after_unit || street_line_done)
+            continue;
+        const char *type = street_type(w);
+        if (type == NULL && nwords < MATCH_STREET_WORDS && w[1] != '\0')
+            o->street_word[nwords++] = (uint16_t)(mi_fnv1a(w) | 1);
+        append_word(o->street, &len, type != NULL ? type : w);
+    }
+}
+
+/* Letters of the locality up to NUL or '|' (the hub's stored address text goes on after it). */
+static void prepare_locality(const char *in, match_prep_t *o)
+{
+    char buf[MATCH_LOCALITY_BUF * 4];
+    size_t n = 0;
+    for (; in[n] != '\0' && in[n] != '|' && n + 1 < sizeof buf; n++)
+        buf[n] = in[n];
+    buf[n] = '\0';
+    (void)mi_norm_letters(buf, o->locality, sizeof o->locality);
+}
+
+void mi_prepare_place(const match_person_t *p, match_prep_t *o)
+{
+    if (p->address != NULL)
+        prepare_address(p->address, o);
+    if (p->locality != NULL)
+        prepare_locality(p->locality, o);
+}
+
+static int street_words_shared(const match_prep_t *a, const match_prep_t *b)
+{
+    for (int i = 0; i < MATCH_STREET_WORDS && a->street_word[i] != 0; i++)
+        for (int j = 0; j < MATCH_STREET_WORDS && b->street_word[j] != 0; j++)
+            if (a->street_word[i] == b->street_word[j])
+                return 1;
+    return 0;
+}
+
+/* Street similarity at the threshold Jaro-Winkler is commonly used at for short strings: one or
+ * two keying slips in "WATTLE CRES" stay above it, another street of the same type does not. */
+#define STREET_JW 0.88
+
+static int address_level(const match_prep_t *a, const match_prep_t *b)
+{
+    if (a->street[0] == '\0' || b->street[0] == '\0')
+        return MATCH_ADDRESS_MISSING;
+    int same = str_eq(a->street, b->street);
+    int similar = same || jaro_winkler_upper(a->street, strlen(a->street), b->street,
+                                             strlen(b->street)) >= STREET_JW;
+    int numbers = a->house[0] != '\0' && b->house[0] != '\0';
+    int same_number = numbers && strcmp(a->house, b->house) == 0;
+    int word = street_words_shared(a, b);
+    if (same_number && same)
+        return MATCH_ADDRESS_EXACT;
+    if (same_number && (similar || word))
+        return MATCH_ADDRESS_SAME_HOUSE;
+    if (similar)
+        return numbers ? MATCH_ADDRESS_NEIGHBOUR : MATCH_ADDRESS_STREET;
+    return word ? MATCH_ADDRESS_WORD : MATCH_ADDRESS_DIFFERENT;
+}
+
+static int locality_level(const match_prep_t *a, const match_prep_t *b)
+{
+    if (a->locality[0] == '\0' || b->locality[0] == '\0')
+        return MATCH_LOCALITY_MISSING;
+    if (str_eq(a->locality, b->locality))
+        return MATCH_LOCALITY_EXACT;
+    double jw =
+        jaro_winkler_upper(a->locality, strlen(a->locality), b->locality, strlen(b->locality));
+    return jw >= STREET_JW ? MATCH_LOCALITY_SIMILAR : MATCH_LOCALITY_DIFFERENT;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -216,17 +391,22 @@ static int name_level_given_terms(const pname_t *na, const pname_t *nb, const ma
     return MATCH_GIVEN_DIFFERENT;
 }
 
-/* The family-name enum is the given-name enum without NICKNAME; compute in given terms, then
- * map. */
-static int family_level(const match_prep_t *a, const match_prep_t *b)
+/* The family-name enum is the given-name enum without SWAPPED and NICKNAME; compute in given
+ * terms, then map. */
+static int to_family_level(int given_terms)
 {
     static const int to_family[MATCH_GIVEN_NLEVELS] = {
-        MATCH_FAMILY_MISSING, MATCH_FAMILY_EXACT,    MATCH_FAMILY_DIFFERENT, MATCH_FAMILY_JW92,
-        MATCH_FAMILY_JW80,    MATCH_FAMILY_PHONETIC, MATCH_FAMILY_DIFFERENT,
+        MATCH_FAMILY_MISSING, MATCH_FAMILY_EXACT, MATCH_FAMILY_DIFFERENT, MATCH_FAMILY_DIFFERENT,
+        MATCH_FAMILY_JW92,    MATCH_FAMILY_JW80,  MATCH_FAMILY_PHONETIC,  MATCH_FAMILY_DIFFERENT,
     };
+    return to_family[given_terms];
+}
+
+static int family_level(const match_prep_t *a, const match_prep_t *b)
+{
     pname_t na = {a->family, a->family_ph, a->family_len, a->family_count};
     pname_t nb = {b->family, b->family_ph, b->family_len, b->family_count};
-    return to_family[name_level_given_terms(&na, &nb, NULL, NULL)];
+    return to_family_level(name_level_given_terms(&na, &nb, NULL, NULL));
 }
 
 /* NAME is normalised: upper-case A-Z only, fewer than MATCH_NAME_BUF letters. */
@@ -287,6 +467,7 @@ void match_prepare(const match_person_t *p, match_prep_t *o)
         o->nhs[0] = '\0';
     if (!mi_ni_normalise(p->ni_number, o->ni, &o->ni_suffix))
         o->ni[0] = o->ni_suffix = '\0';
+    mi_prepare_place(p, o);
 }
 
 static int given_level(const match_prep_t *a, const match_prep_t *b)
@@ -296,16 +477,51 @@ static int given_level(const match_prep_t *a, const match_prep_t *b)
     return name_level_given_terms(&na, &nb, a, b);
 }
 
+/* A's forename against B's surname (CROSS 0), or A's surname against B's forename (1), in given
+ * terms without the forename-only levels. */
+static int cross_level(const match_prep_t *a, const match_prep_t *b, int cross)
+{
+    pname_t ng = {a->given, a->given_ph, a->given_len, a->given_count};
+    pname_t nf = {b->family, b->family_ph, b->family_len, b->family_count};
+    if (cross) {
+        ng = (pname_t){b->given, b->given_ph, b->given_len, b->given_count};
+        nf = (pname_t){a->family, a->family_ph, a->family_len, a->family_count};
+    }
+    return name_level_given_terms(&ng, &nf, NULL, NULL);
+}
+
+/* Forename and surname crosswise (MATCH_GIVEN_SWAPPED): asked only when the forenames do not
+ * agree directly and one crosswise pair is the same name, which the first letters show cheaply. */
+static void swapped_levels(const match_prep_t *a, const match_prep_t *b, int *given, int *family)
+{
+    if (a->given[0] == '\0' || a->family[0] == '\0' || b->given[0] == '\0' ||
+        b->family[0] == '\0' || (a->given[0] != b->family[0] && a->family[0] != b->given[0]))
+        return;
+    int g = cross_level(a, b, 0), f = cross_level(a, b, 1);
+    int close_g = g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_JW92 || g == MATCH_GIVEN_JW80;
+    int close_f = f == MATCH_GIVEN_EXACT || f == MATCH_GIVEN_JW92 || f == MATCH_GIVEN_JW80;
+    if (!close_g || !close_f || (g != MATCH_GIVEN_EXACT && f != MATCH_GIVEN_EXACT))
+        return;
+    *given = MATCH_GIVEN_SWAPPED;
+    /* The surname's evidence is the weaker crosswise agreement (exact when both are). */
+    *family = to_family_level(g > f ? g : f);
+}
+
 /* Field by field, without a switch: this runs for every candidate pair. */
 void mi_levels(const match_prep_t *a, const match_prep_t *b, int level[MATCH_FIELD_COUNT])
 {
     level[MATCH_FIELD_GIVEN] = given_level(a, b);
     level[MATCH_FIELD_FAMILY] = family_level(a, b);
+    int g = level[MATCH_FIELD_GIVEN];
+    if (g != MATCH_GIVEN_EXACT && g != MATCH_GIVEN_NICKNAME && g != MATCH_GIVEN_JW92)
+        swapped_levels(a, b, &level[MATCH_FIELD_GIVEN], &level[MATCH_FIELD_FAMILY]);
     level[MATCH_FIELD_BIRTH] = birth_level(a, b);
     level[MATCH_FIELD_SEX] = sex_level(a, b);
     level[MATCH_FIELD_POSTCODE] = postcode_level(a, b);
     level[MATCH_FIELD_PHONE] = phone_level(a, b);
     level[MATCH_FIELD_EMAIL] = email_level(a, b);
+    level[MATCH_FIELD_ADDRESS] = address_level(a, b);
+    level[MATCH_FIELD_LOCALITY] = locality_level(a, b);
 }
 
 int match_level(match_field_t f, const match_person_t *a, const match_person_t *b)
@@ -321,14 +537,15 @@ int match_level(match_field_t f, const match_person_t *a, const match_person_t *
 }
 
 static const int field_nlevels[MATCH_FIELD_COUNT] = {
-    MATCH_GIVEN_NLEVELS,    MATCH_FAMILY_NLEVELS, MATCH_BIRTH_NLEVELS,  MATCH_BINARY_NLEVELS,
-    MATCH_POSTCODE_NLEVELS, MATCH_BINARY_NLEVELS, MATCH_BINARY_NLEVELS,
+    MATCH_GIVEN_NLEVELS,  MATCH_FAMILY_NLEVELS,   MATCH_BIRTH_NLEVELS,
+    MATCH_BINARY_NLEVELS, MATCH_POSTCODE_NLEVELS, MATCH_BINARY_NLEVELS,
+    MATCH_BINARY_NLEVELS, MATCH_ADDRESS_NLEVELS,  MATCH_LOCALITY_NLEVELS,
 };
 
 const char *match_level_name(match_field_t f, int level)
 {
-    static const char *const given[] = {"missing",  "exact",    "nickname", "jw>=0.92",
-                                        "jw>=0.80", "phonetic", "different"};
+    static const char *const given[] = {"missing",  "exact",    "swapped",  "nickname",
+                                        "jw>=0.92", "jw>=0.80", "phonetic", "different"};
     static const char *const family[] = {"missing",  "exact",    "jw>=0.92",
                                          "jw>=0.80", "phonetic", "different"};
     static const char *const birth[] = {"missing",        "exact",        "day-month-transposed",
@@ -337,8 +554,11 @@ const char *match_level_name(match_field_t f, int level)
     static const char *const postcode[] = {"missing",       "exact",     "same-sector",
                                            "same-district", "same-area", "different"};
     static const char *const binary[] = {"missing", "exact", "different"};
-    static const char *const *const tables[MATCH_FIELD_COUNT] = {given,    family, birth, binary,
-                                                                 postcode, binary, binary};
+    static const char *const address[] = {"missing",   "exact", "same-house", "same-street",
+                                          "neighbour", "word",  "different"};
+    static const char *const locality[] = {"missing", "exact", "similar", "different"};
+    static const char *const *const tables[MATCH_FIELD_COUNT] = {
+        given, family, birth, binary, postcode, binary, binary, address, locality};
 
     if ((int)f < 0 || f >= MATCH_FIELD_COUNT || level < 0 || level >= field_nlevels[f])
         return "invalid";
@@ -347,8 +567,9 @@ const char *match_level_name(match_field_t f, int level)
 
 const char *match_field_name(match_field_t f)
 {
-    static const char *const names[MATCH_FIELD_COUNT] = {"given",    "family", "birth_date", "sex",
-                                                         "postcode", "phone",  "email"};
+    static const char *const names[MATCH_FIELD_COUNT] = {"given", "family",   "birth_date",
+                                                         "sex",   "postcode", "phone",
+                                                         "email", "address",  "locality"};
     if ((int)f < 0 || f >= MATCH_FIELD_COUNT)
         return "invalid";
     return names[f];

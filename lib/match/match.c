@@ -49,12 +49,16 @@ void match_params_default(match_params_t *p)
     if (p == NULL)
         return;
     memset(p, 0, sizeof *p);
-    /* Forename: exact, nickname, jw92, jw80, phonetic, different. u(exact) ~ 0.01: the sum of
-     * squared forename frequencies, the top names being 1-2% each. m(different) = 0.01 covers
-     * people known by a middle name; keeping it small is what makes a different forename strong
-     * evidence of a different person (twins). */
-    static const double gm[] = {0.855, 0.04, 0.05, 0.03, 0.015, 0.01};
-    static const double gu[] = {0.01, 0.002, 0.003, 0.015, 0.01, 0.96};
+    /* Forename: exact, swapped, nickname, jw92, jw80, phonetic, different. Swapped (forename and
+     * surname in each other's boxes) happens to about one record in a hundred where names are
+     * keyed into two boxes by hand; two different people whose names agree crosswise are rarer
+     * than two with the same forename, but not unknown (James Thomas, Thomas James), so u is set
+     * to give it nearly an exact forename's weight (6.1 bits against 6.4), never more. u(exact) ~
+     * 0.01: the sum of squared forename frequencies, the top names being 1-2% each. m(different) =
+     * 0.01 covers people known by a middle name; keeping it small is what makes a different
+     * forename strong evidence of a different person (twins). */
+    static const double gm[] = {0.845, 0.01, 0.04, 0.05, 0.03, 0.015, 0.01};
+    static const double gu[] = {0.01, 1.5e-4, 0.002, 0.003, 0.015, 0.01, 0.95985};
     /* Surname: exact, jw92, jw80, phonetic, different. u(exact) ~ 0.002 (Smith alone is 1.26%, so
      * the sum of squares is ~0.001-0.002). m(different) = 0.055 because surnames change on
      * marriage and divorce. */
@@ -101,6 +105,27 @@ void match_params_default(match_params_t *p)
     set_row(p, MATCH_FIELD_POSTCODE, MATCH_POSTCODE_NLEVELS, pm, pu);
     set_row(p, MATCH_FIELD_PHONE, MATCH_BINARY_NLEVELS, tm, tu);
     set_row(p, MATCH_FIELD_EMAIL, MATCH_BINARY_NLEVELS, em, eu);
+    /* Address (house number and street): exact, same house (street keyed with a slip), same
+     * street (a number on one side only), neighbour (another number), a street word in common,
+     * different. m: as for the postcode, about a fifth of true pairs were recorded at different
+     * addresses (people move, systems lag), and house numbers and street words are each dropped
+     * or mistyped in a few per cent of records. u: two random residents share a house about once
+     * in 10^5 pairs, but pairs are only compared inside blocks (same postcode, name or birth
+     * date) and households share an address, so u(exact) is set fifty times higher, at 5e-4:
+     * an address is worth about as much as a rare surname (10.3 bits). Full names, house and
+     * town alike then reach the upper threshold without a birth date; a parent and child of one
+     * name at one address are kept apart by the birth-date and two-link guards, not by this. Where
+     * both records carry a UK postcode the postcode already says most of this, so the address only
+     * adds what the postcode could not (see place_weights). */
+    static const double am[] = {0.63, 0.08, 0.05, 0.03, 0.03, 0.18};
+    static const double au[] = {5e-4, 3e-4, 2e-3, 3e-3, 0.01, 0.9842};
+    /* Locality (town, suburb): exact, similar (a slip), different. u(exact) = 0.02: a hub's
+     * residents spread over some fifty towns and suburbs of unequal size. m(different) = 0.15:
+     * movers, and towns written as the district or the village. */
+    static const double lm[] = {0.80, 0.05, 0.15};
+    static const double lu[] = {0.02, 0.005, 0.975};
+    set_row(p, MATCH_FIELD_ADDRESS, MATCH_ADDRESS_NLEVELS, am, au);
+    set_row(p, MATCH_FIELD_LOCALITY, MATCH_LOCALITY_NLEVELS, lm, lu);
     p->upper = 30.0;
     p->lower = 16.0;
 }
@@ -119,11 +144,19 @@ static double safe_log2_ratio(double num, double den)
 
 /* NORM is the normalised name (match_prep_t). */
 /* The frequency hook's answer for one of A's names, from A's cache when it holds this hook's. */
+/* The normalised value of A's field F that the frequency hook is asked about. */
+static const char *tf_value(match_field_t f, const match_prep_t *a)
+{
+    return f == MATCH_FIELD_GIVEN ? a->given : f == MATCH_FIELD_FAMILY ? a->family : a->locality;
+}
+
 static double ask_tf(match_tf_fn tf, void *ctx, match_field_t f, const match_prep_t *a)
 {
     if (a->tf_fn != NULL && a->tf_fn == (void (*)(void))tf && a->tf_ctx == ctx)
-        return f == MATCH_FIELD_GIVEN ? a->tf_given : a->tf_family;
-    return tf(ctx, f, f == MATCH_FIELD_GIVEN ? a->given : a->family);
+        return f == MATCH_FIELD_GIVEN    ? a->tf_given
+               : f == MATCH_FIELD_FAMILY ? a->tf_family
+                                         : a->tf_locality;
+    return tf(ctx, f, tf_value(f, a));
 }
 
 void match_prepare_tf(match_prep_t *p, match_tf_fn tf, void *tf_ctx)
@@ -133,19 +166,21 @@ void match_prepare_tf(match_prep_t *p, match_tf_fn tf, void *tf_ctx)
         return;
     p->tf_given = p->given[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_GIVEN, p->given) : 0.0;
     p->tf_family = p->family[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_FAMILY, p->family) : 0.0;
+    p->tf_locality = p->locality[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_LOCALITY, p->locality) : 0.0;
     p->tf_fn = (void (*)(void))tf;
     p->tf_ctx = tf_ctx;
 }
 
 static double name_tf(match_tf_fn tf, void *ctx, match_field_t f, const match_prep_t *a)
 {
-    const char *norm = f == MATCH_FIELD_GIVEN ? a->given : a->family;
-    if (tf == NULL || norm[0] == '\0')
+    if (tf == NULL || tf_value(f, a)[0] == '\0')
         return 0.0;
     double v = ask_tf(tf, ctx, f, a);
     if (!(v > 0.0)) /* also rejects NaN */
         return 0.0;
-    double floor = f == MATCH_FIELD_GIVEN ? MATCH_TF_GIVEN_FLOOR : MATCH_TF_FLOOR;
+    double floor = f == MATCH_FIELD_GIVEN      ? MATCH_TF_GIVEN_FLOOR
+                   : f == MATCH_FIELD_LOCALITY ? MATCH_TF_LOCALITY_FLOOR
+                                               : MATCH_TF_FLOOR;
     if (v < floor)
         return floor;
     return v > 1.0 ? 1.0 : v;
@@ -157,8 +192,9 @@ static double field_weight(const match_params_t *p, match_field_t f, int level, 
     if (level <= 0 || level >= p->nlevels[f] || level >= MATCH_MAX_LEVELS)
         return 0.0;
     double u = p->u[f][level];
-    if (level == 1 && (f == MATCH_FIELD_GIVEN || f == MATCH_FIELD_FAMILY)) {
-        /* Level 1 is EXACT for both name fields. */
+    if (level == 1 &&
+        (f == MATCH_FIELD_GIVEN || f == MATCH_FIELD_FAMILY || f == MATCH_FIELD_LOCALITY)) {
+        /* Level 1 is EXACT for both name fields and the locality. */
         double freq = name_tf(tf, tf_ctx, f, a);
         if (freq > 0.0)
             return safe_log2_ratio(p->m[f][level], freq);
@@ -196,6 +232,36 @@ double match_score(const match_params_t *p, const match_person_t *a, const match
     return match_score_prep(p, &pa, &pb, tf, tf_ctx, ev);
 }
 
+/* A UK unit postcode holds some fifteen households, so where both records carry one the
+ * postcode already says most of what the address and the town would: the same postcode implies
+ * the same street and town, and another postcode already counts a move. Counted in full they
+ * would count it twice (conditional independence fails). So with two UK postcodes:
+ * - the same postcode: the town adds nothing, and the address only what it says within one
+ *   postcode (IN_POSTCODE: m as the same person's records look when the postcode agrees, u as
+ *   two residents of one postcode do, one household in fifteen): the same house a little for,
+ *   another house there (a neighbour with the same name) clearly against;
+ * - the district in common (a postcode keyed with a slip): their agreement, not disagreement;
+ * - postcodes further apart: nothing, since the same number on a street of the same name under
+ *   a postcode in another district is another High Street.
+ * Elsewhere (no postcode, or codes that are not UK ones: a four-digit code covers a whole
+ * suburb) they count in full. */
+static void place_weights(const match_prep_t *a, const match_prep_t *b, match_evidence_t *ev)
+{
+    /* log2(m/u) for exact, same house, same street, neighbour, word, different, with
+     * m = 0.90, 0.04, 0.03, 0.01, 0.01, 0.01 and u = 0.067, 0.01, 0.15, 0.60, 0.05, 0.123
+     * (written out: this runs for every candidate in the same postcode) */
+    static const double in_pc_w[] = {
+        MATCH_IN_POSTCODE_MAX, 2.0, -2.3219, -5.9069, -2.3219, -3.6206};
+    if (a->pc_area[0] == '\0' || b->pc_area[0] == '\0')
+        return;
+    int pc = ev->level[MATCH_FIELD_POSTCODE], al = ev->level[MATCH_FIELD_ADDRESS];
+    int slip = pc == MATCH_POSTCODE_SECTOR || pc == MATCH_POSTCODE_DISTRICT;
+    for (int f = MATCH_FIELD_ADDRESS; f <= MATCH_FIELD_LOCALITY; f++)
+        ev->weight[f] = slip ? fmax(ev->weight[f], 0.0) : 0.0;
+    if (pc == MATCH_POSTCODE_EXACT && al > MATCH_ADDRESS_MISSING && al < MATCH_ADDRESS_NLEVELS)
+        ev->weight[MATCH_FIELD_ADDRESS] = in_pc_w[al - 1];
+}
+
 double match_score_prep(const match_params_t *p, const match_prep_t *a, const match_prep_t *b,
                         match_tf_fn tf, void *tf_ctx, match_evidence_t *ev)
 {
@@ -207,10 +273,11 @@ double match_score_prep(const match_params_t *p, const match_prep_t *a, const ma
         return 0.0;
     /* The levels first, then the weights in field order: the same sum, one call. */
     mi_levels(a, b, ev->level);
-    for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++)
         ev->weight[f] = field_weight(p, (match_field_t)f, ev->level[f], tf, tf_ctx, a);
+    place_weights(a, b, ev);
+    for (int f = 0; f < MATCH_FIELD_COUNT; f++)
         ev->total += ev->weight[f];
-    }
     return ev->total;
 }
 
@@ -254,12 +321,15 @@ static int forename_unseen(const match_prep_t *a, match_tf_fn tf, void *tf_ctx)
 }
 
 /* The identity anchors that twins and same-named parents/children fail; see match.h. */
-static const char *anchor_failure(const match_prep_t *a, const match_evidence_t *ev, double upper,
-                                  match_tf_fn tf, void *tf_ctx)
+static const char *anchor_failure(const match_prep_t *a, const match_prep_t *b,
+                                  const match_evidence_t *ev, double upper, match_tf_fn tf,
+                                  void *tf_ctx)
 {
     int g = ev->level[MATCH_FIELD_GIVEN];
     int bd = ev->level[MATCH_FIELD_BIRTH];
     int loose = g == MATCH_GIVEN_JW80 || g == MATCH_GIVEN_PHONETIC;
+    int forename_close = g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_NICKNAME ||
+                         g == MATCH_GIVEN_SWAPPED || g == MATCH_GIVEN_JW92;
     if (g == MATCH_GIVEN_MISSING || g == MATCH_GIVEN_DIFFERENT ||
         (loose && !forename_unseen(a, tf, tf_ctx)))
         return "forenames missing or only loosely similar (twin/sibling risk)";
@@ -272,6 +342,31 @@ static const char *anchor_failure(const match_prep_t *a, const match_evidence_t 
     int dob_missing_ok = bd == MATCH_BIRTH_MISSING && pc == MATCH_POSTCODE_EXACT &&
                          ev->level[MATCH_FIELD_PHONE] == MATCH_BINARY_EXACT && mi_is_mobile(a) &&
                          (g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_NICKNAME);
+    /* Records from systems that never held a birth date (or held one so wrong it was refused)
+     * still name the house: the same house number and street in the same postcode or town, with
+     * a forename that agrees, stands in for the missing date. A date present on both sides and
+     * different still stops the pair (parent and child at one address); twins differ in their
+     * forenames. */
+    int al = ev->level[MATCH_FIELD_ADDRESS], ll = ev->level[MATCH_FIELD_LOCALITY];
+    /* the same house: number and street, or the street with the number on one side only */
+    int house =
+        al == MATCH_ADDRESS_EXACT || al == MATCH_ADDRESS_SAME_HOUSE || al == MATCH_ADDRESS_STREET;
+    /* the town counts only where place_weights let it (not against another UK postcode) */
+    int town = pc == MATCH_POSTCODE_EXACT ||
+               ((ll == MATCH_LOCALITY_EXACT || ll == MATCH_LOCALITY_SIMILAR) &&
+                ev->weight[MATCH_FIELD_LOCALITY] > 0.0);
+    /* ... unless a personal contact disagrees: a mother and daughter of one name at one house
+     * carry their own mobiles. */
+    int contact_differs = ev->level[MATCH_FIELD_PHONE] == MATCH_BINARY_DIFFERENT ||
+                          ev->level[MATCH_FIELD_EMAIL] == MATCH_BINARY_DIFFERENT;
+    /* Not where both records carry a UK postcode: there the systems are ones that record birth
+     * dates, and a record without one at a house where someone of that name lives was, in our own
+     * population of 250,000, as often a parent's or child's as the same person's (seven false
+     * merges of same-named parent and child when the house stood in there too); the same mobile
+     * above is what settles it. */
+    int uk = a->pc_area[0] != '\0' && b->pc_area[0] != '\0';
+    dob_missing_ok |=
+        bd == MATCH_BIRTH_MISSING && house && town && forename_close && !contact_differs && !uk;
     if (!birth_agrees_closely(bd) && !dob_missing_ok)
         return "birth dates missing or disagree (parent/child risk)";
     if (ev->level[MATCH_FIELD_SEX] == MATCH_BINARY_DIFFERENT) {
@@ -288,15 +383,18 @@ static const char *anchor_failure(const match_prep_t *a, const match_evidence_t 
      * missing or in another area, no phone or e-mail alike) must carry MATCH_UNCORROBORATED_MARGIN
      * more weight than upper. */
     int place = pc == MATCH_POSTCODE_EXACT || pc == MATCH_POSTCODE_SECTOR ||
-                pc == MATCH_POSTCODE_DISTRICT || pc == MATCH_POSTCODE_AREA;
+                pc == MATCH_POSTCODE_DISTRICT || pc == MATCH_POSTCODE_AREA ||
+                (al >= MATCH_ADDRESS_EXACT && al <= MATCH_ADDRESS_NEIGHBOUR &&
+                 ev->weight[MATCH_FIELD_ADDRESS] > 0.0) ||
+                (ll == MATCH_LOCALITY_EXACT && ev->weight[MATCH_FIELD_LOCALITY] > 0.0);
     if (!place && !contact && ev->total < upper + MATCH_UNCORROBORATED_MARGIN)
         return "nothing but name and birth date in common (namesake risk)";
     return NULL;
 }
 
 static match_decision_t by_score(const match_params_t *p, const match_prep_t *a,
-                                 const match_evidence_t *ev, match_tf_fn tf, void *tf_ctx,
-                                 char *why, size_t why_len)
+                                 const match_prep_t *b, const match_evidence_t *ev, match_tf_fn tf,
+                                 void *tf_ctx, char *why, size_t why_len)
 {
     if (ev->total < p->lower) {
         say(why, why_len, "below lower threshold", ev->total);
@@ -306,7 +404,7 @@ static match_decision_t by_score(const match_params_t *p, const match_prep_t *a,
         say(why, why_len, "between thresholds: steward review", ev->total);
         return MATCH_DECISION_POSSIBLE;
     }
-    const char *failure = anchor_failure(a, ev, p->upper, tf, tf_ctx);
+    const char *failure = anchor_failure(a, b, ev, p->upper, tf, tf_ctx);
     if (failure != NULL) {
         char text[128];
         snprintf(text, sizeof text, "above upper threshold but %s: steward review", failure);
@@ -371,5 +469,5 @@ match_decision_t match_decide_prep(const match_params_t *p, const match_prep_t *
         say(why, why_len, "same NI number and birth date", score);
         return MATCH_DECISION_LINK;
     }
-    return by_score(p, a, ev, tf, tf_ctx, why, why_len);
+    return by_score(p, a, b, ev, tf, tf_ctx, why, why_len);
 }

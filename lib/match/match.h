@@ -54,6 +54,11 @@ typedef struct {            /* the fields compared; any may be NULL or "" meanin
     const char *postcode;   /* normalised "SW1A 1AA" */
     const char *phone;
     const char *email;
+    /* The home address's lines, one per line ("12 High St\nFlat 2"), and its town or locality.
+     * Each is read up to a NUL or a '|', so the hub passes its stored "lines|TOWN|POSTCODE|UPRN"
+     * text and a pointer past its first '|' without copying. */
+    const char *address;
+    const char *locality;
 } match_person_t;
 
 /* A person's fields as the comparisons use them, normalised and parsed once (match_prepare): the
@@ -61,8 +66,11 @@ typedef struct {            /* the fields compared; any may be NULL or "" meanin
  * compares values instead of deriving them again for every pair. It holds copies, no pointers
  * into the person; every score and decision below is defined on it, and the match_person_t entry
  * points prepare both sides and call the _prep ones. */
-#define MATCH_NAME_BUF 64  /* normalised name, letters and NUL; longer names are cut here */
-#define MATCH_PHONE_BUF 24 /* normalised phone number and NUL */
+#define MATCH_NAME_BUF 64     /* normalised name, letters and NUL; longer names are cut here */
+#define MATCH_PHONE_BUF 24    /* normalised phone number and NUL */
+#define MATCH_STREET_BUF 24   /* normalised street and NUL; enough to tell streets apart */
+#define MATCH_STREET_WORDS 3  /* street words kept as hashes for "a word in common" */
+#define MATCH_LOCALITY_BUF 20 /* normalised locality and NUL */
 typedef struct {
     char given[MATCH_NAME_BUF], family[MATCH_NAME_BUF]; /* match_norm_name; "" missing */
     char given_ph[8], family_ph[8];                     /* match_phonetic of those */
@@ -83,12 +91,20 @@ typedef struct {
     unsigned short gend_at, gend_n; /* and in the opposite-sex forms index */
     unsigned char sex;              /* 1 male, 2 female, 3 other, 0 missing */
     unsigned char has_email;
+    /* The address as compared (match_prepare): the house number ("12A"), the street's words with
+     * street types folded ("HIGH ST", "ACACIA AVE"; at most MATCH_STREET_BUF - 1 letters), 16-bit
+     * hashes of its first words other than the street type (0: none), and the locality's letters.
+     * "" when missing. */
+    char house[6];
+    char street[MATCH_STREET_BUF];
+    uint16_t street_word[MATCH_STREET_WORDS];
+    char locality[MATCH_LOCALITY_BUF];
     /* The frequency hook's answers for these names, when match_prepare_tf asked it: used in place
      * of asking again while the same hook and context are passed. */
     void (*tf_fn)(
         void); /* the hook, only compared (match_tf_fn is declared below); NULL: not asked */
     void *tf_ctx;
-    double tf_given, tf_family;
+    double tf_given, tf_family, tf_locality;
 } match_prep_t;
 
 void match_prepare(const match_person_t *p, match_prep_t *out); /* p NULL: everything missing */
@@ -101,6 +117,8 @@ typedef enum {
     MATCH_FIELD_POSTCODE,
     MATCH_FIELD_PHONE,
     MATCH_FIELD_EMAIL,
+    MATCH_FIELD_ADDRESS,  /* house number and street */
+    MATCH_FIELD_LOCALITY, /* town, suburb or village */
     MATCH_FIELD_COUNT
 } match_field_t;
 
@@ -113,6 +131,10 @@ typedef enum {
 enum {
     MATCH_GIVEN_MISSING,
     MATCH_GIVEN_EXACT,
+    /* Forename and surname agree only crosswise (one side's forename is the other's surname, one of
+     * the two exactly, the other at least at jw>=0.80): a record keyed with its names in the wrong
+     * boxes. The surname's level is then the crosswise one. */
+    MATCH_GIVEN_SWAPPED,
     MATCH_GIVEN_NICKNAME,
     MATCH_GIVEN_JW92, /* Jaro-Winkler >= 0.92 */
     MATCH_GIVEN_JW80, /* Jaro-Winkler >= 0.80 */
@@ -150,6 +172,26 @@ enum {
     MATCH_POSTCODE_AREA,     /* the outward code's leading letters, "SW" (roughly one city) */
     MATCH_POSTCODE_DIFFERENT,
     MATCH_POSTCODE_NLEVELS
+};
+/* MATCH_FIELD_ADDRESS: the house number and the street as match_prep_t holds them. A street alone
+ * (no number on either side, a number on only one) never reaches EXACT or SAME_HOUSE. */
+enum {
+    MATCH_ADDRESS_MISSING,    /* no street on one side */
+    MATCH_ADDRESS_EXACT,      /* same number, same street */
+    MATCH_ADDRESS_SAME_HOUSE, /* same number, street jw>=0.88 or a street word in common */
+    MATCH_ADDRESS_STREET,     /* street jw>=0.88, number missing on one side or both */
+    MATCH_ADDRESS_NEIGHBOUR,  /* street jw>=0.88, another number */
+    MATCH_ADDRESS_WORD,       /* only a street word in common */
+    MATCH_ADDRESS_DIFFERENT,
+    MATCH_ADDRESS_NLEVELS
+};
+/* MATCH_FIELD_LOCALITY */
+enum {
+    MATCH_LOCALITY_MISSING,
+    MATCH_LOCALITY_EXACT,
+    MATCH_LOCALITY_SIMILAR, /* jw>=0.88: a typo */
+    MATCH_LOCALITY_DIFFERENT,
+    MATCH_LOCALITY_NLEVELS
 };
 /* MATCH_FIELD_SEX, MATCH_FIELD_PHONE, MATCH_FIELD_EMAIL */
 enum { MATCH_BINARY_MISSING, MATCH_BINARY_EXACT, MATCH_BINARY_DIFFERENT, MATCH_BINARY_NLEVELS };
@@ -196,10 +238,11 @@ typedef struct {
 } match_evidence_t;
 
 /* Term-frequency lookup: the fraction of the population with this exact value for a name field
-   (e.g. "SMITH" ~ 0.0126). Return a negative number if there is no table to ask (too small a
-   population for frequencies to mean anything), and exactly 0 if the table is live and no record
-   has the value -- match_decide reads that as "a forename nobody has", i.e. a typo. May be NULL
-   (no frequencies). The value passed is the normalised name (match_norm_name). */
+   (e.g. "SMITH" ~ 0.0126), or a locality for MATCH_FIELD_LOCALITY. Return a negative number if
+   there is no table to ask (too small a population for frequencies to mean anything), and exactly 0
+   if the table is live and no record has the value -- match_decide reads that as "a forename nobody
+   has", i.e. a typo. May be NULL (no frequencies). The value passed is the normalised name
+   (match_norm_name). */
 typedef double (*match_tf_fn)(void *ctx, match_field_t f, const char *value);
 
 /* The normalised form of a name used for comparison and for the frequency hook: upper-case ASCII
@@ -223,6 +266,12 @@ void match_prepare_tf(match_prep_t *p, match_tf_fn tf, void *tf_ctx);
  * whole population) a forename counts as that, at most ~9.7 bits, never the ~16 a unique one would
  * claim. Namesakes of such names were the false merges before this floor. */
 #define MATCH_TF_GIVEN_FLOOR 1e-3
+/* Localities are frequency-adjusted too: a town where a fifth of the hub's residents live says
+ * little, a suburb of a few hundred says much (u is one number for every town, and hubs serve one
+ * city or a hundred suburbs). Clamped like forenames: a locality no more than 1 in 1,000 residents
+ * share counts as that (~9.6 bits), since a place is shared by households, not drawn anew for each
+ * person. */
+#define MATCH_TF_LOCALITY_FLOOR 1e-3
 
 /* Score a candidate pair: fills evidence (ev may be NULL), returns total weight. For an EXACT name
  * agreement with known frequency tf, use the TF-adjusted weight log2(m / tf) instead of
@@ -244,18 +293,23 @@ typedef enum { MATCH_DECISION_NONE, MATCH_DECISION_POSSIBLE, MATCH_DECISION_LINK
    date -> LINK. Otherwise thresholds on the score. Different NHS numbers both present -> NONE (two
    people), whatever the score. Writes a short reason (why may be NULL).
    Precision guard on the score path: a pair at or above `upper` is only linked automatically when
-   - both forenames are present and agree at least at jw>=0.92 (nickname counts), or only loosely
-     (jw>=0.80, phonetic) while a's forename is one no record in the frequency table has (tf
-     answers exactly 0: a typo, "Jafk" for Jack, not a twin's real name, Jake for Jack);
+   - both forenames are present and agree at least at jw>=0.92 (nickname and swapped count), or
+     only loosely (jw>=0.80, phonetic) while a's forename is one no record in the frequency table
+     has (tf answers exactly 0: a typo, "Jafk" for Jack, not a twin's real name, Jake for Jack);
    - both birth dates are present and agree at least as a one-digit typo, or one is missing while
      the postcode is the same, the phone numbers are the same UK mobile (07...) and the forenames
-     agree exactly or as a short form (a landline or an e-mail address may be the household's);
+     agree exactly or as a short form (a landline or an e-mail address may be the household's),
+     or one is missing while the house (number and street, or the street with a number on one
+     side only) is the same in the same postcode or town, the forenames agree at least at
+     jw>=0.92 (swapped counts), no phone or e-mail disagrees and the two do not both carry a UK
+     postcode (there the same mobile settles it, as above);
    - sex does not disagree, unless forename and birth date are both exact and the forename is
      neither a short form of two names (Alex, Sam) nor one keystroke from its opposite-sex form
      (Martin/Martina, John/Joan): boy/girl twins have different forenames, and one slip turns
      Martina into Martin;
    - something besides name and birth date ties the pair: the postcode agrees at least to the area,
-     or the phone or e-mail agrees; otherwise the total must reach upper +
+     the street or the locality agrees where it counts (see the address levels), or the phone or
+     e-mail agrees; otherwise the total must reach upper +
      MATCH_UNCORROBORATED_MARGIN (namesakes).
    Otherwise it goes to the steward queue. Twins, parents and children sharing a name and an
    address, and namesakes fail exactly these anchors while the rest of their evidence adds up. a
@@ -273,14 +327,18 @@ match_decision_t match_decide_prep(const match_params_t *p, const match_prep_t *
 /* A candidate dismissed on one cache line. A search scores some twenty candidates, most of them
  * neighbours or people born the same day with nothing else in common, and reading each one's
  * preparation (several cache lines) was most of the cost. A sketch is a record's matching fields
- * in 24 bytes: its birth date exactly, 16-bit hashes of the rest (0 = missing). From the event's
+ * in 30 bytes: its birth date exactly, 16-bit hashes of the rest (0 = missing). From the event's
  * preparation and a candidate's sketch, match_bound gives a score the pair cannot exceed: a hash
  * that differs proves the values differ, a hash that agrees allows the best level. */
 typedef struct {
     uint32_t birth; /* YYYYMMDD as eight 4-bit digits; 0 missing */
     int32_t bdays;  /* its day number */
     uint16_t given, family, postcode, phone, email, nhs, ni;
+    uint16_t address;  /* house number and street together; 0: no street */
+    uint16_t locality; /* 0 missing */
+    uint16_t district; /* a UK postcode's outward code ("SW1A"); 0 none */
     unsigned char sex;
+    unsigned char uk_postcode; /* 1: the postcode has a UK shape (see place_weights in match.c) */
 } match_sketch_t;
 
 void match_sketch(const match_prep_t *p, match_sketch_t *out);
@@ -288,10 +346,13 @@ void match_sketch(const match_prep_t *p, match_sketch_t *out);
 /* What match_bound needs of the event being matched, made once per search. */
 typedef struct {
     match_sketch_t a;
-    double given_exact, family_exact; /* the event's exact-name weights, frequency-adjusted */
-    double given_other, family_other; /* the most any other level of a name weighs */
-    double postcode_other;            /* the most a different postcode weighs */
-    int usable;                       /* 0: parameters not frozen, no bound */
+    double given_exact, family_exact;    /* the event's exact-name weights, frequency-adjusted */
+    double given_other, family_other;    /* the most any other level of a name weighs */
+    double postcode_other;               /* the most a different postcode weighs */
+    double given_swapped;                /* the weight of names that agree crosswise */
+    double address_all, address_other;   /* the most an address weighs; and when not exact */
+    double locality_all, locality_other; /* the same for the locality */
+    int usable;                          /* 0: parameters not frozen, no bound */
 } match_bounder_t;
 
 void match_bounder_init(match_bounder_t *b, const match_params_t *p, const match_prep_t *a,
@@ -313,9 +374,13 @@ double match_bound(const match_bounder_t *b, const match_params_t *p, const matc
  *                                            date produces the same key
  *   "tel:<normalised phone>"
  *   "em:<lower-case email>" (or "em#<FNV-1a hex>" when too long for the key)
+ *   "st:<house number>:<street's first word>"
+ *   "fl:<given initial><family phonetic>:<locality>"  these two find a record whose birth date is
+ *                                            missing and whose postcode has a slip
  * A true match with one typo in a name, a transposed/typo'd birth date, or a new address still
  * shares at least one key. */
 #define MATCH_KEY_LEN 48
+#define MATCH_MAX_KEYS 10 /* the most keys one person has */
 int match_blocking_keys(const match_person_t *p, char keys[][MATCH_KEY_LEN], int max);
 
 /* Training helpers for EM (used by `joinery match train`): accumulate level vectors of sampled

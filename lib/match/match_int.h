@@ -81,8 +81,15 @@ static inline int str_eq(const char *a, const char *b)
 
 /* Every field's comparison level for a pair (match_level's, on prepared persons). */
 void mi_levels(const match_prep_t *a, const match_prep_t *b, int level[MATCH_FIELD_COUNT]);
+/* The address and locality of P into O's house, street, street_word and locality (the rest of O
+ * untouched), as match_prepare does. */
+void mi_prepare_place(const match_person_t *p, match_prep_t *o);
 /* A UK mobile number (07..., also written +44 7...): one person's, unlike a household landline. */
 int mi_is_mobile(const match_prep_t *p);
+
+/* The most an address weighs within one UK postcode (place_weights in match.c): log2(0.9/0.067),
+ * the same house where one household in fifteen lives. */
+#define MATCH_IN_POSTCODE_MAX 3.7477
 
 /* match.c ---------------------------------------------------------------------------------- */
 

@@ -463,6 +463,12 @@ static match_person_t with_field(match_field_t f, const char *v)
     case MATCH_FIELD_PHONE:
         p.phone = v;
         break;
+    case MATCH_FIELD_ADDRESS:
+        p.address = v;
+        break;
+    case MATCH_FIELD_LOCALITY:
+        p.locality = v;
+        break;
     default:
         p.email = v;
         break;
@@ -508,6 +514,23 @@ static const level_case_t level_cases[] = {
     {MATCH_FIELD_EMAIL, "not-an-email", "jo@example.org", MATCH_BINARY_MISSING},
     {MATCH_FIELD_EMAIL, "Jo@Example.ORG", " jo@example.org ", MATCH_BINARY_EXACT},
     {MATCH_FIELD_EMAIL, "jo@example.org", "jo2@example.org", MATCH_BINARY_DIFFERENT},
+    /* postcodes that are not UK ones compare exactly; one slip is as near as the same area */
+    {MATCH_FIELD_POSTCODE, "2615", "2615", MATCH_POSTCODE_EXACT},
+    {MATCH_FIELD_POSTCODE, "2615", "2651", MATCH_POSTCODE_DIFFERENT},
+    {MATCH_FIELD_POSTCODE, "2615", "2616", MATCH_POSTCODE_AREA},
+    {MATCH_FIELD_ADDRESS, "12", "12 High Street", MATCH_ADDRESS_MISSING}, /* no street */
+    {MATCH_FIELD_ADDRESS, "12 High Street", "12, High St.", MATCH_ADDRESS_EXACT},
+    {MATCH_FIELD_ADDRESS, "Flat 3, 12 Acacia Avenue", "12 acacia ave", MATCH_ADDRESS_EXACT},
+    {MATCH_FIELD_ADDRESS, "7 Wattle Crescent", "7 Watle Cres", MATCH_ADDRESS_SAME_HOUSE},
+    {MATCH_FIELD_ADDRESS, "7 Wattle Crescent", "7 Wattle Grove", MATCH_ADDRESS_SAME_HOUSE},
+    {MATCH_FIELD_ADDRESS, "Wattle Crescent", "7 Wattle Crescent", MATCH_ADDRESS_STREET},
+    {MATCH_FIELD_ADDRESS, "9 Wattle Crescent", "7 Wattle Crescent", MATCH_ADDRESS_NEIGHBOUR},
+    {MATCH_FIELD_ADDRESS, "9 Wattle Crescent", "7 Banksia Wattle Road", MATCH_ADDRESS_WORD},
+    {MATCH_FIELD_ADDRESS, "12 High Street", "12 Mill Lane", MATCH_ADDRESS_DIFFERENT},
+    {MATCH_FIELD_LOCALITY, "", "Leeds", MATCH_LOCALITY_MISSING},
+    {MATCH_FIELD_LOCALITY, "St Albans", "ST. ALBANS", MATCH_LOCALITY_EXACT},
+    {MATCH_FIELD_LOCALITY, "Kingsford", "Kingsfrod", MATCH_LOCALITY_SIMILAR},
+    {MATCH_FIELD_LOCALITY, "Leeds", "Bradford", MATCH_LOCALITY_DIFFERENT},
 };
 
 static void test_every_comparison_level_is_reachable(void **state)
@@ -527,6 +550,8 @@ static void test_every_comparison_level_is_reachable(void **state)
                          c->level);
         seen[c->field][got] = 1;
     }
+    /* swapped names need both names: test_swapped_names_compare_crosswise */
+    seen[MATCH_FIELD_GIVEN][MATCH_GIVEN_SWAPPED] = 1;
     for (int f = 0; f < MATCH_FIELD_COUNT; f++) {
         for (int k = 0; k < p.nlevels[f]; k++) {
             if (!seen[f][k])
@@ -830,6 +855,11 @@ static void test_bound_is_never_below_the_score_and_dismisses_neighbours(void **
     static const char *const sex[] = {"male", "female", NULL};
     static const char *const tel[] = {"07700 900123", "07700 900999", NULL};
     static const char *const mail[] = {"w.smith@example.org", "bill@example.org", NULL};
+    static const char *const addr[] = {
+        "12 High Street",      "12 High St", "14 High St", "12 Hihg St",
+        "Flat 2, 3 Mill Lane", "Mill Lane",  NULL};
+    static const char *const town[] = {"Leeds", "Leeds", "Leeds|LS6 2AB|", "Otley", NULL};
+    static const char *const swap[] = {"Jones", "William", "Smith"};
     enum { N = 400 };
     match_prep_t prep[N];
     size_t n = 0;
@@ -845,6 +875,13 @@ static void test_bound_is_never_below_the_score_and_dismisses_neighbours(void **
         q.phone = tel[(x >> 22) % 3];
         q.email = mail[(x >> 24) % 3];
         q.nhs_number = (x >> 26) % 4 == 0 ? "943 476 5919" : NULL;
+        unsigned y = x * 2654435761u;
+        q.address = addr[(y >> 8) % 7];
+        q.locality = town[(y >> 12) % 5];
+        if ((y >> 16) % 4 == 0) /* names in each other's boxes, now and then */
+            q.given = swap[(y >> 18) % 3], q.family = given[(y >> 20) % 6];
+        if ((y >> 22) % 4 == 0)
+            q.postcode = (y >> 24) % 2 ? "2615" : "2616";
         match_prepare(&q, &prep[n++]);
     }
     size_t dismissed = 0;
@@ -1360,6 +1397,316 @@ static void test_blocking_keys_survive_one_typo_transposition_or_move(void **sta
     assert_true(has_key(kb, nb, "dm:MRPNS:1950-02-11"));
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Address, swapped names and records with few fields                                          */
+
+/* A FEBRL-style record: names, an address with a four-digit postcode, no NHS number, phone or
+ * e-mail, and often no birth date. */
+static match_person_t febrl(const char *given, const char *family, const char *dob,
+                            const char *address, const char *locality, const char *postcode)
+{
+    match_person_t p = person(given, family, dob, NULL, postcode);
+    p.address = address;
+    p.locality = locality;
+    return p;
+}
+
+static void test_address_house_number_and_street_are_normalised(void **state)
+{
+    (void)state;
+    static const char *const same[][2] = {
+        {"12 High Street", "12 HIGH ST."},
+        {"12 High Street, Flat 3", "Flat 3\n12 High St"},
+        {"Unit 5, 23 Station Road", "23 station rd"},
+        {"23a St John's Avenue", "23A ST JOHNS AVE"},
+        {"7 Wattle Crescent|CANBERRA|2615|", "7 Wattle Cres"},
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        match_person_t a = {0}, b = {0};
+        a.address = same[i][0];
+        b.address = same[i][1];
+        if (level_of(MATCH_FIELD_ADDRESS, a, b) != MATCH_ADDRESS_EXACT)
+            fail_msg("%s / %s: %s", same[i][0], same[i][1],
+                     match_level_name(MATCH_FIELD_ADDRESS, level_of(MATCH_FIELD_ADDRESS, a, b)));
+    }
+    match_person_t a = {0};
+    match_prep_t pa;
+    a.address = "Flat 3, 12 High Street\nRiverside";
+    a.locality = "St. Albans|AL1 1AA|";
+    match_prepare(&a, &pa);
+    assert_string_equal(pa.house, "12");
+    assert_string_equal(pa.street, "HIGH ST");
+    assert_string_equal(pa.locality, "STALBANS");
+    /* a number that is a flat's is not the house's */
+    a.address = "Flat 3";
+    match_prepare(&a, &pa);
+    assert_string_equal(pa.house, "");
+    assert_string_equal(pa.street, "");
+    assert_string_equal(match_level_name(MATCH_FIELD_ADDRESS, MATCH_ADDRESS_SAME_HOUSE),
+                        "same-house");
+    assert_string_equal(match_field_name(MATCH_FIELD_LOCALITY), "locality");
+}
+
+static void test_swapped_names_compare_crosswise(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    match_person_t a = person("James", "Thornton", "1961-04-02", "male", "LS6 2AB");
+    match_person_t b = person("Thornton", "James", "1961-04-02", "male", "LS6 2AB");
+    match_evidence_t ev, straight;
+    assert_int_equal(match_decide(&p, &a, &b, NULL, NULL, &ev, NULL, 0), MATCH_DECISION_LINK);
+    assert_int_equal(ev.level[MATCH_FIELD_GIVEN], MATCH_GIVEN_SWAPPED);
+    assert_int_equal(ev.level[MATCH_FIELD_FAMILY], MATCH_FAMILY_EXACT);
+    (void)match_score(&p, &a, &a, NULL, NULL, &straight);
+    /* close to an exact forename, never more */
+    assert_true(ev.weight[MATCH_FIELD_GIVEN] > straight.weight[MATCH_FIELD_GIVEN] - 1.0);
+    assert_true(ev.weight[MATCH_FIELD_GIVEN] <= straight.weight[MATCH_FIELD_GIVEN]);
+    /* one side with a typo still counts crosswise; the surname then carries the typo's level */
+    b.given = "Thornten";
+    (void)match_score(&p, &a, &b, NULL, NULL, &ev);
+    assert_int_equal(ev.level[MATCH_FIELD_GIVEN], MATCH_GIVEN_SWAPPED);
+    assert_int_equal(ev.level[MATCH_FIELD_FAMILY], MATCH_FAMILY_JW92);
+    /* nothing crosswise exact: not swapped */
+    b.given = "Thornten";
+    b.family = "Jamie";
+    (void)match_score(&p, &a, &b, NULL, NULL, &ev);
+    assert_int_not_equal(ev.level[MATCH_FIELD_GIVEN], MATCH_GIVEN_SWAPPED);
+    /* names that agree directly are never read crosswise */
+    match_person_t c = person("Thomas", "Thomas", NULL, NULL, NULL);
+    (void)match_score(&p, &c, &c, NULL, NULL, &ev);
+    assert_int_equal(ev.level[MATCH_FIELD_GIVEN], MATCH_GIVEN_EXACT);
+    /* the crosswise pair of a swapped record scored before this change at 15.8, below lower:
+     * everything else equal it now scores as the straight pair within a bit */
+    match_person_t d = febrl("Thornton", "James", "1961-04-02", NULL, NULL, "LS6 2AB");
+    match_person_t e = febrl("James", "Thornton", "1961-04-02", NULL, NULL, "LS6 2AB");
+    assert_true(match_score(&p, &d, &e, NULL, NULL, NULL) >
+                match_score(&p, &e, &e, NULL, NULL, NULL) - 1.0);
+}
+
+static void test_febrl_pair_without_birth_date_links_on_name_and_address(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    match_person_t a = febrl("Joshua", "Bensley", NULL, "31 Wattle Crescent\nRosetta Village",
+                             "Kingsford", "2615");
+    match_person_t b =
+        febrl("Joshua", "Bensley", "1983-02-10", "31 Wattle Cres", "Kingsford", "2615");
+    char why[160];
+    match_evidence_t ev;
+    assert_int_equal(match_decide(&p, &a, &b, tf_none, NULL, &ev, why, sizeof why),
+                     MATCH_DECISION_LINK);
+    assert_int_equal(ev.level[MATCH_FIELD_ADDRESS], MATCH_ADDRESS_EXACT);
+    assert_int_equal(ev.level[MATCH_FIELD_LOCALITY], MATCH_LOCALITY_EXACT);
+    /* the postcode missing on one side is not disagreement */
+    b.postcode = NULL;
+    assert_int_equal(match_decide(&p, &a, &b, tf_none, NULL, &ev, NULL, 0), MATCH_DECISION_LINK);
+    assert_true(ev.weight[MATCH_FIELD_POSTCODE] == 0.0);
+    /* the house number lost on one side: still the house, no other number contradicts it */
+    b.postcode = "2615";
+    b.address = "Wattle Crescent";
+    assert_int_equal(match_decide(&p, &a, &b, tf_none, NULL, &ev, NULL, 0), MATCH_DECISION_LINK);
+    assert_int_equal(ev.level[MATCH_FIELD_ADDRESS], MATCH_ADDRESS_STREET);
+    /* another number on the street is not */
+    b.address = "37 Wattle Crescent";
+    assert_int_not_equal(match_decide(&p, &a, &b, tf_none, NULL, &ev, NULL, 0),
+                         MATCH_DECISION_LINK);
+    b.address = "31 Wattle Cres";
+    b.postcode = NULL;
+    /* the same names and house but another town is not the same house: a steward decides */
+    b.locality = "Belconnen";
+    assert_int_not_equal(match_decide(&p, &a, &b, tf_none, NULL, &ev, NULL, 0),
+                         MATCH_DECISION_LINK);
+    /* no address at all: names alone never link */
+    a.address = b.address = NULL;
+    a.locality = b.locality = "Kingsford";
+    a.postcode = b.postcode = "2615";
+    assert_int_not_equal(match_decide(&p, &a, &b, tf_none, NULL, &ev, NULL, 0),
+                         MATCH_DECISION_LINK);
+    /* swapped names with the same house, no birth date */
+    match_person_t c = febrl("Bensley", "Joshua", NULL, "31 Wattle Crescent", "Kingsford", "2615");
+    match_person_t d = febrl("Joshua", "Bensley", NULL, "31 Wattle Crescent", "Kingsford", "2615");
+    assert_int_equal(match_decide(&p, &c, &d, tf_none, NULL, &ev, NULL, 0), MATCH_DECISION_LINK);
+}
+
+static void test_twins_and_parent_child_at_one_address_stay_apart(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    /* twins: same surname, birth date, house; different forenames */
+    match_person_t a = febrl("Oliver", "Smith", "2015-06-01", "4 Elm Grove", "Leeds", "LS1 4AP");
+    match_person_t b = febrl("Harry", "Smith", "2015-06-01", "4 Elm Grove", "Leeds", "LS1 4AP");
+    assert_int_not_equal(match_decide(&p, &a, &b, tf_population, NULL, NULL, NULL, 0),
+                         MATCH_DECISION_LINK);
+    a.given = "Jack", b.given = "Jake"; /* twins' real names a letter apart */
+    assert_int_not_equal(match_decide(&p, &a, &b, tf_population, NULL, NULL, NULL, 0),
+                         MATCH_DECISION_LINK);
+    a.postcode = b.postcode = "2615"; /* and where the postcode is not a UK one */
+    assert_int_not_equal(match_decide(&p, &a, &b, tf_population, NULL, NULL, NULL, 0),
+                         MATCH_DECISION_LINK);
+    /* one birth date missing does not make twins one person either */
+    b.birth_date = NULL;
+    assert_int_not_equal(match_decide(&p, &a, &b, tf_population, NULL, NULL, NULL, 0),
+                         MATCH_DECISION_LINK);
+    /* a mother and daughter of one name at one house, one birth date missing: their own
+     * mobiles tell them apart */
+    match_person_t m1 = febrl("Teresa", "Goldside", NULL, "42 Oxford Close", "Liverpool", "L7 7HZ");
+    match_person_t m2 =
+        febrl("Teresa", "Goldside", "2001-04-21", "42 Oxford Close", "Liverpool", "L7 7HZ");
+    m1.phone = "07564 921728";
+    m2.phone = "07322 412440";
+    assert_int_not_equal(match_decide(&p, &m1, &m2, tf_population, NULL, NULL, NULL, 0),
+                         MATCH_DECISION_LINK);
+    /* a father and son of one name at one house with a UK postcode, the son's record without a
+     * birth date and neither with a phone: in UK council data that is a household, not a slip */
+    match_person_t e1 = febrl("Errol", "Francis", NULL, "33 Lime Court", "Bromsgrove", "B82 0QS");
+    match_person_t e2 =
+        febrl("Errol", "Francis", "2020-05-24", "33 Lime Court", "Bromsgrove", "B82 0QS");
+    assert_int_not_equal(match_decide(&p, &e1, &e2, tf_population, NULL, NULL, NULL, 0),
+                         MATCH_DECISION_LINK);
+    /* parent and child: same names, same house, birth dates present and different */
+    match_person_t f = febrl("John", "Smith", "1960-03-02", "4 Elm Grove", "Leeds", "LS1 4AP");
+    match_person_t s = febrl("John", "Smith", "1992-08-19", "4 Elm Grove", "Leeds", "LS1 4AP");
+    assert_int_not_equal(match_decide(&p, &f, &s, tf_population, NULL, NULL, NULL, 0),
+                         MATCH_DECISION_LINK);
+    f.postcode = s.postcode = "2615";
+    char why[160];
+    match_evidence_t ev;
+    assert_int_not_equal(match_decide(&p, &f, &s, tf_population, NULL, &ev, why, sizeof why),
+                         MATCH_DECISION_LINK);
+    if (ev.total >= p.upper)
+        assert_non_null(strstr(why, "parent/child"));
+    f.phone = s.phone = "07700 900123"; /* and a shared mobile does not change that */
+    assert_int_not_equal(match_decide(&p, &f, &s, tf_population, NULL, NULL, NULL, 0),
+                         MATCH_DECISION_LINK);
+    f.postcode = s.postcode = "2615";
+    assert_int_not_equal(match_decide(&p, &f, &s, tf_population, NULL, NULL, NULL, 0),
+                         MATCH_DECISION_LINK);
+    /* namesakes: same name and birth date, another town, another street */
+    match_person_t n1 = febrl("Mary", "Jones", "1970-01-05", "3 Mill Lane", "Otley", "2615");
+    match_person_t n2 = febrl("Mary", "Jones", "1970-01-05", "18 Park Road", "Ripon", "2790");
+    assert_int_not_equal(match_decide(&p, &n1, &n2, tf_population, NULL, NULL, NULL, 0),
+                         MATCH_DECISION_LINK);
+}
+
+static void test_uk_postcode_leaves_address_nothing_to_count_twice(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    match_person_t a = febrl("Ann", "Lee", "1970-01-05", "3 Mill Lane", "Leeds", "LS1 4AP");
+    match_person_t b = a;
+    match_evidence_t ev;
+    (void)match_score(&p, &a, &b, NULL, NULL, &ev);
+    /* within one postcode the town says nothing more and the house only a little (one
+     * household in fifteen) ... */
+    assert_true(ev.weight[MATCH_FIELD_LOCALITY] == 0.0);
+    assert_true(ev.weight[MATCH_FIELD_ADDRESS] > 3.0 && ev.weight[MATCH_FIELD_ADDRESS] < 4.0);
+    /* ... and another house in it is a neighbour, clearly against */
+    b.address = "5 Mill Lane";
+    (void)match_score(&p, &a, &b, NULL, NULL, &ev);
+    assert_true(ev.weight[MATCH_FIELD_ADDRESS] < -5.0);
+    b = a;
+    /* another postcode: a move already counted there, so no penalty twice ... */
+    b.address = "9 Park Road";
+    b.locality = "Otley";
+    b.postcode = "LS21 1AA";
+    (void)match_score(&p, &a, &b, NULL, NULL, &ev);
+    assert_true(ev.weight[MATCH_FIELD_ADDRESS] == 0.0 && ev.weight[MATCH_FIELD_LOCALITY] == 0.0);
+    /* ... but the same house under a mistyped postcode still counts */
+    b = a;
+    b.postcode = "LS1 4PA";
+    (void)match_score(&p, &a, &b, NULL, NULL, &ev);
+    assert_true(ev.weight[MATCH_FIELD_ADDRESS] > 5.0);
+    /* without UK postcodes the address counts in full, both ways */
+    a.postcode = NULL;
+    b = a;
+    b.address = "9 Park Road";
+    (void)match_score(&p, &a, &b, NULL, NULL, &ev);
+    assert_true(ev.weight[MATCH_FIELD_ADDRESS] < 0.0);
+}
+
+static void test_blocking_keys_find_a_duplicate_without_birth_date(void **state)
+{
+    (void)state;
+    match_person_t base =
+        febrl("Joshua", "Bensley", "1983-02-10", "31 Wattle Crescent", "Kingsford", "2615");
+    match_person_t v = base;
+    /* no birth date, postcode with a slip, a typo in each name in turn */
+    v.birth_date = NULL;
+    v.postcode = "2651";
+    v.given = "Joshau";
+    assert_true(share_a_key(base, v));
+    v.given = "Joshua";
+    v.family = "Bensly";
+    assert_true(share_a_key(base, v));
+    /* and with the house number lost as well: the name in the town still meets */
+    v.address = "Wattle Crescent";
+    assert_true(share_a_key(base, v));
+    char k[MAX_KEYS][MATCH_KEY_LEN];
+    int n = keys_of(base, k);
+    assert_true(has_key(k, n, "st:31:WATTLE"));
+    assert_true(has_key(k, n, "fl:JPNSL:KINGSFORD"));
+}
+
+/* Frequencies of localities: a town a fifth of the residents share against a suburb of few. */
+static double tf_places(void *ctx, match_field_t f, const char *value)
+{
+    (void)ctx;
+    if (f != MATCH_FIELD_LOCALITY)
+        return 0.0;
+    return strcmp(value, "LEEDS") == 0 ? 0.2 : strcmp(value, "KINGSFORD") == 0 ? 2e-6 : 0.0;
+}
+
+static void test_locality_weighs_by_how_many_residents_share_it(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    match_params_freeze(&p);
+    match_person_t a = {0};
+    a.locality = "Leeds";
+    match_evidence_t common, rare, plain;
+    (void)match_score(&p, &a, &a, tf_places, NULL, &common);
+    (void)match_score(&p, &a, &a, NULL, NULL, &plain);
+    a.locality = "Kingsford";
+    (void)match_score(&p, &a, &a, tf_places, NULL, &rare);
+    assert_true(common.weight[MATCH_FIELD_LOCALITY] < plain.weight[MATCH_FIELD_LOCALITY]);
+    assert_true(rare.weight[MATCH_FIELD_LOCALITY] > plain.weight[MATCH_FIELD_LOCALITY]);
+    /* clamped at 1 in 1,000: a place is shared by households */
+    assert_true(fabs(rare.weight[MATCH_FIELD_LOCALITY] -
+                     log2(p.m[MATCH_FIELD_LOCALITY][MATCH_LOCALITY_EXACT] /
+                          MATCH_TF_LOCALITY_FLOOR)) < 1e-9);
+    /* and the bound allows for it */
+    match_prep_t pa;
+    match_prepare(&a, &pa);
+    match_bounder_t b;
+    match_bounder_init(&b, &p, &pa, tf_places, NULL);
+    match_sketch_t sk;
+    match_sketch(&pa, &sk);
+    assert_true(match_bound(&b, &p, &sk) >= rare.total);
+}
+
+static void test_birth_date_a_month_apart_stays_with_the_steward(void **state)
+{
+    (void)state;
+    match_params_t p;
+    match_params_default(&p);
+    /* Mohammad and Muhammad, born three weeks apart in one household of three generations:
+     * cousins, not one boy. A date that differs beyond a slip is never waved through. */
+    match_person_t a =
+        febrl("Mohammad", "Butt", "2017-04-08", "104 Nelson View", "Bradford", "BD5 1YL");
+    match_person_t b =
+        febrl("Muhammad", "Butt", "2017-03-16", "104 Nelson View", "Bradford", "BD5 1YL");
+    a.sex = b.sex = "male";
+    match_evidence_t ev;
+    assert_int_not_equal(match_decide(&p, &a, &b, tf_none, NULL, &ev, NULL, 0),
+                         MATCH_DECISION_LINK);
+    assert_int_equal(ev.level[MATCH_FIELD_BIRTH], MATCH_BIRTH_WITHIN_MONTH);
+}
+
 static void test_blocking_keys_respect_max_and_hash_long_emails(void **state)
 {
     (void)state;
@@ -1409,22 +1756,26 @@ static int draw_level(uint64_t *s, const double *dist, int nlevels)
 static void truth_params(match_params_t *t)
 {
     static const double m[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS] = {
-        {0, 0.70, 0.08, 0.08, 0.05, 0.04, 0.05},
+        {0, 0.70, 0.02, 0.06, 0.08, 0.05, 0.04, 0.05},
         {0, 0.75, 0.10, 0.05, 0.03, 0.07},
         {0, 0.80, 0.05, 0.05, 0.04, 0.03, 0.03},
         {0, 0.95, 0.05},
         {0, 0.60, 0.15, 0.10, 0.15},
         {0, 0.50, 0.50},
         {0, 0.40, 0.60},
+        {0, 0.50, 0.10, 0.10, 0.10, 0.10, 0.10},
+        {0, 0.80, 0.10, 0.10},
     };
     static const double u[MATCH_FIELD_COUNT][MATCH_MAX_LEVELS] = {
-        {0, 0.05, 0.02, 0.05, 0.10, 0.08, 0.70},
+        {0, 0.05, 0.01, 0.02, 0.04, 0.10, 0.08, 0.70},
         {0, 0.04, 0.03, 0.08, 0.05, 0.80},
         {0, 0.02, 0.01, 0.03, 0.06, 0.18, 0.70},
         {0, 0.50, 0.50},
         {0, 0.03, 0.07, 0.20, 0.70},
         {0, 0.02, 0.98},
         {0, 0.01, 0.99},
+        {0, 0.02, 0.03, 0.05, 0.10, 0.20, 0.60},
+        {0, 0.10, 0.10, 0.80},
     };
     match_params_default(t);
     memcpy(t->m, m, sizeof m);
@@ -1579,6 +1930,14 @@ int main(void)
         cmocka_unit_test(test_blocking_keys_cover_identifiers_dates_places_and_names),
         cmocka_unit_test(test_blocking_keys_survive_one_typo_transposition_or_move),
         cmocka_unit_test(test_blocking_keys_respect_max_and_hash_long_emails),
+        cmocka_unit_test(test_address_house_number_and_street_are_normalised),
+        cmocka_unit_test(test_swapped_names_compare_crosswise),
+        cmocka_unit_test(test_febrl_pair_without_birth_date_links_on_name_and_address),
+        cmocka_unit_test(test_twins_and_parent_child_at_one_address_stay_apart),
+        cmocka_unit_test(test_uk_postcode_leaves_address_nothing_to_count_twice),
+        cmocka_unit_test(test_blocking_keys_find_a_duplicate_without_birth_date),
+        cmocka_unit_test(test_locality_weighs_by_how_many_residents_share_it),
+        cmocka_unit_test(test_birth_date_a_month_apart_stays_with_the_steward),
         cmocka_unit_test(test_em_recovers_known_m_u_and_lambda_from_synthetic_sample),
         cmocka_unit_test(test_em_keeps_unseen_levels_at_a_small_floor),
         cmocka_unit_test(test_em_rejects_bad_input),
