@@ -33,21 +33,24 @@ static const char SQL_TRAIN_EVENTS[] =
     "AND source <> 'joinery' ORDER BY seq DESC";
 
 /* Blocking rules, by the prefix of match_blocking_keys' keys; "other" catches new ones. */
-static const char *const RULES[] = {"nhs", "ni", "dob", "pc", "ph", "dm", "tel", "em", "other"};
+static const char *const RULES[] = {"nhs", "ni", "dob", "pc", "ph",   "dm",
+                                    "tel", "em", "st",  "fl", "other"};
 #define NRULES (sizeof RULES / sizeof RULES[0])
 /* The matching fields each rule's key is made of: pairs found by sharing a birth date agree on it
  * by construction, so that rule's pairs say nothing of how often true pairs agree on it. */
 #define RULE_FIELDS_MAX 3
 static const int RULE_FIELDS[NRULES][RULE_FIELDS_MAX] = {
-    {-1, -1, -1},                                               /* nhs */
-    {-1, -1, -1},                                               /* ni */
-    {MATCH_FIELD_BIRTH, -1, -1},                                /* dob */
-    {MATCH_FIELD_POSTCODE, -1, -1},                             /* pc */
-    {MATCH_FIELD_FAMILY, MATCH_FIELD_BIRTH, -1},                /* ph */
-    {MATCH_FIELD_GIVEN, MATCH_FIELD_FAMILY, MATCH_FIELD_BIRTH}, /* dm */
-    {MATCH_FIELD_PHONE, -1, -1},                                /* tel */
-    {MATCH_FIELD_EMAIL, -1, -1},                                /* em */
-    {-1, -1, -1},                                               /* other */
+    {-1, -1, -1},                                                  /* nhs */
+    {-1, -1, -1},                                                  /* ni */
+    {MATCH_FIELD_BIRTH, -1, -1},                                   /* dob */
+    {MATCH_FIELD_POSTCODE, -1, -1},                                /* pc */
+    {MATCH_FIELD_FAMILY, MATCH_FIELD_BIRTH, -1},                   /* ph */
+    {MATCH_FIELD_GIVEN, MATCH_FIELD_FAMILY, MATCH_FIELD_BIRTH},    /* dm */
+    {MATCH_FIELD_PHONE, -1, -1},                                   /* tel */
+    {MATCH_FIELD_EMAIL, -1, -1},                                   /* em */
+    {MATCH_FIELD_ADDRESS, -1, -1},                                 /* st: house and street */
+    {MATCH_FIELD_GIVEN, MATCH_FIELD_FAMILY, MATCH_FIELD_LOCALITY}, /* fl: initial, surname, town */
+    {-1, -1, -1},                                                  /* other */
 };
 
 static bool rule_uses(size_t r, int f)
@@ -158,15 +161,47 @@ static const char *telecom(const Joinery__V1__Person *p, const char *sys, const 
     return NULL;
 }
 
-enum { V_NHS, V_NI, V_GIVEN, V_FAMILY, V_BIRTH, V_SEX, V_POSTCODE, V_PHONE, V_EMAIL, V_COUNT };
+enum {
+    V_NHS,
+    V_NI,
+    V_GIVEN,
+    V_FAMILY,
+    V_BIRTH,
+    V_SEX,
+    V_POSTCODE,
+    V_PHONE,
+    V_EMAIL,
+    V_ADDRESS,
+    V_LOCALITY,
+    V_COUNT
+};
 
 /* The values the matcher compares, copied into one allocation the record owns. The forename is
  * the first word of the first, as the hub compares it (master_match_view). */
+/* The home address's lines one per line, as the hub stores them for the matcher; NULL: none. */
+#define LINES_MAX 512
+static const char *address_lines(const Joinery__V1__Address *a, char *out, size_t cap)
+{
+    size_t at = 0;
+    for (size_t i = 0; a != NULL && i < a->n_lines; i++) {
+        size_t n = a->lines[i] ? strlen(a->lines[i]) : 0;
+        if (n == 0 || at + n + 2 > cap)
+            continue;
+        if (at > 0)
+            out[at++] = '\n';
+        memcpy(out + at, a->lines[i], n);
+        at += n;
+    }
+    out[at] = '\0';
+    return at > 0 ? out : NULL;
+}
+
 static int record_of(const Joinery__V1__Person *p, record_t *r, match_person_t *mp)
 {
     static const char *const sexes[] = {NULL, "male", "female", "other", "unknown"};
     const Joinery__V1__Address *a = home_address(p);
     const char *given = p->name && p->name->n_given > 0 ? p->name->given[0] : NULL;
+    char lines[LINES_MAX];
     const char *v[V_COUNT] = {
         p->nhs_number,
         p->ni_number,
@@ -177,6 +212,8 @@ static int record_of(const Joinery__V1__Person *p, record_t *r, match_person_t *
         a ? a->postcode : NULL,
         telecom(p, "phone", "sms"),
         telecom(p, "email", NULL),
+        address_lines(a, lines, sizeof lines),
+        a ? a->town : NULL,
     };
     size_t len[V_COUNT], total = 0;
     for (int i = 0; i < V_COUNT; i++) {
@@ -205,7 +242,9 @@ static int record_of(const Joinery__V1__Person *p, record_t *r, match_person_t *
                            .sex = at[V_SEX],
                            .postcode = at[V_POSTCODE],
                            .phone = at[V_PHONE],
-                           .email = at[V_EMAIL]};
+                           .email = at[V_EMAIL],
+                           .address = at[V_ADDRESS],
+                           .locality = at[V_LOCALITY]};
     return 0;
 }
 
