@@ -95,10 +95,10 @@ echo "ok - joinery trace --correlation-id and --master-id"
 "$JOINERY" dead-letters list >"$out" || fail "dead-letters list failed"
 cat "$out"
 dl=$(psql_db "$db" "SELECT id FROM dead_letter")
-grep -qE "^$dl +billing/inbox +[0-9]+ +person.updated +2 +billing: no account" "$out" ||
+grep -qE "^$dl +billing/inbox +[0-9]+ +person.changed +2 +.* billing: no account" "$out" ||
     fail "dead-letters list: $(cat "$out")"
 "$JOINERY" dead-letters show "$dl" --json >"$out" || fail "dead-letters show failed"
-jq_py "$out" "d['id'] == $dl and d['envelope']['event_id'] == '$crm1'" || fail "dead-letters show: $(cat "$out")"
+jq_py "$out" "d['id'] == $dl and d['envelope']['causation_id'] == '$crm1'" || fail "dead-letters show: $(cat "$out")"
 "$JOINERY" dead-letters replay "$dl" >"$out" 2>&1 && fail "a read token replayed a dead letter"
 grep -q "403" "$out" && grep -q "role does not allow" "$out" || fail "replay with a read token: $(cat "$out")"
 echo "ok - dead-letters list / show through the API; replay with a read token: 403"
