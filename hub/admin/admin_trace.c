@@ -108,6 +108,13 @@ static bool envelope_says(json_t *e, const char *name, const char *v)
     return got && strcmp(got, v) == 0;
 }
 
+/* Whether event E is ordered by golden record ID ("m:<id>", ingest.c). */
+static bool entity_is(json_t *e, const char *id)
+{
+    const char *k = json_string_value(json_object_get(e, "entity_key"));
+    return k && strncmp(k, "m:", 2) == 0 && strcmp(k + 2, id) == 0;
+}
+
 static PGresult *find_events(tx_t *t, const admin_trace_query_t *q)
 {
     char limit[16], pat[TRACE_ID_MAX + 3];
@@ -126,7 +133,7 @@ static PGresult *find_events(tx_t *t, const admin_trace_query_t *q)
     /* The newest first: a busy record's first events matter less than its last. */
     return run(t,
                "SELECT " EVENT_COLUMNS " FROM journal WHERE position($1::bytea in envelope) > 0 "
-               "OR entity_key = $3 ORDER BY seq DESC LIMIT $2::int",
+               "OR entity_key = 'm:' || $3 ORDER BY seq DESC LIMIT $2::int",
                3, v, lens, bin);
 }
 
@@ -443,8 +450,7 @@ static json_t *events(tx_t *t, const config_t *cfg, const admin_trace_query_t *q
             (q->key == TRACE_EVENT_ID ||
              (q->key == TRACE_CORRELATION_ID && envelope_says(e, "correlation_id", q->value)) ||
              (q->key == TRACE_MASTER_ID &&
-              (envelope_says(e, "master_id", q->value) ||
-               strcmp(json_string_value(json_object_get(e, "entity_key")), q->value) == 0)));
+              (envelope_says(e, "master_id", q->value) || entity_is(e, q->value))));
         if (!wanted) {
             json_decref(e);
             continue;
