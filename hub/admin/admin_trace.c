@@ -307,6 +307,23 @@ static json_t *history_rows(PGresult *r)
     return a;
 }
 
+/* Adds steward queue item QID (a JSON integer; anything else is ignored) to QUEUE, once. */
+static void queue_add(tx_t *t, json_t *queue, const json_t *qid)
+{
+    bool seen = !json_is_integer(qid) || json_integer_value(qid) <= 0;
+    for (size_t k = 0; !seen && k < json_array_size(queue); k++)
+        seen = json_integer_value(json_object_get(json_array_get(queue, k), "id")) ==
+               json_integer_value(qid);
+    if (seen)
+        return;
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)json_integer_value(qid));
+    const char *qv[1] = {id};
+    json_t *rows = queue_rows(run(t, QUEUE_SQL "WHERE id = $1::bigint", 1, qv, NULL, NULL));
+    json_array_extend(queue, rows);
+    json_decref(rows);
+}
+
 /* What the master-data engine decided on the event: its audit rows, the
  * golden record versions it made, the steward items it opened. */
 static json_t *event_decisions(tx_t *t, json_t *ev)
@@ -319,23 +336,16 @@ static json_t *event_decisions(tx_t *t, json_t *ev)
     json_t *hist =
         history_rows(run(t, HISTORY_SQL "WHERE event_id = $1 ORDER BY master_id, version LIMIT 200",
                          1, v, NULL, NULL));
-    /* A queue item names no event; the audit row that opened or decided it names the item. */
+    /* A queue item names no event: the audit row that opened it names the item, and a
+     * steward's decision its payload (StewardDecision.queue_id). */
     json_t *queue = json_array();
-    for (size_t i = 0; i < json_array_size(audit); i++) {
+    for (size_t i = 0; i <= json_array_size(audit); i++) {
         json_t *qid =
-            json_object_get(json_object_get(json_array_get(audit, i), "detail"), "queue_id");
-        bool seen = !json_is_integer(qid);
-        for (size_t k = 0; !seen && k < json_array_size(queue); k++)
-            seen = json_integer_value(json_object_get(json_array_get(queue, k), "id")) ==
-                   json_integer_value(qid);
-        if (seen)
-            continue;
-        char id[24];
-        snprintf(id, sizeof id, "%lld", (long long)json_integer_value(qid));
-        const char *qv[1] = {id};
-        json_t *rows = queue_rows(run(t, QUEUE_SQL "WHERE id = $1::bigint", 1, qv, NULL, NULL));
-        json_array_extend(queue, rows);
-        json_decref(rows);
+            i < json_array_size(audit)
+                ? json_object_get(json_object_get(json_array_get(audit, i), "detail"), "queue_id")
+                : json_object_get(json_object_get(json_object_get(ev, "envelope"), "payload"),
+                                  "queue_id");
+        queue_add(t, queue, qid);
     }
     return json_pack("{so so so}", "audit", audit, "history", hist, "steward_queue", queue);
 }
