@@ -133,5 +133,17 @@ grep -qE "decided .* UTC by steward-jo: same person: confirmed by phone" "$out" 
     fail "steward list does not show the API's decision: $(cat "$out")"
 echo "ok - steward list shows the decision and who made it"
 log_has "$E2E_DIR/hub.log" "steward.link admin-[0-9]+-[0-9]+ by steward-jo" || fail "the decision is not in the log"
+printf 'steward-token-0123456789abcdef\n' >"$E2E_DIR/keys/steward.token"
+chmod 600 "$E2E_DIR/keys/steward.token"
+brian=$(ids 'd["SC-2"]["master_id"]')
+"$JOINERY" steward keep-apart "$ann" "$brian" --reason "e2e: two people" >"$out" 2>&1 &&
+    fail "a read token kept a pair apart"
+grep -q "HTTP 403" "$out" || fail "keep-apart with a read token: $(cat "$out")"
+"$JOINERY" steward keep-apart "$ann" "$brian" --reason "e2e: two people" \
+    --token-file "$E2E_DIR/keys/steward.token" >"$out" || fail "steward keep-apart through the API: $(cat "$out")"
+jq_py "$out" "d['status'] == 'OK'" || fail "keep-apart not confirmed: $(cat "$out")"
+[[ $(psql_db "$db" "SELECT decided_by || ': ' || reason FROM keep_apart") == "steward-jo: e2e: two people" ]] ||
+    fail "the pair is not kept apart under the token's name: $(psql_db "$db" "SELECT * FROM keep_apart")"
+echo "ok - joinery steward keep-apart through the API: 403 with a read token, kept apart under the token's name"
 stop_hub
 echo "test_admin_trace: ok"
