@@ -541,8 +541,11 @@ static const char *trace_check(struct MHD_Connection *conn, admin_trace_query_t 
     if (!id_ok(q->value, strlen(q->value)))
         return "the id must be 1 to 256 bytes without control characters";
     q->source = query(conn, "source");
-    if (*q->source && (q->key != TRACE_EVENT_ID || !name_ok(q->source, strlen(q->source))))
-        return "source goes with event_id and is an adapter's name (1-64 of a-z 0-9 _ - .)";
+    /* An adapter's name, or an internal publisher's ("joinery", "admin:<token name>"). */
+    if (*q->source && (q->key != TRACE_EVENT_ID || strlen(q->source) > 80 ||
+                       !id_ok(q->source, strlen(q->source))))
+        return "source goes with event_id and is the publisher's name (an adapter, joinery, "
+               "admin:<token name>)";
     if (!limit_parse(conn, TRACE_LIMIT_DEFAULT, TRACE_LIMIT_MAX, &q->limit))
         return "limit must be a whole number from 1 to 100";
     return NULL;
