@@ -278,7 +278,7 @@ def decide():
     audit = sql("SELECT count(*) FROM master_audit WHERE source = 'admin:steward-jo' AND "
                 "event_id = '%s'" % j["event_id"])
     check(int(audit) >= 1, "  audited (%s rows) under admin:steward-jo" % audit)
-    t = trace({"event_id": j["event_id"]})["events"]
+    t = trace({"event_id": j["event_id"], "source": "admin:steward-jo"})["events"]
     check(len(t) == 1 and t[0]["envelope"]["payload"]["decided_by"] == "steward-jo" and
           t[0]["master_data"]["steward_queue"][0]["state"] == "LINKED",
           "  its trace: the decision, decided_by the token's name, the item LINKED")
