@@ -1,5 +1,6 @@
 /* joinery.c - the operator CLI's entry point: common options, then one of the subcommands
- * keygen, publish, tail, status, steward, xref, golden, match (see `joinery COMMAND --help`). */
+ * keygen, publish, tail, status, steward, xref, golden, match, trace, dead-letters, subscriptions
+ * (see `joinery COMMAND --help`). */
 #include "cli_commands.h"
 
 #include <stdio.h>
@@ -18,6 +19,9 @@ static const char usage[] =
     "  golden show ID    a golden record with its local ids and history\n"
     "  match train       estimate the matcher's m and u from the golden records\n"
     "  disclosures       what was shared with partners about a person (--person ID)\n"
+    "  trace             an event, a correlation id or a golden record, end to end (admin API)\n"
+    "  dead-letters ACTION  list, show, replay, discard dead letters (admin API)\n"
+    "  subscriptions ACTION list or delete durable subscriptions (admin API)\n"
     "\n"
     "Run `joinery COMMAND --help` for a command's options.\n"
     "\n" CLI_COMMON_HELP;
@@ -62,7 +66,10 @@ int main(int argc, char **argv)
                     {"xref", cli_xref_main},
                     {"golden", cli_golden_main},
                     {"match", cli_match_main},
-                    {"disclosures", cli_disclosures_main}};
+                    {"disclosures", cli_disclosures_main},
+                    {"trace", cli_trace_main},
+                    {"dead-letters", cli_deadletters_main},
+                    {"subscriptions", cli_subs_main}};
     const char *cmd = argv[optind];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0) {
