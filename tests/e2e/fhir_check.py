@@ -42,12 +42,13 @@ def http(method, path, body=None, headers=None, timeout=30):
         return status, hdrs, raw
 
 
-def patient(local, nhs=NHS, family="Carter", given="Maya", phone=None, rid=None):
+def patient(local, nhs=NHS, family="Carter", given="Maya", phone=None, rid=None,
+            birth="1975-06-02"):
     p = {"resourceType": "Patient",
          "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs},
                         {"system": LOCAL_SYSTEM, "value": local}],
          "name": [{"use": "official", "family": family, "given": [given]}],
-         "gender": "female", "birthDate": "1975-06-02",
+         "gender": "female", "birthDate": birth,
          "address": [{"use": "home", "line": ["3 Park Row"], "city": "Leeds",
                       "postalCode": "LS1 5AB"}]}
     if phone:
@@ -110,8 +111,11 @@ def create():
 
 def bad_nhs():
     # 9449305553: the check digit of 944930555 is 2. fhir_patient refuses the value alone.
+    # Another person: sharing RR8-F-1's forename, birth date and home would (rightly) make her
+    # RR8-F-1 under a new surname, and her golden record would then hold RR8-F-1's number.
     status, hdrs, body = http("POST", "/Patient", patient("RR8-F-2", nhs="9449305553",
-                                                         family="Okafor"),
+                                                         family="Okafor", given="Ngozi",
+                                                         birth="1981-11-23"),
                               headers={"Prefer": "return=OperationOutcome"})
     check(status == 201 and body["resourceType"] == "OperationOutcome"
           and any(i[2] == "Patient.identifier[0].value" for i in issues(body))
