@@ -16,6 +16,7 @@ packages=(
     python3 python3-zmq python3-protobuf protobuf-compiler  # e2e wire-protocol tests
     python3-hl7                             # e2e: an MLLP client no one here wrote (mllp_send)
     prometheus                              # e2e: promtool checks the admin API's /metrics
+    chromium chromium-driver                # e2e: the dashboard in a headless browser (WebDriver)
     clang-format cppcheck
     clang libclang-rt-14-dev                # libFuzzer harnesses (tests/fuzz)
 )
