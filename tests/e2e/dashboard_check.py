@@ -23,7 +23,8 @@ from pyjoinery import P, Client, Sql, check, finish, require, wait_for  # noqa: 
 ENDPOINT, KEYS, CONNINFO, URL, DRIVER = sys.argv[1:6]
 READER = "reader-token-0123456789abcdef"
 OPERATOR = "operator-token-fedcba9876543210"
-POISON = "dash-poison"
+POISON = "dash-poison"      # rejected until the subscriber is fixed, then replayed
+DISCARD = "dash-duplicate"  # always rejected: discarded from the page
 RATE_HZ = 20  # the publisher's steady rate
 sql = Sql(CONNINFO)
 
@@ -41,10 +42,10 @@ def call(method, path, token=None):
         return e.code, e.headers, e.read()
 
 
-def dead_letters():
+def dead_letters(event_id=POISON):
     status, _, data = call("GET", "/api/v1/dead-letters?subscription=work", OPERATOR)
     require(status == 200, "GET /api/v1/dead-letters: 200 (got %s)" % status)
-    return [d for d in json.loads(data)["dead_letters"] if d["event_id"] == POISON]
+    return [d for d in json.loads(data)["dead_letters"] if d["event_id"] == event_id]
 
 
 # ---- WebDriver ----------------------------------------------------------
@@ -117,14 +118,17 @@ class Driver:
             acts += [{"type": "keyDown", "value": k}, {"type": "keyUp", "value": k}]
         self.s("POST", "/actions", {"actions": [{"type": "key", "id": "kb", "actions": acts}]})
 
-    def accept_confirm(self, what):
-        """Accepts the page's confirm(), once it is up; its text."""
+    def accept_confirm(self, what, answer=None):
+        """Accepts the page's confirm() (or prompt(), answering ANSWER), once
+        it is up; its text."""
         def up():
             try:
                 return self.s("GET", "/alert/text") or " "
             except RuntimeError:
                 return None
         text = wait_for(what + ": the page asks to confirm", up, timeout_s=10)
+        if answer is not None:
+            self.s("POST", "/alert/text", {"text": answer})
         self.s("POST", "/alert/accept", {})
         return text
 
@@ -138,6 +142,7 @@ class Traffic:
 
     def __init__(self):
         self.stop = threading.Event()
+        self.stop_publisher = threading.Event()  # the publisher says GOODBYE and goes
         self.fixed = threading.Event()
         self.lock = threading.Lock()
         self.published = 0
@@ -150,16 +155,18 @@ class Traffic:
             crm = Client.curve(ENDPOINT, "crm", KEYS)
             require(crm.hello()[0] == "WELCOME", "crm: WELCOME")
             self.ready.wait(30)
-            first = crm.event("crm.contact.created", record_id="c-poison", event_id=POISON)
-            require(crm.publish_one(first).status == P.CONFIRM_OK, "the poison event confirmed")
+            for eid in (POISON, DISCARD):
+                e = crm.event("crm.contact.created", record_id="c-" + eid, event_id=eid)
+                require(crm.publish_one(e).status == P.CONFIRM_OK, eid + " confirmed")
             n = 0
-            while not self.stop.is_set():
+            while not self.stop.is_set() and not self.stop_publisher.is_set():
                 n += 1
                 e = crm.event("crm.contact.updated", record_id="c-%d" % (n % 50))
                 require(crm.publish_one(e).status == P.CONFIRM_OK, "event %d confirmed" % n)
                 with self.lock:
                     self.published += 1
                 time.sleep(1.0 / RATE_HZ)
+            crm.send("GOODBYE", P.Goodbye(reason="the test stops publishing"))
             crm.close()
         except BaseException as e:  # noqa: B902 - reported by the main thread
             self.errors.append("publisher: %r" % e)
@@ -174,7 +181,8 @@ class Traffic:
             while not self.stop.is_set():
                 got = sc._take(200, ack=False)
                 for g in got or []:
-                    if g.env.event_id == POISON and not self.fixed.is_set():
+                    if g.env.event_id == DISCARD or (g.env.event_id == POISON and
+                                                     not self.fixed.is_set()):
                         sc.nack("work", g.delivery.seq, reject=True,
                                 reason="postcode ZZ9 9ZZ unknown")
                         continue
@@ -282,6 +290,13 @@ def run(d, t):
     check("role does not allow" in msg, "a read token's replay: the page shows the API's 403 "
           "message (%r)" % msg)
     check([x["id"] for x in dead_letters()] == [dl_id], "and the dead letter is still there")
+    d.click(row + " button.inspect")
+    body = wait_for("the inspected dead letter", lambda: (lambda b: b if b and POISON in b
+                                                         else None)(d.text("#dl-inspect-body")),
+                    timeout_s=20)
+    check("crm.contact.created" in body and "c-" + POISON in body and
+          d.js("return document.activeElement.id") == "dl-inspect-h",
+          "Inspect shows the decoded envelope (GET /api/v1/dead-letters/{id}) and takes the focus")
 
     # Steward worklist and trace search: not in this hub's API yet.
     wait_for("the steward section's state", lambda: d.finds(
@@ -313,7 +328,18 @@ def run(d, t):
         "AND settled_at > 0" % dl_id) == "1", timeout_s=20)
     check(dead_letters() == [], "the API lists the dead letter no more")
     wait_for("the row leaves the page", lambda: not d.finds(row), timeout_s=20)
-    time.sleep(3)  # traffic goes on: the event must not come again
+
+    # Discard, with the reason the page asks for.
+    drow = "#dl tr[data-event-id='%s']" % DISCARD
+    did = dead_letters(DISCARD)[0]["id"]
+    d.click(drow + " button.discard")
+    d.accept_confirm("discard", "sent twice by the CRM")
+    wait_for("the page says discarded", lambda: (lambda m: m if m and "discarded" in m
+                                                else None)(d.text("#dl-message")), timeout_s=20)
+    check(sql("SELECT discarded_by || '|' || discard_reason FROM dead_letter_discarded WHERE "
+              "id = %d" % did) == "operator|sent twice by the CRM",
+          "Discard from the page: kept for audit with the token's name and the reason typed")
+    time.sleep(3)  # traffic goes on: the replayed event must not come again
     check(t.poison_after_fix == 1, "the replayed event was delivered exactly once (%d)"
           % t.poison_after_fix)
 
@@ -332,6 +358,13 @@ def run(d, t):
     with open(os.environ["SCREENSHOT"], "wb") as f:
         f.write(png)
     print("screenshot: %s (%d bytes)" % (os.environ["SCREENSHOT"], len(png)), flush=True)
+
+    # The publisher leaves: the page raises "adapter gone".
+    t.stop_publisher.set()
+    alerts = wait_for("the adapter-gone alert", lambda: (lambda a: a if a and "Adapter gone: crm"
+                                                         in a else None)(d.text("#alert-list")),
+                      timeout_s=30)
+    check("Adapter gone: crm was connected" in alerts, "the alert: %r" % alerts)
 
 
 main()
