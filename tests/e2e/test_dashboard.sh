@@ -63,7 +63,7 @@ YAML
 # Chromium's profile lives outside E2E_DIR: the sanitizer scan of E2E_DIR
 # is for what the hub and the test programs wrote.
 CHROME_PROFILE=$(mktemp -d /tmp/joinery-dashboard-chrome.XXXXXX)
-E2E_ON_EXIT='rm -rf "$CHROME_PROFILE"'
+E2E_ON_EXIT="rm -rf '$CHROME_PROFILE'"
 ARTEFACTS="$JOINERY_BUILD_DIR/test-artefacts"
 mkdir -p "$ARTEFACTS"
 

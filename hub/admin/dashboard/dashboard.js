@@ -339,6 +339,7 @@ async function poll() {
     $("#updated").textContent = "Last update " + new Date().toLocaleTimeString() + ".";
   } catch (e) {
     setStatus("The hub cannot be reached (" + e.message + "); trying again.", true);
+    drawAlerts([["bad", "Hub unreachable: the admin API does not answer (" + e.message + ")"]]);
   }
   state.timer = setTimeout(poll, POLL_MS);
 }
