@@ -16,5 +16,9 @@ int cli_steward_main(int argc, char **argv, cli_common_t *common);
 int cli_xref_main(int argc, char **argv, cli_common_t *common);
 int cli_golden_main(int argc, char **argv, cli_common_t *common);
 int cli_match_main(int argc, char **argv, cli_common_t *common);
+/* Through the hub's admin HTTP API (cli_admin.h): cli_trace.c, cli_deadletters.c, cli_subs.c. */
+int cli_trace_main(int argc, char **argv, cli_common_t *common);
+int cli_deadletters_main(int argc, char **argv, cli_common_t *common);
+int cli_subs_main(int argc, char **argv, cli_common_t *common);
 
 #endif

@@ -1,10 +1,12 @@
 /* cli_golden.c - `joinery golden show`: one golden person, address or case from the hub's
  * database, with the records it absorbed followed, its fields, its cross-reference and its
  * history, as tables or JSON. */
+#include "cli_admin.h"
 #include "cli_commands.h"
 #include "cli_master_common.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A value on one table line: canonical addresses hold newlines, and a stray control character
@@ -363,6 +365,178 @@ static int golden_show(PGconn *c, const char *id, int as_json, cm_err_t *e)
     return rc;
 }
 
+/* through the admin API ----------------------------------------------------------------- */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v != NULL ? v : "";
+}
+
+static void print_api_fields(const json_t *fields)
+{
+    printf("\n%-24s  %-32s  %-12s  %-19s  %s\n", "FIELD", "VALUE", "SOURCE", "WHEN (UTC)",
+           "AT VERSION");
+    const char *key;
+    json_t *f;
+    json_object_foreach((json_t *)fields, key, f)
+    {
+        char value[1024], when[32];
+        json_t *t = json_object_get(f, "t"), *n = json_object_get(f, "n");
+        printf("%-24s  %-32s  %-12s  %-19s  %lld\n", key,
+               one_line(jstr(f, "v"), value, sizeof value), jstr(f, "s"),
+               cli_admin_time(json_integer_value(t), when, sizeof when),
+               (long long)json_integer_value(n));
+    }
+}
+
+static void print_api_golden(const json_t *j)
+{
+    const json_t *g = json_object_get(j, "golden");
+    printf("Golden record %s   version %lld   %s\n", jstr(g, "master_id"),
+           (long long)json_integer_value(json_object_get(g, "version")), jstr(g, "state"));
+    if (*jstr(g, "redirect_to") != '\0') {
+        printf("MERGED AWAY: redirects to %s\n", jstr(g, "redirect_to"));
+    }
+    print_api_fields(json_object_get(g, "fields"));
+    printf("\nCROSS-REFERENCE\n%-16s  %-24s  %-14s  %-7s  %s\n", "SYSTEM", "LOCAL ID", "LINK STATE",
+           "HOW", "LINKED (UTC)");
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(j, "xref"), i, x)
+    {
+        char local[512], when[32];
+        printf("%-16s  %-24s  %-14s  %-7s  %s\n", jstr(x, "system"),
+               one_line(jstr(x, "local_id"), local, sizeof local), jstr(x, "link_state"),
+               jstr(x, "how"),
+               cli_admin_time(json_integer_value(json_object_get(x, "linked_at_us")), when,
+                              sizeof when));
+    }
+    printf("\nHISTORY (newest first)\n%-7s  %-24s  %-40s  %-12s  %-19s  %s\n", "VERSION", "FIELD",
+           "OLD -> NEW", "SOURCE", "WHEN (UTC)", "EVENT");
+    json_array_foreach(json_object_get(j, "history"), i, x)
+    {
+        const char *field;
+        json_t *c;
+        json_object_foreach(json_object_get(x, "changes"), field, c)
+        {
+            char old[512], newv[512], change[1100], when[32];
+            const char *o = json_string_value(json_object_get(c, "o"));
+            const char *n = json_string_value(json_object_get(c, "n"));
+            (void)snprintf(change, sizeof change, "%s -> %s",
+                           o ? one_line(o, old, sizeof old) : "(none)",
+                           n ? one_line(n, newv, sizeof newv) : "(none)");
+            printf(
+                "%-7lld  %-24s  %-40s  %-12s  %-19s  %s\n",
+                (long long)json_integer_value(json_object_get(x, "version")), field, change,
+                *jstr(c, "s") ? jstr(c, "s") : jstr(x, "source"),
+                cli_admin_time(json_integer_value(json_object_get(x, "at_us")), when, sizeof when),
+                jstr(x, "event_id"));
+        }
+    }
+}
+
+static int golden_show_api(const cli_admin_t *a, const char *id)
+{
+    char *e = cli_admin_escape(id);
+    size_t n = e != NULL ? strlen(e) + 32 : 0;
+    char *path = e != NULL ? malloc(n) : NULL;
+    json_t *j = NULL;
+    if (path != NULL) {
+        (void)snprintf(path, n, "/api/v1/golden/%s", e);
+        j = cli_admin_call(a, "GET", path, NULL);
+    }
+    free(path);
+    free(e);
+    if (j == NULL) {
+        return CLI_FAIL;
+    }
+    int rc = CLI_OK;
+    if (a->json) {
+        rc = cli_admin_print_json(j);
+    } else {
+        print_api_golden(j);
+    }
+    json_decref(j);
+    return rc;
+}
+
+static const char search_usage[] =
+    "Usage: joinery golden search [--name TEXT] [--birth-date YYYY-MM-DD] [--postcode P]\n"
+    "                             [--nhs-number N] [--limit N] [--json]\n"
+    "\n"
+    "Finds active golden persons through the hub's admin API (GET /api/v1/golden): the name\n"
+    "anywhere in given and family name, any case; the postcode without spaces; the rest exact.\n"
+    "NHS numbers are shown with all but the last three digits masked.\n"
+    "\n" CLI_ADMIN_HELP;
+
+static int golden_search_main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                         {"birth-date", required_argument, NULL, 'b'},
+                                         {"postcode", required_argument, NULL, 'p'},
+                                         {"nhs-number", required_argument, NULL, 'N'},
+                                         {"limit", required_argument, NULL, 'l'},
+                                         CLI_ADMIN_OPTIONS,
+                                         {0}};
+    static const char *const keys[] = {"name", "birth_date", "postcode", "nhs_number", "limit"};
+    static const char letters[] = "nbpNl";
+    const char *vals[5] = {NULL};
+    cli_admin_t a;
+    cli_admin_init(&a);
+    int opt;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        const char *k = opt > 0 && opt < 128 ? strchr(letters, opt) : NULL;
+        if (k != NULL) {
+            vals[k - letters] = optarg;
+        } else if (!cli_admin_option(&a, opt, optarg)) {
+            fputs(search_usage, stderr);
+            return CLI_USAGE;
+        }
+    }
+    char path[2048] = "/api/v1/golden";
+    size_t used = strlen(path);
+    for (size_t i = 0; i < 5; i++) {
+        char *v = vals[i] ? cli_admin_escape(vals[i]) : NULL;
+        int w = v ? snprintf(path + used, sizeof path - used, "%s%s=%s",
+                             strchr(path, '?') ? "&" : "?", keys[i], v)
+                  : 0;
+        free(v);
+        if (w < 0 || (size_t)w >= sizeof path - used) {
+            fprintf(stderr, "joinery golden search: the search terms are too long\n");
+            return CLI_USAGE;
+        }
+        used += (size_t)w;
+    }
+    json_t *j = cli_admin_call(&a, "GET", path, NULL);
+    if (j == NULL) {
+        return CLI_FAIL;
+    }
+    int rc = CLI_OK;
+    if (a.json) {
+        rc = cli_admin_print_json(j);
+    } else {
+        size_t i;
+        json_t *r;
+        printf("%-28s  %-7s  %-28s  %-10s  %-9s  %s\n", "MASTER ID", "VERSION", "NAME", "BORN",
+               "POSTCODE", "NHS NUMBER");
+        json_array_foreach(json_object_get(j, "records"), i, r)
+        {
+            char name[256];
+            (void)snprintf(name, sizeof name, "%s %s", jstr(r, "given"), jstr(r, "family"));
+            printf("%-28s  %-7lld  %-28s  %-10s  %-9s  %s\n", jstr(r, "master_id"),
+                   (long long)json_integer_value(json_object_get(r, "version")), name,
+                   jstr(r, "birth_date"), jstr(r, "postcode"), jstr(r, "nhs_number_masked"));
+        }
+        if (json_is_true(json_object_get(j, "truncated"))) {
+            printf("(more: narrow the search or raise --limit)\n");
+        }
+    }
+    json_decref(j);
+    return rc;
+}
+
 static const char golden_usage[] =
     "Usage: joinery golden show MASTER_ID [--db CONNINFO] [--json]\n"
     "\n"
@@ -372,20 +546,34 @@ static const char golden_usage[] =
     "that\n"
     "supplied it and when; its cross-reference (each system's local id and link state); and\n"
     "its history, newest first (version, field, old -> new, source, when, event).\n"
-    "  --db CONNINFO    libpq connection string (default $JOINERY_DB)\n"
-    "  --json           one JSON object instead of the tables\n";
+    "  --db CONNINFO    libpq connection string (default $JOINERY_DB; deprecated)\n"
+    "  --admin URL      read a person through the hub's admin API instead (default\n"
+    "                   $JOINERY_ADMIN when no --db or $JOINERY_DB is given)\n"
+    "  --token-file F   the admin API's bearer token (default $JOINERY_ADMIN_TOKEN_FILE)\n"
+    "  --json           one JSON object instead of the tables\n"
+    "\n"
+    "joinery golden search: see `joinery golden search --help`.\n";
 
 int cli_golden_main(int argc, char **argv, cli_common_t *common)
 {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {"admin", required_argument, NULL, CLI_ADMIN_OPT_URL},
+        {"token-file", required_argument, NULL, CLI_ADMIN_OPT_TOKEN},
+        {0}};
     (void)common;
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(golden_usage, stdout);
         return CLI_OK;
     }
+    if (argc >= 2 && strcmp(argv[1], "search") == 0) {
+        return golden_search_main(argc - 1, argv + 1);
+    }
+    cli_admin_t a;
+    cli_admin_init(&a);
+    int admin = 0;
     if (argc < 2 || strcmp(argv[1], "show") != 0) {
         fputs(golden_usage, stderr);
         return CLI_USAGE;
@@ -394,6 +582,10 @@ int cli_golden_main(int argc, char **argv, cli_common_t *common)
     int as_json = 0, opt;
     optind = 0;
     while ((opt = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        if (cli_admin_option(&a, opt, optarg)) {
+            admin |= opt == CLI_ADMIN_OPT_URL;
+            continue;
+        }
         switch (opt) {
         case 'd':
             db = optarg;
@@ -414,6 +606,13 @@ int cli_golden_main(int argc, char **argv, cli_common_t *common)
         return CLI_USAGE;
     }
     const char *id = argv[1 + optind];
+    /* The API when asked for, or when it is all there is: --db (or $JOINERY_DB) is the old way.
+     * The API shows persons; addresses and cases still need --db. */
+    const char *env_db = getenv("JOINERY_DB");
+    if (admin || (a.url != NULL && db == NULL && (env_db == NULL || *env_db == '\0'))) {
+        a.json = as_json;
+        return golden_show_api(&a, id);
+    }
     int status = CLI_OK;
     PGconn *c = cm_db_connect("golden show", db, &status);
     if (c == NULL) {

@@ -2,6 +2,7 @@
  * JSON), and link, keep-apart, merge and unmerge, which the hub carries out: each decision goes
  * through it as a steward.* event carrying a joinery.v1.StewardDecision, never into the tables
  * the hub's master-data engine owns. */
+#include "cli_admin.h"
 #include "cli_commands.h"
 #include "cli_event.h"
 #include "cli_master_common.h"
@@ -263,6 +264,79 @@ static int steward_list(PGconn *c, const char *state, int as_json, cm_err_t *e)
     return rc;
 }
 
+/* steward list through the admin API ----------------------------------------------------- */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* The API's person (NHS number masked by the hub already) as the table's view of it. */
+static void person_view_json(const json_t *p, person_view_t *v)
+{
+    v->id = jstr(p, "master_id");
+    v->state = jstr(p, "state");
+    v->given = jstr(p, "given");
+    v->family = jstr(p, "family");
+    v->birth = jstr(p, "birth_date");
+    v->postcode = jstr(p, "postcode");
+    v->nhs = jstr(p, "nhs_number_masked");
+}
+
+static void print_queue_item(json_t *item)
+{
+    person_view_t a, b;
+    person_view_json(json_object_get(item, "master_a"), &a);
+    person_view_json(json_object_get(item, "master_b"), &b);
+    char sa[512], sb[512], score[32] = "-";
+    json_t *sc = json_object_get(item, "score");
+    if (json_is_number(sc)) {
+        (void)snprintf(score, sizeof score, "%.2f", json_number_value(sc));
+    }
+    printf("%-7lld %-11s %5s  A %s  %s\n",
+           (long long)json_integer_value(json_object_get(item, "id")),
+           jstr(item, "state") ? jstr(item, "state") : "?", score, a.id ? a.id : "?",
+           person_summary(&a, sa, sizeof sa));
+    printf("%*sB %s  %s\n", LIST_INDENT, "", b.id ? b.id : "?", person_summary(&b, sb, sizeof sb));
+    print_evidence(json_object_get(item, "evidence"));
+    if (json_is_integer(json_object_get(item, "decided_at_us"))) {
+        char when[32];
+        const char *by = jstr(item, "decided_by"), *reason = jstr(item, "reason");
+        printf("%*sdecided %s UTC by %s%s%s\n", LIST_INDENT, "",
+               cli_admin_time(json_integer_value(json_object_get(item, "decided_at_us")), when,
+                              sizeof when),
+               by ? by : "?", reason ? ": " : "", reason ? reason : "");
+    }
+}
+
+static int steward_list_api(const cli_admin_t *a, const char *state, int as_json)
+{
+    char path[96];
+    (void)snprintf(path, sizeof path, "/api/v1/steward/queue?state=%s&limit=1000", state);
+    json_t *j = cli_admin_call(a, "GET", path, NULL);
+    if (j == NULL) {
+        return CLI_FAIL;
+    }
+    json_t *items = json_object_get(j, "items"), *item;
+    int rc = CLI_OK;
+    if (as_json) {
+        rc = cli_admin_print_json(items);
+    } else if (json_array_size(items) == 0) {
+        printf("No %s%ssteward queue items.\n", strcmp(state, "ALL") == 0 ? "" : state,
+               strcmp(state, "ALL") == 0 ? "" : " ");
+    } else {
+        printf("%-7s %-11s %5s  RECORDS (A was there first, B is the newcomer)\n", "QUEUE", "STATE",
+               "SCORE");
+        size_t i;
+        json_array_foreach(items, i, item)
+        {
+            print_queue_item(item);
+        }
+    }
+    json_decref(j);
+    return rc;
+}
+
 /* steward decisions ------------------------------------------------------------------------- */
 
 typedef struct {
@@ -398,6 +472,9 @@ static const char steward_usage[] =
     "(comparison level and weight). Default: the OPEN items, as a table.\n"
     "  --db CONNINFO    libpq connection string (default $JOINERY_DB)\n"
     "  --state S        OPEN (default), ALL, or one decided state\n"
+    "  --admin URL      read through the hub's admin API instead (default $JOINERY_ADMIN when\n"
+    "                   no --db or $JOINERY_DB is given; --db is deprecated)\n"
+    "  --token-file F   the admin API's bearer token (default $JOINERY_ADMIN_TOKEN_FILE)\n"
     "  --json           a JSON array instead of the table\n"
     "\n"
     "link, keep-apart, merge and unmerge send a StewardDecision through the hub (event\n"
@@ -425,14 +502,23 @@ static int is_queue_state(const char *s)
 
 static int steward_list_main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"state", required_argument, NULL, 's'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"state", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {"admin", required_argument, NULL, CLI_ADMIN_OPT_URL},
+        {"token-file", required_argument, NULL, CLI_ADMIN_OPT_TOKEN},
+        {0}};
     const char *db = NULL, *state = "OPEN";
-    int as_json = 0, opt;
+    int as_json = 0, opt, admin = 0;
+    cli_admin_t a;
+    cli_admin_init(&a);
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (cli_admin_option(&a, opt, optarg)) {
+            admin |= opt == CLI_ADMIN_OPT_URL;
+            continue;
+        }
         switch (opt) {
         case 'd':
             db = optarg;
@@ -455,6 +541,11 @@ static int steward_list_main(int argc, char **argv)
         fprintf(stderr, "joinery steward list: --state is OPEN, ALL, LINKED, KEPT_APART or "
                         "MERGED, and there are no arguments\n");
         return CLI_USAGE;
+    }
+    /* The API when asked for, or when it is all there is: --db (or $JOINERY_DB) is the old way. */
+    const char *env_db = getenv("JOINERY_DB");
+    if (admin || (a.url != NULL && db == NULL && (env_db == NULL || *env_db == '\0'))) {
+        return steward_list_api(&a, state, as_json);
     }
     int status = CLI_OK;
     PGconn *c = cm_db_connect("steward list", db, &status);

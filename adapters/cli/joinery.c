@@ -1,5 +1,6 @@
 /* joinery.c - the operator CLI's entry point: common options, then one of the subcommands
- * keygen, publish, tail, status, steward, xref, golden, match (see `joinery COMMAND --help`). */
+ * keygen, publish, tail, status, steward, xref, golden, match, trace, dead-letters, subscriptions
+ * (see `joinery COMMAND --help`). */
 #include "cli_commands.h"
 
 #include <stdio.h>
@@ -17,6 +18,9 @@ static const char usage[] =
     "  xref export       the cross-reference of local ids as CSV\n"
     "  golden show ID    a golden record with its local ids and history\n"
     "  match train       estimate the matcher's m and u from the golden records\n"
+    "  trace             an event, a correlation id or a golden record, end to end (admin API)\n"
+    "  dead-letters ACTION  list, show, replay, discard dead letters (admin API)\n"
+    "  subscriptions ACTION list or delete durable subscriptions (admin API)\n"
     "\n"
     "Run `joinery COMMAND --help` for a command's options.\n"
     "\n" CLI_COMMON_HELP;
@@ -53,10 +57,12 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*run)(int, char **, cli_common_t *);
-    } commands[] = {{"keygen", cli_keygen_main},   {"publish", cli_publish_main},
-                    {"tail", cli_tail_main},       {"status", cli_status_main},
-                    {"steward", cli_steward_main}, {"xref", cli_xref_main},
-                    {"golden", cli_golden_main},   {"match", cli_match_main}};
+    } commands[] = {{"keygen", cli_keygen_main},     {"publish", cli_publish_main},
+                    {"tail", cli_tail_main},         {"status", cli_status_main},
+                    {"steward", cli_steward_main},   {"xref", cli_xref_main},
+                    {"golden", cli_golden_main},     {"match", cli_match_main},
+                    {"trace", cli_trace_main},       {"dead-letters", cli_deadletters_main},
+                    {"subscriptions", cli_subs_main}};
     const char *cmd = argv[optind];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0) {

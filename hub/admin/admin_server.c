@@ -11,6 +11,8 @@
 #include "admin/admin_metrics.h"
 #include "admin/admin_proto.h"
 #include "admin/admin_static.h"
+#include "admin/admin_steward.h"
+#include "admin/admin_trace.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -213,9 +215,10 @@ static bool id_parse(const char *p, size_t len, long long *out)
     return v > 0;
 }
 
-static const char *const dl_params[] = {"adapter", "subscription", "type", "limit", "after"};
+static const char *const dl_params[] = {"adapter", "subscription", "type", "limit", "after", NULL};
 
 typedef struct {
+    const char *const *allowed; /* NULL-terminated */
     const char *bad;
 } params_check_t;
 
@@ -225,11 +228,19 @@ static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const cha
     (void)kind;
     (void)value;
     params_check_t *pc = cls;
-    for (size_t i = 0; i < sizeof dl_params / sizeof *dl_params; i++)
-        if (strcmp(key, dl_params[i]) == 0)
+    for (size_t i = 0; pc->allowed[i]; i++)
+        if (strcmp(key, pc->allowed[i]) == 0)
             return MHD_YES;
-    pc->bad = "unknown query parameter; expected adapter, subscription, type, limit, after";
+    pc->bad = key;
     return MHD_NO;
+}
+
+/* Whether every query parameter is one of ALLOWED. */
+static bool params_known(struct MHD_Connection *conn, const char *const *allowed)
+{
+    params_check_t pc = {allowed, NULL};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_param, &pc);
+    return pc.bad == NULL;
 }
 
 static const char *query(struct MHD_Connection *conn, const char *key)
@@ -241,10 +252,8 @@ static const char *query(struct MHD_Connection *conn, const char *key)
 /* The list's filters, or a reason in *WHY. */
 static bool dl_filter(struct MHD_Connection *conn, admin_dl_filter_t *f, const char **why)
 {
-    params_check_t pc = {NULL};
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_param, &pc);
-    if (pc.bad) {
-        *why = pc.bad;
+    if (!params_known(conn, dl_params)) {
+        *why = "unknown query parameter; expected adapter, subscription, type, limit, after";
         return false;
     }
     f->adapter = query(conn, "adapter");
@@ -484,6 +493,171 @@ static enum MHD_Result on_metrics(admin_server_t *s, struct MHD_Connection *conn
     return rc;
 }
 
+/* ---- trace and the steward's reads ---- */
+
+/* An id the caller names (event, correlation, master): 1 to TRACE_ID_MAX
+ * bytes, none of them a control character. */
+static bool id_ok(const char *p, size_t len)
+{
+    if (len == 0 || len > TRACE_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* LIMIT's value, DEF if absent; false if it is not 1 to MAX. */
+static bool limit_parse(struct MHD_Connection *conn, int def, int max, int *out)
+{
+    const char *v = query(conn, "limit");
+    long long n = 0;
+    *out = def;
+    if (!*v)
+        return true;
+    if (!id_parse(v, strlen(v), &n) || n > max)
+        return false;
+    *out = (int)n;
+    return true;
+}
+
+static const char *trace_check(struct MHD_Connection *conn, admin_trace_query_t *q)
+{
+    static const char *const allowed[] = {"event_id", "correlation_id", "master_id",
+                                          "source",   "limit",          NULL};
+    static const char *const keys[] = {"event_id", "correlation_id", "master_id"};
+    if (!params_known(conn, allowed))
+        return "unknown query parameter; expected event_id, correlation_id or master_id, "
+               "source, limit";
+    int given = 0;
+    for (int k = 0; k < 3; k++)
+        if (*query(conn, keys[k])) {
+            q->key = (trace_key_t)k;
+            q->value = query(conn, keys[k]);
+            given++;
+        }
+    if (given != 1)
+        return "give exactly one of event_id, correlation_id, master_id";
+    if (!id_ok(q->value, strlen(q->value)))
+        return "the id must be 1 to 256 bytes without control characters";
+    q->source = query(conn, "source");
+    if (*q->source && (q->key != TRACE_EVENT_ID || !name_ok(q->source, strlen(q->source))))
+        return "source goes with event_id and is an adapter's name (1-64 of a-z 0-9 _ - .)";
+    if (!limit_parse(conn, TRACE_LIMIT_DEFAULT, TRACE_LIMIT_MAX, &q->limit))
+        return "limit must be a whole number from 1 to 100";
+    return NULL;
+}
+
+static enum MHD_Result on_trace(admin_server_t *s, struct MHD_Connection *conn)
+{
+    admin_trace_query_t q = {0};
+    const char *why = trace_check(conn, &q);
+    if (why)
+        return respond_error(s, conn, 400, why);
+    char err[512];
+    PGconn *c = db(s);
+    json_t *j = c ? admin_trace(c, s->cfg, &q, err, sizeof err) : NULL;
+    if (!j)
+        return db_failed(s, conn, c ? err : "no connection");
+    return respond_json(s, conn, 200, j);
+}
+
+static enum MHD_Result on_steward_queue(admin_server_t *s, struct MHD_Connection *conn)
+{
+    static const char *const allowed[] = {"state", "limit", "after", NULL};
+    static const char *const states[] = {"OPEN", "LINKED", "KEPT_APART", "MERGED", "ALL"};
+    if (!params_known(conn, allowed))
+        return respond_error(s, conn, 400, "unknown query parameter; expected state, limit, after");
+    const char *state = *query(conn, "state") ? query(conn, "state") : "OPEN";
+    bool known = false;
+    for (size_t i = 0; i < sizeof states / sizeof *states; i++)
+        known = known || strcmp(state, states[i]) == 0;
+    if (!known)
+        return respond_error(s, conn, 400,
+                             "state must be one of OPEN, LINKED, KEPT_APART, MERGED, ALL");
+    int limit = 0;
+    if (!limit_parse(conn, STEWARD_LIMIT_DEFAULT, STEWARD_LIMIT_MAX, &limit))
+        return respond_error(s, conn, 400, "limit must be a whole number from 1 to 1000");
+    const char *after = query(conn, "after");
+    long long a = 0;
+    if (*after && !(strcmp(after, "0") == 0 || id_parse(after, strlen(after), &a)))
+        return respond_error(s, conn, 400, "after must be a queue item id (a whole number)");
+    char err[512];
+    PGconn *c = db(s);
+    json_t *j = c ? admin_steward_queue(c, state, a, limit, err, sizeof err) : NULL;
+    if (!j)
+        return db_failed(s, conn, c ? err : "no connection");
+    return respond_json(s, conn, 200, j);
+}
+
+static bool date_ok(const char *d)
+{
+    static const char shape[] = "0000-00-00";
+    if (strlen(d) != sizeof shape - 1)
+        return false;
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == '-' ? d[i] != '-' : (d[i] < '0' || d[i] > '9'))
+            return false;
+    return true;
+}
+
+static const char *golden_check(struct MHD_Connection *conn, admin_golden_search_t *q)
+{
+    static const char *const allowed[] = {"name",       "birth_date", "postcode",
+                                          "nhs_number", "limit",      NULL};
+    if (!params_known(conn, allowed))
+        return "unknown query parameter; expected name, birth_date, postcode, nhs_number, limit";
+    q->name = query(conn, "name");
+    q->birth_date = query(conn, "birth_date");
+    q->postcode = query(conn, "postcode");
+    q->nhs_number = query(conn, "nhs_number");
+    if (!*q->name && !*q->birth_date && !*q->postcode && !*q->nhs_number)
+        return "give at least one of name, birth_date, postcode, nhs_number";
+    const char *terms[] = {q->name, q->postcode, q->nhs_number};
+    for (size_t i = 0; i < 3; i++)
+        if (strlen(terms[i]) > GOLDEN_TERM_MAX || (*terms[i] && !id_ok(terms[i], strlen(terms[i]))))
+            return "a search term is 1 to 128 characters without control characters";
+    if (*q->birth_date && !date_ok(q->birth_date))
+        return "birth_date is YYYY-MM-DD";
+    if (!limit_parse(conn, GOLDEN_LIMIT_DEFAULT, GOLDEN_LIMIT_MAX, &q->limit))
+        return "limit must be a whole number from 1 to 100";
+    return NULL;
+}
+
+static enum MHD_Result on_golden_search(admin_server_t *s, struct MHD_Connection *conn)
+{
+    admin_golden_search_t q = {0};
+    const char *why = golden_check(conn, &q);
+    if (why)
+        return respond_error(s, conn, 400, why);
+    char err[512];
+    PGconn *c = db(s);
+    json_t *j = c ? admin_golden_search(c, &q, err, sizeof err) : NULL;
+    if (!j)
+        return db_failed(s, conn, c ? err : "no connection");
+    return respond_json(s, conn, 200, j);
+}
+
+static enum MHD_Result on_golden(admin_server_t *s, struct MHD_Connection *conn, const char *seg,
+                                 size_t len)
+{
+    if (!id_ok(seg, len))
+        return respond_error(s, conn, 400, "a master id is 1 to 256 bytes");
+    char id[TRACE_ID_MAX + 1], err[512];
+    memcpy(id, seg, len);
+    id[len] = '\0';
+    PGconn *c = db(s);
+    json_t *j = c ? admin_trace_golden(c, id, err, sizeof err) : NULL;
+    if (!j)
+        return db_failed(s, conn, c ? err : "no connection");
+    if (json_is_null(json_object_get(j, "golden")) &&
+        json_array_size(json_object_get(j, "xref")) == 0) {
+        json_decref(j);
+        return respond_error(s, conn, 404, "no such golden record");
+    }
+    return respond_json(s, conn, 200, j);
+}
+
 /* ---- routing ---- */
 
 typedef struct {
@@ -548,6 +722,14 @@ static enum MHD_Result api(admin_server_t *s, struct MHD_Connection *conn, const
                      json_pack("{ss# ss# ss}", "adapter", p->seg[3], (int)p->len[3], "name",
                                p->seg[4], (int)p->len[4], "who", who));
     }
+    if (seg_is(p, 2, "trace") && p->n == 3 && get)
+        return on_trace(s, conn);
+    if (seg_is(p, 2, "steward") && seg_is(p, 3, "queue") && p->n == 4 && get)
+        return on_steward_queue(s, conn);
+    if (seg_is(p, 2, "golden") && p->n == 3 && get)
+        return on_golden_search(s, conn);
+    if (seg_is(p, 2, "golden") && p->n == 4 && get)
+        return on_golden(s, conn, p->seg[3], p->len[3]);
     if (!seg_is(p, 2, "dead-letters"))
         return respond_error(s, conn, 404, "no such endpoint");
     if (p->n == 3 && get)
