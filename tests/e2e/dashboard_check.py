@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from pyjoinery import P, Client, Sql, check, finish, require, wait_for  # noqa: E402
+from pyjoinery import P, Client, Sql, check, finish, person, require, wait_for  # noqa: E402
 
 ENDPOINT, KEYS, CONNINFO, URL, DRIVER = sys.argv[1:6]
 READER = "reader-token-0123456789abcdef"
@@ -75,7 +75,7 @@ class Driver:
 
     def start(self):
         args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--window-size=1280,1600", "--user-data-dir=" + os.environ["CHROME_PROFILE"] +
+                "--window-size=1280,2600", "--user-data-dir=" + os.environ["CHROME_PROFILE"] +
                 "/profile"]
         caps = {"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -150,11 +150,21 @@ class Traffic:
         self.errors = []
         self.ready = threading.Event()
 
+    @staticmethod
+    def brian(c, record, postcode):
+        """One system's Brian Jones: the second of the two, with another
+        postcode, goes to the steward's queue."""
+        e = c.event("person.updated", record_id=record, payload_type="joinery.v1.Person",
+                    payload=person("Brian", "Jones", "1971-03-02", postcode=postcode))
+        got = c.publish_one(e, timeout_ms=30000)
+        require(got.status == P.CONFIRM_OK, "%s confirmed (%s)" % (record, got.reason))
+
     def publisher(self):
         try:
             crm = Client.curve(ENDPOINT, "crm", KEYS)
             require(crm.hello()[0] == "WELCOME", "crm: WELCOME")
             self.ready.wait(30)
+            self.brian(crm, "CRM-2", "LS6 2QT")
             for eid in (POISON, DISCARD):
                 e = crm.event("crm.contact.created", record_id="c-" + eid, event_id=eid)
                 require(crm.publish_one(e).status == P.CONFIRM_OK, eid + " confirmed")
@@ -177,6 +187,7 @@ class Traffic:
             require(sc.hello()[0] == "WELCOME", "socialcare: WELCOME")
             cmd, _ = sc.subscribe("work", ["crm.*"], credit=100)
             require(cmd == "SUBSCRIBED", "work: SUBSCRIBED")
+            self.brian(sc, "SC-2", "M1 1AE")
             self.ready.set()
             while not self.stop.is_set():
                 got = sc._take(200, ack=False)
@@ -298,10 +309,26 @@ def run(d, t):
           d.js("return document.activeElement.id") == "dl-inspect-h",
           "Inspect shows the decoded envelope (GET /api/v1/dead-letters/{id}) and takes the focus")
 
-    # Steward worklist and trace search: not in this hub's API yet.
-    wait_for("the steward section's state", lambda: d.finds(
-        "#steward-body [data-state=unavailable]"), timeout_s=20)
-    check(True, "the steward worklist says it is not available in this hub version (API 404)")
+    # The steward worklist: the pair, side by side, with the evidence.
+    item = wait_for("the steward's queue item", lambda: sql(
+        "SELECT id FROM steward_queue WHERE state = 'OPEN'"), timeout_s=30)
+    wait_for("the queue item on the page", lambda: d.finds(
+        "#steward-body article[data-item='%s']" % item), timeout_s=20)
+    text = d.text("#steward-body article[data-item='%s']" % item)
+    check(text.count("Brian") == 2 and "M1 1AE" in text and "LS6 2QT" in text and
+          "Evidence" in text and "postcode" in text,
+          "the steward worklist: item %s, both records side by side and the evidence per field"
+          % item)
+    check(d.js("return document.querySelectorAll('#steward-body tr.differs').length") >= 2,
+          "the fields that differ are marked (master id, postcode)")
+
+    # Trace search, by keyboard: the id typed, Enter submits.
+    d.type("#trace-form input[name=q]", POISON + "\ue007")
+    found = wait_for("the trace on the page", lambda: (lambda b: b if b and "event(s)" in b else None)(
+        d.text("#trace-body")), timeout_s=20)
+    check("socialcare/work: dead_lettered" in found and "postcode ZZ9 9ZZ unknown" in found,
+          "the trace shows the event's delivery to socialcare/work dead-lettered, with the "
+          "reason (%r)" % found[:300])
 
     # Keyboard: g then d goes to the dead letters.
     d.keys("g", "d")

@@ -13,6 +13,9 @@
 #    the dead letter and its alert; a read token's replay shows the API's
 #    403; an operate token's replay (by keyboard, confirmed) delivers the
 #    event exactly once;
+#  - the steward worklist shows a real queue item (two systems' Brian Jones
+#    with different postcodes) with both records and the evidence; the
+#    trace search (typed and submitted by keyboard) shows the dead letter;
 #  - the page loaded nothing but this hub's own URLs;
 #  - a screenshot is saved under the build tree (test-artefacts/).
 # Without Chromium and chromedriver (Debian: chromium chromium-driver,
@@ -43,10 +46,10 @@ security:
 adapters:
   - name: crm
     public_key_file: keys/crm.pub
-    publish: ["crm.*", "probe.*"]
+    publish: ["crm.*", "probe.*", "person.*"]
   - name: socialcare
     public_key_file: keys/socialcare.pub
-    publish: ["probe.*"]
+    publish: ["probe.*", "person.*"]
     subscribe: ["crm.*", "probe.*"]
 admin:
   enabled: true

@@ -19,6 +19,7 @@ const state = {
   dlFilter: "",
   timer: null,
   steward: null,      /* null: not probed; false: not in this hub; true: available */
+  stewardShown: "",
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -275,41 +276,109 @@ function drawDeadLetters(list) {
   fillTable("#dl", rows);
 }
 
-/* ---- steward worklist and trace: later slices of the API ---- */
+/* ---- steward worklist and trace ---- */
 
+/* A hub whose API has no such endpoint yet says 404 "no such endpoint". */
 function unavailable(where, what) {
   where.replaceChildren(el("p", { class: "note", "data-state": "unavailable" },
     what + " is not available in this hub version (the admin API has no such endpoint)."));
 }
 
-function record(title, r) {
-  return el("div", {}, el("h4", {}, title), el("pre", {}, JSON.stringify(r, null, 2)));
+function missing(res) {
+  return res.status === 404 && res.body && res.body.error === "no such endpoint";
+}
+
+const PERSON = [["master_id", "Master id"], ["state", "State"], ["given", "Given name"],
+  ["family", "Family name"], ["birth_date", "Birth date"], ["postcode", "Postcode"],
+  ["nhs_number_masked", "NHS number"]];
+
+/* The two records side by side, a row per field, the rows that differ marked. */
+function pairTable(p) {
+  const a = p.master_a || {}, b = p.master_b || {};
+  return el("table", { class: "pair-table", "aria-label": "Queue item " + p.id + ": the two records" },
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Field"),
+      el("th", { scope: "col" }, "Record A"), el("th", { scope: "col" }, "Record B"))),
+    el("tbody", {}, ...PERSON.map(([k, label]) => el("tr",
+      { class: a[k] === b[k] ? "" : "differs" }, el("th", { scope: "row" }, label),
+      el("td", {}, a[k] === null || a[k] === undefined ? "—" : a[k]),
+      el("td", {}, b[k] === null || b[k] === undefined ? "—" : b[k])))));
+}
+
+function evidenceTable(p) {
+  const ev = p.evidence || {};
+  const fields = ev.fields || {};
+  return el("table", { class: "evidence", "aria-label": "Queue item " + p.id + ": the evidence" },
+    el("caption", {}, "Evidence: " + (ev.decision || "") + (ev.reason ? ", " + ev.reason : "") +
+      (typeof ev.total === "number" ? " (total weight " + ev.total.toFixed(2) + ")" : "")),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Field"),
+      el("th", { scope: "col" }, "Comparison"), el("th", { scope: "col" }, "Weight"))),
+    el("tbody", {}, ...Object.entries(fields).map(([f, v]) => el("tr", {},
+      el("th", { scope: "row" }, f), el("td", {}, v.level), el("td", { class: "num" },
+        typeof v.weight === "number" ? v.weight.toFixed(2) : "—")))));
 }
 
 async function probeSteward() {
-  const res = await api("GET", "/api/v1/steward/queue");
+  const res = await api("GET", "/api/v1/steward/queue?limit=50");
   const body = $("#steward-body");
-  if (res.status === 404) { state.steward = false; return unavailable(body, "The steward worklist"); }
+  if (missing(res)) { state.steward = false; return unavailable(body, "The steward worklist"); }
   if (res.status !== 200) return body.replaceChildren(el("p", { class: "error" }, errorText(res)));
   state.steward = true;
-  const items = res.body.items || res.body.pairs || [];
-  if (!items.length) return body.replaceChildren(el("p", {}, "Nothing awaits a steward."));
-  body.replaceChildren(...items.map((p) => el("article", { class: "pair-item" },
-    el("h3", {}, "Pair " + (p.id !== undefined ? p.id : "")),
-    el("div", { class: "pair" }, record("Record A", p.a || p.left || p.existing),
-      record("Record B", p.b || p.right || p.candidate)),
-    record("Evidence", p.evidence))));
+  const items = res.body.items || [];
+  const shown = JSON.stringify(items);
+  if (shown === state.stewardShown) return;
+  state.stewardShown = shown;
+  if (!items.length)
+    return body.replaceChildren(el("p", { "data-state": "empty" }, "Nothing awaits a steward."));
+  body.replaceChildren(el("p", { class: "note" }, items.length + " open item(s). Decisions are " +
+    "made through the hub (docs/master-data.md, \"Steward operations\"), not from this page."),
+  ...items.map((p) => el("article", { class: "pair-item", "data-item": p.id },
+    el("h3", {}, "Item " + p.id + ": score " + Number(p.score).toFixed(2) + ", " + p.state + ", since " +
+      when(p.created_at_us)), el("div", { class: "pair" }, pairTable(p), evidenceTable(p)))));
+}
+
+function deliveryLine(d) {
+  let t = d.adapter + "/" + d.subscription + ": " + d.state;
+  if (d.attempts !== null && d.attempts !== undefined) t += " (" + d.attempts + " attempt(s))";
+  for (const x of d.dead_letters || [])
+    t += "; dead letter " + x.id + " " + x.outcome + (x.reason ? ": " + x.reason : "");
+  return el("li", {}, t);
+}
+
+/* The events, each with its deliveries and (a few levels of) what it caused. */
+function traceEvents(list, depth) {
+  return el("ul", {}, ...list.map((e) => {
+    const li = el("li", { "data-seq": e.seq }, el("strong", {}, e.type),
+      " seq " + e.seq + " from " + e.source + ", event " + e.event_id + ", received " +
+      when(e.received_at_us),
+      el("ul", { class: "deliveries" }, ...(e.deliveries || []).map(deliveryLine)));
+    if (depth < 3 && e.derived && e.derived.length)
+      li.append(el("div", {}, "Caused:", traceEvents(e.derived, depth + 1)));
+    return li;
+  }));
 }
 
 async function traceSearch(ev) {
   ev.preventDefault();
-  const q = new FormData($("#trace-form")).get("q");
+  const f = new FormData($("#trace-form"));
+  const q = new URLSearchParams();
+  q.set(f.get("key"), f.get("q").trim());
+  if (f.get("source")) q.set("source", f.get("source").trim());
   const body = $("#trace-body");
-  const res = await api("GET", "/api/v1/trace?" + new URLSearchParams({ q }).toString());
-  if (res.status === 404 && res.body && res.body.error === "no such endpoint")
-    return unavailable(body, "Trace search");
+  body.replaceChildren(el("p", {}, "Searching…"));
+  const res = await api("GET", "/api/v1/trace?" + q.toString());
+  if (missing(res)) return unavailable(body, "Trace search");
   if (res.status !== 200) return body.replaceChildren(el("p", { class: "error" }, errorText(res)));
-  body.replaceChildren(el("pre", {}, JSON.stringify(res.body, null, 2)));
+  const j = res.body, events = j.events || [];
+  const parts = [el("p", { "data-state": "found" }, events.length + " event(s)" +
+    (j.truncated ? " (more: narrow the search)" : "") + (j.refusals && j.refusals.length ?
+      ", " + j.refusals.length + " refused" : "") + (j.master ? ", a golden record" : "") + ".")];
+  if (events.length) parts.push(traceEvents(events, 0));
+  for (const r of j.refusals || [])
+    parts.push(el("p", { class: "error" }, "Refused: " + (r.event_id || "") + " " + (r.reason || "")));
+  parts.push(el("details", {}, el("summary", {}, "The whole answer"),
+    el("pre", {}, JSON.stringify(j, null, 2))));
+  body.replaceChildren(...parts);
+  $("#trace-h").focus();
 }
 
 /* ---- polling ---- */
