@@ -355,6 +355,8 @@ def run(d, t):
         "AND settled_at > 0" % dl_id) == "1", timeout_s=20)
     check(dead_letters() == [], "the API lists the dead letter no more")
     wait_for("the row leaves the page", lambda: not d.finds(row), timeout_s=20)
+    check(d.js("return document.activeElement.id") == "dead",
+          "the keyboard focus, on the row that went, stays in the dead-letter section")
 
     # Discard, with the reason the page asks for.
     drow = "#dl tr[data-event-id='%s']" % DISCARD

@@ -273,7 +273,10 @@ function drawDeadLetters(list) {
       el("button", { type: "button", class: "discard danger", "aria-label": "Discard " + what(d),
         onclick: () => discard(d) }, "Discard"))));
   if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 9 }, "No dead letters.")));
+  /* A keyboard user whose row went (replayed, discarded) stays in the section. */
+  const hadFocus = $("#dl").contains(document.activeElement);
   fillTable("#dl", rows);
+  if (hadFocus && !$("#dl").contains(document.activeElement)) $("#dead").focus();
 }
 
 /* ---- steward worklist and trace ---- */
@@ -421,7 +424,7 @@ let pendingG = 0;
 function onKey(ev) {
   const t = ev.target;
   if (ev.ctrlKey || ev.metaKey || ev.altKey ||
-      (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable))) return;
+      (t && (["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName) || t.isContentEditable))) return;
   if (ev.key === "g") { pendingG = Date.now(); return; }
   if (pendingG && Date.now() - pendingG < 1500 && SECTIONS[ev.key] && !$("#board").hidden) {
     const s = $(SECTIONS[ev.key]);
@@ -444,7 +447,7 @@ document.addEventListener("DOMContentLoaded", () => {
     showLogin();
   });
   $("#dl-filter").addEventListener("submit", (ev) => { ev.preventDefault(); state.dlShown = ""; poll(); });
-  $("#dl-inspect-close").addEventListener("click", () => { $("#dl-inspect").hidden = true; $("#dl").focus(); });
+  $("#dl-inspect-close").addEventListener("click", () => { $("#dl-inspect").hidden = true; $("#dead").focus(); });
   $("#trace-form").addEventListener("submit", traceSearch);
   document.addEventListener("keydown", onKey);
   if (token()) showBoard(); else showLogin();
