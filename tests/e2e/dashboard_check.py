@@ -7,10 +7,12 @@ WebDriver HTTP protocol (urllib; no selenium), against a real joineryd under
 traffic from raw protocol clients (pyjoinery) over CurveZMQ.
 
 Environment: CHROMIUM (the browser), CHROME_PROFILE (a directory for its
-profile), SCREENSHOT (where the PNG goes)."""
+profile), SCREENSHOT (where the PNG goes), PGCTL (pg_ctl on the test's
+PostgreSQL: lib.sh make_pgctl)."""
 import base64
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -407,6 +409,22 @@ def run(d, t):
                                                          in a else None)(d.text("#alert-list")),
                       timeout_s=30)
     check("Adapter gone: crm was connected" in alerts, "the alert: %r" % alerts)
+
+    # PostgreSQL stops: "database down"; it comes back: the alert goes.
+    subprocess.run([os.environ["PGCTL"], "stop", "-m", "fast"], check=True)
+    try:
+        alerts = wait_for("the database-down alert", lambda: (lambda a: a if a and "Database down"
+                                                              in a else None)(
+            d.text("#alert-list")), timeout_s=30)
+        check("Database down: the database cannot be reached" in alerts,
+              "the alert names what /readyz says: %r" % alerts)
+    finally:
+        subprocess.run([os.environ["PGCTL"], "start"], check=True)
+    wait_for("the database-down alert goes", lambda: (lambda a: a if a and "Database down"
+                                                      not in a else None)(
+        d.text("#alert-list")), timeout_s=90, interval_s=0.5)
+    check("Database down" not in d.text("#alert-list"),
+          "the database back: the alert is gone")
 
 
 main()

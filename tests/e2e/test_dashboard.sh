@@ -16,6 +16,8 @@
 #  - the steward worklist shows a real queue item (two systems' Brian Jones
 #    with different postcodes) with both records and the evidence; the
 #    trace search (typed and submitted by keyboard) shows the dead letter;
+#  - the alerts: dead letters; adapter gone (the publisher says GOODBYE);
+#    database down (PostgreSQL stopped), and cleared when it is back;
 #  - the page loaded nothing but this hub's own URLs;
 #  - a screenshot is saved under the build tree (test-artefacts/).
 # Without Chromium and chromedriver (Debian: chromium chromium-driver,
@@ -66,7 +68,8 @@ YAML
 # Chromium's profile lives outside E2E_DIR: the sanitizer scan of E2E_DIR
 # is for what the hub and the test programs wrote.
 CHROME_PROFILE=$(mktemp -d /tmp/joinery-dashboard-chrome.XXXXXX)
-E2E_ON_EXIT="rm -rf '$CHROME_PROFILE'"
+make_pgctl # the "database down" alert: the check stops PostgreSQL and starts it again
+E2E_ON_EXIT="$E2E_ON_EXIT; rm -rf '$CHROME_PROFILE'"
 ARTEFACTS="$JOINERY_BUILD_DIR/test-artefacts"
 mkdir -p "$ARTEFACTS"
 
@@ -74,7 +77,7 @@ start_hub "$E2E_DIR/hub.yaml"
 "$CHROMEDRIVER" --port="$dport" --log-path="$CHROME_PROFILE/chromedriver.log" >"$CHROME_PROFILE/chromedriver.out" 2>&1 &
 DRIVER_PID=$!
 rc=0
-CHROMIUM="$CHROMIUM" CHROME_PROFILE="$CHROME_PROFILE" SCREENSHOT="$ARTEFACTS/dashboard.png" \
+PGCTL="$E2E_DIR/pgctl.sh" CHROMIUM="$CHROMIUM" CHROME_PROFILE="$CHROME_PROFILE" SCREENSHOT="$ARTEFACTS/dashboard.png" \
     "$PY" "$E2E_SRC/dashboard_check.py" "tcp://127.0.0.1:$port" "$E2E_DIR/keys" "$db" \
     "http://127.0.0.1:$aport" "http://127.0.0.1:$dport" || rc=$?
 kill -TERM "$DRIVER_PID" 2>/dev/null || true
