@@ -456,6 +456,29 @@ static int decision_args(decision_t *d, int n, char **args, cm_err_t *e)
     return 0;
 }
 
+/* Through the admin API: POST /api/v1/steward/VERB; the hub records the token's name as the
+ * decider. Prints the hub's answer as JSON: 0 when the engine took the decision. */
+static int steward_decide_api(const cli_admin_t *a, const decision_t *d)
+{
+    json_t *body = d->queue_id != 0
+                       ? json_pack("{sI}", "queue_id", (json_int_t)d->queue_id)
+                       : json_pack("{ss ss}", "master_id_a", d->a, "master_id_b", d->b);
+    if (body != NULL && d->reason != NULL) {
+        json_object_set_new(body, "reason", json_string(d->reason));
+    }
+    char path[64];
+    (void)snprintf(path, sizeof path, "/api/v1/steward/%s", d->verb->verb);
+    json_t *j = body != NULL ? cli_admin_call(a, "POST", path, body) : NULL;
+    json_decref(body);
+    if (j == NULL) {
+        return CLI_FAIL;
+    }
+    int ok = strcmp(jstr(j, "status") ? jstr(j, "status") : "", "OK") == 0;
+    int rc = cli_admin_print_json(j);
+    json_decref(j);
+    return ok ? rc : CLI_FAIL; /* PENDING: not known to be applied yet */
+}
+
 /* steward command ---------------------------------------------------------------------------- */
 
 static const char steward_usage[] =
@@ -483,6 +506,9 @@ static const char steward_usage[] =
     "merges the pair into MASTER_A; keep-apart records that they are different people; merge\n"
     "redirects RETIRED into SURVIVOR; unmerge undoes that merge exactly. Exit status 1 if the\n"
     "hub refused the decision (the reason is on stderr) or did not answer.\n"
+    "With --admin URL (or $JOINERY_ADMIN) the decision goes through the hub's admin API\n"
+    "instead, with a token of the steward role (--token-file, $JOINERY_ADMIN_TOKEN_FILE); the\n"
+    "hub records the token's name as the decider, and --reason is required.\n"
     "Decision options:\n"
     "  --reason TEXT    why, kept in the audit trail\n"
     "  --by NAME        who decided (default $USER)\n"
@@ -558,18 +584,23 @@ static int steward_list_main(int argc, char **argv)
 
 static int steward_decision_main(const verb_t *verb, int argc, char **argv, cli_common_t *common)
 {
-    static const struct option opts[] = {{"reason", required_argument, NULL, 'r'},
-                                         {"by", required_argument, NULL, 'b'},
-                                         {"timeout", required_argument, NULL, 'T'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         CLI_COMMON_OPTIONS,
-                                         {0}};
+    static const struct option opts[] = {
+        {"reason", required_argument, NULL, 'r'},
+        {"by", required_argument, NULL, 'b'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},
+        {"admin", required_argument, NULL, CLI_ADMIN_OPT_URL},
+        {"token-file", required_argument, NULL, CLI_ADMIN_OPT_TOKEN},
+        CLI_COMMON_OPTIONS,
+        {0}};
     char user[256];
     decision_t d = {.verb = verb, .by = default_decider(user, sizeof user), .timeout_ms = 30000};
     unsigned long long timeout = 0;
-    int opt;
+    int opt, by_given = 0;
+    cli_admin_t a;
+    cli_admin_init(&a);
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (cli_common_option(common, opt, optarg)) {
+        if (cli_common_option(common, opt, optarg) || cli_admin_option(&a, opt, optarg)) {
             continue;
         }
         switch (opt) {
@@ -578,6 +609,7 @@ static int steward_decision_main(const verb_t *verb, int argc, char **argv, cli_
             break;
         case 'b':
             d.by = optarg;
+            by_given = 1;
             break;
         case 'T':
             if (cli_parse_ull("timeout", optarg, 1, 86400000, &timeout) != 0) {
@@ -598,6 +630,16 @@ static int steward_decision_main(const verb_t *verb, int argc, char **argv, cli_
     if (decision_args(&d, argc - optind, argv + optind, &e) != 0) {
         fprintf(stderr, "joinery steward %s: %s\n", verb->verb, e.msg);
         return CLI_USAGE;
+    }
+    if (a.url != NULL) {
+        if (by_given) {
+            fprintf(stderr,
+                    "joinery steward %s: through the admin API the decider is the "
+                    "token's name; drop --by\n",
+                    verb->verb);
+            return CLI_USAGE;
+        }
+        return steward_decide_api(&a, &d);
     }
     if (steward_decide(common, &d, &e) != 0) {
         fprintf(stderr, "joinery steward %s: %s\n", verb->verb, e.msg);

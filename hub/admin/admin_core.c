@@ -8,6 +8,10 @@
 #include "admin/admin_proto.h"
 #include "base/log.h"
 #include "deliver.h"
+#include "ingest.h"
+
+#include <joinery/v1/master.pb-c.h>
+#include <joinery/v1/protocol.pb-c.h>
 
 #include <jansson.h>
 #include <stdio.h>
@@ -417,6 +421,98 @@ static void on_delete_sub(core_t *c, uint64_t id, json_t *args)
     job_submit(c, a);
 }
 
+/* ---- steward decisions ---- */
+
+/* The decision as a PUBLISH of one steward.* envelope, from SOURCE; the caller frees it. */
+static uint8_t *steward_publish(core_t *c, json_t *args, const char *source, const char *event_id,
+                                size_t *len)
+{
+    char type[64];
+    snprintf(type, sizeof type, "steward.%s", json_text(args, "action"));
+    Joinery__V1__StewardDecision d = JOINERY__V1__STEWARD_DECISION__INIT;
+    d.action = (char *)json_text(args, "action");
+    d.master_id_a = (char *)json_text(args, "master_id_a");
+    d.master_id_b = (char *)json_text(args, "master_id_b");
+    d.reason = (char *)json_text(args, "reason");
+    d.decided_by = (char *)json_text(args, "who");
+    d.queue_id = (uint64_t)json_integer_value(json_object_get(args, "queue_id"));
+    size_t dlen = joinery__v1__steward_decision__get_packed_size(&d);
+    uint8_t *payload = malloc(dlen ? dlen : 1);
+    if (!payload)
+        return NULL;
+    joinery__v1__steward_decision__pack(&d, payload);
+    Joinery__V1__Envelope e = JOINERY__V1__ENVELOPE__INIT;
+    e.event_id = (char *)event_id;
+    e.type = type;
+    e.source = (char *)source;
+    e.occurred_at = c->now_us;
+    e.payload_type = "joinery.v1.StewardDecision";
+    e.payload.data = payload;
+    e.payload.len = dlen;
+    Joinery__V1__Envelope *events[1] = {&e};
+    Joinery__V1__Publish p = JOINERY__V1__PUBLISH__INIT;
+    p.n_events = 1;
+    p.events = events;
+    *len = joinery__v1__publish__get_packed_size(&p);
+    uint8_t *buf = malloc(*len);
+    if (buf)
+        joinery__v1__publish__pack(&p, buf);
+    free(payload);
+    return buf;
+}
+
+/* What the core answered at once (a CONFIRM in the session's buffer): RETRY or REJECTED with
+ * its reason; nothing there means the event waits for the next group commit. */
+static void steward_answer(core_t *c, uint64_t id, const pb_buf_t *confirm, const char *source,
+                           const char *event_id)
+{
+    Joinery__V1__Confirm *m =
+        confirm->len ? joinery__v1__confirm__unpack(NULL, confirm->len, confirm->data) : NULL;
+    const Joinery__V1__ConfirmEntry *e = m && m->n_entries ? m->entries[0] : NULL;
+    if (!e)
+        reply_json(c, id, 202, json_pack("{ss ss}", "event_id", event_id, "source", source));
+    else if (e->status == JOINERY__V1__CONFIRM_STATUS__CONFIRM_REJECTED)
+        reply_error(c, id, 409, e->reason ? e->reason : "refused");
+    else
+        reply_error(c, id, 503, e->reason && *e->reason ? e->reason : "try again");
+    if (m)
+        joinery__v1__confirm__free_unpacked(m, NULL);
+}
+
+/* A steward's decision through the API goes the way a steward tool's does: a steward.* event
+ * through ingest, applied by the master-data engine, journaled and audited. Its source is
+ * "admin:<token name>", an internal publisher that may publish steward.* and nothing else;
+ * it has no session, so its CONFIRM stays in a buffer of its own (read here for an immediate
+ * refusal) and the outcome is read back from the database by the admin thread. */
+static void on_steward(core_t *c, uint64_t id, json_t *args)
+{
+    if (!c->master) {
+        reply_error(c, id, 409, "master data is not enabled on this hub (master_data:)");
+        return;
+    }
+    char source[80], event_id[64];
+    snprintf(source, sizeof source, "admin:%.64s", json_text(args, "who"));
+    snprintf(event_id, sizeof event_id, "admin-%lld-%llu", (long long)c->now_us,
+             (unsigned long long)id);
+    char pattern[] = "steward.*";
+    char *patterns[] = {pattern};
+    config_adapter_t a = {.name = source, .publish = {patterns, 1}};
+    /* The slot after the configured adapters is the one for publishers that are none of them. */
+    session_t s = {.id = -1, .adapter = &a, .adapter_index = c->cfg->nadapters};
+    size_t len = 0;
+    uint8_t *body = steward_publish(c, args, source, event_id, &len);
+    if (!body) {
+        reply_error(c, id, 500, "out of memory");
+        return;
+    }
+    ingest_publish(c, &s, body, len);
+    free(body);
+    log_info("admin", "steward.%s %s by %s", json_text(args, "action"), event_id,
+             json_text(args, "who"));
+    steward_answer(c, id, &s.confirm, source, event_id);
+    pb_buf_free(&s.confirm);
+}
+
 static void replay_done(core_t *c, admin_job_t *a)
 {
     json_t *moved = json_array();
@@ -580,6 +676,8 @@ static void dispatch(core_t *c, uint64_t id, const char *verb, json_t *args)
         on_discard(c, id, args);
     } else if (strcmp(verb, ADMIN_VERB_DELETE_SUB) == 0) {
         on_delete_sub(c, id, args);
+    } else if (strcmp(verb, ADMIN_VERB_STEWARD) == 0) {
+        on_steward(c, id, args);
     } else {
         reply_error(c, id, 400, "unknown request");
     }

@@ -20,6 +20,10 @@
 #define ADMIN_VERB_REPLAY "replay"                  /* {ids, who} -> {replayed, not_replayed} */
 #define ADMIN_VERB_DISCARD "discard"                /* {id, who, reason} -> {discarded} */
 #define ADMIN_VERB_DELETE_SUB "delete-subscription" /* {adapter, name} -> {deleted} */
+/* {action, master_id_a, master_id_b, queue_id, reason, who} -> 202 {event_id, source}: taken
+ * to be journaled (the engine's answer is read back from the database by the admin thread),
+ * or 409/503 with the reason the core refused it at once. */
+#define ADMIN_VERB_STEWARD "steward"
 
 #define ADMIN_MAX_REPLAY 1000 /* ids in one replay request */
 

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <zmq.h>
 
 #define CORE_WAIT_MS 15000
@@ -541,8 +542,11 @@ static const char *trace_check(struct MHD_Connection *conn, admin_trace_query_t 
     if (!id_ok(q->value, strlen(q->value)))
         return "the id must be 1 to 256 bytes without control characters";
     q->source = query(conn, "source");
-    if (*q->source && (q->key != TRACE_EVENT_ID || !name_ok(q->source, strlen(q->source))))
-        return "source goes with event_id and is an adapter's name (1-64 of a-z 0-9 _ - .)";
+    /* An adapter's name, or an internal publisher's ("joinery", "admin:<token name>"). */
+    if (*q->source && (q->key != TRACE_EVENT_ID || strlen(q->source) > 80 ||
+                       !id_ok(q->source, strlen(q->source))))
+        return "source goes with event_id and is the publisher's name (an adapter, joinery, "
+               "admin:<token name>)";
     if (!limit_parse(conn, TRACE_LIMIT_DEFAULT, TRACE_LIMIT_MAX, &q->limit))
         return "limit must be a whole number from 1 to 100";
     return NULL;
@@ -658,6 +662,121 @@ static enum MHD_Result on_golden(admin_server_t *s, struct MHD_Connection *conn,
     return respond_json(s, conn, 200, j);
 }
 
+/* ---- steward decisions ---- */
+
+#define DECIDE_WAIT_MS 10000
+#define DECIDE_POLL_MS 50
+
+/* The API's verb as StewardDecision.action; NULL if there is no such decision. */
+static const char *steward_action(const char *p, size_t len)
+{
+    static const char *const verbs[][2] = {
+        {"link", "link"}, {"keep-apart", "keep_apart"}, {"merge", "merge"}, {"unmerge", "unmerge"}};
+    for (size_t i = 0; i < sizeof verbs / sizeof *verbs; i++)
+        if (strlen(verbs[i][0]) == len && memcmp(p, verbs[i][0], len) == 0)
+            return verbs[i][1];
+    return NULL;
+}
+
+/* The decision's arguments for the core (new), or NULL with a reason in *WHY: link and
+ * keep-apart name a queue item or two records, merge and unmerge two records (survivor
+ * first); every decision has a reason. */
+static json_t *decision_args(json_t *body, const char *action, const char *who, const char **why)
+{
+    json_t *q = json_object_get(body, "queue_id");
+    const char *a = json_string_value(json_object_get(body, "master_id_a"));
+    const char *b = json_string_value(json_object_get(body, "master_id_b"));
+    const char *reason = json_string_value(json_object_get(body, "reason"));
+    bool by_queue = strcmp(action, "link") == 0 || strcmp(action, "keep_apart") == 0;
+    bool ids = a && b && id_ok(a, strlen(a)) && id_ok(b, strlen(b)) && strlen(a) <= 128 &&
+               strlen(b) <= 128;
+    bool queue = json_is_integer(q) && json_integer_value(q) > 0;
+    size_t known = (q != NULL) + (json_object_get(body, "master_id_a") != NULL) +
+                   (json_object_get(body, "master_id_b") != NULL) + (reason != NULL);
+    if (!reason || !*reason || strlen(reason) > MAX_REASON) {
+        *why = "a decision needs \"reason\": 1 to 1000 characters";
+        return NULL;
+    }
+    if (known != json_object_size(body) || (by_queue ? queue == ids : !ids || q)) {
+        *why = by_queue ? "the body is {\"queue_id\": N} or {\"master_id_a\": ..., "
+                          "\"master_id_b\": ...}, with \"reason\""
+                        : "the body is {\"master_id_a\": survivor, \"master_id_b\": retired, "
+                          "\"reason\": ...}";
+        return NULL;
+    }
+    return json_pack("{ss ss ss sI ss ss}", "action", action, "master_id_a", a ? a : "",
+                     "master_id_b", b ? b : "", "queue_id",
+                     (json_int_t)(queue ? json_integer_value(q) : 0), "reason", reason, "who", who);
+}
+
+/* The engine's answer to the decision the core took, from the database: journaled (OK, with
+ * its seq and the golden record it left), or refused (with the reason); NULL while neither. */
+static json_t *decision_outcome(PGconn *c, const char *source, const char *event_id, int *status)
+{
+    const char *v[2] = {source, event_id};
+    PGresult *r = PQexecParams(c,
+                               "SELECT 'OK', seq, entity_key FROM journal WHERE source = $1 AND "
+                               "event_id = $2 UNION ALL SELECT 'REJECTED', 0, reason FROM "
+                               "rejected_event WHERE adapter = $1 AND event_id = $2",
+                               2, NULL, v, NULL, NULL, 0);
+    json_t *j = NULL;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) {
+        bool ok = strcmp(PQgetvalue(r, 0, 0), "OK") == 0;
+        const char *k = PQgetvalue(r, 0, 2);
+        *status = ok ? 200 : 409;
+        j = ok ? json_pack("{ss ss sI ss}", "status", "OK", "event_id", event_id, "seq",
+                           (json_int_t)strtoll(PQgetvalue(r, 0, 1), NULL, 10), "master_id",
+                           strncmp(k, "m:", 2) == 0 ? k + 2 : "")
+               : json_pack("{ss ss ss}", "status", "REJECTED", "event_id", event_id, "error", k);
+    }
+    PQclear(r);
+    return j;
+}
+
+static enum MHD_Result on_decide(admin_server_t *s, struct MHD_Connection *conn,
+                                 const request_t *rq, const char *action, const char *who)
+{
+    const char *why = NULL;
+    json_t *body = body_object(rq, &why);
+    json_t *args = body ? decision_args(body, action, who, &why) : NULL;
+    json_decref(body);
+    if (!args)
+        return respond_error(s, conn, 400, why);
+    int status = 0;
+    char *ans = NULL;
+    size_t len = 0;
+    if (ask_core(s, ADMIN_VERB_STEWARD, args, &status, &ans, &len) < 0)
+        return respond_error(s, conn, 503, "the hub's core did not answer in time");
+    json_t *taken = status == 202 ? json_loadb(ans, len, 0, NULL) : NULL;
+    if (!taken) {
+        enum MHD_Result rc = respond(s, conn, status, "application/json", ans, len);
+        free(ans);
+        return rc;
+    }
+    free(ans);
+    const char *source = json_string_value(json_object_get(taken, "source"));
+    const char *event_id = json_string_value(json_object_get(taken, "event_id"));
+    json_t *out = NULL;
+    /* The group commit is a few milliseconds away; the engine's verdict is in it. */
+    for (int waited = 0;
+         !out && source && event_id && waited < DECIDE_WAIT_MS && !atomic_load(&s->stopping);
+         waited += DECIDE_POLL_MS) {
+        PGconn *c = db(s);
+        out = c ? decision_outcome(c, source, event_id, &status) : NULL;
+        if (!out) {
+            struct timespec ts = {0, DECIDE_POLL_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (!out) {
+        status = 202;
+        out = json_pack("{ss so}", "status", "PENDING", "event_id",
+                        json_incref(json_object_get(taken, "event_id")));
+    }
+    json_decref(taken);
+    return respond_json(s, conn, status, out);
+}
+
 /* ---- routing ---- */
 
 typedef struct {
@@ -697,6 +816,8 @@ static admin_role_t role_needed(const char *method, const path_t *p)
     bool get = strcmp(method, "GET") == 0;
     if (seg_is(p, 0, "metrics") && p->n == 1)
         return get ? ADMIN_ROLE_READ : 0;
+    if (seg_is(p, 2, "steward") && !get)
+        return ADMIN_ROLE_STEWARD;
     return get ? ADMIN_ROLE_READ : ADMIN_ROLE_OPERATE;
 }
 
@@ -726,6 +847,8 @@ static enum MHD_Result api(admin_server_t *s, struct MHD_Connection *conn, const
         return on_trace(s, conn);
     if (seg_is(p, 2, "steward") && seg_is(p, 3, "queue") && p->n == 4 && get)
         return on_steward_queue(s, conn);
+    if (seg_is(p, 2, "steward") && p->n == 4 && post && steward_action(p->seg[3], p->len[3]))
+        return on_decide(s, conn, rq, steward_action(p->seg[3], p->len[3]), who);
     if (seg_is(p, 2, "golden") && p->n == 3 && get)
         return on_golden_search(s, conn);
     if (seg_is(p, 2, "golden") && p->n == 4 && get)

@@ -108,6 +108,13 @@ static bool envelope_says(json_t *e, const char *name, const char *v)
     return got && strcmp(got, v) == 0;
 }
 
+/* Whether event E is ordered by golden record ID ("m:<id>", ingest.c). */
+static bool entity_is(json_t *e, const char *id)
+{
+    const char *k = json_string_value(json_object_get(e, "entity_key"));
+    return k && strncmp(k, "m:", 2) == 0 && strcmp(k + 2, id) == 0;
+}
+
 static PGresult *find_events(tx_t *t, const admin_trace_query_t *q)
 {
     char limit[16], pat[TRACE_ID_MAX + 3];
@@ -126,7 +133,7 @@ static PGresult *find_events(tx_t *t, const admin_trace_query_t *q)
     /* The newest first: a busy record's first events matter less than its last. */
     return run(t,
                "SELECT " EVENT_COLUMNS " FROM journal WHERE position($1::bytea in envelope) > 0 "
-               "OR entity_key = $3 ORDER BY seq DESC LIMIT $2::int",
+               "OR entity_key = 'm:' || $3 ORDER BY seq DESC LIMIT $2::int",
                3, v, lens, bin);
 }
 
@@ -300,6 +307,23 @@ static json_t *history_rows(PGresult *r)
     return a;
 }
 
+/* Adds steward queue item QID (a JSON integer; anything else is ignored) to QUEUE, once. */
+static void queue_add(tx_t *t, json_t *queue, const json_t *qid)
+{
+    bool seen = !json_is_integer(qid) || json_integer_value(qid) <= 0;
+    for (size_t k = 0; !seen && k < json_array_size(queue); k++)
+        seen = json_integer_value(json_object_get(json_array_get(queue, k), "id")) ==
+               json_integer_value(qid);
+    if (seen)
+        return;
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)json_integer_value(qid));
+    const char *qv[1] = {id};
+    json_t *rows = queue_rows(run(t, QUEUE_SQL "WHERE id = $1::bigint", 1, qv, NULL, NULL));
+    json_array_extend(queue, rows);
+    json_decref(rows);
+}
+
 /* What the master-data engine decided on the event: its audit rows, the
  * golden record versions it made, the steward items it opened. */
 static json_t *event_decisions(tx_t *t, json_t *ev)
@@ -312,23 +336,16 @@ static json_t *event_decisions(tx_t *t, json_t *ev)
     json_t *hist =
         history_rows(run(t, HISTORY_SQL "WHERE event_id = $1 ORDER BY master_id, version LIMIT 200",
                          1, v, NULL, NULL));
-    /* A queue item names no event; the audit row that opened or decided it names the item. */
+    /* A queue item names no event: the audit row that opened it names the item, and a
+     * steward's decision its payload (StewardDecision.queue_id). */
     json_t *queue = json_array();
-    for (size_t i = 0; i < json_array_size(audit); i++) {
+    for (size_t i = 0; i <= json_array_size(audit); i++) {
         json_t *qid =
-            json_object_get(json_object_get(json_array_get(audit, i), "detail"), "queue_id");
-        bool seen = !json_is_integer(qid);
-        for (size_t k = 0; !seen && k < json_array_size(queue); k++)
-            seen = json_integer_value(json_object_get(json_array_get(queue, k), "id")) ==
-                   json_integer_value(qid);
-        if (seen)
-            continue;
-        char id[24];
-        snprintf(id, sizeof id, "%lld", (long long)json_integer_value(qid));
-        const char *qv[1] = {id};
-        json_t *rows = queue_rows(run(t, QUEUE_SQL "WHERE id = $1::bigint", 1, qv, NULL, NULL));
-        json_array_extend(queue, rows);
-        json_decref(rows);
+            i < json_array_size(audit)
+                ? json_object_get(json_object_get(json_array_get(audit, i), "detail"), "queue_id")
+                : json_object_get(json_object_get(json_object_get(ev, "envelope"), "payload"),
+                                  "queue_id");
+        queue_add(t, queue, qid);
     }
     return json_pack("{so so so}", "audit", audit, "history", hist, "steward_queue", queue);
 }
@@ -443,8 +460,7 @@ static json_t *events(tx_t *t, const config_t *cfg, const admin_trace_query_t *q
             (q->key == TRACE_EVENT_ID ||
              (q->key == TRACE_CORRELATION_ID && envelope_says(e, "correlation_id", q->value)) ||
              (q->key == TRACE_MASTER_ID &&
-              (envelope_says(e, "master_id", q->value) ||
-               strcmp(json_string_value(json_object_get(e, "entity_key")), q->value) == 0)));
+              (envelope_says(e, "master_id", q->value) || entity_is(e, q->value))));
         if (!wanted) {
             json_decref(e);
             continue;

@@ -12,8 +12,11 @@ PostgreSQL (docs/operations.md, "Admin API": trace and the steward's reads):
            phases need to $E2E_DIR/trace_state.json.
   api      trace by event id, correlation id and master id; the steward queue,
            golden search and golden record; 400s, 401, 404.
+  decide   a steward links Brian's pair through the API: the records are merged,
+           the item LINKED, decided and audited under the token's name; a read
+           token gets 403, bad bodies 400, a second link of the item 409.
 
-Tokens (the test's hub.yaml): reader (read)."""
+Tokens (the test's hub.yaml): reader (read), steward-jo (steward)."""
 import json
 import os
 import sys
@@ -28,13 +31,15 @@ from joinery.v1 import envelope_pb2 as E  # noqa: E402
 
 PHASE, ENDPOINT, CONNINFO, URL = sys.argv[1:5]
 READER = "reader-token-0123456789abcdef"
+STEWARD = "steward-token-0123456789abcdef"
 sql = Sql(CONNINFO)
 STATE = os.path.join(os.environ["E2E_DIR"], "trace_state.json")
 REJECT_REASON = "billing: no account for this person"
 
 
-def call(path, token=READER):
-    req = urllib.request.Request(URL + path, method="GET")
+def call(path, token=READER, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(URL + path, data=data, method="POST" if data else "GET")
     if token:
         req.add_header("Authorization", "Bearer " + token)
     try:
@@ -238,6 +243,50 @@ def api():
     check(status == 401, "trace without a token: 401 (got %s)" % status)
 
 
+def decide():
+    ids = json.load(open(STATE))
+    q = int(ids["queue"])
+    brian_a, brian_b = ids["SC-2"]["master_id"], ids["CRM-2"]["master_id"]
+    body = {"queue_id": q, "reason": "same person: confirmed by phone"}
+    status, j = call("/api/v1/steward/link", READER, body)
+    check(status == 403, "a read token linking: 403 (got %s %s)" % (status, j))
+    for bad, why in [({"queue_id": q}, "reason"),
+                     ({"queue_id": q, "master_id_a": brian_a, "master_id_b": brian_b,
+                       "reason": "x"}, "queue_id"),
+                     ({"queue_id": "1", "reason": "x"}, "queue_id"),
+                     ({"queue_id": q, "reason": "x", "by": "someone else"}, "queue_id")]:
+        status, j = call("/api/v1/steward/link", STEWARD, bad)
+        check(status == 400 and why in j.get("error", ""),
+              "link with %s: 400 (got %s %s)" % (sorted(bad), status, j))
+    status, j = call("/api/v1/steward/merge", STEWARD, {"queue_id": q, "reason": "x"})
+    check(status == 400, "merge by queue item: 400 (got %s %s)" % (status, j))
+    check(sql("SELECT state FROM steward_queue WHERE id = %d" % q) == "OPEN",
+          "nothing refused was applied: the item is still OPEN")
+    status, j = call("/api/v1/steward/link", STEWARD, body)
+    check(status == 200 and j["status"] == "OK" and j["master_id"] == brian_a and j["seq"] > 0,
+          "the steward links item %d: OK, into %s (%s %s)" % (q, brian_a, status, j))
+    row = sql("SELECT state || '|' || decided_by || '|' || reason FROM steward_queue "
+              "WHERE id = %d" % q)
+    check(row == "LINKED|steward-jo|same person: confirmed by phone",
+          "  the item is LINKED, decided by the token's name, with the reason (%s)" % row)
+    check(sql("SELECT master_id || ' ' || link_state || ' ' || how FROM xref "
+              "WHERE local_id = 'CRM-2'") == "%s MATCH steward" % brian_a,
+          "  the CRM's Brian now belongs to %s (MATCH, how: steward)" % brian_a)
+    check(sql("SELECT count(*) FROM journal WHERE source = 'admin:steward-jo' AND "
+              "type = 'steward.link' AND event_id = '%s'" % j["event_id"]) == "1",
+          "  journaled as steward.link from admin:steward-jo")
+    audit = sql("SELECT count(*) FROM master_audit WHERE source = 'admin:steward-jo' AND "
+                "event_id = '%s'" % j["event_id"])
+    check(int(audit) >= 1, "  audited (%s rows) under admin:steward-jo" % audit)
+    t = trace({"event_id": j["event_id"], "source": "admin:steward-jo"})["events"]
+    check(len(t) == 1 and t[0]["envelope"]["payload"]["decided_by"] == "steward-jo" and
+          t[0]["master_data"]["steward_queue"][0]["state"] == "LINKED",
+          "  its trace: the decision, decided_by the token's name, the item LINKED")
+    status, j = call("/api/v1/steward/link", STEWARD, body)
+    check(status == 409 and "not open" in j.get("error", ""),
+          "linking the item again: 409, not open (got %s %s)" % (status, j))
+
+
 if __name__ == "__main__":
-    {"publish": publish, "api": api}[PHASE]()
+    {"publish": publish, "api": api, "decide": decide}[PHASE]()
     finish("admin_trace_check " + PHASE)

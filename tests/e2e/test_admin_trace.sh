@@ -12,6 +12,8 @@
 #    refusal, the master-data decisions, and the events it caused;
 #  - GET /api/v1/steward/queue, /api/v1/golden (search), /api/v1/golden/ID;
 #  - bad parameters: 400 with a reason; no token: 401; unknown record: 404;
+#  - POST /api/v1/steward/link with a steward token: the pair merged, the item
+#    LINKED, journaled and audited under admin:<token name>; a read token: 403;
 #  - joinery trace / dead-letters / subscriptions / steward list / golden
 #    show with --admin and --token-file (no --db), as tables and --json.
 # (admin_trace_check.py has the HTTP checks.)
@@ -52,6 +54,9 @@ admin:
     - name: reader
       token_file: keys/reader.token
       role: read
+    - name: steward-jo
+      token: steward-token-0123456789abcdef
+      role: steward
 YAML
 check() { "$PY" "$E2E_SRC/admin_trace_check.py" "$1" "tcp://127.0.0.1:$port" "$db" "http://127.0.0.1:$aport"; }
 
@@ -120,5 +125,25 @@ grep -q "/nonexistent" "$out" || fail "a missing token file is not named: $(cat 
 JOINERY_ADMIN= "$JOINERY" trace --event-id x >"$out" 2>&1 && fail "trace without --admin ran"
 grep -q -- "--admin" "$out" || fail "trace without --admin does not say what is missing: $(cat "$out")"
 echo "ok - the CLI says what is missing"
+
+# ---- a steward's decision through the API ----
+check decide
+"$JOINERY" steward list --state LINKED >"$out" || fail "steward list --state LINKED through the API"
+grep -qE "decided .* UTC by steward-jo: same person: confirmed by phone" "$out" ||
+    fail "steward list does not show the API's decision: $(cat "$out")"
+echo "ok - steward list shows the decision and who made it"
+log_has "$E2E_DIR/hub.log" "steward.link admin-[0-9]+-[0-9]+ by steward-jo" || fail "the decision is not in the log"
+printf 'steward-token-0123456789abcdef\n' >"$E2E_DIR/keys/steward.token"
+chmod 600 "$E2E_DIR/keys/steward.token"
+brian=$(ids 'd["SC-2"]["master_id"]')
+"$JOINERY" steward keep-apart "$ann" "$brian" --reason "e2e: two people" >"$out" 2>&1 &&
+    fail "a read token kept a pair apart"
+grep -q "HTTP 403" "$out" || fail "keep-apart with a read token: $(cat "$out")"
+"$JOINERY" steward keep-apart "$ann" "$brian" --reason "e2e: two people" \
+    --token-file "$E2E_DIR/keys/steward.token" >"$out" || fail "steward keep-apart through the API: $(cat "$out")"
+jq_py "$out" "d['status'] == 'OK'" || fail "keep-apart not confirmed: $(cat "$out")"
+[[ $(psql_db "$db" "SELECT decided_by || ': ' || reason FROM keep_apart") == "steward-jo: e2e: two people" ]] ||
+    fail "the pair is not kept apart under the token's name: $(psql_db "$db" "SELECT * FROM keep_apart")"
+echo "ok - joinery steward keep-apart through the API: 403 with a read token, kept apart under the token's name"
 stop_hub
 echo "test_admin_trace: ok"
