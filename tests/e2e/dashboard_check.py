@@ -25,6 +25,7 @@ from pyjoinery import P, Client, Sql, check, finish, person, require, wait_for  
 ENDPOINT, KEYS, CONNINFO, URL, DRIVER = sys.argv[1:6]
 READER = "reader-token-0123456789abcdef"
 OPERATOR = "operator-token-fedcba9876543210"
+STEWARD = "steward-token-0f1e2d3c4b5a6978"
 POISON = "dash-poison"      # rejected until the subscriber is fixed, then replayed
 DISCARD = "dash-duplicate"  # always rejected: discarded from the page
 RATE_HZ = 20  # the publisher's steady rate
@@ -402,6 +403,31 @@ def run(d, t):
     with open(os.environ["SCREENSHOT"], "wb") as f:
         f.write(png)
     print("screenshot: %s (%d bytes)" % (os.environ["SCREENSHOT"], len(png)), flush=True)
+
+    # Steward decisions: not with an operate token; with a steward token.
+    art = "#steward-body article[data-item='%s']" % item
+    d.click(art + " button.keep-apart")
+    d.accept_confirm("keep apart with the operate token", "two people")
+    msg = wait_for("the page shows the API's refusal", lambda: (lambda m: m if m and "403" in m
+                                                               else None)(
+        d.text("#steward-message")), timeout_s=20)
+    check("role does not allow" in msg and sql(
+        "SELECT state FROM steward_queue WHERE id = %s" % item) == "OPEN",
+        "an operate token's decision: the API's 403 on the page, the item still open (%r)" % msg)
+    d.click("#signout")
+    sign_in(d, STEWARD)
+    wait_for("the queue item for the steward", lambda: d.finds(art), timeout_s=20)
+    d.s("POST", "/element/%s/value" % d.find(art + " button.keep-apart"), {"text": "\ue007"})
+    d.accept_confirm("keep apart with the steward token", "father and son, checked by phone")
+    wait_for("the item leaves the worklist", lambda: d.finds(
+        "#steward-body [data-state=empty]"), timeout_s=30)
+    check(sql("SELECT state || '|' || decided_by || '|' || reason FROM steward_queue WHERE id = %s"
+              % item) == "KEPT_APART|steward|father and son, checked by phone",
+          "Keep apart from the page (by keyboard): the item decided, by the token's name, with "
+          "the reason typed")
+    check("keep apart done" in d.text("#steward-message") and
+          d.js("return document.activeElement.id") == "steward",
+          "the page says so, and the focus stays in the steward section")
 
     # The publisher leaves: the page raises "adapter gone".
     t.stop_publisher.set()

@@ -14,7 +14,9 @@
 #    403; an operate token's replay (by keyboard, confirmed) delivers the
 #    event exactly once;
 #  - the steward worklist shows a real queue item (two systems' Brian Jones
-#    with different postcodes) with both records and the evidence; the
+#    with different postcodes) with both records and the evidence; an
+#    operate token's decision shows the API's 403, a steward token keeps
+#    the pair apart (the item decided, by that token's name); the
 #    trace search (typed and submitted by keyboard) shows the dead letter;
 #  - the alerts: dead letters; adapter gone (the publisher says GOODBYE);
 #    database down (PostgreSQL stopped), and cleared when it is back;
@@ -63,6 +65,9 @@ admin:
     - name: operator
       token: operator-token-fedcba9876543210
       role: operate
+    - name: steward
+      token: steward-token-0f1e2d3c4b5a6978
+      role: steward
 YAML
 
 # Chromium's profile lives outside E2E_DIR: the sanitizer scan of E2E_DIR
@@ -88,7 +93,7 @@ wait "$DRIVER_PID" 2>/dev/null || true
 }
 stop_hub
 log_has "$E2E_DIR/hub.log" "dead letter [0-9]+ .* replayed by operator" || fail "no replay by operator in the hub's log"
-if grep -qE "reader-token|operator-token" "$E2E_DIR/hub.log"; then
+if grep -qE "reader-token|operator-token|steward-token" "$E2E_DIR/hub.log"; then
     fail "a token is in the hub's log"
 fi
 echo "test_dashboard: ok"

@@ -320,6 +320,35 @@ function evidenceTable(p) {
         typeof v.weight === "number" ? v.weight.toFixed(2) : "—")))));
 }
 
+function stewardMessage(text, bad) {
+  const m = $("#steward-message");
+  m.textContent = text;
+  m.className = bad ? "error" : "ok";
+}
+
+/* A decision on a queue item (the steward role): the engine's answer shown. */
+async function decide(p, action, label) {
+  const reason = prompt(label + " for queue item " + p.id + "? The reason is kept with the decision:");
+  if (reason === null) return;
+  if (!reason.trim()) return stewardMessage(label + " " + p.id + ": a reason is needed.", true);
+  const res = await api("POST", "/api/v1/steward/" + action, { queue_id: p.id, reason });
+  if (res.status === 200) stewardMessage("Item " + p.id + ": " + label.toLowerCase() + " done.");
+  else if (res.status === 202) stewardMessage("Item " + p.id + ": sent, not yet committed; trace event " +
+    (res.body.event_id || "") + ".", true);
+  else stewardMessage(label + " " + p.id + ": " + errorText(res), true);
+  state.stewardShown = "";
+  probeSteward();
+}
+
+function decisions(p) {
+  const what = (l) => ({ type: "button", "aria-label": l + " queue item " + p.id });
+  return el("p", { class: "decisions" },
+    el("button", { ...what("Link (one person)"), class: "link",
+      onclick: () => decide(p, "link", "Link") }, "Link: one person"), " ",
+    el("button", { ...what("Keep apart"), class: "keep-apart",
+      onclick: () => decide(p, "keep-apart", "Keep apart") }, "Keep apart: two people"));
+}
+
 async function probeSteward() {
   const res = await api("GET", "/api/v1/steward/queue?limit=50");
   const body = $("#steward-body");
@@ -330,13 +359,21 @@ async function probeSteward() {
   const shown = JSON.stringify(items);
   if (shown === state.stewardShown) return;
   state.stewardShown = shown;
-  if (!items.length)
-    return body.replaceChildren(el("p", { "data-state": "empty" }, "Nothing awaits a steward."));
-  body.replaceChildren(el("p", { class: "note" }, items.length + " open item(s). Decisions are " +
-    "made through the hub (docs/master-data.md, \"Steward operations\"), not from this page."),
+  if (!items.length) {
+    const hadFocus = body.contains(document.activeElement);
+    body.replaceChildren(el("p", { "data-state": "empty" }, "Nothing awaits a steward."));
+    if (hadFocus) $("#steward").focus();
+    return;
+  }
+  /* Redrawn only when it changed, so a focused button stays focused. */
+  const hadFocus = body.contains(document.activeElement);
+  body.replaceChildren(el("p", { class: "note" }, items.length + " open item(s). A decision " +
+    "needs a steward token."),
   ...items.map((p) => el("article", { class: "pair-item", "data-item": p.id },
     el("h3", {}, "Item " + p.id + ": score " + Number(p.score).toFixed(2) + ", " + p.state + ", since " +
-      when(p.created_at_us)), el("div", { class: "pair" }, pairTable(p), evidenceTable(p)))));
+      when(p.created_at_us)), el("div", { class: "pair" }, pairTable(p), evidenceTable(p)),
+    decisions(p))));
+  if (hadFocus && !body.contains(document.activeElement)) $("#steward").focus();
 }
 
 function deliveryLine(d) {
