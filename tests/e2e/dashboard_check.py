@@ -444,13 +444,18 @@ def run(d, t):
             d.text("#alert-list")), timeout_s=30)
         check("Database down: the database cannot be reached" in alerts,
               "the alert names what /readyz says: %r" % alerts)
+        msg = wait_for("the dead letters' 503", lambda: (lambda m: m if m and "503" in m
+                                                         else None)(d.text("#dl-message")),
+                       timeout_s=20)
+        check("the database is unavailable" in msg, "the dead letters say why not (%r)" % msg)
     finally:
         subprocess.run([os.environ["PGCTL"], "start"], check=True)
     wait_for("the database-down alert goes", lambda: (lambda a: a if a and "Database down"
                                                       not in a else None)(
         d.text("#alert-list")), timeout_s=90, interval_s=0.5)
+    wait_for("the dead letters' message goes", lambda: not d.text("#dl-message"), timeout_s=20)
     check("Database down" not in d.text("#alert-list"),
-          "the database back: the alert is gone")
+          "the database back: the alert and the dead letters' 503 are gone")
 
 
 main()

@@ -16,7 +16,7 @@ const state = {
   waiting: {},        /* "adapter/sub" -> events waiting, the last HISTORY polls */
   deadLetters: [],    /* stored dead letters, the last HISTORY polls */
   dlShown: "",        /* what the dead-letter table shows, to redraw only on change */
-  dlFilter: "",
+  dlFailed: false,    /* the last list failed: its message goes when one succeeds */
   timer: null,
   steward: null,      /* null: not probed; false: not in this hub; true: available */
   stewardShown: "",
@@ -442,8 +442,14 @@ async function poll() {
       setStatus("Live: " + adapters.filter((a) => a.connected).length + " of " +
         adapters.length + " adapters connected.");
     }
-    if (dl.status === 200) drawDeadLetters(dl.body.dead_letters);
-    else dlMessage("Dead letters: " + errorText(dl), true);
+    if (dl.status === 200) {
+      drawDeadLetters(dl.body.dead_letters);
+      if (state.dlFailed) dlMessage("");
+      state.dlFailed = false;
+    } else {
+      dlMessage("Dead letters: " + errorText(dl), true);
+      state.dlFailed = true;
+    }
     if (state.steward) probeSteward();
     $("#updated").textContent = "Last update " + new Date().toLocaleTimeString() + ".";
   } catch (e) {
