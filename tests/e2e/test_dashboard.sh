@@ -18,7 +18,8 @@
 #    operate token's decision shows the API's 403, a steward token keeps
 #    the pair apart (the item decided, by that token's name); the
 #    trace search (typed and submitted by keyboard) shows the dead letter;
-#  - the alerts: dead letters; adapter gone (the publisher says GOODBYE);
+#  - the alerts: dead letters; backlog growing (a subscription whose
+#    adapter left); adapter gone (the publisher says GOODBYE);
 #    database down (PostgreSQL stopped), and cleared when it is back;
 #  - the page loaded nothing but this hub's own URLs;
 #  - a screenshot is saved under the build tree (test-artefacts/).
