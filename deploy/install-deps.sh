@@ -17,6 +17,7 @@ packages=(
     python3-hl7                             # e2e: an MLLP client no one here wrote (mllp_send)
     prometheus                              # e2e: promtool checks the admin API's /metrics
     kcat python3-confluent-kafka            # e2e: Kafka clients no one here wrote (partners)
+    chromium chromium-driver                # e2e: the dashboard in a headless browser (WebDriver)
     clang-format cppcheck
     clang libclang-rt-14-dev                # libFuzzer harnesses (tests/fuzz)
     rabbitmq-server librabbitmq-dev         # bench/compare: RabbitMQ side by side

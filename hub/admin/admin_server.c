@@ -10,6 +10,7 @@
 #include "admin/admin_db.h"
 #include "admin/admin_metrics.h"
 #include "admin/admin_proto.h"
+#include "admin/admin_static.h"
 #include "admin/admin_steward.h"
 #include "admin/admin_trace.h"
 #include "base/log.h"
@@ -872,9 +873,27 @@ static enum MHD_Result api(admin_server_t *s, struct MHD_Connection *conn, const
     return respond_error(s, conn, (get || post || del) ? 404 : 405, "no such endpoint");
 }
 
+/* The dashboard's files: no token, as they hold no data (the page asks for
+ * one and sends it to the API). */
+static enum MHD_Result on_static(admin_server_t *s, struct MHD_Connection *conn, const char *url,
+                                 const char *method)
+{
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return respond_error(s, conn, 405, "use GET");
+    struct MHD_Response *r = admin_static_response(url);
+    if (!r)
+        return respond_error(s, conn, 404, "no such file");
+    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    s->responses[2]++;
+    return rc;
+}
+
 static enum MHD_Result handle(admin_server_t *s, struct MHD_Connection *conn, const char *url,
                               const char *method, const request_t *rq)
 {
+    if (admin_static_owns(url))
+        return on_static(s, conn, url, method);
     path_t p;
     if (!path_split(url, &p))
         return respond_error(s, conn, 404, "no such endpoint");
