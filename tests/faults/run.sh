@@ -27,7 +27,12 @@ MODE=${1:?usage: run.sh each|combined}
 source "$(dirname "$0")/../e2e/lib.sh" || exit 1
 [[ $MODE == each || $MODE == combined ]] || fail "mode '$MODE': each or combined"
 FAULTS_SRC=$(cd "$(dirname "$0")" && pwd)
-ROUNDS=${FAULTS_ROUNDS:-1}
+# Rounds by default: each about 2 minutes on 2 cores (faults.each ~1 min a round, faults.combined
+# ~40 s a round).
+if [[ $MODE == each ]]; then ROUNDS=${FAULTS_ROUNDS:-2}; else ROUNDS=${FAULTS_ROUNDS:-3}; fi
+# How long the disk stays full: longer than the adapters' answer timeout (3 s), so the
+# webhooks' senders are told "try again" (503) while it lasts.
+FULL_S=${FAULTS_FULL_S:-6}
 B=$JOINERY_BUILD_DIR
 SUBSCRIBER="$B/tests/faults/fault_subscriber"
 for prog in "$B/adapters/health/joinery-health" "$B/adapters/crm/joinery-crm" \
@@ -212,10 +217,15 @@ kill_adapter() {
 }
 for a in "${ADAPTERS[@]}"; do start_adapter "$a"; done
 
-"$SUBSCRIBER" "$ep" audit all "$D/received" 'person.*' 'case.*' 'crm.*' 'health.*' \
-    >"$D/subscriber.out" 2>&1 &
-SUB=$!
-wait_for 30 "the subscriber to subscribe" grep -q subscribed "$D/subscriber.out"
+start_subscriber() {
+    local n
+    n=$(($(log_count "$D/subscriber.out" "^subscribed") + 1))
+    "$SUBSCRIBER" "$ep" audit all "$D/received" 'person.*' 'case.*' 'crm.*' 'health.*' \
+        >>"$D/subscriber.out" 2>&1 &
+    SUB=$!
+    wait_for 30 "the subscriber to subscribe" log_has "$D/subscriber.out" "^subscribed" "$n"
+}
+start_subscriber
 
 "$PY" "$FAULTS_SRC/traffic.py" "$D" "$mllp_port" "$crm_port" "$sc_port" "$D/agresso-in" \
     >"$D/traffic.out" 2>&1 &
@@ -261,16 +271,59 @@ sub_freeze() {
         log_has "$D/hub.log" "adapter 'audit' disconnected" $((n0 + 1))
 }
 sub_thaw() { kill -CONT "$SUB"; }
+# The subscriber killed -9 with deliveries in flight (its credit is 200), and started again.
+sub_kill_restart() {
+    local rc=0
+    kill -KILL "$SUB"
+    { wait "$SUB"; } 2>/dev/null || rc=$?
+    [[ $rc -eq 137 ]] || fail "the subscriber killed with SIGKILL exited with status $rc"
+    start_subscriber
+}
+# The hub frozen while the systems keep sending, so that publishes are in flight (received,
+# perhaps in a commit, not confirmed), then killed -9 and started again.
+hub_freeze_kill_restart() {
+    local n0
+    kill -STOP "$HUB_PID"
+    # (an answer already on its way may still arrive; an Agresso file finished is 20 at once)
+    n0=$(grep -vc '"agresso"' "$D/accepted.jsonl")
+    sleep 1 # messages arrive at the frozen hub meanwhile (45 a second)
+    [[ $(grep -vc '"agresso"' "$D/accepted.jsonl") -le $((n0 + 3)) ]] ||
+        fail "messages accepted while the hub was frozen"
+    kill -KILL "$HUB_PID"
+    { wait "$HUB_PID"; } 2>/dev/null || true
+    HUB_PID=""
+    start_hub "$D/hub.yaml" "$D/hub.log"
+}
 # disk_full: fills the tmpfs and waits until the hub says its commits fail; the systems must
 # be told "try again" meanwhile (traffic.json counts the answers).
-FAILS0=0 OKS0=0
+FAILS0=0 OKS0=0 FULL_T0=0
 disk_full() {
     FAILS0=$(log_count "$D/hub.log" "commits are failing")
     OKS0=$(log_count "$D/hub.log" "commits succeed again")
     dd if=/dev/zero of="$FULL/filler" bs=64k status=none 2>/dev/null || true
     wait_for 60 "the hub to find the disk full" log_has "$D/hub.log" "commits are failing" $((FAILS0 + 1))
+    FULL_T0=$(date +%s.%N)
 }
+# disk_free: frees it, after checking what the systems were told while it was full: nothing
+# accepted, and the webhooks' senders told 503 "try again" (the HL7 sender gets no ACK, and
+# the Agresso file stays where it is, until the hub has the message).
 disk_free() {
+    local t1
+    t1=$(date +%s.%N)
+    "$PY" - "$D" "$FULL_T0" "$t1" <<'PY' || fail "wrong answers while the disk was full (above)"
+import json, sys
+d, t0, t1 = sys.argv[1], float(sys.argv[2]) + 0.5, float(sys.argv[3])
+acc = [json.loads(l) for l in open(d + "/accepted.jsonl")]
+during = [a for a in acc if t0 < a["t"] < t1]
+told = {}
+for line in open(d + "/refusals.log"):
+    t, what = line.split()
+    if t0 < float(t) < t1:
+        told[what] = told.get(what, 0) + 1
+print("   while the disk was full (%.1f s): %d accepted; told: %s" % (t1 - t0, len(during), told))
+ok = not during and told.get("crm.http.503") and told.get("socialcare.http.503")
+sys.exit(0 if ok else 1)
+PY
     rm -f "$FULL/filler"
     wait_for 120 "the hub to write again" log_has "$D/hub.log" "commits succeed again" $((OKS0 + 1))
 }
@@ -281,6 +334,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
     if [[ $MODE == each ]]; then
         fault "kill -9 the hub"
         hub_kill_restart
+        progress
+        fault "the hub frozen with publishes in flight, then kill -9"
+        hub_freeze_kill_restart
+        progress
+        fault "kill -9 the subscriber with deliveries in flight"
+        sub_kill_restart
         progress
         for a in "${ADAPTERS[@]}"; do
             fault "kill -9 joinery-$a"
@@ -299,9 +358,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
         sub_thaw
         progress
         if [[ -n $FULL ]]; then
-            fault "the journal's disk full for 3 s"
+            fault "the journal's disk full for $FULL_S s"
             disk_full
-            sleep 3
+            sleep "$FULL_S"
             disk_free
             progress
         fi
@@ -326,14 +385,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
         sub_thaw
         progress
         if [[ -n $FULL ]]; then
-            fault "the disk full; joinery-health and joinery-agresso killed -9, PostgreSQL restarted meanwhile"
+            fault "the disk full; joinery-health, joinery-agresso and the subscriber killed -9, PostgreSQL restarted meanwhile"
             disk_full
             kill_adapter health
             kill_adapter agresso
             pgctl restart -m immediate
             start_adapter health
             start_adapter agresso
-            sleep 2
+            sub_kill_restart
+            sleep "$FULL_S"
             disk_free
             progress
         fi

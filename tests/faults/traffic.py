@@ -47,12 +47,17 @@ acc_file = open(os.path.join(DIR, "accepted.jsonl"), "a", buffering=1)
 stats = {}
 failures = []
 notes = {}
+refusals_file = open(os.path.join(DIR, "refusals.log"), "a", buffering=1)
 notes_file = open(os.path.join(DIR, "answers.log"), "a", buffering=1)
 
 
 def count(what):
+    """Counts an answer; one that is not "accepted" also goes to DIR/refusals.log with its time
+    (run.sh checks what the systems were told while the disk was full)."""
     with lock:
         stats[what] = stats.get(what, 0) + 1
+        if not (what.endswith(".AA") or ".http.2" in what or what == "agresso.files"):
+            refusals_file.write("%.3f %s\n" % (time.time(), what))
 
 
 def note(what):
