@@ -263,8 +263,14 @@ pg_immediate() {
     pgctl stop -m immediate
 }
 # The subscriber frozen until the hub has expired its session (4 heartbeats of 500 ms missed).
+# Is the subscriber in session with the hub now running (its last word in this hub's log)?
+sub_in_session() {
+    tac "$D/hub.log" | sed '/ready: listening/q' | grep -m1 -E "adapter 'audit' (connected|disconnected)" |
+        grep -q connected
+}
 sub_freeze() {
     local n0
+    wait_for 30 "the subscriber to be in session" sub_in_session
     n0=$(log_count "$D/hub.log" "adapter 'audit' disconnected")
     kill -STOP "$SUB"
     wait_for 30 "the hub to expire the frozen subscriber's session" \
@@ -304,9 +310,11 @@ disk_full() {
     wait_for 60 "the hub to find the disk full" log_has "$D/hub.log" "commits are failing" $((FAILS0 + 1))
     FULL_T0=$(date +%s.%N)
 }
-# disk_free: frees it, after checking what the systems were told while it was full: nothing
-# accepted, and the webhooks' senders told 503 "try again" (the HL7 sender gets no ACK, and
-# the Agresso file stays where it is, until the hub has the message).
+# disk_free: frees it, after checking what the systems were told while it was full: the
+# webhooks' senders told 503 "try again" (the HL7 sender gets no ACK, and the Agresso file
+# stays where it is, until the hub has the message). A few messages may still be accepted: a
+# row that fits in a page the journal already has needs no new disk space, so a small commit
+# can succeed (the checker proves each accepted one is in the journal).
 disk_free() {
     local t1
     t1=$(date +%s.%N)
@@ -320,8 +328,9 @@ for line in open(d + "/refusals.log"):
     t, what = line.split()
     if t0 < float(t) < t1:
         told[what] = told.get(what, 0) + 1
-print("   while the disk was full (%.1f s): %d accepted; told: %s" % (t1 - t0, len(during), told))
-ok = not during and told.get("crm.http.503") and told.get("socialcare.http.503")
+print("   while the disk was full (%.1f s): %d accepted (in pages the journal had); told: %s" %
+      (t1 - t0, len(during), told))
+ok = told.get("crm.http.503") and told.get("socialcare.http.503")
 sys.exit(0 if ok else 1)
 PY
     rm -f "$FULL/filler"
