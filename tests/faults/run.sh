@@ -10,8 +10,9 @@
 #             the heartbeat expiry, then SIGCONT; the journal's disk full (a tablespace on a
 #             small tmpfs, filled, then freed);
 #   combined  the same faults at once: the hub and PostgreSQL together; the hub and all four
-#             adapters together; the hub killed while the subscriber is frozen; adapters killed
-#             and PostgreSQL restarted while the disk is full.
+#             adapters together; the adapters killed with publishes in a frozen hub; the hub
+#             killed while the subscriber is frozen; adapters killed and PostgreSQL restarted
+#             while the disk is full.
 # Between two faults the script waits for new messages to be accepted: proof that everything
 # came back. Then check.py compares what the systems were told was accepted with the journal
 # and with what the subscriber was given (lost = 0, duplicates = 0, per-record order), replays
@@ -385,6 +386,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
         for a in "${ADAPTERS[@]}"; do kill_adapter "$a"; done
         kill_hub
         start_hub "$D/hub.yaml" "$D/hub.log"
+        for a in "${ADAPTERS[@]}"; do start_adapter "$a"; done
+        progress
+        fault "the hub frozen; all four adapters killed -9 with publishes in it; the hub thawed"
+        kill -STOP "$HUB_PID"
+        sleep 1 # the systems' messages reach the adapters and the frozen hub
+        for a in "${ADAPTERS[@]}"; do kill_adapter "$a"; done
+        kill -CONT "$HUB_PID" # it commits and confirms to sessions that are gone
         for a in "${ADAPTERS[@]}"; do start_adapter "$a"; done
         progress
         fault "the subscriber frozen, and the hub killed -9 meanwhile"
