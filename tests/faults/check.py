@@ -11,6 +11,8 @@
   check.py replay DIR CONNINFO ENDPOINT
       Publishes the journal's source events (the adapters', not the hub's), in journal order,
       into the fresh hub at ENDPOINT (curve off), as their own adapters: the clean replay.
+  check.py probe ENDPOINT
+      While the disk is full: a publish is answered RETRY (exit 1 if not).
   check.py golden CONNINFO_FAULTED CONNINFO_REPLAYED LABEL
       The golden person and case records of both databases, field by field, each named by the
       systems' ids linked to it (master ids are made afresh); exits 1 on any difference.
@@ -236,6 +238,34 @@ def cmd_replay(d, conninfo, endpoint):
     return 0
 
 
+def cmd_probe(endpoint):
+    """While the disk is full: a publish is answered CONFIRM with status RETRY, at once, not
+    left unanswered and not refused for good. (A row that fits a page the journal already
+    has may still commit: then OK, and the next probe is tried.)"""
+    c = J.Client(endpoint, "probe")
+    cmd, _ = c.hello()
+    if cmd != "WELCOME":
+        print("FAIL: probe: HELLO answered %s" % cmd)
+        return 1
+    seen = []
+    for _ in range(5):
+        e = c.event("probe.full", payload=b"x")
+        t0 = time.time()
+        got = c.publish([e], timeout_ms=10000).get(e.event_id)
+        if got is None:
+            print("FAIL: probe: no CONFIRM in 10 s while the disk is full")
+            return 1
+        seen.append("%s in %.0f ms" % (got.status, (time.time() - t0) * 1000))
+        if got.status == 3:  # CONFIRM_RETRY
+            print("   a publish while the disk is full: CONFIRM status RETRY (%s)" %
+                  ", ".join(seen))
+            c.close()
+            return 0
+        time.sleep(0.3)
+    print("FAIL: probe: no RETRY while the disk is full: %s" % seen)
+    return 1
+
+
 def golden(conninfo):
     """Golden persons and cases, each named by the systems' ids linked to it; a field naming
     another golden record (a case's person) is named the same way."""
@@ -281,5 +311,6 @@ def cmd_golden(faulted, replayed, label):
 
 if __name__ == "__main__":
     cmd = sys.argv[1]
-    fn = {"events": cmd_events, "replay": cmd_replay, "golden": cmd_golden}[cmd]
+    fn = {"events": cmd_events, "replay": cmd_replay, "golden": cmd_golden,
+          "probe": cmd_probe}[cmd]
     sys.exit(fn(*sys.argv[2:]))

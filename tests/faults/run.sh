@@ -110,6 +110,8 @@ adapters:
   - name: agresso
     publish: ["person.*"]
     subscribe: ["person.*", "case.*"]
+  - name: probe
+    publish: ["probe.*"]
   - name: audit
     subscribe: ["person.*", "case.*", "crm.*", "health.*"]
 master_data:
@@ -307,9 +309,14 @@ FAILS0=0 OKS0=0 FULL_T0=0
 disk_full() {
     FAILS0=$(log_count "$D/hub.log" "commits are failing")
     OKS0=$(log_count "$D/hub.log" "commits succeed again")
+    # The tmpfs is made 8 MiB larger than what the journal uses now, so the filler is small
+    # however long the run has grown the journal.
+    mount -o remount,size=$(($(df -k --output=used "$FULL" | tail -n1) + 8192))k "$FULL" ||
+        fail "cannot resize the tmpfs"
     dd if=/dev/zero of="$FULL/filler" bs=64k status=none 2>/dev/null || true
     wait_for 60 "the hub to find the disk full" log_has "$D/hub.log" "commits are failing" $((FAILS0 + 1))
     FULL_T0=$(date +%s.%N)
+    "$PY" "$FAULTS_SRC/check.py" probe "$ep" || fail "the hub did not answer RETRY while the disk was full"
 }
 # disk_free: frees it, after checking what the systems were told while it was full: the
 # webhooks' senders told 503 "try again" (the HL7 sender gets no ACK, and the Agresso file
@@ -335,6 +342,9 @@ ok = told.get("crm.http.503") and told.get("socialcare.http.503")
 sys.exit(0 if ok else 1)
 PY
     rm -f "$FULL/filler"
+    # room again for the journal to grow until the next full disk
+    mount -o remount,size=$(($(df -k --output=used "$FULL" | tail -n1) + 65536))k "$FULL" ||
+        fail "cannot resize the tmpfs"
     wait_for 120 "the hub to write again" log_has "$D/hub.log" "commits succeed again" $((OKS0 + 1))
 }
 
