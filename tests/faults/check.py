@@ -11,6 +11,8 @@
   check.py replay DIR CONNINFO ENDPOINT
       Publishes the journal's source events (the adapters', not the hub's), in journal order,
       into the fresh hub at ENDPOINT (curve off), as their own adapters: the clean replay.
+  check.py cursors CONNINFO LABEL
+      After a clean stop: each subscription has acknowledged the last event for it.
   check.py probe ENDPOINT
       While the disk is full: a publish is answered RETRY (exit 1 if not).
   check.py golden CONNINFO_FAULTED CONNINFO_REPLAYED LABEL
@@ -238,6 +240,29 @@ def cmd_replay(d, conninfo, endpoint):
     return 0
 
 
+def cmd_cursors(conninfo, label):
+    """After a clean stop: every adapter's subscription has acknowledged every event addressed
+    to it (its cursor at or past the last), and what it gave up on is counted."""
+    subs = psql(conninfo, "SELECT adapter, name, acked_seq, array_to_string(patterns, ' ') "
+                "FROM subscription ORDER BY 1, 2")
+    bad, out = [], []
+    for adapter, name, acked, patterns in subs:
+        prefixes = tuple(p.rstrip("*") for p in patterns.split())
+        rows = psql(conninfo, "SELECT type, max(seq) FROM journal WHERE target IN ('', '%s') "
+                    "GROUP BY type" % adapter)
+        last = max([int(m) for t, m in rows if t.startswith(prefixes)] or [0])
+        dead = psql(conninfo, "SELECT count(*) FROM dead_letter WHERE adapter = '%s' AND "
+                    "subscription = '%s'" % (adapter, name))[0][0]
+        out.append("%s/%s acked %s of %d, %s dead letters" % (adapter, name, acked, last, dead))
+        if int(acked) < last:
+            bad.append("%s/%s has acknowledged up to seq %s, not its last event %d" %
+                       (adapter, name, acked, last))
+    print("faults %s: subscriptions: %s" % (label, "; ".join(out)))
+    for b in bad:
+        print("FAIL: " + b)
+    return 1 if bad else 0
+
+
 def cmd_probe(endpoint):
     """While the disk is full: a publish is answered CONFIRM with status RETRY, at once, not
     left unanswered and not refused for good. (A row that fits a page the journal already
@@ -312,5 +337,5 @@ def cmd_golden(faulted, replayed, label):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     fn = {"events": cmd_events, "replay": cmd_replay, "golden": cmd_golden,
-          "probe": cmd_probe}[cmd]
+          "probe": cmd_probe, "cursors": cmd_cursors}[cmd]
     sys.exit(fn(*sys.argv[2:]))

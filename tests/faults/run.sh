@@ -250,11 +250,11 @@ progress() {
         ((SECONDS < deadline)) || fail "fewer than $want messages${src:+ of $src} accepted in 120 s (after: $LAST_FAULT)"
         sleep 0.1
     done
-    echo "   $(accepted_n) accepted so far"
+    echo "   $(accepted_n) accepted so far; $want more $((SECONDS - FAULT_AT)) s after the fault began"
 }
-LAST_FAULT="start"
+LAST_FAULT="start" FAULT_AT=$SECONDS
 fault() {
-    LAST_FAULT=$*
+    LAST_FAULT=$* FAULT_AT=$SECONDS
     echo "== $(date +%T) $*"
 }
 
@@ -443,6 +443,7 @@ for a in "${ADAPTERS[@]}"; do
 done
 stop_hub
 [[ $rc -eq 0 ]] || fail "lost, duplicated or reordered events (above)"
+"$PY" "$FAULTS_SRC/check.py" cursors "$db" "$MODE" || fail "a subscription did not catch up (above)"
 if [[ -n $FULL ]]; then
     grep -E "commits are failing" "$D/hub.log" | grep -q "No space left on device" ||
         fail "the hub's log does not say the disk was full"
