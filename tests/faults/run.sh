@@ -5,11 +5,13 @@
 # MLLP, joinery-crm's webhook, joinery-socialcare's REST API, joinery-agresso's watched
 # directory) and a subscriber (fault_subscriber, on libjoinery). traffic.py plays the four
 # systems while this script injects faults:
-#   each      in turn: kill -9 of the hub; kill -9 of each adapter; PostgreSQL stopped with
+#   each      in turn: kill -9 of the hub (also frozen with publishes in flight, and with its
+#             commit stuck in PostgreSQL on a lock); kill -9 of the subscriber; of each adapter; PostgreSQL stopped with
 #             pg_ctl stop -m immediate and started again; the subscriber frozen (SIGSTOP) past
 #             the heartbeat expiry, then SIGCONT; the journal's disk full (a tablespace on a
 #             small tmpfs, filled, then freed);
-#   combined  the same faults at once: the hub and PostgreSQL together; the hub and all four
+#   combined  the same faults at once: the hub and PostgreSQL together (also with a commit
+#             stuck in PostgreSQL); the hub and all four
 #             adapters together; the adapters killed with publishes in a frozen hub; the hub
 #             killed while the subscriber is frozen; adapters killed and PostgreSQL restarted
 #             while the disk is full.
@@ -280,6 +282,24 @@ sub_freeze() {
         log_has "$D/hub.log" "adapter 'audit' disconnected" $((n0 + 1))
 }
 sub_thaw() { kill -CONT "$SUB"; }
+# commit_blocked: another session holds a lock on the journal for LOCK_S seconds, and this
+# waits until the hub's commit is stuck on it, mid-transaction (the hub's batch is in
+# PostgreSQL, not committed, not confirmed). The lock's session ends by itself.
+LOCK_PID=""
+commit_blocked() {
+    psql_db "$db" "BEGIN; LOCK TABLE journal IN EXCLUSIVE MODE; SELECT pg_sleep(${1:-3}); COMMIT;" \
+        >/dev/null 2>&1 &
+    LOCK_PID=$!
+    wait_for 30 "the hub's commit to wait on the lock" commit_waiting
+}
+commit_waiting() {
+    [[ $(psql_db "$db" "SELECT count(*) FROM pg_stat_activity WHERE datname = 'faults'
+        AND wait_event_type = 'Lock'") -ge 1 ]]
+}
+lock_done() {
+    wait "$LOCK_PID" 2>/dev/null || true # it fails if PostgreSQL was stopped under it
+    LOCK_PID=""
+}
 # The subscriber killed -9 with deliveries in flight (its credit is 200), and started again.
 sub_kill_restart() {
     local rc=0
@@ -358,6 +378,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
         fault "the hub frozen with publishes in flight, then kill -9"
         hub_freeze_kill_restart
         progress
+        fault "kill -9 the hub while its commit waits in PostgreSQL (a lock on the journal)"
+        commit_blocked 3
+        hub_kill_restart
+        lock_done
+        progress
         fault "kill -9 the subscriber with deliveries in flight"
         sub_kill_restart
         progress
@@ -389,6 +414,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
         pg_immediate
         kill_hub
         sleep 1
+        pgctl start
+        start_hub "$D/hub.yaml" "$D/hub.log"
+        progress
+        fault "PostgreSQL stopped (immediate) while the hub's commit waits in it, then the hub killed -9"
+        commit_blocked 30
+        pg_immediate
+        lock_done
+        sleep 1 # the hub meets the stopped database
+        kill_hub
         pgctl start
         start_hub "$D/hub.yaml" "$D/hub.log"
         progress
