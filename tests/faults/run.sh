@@ -5,23 +5,23 @@
 # MLLP, joinery-crm's webhook, joinery-socialcare's REST API, joinery-agresso's watched
 # directory) and a subscriber (fault_subscriber, on libjoinery). traffic.py plays the four
 # systems while this script injects faults:
-#   each      in turn: kill -9 of the hub (also frozen with publishes in flight, and with its
-#             commit stuck in PostgreSQL on a lock); kill -9 of the subscriber; of each adapter; PostgreSQL stopped with
-#             pg_ctl stop -m immediate and started again; the subscriber frozen (SIGSTOP) past
-#             the heartbeat expiry, then SIGCONT; the journal's disk full (a tablespace on a
-#             small tmpfs, filled, then freed);
+#   each      in turn: kill -9 of the hub (also frozen with publishes in flight, and with
+#             its commit stuck in PostgreSQL on a lock); kill -9 of the subscriber, and of
+#             each adapter; PostgreSQL stopped with pg_ctl stop -m immediate and started
+#             again; the subscriber frozen (SIGSTOP) past the heartbeat expiry, then SIGCONT;
+#             the journal's disk full (a tablespace on a small tmpfs, filled, then freed);
 #   combined  the same faults at once: the hub and PostgreSQL together (also with a commit
-#             stuck in PostgreSQL); the hub and all four
-#             adapters together; the adapters killed with publishes in a frozen hub; the hub
-#             killed while the subscriber is frozen; adapters killed and PostgreSQL restarted
-#             while the disk is full.
+#             stuck in PostgreSQL); the hub and all four adapters together; the adapters
+#             killed with publishes in a frozen hub; the hub killed while the subscriber is
+#             frozen; adapters and the subscriber killed and PostgreSQL restarted while the
+#             disk is full.
 # Between two faults the script waits for new messages to be accepted: proof that everything
 # came back. Then check.py compares what the systems were told was accepted with the journal
 # and with what the subscriber was given (lost = 0, duplicates = 0, per-record order), replays
 # the journal's source events into a fresh hub on a fresh database and compares the golden
 # records field by field.
 #
-# FAULTS_ROUNDS (default 1) repeats the fault sequence, for a long run; FAULTS_RATE (default
+# FAULTS_ROUNDS (default 2 each, 3 combined) repeats the fault sequence, for a long run; FAULTS_RATE (default
 # 15) is messages per second per system. The full-disk faults need root (a tmpfs mount); not
 # root, they are left out and the script says so.
 set -euo pipefail
