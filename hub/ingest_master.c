@@ -51,14 +51,14 @@
  * master_steward.c); an action not listed counts as "other". */
 enum { ENT_PERSON, ENT_ADDRESS, ENT_CASE, ENT_COUNT };
 static const char *const entity_names[ENT_COUNT] = {"person", "address", "case"};
-static const char *const action_names[] = {"create",  "link",       "update",      "queue",
-                                           "propose", "refuse",     "merge",       "merged_into",
+static const char *const action_names[] = {"create",  "link",       "update",      "propose",
+                                           "refuse",  "queue",      "merge",       "merged_into",
                                            "unmerge", "keep_apart", "local_merge", "other"};
 #define NACTIONS (sizeof action_names / sizeof *action_names)
 /* Which actions each entity's engine can decide: shown at 0 before the first one, so that a
  * rate over them starts from the beginning. Addresses and cases have no matching. */
 #define PERSON_ACTIONS 11u
-#define ENTITY_ACTIONS 6u
+#define ENTITY_ACTIONS 5u
 
 typedef uint64_t decision_counts_t[ENT_COUNT][NACTIONS];
 
@@ -112,6 +112,7 @@ static int entity_index(const char *detail)
 /* A row going into the batch: if it is an audit row, one decision. */
 static void dec_count_row(const core_t *c, const row_desc_t *row, const row_val_t *vals)
 {
+    dec_own(c);
     if (row != dec.audit) {
         if (dec.audit != NULL || strcmp(row->table, "master_audit") != 0)
             return;
@@ -126,7 +127,6 @@ static void dec_count_row(const core_t *c, const row_desc_t *row, const row_val_
             return;
         dec.audit = row;
     }
-    dec_own(c);
     const char *action = vals[dec.action_col].s;
     int e = entity_index(dec.detail_col >= 0 ? vals[dec.detail_col].s : NULL);
     if (action != NULL && e >= 0)
@@ -271,8 +271,7 @@ int ingest_master_apply(core_t *c, const ingest_master_in_t *in, master_result_t
                          .payload_len = in->payload_len};
     memset(res, 0, sizeof *res);
     size_t mark = c->pending->nsql;
-    /* The decisions counted so far, to take back if the engine's rows are. Copied only when
-     * this core's counters are already the ones in use (dec_own at first use). */
+    /* The decisions counted so far, to take back if the engine's rows are. */
     decision_counts_t before;
     dec_own(c);
     memcpy(before, dec.made, sizeof before);
