@@ -21,15 +21,117 @@
  * engines are stale nothing adds any (entity events are refused), and the
  * store runs the job after every batch submitted before it. So the tables
  * the job reads hold every engine row that will ever commit from the old
- * engines, and nothing commits on top until the new ones are in. */
+ * engines, and nothing commits on top until the new ones are in.
+ *
+ * Decisions by outcome (/metrics: joinery_master_decisions_total). Each
+ * decision is one master_audit row; the sink sees it go into the batch and
+ * counts it there, on the core thread, with no query and no lock. The total
+ * is the database's count at a snapshot plus what was decided since: a
+ * store job counts master_audit (entity, action) when the pending batch holds
+ * no engine rows, so it sees exactly the decisions of the batches handed
+ * over before it, which are the ones counted until then. It runs at start
+ * (a restart does not zero the counter) and again after a commit of engine
+ * rows failed, whose decisions were counted but never stored. Between such
+ * a failure and the next snapshot the count is ahead by the failed batch's
+ * decisions; decisions of a batch not yet committed are counted a group
+ * commit early. */
 #include "ingest_master.h"
 
+#include "admin/admin_metrics.h"
 #include "base/log.h"
 #include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- decisions by outcome ---- */
+
+/* The entities whose engines write master_audit, and the actions they write (engine_plan.c,
+ * master_steward.c); an action not listed counts as "other". */
+enum { ENT_PERSON, ENT_ADDRESS, ENT_CASE, ENT_COUNT };
+static const char *const entity_names[ENT_COUNT] = {"person", "address", "case"};
+static const char *const action_names[] = {"create",  "link",       "update",      "propose",
+                                           "refuse",  "queue",      "merge",       "merged_into",
+                                           "unmerge", "keep_apart", "local_merge", "other"};
+#define NACTIONS (sizeof action_names / sizeof *action_names)
+/* Which actions each entity's engine can decide: shown at 0 before the first one, so that a
+ * rate over them starts from the beginning. Addresses and cases have no matching. */
+#define PERSON_ACTIONS 11u
+#define ENTITY_ACTIONS 5u
+
+typedef uint64_t decision_counts_t[ENT_COUNT][NACTIONS];
+
+/* The counters belong to one core (its thread reads and writes them); core.h is not this
+ * file's to extend, so they live here, keyed by the core they count for. */
+static struct {
+    const core_t *owner;
+    decision_counts_t made;     /* decided by this process, as the rows went into batches */
+    decision_counts_t base;     /* the database's count at the last snapshot */
+    decision_counts_t made_at;  /* made[] when that snapshot's job was handed over */
+    bool known;                 /* a snapshot came back */
+    bool wanted;                /* a snapshot is needed (start, a failed commit) */
+    bool asked;                 /* a snapshot job is with the store */
+    int64_t retry_us;           /* no snapshot job before this (after one failed) */
+    const row_desc_t *audit;    /* master_audit's row descriptor, once seen */
+    int action_col, detail_col; /* its columns */
+} dec;
+
+static void dec_own(const core_t *c)
+{
+    if (dec.owner != c) {
+        memset(&dec, 0, sizeof dec);
+        dec.owner = c;
+        dec.wanted = true;
+    }
+}
+
+static size_t action_index(const char *a, size_t len)
+{
+    for (size_t i = 0; i + 1 < NACTIONS; i++)
+        if (strlen(action_names[i]) == len && memcmp(action_names[i], a, len) == 0)
+            return i;
+    return NACTIONS - 1;
+}
+
+/* An entity engine's audit detail starts {"entity": "NAME", (engine_plan.c audit_start); the
+ * person engine's names none. -1: an entity not listed. */
+static int entity_index(const char *detail)
+{
+    static const char tag[] = "{\"entity\": \"";
+    if (detail == NULL || strncmp(detail, tag, sizeof tag - 1) != 0)
+        return ENT_PERSON;
+    const char *name = detail + sizeof tag - 1, *end = strchr(name, '"');
+    for (int e = 0; end && e < ENT_COUNT; e++)
+        if ((size_t)(end - name) == strlen(entity_names[e]) &&
+            memcmp(name, entity_names[e], (size_t)(end - name)) == 0)
+            return e;
+    return -1;
+}
+
+/* A row going into the batch: if it is an audit row, one decision. */
+static void dec_count_row(const core_t *c, const row_desc_t *row, const row_val_t *vals)
+{
+    dec_own(c);
+    if (row != dec.audit) {
+        if (dec.audit != NULL || strcmp(row->table, "master_audit") != 0)
+            return;
+        dec.action_col = dec.detail_col = -1;
+        for (int i = 0; i < row->ncols; i++) {
+            if (strcmp(row->cols[i].name, "action") == 0)
+                dec.action_col = i;
+            else if (strcmp(row->cols[i].name, "detail") == 0)
+                dec.detail_col = i;
+        }
+        if (dec.action_col < 0)
+            return;
+        dec.audit = row;
+    }
+    const char *action = vals[dec.action_col].s;
+    int e = entity_index(dec.detail_col >= 0 ? vals[dec.detail_col].s : NULL);
+    if (action != NULL && e >= 0)
+        dec.made[e][action_index(action, strlen(action))]++;
+}
 
 /* Derived events are gathered in c->derived as length-prefixed records until
  * the triggering event has its seq: the cause is journaled before its effects. */
@@ -77,7 +179,10 @@ static int sink_upsert(void *ctx, const row_upsert_t *u, const row_val_t *vals)
 static int sink_append(void *ctx, const row_desc_t *row, const row_val_t *vals)
 {
     core_t *c = ctx;
-    return jbatch_add_row(c->pending, row, vals);
+    if (jbatch_add_row(c->pending, row, vals) < 0)
+        return -1;
+    dec_count_row(c, row, vals);
+    return 0;
 }
 
 /* Writes one derived event's envelope into c->env. */
@@ -166,12 +271,17 @@ int ingest_master_apply(core_t *c, const ingest_master_in_t *in, master_result_t
                          .payload_len = in->payload_len};
     memset(res, 0, sizeof *res);
     size_t mark = c->pending->nsql;
+    /* The decisions counted so far, to take back if the engine's rows are. */
+    decision_counts_t before;
+    dec_own(c);
+    memcpy(before, dec.made, sizeof before);
     int rc = entity_handles(in->type, strlen(in->type))
                  ? entity_apply(c->entity, c->master, &ev, &sink, res, why, why_len)
                  : master_apply(c->master, &ev, &sink, res, why, why_len);
     if (rc < 0) {
         /* The engine changed nothing: neither may the batch. */
         jbatch_truncate_sql(c->pending, mark);
+        memcpy(dec.made, before, sizeof before);
         c->derived.len = 0;
         c->nderived = 0;
         return -1;
@@ -235,10 +345,106 @@ void ingest_master_stale(core_t *c)
 {
     c->master_stale = true;
     c->master_epoch++;
+    /* The failed batch's decisions were counted: count again from the database. */
+    dec_own(c);
+    dec.wanted = true;
+}
+
+/* ---- the decisions snapshot ---- */
+
+typedef struct {
+    store_job_t job; /* first: the store hands back this pointer */
+    decision_counts_t counts;
+} count_job_t;
+
+static int count_run(store_job_t *job, PGconn *conn, char *err, size_t errlen)
+{
+    count_job_t *j = (count_job_t *)job;
+    /* detail is json (0004): ->> reads it without a cast. Once per start or failed commit,
+     * never per event. */
+    PGresult *r = PQexec(conn, "SELECT coalesce(detail->>'entity', 'person'), action, count(*) "
+                               "FROM master_audit GROUP BY 1, 2");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "counting master-data decisions: %s", PQerrorMessage(conn));
+        PQclear(r);
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *entity = PQgetvalue(r, i, 0), *action = PQgetvalue(r, i, 1);
+        for (int e = 0; e < ENT_COUNT; e++)
+            if (strcmp(entity, entity_names[e]) == 0)
+                j->counts[e][action_index(action, strlen(action))] +=
+                    strtoull(PQgetvalue(r, i, 2), NULL, 10);
+    }
+    PQclear(r);
+    return 0;
+}
+
+static void count_drop(store_job_t *job)
+{
+    free(job);
+}
+
+/* Hands the store a snapshot job when one is wanted and the pending batch has no engine rows
+ * (see the top of this file for why that makes it exact). */
+static void dec_snapshot(core_t *c)
+{
+    dec_own(c);
+    if (!dec.wanted || dec.asked || !c->db_up || c->pending->nsql || c->now_us < dec.retry_us)
+        return;
+    count_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    j->job = (store_job_t){.run = count_run, .drop = count_drop};
+    if (store_submit_job(c->store, &j->job) < 0) {
+        free(j);
+        dec.retry_us = c->now_us + RELOAD_RETRY_US;
+        return;
+    }
+    memcpy(dec.made_at, dec.made, sizeof dec.made);
+    dec.asked = true;
+    dec.wanted = false;
+}
+
+static void count_done(core_t *c, count_job_t *j)
+{
+    dec_own(c);
+    dec.asked = false;
+    if (j->job.rc < 0) {
+        log_warn("master", "master-data decisions not counted (trying again): %s", j->job.error);
+        dec.wanted = true;
+        dec.retry_us = c->now_us + RELOAD_RETRY_US;
+    } else {
+        memcpy(dec.base, j->counts, sizeof dec.base);
+        dec.known = true;
+        /* dec.made_at is the made[] of this job's hand-over: a later job overwrites both. */
+    }
+    free(j);
+}
+
+void ingest_master_metrics(core_t *c, metrics_t *m)
+{
+    static const char name[] = "joinery_master_decisions_total";
+    dec_own(c);
+    metrics_family(m, name, "counter",
+                   "Master-data decisions by entity and outcome (the engine's audit action), "
+                   "stored ones included (counted from the database at start)");
+    if (!dec.known)
+        return; /* no samples until the stored ones are counted: a counter must not go back */
+    for (int e = 0; e < ENT_COUNT; e++)
+        for (size_t a = 0; a < NACTIONS; a++) {
+            uint64_t v = dec.base[e][a] + (dec.made[e][a] - dec.made_at[e][a]);
+            unsigned shown = e == ENT_PERSON ? PERSON_ACTIONS : ENTITY_ACTIONS;
+            if (v == 0 && a >= shown)
+                continue;
+            const char *l[] = {"entity", entity_names[e], "outcome", action_names[a]};
+            metrics_sample(m, name, l, 2, (double)v);
+        }
 }
 
 void ingest_master_reload(core_t *c)
 {
+    dec_snapshot(c);
     if (!c->master_stale || c->master_reloading || !c->db_up || c->pending->nsql ||
         c->now_us < c->master_retry_us)
         return;
@@ -259,6 +465,10 @@ void ingest_master_reload(core_t *c)
 
 void ingest_master_job_done(core_t *c, store_job_t *job)
 {
+    if (job->run == count_run) {
+        count_done(c, (count_job_t *)job);
+        return;
+    }
     reload_job_t *r = (reload_job_t *)job;
     if (r->discard) {
         free(r);

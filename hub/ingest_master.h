@@ -1,9 +1,10 @@
-/* ingest_master.h - the master-data engine's place on the ingest path, and
- * its reload after a failed commit (see ingest_master.c). Used by ingest.c
- * and router.c only. */
+/* ingest_master.h - the master-data engine's place on the ingest path, its
+ * reload after a failed commit, and its decisions by outcome for /metrics
+ * (see ingest_master.c). Used by ingest.c, router.c and admin/admin_core.c. */
 #ifndef JOINERY_INGEST_MASTER_H
 #define JOINERY_INGEST_MASTER_H
 
+#include "admin/admin_metrics.h"
 #include "core.h"
 
 typedef struct {
@@ -31,7 +32,14 @@ void ingest_master_stale(core_t *c);
 void ingest_master_reload(core_t *c);
 /* A job of ours came back from the store (STORE_JOB): new engines to swap in
  * (the old ones go back to the store thread to be freed), a failure to retry,
- * or old engines freed. */
+ * old engines freed, or the stored decisions counted. */
 void ingest_master_job_done(core_t *c, store_job_t *job);
+
+/* joinery_master_decisions_total{entity, outcome}: the decisions stored and
+ * made since, by the engine's audit action (create, link, update, queue,
+ * propose, refuse, merge, merged_into, unmerge, keep_apart, local_merge,
+ * other). Family only, no samples, until the stored ones are counted. On the
+ * core thread. */
+void ingest_master_metrics(core_t *c, metrics_t *m);
 
 #endif

@@ -97,37 +97,62 @@ static void say_failure(const char *method, const char *url, long status, const 
     json_decref(j);
 }
 
-static json_t *perform(CURL *h, const char *method, const char *url)
+/* Runs the transfer. QUIET: nothing printed, *STATUS gets the HTTP status (0: no answer) and
+ * ERR what went wrong; otherwise what went wrong is printed to stderr. */
+static json_t *perform(CURL *h, const char *method, const char *url, int quiet, long *status,
+                       char *err, size_t errlen)
 {
     answer_t b = {NULL, 0, 0};
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
     CURLcode rc = curl_easy_perform(h);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    *status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     json_t *j = NULL;
     if (rc != CURLE_OK) {
-        fprintf(stderr, "joinery: %s %s: %s\n", method, url,
-                b.too_big ? "the answer is larger than 64 MiB" : curl_easy_strerror(rc));
-    } else if (status < 200 || status > 299) {
-        say_failure(method, url, status, &b);
+        *status = 0;
+        (void)snprintf(err, errlen, "%s %s: %s", method, url,
+                       b.too_big ? "the answer is larger than 64 MiB" : curl_easy_strerror(rc));
+    } else if (*status < 200 || *status > 299) {
+        if (!quiet) {
+            say_failure(method, url, *status, &b);
+        } else {
+            json_t *e = b.p != NULL ? json_loads(b.p, 0, NULL) : NULL;
+            const char *why = json_string_value(json_object_get(e, "error"));
+            (void)snprintf(err, errlen, "%s %s: HTTP %ld: %.300s", method, url, *status,
+                           why != NULL ? why : (b.p != NULL ? b.p : "(no answer)"));
+            json_decref(e);
+        }
+        free(b.p);
+        return NULL;
     } else if ((j = b.p != NULL ? json_loads(b.p, JSON_DECODE_ANY, NULL) : NULL) == NULL) {
-        fprintf(stderr, "joinery: %s %s: the answer is not JSON\n", method, url);
+        (void)snprintf(err, errlen, "%s %s: the answer is not JSON", method, url);
+    }
+    if (j == NULL && !quiet) {
+        fprintf(stderr, "joinery: %s\n", err);
     }
     free(b.p);
     return j;
 }
 
-json_t *cli_admin_call(const cli_admin_t *a, const char *method, const char *path,
-                       const json_t *body)
+/* cli_admin_call and cli_admin_request: QUIET says whether failures are printed or left in
+ * ERR. */
+static json_t *call(const cli_admin_t *a, const char *method, const char *path, const json_t *body,
+                    int quiet, long *status, char *err, size_t errlen)
 {
+    *status = 0;
     if (a->url == NULL) {
-        fprintf(stderr, "joinery: where is the hub's admin API? Give --admin URL or set "
-                        "JOINERY_ADMIN (e.g. http://127.0.0.1:7680)\n");
+        (void)snprintf(err, errlen,
+                       "where is the hub's admin API? Give --admin URL or set "
+                       "JOINERY_ADMIN (e.g. http://127.0.0.1:7680)");
+        if (!quiet) {
+            fprintf(stderr, "joinery: %s\n", err);
+        }
         return NULL;
     }
     char auth[TOKEN_MAX + 32];
     if (a->token_file != NULL && auth_header(a->token_file, auth, sizeof auth) < 0) {
+        (void)snprintf(err, errlen, "no usable token in %s", a->token_file);
         return NULL;
     }
     size_t ul = strlen(a->url);
@@ -138,7 +163,10 @@ json_t *cli_admin_call(const cli_admin_t *a, const char *method, const char *pat
     struct curl_slist *hdr = NULL;
     json_t *j = NULL;
     if (url == NULL || h == NULL || (body != NULL && text == NULL)) {
-        fprintf(stderr, "joinery: out of memory\n");
+        (void)snprintf(err, errlen, "out of memory");
+        if (!quiet) {
+            fprintf(stderr, "joinery: %s\n", err);
+        }
         goto out;
     }
     (void)snprintf(url, ul + strlen(path) + 1, "%.*s%s", (int)(ul - (size_t)slash), a->url, path);
@@ -155,7 +183,7 @@ json_t *cli_admin_call(const cli_admin_t *a, const char *method, const char *pat
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    j = perform(h, method, url);
+    j = perform(h, method, url, quiet, status, err, errlen);
 out:
     curl_slist_free_all(hdr);
     curl_easy_cleanup(h);
@@ -163,6 +191,20 @@ out:
     free(text);
     free(url);
     return j;
+}
+
+json_t *cli_admin_call(const cli_admin_t *a, const char *method, const char *path,
+                       const json_t *body)
+{
+    char err[512];
+    long status;
+    return call(a, method, path, body, 0, &status, err, sizeof err);
+}
+
+json_t *cli_admin_request(const cli_admin_t *a, const char *method, const char *path,
+                          const json_t *body, long *status, char *err, size_t errlen)
+{
+    return call(a, method, path, body, 1, status, err, errlen);
 }
 
 char *cli_admin_escape(const char *s)

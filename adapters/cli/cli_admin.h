@@ -45,6 +45,10 @@ int cli_admin_option(cli_admin_t *a, int opt, const char *arg);
  * stderr (the HTTP status and the API's reason). */
 json_t *cli_admin_call(const cli_admin_t *a, const char *method, const char *path,
                        const json_t *body);
+/* The same, printing nothing: on failure NULL with *STATUS the HTTP status (0 when there was no
+ * answer: unreachable, no URL, no token) and the reason in ERR. For callers that retry. */
+json_t *cli_admin_request(const cli_admin_t *a, const char *method, const char *path,
+                          const json_t *body, long *status, char *err, size_t errlen);
 /* S percent-encoded for a query value or a path segment (the caller frees), NULL out of
  * memory. */
 char *cli_admin_escape(const char *s);

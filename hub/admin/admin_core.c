@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "deliver.h"
 #include "ingest.h"
+#include "ingest_master.h"
 
 #include <joinery/v1/master.pb-c.h>
 #include <joinery/v1/protocol.pb-c.h>
@@ -262,6 +263,7 @@ static void reply_metrics(core_t *c, uint64_t id)
     adapter_metrics(&m, c);
     subscription_metrics(&m, c);
     hub_metrics(&m, c);
+    ingest_master_metrics(c, &m);
     if (m.failed || !m.data)
         reply_error(c, id, 500, "out of memory");
     else

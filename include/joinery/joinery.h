@@ -272,6 +272,13 @@ int joinery_key_read(const char *path, char out[JOINERY_KEY_LEN], char *err, siz
 /* Derives the public key that belongs to a secret key. */
 int joinery_key_public(const char *secret_key, char out[JOINERY_KEY_LEN], char *err, size_t errlen);
 
+/* A payload of one of the hub's schema messages (payload_type "joinery.v1.Person",
+ * "joinery.v1.PersonChanged", ...: schemas/joinery/v1) as compact JSON text: fields by their
+ * proto names, fields at their default left out, enums by name, bytes in base64. NULL when the
+ * type is not one of them or the bytes do not parse as it (then show them some other way).
+ * Caller frees with free(). */
+char *joinery_payload_json(const char *payload_type, const void *payload, size_t len);
+
 /* The SDK's version, e.g. "0.1.0". */
 const char *joinery_version(void);
 
