@@ -12,6 +12,7 @@
 #include "partner/partner_int.h"
 
 #include "base/log.h"
+#include "base/pbwire.h"
 
 #include <joinery/v1/protocol.pb-c.h>
 #include <librdkafka/rdkafka.h>
@@ -27,6 +28,11 @@
 /* Deliveries in flight to Kafka at most: the subscription's credit, and the
  * size of the pool of their records, allocated once. */
 #define CREDIT 1000
+/* The mirror's: it keeps up with the journal only with more in flight (see
+ * bench/partner/README.md); its flights carry only a seq. */
+#ifndef MIRROR_CREDIT
+#define MIRROR_CREDIT 10000
+#endif
 #define POLL_MS 5
 #define HELLO_EVERY_US 1000000
 #define RETRY_PUBLISH_US 500000
@@ -149,6 +155,11 @@ static void report_send(link_t *l)
 
 /* ---- the hub link ---- */
 
+static size_t link_credit(const link_t *l)
+{
+    return l->cfg->mirror ? MIRROR_CREDIT : CREDIT;
+}
+
 static void send_cmd(link_t *l, const char *cmd, const void *body, size_t len)
 {
     zmq_send(l->dealer, cmd, strlen(cmd), ZMQ_SNDMORE | ZMQ_DONTWAIT);
@@ -180,7 +191,7 @@ static void send_subscribe(link_t *l)
     s.subscription = (char *)SUBSCRIPTION;
     s.patterns = l->cfg->out_types.items;
     s.n_patterns = l->cfg->out_types.count;
-    s.credit = CREDIT;
+    s.credit = (uint32_t)link_credit(l);
     size_t n = joinery__v1__subscribe__get_packed_size(&s);
     if (scratch_reserve(&l->publish, n) == 0)
         send_cmd(l, "SUBSCRIBE", l->publish.data,
@@ -320,8 +331,143 @@ static int ask(link_t *l, Joinery__V1__Deliver *m)
     return 0;
 }
 
+/* ---- the journal mirror (config_partner_t.mirror) ----
+ *
+ * Each delivery's envelope is produced as the journal holds it: no
+ * minimisation, no consent, no disclosure row. DELIVER and envelope are read
+ * in place (pbwire), so an event costs no allocation of ours (librdkafka's
+ * copy of the record aside) and no query. Order per key: the hub has at most
+ * one event per entity in flight (deliver.h), and the next one comes only
+ * after Kafka acknowledged this one, so the topic holds each key's events in
+ * journal order; the idempotent producer keeps its retries in order too. */
+
+typedef struct {
+    const uint8_t *event_id, *type, *source, *record, *master;
+    size_t event_id_len, type_len, source_len, record_len, master_len;
+    uint64_t schema_version;
+} mirror_env_t;
+
+/* The envelope's fields the record's key and headers need (last value wins,
+ * as protobuf reads them: the hub appends master_id to the journaled bytes). */
+static int mirror_scan(const uint8_t *buf, size_t len, mirror_env_t *m)
+{
+    memset(m, 0, sizeof *m);
+    pb_reader_t r = {buf, buf + len};
+    pb_field_t f;
+    int rc;
+    while ((rc = pb_next(&r, &f)) == 1) {
+        if (f.wire == PB_VARINT && f.field == 10)
+            m->schema_version = f.u;
+        if (f.wire != PB_LEN)
+            continue;
+        switch (f.field) {
+        case 1:
+            m->event_id = f.ptr, m->event_id_len = f.len;
+            break;
+        case 2:
+            m->type = f.ptr, m->type_len = f.len;
+            break;
+        case 3:
+            m->source = f.ptr, m->source_len = f.len;
+            break;
+        case 4:
+            m->record = f.ptr, m->record_len = f.len;
+            break;
+        case 5:
+            m->master = f.ptr, m->master_len = f.len;
+            break;
+        default:
+            break;
+        }
+    }
+    return rc == 0 && m->event_id_len ? 0 : -1;
+}
+
+/* The record key: the golden record, or else the source's entity
+ * ("SOURCE/RECORD", or "SOURCE/EVENT_ID" for an event about no record),
+ * as the hub orders delivery (ingest.c's entity_key). */
+static size_t mirror_key(const mirror_env_t *m, char *out, size_t cap)
+{
+    int n;
+    if (m->master_len)
+        n = snprintf(out, cap, "%.*s", (int)m->master_len, (const char *)m->master);
+    else if (m->record_len)
+        n = snprintf(out, cap, "%.*s/%.*s", (int)m->source_len, (const char *)m->source,
+                     (int)m->record_len, (const char *)m->record);
+    else
+        n = snprintf(out, cap, "%.*s/%.*s", (int)m->source_len, (const char *)m->source,
+                     (int)m->event_id_len, (const char *)m->event_id);
+    return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
+
+static void mirror_produce(link_t *l, uint64_t seq, const uint8_t *env, size_t len)
+{
+    mirror_env_t m;
+    if (mirror_scan(env, len, &m) < 0) {
+        /* cannot be: the hub journals only envelopes with an event id */
+        send_nack(l, seq, "the journaled event is not an envelope");
+        return;
+    }
+    flight_t *f = l->free;
+    if (!f) { /* cannot be: the hub sends no more than CREDIT unsettled */
+        send_nack(l, seq, "mirror has too many records in flight");
+        return;
+    }
+    l->free = f->next;
+    f->d.seq = seq;
+    f->d.shared = true;
+    char key[2 * PARTNER_ID_MAX + 2], sseq[24], version[24];
+    size_t klen = mirror_key(&m, key, sizeof key);
+    int sl = snprintf(sseq, sizeof sseq, "%llu", (unsigned long long)seq);
+    int vl = snprintf(version, sizeof version, "%llu", (unsigned long long)m.schema_version);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        l->producer, RD_KAFKA_V_TOPIC(l->cfg->out_topic), RD_KAFKA_V_KEY(key, klen),
+        RD_KAFKA_V_VALUE((void *)env, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADER("joinery-seq", sseq, sl),
+        RD_KAFKA_V_HEADER("joinery-event-id", m.event_id, (ssize_t)m.event_id_len),
+        RD_KAFKA_V_HEADER("joinery-type", m.type, (ssize_t)m.type_len),
+        RD_KAFKA_V_HEADER("joinery-schema-version", version, vl), RD_KAFKA_V_OPAQUE(f),
+        RD_KAFKA_V_END);
+    if (err) {
+        f->next = l->free;
+        l->free = f;
+        send_nack(l, seq, rd_kafka_err2str(err));
+    }
+}
+
+/* A DELIVER for the mirror, read in place: Deliver{2: Delivery{1 seq,
+ * 3 envelope, 4 transient}}. */
+static void mirror_deliver(link_t *l, const uint8_t *body, size_t len)
+{
+    pb_reader_t r = {body, body + len};
+    pb_field_t f;
+    while (pb_next(&r, &f) == 1) {
+        if (f.field != 2 || f.wire != PB_LEN)
+            continue;
+        pb_reader_t d = {f.ptr, f.ptr + f.len};
+        pb_field_t g;
+        uint64_t seq = 0, transient = 0;
+        const uint8_t *env = NULL;
+        size_t env_len = 0;
+        while (pb_next(&d, &g) == 1) {
+            if (g.field == 1 && g.wire == PB_VARINT)
+                seq = g.u;
+            else if (g.field == 3 && g.wire == PB_LEN)
+                env = g.ptr, env_len = g.len;
+            else if (g.field == 4 && g.wire == PB_VARINT)
+                transient = g.u;
+        }
+        if (!transient && seq && env)
+            mirror_produce(l, seq, env, env_len);
+    }
+}
+
 static void on_deliver(link_t *l, const uint8_t *body, size_t len)
 {
+    if (l->cfg->mirror) {
+        mirror_deliver(l, body, len);
+        return;
+    }
     Joinery__V1__Deliver *m = joinery__v1__deliver__unpack(NULL, len, body);
     if (!m)
         return;
@@ -357,7 +503,9 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaqu
         send_nack(l, f->d.seq, rd_kafka_err2str(msg->err));
     } else {
         partner_disclosure_t *d = report_add(l);
-        if (d)
+        if (d && l->cfg->mirror) /* only the seq is read for the mirror (no rows) */
+            d->seq = f->d.seq, d->shared = true;
+        else if (d)
             *d = f->d;
         else
             send_nack(l, f->d.seq, "hub out of memory");
@@ -744,9 +892,10 @@ static int link_start(partner_t *p, link_t *l, char *err, size_t errlen)
         snprintf(err, errlen, "partner '%s': %s", l->cfg->name, why);
         return -1;
     }
-    if ((l->pool = calloc(CREDIT, sizeof *l->pool)) == NULL)
+    size_t credit = link_credit(l);
+    if ((l->pool = calloc(credit, sizeof *l->pool)) == NULL)
         return snprintf(err, errlen, "out of memory"), -1;
-    for (size_t i = 0; i < CREDIT; i++) {
+    for (size_t i = 0; i < credit; i++) {
         l->pool[i].next = l->free;
         l->free = &l->pool[i];
     }

@@ -142,6 +142,8 @@ static void answer(core_t *c, partner_report_t *r)
 
 static void add_rows(core_t *c, const partner_report_t *r)
 {
+    if (r->partner->mirror)
+        return; /* the journal mirror discloses nothing to anyone: no rows */
     for (size_t i = 0; i < r->nd; i++)
         add_disclosure(c, r->partner, &r->d[i]);
     for (size_t i = 0; i < r->nr; i++)
@@ -179,7 +181,7 @@ void partner_core_receive(core_t *c)
         if (r->held) { /* a question carries no rows (partner.c's ask) */
             answer(c, r);
             partner_answer(p, &r);
-        } else if (r->nd || r->nr) {
+        } else if ((r->nd || r->nr) && !r->partner->mirror) {
             keep(c, &r);
         } else {
             partner_report_free(&r);
