@@ -15,7 +15,9 @@ EP, KEYS, DB, SCENARIO = sys.argv[1:5]
 ARGS = sys.argv[5:]
 BOOT = os.environ.get("BOOT", "")
 TOPIC = "joinery.journal"
-RECORD_KEYS, PERSONS, ROUNDS = 10, 4, 300  # 3,000 record events, 1,200 person events
+RECORD_KEYS, PERSONS, ROUNDS = 10, 4, 300  # 3,000 record events, 400 person events
+# publish waits at PAUSE_AT events until GO_FILE exists (if given in $MIRROR_GO)
+PAUSE_AT, GO_FILE = 2000, os.environ.get("MIRROR_GO", "")
 sql = pj.Sql(DB)
 
 
@@ -55,6 +57,10 @@ def publish():
                 c = None
                 time.sleep(0.2)
                 continue
+        if done == PAUSE_AT and GO_FILE and not os.path.exists(GO_FILE):
+            print("paused at %d" % done, flush=True)  # the test takes Kafka down meanwhile
+            pj.wait_for("the test's go-ahead (%s)" % GO_FILE, lambda: os.path.exists(GO_FILE),
+                        timeout_s=120)
         batch = envs[done:done + 40]
         try:
             got = c.publish(batch, timeout_ms=3000)
