@@ -1,4 +1,4 @@
-"""partner_load.py ENDPOINT KEYDIR BOOTSTRAP COUNT [TOPIC [KEYS]] - events/s
+"""partner_load.py ENDPOINT KEYDIR BOOTSTRAP COUNT [TOPIC [KEYS [--durable T0 T1]]] - events/s
 mirrored to a partner on Kafka (TOPIC bench.to-partner), or by the journal
 mirror (run-partner.sh --mirror: TOPIC bench.mirror; KEYS distinct record
 ids, default 5000): publishes COUNT referral events (a real joinery.v1.Referral
@@ -35,6 +35,8 @@ def consume(seen, done, assigned):
     while seen["n"] < COUNT and not done.is_set():
         for m in c.consume(1000, 0.2):
             if not m.error():
+                if dict(m.headers() or []).get("joinery-type") != b"bench.referral":
+                    continue  # the durable run's events, when the mirror carries bench.*
                 seen["n"] += 1
                 seen["last"] = time.time()
                 seen.setdefault("first", seen["last"])
@@ -42,6 +44,41 @@ def consume(seen, done, assigned):
                 seen["produced"] = max(seen.get("produced", 0), m.timestamp()[1] / 1000.0)
     c.close()
 
+
+def read_durable(t0, t1):
+    """--durable T0 T1: the durable run (bench.durable, carried by the mirror
+    with bench.*) ran from T0 to T1 (its last acknowledgement). Waits until
+    the topic's partitions hold COUNT records (their high watermarks: the
+    mock cluster keeps only the newest few megabytes of each partition, so
+    the records themselves are not all there to read), then reads the last
+    record of each: the mirror produced the run at COUNT / (last CreateTime
+    - T0), and finished that long after the journal did."""
+    c = ck.Consumer({"bootstrap.servers": BOOT, "group.id": "bench-%s" % uuid.uuid4(),
+                     "enable.auto.commit": False})
+    parts = [ck.TopicPartition(TOPIC, p) for p in c.list_topics(TOPIC, 10).topics[TOPIC].partitions]
+    deadline, total = time.time() + 120, 0
+    while time.time() < deadline:
+        highs = [c.get_watermark_offsets(p, 10)[1] for p in parts]
+        total = sum(highs)
+        if total >= COUNT:
+            break
+        time.sleep(0.05)
+    c.assign([ck.TopicPartition(TOPIC, p.partition, h - 1) for p, h in zip(parts, highs) if h])
+    last, got = 0.0, 0
+    while got < sum(1 for h in highs if h) and time.time() < deadline:
+        m = c.poll(1)
+        if m is not None and not m.error():
+            got += 1
+            last = max(last, m.timestamp()[1] / 1000.0)
+    c.close()
+    print("mirror: %d records on the topic; the durable run mirrored at %.0f events/s (its start "
+          "to the last record's CreateTime), the last record %.2f s after the run's end" % (
+              total, COUNT / max(1e-6, last - t0), last - t1))
+    sys.exit(0 if total >= COUNT else 1)
+
+
+if len(sys.argv) > 9 and sys.argv[7] == "--durable":
+    read_durable(float(sys.argv[8]), float(sys.argv[9]))
 
 payload = case_pb2.Referral(referral_id="R-1", person_master_id="P0", person_local_id="L1",
                             received_at="2026-01-01T00:00:00Z", source="GP",

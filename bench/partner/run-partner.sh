@@ -7,9 +7,11 @@
 # disclosure row is written per event, and the partner's cursor moves only on
 # Kafka's delivery reports. Builds in build-bench/ (Release) first.
 #
-# run-partner.sh --mirror [COUNT]: the journal mirror (mirror:) instead of a
-# partner: every event produced as journaled (no minimisation, no rows) to
-# bench.mirror, keyed by master id or source record, the journal seq in a header.
+# run-partner.sh --mirror [COUNT]: the journal mirror (mirror:, types bench.*)
+# instead of a partner: every event produced as journaled (no minimisation, no
+# rows) to bench.mirror, keyed by master id or source record, the journal seq
+# in a header. The durable run is mirrored too, and the rate the mirror
+# produced it at is printed next to it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MIRROR=0
@@ -50,7 +52,7 @@ $(if [[ $MIRROR == 1 ]]; then cat <<MIRROR
 mirror:
   kafka: {brokers: "$boot"}
   topic: bench.mirror
-  types: ["bench.referral"]
+  types: ["bench.*"]
 MIRROR
 else cat <<PARTNER
 partners:
@@ -74,9 +76,16 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print int($2/1048576)" GiB"}'), $(date -u +%Y-%m-%d)"
+t0=$(date +%s.%N)
 build-bench/bench/bench_throughput "tcp://127.0.0.1:$port" "$dir/keys" bench.durable "$COUNT" 300
+t1=$(date +%s.%N)
 topic=bench.to-partner
-[[ $MIRROR == 1 ]] && topic=bench.mirror
+if [[ $MIRROR == 1 ]]; then
+    # The mirror carries the durable run too: the rate it produced those at,
+    # against the journal's full rate just printed.
+    topic=bench.mirror
+    /usr/bin/python3 bench/partner/partner_load.py "tcp://127.0.0.1:$port" "$dir/keys" "$boot" "$COUNT" "$topic" 0 --durable "$t0" "$t1"
+fi
 /usr/bin/python3 bench/partner/partner_load.py "tcp://127.0.0.1:$port" "$dir/keys" "$boot" "$COUNT" "$topic" "${BENCH_KEYS:-5000}"
 echo "hub resident memory: $(grep VmRSS /proc/$hub/status | awk '{print $2/1024 " MiB"}')"
 kill -TERM $hub

@@ -29,10 +29,14 @@
  * size of the pool of their records, allocated once. */
 #define CREDIT 1000
 /* The mirror's: with 1,000 in flight it produced at about 35,000 events/s on
- * the 2-core bench machine, with 10,000 it keeps up with the journal (see
- * bench/partner/README.md). Its records need no pool: each carries its seq. */
+ * the 2-core bench machine, with 5,000 it keeps up with the journal (see
+ * bench/partner/README.md). It must stay well below the router's send
+ * high-water mark per peer (10,000 messages, router.c): in the worst case
+ * each delivery is a DELIVER of its own, and a DELIVER dropped at the mark
+ * would hold its credit until the session ends (10,000 stalled the bench).
+ * Its records need no pool: each carries its seq. */
 #ifndef MIRROR_CREDIT
-#define MIRROR_CREDIT 10000
+#define MIRROR_CREDIT 5000
 #endif
 #define POLL_MS 5
 #define HELLO_EVERY_US 1000000
