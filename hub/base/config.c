@@ -1058,6 +1058,7 @@ static const field_t root_fields[] = {
     {"adapters", section_adapters, 0, NULL},
     {"master_data", cfg_set_section, 0, &MASTER_DATA_SECTION},
     {"partners", cfg_section_partners, 0, NULL},
+    {"mirror", cfg_section_mirror, 0, NULL},
     {"admin", cfg_set_section, 0, &ADMIN_SECTION},
     {"refusals", cfg_set_section, offsetof(config_t, refusals), &REFUSALS_SECTION},
 };

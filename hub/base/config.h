@@ -124,6 +124,7 @@ typedef struct {
     char *in_group;            /* inbound.group: consumer group, default "joinery-NAME" */
     config_strings_t in_types; /* inbound.types: what the partner may publish */
     char *secret_key;          /* the internal link's Curve secret key, made by the hub at start */
+    bool mirror; /* the journal mirror (mirror:): no agreement, minimisation, consent or rows */
 } config_partner_t;
 
 typedef struct {

@@ -148,6 +148,7 @@ void cfg_master_free(config_master_t *mc);
 
 /* config_partner.c: partners, the adapters their agreements make, and freeing them. */
 int cfg_section_partners(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val);
+int cfg_section_mirror(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val);
 int cfg_partner_adapters(loader_t *ld);
 void cfg_partners_free(config_t *cfg);
 

@@ -11,6 +11,10 @@
 
 #define PARTNER_NAME_MAX 64
 #define PARTNER_PREFIX "partner:"
+/* The journal mirror is kept as one more partner entry (config_partner_t.mirror) so the
+ * partner machinery carries it; these are its name and internal adapter. */
+#define MIRROR_NAME "mirror"
+#define MIRROR_ADAPTER "mirror:journal"
 
 /* The entry being walked: its struct is the scope's target, this is the rest. */
 static config_partner_t *current(const scope_t *sc)
@@ -218,6 +222,10 @@ static const field_t partner_fields[] = {
 static int check_partner(loader_t *ld, const yaml_node_t *item, size_t i)
 {
     config_partner_t *p = &ld->cfg->partners[i];
+    if (p->name && strcmp(p->name, MIRROR_NAME) == 0)
+        return cfg_fail(ld, item,
+                        "partner name '" MIRROR_NAME "' is reserved for the journal "
+                        "mirror (the 'mirror:' section)");
     const char *missing = !p->name        ? "name"
                           : !p->agreement ? "agreement"
                           : !p->purpose   ? "purpose"
@@ -245,6 +253,18 @@ static int check_partner(loader_t *ld, const yaml_node_t *item, size_t i)
     return 0;
 }
 
+/* Room for N more entries after those read so far, zeroed. */
+static int grow_partners(loader_t *ld, yaml_node_t *at, size_t n)
+{
+    size_t have = ld->cfg->npartners;
+    config_partner_t *p = realloc(ld->cfg->partners, (have + n) * sizeof *p);
+    if (!p)
+        return cfg_fail(ld, at, "out of memory");
+    memset(p + have, 0, n * sizeof *p);
+    ld->cfg->partners = p;
+    return 0;
+}
+
 int cfg_section_partners(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
 {
     (void)sc;
@@ -257,19 +277,63 @@ int cfg_section_partners(loader_t *ld, const scope_t *sc, const field_t *f, yaml
     size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
     if (n == 0)
         return 0;
-    if ((ld->cfg->partners = calloc(n, sizeof *ld->cfg->partners)) == NULL)
-        return cfg_fail(ld, val, "out of memory");
+    /* Appended: the mirror's entry may have been read first. */
+    size_t base = ld->cfg->npartners;
+    if (grow_partners(ld, val, n) != 0)
+        return -1;
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = yaml_document_get_node(&ld->doc, val->data.sequence.items.start[i]);
         char where[KEY_PATH_MAX];
         (void)snprintf(where, sizeof where, "partners[%zu]", i);
-        ld->cfg->npartners = i + 1; /* counted as started, so a half-read entry is freed */
+        ld->cfg->npartners = base + i + 1; /* counted as started, so a half-read entry is freed */
         if (item->type != YAML_MAPPING_NODE)
             return cfg_fail(ld, item, "'%s' must be a mapping with at least 'name'", where);
-        scope_t inner = {where, &ld->cfg->partners[i]};
+        scope_t inner = {where, &ld->cfg->partners[base + i]};
         if (cfg_walk_mapping(ld, &inner, item, partner_fields, COUNT_OF(partner_fields)) != 0 ||
-            check_partner(ld, item, i) != 0)
+            check_partner(ld, item, base + i) != 0)
             return -1;
+    }
+    return 0;
+}
+
+static const field_t mirror_fields[] = {
+    {"kafka", set_sub, 0, &KAFKA},
+    {"topic", cfg_set_text, offsetof(config_partner_t, out_topic), &TOPIC},
+    {"types", set_patterns, offsetof(config_partner_t, out_types), NULL},
+};
+
+/* mirror: the journal produced to a Kafka topic (docs/operations.md "The journal mirror"):
+ * a partner entry without agreement, purpose, minimisation or consent, subscribing as the
+ * internal adapter MIRROR_ADAPTER to its types (default every type). */
+int cfg_section_mirror(loader_t *ld, const scope_t *sc, const field_t *f, yaml_node_t *val)
+{
+    (void)sc;
+    (void)f;
+    if (cfg_is_null(val))
+        return 0;
+    if (val->type != YAML_MAPPING_NODE)
+        return cfg_fail(ld, val, "'mirror' must be a mapping (kafka, topic, types), got %s",
+                        cfg_kind_name(val));
+    if (grow_partners(ld, val, 1) != 0)
+        return -1;
+    config_partner_t *p = &ld->cfg->partners[ld->cfg->npartners++];
+    p->mirror = true;
+    if ((p->name = cfg_dup_or_fail(ld, val, MIRROR_NAME)) == NULL ||
+        (p->adapter = cfg_dup_or_fail(ld, val, MIRROR_ADAPTER)) == NULL)
+        return -1;
+    scope_t inner = {"mirror", p};
+    if (cfg_walk_mapping(ld, &inner, val, mirror_fields, COUNT_OF(mirror_fields)) != 0)
+        return -1;
+    if (!p->brokers)
+        return cfg_fail(ld, val, "'mirror' has no 'kafka.brokers'");
+    if (!p->out_topic)
+        return cfg_fail(ld, val, "'mirror' has no 'topic'");
+    if (p->out_types.count == 0) {
+        cfg_strings_free(&p->out_types);
+        if ((p->out_types.items = calloc(2, sizeof *p->out_types.items)) == NULL ||
+            (p->out_types.items[0] = cfg_dup_or_fail(ld, val, "*")) == NULL)
+            return cfg_fail(ld, val, "out of memory");
+        p->out_types.count = 1;
     }
     return 0;
 }

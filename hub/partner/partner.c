@@ -12,6 +12,7 @@
 #include "partner/partner_int.h"
 
 #include "base/log.h"
+#include "base/pbwire.h"
 
 #include <joinery/v1/protocol.pb-c.h>
 #include <librdkafka/rdkafka.h>
@@ -27,6 +28,16 @@
 /* Deliveries in flight to Kafka at most: the subscription's credit, and the
  * size of the pool of their records, allocated once. */
 #define CREDIT 1000
+/* The mirror's: with 1,000 in flight it produced at about 35,000 events/s on
+ * the 2-core bench machine, with 5,000 it keeps up with the journal (see
+ * bench/partner/README.md). It must stay well below the router's send
+ * high-water mark per peer (10,000 messages, router.c): in the worst case
+ * each delivery is a DELIVER of its own, and a DELIVER dropped at the mark
+ * would hold its credit until the session ends (10,000 stalled the bench).
+ * Its records need no pool: each carries its seq. */
+#ifndef MIRROR_CREDIT
+#define MIRROR_CREDIT 5000
+#endif
 #define POLL_MS 5
 #define HELLO_EVERY_US 1000000
 #define RETRY_PUBLISH_US 500000
@@ -85,6 +96,7 @@ void partner_report_free(partner_report_t **rp)
     if (r->held)
         joinery__v1__deliver__free_unpacked(r->held, NULL);
     free(r->d);
+    free(r->seqs);
     free(r->r);
     free(r->ids);
     free(r->granted);
@@ -123,6 +135,24 @@ static partner_disclosure_t *report_add(link_t *l)
     return r ? &r->d[r->nd++] : NULL;
 }
 
+/* A settled delivery of the mirror: only its seq. 0, or -1 out of memory. */
+static int report_seq(link_t *l, uint64_t seq)
+{
+    partner_report_t *r = report_get(l);
+    if (r && r->nseqs == r->capseqs) {
+        size_t cap = r->capseqs ? 2 * r->capseqs : 1024;
+        uint64_t *q = realloc(r->seqs, cap * sizeof *q);
+        if (!q)
+            return -1;
+        r->seqs = q;
+        r->capseqs = cap;
+    }
+    if (!r)
+        return -1;
+    r->seqs[r->nseqs++] = seq;
+    return 0;
+}
+
 static partner_refusal_t *report_refusal(link_t *l)
 {
     partner_report_t *r = report_get(l);
@@ -140,7 +170,7 @@ static partner_refusal_t *report_refusal(link_t *l)
 /* Hands the turn's report to the core; ownership passes with the pointer. */
 static void report_send(link_t *l)
 {
-    if (!l->report || (!l->report->nd && !l->report->nr))
+    if (!l->report || (!l->report->nd && !l->report->nr && !l->report->nseqs))
         return;
     partner_report_t *r = l->report;
     if (zmq_send(l->pipe, &r, sizeof r, 0) == (int)sizeof r)
@@ -148,6 +178,11 @@ static void report_send(link_t *l)
 }
 
 /* ---- the hub link ---- */
+
+static size_t link_credit(const link_t *l)
+{
+    return l->cfg->mirror ? MIRROR_CREDIT : CREDIT;
+}
 
 static void send_cmd(link_t *l, const char *cmd, const void *body, size_t len)
 {
@@ -180,7 +215,7 @@ static void send_subscribe(link_t *l)
     s.subscription = (char *)SUBSCRIPTION;
     s.patterns = l->cfg->out_types.items;
     s.n_patterns = l->cfg->out_types.count;
-    s.credit = CREDIT;
+    s.credit = (uint32_t)link_credit(l);
     size_t n = joinery__v1__subscribe__get_packed_size(&s);
     if (scratch_reserve(&l->publish, n) == 0)
         send_cmd(l, "SUBSCRIBE", l->publish.data,
@@ -320,8 +355,135 @@ static int ask(link_t *l, Joinery__V1__Deliver *m)
     return 0;
 }
 
+/* ---- the journal mirror (config_partner_t.mirror) ----
+ *
+ * Each delivery's envelope is produced as the journal holds it: no
+ * minimisation, no consent, no disclosure row. DELIVER and envelope are read
+ * in place (pbwire), so an event costs no allocation of ours (librdkafka's
+ * copy of the record aside) and no query. Order per key: the hub has at most
+ * one event per entity in flight (deliver.h), and the next one comes only
+ * after Kafka acknowledged this one, so the topic holds each key's events in
+ * journal order; the idempotent producer keeps its retries in order too. */
+
+/* A record's opaque carries its seq. */
+_Static_assert(sizeof(uintptr_t) >= sizeof(uint64_t), "the mirror needs 64-bit pointers");
+
+typedef struct {
+    const uint8_t *event_id, *type, *source, *record, *master;
+    size_t event_id_len, type_len, source_len, record_len, master_len;
+    uint64_t schema_version;
+} mirror_env_t;
+
+/* The envelope's fields the record's key and headers need (last value wins,
+ * as protobuf reads them: the hub appends master_id to the journaled bytes). */
+static int mirror_scan(const uint8_t *buf, size_t len, mirror_env_t *m)
+{
+    memset(m, 0, sizeof *m);
+    pb_reader_t r = {buf, buf + len};
+    pb_field_t f;
+    int rc;
+    while ((rc = pb_next(&r, &f)) == 1) {
+        if (f.wire == PB_VARINT && f.field == 10)
+            m->schema_version = f.u;
+        if (f.wire != PB_LEN)
+            continue;
+        switch (f.field) {
+        case 1:
+            m->event_id = f.ptr, m->event_id_len = f.len;
+            break;
+        case 2:
+            m->type = f.ptr, m->type_len = f.len;
+            break;
+        case 3:
+            m->source = f.ptr, m->source_len = f.len;
+            break;
+        case 4:
+            m->record = f.ptr, m->record_len = f.len;
+            break;
+        case 5:
+            m->master = f.ptr, m->master_len = f.len;
+            break;
+        default:
+            break;
+        }
+    }
+    return rc == 0 && m->event_id_len ? 0 : -1;
+}
+
+/* The record key: the golden record, or else the source's entity
+ * ("SOURCE/RECORD", or "SOURCE/EVENT_ID" for an event about no record),
+ * as the hub orders delivery (ingest.c's entity_key). */
+static size_t mirror_key(const mirror_env_t *m, char *out, size_t cap)
+{
+    int n;
+    if (m->master_len)
+        n = snprintf(out, cap, "%.*s", (int)m->master_len, (const char *)m->master);
+    else if (m->record_len)
+        n = snprintf(out, cap, "%.*s/%.*s", (int)m->source_len, (const char *)m->source,
+                     (int)m->record_len, (const char *)m->record);
+    else
+        n = snprintf(out, cap, "%.*s/%.*s", (int)m->source_len, (const char *)m->source,
+                     (int)m->event_id_len, (const char *)m->event_id);
+    return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
+
+static void mirror_produce(link_t *l, uint64_t seq, const uint8_t *env, size_t len)
+{
+    mirror_env_t m;
+    if (mirror_scan(env, len, &m) < 0) {
+        /* cannot be: the hub journals only envelopes with an event id */
+        send_nack(l, seq, "the journaled event is not an envelope");
+        return;
+    }
+    char key[2 * PARTNER_ID_MAX + 2], sseq[24], version[24];
+    size_t klen = mirror_key(&m, key, sizeof key);
+    int sl = snprintf(sseq, sizeof sseq, "%llu", (unsigned long long)seq);
+    int vl = snprintf(version, sizeof version, "%llu", (unsigned long long)m.schema_version);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        l->producer, RD_KAFKA_V_TOPIC(l->cfg->out_topic), RD_KAFKA_V_KEY(key, klen),
+        RD_KAFKA_V_VALUE((void *)env, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADER("joinery-seq", sseq, sl),
+        RD_KAFKA_V_HEADER("joinery-event-id", m.event_id, (ssize_t)m.event_id_len),
+        RD_KAFKA_V_HEADER("joinery-type", m.type, (ssize_t)m.type_len),
+        RD_KAFKA_V_HEADER("joinery-schema-version", version, vl),
+        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
+    if (err)
+        send_nack(l, seq, rd_kafka_err2str(err));
+}
+
+/* A DELIVER for the mirror, read in place: Deliver{2: Delivery{1 seq,
+ * 3 envelope, 4 transient}}. */
+static void mirror_deliver(link_t *l, const uint8_t *body, size_t len)
+{
+    pb_reader_t r = {body, body + len};
+    pb_field_t f;
+    while (pb_next(&r, &f) == 1) {
+        if (f.field != 2 || f.wire != PB_LEN)
+            continue;
+        pb_reader_t d = {f.ptr, f.ptr + f.len};
+        pb_field_t g;
+        uint64_t seq = 0, transient = 0;
+        const uint8_t *env = NULL;
+        size_t env_len = 0;
+        while (pb_next(&d, &g) == 1) {
+            if (g.field == 1 && g.wire == PB_VARINT)
+                seq = g.u;
+            else if (g.field == 3 && g.wire == PB_LEN)
+                env = g.ptr, env_len = g.len;
+            else if (g.field == 4 && g.wire == PB_VARINT)
+                transient = g.u;
+        }
+        if (!transient && seq && env)
+            mirror_produce(l, seq, env, env_len);
+    }
+}
+
 static void on_deliver(link_t *l, const uint8_t *body, size_t len)
 {
+    if (l->cfg->mirror) {
+        mirror_deliver(l, body, len);
+        return;
+    }
     Joinery__V1__Deliver *m = joinery__v1__deliver__unpack(NULL, len, body);
     if (!m)
         return;
@@ -350,6 +512,14 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaqu
 {
     (void)rk;
     link_t *l = opaque;
+    if (l->cfg->mirror) { /* the record's opaque is its seq (mirror_produce) */
+        uint64_t seq = (uint64_t)(uintptr_t)msg->_private;
+        if (msg->err)
+            send_nack(l, seq, rd_kafka_err2str(msg->err));
+        else if (report_seq(l, seq) < 0)
+            send_nack(l, seq, "hub out of memory");
+        return;
+    }
     flight_t *f = msg->_private;
     if (msg->err) {
         /* With message.timeout.ms 0 only a fatal error or a purge ends here:
@@ -744,9 +914,11 @@ static int link_start(partner_t *p, link_t *l, char *err, size_t errlen)
         snprintf(err, errlen, "partner '%s': %s", l->cfg->name, why);
         return -1;
     }
-    if ((l->pool = calloc(CREDIT, sizeof *l->pool)) == NULL)
+    /* The mirror's records carry their seq as their opaque: no pool. */
+    size_t credit = l->cfg->mirror ? 0 : link_credit(l);
+    if (credit && (l->pool = calloc(credit, sizeof *l->pool)) == NULL)
         return snprintf(err, errlen, "out of memory"), -1;
-    for (size_t i = 0; i < CREDIT; i++) {
+    for (size_t i = 0; i < credit; i++) {
         l->pool[i].next = l->free;
         l->free = &l->pool[i];
     }

@@ -69,6 +69,8 @@ typedef struct {
     size_t link;                     /* which partner thread to answer */
     partner_disclosure_t *d;         /* settled deliveries: ACK these seqs */
     size_t nd, capd;
+    uint64_t *seqs; /* the mirror's settled deliveries (no rows): ACK these too */
+    size_t nseqs, capseqs;
     partner_refusal_t *r;
     size_t nr, capr;
     void *held; /* the question's DELIVER, the partner thread's; NULL: no question */

@@ -115,12 +115,13 @@ static void ack(core_t *c, session_t *s, const partner_report_t *r)
 {
     uint64_t seqs[ACK_CHUNK];
     uint8_t buf[ACK_CHUNK * 11 + 64];
-    for (size_t i = 0; i < r->nd;) {
+    size_t n = r->nd + r->nseqs;
+    for (size_t i = 0; i < n;) {
         Joinery__V1__Ack a = JOINERY__V1__ACK__INIT;
         a.subscription = (char *)"kafka";
         a.seqs = seqs;
-        while (i < r->nd && a.n_seqs < ACK_CHUNK)
-            seqs[a.n_seqs++] = r->d[i++].seq;
+        for (; i < n && a.n_seqs < ACK_CHUNK; i++)
+            seqs[a.n_seqs++] = i < r->nd ? r->d[i].seq : r->seqs[i - r->nd];
         deliver_ack(c, s, buf, joinery__v1__ack__pack(&a, buf));
     }
 }
@@ -142,6 +143,8 @@ static void answer(core_t *c, partner_report_t *r)
 
 static void add_rows(core_t *c, const partner_report_t *r)
 {
+    if (r->partner->mirror)
+        return; /* the journal mirror discloses nothing to anyone: no rows */
     for (size_t i = 0; i < r->nd; i++)
         add_disclosure(c, r->partner, &r->d[i]);
     for (size_t i = 0; i < r->nr; i++)
@@ -173,13 +176,13 @@ void partner_core_receive(core_t *c)
         /* A session gone meanwhile released these deliveries: they come
          * again (and are disclosed again) on the next session. */
         session_t *s = partner_session(c, r->partner);
-        if (s && r->nd)
+        if (s && (r->nd || r->nseqs))
             ack(c, s, r);
         any = true;
         if (r->held) { /* a question carries no rows (partner.c's ask) */
             answer(c, r);
             partner_answer(p, &r);
-        } else if (r->nd || r->nr) {
+        } else if ((r->nd || r->nr) && !r->partner->mirror) {
             keep(c, &r);
         } else {
             partner_report_free(&r);
