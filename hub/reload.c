@@ -320,6 +320,14 @@ int reload_apply(core_t *c, config_t *next, const char *who, json_t **answer)
     for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)
         if (c->sessions[i].active)
             c->sessions[i].adapter = &next->adapters[c->sessions[i].adapter_index];
+    /* A durable subscription restored at start for an adapter the configuration did not have
+     * then has no target slot; an adapter a reload adds may own it now (addressed events). */
+    for (size_t i = 0; i < c->nsubs; i++) {
+        const config_adapter_t *a =
+            c->subs[i]->adapter_target < 0 ? config_adapter(next, c->subs[i]->adapter) : NULL;
+        if (a)
+            c->subs[i]->adapter_target = (int16_t)(a - next->adapters + 1);
+    }
     if (c->admin_server)
         admin_server_set_config(c->admin_server, next);
     if (d.engine)

@@ -78,7 +78,9 @@ A_V1 = adapter("a", ["a.*", "probe.*"], ["b.*", "probe.*"])
 A_V2 = adapter("a", ["x.*", "probe.*"], ["b.*", "probe.*"])  # a.* taken away, x.* given
 A_V3 = adapter("a", ["x.*", "probe.*"], ["b.*", "probe.*"], key="a2")  # a new key
 A_V4 = adapter("a", ["a.*", "x.*", "probe.*"], ["b.*", "probe.*"], key="a2")
+A_V5 = adapter("a", ["a.*", "x.*", "probe.*", "person.*"], ["probe.*"], key="a2")  # no b.*
 B = adapter("b", ["b.*"])
+B_V2 = adapter("b", ["b.*"], ["person.changed"])
 OPS = adapter("ops", [], [], operator=True)
 
 if MODE == "write":
@@ -248,7 +250,8 @@ check(cmd == "EVENT" and ev["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH,
       "a new connection with a's old key fails the handshake: %s %s" % (cmd, ev))
 old.close()
 a = hello("a", key="a2")
-check(True, "a connects with its new key")
+ans = a.subscribe("from-b", ["b.*"])
+check(ans[0] == "SUBSCRIBED", "a connects with its new key and subscribes again (%s)" % (ans,))
 permissions_as_v2(a, "a with its new key")
 b = hello("b")
 got = publish(b, "b.created")
@@ -296,7 +299,38 @@ r = cli(os.path.join(tokens, "operator.token"))
 check(r.returncode == 1 and "database.conninfo changed: needs a restart" in r.stderr,
       "joinery reload changing database.conninfo: exit 1 naming the key (%d %s)"
       % (r.returncode, r.stderr))
-config([A_V4, OPS, B])  # as applied, for the restart that follows
+
+# ---- SIGHUP: subscribe permissions narrowed, and a new subscriber of person.changed ----------
+
+ev = a.receive(J.has_type("b.created", 2), "a receives b's two events since it came back")
+check(len(J.of_type(ev, "b.created")) == 2, "a receives b's events since it was added back")
+config([A_V5, OPS, B_V2])
+line = sighup_and_wait("a's subscribe narrowed, b subscribes to person.changed")
+check('2 changed (a: ["publish","subscribe"], b: ["subscribe"])' in line
+      and "1 session(s) closed" in line
+      and "the master-data engine is rebuilt for its new subscribers" in line,
+      "SIGHUP: one line says a's and b's permissions changed, a's session closed and the "
+      "engine rebuilt: %s" % line.strip())
+cmd, m = a.recv()
+check(cmd == "GOODBYE" and "may no longer subscribe to 'b.*' (subscription 'from-b')" in m.reason,
+      "a, holding a subscription its new permissions do not cover, is told GOODBYE (%s %s)"
+      % (cmd, m))
+a.close()
+wait_for("the master-data engine reloaded", lambda: log_lines("master data reloaded from the database"))
+a = hello("a", key="a2")
+ans = a.subscribe("from-b", ["b.*"])
+check(ans[0] == "ERROR" and ans[1].code == P.ERROR_NOT_AUTHORISED
+      and "may not subscribe to 'b.*'" in ans[1].reason,
+      "a may no longer subscribe to b.* (%s)" % (ans,))
+ans = b.subscribe("people", ["person.changed"])
+require(ans[0] == "SUBSCRIBED", "b subscribes to person.changed (%s)" % (ans,))
+got = a.publish_one(a.event("person.updated", record_id="P-1", payload_type="joinery.v1.Person",
+                            payload=J.person("Ada", "Lovelace", "1815-12-10", "9434765919")))
+check(got.status == OK and got.master_id, "a's person event is journaled and mastered (%s %s)"
+      % (got.status, got.reason))
+ev = b.receive(J.has_type("person.changed"), "b receives person.changed")
+check(len(J.of_type(ev, "person.changed")) == 1,
+      "b, a subscriber of person.changed since the reload, receives the engine's person.changed")
 
 # STATUS lists the adapters in force, not the slot b held while removed.
 ops = hello("ops")

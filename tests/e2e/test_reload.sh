@@ -18,6 +18,10 @@
 #    file and a conninfo change;
 #  - `joinery reload`: 403 and 422 exit 1 with the reason, an applied reload
 #    exit 0 printing what changed;
+#  - SIGHUP narrowing a's subscribe permissions (its session, holding a
+#    subscription they no longer cover, is closed; the subscription refused)
+#    and making b a subscriber of person.changed (the master-data engine is
+#    rebuilt, and b receives the person.changed of a's person event);
 #  - one log line per reload, applied or refused, checked here and by the
 #    checker; a restart with the last file then starts as it ran.
 set -euo pipefail
@@ -40,13 +44,13 @@ check write
 start_hub "$E2E_DIR/hub.yaml"
 check run "$HUB_PID"
 
-# The log: one line per reload. Applied: two SIGHUPs, the API's, the CLI's.
+# The log: one line per reload. Applied: three SIGHUPs, the API's, the CLI's.
 # Refused: by SIGHUP a syntax error and a conninfo change; by the API a
 # conninfo change and a syntax error; by the CLI a syntax error and a
 # conninfo change.
 log="$E2E_DIR/hub.log"
-[[ $(log_count "$log" "configuration reloaded from .*hub.yaml") -eq 4 ]] ||
-    fail "expected 4 applied reloads in the log, got $(log_count "$log" "configuration reloaded")"
+[[ $(log_count "$log" "configuration reloaded from .*hub.yaml") -eq 5 ]] ||
+    fail "expected 5 applied reloads in the log, got $(log_count "$log" "configuration reloaded")"
 [[ $(log_count "$log" "configuration reload \(.*\) refused, nothing applied") -eq 6 ]] ||
     fail "expected 6 refused reloads in the log, got $(log_count "$log" "refused, nothing applied")"
 [[ $(log_count "$log" "\(SIGHUP\) refused, nothing applied: database.conninfo changed: needs a restart") -eq 1 ]] ||
