@@ -269,7 +269,7 @@ static void changed_names(char *out, size_t len, json_t *changed)
         memcpy(out + n, ")", 2);
 }
 
-static void log_applied(const core_t *c, const char *who, const diff_t *d)
+static void log_applied(const core_t *c, const char *who, const diff_t *d, int64_t took_us)
 {
     char added[512], removed[512], changed[768];
     names(added, sizeof added, d->added);
@@ -278,17 +278,18 @@ static void log_applied(const core_t *c, const char *who, const diff_t *d)
     log_info("reload",
              "configuration reloaded from %s (%s): adapters %zu added%s, %zu removed%s, %zu "
              "changed%s; transient routes %s, delivery settings %s, refusals %s, admin tokens "
-             "%s; %zu session(s) closed%s",
+             "%s; %zu session(s) closed%s (%lld us on the core thread)",
              c->cfg->path, who, json_array_size(d->added), added, json_array_size(d->removed),
              removed, json_object_size(d->changed), changed, d->transient ? "changed" : "unchanged",
              d->delivery ? "changed" : "unchanged", d->refusals ? "changed" : "unchanged",
              d->tokens ? "changed" : "unchanged", d->closed,
-             d->engine ? "; the master-data engine is rebuilt for its new subscribers" : "");
+             d->engine ? "; the master-data engine is rebuilt for its new subscribers" : "",
+             (long long)took_us);
 }
 
 /* ---- applying ---- */
 
-int reload_apply(core_t *c, config_t *next, const char *who, json_t **answer)
+int reload_apply(core_t *c, config_t *next, const char *who, int64_t started_us, json_t **answer)
 {
     char err[1024];
     json_t *errors = json_array();
@@ -332,7 +333,7 @@ int reload_apply(core_t *c, config_t *next, const char *who, json_t **answer)
         admin_server_set_config(c->admin_server, next);
     if (d.engine)
         ingest_master_stale(c);
-    log_applied(c, who, &d);
+    log_applied(c, who, &d, core_now_us() - started_us);
     *answer = json_pack("{sb s{so so so sb sb sb sb sI sb}}", "applied", 1, "changes",
                         "adapters_added", d.added, "adapters_removed", d.removed,
                         "adapters_changed", d.changed, "transient", d.transient, "delivery",
@@ -345,9 +346,10 @@ void reload_from_file(core_t *c, const char *who)
 {
     char err[1024];
     json_t *answer = NULL;
+    int64_t started_us = core_now_us(); /* the file is read here: counted in what it took */
     config_t *next = config_load(c->cfg->path, err, sizeof err);
     if (next)
-        reload_apply(c, next, who, &answer);
+        reload_apply(c, next, who, started_us, &answer);
     else
         reload_refused(c, who, err, &answer);
     json_decref(answer);

@@ -19,9 +19,10 @@ void reload_from_file(core_t *c, const char *who);
  * Otherwise installs it: adapters added, removed (their sessions closed with a GOODBYE saying
  * why) and changed (a new key closes the sessions made with the old one; narrowed subscribe
  * permissions close the sessions holding a subscription they no longer cover). Logs one line.
+ * STARTED_US (core_now_us) is when the reload began, for the log line's "us on the core thread".
  * Returns the HTTP status, 200 applied or 422 refused, and in *ANSWER (the caller's) the body:
  * {"applied":true,"changes":{...}} or {"applied":false,"errors":[...],"error":"..."}. */
-int reload_apply(core_t *c, config_t *next, const char *who, json_t **answer);
+int reload_apply(core_t *c, config_t *next, const char *who, int64_t started_us, json_t **answer);
 
 /* A reload refused before a configuration existed (the file did not load; ERR says why, with
  * its file and line): logged and answered as reload_apply's refusals are. */

@@ -675,7 +675,7 @@ static void on_reload(core_t *c, uint64_t id, json_t *args)
     int status;
     if (ptr) {
         uintptr_t p = (uintptr_t)strtoull(ptr, NULL, 16);
-        status = reload_apply(c, (config_t *)p, by, &answer);
+        status = reload_apply(c, (config_t *)p, by, core_now_us(), &answer);
     } else {
         status = reload_refused(c, by, why ? why : "the admin API sent no configuration", &answer);
     }

@@ -61,6 +61,8 @@ log_has "$log" "adapter 'b' disconnected: adapter 'b' was removed from the hub's
     fail "b's removal is not in the log"
 log_has "$log" "adapter 'a' disconnected: the Curve key of adapter 'a' was changed" ||
     fail "a's key change is not in the log"
+# What each applied reload cost the core thread (a SIGHUP's includes reading the file).
+sed -nE 's/.*\((SIGHUP|admin API, token [a-z]+)\): .*\(([0-9]+) us on the core thread\)$/reload by \1: \2 us on the core thread/p' "$log"
 if grep -qE "reader-token|operator-token" "$log"; then
     fail "a token is in the hub's log"
 fi
