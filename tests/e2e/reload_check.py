@@ -12,8 +12,10 @@ over CurveZMQ and a real PostgreSQL:
          hub logs ($E2E_DIR/hub.log).
 
 Adapters: a (publishes a.*; after the first reload x.* instead), b (added by
-the first reload, removed by the second, back with the API's), ops. Tokens:
-reader (read), operator (operate)."""
+the first reload, removed by the second, back with the API's), ops, and the
+partner trust's internal adapter partner:trust (whose Curve key the hub makes
+at start: no reload may count it changed or close its link). Tokens: reader
+(read), operator (operate)."""
 import json
 import os
 import signal
@@ -58,6 +60,15 @@ security:
   hub_key_file: keys/hub.key
 adapters:
 %s%s
+partners:  # its internal adapter's key is made by the hub at start: a reload must keep it
+  - name: trust
+    agreement: "DSA-TEST reload"
+    purpose: shared-care-record
+    kafka:
+      brokers: "127.0.0.1:9"  # nothing listens: the link to the hub is what is checked
+    outbound:
+      topic: joinery.to-trust
+      types: ["x.*"]
 admin:
   enabled: true
   listen: %s
@@ -336,8 +347,13 @@ check(len(J.of_type(ev, "person.changed")) == 1,
 ops = hello("ops")
 ops.send("STATUS", P.StatusRequest())
 cmd, m = ops.recv()
-check(cmd == "STATUS-REPLY" and sorted(x.name for x in m.adapters) == ["a", "b", "ops"],
-      "STATUS lists a, b and ops (%s)" % ([x.name for x in m.adapters] if m else cmd))
+check(cmd == "STATUS-REPLY"
+      and sorted(x.name for x in m.adapters) == ["a", "b", "ops", "partner:trust"],
+      "STATUS lists a, b, ops and partner:trust (%s)" % ([x.name for x in m.adapters] if m else cmd))
+check([x.connected for x in m.adapters if x.name == "partner:trust"] == [True]
+      and len(log_lines("adapter 'partner:trust' connected")) == 1
+      and not log_lines("adapter 'partner:trust' disconnected"),
+      "the partner's link to the hub, keyed at start, stayed up through every reload")
 a.close()
 b.close()
 ops.close()
