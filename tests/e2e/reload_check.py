@@ -48,7 +48,7 @@ def adapter(name, publish, subscribe=(), key=None, operator=False):
                                       "    operator: true\n" if operator else ""))
 
 
-def config(adapters, conninfo=CONNINFO, broken=False):
+def config(adapters, conninfo=CONNINFO, broken=False, tokens=""):
     text = """hub:
   listen: %s
   data_dir: %s/data
@@ -79,8 +79,9 @@ admin:
     - name: operator
       token: %s
       role: operate
-""" % (ENDPOINT, E2E_DIR, conninfo, "".join(adapters),
-       "  - name: [unterminated\n" if broken else "", URL.split("//")[1], READER, OPERATOR)
+%s""" % (ENDPOINT, E2E_DIR, conninfo, "".join(adapters),
+         "  - name: [unterminated\n" if broken else "", URL.split("//")[1], READER, OPERATOR,
+         tokens)
     with open(HUB_YAML, "w") as f:
         f.write(text)
 
@@ -315,13 +316,21 @@ check(r.returncode == 1 and "database.conninfo changed: needs a restart" in r.st
 
 ev = a.receive(J.has_type("b.created", 2), "a receives b's two events since it came back")
 check(len(J.of_type(ev, "b.created")) == 2, "a receives b's events since it was added back")
-config([A_V5, OPS, B_V2])
-line = sighup_and_wait("a's subscribe narrowed, b subscribes to person.changed")
+LATER = "later-token-00112233445566778899"
+status, _ = http("GET", "/api/v1/adapters", LATER)
+check(status == 401, "a token not yet configured: 401 (%s)" % status)
+config([A_V5, OPS, B_V2], tokens="    - name: later\n      token: %s\n      role: read\n" % LATER)
+line = sighup_and_wait("a's subscribe narrowed, b subscribes to person.changed, a token added")
 check('2 changed (a: ["publish","subscribe"], b: ["subscribe"])' in line
-      and "1 session(s) closed" in line
+      and "admin tokens changed" in line and "1 session(s) closed" in line
       and "the master-data engine is rebuilt for its new subscribers" in line,
-      "SIGHUP: one line says a's and b's permissions changed, a's session closed and the "
-      "engine rebuilt: %s" % line.strip())
+      "SIGHUP: one line says a's and b's permissions and the tokens changed, a's session "
+      "closed and the engine rebuilt: %s" % line.strip())
+status, body = http("GET", "/api/v1/adapters", LATER)
+check(status == 200 and sorted(x["name"] for x in body["adapters"]) == ["a", "b", "ops", "partner:trust"],
+      "the token added by the reload is taken at once (%s %s)" % (status, body))
+status, _ = http("POST", "/api/v1/reload", LATER)
+check(status == 403, "with its role: read, no reload (%s)" % status)
 cmd, m = a.recv()
 check(cmd == "GOODBYE" and "may no longer subscribe to 'b.*' (subscription 'from-b')" in m.reason,
       "a, holding a subscription its new permissions do not cover, is told GOODBYE (%s %s)"
