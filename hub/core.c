@@ -100,6 +100,10 @@ void core_destroy(core_t **cp)
         zmq_ctx_term(c->ctx);
     if (c->signal_fd >= 0)
         close(c->signal_fd);
+    /* Last: every thread that could point into them (store, partners, admin) has stopped. */
+    for (size_t i = 0; i < c->ncfg_owned; i++)
+        config_destroy(&c->cfg_owned[i]);
+    free(c->cfg_owned);
     free(c);
     *cp = NULL;
 }

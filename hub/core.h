@@ -146,7 +146,17 @@ typedef struct {
 #define PB_ARENA_BLOCK 16384
 
 typedef struct core {
+    /* The configuration in force. Ownership (see hub/reload.c): the one the hub started with is
+     * main()'s; each one a reload installs is the core's, in cfg_owned, and so is every one it
+     * replaced: nothing is freed before core_destroy, because others still point into them (a
+     * session's adapter until the swap re-points it, the master-data engine's own cfg, a
+     * partner's link, the admin thread until it is told). A configuration is a few kilobytes and
+     * reloads are an operator's act. Only the core thread reads or swaps this pointer; the admin
+     * thread gets its own copy of it (admin_server_set_config). */
     const config_t *cfg;
+    config_t **cfg_owned;
+    size_t ncfg_owned;
+    struct admin_server *admin_server; /* the admin API's thread, to tell it of a reload, or NULL */
     void *ctx;
     void *router;
     void *zap;
@@ -166,7 +176,10 @@ typedef struct core {
 
     /* sessions (the table is core.c's; session.c opens and closes them) */
     session_t sessions[CORE_MAX_SESSIONS];
-    adapter_stats_t *adapter_stats; /* one per configured adapter */
+    /* One per configured adapter (indexed by its slot in cfg->adapters, which a reload never
+     * changes: config_keep_slots) and the last for input refused before HELLO; grown by a
+     * reload that adds adapters. */
+    adapter_stats_t *adapter_stats;
 
     /* subscriptions (deliver.c's) */
     sub_t **subs;

@@ -6,7 +6,9 @@
  * Start-up: load the configuration, lock the data directory, start the
  * private PostgreSQL cluster when no database is configured, apply
  * migrations, then hand over to the core loop (router.c) until SIGTERM or
- * SIGINT.
+ * SIGINT. SIGHUP (once the hub is ready) reloads the configuration file
+ * (reload.c). The configuration loaded here is main's: it outlives the core,
+ * which keeps every configuration a reload installs (core.h, core_t.cfg).
  *
  * The lock comes before anything is touched: a second hub on the same data
  * directory used to reuse the first one's cluster, fail to bind, and then stop
@@ -42,7 +44,8 @@ static void usage(FILE *out)
                  "\n"
                  "The Joinery hub: routes events between council systems' adapters and keeps\n"
                  "their master data right. With no database.conninfo in FILE it runs its own\n"
-                 "PostgreSQL cluster under hub.data_dir.\n"
+                 "PostgreSQL cluster under hub.data_dir. SIGHUP (or POST /api/v1/reload, or\n"
+                 "`joinery reload`) reloads FILE without a restart; what needs one is refused.\n"
                  "\n"
                  "  -c, --config FILE        configuration (see deploy/joinery.example.yaml)\n"
                  "      --check-config FILE  check FILE and exit: 0 if valid, 1 with the error\n"

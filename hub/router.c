@@ -4,6 +4,8 @@
  * this thread, so routing and subscription state need no locks (the Redis /
  * Malamute shape). See hub/README.md for the life of an event.
  *
+ * SIGHUP reloads the configuration (reload.c) between two turns.
+ *
  * The router is the one module that calls the others (session, ingest,
  * ingest_master, deliver): where an event concerns two of them (a session
  * closes and its subscriptions must let go; a commit comes back to be
@@ -22,6 +24,7 @@
 #include "ingest.h"
 #include "ingest_master.h"
 #include "partner/partner_core.h"
+#include "reload.h"
 #include "session.h"
 
 #include <joinery/v1/protocol.pb-c.h>
@@ -73,6 +76,27 @@ static void close_session(core_t *c, session_t *s, const char *why)
     session_close(c, s, why);
 }
 
+/* ---- the connection's User-Id ---- */
+
+/* ZAP names a Curve connection "ADAPTER KEY": the adapter its key belonged to when it connected,
+ * and the key (Z85; neither has a space). HELLO checks both against the configuration in force,
+ * so a connection made with a key a reload has since replaced or removed is refused, not only a
+ * new one (ZAP is asked once, at the handshake). */
+#define USER_ID_NAME_MAX 128
+static const char *user_id_split(const char *user_id, char name[USER_ID_NAME_MAX])
+{
+    name[0] = '\0';
+    if (!user_id)
+        return NULL;
+    const char *sp = strchr(user_id, ' ');
+    size_t n = sp ? (size_t)(sp - user_id) : strlen(user_id);
+    if (n >= USER_ID_NAME_MAX)
+        n = USER_ID_NAME_MAX - 1;
+    memcpy(name, user_id, n);
+    name[n] = '\0';
+    return sp ? sp + 1 : NULL;
+}
+
 /* ---- refused HELLOs in the log ---- */
 
 /* Which rate limit a connection's refusals count against: its Curve key's
@@ -91,7 +115,9 @@ static const char *key_owner(const core_t *c, size_t slot)
  * why, with the claim escaped (it is the client's bytes). */
 static void log_refused_hello(core_t *c, const char *user_id, const char *claimed, const char *why)
 {
-    const config_adapter_t *key = user_id ? config_adapter(c->cfg, user_id) : NULL;
+    char name[USER_ID_NAME_MAX];
+    (void)user_id_split(user_id, name);
+    const config_adapter_t *key = user_id ? config_adapter(c->cfg, name) : NULL;
     log_limit_t *l = refusal_limit(c, key);
     if (l->last_us && c->now_us - l->last_us < REFUSAL_LOG_US) {
         l->suppressed++;
@@ -221,9 +247,21 @@ static const config_adapter_t *authenticate(core_t *c, const Joinery__V1__Hello 
                                             const char *user_id, char *why, size_t why_len)
 {
     if (c->cfg->curve) {
-        const config_adapter_t *a = user_id ? config_adapter(c->cfg, user_id) : NULL;
-        if (!a)
+        char name[USER_ID_NAME_MAX];
+        const char *key = user_id_split(user_id, name);
+        const config_adapter_t *a = user_id ? config_adapter(c->cfg, name) : NULL;
+        if (!a && name[0])
+            snprintf(why, why_len,
+                     "the connection's Curve key was adapter '%s''s, which is no longer in the "
+                     "hub's configuration",
+                     name);
+        else if (!a)
             snprintf(why, why_len, "the connection's Curve key is not bound to any adapter");
+        else if (key && !(a->public_key && strcmp(a->public_key, key) == 0))
+            snprintf(why, why_len,
+                     "the connection's Curve key is no longer adapter '%s''s (the hub's "
+                     "configuration has a new one); connect again with the new key",
+                     a->name);
         else if (strcmp(a->name, m->adapter) != 0)
             snprintf(why, why_len, "this Curve key belongs to adapter '%s', not '%.64s'", a->name,
                      m->adapter);
@@ -309,7 +347,10 @@ static void on_status(core_t *c, session_t *s)
     Joinery__V1__SubscriptionStatus **sp = calloc(ns + 1, sizeof *sp);
     Joinery__V1__StatusReply r = JOINERY__V1__STATUS_REPLY__INIT;
     if (as && ap && ss && sp) {
+        size_t shown = 0;
         for (size_t i = 0; i < na; i++) {
+            if (c->cfg->adapters[i].removed) /* a slot a reload emptied */
+                continue;
             joinery__v1__adapter_status__init(&as[i]);
             as[i].name = c->cfg->adapters[i].name;
             as[i].published = c->adapter_stats[i].published;
@@ -320,7 +361,7 @@ static void on_status(core_t *c, session_t *s)
             for (size_t k = 0; k < CORE_MAX_SESSIONS; k++)
                 if (c->sessions[k].active && c->sessions[k].adapter_index == i)
                     as[i].connected = 1;
-            ap[i] = &as[i];
+            ap[shown++] = &as[i];
         }
         for (size_t i = 0; i < ns; i++) {
             sub_t *sub = c->subs[i];
@@ -336,7 +377,7 @@ static void on_status(core_t *c, session_t *s)
             sp[i] = &ss[i];
         }
         r.adapters = ap;
-        r.n_adapters = na;
+        r.n_adapters = shown;
         r.subscriptions = sp;
         r.n_subscriptions = ns;
     }
@@ -564,11 +605,14 @@ static void on_zap(core_t *c)
     }
     const char *code = a ? "200" : "400";
     const char *text = a ? "OK" : "unknown key";
+    char uid[USER_ID_NAME_MAX + 48] = "";
+    if (a)
+        snprintf(uid, sizeof uid, "%s %s", a->name, a->public_key);
     zmq_send(c->zap, "1.0", 3, ZMQ_SNDMORE);
     zmq_send(c->zap, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE);
     zmq_send(c->zap, code, 3, ZMQ_SNDMORE);
     zmq_send(c->zap, text, strlen(text), ZMQ_SNDMORE);
-    zmq_send(c->zap, a ? a->name : "", a ? strlen(a->name) : 0, ZMQ_SNDMORE);
+    zmq_send(c->zap, uid, strlen(uid), ZMQ_SNDMORE);
     zmq_send(c->zap, "", 0, 0);
     for (int i = 0; i < n; i++)
         zmq_msg_close(&f[i]);
@@ -621,6 +665,7 @@ static int open_signals(core_t *c)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     c->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     return c->signal_fd < 0 ? -1 : 0;
 }
@@ -729,7 +774,11 @@ static void turn(core_t *c, zmq_pollitem_t *items, int64_t *next_hb, int64_t *ne
     c->now_us = core_now_us();
     if (items[3].revents & ZMQ_POLLIN) {
         struct signalfd_siginfo si;
-        if (read(c->signal_fd, &si, sizeof si) == (ssize_t)sizeof si && !c->stopping) {
+        ssize_t got = read(c->signal_fd, &si, sizeof si);
+        if (got == (ssize_t)sizeof si && si.ssi_signo == SIGHUP) {
+            if (!c->stopping)
+                reload_from_file(c, "SIGHUP");
+        } else if (got == (ssize_t)sizeof si && !c->stopping) {
             log_info("router", "signal %u: finishing in-flight commits, then stopping",
                      si.ssi_signo);
             c->stopping = true;
@@ -798,12 +847,13 @@ static void loop(core_t *c)
 int router_run(const config_t *cfg, const char *conninfo)
 {
     char err[512];
-    /* Block the stop signals before any thread exists, so they arrive only
-     * through the signalfd in the poll set. */
+    /* Block the stop signals and SIGHUP (reload) before any thread exists,
+     * so they arrive only through the signalfd in the poll set. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -839,12 +889,14 @@ int router_run(const config_t *cfg, const char *conninfo)
         log_error("router", "%s", err);
         goto out;
     }
+    c->admin_server = admin; /* told of reloads (reload.c) */
     log_info("router", "ready: listening on %s (curve %s)", cfg->listen, cfg->curve ? "on" : "OFF");
     loop(c);
     log_info("router", "stopped cleanly at journal head %llu", (unsigned long long)c->head_seq);
     rc = 0;
 out:
     admin_server_stop(&admin); /* first: its thread may be waiting on the core */
+    c->admin_server = NULL;
     admin_core_close(c);
     partner_core_stop(c); /* its threads' sockets must close before the context */
     for (size_t i = 0; i < CORE_MAX_SESSIONS; i++)

@@ -4,7 +4,8 @@
 
 #include "base/config.h"
 
-/* Runs the hub until SIGTERM/SIGINT; 0 on a clean stop. */
+/* Runs the hub until SIGTERM/SIGINT (SIGHUP reloads the configuration:
+ * reload.h); 0 on a clean stop. CFG stays the caller's (core.h, core_t.cfg). */
 int router_run(const config_t *cfg, const char *conninfo);
 
 #endif

@@ -21,5 +21,6 @@ int cli_disclosures_main(int argc, char **argv, cli_common_t *common); /* cli_di
 int cli_trace_main(int argc, char **argv, cli_common_t *common);
 int cli_deadletters_main(int argc, char **argv, cli_common_t *common);
 int cli_subs_main(int argc, char **argv, cli_common_t *common);
+int cli_reload_main(int argc, char **argv, cli_common_t *common); /* cli_reload.c */
 
 #endif

@@ -1,6 +1,6 @@
 /* joinery.c - the operator CLI's entry point: common options, then one of the subcommands
- * keygen, publish, tail, status, steward, xref, golden, match, trace, dead-letters, subscriptions
- * (see `joinery COMMAND --help`). */
+ * keygen, publish, tail, status, steward, xref, golden, match, trace, dead-letters, subscriptions,
+ * reload (see `joinery COMMAND --help`). */
 #include "cli_commands.h"
 
 #include <stdio.h>
@@ -22,6 +22,7 @@ static const char usage[] =
     "  trace             an event, a correlation id or a golden record, end to end (admin API)\n"
     "  dead-letters ACTION  list, show, replay, discard dead letters (admin API)\n"
     "  subscriptions ACTION list or delete durable subscriptions (admin API)\n"
+    "  reload            reload the hub's configuration without a restart (admin API)\n"
     "\n"
     "Run `joinery COMMAND --help` for a command's options.\n"
     "\n" CLI_COMMON_HELP;
@@ -69,7 +70,8 @@ int main(int argc, char **argv)
                     {"disclosures", cli_disclosures_main},
                     {"trace", cli_trace_main},
                     {"dead-letters", cli_deadletters_main},
-                    {"subscriptions", cli_subs_main}};
+                    {"subscriptions", cli_subs_main},
+                    {"reload", cli_reload_main}};
     const char *cmd = argv[optind];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0) {

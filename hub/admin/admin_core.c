@@ -10,11 +10,13 @@
 #include "deliver.h"
 #include "ingest.h"
 #include "ingest_master.h"
+#include "reload.h"
 
 #include <joinery/v1/master.pb-c.h>
 #include <joinery/v1/protocol.pb-c.h>
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +77,8 @@ static json_t *adapters_json(const core_t *c)
     json_t *a = json_array();
     for (size_t i = 0; a && i < c->cfg->nadapters; i++) {
         const adapter_stats_t *st = &c->adapter_stats[i];
+        if (c->cfg->adapters[i].removed) /* a slot a reload emptied (config_keep_slots) */
+            continue;
         json_array_append_new(
             a, json_pack("{ss sb sI sI sI sI sf sf}", "name", c->cfg->adapters[i].name, "connected",
                          adapter_connected(c, i), "last_seen_us", (json_int_t)st->last_seen_us,
@@ -660,9 +664,31 @@ void admin_core_close(core_t *c)
     c->rate_samples = NULL;
 }
 
+/* ADMIN_VERB_RELOAD: the admin thread loaded the file (or says why it could not); the
+ * configuration it hands over is the core's from here. */
+static void on_reload(core_t *c, uint64_t id, json_t *args)
+{
+    const char *who = json_string_value(json_object_get(args, "who"));
+    const char *ptr = json_string_value(json_object_get(args, "config"));
+    const char *why = json_string_value(json_object_get(args, "error"));
+    char by[96];
+    snprintf(by, sizeof by, "admin API, token %s", who ? who : "?");
+    json_t *answer = NULL;
+    int status;
+    if (ptr) {
+        uintptr_t p = (uintptr_t)strtoull(ptr, NULL, 16);
+        status = reload_apply(c, (config_t *)p, by, core_now_us(), &answer);
+    } else {
+        status = reload_refused(c, by, why ? why : "the admin API sent no configuration", &answer);
+    }
+    reply_json(c, id, status, answer);
+}
+
 static void dispatch(core_t *c, uint64_t id, const char *verb, json_t *args)
 {
-    if (c->admin_waiting) {
+    if (strcmp(verb, ADMIN_VERB_RELOAD) == 0) {
+        on_reload(c, id, args); /* first: it carries a configuration to take, and waits on no job */
+    } else if (c->admin_waiting) {
         reply_error(c, id, 503, "another operation is still in progress; try again");
     } else if (strcmp(verb, ADMIN_VERB_STATUS) == 0) {
         reply_json(c, id, 200, status_json(c));

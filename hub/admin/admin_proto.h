@@ -24,6 +24,10 @@
  * to be journaled (the engine's answer is read back from the database by the admin thread),
  * or 409/503 with the reason the core refused it at once. */
 #define ADMIN_VERB_STEWARD "steward"
+/* {who, config: a config_t * in hex, the admin thread's load of the file, which the core takes}
+ * or {who, error: why the file did not load} -> 200 {applied: true, changes} or 422 {applied:
+ * false, errors, error} (hub/reload.h). */
+#define ADMIN_VERB_RELOAD "reload"
 
 #define ADMIN_MAX_REPLAY 1000 /* ids in one replay request */
 

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,10 @@
 #define TYPE_MAX_LEN 128
 
 struct admin_server {
-    const config_t *cfg;
+    /* The configuration in force (tokens, adapters): the core thread stores a new one after a
+     * reload (admin_server_set_config); the MHD thread loads it once per request. The core
+     * keeps every configuration alive until after this thread has stopped (hub/reload.c). */
+    _Atomic(const config_t *) cfg;
     struct MHD_Daemon *d;
     void *sock; /* PAIR to the core; the MHD thread's */
     PGconn *pg; /* the MHD thread's; NULL until first needed or after a failure */
@@ -560,7 +564,7 @@ static enum MHD_Result on_trace(admin_server_t *s, struct MHD_Connection *conn)
         return respond_error(s, conn, 400, why);
     char err[512];
     PGconn *c = db(s);
-    json_t *j = c ? admin_trace(c, s->cfg, &q, err, sizeof err) : NULL;
+    json_t *j = c ? admin_trace(c, atomic_load(&s->cfg), &q, err, sizeof err) : NULL;
     if (!j)
         return db_failed(s, conn, c ? err : "no connection");
     return respond_json(s, conn, 200, j);
@@ -777,6 +781,37 @@ static enum MHD_Result on_decide(admin_server_t *s, struct MHD_Connection *conn,
     return respond_json(s, conn, status, out);
 }
 
+/* ---- reload ---- */
+
+/* POST /api/v1/reload (operate): the configuration file is read and parsed here, on this
+ * thread, and the result handed to the core (ADMIN_VERB_RELOAD), which checks it against the
+ * running one and swaps it between two turns; a file that does not load is the core's to log
+ * and answer too, so every reload is one line in the log however it ends. */
+static enum MHD_Result on_reload(admin_server_t *s, struct MHD_Connection *conn, const char *who)
+{
+    char err[1024], ptr[32];
+    config_t *next = config_load(atomic_load(&s->cfg)->path, err, sizeof err);
+    json_t *args = NULL;
+    if (next) {
+        (void)snprintf(ptr, sizeof ptr, "%" PRIxPTR, (uintptr_t)next);
+        args = json_pack("{ss ss}", "who", who, "config", ptr);
+    } else {
+        args = json_pack("{ss ss}", "who", who, "error", err);
+    }
+    if (!args) {
+        config_destroy(&next);
+        return respond_error(s, conn, 500, "out of memory");
+    }
+    /* From here NEXT is the core's (ownership passes with the message, as a batch's does with
+     * the store's pipe); if the core does not answer in time it still takes it. */
+    return relay(s, conn, ADMIN_VERB_RELOAD, args);
+}
+
+void admin_server_set_config(admin_server_t *s, const config_t *cfg)
+{
+    atomic_store(&s->cfg, cfg);
+}
+
 /* ---- routing ---- */
 
 typedef struct {
@@ -849,6 +884,8 @@ static enum MHD_Result api(admin_server_t *s, struct MHD_Connection *conn, const
         return on_steward_queue(s, conn);
     if (seg_is(p, 2, "steward") && p->n == 4 && post && steward_action(p->seg[3], p->len[3]))
         return on_decide(s, conn, rq, steward_action(p->seg[3], p->len[3]), who);
+    if (seg_is(p, 2, "reload") && p->n == 3 && post)
+        return on_reload(s, conn, who);
     if (seg_is(p, 2, "golden") && p->n == 3 && get)
         return on_golden_search(s, conn);
     if (seg_is(p, 2, "golden") && p->n == 4 && get)
@@ -908,7 +945,7 @@ static enum MHD_Result handle(admin_server_t *s, struct MHD_Connection *conn, co
     const char *who = NULL;
     const char *auth =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    switch (admin_auth_check(s->cfg, auth, role_needed(method, &p), &who)) {
+    switch (admin_auth_check(atomic_load(&s->cfg), auth, role_needed(method, &p), &who)) {
     case AUTH_MISSING:
         return respond_error(s, conn, 401, "an Authorization: Bearer token is required");
     case AUTH_WRONG:
@@ -1038,7 +1075,7 @@ admin_server_t *admin_server_start(const config_t *cfg, void *ctx, const char *c
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    s->cfg = cfg;
+    atomic_init(&s->cfg, cfg);
     struct sockaddr_storage sa = {0};
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (resolve(cfg->admin_listen, &sa, err, errlen) < 0)

@@ -19,6 +19,9 @@ typedef struct admin_server admin_server_t;
  * (the core must have bound it). NULL with a message in ERR. */
 admin_server_t *admin_server_start(const config_t *cfg, void *ctx, const char *conninfo, char *err,
                                    size_t errlen);
+/* A reload installed CFG (called by the core thread; CFG stays alive until after
+ * admin_server_stop): the next request is checked against its tokens. */
+void admin_server_set_config(admin_server_t *s, const config_t *cfg);
 /* Stops the thread and closes everything; *S becomes NULL. */
 void admin_server_stop(admin_server_t **s);
 

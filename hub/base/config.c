@@ -1413,7 +1413,7 @@ const config_adapter_t *config_adapter(const config_t *cfg, const char *name)
     if (cfg == NULL || name == NULL)
         return NULL;
     for (size_t i = 0; i < cfg->nadapters; i++)
-        if (strcmp(cfg->adapters[i].name, name) == 0)
+        if (!cfg->adapters[i].removed && strcmp(cfg->adapters[i].name, name) == 0)
             return &cfg->adapters[i];
     return NULL;
 }
@@ -1423,7 +1423,8 @@ const config_adapter_t *config_adapter_by_key(const config_t *cfg, const char *z
     if (cfg == NULL || z85 == NULL)
         return NULL;
     for (size_t i = 0; i < cfg->nadapters; i++)
-        if (cfg->adapters[i].public_key != NULL && strcmp(cfg->adapters[i].public_key, z85) == 0)
+        if (!cfg->adapters[i].removed && cfg->adapters[i].public_key != NULL &&
+            strcmp(cfg->adapters[i].public_key, z85) == 0)
             return &cfg->adapters[i];
     return NULL;
 }

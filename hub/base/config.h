@@ -1,8 +1,12 @@
 /* config.h - the hub's one YAML configuration file, parsed with libyaml.
  *
- * Everything the hub may be told lives here; it is loaded once at start-up,
+ * Everything the hub may be told lives here; it is loaded at start-up and
  * checked strictly (unknown keys, wrong types and missing required keys are
- * errors that name the file and line), and never changed afterwards. */
+ * errors that name the file and line). A loaded config_t is never changed in
+ * place while the hub runs: a reload (SIGHUP, POST /api/v1/reload; hub/reload.c)
+ * loads a new one, and the core thread swaps its pointer between turns, keeping
+ * the old ones alive until it stops (config_reload.c says which parts may
+ * change at run time and how adapters keep their slots). */
 #ifndef JOINERY_CONFIG_H
 #define JOINERY_CONFIG_H
 
@@ -20,6 +24,10 @@ typedef struct {
     config_strings_t publish;   /* event-type patterns it may publish */
     config_strings_t subscribe; /* event-type patterns it may subscribe to */
     bool is_operator;           /* may use STATUS and other operator commands */
+    /* Removed by a reload: the entry only holds its slot (the core's per-adapter counters and
+     * the targets in the journal window are indexed by slot), with no key and no permissions.
+     * config_adapter and config_adapter_by_key never return it. */
+    bool removed;
 } config_adapter_t;
 
 /* master_data.person.fields: who owns a field of the golden record. The path
@@ -188,6 +196,28 @@ const config_partner_t *config_partner(const config_t *cfg, const char *name);
 const config_adapter_t *config_adapter(const config_t *cfg, const char *name);
 /* The adapter whose Curve public key (Z85) is this, or NULL. */
 const config_adapter_t *config_adapter_by_key(const config_t *cfg, const char *z85);
+/* ---- reloading (config_reload.c) ----
+ *
+ * What a reload may change while the hub runs: adapters (added, removed, their keys, publish
+ * and subscribe permissions, operator), delivery.transient, delivery's retry settings and
+ * default credit, refusals, admin.tokens. Everything else is read once at start (sockets, the
+ * database, the window, the master-data engine, partners' threads, the admin server's socket)
+ * and needs a restart. */
+
+/* Calls NOTE once for each part that differs between PREV and NEXT and cannot change while the
+ * hub runs, with a message "KEY changed: needs a restart". Returns how many. */
+size_t config_restart_needed(const config_t *prev, const config_t *next,
+                             void (*note)(void *ctx, const char *msg), void *ctx);
+/* Orders NEXT's adapters so that each adapter PREV has keeps its index (its slot): one PREV
+ * has and NEXT does not stays as a removed entry (config_adapter_t.removed), and adapters new
+ * to NEXT come after PREV's. An adapter PREV had removed and NEXT names again takes its old
+ * slot back. The partners' adapters get the keys the hub made for them at start (and the
+ * partners their secret keys): NEXT has none of its own. 0, or -1 out of memory (NEXT is then
+ * unchanged or only reordered, and still freed by config_destroy). */
+int config_keep_slots(config_t *next, const config_t *prev);
+/* Whether two adapter entries' patterns are the same lists. */
+bool config_strings_equal(const config_strings_t *a, const config_strings_t *b);
+
 /* Whether HOST:PORT names a loopback address (127.x, localhost, [::1]). */
 bool config_listen_is_loopback(const char *hostport);
 
