@@ -145,6 +145,24 @@ typedef struct {
 /* A person payload decodes into well under this; a larger one takes a block of its own. */
 #define PB_ARENA_BLOCK 16384
 
+/* Master-data decisions by entity and audit action, for /metrics: written and read only by
+ * ingest_master.c on the core thread (see there for how they stay exact). */
+#define MASTER_DEC_ENTITIES 3 /* person, address, case */
+#define MASTER_DEC_ACTIONS 12 /* ingest_master.c's action_names */
+typedef uint64_t master_decision_counts_t[MASTER_DEC_ENTITIES][MASTER_DEC_ACTIONS];
+typedef struct {
+    master_decision_counts_t made;    /* decided by this process, as the rows went into batches */
+    master_decision_counts_t base;    /* the database's count at the last snapshot */
+    master_decision_counts_t made_at; /* made[] when that snapshot's job was handed over */
+    bool started;                     /* the first snapshot has been wanted */
+    bool known;                       /* a snapshot came back */
+    bool wanted;                      /* a snapshot is needed (start, a failed commit) */
+    bool asked;                       /* a snapshot job is with the store */
+    int64_t retry_us;                 /* no snapshot job before this (after one failed) */
+    const row_desc_t *audit;          /* master_audit's row descriptor, once seen */
+    int action_col, detail_col;       /* its columns */
+} master_decisions_t;
+
 typedef struct core {
     /* The configuration in force. Ownership (see hub/reload.c): the one the hub started with is
      * main()'s; each one a reload installs is the core's, in cfg_owned, and so is every one it
@@ -246,6 +264,7 @@ typedef struct core {
     int64_t now_us;
 
     struct partner_core *partner; /* partners over Kafka (partner/partner_core.c), or NULL */
+    master_decisions_t decisions;
 } core_t;
 
 int64_t core_now_us(void);

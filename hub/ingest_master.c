@@ -60,30 +60,19 @@ static const char *const action_names[] = {"create",  "link",       "update",   
 #define PERSON_ACTIONS 11u
 #define ENTITY_ACTIONS 5u
 
-typedef uint64_t decision_counts_t[ENT_COUNT][NACTIONS];
+_Static_assert(NACTIONS == MASTER_DEC_ACTIONS && ENT_COUNT == MASTER_DEC_ENTITIES,
+               "core.h's master_decisions_t is sized for these lists");
+typedef master_decision_counts_t decision_counts_t;
 
-/* The counters belong to one core (its thread reads and writes them); core.h is not this
- * file's to extend, so they live here, keyed by the core they count for. */
-static struct {
-    const core_t *owner;
-    decision_counts_t made;     /* decided by this process, as the rows went into batches */
-    decision_counts_t base;     /* the database's count at the last snapshot */
-    decision_counts_t made_at;  /* made[] when that snapshot's job was handed over */
-    bool known;                 /* a snapshot came back */
-    bool wanted;                /* a snapshot is needed (start, a failed commit) */
-    bool asked;                 /* a snapshot job is with the store */
-    int64_t retry_us;           /* no snapshot job before this (after one failed) */
-    const row_desc_t *audit;    /* master_audit's row descriptor, once seen */
-    int action_col, detail_col; /* its columns */
-} dec;
-
-static void dec_own(const core_t *c)
+/* The core's counters; the first use asks for the stored decisions to be counted. */
+static master_decisions_t *dec_of(core_t *c)
 {
-    if (dec.owner != c) {
-        memset(&dec, 0, sizeof dec);
-        dec.owner = c;
-        dec.wanted = true;
+    master_decisions_t *d = &c->decisions;
+    if (!d->started) {
+        d->started = true;
+        d->wanted = true;
     }
+    return d;
 }
 
 static size_t action_index(const char *a, size_t len)
@@ -110,27 +99,27 @@ static int entity_index(const char *detail)
 }
 
 /* A row going into the batch: if it is an audit row, one decision. */
-static void dec_count_row(const core_t *c, const row_desc_t *row, const row_val_t *vals)
+static void dec_count_row(core_t *c, const row_desc_t *row, const row_val_t *vals)
 {
-    dec_own(c);
-    if (row != dec.audit) {
-        if (dec.audit != NULL || strcmp(row->table, "master_audit") != 0)
+    master_decisions_t *d = dec_of(c);
+    if (row != d->audit) {
+        if (d->audit != NULL || strcmp(row->table, "master_audit") != 0)
             return;
-        dec.action_col = dec.detail_col = -1;
+        d->action_col = d->detail_col = -1;
         for (int i = 0; i < row->ncols; i++) {
             if (strcmp(row->cols[i].name, "action") == 0)
-                dec.action_col = i;
+                d->action_col = i;
             else if (strcmp(row->cols[i].name, "detail") == 0)
-                dec.detail_col = i;
+                d->detail_col = i;
         }
-        if (dec.action_col < 0)
+        if (d->action_col < 0)
             return;
-        dec.audit = row;
+        d->audit = row;
     }
-    const char *action = vals[dec.action_col].s;
-    int e = entity_index(dec.detail_col >= 0 ? vals[dec.detail_col].s : NULL);
+    const char *action = vals[d->action_col].s;
+    int e = entity_index(d->detail_col >= 0 ? vals[d->detail_col].s : NULL);
     if (action != NULL && e >= 0)
-        dec.made[e][action_index(action, strlen(action))]++;
+        d->made[e][action_index(action, strlen(action))]++;
 }
 
 /* Derived events are gathered in c->derived as length-prefixed records until
@@ -273,15 +262,15 @@ int ingest_master_apply(core_t *c, const ingest_master_in_t *in, master_result_t
     size_t mark = c->pending->nsql;
     /* The decisions counted so far, to take back if the engine's rows are. */
     decision_counts_t before;
-    dec_own(c);
-    memcpy(before, dec.made, sizeof before);
+    master_decisions_t *d = dec_of(c);
+    memcpy(before, d->made, sizeof before);
     int rc = entity_handles(in->type, strlen(in->type))
                  ? entity_apply(c->entity, c->master, &ev, &sink, res, why, why_len)
                  : master_apply(c->master, &ev, &sink, res, why, why_len);
     if (rc < 0) {
         /* The engine changed nothing: neither may the batch. */
         jbatch_truncate_sql(c->pending, mark);
-        memcpy(dec.made, before, sizeof before);
+        memcpy(d->made, before, sizeof before);
         c->derived.len = 0;
         c->nderived = 0;
         return -1;
@@ -346,8 +335,8 @@ void ingest_master_stale(core_t *c)
     c->master_stale = true;
     c->master_epoch++;
     /* The failed batch's decisions were counted: count again from the database. */
-    dec_own(c);
-    dec.wanted = true;
+    master_decisions_t *d = dec_of(c);
+    d->wanted = true;
 }
 
 /* ---- the decisions snapshot ---- */
@@ -389,8 +378,8 @@ static void count_drop(store_job_t *job)
  * (see the top of this file for why that makes it exact). */
 static void dec_snapshot(core_t *c)
 {
-    dec_own(c);
-    if (!dec.wanted || dec.asked || !c->db_up || c->pending->nsql || c->now_us < dec.retry_us)
+    master_decisions_t *d = dec_of(c);
+    if (!d->wanted || d->asked || !c->db_up || c->pending->nsql || c->now_us < d->retry_us)
         return;
     count_job_t *j = calloc(1, sizeof *j);
     if (!j)
@@ -398,26 +387,26 @@ static void dec_snapshot(core_t *c)
     j->job = (store_job_t){.run = count_run, .drop = count_drop};
     if (store_submit_job(c->store, &j->job) < 0) {
         free(j);
-        dec.retry_us = c->now_us + RELOAD_RETRY_US;
+        d->retry_us = c->now_us + RELOAD_RETRY_US;
         return;
     }
-    memcpy(dec.made_at, dec.made, sizeof dec.made);
-    dec.asked = true;
-    dec.wanted = false;
+    memcpy(d->made_at, d->made, sizeof d->made);
+    d->asked = true;
+    d->wanted = false;
 }
 
 static void count_done(core_t *c, count_job_t *j)
 {
-    dec_own(c);
-    dec.asked = false;
+    master_decisions_t *d = dec_of(c);
+    d->asked = false;
     if (j->job.rc < 0) {
         log_warn("master", "master-data decisions not counted (trying again): %s", j->job.error);
-        dec.wanted = true;
-        dec.retry_us = c->now_us + RELOAD_RETRY_US;
+        d->wanted = true;
+        d->retry_us = c->now_us + RELOAD_RETRY_US;
     } else {
-        memcpy(dec.base, j->counts, sizeof dec.base);
-        dec.known = true;
-        /* dec.made_at is the made[] of this job's hand-over: a later job overwrites both. */
+        memcpy(d->base, j->counts, sizeof d->base);
+        d->known = true;
+        /* made_at is the made[] of this job's hand-over: a later job overwrites both. */
     }
     free(j);
 }
@@ -425,15 +414,15 @@ static void count_done(core_t *c, count_job_t *j)
 void ingest_master_metrics(core_t *c, metrics_t *m)
 {
     static const char name[] = "joinery_master_decisions_total";
-    dec_own(c);
+    master_decisions_t *d = dec_of(c);
     metrics_family(m, name, "counter",
                    "Master-data decisions by entity and outcome (the engine's audit action), "
                    "stored ones included (counted from the database at start)");
-    if (!dec.known)
+    if (!d->known)
         return; /* no samples until the stored ones are counted: a counter must not go back */
     for (int e = 0; e < ENT_COUNT; e++)
         for (size_t a = 0; a < NACTIONS; a++) {
-            uint64_t v = dec.base[e][a] + (dec.made[e][a] - dec.made_at[e][a]);
+            uint64_t v = d->base[e][a] + (d->made[e][a] - d->made_at[e][a]);
             unsigned shown = e == ENT_PERSON ? PERSON_ACTIONS : ENTITY_ACTIONS;
             if (v == 0 && a >= shown)
                 continue;
