@@ -47,6 +47,9 @@ static const ProtobufCMessageDescriptor *const known[] = {
     &joinery__v1__person_correction__descriptor,
     &joinery__v1__person_merged__descriptor,
     &joinery__v1__address_changed__descriptor,
+    &joinery__v1__duplicate_found__descriptor,
+    &joinery__v1__dropped_field__descriptor,
+    &joinery__v1__data_quality__descriptor,
 };
 
 const ProtobufCMessageDescriptor *admin_decode_find(const char *name)
