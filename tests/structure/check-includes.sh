@@ -12,11 +12,12 @@ cd "$root"
 # Headers in the same folder may be included by bare name.
 declare -A allowed=(
     ["lib/match"]='^(match/[a-z_]+\.h|[a-z_]+\.h)$'
+    ["lib/protojson"]='^(protojson/[a-z_]+\.h|joinery/v1/[a-z_]+\.pb-c\.h|[a-z_]+\.h)$'
     ["hub/base"]='^(base/[a-z_]+\.h|match/[a-z_]+\.h|[a-z_]+\.h)$'
     ["hub/store"]='^(store/[a-z_]+\.h|base/[a-z_]+\.h|joinery/v1/[a-z_]+\.pb-c\.h|[a-z_]+\.h)$'
     ["hub/master"]='^(master/[a-z_]+\.h|base/[a-z_]+\.h|match/[a-z_]+\.h|joinery/v1/[a-z_]+\.pb-c\.h|[a-z_]+\.h)$'
     # adapters: a bare name may hold digits (adapters/health/hl7.h)
-    ["adapters"]='^((\.\./\.\./include/)?joinery/[a-z_/]+\.h|common/adapter_[a-z_]+\.h|joinery/v1/[a-z_]+\.pb-c\.h|match/[a-z_]+\.h|[a-z0-9_]+\.h)$'
+    ["adapters"]='^((\.\./\.\./include/)?joinery/[a-z_/]+\.h|common/adapter_[a-z_]+\.h|joinery/v1/[a-z_]+\.pb-c\.h|match/[a-z_]+\.h|protojson/[a-z_]+\.h|[a-z0-9_]+\.h)$'
     ["bench"]='^(joinery/[a-z_/]+\.h|joinery/v1/[a-z_]+\.pb-c\.h|match/[a-z_]+\.h|[a-z_]+\.h)$'
 )
 

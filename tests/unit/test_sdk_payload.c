@@ -1,8 +1,8 @@
-/* test_sdk_payload.c - cmocka tests for the SDK's payload decoder (adapters/sdk/sdk_payload.c,
- * joinery_payload_json): a Person packed by protobuf-c comes back as JSON with every field the
- * packer set (nested messages, repeated fields, enums by name) and none it left at its default;
- * unknown types, bytes that are not the message and non-UTF-8 strings are handled without a
- * half answer. */
+/* test_sdk_payload.c - cmocka tests for the SDK's payload decoder (adapters/sdk/sdk_payload.c and
+ * lib/protojson, joinery_payload_json): a Person packed by protobuf-c comes back as JSON with every
+ * field the packer set (nested messages, repeated fields, enums by name) and none it left at its
+ * default; unknown types, bytes that are not the message and non-UTF-8 strings are handled without
+ * a half answer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* See test_sdk_ulid.c for why the source is included. */
+/* See test_sdk_ulid.c for why the source is included; the walk and the list of types are
+ * lib/protojson's. */
 #include "../../adapters/sdk/sdk_payload.c"
+#include "../../lib/protojson/protojson.c"
 
 static uint8_t *pack_person(Joinery__V1__Person *p, size_t *len)
 {
