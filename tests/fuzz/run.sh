@@ -4,7 +4,9 @@
 # corpus: the HL7 samples in tests/data/hl7v2 (framed with MLLP for the framer; as they are for
 # the parser and for the outbound round trip, hl7_build), the Patients in fhir_seeds/ for the
 # FHIR reader (fhir), the CSV files in seeds_csv/ for the CSV reader (csv), the Dataverse webhooks in
-# tests/data/crm for the CRM webhook mapper (crm), and every input in
+# tests/data/crm for the CRM webhook mapper (crm), envelopes in seeds_envelope/ for the hub's
+# in-place wire reader checked against protobuf-c (envelope), the shipped configurations for the
+# configuration loader (config), and every input in
 # regressions/, which are first replayed one by one: an input that once crashed must not crash
 # again. Exits 77 (skipped) without clang or libFuzzer (Debian: clang, libclang-rt-14-dev).
 set -euo pipefail
@@ -52,6 +54,15 @@ proto=("$gen"/joinery/v1/{person,health}.pb-c.c)
     "$src"/lib/match/*.c "$gen"/joinery/v1/{person,crm}.pb-c.c \
     $(pkg-config --cflags --libs libprotobuf-c jansson) -lm -o "$work/fuzz_crm"
 
+# The hub's in-place envelope reader (pbwire), checked against protobuf-c's parser.
+"$cc" "${flags[@]}" -I"$src/hub" "$here/fuzz_envelope.c" "$src/hub/base/pbwire.c" \
+    "$gen/joinery/v1/envelope.pb-c.c" $(pkg-config --cflags --libs libprotobuf-c) \
+    -o "$work/fuzz_envelope"
+# The configuration loader (libyaml underneath).
+"$cc" "${flags[@]}" -I"$src/hub" "$here/fuzz_config.c" \
+    $(ls "$src"/hub/base/*.c | grep -v '/pbwire\.c$\|/pbarena\.c$') "$src"/lib/match/*.c \
+    $(pkg-config --cflags --libs yaml-0.1) -lm -lpthread -o "$work/fuzz_config"
+
 # Seeds: the samples as they are for the parser; framed, several to an input, for the framer
 # (its first byte chooses the frame limit and the read size).
 mkdir -p "$work/seed_hl7" "$work/seed_mllp" "$work/seed_fhir" "$work/new_hl7" "$work/new_mllp" \
@@ -71,9 +82,14 @@ cp "$here"/seeds_csv/* "$work/seed_csv/"
 # Webhooks: the Dataverse samples in tests/data/crm.
 mkdir -p "$work/seed_crm" "$work/new_crm"
 cp "$src"/tests/data/crm/*.json "$work/seed_crm/"
+# Envelopes: a few in seeds_envelope/; configurations: the shipped ones.
+mkdir -p "$work/seed_envelope" "$work/new_envelope" "$work/seed_config" "$work/new_config"
+cp "$here"/seeds_envelope/* "$work/seed_envelope/"
+cp "$src"/deploy/joinery.example.yaml "$work/seed_config/example.yaml"
+cp "$src"/deploy/demo/joinery.yaml "$work/seed_config/demo.yaml"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for h in mllp hl7 hl7_build fhir csv crm; do
+for h in mllp hl7 hl7_build fhir csv crm envelope config; do
     reg=("$here"/regressions/"$h"-*)
     if [[ -e ${reg[0]} ]]; then
         echo "fuzz: replaying ${#reg[@]} $h regression inputs"
