@@ -268,12 +268,15 @@ pg_immediate() {
     pgctl stop -m immediate
 }
 # The subscriber frozen until the hub has expired its session (4 heartbeats of 500 ms missed).
-# Is the subscriber in session with the hub now running (its last word in this hub's log)?
-# (awk reads the whole log: a pipe that stops reading early fails under pipefail once the log
-# outgrows the pipe's buffer)
+# Is the subscriber in session with the hub now running, and only it? Each session logs one
+# "connected" and at most one "disconnected" line, so connected minus disconnected is the number
+# of audit sessions open. A killed subscriber's old session stays open until it expires, which
+# can be after its successor connected: the last line alone would then say "disconnected" while
+# the new session is alive. (awk reads the whole log: a pipe that stops reading early fails
+# under pipefail once the log outgrows the pipe's buffer)
 sub_in_session() {
-    awk '/ready: listening/ { s = "" } /adapter .audit. (connected|disconnected)/ { s = $0 }
-         END { exit !(s ~ /connected$/) }' "$D/hub.log"
+    awk '/ready: listening/ { n = 0 } /adapter .audit. connected$/ { n++ }
+         /adapter .audit. disconnected/ { n-- } END { exit !(n == 1) }' "$D/hub.log"
 }
 sub_freeze() {
     local n0
