@@ -112,18 +112,22 @@ void core_destroy(core_t **cp)
 
 /* ---- sending ---- */
 
-static void send_to(core_t *c, const uint8_t *rid, size_t rid_len, const char *command,
-                    const void *body, size_t len)
+/* 0 once the message is queued; -1 when the peer is gone (EHOSTUNREACH) or its queue is at the
+ * send high-water mark (EAGAIN): the socket is ZMQ_ROUTER_MANDATORY, so neither is silent. Once
+ * the first frame is queued the rest of a multipart message always is. */
+static int send_to(core_t *c, const uint8_t *rid, size_t rid_len, const char *command,
+                   const void *body, size_t len)
 {
     if (zmq_send(c->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        return; /* peer gone or hopelessly behind: its session will expire */
+        return -1;
     zmq_send(c->router, command, strlen(command), ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send(c->router, body, len, ZMQ_DONTWAIT);
+    return 0;
 }
 
-void core_send(core_t *c, const session_t *s, const char *command, const void *body, size_t len)
+int core_send(core_t *c, const session_t *s, const char *command, const void *body, size_t len)
 {
-    send_to(c, s->rid, s->rid_len, command, body, len);
+    return send_to(c, s->rid, s->rid_len, command, body, len);
 }
 
 /* A subscription name is at most 64 characters; more is only shown in part. */

@@ -277,8 +277,10 @@ core_t *core_new(const config_t *cfg);
  * freed (deliver_destroy_all) before. */
 void core_destroy(core_t **c);
 
-/* Sends [rid][command][body] on the ROUTER; drops silently if the peer is gone. */
-void core_send(core_t *c, const session_t *s, const char *command, const void *body, size_t len);
+/* Sends [rid][command][body] on the ROUTER without waiting. -1: not queued (the peer is gone, or
+ * its send queue is full); most callers may ignore it, since a session that cannot be written to
+ * expires, but a DELIVER must not be lost. */
+int core_send(core_t *c, const session_t *s, const char *command, const void *body, size_t len);
 /* Sends ERROR to a peer that may have no session. Client bytes in the reason
  * are escaped (text_clean, base/text.h); the request's id and subscription, if the
  * router noted them, go with it. */

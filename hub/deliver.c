@@ -15,6 +15,8 @@
 #define DELIVER_MAX_PER_MSG 512
 #define DELIVER_MAX_BYTES (512 * 1024)
 #define SCAN_BUDGET 65536 /* journal entries one pump may pass over */
+/* How long a DELIVER the peer's full queue refused waits before it is tried again. */
+#define DELIVER_BLOCKED_US 20000
 /* A first delivery is written to delivery_attempt only once it has been in
  * flight this long: most are settled sooner, and writing a row for each would
  * double the store's work for nothing. Later deliveries (rare) are written at
@@ -448,6 +450,8 @@ typedef struct {
     sub_t *s;
     session_t *sess;
     size_t count;
+    dlv_t *dlv[DELIVER_MAX_PER_MSG]; /* the deliveries in the message being built */
+    bool blocked;                    /* the peer's send queue is full: stop for now */
 } out_t;
 
 static void out_begin(out_t *o)
@@ -457,26 +461,45 @@ static void out_begin(out_t *o)
     o->count = 0;
 }
 
+static void schedule_retry(sub_t *s, dlv_t *d);
+
+/* A DELIVER the socket would not take (the peer's queue at its high-water mark: a subscriber
+ * that grants more credit than it reads): its deliveries were never sent, so they are not
+ * attempts. They go back, in flight still, to be sent again once the queue has drained, in
+ * seq order -- an entity's next event waits behind its head, so order holds. */
+static void out_unsend(out_t *o)
+{
+    for (size_t i = 0; i < o->count; i++) {
+        dlv_t *d = o->dlv[i];
+        d->attempts--;
+        o->s->credit++;
+        o->s->delivered--;
+        d->due_us = o->c->now_us + DELIVER_BLOCKED_US;
+        schedule_retry(o->s, d);
+    }
+    o->blocked = true;
+}
+
 static void out_flush(out_t *o)
 {
     if (o->count) {
-        core_send(o->c, o->sess, "DELIVER", o->c->out.data, o->c->out.len);
-        o->c->adapter_stats[o->sess->adapter_index].delivered += o->count;
+        if (core_send(o->c, o->sess, "DELIVER", o->c->out.data, o->c->out.len) < 0)
+            out_unsend(o);
+        else
+            o->c->adapter_stats[o->sess->adapter_index].delivered += o->count;
     }
     out_begin(o);
 }
 
-static void out_add(out_t *o, uint64_t seq, uint32_t attempt, const uint8_t *env, size_t len,
-                    bool transient)
+static void out_add(out_t *o, dlv_t *d, const uint8_t *env, size_t len)
 {
     pb_buf_t *b = &o->c->out;
-    size_t inner = pb_field_size_varint(1, seq) + pb_field_size_varint(2, attempt) +
-                   pb_field_size_len(3, len) + (transient ? 2 : 0);
-    if (pb_put_len_header(b, 2, inner) < 0 || pb_put_varint_field(b, 1, seq) < 0 ||
-        pb_put_varint_field(b, 2, attempt) < 0 || pb_put_bytes_field(b, 3, env, len) < 0 ||
-        (transient && pb_put_varint_field(b, 4, 1) < 0))
+    size_t inner = pb_field_size_varint(1, d->seq) + pb_field_size_varint(2, d->attempts) +
+                   pb_field_size_len(3, len);
+    if (pb_put_len_header(b, 2, inner) < 0 || pb_put_varint_field(b, 1, d->seq) < 0 ||
+        pb_put_varint_field(b, 2, d->attempts) < 0 || pb_put_bytes_field(b, 3, env, len) < 0)
         return;
-    o->count++;
+    o->dlv[o->count++] = d;
     if (o->count >= DELIVER_MAX_PER_MSG || b->len >= DELIVER_MAX_BYTES)
         out_flush(o);
 }
@@ -488,7 +511,7 @@ static void send_dlv(out_t *o, dlv_t *d)
     d->sent_us = o->c->now_us;
     o->s->credit--;
     o->s->delivered++;
-    out_add(o, d->seq, d->attempts, jentry_envelope(d->batch, d->e), d->e->env_len, false);
+    out_add(o, d, jentry_envelope(d->batch, d->e), d->e->env_len);
 }
 
 static void settle(core_t *c, sub_t *s, dlv_t *d);
@@ -681,10 +704,14 @@ static void pump(core_t *c, sub_t *s)
     session_t *sess = core_session(c, s->session);
     if (!sess)
         return;
-    out_t o = {c, s, sess, 0};
+    out_t o; /* not zeroed: dlv[] is written before it is read */
+    o.c = c;
+    o.s = s;
+    o.sess = sess;
+    o.blocked = false;
     out_begin(&o);
     int budget = SCAN_BUDGET;
-    while (s->credit > 0 && budget-- > 0) {
+    while (s->credit > 0 && budget-- > 0 && !o.blocked) {
         if (s->replays_sent < s->nreplays) {
             if (!pump_replay(&o))
                 break;

@@ -627,12 +627,17 @@ static int open_sockets(core_t *c, char *err, size_t errlen)
     /* Per peer. What a peer may queue towards the hub is what it can make the
      * hub hold (up to the transport ceiling each): a thousand messages keep
      * a fast publisher busy (each PUBLISH holds up to max_batch events) and
-     * bound a hostile one. Outgoing, deliveries are bounded by credit; the
-     * rest (CONFIRMs, ERRORs to a peer that never reads) is dropped beyond
-     * the mark, and its session expires or its publishes are resent. */
-    int rcvhwm = 1000, sndhwm = 10000, linger = 0;
+     * bound a hostile one. Outgoing, deliveries are bounded by credit and
+     * by the mark (refused ones wait); the rest (CONFIRMs, ERRORs to a peer
+     * that never reads) is dropped beyond it, and its session expires or its
+     * publishes are resent. */
+    int rcvhwm = 1000, sndhwm = 10000, linger = 0, mandatory = 1;
     int64_t maxmsg = (int64_t)cfg->max_message_bytes * TRANSPORT_FACTOR + TRANSPORT_HEADROOM;
     zmq_setsockopt(c->router, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm);
+    /* Beyond the mark a ROUTER drops a message silently unless it is mandatory: then the send
+     * fails (EAGAIN), and a DELIVER it refused is sent again later (deliver.c out_unsend)
+     * instead of holding its credit, undelivered, until the session ends. */
+    zmq_setsockopt(c->router, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory);
     zmq_setsockopt(c->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
     zmq_setsockopt(c->router, ZMQ_LINGER, &linger, sizeof linger);
     /* A hard ceiling far above the refusal limit: bigger frames are not even
