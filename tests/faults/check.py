@@ -266,15 +266,17 @@ def cmd_cursors(conninfo, label):
 def cmd_probe(endpoint):
     """While the disk is full: a publish is answered CONFIRM with status RETRY, at once, not
     left unanswered and not refused for good. (A row that fits a page the journal already
-    has may still commit: then OK, and the next probe is tried.)"""
+    has may still commit -- the failed commits before it leave such room -- then OK, and the
+    next probe is tried. Each probe carries 256 KB that does not compress, so it needs new
+    pages of the journal's TOAST table, which the full disk cannot give.)"""
     c = J.Client(endpoint, "probe")
     cmd, _ = c.hello()
     if cmd != "WELCOME":
         print("FAIL: probe: HELLO answered %s" % cmd)
         return 1
     seen = []
-    for _ in range(5):
-        e = c.event("probe.full", payload=b"x")
+    for _ in range(20):
+        e = c.event("probe.full", payload=os.urandom(256 * 1024))
         t0 = time.time()
         got = c.publish([e], timeout_ms=10000).get(e.event_id)
         if got is None:
