@@ -27,6 +27,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,9 +153,25 @@ static pgcluster_t *start_private_cluster(const config_t *cfg)
     return pc;
 }
 
+/* Start-up (initdb, migrations, the first connections) takes seconds, and an operator's reload
+ * or a service manager's stop can come meanwhile. The stop and reload signals are held from here,
+ * before any thread exists, so none kills the hub half started with its cluster left running: the
+ * core's signalfd takes them once it runs (router.c), where a reload is done and a stop stops the
+ * hub and its cluster cleanly; a stop while the database is awaited ends the wait (store.c). */
+static void hold_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    (void)pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 static int run(const config_t *cfg)
 {
     char err[512];
+    hold_signals();
     if (make_dirs(cfg->data_dir) < 0) {
         log_error("main", "cannot create data directory %s: %s", cfg->data_dir, strerror(errno));
         return 1;

@@ -7,6 +7,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,14 @@ static void wait_log(bool waited, int64_t start, int wait_ms, int64_t *next_log,
     *next_log = now + WAIT_LOG_EVERY_MS;
 }
 
+/* A stop the hub holds for its core (main.c) is pending: waiting longer for the database would
+ * only keep the operator waiting. */
+static bool stop_pending(void)
+{
+    sigset_t p;
+    return sigpending(&p) == 0 && (sigismember(&p, SIGTERM) == 1 || sigismember(&p, SIGINT) == 1);
+}
+
 PGconn *store_connect(const char *conninfo, int wait_ms, char *err, size_t errlen)
 {
     int64_t start = now_ms(), deadline = start + wait_ms;
@@ -171,6 +180,12 @@ PGconn *store_connect(const char *conninfo, int wait_ms, char *err, size_t errle
                 snprintf(after, sizeof after, " (after waiting %d s)",
                          (int)((now_ms() - start + 500) / 1000));
             snprintf(err, errlen, "cannot connect to PostgreSQL at %s: %s%s", where, why, after);
+            return NULL;
+        }
+        if (stop_pending()) {
+            snprintf(err, errlen,
+                     "stopped while waiting for PostgreSQL at %s (%s): a stop was asked for", where,
+                     why);
             return NULL;
         }
         wait_log(waited, start, wait_ms, &next_log, where, why);

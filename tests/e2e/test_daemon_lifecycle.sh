@@ -2,7 +2,9 @@
 # joineryd with no database configured: starts its own PostgreSQL cluster,
 # applies migrations, says it is ready; SIGTERM stops it and the cluster; a
 # second start reuses the data. Also: --check-config accepts a good file and
-# refuses bad ones with the line number.
+# refuses bad ones with the line number; a SIGHUP or SIGTERM that arrives while
+# the hub is still starting (initdb, migrations) neither kills it nor leaves its
+# PostgreSQL cluster running.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" || exit 1
 
@@ -62,4 +64,32 @@ log_has "$E2E_DIR/hub2.log" "database schema at version" ||
     fail "second start did not get to its migrations"
 log_has "$E2E_DIR/hub2.log" "applied migration" && fail "migration applied twice"
 stop_hub
+
+# Signals during start-up, on a data directory of its own (so initdb runs and start-up takes
+# seconds). An operator's reload or a service manager's stop can come at any time.
+sed "s|$E2E_DIR/data|$E2E_DIR/data3|" "$E2E_DIR/hub.yaml" >"$E2E_DIR/hub3.yaml"
+early_signal() { # SIGNAL LOG: sends SIGNAL once the hub is past its configuration, before ready
+    "$JOINERYD" --config "$E2E_DIR/hub3.yaml" >>"$2" 2>&1 &
+    HUB_PID=$!
+    wait_for 30 "the hub to start its cluster" log_has "$2" "no database configured"
+    log_has "$2" "ready: listening" && fail "start-up was over before the $1 could be sent"
+    kill -"$1" "$HUB_PID"
+}
+# A reload asked for before the hub is ready is done once it is; the hub runs on.
+early_signal HUP "$E2E_DIR/hub3.log"
+wait_for 60 "the hub to be ready after an early SIGHUP" log_has "$E2E_DIR/hub3.log" "ready: listening"
+kill -0 "$HUB_PID" 2>/dev/null || fail "an early SIGHUP killed the hub"
+wait_for 10 "the early reload" log_has "$E2E_DIR/hub3.log" "SIGHUP"
+stop_hub
+log_has "$E2E_DIR/hub3.log" "private PostgreSQL cluster stopped" || fail "cluster not stopped"
+# A stop asked for during start-up stops the hub cleanly, its cluster with it.
+rm -rf "$E2E_DIR/data3"
+early_signal TERM "$E2E_DIR/hub4.log"
+rc=0
+wait "$HUB_PID" || rc=$?
+HUB_PID=""
+[[ $rc -eq 0 ]] || fail "a SIGTERM during start-up: status $rc, not 0 (see hub4.log)"
+log_has "$E2E_DIR/hub4.log" "private PostgreSQL cluster stopped" ||
+    fail "a SIGTERM during start-up left the cluster running"
+[[ ! -e "$E2E_DIR/data3/pg/data/postmaster.pid" ]] || fail "postmaster still running after an early SIGTERM"
 echo "test_daemon_lifecycle: ok"

@@ -118,8 +118,12 @@ wait_for 10 "the hub to log its wait" \
     grep -qE "waiting up to 60 s for PostgreSQL at [^:]*host=$E2E_DIR/nopg[^:]*: .*No such file" \
     "$E2E_DIR/nopg.log"
 kill -0 "$waiting" || fail "the hub gave up instead of waiting for the server"
+# A stop ends the wait (the next retry, at most 2 s), and says why it ended.
 kill -TERM "$waiting"
+wait_for 5 "the hub to stop waiting once told to stop" bash -c "! kill -0 $waiting"
 wait "$waiting" 2>/dev/null || true
+log_has "$E2E_DIR/nopg.log" "stopped while waiting for PostgreSQL at .*a stop was asked for" ||
+    fail "the stop did not end the wait for the database"
 
 echo "== a configuration others can read that holds a password"
 hub_config "$E2E_DIR/pw.yaml" "$E2E_DIR/data" "$port" "database:
