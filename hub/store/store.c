@@ -119,12 +119,66 @@ static void connect_error(PGconn *c, char *err, size_t errlen)
     err[n] = '\0';
 }
 
+/* What a conninfo does not say about the network gets these. Without them a database that stops
+ * answering (a dropped network, a frozen host) holds a connection attempt, a ping or a query in
+ * flight for minutes of TCP retries, and the hub with it; with them an attempt fails after 10 s,
+ * a dead connection is found within about 30 s, and the hub's usual retries take over. Keepalive
+ * probes are answered by the server's kernel, so a slow query is never cut short. */
+static const char *const NET_DEFAULTS[][2] = {
+    {"connect_timeout", "10"},    {"keepalives", "1"},       {"keepalives_idle", "10"},
+    {"keepalives_interval", "5"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "30000"},
+};
+#define NET_NDEFAULTS (sizeof NET_DEFAULTS / sizeof NET_DEFAULTS[0])
+#define CONNINFO_MAX_OPTIONS 96 /* libpq 15 knows about 45 */
+#define UNANSWERED_MS 2000
+
+/* A conninfo as keywords and values, with NET_DEFAULTS added where it is silent. kw and val point
+ * into opts (owned) and NET_DEFAULTS; ok false when libpq cannot read the conninfo, which is then
+ * used as it is, so that libpq says why. */
+typedef struct {
+    PQconninfoOption *opts;
+    const char *kw[CONNINFO_MAX_OPTIONS + NET_NDEFAULTS + 1];
+    const char *val[CONNINFO_MAX_OPTIONS + NET_NDEFAULTS + 1];
+    bool ok;
+} conn_params_t;
+
+static void conn_params_init(conn_params_t *p, const char *conninfo)
+{
+    p->opts = PQconninfoParse(conninfo, NULL);
+    p->ok = p->opts != NULL;
+    if (!p->ok)
+        return;
+    size_t n = 0;
+    bool given[NET_NDEFAULTS] = {false};
+    for (const PQconninfoOption *o = p->opts; o->keyword && n < CONNINFO_MAX_OPTIONS; o++) {
+        if (!o->val)
+            continue;
+        for (size_t d = 0; d < NET_NDEFAULTS; d++)
+            given[d] = given[d] || strcmp(o->keyword, NET_DEFAULTS[d][0]) == 0;
+        p->kw[n] = o->keyword;
+        p->val[n++] = o->val;
+    }
+    for (size_t d = 0; d < NET_NDEFAULTS; d++) {
+        if (!given[d]) {
+            p->kw[n] = NET_DEFAULTS[d][0];
+            p->val[n++] = NET_DEFAULTS[d][1];
+        }
+    }
+    p->kw[n] = p->val[n] = NULL;
+}
+
+static void conn_params_free(conn_params_t *p)
+{
+    PQconninfoFree(p->opts);
+    p->opts = NULL;
+}
+
 /* A server that answers a ping is up and refused us for a reason of its own
  * (no such database, role or password; pg_hba.conf): waiting cannot fix that,
  * and an operator should not stare at a silent hub for a minute to learn it. */
-static bool connect_hopeless(const char *conninfo)
+static bool connect_hopeless(const char *conninfo, const conn_params_t *p)
 {
-    PGPing ping = PQping(conninfo);
+    PGPing ping = p->ok ? PQpingParams(p->kw, p->val, 0) : PQping(conninfo);
     return ping == PQPING_OK || ping == PQPING_NO_ATTEMPT;
 }
 
@@ -157,14 +211,16 @@ static bool stop_pending(void)
     return sigpending(&p) == 0 && (sigismember(&p, SIGTERM) == 1 || sigismember(&p, SIGINT) == 1);
 }
 
-PGconn *store_connect(const char *conninfo, int wait_ms, char *err, size_t errlen)
+static PGconn *connect_loop(const char *conninfo, const conn_params_t *p, int wait_ms, char *err,
+                            size_t errlen)
 {
     int64_t start = now_ms(), deadline = start + wait_ms;
     int delay = 50;
     int64_t next_log = 0;
     char why[512], where[512];
     for (bool waited = false;; waited = true) {
-        PGconn *c = PQconnectdb(conninfo);
+        int64_t tried = now_ms();
+        PGconn *c = p->ok ? PQconnectdbParams(p->kw, p->val, 0) : PQconnectdb(conninfo);
         if (PQstatus(c) == CONNECTION_OK) {
             if (waited)
                 log_info("store", "connected to PostgreSQL after %.1f s",
@@ -174,7 +230,11 @@ PGconn *store_connect(const char *conninfo, int wait_ms, char *err, size_t errle
         connect_error(c, why, sizeof why);
         PQfinish(c);
         conninfo_shown(conninfo, where, sizeof where);
-        if ((wait_ms > 0 && connect_hopeless(conninfo)) || now_ms() + delay > deadline) {
+        /* A server that refuses us does so at once; an attempt that took seconds was not
+         * answered, and a ping would only wait as long again. */
+        bool unanswered = now_ms() - tried > UNANSWERED_MS;
+        if ((wait_ms > 0 && !unanswered && connect_hopeless(conninfo, p)) ||
+            now_ms() + delay > deadline) {
             char after[64] = "";
             if (waited)
                 snprintf(after, sizeof after, " (after waiting %d s)",
@@ -193,6 +253,15 @@ PGconn *store_connect(const char *conninfo, int wait_ms, char *err, size_t errle
         nanosleep(&ts, NULL);
         delay = delay * 2 > 2000 ? 2000 : delay * 2;
     }
+}
+
+PGconn *store_connect(const char *conninfo, int wait_ms, char *err, size_t errlen)
+{
+    conn_params_t p;
+    conn_params_init(&p, conninfo);
+    PGconn *c = connect_loop(conninfo, &p, wait_ms, err, errlen);
+    conn_params_free(&p);
+    return c;
 }
 
 static bool conn_lost(PGconn *c)

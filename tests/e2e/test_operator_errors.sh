@@ -158,4 +158,30 @@ wait_for 20 "the hub to say it is still waiting" \
 kill -0 "$waiting" || fail "the hub gave up instead of waiting"
 kill -TERM "$waiting"
 wait "$waiting" 2>/dev/null || true
+
+echo "== a database that takes the connection and never answers"
+# A frozen host or a half-dropped network: TCP connects, nothing comes back. The conninfo says
+# nothing of timeouts; the hub's own default (10 s) must end each attempt, or it would hang there.
+"$PY" -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)
+' >"$E2E_DIR/silent.port" &
+silent=$!
+wait_for 5 "the silent server" test -s "$E2E_DIR/silent.port"
+sport=$(cat "$E2E_DIR/silent.port")
+sed "s|conninfo: .*|conninfo: \"host=127.0.0.1 port=$sport dbname=nowhere user=nobody\"|" \
+    "$E2E_DIR/hub.yaml" >"$E2E_DIR/silentdb.yaml"
+"$JOINERYD" --config "$E2E_DIR/silentdb.yaml" >"$E2E_DIR/hub-silent.log" 2>&1 &
+waiting=$!
+wait_for 20 "the hub to give up on a connection attempt that gets no answer" \
+    grep -qE "database unreachable: waiting up to 60 s for PostgreSQL at [^:]*port=$sport[^:]*: .*timeout expired" \
+    "$E2E_DIR/hub-silent.log"
+kill -0 "$waiting" || fail "the hub gave up instead of waiting"
+kill -TERM "$waiting"
+wait "$waiting" 2>/dev/null || true
+kill "$silent" 2>/dev/null || true
 echo "test_operator_errors: ok"
