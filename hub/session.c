@@ -34,7 +34,9 @@ session_t *session_open(core_t *c, const uint8_t *rid, size_t rid_len,
         s->last_seen_us = c->now_us;
         s->confirm.len = 0;
         s->nsubs = 0;
-        log_info("session", "adapter '%s' connected", adapter->name);
+        /* The session id (also in WELCOME, so in the adapter's own log) tells apart two
+         * sessions of one adapter: a reconnect before the old one expired, two operators. */
+        log_info("session", "session %d: adapter '%s' connected", (int)s->id, adapter->name);
         return s;
     }
     return NULL;
@@ -51,7 +53,8 @@ void session_close(core_t *c, session_t *s, const char *why)
     free(s->subs);
     s->subs = NULL;
     s->capsubs = 0;
-    log_info("session", "adapter '%s' disconnected: %s", s->adapter->name, why);
+    log_info("session", "session %d: adapter '%s' disconnected: %s", (int)s->id, s->adapter->name,
+             why);
 }
 
 session_t *session_next_expired(core_t *c, size_t *pos)

@@ -61,7 +61,8 @@ def publish_resuming(client, ev, timeout_ms):
 pub = J.Client(ep, "crm")
 check(pub.hello()[0] == "WELCOME", "crm connects")
 sub = J.Client(ep, "socialcare")
-check(sub.hello()[0] == "WELCOME", "socialcare connects")
+cmd, w1 = sub.hello()
+check(cmd == "WELCOME", "socialcare connects")
 check(sub.subscribe("s", ["crm.*"], credit=50)[0] == "SUBSCRIBED", "socialcare subscribes")
 evs = [pub.event("crm.contact.updated", record_id="c%d" % i) for i in range(5)]
 got = pub.publish(evs)
@@ -77,7 +78,14 @@ cmd, m = sub.recv()
 check(cmd == "ERROR" and m.code == P.ERROR_NO_SESSION, "a silent subscriber's session expired")
 sub.close()
 back = J.Client(ep, "socialcare")
-check(back.hello()[0] == "WELCOME", "socialcare comes back")
+cmd, w2 = back.hello()
+check(cmd == "WELCOME", "socialcare comes back")
+# The hub's log tells the two sessions of one adapter apart by the id WELCOME gave each.
+check(w1.session_id != w2.session_id, "a new session id: %d, %d" % (w1.session_id, w2.session_id))
+check(log_count("session %d: adapter 'socialcare' connected" % w1.session_id) == 1
+      and log_count("session %d: adapter 'socialcare' disconnected: silent" % w1.session_id) == 1
+      and log_count("session %d: adapter 'socialcare' connected" % w2.session_id) == 1,
+      "the log names each session by its id")
 check(back.subscribe("s", ["crm.*"], credit=50)[0] == "SUBSCRIBED", "and subscribes again")
 again = back.receive(lambda g: len(g) >= 5, "5 redeliveries", ack=False)
 check(sorted(g.delivery.seq for g in again) == seqs,
