@@ -815,6 +815,21 @@ static void settle(core_t *c, sub_t *s, dlv_t *d)
     dlv_put(c, d);
 }
 
+/* The reason is the adapter's text, shown to operators as JSON: kept to printable ASCII (other
+ * bytes become '?'), so no encoding of it can fail, and cut to DELIVER_REASON_MAX. */
+static void keep_retry_reason(core_t *c, sub_t *s, uint64_t seq, const char *reason)
+{
+    const char *r = reason && *reason ? reason : "(no reason given)";
+    size_t n = 0;
+    for (; r[n] != '\0' && n + 1 < sizeof s->last_retry_reason; n++) {
+        unsigned char ch = (unsigned char)r[n];
+        s->last_retry_reason[n] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    s->last_retry_reason[n] = '\0';
+    s->last_retry_seq = seq;
+    s->last_retry_us = c->now_us;
+}
+
 static void dead_letter(core_t *c, sub_t *s, dlv_t *d, const char *reason)
 {
     const jentry_t *e = d->e;
@@ -916,6 +931,7 @@ void deliver_nack(core_t *c, session_t *sess, const uint8_t *body, size_t len)
             settle(c, s, d);
         } else {
             s->retries++;
+            keep_retry_reason(c, s, m->seq, m->reason);
             d->due_us = c->now_us + retry_delay_us(c->cfg, d->attempts);
             schedule_retry(s, d);
         }

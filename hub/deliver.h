@@ -17,6 +17,8 @@
 
 #include "core.h"
 
+#define DELIVER_REASON_MAX 200 /* bytes of a retry's reason kept, with the NUL */
+
 struct sub {
     uint64_t id;
     char *adapter, *name;
@@ -62,6 +64,12 @@ struct sub {
      * floor where counting began up to count_seq, and those settled since. */
     uint64_t count_seq, matched, settled, retries;
     bool count_inexact; /* some were out of the window when counted */
+    /* The last retry a NACK asked for, with the adapter's reason: what an operator looking at a
+     * subscription that keeps retrying needs (a dead letter keeps its reason; a retry did not).
+     * last_retry_seq 0: none since the hub started. */
+    uint64_t last_retry_seq;
+    int64_t last_retry_us;
+    char last_retry_reason[DELIVER_REASON_MAX];
 };
 
 sub_t *deliver_sub_find(core_t *c, const char *adapter, const char *name);

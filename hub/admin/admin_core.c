@@ -97,14 +97,19 @@ static json_t *subscription_json(core_t *c, sub_t *s)
     json_t *p = json_array();
     for (size_t k = 0; p && k < s->npatterns; k++)
         json_array_append_new(p, json_string(s->patterns[k]));
-    return json_pack("{ss ss so sb sI sI sb sI sI sI sI sI sI sI}", "adapter", s->adapter, "name",
-                     s->name, "patterns", p ? p : json_null(), "connected",
-                     core_session(c, s->session) != NULL, "acked_seq", (json_int_t)deliver_floor(s),
-                     "events_waiting", (json_int_t)waiting, "events_waiting_exact", exact,
-                     "in_flight", (json_int_t)hmap_count(s->inflight), "retrying",
-                     (json_int_t)deliver_retrying(s), "replays_waiting", (json_int_t)s->nreplays,
-                     "delivered", (json_int_t)s->delivered, "acked", (json_int_t)s->acked,
-                     "retries", (json_int_t)s->retries, "dead_lettered", (json_int_t)s->dead);
+    json_t *last_retry =
+        s->last_retry_seq == 0
+            ? json_null()
+            : json_pack("{sI sI ss}", "seq", (json_int_t)s->last_retry_seq, "at_us",
+                        (json_int_t)s->last_retry_us, "reason", s->last_retry_reason);
+    return json_pack(
+        "{ss ss so sb sI sI sb sI sI sI sI sI sI sI so}", "adapter", s->adapter, "name", s->name,
+        "patterns", p ? p : json_null(), "connected", core_session(c, s->session) != NULL,
+        "acked_seq", (json_int_t)deliver_floor(s), "events_waiting", (json_int_t)waiting,
+        "events_waiting_exact", exact, "in_flight", (json_int_t)hmap_count(s->inflight), "retrying",
+        (json_int_t)deliver_retrying(s), "replays_waiting", (json_int_t)s->nreplays, "delivered",
+        (json_int_t)s->delivered, "acked", (json_int_t)s->acked, "retries", (json_int_t)s->retries,
+        "dead_lettered", (json_int_t)s->dead, "last_retry", last_retry ? last_retry : json_null());
 }
 
 static json_t *subscriptions_json(core_t *c)

@@ -178,6 +178,21 @@ def first():
     check(d.env.event_id == "admin-e1", "work gets e1")
     sc.nack("work", d.delivery.seq, reject=True, reason="postcode ZZ9 9ZZ unknown")
     seq1 = d.delivery.seq
+    # A retry asked for with a reason: the subscription shows the last one (non-ASCII as '?').
+    check(subs()[("socialcare", "work")]["last_retry"] is None, "work: no retry yet")
+    pr = crm.event("probe.retry", record_id="r-retry")
+    require(crm.publish_one(pr).status == P.CONFIRM_OK, "the retry probe confirmed")
+    d = [g for g in sc.receive(lambda g: any(x.env.event_id == pr.event_id for x in g),
+                               "the retry probe delivered", ack=False)
+         if g.env.event_id == pr.event_id][0]
+    sc.nack("work", d.delivery.seq, reason="Dataverse answered 503 \u2014 try later")
+    lr = wait_for("the retry is shown", lambda: subs()[("socialcare", "work")]["last_retry"])
+    check(lr["seq"] == d.delivery.seq and lr["reason"] == "Dataverse answered 503 ??? try later"
+          and lr["at_us"] > 0, "GET /api/v1/subscriptions shows the last retry: %s" % lr)
+    again = [g for g in sc.receive(lambda g: any(x.env.event_id == pr.event_id for x in g),
+                                   "the retry probe delivered again", ack=False)
+             if g.env.event_id == pr.event_id]
+    sc.ack("work", [again[0].delivery.seq])
 
     def listed():
         st, j = jcall("GET", "/api/v1/dead-letters?subscription=work", READER)
