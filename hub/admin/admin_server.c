@@ -6,7 +6,7 @@
  * store job), up to CORE_WAIT_MS. */
 #include "admin/admin_server.h"
 
-#include "admin/admin_auth.h"
+#include "admin/admin_request.h"
 #include "admin/admin_db.h"
 #include "admin/admin_metrics.h"
 #include "admin/admin_proto.h"
@@ -30,12 +30,6 @@
 
 #define CORE_WAIT_MS 15000
 #define CORE_POLL_MS 100
-#define MAX_BODY 65536
-#define MAX_REASON 1000
-#define DL_LIMIT_DEFAULT 100
-#define DL_LIMIT_MAX 1000
-#define NAME_MAX_LEN 64
-#define TYPE_MAX_LEN 128
 
 struct admin_server {
     /* The configuration in force (tokens, adapters): the core thread stores a new one after a
@@ -192,105 +186,6 @@ static enum MHD_Result db_failed(admin_server_t *s, struct MHD_Connection *conn,
     return respond_error(s, conn, 503, "the database is unavailable; try again");
 }
 
-/* ---- checking what the caller sent ---- */
-
-static bool name_ok(const char *p, size_t len)
-{
-    if (len == 0 || len > NAME_MAX_LEN)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '_' ||
-              p[i] == '-' || p[i] == '.'))
-            return false;
-    return true;
-}
-
-/* A dead letter's id: 1 to 18 digits, not zero. */
-static bool id_parse(const char *p, size_t len, long long *out)
-{
-    if (len == 0 || len > 18)
-        return false;
-    long long v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return false;
-        v = v * 10 + (p[i] - '0');
-    }
-    *out = v;
-    return v > 0;
-}
-
-static const char *const dl_params[] = {"adapter", "subscription", "type", "limit", "after", NULL};
-
-typedef struct {
-    const char *const *allowed; /* NULL-terminated */
-    const char *bad;
-} params_check_t;
-
-static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
-{
-    (void)kind;
-    (void)value;
-    params_check_t *pc = cls;
-    for (size_t i = 0; pc->allowed[i]; i++)
-        if (strcmp(key, pc->allowed[i]) == 0)
-            return MHD_YES;
-    pc->bad = key;
-    return MHD_NO;
-}
-
-/* Whether every query parameter is one of ALLOWED. */
-static bool params_known(struct MHD_Connection *conn, const char *const *allowed)
-{
-    params_check_t pc = {allowed, NULL};
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_param, &pc);
-    return pc.bad == NULL;
-}
-
-static const char *query(struct MHD_Connection *conn, const char *key)
-{
-    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
-    return v ? v : "";
-}
-
-/* The list's filters, or a reason in *WHY. */
-static bool dl_filter(struct MHD_Connection *conn, admin_dl_filter_t *f, const char **why)
-{
-    if (!params_known(conn, dl_params)) {
-        *why = "unknown query parameter; expected adapter, subscription, type, limit, after";
-        return false;
-    }
-    f->adapter = query(conn, "adapter");
-    f->subscription = query(conn, "subscription");
-    f->type = query(conn, "type");
-    if ((*f->adapter && !name_ok(f->adapter, strlen(f->adapter))) ||
-        (*f->subscription && !name_ok(f->subscription, strlen(f->subscription)))) {
-        *why = "adapter and subscription must be names of 1-64 of a-z 0-9 _ - .";
-        return false;
-    }
-    if (strlen(f->type) > TYPE_MAX_LEN) {
-        *why = "type is longer than 128 characters";
-        return false;
-    }
-    const char *limit = query(conn, "limit"), *after = query(conn, "after");
-    long long v = 0;
-    f->limit = DL_LIMIT_DEFAULT;
-    if (*limit) {
-        if (!id_parse(limit, strlen(limit), &v) || v > DL_LIMIT_MAX) {
-            *why = "limit must be a whole number from 1 to 1000";
-            return false;
-        }
-        f->limit = (int)v;
-    }
-    f->after = 0;
-    if (*after && !(strcmp(after, "0") == 0 || id_parse(after, strlen(after), &f->after))) {
-        *why = "after must be a dead letter id (a whole number)";
-        return false;
-    }
-    return true;
-}
-
 /* ---- endpoints ---- */
 
 static enum MHD_Result on_readyz(admin_server_t *s, struct MHD_Connection *conn)
@@ -342,15 +237,12 @@ static enum MHD_Result on_subscriptions(admin_server_t *s, struct MHD_Connection
     return respond_json(s, conn, 200, json_pack("{so}", "subscriptions", subs));
 }
 
-static enum MHD_Result on_dead_letters(admin_server_t *s, struct MHD_Connection *conn)
+static enum MHD_Result on_dead_letters(admin_server_t *s, struct MHD_Connection *conn,
+                                       const admin_dl_filter_t *f)
 {
-    admin_dl_filter_t f;
-    const char *why = NULL;
-    if (!dl_filter(conn, &f, &why))
-        return respond_error(s, conn, 400, why);
     char err[512];
     PGconn *c = db(s);
-    json_t *j = c ? admin_db_dead_letters(c, &f, err, sizeof err) : NULL;
+    json_t *j = c ? admin_db_dead_letters(c, f, err, sizeof err) : NULL;
     if (!j)
         return db_failed(s, conn, c ? err : "no connection");
     return respond_json(s, conn, 200, j);
@@ -368,45 +260,6 @@ static enum MHD_Result on_dead_letter(admin_server_t *s, struct MHD_Connection *
     if (!j)
         return db_failed(s, conn, c ? err : "no connection");
     return respond_json(s, conn, 200, j);
-}
-
-/* The request body as a JSON object, or NULL with a reason in *WHY. */
-static json_t *body_object(const request_t *rq, const char **why)
-{
-    if (rq->too_big) {
-        *why = "the request body is larger than 64 KiB";
-        return NULL;
-    }
-    json_t *j = rq->len ? json_loadb(rq->body, rq->len, 0, NULL) : NULL;
-    if (!json_is_object(j)) {
-        json_decref(j);
-        *why = "the request body must be a JSON object";
-        return NULL;
-    }
-    return j;
-}
-
-/* {"ids": [1, 2, ...]}: 1 to ADMIN_MAX_REPLAY positive ids. */
-static json_t *replay_ids(const request_t *rq, const char **why)
-{
-    json_t *j = body_object(rq, why);
-    if (!j)
-        return NULL;
-    json_t *ids = json_object_get(j, "ids");
-    size_t n = json_array_size(ids);
-    bool ok = json_is_array(ids) && n >= 1 && n <= ADMIN_MAX_REPLAY && json_object_size(j) == 1;
-    for (size_t i = 0; ok && i < n; i++) {
-        const json_t *v = json_array_get(ids, i);
-        ok = json_is_integer(v) && json_integer_value(v) > 0;
-    }
-    if (!ok) {
-        *why = "the body must be {\"ids\": [...]}, 1 to 1000 dead letter ids (positive integers)";
-        json_decref(j);
-        return NULL;
-    }
-    json_incref(ids);
-    json_decref(j);
-    return ids;
 }
 
 static enum MHD_Result on_replay(admin_server_t *s, struct MHD_Connection *conn, json_t *ids,
@@ -454,20 +307,11 @@ static enum MHD_Result on_replay(admin_server_t *s, struct MHD_Connection *conn,
 }
 
 static enum MHD_Result on_discard(admin_server_t *s, struct MHD_Connection *conn,
-                                  const request_t *rq, long long id, const char *who)
+                                  const admin_request_t *r)
 {
-    const char *why = NULL;
-    json_t *j = body_object(rq, &why);
-    const char *reason = j ? json_string_value(json_object_get(j, "reason")) : NULL;
-    if (j && (!reason || !*reason || strlen(reason) > MAX_REASON))
-        why = "the body must be {\"reason\": \"...\"}, a reason of 1 to 1000 characters";
-    if (!j || why) {
-        json_decref(j);
-        return respond_error(s, conn, 400, why);
-    }
-    json_t *args = json_pack("{sI ss ss}", "id", (json_int_t)id, "who", who, "reason", reason);
-    json_decref(j);
-    return relay(s, conn, ADMIN_VERB_DISCARD, args);
+    return relay(
+        s, conn, ADMIN_VERB_DISCARD,
+        json_pack("{sI ss ss}", "id", (json_int_t)r->id, "who", r->who, "reason", r->reason));
 }
 
 static enum MHD_Result on_metrics(admin_server_t *s, struct MHD_Connection *conn)
@@ -500,160 +344,44 @@ static enum MHD_Result on_metrics(admin_server_t *s, struct MHD_Connection *conn
 
 /* ---- trace and the steward's reads ---- */
 
-/* An id the caller names (event, correlation, master): 1 to TRACE_ID_MAX
- * bytes, none of them a control character. */
-static bool id_ok(const char *p, size_t len)
+static enum MHD_Result on_trace(admin_server_t *s, struct MHD_Connection *conn,
+                                const admin_trace_query_t *q)
 {
-    if (len == 0 || len > TRACE_ID_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-            return false;
-    return true;
-}
-
-/* LIMIT's value, DEF if absent; false if it is not 1 to MAX. */
-static bool limit_parse(struct MHD_Connection *conn, int def, int max, int *out)
-{
-    const char *v = query(conn, "limit");
-    long long n = 0;
-    *out = def;
-    if (!*v)
-        return true;
-    if (!id_parse(v, strlen(v), &n) || n > max)
-        return false;
-    *out = (int)n;
-    return true;
-}
-
-static const char *trace_check(struct MHD_Connection *conn, admin_trace_query_t *q)
-{
-    static const char *const allowed[] = {"event_id", "correlation_id", "master_id",
-                                          "source",   "limit",          NULL};
-    static const char *const keys[] = {"event_id", "correlation_id", "master_id"};
-    if (!params_known(conn, allowed))
-        return "unknown query parameter; expected event_id, correlation_id or master_id, "
-               "source, limit";
-    int given = 0;
-    for (int k = 0; k < 3; k++)
-        if (*query(conn, keys[k])) {
-            q->key = (trace_key_t)k;
-            q->value = query(conn, keys[k]);
-            given++;
-        }
-    if (given != 1)
-        return "give exactly one of event_id, correlation_id, master_id";
-    if (!id_ok(q->value, strlen(q->value)))
-        return "the id must be 1 to 256 bytes without control characters";
-    q->source = query(conn, "source");
-    /* An adapter's name, or an internal publisher's ("joinery", "admin:<token name>"). */
-    if (*q->source && (q->key != TRACE_EVENT_ID || strlen(q->source) > 80 ||
-                       !id_ok(q->source, strlen(q->source))))
-        return "source goes with event_id and is the publisher's name (an adapter, joinery, "
-               "admin:<token name>)";
-    if (!limit_parse(conn, TRACE_LIMIT_DEFAULT, TRACE_LIMIT_MAX, &q->limit))
-        return "limit must be a whole number from 1 to 100";
-    return NULL;
-}
-
-static enum MHD_Result on_trace(admin_server_t *s, struct MHD_Connection *conn)
-{
-    admin_trace_query_t q = {0};
-    const char *why = trace_check(conn, &q);
-    if (why)
-        return respond_error(s, conn, 400, why);
     char err[512];
     PGconn *c = db(s);
-    json_t *j = c ? admin_trace(c, atomic_load(&s->cfg), &q, err, sizeof err) : NULL;
+    json_t *j = c ? admin_trace(c, atomic_load(&s->cfg), q, err, sizeof err) : NULL;
     if (!j)
         return db_failed(s, conn, c ? err : "no connection");
     return respond_json(s, conn, 200, j);
 }
 
-static enum MHD_Result on_steward_queue(admin_server_t *s, struct MHD_Connection *conn)
+static enum MHD_Result on_steward_queue(admin_server_t *s, struct MHD_Connection *conn,
+                                        const admin_request_t *r)
 {
-    static const char *const allowed[] = {"state", "limit", "after", NULL};
-    static const char *const states[] = {"OPEN", "LINKED", "KEPT_APART", "MERGED", "ALL"};
-    if (!params_known(conn, allowed))
-        return respond_error(s, conn, 400, "unknown query parameter; expected state, limit, after");
-    const char *state = *query(conn, "state") ? query(conn, "state") : "OPEN";
-    bool known = false;
-    for (size_t i = 0; i < sizeof states / sizeof *states; i++)
-        known = known || strcmp(state, states[i]) == 0;
-    if (!known)
-        return respond_error(s, conn, 400,
-                             "state must be one of OPEN, LINKED, KEPT_APART, MERGED, ALL");
-    int limit = 0;
-    if (!limit_parse(conn, STEWARD_LIMIT_DEFAULT, STEWARD_LIMIT_MAX, &limit))
-        return respond_error(s, conn, 400, "limit must be a whole number from 1 to 1000");
-    const char *after = query(conn, "after");
-    long long a = 0;
-    if (*after && !(strcmp(after, "0") == 0 || id_parse(after, strlen(after), &a)))
-        return respond_error(s, conn, 400, "after must be a queue item id (a whole number)");
     char err[512];
     PGconn *c = db(s);
-    json_t *j = c ? admin_steward_queue(c, state, a, limit, err, sizeof err) : NULL;
+    json_t *j =
+        c ? admin_steward_queue(c, r->queue.state, r->queue.after, r->queue.limit, err, sizeof err)
+          : NULL;
     if (!j)
         return db_failed(s, conn, c ? err : "no connection");
     return respond_json(s, conn, 200, j);
 }
 
-static bool date_ok(const char *d)
+static enum MHD_Result on_golden_search(admin_server_t *s, struct MHD_Connection *conn,
+                                        const admin_golden_search_t *q)
 {
-    static const char shape[] = "0000-00-00";
-    if (strlen(d) != sizeof shape - 1)
-        return false;
-    for (size_t i = 0; shape[i]; i++)
-        if (shape[i] == '-' ? d[i] != '-' : (d[i] < '0' || d[i] > '9'))
-            return false;
-    return true;
-}
-
-static const char *golden_check(struct MHD_Connection *conn, admin_golden_search_t *q)
-{
-    static const char *const allowed[] = {"name",       "birth_date", "postcode",
-                                          "nhs_number", "limit",      NULL};
-    if (!params_known(conn, allowed))
-        return "unknown query parameter; expected name, birth_date, postcode, nhs_number, limit";
-    q->name = query(conn, "name");
-    q->birth_date = query(conn, "birth_date");
-    q->postcode = query(conn, "postcode");
-    q->nhs_number = query(conn, "nhs_number");
-    if (!*q->name && !*q->birth_date && !*q->postcode && !*q->nhs_number)
-        return "give at least one of name, birth_date, postcode, nhs_number";
-    const char *terms[] = {q->name, q->postcode, q->nhs_number};
-    for (size_t i = 0; i < 3; i++)
-        if (strlen(terms[i]) > GOLDEN_TERM_MAX || (*terms[i] && !id_ok(terms[i], strlen(terms[i]))))
-            return "a search term is 1 to 128 characters without control characters";
-    if (*q->birth_date && !date_ok(q->birth_date))
-        return "birth_date is YYYY-MM-DD";
-    if (!limit_parse(conn, GOLDEN_LIMIT_DEFAULT, GOLDEN_LIMIT_MAX, &q->limit))
-        return "limit must be a whole number from 1 to 100";
-    return NULL;
-}
-
-static enum MHD_Result on_golden_search(admin_server_t *s, struct MHD_Connection *conn)
-{
-    admin_golden_search_t q = {0};
-    const char *why = golden_check(conn, &q);
-    if (why)
-        return respond_error(s, conn, 400, why);
     char err[512];
     PGconn *c = db(s);
-    json_t *j = c ? admin_golden_search(c, &q, err, sizeof err) : NULL;
+    json_t *j = c ? admin_golden_search(c, q, err, sizeof err) : NULL;
     if (!j)
         return db_failed(s, conn, c ? err : "no connection");
     return respond_json(s, conn, 200, j);
 }
 
-static enum MHD_Result on_golden(admin_server_t *s, struct MHD_Connection *conn, const char *seg,
-                                 size_t len)
+static enum MHD_Result on_golden(admin_server_t *s, struct MHD_Connection *conn, const char *id)
 {
-    if (!id_ok(seg, len))
-        return respond_error(s, conn, 400, "a master id is 1 to 256 bytes");
-    char id[TRACE_ID_MAX + 1], err[512];
-    memcpy(id, seg, len);
-    id[len] = '\0';
+    char err[512];
     PGconn *c = db(s);
     json_t *j = c ? admin_trace_golden(c, id, err, sizeof err) : NULL;
     if (!j)
@@ -670,48 +398,6 @@ static enum MHD_Result on_golden(admin_server_t *s, struct MHD_Connection *conn,
 
 #define DECIDE_WAIT_MS 10000
 #define DECIDE_POLL_MS 50
-
-/* The API's verb as StewardDecision.action; NULL if there is no such decision. */
-static const char *steward_action(const char *p, size_t len)
-{
-    static const char *const verbs[][2] = {
-        {"link", "link"}, {"keep-apart", "keep_apart"}, {"merge", "merge"}, {"unmerge", "unmerge"}};
-    for (size_t i = 0; i < sizeof verbs / sizeof *verbs; i++)
-        if (strlen(verbs[i][0]) == len && memcmp(p, verbs[i][0], len) == 0)
-            return verbs[i][1];
-    return NULL;
-}
-
-/* The decision's arguments for the core (new), or NULL with a reason in *WHY: link and
- * keep-apart name a queue item or two records, merge and unmerge two records (survivor
- * first); every decision has a reason. */
-static json_t *decision_args(json_t *body, const char *action, const char *who, const char **why)
-{
-    json_t *q = json_object_get(body, "queue_id");
-    const char *a = json_string_value(json_object_get(body, "master_id_a"));
-    const char *b = json_string_value(json_object_get(body, "master_id_b"));
-    const char *reason = json_string_value(json_object_get(body, "reason"));
-    bool by_queue = strcmp(action, "link") == 0 || strcmp(action, "keep_apart") == 0;
-    bool ids = a && b && id_ok(a, strlen(a)) && id_ok(b, strlen(b)) && strlen(a) <= 128 &&
-               strlen(b) <= 128;
-    bool queue = json_is_integer(q) && json_integer_value(q) > 0;
-    size_t known = (q != NULL) + (json_object_get(body, "master_id_a") != NULL) +
-                   (json_object_get(body, "master_id_b") != NULL) + (reason != NULL);
-    if (!reason || !*reason || strlen(reason) > MAX_REASON) {
-        *why = "a decision needs \"reason\": 1 to 1000 characters";
-        return NULL;
-    }
-    if (known != json_object_size(body) || (by_queue ? queue == ids : !ids || q)) {
-        *why = by_queue ? "the body is {\"queue_id\": N} or {\"master_id_a\": ..., "
-                          "\"master_id_b\": ...}, with \"reason\""
-                        : "the body is {\"master_id_a\": survivor, \"master_id_b\": retired, "
-                          "\"reason\": ...}";
-        return NULL;
-    }
-    return json_pack("{ss ss ss sI ss ss}", "action", action, "master_id_a", a ? a : "",
-                     "master_id_b", b ? b : "", "queue_id",
-                     (json_int_t)(queue ? json_integer_value(q) : 0), "reason", reason, "who", who);
-}
 
 /* The engine's answer to the decision the core took, from the database: journaled (OK, with
  * its seq and the golden record it left), or refused (with the reason); NULL while neither. */
@@ -737,15 +423,9 @@ static json_t *decision_outcome(PGconn *c, const char *source, const char *event
     return j;
 }
 
-static enum MHD_Result on_decide(admin_server_t *s, struct MHD_Connection *conn,
-                                 const request_t *rq, const char *action, const char *who)
+/* ARGS (taken) are the decision admin_request_parse made of the body. */
+static enum MHD_Result on_decide(admin_server_t *s, struct MHD_Connection *conn, json_t *args)
 {
-    const char *why = NULL;
-    json_t *body = body_object(rq, &why);
-    json_t *args = body ? decision_args(body, action, who, &why) : NULL;
-    json_decref(body);
-    if (!args)
-        return respond_error(s, conn, 400, why);
     int status = 0;
     char *ans = NULL;
     size_t len = 0;
@@ -789,10 +469,11 @@ static enum MHD_Result on_decide(admin_server_t *s, struct MHD_Connection *conn,
  * and answer too, so every reload is one line in the log however it ends. */
 static enum MHD_Result on_reload(admin_server_t *s, struct MHD_Connection *conn, const char *who)
 {
-    char err[1024], ptr[32];
+    char err[1024];
     config_t *next = config_load(atomic_load(&s->cfg)->path, err, sizeof err);
     json_t *args = NULL;
     if (next) {
+        char ptr[32];
         (void)snprintf(ptr, sizeof ptr, "%" PRIxPTR, (uintptr_t)next);
         args = json_pack("{ss ss}", "who", who, "config", ptr);
     } else {
@@ -814,100 +495,54 @@ void admin_server_set_config(admin_server_t *s, const config_t *cfg)
 
 /* ---- routing ---- */
 
-typedef struct {
-    const char *seg[6];
-    size_t len[6];
-    size_t n;
-} path_t;
-
-static bool path_split(const char *url, path_t *p)
+/* The endpoint R names, taken (admin_request_parse checked its arguments and the caller's
+ * role); the JSON values passed to the core are taken from R. */
+static enum MHD_Result dispatch(admin_server_t *s, struct MHD_Connection *conn, admin_request_t *r)
 {
-    p->n = 0;
-    const char *q = url;
-    while (*q == '/')
-        q++;
-    while (*q) {
-        if (p->n == 6)
-            return false;
-        const char *slash = strchr(q, '/');
-        size_t len = slash ? (size_t)(slash - q) : strlen(q);
-        p->seg[p->n] = q;
-        p->len[p->n++] = len;
-        q += len;
-        if (*q == '/')
-            q++;
-    }
-    return true;
-}
-
-static bool seg_is(const path_t *p, size_t i, const char *s)
-{
-    return i < p->n && p->len[i] == strlen(s) && memcmp(p->seg[i], s, p->len[i]) == 0;
-}
-
-/* The role an API path needs for METHOD; 0 if no such endpoint. */
-static admin_role_t role_needed(const char *method, const path_t *p)
-{
-    bool get = strcmp(method, "GET") == 0;
-    if (seg_is(p, 0, "metrics") && p->n == 1)
-        return get ? ADMIN_ROLE_READ : 0;
-    if (seg_is(p, 2, "steward") && !get)
-        return ADMIN_ROLE_STEWARD;
-    return get ? ADMIN_ROLE_READ : ADMIN_ROLE_OPERATE;
-}
-
-static enum MHD_Result api(admin_server_t *s, struct MHD_Connection *conn, const char *method,
-                           const path_t *p, const request_t *rq, const char *who)
-{
-    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0,
-         del = strcmp(method, "DELETE") == 0;
-    long long id = 0;
-    if (seg_is(p, 0, "metrics") && p->n == 1)
+    json_t *taken = NULL;
+    switch (r->ep) {
+    case ADMIN_EP_HEALTHZ:
+        return respond_json(s, conn, 200, json_pack("{ss}", "status", "ok"));
+    case ADMIN_EP_READYZ:
+        return on_readyz(s, conn);
+    case ADMIN_EP_METRICS:
         return on_metrics(s, conn);
-    if (!seg_is(p, 0, "api") || !seg_is(p, 1, "v1"))
-        return respond_error(s, conn, 404, "no such endpoint");
-    if (seg_is(p, 2, "adapters") && p->n == 3 && get)
+    case ADMIN_EP_ADAPTERS:
         return relay(s, conn, ADMIN_VERB_ADAPTERS, NULL);
-    if (seg_is(p, 2, "subscriptions") && p->n == 3 && get)
+    case ADMIN_EP_SUBSCRIPTIONS:
         return on_subscriptions(s, conn);
-    if (seg_is(p, 2, "subscriptions") && p->n == 5 && del) {
-        if (!name_ok(p->seg[3], p->len[3]) || !name_ok(p->seg[4], p->len[4]))
-            return respond_error(s, conn, 400,
-                                 "adapter and subscription must be names of 1-64 of a-z 0-9 _ - .");
-        return relay(s, conn, ADMIN_VERB_DELETE_SUB,
-                     json_pack("{ss# ss# ss}", "adapter", p->seg[3], (int)p->len[3], "name",
-                               p->seg[4], (int)p->len[4], "who", who));
+    case ADMIN_EP_DELETE_SUBSCRIPTION:
+        return relay(
+            s, conn, ADMIN_VERB_DELETE_SUB,
+            json_pack("{ss ss ss}", "adapter", r->adapter, "name", r->name, "who", r->who));
+    case ADMIN_EP_DEAD_LETTERS:
+        return on_dead_letters(s, conn, &r->dl);
+    case ADMIN_EP_DEAD_LETTER:
+        return on_dead_letter(s, conn, r->id);
+    case ADMIN_EP_REPLAY:
+        taken = r->ids;
+        r->ids = NULL;
+        return on_replay(s, conn, taken, r->who);
+    case ADMIN_EP_DISCARD:
+        return on_discard(s, conn, r);
+    case ADMIN_EP_TRACE:
+        return on_trace(s, conn, &r->trace);
+    case ADMIN_EP_STEWARD_QUEUE:
+        return on_steward_queue(s, conn, r);
+    case ADMIN_EP_GOLDEN_SEARCH:
+        return on_golden_search(s, conn, &r->golden);
+    case ADMIN_EP_GOLDEN:
+        return on_golden(s, conn, r->master_id);
+    case ADMIN_EP_DECIDE:
+        taken = r->decision;
+        r->decision = NULL;
+        return on_decide(s, conn, taken);
+    case ADMIN_EP_RELOAD:
+        return on_reload(s, conn, r->who);
+    case ADMIN_EP_NONE:
+        break;
     }
-    if (seg_is(p, 2, "trace") && p->n == 3 && get)
-        return on_trace(s, conn);
-    if (seg_is(p, 2, "steward") && seg_is(p, 3, "queue") && p->n == 4 && get)
-        return on_steward_queue(s, conn);
-    if (seg_is(p, 2, "steward") && p->n == 4 && post && steward_action(p->seg[3], p->len[3]))
-        return on_decide(s, conn, rq, steward_action(p->seg[3], p->len[3]), who);
-    if (seg_is(p, 2, "reload") && p->n == 3 && post)
-        return on_reload(s, conn, who);
-    if (seg_is(p, 2, "golden") && p->n == 3 && get)
-        return on_golden_search(s, conn);
-    if (seg_is(p, 2, "golden") && p->n == 4 && get)
-        return on_golden(s, conn, p->seg[3], p->len[3]);
-    if (!seg_is(p, 2, "dead-letters"))
-        return respond_error(s, conn, 404, "no such endpoint");
-    if (p->n == 3 && get)
-        return on_dead_letters(s, conn);
-    const char *why = NULL;
-    if (p->n == 4 && seg_is(p, 3, "replay") && post) {
-        json_t *ids = replay_ids(rq, &why);
-        return ids ? on_replay(s, conn, ids, who) : respond_error(s, conn, 400, why);
-    }
-    if (p->n >= 4 && !id_parse(p->seg[3], p->len[3], &id))
-        return respond_error(s, conn, 400, "a dead letter id is a positive whole number");
-    if (p->n == 4 && get)
-        return on_dead_letter(s, conn, id);
-    if (p->n == 5 && seg_is(p, 4, "replay") && post)
-        return on_replay(s, conn, json_pack("[I]", (json_int_t)id), who);
-    if (p->n == 5 && seg_is(p, 4, "discard") && post)
-        return on_discard(s, conn, rq, id, who);
-    return respond_error(s, conn, (get || post || del) ? 404 : 405, "no such endpoint");
+    return respond_error(s, conn, 404, "no such endpoint");
 }
 
 /* The dashboard's files: no token, as they hold no data (the page asks for
@@ -926,36 +561,52 @@ static enum MHD_Result on_static(admin_server_t *s, struct MHD_Connection *conn,
     return rc;
 }
 
+typedef struct {
+    admin_arg_t *args;
+    size_t n, cap;
+} args_t;
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    args_t *a = cls;
+    if (a->n == a->cap)
+        return MHD_NO;
+    a->args[a->n++] = (admin_arg_t){key, value};
+    return MHD_YES;
+}
+
 static enum MHD_Result handle(admin_server_t *s, struct MHD_Connection *conn, const char *url,
                               const char *method, const request_t *rq)
 {
     if (admin_static_owns(url))
         return on_static(s, conn, url, method);
-    path_t p;
-    if (!path_split(url, &p))
-        return respond_error(s, conn, 404, "no such endpoint");
-    bool get = strcmp(method, "GET") == 0;
-    /* For load balancers and service managers: no token, and nothing in the
-     * answer but whether. */
-    if (p.n == 1 && seg_is(&p, 0, "healthz"))
-        return get ? respond_json(s, conn, 200, json_pack("{ss}", "status", "ok"))
-                   : respond_error(s, conn, 405, "use GET");
-    if (p.n == 1 && seg_is(&p, 0, "readyz"))
-        return get ? on_readyz(s, conn) : respond_error(s, conn, 405, "use GET");
-    const char *who = NULL;
-    const char *auth =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    switch (admin_auth_check(atomic_load(&s->cfg), auth, role_needed(method, &p), &who)) {
-    case AUTH_MISSING:
-        return respond_error(s, conn, 401, "an Authorization: Bearer token is required");
-    case AUTH_WRONG:
-        return respond_error(s, conn, 401, "the token is not valid");
-    case AUTH_FORBIDDEN:
-        return respond_error(s, conn, 403, "the token's role does not allow this");
-    case AUTH_OK:
-        break;
-    }
-    return api(s, conn, method, &p, rq, who);
+    /* The query's arguments as libmicrohttpd decoded them, in order. */
+    int n = MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, NULL, NULL);
+    args_t a = {NULL, 0, n > 0 ? (size_t)n : 0};
+    if (a.cap && !(a.args = calloc(a.cap, sizeof *a.args)))
+        return respond_error(s, conn, 500, "out of memory");
+    if (a.cap)
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &a);
+    admin_request_in_t in = {
+        .method = method,
+        .path = url,
+        .args = a.args,
+        .nargs = a.n,
+        .authorization =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        .body = rq->body,
+        .body_len = rq->len,
+        .body_too_big = rq->too_big,
+    };
+    admin_request_t r;
+    enum MHD_Result rc = admin_request_parse(atomic_load(&s->cfg), &in, &r) != 0
+                             ? respond_error(s, conn, r.status, r.why)
+                             : dispatch(s, conn, &r);
+    admin_request_clear(&r);
+    free(a.args);
+    return rc;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -975,7 +626,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
-        if (!rq->too_big && rq->len + n <= MAX_BODY) {
+        if (!rq->too_big && rq->len + n <= ADMIN_MAX_BODY) {
             char *b = realloc(rq->body, rq->len + n + 1);
             if (!b)
                 return MHD_NO;
@@ -1025,10 +676,10 @@ static char *read_file(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
-    char *buf = malloc(MAX_BODY * 4 + 1);
-    size_t n = buf ? fread(buf, 1, MAX_BODY * 4, f) : 0;
+    char *buf = malloc(ADMIN_MAX_BODY * 4 + 1);
+    size_t n = buf ? fread(buf, 1, ADMIN_MAX_BODY * 4, f) : 0;
     fclose(f);
-    if (!buf || n == 0 || n == MAX_BODY * 4) {
+    if (!buf || n == 0 || n == ADMIN_MAX_BODY * 4) {
         snprintf(err, errlen, "%s is empty, unreadable or larger than 256 KiB", path);
         free(buf);
         return NULL;

@@ -253,6 +253,8 @@ def decide():
     for bad, why in [({"queue_id": q}, "reason"),
                      ({"queue_id": q, "master_id_a": brian_a, "master_id_b": brian_b,
                        "reason": "x"}, "queue_id"),
+                     # a stray id beside the item would be journaled unchecked (tests/fuzz)
+                     ({"queue_id": q, "master_id_a": "\u0001" * 300, "reason": "x"}, "queue_id"),
                      ({"queue_id": "1", "reason": "x"}, "queue_id"),
                      ({"queue_id": q, "reason": "x", "by": "someone else"}, "queue_id")]:
         status, j = call("/api/v1/steward/link", STEWARD, bad)
