@@ -409,7 +409,7 @@ static int route(const admin_request_in_t *in, const path_t *p, admin_request_t 
     bool get = strcmp(in->method, "GET") == 0, post = strcmp(in->method, "POST") == 0,
          del = strcmp(in->method, "DELETE") == 0;
     if (seg_is(p, 0, "metrics") && p->n == 1)
-        return checked(out, ADMIN_EP_METRICS, NULL);
+        return get ? checked(out, ADMIN_EP_METRICS, NULL) : refuse(out, 405, "use GET");
     if (!seg_is(p, 0, "api") || !seg_is(p, 1, "v1"))
         return refuse(out, 404, "no such endpoint");
     if (seg_is(p, 2, "adapters") && p->n == 3 && get)

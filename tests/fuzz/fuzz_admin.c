@@ -285,7 +285,8 @@ static void check_admitted(const req_t *r, const admin_request_t *a, bool tokens
         check(strcmp(t, token_value[role - 1]) == 0);
     }
     switch (a->ep) {
-    case ADMIN_EP_METRICS: /* any method; any token */
+    case ADMIN_EP_METRICS: /* any token */
+        check(get);
         break;
     case ADMIN_EP_DELETE_SUBSCRIPTION:
         check(strcmp(r->method, "DELETE") == 0 && role >= ADMIN_ROLE_OPERATE);

@@ -57,6 +57,11 @@ static void test_order_of_checks(void **state)
     assert_int_equal(parse(&r, "GET", "/api/v1/nothing", READ, NULL, 0, NULL), 404);
     assert_int_equal(parse(&r, "PUT", "/api/v1/dead-letters/7/replay", OPERATE, NULL, 0, NULL),
                      405);
+    /* /metrics: any token may read it, but only with GET */
+    assert_int_equal(parse(&r, "GET", "/metrics", READ, NULL, 0, NULL), 0);
+    assert_int_equal(r.ep, ADMIN_EP_METRICS);
+    assert_int_equal(parse(&r, "POST", "/metrics", STEWARD, NULL, 0, NULL), 405);
+    assert_string_equal(r.why, "use GET");
     assert_null(r.ids);
     admin_request_clear(&r);
 }
