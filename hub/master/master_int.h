@@ -300,7 +300,7 @@ void master_prev_describe(const master_t *m, const mprev_t *pv, size_t i, char *
 int master_prev_plan(md_ctx_t *c, md_plan_t *p, mprev_plan_t *pp);
 int master_prev_write(md_ctx_t *c, const golden_t *g, const mprev_plan_t *pp);
 /* One loaded row (oldest first): -1 out of memory. */
-int master_prev_add(master_t *m, golden_t *g, int kind, const char *text, int source,
-                    int64_t seen_us, int64_t until_us);
+int master_prev_add(golden_t *g, int kind, const char *text, int source, int64_t seen_us,
+                    int64_t until_us);
 
 #endif

@@ -82,7 +82,6 @@ static void name_parts(const char *text, char *given, size_t len, const char **f
     memcpy(given, text, first);
     given[first] = '\0';
     *family = text[n] == '\n' ? text + n + 1 : "";
-    (void)n;
 }
 
 void master_prev_view(const mprev_t *pv, size_t i, match_person_t *p, char *buf, size_t len)
@@ -277,17 +276,23 @@ static const char SQL_PREVIOUS[] =
     "INSERT INTO golden_person_previous (master_id, kind, value, family, source, seen_at, "
     "replaced_at, event_id) VALUES ($1, $2, $3, $4, $5, $6::bigint, $7::bigint, $8)";
 
+/* The newest entry of KIND: the one a plan pushed (prev_push puts it first of its kind). */
+static const char *newest_of(const mprev_t *p, int kind)
+{
+    for (size_t i = 0; i < master_prev_count(p); i++)
+        if (p->v[i].kind == kind)
+            return master_prev_text(p, i);
+    return NULL;
+}
+
 int master_prev_write(md_ctx_t *c, const golden_t *g, const mprev_plan_t *pp)
 {
     for (size_t r = 0; r < pp->nrows; r++) {
         const mprev_ent_t *e = &pp->rows[r];
-        /* The plan's block holds each pushed value; find it by kind and time. */
-        const char *text = NULL;
-        for (size_t i = 0; i < master_prev_count(pp->next) && text == NULL; i++)
-            if (pp->next->v[i].kind == e->kind && pp->next->v[i].until_us == e->until_us)
-                text = master_prev_text(pp->next, i);
+        const char *text = newest_of(pp->next, e->kind);
         if (text == NULL)
             continue;
+        /* A name is two columns: the forenames, and the surname (NULL when there was none). */
         char given[MASTER_VALUE_MAX + 1];
         const char *value = text, *family = NULL;
         if (e->kind == MPREV_NAME) {
@@ -297,9 +302,8 @@ int master_prev_write(md_ctx_t *c, const golden_t *g, const mprev_plan_t *pp)
             memcpy(given, text, n);
             given[n] = '\0';
             value = given;
-            family = text[strcspn(text, "\n")] ? text + strcspn(text, "\n") + 1 : NULL;
-            if (family != NULL && family[0] == '\0')
-                family = NULL;
+            if (text[n] == '\n' && text[n + 1] != '\0')
+                family = text + n + 1;
         }
         row_val_t v[8] = {row_text(g->id),
                           row_text(e->kind == MPREV_ADDRESS ? "address" : "name"),
@@ -317,14 +321,13 @@ int master_prev_write(md_ctx_t *c, const golden_t *g, const mprev_plan_t *pp)
 
 /* Loading --------------------------------------------------------------------------------- */
 
-int master_prev_add(master_t *m, golden_t *g, int kind, const char *text, int source,
-                    int64_t seen_us, int64_t until_us)
+int master_prev_add(golden_t *g, int kind, const char *text, int source, int64_t seen_us,
+                    int64_t until_us)
 {
     mprev_ent_t e = {seen_us, until_us, 0, (uint16_t)source, (uint8_t)kind};
     mprev_t *next = prev_push(g->prev, &e, text);
     if (next == NULL)
         return -1;
-    (void)m;
     free(g->prev);
     g->prev = next;
     return 0;

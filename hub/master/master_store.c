@@ -192,7 +192,7 @@ static int previous_row(void *ctx, const PGresult *r)
         (void)snprintf(text, sizeof text, "%s\n%s", PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
     else
         (void)snprintf(text, sizeof text, "%s", PQgetvalue(r, 0, 2));
-    if (master_prev_add(m, g, k, text, source, seen, until) != 0)
+    if (master_prev_add(g, k, text, source, seen, until) != 0)
         return err_set(l->l.err, l->l.errlen, "out of memory");
     return 0;
 }
@@ -240,14 +240,17 @@ static int load_persons(engine_t *e, PGconn *conn, void *ctx)
             "SELECT id, survivor, retired, survivor_version, survivor_before::text, "
             "moved::text FROM golden_merge WHERE state = 'MERGED'",
             merge_row, l, l->l.err, l->l.errlen);
-    /* Only the newest few of each kind per record are kept (master_prev.c). */
+    /* What the engine kept (master_prev.c): per record and kind, the newest few distinct
+     * values, each with the times of its latest row. */
     if (rc == 0)
         rc = master_each_row(conn,
                              "SELECT master_id, kind, value, coalesce(family, ''), source, "
                              "seen_at, replaced_at FROM (SELECT *, row_number() OVER "
                              "(PARTITION BY master_id, kind ORDER BY replaced_at DESC) AS newest "
-                             "FROM golden_person_previous) p WHERE newest <= " MASTER_PREV_KEEP_SQL
-                             " ORDER BY replaced_at",
+                             "FROM (SELECT DISTINCT ON (master_id, kind, value, "
+                             "coalesce(family, '')) * FROM golden_person_previous ORDER BY "
+                             "master_id, kind, value, coalesce(family, ''), replaced_at DESC) d) p "
+                             "WHERE newest <= " MASTER_PREV_KEEP_SQL " ORDER BY replaced_at",
                              previous_row, l, l->l.err, l->l.errlen);
     if (rc == 0)
         rc = next_id(l, conn, "SELECT coalesce(max(id), 0) + 1 FROM steward_queue",
