@@ -57,6 +57,25 @@ static bool previous_forename(const golden_t *g, const match_prep_t *alt, size_t
            strcmp(alt->given, g->prep.given) != 0;
 }
 
+/* Does the previous value itself agree with the newcomer? A person is found by the address they
+ * left or the name they had, not by being near it: a previous address counts when its postcode
+ * or its house is the same, a previous name when the names agree at least as a close spelling
+ * (a short form, crosswise). Anything looser (the same district or town as a home years ago)
+ * is what namesakes share, and taking the best of several old values would give them that
+ * chance several times over. */
+static bool previous_agrees(int kind, const match_evidence_t *ev)
+{
+    if (kind == MPREV_ADDRESS) {
+        int a = ev->level[MATCH_FIELD_ADDRESS];
+        return ev->level[MATCH_FIELD_POSTCODE] == MATCH_POSTCODE_EXACT ||
+               a == MATCH_ADDRESS_EXACT || a == MATCH_ADDRESS_SAME_HOUSE;
+    }
+    int g = ev->level[MATCH_FIELD_GIVEN], f = ev->level[MATCH_FIELD_FAMILY];
+    bool given = g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_SWAPPED || g == MATCH_GIVEN_NICKNAME ||
+                 g == MATCH_GIVEN_JW92;
+    return given && (f == MATCH_FAMILY_EXACT || f == MATCH_FAMILY_JW92 || g == MATCH_GIVEN_SWAPPED);
+}
+
 /* The record's previous addresses and names (master_prev.c), each in place of its current one:
  * the best outcome stands, in C, with C->prev saying which entry gave it. Birth date, sex and
  * the identifiers are always the current ones, so every precision guard reads those. */
@@ -68,6 +87,8 @@ static void score_previous(search_t *s, const golden_t *g, cand_t *c, match_prep
         match_evidence_t ev;
         master_prev_prep(&g->prep, g->prev, i, &alt);
         int d = (int)match_decide_prep(mp, &s->p, &alt, master_tf, s->m, &ev, NULL, 0);
+        if (!previous_agrees(g->prev->v[i].kind, &ev))
+            continue;
         if (d == MATCH_DECISION_LINK && previous_forename(g, &alt, i))
             d = MATCH_DECISION_POSSIBLE;
         if (!outcome_before(d, ev.total, c->decision, c->score))

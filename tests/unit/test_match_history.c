@@ -375,6 +375,14 @@ static void test_a_resident_who_moved_is_found_by_the_address_they_left(void **s
                (rec_t){"Naomi", "Ferrand", "1979-11-23", OLD_LINE, OLD_TOWN, OLD_PC}),
         id);
     assert_link_state(fx, "HO-5", "MATCH");
+
+    /* A namesake (same name and birth date) in the district she left, at another house and
+     * postcode: near an old address is not at it. */
+    const char *namesake =
+        person(fx, "health", "H-6",
+               (rec_t){"Naomi", "Ferrand", "1979-11-23", "90 Birch Avenue", OLD_TOWN, "HG2 9ZZ"});
+    assert_string_not_equal(namesake, id);
+    assert_not_linked(fx, "H-6");
 }
 
 static void test_a_previous_forename_goes_to_a_steward_and_a_previous_surname_links(void **state)
