@@ -42,7 +42,7 @@ static mprev_t *prev_push(const mprev_t *old, const mprev_ent_t *ent, const char
 {
     size_t n = master_prev_count(old), keep[MASTER_PREV_MAX], nkeep = 0, same_kind = 1;
     size_t bytes = strlen(text) + 1;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && nkeep + 1 < MASTER_PREV_MAX; i++) {
         const mprev_ent_t *e = &old->v[i];
         const char *t = master_prev_text(old, i);
         if (e->kind == ent->kind && (strcmp(t, text) == 0 || same_kind >= bound_of(ent->kind)))
