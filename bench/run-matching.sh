@@ -17,7 +17,9 @@
 # thresholds (master_data.matching); CSV=FILE writes every record with its person; OUTCOME=FILE
 # (external) every record with the golden record it went to; KEEP=1 keeps
 # the data directory (the hub and PostgreSQL are stopped all the same); ENTITIES=1 then loads
-# every system's addresses and socialcare's cases and checks them in the database.
+# every system's addresses and socialcare's cases and checks them in the database. MOVES=1: before
+# the loads, each system that holds a person's current address while another still has the one
+# they left first sends them at that old address (bench_matching --moves).
 # BENCH_MATCHING=PATH runs another build of bench_matching (a sanitizer build, say) against the
 # Release hub. EXTRA_YAML=FILE is appended to the hub's configuration (say, a master_data section
 # naming a parameters file; not together with UPPER/LOWER, which write master_data too).
@@ -156,7 +158,7 @@ else
         --endpoint "tcp://127.0.0.1:$port" --keys "$dir/keys" \
         --pg "host=$dir/data/pg/run dbname=joinery user=joinery" --hub-pid "$hub" \
         --pg-pid "$(head -n1 "$dir/data/pg/data/postmaster.pid")" \
-        ${CSV:+--csv "$CSV"} ${ENTITIES:+--entities}
+        ${CSV:+--csv "$CSV"} ${ENTITIES:+--entities} ${MOVES:+--moves}
 fi
 
 kill -TERM "$hub"

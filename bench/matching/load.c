@@ -219,9 +219,10 @@ static int flush_close(joinery_client_t **c, const view_t *v, double t0, double 
     return rc;
 }
 
-/* Publishes every record of V as V's adapter; *seconds from the first publish to the last
- * confirmation. */
-int load_view(const options_t *opt, const view_t *v, tally_t *t, double *seconds)
+/* Publishes the records of V that ONLY marks (NULL: all) as V's adapter; *seconds from the
+ * first publish to the last confirmation. TAG tells this phase's event ids apart. */
+static int publish_view(const options_t *opt, const view_t *v, const bool *only, const char *tag,
+                        tally_t *t, double *seconds)
 {
     joinery_client_t *c = connect_as(opt, v);
     if (!c)
@@ -231,6 +232,8 @@ int load_view(const options_t *opt, const view_t *v, tally_t *t, double *seconds
     uint8_t buf[4096];
     double t0 = mono_s();
     for (size_t i = 0; i < v->n; i++) {
+        if (only != NULL && !only[i])
+            continue;
         size_t len = pack_record(v, i, buf, sizeof buf);
         if (len == 0) {
             fprintf(stderr, "bench_matching: record %zu of %s does not fit\n", i, v->pf->adapter);
@@ -239,7 +242,7 @@ int load_view(const options_t *opt, const view_t *v, tally_t *t, double *seconds
         }
         char id[32], event_id[64];
         local_id(v->pf, i, id, sizeof id);
-        (void)snprintf(event_id, sizeof event_id, "mb%lld-%s-%zu", run, v->pf->adapter, i);
+        (void)snprintf(event_id, sizeof event_id, "mb%lld-%s%s-%zu", run, v->pf->adapter, tag, i);
         joinery_event_t ev = {.event_id = event_id,
                               .type = "person.updated",
                               .source_record_id = id,
@@ -253,6 +256,38 @@ int load_view(const options_t *opt, const view_t *v, tally_t *t, double *seconds
         }
     }
     return flush_close(&c, v, t0, seconds) < 0 ? -1 : rc;
+}
+
+int load_view(const options_t *opt, const view_t *v, tally_t *t, double *seconds)
+{
+    return publish_view(opt, v, NULL, "", t, seconds);
+}
+
+int load_before_moves(const options_t *opt, const pop_t *pop, const view_t *views, int nsys,
+                      int sys, tally_t *t, double *seconds, size_t *sent)
+{
+    const view_t *v = &views[sys];
+    view_t before = *v;
+    bool *only = calloc(v->n ? v->n : 1, sizeof *only);
+    before.rec = malloc((v->n ? v->n : 1) * sizeof *before.rec);
+    if (!only || !before.rec) {
+        free(only);
+        free(before.rec);
+        fprintf(stderr, "bench_matching: out of memory\n");
+        return -1;
+    }
+    *sent = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        only[i] = moved_elsewhere(views, nsys, sys, i);
+        if (only[i]) {
+            record_before_move(pop, v, i, &before.rec[i]);
+            ++*sent;
+        }
+    }
+    int rc = publish_view(opt, &before, only, "-before", t, seconds);
+    free(only);
+    free(before.rec);
+    return rc;
 }
 
 /* Addresses and cases ---------------------------------------------------------------------- */

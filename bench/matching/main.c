@@ -48,6 +48,9 @@ static void usage(FILE *f)
             "  --hub-pid PID     the hub's process, for its resident memory and CPU\n"
             "  --pg-pid PID      PostgreSQL's postmaster, for the CPU it and its backends use\n"
             "  --eval-only       do not load; evaluate what the database holds\n"
+            "  --moves           before the loads, each system holding a person's current address\n"
+            "                    while another still has the one they left first sends them at\n"
+            "                    that old address (as it had them before it heard of the move)\n"
             "  --entities        after the people, every system's addresses (by UPRN) and a\n"
             "                    case for every fourth socialcare record; checked in the database\n"
             "  --external FILE   score another's data set instead (splink or FEBRL-style CSV;\n"
@@ -152,6 +155,8 @@ static int parse_args(int argc, char **argv, options_t *o)
                 o->eval_only = true;
             } else if (strcmp(a, "--entities") == 0) {
                 o->entities = true;
+            } else if (strcmp(a, "--moves") == 0) {
+                o->moves = true;
             } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
                 usage(stdout);
                 return 1; /* help shown: nothing to do */
@@ -243,6 +248,16 @@ int main(int argc, char **argv)
         long rss, hwm;
         if (read_rss(opt.hub_pid, &rss, &hwm) == 0)
             printf("hub RSS before loading: %.1f MiB\n", rss / 1024.0);
+        for (int s = 0; opt.moves && s < opt.systems; s++) {
+            tally_t t = {0};
+            double seconds = 0;
+            size_t sent = 0;
+            if (load_before_moves(&opt, &pop, views, opt.systems, s, &t, &seconds, &sent) < 0)
+                goto done;
+            printf("load %s before the moves: %zu person events at the address the person left, "
+                   "in %.2f s (ok %zu, rejected %zu)\n",
+                   views[s].pf->adapter, sent, seconds, t.ok, t.rejected);
+        }
         for (int s = 0; s < opt.systems; s++) {
             phase_t *ph = &phases[s];
             ph->events = views[s].n;

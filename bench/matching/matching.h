@@ -36,6 +36,9 @@ typedef struct {
     uint64_t seed;
     int systems;
     bool stats, eval_only, entities;
+    /* --moves: before the loads, each system that holds a person's current address while
+     * another system still has the address they left first sends them at that old address. */
+    bool moves;
     const char *csv;
     const char *endpoint, *keys, *pg;
     long hub_pid, pg_pid;
@@ -332,6 +335,12 @@ typedef struct {
 
 int build_view(const pop_t *pop, int sys, view_t *v);
 const profile_t *system_profile(int sys);
+/* Record IDX of V as its system held it before the person told it of their move: the same
+ * record at the address they left (previous_place), written out plainly. */
+void record_before_move(const pop_t *pop, const view_t *v, size_t idx, record_t *out);
+/* Does V's record IDX hold the person's current address while a record of theirs in another
+ * of VIEWS (NSYS) still has the address they left? */
+bool moved_elsewhere(const view_t *views, int nsys, int sys, size_t idx);
 void view_free(view_t *v);
 void local_id(const profile_t *pf, size_t idx, char *out, size_t cap);
 void noise_text(uint32_t noise, char *out, size_t cap);
@@ -392,6 +401,10 @@ typedef struct {
 } tally_t;
 
 int load_view(const options_t *opt, const view_t *v, tally_t *t, double *seconds);
+/* --moves: publishes, as system SYS, the records moved_elsewhere picks, at the address the person
+ * left (record_before_move); *SENT of them. */
+int load_before_moves(const options_t *opt, const pop_t *pop, const view_t *views, int nsys,
+                      int sys, tally_t *t, double *seconds, size_t *sent);
 int load_and_check_entities(const options_t *opt, pq_t *pq, const view_t *views, int nsys);
 
 /* ------------------------------------------------------------------------------------------ */

@@ -414,6 +414,37 @@ static void make_record(const pop_t *pop, view_t *v, rng_t *r, uint32_t pi, reco
     }
 }
 
+void record_before_move(const pop_t *pop, const view_t *v, size_t idx, record_t *out)
+{
+    const record_t *cur = &v->rec[idx];
+    *out = *cur;
+    place_t pl = previous_place(pop, cur->person);
+    place_line(pop->opt->seed, &pl, false, out->line, sizeof out->line);
+    out->line2[0] = '\0';
+    copy_str(out->town, sizeof out->town, towns[pl.town].name);
+    copy_str(out->county, sizeof out->county, towns[pl.town].county);
+    char pc[9];
+    place_postcode(pop->opt->seed, &pl, pc);
+    copy_str(out->postcode, sizeof out->postcode, pc);
+    uint64_t uprn = place_uprn(pop->opt->seed, &pl);
+    out->uprn[0] = '\0';
+    if (cur->uprn[0] && uprn)
+        (void)snprintf(out->uprn, sizeof out->uprn, "%" PRIu64, uprn);
+}
+
+bool moved_elsewhere(const view_t *views, int nsys, int sys, size_t idx)
+{
+    const record_t *r = &views[sys].rec[idx];
+    if (r->noise & (1u << N_MOVED))
+        return false;
+    for (int s = 0; s < nsys; s++) {
+        int32_t j = s == sys ? -1 : views[s].of_person[r->person];
+        if (j >= 0 && (views[s].rec[j].noise & (1u << N_MOVED)))
+            return true;
+    }
+    return false;
+}
+
 int build_view(const pop_t *pop, int sys, view_t *v)
 {
     memset(v, 0, sizeof *v);

@@ -79,6 +79,9 @@ struct golden {
     golden_t *hnext;    /* id hash chain */
     golden_t *knext;    /* key hash chain */
     char *key;          /* owned: the identifying key of a keyed kind (an address's UPRN) */
+    /* Persons: owned, one allocation; the addresses and names the record held before (see
+     * master_prev.c), NULL when none. */
+    struct mprev *prev;
     /* Persons: the matching fields prepared for scoring; made when the record enters the
      * blocking index, so valid for every candidate. */
     match_prep_t prep;

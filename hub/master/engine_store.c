@@ -107,6 +107,7 @@ void md_golden_free(golden_t *g)
         return;
     free(g->vals);
     free(g->key);
+    free(g->prev);
     free(g);
 }
 

@@ -75,7 +75,9 @@ typedef struct {
     cand_t queue[MAX_POSSIBLE];
     qitem_t *q[MAX_POSSIBLE]; /* owned until commit */
     size_t nq;
-    cand_t dup; /* a link to a record holding another of the sender's ids; g NULL if none */
+    cand_t dup;        /* a link to a record holding another of the sender's ids; g NULL if none */
+    cand_t via;        /* a link made on one of the record's previous values; g NULL if none */
+    mprev_plan_t prev; /* the address or name this event replaces, kept (master_prev.c) */
 } pplan_t;
 
 static void pplan_free(md_plan_t *bp)
@@ -83,6 +85,7 @@ static void pplan_free(md_plan_t *bp)
     pplan_t *p = (pplan_t *)bp;
     for (size_t i = 0; i < p->nq; i++)
         free(p->q[i]);
+    free(p->prev.next);
 }
 
 /* Decoding ------------------------------------------------------------------------ */
@@ -171,6 +174,8 @@ static int person_identify(md_ctx_t *c, md_plan_t *bp)
         bp->score = s.link.score;
         if (s.link.same_system)
             ((pplan_t *)bp)->dup = s.link;
+        if (s.link.prev)
+            ((pplan_t *)bp)->via = s.link;
         return 0;
     }
     if (md_plan_new(c, bp, NULL) != 0)
@@ -186,6 +191,8 @@ static int person_identify(md_ctx_t *c, md_plan_t *bp)
 static int plan_rematch(md_ctx_t *c, md_plan_t *bp)
 {
     master_t *m = M(c);
+    if (master_prev_plan(c, bp, &((pplan_t *)bp)->prev) != 0)
+        return -1;
     if (bp->newg != NULL || !bp->rematch)
         return 0;
     match_person_t mp;
@@ -206,6 +213,30 @@ static int plan_rematch(md_ctx_t *c, md_plan_t *bp)
     return plan_queue(c, (pplan_t *)bp, all, kept, bp->g);
 }
 
+/* A link made on a previous address or name says so in the audit trail (fields and systems,
+ * never values), and in the event's reason. */
+static int audit_via(md_ctx_t *c, const pplan_t *p)
+{
+    const cand_t *v = &p->via;
+    if (v->g == NULL || !v->prev || v->prev > master_prev_count(v->g->prev))
+        return 0;
+    master_t *m = M(c);
+    const mprev_ent_t *e = &v->g->prev->v[v->prev - 1];
+    char num[NUM_LEN];
+    mbuf_t *j = &m->e.json;
+    j->len = 0;
+    int rc = master_buf_str(j, "{\"matched_previous\": ");
+    rc |= master_buf_json_str(j, e->kind == MPREV_ADDRESS ? "address" : "name");
+    rc |= master_buf_str(j, ", \"system\": ");
+    rc |= master_buf_json_str(j, m->e.systems[e->source]);
+    rc |=
+        master_buf_printf(j, ", \"replaced_at\": %s, \"reason\": ", master_num_i(num, e->until_us));
+    rc |= master_buf_json_str(j, v->why);
+    if ((rc | master_buf_str(j, "}")) != 0)
+        return md_say(c, "out of memory");
+    return md_sql_audit(c, p->b.g, "link_evidence");
+}
+
 static int write_queue(md_ctx_t *c, md_plan_t *bp)
 {
     pplan_t *p = (pplan_t *)bp;
@@ -216,6 +247,8 @@ static int write_queue(md_ctx_t *c, md_plan_t *bp)
         return -1;
     if (master_report_dropped(c, bp->g) != 0)
         return -1;
+    if (master_prev_write(c, bp->g, &p->prev) != 0 || audit_via(c, p) != 0)
+        return -1;
     /* What the CONFIRM of a kept event says about the fields it lost (ingest reads it). */
     master_dropped_text(M(c), c->why, c->why_len);
     return 0;
@@ -225,6 +258,17 @@ static int commit_queue(md_ctx_t *c, md_plan_t *bp)
 {
     pplan_t *p = (pplan_t *)bp;
     master_t *m = M(c);
+    if (p->prev.next != NULL) {
+        /* The record's keys now include those of the value it left: indexed again with it. */
+        golden_t *g = bp->g;
+        if (g->state == MS_ACTIVE)
+            master_index_remove(m, g);
+        free(g->prev);
+        g->prev = p->prev.next;
+        p->prev.next = NULL;
+        if (g->state == MS_ACTIVE && master_index_add(m, g) != 0)
+            return md_broken(c);
+    }
     for (size_t i = 0; i < p->nq; i++) {
         qitem_t *q = p->q[i];
         p->q[i] = NULL;
@@ -353,8 +397,9 @@ static const char *const handled[] = {
 size_t master_row_tables(const row_desc_t **out, size_t cap)
 {
     const md_desc_t *const kinds[] = {&PERSON_DESC, &ADDRESS_DESC, &CASE_DESC};
-    const row_desc_t *all[3 * 3 + 3] = {&MASTER_ROW_AUDIT, &MASTER_ROW_QUEUE, &MASTER_ROW_FINDING};
-    size_t n = 3;
+    const row_desc_t *all[3 * 3 + 4] = {&MASTER_ROW_AUDIT, &MASTER_ROW_QUEUE, &MASTER_ROW_FINDING,
+                                        &MASTER_ROW_PREVIOUS};
+    size_t n = 4;
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         all[n++] = kinds[k]->golden.row;
         all[n++] = kinds[k]->xref.row;
@@ -433,6 +478,7 @@ static void init_params(master_t *m, const config_t *cfg)
 static int init_person(master_t *m, const config_t *cfg)
 {
     m->today_day = -1;
+    m->use_history = true;
     init_params(m, cfg);
     m->blocks = hmap_new(4096);
     m->tf = hmap_new(1024);
@@ -502,6 +548,12 @@ size_t master_golden_count(const master_t *m)
 size_t master_steward_count(const master_t *m)
 {
     return m ? m->nopen : 0;
+}
+
+void master_set_history(master_t *m, bool on)
+{
+    if (m != NULL)
+        m->use_history = on;
 }
 
 void master_search_counts(const master_t *m, uint64_t *searches, uint64_t *scored,

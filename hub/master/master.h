@@ -92,6 +92,10 @@ int master_apply(master_t *m, const master_event_t *ev, master_sink_t *sink, mas
 /* Counts for STATUS and metrics. */
 size_t master_golden_count(const master_t *m);
 size_t master_steward_count(const master_t *m);
+/* Whether a candidate search also compares each record's previous addresses and names (on by
+ * default; a test turns it off to show what it adds). They are kept either way. */
+void master_set_history(master_t *m, bool on);
+
 /* Candidate searches run, candidate records read (each once per search) and
  * candidates dismissed on their sketch (match_bound) without being scored --
  * most of them on the copy in the blocking index, without reading the

@@ -73,14 +73,11 @@ static const char *text_of(const mvals_t *b, int field)
     return v ? md_val_text(b, v) : NULL;
 }
 
-/* The bytes at the end of a view's buffer that hold a postcode read from the address text. */
-#define VIEW_PC 16
-
 /* address.home is stored as "lines|TOWN|POSTCODE|UPRN" (master_fields.c); the matcher reads
  * the lines up to the first '|' and the town after it, in place. A postcode kept only in the
  * address text (one that is not a UK postcode, so not address.home.postcode) is copied into
- * PC (VIEW_PC bytes) for the matcher to compare exactly. */
-static void address_view(const char *addr, match_person_t *p, char *pc)
+ * PC (MASTER_VIEW_PC bytes) for the matcher to compare exactly. */
+void master_address_view(const char *addr, match_person_t *p, char *pc)
 {
     if (addr == NULL)
         return;
@@ -91,7 +88,7 @@ static void address_view(const char *addr, match_person_t *p, char *pc)
     if (code == NULL || p->postcode != NULL || pc == NULL)
         return;
     size_t n = strcspn(code + 1, "|");
-    if (n == 0 || n >= VIEW_PC)
+    if (n == 0 || n >= MASTER_VIEW_PC)
         return;
     memcpy(pc, code + 1, n);
     pc[n] = '\0';
@@ -102,8 +99,8 @@ static void address_view(const char *addr, match_person_t *p, char *pc)
  * person more often than not, and the middle names add noise. */
 void master_match_view(const mvals_t *b, match_person_t *p, char *buf, size_t len)
 {
-    char *pc = len > 2 * VIEW_PC ? buf + len - VIEW_PC : NULL;
-    len = pc != NULL ? len - VIEW_PC : len;
+    char *pc = len > 2 * MASTER_VIEW_PC ? buf + len - MASTER_VIEW_PC : NULL;
+    len = pc != NULL ? len - MASTER_VIEW_PC : len;
     *p = (match_person_t){
         .nhs_number = text_of(b, MF_NHS),
         .ni_number = text_of(b, MF_NI),
@@ -115,14 +112,14 @@ void master_match_view(const mvals_t *b, match_person_t *p, char *buf, size_t le
         .phone = text_of(b, MF_PHONE),
         .email = text_of(b, MF_EMAIL),
     };
-    address_view(text_of(b, MF_ADDR), p, pc);
+    master_address_view(text_of(b, MF_ADDR), p, pc);
 }
 
 void master_match_view_incoming(const incoming_t *in, size_t n, match_person_t *p, char *buf,
                                 size_t len)
 {
-    char *pc = len > 2 * VIEW_PC ? buf + len - VIEW_PC : NULL;
-    len = pc != NULL ? len - VIEW_PC : len;
+    char *pc = len > 2 * MASTER_VIEW_PC ? buf + len - MASTER_VIEW_PC : NULL;
+    len = pc != NULL ? len - MASTER_VIEW_PC : len;
     const char *addr = NULL;
     *p = (match_person_t){0};
     for (size_t i = 0; i < n; i++) {
@@ -162,7 +159,7 @@ void master_match_view_incoming(const incoming_t *in, size_t n, match_person_t *
             break;
         }
     }
-    address_view(addr, p, pc);
+    master_address_view(addr, p, pc);
 }
 
 /* Name frequencies --------------------------------------------------------------- */
@@ -290,14 +287,11 @@ static void block_remove(master_t *m, uint64_t h, const golden_t *g)
     }
 }
 
-/* Distinct hashes of the record's blocking keys. */
-static int keys_of(const golden_t *g, uint64_t *hashes)
+/* Adds the hashes of P's blocking keys not in HASHES[0..K) yet; returns the new count. */
+static int add_keys(const match_person_t *p, uint64_t *hashes, int k)
 {
-    match_person_t p;
-    char given[MATCH_JW_MAX_LEN];
     char keys[MAX_KEYS][MATCH_KEY_LEN];
-    master_match_view(g->vals, &p, given, sizeof given);
-    int n = match_blocking_keys(&p, keys, MAX_KEYS), k = 0;
+    int n = match_blocking_keys(p, keys, MAX_KEYS);
     for (int i = 0; i < n; i++) {
         uint64_t h = master_hash_str(keys[i], SEED_BLOCK);
         int seen = 0;
@@ -309,6 +303,27 @@ static int keys_of(const golden_t *g, uint64_t *hashes)
     return k;
 }
 
+/* The most distinct keys a record has: its own, and those of each previous address or name in
+ * place of the current one (master_prev.c), so a newcomer who shares a key only with the
+ * address a person left still finds them. */
+#define MAX_RECORD_KEYS (MAX_KEYS * (1 + MASTER_PREV_MAX))
+
+/* Distinct hashes of the record's blocking keys. */
+static int keys_of(const golden_t *g, uint64_t *hashes)
+{
+    match_person_t p;
+    char given[MATCH_JW_MAX_LEN];
+    master_match_view(g->vals, &p, given, sizeof given);
+    int k = add_keys(&p, hashes, 0);
+    for (size_t i = 0; i < master_prev_count(g->prev); i++) {
+        match_person_t alt = p;
+        char buf[MATCH_JW_MAX_LEN];
+        master_prev_view(g->prev, i, &alt, buf, sizeof buf);
+        k = add_keys(&alt, hashes, k);
+    }
+    return k;
+}
+
 int master_index_add(master_t *m, golden_t *g)
 {
     match_person_t p;
@@ -316,7 +331,8 @@ int master_index_add(master_t *m, golden_t *g)
     master_match_view(g->vals, &p, given, sizeof given);
     match_prepare(&p, &g->prep);
     match_sketch(&g->prep, &g->sketch); /* before the blocks copy it */
-    uint64_t h[MAX_KEYS];
+    g->sketch.alt = g->prev != NULL;    /* its previous values are scored too: no bound */
+    uint64_t h[MAX_RECORD_KEYS];
     int n = keys_of(g, h);
     for (int i = 0; i < n; i++)
         if (block_add(m, h[i], g) != 0)
@@ -330,7 +346,7 @@ int master_index_add(master_t *m, golden_t *g)
 
 void master_index_remove(master_t *m, golden_t *g)
 {
-    uint64_t h[MAX_KEYS];
+    uint64_t h[MAX_RECORD_KEYS];
     int n = keys_of(g, h);
     for (int i = 0; i < n; i++)
         block_remove(m, h[i], g);

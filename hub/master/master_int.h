@@ -108,6 +108,9 @@ struct master {
     uint32_t stamp;
     uint64_t nsearches, nscored; /* see master_search_counts */
     uint64_t nbounded;           /* candidates dismissed on their sketch alone */
+    /* Compare candidates' previous addresses and names (master_prev.c); on unless a test turns
+     * it off to see what it adds (master_set_history). */
+    bool use_history;
 
     /* steward */
     hmap_t *queue_by_id;
@@ -143,8 +146,9 @@ typedef struct {
     int decision;
     uint8_t how;
     bool same_system; /* a LINK to a record already holding a local id of the sender's */
+    uint8_t prev;     /* 0: scored on g's current values; I + 1: on entry I of g->prev */
     match_evidence_t ev;
-    char why[128];
+    char why[224];
 } cand_t;
 
 typedef struct {
@@ -157,12 +161,13 @@ typedef struct {
     cand_t link2;          /* the next best LINK, another record; g NULL if none */
     cand_t poss[MAX_POSSIBLE];
     size_t nposs;
-    double best; /* best score seen, NAN if no candidate */
+    double best;  /* best score seen, NAN if no candidate */
+    bool history; /* compare previous addresses and names too (master_t.use_history) */
 } search_t;
 
 void master_search(master_t *m, const match_person_t *p, const golden_t *self, int src,
                    search_t *s);
-int master_evidence_json(const cand_t *c, mbuf_t *out);
+int master_evidence_json(const master_t *m, const cand_t *c, mbuf_t *out);
 
 /* master_steward.c */
 int master_apply_steward(md_ctx_t *c, const char *action);
@@ -214,6 +219,12 @@ bool master_identity_field(int field);
 
 /* master_index.c */
 uint64_t master_hash_str(const char *s, uint64_t seed);
+/* The bytes at the end of a view's buffer that hold a postcode read from the address text. */
+#define MASTER_VIEW_PC 16
+/* address.home's text ("lines|TOWN|POSTCODE|UPRN") into P's address and locality, in place; a
+ * postcode kept only in the text is copied into PC (MASTER_VIEW_PC bytes; may be NULL) when P
+ * has none. */
+void master_address_view(const char *addr, match_person_t *p, char *pc);
 /* The matching view of a block; BUF holds the first forename. */
 void master_match_view(const mvals_t *b, match_person_t *p, char *buf, size_t len);
 void master_match_view_incoming(const incoming_t *in, size_t n, match_person_t *p, char *buf,
@@ -249,5 +260,47 @@ void master_state_clear(engine_t *e);
 
 /* master_store.c */
 const char *master_queue_state_name(int s);
+
+/* master_prev.c: previous addresses and other names ----------------------------------------- */
+enum { MPREV_ADDRESS, MPREV_NAME };
+#define MASTER_PREV_ADDRESSES 3 /* kept per record, newest first; the oldest is dropped */
+#define MASTER_PREV_NAMES 2
+#define MASTER_PREV_MAX (MASTER_PREV_ADDRESSES + MASTER_PREV_NAMES)
+#define MASTER_PREV_KEEP_SQL "3" /* the larger of the two, for master_load's query */
+_Static_assert(MASTER_PREV_ADDRESSES <= 3 && MASTER_PREV_NAMES <= 3, "master_load keeps enough");
+typedef struct {
+    int64_t seen_us;  /* when the system that had sent it said it (its time) */
+    int64_t until_us; /* when a newer value replaced it (hub time) */
+    uint32_t off;     /* of its text from the start of the block */
+    uint16_t source;  /* the system that had sent it */
+    uint8_t kind;     /* MPREV_ADDRESS: address.home's text; MPREV_NAME: "forenames\nsurname" */
+} mprev_ent_t;
+/* golden_t.prev: one allocation, the entries (newest first) and then their texts. */
+typedef struct mprev {
+    uint32_t n, bytes;
+    mprev_ent_t v[];
+} mprev_t;
+/* A plan's previous values: the record's next block and the rows to write. */
+typedef struct {
+    mprev_t *next; /* owned until commit; NULL: unchanged */
+    mprev_ent_t rows[2];
+    size_t nrows;
+} mprev_plan_t;
+extern const row_desc_t MASTER_ROW_PREVIOUS;
+size_t master_prev_count(const mprev_t *p); /* 0 for NULL */
+const char *master_prev_text(const mprev_t *p, size_t i);
+/* P (the record's current view) with entry I in place of its address or its name. BUF (LEN
+ * bytes) holds what the view points at. */
+void master_prev_view(const mprev_t *pv, size_t i, match_person_t *p, char *buf, size_t len);
+/* CUR (the record's preparation) with entry I in place of its address or its name. */
+void master_prev_prep(const match_prep_t *cur, const mprev_t *pv, size_t i, match_prep_t *out);
+/* "address matched a previous address, from crm, until 2026-03-01" */
+void master_prev_describe(const master_t *m, const mprev_t *pv, size_t i, char *out, size_t len);
+/* After the fields are planned: the address or name the plan replaces, kept. */
+int master_prev_plan(md_ctx_t *c, md_plan_t *p, mprev_plan_t *pp);
+int master_prev_write(md_ctx_t *c, const golden_t *g, const mprev_plan_t *pp);
+/* One loaded row (oldest first): -1 out of memory. */
+int master_prev_add(golden_t *g, int kind, const char *text, int source, int64_t seen_us,
+                    int64_t until_us);
 
 #endif

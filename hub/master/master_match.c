@@ -41,6 +41,66 @@ static bool dismiss_sketch(void *ctx, const match_sketch_t *sk)
     return dismissed(ctx, sk);
 }
 
+/* Is A's outcome better than B's: a firmer decision, then a higher score. */
+static bool outcome_before(int da, double sa, int db, double sb)
+{
+    return da != db ? da > db : sa > sb;
+}
+
+/* A previous name whose forename is not the current one: forenames are what tell twins apart,
+ * and a forename that changed was as often put right (another child's name keyed first) as
+ * changed by the person, so a match on it goes to a steward, never links by itself. A changed
+ * surname (a marriage) is the common case, and links like a current one. */
+static bool previous_forename(const golden_t *g, const match_prep_t *alt, size_t i)
+{
+    return g->prev->v[i].kind == MPREV_NAME && alt->given[0] != '\0' &&
+           strcmp(alt->given, g->prep.given) != 0;
+}
+
+/* Does the previous value itself agree with the newcomer? A person is found by the address they
+ * left or the name they had, not by being near it: a previous address counts when its postcode
+ * or its house is the same, a previous name when the names agree at least as a close spelling
+ * (a short form, crosswise). Anything looser (the same district or town as a home years ago)
+ * is what namesakes share, and taking the best of several old values would give them that
+ * chance several times over. */
+static bool previous_agrees(int kind, const match_evidence_t *ev)
+{
+    if (kind == MPREV_ADDRESS) {
+        int a = ev->level[MATCH_FIELD_ADDRESS];
+        return ev->level[MATCH_FIELD_POSTCODE] == MATCH_POSTCODE_EXACT ||
+               a == MATCH_ADDRESS_EXACT || a == MATCH_ADDRESS_SAME_HOUSE;
+    }
+    int g = ev->level[MATCH_FIELD_GIVEN], f = ev->level[MATCH_FIELD_FAMILY];
+    bool given = g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_SWAPPED || g == MATCH_GIVEN_NICKNAME ||
+                 g == MATCH_GIVEN_JW92;
+    return given && (f == MATCH_FAMILY_EXACT || f == MATCH_FAMILY_JW92 || g == MATCH_GIVEN_SWAPPED);
+}
+
+/* The record's previous addresses and names (master_prev.c), each in place of its current one:
+ * the best outcome stands, in C, with C->prev saying which entry gave it. Birth date, sex and
+ * the identifiers are always the current ones, so every precision guard reads those. */
+static void score_previous(search_t *s, const golden_t *g, cand_t *c, match_prep_t *best)
+{
+    const match_params_t *mp = &s->m->params;
+    for (size_t i = 0; i < master_prev_count(g->prev); i++) {
+        match_prep_t alt;
+        match_evidence_t ev;
+        master_prev_prep(&g->prep, g->prev, i, &alt);
+        int d = (int)match_decide_prep(mp, &s->p, &alt, master_tf, s->m, &ev, NULL, 0);
+        if (!previous_agrees(g->prev->v[i].kind, &ev))
+            continue;
+        if (d == MATCH_DECISION_LINK && previous_forename(g, &alt, i))
+            d = MATCH_DECISION_POSSIBLE;
+        if (!outcome_before(d, ev.total, c->decision, c->score))
+            continue;
+        c->decision = d;
+        c->score = ev.total;
+        c->ev = ev;
+        c->prev = (uint8_t)(i + 1);
+        *best = alt;
+    }
+}
+
 static void on_candidate(void *ctx, golden_t *g)
 {
     search_t *s = ctx;
@@ -52,6 +112,9 @@ static void on_candidate(void *ctx, golden_t *g)
     cand_t c = {.g = g};
     c.decision = (int)match_decide_prep(mp, &s->p, &g->prep, master_tf, s->m, &c.ev, NULL, 0);
     c.score = c.ev.total;
+    match_prep_t alt;
+    if (g->prev != NULL && s->history)
+        score_previous(s, g, &c, &alt);
     if (isnan(s->best) || c.score > s->best)
         s->best = c.score;
     if (c.decision == MATCH_DECISION_NONE)
@@ -59,8 +122,21 @@ static void on_candidate(void *ctx, golden_t *g)
     /* Most candidates are dismissed; the reason is written only for the few
      * kept. Deterministic rules (same NHS number, same NI number and birth
      * date) say so in it; everything else came from the score. */
-    (void)match_decide_prep(mp, &s->p, &g->prep, master_tf, s->m, &c.ev, c.why, sizeof c.why);
+    (void)match_decide_prep(mp, &s->p, c.prev ? &alt : &g->prep, master_tf, s->m, &c.ev, c.why,
+                            sizeof c.why);
     c.how = strncmp(c.why, "same N", 6) == 0 ? XH_RULE : XH_SCORE;
+    if (c.prev) {
+        size_t n = strlen(c.why);
+        if (n + 2 < sizeof c.why) {
+            c.why[n++] = ';';
+            c.why[n++] = ' ';
+            master_prev_describe(s->m, g->prev, c.prev - 1u, c.why + n, sizeof c.why - n);
+        }
+        if (c.decision == MATCH_DECISION_POSSIBLE && previous_forename(g, &alt, c.prev - 1u)) {
+            n = strlen(c.why);
+            (void)snprintf(c.why + n, sizeof c.why - n, " (a forename it no longer has: steward)");
+        }
+    }
     /* A system's own duplicate is linked on the same evidence and anchors as a link between
      * two systems: twins, a parent and a child fail the anchors (forename, birth date, sex)
      * whichever systems hold them, so a steward is no safer judge of the pair than the rule.
@@ -119,6 +195,7 @@ void master_search(master_t *m, const match_person_t *p, const golden_t *self, i
     s->self = self;
     s->src = src;
     s->best = NAN;
+    s->history = m->use_history;
     master_candidates(m, p, on_candidate, dismiss_sketch, settled, s);
     /* Two different records both good enough to link by score: the person may be either (a
      * father and son sharing a name and a home, namesakes), so neither is linked and a steward
@@ -137,7 +214,22 @@ void master_search(master_t *m, const match_person_t *p, const golden_t *self, i
     }
 }
 
-int master_evidence_json(const cand_t *c, mbuf_t *out)
+/* Which previous value the candidate was scored on: its kind, system and when it was replaced
+ * (never the value: the evidence names fields and systems). */
+static int previous_json(const master_t *m, const cand_t *c, mbuf_t *out)
+{
+    const mprev_ent_t *e = &c->g->prev->v[c->prev - 1];
+    char num[NUM_LEN];
+    int rc = master_buf_str(out, ", \"previous\": {\"field\": ");
+    rc |= master_buf_json_str(out, e->kind == MPREV_ADDRESS ? "address" : "name");
+    rc |= master_buf_str(out, ", \"system\": ");
+    rc |= master_buf_json_str(out, e->source < m->e.nsystems ? m->e.systems[e->source] : "?");
+    rc |= master_buf_printf(out, ", \"seen_at\": %s", master_num_i(num, e->seen_us));
+    rc |= master_buf_printf(out, ", \"replaced_at\": %s}", master_num_i(num, e->until_us));
+    return rc;
+}
+
+int master_evidence_json(const master_t *m, const cand_t *c, mbuf_t *out)
 {
     int rc = master_buf_str(out, "{\"decision\": ");
     rc |= master_buf_json_str(out, c->decision == MATCH_DECISION_LINK ? "link" : "possible");
@@ -153,5 +245,8 @@ int master_evidence_json(const cand_t *c, mbuf_t *out)
         rc |= master_buf_printf(out, ", \"weight\": %s}",
                                 md_num_d(num, c->ev.weight[f]) ? num : "null");
     }
-    return rc | master_buf_str(out, "}}");
+    rc |= master_buf_str(out, "}");
+    if (c->prev && c->prev <= master_prev_count(c->g->prev))
+        rc |= previous_json(m, c, out);
+    return rc | master_buf_str(out, "}");
 }

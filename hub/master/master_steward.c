@@ -83,7 +83,7 @@ int master_sql_queue_open(md_ctx_t *c, uint64_t id, const golden_t *a, const gol
     master_t *m = M(c);
     char score[NUM_LEN];
     m->e.json.len = 0;
-    if (master_evidence_json(cand, &m->e.json) != 0)
+    if (master_evidence_json(m, cand, &m->e.json) != 0)
         return md_say(c, "out of memory");
     const row_val_t v[] = {
         row_int((int64_t)id),  row_text(a->id),

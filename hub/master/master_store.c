@@ -169,6 +169,34 @@ static int merge_row(void *ctx, const PGresult *r)
     return rc;
 }
 
+/* master_id, kind, value, family, source, seen_at, replaced_at; oldest first, so each kept
+ * value goes in front as it did when it was replaced, and the bound drops the same ones. */
+static int previous_row(void *ctx, const PGresult *r)
+{
+    loader_t *l = ctx;
+    master_t *m = LM(l);
+    golden_t *g = md_golden(&m->e, PQgetvalue(r, 0, 0));
+    const char *kind = PQgetvalue(r, 0, 1);
+    int k = strcmp(kind, "address") == 0 ? MPREV_ADDRESS
+            : strcmp(kind, "name") == 0  ? MPREV_NAME
+                                         : -1;
+    int source = md_system_id(&m->e, PQgetvalue(r, 0, 4), true);
+    int64_t seen, until;
+    if (g == NULL || k < 0 || source < 0 || master_parse_i64(PQgetvalue(r, 0, 5), &seen) != 0 ||
+        master_parse_i64(PQgetvalue(r, 0, 6), &until) != 0)
+        return err_set(l->l.err, l->l.errlen,
+                       "golden_person_previous (%.64s, %.16s): unknown record, kind or system",
+                       PQgetvalue(r, 0, 0), kind);
+    char text[2 * MASTER_VALUE_MAX + 2];
+    if (k == MPREV_NAME)
+        (void)snprintf(text, sizeof text, "%s\n%s", PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
+    else
+        (void)snprintf(text, sizeof text, "%s", PQgetvalue(r, 0, 2));
+    if (master_prev_add(g, k, text, source, seen, until) != 0)
+        return err_set(l->l.err, l->l.errlen, "out of memory");
+    return 0;
+}
+
 static int resolve_redirects(md_loader_t *ml)
 {
     loader_t *l = (loader_t *)ml;
@@ -212,6 +240,18 @@ static int load_persons(engine_t *e, PGconn *conn, void *ctx)
             "SELECT id, survivor, retired, survivor_version, survivor_before::text, "
             "moved::text FROM golden_merge WHERE state = 'MERGED'",
             merge_row, l, l->l.err, l->l.errlen);
+    /* What the engine kept (master_prev.c): per record and kind, the newest few distinct
+     * values, each with the times of its latest row. */
+    if (rc == 0)
+        rc = master_each_row(conn,
+                             "SELECT master_id, kind, value, coalesce(family, ''), source, "
+                             "seen_at, replaced_at FROM (SELECT *, row_number() OVER "
+                             "(PARTITION BY master_id, kind ORDER BY replaced_at DESC) AS newest "
+                             "FROM (SELECT DISTINCT ON (master_id, kind, value, "
+                             "coalesce(family, '')) * FROM golden_person_previous ORDER BY "
+                             "master_id, kind, value, coalesce(family, ''), replaced_at DESC) d) p "
+                             "WHERE newest <= " MASTER_PREV_KEEP_SQL " ORDER BY replaced_at",
+                             previous_row, l, l->l.err, l->l.errlen);
     if (rc == 0)
         rc = next_id(l, conn, "SELECT coalesce(max(id), 0) + 1 FROM steward_queue",
                      &LM(l)->next_queue_id);
@@ -261,6 +301,23 @@ static int dump_vals(const master_t *m, md_dump_t *d, const char *prefix, const 
     return 0;
 }
 
+/* A record's previous addresses and names, newest first. */
+static int dump_previous(const master_t *m, md_dump_t *d, const golden_t *g)
+{
+    for (size_t i = 0; i < master_prev_count(g->prev); i++) {
+        const mprev_ent_t *e = &g->prev->v[i];
+        mbuf_t *line = md_dump_buf(d);
+        int rc = master_buf_printf(line, "previous %s %s = ", g->id,
+                                   e->kind == MPREV_ADDRESS ? "address" : "name");
+        rc |= master_buf_json_str(line, master_prev_text(g->prev, i));
+        rc |= master_buf_printf(line, " from %s seen %lld until %lld", m->e.systems[e->source],
+                                (long long)e->seen_us, (long long)e->until_us);
+        if (rc != 0 || md_dump_end_line(d) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int dump_xref(const master_t *m, md_dump_t *d, const golden_t *g, const xref_t *x)
 {
     mbuf_t *line = md_dump_buf(d);
@@ -290,6 +347,8 @@ static int dump_golden(const engine_t *e, md_dump_t *d, const golden_t *g, void 
     char prefix[MASTER_ID_MAX + 16];
     (void)snprintf(prefix, sizeof prefix, "field %s", g->id);
     if (dump_vals(m, d, prefix, g->vals, flags) != 0)
+        return -1;
+    if (dump_previous(m, d, g) != 0)
         return -1;
     for (const xref_t *x = g->xrefs; x; x = x->mnext)
         if (dump_xref(m, d, g, x) != 0)

@@ -185,7 +185,8 @@ static double place_bound(const match_bounder_t *bd, const match_params_t *p,
 double match_bound(const match_bounder_t *bd, const match_params_t *p, const match_sketch_t *c)
 {
     const match_sketch_t *a = &bd->a;
-    if (!bd->usable || (a->nhs != 0 && a->nhs == c->nhs) || (a->ni != 0 && a->ni == c->ni))
+    if (!bd->usable || c->alt || (a->nhs != 0 && a->nhs == c->nhs) ||
+        (a->ni != 0 && a->ni == c->ni))
         return INFINITY;
     double total = names_bound(bd, c) + place_bound(bd, p, c);
     total += frozen_w(p, MATCH_FIELD_BIRTH, sketch_birth_level(a, c));

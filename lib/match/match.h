@@ -339,6 +339,9 @@ typedef struct {
     uint16_t district; /* a UK postcode's outward code ("SW1A"); 0 none */
     unsigned char sex;
     unsigned char uk_postcode; /* 1: the postcode has a UK shape (see place_weights in match.c) */
+    /* 1: the record is also compared on values the sketch does not show (the hub's previous
+     * addresses and names), so no bound: match_bound answers INFINITY. match_sketch sets 0. */
+    unsigned char alt;
 } match_sketch_t;
 
 void match_sketch(const match_prep_t *p, match_sketch_t *out);
@@ -358,9 +361,10 @@ typedef struct {
 void match_bounder_init(match_bounder_t *b, const match_params_t *p, const match_prep_t *a,
                         match_tf_fn tf, void *tf_ctx);
 /* At least the score match_score_prep gives the event and the candidate whose sketch C is;
- * INFINITY when a deterministic rule may apply (both NHS or both NI numbers may be equal) or the
- * bounder is not usable. So a candidate whose bound is below the lower threshold and below the
- * best score of the search so far can change neither the decision nor the best score. */
+ * INFINITY when a deterministic rule may apply (both NHS or both NI numbers may be equal), the
+ * bounder is not usable or the sketch says it has other values (alt). So a candidate whose bound is
+ * below the lower threshold and below the best score of the search so far can change neither the
+ * decision nor the best score. */
 double match_bound(const match_bounder_t *b, const match_params_t *p, const match_sketch_t *c);
 
 /* Blocking keys for candidate search; writes up to `max` NUL-terminated keys into keys[i] (each
