@@ -481,8 +481,7 @@ def cmd_partner(d, conninfo, boot, topic, label, wait_s="0"):
           "id), lost %d, duplicates %d, order violations %d (%d golden records), not for it %d, "
           "fields outside the agreement %d" %
           (label, topic, len(want), len(first), len(records), raw_dupes, len(lost), len(dupes),
-           len(order),
-           len(by_entity), len(unexpected), len(outside)))
+           len(order), len(by_entity), len(unexpected), len(outside)))
     bad = []
     for q, e in lost[:10]:
         bad.append("journal seq %d (%s) is not on the partner's topic" % (q, e))
