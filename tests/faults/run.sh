@@ -10,19 +10,23 @@
 #             each adapter; PostgreSQL stopped with pg_ctl stop -m immediate and started
 #             again; the subscriber frozen (SIGSTOP) past the heartbeat expiry, then SIGCONT;
 #             the journal's disk full (a tablespace on a small tmpfs, filled, then freed);
+#             every broker of the partner's Kafka cluster down, then up;
 #   combined  the same faults at once: the hub and PostgreSQL together (also with a commit
 #             stuck in PostgreSQL); the hub and all four adapters together; the adapters
 #             killed with publishes in a frozen hub; the hub killed while the subscriber is
 #             frozen; adapters and the subscriber killed and PostgreSQL restarted while the
-#             disk is full.
+#             disk is full; the hub killed while every Kafka broker is down.
+# The hub also shares person and case changes with a partner (an NHS trust) over Kafka:
+# librdkafka's mock cluster (tests/support/kafka_mock.c, 3 brokers), the real protocol.
 # Between two faults the script waits for new messages to be accepted: proof that everything
 # came back. Then check.py compares what the systems were told was accepted with the journal
-# and with what the subscriber was given (lost = 0, duplicates = 0, per-record order), replays
-# the journal's source events into a fresh hub on a fresh database and compares the golden
-# records field by field.
+# and with what the subscriber was given (lost = 0, duplicates = 0, per-record order), reads
+# the partner's topic and does the same for it, replays the journal's source events into a
+# fresh hub on a fresh database and compares the golden records field by field.
 #
 # FAULTS_ROUNDS (default 2 each, 3 combined) repeats the fault sequence, for a long run; FAULTS_RATE (default
-# 15) is messages per second per system. The full-disk faults need root (a tmpfs mount); not
+# 15) is messages per second per system; FAULTS_KAFKA_DOWN_S (default 3) how long the brokers
+# stay down. The full-disk faults need root (a tmpfs mount); not
 # root, they are left out and the script says so.
 set -euo pipefail
 MODE=${1:?usage: run.sh each|combined}
@@ -36,12 +40,20 @@ if [[ $MODE == each ]]; then ROUNDS=${FAULTS_ROUNDS:-2}; else ROUNDS=${FAULTS_RO
 # How long the disk stays full: longer than the adapters' answer timeout (3 s), so the
 # webhooks' senders are told "try again" (503) while it lasts.
 FULL_S=${FAULTS_FULL_S:-6}
+# How long every Kafka broker stays down: librdkafka's reconnect back-off (doubling from
+# 100 ms) then brings the partner back within a few seconds.
+KAFKA_DOWN_S=${FAULTS_KAFKA_DOWN_S:-3}
 B=$JOINERY_BUILD_DIR
 SUBSCRIBER="$B/tests/faults/fault_subscriber"
+MOCK="$B/tests/kafka_mock"
 for prog in "$B/adapters/health/joinery-health" "$B/adapters/crm/joinery-crm" \
-    "$B/adapters/socialcare/joinery-socialcare" "$B/adapters/agresso/joinery-agresso" "$SUBSCRIBER"; do
+    "$B/adapters/socialcare/joinery-socialcare" "$B/adapters/agresso/joinery-agresso" "$SUBSCRIBER" \
+    "$MOCK"; do
     [[ -x $prog ]] || fail "$prog not built"
 done
+# The partner's topic is read back with a Kafka client no one here wrote.
+"$PY" -c 'import confluent_kafka' 2>/dev/null ||
+    skip "$PY lacks confluent_kafka (Debian: python3-confluent-kafka)"
 D=$E2E_DIR
 echo "== faults $MODE: files in $D"
 
@@ -76,6 +88,28 @@ cleanup_faults() {
 }
 E2E_ON_EXIT="cleanup_faults"
 
+# ---- the partner's Kafka cluster: 3 brokers, the trust's topic of 4 partitions -------------------
+TOPIC=council.to-trust
+mkfifo "$D/mock.ctl"
+"$MOCK" --brokers 3 --topic "$TOPIC:4" <"$D/mock.ctl" >"$D/mock.out" 2>"$D/mock.err" &
+MOCK_PID=$!
+exec 7>"$D/mock.ctl" # held open: the mock's control channel
+wait_for 30 "the mock Kafka cluster's bootstrap servers" grep -q '^bootstrap ' "$D/mock.out"
+BOOT=$(sed -n 's/^bootstrap //p' "$D/mock.out")
+# mock_cmd CMD: a control command ("down 2", "up 2"), waiting for its answer.
+mock_cmd() {
+    local n0
+    n0=$(log_count "$D/mock.out" '^(ok|error)')
+    echo "$*" >&7
+    wait_for 10 "kafka_mock to answer '$*'" log_has "$D/mock.out" '^(ok|error)' $((n0 + 1))
+    ! tail -n1 "$D/mock.out" | grep -q '^error' || fail "kafka_mock: $* : $(tail -n1 "$D/mock.out")"
+}
+stop_mock() {
+    echo quit >&7
+    exec 7>&-
+    wait_exit "$MOCK_PID" "kafka_mock"
+}
+
 # The full disk: the journal on a tablespace of its own on a small tmpfs.
 if [[ $(id -u) -eq 0 ]]; then
     FULL=$D/full
@@ -89,7 +123,7 @@ fi
 # ---- the hub ------------------------------------------------------------------------------------
 port=$(free_port)
 ep="tcp://127.0.0.1:$port"
-hub_yaml() { # DB DATA_DIR PORT HEARTBEAT_MS
+hub_yaml() { # DB DATA_DIR PORT HEARTBEAT_MS [KAFKA_BROKERS]
     cat <<YAML
 hub:
   listen: tcp://127.0.0.1:$3
@@ -126,9 +160,35 @@ master_data:
       person: {owner: socialcare}
       status: {owner: socialcare}
 YAML
+    [[ -n ${5:-} ]] || return 0
+    # The trust, as a council shares with it for direct care (a shared care record): person
+    # and case changes, minimised to what its clinicians need (no phone numbers, NI number,
+    # lead worker, closure reason...). Direct care needs no recorded consent (UK GDPR 9(2)(h)),
+    # so consent_required is off and every change is sent: check.py can name what must arrive.
+    cat <<YAML
+partners:
+  - name: trust
+    agreement: "DSA-2026-014 Leeds Teaching Hospitals: shared care record"
+    purpose: direct-care
+    consent_required: false
+    kafka:
+      brokers: "$5"
+      properties:
+        client.id: joinery-council
+    outbound:
+      topic: $TOPIC
+      types: ["person.changed", "case.changed"]
+      fields:
+        joinery.v1.PersonChanged: [master_id, version, changed_fields, person.nhs_number,
+                                   person.name, person.birth_date, person.addresses]
+        joinery.v1.CaseChanged: [master_id, version, changed_fields, case.person_master_id,
+                                 case.status, case.opened_on, case.closed_on, case.team]
+YAML
 }
-hub_yaml "$db" "$D/data" "$port" 500 >"$D/hub.yaml"
+hub_yaml "$db" "$D/data" "$port" 500 "$BOOT" >"$D/hub.yaml"
 start_hub "$D/hub.yaml" "$D/hub.log"
+# Linked before any traffic, so its subscription holds every change from the first.
+wait_for 30 "the partner link" log_has "$D/hub.log" "partner 'trust': linked to the hub"
 if [[ -n $FULL ]]; then
     psql_db "$db" "CREATE TABLESPACE faults_full LOCATION '$FULL'" || fail "cannot create the tablespace"
     psql_db "$db" "ALTER TABLE journal SET TABLESPACE faults_full" || fail "cannot move the journal"
@@ -373,6 +433,50 @@ PY
     wait_for 120 "the hub to write again" log_has "$D/hub.log" "commits succeed again" $((OKS0 + 1))
 }
 
+# kafka_down / kafka_up: every broker of the partner's cluster down, with traffic running, then
+# up. Meanwhile the hub must keep accepting and delivering to its local subscriber, and no event
+# journaled for the partner after the brokers went down may count as sent (its cursor may not
+# pass one: nothing can reach Kafka); afterwards the partner catches up with everything
+# journaled for it while the brokers were down.
+FOR_PARTNER="type IN ('person.changed', 'case.changed') AND target IN ('', 'partner:trust')"
+partner_head() { # the last journal event for the partner
+    psql_db "$db" "SELECT coalesce(max(seq), 0) FROM journal WHERE $FOR_PARTNER"
+}
+partner_between() { # FROM TO: journal events for the partner with FROM < seq <= TO
+    psql_db "$db" "SELECT count(*) FROM journal WHERE seq > $1 AND seq <= $2 AND $FOR_PARTNER"
+}
+partner_acked() {
+    psql_db "$db" "SELECT coalesce(max(acked_seq), 0) FROM subscription WHERE adapter = 'partner:trust'"
+}
+partner_at() { [[ $(partner_acked) -ge $1 ]]; }
+received_n() { [[ -e $D/received ]] && wc -l <"$D/received" || echo 0; }
+KDOWN_ACC=0 KDOWN_RECV=0 KDOWN_LOG=0 KDOWN_T=0 KDOWN_HEAD=0
+kafka_down() {
+    local b
+    KDOWN_LOG=$(log_count "$D/hub.log" "partner 'trust': kafka ")
+    for b in 1 2 3; do mock_cmd "down $b"; done
+    # Every broker is down now: whatever is journaled after this cannot reach Kafka.
+    KDOWN_ACC=$(accepted_n) KDOWN_RECV=$(received_n) KDOWN_T=$SECONDS KDOWN_HEAD=$(partner_head)
+}
+kafka_up() {
+    local b acc recv head acked during sent t_up
+    acc=$(($(accepted_n) - KDOWN_ACC)) recv=$(($(received_n) - KDOWN_RECV))
+    head=$(partner_head) acked=$(partner_acked)
+    during=$(partner_between "$KDOWN_HEAD" "$head") sent=$(partner_between "$KDOWN_HEAD" "$acked")
+    ((acc >= 10)) || fail "only $acc messages accepted while every Kafka broker was down"
+    ((recv >= 10)) || fail "the subscriber was given only $recv events while every Kafka broker was down"
+    ((during >= 1)) || fail "no event for the partner was journaled while every Kafka broker was down"
+    ((sent == 0)) || fail "$sent of the $during events for the partner journaled while every" \
+        "Kafka broker was down count as sent (its cursor is at $acked, the brokers went down at $KDOWN_HEAD)"
+    for b in 1 2 3; do mock_cmd "up $b"; done
+    t_up=$SECONDS
+    wait_for 60 "the partner to catch up to seq $head after the brokers came back" partner_at "$head"
+    echo "   brokers down $((t_up - KDOWN_T)) s: $acc accepted and $recv given to the subscriber" \
+        "meanwhile; $during events for the partner journaled meanwhile, none counted as sent" \
+        "(its cursor at $acked); caught up $((SECONDS - t_up)) s after the brokers came back;" \
+        "the hub logged $(($(log_count "$D/hub.log" "partner 'trust': kafka ") - KDOWN_LOG)) Kafka warning(s)"
+}
+
 progress 60
 for ((round = 1; round <= ROUNDS; round++)); do
     echo "== round $round of $ROUNDS ($MODE)"
@@ -414,6 +518,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
             disk_free
             progress
         fi
+        fault "every Kafka broker down for $KAFKA_DOWN_S s"
+        kafka_down
+        sleep "$KAFKA_DOWN_S"
+        kafka_up
+        progress
     else
         fault "kill -9 the hub and PostgreSQL stopped (immediate) at once"
         pg_immediate
@@ -463,6 +572,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
             disk_free
             progress
         fi
+        fault "every Kafka broker down; the hub killed -9 and started again meanwhile"
+        kafka_down
+        sleep 1 # the hub holds records for the partner when it dies
+        hub_kill_restart
+        sleep "$KAFKA_DOWN_S" # the new hub starts with no broker to reach
+        kafka_up
+        progress
     fi
 done
 
@@ -474,6 +590,8 @@ cat "$D/traffic.out"
 # The subscriber catches up (check.py waits for it), then everything stops cleanly.
 rc=0
 "$PY" "$FAULTS_SRC/check.py" events "$D" "$db" "$D/received" "$MODE" 90 || rc=$?
+# The partner too (check.py waits for its topic to hold everything for it).
+"$PY" "$FAULTS_SRC/check.py" partner "$D" "$db" "$BOOT" "$TOPIC" "$MODE" 90 || rc=$?
 kill -TERM "$SUB"
 wait_exit "$SUB" "the subscriber on SIGTERM"
 for a in "${ADAPTERS[@]}"; do
@@ -481,6 +599,7 @@ for a in "${ADAPTERS[@]}"; do
     wait_exit "${APID[$a]}" "joinery-$a on SIGTERM"
 done
 stop_hub
+stop_mock
 [[ $rc -eq 0 ]] || fail "lost, duplicated or reordered events (above)"
 "$PY" "$FAULTS_SRC/check.py" cursors "$db" "$MODE" || fail "a subscription did not catch up (above)"
 if [[ -n $FULL ]]; then
@@ -499,7 +618,7 @@ fi
 # The clean replay: the journal's source events, in order, into a fresh hub and database.
 fault "clean replay into a fresh hub"
 rport=$(free_port)
-hub_yaml "$replay_db" "$D/replay-data" "$rport" 10000 >"$D/replay.yaml"
+hub_yaml "$replay_db" "$D/replay-data" "$rport" 10000 >"$D/replay.yaml" # no partner
 start_hub "$D/replay.yaml" "$D/hub-replay.log"
 "$PY" "$FAULTS_SRC/check.py" replay "$D" "$db" "tcp://127.0.0.1:$rport" || rc=$?
 stop_hub
