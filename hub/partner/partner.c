@@ -801,6 +801,12 @@ static rd_kafka_conf_t *kafka_conf(link_t *l, char *err, size_t errlen)
     const config_partner_t *p = l->cfg;
     if (rd_kafka_conf_set(c, "bootstrap.servers", p->brokers, err, errlen) != RD_KAFKA_CONF_OK)
         goto fail;
+    /* librdkafka waits up to 10 s between attempts to reach a broker that was down, so after an
+     * outage the partner sat idle for up to 10 s with its brokers back (measured: 10 s after a
+     * 4 s outage, 0.9 s with this). One attempt a second costs a broker nothing. Before the
+     * configuration's own properties, which may set it otherwise. */
+    if (rd_kafka_conf_set(c, "reconnect.backoff.max.ms", "1000", err, errlen) != RD_KAFKA_CONF_OK)
+        goto fail;
     for (size_t i = 0; i + 1 < p->kprops.count; i += 2)
         if (rd_kafka_conf_set(c, p->kprops.items[i], p->kprops.items[i + 1], err, errlen) !=
             RD_KAFKA_CONF_OK)
