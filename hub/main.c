@@ -170,7 +170,6 @@ static void hold_signals(void)
 
 static int run(const config_t *cfg)
 {
-    char err[512];
     hold_signals();
     if (make_dirs(cfg->data_dir) < 0) {
         log_error("main", "cannot create data directory %s: %s", cfg->data_dir, strerror(errno));
@@ -191,6 +190,7 @@ static int run(const config_t *cfg)
     }
     int rc = migrate(conninfo) == 0 && router_run(cfg, conninfo) == 0 ? 0 : 1;
     if (pc) {
+        char err[512];
         if (pgcluster_stop(&pc, err, sizeof err) < 0) {
             log_error("main", "%s", err);
             rc = 1;
