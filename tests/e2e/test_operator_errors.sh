@@ -184,4 +184,5 @@ kill -0 "$waiting" || fail "the hub gave up instead of waiting"
 kill -TERM "$waiting"
 wait "$waiting" 2>/dev/null || true
 kill "$silent" 2>/dev/null || true
+wait "$silent" 2>/dev/null || true
 echo "test_operator_errors: ok"
