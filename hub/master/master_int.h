@@ -75,8 +75,9 @@ typedef struct merge {
     uint64_t id;
     golden_t *survivor, *retired;
     uint64_t survivor_version;
-    mvals_t *before; /* owned: the survivor's block before the merge */
-    moved_t *moved;  /* owned */
+    int64_t merged_us; /* when (hub time) */
+    mvals_t *before;   /* owned: the survivor's block before the merge */
+    moved_t *moved;    /* owned */
     size_t nmoved;
     struct merge *hnext; /* by retired */
 } merge_t;
@@ -265,7 +266,9 @@ const char *master_queue_state_name(int s);
 enum { MPREV_ADDRESS, MPREV_NAME };
 #define MASTER_PREV_ADDRESSES 3 /* kept per record, newest first; the oldest is dropped */
 #define MASTER_PREV_NAMES 2
-#define MASTER_PREV_MAX (MASTER_PREV_ADDRESSES + MASTER_PREV_NAMES)
+/* A record's own and, within the same bounds again, those its merges brought (an unmerge takes
+ * the latter away and must find the former intact). */
+#define MASTER_PREV_MAX (2 * (MASTER_PREV_ADDRESSES + MASTER_PREV_NAMES))
 #define MASTER_PREV_KEEP_SQL "3" /* the larger of the two, for master_load's query */
 _Static_assert(MASTER_PREV_ADDRESSES <= 3 && MASTER_PREV_NAMES <= 3, "master_load keeps enough");
 typedef struct {
@@ -274,6 +277,7 @@ typedef struct {
     uint32_t off;     /* of its text from the start of the block */
     uint16_t source;  /* the system that had sent it */
     uint8_t kind;     /* MPREV_ADDRESS: address.home's text; MPREV_NAME: "forenames\nsurname" */
+    uint8_t merged;   /* 1: brought by a merge (master_prev_fold), not a row of this record */
 } mprev_ent_t;
 /* golden_t.prev: one allocation, the entries (newest first) and then their texts. */
 typedef struct mprev {
@@ -299,6 +303,21 @@ void master_prev_describe(const master_t *m, const mprev_t *pv, size_t i, char *
 /* After the fields are planned: the address or name the plan replaces, kept. */
 int master_prev_plan(md_ctx_t *c, md_plan_t *p, mprev_plan_t *pp);
 int master_prev_write(md_ctx_t *c, const golden_t *g, const mprev_plan_t *pp);
+/* Merges. A merge gives the survivor, as previous values, the retired record's previous values
+ * and the address and name either record held that the merged record does not: the one person
+ * was known by them. They are derived from the merge (golden_merge), never rows of their own:
+ * an unmerge takes them away and master_load folds them in again.
+ * S's previous values (OWN) after R is merged into it, BEFORE and AFTER being S's blocks either
+ * side of the merge, at AT_US: *OUT is a new block (NULL: none), owned by the caller. */
+int master_prev_fold(const mprev_t *own, const golden_t *r, const mvals_t *before,
+                     const mvals_t *after, int64_t at_us, mprev_t **out);
+/* S's previous values without what merges brought, then every merge into S but SKIP folded
+ * again in the order they were made, against S's block AFTER. *OUT as above. */
+int master_prev_unfold(const master_t *m, const golden_t *s, const merge_t *skip,
+                       const mvals_t *after, mprev_t **out);
+/* At load, once every record, merge and previous value is in: every standing merge folded into
+ * its survivor, oldest first. -1 out of memory. */
+int master_prev_fold_all(master_t *m);
 /* One loaded row (oldest first): -1 out of memory. */
 int master_prev_add(golden_t *g, int kind, const char *text, int source, int64_t seen_us,
                     int64_t until_us);

@@ -35,8 +35,10 @@ static size_t bound_of(int kind)
     return kind == MPREV_ADDRESS ? MASTER_PREV_ADDRESSES : MASTER_PREV_NAMES;
 }
 
-/* OLD with NEW in front; an equal value of the same kind moves to the front (with NEW's times)
- * instead of being kept twice, and past the bound the oldest of NEW's kind is dropped. NULL when
+/* OLD with NEW in front. Among values of NEW's kind and origin (the record's own, or a merge's:
+ * an unmerge takes the latter and leaves the former as they were), an equal value moves to the
+ * front (with NEW's times) instead of being kept twice, and past the bound the oldest is
+ * dropped. NULL when
  * out of memory (OLD is untouched either way). */
 static mprev_t *prev_push(const mprev_t *old, const mprev_ent_t *ent, const char *text)
 {
@@ -45,9 +47,10 @@ static mprev_t *prev_push(const mprev_t *old, const mprev_ent_t *ent, const char
     for (size_t i = 0; i < n && nkeep + 1 < MASTER_PREV_MAX; i++) {
         const mprev_ent_t *e = &old->v[i];
         const char *t = master_prev_text(old, i);
-        if (e->kind == ent->kind && (strcmp(t, text) == 0 || same_kind >= bound_of(ent->kind)))
+        bool peer = e->kind == ent->kind && e->merged == ent->merged;
+        if (peer && (strcmp(t, text) == 0 || same_kind >= bound_of(ent->kind)))
             continue;
-        same_kind += e->kind == ent->kind;
+        same_kind += peer;
         keep[nkeep++] = i;
         bytes += strlen(t) + 1;
     }
@@ -236,7 +239,7 @@ int master_prev_plan(md_ctx_t *c, md_plan_t *p, mprev_plan_t *pp)
         const char *now = text_in(p->vals, MF_ADDR);
         if (old_addr != NULL && has_place(old_addr) && !same_place(old_addr, now)) {
             const mval_t *v = md_val(old, MF_ADDR);
-            mprev_ent_t e = {v->at_us, c->now, 0, v->source, MPREV_ADDRESS};
+            mprev_ent_t e = {v->at_us, c->now, 0, v->source, MPREV_ADDRESS, 0};
             if (plan_push(c, pp, p->g->prev, &e, old_addr) != 0)
                 return -1;
         }
@@ -252,7 +255,7 @@ int master_prev_plan(md_ctx_t *c, md_plan_t *p, mprev_plan_t *pp)
             char text[2 * MASTER_VALUE_MAX + 2];
             (void)snprintf(text, sizeof text, "%s\n%s", old_given ? old_given : "",
                            old_family ? old_family : "");
-            mprev_ent_t e = {v->at_us, c->now, 0, v->source, MPREV_NAME};
+            mprev_ent_t e = {v->at_us, c->now, 0, v->source, MPREV_NAME, 0};
             if (plan_push(c, pp, p->g->prev, &e, text) != 0)
                 return -1;
         }
@@ -324,11 +327,214 @@ int master_prev_write(md_ctx_t *c, const golden_t *g, const mprev_plan_t *pp)
 int master_prev_add(golden_t *g, int kind, const char *text, int source, int64_t seen_us,
                     int64_t until_us)
 {
-    mprev_ent_t e = {seen_us, until_us, 0, (uint16_t)source, (uint8_t)kind};
+    mprev_ent_t e = {seen_us, until_us, 0, (uint16_t)source, (uint8_t)kind, 0};
     mprev_t *next = prev_push(g->prev, &e, text);
     if (next == NULL)
         return -1;
     free(g->prev);
     g->prev = next;
     return 0;
+}
+
+/* Merges ---------------------------------------------------------------------------------- */
+
+/* Enough for a block of each record and the four values of the two records' blocks. */
+#define FOLD_MAX (3 * MASTER_PREV_MAX + 4)
+typedef struct {
+    mprev_ent_t e;
+    const char *text;
+} fold_item_t;
+
+typedef struct {
+    fold_item_t v[FOLD_MAX];
+    size_t n;
+    char names[2][2 * MASTER_VALUE_MAX + 2]; /* the texts of the blocks' names */
+    size_t nnames;
+} fold_t;
+
+static void fold_take(fold_t *f, const mprev_ent_t *e, const char *text, bool merged)
+{
+    if (f->n == FOLD_MAX)
+        return;
+    f->v[f->n] = (fold_item_t){*e, text};
+    f->v[f->n].e.merged = (uint8_t)(merged || e->merged);
+    f->n++;
+}
+
+static void fold_block(fold_t *f, const mprev_t *p, bool merged, bool only_own)
+{
+    for (size_t i = 0; i < master_prev_count(p); i++)
+        if (!only_own || !p->v[i].merged)
+            fold_take(f, &p->v[i], master_prev_text(p, i), merged);
+}
+
+/* The address and the name a block holds that AFTER does not, as values kept at AT_US. */
+static void fold_current(fold_t *f, const mvals_t *b, const mvals_t *after, int64_t at_us)
+{
+    const char *addr = text_in(b, MF_ADDR);
+    if (addr != NULL && has_place(addr) && !same_place(addr, text_in(after, MF_ADDR))) {
+        const mval_t *v = md_val(b, MF_ADDR);
+        fold_take(f, &(mprev_ent_t){v->at_us, at_us, 0, v->source, MPREV_ADDRESS, 1}, addr, true);
+    }
+    const char *given = text_in(b, MF_GIVEN), *family = text_in(b, MF_FAMILY);
+    if ((given == NULL && family == NULL) || f->nnames == 2 ||
+        same_name(given, family, text_in(after, MF_GIVEN), text_in(after, MF_FAMILY)))
+        return;
+    char *text = f->names[f->nnames++];
+    (void)snprintf(text, sizeof f->names[0], "%s\n%s", given ? given : "", family ? family : "");
+    const mval_t *v = md_val(b, family ? MF_FAMILY : MF_GIVEN);
+    fold_take(f, &(mprev_ent_t){v->at_us, at_us, 0, v->source, MPREV_NAME, 1}, text, true);
+}
+
+/* Newest first; on a tie a value of the record's own before one a merge brought. */
+static int newest_first(const void *a, const void *b)
+{
+    const mprev_ent_t *x = &((const fold_item_t *)a)->e, *y = &((const fold_item_t *)b)->e;
+    if (x->until_us != y->until_us)
+        return x->until_us > y->until_us ? -1 : 1;
+    return (int)x->merged - (int)y->merged;
+}
+
+/* The block of F's values, newest first, within the bounds, each value once (its newest) among
+ * the record's own values and once among those merges brought, as prev_push keeps them. */
+static int fold_build(fold_t *f, mprev_t **out)
+{
+    qsort(f->v, f->n, sizeof f->v[0], newest_first);
+    size_t keep[MASTER_PREV_MAX], nkeep = 0, per[2][2] = {{0, 0}, {0, 0}}, bytes = 0;
+    for (size_t i = 0; i < f->n && nkeep < MASTER_PREV_MAX; i++) {
+        const fold_item_t *it = &f->v[i];
+        size_t *count = &per[it->e.kind][it->e.merged];
+        bool seen = *count >= bound_of(it->e.kind);
+        for (size_t k = 0; k < nkeep && !seen; k++) {
+            const fold_item_t *kept = &f->v[keep[k]];
+            seen = kept->e.kind == it->e.kind && kept->e.merged == it->e.merged &&
+                   strcmp(kept->text, it->text) == 0;
+        }
+        if (seen)
+            continue;
+        (*count)++;
+        keep[nkeep++] = i;
+        bytes += strlen(it->text) + 1;
+    }
+    *out = NULL;
+    if (nkeep == 0)
+        return 0;
+    size_t head = sizeof(mprev_t) + nkeep * sizeof(mprev_ent_t);
+    mprev_t *p = malloc(head + bytes);
+    if (p == NULL)
+        return -1;
+    p->n = (uint32_t)nkeep;
+    p->bytes = (uint32_t)(head + bytes);
+    size_t off = head;
+    for (size_t i = 0; i < nkeep; i++) {
+        const fold_item_t *it = &f->v[keep[i]];
+        size_t len = strlen(it->text) + 1;
+        p->v[i] = it->e;
+        p->v[i].off = (uint32_t)off;
+        memcpy((char *)p + off, it->text, len);
+        off += len;
+    }
+    *out = p;
+    return 0;
+}
+
+int master_prev_fold(const mprev_t *own, const golden_t *r, const mvals_t *before,
+                     const mvals_t *after, int64_t at_us, mprev_t **out)
+{
+    fold_t f;
+    f.n = f.nnames = 0;
+    fold_block(&f, own, false, false);
+    fold_block(&f, r->prev, true, false);
+    fold_current(&f, r->vals, after, at_us);
+    fold_current(&f, before, after, at_us);
+    return fold_build(&f, out);
+}
+
+static int by_merge_id(const void *a, const void *b)
+{
+    uint64_t x = (*(merge_t *const *)a)->id, y = (*(merge_t *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* The standing merges into S (every one when S is NULL), oldest first: *OUT owned, or -1. */
+static int merges_into(const master_t *m, const golden_t *s, merge_t ***out, size_t *n)
+{
+    size_t cap = 0, pos = 0;
+    uint64_t key;
+    void *value;
+    *out = NULL;
+    *n = 0;
+    while (hmap_next(m->merges, &pos, &key, &value))
+        for (merge_t *mg = value; mg != NULL; mg = mg->hnext) {
+            if (s != NULL && mg->survivor != s)
+                continue;
+            if (*n == cap) {
+                size_t ncap = cap ? 2 * cap : 8;
+                merge_t **v = realloc(*out, ncap * sizeof *v);
+                if (v == NULL) {
+                    free(*out);
+                    *out = NULL;
+                    return -1;
+                }
+                *out = v;
+                cap = ncap;
+            }
+            (*out)[(*n)++] = mg;
+        }
+    if (*n > 1)
+        qsort(*out, *n, sizeof **out, by_merge_id);
+    return 0;
+}
+
+int master_prev_unfold(const master_t *m, const golden_t *s, const merge_t *skip,
+                       const mvals_t *after, mprev_t **out)
+{
+    merge_t **mgs;
+    size_t n;
+    if (merges_into(m, s, &mgs, &n) != 0)
+        return -1;
+    fold_t f;
+    f.n = f.nnames = 0;
+    fold_block(&f, s->prev, false, true);
+    int rc = fold_build(&f, out);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (mgs[i] == skip)
+            continue;
+        mprev_t *next;
+        rc = master_prev_fold(*out, mgs[i]->retired, mgs[i]->before, after, mgs[i]->merged_us,
+                              &next);
+        if (rc == 0) {
+            free(*out);
+            *out = next;
+        }
+    }
+    free(mgs);
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int master_prev_fold_all(master_t *m)
+{
+    merge_t **mgs;
+    size_t n;
+    if (merges_into(m, NULL, &mgs, &n) != 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        golden_t *s = mgs[i]->survivor;
+        mprev_t *next;
+        /* A survivor merged on into another record since is folded as it stood then: its
+         * block now is the nearest there is. */
+        rc = master_prev_fold(s->prev, mgs[i]->retired, mgs[i]->before, s->vals, mgs[i]->merged_us,
+                              &next);
+        if (rc == 0) {
+            free(s->prev);
+            s->prev = next;
+        }
+    }
+    free(mgs);
+    return rc;
 }

@@ -114,6 +114,7 @@ typedef struct {
     uint16_t changed[MASTER_MAX_FIELDS]; /* fields whose value changed */
     size_t nch, nchanged;
     mvals_t *vals; /* survivor's next block, owned until commit */
+    mprev_t *prev; /* survivor's next previous values, owned until commit */
     merge_t *mg;   /* owned until commit */
     uint8_t moved_state;
     xview_t view[MAX_XREF_VIEW]; /* survivor's links after the merge */
@@ -123,6 +124,7 @@ typedef struct {
 static void mplan_free(mplan_t *p)
 {
     free(p->vals);
+    free(p->prev);
     master_merge_free(p->mg);
 }
 
@@ -171,7 +173,8 @@ static int plan_merge(md_ctx_t *c, mplan_t *p)
     plan_merge_fields(m, p, version);
     p->vals = md_vals_build(p->s->vals, p->ch, p->nch);
     p->mg = calloc(1, sizeof *p->mg);
-    if (p->vals == NULL || p->mg == NULL)
+    if (p->vals == NULL || p->mg == NULL ||
+        master_prev_fold(p->s->prev, p->r, p->s->vals, p->vals, c->now, &p->prev) != 0)
         return md_say(c, "out of memory");
     size_t nx = 0;
     for (const xref_t *x = p->r->xrefs; x; x = x->mnext)
@@ -190,6 +193,7 @@ static int plan_merge(md_ctx_t *c, mplan_t *p)
     p->mg->survivor = p->s;
     p->mg->retired = p->r;
     p->mg->survivor_version = version;
+    p->mg->merged_us = c->now;
     p->moved_state = p->kind == MK_STEWARD_LINK ? XL_MATCH : XL_REDIRECTED;
     p->nview = md_view_add(p->view, 0, p->s, -1);
     p->nview = md_view_add(p->view, p->nview, p->r, p->moved_state);
@@ -316,6 +320,9 @@ static int commit_merge(md_ctx_t *c, mplan_t *p)
     p->mg->before = s->vals;
     s->vals = p->vals;
     p->vals = NULL;
+    free(s->prev);
+    s->prev = p->prev;
+    p->prev = NULL;
     s->version++;
     s->updated_us = c->now;
     r->state = MS_REDIRECTED;
@@ -381,6 +388,7 @@ typedef struct {
     const char *old[MASTER_MAX_FIELDS];
     size_t nch;
     mvals_t *vals; /* survivor's next block */
+    mprev_t *prev; /* and its previous values without the merge's */
     xref_t *back[MAX_XREF_VIEW];
     const moved_t *how_back[MAX_XREF_VIEW];
     size_t nback;
@@ -406,7 +414,7 @@ static int plan_unmerge(md_ctx_t *c, uplan_t *p)
               : (mchange_t){v->field, v->source, NULL, version, 0};
     }
     p->vals = md_vals_build(sv, p->ch, p->nch);
-    if (p->vals == NULL)
+    if (p->vals == NULL || master_prev_unfold(m, p->s, p->mg, p->vals, &p->prev) != 0)
         return md_say(c, "out of memory");
     for (size_t i = 0; i < p->mg->nmoved && p->nback < MAX_XREF_VIEW; i++) {
         const moved_t *mv = &p->mg->moved[i];
@@ -486,6 +494,9 @@ static int commit_unmerge(md_ctx_t *c, uplan_t *p)
     free(s->vals);
     s->vals = p->vals;
     p->vals = NULL;
+    free(s->prev);
+    s->prev = p->prev;
+    p->prev = NULL;
     s->version++;
     s->updated_us = c->now;
     r->state = MS_ACTIVE;
@@ -534,6 +545,7 @@ static int do_unmerge(md_ctx_t *c, golden_t *s, golden_t *r)
         c->res->changed = (unsigned)p->nch;
     }
     free(p->vals);
+    free(p->prev);
     free(p);
     return rc;
 }

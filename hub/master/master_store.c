@@ -143,7 +143,7 @@ static int moved_from_json(loader_t *l, merge_t *mg, const char *text)
     return rc;
 }
 
-/* id, survivor, retired, survivor_version, survivor_before, moved */
+/* id, survivor, retired, survivor_version, survivor_before, moved, merged_at */
 static int merge_row(void *ctx, const PGresult *r)
 {
     loader_t *l = ctx;
@@ -154,7 +154,8 @@ static int merge_row(void *ctx, const PGresult *r)
     mg->retired = md_golden(&LM(l)->e, PQgetvalue(r, 0, 2));
     int rc = 0;
     if (master_parse_u64(PQgetvalue(r, 0, 0), &mg->id) != 0 || mg->survivor == NULL ||
-        mg->retired == NULL || master_parse_u64(PQgetvalue(r, 0, 3), &mg->survivor_version) != 0)
+        mg->retired == NULL || master_parse_u64(PQgetvalue(r, 0, 3), &mg->survivor_version) != 0 ||
+        master_parse_i64(PQgetvalue(r, 0, 6), &mg->merged_us) != 0)
         rc = err_set(l->l.err, l->l.errlen, "golden_merge %.32s: bad id, version or unknown record",
                      PQgetvalue(r, 0, 0));
     if (rc == 0)
@@ -238,7 +239,7 @@ static int load_persons(engine_t *e, PGconn *conn, void *ctx)
         rc = master_each_row(
             conn,
             "SELECT id, survivor, retired, survivor_version, survivor_before::text, "
-            "moved::text FROM golden_merge WHERE state = 'MERGED'",
+            "moved::text, merged_at FROM golden_merge WHERE state = 'MERGED'",
             merge_row, l, l->l.err, l->l.errlen);
     /* What the engine kept (master_prev.c): per record and kind, the newest few distinct
      * values, each with the times of its latest row. */
@@ -258,6 +259,8 @@ static int load_persons(engine_t *e, PGconn *conn, void *ctx)
     if (rc == 0)
         rc = next_id(l, conn, "SELECT coalesce(max(id), 0) + 1 FROM golden_merge",
                      &LM(l)->next_merge_id);
+    if (rc == 0 && master_prev_fold_all(LM(l)) != 0)
+        rc = err_set(l->l.err, l->l.errlen, "out of memory folding merged records' values");
     if (rc == 0)
         rc = index_all(l);
     return rc;

@@ -2,7 +2,9 @@
  * against a real PostgreSQL (issue 17, item 8): a resident who moved is found by the address
  * they left, and is not with the lookup turned off (master_set_history); that survives a
  * restart (master_load); another person at that address is not linked to them; a match on a
- * forename the record no longer has goes to a steward; and no more than the bound is kept.
+ * forename the record no longer has goes to a steward; no more than the bound is kept; and a
+ * steward's merge gives the survivor the retired record's addresses and names, which an unmerge
+ * takes back, and a restart folds in again.
  * JOINERY_NEEDS_PG: ctest gives this test the "pg" fixture (tests/CMakeLists.txt).
  *
  * The sink runs every statement the engine hands it, one transaction per event, as the hub
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <joinery/v1/master.pb-c.h>
 #include <joinery/v1/person.pb-c.h>
 
 #include "base/config.h"
@@ -40,6 +43,7 @@ static const char CONFIG_TEXT[] = "security: {curve: false}\n"
                                   "    subscribe: [\"person.*\"]\n"
                                   "  - name: housing\n"
                                   "    subscribe: [\"person.*\"]\n"
+                                  "  - name: steward\n"
                                   "master_data:\n"
                                   "  person:\n"
                                   "    survivorship: [socialcare, crm, health, housing]\n";
@@ -475,6 +479,98 @@ static void test_no_more_than_three_addresses_and_two_names_are_kept(void **stat
     assert_link_state(fx, "CRM-C", "MATCH");
 }
 
+/* A steward's decision from the steward system, in its own transaction. */
+static void steward(fixture_t *fx, const char *type, const char *a, const char *b)
+{
+    Joinery__V1__StewardDecision d = JOINERY__V1__STEWARD_DECISION__INIT;
+    d.master_id_a = (char *)a;
+    d.master_id_b = (char *)b;
+    d.decided_by = "steward@council.example";
+    d.reason = "checked the paper file";
+    uint8_t buf[1024];
+    size_t len = joinery__v1__steward_decision__pack(&d, buf);
+    char event_id[32];
+    (void)snprintf(event_id, sizeof event_id, "E%04u", ++fx->events);
+    fx->clock += 1000000;
+    master_event_t ev = {.source = "steward",
+                         .event_id = event_id,
+                         .type = type,
+                         .local_id = "",
+                         .occurred_at_us = fx->clock,
+                         .received_at_us = fx->clock,
+                         .payload_type = "joinery.v1.StewardDecision",
+                         .payload = buf,
+                         .payload_len = len};
+    exec_ok(fx->conn, "BEGIN");
+    if (master_apply(fx->m, &ev, &fx->sink, &fx->res, fx->why, sizeof fx->why) != 0 ||
+        fx->res.outcome != MASTER_APPLIED)
+        fail_msg("%s %s %s: %s (%s)", type, a, b, fx->why, fx->last_error);
+    exec_ok(fx->conn, "COMMIT");
+}
+
+/* The engine as master_load builds it from the database holds what FX's engine holds; FX's
+ * engine is replaced by it. */
+static void restart_same(fixture_t *fx)
+{
+    master_t *loaded = new_engine(fx);
+    char err[ERRLEN] = "";
+    if (master_load(loaded, fx->conn, err, sizeof err) != 0)
+        fail_msg("master_load: %s", err);
+    char *before = NULL, *after = NULL;
+    unsigned flags = MASTER_DUMP_VERSIONS | MASTER_DUMP_STEWARD;
+    assert_int_equal(master_dump(fx->m, flags, &before, NULL), 0);
+    assert_int_equal(master_dump(loaded, flags, &after, NULL), 0);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    master_destroy(&fx->m);
+    fx->m = loaded;
+}
+
+/* Social care has Naomi at the address she left; the CRM has her under her married name at
+ * her new home, with no birth date, so the two are separate records until a steward merges
+ * them. Social care's values win (survivorship), so the survivor keeps the old address and
+ * the maiden name, and holds the CRM's address and name as previous values: a third system's
+ * record at the new address links to it through them. The unmerge takes them back, and a
+ * restart in between and after holds the same. */
+static void test_a_merge_gives_the_survivor_the_retired_records_addresses_and_names(void **state)
+{
+    fixture_t *fx = *state;
+    populate(fx);
+    char sc[40], crm[40];
+    (void)snprintf(sc, sizeof sc, "%s",
+                   person(fx, "socialcare", "SC-1",
+                          (rec_t){"Naomi", "Ferrand", "1979-11-23", OLD_LINE, OLD_TOWN, OLD_PC}));
+    (void)snprintf(
+        crm, sizeof crm, "%s",
+        person(fx, "crm", "CRM-1", (rec_t){"Naomi", "Whitlow", NULL, NEW_LINE, NEW_TOWN, NEW_PC}));
+    assert_string_not_equal(sc, crm);
+    assert_int_equal(count_previous(fx->m, sc, "address"), 0);
+
+    steward(fx, "steward.merge", sc, crm);
+    assert_int_equal(count_previous(fx->m, sc, "address"), 1);
+    assert_int_equal(count_previous(fx->m, sc, "name"), 1);
+    /* Derived from the merge, not rows of their own. */
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM golden_person_previous"), 0);
+    restart_same(fx);
+    assert_int_equal(count_previous(fx->m, sc, "address"), 1);
+
+    /* Housing's record at the new address links to the survivor only through the retired
+     * record's address. */
+    assert_string_equal(
+        person(fx, "housing", "HO-1",
+               (rec_t){"Naomi", "Ferrand", "1979-11-23", NEW_LINE, NEW_TOWN, NEW_PC}),
+        sc);
+    assert_link_state(fx, "HO-1", "MATCH");
+
+    /* Undone: the survivor no longer holds them, and a restart agrees. */
+    steward(fx, "steward.unmerge", sc, crm);
+    assert_int_equal(count_previous(fx->m, sc, "address"), 0);
+    assert_int_equal(count_previous(fx->m, sc, "name"), 0);
+    restart_same(fx);
+    assert_int_equal(count_previous(fx->m, sc, "address"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +581,9 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(test_no_more_than_three_addresses_and_two_names_are_kept,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_merge_gives_the_survivor_the_retired_records_addresses_and_names, setup,
+            teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
