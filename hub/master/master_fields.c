@@ -418,68 +418,149 @@ static int foreign_code(const char *s, char *out, size_t len)
 
 /* address.home is "line\nline|TOWN|POSTCODE|UPRN": every part canonical, so
  * two systems holding the same address hold the same text. '|' inside a part
- * counts as a blank, since it separates the parts. */
-static int flat_address(flat_t *f, const Joinery__V1__Person *p)
+ * counts as a blank, since it separates the parts. A's canonical text goes to TEXT
+ * (MASTER_VALUE_MAX bytes), its UK postcode and UPRN to POSTCODE and UPRN (16 bytes each, ""
+ * when none): 1, or 0 when nothing is left. With REPORT, what cannot be taken is a finding
+ * (the home address); without, it is only left out (an old address, kept as evidence). */
+static int address_text(flat_t *f, const Joinery__V1__Address *a, bool report, char *text,
+                        char *postcode, char *uprn)
 {
-    const Joinery__V1__Address *a = home_address(p);
-    if (a == NULL)
-        return 0;
-    char postcode[16] = "", other[16] = "", uprn[16] = "", reason[160];
+    char other[16] = "", reason[160];
+    postcode[0] = uprn[0] = '\0';
     /* A postcode or UPRN that cannot exist is dropped; the lines and town are kept. A numeric
      * postal code is another country's, not a UK postcode keyed wrong: it stays in the address
      * text, where the matcher compares it, and is not address.home.postcode. */
     if (a->postcode && a->postcode[0] &&
-        validate_postcode_normalise(a->postcode, postcode, sizeof postcode) != 0) {
+        validate_postcode_normalise(a->postcode, postcode, 16) != 0) {
         postcode[0] = '\0';
-        if (foreign_code(a->postcode, other, sizeof other) != 0) {
+        if (foreign_code(a->postcode, other, sizeof other) != 0 && report) {
             (void)validate_postcode(a->postcode, reason, sizeof reason);
             (void)drop(f, MF_ADDR_POSTCODE, a->postcode, "not a valid postcode: %s", reason);
         }
     }
     if (a->uprn && a->uprn[0]) {
         if (validate_uprn(a->uprn, reason, sizeof reason) != 0) {
-            (void)drop(f, MF_ADDR_UPRN, a->uprn, "not a valid UPRN: %s", reason);
+            if (report)
+                (void)drop(f, MF_ADDR_UPRN, a->uprn, "not a valid UPRN: %s", reason);
         } else {
             const char *d = a->uprn;
             while (*d == '0' && d[1] != '\0')
                 d++;
-            (void)snprintf(uprn, sizeof uprn, "%s", d);
+            (void)snprintf(uprn, 16, "%s", d);
         }
     }
-    char text[MASTER_VALUE_MAX];
     size_t n = 0;
     int any = postcode[0] || other[0] || uprn[0];
     for (size_t i = 0; i < a->n_lines; i++) {
         const char *raw = a->lines[i] ? a->lines[i] : "";
         const char *line = clean(f, "address.home line", raw, '|', 0);
         if (line == NULL)
-            return drop(f, MF_ADDR, raw, "%s", f->bad);
+            return report ? drop(f, MF_ADDR, raw, "%s", f->bad) : 0;
         if (line[0] == '\0')
             continue;
-        int w = snprintf(text + n, sizeof text - n, "%s%s", n ? "\n" : "", line);
-        if (w < 0 || (size_t)w >= sizeof text - n)
-            return drop(f, MF_ADDR, line, "longer than %d bytes", MASTER_VALUE_MAX - 1);
+        int w = snprintf(text + n, MASTER_VALUE_MAX - n, "%s%s", n ? "\n" : "", line);
+        if (w < 0 || (size_t)w >= MASTER_VALUE_MAX - n)
+            return report ? drop(f, MF_ADDR, line, "longer than %d bytes", MASTER_VALUE_MAX - 1)
+                          : 0;
         n += (size_t)w;
         any = 1;
     }
     const char *town = clean(f, "address.home town", a->town ? a->town : "", '|', 1);
     if (town == NULL)
-        return drop(f, MF_ADDR, a->town, "%s", f->bad);
+        return report ? drop(f, MF_ADDR, a->town, "%s", f->bad) : 0;
     any = any || town[0];
     if (!any)
         return 0;
     char town_copy[MASTER_VALUE_MAX];
     (void)snprintf(town_copy, sizeof town_copy, "%s", town);
-    int w = snprintf(text + n, sizeof text - n, "|%s|%s|%s", town_copy,
+    int w = snprintf(text + n, MASTER_VALUE_MAX - n, "|%s|%s|%s", town_copy,
                      postcode[0] ? postcode : other, uprn);
-    if (w < 0 || (size_t)w >= sizeof text - n)
-        return drop(f, MF_ADDR, town_copy, "longer than %d bytes", MASTER_VALUE_MAX - 1);
+    if (w < 0 || (size_t)w >= MASTER_VALUE_MAX - n)
+        return report ? drop(f, MF_ADDR, town_copy, "longer than %d bytes", MASTER_VALUE_MAX - 1)
+                      : 0;
+    return 1;
+}
+
+static int flat_address(flat_t *f, const Joinery__V1__Person *p)
+{
+    const Joinery__V1__Address *a = home_address(p);
+    if (a == NULL)
+        return 0;
+    char text[MASTER_VALUE_MAX], postcode[16], uprn[16];
+    if (address_text(f, a, true, text, postcode, uprn) <= 0)
+        return 0;
     if (keep(f, MF_ADDR, literal(f, text)) != 0)
         return -1;
     if (postcode[0] && keep(f, MF_ADDR_POSTCODE, literal(f, postcode)) != 0)
         return -1;
     if (uprn[0] && keep(f, MF_ADDR_UPRN, literal(f, uprn)) != 0)
         return -1;
+    return 0;
+}
+
+/* Previous values the sender names (issue 17, item 8) ------------------------------------- */
+
+/* Keeps TEXT in the arena as a previous value of KIND the event names (master_prev_plan takes
+ * them); past MASTER_PREV_IN they are left out: the newest few say enough. */
+static int keep_previous(flat_t *f, int kind, const char *text)
+{
+    master_t *m = f->m;
+    if (m->nprev_in >= MASTER_PREV_IN || text[0] == '\0')
+        return 0;
+    const char *v = literal(f, text);
+    if (v == NULL)
+        return -1;
+    f->used += strlen(v) + 1;
+    m->prev_in[m->nprev_in++] = (mprev_in_t){(uint8_t)kind, v};
+    return 0;
+}
+
+/* "forenames\nsurname" of another name the person is known by, as flat_name would keep them;
+ * 1, or 0 when nothing usable is left. */
+static int other_name_text(flat_t *f, const Joinery__V1__HumanName *name, char *text, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < name->n_given; i++) {
+        const char *g = clean(f, "name.given", name->given[i] ? name->given[i] : "", 0, 0);
+        if (g == NULL)
+            return 0;
+        size_t gl = strlen(g);
+        if (gl == 0)
+            continue;
+        if (n + gl + 2 > len)
+            return 0;
+        if (n > 0)
+            text[n++] = ' ';
+        memcpy(text + n, g, gl);
+        n += gl;
+    }
+    const char *family = clean(f, "name.family", name->family ? name->family : "", 0, 0);
+    if (family == NULL || n + strlen(family) + 2 > len || (n == 0 && family[0] == '\0'))
+        return 0;
+    text[n++] = '\n';
+    memcpy(text + n, family, strlen(family) + 1);
+    return 1;
+}
+
+/* Addresses the sender marks "old" and the other names it holds (maiden, alias, former):
+ * evidence only, never fields of the golden record; what cannot be read is left out. */
+static int flat_previous(flat_t *f, const Joinery__V1__Person *p)
+{
+    char text[MASTER_VALUE_MAX], postcode[16], uprn[16];
+    for (size_t i = 0; i < p->n_addresses; i++) {
+        const Joinery__V1__Address *a = p->addresses[i];
+        if (a == NULL || a->use == NULL || !ascii_ieq(a->use, "old"))
+            continue;
+        if (address_text(f, a, false, text, postcode, uprn) > 0 &&
+            keep_previous(f, MPREV_ADDRESS, text) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < p->n_other_names; i++) {
+        const Joinery__V1__HumanName *n = p->other_names[i];
+        if (n != NULL && other_name_text(f, n, text, sizeof text) > 0 &&
+            keep_previous(f, MPREV_NAME, text) != 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -607,9 +688,10 @@ int master_flatten(master_t *m, const Joinery__V1__Person *p, const char *today,
 {
     flat_t f = {.m = m, .out = out, .why = why, .why_len = why_len};
     m->ndropped = 0;
+    m->nprev_in = 0;
     if (flat_nhs(&f, p) != 0 || flat_ni(&f, p) != 0 || flat_name(&f, p) != 0 ||
         flat_dates(&f, p, today) != 0 || flat_address(&f, p) != 0 || flat_telecom(&f, p) != 0 ||
-        flat_codes(&f, p) != 0 || flat_consents(&f, p) != 0)
+        flat_codes(&f, p) != 0 || flat_consents(&f, p) != 0 || flat_previous(&f, p) != 0)
         return -1;
     /* Nothing left to keep: the record is unusable, and the sender must hear why as a refusal
      * (a finding about a record the hub does not hold would name nothing). */

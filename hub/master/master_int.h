@@ -91,6 +91,14 @@ typedef struct {
     char reason[160];
 } mdropped_t;
 
+/* A previous value the event itself names (an address marked "old", one of other_names):
+ * master_flatten keeps its text in the incoming arena, master_prev_plan takes it. */
+#define MASTER_PREV_IN 4
+typedef struct {
+    uint8_t kind; /* MPREV_ADDRESS or MPREV_NAME */
+    const char *text;
+} mprev_in_t;
+
 /* A decoded Person takes well under this; a larger one gets a block of its own. */
 #define PB_PERSON_ARENA_BLOCK 16384
 
@@ -101,6 +109,8 @@ struct master {
     size_t incoming_cap;
     mdropped_t dropped[MASTER_MAX_DROPPED]; /* the event's dropped fields (master_flatten) */
     size_t ndropped;
+    mprev_in_t prev_in[MASTER_PREV_IN]; /* and the previous values it named */
+    size_t nprev_in;
     int64_t today_day; /* day number of today[], -1 none (today_of) */
     char today[32];
 
@@ -287,7 +297,10 @@ typedef struct mprev {
 /* A plan's previous values: the record's next block and the rows to write. */
 typedef struct {
     mprev_t *next; /* owned until commit; NULL: unchanged */
-    mprev_ent_t rows[2];
+    mprev_ent_t rows[2 + MASTER_PREV_IN];
+    const char *text[2 + MASTER_PREV_IN]; /* each row's value: the record's old block, NAME or
+                                           * the incoming arena, all alive until commit */
+    char name[2 * MASTER_VALUE_MAX + 2];  /* a replaced name's text */
     size_t nrows;
 } mprev_plan_t;
 extern const row_desc_t MASTER_ROW_PREVIOUS;

@@ -217,13 +217,56 @@ static int plan_push(md_ctx_t *c, mprev_plan_t *pp, const mprev_t *base, const m
         return md_say(c, "out of memory");
     free(pp->next);
     pp->next = next;
+    pp->text[pp->nrows] = text;
     pp->rows[pp->nrows++] = *ent;
+    return 0;
+}
+
+/* Is TEXT among the record's own values of KIND already (in the plan's block, else its)? */
+static bool held(const mprev_plan_t *pp, const golden_t *g, int kind, const char *text)
+{
+    const mprev_t *b = pp->next ? pp->next : g->prev;
+    for (size_t i = 0; i < master_prev_count(b); i++)
+        if (b->v[i].kind == kind && !b->v[i].merged && strcmp(master_prev_text(b, i), text) == 0)
+            return true;
+    return false;
+}
+
+/* The previous values the event names itself (master_flatten: addresses marked "old", other
+ * names), kept as the sender's unless the record holds them already or they are its current
+ * ones. Older than what the event replaces: they go behind it. */
+static int plan_named(md_ctx_t *c, md_plan_t *p, mprev_plan_t *pp)
+{
+    const master_t *m = M(c);
+    const mvals_t *now = p->vals ? p->vals : p->g->vals; /* no block: nothing changed */
+    int64_t seen = c->ev->occurred_at_us > 0 ? c->ev->occurred_at_us : c->now;
+    for (size_t i = m->nprev_in; i-- > 0;) {
+        const mprev_in_t *in = &m->prev_in[i];
+        if (held(pp, p->g, in->kind, in->text))
+            continue;
+        if (in->kind == MPREV_ADDRESS &&
+            (!has_place(in->text) || same_place(in->text, text_in(now, MF_ADDR))))
+            continue;
+        if (in->kind == MPREV_NAME) {
+            char given[MASTER_VALUE_MAX];
+            size_t n = strcspn(in->text, "\n");
+            (void)snprintf(given, sizeof given, "%.*s", (int)n, in->text);
+            const char *family = in->text[n] ? in->text + n + 1 : "";
+            if (same_name(given, family, text_in(now, MF_GIVEN), text_in(now, MF_FAMILY)))
+                continue;
+        }
+        mprev_ent_t e = {seen, c->now, 0, (uint16_t)c->src, in->kind, 0};
+        if (plan_push(c, pp, p->g->prev, &e, in->text) != 0)
+            return -1;
+    }
     return 0;
 }
 
 int master_prev_plan(md_ctx_t *c, md_plan_t *p, mprev_plan_t *pp)
 {
     pp->nrows = 0;
+    if (M(c)->nprev_in > 0 && plan_named(c, p, pp) != 0)
+        return -1;
     if (p->newg != NULL || p->nch == 0)
         return 0;
     const mvals_t *old = p->g->vals;
@@ -252,11 +295,10 @@ int master_prev_plan(md_ctx_t *c, md_plan_t *p, mprev_plan_t *pp)
                        text_in(p->vals, MF_FAMILY))) {
             /* The system that had sent the surname, else the forename: a name is one fact. */
             const mval_t *v = md_val(old, old_family ? MF_FAMILY : MF_GIVEN);
-            char text[2 * MASTER_VALUE_MAX + 2];
-            (void)snprintf(text, sizeof text, "%s\n%s", old_given ? old_given : "",
+            (void)snprintf(pp->name, sizeof pp->name, "%s\n%s", old_given ? old_given : "",
                            old_family ? old_family : "");
             mprev_ent_t e = {v->at_us, c->now, 0, v->source, MPREV_NAME, 0};
-            if (plan_push(c, pp, p->g->prev, &e, text) != 0)
+            if (plan_push(c, pp, p->g->prev, &e, pp->name) != 0)
                 return -1;
         }
     }
@@ -279,22 +321,11 @@ static const char SQL_PREVIOUS[] =
     "INSERT INTO golden_person_previous (master_id, kind, value, family, source, seen_at, "
     "replaced_at, event_id) VALUES ($1, $2, $3, $4, $5, $6::bigint, $7::bigint, $8)";
 
-/* The newest entry of KIND: the one a plan pushed (prev_push puts it first of its kind). */
-static const char *newest_of(const mprev_t *p, int kind)
-{
-    for (size_t i = 0; i < master_prev_count(p); i++)
-        if (p->v[i].kind == kind)
-            return master_prev_text(p, i);
-    return NULL;
-}
-
 int master_prev_write(md_ctx_t *c, const golden_t *g, const mprev_plan_t *pp)
 {
     for (size_t r = 0; r < pp->nrows; r++) {
         const mprev_ent_t *e = &pp->rows[r];
-        const char *text = newest_of(pp->next, e->kind);
-        if (text == NULL)
-            continue;
+        const char *text = pp->text[r];
         /* A name is two columns: the forenames, and the surname (NULL when there was none). */
         char given[MASTER_VALUE_MAX + 1];
         const char *value = text, *family = NULL;

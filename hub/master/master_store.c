@@ -247,11 +247,12 @@ static int load_persons(engine_t *e, PGconn *conn, void *ctx)
         rc = master_each_row(conn,
                              "SELECT master_id, kind, value, coalesce(family, ''), source, "
                              "seen_at, replaced_at FROM (SELECT *, row_number() OVER "
-                             "(PARTITION BY master_id, kind ORDER BY replaced_at DESC) AS newest "
-                             "FROM (SELECT DISTINCT ON (master_id, kind, value, "
+                             "(PARTITION BY master_id, kind ORDER BY replaced_at DESC, seq DESC) "
+                             "AS newest FROM (SELECT DISTINCT ON (master_id, kind, value, "
                              "coalesce(family, '')) * FROM golden_person_previous ORDER BY "
-                             "master_id, kind, value, coalesce(family, ''), replaced_at DESC) d) p "
-                             "WHERE newest <= " MASTER_PREV_KEEP_SQL " ORDER BY replaced_at",
+                             "master_id, kind, value, coalesce(family, ''), replaced_at DESC, "
+                             "seq DESC) d) p WHERE newest <= " MASTER_PREV_KEEP_SQL
+                             " ORDER BY replaced_at, seq",
                              previous_row, l, l->l.err, l->l.errlen);
     if (rc == 0)
         rc = next_id(l, conn, "SELECT coalesce(max(id), 0) + 1 FROM steward_queue",

@@ -4,7 +4,8 @@
  * restart (master_load); another person at that address is not linked to them; a match on a
  * forename the record no longer has goes to a steward; no more than the bound is kept; and a
  * steward's merge gives the survivor the retired record's addresses and names, which an unmerge
- * takes back, and a restart folds in again.
+ * takes back, and a restart folds in again; and addresses a system marks "old" and the other
+ * names it sends are kept as the record's previous values too.
  * JOINERY_NEEDS_PG: ctest gives this test the "pg" fixture (tests/CMakeLists.txt).
  *
  * The sink runs every statement the engine hands it, one transaction per event, as the hub
@@ -144,13 +145,29 @@ typedef struct {
     const char *given, *family, *birth, *line, *town, *postcode;
 } rec_t;
 
-/* One person event in its own transaction; returns the golden record it resolved to. */
-static const char *person(fixture_t *fx, const char *source, const char *local_id, rec_t r)
+/* What a sender may add: an address it marks "old", and another name. */
+typedef struct {
+    const char *old_line, *old_town, *old_postcode;
+    const char *other_given, *other_family;
+} also_t;
+
+/* One person event in its own transaction, with X (may be NULL); returns the golden record it
+ * resolved to. */
+static const char *person_also(fixture_t *fx, const char *source, const char *local_id, rec_t r,
+                               const also_t *x)
 {
+    static const also_t none;
+    if (x == NULL)
+        x = &none;
     Joinery__V1__Person p = JOINERY__V1__PERSON__INIT;
     Joinery__V1__HumanName name = JOINERY__V1__HUMAN_NAME__INIT;
     Joinery__V1__Address addr = JOINERY__V1__ADDRESS__INIT;
-    Joinery__V1__Address *addrs[1] = {&addr};
+    Joinery__V1__Address old = JOINERY__V1__ADDRESS__INIT;
+    Joinery__V1__Address *addrs[2] = {&addr, &old};
+    Joinery__V1__HumanName other = JOINERY__V1__HUMAN_NAME__INIT;
+    Joinery__V1__HumanName *others[1] = {&other};
+    char *other_given[1] = {(char *)x->other_given};
+    char *old_lines[1] = {(char *)x->old_line};
     char *g[1] = {(char *)r.given};
     char *lines[1] = {(char *)r.line};
     name.given = g;
@@ -166,6 +183,22 @@ static const char *person(fixture_t *fx, const char *source, const char *local_i
     addr.postcode = (char *)r.postcode;
     p.addresses = addrs;
     p.n_addresses = 1;
+    if (x->old_line != NULL) {
+        old.use = "old";
+        old.lines = old_lines;
+        old.n_lines = 1;
+        old.town = (char *)x->old_town;
+        old.postcode = (char *)x->old_postcode;
+        p.n_addresses = 2;
+    }
+    if (x->other_family != NULL) {
+        other.use = "maiden";
+        other.given = other_given;
+        other.n_given = x->other_given ? 1 : 0;
+        other.family = (char *)x->other_family;
+        p.other_names = others;
+        p.n_other_names = 1;
+    }
 
     uint8_t buf[4096];
     size_t len = protobuf_c_message_pack((const ProtobufCMessage *)&p, buf);
@@ -190,6 +223,11 @@ static const char *person(fixture_t *fx, const char *source, const char *local_i
     if (!fx->batch)
         exec_ok(fx->conn, "COMMIT");
     return fx->res.master_id;
+}
+
+static const char *person(fixture_t *fx, const char *source, const char *local_id, rec_t r)
+{
+    return person_also(fx, source, local_id, r, NULL);
 }
 
 static char *xref_state(fixture_t *fx, const char *local_id)
@@ -571,6 +609,41 @@ static void test_a_merge_gives_the_survivor_the_retired_records_addresses_and_na
     assert_int_equal(count_previous(fx->m, sc, "address"), 0);
 }
 
+/* The CRM knows that Naomi Whitlow lived at 14 Larch Walk and was born Ferrand: it sends the
+ * old address and the maiden name with her record. Social care's record under her maiden name
+ * at that address then links, a restart holds the same, and a second send keeps nothing twice.
+ * Her current values are never kept as previous ones. */
+static void test_old_addresses_and_other_names_the_sender_holds_are_kept(void **state)
+{
+    fixture_t *fx = *state;
+    populate(fx);
+    rec_t crm = {"Naomi", "Whitlow", "1979-11-23", NEW_LINE, NEW_TOWN, NEW_PC};
+    also_t before = {OLD_LINE, OLD_TOWN, OLD_PC, "Naomi", "Ferrand"};
+    char id[40];
+    (void)snprintf(id, sizeof id, "%s", person_also(fx, "crm", "CRM-1", crm, &before));
+    assert_int_equal(count_previous(fx->m, id, "address"), 1);
+    assert_int_equal(count_previous(fx->m, id, "name"), 1);
+    assert_int_equal(count_rows(fx,
+                                "SELECT count(*) FROM golden_person_previous WHERE source = "
+                                "'crm' AND ((kind = 'address' AND value LIKE '14 Larch Walk|%') "
+                                "OR (kind = 'name' AND family = 'Ferrand'))"),
+                     2);
+    (void)person_also(fx, "crm", "CRM-1", crm, &before);
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM golden_person_previous"), 2);
+    /* Her current address sent as old as well is not a previous value. */
+    also_t current = {NEW_LINE, NEW_TOWN, NEW_PC, NULL, NULL};
+    (void)person_also(fx, "crm", "CRM-1", crm, &current);
+    assert_int_equal(count_previous(fx->m, id, "address"), 1);
+
+    restart_same(fx);
+    /* Social care's record of her before the marriage and the move: a link. */
+    assert_string_equal(
+        person(fx, "socialcare", "SC-1",
+               (rec_t){"Naomi", "Ferrand", "1979-11-23", OLD_LINE, OLD_TOWN, OLD_PC}),
+        id);
+    assert_link_state(fx, "SC-1", "MATCH");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -584,6 +657,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_a_merge_gives_the_survivor_the_retired_records_addresses_and_names, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            test_old_addresses_and_other_names_the_sender_holds_are_kept, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
