@@ -356,6 +356,25 @@ static void imogen_moves(fixture_t *fx)
                  (rec_t){"Imogen", "Tarrant", "1991-05-06", "7 Pier Road", "Whitsea", "TR9 3LB"});
 }
 
+/* The engine as master_load builds it from the database holds what FX's engine holds; FX's
+ * engine is replaced by it. */
+static void restart_same(fixture_t *fx)
+{
+    master_t *loaded = new_engine(fx);
+    char err[ERRLEN] = "";
+    if (master_load(loaded, fx->conn, err, sizeof err) != 0)
+        fail_msg("master_load: %s", err);
+    char *before = NULL, *after = NULL;
+    unsigned flags = MASTER_DUMP_VERSIONS | MASTER_DUMP_STEWARD;
+    assert_int_equal(master_dump(fx->m, flags, &before, NULL), 0);
+    assert_int_equal(master_dump(loaded, flags, &after, NULL), 0);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    master_destroy(&fx->m);
+    fx->m = loaded;
+}
+
 /* One database for the scenarios of a move: each fresh database costs seconds. */
 static void test_a_resident_who_moved_is_found_by_the_address_they_left(void **state)
 {
@@ -398,19 +417,7 @@ static void test_a_resident_who_moved_is_found_by_the_address_they_left(void **s
 
     /* A restart (master_load) holds the same state, previous values and all, and still finds
      * her by the address she left. */
-    master_t *loaded = new_engine(fx);
-    char err[ERRLEN] = "";
-    if (master_load(loaded, fx->conn, err, sizeof err) != 0)
-        fail_msg("master_load: %s", err);
-    char *before = NULL, *after = NULL;
-    unsigned flags = MASTER_DUMP_VERSIONS | MASTER_DUMP_STEWARD;
-    assert_int_equal(master_dump(fx->m, flags, &before, NULL), 0);
-    assert_int_equal(master_dump(loaded, flags, &after, NULL), 0);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
-    master_destroy(&fx->m);
-    fx->m = loaded;
+    restart_same(fx);
     assert_int_equal(count_previous(fx->m, id, "address"), 1);
     assert_string_equal(
         person(fx, "housing", "HO-5",
@@ -491,18 +498,7 @@ static void test_no_more_than_three_addresses_and_two_names_are_kept(void **stat
     assert_int_equal(count_previous(fx->m, id, "address"), 3);
     assert_int_equal(count_rows(fx, "SELECT count(*) FROM golden_person_previous"), 9);
     /* A restart keeps exactly what the engine kept. */
-    master_t *loaded = new_engine(fx);
-    char err[ERRLEN] = "";
-    if (master_load(loaded, fx->conn, err, sizeof err) != 0)
-        fail_msg("master_load: %s", err);
-    char *before = NULL, *after = NULL;
-    assert_int_equal(master_dump(fx->m, MASTER_DUMP_VERSIONS, &before, NULL), 0);
-    assert_int_equal(master_dump(loaded, MASTER_DUMP_VERSIONS, &after, NULL), 0);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
-    master_destroy(&fx->m);
-    fx->m = loaded;
+    restart_same(fx);
     assert_int_equal(count_previous(fx->m, id, "address"), 3);
     assert_int_equal(count_previous(fx->m, id, "name"), 2);
     /* The first address and name were dropped: a record there under them is not linked; the
@@ -544,25 +540,6 @@ static void steward(fixture_t *fx, const char *type, const char *a, const char *
         fx->res.outcome != MASTER_APPLIED)
         fail_msg("%s %s %s: %s (%s)", type, a, b, fx->why, fx->last_error);
     exec_ok(fx->conn, "COMMIT");
-}
-
-/* The engine as master_load builds it from the database holds what FX's engine holds; FX's
- * engine is replaced by it. */
-static void restart_same(fixture_t *fx)
-{
-    master_t *loaded = new_engine(fx);
-    char err[ERRLEN] = "";
-    if (master_load(loaded, fx->conn, err, sizeof err) != 0)
-        fail_msg("master_load: %s", err);
-    char *before = NULL, *after = NULL;
-    unsigned flags = MASTER_DUMP_VERSIONS | MASTER_DUMP_STEWARD;
-    assert_int_equal(master_dump(fx->m, flags, &before, NULL), 0);
-    assert_int_equal(master_dump(loaded, flags, &after, NULL), 0);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
-    master_destroy(&fx->m);
-    fx->m = loaded;
 }
 
 /* Social care has Naomi at the address she left; the CRM has her under her married name at
