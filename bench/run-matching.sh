@@ -13,7 +13,8 @@
 #                 [--layout spread|split] - another's data set (bench/MATCHING.md, "External
 #               data"): every record loaded as person.updated from two or three systems, scored
 #               against the file's truth (splink `cluster`, FEBRL rec-N-org / rec-N-dup-K)
-# Environment: SYSTEMS=3 also loads a health system; UPPER and LOWER set the matching
+# Environment: SHARED_ID=0 (external) leaves FEBRL's soc_sec_id out (by default it is sent as an
+# identifier every system shares, which the hub compares); SYSTEMS=3 also loads a health system; UPPER and LOWER set the matching
 # thresholds (master_data.matching); CSV=FILE writes every record with its person; OUTCOME=FILE
 # (external) every record with the golden record it went to; KEEP=1 keeps
 # the data directory (the hub and PostgreSQL are stopped all the same); ENTITIES=1 then loads
@@ -22,7 +23,8 @@
 # they left first sends them at that old address (bench_matching --moves).
 # BENCH_MATCHING=PATH runs another build of bench_matching (a sanitizer build, say) against the
 # Release hub. EXTRA_YAML=FILE is appended to the hub's configuration (say, a master_data section
-# naming a parameters file; not together with UPPER/LOWER, which write master_data too).
+# naming a parameters file); UPPER/LOWER and the shared identifier then go into its
+# master_data.matching section.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage() {
@@ -59,6 +61,9 @@ external)
     [[ -z $format || $format == splink || $format == febrl ]] || usage
     external+=(--layout "$layout")
     [[ -n $format ]] && external+=(--format "$format")
+    # FEBRL's soc_sec_id is a national identifier: sent as one every system records alike,
+    # and compared by the hub (master_data.matching.shared_identifier), unless SHARED_ID=0.
+    [[ ${SHARED_ID:-1} == 0 ]] || external+=(--shared-id)
     ;;
 *) usage ;;
 esac
@@ -125,11 +130,22 @@ YAML
     for n in "${adapters[@]}"; do
         printf '  - name: %s\n    public_key_file: keys/%s.pub\n    publish: ["person.*", "address.*", "case.*"]\n' "$n" "$n"
     done
-    if [[ -n ${UPPER:-} ]]; then
-        printf 'master_data:\n  matching:\n    upper: %s\n    lower: %s\n' "$UPPER" "$LOWER"
-    fi
-    if [[ -n ${EXTRA_YAML:-} ]]; then
-        cat "$EXTRA_YAML"
+    shared=""
+    [[ $mode == external && ${SHARED_ID:-1} != 0 ]] && shared=urn:joinery:bench:soc-sec-id
+    matching=""
+    [[ -z ${UPPER:-} ]] || matching+=$(printf '    upper: %s\n    lower: %s' "$UPPER" "$LOWER")$'\n'
+    [[ -z $shared ]] || matching+="    shared_identifier: $shared"$'\n'
+    if [[ -n ${EXTRA_YAML:-} ]] && grep -q '^master_data:' "$EXTRA_YAML"; then
+        # One master_data section: these settings go into the file's own matching section.
+        # (A file with master_data but no matching section must end with master_data.)
+        awk -v add="$matching" '
+            { print }
+            /^master_data:/ && add != "" { pending = 1 }
+            /^  matching:/ && pending { printf "%s", add; pending = 0 }
+            END { if (pending) printf "  matching:\n%s", add }' "$EXTRA_YAML"
+    else
+        [[ -z $matching ]] || printf 'master_data:\n  matching:\n%s' "$matching"
+        [[ -z ${EXTRA_YAML:-} ]] || cat "$EXTRA_YAML"
     fi
 } >"$dir/hub.yaml"
 

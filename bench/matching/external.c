@@ -145,6 +145,7 @@ static size_t csv_row(char **p, char *fields[MAX_FIELDS])
 
 typedef struct {
     int id, given, family, dob, town, email, cluster, number, line1, line2, postcode, source;
+    int shared; /* FEBRL's soc_sec_id, read with --shared-id */
 } columns_t;
 
 static int column(char *const hdr[], size_t n, const char *name)
@@ -220,9 +221,10 @@ static int grow(extset_t *x)
 }
 
 /* Reads FILE (the FILE_NO-th) into X. *FMT: -1 to tell from the header, else FMT_*. SOURCE
- * gets, per record, the value of a `source` column's dense index, or the file number. */
-static int read_file(extset_t *x, const char *path, int file_no, int *fmt, strmap_t *sources,
-                     int32_t **source, size_t *source_cap)
+ * gets, per record, the value of a `source` column's dense index, or the file number. SHARED:
+ * FEBRL's soc_sec_id is read as the records' shared identifier. */
+static int read_file(extset_t *x, const char *path, int file_no, int *fmt, bool shared,
+                     strmap_t *sources, int32_t **source, size_t *source_cap)
 {
     size_t len = 0;
     char *buf = slurp(path, &len);
@@ -250,7 +252,8 @@ static int read_file(extset_t *x, const char *path, int file_no, int *fmt, strma
                         -1,
                         -1,
                         -1,
-                        column(hdr, nh, "source")};
+                        column(hdr, nh, "source"),
+                        -1};
     else
         c = (columns_t){column(hdr, nh, "rec_id"),
                         column(hdr, nh, "given_name"),
@@ -263,7 +266,8 @@ static int read_file(extset_t *x, const char *path, int file_no, int *fmt, strma
                         column(hdr, nh, "address_1"),
                         column(hdr, nh, "address_2"),
                         column(hdr, nh, "postcode"),
-                        column(hdr, nh, "source")};
+                        column(hdr, nh, "source"),
+                        shared ? column(hdr, nh, "soc_sec_id") : -1};
     if (c.id < 0 || c.given < 0 || c.family < 0 || c.dob < 0 ||
         (*fmt == FMT_SPLINK && c.cluster < 0)) {
         fprintf(stderr, "bench_matching: %s: the header lacks a column the %s format needs (%s)\n",
@@ -310,6 +314,7 @@ static int read_file(extset_t *x, const char *path, int file_no, int *fmt, strma
             put(x, r->line, sizeof r->line, line);
             put(x, r->line2, sizeof r->line2, field(f, nf, c.line2));
             put(x, r->postcode, sizeof r->postcode, field(f, nf, c.postcode));
+            put(x, r->shared_id, sizeof r->shared_id, field(f, nf, c.shared));
             febrl_truth(x->ext[x->n], label, sizeof label);
         }
         long t = strmap_get(&x->truth, label, true);
@@ -988,7 +993,8 @@ int external_run(const options_t *opt)
     if (opt->format)
         fmt = strcmp(opt->format, "splink") == 0 ? FMT_SPLINK : FMT_FEBRL;
     for (int f = 0; f < opt->n_external; f++)
-        if (read_file(&x, opt->external[f], f, &fmt, &sources, &source, &source_cap) < 0)
+        if (read_file(&x, opt->external[f], f, &fmt, opt->shared_id, &sources, &source,
+                      &source_cap) < 0)
             goto done;
     if (assign(&x, opt, source, sources.n) < 0 || build_views(&x, opt->systems, views) < 0)
         goto done;

@@ -157,7 +157,10 @@ static size_t pack_record(const view_t *v, size_t idx, uint8_t *buf, size_t cap)
     Joinery__V1__Identifier ident = JOINERY__V1__IDENTIFIER__INIT;
     ident.system = (char *)v->pf->id_system;
     ident.value = id;
-    Joinery__V1__Identifier *idents[1] = {&ident};
+    Joinery__V1__Identifier shared = JOINERY__V1__IDENTIFIER__INIT;
+    shared.system = (char *)SHARED_ID_SYSTEM;
+    shared.value = (char *)r->shared_id;
+    Joinery__V1__Identifier *idents[2] = {&ident, &shared};
 
     Joinery__V1__Person p = JOINERY__V1__PERSON__INIT;
     p.nhs_number = (char *)r->nhs;
@@ -177,7 +180,7 @@ static size_t pack_record(const view_t *v, size_t idx, uint8_t *buf, size_t cap)
     p.telecom = tel;
     p.n_telecom = ntel;
     p.identifiers = idents;
-    p.n_identifiers = 1;
+    p.n_identifiers = r->shared_id[0] ? 2 : 1;
     if (joinery__v1__person__get_packed_size(&p) > cap)
         return 0;
     return joinery__v1__person__pack(&p, buf);

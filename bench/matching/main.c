@@ -51,6 +51,9 @@ static void usage(FILE *f)
             "  --moves           before the loads, each system holding a person's current address\n"
             "                    while another still has the one they left first sends them at\n"
             "                    that old address (as it had them before it heard of the move)\n"
+            "  --shared-id       with --external FEBRL data: send soc_sec_id as the identifier\n"
+            "                    " SHARED_ID_SYSTEM "\n"
+            "                    (the hub's master_data.matching.shared_identifier)\n"
             "  --entities        after the people, every system's addresses (by UPRN) and a\n"
             "                    case for every fourth socialcare record; checked in the database\n"
             "  --external FILE   score another's data set instead (splink or FEBRL-style CSV;\n"
@@ -157,6 +160,8 @@ static int parse_args(int argc, char **argv, options_t *o)
                 o->entities = true;
             } else if (strcmp(a, "--moves") == 0) {
                 o->moves = true;
+            } else if (strcmp(a, "--shared-id") == 0) {
+                o->shared_id = true;
             } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
                 usage(stdout);
                 return 1; /* help shown: nothing to do */

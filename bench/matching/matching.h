@@ -39,6 +39,9 @@ typedef struct {
     /* --moves: before the loads, each system that holds a person's current address while
      * another system still has the address they left first sends them at that old address. */
     bool moves;
+    /* --shared-id: FEBRL's soc_sec_id is sent as an identifier of the system SHARED_ID_SYSTEM,
+     * which the hub is configured to compare (master_data.matching.shared_identifier). */
+    bool shared_id;
     const char *csv;
     const char *endpoint, *keys, *pg;
     long hub_pid, pg_pid;
@@ -312,6 +315,8 @@ enum { /* noise applied to a record, for statistics and for explaining a false m
 
 extern const char *const noise_name[N_COUNT];
 
+#define SHARED_ID_SYSTEM "urn:joinery:bench:soc-sec-id"
+
 /* One record as a system holds it. */
 typedef struct {
     uint32_t person;
@@ -322,6 +327,7 @@ typedef struct {
     char line[64], line2[64];                          /* line2: external data's second line only */
     char town[32], county[24], postcode[10], uprn[24]; /* UPRN: 12 digits at most */
     char phone[18], email[EMAIL_LEN];
+    char shared_id[24]; /* external data's identifier shared by all systems (--shared-id) */
 } record_t;
 
 /* One system's records (its view of the population) and the noise it applied. */

@@ -77,6 +77,10 @@ typedef struct {
      * for the hub's start-up log line. */
     char *params_file;
     char params_sum[17];
+    /* master_data.matching.shared_identifier: the system (URI) of an identifier every system
+     * records alike for one person (a council's own person number, a national one other than
+     * the NHS and NI numbers); its values are compared (docs/master-data.md). Owned; NULL none. */
+    char *shared_identifier;
     config_entity_rules_t address; /* master_data.address */
     config_entity_rules_t case_;   /* master_data.case */
 } config_master_t;

@@ -488,12 +488,16 @@ static int skip_trained(loader_t *ld, const scope_t *sc, const field_t *f, yaml_
     return 0;
 }
 
+static const text_t IDENTIFIER_SYSTEM = {"an identifier system (a URI)", NULL, NULL, true};
+
 static const field_t master_matching_fields[] = {
     {"upper", cfg_set_parsed, offsetof(config_master_t, match_upper), &DOUBLE_VALUE},
     {"lower", cfg_set_parsed, offsetof(config_master_t, match_lower), &DOUBLE_VALUE},
     {"fields", set_match_fields, 0, NULL},
     {"parameters_file", set_parameters_file, 0, NULL},
     {"trained", skip_trained, 0, NULL},
+    {"shared_identifier", cfg_set_text, offsetof(config_master_t, shared_identifier),
+     &IDENTIFIER_SYSTEM},
 };
 
 static int check_matching(loader_t *ld, yaml_node_t *val)
@@ -546,4 +550,6 @@ void cfg_master_free(config_master_t *mc)
     mc->nlevels = 0;
     free(mc->params_file);
     mc->params_file = NULL;
+    free(mc->shared_identifier);
+    mc->shared_identifier = NULL;
 }

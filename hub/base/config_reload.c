@@ -56,7 +56,8 @@ static bool master_equal(const config_master_t *a, const config_master_t *b)
     if (!rules_equal(&a->person, &b->person) || !rules_equal(&a->address, &b->address) ||
         !rules_equal(&a->case_, &b->case_) || a->match_upper != b->match_upper ||
         a->match_lower != b->match_lower || a->nlevels != b->nlevels ||
-        !str_eq(a->params_file, b->params_file) || strcmp(a->params_sum, b->params_sum) != 0)
+        !str_eq(a->params_file, b->params_file) || strcmp(a->params_sum, b->params_sum) != 0 ||
+        !str_eq(a->shared_identifier, b->shared_identifier))
         return false;
     for (size_t i = 0; i < a->nlevels; i++)
         if (a->levels[i].field != b->levels[i].field || a->levels[i].level != b->levels[i].level ||

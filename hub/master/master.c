@@ -489,6 +489,9 @@ static int init_person(master_t *m, const config_t *cfg)
     m->incoming_cap = (size_t)MASTER_MAX_INCOMING * MASTER_VALUE_MAX * 2;
     m->incoming_text = malloc(m->incoming_cap);
     m->next_queue_id = m->next_merge_id = 1;
+    if (cfg->master.shared_identifier != NULL &&
+        (m->shared_system = strdup(cfg->master.shared_identifier)) == NULL)
+        return -1;
     if (!m->blocks || !m->tf || !m->queue_by_id || !m->queue_by_pair || !m->keep_apart ||
         !m->merges || !m->incoming_text)
         return -1;
@@ -523,6 +526,7 @@ static void free_person(master_t *m)
     hmap_destroy(&m->keep_apart);
     hmap_destroy(&m->merges);
     free(m->incoming_text);
+    free(m->shared_system);
     free(m);
 }
 

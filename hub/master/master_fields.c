@@ -16,6 +16,7 @@
 #define CONSENT_PREFIX "consent."
 #define PURPOSE_MAX 64
 #define CODE_MAX 36
+#define SHARED_ID_MAX 24 /* letters and digits of a shared identifier, as lib/match keeps them */
 
 const char *const MASTER_FIELDS[MF_FIXED_COUNT] = {
     [MF_NHS] = "nhs_number",
@@ -35,6 +36,7 @@ const char *const MASTER_FIELDS[MF_FIXED_COUNT] = {
     [MF_GP] = "gp_practice_ods",
     [MF_LANGUAGE] = "preferred_language",
     [MF_INTERPRETER] = "interpreter_required",
+    [MF_SHARED_ID] = "identifier.shared",
 };
 
 static const char *const sex_names[] = {"", "male", "female", "other", "unknown"};
@@ -92,6 +94,7 @@ static const uint8_t FIELD_USE[MF_FIXED_COUNT] = {
     [MF_ADDR_POSTCODE] = MATCHES | IDENTITY,
     [MF_PHONE] = MATCHES,
     [MF_EMAIL] = MATCHES,
+    [MF_SHARED_ID] = MATCHES | IDENTITY,
 };
 
 static bool field_use(int field, int use)
@@ -498,6 +501,31 @@ static int flat_address(flat_t *f, const Joinery__V1__Person *p)
     return 0;
 }
 
+/* The shared identifier: the value of the first of the Person's identifiers whose system is the
+ * configured one, as the matcher compares it (letters upper case, and digits). */
+static int flat_shared(flat_t *f, const Joinery__V1__Person *p)
+{
+    const char *system = f->m->shared_system;
+    for (size_t i = 0; system != NULL && i < p->n_identifiers; i++) {
+        const Joinery__V1__Identifier *id = p->identifiers[i];
+        if (id == NULL || id->system == NULL || strcmp(id->system, system) != 0 ||
+            id->value == NULL || id->value[0] == '\0')
+            continue;
+        char v[SHARED_ID_MAX + 1];
+        size_t n = 0;
+        for (const char *c = id->value; *c && n <= SHARED_ID_MAX; c++)
+            if ((*c >= '0' && *c <= '9') || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z'))
+                v[n++] = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
+        if (n == 0 || n > SHARED_ID_MAX)
+            return drop(f, MF_SHARED_ID, id->value,
+                        "not usable: the shared identifier must have 1 to %d letters and digits",
+                        SHARED_ID_MAX);
+        v[n] = '\0';
+        return keep(f, MF_SHARED_ID, literal(f, v));
+    }
+    return 0;
+}
+
 /* Previous values the sender names (issue 17, item 8) ------------------------------------- */
 
 /* Keeps TEXT in the arena as a previous value of KIND the event names (master_prev_plan takes
@@ -505,7 +533,9 @@ static int flat_address(flat_t *f, const Joinery__V1__Person *p)
 static int keep_previous(flat_t *f, int kind, const char *text)
 {
     master_t *m = f->m;
-    if (m->nprev_in >= MASTER_PREV_IN || text[0] == '\0')
+    /* Evidence only: without room it is left out, never the Person refused. */
+    if (m->nprev_in >= MASTER_PREV_IN || text[0] == '\0' ||
+        f->used + strlen(text) + 1 > m->incoming_cap)
         return 0;
     const char *v = literal(f, text);
     if (v == NULL)
@@ -691,7 +721,8 @@ int master_flatten(master_t *m, const Joinery__V1__Person *p, const char *today,
     m->nprev_in = 0;
     if (flat_nhs(&f, p) != 0 || flat_ni(&f, p) != 0 || flat_name(&f, p) != 0 ||
         flat_dates(&f, p, today) != 0 || flat_address(&f, p) != 0 || flat_telecom(&f, p) != 0 ||
-        flat_codes(&f, p) != 0 || flat_consents(&f, p) != 0 || flat_previous(&f, p) != 0)
+        flat_codes(&f, p) != 0 || flat_consents(&f, p) != 0 || flat_shared(&f, p) != 0 ||
+        flat_previous(&f, p) != 0)
         return -1;
     /* Nothing left to keep: the record is unusable, and the sender must hear why as a refusal
      * (a finding about a record the hub does not hold would name nothing). */
@@ -811,6 +842,15 @@ static void build_one(master_t *m, mperson_t *pb, int field, char *v)
     case MF_INTERPRETER:
         p->interpreter_required = strcmp(v, "true") == 0;
         break;
+    case MF_SHARED_ID:
+        if (m->shared_system == NULL)
+            break;
+        pb->ident.system = m->shared_system;
+        pb->ident.value = v;
+        pb->idents[0] = &pb->ident;
+        p->identifiers = pb->idents;
+        p->n_identifiers = 1;
+        break;
     default: {
         const char *name = md_field_name(person_kind(m), field);
         size_t k = strlen(CONSENT_PREFIX);
@@ -835,7 +875,9 @@ int master_person_build(master_t *m, const uint16_t *fields, const char *const *
     static const Joinery__V1__HumanName name_init = JOINERY__V1__HUMAN_NAME__INIT;
     static const Joinery__V1__Address addr_init = JOINERY__V1__ADDRESS__INIT;
     static const Joinery__V1__ContactPoint tel_init = JOINERY__V1__CONTACT_POINT__INIT;
+    static const Joinery__V1__Identifier ident_init = JOINERY__V1__IDENTIFIER__INIT;
     pb->person = person_init;
+    pb->ident = ident_init;
     pb->name = name_init;
     pb->addr = addr_init;
     pb->addr.use = "home";

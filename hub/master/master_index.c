@@ -111,6 +111,7 @@ void master_match_view(const mvals_t *b, match_person_t *p, char *buf, size_t le
         .postcode = text_of(b, MF_ADDR_POSTCODE),
         .phone = text_of(b, MF_PHONE),
         .email = text_of(b, MF_EMAIL),
+        .shared_id = text_of(b, MF_SHARED_ID),
     };
     master_address_view(text_of(b, MF_ADDR), p, pc);
 }
@@ -130,6 +131,9 @@ void master_match_view_incoming(const incoming_t *in, size_t n, match_person_t *
             break;
         case MF_NI:
             p->ni_number = v;
+            break;
+        case MF_SHARED_ID:
+            p->shared_id = v;
             break;
         case MF_GIVEN:
             p->given = first_word(v, buf, len);
@@ -420,7 +424,12 @@ void master_candidates(master_t *m, const match_person_t *p, master_candidate_fn
             visit(m, cur, fn, ctx);
         } else {
             const block_t *b = (const block_t *)((uintptr_t)cur & ~(uintptr_t)1);
-            uint32_t nk = block_survivors(b, b->overflow ? 0 : b->n, dismiss, ctx, keep);
+            /* A record found by an identifier is one a rule may link whatever its score: never
+             * dismissed on its sketch. */
+            bool ident = strncmp(keys[i], "nhs:", 4) == 0 || strncmp(keys[i], "ni:", 3) == 0 ||
+                         strncmp(keys[i], "sid:", 4) == 0;
+            uint32_t nk =
+                block_survivors(b, b->overflow ? 0 : b->n, ident ? NULL : dismiss, ctx, keep);
             for (uint32_t k = 0; k < nk && k < PREFETCH_AHEAD; k++)
                 prefetch_candidate(b->v[keep[k]].g);
             for (uint32_t k = 0; k < nk; k++) {

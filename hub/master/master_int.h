@@ -36,6 +36,7 @@ enum {
     MF_GP,
     MF_LANGUAGE,
     MF_INTERPRETER,
+    MF_SHARED_ID, /* the configured shared identifier (master_data.matching.shared_identifier) */
     MF_FIXED_COUNT
 };
 
@@ -111,7 +112,8 @@ struct master {
     size_t ndropped;
     mprev_in_t prev_in[MASTER_PREV_IN]; /* and the previous values it named */
     size_t nprev_in;
-    int64_t today_day; /* day number of today[], -1 none (today_of) */
+    char *shared_system; /* owned: master_data.matching.shared_identifier, NULL none */
+    int64_t today_day;   /* day number of today[], -1 none (today_of) */
     char today[32];
 
     hmap_t *blocks; /* blocking key hash -> golden_t* (low bit 0) or block (low bit 1) */
@@ -215,6 +217,8 @@ typedef struct {
     char *lines[MASTER_OUT_LIST];
     Joinery__V1__ContactPoint tel[2];
     Joinery__V1__ContactPoint *tels[2];
+    Joinery__V1__Identifier ident;
+    Joinery__V1__Identifier *idents[1];
     Joinery__V1__Consent consent[MASTER_OUT_CONSENTS];
     Joinery__V1__Consent *consents[MASTER_OUT_CONSENTS];
 } mperson_t;

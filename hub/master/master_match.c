@@ -121,10 +121,11 @@ static void on_candidate(void *ctx, golden_t *g)
         return;
     /* Most candidates are dismissed; the reason is written only for the few
      * kept. Deterministic rules (same NHS number, same NI number and birth
-     * date) say so in it; everything else came from the score. */
+     * date, same shared identifier) say so in it; everything else came from the score. */
     (void)match_decide_prep(mp, &s->p, c.prev ? &alt : &g->prep, master_tf, s->m, &c.ev, c.why,
                             sizeof c.why);
-    c.how = strncmp(c.why, "same N", 6) == 0 ? XH_RULE : XH_SCORE;
+    c.how = strncmp(c.why, "same N", 6) == 0 || strncmp(c.why, "same shared", 11) == 0 ? XH_RULE
+                                                                                       : XH_SCORE;
     if (c.prev) {
         size_t n = strlen(c.why);
         if (n + 2 < sizeof c.why) {
@@ -175,13 +176,14 @@ static void add_possible(search_t *s, const cand_t *c)
     }
 }
 
-/* A link by NHS or NI number found among the records holding that number
+/* A link by NHS, NI or shared number found among the records holding that number
  * settles the search: the records that only look alike could do no better
  * than a rule, and a person's event should not pay for scoring them. */
 static bool settled(void *ctx, const char *key)
 {
     const search_t *s = ctx;
-    bool identifier = strncmp(key, "nhs:", 4) == 0 || strncmp(key, "ni:", 3) == 0;
+    bool identifier =
+        strncmp(key, "nhs:", 4) == 0 || strncmp(key, "ni:", 3) == 0 || strncmp(key, "sid:", 4) == 0;
     return identifier && s->link.g != NULL && s->link.how == XH_RULE;
 }
 
@@ -199,7 +201,9 @@ void master_search(master_t *m, const match_person_t *p, const golden_t *self, i
     master_candidates(m, p, on_candidate, dismiss_sketch, settled, s);
     /* Two different records both good enough to link by score: the person may be either (a
      * father and son sharing a name and a home, namesakes), so neither is linked and a steward
-     * sees both. A link by NHS or NI number stands, and beats a look-alike that scores higher. */
+     * sees both. A link by NHS, NI or shared number stands, and beats a look-alike that scores
+     * higher; of two records holding the number, the better linked is taken (the two are already
+     * a pair for a steward, or will be). */
     if (s->link2.g != NULL && s->link.how == XH_SCORE && s->link2.how == XH_RULE) {
         s->link = s->link2;
     } else if (s->link2.g != NULL && s->link.how == XH_SCORE) {

@@ -136,6 +136,8 @@ int match_blocking_keys(const match_person_t *p, char keys[][MATCH_KEY_LEN], int
     char suffix;
     if (mi_ni_normalise(p->ni_number, buf, &suffix))
         add_key(&ks, "ni:", buf);
+    if (mi_norm_shared_id(p->shared_id, buf, SHARED_ID_BUF) > 0)
+        add_key(&ks, "sid:", buf);
     int have_dob = mi_parse_date(p->birth_date, &dob);
     if (have_dob) {
         (void)put_date(buf, dob.y, dob.m, dob.d);

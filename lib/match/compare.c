@@ -463,6 +463,9 @@ void match_prepare(const match_person_t *p, match_prep_t *o)
         o->email_hash = mi_fnv1a(e);
         o->has_email = 1;
     }
+    char sid[SHARED_ID_BUF];
+    if (mi_norm_shared_id(p->shared_id, sid, sizeof sid) > 0)
+        o->shared_hash = mi_fnv1a(sid) | 1; /* never 0, which says "none" */
     if (!mi_nhs_normalise(p->nhs_number, o->nhs))
         o->nhs[0] = '\0';
     if (!mi_ni_normalise(p->ni_number, o->ni, &o->ni_suffix))

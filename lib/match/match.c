@@ -439,6 +439,30 @@ static int same_ni(const match_prep_t *a, const match_prep_t *b)
     return a->ni_suffix == '\0' || b->ni_suffix == '\0' || a->ni_suffix == b->ni_suffix;
 }
 
+/* The same shared identifier: two people do not have one number, so it links unless the record
+ * says otherwise: a birth date present on both sides and different beyond a slip, or, with no
+ * birth date to compare, names that agree on neither forename nor surname (a number keyed onto
+ * the wrong person) -- then a steward decides. Twins and a parent and child have numbers of
+ * their own, so the forename anchors have nothing to add. */
+static match_decision_t by_shared_id(const match_evidence_t *ev, double score, char *why,
+                                     size_t why_len)
+{
+    int bl = ev->level[MATCH_FIELD_BIRTH], g = ev->level[MATCH_FIELD_GIVEN],
+        f = ev->level[MATCH_FIELD_FAMILY];
+    int name = g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_SWAPPED || g == MATCH_GIVEN_NICKNAME ||
+               g == MATCH_GIVEN_JW92 || f == MATCH_FAMILY_EXACT || f == MATCH_FAMILY_JW92;
+    if (birth_agrees_closely(bl) || (bl == MATCH_BIRTH_MISSING && name)) {
+        say(why, why_len, "same shared identifier", score);
+        return MATCH_DECISION_LINK;
+    }
+    say(why, why_len,
+        bl == MATCH_BIRTH_MISSING
+            ? "same shared identifier but the names disagree: steward review"
+            : "same shared identifier but birth dates disagree: steward review",
+        score);
+    return MATCH_DECISION_POSSIBLE;
+}
+
 match_decision_t match_decide_prep(const match_params_t *p, const match_prep_t *a,
                                    const match_prep_t *b, match_tf_fn tf, void *tf_ctx,
                                    match_evidence_t *ev, char *why, size_t why_len)
@@ -465,6 +489,8 @@ match_decision_t match_decide_prep(const match_params_t *p, const match_prep_t *
         say(why, why_len, "same NHS number but birth dates disagree: steward review", score);
         return MATCH_DECISION_POSSIBLE;
     }
+    if (a->shared_hash != 0 && a->shared_hash == b->shared_hash)
+        return by_shared_id(ev, score, why, why_len);
     if (same_ni(a, b) && ev->level[MATCH_FIELD_BIRTH] == MATCH_BIRTH_EXACT) {
         say(why, why_len, "same NI number and birth date", score);
         return MATCH_DECISION_LINK;

@@ -59,6 +59,10 @@ typedef struct {            /* the fields compared; any may be NULL or "" meanin
      * text and a pointer past its first '|' without copying. */
     const char *address;
     const char *locality;
+    /* An identifier every system records alike for one person (the hub's configured
+     * master_data.matching.shared_identifier: a council's own person number, say); compared
+     * exactly, letters and digits only, case folded. */
+    const char *shared_id;
 } match_person_t;
 
 /* A person's fields as the comparisons use them, normalised and parsed once (match_prepare): the
@@ -85,6 +89,7 @@ typedef struct {
     char pc_area[3];             /* "SW" */
     char phone[MATCH_PHONE_BUF]; /* digits, +44 folded to 0; "" missing */
     unsigned long long email_hash;  /* of the lower-cased address; 0 with has_email 0 */
+    unsigned long long shared_hash; /* of the normalised shared identifier; 0 none */
     char nhs[11];                   /* a valid NHS number's 10 digits; "" none */
     char ni[9], ni_suffix;          /* a valid NI number's core and suffix; "" none */
     unsigned short nick_at, nick_n; /* the forename's entries in the nickname index */
@@ -371,6 +376,7 @@ double match_bound(const match_bounder_t *b, const match_params_t *p, const matc
  * 48 bytes), returns how many, in this priority order:
  *   "nhs:<10 digits>"                        valid NHS number
  *   "ni:<AB123456>"                          valid NI number, suffix letter dropped
+ *   "sid:<letters and digits>"               the shared identifier (match_person_t.shared_id)
  *   "dob:1984-03-07"                         valid birth date
  *   "pc:SW1A 1AA"                            parseable postcode
  *   "ph:<family phonetic>:<birth year>"
@@ -384,7 +390,7 @@ double match_bound(const match_bounder_t *b, const match_params_t *p, const matc
  * A true match with one typo in a name, a transposed/typo'd birth date, or a new address still
  * shares at least one key. */
 #define MATCH_KEY_LEN 48
-#define MATCH_MAX_KEYS 10 /* the most keys one person has */
+#define MATCH_MAX_KEYS 11 /* the most keys one person has */
 int match_blocking_keys(const match_person_t *p, char keys[][MATCH_KEY_LEN], int max);
 
 /* Training helpers for EM (used by `joinery match train`): accumulate level vectors of sampled

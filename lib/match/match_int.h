@@ -54,6 +54,10 @@ int mi_parse_postcode(const char *in, mi_postcode_t *pc);
 int mi_norm_phone(const char *in, char *out, size_t out_len);
 /* Lower case, blanks trimmed (1: has a local part and a domain), or 0: "missing". */
 int mi_norm_email(const char *in, char *out, size_t out_len);
+/* A shared identifier as compared: its letters (upper case) and digits, at most LEN - 1 of them;
+ * 0 when it has none or more than that (a value cut short could equal another). */
+size_t mi_norm_shared_id(const char *in, char *out, size_t len);
+#define SHARED_ID_BUF 25
 int mi_sex_code(const char *s); /* 1 male, 2 female, 3 other, 0 missing/unknown */
 /* 64-bit FNV-1a: stable across platforms and runs, which blocking keys stored in an index need. */
 uint64_t mi_fnv1a(const char *s);

@@ -137,6 +137,23 @@ int mi_ni_normalise(const char *ni, char core[9], char *suffix)
     return 1;
 }
 
+size_t mi_norm_shared_id(const char *in, char *out, size_t len)
+{
+    size_t n = 0;
+    for (const char *c = in ? in : ""; *c; c++) {
+        char ch = *c;
+        if (ch >= 'a' && ch <= 'z')
+            ch = (char)(ch - 'a' + 'A');
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')))
+            continue;
+        if (n + 1 >= len)
+            return out[0] = '\0', 0;
+        out[n++] = ch;
+    }
+    out[n] = '\0';
+    return n;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Dates                                                                                       */
 

@@ -1058,6 +1058,42 @@ static void test_same_ni_number_and_birth_date_link(void **state)
     assert_int_not_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
 }
 
+/* A number every system records alike: it settles what the forename anchors cannot (twins have
+ * numbers of their own), unless the record says otherwise. */
+static void test_same_shared_identifier_links_unless_the_record_disagrees(void **state)
+{
+    (void)state;
+    /* No forename on one side: a twin would fail the forename anchor; the number settles it. */
+    match_person_t a = person(NULL, "Baker", "1939-05-19", NULL, NULL);
+    match_person_t b = person("William", "Baker", "1939-05-19", NULL, NULL);
+    char why[96];
+    assert_int_not_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+    a.shared_id = "1234567";
+    b.shared_id = " 12-345 67";
+    assert_int_equal(decide(a, b, NULL, why, sizeof why), MATCH_DECISION_LINK);
+    assert_non_null(strstr(why, "same shared identifier"));
+    b.birth_date = "1939-05-18"; /* one keyed digit */
+    assert_int_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+    b.birth_date = "1969-11-02"; /* another person's date: a number keyed onto the wrong record */
+    assert_int_equal(decide(a, b, NULL, why, sizeof why), MATCH_DECISION_POSSIBLE);
+    assert_non_null(strstr(why, "birth dates disagree"));
+    /* Without a birth date, a name must agree. */
+    b.birth_date = NULL;
+    assert_int_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+    b.family = "Okafor";
+    assert_int_equal(decide(a, b, NULL, why, sizeof why), MATCH_DECISION_POSSIBLE);
+    assert_non_null(strstr(why, "names disagree"));
+    /* Different numbers are no evidence either way (one may be mistyped); different NHS numbers
+     * still mean two people. */
+    b = person("William", "Baker", "1939-05-19", NULL, NULL);
+    b.shared_id = "7654321";
+    assert_int_not_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
+    b.shared_id = a.shared_id;
+    a.nhs_number = "9434765919";
+    b.nhs_number = "4010232137";
+    assert_int_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_NONE);
+}
+
 static void test_twins_with_same_surname_dob_postcode_are_not_linked_automatically(void **state)
 {
     (void)state;
@@ -1353,11 +1389,13 @@ static void test_blocking_keys_cover_identifiers_dates_places_and_names(void **s
     p.ni_number = "AB123456C";
     p.phone = "+44 7700 900123";
     p.email = "Maggie.R@Example.org";
+    p.shared_id = "ab-1234 5";
     char keys[MAX_KEYS][MATCH_KEY_LEN];
     int n = keys_of(p, keys);
-    assert_int_equal(n, 8);
+    assert_int_equal(n, 9);
     assert_true(has_key(keys, n, "nhs:9434765919"));
     assert_true(has_key(keys, n, "ni:AB123456"));
+    assert_true(has_key(keys, n, "sid:AB12345"));
     assert_true(has_key(keys, n, "dob:1950-02-11"));
     assert_true(has_key(keys, n, "pc:M1 1AE"));
     assert_true(has_key(keys, n, "ph:RPNS:1950"));
@@ -1913,6 +1951,7 @@ int main(void)
         cmocka_unit_test(test_different_nhs_numbers_are_two_people_whatever_the_score),
         cmocka_unit_test(test_invalid_nhs_number_is_ignored_not_trusted),
         cmocka_unit_test(test_same_ni_number_and_birth_date_link),
+        cmocka_unit_test(test_same_shared_identifier_links_unless_the_record_disagrees),
         cmocka_unit_test(test_twins_with_same_surname_dob_postcode_are_not_linked_automatically),
         cmocka_unit_test(test_boy_girl_twins_with_similar_names_and_no_sex_are_not_linked),
         cmocka_unit_test(test_same_named_parent_and_child_sharing_contacts_are_not_linked),

@@ -42,6 +42,20 @@ static const char CONFIG_TEXT[] = "security: {curve: false}\n"
                                   "  person:\n"
                                   "    survivorship: [socialcare, crm, health, housing]\n";
 
+/* The same hub with a number every system records alike. */
+#define SHARED_SYSTEM "https://council.example/id/person"
+static const char SHARED_CONFIG_TEXT[] = "security: {curve: false}\n"
+                                         "adapters:\n"
+                                         "  - name: socialcare\n"
+                                         "    subscribe: [\"person.*\"]\n"
+                                         "  - name: crm\n"
+                                         "    subscribe: [\"person.*\"]\n"
+                                         "  - name: health\n"
+                                         "    subscribe: [\"person.*\"]\n"
+                                         "master_data:\n"
+                                         "  matching:\n"
+                                         "    shared_identifier: " SHARED_SYSTEM "\n";
+
 typedef struct {
     char dir[256];
     config_t *cfg;
@@ -100,11 +114,11 @@ static master_t *new_engine(fixture_t *fx)
     return m;
 }
 
-static int setup(void **state)
+static int setup_with(void **state, const char *config_text)
 {
     fixture_t *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    fx->cfg = fixture_config(fx->dir, sizeof fx->dir, "/tmp/joinery-match-hub-XXXXXX", CONFIG_TEXT);
+    fx->cfg = fixture_config(fx->dir, sizeof fx->dir, "/tmp/joinery-match-hub-XXXXXX", config_text);
     char err[ERRLEN] = "";
     char *conninfo = testdb_fresh("match_hub", err, sizeof err);
     if (conninfo == NULL)
@@ -119,6 +133,16 @@ static int setup(void **state)
     fx->clock = T0;
     *state = fx;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, CONFIG_TEXT);
+}
+
+static int setup_shared(void **state)
+{
+    return setup_with(state, SHARED_CONFIG_TEXT);
 }
 
 static int teardown(void **state)
@@ -136,9 +160,18 @@ typedef struct {
     const char *given, *family, *birth, *line, *town, *postcode;
 } rec_t;
 
-/* One person event in its own transaction; returns the golden record it resolved to. */
-static const char *person(fixture_t *fx, const char *source, const char *local_id, rec_t r)
+/* An identifier a Person carries: its system and value. */
+typedef struct {
+    const char *system, *value;
+} ident_t;
+
+/* One person event in its own transaction, carrying ID when it is not NULL; returns the golden
+ * record it resolved to. */
+static const char *person_id(fixture_t *fx, const char *source, const char *local_id, rec_t r,
+                             const ident_t *id)
 {
+    Joinery__V1__Identifier ident = JOINERY__V1__IDENTIFIER__INIT;
+    Joinery__V1__Identifier *idents[1] = {&ident};
     Joinery__V1__Person p = JOINERY__V1__PERSON__INIT;
     Joinery__V1__HumanName name = JOINERY__V1__HUMAN_NAME__INIT;
     Joinery__V1__Address addr = JOINERY__V1__ADDRESS__INIT;
@@ -158,6 +191,12 @@ static const char *person(fixture_t *fx, const char *source, const char *local_i
     addr.postcode = (char *)r.postcode;
     p.addresses = addrs;
     p.n_addresses = 1;
+    if (id != NULL) {
+        ident.system = (char *)id->system;
+        ident.value = (char *)id->value;
+        p.identifiers = idents;
+        p.n_identifiers = 1;
+    }
 
     uint8_t buf[4096];
     size_t len = protobuf_c_message_pack((const ProtobufCMessage *)&p, buf);
@@ -180,6 +219,11 @@ static const char *person(fixture_t *fx, const char *source, const char *local_i
         fail_msg("%s refused: %s", local_id, fx->why);
     exec_ok(fx->conn, "COMMIT");
     return fx->res.master_id;
+}
+
+static const char *person(fixture_t *fx, const char *source, const char *local_id, rec_t r)
+{
+    return person_id(fx, source, local_id, r, NULL);
 }
 
 static char *xref_state(fixture_t *fx, const char *local_id)
@@ -283,11 +327,64 @@ static void test_a_house_links_records_without_birth_date_and_survives_a_reload(
     assert_string_equal(again, gold);
 }
 
+static long count_rows(fixture_t *fx, const char *sql)
+{
+    PGresult *r = PQexec(fx->conn, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        fail_msg("%s: %s", sql, PQerrorMessage(fx->conn));
+    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+/* master_data.matching.shared_identifier: the council's person number, which every system
+ * records. A record without a forename (which a twin could be) links on it; the same record
+ * with a number of another system does not; a number that is no number is a finding and the
+ * rest of the person is kept; the golden record holds it after a reload. */
+static void test_a_shared_identifier_links_what_the_forename_anchor_cannot(void **state)
+{
+    fixture_t *fx = *state;
+    rec_t william = {"William", "Baker", "1939-05-19", "18 Charles Road", "Whitebrook", "LS6 2AB"};
+    rec_t no_forename = {NULL, "Baker", "1939-05-19", "18 Charles Road", "Whitebrook", "LS6 2AB"};
+    ident_t number = {SHARED_SYSTEM, "P-1234567"};
+    char id[40];
+    (void)snprintf(id, sizeof id, "%s", person_id(fx, "socialcare", "SC-1", william, &number));
+    assert_string_equal(master_value(fx->m, id, "identifier.shared", NULL), "P1234567");
+
+    /* Another system's number is no evidence: the record goes to a steward, as a twin would. */
+    ident_t other = {"https://trust.example/id/mrn", "P-1234567"};
+    (void)person_id(fx, "health", "H-1", no_forename, &other);
+    assert_not_linked(fx, "H-1");
+
+    /* A number that is no number: dropped, with a finding; the rest of the person is kept. */
+    ident_t junk = {SHARED_SYSTEM, "--"};
+    (void)person_id(fx, "health", "H-2", william, &junk);
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM person_data_quality WHERE field = "
+                                    "'identifier.shared' AND local_id = 'H-2'"),
+                     1);
+
+    /* A reload holds the number, and the CRM's record without a forename links on it. */
+    master_t *loaded = new_engine(fx);
+    char err[ERRLEN] = "";
+    if (master_load(loaded, fx->conn, err, sizeof err) != 0)
+        fail_msg("master_load: %s", err);
+    master_destroy(&fx->m);
+    fx->m = loaded;
+    ident_t same = {SHARED_SYSTEM, "p 1234567"};
+    assert_string_equal(person_id(fx, "crm", "CRM-1", no_forename, &same), id);
+    assert_link_state(fx, "CRM-1", "MATCH");
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM xref WHERE local_id = 'CRM-1' AND "
+                                    "how = 'rule'"),
+                     1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_a_house_links_records_without_birth_date_and_survives_a_reload, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_shared_identifier_links_what_the_forename_anchor_cannot, setup_shared, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
