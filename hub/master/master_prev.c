@@ -374,6 +374,7 @@ int master_prev_add(golden_t *g, int kind, const char *text, int source, int64_t
 typedef struct {
     mprev_ent_t e;
     const char *text;
+    size_t at; /* the order it was taken in: ties keep it (qsort is not stable) */
 } fold_item_t;
 
 typedef struct {
@@ -387,7 +388,7 @@ static void fold_take(fold_t *f, const mprev_ent_t *e, const char *text, bool me
 {
     if (f->n == FOLD_MAX)
         return;
-    f->v[f->n] = (fold_item_t){*e, text};
+    f->v[f->n] = (fold_item_t){*e, text, f->n};
     f->v[f->n].e.merged = (uint8_t)(merged || e->merged);
     f->n++;
 }
@@ -417,13 +418,16 @@ static void fold_current(fold_t *f, const mvals_t *b, const mvals_t *after, int6
     fold_take(f, &(mprev_ent_t){v->at_us, at_us, 0, v->source, MPREV_NAME, 1}, text, true);
 }
 
-/* Newest first; on a tie a value of the record's own before one a merge brought. */
+/* Newest first; on a tie a value of the record's own before one a merge brought, then in the
+ * order taken. */
 static int newest_first(const void *a, const void *b)
 {
-    const mprev_ent_t *x = &((const fold_item_t *)a)->e, *y = &((const fold_item_t *)b)->e;
-    if (x->until_us != y->until_us)
-        return x->until_us > y->until_us ? -1 : 1;
-    return (int)x->merged - (int)y->merged;
+    const fold_item_t *p = a, *q = b;
+    if (p->e.until_us != q->e.until_us)
+        return p->e.until_us > q->e.until_us ? -1 : 1;
+    if (p->e.merged != q->e.merged)
+        return (int)p->e.merged - (int)q->e.merged;
+    return (p->at > q->at) - (p->at < q->at);
 }
 
 /* The block of F's values, newest first, within the bounds, each value once (its newest) among
