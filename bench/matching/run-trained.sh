@@ -25,9 +25,12 @@ out=$(realpath "$out")
 kept=""
 pgdata=""
 owner=""
+as_owner() { # root starts the cluster as its owner; anyone else owns it already
+    if [[ $owner == $(id -un) ]]; then "$@"; else runuser -u "$owner" -- "$@"; fi
+}
 stop_pg() {
     if [[ -n $pgdata && -f $pgdata/postmaster.pid ]]; then
-        runuser -u "$owner" -- "$pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null || true
+        as_owner "$pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null || true
     fi
 }
 cleanup() {
@@ -55,7 +58,9 @@ fi
 pgdata=$kept/data/pg/data
 owner=$(stat -c %U "$pgdata")
 pg_ctl=$(command -v pg_ctl || ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n1)
-runuser -u "$owner" -- "$pg_ctl" -D "$pgdata" -l "$pgdata/train.log" -w start >/dev/null
+as_owner "$pg_ctl" -D "$pgdata" -l "$pgdata/train.log" -w start >/dev/null
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DJOINERY_TESTS=OFF >/dev/null
+cmake --build build-bench -j "${JOBS:-$(nproc)}" --target joinery_cli >/dev/null
 echo "== joinery match train"
 build-bench/adapters/cli/joinery match train \
     --db "host=$kept/data/pg/run dbname=joinery user=joinery" \
