@@ -2,9 +2,10 @@
  * record-linkage practice does, from the SOURCE records the hub holds (each system's latest
  * person.* event per local id, from the journal: as they were sent, before any link was made, so
  * the links already made do not bias the estimate): u from random pairs, m by EM over each
- * blocking rule's candidate pairs with the rule's own fields left out, u held. It writes them as
- * YAML for review, which the hub loads from master_data.matching.parameters_file;
- * `joinery match defaults` prints the built-in ones. */
+ * blocking rule's candidate pairs with the rule's own fields left out (and those that depend on
+ * them between different people: the other place fields, a household's; match_train_left_out),
+ * u held. It writes them as YAML for review, which the hub loads from
+ * master_data.matching.parameters_file; `joinery match defaults` prints the built-in ones. */
 #include "cli_commands.h"
 #include "cli_master_common.h"
 #include "match/match.h"
@@ -53,12 +54,16 @@ static const int RULE_FIELDS[NRULES][RULE_FIELDS_MAX] = {
     {-1, -1, -1},                                                  /* other */
 };
 
+/* Whether rule R's EM leaves field F out: the key's own fields, and the fields that depend on
+ * them between different people (match_train_left_out), whose u within R's blocks is not the
+ * random pairs' u that EM holds. */
 static bool rule_uses(size_t r, int f)
 {
+    unsigned key = 0;
     for (int i = 0; i < RULE_FIELDS_MAX; i++)
-        if (RULE_FIELDS[r][i] == f)
-            return true;
-    return false;
+        if (RULE_FIELDS[r][i] >= 0)
+            key |= 1u << RULE_FIELDS[r][i];
+    return (match_train_left_out(key) >> f) & 1u;
 }
 
 /* One source record's matching values: strings in TEXT, NUL-separated (owned). */
@@ -544,7 +549,7 @@ static pair_t *candidate_pairs(const people_t *pp, train_t *t, size_t *npairs, c
     return pairs;
 }
 
-/* One rule's EM: its candidate pairs' vectors with the rule's own fields set to missing, u held
+/* One rule's EM: its candidate pairs' vectors with the fields it leaves out set to missing, u held
  * at the random pairs' estimate, m starting from the built-in defaults. Fills MR. */
 static int rule_em(const people_t *pp, const pair_t *pairs, size_t r, train_t *t, match_vector_t *v,
                    double mr[][MATCH_MAX_LEVELS], cm_err_t *e)
@@ -653,9 +658,10 @@ static void write_yaml_head(FILE *f, const train_t *t)
             t->sample, t->seed);
     fprintf(f,
             "#   m: EM (match_train_em_m, u held) over each blocking rule's candidate pairs (at "
-            "most %d per\n#      rule), the rule's own fields left out; then per field the "
-            "mean over the rules\n#      that left it out. Pairs per rule (share of matches "
-            "EM found):\n#      ",
+            "most %d per\n#      rule), the rule's own fields left out, and with a key of a "
+            "place or a phone\n#      the other place fields, the phone and the family name "
+            "too (households);\n#      then per field the mean over the rules that kept it in. "
+            "Pairs per rule (share of\n#      matches EM found):\n#      ",
             TRAIN_PAIRS_PER_RULE);
     for (size_t r = 0; r < NRULES; r++) {
         fprintf(f, "%s%s %zu", r ? ", " : "", RULES[r], t->per_rule[r]);
@@ -802,8 +808,10 @@ static const char match_usage[] =
     "already made do not bias them): u (how often each comparison level occurs between\n"
     "different people) from N random pairs, and m (how often it occurs for the same person)\n"
     "by EM over each blocking rule's pairs (at most 50,000 per rule), the rule's own fields\n"
-    "left out and u held. Prints m and u per field and level and writes them as YAML for a\n"
-    "person to review; the hub loads such a file from master_data.matching.parameters_file.\n"
+    "left out (with a key of a place or a phone, the other place fields, the phone and the\n"
+    "family name too: such a rule finds neighbours and households) and u held. Prints m and\n"
+    "u per field and level and writes them as YAML for a person to review; the hub loads\n"
+    "such a file from master_data.matching.parameters_file.\n"
     "`defaults` prints the built-in ones. With fewer than 50 source records it says there is\n"
     "too little data.\n"
     "  --db CONNINFO    libpq connection string (default $JOINERY_DB)\n"
