@@ -33,11 +33,15 @@ typedef struct {
     match_sketch_t sk;
 } bentry_t;
 
+/* Most blocks hold a household or a few people born the same day, so a block starts with room
+ * for two and grows by half: doubling from four left a third of the entries' room unused. */
+#define BLOCK_FIRST_CAP 2
 typedef struct {
-    uint32_t n, cap;
-    uint32_t overflow; /* held more than BLOCK_CAP: ignored */
+    uint16_t n, cap;
+    uint8_t overflow; /* held more than BLOCK_CAP: ignored */
     bentry_t v[];
 } block_t;
+_Static_assert(BLOCK_CAP + BLOCK_CAP / 2 <= UINT16_MAX, "a block's count and room fit 16 bits");
 
 /* Replaces KEY's value without allocating. hmap_put makes room before it
  * looks for the key, so even a replacement may grow the map; after a delete
@@ -233,11 +237,11 @@ static int block_add(master_t *m, uint64_t h, golden_t *g)
     if (((uintptr_t)cur & 1) == 0) {
         if (cur == g)
             return 0;
-        b = malloc(sizeof *b + 4 * sizeof b->v[0]);
+        b = malloc(sizeof *b + BLOCK_FIRST_CAP * sizeof b->v[0]);
         if (b == NULL)
             return -1;
         b->n = 1;
-        b->cap = 4;
+        b->cap = BLOCK_FIRST_CAP;
         b->overflow = 0;
         b->v[0] = (bentry_t){cur, ((golden_t *)cur)->sketch};
     } else {
@@ -251,10 +255,11 @@ static int block_add(master_t *m, uint64_t h, golden_t *g)
             return 0;
         }
         if (b->n == b->cap) {
-            block_t *grown = realloc(b, sizeof *b + (size_t)b->cap * 2 * sizeof b->v[0]);
+            uint16_t cap = (uint16_t)(b->cap + b->cap / 2);
+            block_t *grown = realloc(b, sizeof *b + (size_t)cap * sizeof b->v[0]);
             if (grown == NULL)
                 return -1;
-            grown->cap *= 2;
+            grown->cap = cap;
             b = grown;
         }
     }
@@ -276,7 +281,7 @@ static void block_remove(master_t *m, uint64_t h, const golden_t *g)
     block_t *b = (block_t *)((uintptr_t)cur & ~(uintptr_t)1);
     if (b->overflow)
         return;
-    for (uint32_t i = 0; i < b->n; i++)
+    for (uint16_t i = 0; i < b->n; i++)
         if (b->v[i].g == g) {
             b->v[i] = b->v[--b->n];
             break;

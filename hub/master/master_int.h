@@ -154,6 +154,7 @@ typedef struct {
 typedef struct {
     master_t *m;
     match_prep_t p;        /* the record being matched, prepared once for all candidates */
+    match_tf_cache_t tf;   /* the frequencies of its names, asked once (the scorers' hook) */
     match_bounder_t bound; /* and what bounds its candidates' scores */
     const golden_t *self;  /* skip (re-matching a record against the others) */
     int src;               /* sender; -1 to skip the same-system guard */
