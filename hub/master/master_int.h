@@ -235,7 +235,7 @@ void master_index_remove(master_t *m, golden_t *g);
 double master_tf(void *ctx, match_field_t f, const char *value);
 /* Calls FN once for each record sharing a blocking key with P, key by key
  * in match_blocking_keys' order (identifiers first), except those DISMISS
- * (may be NULL) rules out on the copy of their sketch kept in a block: it
+ * (may be NULL) rules out on their sketch (match_sketch_t): it
  * must answer the same for a sketch whatever happened since it was last
  * asked, or only turn from false to true. After each key's records, DONE
  * (may be NULL) is asked whether to stop. */
