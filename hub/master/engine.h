@@ -87,15 +87,18 @@ struct golden {
     match_prep_t prep;
 };
 
+/* Made by md_xref_new, one allocation with its local id: a separate string cost a pointer and a
+ * malloc chunk of its own for every link, and there are one or two links per record. Never
+ * assign one whole (the struct's size may overlap the id's first bytes). */
 struct xref {
     golden_t *master;
-    char *local_id; /* owned */
-    xref_t *hnext;  /* (kind, system, local id) hash chain */
-    xref_t *mnext;  /* next on the same master */
-    double score;   /* NAN when none */
+    xref_t *hnext; /* (kind, system, local id) hash chain */
+    xref_t *mnext; /* next on the same master */
+    double score;  /* NAN when none */
     int64_t linked_us;
     uint16_t system;
     uint8_t state, how, kind;
+    char local_id[]; /* NUL-terminated */
 };
 
 /* A new value for a field (value NULL removes it). */
@@ -504,6 +507,9 @@ xref_t *md_xref(const engine_t *e, int kind, int system, const char *local_id);
 int md_xref_add(engine_t *e, xref_t *x);
 void md_xref_attach(golden_t *g, xref_t *x);
 void md_xref_detach(xref_t *x);
+/* A link of no record yet, for LOCAL_ID, its score NAN and the rest 0; NULL when out of memory.
+ * The caller owns it (md_xref_free) until md_xref_add. */
+xref_t *md_xref_new(const char *local_id);
 void md_xref_free(xref_t *x);
 xref_t *md_primary_xref(const golden_t *g, int system);
 const mval_t *md_val(const mvals_t *b, int field);

@@ -47,8 +47,8 @@ static int plan_record(md_ctx_t *c, md_plan_t *p)
         return -1;
     if (local[0] == '\0' || p->x != NULL)
         return 0;
-    p->newx = calloc(1, sizeof *p->newx);
-    if (p->newx == NULL || (p->newx->local_id = strdup(local)) == NULL)
+    p->newx = md_xref_new(local);
+    if (p->newx == NULL)
         return md_say(c, "out of memory");
     p->newx->system = (uint16_t)c->src;
     p->newx->kind = (uint8_t)kind;

@@ -182,10 +182,19 @@ void md_xref_detach(xref_t *x)
     x->master = NULL;
 }
 
+xref_t *md_xref_new(const char *local_id)
+{
+    size_t n = strlen(local_id) + 1;
+    xref_t *x = calloc(1, offsetof(xref_t, local_id) + n);
+    if (x == NULL)
+        return NULL;
+    x->score = NAN;
+    memcpy(x->local_id, local_id, n);
+    return x;
+}
+
 void md_xref_free(xref_t *x)
 {
-    if (x != NULL)
-        free(x->local_id);
     free(x);
 }
 
@@ -468,7 +477,7 @@ static int xref_col(md_loader_t *l, xref_t *x, golden_t **g, int col, const PGre
         x->system = (uint16_t)n;
         return n < 0 ? -1 : 0;
     case XC_LOCAL:
-        return (x->local_id = strdup(v)) ? 0 : -1;
+        return 0; /* md_xref_new took it (xref_row) */
     case XC_MASTER:
         *g = md_golden(l->e, v);
         return *g && (*g)->kind == l->kind ? 0 : -1;
@@ -493,10 +502,14 @@ static int xref_row(void *ctx, const PGresult *r)
 {
     md_loader_t *l = ctx;
     const md_table_t *t = &l->e->kinds[l->kind].d->xref;
-    xref_t *x = calloc(1, sizeof *x);
+    const char *local = NULL;
+    for (int i = 0; i < t->row->ncols && local == NULL; i++)
+        if (t->cols[i] == XC_LOCAL)
+            local = PQgetvalue(r, 0, i);
+    xref_t *x = md_xref_new(local != NULL ? local : "");
     if (x == NULL)
         return err_set(l->err, l->errlen, "out of memory");
-    *x = (xref_t){.score = NAN, .kind = (uint8_t)l->kind};
+    x->kind = (uint8_t)l->kind;
     golden_t *g = NULL;
     int i = 0;
     while (i < t->row->ncols && xref_col(l, x, &g, t->cols[i], r, i) == 0)

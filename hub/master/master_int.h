@@ -167,6 +167,7 @@ typedef struct {
 typedef struct {
     master_t *m;
     match_prep_t p;        /* the record being matched, prepared once for all candidates */
+    match_tf_cache_t tf;   /* the frequencies of its names, asked once (the scorers' hook) */
     match_bounder_t bound; /* and what bounds its candidates' scores */
     const golden_t *self;  /* skip (re-matching a record against the others) */
     int src;               /* sender; -1 to skip the same-system guard */
@@ -249,7 +250,7 @@ void master_index_remove(master_t *m, golden_t *g);
 double master_tf(void *ctx, match_field_t f, const char *value);
 /* Calls FN once for each record sharing a blocking key with P, key by key
  * in match_blocking_keys' order (identifiers first), except those DISMISS
- * (may be NULL) rules out on the copy of their sketch kept in a block: it
+ * (may be NULL) rules out on their sketch (match_sketch_t): it
  * must answer the same for a sketch whatever happened since it was last
  * asked, or only turn from false to true. After each key's records, DONE
  * (may be NULL) is asked whether to stop. */

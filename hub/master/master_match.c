@@ -86,7 +86,7 @@ static void score_previous(search_t *s, const golden_t *g, cand_t *c, match_prep
         match_prep_t alt;
         match_evidence_t ev;
         master_prev_prep(&g->prep, g->prev, i, &alt);
-        int d = (int)match_decide_prep(mp, &s->p, &alt, master_tf, s->m, &ev, NULL, 0);
+        int d = (int)match_decide_prep(mp, &s->p, &alt, match_tf_cached, &s->tf, &ev, NULL, 0);
         if (!previous_agrees(g->prev->v[i].kind, &ev))
             continue;
         if (d == MATCH_DECISION_LINK && previous_forename(g, &alt, i))
@@ -110,7 +110,8 @@ static void on_candidate(void *ctx, golden_t *g)
     if (dismissed(s, &g->sketch))
         return;
     cand_t c = {.g = g};
-    c.decision = (int)match_decide_prep(mp, &s->p, &g->prep, master_tf, s->m, &c.ev, NULL, 0);
+    c.decision =
+        (int)match_decide_prep(mp, &s->p, &g->prep, match_tf_cached, &s->tf, &c.ev, NULL, 0);
     c.score = c.ev.total;
     match_prep_t alt;
     if (g->prev != NULL && s->history)
@@ -122,8 +123,8 @@ static void on_candidate(void *ctx, golden_t *g)
     /* Most candidates are dismissed; the reason is written only for the few
      * kept. Deterministic rules (same NHS number, same NI number and birth
      * date, same shared identifier) say so in it; everything else came from the score. */
-    (void)match_decide_prep(mp, &s->p, c.prev ? &alt : &g->prep, master_tf, s->m, &c.ev, c.why,
-                            sizeof c.why);
+    (void)match_decide_prep(mp, &s->p, c.prev ? &alt : &g->prep, match_tf_cached, &s->tf, &c.ev,
+                            c.why, sizeof c.why);
     c.how = strncmp(c.why, "same N", 6) == 0 || strncmp(c.why, "same shared", 11) == 0 ? XH_RULE
                                                                                        : XH_SCORE;
     if (c.prev) {
@@ -192,8 +193,8 @@ void master_search(master_t *m, const match_person_t *p, const golden_t *self, i
     memset(s, 0, sizeof *s);
     s->m = m;
     match_prepare(p, &s->p);
-    match_prepare_tf(&s->p, master_tf, m); /* the frequencies stand still during a search */
-    match_bounder_init(&s->bound, &m->params, &s->p, master_tf, m);
+    match_tf_cache_init(&s->tf, &s->p, master_tf, m); /* they stand still during a search */
+    match_bounder_init(&s->bound, &m->params, &s->p, match_tf_cached, &s->tf);
     s->self = self;
     s->src = src;
     s->best = NAN;

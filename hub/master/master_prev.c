@@ -128,8 +128,6 @@ void master_prev_prep(const match_prep_t *cur, const mprev_t *pv, size_t i, matc
     memcpy(out->family_ph, alt.family_ph, sizeof alt.family_ph);
     out->given_len = alt.given_len;
     out->family_len = alt.family_len;
-    memcpy(out->given_count, alt.given_count, sizeof alt.given_count);
-    memcpy(out->family_count, alt.family_count, sizeof alt.family_count);
     out->nick_at = alt.nick_at;
     out->nick_n = alt.nick_n;
     out->gend_at = alt.gend_at;

@@ -717,18 +717,13 @@ static int local_merge(md_ctx_t *c, const xref_t *xs, xref_t *xr, golden_t *r, c
     int rc = 0;
     xref_t *nx = NULL;
     if (xs == NULL) {
-        char *local = strdup(sl);
-        nx = local ? malloc(sizeof *nx) : NULL;
-        if (nx == NULL) {
-            free(local);
+        nx = md_xref_new(sl);
+        if (nx == NULL)
             return md_say(c, "out of memory");
-        }
-        *nx = (xref_t){.local_id = local,
-                       .score = NAN,
-                       .linked_us = c->now,
-                       .system = (uint16_t)c->src,
-                       .state = XL_MATCH,
-                       .how = XH_RULE};
+        nx->linked_us = c->now;
+        nx->system = (uint16_t)c->src;
+        nx->state = XL_MATCH;
+        nx->how = XH_RULE;
         rc = md_sql_xref(c, c->src, sl, r, XL_MATCH, XH_RULE, NAN, c->now, true);
     }
     if (rc == 0)
@@ -812,7 +807,7 @@ int master_emit_duplicate(md_ctx_t *c, const golden_t *g, const cand_t *link)
     /* The oldest first, as the xref lists them, then the one just linked. */
     for (const xref_t *x = g->xrefs; x != NULL && n + 1 < DUP_MAX_IDS; x = x->mnext)
         if (x->system == c->src && strcmp(x->local_id, mine) != 0)
-            ids[n++] = x->local_id;
+            ids[n++] = (char *)x->local_id; /* protobuf-c's type; only read */
     ids[n++] = (char *)mine;
     Joinery__V1__DuplicateFound msg = JOINERY__V1__DUPLICATE_FOUND__INIT;
     msg.master_id = (char *)g->id;

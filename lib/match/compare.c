@@ -340,12 +340,27 @@ static int locality_level(const match_prep_t *a, const match_prep_t *b)
 /* ------------------------------------------------------------------------------------------ */
 /* Names                                                                                       */
 
-/* One name as match_prep_t holds it: normalised, its length, letter counts and phonetic key. */
+/* One name as match_prep_t holds it: normalised, its length and phonetic key. */
 typedef struct {
     const char *s, *ph;
     size_t len;
-    const unsigned char *count;
 } pname_t;
+
+/* How often each letter occurs in NAME, normalised (upper-case A-Z only). Counted when asked, not
+ * kept in match_prep_t: the hub holds one preparation per golden record, and counting a name of a
+ * few letters costs less than the cache misses of reading 52 stored bytes. */
+static void letter_counts(const char *name, unsigned char count[26])
+{
+    memset(count, 0, 26);
+    for (size_t n = 0; name[n] != '\0'; n++) {
+        if (name[n] < 'A' || name[n] > 'Z') {
+            /* Not a normalised name after all: counts that bound nothing. */
+            memset(count, 255, 26);
+            return;
+        }
+        count[name[n] - 'A']++;
+    }
+}
 
 /* Could Jaro-Winkler reach 0.80? Jaro counts matching characters, and no more characters can
  * match than the two names have letters in common, so m <= sum of the smaller letter counts, and
@@ -354,9 +369,12 @@ typedef struct {
  * comparison is left undone: the level is the same as if it had been computed. */
 static int jw_may_reach_80(const pname_t *a, const pname_t *b)
 {
+    unsigned char ca[26], cb[26];
+    letter_counts(a->s, ca);
+    letter_counts(b->s, cb);
     unsigned m = 0;
     for (int i = 0; i < 26; i++)
-        m += a->count[i] < b->count[i] ? a->count[i] : b->count[i];
+        m += ca[i] < cb[i] ? ca[i] : cb[i];
     if (m == 0)
         return 0;
     double j = ((double)m / (double)a->len + (double)m / (double)b->len + 1.0) / 3.0;
@@ -404,24 +422,9 @@ static int to_family_level(int given_terms)
 
 static int family_level(const match_prep_t *a, const match_prep_t *b)
 {
-    pname_t na = {a->family, a->family_ph, a->family_len, a->family_count};
-    pname_t nb = {b->family, b->family_ph, b->family_len, b->family_count};
+    pname_t na = {a->family, a->family_ph, a->family_len};
+    pname_t nb = {b->family, b->family_ph, b->family_len};
     return to_family_level(name_level_given_terms(&na, &nb, NULL, NULL));
-}
-
-/* NAME is normalised: upper-case A-Z only, fewer than MATCH_NAME_BUF letters. */
-static void letter_counts(const char *name, unsigned char *len, unsigned char count[26])
-{
-    size_t n = 0;
-    for (; name[n] != '\0'; n++) {
-        if (name[n] < 'A' || name[n] > 'Z') {
-            /* Not a normalised name after all: counts that bound nothing. */
-            memset(count, 255, 26);
-            break;
-        }
-        count[name[n] - 'A']++;
-    }
-    *len = (unsigned char)strlen(name);
 }
 
 void match_prepare(const match_person_t *p, match_prep_t *o)
@@ -431,20 +434,20 @@ void match_prepare(const match_person_t *p, match_prep_t *o)
         return;
     if (mi_norm_letters(p->given, o->given, sizeof o->given) > 0) {
         match_phonetic(o->given, o->given_ph, sizeof o->given_ph);
-        letter_counts(o->given, &o->given_len, o->given_count);
+        o->given_len = (unsigned char)strlen(o->given);
         mi_forename_runs(o);
     }
     if (mi_norm_letters(p->family, o->family, sizeof o->family) > 0) {
         match_phonetic(o->family, o->family_ph, sizeof o->family_ph);
-        letter_counts(o->family, &o->family_len, o->family_count);
+        o->family_len = (unsigned char)strlen(o->family);
     }
     mi_ymd_t d;
     if (mi_parse_date(p->birth_date, &d)) {
         memcpy(o->birth, p->birth_date, 10);
-        o->by = d.y;
-        o->bm = d.m;
-        o->bd = d.d;
-        o->bdays = mi_days_from_civil(d);
+        o->by = (int16_t)d.y; /* a valid date's: four digits, 1-12, 1-31 */
+        o->bm = (unsigned char)d.m;
+        o->bd = (unsigned char)d.d;
+        o->bdays = (int32_t)mi_days_from_civil(d);
     }
     o->sex = (unsigned char)mi_sex_code(p->sex);
     mi_postcode_t pc;
@@ -475,8 +478,8 @@ void match_prepare(const match_person_t *p, match_prep_t *o)
 
 static int given_level(const match_prep_t *a, const match_prep_t *b)
 {
-    pname_t na = {a->given, a->given_ph, a->given_len, a->given_count};
-    pname_t nb = {b->given, b->given_ph, b->given_len, b->given_count};
+    pname_t na = {a->given, a->given_ph, a->given_len};
+    pname_t nb = {b->given, b->given_ph, b->given_len};
     return name_level_given_terms(&na, &nb, a, b);
 }
 
@@ -484,11 +487,11 @@ static int given_level(const match_prep_t *a, const match_prep_t *b)
  * terms without the forename-only levels. */
 static int cross_level(const match_prep_t *a, const match_prep_t *b, int cross)
 {
-    pname_t ng = {a->given, a->given_ph, a->given_len, a->given_count};
-    pname_t nf = {b->family, b->family_ph, b->family_len, b->family_count};
+    pname_t ng = {a->given, a->given_ph, a->given_len};
+    pname_t nf = {b->family, b->family_ph, b->family_len};
     if (cross) {
-        ng = (pname_t){b->given, b->given_ph, b->given_len, b->given_count};
-        nf = (pname_t){a->family, a->family_ph, a->family_len, a->family_count};
+        ng = (pname_t){b->given, b->given_ph, b->given_len};
+        nf = (pname_t){a->family, a->family_ph, a->family_len};
     }
     return name_level_given_terms(&ng, &nf, NULL, NULL);
 }

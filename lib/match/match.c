@@ -142,8 +142,6 @@ static double safe_log2_ratio(double num, double den)
     return log2((num > PROB_FLOOR ? num : PROB_FLOOR) / (den > PROB_FLOOR ? den : PROB_FLOOR));
 }
 
-/* NORM is the normalised name (match_prep_t). */
-/* The frequency hook's answer for one of A's names, from A's cache when it holds this hook's. */
 /* The normalised value of A's field F that the frequency hook is asked about. */
 static const char *tf_value(match_field_t f, const match_prep_t *a)
 {
@@ -152,23 +150,31 @@ static const char *tf_value(match_field_t f, const match_prep_t *a)
 
 static double ask_tf(match_tf_fn tf, void *ctx, match_field_t f, const match_prep_t *a)
 {
-    if (a->tf_fn != NULL && a->tf_fn == (void (*)(void))tf && a->tf_ctx == ctx)
-        return f == MATCH_FIELD_GIVEN    ? a->tf_given
-               : f == MATCH_FIELD_FAMILY ? a->tf_family
-                                         : a->tf_locality;
     return tf(ctx, f, tf_value(f, a));
 }
 
-void match_prepare_tf(match_prep_t *p, match_tf_fn tf, void *tf_ctx)
+void match_tf_cache_init(match_tf_cache_t *c, const match_prep_t *p, match_tf_fn tf, void *tf_ctx)
 {
-    p->tf_fn = NULL;
+    *c = (match_tf_cache_t){.tf = tf, .tf_ctx = tf_ctx, .p = p};
     if (tf == NULL)
         return;
-    p->tf_given = p->given[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_GIVEN, p->given) : 0.0;
-    p->tf_family = p->family[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_FAMILY, p->family) : 0.0;
-    p->tf_locality = p->locality[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_LOCALITY, p->locality) : 0.0;
-    p->tf_fn = (void (*)(void))tf;
-    p->tf_ctx = tf_ctx;
+    c->given = p->given[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_GIVEN, p->given) : 0.0;
+    c->family = p->family[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_FAMILY, p->family) : 0.0;
+    c->locality = p->locality[0] != '\0' ? tf(tf_ctx, MATCH_FIELD_LOCALITY, p->locality) : 0.0;
+}
+
+double match_tf_cached(void *cache, match_field_t f, const char *value)
+{
+    const match_tf_cache_t *c = cache;
+    if (c->tf == NULL)
+        return -1.0;
+    if (f == MATCH_FIELD_GIVEN && value == c->p->given)
+        return c->given;
+    if (f == MATCH_FIELD_FAMILY && value == c->p->family)
+        return c->family;
+    if (f == MATCH_FIELD_LOCALITY && value == c->p->locality)
+        return c->locality;
+    return c->tf(c->tf_ctx, f, value);
 }
 
 static double name_tf(match_tf_fn tf, void *ctx, match_field_t f, const match_prep_t *a)

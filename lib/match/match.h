@@ -79,10 +79,10 @@ typedef struct {
     char given[MATCH_NAME_BUF], family[MATCH_NAME_BUF]; /* match_norm_name; "" missing */
     char given_ph[8], family_ph[8];                     /* match_phonetic of those */
     unsigned char given_len, family_len;                /* their lengths */
-    unsigned char given_count[26], family_count[26];    /* how often each letter occurs */
     char birth[11];              /* the valid YYYY-MM-DD date as given; "" missing or not a date */
-    int by, bm, bd;              /* its year, month, day */
-    long bdays;                  /* and its day number, for "within a month" */
+    int16_t by;                  /* its year (four digits), */
+    unsigned char bm, bd;        /* month and day */
+    int32_t bdays;               /* and its day number, for "within a month" */
     char pc_full[9];             /* postcode, upper case, "SW1A 1AA" ("" none) */
     char pc_sector[7];           /* "SW1A 1"; these three "" unless the shape is a UK postcode */
     char pc_outward[5];          /* "SW1A" */
@@ -104,12 +104,6 @@ typedef struct {
     char street[MATCH_STREET_BUF];
     uint16_t street_word[MATCH_STREET_WORDS];
     char locality[MATCH_LOCALITY_BUF];
-    /* The frequency hook's answers for these names, when match_prepare_tf asked it: used in place
-     * of asking again while the same hook and context are passed. */
-    void (*tf_fn)(
-        void); /* the hook, only compared (match_tf_fn is declared below); NULL: not asked */
-    void *tf_ctx;
-    double tf_given, tf_family, tf_locality;
 } match_prep_t;
 
 void match_prepare(const match_person_t *p, match_prep_t *out); /* p NULL: everything missing */
@@ -256,9 +250,22 @@ typedef double (*match_tf_fn)(void *ctx, match_field_t f, const char *value);
    out_len - 1 letters plus NUL and returns how many (0: no letters, the name counts as missing). */
 size_t match_norm_name(const char *name, char *out, size_t out_len);
 
-/* Asks TF once for the frequencies of P's names, for a caller that scores P against many
- * candidates while the frequencies stand still (the hub's candidate search). */
-void match_prepare_tf(match_prep_t *p, match_tf_fn tf, void *tf_ctx);
+/* The frequencies of one person's names, asked once, for a caller that scores that person against
+ * many candidates while the frequencies stand still (the hub's candidate search). It lives with
+ * the event, not in match_prep_t: the hub keeps a preparation per golden record, and a golden
+ * record is never the side whose frequencies are asked. */
+typedef struct {
+    match_tf_fn tf; /* the hook asked; NULL: none (match_tf_cached answers -1, "no table") */
+    void *tf_ctx;
+    const match_prep_t *p; /* whose names: P's own fields, by address, are answered from here */
+    double given, family, locality;
+} match_tf_cache_t;
+/* Asks TF once for each of P's names that is not missing. P must stay where it is, unchanged,
+ * while the cache is used. */
+void match_tf_cache_init(match_tf_cache_t *c, const match_prep_t *p, match_tf_fn tf, void *tf_ctx);
+/* A match_tf_fn, with the cache as its context: P's own names from the cache, any other value
+ * from the hook. Scores and decisions are the same as with the hook itself. */
+double match_tf_cached(void *cache, match_field_t f, const char *value);
 
 /* Frequencies below this are clamped up to it before the TF adjustment: a council-sized frequency
  * table cannot resolve rarer values, and one invented spelling must not dominate the total. */

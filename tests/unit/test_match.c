@@ -247,36 +247,41 @@ static double counting_tf(void *ctx, match_field_t f, const char *value)
     return f == MATCH_FIELD_FAMILY && strcmp(value, "SMITH") == 0 ? 0.0126 : 0.0001;
 }
 
-/* match_prepare_tf asks the hook once per name; scores are the same as asking every time, and
- * another context is asked, not answered from the cache. */
+/* A match_tf_cache_t asks the hook once per name; scores are the same as asking every time, and
+ * another person's names are asked, not answered from the cache. */
 static void test_prepared_frequencies_are_asked_once_and_change_nothing(void **state)
 {
     (void)state;
     match_params_t params;
     match_params_default(&params);
     match_person_t a = person("John", "Smith", "1970-01-02", "male", "LS1 4AB");
-    match_prep_t pa, cached;
+    match_prep_t pa;
     match_prepare(&a, &pa);
-    cached = pa;
-    tf_counter_t once = {0}, every = {0}, other = {0};
-    match_prepare_tf(&cached, counting_tf, &once);
+    tf_counter_t once = {0}, every = {0};
+    match_tf_cache_t cache;
+    match_tf_cache_init(&cache, &pa, counting_tf, &once);
     assert_int_equal(once.calls, 2);
     for (int i = 0; i < 5; i++) {
         match_person_t b = person("John", "Smith", "1970-01-02", "male", i % 2 ? "LS1 4AB" : NULL);
         match_prep_t pb;
         match_prepare(&b, &pb);
         match_evidence_t e1, e2;
-        double s1 = match_score_prep(&params, &cached, &pb, counting_tf, &once, &e1);
+        double s1 = match_score_prep(&params, &pa, &pb, match_tf_cached, &cache, &e1);
         double s2 = match_score_prep(&params, &pa, &pb, counting_tf, &every, &e2);
         assert_true(s1 == s2);
+        assert_true(e1.weight[MATCH_FIELD_FAMILY] == e2.weight[MATCH_FIELD_FAMILY]);
     }
     assert_int_equal(once.calls, 2);
     assert_int_equal(every.calls, 10); /* exact forename and surname, five pairs */
     match_person_t b = a;
     match_prep_t pb;
     match_prepare(&b, &pb);
-    (void)match_score_prep(&params, &cached, &pb, counting_tf, &other, NULL);
-    assert_int_equal(other.calls, 2);
+    (void)match_score_prep(&params, &pb, &pa, match_tf_cached, &cache, NULL);
+    assert_int_equal(once.calls, 4);
+    match_tf_cache_t none;
+    match_tf_cache_init(&none, &pa, NULL, NULL);
+    assert_true(match_score_prep(&params, &pa, &pb, match_tf_cached, &none, NULL) ==
+                match_score_prep(&params, &pa, &pb, NULL, NULL, NULL));
 }
 
 /* Jaro-Winkler is skipped when the names share too few letters to reach 0.80: the level must be
