@@ -445,26 +445,31 @@ static int same_ni(const match_prep_t *a, const match_prep_t *b)
     return a->ni_suffix == '\0' || b->ni_suffix == '\0' || a->ni_suffix == b->ni_suffix;
 }
 
-/* The same shared identifier: two people do not have one number, so it links unless the record
- * says otherwise: a birth date present on both sides and different beyond a slip, or, with no
- * birth date to compare, names that agree on neither forename nor surname (a number keyed onto
- * the wrong person) -- then a steward decides. Twins and a parent and child have numbers of
- * their own, so the forename anchors have nothing to add. */
+/* The same shared identifier: two people do not have one number (twins and a parent and child
+ * have their own), so it links unless the record says otherwise. A birth date present on both
+ * sides and different beyond a slip still links when forename and surname both agree (a date
+ * keyed wrong on the same person's record); with no birth date to compare, one of the names must
+ * agree. Otherwise (a number keyed onto the wrong person) a steward decides. */
 static match_decision_t by_shared_id(const match_evidence_t *ev, double score, char *why,
                                      size_t why_len)
 {
     int bl = ev->level[MATCH_FIELD_BIRTH], g = ev->level[MATCH_FIELD_GIVEN],
         f = ev->level[MATCH_FIELD_FAMILY];
-    int name = g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_SWAPPED || g == MATCH_GIVEN_NICKNAME ||
-               g == MATCH_GIVEN_JW92 || f == MATCH_FAMILY_EXACT || f == MATCH_FAMILY_JW92;
-    if (birth_agrees_closely(bl) || (bl == MATCH_BIRTH_MISSING && name)) {
+    int given = g == MATCH_GIVEN_EXACT || g == MATCH_GIVEN_SWAPPED || g == MATCH_GIVEN_NICKNAME ||
+                g == MATCH_GIVEN_JW92;
+    int family = f == MATCH_FAMILY_EXACT || f == MATCH_FAMILY_JW92 || g == MATCH_GIVEN_SWAPPED;
+    if (birth_agrees_closely(bl) || (bl == MATCH_BIRTH_MISSING && (given || family))) {
         say(why, why_len, "same shared identifier", score);
+        return MATCH_DECISION_LINK;
+    }
+    if (bl != MATCH_BIRTH_MISSING && given && family) {
+        say(why, why_len, "same shared identifier and name, birth dates disagree", score);
         return MATCH_DECISION_LINK;
     }
     say(why, why_len,
         bl == MATCH_BIRTH_MISSING
             ? "same shared identifier but the names disagree: steward review"
-            : "same shared identifier but birth dates disagree: steward review",
+            : "same shared identifier but birth dates and names disagree: steward review",
         score);
     return MATCH_DECISION_POSSIBLE;
 }

@@ -1079,9 +1079,17 @@ static void test_same_shared_identifier_links_unless_the_record_disagrees(void *
     assert_non_null(strstr(why, "same shared identifier"));
     b.birth_date = "1939-05-18"; /* one keyed digit */
     assert_int_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
-    b.birth_date = "1969-11-02"; /* another person's date: a number keyed onto the wrong record */
-    assert_int_equal(decide(a, b, NULL, why, sizeof why), MATCH_DECISION_POSSIBLE);
+    /* Another date, with forename and surname the same: the date was keyed wrong. */
+    a.given = "William";
+    b.birth_date = "1969-11-02";
+    assert_int_equal(decide(a, b, NULL, why, sizeof why), MATCH_DECISION_LINK);
     assert_non_null(strstr(why, "birth dates disagree"));
+    /* Another date and another forename: a number keyed onto the wrong record. */
+    b.given = "Margaret";
+    assert_int_equal(decide(a, b, NULL, why, sizeof why), MATCH_DECISION_POSSIBLE);
+    assert_non_null(strstr(why, "birth dates and names disagree"));
+    a.given = NULL;
+    b.given = "William";
     /* Without a birth date, a name must agree. */
     b.birth_date = NULL;
     assert_int_equal(decide(a, b, NULL, NULL, 0), MATCH_DECISION_LINK);
