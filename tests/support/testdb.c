@@ -116,3 +116,18 @@ PGconn *testdb_connect(const char *conninfo)
     }
     return conn;
 }
+
+long testdb_count(PGconn *conn, const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    long n = -1;
+    char *end = NULL;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 1)
+        n = strtol(PQgetvalue(r, 0, 0), &end, 10);
+    if (n < 0 || end == NULL || *end != '\0') {
+        fprintf(stderr, "testdb_count: %s: %s\n", sql, PQerrorMessage(conn));
+        n = -1;
+    }
+    PQclear(r);
+    return n;
+}

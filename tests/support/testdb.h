@@ -14,5 +14,8 @@
 char *testdb_fresh(const char *name, char *err, size_t errlen);
 /* PQconnectdb that prints the reason and returns NULL on failure. */
 PGconn *testdb_connect(const char *conninfo);
+/* The number SQL answers (one row, one column, an integer): -1, with the reason printed, when it
+ * answers anything else. */
+long testdb_count(PGconn *conn, const char *sql);
 
 #endif

@@ -288,12 +288,7 @@ static void populate(fixture_t *fx)
 /* The number of rows SQL counts. */
 static long count_rows(fixture_t *fx, const char *sql)
 {
-    PGresult *r = PQexec(fx->conn, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        fail_msg("%s: %s", sql, PQerrorMessage(fx->conn));
-    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return n;
+    return testdb_count(fx->conn, sql);
 }
 
 /* The dump's lines that start with "previous ID KIND". */

@@ -28,33 +28,27 @@
 #define ERRLEN 512
 #define T0 1717200000000000LL
 
-static const char CONFIG_TEXT[] = "security: {curve: false}\n"
-                                  "adapters:\n"
-                                  "  - name: socialcare\n"
-                                  "    subscribe: [\"person.*\"]\n"
-                                  "  - name: crm\n"
-                                  "    subscribe: [\"person.*\"]\n"
-                                  "  - name: health\n"
-                                  "    subscribe: [\"person.*\"]\n"
-                                  "  - name: housing\n"
-                                  "    subscribe: [\"person.*\"]\n"
-                                  "master_data:\n"
-                                  "  person:\n"
-                                  "    survivorship: [socialcare, crm, health, housing]\n";
+#define ADAPTERS_TEXT                                                                              \
+    "security: {curve: false}\n"                                                                   \
+    "adapters:\n"                                                                                  \
+    "  - name: socialcare\n"                                                                       \
+    "    subscribe: [\"person.*\"]\n"                                                              \
+    "  - name: crm\n"                                                                              \
+    "    subscribe: [\"person.*\"]\n"                                                              \
+    "  - name: health\n"                                                                           \
+    "    subscribe: [\"person.*\"]\n"                                                              \
+    "  - name: housing\n"                                                                          \
+    "    subscribe: [\"person.*\"]\n"
+static const char CONFIG_TEXT[] =
+    ADAPTERS_TEXT "master_data:\n"
+                  "  person:\n"
+                  "    survivorship: [socialcare, crm, health, housing]\n";
 
 /* The same hub with a number every system records alike. */
 #define SHARED_SYSTEM "https://council.example/id/person"
-static const char SHARED_CONFIG_TEXT[] = "security: {curve: false}\n"
-                                         "adapters:\n"
-                                         "  - name: socialcare\n"
-                                         "    subscribe: [\"person.*\"]\n"
-                                         "  - name: crm\n"
-                                         "    subscribe: [\"person.*\"]\n"
-                                         "  - name: health\n"
-                                         "    subscribe: [\"person.*\"]\n"
-                                         "master_data:\n"
-                                         "  matching:\n"
-                                         "    shared_identifier: " SHARED_SYSTEM "\n";
+static const char SHARED_CONFIG_TEXT[] = ADAPTERS_TEXT "master_data:\n"
+                                                       "  matching:\n"
+                                                       "    shared_identifier: " SHARED_SYSTEM "\n";
 
 typedef struct {
     char dir[256];
@@ -329,12 +323,7 @@ static void test_a_house_links_records_without_birth_date_and_survives_a_reload(
 
 static long count_rows(fixture_t *fx, const char *sql)
 {
-    PGresult *r = PQexec(fx->conn, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        fail_msg("%s: %s", sql, PQerrorMessage(fx->conn));
-    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return n;
+    return testdb_count(fx->conn, sql);
 }
 
 /* master_data.matching.shared_identifier: the council's person number, which every system
