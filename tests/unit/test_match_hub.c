@@ -270,6 +270,17 @@ static void populate(fixture_t *fx)
     }
 }
 
+/* FX's engine replaced by one master_load builds from the tables. */
+static void reload(fixture_t *fx)
+{
+    master_t *loaded = new_engine(fx);
+    char err[ERRLEN] = "";
+    if (master_load(loaded, fx->conn, err, sizeof err) != 0)
+        fail_msg("master_load: %s", err);
+    master_destroy(&fx->m);
+    fx->m = loaded;
+}
+
 static void test_a_house_links_records_without_birth_date_and_survives_a_reload(void **state)
 {
     fixture_t *fx = *state;
@@ -309,12 +320,7 @@ static void test_a_house_links_records_without_birth_date_and_survives_a_reload(
     assert_not_linked(fx, "CRM-4");
 
     /* A second engine loads the tables and finds the house again for another newcomer. */
-    master_t *loaded = new_engine(fx);
-    char err[ERRLEN] = "";
-    if (master_load(loaded, fx->conn, err, sizeof err) != 0)
-        fail_msg("master_load: %s", err);
-    master_destroy(&fx->m);
-    fx->m = loaded;
+    reload(fx);
     const char *again =
         person(fx, "housing", "HO-5",
                (rec_t){"Joshua", "Bensley", NULL, "31 Wattle Crescent", "Wattle Park", NULL});
@@ -353,12 +359,7 @@ static void test_a_shared_identifier_links_what_the_forename_anchor_cannot(void 
                      1);
 
     /* A reload holds the number, and the CRM's record without a forename links on it. */
-    master_t *loaded = new_engine(fx);
-    char err[ERRLEN] = "";
-    if (master_load(loaded, fx->conn, err, sizeof err) != 0)
-        fail_msg("master_load: %s", err);
-    master_destroy(&fx->m);
-    fx->m = loaded;
+    reload(fx);
     ident_t same = {SHARED_SYSTEM, "p 1234567"};
     assert_string_equal(person_id(fx, "crm", "CRM-1", no_forename, &same), id);
     assert_link_state(fx, "CRM-1", "MATCH");
