@@ -17,6 +17,7 @@
 #define PURPOSE_MAX 64
 #define CODE_MAX 36
 #define SHARED_ID_MAX 24 /* letters and digits of a shared identifier, as lib/match keeps them */
+#define ADDR_CODE_LEN 16 /* a normalised postcode or UPRN, with its NUL */
 
 const char *const MASTER_FIELDS[MF_FIXED_COUNT] = {
     [MF_NHS] = "nhs_number",
@@ -422,19 +423,20 @@ static int foreign_code(const char *s, char *out, size_t len)
 /* address.home is "line\nline|TOWN|POSTCODE|UPRN": every part canonical, so
  * two systems holding the same address hold the same text. '|' inside a part
  * counts as a blank, since it separates the parts. A's canonical text goes to TEXT
- * (MASTER_VALUE_MAX bytes), its UK postcode and UPRN to POSTCODE and UPRN (16 bytes each, ""
- * when none): 1, or 0 when nothing is left. With REPORT, what cannot be taken is a finding
- * (the home address); without, it is only left out (an old address, kept as evidence). */
+ * (MASTER_VALUE_MAX bytes), its UK postcode and UPRN to POSTCODE and UPRN ("" when none): 1, or 0
+ * when nothing is left. With REPORT, what cannot be taken is a finding (the home address); without,
+ * it is only left out (an old address, kept as evidence). POSTCODE and UPRN hold ADDR_CODE_LEN
+ * bytes. */
 static int address_text(flat_t *f, const Joinery__V1__Address *a, bool report, char *text,
                         char *postcode, char *uprn)
 {
-    char other[16] = "", reason[160];
+    char other[ADDR_CODE_LEN] = "", reason[160];
     postcode[0] = uprn[0] = '\0';
     /* A postcode or UPRN that cannot exist is dropped; the lines and town are kept. A numeric
      * postal code is another country's, not a UK postcode keyed wrong: it stays in the address
      * text, where the matcher compares it, and is not address.home.postcode. */
     if (a->postcode && a->postcode[0] &&
-        validate_postcode_normalise(a->postcode, postcode, 16) != 0) {
+        validate_postcode_normalise(a->postcode, postcode, ADDR_CODE_LEN) != 0) {
         postcode[0] = '\0';
         if (foreign_code(a->postcode, other, sizeof other) != 0 && report) {
             (void)validate_postcode(a->postcode, reason, sizeof reason);
@@ -449,7 +451,7 @@ static int address_text(flat_t *f, const Joinery__V1__Address *a, bool report, c
             const char *d = a->uprn;
             while (*d == '0' && d[1] != '\0')
                 d++;
-            (void)snprintf(uprn, 16, "%s", d);
+            (void)snprintf(uprn, ADDR_CODE_LEN, "%s", d);
         }
     }
     size_t n = 0;
@@ -489,7 +491,7 @@ static int flat_address(flat_t *f, const Joinery__V1__Person *p)
     const Joinery__V1__Address *a = home_address(p);
     if (a == NULL)
         return 0;
-    char text[MASTER_VALUE_MAX], postcode[16], uprn[16];
+    char text[MASTER_VALUE_MAX], postcode[ADDR_CODE_LEN], uprn[ADDR_CODE_LEN];
     if (address_text(f, a, true, text, postcode, uprn) <= 0)
         return 0;
     if (keep(f, MF_ADDR, literal(f, text)) != 0)
@@ -576,7 +578,7 @@ static int other_name_text(flat_t *f, const Joinery__V1__HumanName *name, char *
  * evidence only, never fields of the golden record; what cannot be read is left out. */
 static int flat_previous(flat_t *f, const Joinery__V1__Person *p)
 {
-    char text[MASTER_VALUE_MAX], postcode[16], uprn[16];
+    char text[MASTER_VALUE_MAX], postcode[ADDR_CODE_LEN], uprn[ADDR_CODE_LEN];
     for (size_t i = 0; i < p->n_addresses; i++) {
         const Joinery__V1__Address *a = p->addresses[i];
         if (a == NULL || a->use == NULL || !ascii_ieq(a->use, "old"))
