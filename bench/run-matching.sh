@@ -14,7 +14,8 @@
 #               data"): every record loaded as person.updated from two or three systems, scored
 #               against the file's truth (splink `cluster`, FEBRL rec-N-org / rec-N-dup-K)
 # Environment: SHARED_ID=0 (external) leaves FEBRL's soc_sec_id out (by default it is sent as an
-# identifier every system shares, which the hub compares); SYSTEMS=3 also loads a health system; UPPER and LOWER set the matching
+# identifier every system shares, which the hub compares); SYSTEMS=3 also loads a health
+# system; UPPER and LOWER set the matching
 # thresholds (master_data.matching); CSV=FILE writes every record with its person; OUTCOME=FILE
 # (external) every record with the golden record it went to; KEEP=1 keeps
 # the data directory (the hub and PostgreSQL are stopped all the same); ENTITIES=1 then loads
